@@ -1,0 +1,312 @@
+// canopy/hierarchy_index.h — the in-memory namespace hierarchy, its writer and
+// its wait-free readers.
+//
+// HierarchyIndex holds GitLab's namespaces, projects and runner links and
+// answers the hierarchy questions of shared/design/QUERIES.md with the same
+// answers PostgreSQL would give on the state as of the applied LSN.
+//
+//   canopy::HierarchyIndex index;
+//   canopy::Transaction txn{canopy::Lsn(100), {canopy::UpsertNamespace{{.id = 1,
+//       .type = canopy::NamespaceType::kGroup, .name = "Org", .path = "org"}}}};
+//   if (canopy::Status s = index.Apply(std::move(txn)); !s.ok()) { ... }
+//   {
+//     canopy::ReadView view = index.Read();          // pins one committed state
+//     std::vector<int64_t> ids;
+//     canopy::Status s = view.SelfAndDescendants(1, /*include_project_namespaces=*/false, &ids);
+//     // view.lsn() is the LSN this answer reflects.
+//   }                                                // unpin promptly
+//
+// THREAD SAFETY
+//   * One writer: Apply/ApplyBatch/Reserve are serialized internally by a
+//     mutex that readers never touch; call them from one thread for
+//     predictable latency.
+//   * Any number of readers: Read(), Query(), QueryBatch(), Stats() never take
+//     a lock and never wait or retry (two atomic increments per read). A
+//     reader sees whole transactions only: every answer from one ReadView
+//     reflects exactly one committed state, named by lsn().
+//   * Design: left-right. Two copies of the index; the writer changes the copy
+//     no reader uses, publishes it with one atomic store, and replays the same
+//     transactions on the other copy at its next publish, after waiting for
+//     the readers still on it. So a ReadView that is held long makes the
+//     *writer* wait: copy the answer out and drop the view; never hold one
+//     across I/O. The writer's wait is reported in IndexStats.
+//
+// DATA RULES (bad data never corrupts the index; every anomaly is counted)
+//   * A namespace whose parent is unknown is an orphan: a detached root until
+//     the parent appears, then attached. Same for a project whose namespace is
+//     unknown (it is in no namespace's answers until then).
+//   * A parent change that would make a cycle (judged on the state at the end
+//     of its transaction) is refused: the node keeps its old parent, the rest
+//     of the row is applied, and cycles_refused counts it.
+//   * Deleting a namespace that still has children or projects leaves them as
+//     orphans (attached again if the id reappears).
+//   * A move costs O(depth of the old and new position), never O(subtree).
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "canopy/lsn.h"
+#include "canopy/rows.h"
+#include "canopy/status.h"
+
+namespace canopy {
+
+namespace internal {
+class Forest;
+class ReadIndicator;
+class PreparedTransaction;
+}  // namespace internal
+
+// Ancestor order. kRootFirst is GitLab's `hierarchy_order: :desc` (the order
+// of traversal_ids); kSelfFirst is `:asc` (nearest first).
+enum class HierarchyOrder : uint8_t { kRootFirst = 0, kSelfFirst = 1 };
+
+// The id-list query kinds of QUERIES.md. "Ascending" kinds answer in
+// ascending id order; ancestor kinds answer in the requested HierarchyOrder.
+enum class QueryKind : uint8_t {
+  kSelfAndAncestors = 0,      // ns + ancestors (traversal_ids, any type)
+  kAncestors = 1,             // the above without ns
+  kAncestorsUpto = 2,         // ancestors strictly below `top` (all if top is not one)
+  kRootAncestor = 3,          // traversal_ids[1] (one id)
+  kSelfAndDescendants = 4,    // ascending; see ReadView::SelfAndDescendants
+  kDescendants = 5,           // ascending
+  kSelfAndHierarchy = 6,      // ascending
+  kAllProjectIds = 7,         // ascending, project ids
+  kAllUnarchivedProjectIds = 8,
+  kProjectAncestors = 9,      // id is a project id; namespace ids in HierarchyOrder
+  kRunnersOfGroup = 10,       // ascending runner ids linked to exactly this namespace id (never kNotFound)
+  kRunnersOfGroupAndAncestors = 11,
+  kRunnersOfParentGroupsOfProject = 12,  // id is a project id
+};
+inline constexpr int kQueryKindCount = 13;
+
+// Stable snake_case name of a kind ("self_and_ancestors", ...).
+const char* QueryKindName(QueryKind kind);
+// True for kinds answered in ascending id order (they accept after_id).
+bool IsAscendingKind(QueryKind kind);
+
+struct IdQuery {
+  QueryKind kind = QueryKind::kSelfAndAncestors;
+  int64_t id = 0;
+  int64_t top = 0;                          // kAncestorsUpto only; <= 0 = no top
+  HierarchyOrder order = HierarchyOrder::kRootFirst;  // ancestor kinds only
+  bool include_project_namespaces = false;  // descendant/hierarchy kinds only
+  // Paging. limit 0 = everything. after_id (ascending kinds only) returns
+  // only ids > after_id: a keyset cursor that stays valid across LSNs.
+  uint32_t limit = 0;
+  std::optional<int64_t> after_id;
+};
+
+struct IdAnswer {
+  Status status;              // kNotFound for an unknown id, kInvalidArgument for a bad query
+  std::vector<int64_t> ids;   // the page
+  uint64_t total = 0;         // size of the whole answer (before after_id/limit)
+  bool more = false;          // ids were cut by limit; continue with after_id = ids.back()
+};
+
+struct QueryAnswer {
+  Lsn lsn;
+  IdAnswer answer;
+};
+
+struct BatchAnswer {
+  Lsn lsn;                       // every member reflects this one state
+  std::vector<IdAnswer> answers; // one per query, same order
+};
+
+// counts(ns): sizes of descendants(ns) by type and of all_project_ids(ns).
+struct SubtreeCounts {
+  uint64_t descendant_groups = 0;              // |descendants(ns)| (groups, self excluded)
+  uint64_t descendant_project_namespaces = 0;  // project namespaces below ns
+  uint64_t projects = 0;                       // |all_project_ids(ns)|
+  uint64_t unarchived_projects = 0;            // |all_unarchived_project_ids(ns)|
+};
+
+// What a full path resolves to.
+struct ResolvedPath {
+  Table table = Table::kNamespaces;  // kNamespaces or kProjects
+  int64_t id = 0;
+};
+
+struct IndexStats {
+  Lsn applied_lsn;
+  uint64_t namespaces = 0;
+  uint64_t projects = 0;
+  uint64_t runner_links = 0;
+  // Anomalies. Gauges (current state):
+  uint64_t orphan_namespaces = 0;  // parent_id set but parent unknown
+  uint64_t orphan_projects = 0;    // namespace_id unknown
+  // Counters (since construction):
+  uint64_t cycles_refused = 0;     // parent changes refused because they made a cycle
+  uint64_t unknown_deletes = 0;    // deletes of ids the index did not hold
+  uint64_t transactions_applied = 0;
+  uint64_t row_changes_applied = 0;
+  // Writer side, updated at each publish:
+  uint64_t publishes = 0;
+  uint64_t last_publish_wait_ns = 0;  // time the writer waited for readers
+  uint64_t max_publish_wait_ns = 0;
+  uint64_t total_publish_wait_ns = 0;
+  uint64_t memory_bytes = 0;          // both copies + shared strings (estimate)
+};
+
+// A pinned, consistent, read-only state of the index. Cheap to create (two
+// atomic increments), must be short-lived (see THREAD SAFETY above). Not
+// copyable; movable. Every method is const and thread-compatible.
+// Unless said otherwise, methods return kNotFound for an unknown id and
+// clear `*out` first.
+class ReadView {
+ public:
+  ReadView(ReadView&& other) noexcept;
+  ReadView& operator=(ReadView&&) = delete;
+  ReadView(const ReadView&) = delete;
+  ReadView& operator=(const ReadView&) = delete;
+  ~ReadView();
+
+  // The LSN of the committed state this view shows.
+  Lsn lsn() const;
+
+  // ---- ancestors: O(depth) ----
+  // ns and every ancestor, following parent links (traversal_ids), any type.
+  Status SelfAndAncestors(int64_t ns, HierarchyOrder order, std::vector<int64_t>* out) const;
+  Status Ancestors(int64_t ns, HierarchyOrder order, std::vector<int64_t>* out) const;
+  // Ancestors strictly below `top` (top and its ancestors excluded); all
+  // ancestors when top is not an ancestor of ns.
+  Status AncestorsUpto(int64_t ns, int64_t top, HierarchyOrder order,
+                       std::vector<int64_t>* out) const;
+  // traversal_ids[1]: the topmost ancestor (ns itself for a root).
+  Result<int64_t> RootAncestor(int64_t ns) const;
+
+  // ---- descendants: O(answer) + sort, ascending id ----
+  // include_project_namespaces=false (GitLab's default class scoping): ns and
+  // the descendants whose type equals ns's type — for a group, its subgroups;
+  // for a user or project namespace, just itself.
+  // include_project_namespaces=true (`skope: Namespace`): ns and every
+  // descendant of any type (a group's subgroups and project namespaces).
+  Status SelfAndDescendants(int64_t ns, bool include_project_namespaces,
+                            std::vector<int64_t>* out) const;
+  Status Descendants(int64_t ns, bool include_project_namespaces, std::vector<int64_t>* out) const;
+  // Ancestors(ns) ∪ SelfAndDescendants(ns), ascending id.
+  Status SelfAndHierarchy(int64_t ns, bool include_project_namespaces,
+                          std::vector<int64_t>* out) const;
+
+  // ---- projects: ascending id ----
+  // Group: projects whose namespace_id is ns or a descendant group (archived
+  // and pending_delete included). User namespace: its own projects. Project
+  // namespace: its own project.
+  Status AllProjectIds(int64_t ns, std::vector<int64_t>* out) const;
+  Status AllUnarchivedProjectIds(int64_t ns, std::vector<int64_t>* out) const;
+  // The project's namespace and its ancestors when that namespace is a
+  // group; empty for a project in a user namespace. kNotFound: unknown project.
+  Status ProjectAncestors(int64_t project, HierarchyOrder order, std::vector<int64_t>* out) const;
+
+  // ---- runners: ascending, de-duplicated runner ids ----
+  // Runners linked to exactly these namespace ids, as SQL's
+  // `namespace_id IN (...)`: the link table has no foreign key, so a link to a
+  // namespace the index does not hold still counts.
+  void RunnersOfGroups(std::span<const int64_t> namespaces, std::vector<int64_t>* out) const;
+  // Runners linked to ns or its ancestors; empty unless ns is a group
+  // (GitLab: Group.find_by(id)&.self_and_ancestor_ids).
+  Status RunnersOfGroupAndAncestors(int64_t ns, std::vector<int64_t>* out) const;
+  // Runners linked to the project's group or its ancestors; empty for a
+  // project in a user namespace.
+  Status RunnersOfParentGroupsOfProject(int64_t project, std::vector<int64_t>* out) const;
+
+  // ---- counts: O(1) ----
+  Result<SubtreeCounts> Counts(int64_t ns) const;
+
+  // ---- paths ----
+  // "a/b/c" from the path segments root..ns. O(depth).
+  Result<std::string> NamespaceFullPath(int64_t ns) const;
+  // The project's namespace full path + "/" + project path.
+  Result<std::string> ProjectFullPath(int64_t project) const;
+  // The inverse (exact, case-sensitive match of every segment; orphans are
+  // not reachable). Intermediate segments are user/group namespaces; the last
+  // segment resolves to a user/group namespace first, else to a project of the
+  // namespace before it. Where several siblings share a path, the lowest id.
+  Result<ResolvedPath> Resolve(std::string_view full_path) const;
+
+  // ---- rows ----
+  std::optional<NamespaceRow> GetNamespace(int64_t id) const;
+  std::optional<ProjectRow> GetProject(int64_t id) const;
+  std::optional<RunnerLinkRow> GetRunnerLink(int64_t id) const;
+  // Every id the index holds, ascending (O(n log n); for verification tools).
+  std::vector<int64_t> ListNamespaceIds() const;
+  std::vector<int64_t> ListProjectIds() const;
+  std::vector<int64_t> ListOrphanNamespaceIds() const;
+
+  // ---- generic form (what the network layer calls) ----
+  IdAnswer Run(const IdQuery& query) const;
+
+  IndexStats Stats() const;
+
+ private:
+  friend class HierarchyIndex;
+  ReadView(const internal::Forest* forest, internal::ReadIndicator* indicator, int stripe);
+
+  const internal::Forest* forest_;
+  internal::ReadIndicator* indicator_;  // null once moved from
+  int stripe_;
+};
+
+struct HierarchyIndexOptions {
+  // Capacity hints; the index grows past them as needed.
+  size_t expected_namespaces = 0;
+  size_t expected_projects = 0;
+  size_t expected_runner_links = 0;
+};
+
+class HierarchyIndex {
+ public:
+  explicit HierarchyIndex(HierarchyIndexOptions options = {});
+  ~HierarchyIndex();
+  HierarchyIndex(const HierarchyIndex&) = delete;
+  HierarchyIndex& operator=(const HierarchyIndex&) = delete;
+
+  // ---- writer ----
+  // Applies one transaction atomically and publishes it: readers that start
+  // after Apply returns see it, readers never see part of it. Its commit_lsn
+  // becomes the applied LSN (a transaction with no changes just advances it).
+  // Errors: kOutOfRange if commit_lsn < applied LSN (nothing is applied).
+  // Bad data is not an error: see DATA RULES. Cost: O(rows × depth) plus the
+  // wait for readers still on the other copy.
+  Status Apply(Transaction txn);
+  // Applies several transactions, in order, with one publish (for a busy
+  // stream). Readers see all of them or none. Same errors as Apply, checked
+  // before anything is applied.
+  Status ApplyBatch(std::vector<Transaction> txns);
+
+  // ---- readers (any thread, wait-free) ----
+  ReadView Read() const;
+  // Runs one query / many queries on one pinned state and copies the answers out.
+  QueryAnswer Query(const IdQuery& query) const;
+  BatchAnswer QueryBatch(std::span<const IdQuery> queries) const;
+  Lsn applied_lsn() const;
+  IndexStats Stats() const;
+
+ private:
+  Status Publish(std::vector<Transaction>& txns);
+
+  std::unique_ptr<internal::Forest> copies_[2];
+  std::unique_ptr<internal::ReadIndicator> indicators_[2];
+  std::atomic<int> left_right_{0};     // the copy readers use
+  std::atomic<int> version_index_{0};  // the indicator readers arrive at
+  std::mutex writer_mutex_;
+  // Published to the live copy, not yet replayed onto the stale one.
+  std::vector<internal::PreparedTransaction> pending_;
+  bool failed_ = false;  // an allocation failure left the stale copy half-written
+  std::atomic<uint64_t> publishes_{0};
+  std::atomic<uint64_t> last_wait_ns_{0};
+  std::atomic<uint64_t> max_wait_ns_{0};
+  std::atomic<uint64_t> total_wait_ns_{0};
+};
+
+}  // namespace canopy

@@ -1,0 +1,292 @@
+// forest.h — one copy of the hierarchy (internal to canopy::engine).
+//
+// A Forest is the plain, single-threaded data structure behind one side of
+// the left-right HierarchyIndex. It knows nothing about concurrency:
+//
+// THREAD SAFETY
+//   * The writer calls Apply() only while no reader uses this copy (the
+//     left-right protocol in hierarchy_index.cc guarantees it).
+//   * Readers call the const query methods concurrently with each other,
+//     never concurrently with Apply() on the same copy.
+//   * SharedString payloads are shared by both copies; they are immutable
+//     once created and freed only when neither copy references them.
+//
+// LAYOUT
+//   Namespaces and projects live in dense vectors indexed by 32-bit slots;
+//   hash maps go from id to slot. A namespace links to its parent, its first
+//   child in two intrusive doubly-linked child lists (project namespaces in
+//   their own list, so group-only walks skip them) and its first project.
+//   Subtree counters (groups, project namespaces, projects, unarchived
+//   projects below a node) are kept along the ancestor path, so counts are
+//   O(1) and a move is O(depth): detach subtracts the subtree's totals from
+//   the old ancestors, attach adds them to the new ones. traversal_ids is
+//   never stored; it is the parent chain.
+//
+// INVARIANTS (between Apply calls)
+//   * The parent links form a forest (no cycles).
+//   * A node with parent_id set and an unknown parent is an orphan: parent
+//     slot kNil and listed in waiting_children_[parent_id].
+//   * For every node, sub_* equal the sums defined in NsNode below.
+#pragma once
+
+#include <boost/multi_index/hashed_index.hpp>
+#include <boost/multi_index/member.hpp>
+#include <boost/multi_index_container.hpp>
+#include <boost/unordered/unordered_flat_map.hpp>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "canopy/hierarchy_index.h"
+#include "canopy/rows.h"
+
+namespace canopy::internal {
+
+inline constexpr uint32_t kNil = std::numeric_limits<uint32_t>::max();
+inline constexpr int64_t kNoId = std::numeric_limits<int64_t>::min();  // SQL NULL
+
+// An immutable string shared by both copies. The reference count is touched
+// by the writer only; readers only read the bytes.
+class SharedString {
+ public:
+  SharedString() = default;
+  static SharedString Make(std::string_view text);
+  std::string_view view() const {
+    return blob_ ? std::string_view(blob_->data, blob_->size) : std::string_view();
+  }
+  void Ref() const {
+    if (blob_) ++blob_->refs;
+  }
+  void Unref() {
+    if (blob_ && --blob_->refs == 0) std::free(blob_);
+    blob_ = nullptr;
+  }
+  bool same(const SharedString& o) const { return blob_ == o.blob_; }
+  size_t bytes() const { return blob_ ? sizeof(Blob) + blob_->size : 0; }
+
+ private:
+  struct Blob {
+    uint32_t refs;
+    uint32_t size;
+    char data[1];
+  };
+  Blob* blob_ = nullptr;
+};
+
+// ---- prepared transactions: strings already turned into SharedStrings ----
+struct NamespaceOp {
+  int64_t id;
+  int64_t parent_id;  // kNoId = NULL
+  NamespaceType type;
+  int32_t visibility_level;
+  ColumnMask present;
+  SharedString name, path;
+};
+struct ProjectOp {
+  int64_t id;
+  int64_t namespace_id;
+  int64_t project_namespace_id;  // kNoId = NULL
+  int32_t visibility_level;
+  bool archived, pending_delete;
+  ColumnMask present;
+  SharedString name, path;
+};
+struct DeleteOp {
+  Table table;
+  int64_t id;
+};
+using Op = std::variant<NamespaceOp, ProjectOp, RunnerLinkRow, DeleteOp, TruncateTable>;
+
+// A transaction ready to be applied to both copies. It holds one reference on
+// every SharedString it carries until it is destroyed.
+class PreparedTransaction {
+ public:
+  explicit PreparedTransaction(const Transaction& txn);
+  ~PreparedTransaction();
+  PreparedTransaction(PreparedTransaction&& o) noexcept : lsn(o.lsn), ops(std::move(o.ops)) {}
+  PreparedTransaction(const PreparedTransaction&) = delete;
+  PreparedTransaction& operator=(const PreparedTransaction&) = delete;
+
+  Lsn lsn;
+  std::vector<Op> ops;
+};
+
+struct NsNode {
+  int64_t id;
+  int64_t parent_id;  // kNoId = NULL
+  uint32_t parent;    // slot; kNil for roots and orphans
+  uint32_t first_child;     // user/group children
+  uint32_t first_pn_child;  // project-namespace children
+  uint32_t prev_sibling, next_sibling;
+  uint32_t first_project;   // projects whose namespace_id is this node
+  uint32_t own_project;     // project namespaces: the project that owns it
+  // Counters. "below" = strictly below this node.
+  uint32_t sub_groups;          // groups below
+  uint32_t sub_pns;             // project namespaces below
+  uint32_t sub_projects;        // sum of direct_projects of every Group in the subtree incl. self
+  uint32_t sub_unarchived;      // same for unarchived projects
+  uint32_t direct_projects;     // projects whose namespace_id is this node
+  uint32_t direct_unarchived;
+  int32_t visibility_level;
+  NamespaceType type;
+  enum class Attachment : uint8_t { kFree, kDetached, kRoot, kChild, kOrphan };
+  Attachment attachment;  // kDetached only inside Apply
+  SharedString name, path;
+};
+
+struct ProjNode {
+  int64_t id;
+  int64_t namespace_id;
+  int64_t project_namespace_id;  // kNoId = NULL
+  uint32_t ns;                   // slot of namespace_id; kNil if unknown
+  uint32_t prev, next;           // in the namespace's project list
+  int32_t visibility_level;
+  bool archived, pending_delete, live;
+  SharedString name, path;
+};
+
+struct LinkRecord {
+  int64_t id;
+  int64_t runner_id;
+  int64_t namespace_id;
+};
+struct ById {};
+struct ByNamespace {};
+struct ByRunner {};
+using LinkTable = boost::multi_index_container<
+    LinkRecord,
+    boost::multi_index::indexed_by<
+        boost::multi_index::hashed_unique<boost::multi_index::tag<ById>,
+                                          boost::multi_index::member<LinkRecord, int64_t, &LinkRecord::id>>,
+        boost::multi_index::hashed_non_unique<
+            boost::multi_index::tag<ByNamespace>,
+            boost::multi_index::member<LinkRecord, int64_t, &LinkRecord::namespace_id>>,
+        boost::multi_index::hashed_non_unique<
+            boost::multi_index::tag<ByRunner>,
+            boost::multi_index::member<LinkRecord, int64_t, &LinkRecord::runner_id>>>>;
+
+class Forest {
+ public:
+  explicit Forest(const HierarchyIndexOptions& options);
+  ~Forest();
+  Forest(const Forest&) = delete;
+  Forest& operator=(const Forest&) = delete;
+
+  // ---- writer (forest_apply.cc) ----
+  // Applies one prepared transaction. Deterministic: the same sequence of
+  // transactions gives both copies the same logical state.
+  void Apply(const PreparedTransaction& txn);
+
+  // ---- readers (forest_queries.cc) ----
+  Lsn lsn() const { return applied_lsn_; }
+  uint32_t FindNamespace(int64_t id) const;
+  uint32_t FindProject(int64_t id) const;
+
+  Status SelfAndAncestors(int64_t ns, HierarchyOrder order, bool include_self,
+                          std::vector<int64_t>* out) const;
+  Status AncestorsUpto(int64_t ns, int64_t top, HierarchyOrder order,
+                       std::vector<int64_t>* out) const;
+  Result<int64_t> RootAncestor(int64_t ns) const;
+  Status SelfAndDescendants(int64_t ns, bool include_pns, bool include_self,
+                            std::vector<int64_t>* out) const;
+  Status SelfAndHierarchy(int64_t ns, bool include_pns, std::vector<int64_t>* out) const;
+  Status ProjectIds(int64_t ns, bool unarchived_only, std::vector<int64_t>* out) const;
+  Status ProjectAncestors(int64_t project, HierarchyOrder order, std::vector<int64_t>* out) const;
+  void RunnersOfGroups(std::span<const int64_t> namespaces, std::vector<int64_t>* out) const;
+  Status RunnersOfGroupAndAncestors(int64_t ns, std::vector<int64_t>* out) const;
+  Status RunnersOfParentGroupsOfProject(int64_t project, std::vector<int64_t>* out) const;
+  Result<SubtreeCounts> Counts(int64_t ns) const;
+  Result<std::string> NamespaceFullPath(int64_t ns) const;
+  Result<std::string> ProjectFullPath(int64_t project) const;
+  Result<ResolvedPath> Resolve(std::string_view full_path) const;
+  std::optional<NamespaceRow> GetNamespace(int64_t id) const;
+  std::optional<ProjectRow> GetProject(int64_t id) const;
+  std::optional<RunnerLinkRow> GetRunnerLink(int64_t id) const;
+  std::vector<int64_t> ListNamespaceIds() const;
+  std::vector<int64_t> ListProjectIds() const;
+  std::vector<int64_t> ListOrphanNamespaceIds() const;
+  IdAnswer Run(const IdQuery& query) const;
+  // Everything but the publish figures, which the HierarchyIndex owns.
+  // memory_bytes covers this copy's structures only, not the shared strings.
+  IndexStats Stats() const;
+  // Bytes of the strings this copy references (the same strings as the other copy's).
+  uint64_t string_bytes() const;
+
+ private:
+  // A namespace's contribution to each ancestor's counters.
+  struct Contribution {
+    uint32_t groups, pns, projects, unarchived;
+  };
+
+  // ---- structure edits (forest.cc) ----
+  uint32_t AllocNamespace();
+  uint32_t AllocProject();
+  Contribution ContributionOf(uint32_t slot) const;
+  void AddToAncestors(uint32_t from, const Contribution& c, bool subtract);
+  // Links `slot` under `parent` (a live node) and updates counters.
+  void LinkChild(uint32_t parent, uint32_t slot);
+  // Removes `slot` from its parent's child list (if attached), updating
+  // counters; the node keeps its parent_id. Also leaves orphan waiting
+  // lists and the root-path index.
+  void Detach(uint32_t slot);
+  // Attaches a detached node according to its parent_id: as a root, under
+  // its parent, or as an orphan waiting for the parent. Refuses cycles.
+  // On a cycle the node keeps `fallback_parent_id` (its old parent) when
+  // `has_fallback`, else becomes a root.
+  void Attach(uint32_t slot, bool has_fallback, int64_t fallback_parent_id);
+  // Attaches orphans (namespaces and projects) waiting for `slot`'s id.
+  void AdoptWaiting(uint32_t slot);
+  bool IsAncestorOrSelf(uint32_t maybe_ancestor, uint32_t slot) const;
+  void LinkProject(uint32_t project);    // into its namespace (or waiting list)
+  void UnlinkProject(uint32_t project);  // from its namespace (or waiting list)
+  void ProjectCountDelta(uint32_t ns, int projects, int unarchived);
+  void BindOwnProject(uint32_t project);
+  void UnbindOwnProject(uint32_t project);
+  void RemoveFromWaiting(boost::unordered_flat_map<int64_t, std::vector<uint32_t>>& waiting,
+                         int64_t key, uint32_t slot);
+  void FreeNamespace(uint32_t slot);
+  void FreeProject(uint32_t slot);
+
+  // ---- transaction application (forest_apply.cc) ----
+  void ApplySegment(std::span<const Op> ops);
+  void ApplyTruncate(Table table);
+  void DeleteNamespaceNode(uint32_t slot);
+
+  // ---- reads (forest_queries.cc) ----
+  template <typename Visit>
+  void WalkGroups(uint32_t slot, Visit&& visit) const;
+  template <typename Visit>
+  void WalkAll(uint32_t slot, Visit&& visit) const;
+  void AppendChain(uint32_t slot, std::vector<int64_t>* out) const;
+  void AppendRunnersOf(int64_t ns, std::vector<int64_t>* out) const;
+
+  std::vector<NsNode> ns_;
+  std::vector<uint32_t> free_ns_;
+  boost::unordered_flat_map<int64_t, uint32_t> ns_by_id_;
+  std::vector<ProjNode> projects_;
+  std::vector<uint32_t> free_projects_;
+  boost::unordered_flat_map<int64_t, uint32_t> project_by_id_;
+  LinkTable links_;
+  // True roots (parent_id NULL) by path, for Resolve.
+  boost::unordered_flat_map<std::string_view, std::vector<uint32_t>> roots_by_path_;
+  // Orphans by the id they wait for.
+  boost::unordered_flat_map<int64_t, std::vector<uint32_t>> waiting_children_;
+  boost::unordered_flat_map<int64_t, std::vector<uint32_t>> waiting_projects_;
+  // Projects whose project_namespace_id is not (yet) a live namespace.
+  boost::unordered_flat_map<int64_t, std::vector<uint32_t>> waiting_own_project_;
+
+  Lsn applied_lsn_;
+  uint64_t orphan_namespaces_ = 0;
+  uint64_t orphan_projects_ = 0;
+  uint64_t cycles_refused_ = 0;
+  uint64_t unknown_deletes_ = 0;
+  uint64_t transactions_applied_ = 0;
+  uint64_t row_changes_applied_ = 0;
+  uint64_t string_bytes_ = 0;  // of strings this copy references (shared with the other)
+};
+
+}  // namespace canopy::internal

@@ -1,0 +1,404 @@
+// forest_apply.cc — applying a prepared transaction to one Forest copy.
+//
+// Rows of a transaction may arrive in any order relative to the hierarchy,
+// so a transaction is applied by its *net effect* per row, in phases:
+//   1. merge the changes of each primary key into its final state;
+//   2. delete projects and runner links that end deleted;
+//   3. namespaces: detach every node that moves, changes type or root path,
+//      or ends deleted; create new nodes; then attach them all (cycles are
+//      judged only now, on the end state); adopt orphans waiting for new ids;
+//      finally free deleted nodes, whose remaining children become orphans;
+//   4. upsert projects; 5. upsert runner links.
+// A TRUNCATE splits the transaction: what came before it is applied first.
+#include <algorithm>
+
+#include "forest.h"
+
+namespace canopy::internal {
+
+using Attachment = NsNode::Attachment;
+
+namespace {
+
+// The net effect of a transaction on one primary key.
+template <typename OpT>
+struct FinalRow {
+  bool exists = false;    // upserted last (else deleted last)
+  bool reset = false;     // deleted, then inserted again: absent columns take defaults
+  bool upserted = false;  // some upsert of this key happened in the transaction
+  bool deleted = false;   // some delete of this key happened in the transaction
+  OpT row{};              // merged columns (strings borrowed from the transaction)
+};
+
+template <typename OpT>
+class FinalRows {
+ public:
+  FinalRow<OpT>& At(int64_t id) {
+    auto [it, inserted] = index_.try_emplace(id, rows_.size());
+    if (inserted) rows_.emplace_back();
+    return rows_[it->second];
+  }
+  std::vector<FinalRow<OpT>>& rows() { return rows_; }
+
+ private:
+  boost::unordered_flat_map<int64_t, size_t> index_;
+  std::vector<FinalRow<OpT>> rows_;
+};
+
+void MergeColumns(const NamespaceOp& in, NamespaceOp* out) {
+  if (in.present & NamespaceRow::kParentId) out->parent_id = in.parent_id;
+  if (in.present & NamespaceRow::kType) out->type = in.type;
+  if (in.present & NamespaceRow::kName) out->name = in.name;
+  if (in.present & NamespaceRow::kPath) out->path = in.path;
+  if (in.present & NamespaceRow::kVisibilityLevel) out->visibility_level = in.visibility_level;
+  out->present |= in.present;
+}
+
+void MergeColumns(const ProjectOp& in, ProjectOp* out) {
+  if (in.present & ProjectRow::kNamespaceId) out->namespace_id = in.namespace_id;
+  if (in.present & ProjectRow::kProjectNamespaceId) out->project_namespace_id = in.project_namespace_id;
+  if (in.present & ProjectRow::kName) out->name = in.name;
+  if (in.present & ProjectRow::kPath) out->path = in.path;
+  if (in.present & ProjectRow::kVisibilityLevel) out->visibility_level = in.visibility_level;
+  if (in.present & ProjectRow::kArchived) out->archived = in.archived;
+  if (in.present & ProjectRow::kPendingDelete) out->pending_delete = in.pending_delete;
+  out->present |= in.present;
+}
+
+void MergeColumns(const RunnerLinkRow& in, RunnerLinkRow* out) {
+  if (in.present & RunnerLinkRow::kRunnerId) out->runner_id = in.runner_id;
+  if (in.present & RunnerLinkRow::kNamespaceId) out->namespace_id = in.namespace_id;
+  out->present |= in.present;
+}
+
+template <typename OpT>
+void MergeUpsert(FinalRow<OpT>& f, const OpT& op) {
+  if (f.exists) {
+    MergeColumns(op, &f.row);
+  } else {
+    if (f.deleted) f.reset = true;  // deleted then inserted again in this transaction
+    f.row = op;
+  }
+  f.exists = true;
+  f.upserted = true;
+}
+
+template <typename OpT>
+void MergeDelete(FinalRow<OpT>& f, int64_t id) {
+  f.row.id = id;
+  f.exists = false;
+  f.deleted = true;
+}
+
+// Replaces a stored string with a transaction's, keeping reference counts.
+void Assign(SharedString& stored, const SharedString& incoming, uint64_t* bytes) {
+  if (stored.same(incoming)) return;
+  *bytes -= stored.bytes();
+  stored.Unref();
+  stored = incoming;
+  stored.Ref();
+  *bytes += stored.bytes();
+}
+
+}  // namespace
+
+void Forest::Apply(const PreparedTransaction& txn) {
+  std::span<const Op> ops(txn.ops);
+  size_t start = 0;
+  for (size_t i = 0; i < ops.size(); ++i) {
+    if (auto* t = std::get_if<TruncateTable>(&ops[i])) {
+      ApplySegment(ops.subspan(start, i - start));
+      ApplyTruncate(t->table);
+      start = i + 1;
+    }
+  }
+  ApplySegment(ops.subspan(start));
+  if (txn.lsn > applied_lsn_) applied_lsn_ = txn.lsn;
+  ++transactions_applied_;
+  row_changes_applied_ += ops.size();
+}
+
+void Forest::ApplySegment(std::span<const Op> ops) {
+  if (ops.empty()) return;
+
+  // ---- 1. net effect per key ----
+  FinalRows<NamespaceOp> ns_rows;
+  FinalRows<ProjectOp> project_rows;
+  FinalRows<RunnerLinkRow> link_rows;
+  for (const Op& op : ops) {
+    if (auto* n = std::get_if<NamespaceOp>(&op)) {
+      MergeUpsert(ns_rows.At(n->id), *n);
+    } else if (auto* p = std::get_if<ProjectOp>(&op)) {
+      MergeUpsert(project_rows.At(p->id), *p);
+    } else if (auto* l = std::get_if<RunnerLinkRow>(&op)) {
+      MergeUpsert(link_rows.At(l->id), *l);
+    } else if (auto* d = std::get_if<DeleteOp>(&op)) {
+      switch (d->table) {
+        case Table::kNamespaces: MergeDelete(ns_rows.At(d->id), d->id); break;
+        case Table::kProjects: MergeDelete(project_rows.At(d->id), d->id); break;
+        case Table::kRunnerLinks: MergeDelete(link_rows.At(d->id), d->id); break;
+      }
+    }
+  }
+
+  // ---- 2. deletes of projects and links ----
+  for (auto& f : project_rows.rows()) {
+    if (f.exists) continue;
+    uint32_t slot = FindProject(f.row.id);
+    if (slot == kNil) {
+      if (!f.upserted) ++unknown_deletes_;
+      continue;
+    }
+    UnlinkProject(slot);
+    UnbindOwnProject(slot);
+    FreeProject(slot);
+  }
+  for (auto& f : link_rows.rows()) {
+    if (f.exists) continue;
+    auto& by_id = links_.get<ById>();
+    auto it = by_id.find(f.row.id);
+    if (it == by_id.end()) {
+      if (!f.upserted) ++unknown_deletes_;
+      continue;
+    }
+    by_id.erase(it);
+  }
+
+  // ---- 3. namespaces ----
+  struct PendingAttach {
+    uint32_t slot;
+    bool has_fallback;
+    int64_t fallback_parent_id;
+  };
+  std::vector<PendingAttach> to_attach;
+  std::vector<uint32_t> created;
+  std::vector<uint32_t> to_delete;
+  for (auto& f : ns_rows.rows()) {
+    const int64_t id = f.row.id;
+    uint32_t slot = FindNamespace(id);
+    if (!f.exists) {
+      if (slot == kNil) {
+        if (!f.upserted) ++unknown_deletes_;
+        continue;
+      }
+      Detach(slot);
+      to_delete.push_back(slot);
+      continue;
+    }
+    const NamespaceOp& row = f.row;
+    if (slot == kNil) {
+      slot = AllocNamespace();
+      NsNode& n = ns_[slot];
+      n.id = id;
+      n.parent_id = (row.present & NamespaceRow::kParentId) ? row.parent_id : kNoId;
+      n.type = (row.present & NamespaceRow::kType) ? row.type : NamespaceType::kUser;
+      n.visibility_level = (row.present & NamespaceRow::kVisibilityLevel) ? row.visibility_level : 20;
+      if (row.present & NamespaceRow::kName) Assign(n.name, row.name, &string_bytes_);
+      if (row.present & NamespaceRow::kPath) Assign(n.path, row.path, &string_bytes_);
+      ns_by_id_.emplace(id, slot);
+      to_attach.push_back({slot, false, kNoId});
+      created.push_back(slot);
+      continue;
+    }
+    // An existing row: compute its new columns.
+    NsNode& n = ns_[slot];
+    auto pick = [&](NamespaceRow::Column c) { return (row.present & c) != 0; };
+    const int64_t new_parent = pick(NamespaceRow::kParentId) ? row.parent_id : (f.reset ? kNoId : n.parent_id);
+    const NamespaceType new_type =
+        pick(NamespaceRow::kType) ? row.type : (f.reset ? NamespaceType::kUser : n.type);
+    const bool path_changes = pick(NamespaceRow::kPath) ? !n.path.same(row.path) &&
+                                                              n.path.view() != row.path.view()
+                                                        : (f.reset && !n.path.view().empty());
+    const bool structural = new_parent != n.parent_id || new_type != n.type ||
+                            (path_changes && n.attachment == Attachment::kRoot);
+    const int64_t old_parent = n.parent_id;
+    if (structural) Detach(slot);
+    if (new_type != n.type) {
+      // A group's own projects count in its subtree totals; other types' don't.
+      const bool was_group = n.type == NamespaceType::kGroup;
+      const bool is_group = new_type == NamespaceType::kGroup;
+      if (was_group && !is_group) {
+        n.sub_projects -= n.direct_projects;
+        n.sub_unarchived -= n.direct_unarchived;
+      } else if (!was_group && is_group) {
+        n.sub_projects += n.direct_projects;
+        n.sub_unarchived += n.direct_unarchived;
+      }
+      n.type = new_type;
+    }
+    n.parent_id = new_parent;
+    if (pick(NamespaceRow::kVisibilityLevel)) {
+      n.visibility_level = row.visibility_level;
+    } else if (f.reset) {
+      n.visibility_level = 20;
+    }
+    if (pick(NamespaceRow::kName)) {
+      Assign(n.name, row.name, &string_bytes_);
+    } else if (f.reset) {
+      Assign(n.name, SharedString(), &string_bytes_);
+    }
+    if (pick(NamespaceRow::kPath)) {
+      Assign(n.path, row.path, &string_bytes_);
+    } else if (f.reset) {
+      Assign(n.path, SharedString(), &string_bytes_);
+    }
+    if (structural) to_attach.push_back({slot, true, old_parent});
+  }
+  for (const PendingAttach& a : to_attach) Attach(a.slot, a.has_fallback, a.fallback_parent_id);
+  for (uint32_t slot : created) AdoptWaiting(slot);
+  for (uint32_t slot : to_delete) DeleteNamespaceNode(slot);
+
+  // ---- 4. project upserts ----
+  for (auto& f : project_rows.rows()) {
+    if (!f.exists) continue;
+    const ProjectOp& row = f.row;
+    auto pick = [&](ProjectRow::Column c) { return (row.present & c) != 0; };
+    uint32_t slot = FindProject(row.id);
+    const bool created_now = slot == kNil;
+    if (created_now) {
+      slot = AllocProject();
+      projects_[slot].id = row.id;
+      project_by_id_.emplace(row.id, slot);
+    }
+    ProjNode& p = projects_[slot];
+    const bool reset = created_now || f.reset;
+    const int64_t new_ns = pick(ProjectRow::kNamespaceId) ? row.namespace_id : (reset ? 0 : p.namespace_id);
+    const bool new_archived = pick(ProjectRow::kArchived) ? row.archived : (reset ? false : p.archived);
+    const int64_t new_pn = pick(ProjectRow::kProjectNamespaceId) ? row.project_namespace_id
+                                                                 : (reset ? kNoId : p.project_namespace_id);
+    const bool relink = created_now || new_ns != p.namespace_id || new_archived != p.archived;
+    const bool rebind = created_now || new_pn != p.project_namespace_id;
+    if (relink && !created_now) UnlinkProject(slot);
+    if (rebind && !created_now) UnbindOwnProject(slot);
+    p.namespace_id = new_ns;
+    p.archived = new_archived;
+    p.project_namespace_id = new_pn;
+    if (pick(ProjectRow::kVisibilityLevel)) {
+      p.visibility_level = row.visibility_level;
+    } else if (reset) {
+      p.visibility_level = 0;
+    }
+    if (pick(ProjectRow::kPendingDelete)) {
+      p.pending_delete = row.pending_delete;
+    } else if (reset) {
+      p.pending_delete = false;
+    }
+    if (pick(ProjectRow::kName)) {
+      Assign(p.name, row.name, &string_bytes_);
+    } else if (reset) {
+      Assign(p.name, SharedString(), &string_bytes_);
+    }
+    if (pick(ProjectRow::kPath)) {
+      Assign(p.path, row.path, &string_bytes_);
+    } else if (reset) {
+      Assign(p.path, SharedString(), &string_bytes_);
+    }
+    if (relink) LinkProject(slot);
+    if (rebind) BindOwnProject(slot);
+  }
+
+  // ---- 5. runner link upserts ----
+  auto& by_id = links_.get<ById>();
+  for (auto& f : link_rows.rows()) {
+    if (!f.exists) continue;
+    const RunnerLinkRow& row = f.row;
+    auto it = by_id.find(row.id);
+    const bool reset = it == by_id.end() || f.reset;
+    LinkRecord rec{row.id, 0, 0};
+    if (!reset) rec = *it;
+    if (row.present & RunnerLinkRow::kRunnerId) rec.runner_id = row.runner_id;
+    if (row.present & RunnerLinkRow::kNamespaceId) rec.namespace_id = row.namespace_id;
+    if (it == by_id.end()) {
+      links_.insert(rec);
+    } else {
+      by_id.replace(it, rec);
+    }
+  }
+}
+
+void Forest::DeleteNamespaceNode(uint32_t slot) {
+  NsNode& n = ns_[slot];
+  const int64_t id = n.id;
+  // Children stay, as orphans waiting for this id to reappear.
+  for (uint32_t* head : {&n.first_child, &n.first_pn_child}) {
+    for (uint32_t c = *head; c != kNil;) {
+      NsNode& child = ns_[c];
+      uint32_t next = child.next_sibling;
+      child.parent = child.prev_sibling = child.next_sibling = kNil;
+      child.attachment = Attachment::kOrphan;
+      waiting_children_[id].push_back(c);
+      ++orphan_namespaces_;
+      c = next;
+    }
+    *head = kNil;
+  }
+  for (uint32_t p = n.first_project; p != kNil;) {
+    ProjNode& proj = projects_[p];
+    uint32_t next = proj.next;
+    proj.ns = proj.prev = proj.next = kNil;
+    waiting_projects_[id].push_back(p);
+    ++orphan_projects_;
+    p = next;
+  }
+  n.first_project = kNil;
+  if (n.own_project != kNil) {
+    auto& waiting = waiting_own_project_[id];
+    waiting.insert(waiting.begin(), n.own_project);
+    n.own_project = kNil;
+  }
+  FreeNamespace(slot);
+}
+
+void Forest::ApplyTruncate(Table table) {
+  switch (table) {
+    case Table::kRunnerLinks:
+      links_.clear();
+      return;
+    case Table::kProjects:
+      for (ProjNode& p : projects_) {
+        if (!p.live) continue;
+        string_bytes_ -= p.name.bytes() + p.path.bytes();
+        p.name.Unref();
+        p.path.Unref();
+      }
+      projects_.clear();
+      free_projects_.clear();
+      project_by_id_.clear();
+      waiting_projects_.clear();
+      waiting_own_project_.clear();
+      orphan_projects_ = 0;
+      for (NsNode& n : ns_) {
+        n.first_project = n.own_project = kNil;
+        n.sub_projects = n.sub_unarchived = n.direct_projects = n.direct_unarchived = 0;
+      }
+      return;
+    case Table::kNamespaces:
+      for (NsNode& n : ns_) {
+        if (n.attachment == Attachment::kFree) continue;
+        string_bytes_ -= n.name.bytes() + n.path.bytes();
+        n.name.Unref();
+        n.path.Unref();
+      }
+      ns_.clear();
+      free_ns_.clear();
+      ns_by_id_.clear();
+      roots_by_path_.clear();
+      waiting_children_.clear();
+      waiting_own_project_.clear();
+      orphan_namespaces_ = 0;
+      // Every project now waits for its namespace (and its own namespace).
+      waiting_projects_.clear();
+      orphan_projects_ = 0;
+      for (uint32_t s = 0; s < projects_.size(); ++s) {
+        ProjNode& p = projects_[s];
+        if (!p.live) continue;
+        p.ns = p.prev = p.next = kNil;
+        waiting_projects_[p.namespace_id].push_back(s);
+        ++orphan_projects_;
+        if (p.project_namespace_id != kNoId) waiting_own_project_[p.project_namespace_id].push_back(s);
+      }
+      return;
+  }
+}
+
+}  // namespace canopy::internal

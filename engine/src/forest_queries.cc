@@ -1,0 +1,473 @@
+// forest_queries.cc — the read side of one Forest copy (see QUERIES.md).
+#include <algorithm>
+#include <string>
+
+#include "forest.h"
+
+namespace canopy::internal {
+
+using Attachment = NsNode::Attachment;
+
+namespace {
+
+Status UnknownNamespace(int64_t id) {
+  return Status::NotFound("namespace " + std::to_string(id) + " not found");
+}
+Status UnknownProject(int64_t id) {
+  return Status::NotFound("project " + std::to_string(id) + " not found");
+}
+
+// Scratch stack for tree walks, one per reader thread: walks allocate nothing
+// once it has grown.
+std::vector<uint32_t>& WalkStack() {
+  thread_local std::vector<uint32_t> stack;
+  stack.clear();
+  return stack;
+}
+
+void SortIds(std::vector<int64_t>* ids) { std::sort(ids->begin(), ids->end()); }
+
+}  // namespace
+
+// Visits every Group strictly below `slot`. Project-namespace child lists
+// are entered only when the counters say a group hides below one (never in
+// valid GitLab data, where project namespaces are leaves).
+template <typename Visit>
+void Forest::WalkGroups(uint32_t slot, Visit&& visit) const {
+  std::vector<uint32_t>& stack = WalkStack();
+  stack.push_back(slot);
+  while (!stack.empty()) {
+    const NsNode& n = ns_[stack.back()];
+    stack.pop_back();
+    uint32_t seen = 0;
+    for (uint32_t c = n.first_child; c != kNil; c = ns_[c].next_sibling) {
+      const NsNode& child = ns_[c];
+      if (child.type == NamespaceType::kGroup) {
+        visit(c);
+        ++seen;
+      }
+      seen += child.sub_groups;
+      if (child.sub_groups != 0) stack.push_back(c);
+    }
+    if (seen < n.sub_groups) {
+      for (uint32_t c = n.first_pn_child; c != kNil; c = ns_[c].next_sibling) {
+        if (ns_[c].sub_groups != 0) stack.push_back(c);
+      }
+    }
+  }
+}
+
+// Visits every namespace strictly below `slot`, any type.
+template <typename Visit>
+void Forest::WalkAll(uint32_t slot, Visit&& visit) const {
+  std::vector<uint32_t>& stack = WalkStack();
+  stack.push_back(slot);
+  while (!stack.empty()) {
+    const NsNode& n = ns_[stack.back()];
+    stack.pop_back();
+    for (uint32_t head : {n.first_child, n.first_pn_child}) {
+      for (uint32_t c = head; c != kNil; c = ns_[c].next_sibling) {
+        visit(c);
+        const NsNode& child = ns_[c];
+        if (child.first_child != kNil || child.first_pn_child != kNil) stack.push_back(c);
+      }
+    }
+  }
+}
+
+// Appends slot's id and its ancestors' ids, self first.
+void Forest::AppendChain(uint32_t slot, std::vector<int64_t>* out) const {
+  for (uint32_t s = slot; s != kNil; s = ns_[s].parent) out->push_back(ns_[s].id);
+}
+
+Status Forest::SelfAndAncestors(int64_t ns, HierarchyOrder order, bool include_self,
+                                std::vector<int64_t>* out) const {
+  out->clear();
+  uint32_t slot = FindNamespace(ns);
+  if (slot == kNil) return UnknownNamespace(ns);
+  AppendChain(include_self ? slot : ns_[slot].parent, out);
+  if (order == HierarchyOrder::kRootFirst) std::reverse(out->begin(), out->end());
+  return Status::Ok();
+}
+
+Status Forest::AncestorsUpto(int64_t ns, int64_t top, HierarchyOrder order,
+                             std::vector<int64_t>* out) const {
+  out->clear();
+  uint32_t slot = FindNamespace(ns);
+  if (slot == kNil) return UnknownNamespace(ns);
+  for (uint32_t s = ns_[slot].parent; s != kNil; s = ns_[s].parent) {
+    if (top > 0 && ns_[s].id == top) break;  // top and everything above it are excluded
+    out->push_back(ns_[s].id);
+  }
+  if (order == HierarchyOrder::kRootFirst) std::reverse(out->begin(), out->end());
+  return Status::Ok();
+}
+
+Result<int64_t> Forest::RootAncestor(int64_t ns) const {
+  uint32_t slot = FindNamespace(ns);
+  if (slot == kNil) return UnknownNamespace(ns);
+  while (ns_[slot].parent != kNil) slot = ns_[slot].parent;
+  return ns_[slot].id;
+}
+
+Status Forest::SelfAndDescendants(int64_t ns, bool include_pns, bool include_self,
+                                  std::vector<int64_t>* out) const {
+  out->clear();
+  uint32_t slot = FindNamespace(ns);
+  if (slot == kNil) return UnknownNamespace(ns);
+  const NsNode& n = ns_[slot];
+  if (include_self) out->push_back(n.id);
+  if (include_pns) {
+    out->reserve(out->size() + n.sub_groups + n.sub_pns);
+    WalkAll(slot, [&](uint32_t c) { out->push_back(ns_[c].id); });
+  } else if (n.type == NamespaceType::kGroup) {
+    out->reserve(out->size() + n.sub_groups);
+    WalkGroups(slot, [&](uint32_t c) { out->push_back(ns_[c].id); });
+  } else {
+    // Class scoping: a user (project) namespace's own class below it.
+    WalkAll(slot, [&](uint32_t c) {
+      if (ns_[c].type == n.type) out->push_back(ns_[c].id);
+    });
+  }
+  SortIds(out);
+  return Status::Ok();
+}
+
+Status Forest::SelfAndHierarchy(int64_t ns, bool include_pns, std::vector<int64_t>* out) const {
+  Status s = SelfAndDescendants(ns, include_pns, /*include_self=*/true, out);
+  if (!s.ok()) return s;
+  AppendChain(ns_[FindNamespace(ns)].parent, out);
+  SortIds(out);
+  return Status::Ok();
+}
+
+Status Forest::ProjectIds(int64_t ns, bool unarchived_only, std::vector<int64_t>* out) const {
+  out->clear();
+  uint32_t slot = FindNamespace(ns);
+  if (slot == kNil) return UnknownNamespace(ns);
+  const NsNode& n = ns_[slot];
+  auto append_projects_of = [&](uint32_t s) {
+    for (uint32_t p = ns_[s].first_project; p != kNil; p = projects_[p].next) {
+      const ProjNode& proj = projects_[p];
+      if (!unarchived_only || !proj.archived) out->push_back(proj.id);
+    }
+  };
+  switch (n.type) {
+    case NamespaceType::kGroup:
+      out->reserve(unarchived_only ? n.sub_unarchived : n.sub_projects);
+      append_projects_of(slot);
+      WalkGroups(slot, append_projects_of);
+      break;
+    case NamespaceType::kUser:
+      append_projects_of(slot);
+      break;
+    case NamespaceType::kProject:
+      if (n.own_project != kNil && (!unarchived_only || !projects_[n.own_project].archived)) {
+        out->push_back(projects_[n.own_project].id);
+      }
+      break;
+  }
+  SortIds(out);
+  return Status::Ok();
+}
+
+Status Forest::ProjectAncestors(int64_t project, HierarchyOrder order,
+                                std::vector<int64_t>* out) const {
+  out->clear();
+  uint32_t p = FindProject(project);
+  if (p == kNil) return UnknownProject(project);
+  uint32_t ns = projects_[p].ns;
+  if (ns == kNil || ns_[ns].type != NamespaceType::kGroup) return Status::Ok();
+  AppendChain(ns, out);
+  if (order == HierarchyOrder::kRootFirst) std::reverse(out->begin(), out->end());
+  return Status::Ok();
+}
+
+void Forest::AppendRunnersOf(int64_t ns, std::vector<int64_t>* out) const {
+  auto range = links_.get<ByNamespace>().equal_range(ns);
+  for (auto it = range.first; it != range.second; ++it) out->push_back(it->runner_id);
+}
+
+void Forest::RunnersOfGroups(std::span<const int64_t> namespaces, std::vector<int64_t>* out) const {
+  out->clear();
+  for (int64_t ns : namespaces) AppendRunnersOf(ns, out);
+  SortIds(out);
+  out->erase(std::unique(out->begin(), out->end()), out->end());
+}
+
+Status Forest::RunnersOfGroupAndAncestors(int64_t ns, std::vector<int64_t>* out) const {
+  out->clear();
+  uint32_t slot = FindNamespace(ns);
+  if (slot == kNil) return UnknownNamespace(ns);
+  if (ns_[slot].type != NamespaceType::kGroup) return Status::Ok();
+  for (uint32_t s = slot; s != kNil; s = ns_[s].parent) AppendRunnersOf(ns_[s].id, out);
+  SortIds(out);
+  out->erase(std::unique(out->begin(), out->end()), out->end());
+  return Status::Ok();
+}
+
+Status Forest::RunnersOfParentGroupsOfProject(int64_t project, std::vector<int64_t>* out) const {
+  out->clear();
+  uint32_t p = FindProject(project);
+  if (p == kNil) return UnknownProject(project);
+  uint32_t ns = projects_[p].ns;
+  if (ns == kNil || ns_[ns].type != NamespaceType::kGroup) return Status::Ok();
+  for (uint32_t s = ns; s != kNil; s = ns_[s].parent) AppendRunnersOf(ns_[s].id, out);
+  SortIds(out);
+  out->erase(std::unique(out->begin(), out->end()), out->end());
+  return Status::Ok();
+}
+
+Result<SubtreeCounts> Forest::Counts(int64_t ns) const {
+  uint32_t slot = FindNamespace(ns);
+  if (slot == kNil) return UnknownNamespace(ns);
+  const NsNode& n = ns_[slot];
+  SubtreeCounts c;
+  c.descendant_groups = n.sub_groups;
+  c.descendant_project_namespaces = n.sub_pns;
+  switch (n.type) {
+    case NamespaceType::kGroup:
+      c.projects = n.sub_projects;
+      c.unarchived_projects = n.sub_unarchived;
+      break;
+    case NamespaceType::kUser:
+      c.projects = n.direct_projects;
+      c.unarchived_projects = n.direct_unarchived;
+      break;
+    case NamespaceType::kProject:
+      c.projects = n.own_project != kNil ? 1 : 0;
+      c.unarchived_projects = n.own_project != kNil && !projects_[n.own_project].archived ? 1 : 0;
+      break;
+  }
+  return c;
+}
+
+Result<std::string> Forest::NamespaceFullPath(int64_t ns) const {
+  uint32_t slot = FindNamespace(ns);
+  if (slot == kNil) return UnknownNamespace(ns);
+  std::vector<uint32_t>& chain = WalkStack();
+  size_t length = 0;
+  for (uint32_t s = slot; s != kNil; s = ns_[s].parent) {
+    chain.push_back(s);
+    length += ns_[s].path.view().size() + 1;
+  }
+  std::string out;
+  out.reserve(length);
+  for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
+    if (!out.empty() || it != chain.rbegin()) out += '/';
+    out += ns_[*it].path.view();
+  }
+  return out;
+}
+
+Result<std::string> Forest::ProjectFullPath(int64_t project) const {
+  uint32_t p = FindProject(project);
+  if (p == kNil) return UnknownProject(project);
+  const ProjNode& proj = projects_[p];
+  if (proj.ns == kNil) {
+    return Status::NotFound("namespace " + std::to_string(proj.namespace_id) + " of project " +
+                            std::to_string(project) + " not found");
+  }
+  Result<std::string> base = NamespaceFullPath(ns_[proj.ns].id);
+  if (!base.ok()) return base.status();
+  std::string out = std::move(base).value();
+  out += '/';
+  out += proj.path.view();
+  return out;
+}
+
+Result<ResolvedPath> Forest::Resolve(std::string_view full_path) const {
+  auto not_found = [&] { return Status::NotFound("path '" + std::string(full_path) + "' not found"); };
+  std::vector<std::string_view> segments;
+  for (size_t start = 0;;) {
+    size_t slash = full_path.find('/', start);
+    std::string_view seg = full_path.substr(start, slash == std::string_view::npos ? slash : slash - start);
+    if (seg.empty()) return not_found();
+    segments.push_back(seg);
+    if (slash == std::string_view::npos) break;
+    start = slash + 1;
+  }
+  // The lowest-id user/group namespace among candidates with this path.
+  auto better = [&](uint32_t best, uint32_t candidate) {
+    const NsNode& c = ns_[candidate];
+    if (c.type == NamespaceType::kProject) return best;
+    return best == kNil || c.id < ns_[best].id ? candidate : best;
+  };
+  uint32_t current = kNil;
+  if (auto it = roots_by_path_.find(segments[0]); it != roots_by_path_.end()) {
+    for (uint32_t s : it->second) current = better(current, s);
+  }
+  if (current == kNil) return not_found();
+  for (size_t i = 1; i < segments.size(); ++i) {
+    uint32_t next = kNil;
+    for (uint32_t c = ns_[current].first_child; c != kNil; c = ns_[c].next_sibling) {
+      if (ns_[c].path.view() == segments[i]) next = better(next, c);
+    }
+    if (next == kNil && i + 1 == segments.size()) {
+      int64_t best_project = 0;
+      bool found = false;
+      for (uint32_t p = ns_[current].first_project; p != kNil; p = projects_[p].next) {
+        if (projects_[p].path.view() == segments[i] && (!found || projects_[p].id < best_project)) {
+          best_project = projects_[p].id;
+          found = true;
+        }
+      }
+      if (found) return ResolvedPath{Table::kProjects, best_project};
+    }
+    if (next == kNil) return not_found();
+    current = next;
+  }
+  return ResolvedPath{Table::kNamespaces, ns_[current].id};
+}
+
+std::optional<NamespaceRow> Forest::GetNamespace(int64_t id) const {
+  uint32_t slot = FindNamespace(id);
+  if (slot == kNil) return std::nullopt;
+  const NsNode& n = ns_[slot];
+  NamespaceRow row;
+  row.id = n.id;
+  if (n.parent_id != kNoId) row.parent_id = n.parent_id;
+  row.type = n.type;
+  row.name = std::string(n.name.view());
+  row.path = std::string(n.path.view());
+  row.visibility_level = n.visibility_level;
+  return row;
+}
+
+std::optional<ProjectRow> Forest::GetProject(int64_t id) const {
+  uint32_t slot = FindProject(id);
+  if (slot == kNil) return std::nullopt;
+  const ProjNode& p = projects_[slot];
+  ProjectRow row;
+  row.id = p.id;
+  row.namespace_id = p.namespace_id;
+  if (p.project_namespace_id != kNoId) row.project_namespace_id = p.project_namespace_id;
+  row.name = std::string(p.name.view());
+  row.path = std::string(p.path.view());
+  row.visibility_level = p.visibility_level;
+  row.archived = p.archived;
+  row.pending_delete = p.pending_delete;
+  return row;
+}
+
+std::optional<RunnerLinkRow> Forest::GetRunnerLink(int64_t id) const {
+  auto& by_id = links_.get<ById>();
+  auto it = by_id.find(id);
+  if (it == by_id.end()) return std::nullopt;
+  RunnerLinkRow row;
+  row.id = it->id;
+  row.runner_id = it->runner_id;
+  row.namespace_id = it->namespace_id;
+  return row;
+}
+
+std::vector<int64_t> Forest::ListNamespaceIds() const {
+  std::vector<int64_t> ids;
+  ids.reserve(ns_by_id_.size());
+  for (const auto& [id, slot] : ns_by_id_) ids.push_back(id);
+  SortIds(&ids);
+  return ids;
+}
+
+std::vector<int64_t> Forest::ListProjectIds() const {
+  std::vector<int64_t> ids;
+  ids.reserve(project_by_id_.size());
+  for (const auto& [id, slot] : project_by_id_) ids.push_back(id);
+  SortIds(&ids);
+  return ids;
+}
+
+std::vector<int64_t> Forest::ListOrphanNamespaceIds() const {
+  std::vector<int64_t> ids;
+  for (const auto& [parent_id, slots] : waiting_children_) {
+    for (uint32_t s : slots) ids.push_back(ns_[s].id);
+  }
+  SortIds(&ids);
+  return ids;
+}
+
+IdAnswer Forest::Run(const IdQuery& q) const {
+  IdAnswer a;
+  if (static_cast<int>(q.kind) >= kQueryKindCount) {
+    a.status = Status::InvalidArgument("unknown query kind");
+    return a;
+  }
+  if (q.after_id.has_value() && !IsAscendingKind(q.kind)) {
+    a.status = Status::InvalidArgument(std::string("after_id is only for ascending kinds, not ") +
+                                       QueryKindName(q.kind));
+    return a;
+  }
+  if (q.order != HierarchyOrder::kRootFirst && q.order != HierarchyOrder::kSelfFirst) {
+    a.status = Status::InvalidArgument("unknown hierarchy order");
+    return a;
+  }
+  std::vector<int64_t>& ids = a.ids;
+  switch (q.kind) {
+    case QueryKind::kSelfAndAncestors: a.status = SelfAndAncestors(q.id, q.order, true, &ids); break;
+    case QueryKind::kAncestors: a.status = SelfAndAncestors(q.id, q.order, false, &ids); break;
+    case QueryKind::kAncestorsUpto: a.status = AncestorsUpto(q.id, q.top, q.order, &ids); break;
+    case QueryKind::kRootAncestor: {
+      Result<int64_t> root = RootAncestor(q.id);
+      a.status = root.status();
+      if (root.ok()) ids.push_back(*root);
+      break;
+    }
+    case QueryKind::kSelfAndDescendants:
+      a.status = SelfAndDescendants(q.id, q.include_project_namespaces, true, &ids);
+      break;
+    case QueryKind::kDescendants:
+      a.status = SelfAndDescendants(q.id, q.include_project_namespaces, false, &ids);
+      break;
+    case QueryKind::kSelfAndHierarchy:
+      a.status = SelfAndHierarchy(q.id, q.include_project_namespaces, &ids);
+      break;
+    case QueryKind::kAllProjectIds: a.status = ProjectIds(q.id, false, &ids); break;
+    case QueryKind::kAllUnarchivedProjectIds: a.status = ProjectIds(q.id, true, &ids); break;
+    case QueryKind::kProjectAncestors: a.status = ProjectAncestors(q.id, q.order, &ids); break;
+    case QueryKind::kRunnersOfGroup: RunnersOfGroups(std::span<const int64_t>(&q.id, 1), &ids); break;
+    case QueryKind::kRunnersOfGroupAndAncestors: a.status = RunnersOfGroupAndAncestors(q.id, &ids); break;
+    case QueryKind::kRunnersOfParentGroupsOfProject:
+      a.status = RunnersOfParentGroupsOfProject(q.id, &ids);
+      break;
+  }
+  a.total = ids.size();
+  if (q.after_id.has_value()) {
+    auto first = std::upper_bound(ids.begin(), ids.end(), *q.after_id);
+    ids.erase(ids.begin(), first);
+  }
+  if (q.limit != 0 && ids.size() > q.limit) {
+    ids.resize(q.limit);
+    a.more = true;
+  }
+  return a;
+}
+
+IndexStats Forest::Stats() const {
+  IndexStats s;
+  s.applied_lsn = applied_lsn_;
+  s.namespaces = ns_by_id_.size();
+  s.projects = project_by_id_.size();
+  s.runner_links = links_.size();
+  s.orphan_namespaces = orphan_namespaces_;
+  s.orphan_projects = orphan_projects_;
+  s.cycles_refused = cycles_refused_;
+  s.unknown_deletes = unknown_deletes_;
+  s.transactions_applied = transactions_applied_;
+  s.row_changes_applied = row_changes_applied_;
+  // This copy's structures (strings excluded; they are shared by both copies).
+  uint64_t bytes = ns_.capacity() * sizeof(NsNode) + projects_.capacity() * sizeof(ProjNode);
+  bytes += (free_ns_.capacity() + free_projects_.capacity()) * sizeof(uint32_t);
+  bytes += ns_by_id_.bucket_count() * (sizeof(std::pair<int64_t, uint32_t>) + 1);
+  bytes += project_by_id_.bucket_count() * (sizeof(std::pair<int64_t, uint32_t>) + 1);
+  // multi_index hashed node: the record plus one link pointer per index, and buckets.
+  bytes += links_.size() * (sizeof(LinkRecord) + 3 * sizeof(void*)) +
+           links_.bucket_count() * 3 * sizeof(void*);
+  bytes += roots_by_path_.bucket_count() * (sizeof(std::string_view) + sizeof(std::vector<uint32_t>) + 1) +
+           roots_by_path_.size() * sizeof(uint32_t);
+  s.memory_bytes = bytes;
+  return s;
+}
+
+uint64_t Forest::string_bytes() const { return string_bytes_; }
+
+}  // namespace canopy::internal

@@ -1,0 +1,316 @@
+// hierarchy_index.cc — the left-right publication protocol around two Forest
+// copies (Ramalhete & Correia's "Left-Right", with the replay onto the second
+// copy deferred to the next publish, as evmap does).
+//
+// Readers:  vi = version_index_; indicators_[vi].Arrive(); lr = left_right_;
+//           read copies_[lr]; indicators_[vi].Depart().
+// Writer:   wait until no reader can still be in the stale copy
+//           (ToggleVersionAndWait), replay the previous batch onto it, apply
+//           the new batch, then flip left_right_ to it. The flip is the
+//           publication; the old live copy becomes the stale one.
+#include "canopy/hierarchy_index.h"
+
+#include <chrono>
+#include <exception>
+#include <new>
+#include <thread>
+
+#include "forest.h"
+#include "read_indicator.h"
+
+namespace canopy {
+
+using internal::Forest;
+using internal::PreparedTransaction;
+using internal::ReadIndicator;
+
+const char* QueryKindName(QueryKind kind) {
+  switch (kind) {
+    case QueryKind::kSelfAndAncestors: return "self_and_ancestors";
+    case QueryKind::kAncestors: return "ancestors";
+    case QueryKind::kAncestorsUpto: return "ancestors_upto";
+    case QueryKind::kRootAncestor: return "root_ancestor";
+    case QueryKind::kSelfAndDescendants: return "self_and_descendants";
+    case QueryKind::kDescendants: return "descendants";
+    case QueryKind::kSelfAndHierarchy: return "self_and_hierarchy";
+    case QueryKind::kAllProjectIds: return "all_project_ids";
+    case QueryKind::kAllUnarchivedProjectIds: return "all_unarchived_project_ids";
+    case QueryKind::kProjectAncestors: return "project_ancestors";
+    case QueryKind::kRunnersOfGroup: return "runners_of_group";
+    case QueryKind::kRunnersOfGroupAndAncestors: return "runners_of_group_and_ancestors";
+    case QueryKind::kRunnersOfParentGroupsOfProject: return "runners_of_parent_groups_of_project";
+  }
+  return "unknown";
+}
+
+bool IsAscendingKind(QueryKind kind) {
+  switch (kind) {
+    case QueryKind::kSelfAndDescendants:
+    case QueryKind::kDescendants:
+    case QueryKind::kSelfAndHierarchy:
+    case QueryKind::kAllProjectIds:
+    case QueryKind::kAllUnarchivedProjectIds:
+    case QueryKind::kRunnersOfGroup:
+    case QueryKind::kRunnersOfGroupAndAncestors:
+    case QueryKind::kRunnersOfParentGroupsOfProject:
+      return true;
+    default:
+      return false;
+  }
+}
+
+namespace {
+// Runs `fn` and turns an allocation failure into a Status, so that no
+// exception leaves the public API.
+template <typename Fn>
+Status Guarded(Fn&& fn) {
+  try {
+    return fn();
+  } catch (const std::bad_alloc&) {
+    return Status::ResourceExhausted("out of memory");
+  } catch (const std::exception& e) {
+    return Status::Internal(e.what());
+  }
+}
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// ReadView
+
+ReadView::ReadView(const Forest* forest, ReadIndicator* indicator, int stripe)
+    : forest_(forest), indicator_(indicator), stripe_(stripe) {}
+
+ReadView::ReadView(ReadView&& other) noexcept
+    : forest_(other.forest_), indicator_(other.indicator_), stripe_(other.stripe_) {
+  other.indicator_ = nullptr;
+}
+
+ReadView::~ReadView() {
+  if (indicator_ != nullptr) indicator_->Depart(stripe_);
+}
+
+Lsn ReadView::lsn() const { return forest_->lsn(); }
+
+Status ReadView::SelfAndAncestors(int64_t ns, HierarchyOrder order, std::vector<int64_t>* out) const {
+  return Guarded([&] { return forest_->SelfAndAncestors(ns, order, true, out); });
+}
+Status ReadView::Ancestors(int64_t ns, HierarchyOrder order, std::vector<int64_t>* out) const {
+  return Guarded([&] { return forest_->SelfAndAncestors(ns, order, false, out); });
+}
+Status ReadView::AncestorsUpto(int64_t ns, int64_t top, HierarchyOrder order,
+                               std::vector<int64_t>* out) const {
+  return Guarded([&] { return forest_->AncestorsUpto(ns, top, order, out); });
+}
+Result<int64_t> ReadView::RootAncestor(int64_t ns) const { return forest_->RootAncestor(ns); }
+Status ReadView::SelfAndDescendants(int64_t ns, bool include_project_namespaces,
+                                    std::vector<int64_t>* out) const {
+  return Guarded([&] { return forest_->SelfAndDescendants(ns, include_project_namespaces, true, out); });
+}
+Status ReadView::Descendants(int64_t ns, bool include_project_namespaces,
+                             std::vector<int64_t>* out) const {
+  return Guarded([&] { return forest_->SelfAndDescendants(ns, include_project_namespaces, false, out); });
+}
+Status ReadView::SelfAndHierarchy(int64_t ns, bool include_project_namespaces,
+                                  std::vector<int64_t>* out) const {
+  return Guarded([&] { return forest_->SelfAndHierarchy(ns, include_project_namespaces, out); });
+}
+Status ReadView::AllProjectIds(int64_t ns, std::vector<int64_t>* out) const {
+  return Guarded([&] { return forest_->ProjectIds(ns, false, out); });
+}
+Status ReadView::AllUnarchivedProjectIds(int64_t ns, std::vector<int64_t>* out) const {
+  return Guarded([&] { return forest_->ProjectIds(ns, true, out); });
+}
+Status ReadView::ProjectAncestors(int64_t project, HierarchyOrder order,
+                                  std::vector<int64_t>* out) const {
+  return Guarded([&] { return forest_->ProjectAncestors(project, order, out); });
+}
+void ReadView::RunnersOfGroups(std::span<const int64_t> namespaces, std::vector<int64_t>* out) const {
+  Status s = Guarded([&] {
+    forest_->RunnersOfGroups(namespaces, out);
+    return Status::Ok();
+  });
+  if (!s.ok()) out->clear();
+}
+Status ReadView::RunnersOfGroupAndAncestors(int64_t ns, std::vector<int64_t>* out) const {
+  return Guarded([&] { return forest_->RunnersOfGroupAndAncestors(ns, out); });
+}
+Status ReadView::RunnersOfParentGroupsOfProject(int64_t project, std::vector<int64_t>* out) const {
+  return Guarded([&] { return forest_->RunnersOfParentGroupsOfProject(project, out); });
+}
+Result<SubtreeCounts> ReadView::Counts(int64_t ns) const { return forest_->Counts(ns); }
+
+Result<std::string> ReadView::NamespaceFullPath(int64_t ns) const {
+  try {
+    return forest_->NamespaceFullPath(ns);
+  } catch (const std::bad_alloc&) {
+    return Status::ResourceExhausted("out of memory");
+  }
+}
+Result<std::string> ReadView::ProjectFullPath(int64_t project) const {
+  try {
+    return forest_->ProjectFullPath(project);
+  } catch (const std::bad_alloc&) {
+    return Status::ResourceExhausted("out of memory");
+  }
+}
+Result<ResolvedPath> ReadView::Resolve(std::string_view full_path) const {
+  try {
+    return forest_->Resolve(full_path);
+  } catch (const std::bad_alloc&) {
+    return Status::ResourceExhausted("out of memory");
+  }
+}
+std::optional<NamespaceRow> ReadView::GetNamespace(int64_t id) const { return forest_->GetNamespace(id); }
+std::optional<ProjectRow> ReadView::GetProject(int64_t id) const { return forest_->GetProject(id); }
+std::optional<RunnerLinkRow> ReadView::GetRunnerLink(int64_t id) const {
+  return forest_->GetRunnerLink(id);
+}
+std::vector<int64_t> ReadView::ListNamespaceIds() const { return forest_->ListNamespaceIds(); }
+std::vector<int64_t> ReadView::ListProjectIds() const { return forest_->ListProjectIds(); }
+std::vector<int64_t> ReadView::ListOrphanNamespaceIds() const {
+  return forest_->ListOrphanNamespaceIds();
+}
+
+IdAnswer ReadView::Run(const IdQuery& query) const {
+  IdAnswer answer;
+  Status s = Guarded([&] {
+    answer = forest_->Run(query);
+    return Status::Ok();
+  });
+  if (!s.ok()) {
+    answer = IdAnswer{};
+    answer.status = s;
+  }
+  return answer;
+}
+
+IndexStats ReadView::Stats() const {
+  IndexStats s = forest_->Stats();
+  // Both copies have the same shape; strings are shared between them.
+  s.memory_bytes = 2 * s.memory_bytes + forest_->string_bytes();
+  return s;
+}
+
+// ---------------------------------------------------------------------------
+// HierarchyIndex
+
+HierarchyIndex::HierarchyIndex(HierarchyIndexOptions options) {
+  for (int i = 0; i < 2; ++i) {
+    copies_[i] = std::make_unique<Forest>(options);
+    indicators_[i] = std::make_unique<ReadIndicator>();
+  }
+}
+
+HierarchyIndex::~HierarchyIndex() {
+  // pending_ holds string references; drop them before the copies.
+  pending_.clear();
+}
+
+ReadView HierarchyIndex::Read() const {
+  const int stripe = ReadIndicator::StripeOfThisThread();
+  const int vi = version_index_.load(std::memory_order_seq_cst);
+  ReadIndicator* indicator = indicators_[vi].get();
+  indicator->Arrive(stripe);
+  const int lr = left_right_.load(std::memory_order_seq_cst);
+  return ReadView(copies_[lr].get(), indicator, stripe);
+}
+
+QueryAnswer HierarchyIndex::Query(const IdQuery& query) const {
+  ReadView view = Read();
+  return QueryAnswer{view.lsn(), view.Run(query)};
+}
+
+BatchAnswer HierarchyIndex::QueryBatch(std::span<const IdQuery> queries) const {
+  ReadView view = Read();
+  BatchAnswer batch;
+  batch.lsn = view.lsn();
+  try {
+    batch.answers.reserve(queries.size());
+    for (const IdQuery& q : queries) batch.answers.push_back(view.Run(q));
+  } catch (const std::bad_alloc&) {
+    batch.answers.clear();
+  }
+  return batch;
+}
+
+Lsn HierarchyIndex::applied_lsn() const { return Read().lsn(); }
+
+IndexStats HierarchyIndex::Stats() const {
+  IndexStats s = Read().Stats();
+  s.publishes = publishes_.load(std::memory_order_relaxed);
+  s.last_publish_wait_ns = last_wait_ns_.load(std::memory_order_relaxed);
+  s.max_publish_wait_ns = max_wait_ns_.load(std::memory_order_relaxed);
+  s.total_publish_wait_ns = total_wait_ns_.load(std::memory_order_relaxed);
+  return s;
+}
+
+Status HierarchyIndex::Apply(Transaction txn) {
+  std::vector<Transaction> batch;
+  batch.push_back(std::move(txn));
+  return ApplyBatch(std::move(batch));
+}
+
+Status HierarchyIndex::ApplyBatch(std::vector<Transaction> txns) {
+  if (txns.empty()) return Status::Ok();
+  std::lock_guard<std::mutex> lock(writer_mutex_);
+  if (failed_) {
+    return Status::FailedPrecondition("the index stopped taking writes after an earlier failure");
+  }
+  // Validate before anything is applied.
+  Lsn last = copies_[left_right_.load(std::memory_order_seq_cst)]->lsn();
+  for (const Transaction& t : txns) {
+    if (t.commit_lsn < last) {
+      return Status::OutOfRange("transaction LSN " + t.commit_lsn.ToString() +
+                                " is behind the applied LSN " + last.ToString());
+    }
+    last = t.commit_lsn;
+  }
+  return Publish(txns);
+}
+
+Status HierarchyIndex::Publish(std::vector<Transaction>& txns) {
+  std::vector<PreparedTransaction> prepared;
+  try {
+    prepared.reserve(txns.size());
+    for (const Transaction& t : txns) prepared.emplace_back(t);
+  } catch (const std::bad_alloc&) {
+    return Status::ResourceExhausted("out of memory preparing a transaction");
+  }
+  txns.clear();
+
+  const int live = left_right_.load(std::memory_order_seq_cst);
+  const int stale = 1 - live;
+
+  // Wait until no reader can still be inside the stale copy.
+  const auto wait_start = std::chrono::steady_clock::now();
+  const int prev = version_index_.load(std::memory_order_seq_cst);
+  const int next = 1 - prev;
+  while (!indicators_[next]->IsEmpty()) std::this_thread::yield();
+  version_index_.store(next, std::memory_order_seq_cst);
+  while (!indicators_[prev]->IsEmpty()) std::this_thread::yield();
+  const uint64_t waited = static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - wait_start)
+          .count());
+
+  try {
+    Forest& target = *copies_[stale];
+    for (const PreparedTransaction& p : pending_) target.Apply(p);
+    for (const PreparedTransaction& p : prepared) target.Apply(p);
+  } catch (const std::bad_alloc&) {
+    // The stale copy is half-written; readers keep the live copy, writes stop.
+    failed_ = true;
+    return Status::ResourceExhausted("out of memory applying a transaction; the index is read-only now");
+  }
+  left_right_.store(stale, std::memory_order_seq_cst);
+  pending_ = std::move(prepared);
+
+  publishes_.fetch_add(1, std::memory_order_relaxed);
+  last_wait_ns_.store(waited, std::memory_order_relaxed);
+  total_wait_ns_.fetch_add(waited, std::memory_order_relaxed);
+  if (waited > max_wait_ns_.load(std::memory_order_relaxed)) {
+    max_wait_ns_.store(waited, std::memory_order_relaxed);
+  }
+  return Status::Ok();
+}
+
+}  // namespace canopy
