@@ -83,9 +83,9 @@ PreparedTransaction::~PreparedTransaction() {
 
 Forest::Forest(const HierarchyIndexOptions& options) {
   ns_.reserve(options.expected_namespaces);
-  ns_by_id_.reserve(options.expected_namespaces);
+  ns_by_id_.Reserve(options.expected_namespaces);
   projects_.reserve(options.expected_projects);
-  project_by_id_.reserve(options.expected_projects);
+  project_by_id_.Reserve(options.expected_projects);
   links_.reserve(options.expected_runner_links);
 }
 
@@ -100,15 +100,9 @@ Forest::~Forest() {
   }
 }
 
-uint32_t Forest::FindNamespace(int64_t id) const {
-  auto it = ns_by_id_.find(id);
-  return it == ns_by_id_.end() ? kNil : it->second;
-}
+uint32_t Forest::FindNamespace(int64_t id) const { return ns_by_id_.Find(id); }
 
-uint32_t Forest::FindProject(int64_t id) const {
-  auto it = project_by_id_.find(id);
-  return it == project_by_id_.end() ? kNil : it->second;
-}
+uint32_t Forest::FindProject(int64_t id) const { return project_by_id_.Find(id); }
 
 uint32_t Forest::AllocNamespace() {
   uint32_t slot;
@@ -150,7 +144,7 @@ void Forest::FreeNamespace(uint32_t slot) {
   string_bytes_ -= n.name.bytes() + n.path.bytes();
   n.name.Unref();
   n.path.Unref();
-  ns_by_id_.erase(n.id);
+  ns_by_id_.Erase(n.id);
   n.attachment = Attachment::kFree;
   free_ns_.push_back(slot);
 }
@@ -160,7 +154,7 @@ void Forest::FreeProject(uint32_t slot) {
   string_bytes_ -= p.name.bytes() + p.path.bytes();
   p.name.Unref();
   p.path.Unref();
-  project_by_id_.erase(p.id);
+  project_by_id_.Erase(p.id);
   p.live = false;
   free_projects_.push_back(slot);
 }
@@ -309,10 +303,16 @@ void Forest::AdoptWaiting(uint32_t slot) {
   }
 }
 
+void Forest::CountOwnList(uint32_t ns, uint32_t* projects, uint32_t* unarchived) const {
+  *projects = *unarchived = 0;
+  for (uint32_t p = ns_[ns].first_project; p != kNil; p = projects_[p].next) {
+    ++*projects;
+    if (!projects_[p].archived) ++*unarchived;
+  }
+}
+
 void Forest::ProjectCountDelta(uint32_t ns, int projects, int unarchived) {
-  NsNode& n = ns_[ns];
-  n.direct_projects += projects;
-  n.direct_unarchived += unarchived;
+  const NsNode& n = ns_[ns];
   // all_project_ids of a group covers projects of groups only (class scoping).
   if (n.type != NamespaceType::kGroup) return;
   for (uint32_t s = ns; s != kNil; s = ns_[s].parent) {

@@ -195,7 +195,7 @@ void Forest::ApplySegment(std::span<const Op> ops) {
       n.visibility_level = (row.present & NamespaceRow::kVisibilityLevel) ? row.visibility_level : 20;
       if (row.present & NamespaceRow::kName) Assign(n.name, row.name, &string_bytes_);
       if (row.present & NamespaceRow::kPath) Assign(n.path, row.path, &string_bytes_);
-      ns_by_id_.emplace(id, slot);
+      ns_by_id_.Insert(slot);
       to_attach.push_back({slot, false, kNoId});
       created.push_back(slot);
       continue;
@@ -217,12 +217,14 @@ void Forest::ApplySegment(std::span<const Op> ops) {
       // A group's own projects count in its subtree totals; other types' don't.
       const bool was_group = n.type == NamespaceType::kGroup;
       const bool is_group = new_type == NamespaceType::kGroup;
+      uint32_t own = 0, own_unarchived = 0;
+      if (was_group != is_group) CountOwnList(slot, &own, &own_unarchived);
       if (was_group && !is_group) {
-        n.sub_projects -= n.direct_projects;
-        n.sub_unarchived -= n.direct_unarchived;
+        n.sub_projects -= own;
+        n.sub_unarchived -= own_unarchived;
       } else if (!was_group && is_group) {
-        n.sub_projects += n.direct_projects;
-        n.sub_unarchived += n.direct_unarchived;
+        n.sub_projects += own;
+        n.sub_unarchived += own_unarchived;
       }
       n.type = new_type;
     }
@@ -258,7 +260,7 @@ void Forest::ApplySegment(std::span<const Op> ops) {
     if (created_now) {
       slot = AllocProject();
       projects_[slot].id = row.id;
-      project_by_id_.emplace(row.id, slot);
+      project_by_id_.Insert(slot);
     }
     ProjNode& p = projects_[slot];
     const bool reset = created_now || f.reset;
@@ -363,13 +365,13 @@ void Forest::ApplyTruncate(Table table) {
       }
       projects_.clear();
       free_projects_.clear();
-      project_by_id_.clear();
+      project_by_id_.Clear();
       waiting_projects_.clear();
       waiting_own_project_.clear();
       orphan_projects_ = 0;
       for (NsNode& n : ns_) {
         n.first_project = n.own_project = kNil;
-        n.sub_projects = n.sub_unarchived = n.direct_projects = n.direct_unarchived = 0;
+        n.sub_projects = n.sub_unarchived = 0;
       }
       return;
     case Table::kNamespaces:
@@ -381,7 +383,7 @@ void Forest::ApplyTruncate(Table table) {
       }
       ns_.clear();
       free_ns_.clear();
-      ns_by_id_.clear();
+      ns_by_id_.Clear();
       roots_by_path_.clear();
       waiting_children_.clear();
       waiting_own_project_.clear();

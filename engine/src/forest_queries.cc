@@ -3,6 +3,7 @@
 #include <string>
 
 #include "forest.h"
+#include "id_sort.h"
 
 namespace canopy::internal {
 
@@ -24,8 +25,6 @@ std::vector<uint32_t>& WalkStack() {
   stack.clear();
   return stack;
 }
-
-void SortIds(std::vector<int64_t>* ids) { std::sort(ids->begin(), ids->end()); }
 
 }  // namespace
 
@@ -230,10 +229,13 @@ Result<SubtreeCounts> Forest::Counts(int64_t ns) const {
       c.projects = n.sub_projects;
       c.unarchived_projects = n.sub_unarchived;
       break;
-    case NamespaceType::kUser:
-      c.projects = n.direct_projects;
-      c.unarchived_projects = n.direct_unarchived;
+    case NamespaceType::kUser: {
+      uint32_t own = 0, own_unarchived = 0;
+      CountOwnList(slot, &own, &own_unarchived);
+      c.projects = own;
+      c.unarchived_projects = own_unarchived;
       break;
+    }
     case NamespaceType::kProject:
       c.projects = n.own_project != kNil ? 1 : 0;
       c.unarchived_projects = n.own_project != kNil && !projects_[n.own_project].archived ? 1 : 0;
@@ -364,7 +366,7 @@ std::optional<RunnerLinkRow> Forest::GetRunnerLink(int64_t id) const {
 std::vector<int64_t> Forest::ListNamespaceIds() const {
   std::vector<int64_t> ids;
   ids.reserve(ns_by_id_.size());
-  for (const auto& [id, slot] : ns_by_id_) ids.push_back(id);
+  for (uint32_t slot : ns_by_id_) ids.push_back(ns_[slot].id);
   SortIds(&ids);
   return ids;
 }
@@ -372,7 +374,7 @@ std::vector<int64_t> Forest::ListNamespaceIds() const {
 std::vector<int64_t> Forest::ListProjectIds() const {
   std::vector<int64_t> ids;
   ids.reserve(project_by_id_.size());
-  for (const auto& [id, slot] : project_by_id_) ids.push_back(id);
+  for (uint32_t slot : project_by_id_) ids.push_back(projects_[slot].id);
   SortIds(&ids);
   return ids;
 }
@@ -457,8 +459,7 @@ IndexStats Forest::Stats() const {
   // This copy's structures (strings excluded; they are shared by both copies).
   uint64_t bytes = ns_.capacity() * sizeof(NsNode) + projects_.capacity() * sizeof(ProjNode);
   bytes += (free_ns_.capacity() + free_projects_.capacity()) * sizeof(uint32_t);
-  bytes += ns_by_id_.bucket_count() * (sizeof(std::pair<int64_t, uint32_t>) + 1);
-  bytes += project_by_id_.bucket_count() * (sizeof(std::pair<int64_t, uint32_t>) + 1);
+  bytes += ns_by_id_.bytes() + project_by_id_.bytes();
   // multi_index hashed node: the record plus one link pointer per index, and buckets.
   bytes += links_.size() * (sizeof(LinkRecord) + 3 * sizeof(void*)) +
            links_.bucket_count() * 3 * sizeof(void*);
