@@ -10,47 +10,37 @@ namespace canopy::internal {
 using Attachment = NsNode::Attachment;
 
 // ---------------------------------------------------------------------------
-// SharedString / PreparedTransaction
+// RowText / PreparedTransaction
 
-SharedString SharedString::Make(std::string_view text) {
-  SharedString s;
-  if (text.empty()) return s;  // empty strings need no storage
-  void* mem = std::malloc(offsetof(Blob, data) + text.size());
+RowText RowText::Make(std::string_view name, std::string_view path) {
+  RowText t;
+  if (name.empty() && path.empty()) return t;
+  const bool name_is_path = name == path;
+  const size_t name_bytes = name_is_path ? 0 : name.size();
+  void* mem = std::malloc(offsetof(Blob, data) + path.size() + name_bytes);
   if (mem == nullptr) throw std::bad_alloc();
-  s.blob_ = static_cast<Blob*>(mem);
-  s.blob_->refs = 1;
-  s.blob_->size = static_cast<uint32_t>(text.size());
-  std::memcpy(s.blob_->data, text.data(), text.size());
-  return s;
+  t.blob_ = static_cast<Blob*>(mem);
+  t.blob_->refs = 1;
+  t.blob_->path_size = static_cast<uint32_t>(path.size());
+  t.blob_->name_size = static_cast<uint32_t>(name_bytes);
+  t.blob_->name_is_path = name_is_path;
+  if (!path.empty()) std::memcpy(t.blob_->data, path.data(), path.size());
+  if (name_bytes != 0) std::memcpy(t.blob_->data + path.size(), name.data(), name_bytes);
+  return t;
 }
-
-namespace {
-// Name and path are often equal: share one blob then.
-void MakeNameAndPath(const std::string& name, const std::string& path, SharedString* name_out,
-                     SharedString* path_out) {
-  *path_out = SharedString::Make(path);
-  if (name == path) {
-    *name_out = *path_out;
-    name_out->Ref();
-  } else {
-    *name_out = SharedString::Make(name);
-  }
-}
-}  // namespace
 
 PreparedTransaction::PreparedTransaction(const Transaction& txn) : lsn(txn.commit_lsn) {
   ops.reserve(txn.changes.size());
   for (const RowChange& change : txn.changes) {
     if (auto* u = std::get_if<UpsertNamespace>(&change)) {
       const NamespaceRow& r = u->row;
-      NamespaceOp op{r.id, r.parent_id.value_or(kNoId), r.type, r.visibility_level, r.present, {}, {}};
-      MakeNameAndPath(r.name, r.path, &op.name, &op.path);
+      NamespaceOp op{r.id, r.parent_id.value_or(kNoId), r.type, r.visibility_level, r.present,
+                     RowText::Make(r.name, r.path)};
       ops.emplace_back(std::move(op));
     } else if (auto* p = std::get_if<UpsertProject>(&change)) {
       const ProjectRow& r = p->row;
       ProjectOp op{r.id, r.namespace_id, r.project_namespace_id.value_or(kNoId), r.visibility_level,
-                   r.archived, r.pending_delete, r.present, {}, {}};
-      MakeNameAndPath(r.name, r.path, &op.name, &op.path);
+                   r.archived, r.pending_delete, r.present, RowText::Make(r.name, r.path)};
       ops.emplace_back(std::move(op));
     } else if (auto* l = std::get_if<UpsertRunnerLink>(&change)) {
       ops.emplace_back(l->row);
@@ -69,11 +59,9 @@ PreparedTransaction::PreparedTransaction(const Transaction& txn) : lsn(txn.commi
 PreparedTransaction::~PreparedTransaction() {
   for (Op& op : ops) {
     if (auto* n = std::get_if<NamespaceOp>(&op)) {
-      n->name.Unref();
-      n->path.Unref();
+      n->text.Unref();
     } else if (auto* p = std::get_if<ProjectOp>(&op)) {
-      p->name.Unref();
-      p->path.Unref();
+      p->text.Unref();
     }
   }
 }
@@ -90,14 +78,8 @@ Forest::Forest(const HierarchyIndexOptions& options) {
 }
 
 Forest::~Forest() {
-  for (NsNode& n : ns_) {
-    n.name.Unref();
-    n.path.Unref();
-  }
-  for (ProjNode& p : projects_) {
-    p.name.Unref();
-    p.path.Unref();
-  }
+  for (NsNode& n : ns_) n.text.Unref();
+  for (ProjNode& p : projects_) p.text.Unref();
 }
 
 uint32_t Forest::FindNamespace(int64_t id) const { return ns_by_id_.Find(id); }
@@ -139,11 +121,27 @@ uint32_t Forest::AllocProject() {
   return slot;
 }
 
+bool Forest::SetText(RowText& stored, const RowText& incoming, std::string_view name,
+                     std::string_view path) {
+  if (stored.Equals(name, path)) return false;
+  RowText fresh;
+  if (incoming.Equals(name, path)) {
+    fresh = incoming;
+    fresh.Ref();
+  } else {
+    fresh = RowText::Make(name, path);  // before Unref: name/path may point into `stored`
+  }
+  string_bytes_ -= stored.bytes();
+  stored.Unref();
+  stored = fresh;
+  string_bytes_ += stored.bytes();
+  return true;
+}
+
 void Forest::FreeNamespace(uint32_t slot) {
   NsNode& n = ns_[slot];
-  string_bytes_ -= n.name.bytes() + n.path.bytes();
-  n.name.Unref();
-  n.path.Unref();
+  string_bytes_ -= n.text.bytes();
+  n.text.Unref();
   ns_by_id_.Erase(n.id);
   n.attachment = Attachment::kFree;
   free_ns_.push_back(slot);
@@ -151,9 +149,8 @@ void Forest::FreeNamespace(uint32_t slot) {
 
 void Forest::FreeProject(uint32_t slot) {
   ProjNode& p = projects_[slot];
-  string_bytes_ -= p.name.bytes() + p.path.bytes();
-  p.name.Unref();
-  p.path.Unref();
+  string_bytes_ -= p.text.bytes();
+  p.text.Unref();
   project_by_id_.Erase(p.id);
   p.live = false;
   free_projects_.push_back(slot);
@@ -236,7 +233,7 @@ void Forest::Detach(uint32_t slot) {
       --orphan_namespaces_;
       break;
     case Attachment::kRoot: {
-      auto it = roots_by_path_.find(n.path.view());
+      auto it = roots_by_path_.find(n.text.path());
       if (it != roots_by_path_.end()) {
         auto& v = it->second;
         auto pos = std::find(v.begin(), v.end(), slot);
@@ -255,7 +252,7 @@ void Forest::Detach(uint32_t slot) {
 void Forest::Attach(uint32_t slot, bool has_fallback, int64_t fallback_parent_id) {
   NsNode& n = ns_[slot];
   if (n.parent_id == kNoId) {
-    roots_by_path_[n.path.view()].push_back(slot);
+    roots_by_path_[n.text.path()].push_back(slot);
     n.attachment = Attachment::kRoot;
     return;
   }

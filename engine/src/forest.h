@@ -51,15 +51,25 @@ namespace canopy::internal {
 inline constexpr uint32_t kNil = std::numeric_limits<uint32_t>::max();
 inline constexpr int64_t kNoId = std::numeric_limits<int64_t>::min();  // SQL NULL
 
-// An immutable string shared by both copies. The reference count is touched
-// by the writer only; readers only read the bytes.
-class SharedString {
+// The name and path of one row in a single immutable allocation, shared by
+// both copies (and by the prepared transaction that brought it). The
+// reference count is touched by the writer only; readers only read bytes.
+// Empty name and path need no allocation.
+class RowText {
  public:
-  SharedString() = default;
-  static SharedString Make(std::string_view text);
-  std::string_view view() const {
-    return blob_ ? std::string_view(blob_->data, blob_->size) : std::string_view();
+  RowText() = default;
+  static RowText Make(std::string_view name, std::string_view path);
+  std::string_view name() const {
+    if (blob_ == nullptr) return {};
+    return blob_->name_is_path ? path() : std::string_view(blob_->data + blob_->path_size, blob_->name_size);
   }
+  std::string_view path() const {
+    return blob_ ? std::string_view(blob_->data, blob_->path_size) : std::string_view();
+  }
+  bool Equals(std::string_view name, std::string_view path) const {
+    return this->path() == path && this->name() == name;
+  }
+  bool same(const RowText& o) const { return blob_ == o.blob_; }
   void Ref() const {
     if (blob_) ++blob_->refs;
   }
@@ -67,14 +77,15 @@ class SharedString {
     if (blob_ && --blob_->refs == 0) std::free(blob_);
     blob_ = nullptr;
   }
-  bool same(const SharedString& o) const { return blob_ == o.blob_; }
-  size_t bytes() const { return blob_ ? sizeof(Blob) + blob_->size : 0; }
+  size_t bytes() const { return blob_ ? sizeof(Blob) + blob_->path_size + blob_->name_size : 0; }
 
  private:
   struct Blob {
     uint32_t refs;
-    uint32_t size;
-    char data[1];
+    uint32_t path_size;
+    uint32_t name_size;  // 0 when name_is_path
+    bool name_is_path;
+    char data[1];  // path bytes, then name bytes
   };
   Blob* blob_ = nullptr;
 };
@@ -86,7 +97,7 @@ struct NamespaceOp {
   NamespaceType type;
   int32_t visibility_level;
   ColumnMask present;
-  SharedString name, path;
+  RowText text;  // name and path (each meaningful only if present)
 };
 struct ProjectOp {
   int64_t id;
@@ -95,7 +106,7 @@ struct ProjectOp {
   int32_t visibility_level;
   bool archived, pending_delete;
   ColumnMask present;
-  SharedString name, path;
+  RowText text;
 };
 struct DeleteOp {
   Table table;
@@ -135,7 +146,7 @@ struct NsNode {
   NamespaceType type;
   enum class Attachment : uint8_t { kFree, kDetached, kRoot, kChild, kOrphan };
   Attachment attachment;  // kDetached only inside Apply
-  SharedString name, path;
+  RowText text;
 };
 
 struct ProjNode {
@@ -146,7 +157,7 @@ struct ProjNode {
   uint32_t prev, next;           // in the namespace's project list
   int32_t visibility_level;
   bool archived, pending_delete, live;
-  SharedString name, path;
+  RowText text;
 };
 
 // A hash set of slots looked up by the id stored in each slot's node: the
@@ -291,6 +302,10 @@ class Forest {
   void UnbindOwnProject(uint32_t project);
   void RemoveFromWaiting(boost::unordered_flat_map<int64_t, std::vector<uint32_t>>& waiting,
                          int64_t key, uint32_t slot);
+  // Sets a row's text to (name, path): keeps it if equal, shares `incoming`
+  // if that matches, else allocates. Returns whether the text changed.
+  // `name`/`path` may point into `stored`.
+  bool SetText(RowText& stored, const RowText& incoming, std::string_view name, std::string_view path);
   void FreeNamespace(uint32_t slot);
   void FreeProject(uint32_t slot);
 

@@ -27,12 +27,19 @@ struct FinalRow {
   bool reset = false;     // deleted, then inserted again: absent columns take defaults
   bool upserted = false;  // some upsert of this key happened in the transaction
   bool deleted = false;   // some delete of this key happened in the transaction
-  OpT row{};              // merged columns (strings borrowed from the transaction)
+  OpT row{};              // merged columns (text borrowed from the transaction or `owned`)
+  RowText owned;          // text made by merging a partial name/path update
 };
 
 template <typename OpT>
 class FinalRows {
  public:
+  FinalRows() = default;
+  FinalRows(const FinalRows&) = delete;
+  FinalRows& operator=(const FinalRows&) = delete;
+  ~FinalRows() {
+    for (auto& f : rows_) f.owned.Unref();
+  }
   FinalRow<OpT>& At(int64_t id) {
     auto [it, inserted] = index_.try_emplace(id, rows_.size());
     if (inserted) rows_.emplace_back();
@@ -45,27 +52,42 @@ class FinalRows {
   std::vector<FinalRow<OpT>> rows_;
 };
 
-void MergeColumns(const NamespaceOp& in, NamespaceOp* out) {
+// Merges name/path of a later change into the earlier merged row. A change
+// that carries only one of them needs a new text combining both.
+template <typename OpT>
+void MergeText(const OpT& in, OpT* out, RowText* owned, ColumnMask name_bit, ColumnMask path_bit) {
+  const bool has_name = (in.present & name_bit) != 0;
+  const bool has_path = (in.present & path_bit) != 0;
+  if (has_name && has_path) {
+    out->text = in.text;
+  } else if (has_name || has_path) {
+    RowText fresh = RowText::Make(has_name ? in.text.name() : out->text.name(),
+                                  has_path ? in.text.path() : out->text.path());
+    owned->Unref();
+    *owned = fresh;
+    out->text = fresh;
+  }
+}
+
+void MergeColumns(const NamespaceOp& in, NamespaceOp* out, RowText* owned) {
   if (in.present & NamespaceRow::kParentId) out->parent_id = in.parent_id;
   if (in.present & NamespaceRow::kType) out->type = in.type;
-  if (in.present & NamespaceRow::kName) out->name = in.name;
-  if (in.present & NamespaceRow::kPath) out->path = in.path;
+  MergeText(in, out, owned, NamespaceRow::kName, NamespaceRow::kPath);
   if (in.present & NamespaceRow::kVisibilityLevel) out->visibility_level = in.visibility_level;
   out->present |= in.present;
 }
 
-void MergeColumns(const ProjectOp& in, ProjectOp* out) {
+void MergeColumns(const ProjectOp& in, ProjectOp* out, RowText* owned) {
   if (in.present & ProjectRow::kNamespaceId) out->namespace_id = in.namespace_id;
   if (in.present & ProjectRow::kProjectNamespaceId) out->project_namespace_id = in.project_namespace_id;
-  if (in.present & ProjectRow::kName) out->name = in.name;
-  if (in.present & ProjectRow::kPath) out->path = in.path;
+  MergeText(in, out, owned, ProjectRow::kName, ProjectRow::kPath);
   if (in.present & ProjectRow::kVisibilityLevel) out->visibility_level = in.visibility_level;
   if (in.present & ProjectRow::kArchived) out->archived = in.archived;
   if (in.present & ProjectRow::kPendingDelete) out->pending_delete = in.pending_delete;
   out->present |= in.present;
 }
 
-void MergeColumns(const RunnerLinkRow& in, RunnerLinkRow* out) {
+void MergeColumns(const RunnerLinkRow& in, RunnerLinkRow* out, RowText* /*owned*/) {
   if (in.present & RunnerLinkRow::kRunnerId) out->runner_id = in.runner_id;
   if (in.present & RunnerLinkRow::kNamespaceId) out->namespace_id = in.namespace_id;
   out->present |= in.present;
@@ -74,7 +96,7 @@ void MergeColumns(const RunnerLinkRow& in, RunnerLinkRow* out) {
 template <typename OpT>
 void MergeUpsert(FinalRow<OpT>& f, const OpT& op) {
   if (f.exists) {
-    MergeColumns(op, &f.row);
+    MergeColumns(op, &f.row, &f.owned);
   } else {
     if (f.deleted) f.reset = true;  // deleted then inserted again in this transaction
     f.row = op;
@@ -88,16 +110,6 @@ void MergeDelete(FinalRow<OpT>& f, int64_t id) {
   f.row.id = id;
   f.exists = false;
   f.deleted = true;
-}
-
-// Replaces a stored string with a transaction's, keeping reference counts.
-void Assign(SharedString& stored, const SharedString& incoming, uint64_t* bytes) {
-  if (stored.same(incoming)) return;
-  *bytes -= stored.bytes();
-  stored.Unref();
-  stored = incoming;
-  stored.Ref();
-  *bytes += stored.bytes();
 }
 
 }  // namespace
@@ -193,8 +205,8 @@ void Forest::ApplySegment(std::span<const Op> ops) {
       n.parent_id = (row.present & NamespaceRow::kParentId) ? row.parent_id : kNoId;
       n.type = (row.present & NamespaceRow::kType) ? row.type : NamespaceType::kUser;
       n.visibility_level = (row.present & NamespaceRow::kVisibilityLevel) ? row.visibility_level : 20;
-      if (row.present & NamespaceRow::kName) Assign(n.name, row.name, &string_bytes_);
-      if (row.present & NamespaceRow::kPath) Assign(n.path, row.path, &string_bytes_);
+      SetText(n.text, row.text, (row.present & NamespaceRow::kName) ? row.text.name() : std::string_view(),
+              (row.present & NamespaceRow::kPath) ? row.text.path() : std::string_view());
       ns_by_id_.Insert(slot);
       to_attach.push_back({slot, false, kNoId});
       created.push_back(slot);
@@ -206,11 +218,15 @@ void Forest::ApplySegment(std::span<const Op> ops) {
     const int64_t new_parent = pick(NamespaceRow::kParentId) ? row.parent_id : (f.reset ? kNoId : n.parent_id);
     const NamespaceType new_type =
         pick(NamespaceRow::kType) ? row.type : (f.reset ? NamespaceType::kUser : n.type);
-    const bool path_changes = pick(NamespaceRow::kPath) ? !n.path.same(row.path) &&
-                                                              n.path.view() != row.path.view()
-                                                        : (f.reset && !n.path.view().empty());
+    // Views into the old or the incoming text; valid until SetText below.
+    const std::string_view new_name =
+        pick(NamespaceRow::kName) ? row.text.name() : (f.reset ? std::string_view() : n.text.name());
+    const std::string_view new_path =
+        pick(NamespaceRow::kPath) ? row.text.path() : (f.reset ? std::string_view() : n.text.path());
+    // A root is indexed by a view of its path: any new text re-keys it.
+    const bool text_changes = !n.text.Equals(new_name, new_path);
     const bool structural = new_parent != n.parent_id || new_type != n.type ||
-                            (path_changes && n.attachment == Attachment::kRoot);
+                            (text_changes && n.attachment == Attachment::kRoot);
     const int64_t old_parent = n.parent_id;
     if (structural) Detach(slot);
     if (new_type != n.type) {
@@ -234,16 +250,7 @@ void Forest::ApplySegment(std::span<const Op> ops) {
     } else if (f.reset) {
       n.visibility_level = 20;
     }
-    if (pick(NamespaceRow::kName)) {
-      Assign(n.name, row.name, &string_bytes_);
-    } else if (f.reset) {
-      Assign(n.name, SharedString(), &string_bytes_);
-    }
-    if (pick(NamespaceRow::kPath)) {
-      Assign(n.path, row.path, &string_bytes_);
-    } else if (f.reset) {
-      Assign(n.path, SharedString(), &string_bytes_);
-    }
+    SetText(n.text, row.text, new_name, new_path);
     if (structural) to_attach.push_back({slot, true, old_parent});
   }
   for (const PendingAttach& a : to_attach) Attach(a.slot, a.has_fallback, a.fallback_parent_id);
@@ -285,16 +292,9 @@ void Forest::ApplySegment(std::span<const Op> ops) {
     } else if (reset) {
       p.pending_delete = false;
     }
-    if (pick(ProjectRow::kName)) {
-      Assign(p.name, row.name, &string_bytes_);
-    } else if (reset) {
-      Assign(p.name, SharedString(), &string_bytes_);
-    }
-    if (pick(ProjectRow::kPath)) {
-      Assign(p.path, row.path, &string_bytes_);
-    } else if (reset) {
-      Assign(p.path, SharedString(), &string_bytes_);
-    }
+    SetText(p.text, row.text,
+            pick(ProjectRow::kName) ? row.text.name() : (reset ? std::string_view() : p.text.name()),
+            pick(ProjectRow::kPath) ? row.text.path() : (reset ? std::string_view() : p.text.path()));
     if (relink) LinkProject(slot);
     if (rebind) BindOwnProject(slot);
   }
@@ -359,9 +359,8 @@ void Forest::ApplyTruncate(Table table) {
     case Table::kProjects:
       for (ProjNode& p : projects_) {
         if (!p.live) continue;
-        string_bytes_ -= p.name.bytes() + p.path.bytes();
-        p.name.Unref();
-        p.path.Unref();
+        string_bytes_ -= p.text.bytes();
+        p.text.Unref();
       }
       projects_.clear();
       free_projects_.clear();
@@ -377,9 +376,8 @@ void Forest::ApplyTruncate(Table table) {
     case Table::kNamespaces:
       for (NsNode& n : ns_) {
         if (n.attachment == Attachment::kFree) continue;
-        string_bytes_ -= n.name.bytes() + n.path.bytes();
-        n.name.Unref();
-        n.path.Unref();
+        string_bytes_ -= n.text.bytes();
+        n.text.Unref();
       }
       ns_.clear();
       free_ns_.clear();

@@ -251,13 +251,13 @@ Result<std::string> Forest::NamespaceFullPath(int64_t ns) const {
   size_t length = 0;
   for (uint32_t s = slot; s != kNil; s = ns_[s].parent) {
     chain.push_back(s);
-    length += ns_[s].path.view().size() + 1;
+    length += ns_[s].text.path().size() + 1;
   }
   std::string out;
   out.reserve(length);
   for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
     if (!out.empty() || it != chain.rbegin()) out += '/';
-    out += ns_[*it].path.view();
+    out += ns_[*it].text.path();
   }
   return out;
 }
@@ -274,7 +274,7 @@ Result<std::string> Forest::ProjectFullPath(int64_t project) const {
   if (!base.ok()) return base.status();
   std::string out = std::move(base).value();
   out += '/';
-  out += proj.path.view();
+  out += proj.text.path();
   return out;
 }
 
@@ -303,13 +303,13 @@ Result<ResolvedPath> Forest::Resolve(std::string_view full_path) const {
   for (size_t i = 1; i < segments.size(); ++i) {
     uint32_t next = kNil;
     for (uint32_t c = ns_[current].first_child; c != kNil; c = ns_[c].next_sibling) {
-      if (ns_[c].path.view() == segments[i]) next = better(next, c);
+      if (ns_[c].text.path() == segments[i]) next = better(next, c);
     }
     if (next == kNil && i + 1 == segments.size()) {
       int64_t best_project = 0;
       bool found = false;
       for (uint32_t p = ns_[current].first_project; p != kNil; p = projects_[p].next) {
-        if (projects_[p].path.view() == segments[i] && (!found || projects_[p].id < best_project)) {
+        if (projects_[p].text.path() == segments[i] && (!found || projects_[p].id < best_project)) {
           best_project = projects_[p].id;
           found = true;
         }
@@ -330,8 +330,8 @@ std::optional<NamespaceRow> Forest::GetNamespace(int64_t id) const {
   row.id = n.id;
   if (n.parent_id != kNoId) row.parent_id = n.parent_id;
   row.type = n.type;
-  row.name = std::string(n.name.view());
-  row.path = std::string(n.path.view());
+  row.name = std::string(n.text.name());
+  row.path = std::string(n.text.path());
   row.visibility_level = n.visibility_level;
   return row;
 }
@@ -344,8 +344,8 @@ std::optional<ProjectRow> Forest::GetProject(int64_t id) const {
   row.id = p.id;
   row.namespace_id = p.namespace_id;
   if (p.project_namespace_id != kNoId) row.project_namespace_id = p.project_namespace_id;
-  row.name = std::string(p.name.view());
-  row.path = std::string(p.path.view());
+  row.name = std::string(p.text.name());
+  row.path = std::string(p.text.path());
   row.visibility_level = p.visibility_level;
   row.archived = p.archived;
   row.pending_delete = p.pending_delete;
