@@ -40,14 +40,31 @@ class FinalRows {
   ~FinalRows() {
     for (auto& f : rows_) f.owned.Unref();
   }
+  // The entry of `id`, created on first use. Small transactions (the
+  // common case) use a linear scan and never build the hash index.
   FinalRow<OpT>& At(int64_t id) {
+    if (rows_.size() < kLinearLimit) {
+      for (auto& f : rows_) {
+        if (f.row.id == id) return f;
+      }
+      rows_.emplace_back();
+      rows_.back().row.id = id;
+      if (rows_.size() == kLinearLimit) {
+        for (size_t i = 0; i < rows_.size(); ++i) index_.emplace(rows_[i].row.id, i);
+      }
+      return rows_.back();
+    }
     auto [it, inserted] = index_.try_emplace(id, rows_.size());
-    if (inserted) rows_.emplace_back();
+    if (inserted) {
+      rows_.emplace_back();
+      rows_.back().row.id = id;
+    }
     return rows_[it->second];
   }
   std::vector<FinalRow<OpT>>& rows() { return rows_; }
 
  private:
+  static constexpr size_t kLinearLimit = 16;
   boost::unordered_flat_map<int64_t, size_t> index_;
   std::vector<FinalRow<OpT>> rows_;
 };
