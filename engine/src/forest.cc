@@ -34,13 +34,19 @@ PreparedTransaction::PreparedTransaction(const Transaction& txn) : lsn(txn.commi
   for (const RowChange& change : txn.changes) {
     if (auto* u = std::get_if<UpsertNamespace>(&change)) {
       const NamespaceRow& r = u->row;
-      NamespaceOp op{r.id, r.parent_id.value_or(kNoId), r.type, r.visibility_level, r.present,
-                     RowText::Make(r.name, r.path)};
+      NamespaceOp op{r.id,      r.parent_id.value_or(kNoId),  r.type, r.visibility_level,
+                     r.present, RowText::Make(r.name, r.path)};
       ops.emplace_back(std::move(op));
     } else if (auto* p = std::get_if<UpsertProject>(&change)) {
       const ProjectRow& r = p->row;
-      ProjectOp op{r.id, r.namespace_id, r.project_namespace_id.value_or(kNoId), r.visibility_level,
-                   r.archived, r.pending_delete, r.present, RowText::Make(r.name, r.path)};
+      ProjectOp op{r.id,
+                   r.namespace_id,
+                   r.project_namespace_id.value_or(kNoId),
+                   r.visibility_level,
+                   r.archived,
+                   r.pending_delete,
+                   r.present,
+                   RowText::Make(r.name, r.path)};
       ops.emplace_back(std::move(op));
     } else if (auto* l = std::get_if<UpsertRunnerLink>(&change)) {
       ops.emplace_back(l->row);

@@ -61,7 +61,8 @@ class RowText {
   static RowText Make(std::string_view name, std::string_view path);
   std::string_view name() const {
     if (blob_ == nullptr) return {};
-    return blob_->name_is_path ? path() : std::string_view(blob_->data + blob_->path_size, blob_->name_size);
+    return blob_->name_is_path ? path()
+                               : std::string_view(blob_->data + blob_->path_size, blob_->name_size);
   }
   std::string_view path() const {
     return blob_ ? std::string_view(blob_->data, blob_->path_size) : std::string_view();
@@ -130,18 +131,18 @@ class PreparedTransaction {
 
 struct NsNode {
   int64_t id;
-  int64_t parent_id;  // kNoId = NULL
-  uint32_t parent;    // slot; kNil for roots and orphans
+  int64_t parent_id;        // kNoId = NULL
+  uint32_t parent;          // slot; kNil for roots and orphans
   uint32_t first_child;     // user/group children
   uint32_t first_pn_child;  // project-namespace children
   uint32_t prev_sibling, next_sibling;
-  uint32_t first_project;   // projects whose namespace_id is this node
-  uint32_t own_project;     // project namespaces: the project that owns it
+  uint32_t first_project;  // projects whose namespace_id is this node
+  uint32_t own_project;    // project namespaces: the project that owns it
   // Counters. "below" = strictly below this node.
-  uint32_t sub_groups;          // groups below
-  uint32_t sub_pns;             // project namespaces below
-  uint32_t sub_projects;        // projects of every Group in the subtree incl. self
-  uint32_t sub_unarchived;      // same for unarchived projects
+  uint32_t sub_groups;      // groups below
+  uint32_t sub_pns;         // project namespaces below
+  uint32_t sub_projects;    // projects of every Group in the subtree incl. self
+  uint32_t sub_unarchived;  // same for unarchived projects
   int32_t visibility_level;
   NamespaceType type;
   enum class Attachment : uint8_t { kFree, kDetached, kRoot, kChild, kOrphan };
@@ -210,16 +211,16 @@ struct ById {};
 struct ByNamespace {};
 struct ByRunner {};
 using LinkTable = boost::multi_index_container<
-    LinkRecord,
-    boost::multi_index::indexed_by<
-        boost::multi_index::hashed_unique<boost::multi_index::tag<ById>,
-                                          boost::multi_index::member<LinkRecord, int64_t, &LinkRecord::id>>,
-        boost::multi_index::hashed_non_unique<
-            boost::multi_index::tag<ByNamespace>,
-            boost::multi_index::member<LinkRecord, int64_t, &LinkRecord::namespace_id>>,
-        boost::multi_index::hashed_non_unique<
-            boost::multi_index::tag<ByRunner>,
-            boost::multi_index::member<LinkRecord, int64_t, &LinkRecord::runner_id>>>>;
+    LinkRecord, boost::multi_index::indexed_by<
+                    boost::multi_index::hashed_unique<
+                        boost::multi_index::tag<ById>,
+                        boost::multi_index::member<LinkRecord, int64_t, &LinkRecord::id>>,
+                    boost::multi_index::hashed_non_unique<
+                        boost::multi_index::tag<ByNamespace>,
+                        boost::multi_index::member<LinkRecord, int64_t, &LinkRecord::namespace_id>>,
+                    boost::multi_index::hashed_non_unique<
+                        boost::multi_index::tag<ByRunner>,
+                        boost::multi_index::member<LinkRecord, int64_t, &LinkRecord::runner_id>>>>;
 
 class Forest {
  public:
@@ -305,7 +306,8 @@ class Forest {
   // Sets a row's text to (name, path): keeps it if equal, shares `incoming`
   // if that matches, else allocates. Returns whether the text changed.
   // `name`/`path` may point into `stored`.
-  bool SetText(RowText& stored, const RowText& incoming, std::string_view name, std::string_view path);
+  bool SetText(RowText& stored, const RowText& incoming, std::string_view name,
+               std::string_view path);
   void FreeNamespace(uint32_t slot);
   void FreeProject(uint32_t slot);
 

@@ -96,7 +96,8 @@ void MergeColumns(const NamespaceOp& in, NamespaceOp* out, RowText* owned) {
 
 void MergeColumns(const ProjectOp& in, ProjectOp* out, RowText* owned) {
   if (in.present & ProjectRow::kNamespaceId) out->namespace_id = in.namespace_id;
-  if (in.present & ProjectRow::kProjectNamespaceId) out->project_namespace_id = in.project_namespace_id;
+  if (in.present & ProjectRow::kProjectNamespaceId)
+    out->project_namespace_id = in.project_namespace_id;
   MergeText(in, out, owned, ProjectRow::kName, ProjectRow::kPath);
   if (in.present & ProjectRow::kVisibilityLevel) out->visibility_level = in.visibility_level;
   if (in.present & ProjectRow::kArchived) out->archived = in.archived;
@@ -163,9 +164,15 @@ void Forest::ApplySegment(std::span<const Op> ops) {
       MergeUpsert(link_rows.At(l->id), *l);
     } else if (auto* d = std::get_if<DeleteOp>(&op)) {
       switch (d->table) {
-        case Table::kNamespaces: MergeDelete(ns_rows.At(d->id), d->id); break;
-        case Table::kProjects: MergeDelete(project_rows.At(d->id), d->id); break;
-        case Table::kRunnerLinks: MergeDelete(link_rows.At(d->id), d->id); break;
+        case Table::kNamespaces:
+          MergeDelete(ns_rows.At(d->id), d->id);
+          break;
+        case Table::kProjects:
+          MergeDelete(project_rows.At(d->id), d->id);
+          break;
+        case Table::kRunnerLinks:
+          MergeDelete(link_rows.At(d->id), d->id);
+          break;
       }
     }
   }
@@ -221,8 +228,10 @@ void Forest::ApplySegment(std::span<const Op> ops) {
       n.id = id;
       n.parent_id = (row.present & NamespaceRow::kParentId) ? row.parent_id : kNoId;
       n.type = (row.present & NamespaceRow::kType) ? row.type : NamespaceType::kUser;
-      n.visibility_level = (row.present & NamespaceRow::kVisibilityLevel) ? row.visibility_level : 20;
-      SetText(n.text, row.text, (row.present & NamespaceRow::kName) ? row.text.name() : std::string_view(),
+      n.visibility_level =
+          (row.present & NamespaceRow::kVisibilityLevel) ? row.visibility_level : 20;
+      SetText(n.text, row.text,
+              (row.present & NamespaceRow::kName) ? row.text.name() : std::string_view(),
               (row.present & NamespaceRow::kPath) ? row.text.path() : std::string_view());
       ns_by_id_.Insert(slot);
       to_attach.push_back({slot, false, kNoId});
@@ -232,14 +241,17 @@ void Forest::ApplySegment(std::span<const Op> ops) {
     // An existing row: compute its new columns.
     NsNode& n = ns_[slot];
     auto pick = [&](NamespaceRow::Column c) { return (row.present & c) != 0; };
-    const int64_t new_parent = pick(NamespaceRow::kParentId) ? row.parent_id : (f.reset ? kNoId : n.parent_id);
+    const int64_t new_parent =
+        pick(NamespaceRow::kParentId) ? row.parent_id : (f.reset ? kNoId : n.parent_id);
     const NamespaceType new_type =
         pick(NamespaceRow::kType) ? row.type : (f.reset ? NamespaceType::kUser : n.type);
     // Views into the old or the incoming text; valid until SetText below.
-    const std::string_view new_name =
-        pick(NamespaceRow::kName) ? row.text.name() : (f.reset ? std::string_view() : n.text.name());
-    const std::string_view new_path =
-        pick(NamespaceRow::kPath) ? row.text.path() : (f.reset ? std::string_view() : n.text.path());
+    const std::string_view new_name = pick(NamespaceRow::kName)
+                                          ? row.text.name()
+                                          : (f.reset ? std::string_view() : n.text.name());
+    const std::string_view new_path = pick(NamespaceRow::kPath)
+                                          ? row.text.path()
+                                          : (f.reset ? std::string_view() : n.text.path());
     // A root is indexed by a view of its path: any new text re-keys it.
     const bool text_changes = !n.text.Equals(new_name, new_path);
     const bool structural = new_parent != n.parent_id || new_type != n.type ||
@@ -288,10 +300,13 @@ void Forest::ApplySegment(std::span<const Op> ops) {
     }
     ProjNode& p = projects_[slot];
     const bool reset = created_now || f.reset;
-    const int64_t new_ns = pick(ProjectRow::kNamespaceId) ? row.namespace_id : (reset ? 0 : p.namespace_id);
-    const bool new_archived = pick(ProjectRow::kArchived) ? row.archived : (reset ? false : p.archived);
-    const int64_t new_pn = pick(ProjectRow::kProjectNamespaceId) ? row.project_namespace_id
-                                                                 : (reset ? kNoId : p.project_namespace_id);
+    const int64_t new_ns =
+        pick(ProjectRow::kNamespaceId) ? row.namespace_id : (reset ? 0 : p.namespace_id);
+    const bool new_archived =
+        pick(ProjectRow::kArchived) ? row.archived : (reset ? false : p.archived);
+    const int64_t new_pn = pick(ProjectRow::kProjectNamespaceId)
+                               ? row.project_namespace_id
+                               : (reset ? kNoId : p.project_namespace_id);
     const bool relink = created_now || new_ns != p.namespace_id || new_archived != p.archived;
     const bool rebind = created_now || new_pn != p.project_namespace_id;
     if (relink && !created_now) UnlinkProject(slot);
@@ -309,9 +324,10 @@ void Forest::ApplySegment(std::span<const Op> ops) {
     } else if (reset) {
       p.pending_delete = false;
     }
-    SetText(p.text, row.text,
-            pick(ProjectRow::kName) ? row.text.name() : (reset ? std::string_view() : p.text.name()),
-            pick(ProjectRow::kPath) ? row.text.path() : (reset ? std::string_view() : p.text.path()));
+    SetText(
+        p.text, row.text,
+        pick(ProjectRow::kName) ? row.text.name() : (reset ? std::string_view() : p.text.name()),
+        pick(ProjectRow::kPath) ? row.text.path() : (reset ? std::string_view() : p.text.path()));
     if (relink) LinkProject(slot);
     if (rebind) BindOwnProject(slot);
   }
@@ -412,7 +428,8 @@ void Forest::ApplyTruncate(Table table) {
         p.ns = p.prev = p.next = kNil;
         waiting_projects_[p.namespace_id].push_back(s);
         ++orphan_projects_;
-        if (p.project_namespace_id != kNoId) waiting_own_project_[p.project_namespace_id].push_back(s);
+        if (p.project_namespace_id != kNoId)
+          waiting_own_project_[p.project_namespace_id].push_back(s);
       }
       return;
   }

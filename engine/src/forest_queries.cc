@@ -279,11 +279,14 @@ Result<std::string> Forest::ProjectFullPath(int64_t project) const {
 }
 
 Result<ResolvedPath> Forest::Resolve(std::string_view full_path) const {
-  auto not_found = [&] { return Status::NotFound("path '" + std::string(full_path) + "' not found"); };
+  auto not_found = [&] {
+    return Status::NotFound("path '" + std::string(full_path) + "' not found");
+  };
   std::vector<std::string_view> segments;
   for (size_t start = 0;;) {
     size_t slash = full_path.find('/', start);
-    std::string_view seg = full_path.substr(start, slash == std::string_view::npos ? slash : slash - start);
+    std::string_view seg =
+        full_path.substr(start, slash == std::string_view::npos ? slash : slash - start);
     if (seg.empty()) return not_found();
     segments.push_back(seg);
     if (slash == std::string_view::npos) break;
@@ -405,9 +408,15 @@ IdAnswer Forest::Run(const IdQuery& q) const {
   }
   std::vector<int64_t>& ids = a.ids;
   switch (q.kind) {
-    case QueryKind::kSelfAndAncestors: a.status = SelfAndAncestors(q.id, q.order, true, &ids); break;
-    case QueryKind::kAncestors: a.status = SelfAndAncestors(q.id, q.order, false, &ids); break;
-    case QueryKind::kAncestorsUpto: a.status = AncestorsUpto(q.id, q.top, q.order, &ids); break;
+    case QueryKind::kSelfAndAncestors:
+      a.status = SelfAndAncestors(q.id, q.order, true, &ids);
+      break;
+    case QueryKind::kAncestors:
+      a.status = SelfAndAncestors(q.id, q.order, false, &ids);
+      break;
+    case QueryKind::kAncestorsUpto:
+      a.status = AncestorsUpto(q.id, q.top, q.order, &ids);
+      break;
     case QueryKind::kRootAncestor: {
       Result<int64_t> root = RootAncestor(q.id);
       a.status = root.status();
@@ -423,11 +432,21 @@ IdAnswer Forest::Run(const IdQuery& q) const {
     case QueryKind::kSelfAndHierarchy:
       a.status = SelfAndHierarchy(q.id, q.include_project_namespaces, &ids);
       break;
-    case QueryKind::kAllProjectIds: a.status = ProjectIds(q.id, false, &ids); break;
-    case QueryKind::kAllUnarchivedProjectIds: a.status = ProjectIds(q.id, true, &ids); break;
-    case QueryKind::kProjectAncestors: a.status = ProjectAncestors(q.id, q.order, &ids); break;
-    case QueryKind::kRunnersOfGroup: RunnersOfGroups(std::span<const int64_t>(&q.id, 1), &ids); break;
-    case QueryKind::kRunnersOfGroupAndAncestors: a.status = RunnersOfGroupAndAncestors(q.id, &ids); break;
+    case QueryKind::kAllProjectIds:
+      a.status = ProjectIds(q.id, false, &ids);
+      break;
+    case QueryKind::kAllUnarchivedProjectIds:
+      a.status = ProjectIds(q.id, true, &ids);
+      break;
+    case QueryKind::kProjectAncestors:
+      a.status = ProjectAncestors(q.id, q.order, &ids);
+      break;
+    case QueryKind::kRunnersOfGroup:
+      RunnersOfGroups(std::span<const int64_t>(&q.id, 1), &ids);
+      break;
+    case QueryKind::kRunnersOfGroupAndAncestors:
+      a.status = RunnersOfGroupAndAncestors(q.id, &ids);
+      break;
     case QueryKind::kRunnersOfParentGroupsOfProject:
       a.status = RunnersOfParentGroupsOfProject(q.id, &ids);
       break;
@@ -463,7 +482,8 @@ IndexStats Forest::Stats() const {
   // multi_index hashed node: the record plus one link pointer per index, and buckets.
   bytes += links_.size() * (sizeof(LinkRecord) + 3 * sizeof(void*)) +
            links_.bucket_count() * 3 * sizeof(void*);
-  bytes += roots_by_path_.bucket_count() * (sizeof(std::string_view) + sizeof(std::vector<uint32_t>) + 1) +
+  bytes += roots_by_path_.bucket_count() *
+               (sizeof(std::string_view) + sizeof(std::vector<uint32_t>) + 1) +
            roots_by_path_.size() * sizeof(uint32_t);
   s.memory_bytes = bytes;
   return s;

@@ -26,19 +26,32 @@ using internal::ReadIndicator;
 
 const char* QueryKindName(QueryKind kind) {
   switch (kind) {
-    case QueryKind::kSelfAndAncestors: return "self_and_ancestors";
-    case QueryKind::kAncestors: return "ancestors";
-    case QueryKind::kAncestorsUpto: return "ancestors_upto";
-    case QueryKind::kRootAncestor: return "root_ancestor";
-    case QueryKind::kSelfAndDescendants: return "self_and_descendants";
-    case QueryKind::kDescendants: return "descendants";
-    case QueryKind::kSelfAndHierarchy: return "self_and_hierarchy";
-    case QueryKind::kAllProjectIds: return "all_project_ids";
-    case QueryKind::kAllUnarchivedProjectIds: return "all_unarchived_project_ids";
-    case QueryKind::kProjectAncestors: return "project_ancestors";
-    case QueryKind::kRunnersOfGroup: return "runners_of_group";
-    case QueryKind::kRunnersOfGroupAndAncestors: return "runners_of_group_and_ancestors";
-    case QueryKind::kRunnersOfParentGroupsOfProject: return "runners_of_parent_groups_of_project";
+    case QueryKind::kSelfAndAncestors:
+      return "self_and_ancestors";
+    case QueryKind::kAncestors:
+      return "ancestors";
+    case QueryKind::kAncestorsUpto:
+      return "ancestors_upto";
+    case QueryKind::kRootAncestor:
+      return "root_ancestor";
+    case QueryKind::kSelfAndDescendants:
+      return "self_and_descendants";
+    case QueryKind::kDescendants:
+      return "descendants";
+    case QueryKind::kSelfAndHierarchy:
+      return "self_and_hierarchy";
+    case QueryKind::kAllProjectIds:
+      return "all_project_ids";
+    case QueryKind::kAllUnarchivedProjectIds:
+      return "all_unarchived_project_ids";
+    case QueryKind::kProjectAncestors:
+      return "project_ancestors";
+    case QueryKind::kRunnersOfGroup:
+      return "runners_of_group";
+    case QueryKind::kRunnersOfGroupAndAncestors:
+      return "runners_of_group_and_ancestors";
+    case QueryKind::kRunnersOfParentGroupsOfProject:
+      return "runners_of_parent_groups_of_project";
   }
   return "unknown";
 }
@@ -91,7 +104,8 @@ ReadView::~ReadView() {
 
 Lsn ReadView::lsn() const { return forest_->lsn(); }
 
-Status ReadView::SelfAndAncestors(int64_t ns, HierarchyOrder order, std::vector<int64_t>* out) const {
+Status ReadView::SelfAndAncestors(int64_t ns, HierarchyOrder order,
+                                  std::vector<int64_t>* out) const {
   return Guarded([&] { return forest_->SelfAndAncestors(ns, order, true, out); });
 }
 Status ReadView::Ancestors(int64_t ns, HierarchyOrder order, std::vector<int64_t>* out) const {
@@ -104,11 +118,13 @@ Status ReadView::AncestorsUpto(int64_t ns, int64_t top, HierarchyOrder order,
 Result<int64_t> ReadView::RootAncestor(int64_t ns) const { return forest_->RootAncestor(ns); }
 Status ReadView::SelfAndDescendants(int64_t ns, bool include_project_namespaces,
                                     std::vector<int64_t>* out) const {
-  return Guarded([&] { return forest_->SelfAndDescendants(ns, include_project_namespaces, true, out); });
+  return Guarded(
+      [&] { return forest_->SelfAndDescendants(ns, include_project_namespaces, true, out); });
 }
 Status ReadView::Descendants(int64_t ns, bool include_project_namespaces,
                              std::vector<int64_t>* out) const {
-  return Guarded([&] { return forest_->SelfAndDescendants(ns, include_project_namespaces, false, out); });
+  return Guarded(
+      [&] { return forest_->SelfAndDescendants(ns, include_project_namespaces, false, out); });
 }
 Status ReadView::SelfAndHierarchy(int64_t ns, bool include_project_namespaces,
                                   std::vector<int64_t>* out) const {
@@ -124,7 +140,8 @@ Status ReadView::ProjectAncestors(int64_t project, HierarchyOrder order,
                                   std::vector<int64_t>* out) const {
   return Guarded([&] { return forest_->ProjectAncestors(project, order, out); });
 }
-void ReadView::RunnersOfGroups(std::span<const int64_t> namespaces, std::vector<int64_t>* out) const {
+void ReadView::RunnersOfGroups(std::span<const int64_t> namespaces,
+                               std::vector<int64_t>* out) const {
   Status s = Guarded([&] {
     forest_->RunnersOfGroups(namespaces, out);
     return Status::Ok();
@@ -160,7 +177,9 @@ Result<ResolvedPath> ReadView::Resolve(std::string_view full_path) const {
     return Status::ResourceExhausted("out of memory");
   }
 }
-std::optional<NamespaceRow> ReadView::GetNamespace(int64_t id) const { return forest_->GetNamespace(id); }
+std::optional<NamespaceRow> ReadView::GetNamespace(int64_t id) const {
+  return forest_->GetNamespace(id);
+}
 std::optional<ProjectRow> ReadView::GetProject(int64_t id) const { return forest_->GetProject(id); }
 std::optional<RunnerLinkRow> ReadView::GetRunnerLink(int64_t id) const {
   return forest_->GetRunnerLink(id);
@@ -288,9 +307,10 @@ Status HierarchyIndex::Publish(std::vector<Transaction>& txns) {
   while (!indicators_[next]->IsEmpty()) std::this_thread::yield();
   version_index_.store(next, std::memory_order_seq_cst);
   while (!indicators_[prev]->IsEmpty()) std::this_thread::yield();
-  const uint64_t waited = static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - wait_start)
-          .count());
+  const uint64_t waited =
+      static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                std::chrono::steady_clock::now() - wait_start)
+                                .count());
 
   try {
     Forest& target = *copies_[stale];
@@ -299,7 +319,8 @@ Status HierarchyIndex::Publish(std::vector<Transaction>& txns) {
   } catch (const std::bad_alloc&) {
     // The stale copy is half-written; readers keep the live copy, writes stop.
     failed_ = true;
-    return Status::ResourceExhausted("out of memory applying a transaction; the index is read-only now");
+    return Status::ResourceExhausted(
+        "out of memory applying a transaction; the index is read-only now");
   }
   left_right_.store(stale, std::memory_order_seq_cst);
   pending_ = std::move(prepared);

@@ -4,9 +4,12 @@ namespace canopy {
 
 const char* NamespaceTypeName(NamespaceType type) {
   switch (type) {
-    case NamespaceType::kGroup: return "Group";
-    case NamespaceType::kProject: return "Project";
-    case NamespaceType::kUser: break;
+    case NamespaceType::kGroup:
+      return "Group";
+    case NamespaceType::kProject:
+      return "Project";
+    case NamespaceType::kUser:
+      break;
   }
   return "User";
 }

@@ -73,17 +73,18 @@ enum class HierarchyOrder : uint8_t { kRootFirst = 0, kSelfFirst = 1 };
 // The id-list query kinds of QUERIES.md. "Ascending" kinds answer in
 // ascending id order; ancestor kinds answer in the requested HierarchyOrder.
 enum class QueryKind : uint8_t {
-  kSelfAndAncestors = 0,      // ns + ancestors (traversal_ids, any type)
-  kAncestors = 1,             // the above without ns
-  kAncestorsUpto = 2,         // ancestors strictly below `top` (all if top is not one)
-  kRootAncestor = 3,          // traversal_ids[1] (one id)
-  kSelfAndDescendants = 4,    // ascending; see ReadView::SelfAndDescendants
-  kDescendants = 5,           // ascending
-  kSelfAndHierarchy = 6,      // ascending
-  kAllProjectIds = 7,         // ascending, project ids
+  kSelfAndAncestors = 0,    // ns + ancestors (traversal_ids, any type)
+  kAncestors = 1,           // the above without ns
+  kAncestorsUpto = 2,       // ancestors strictly below `top` (all if top is not one)
+  kRootAncestor = 3,        // traversal_ids[1] (one id)
+  kSelfAndDescendants = 4,  // ascending; see ReadView::SelfAndDescendants
+  kDescendants = 5,         // ascending
+  kSelfAndHierarchy = 6,    // ascending
+  kAllProjectIds = 7,       // ascending, project ids
   kAllUnarchivedProjectIds = 8,
-  kProjectAncestors = 9,      // id is a project id; namespace ids in HierarchyOrder
-  kRunnersOfGroup = 10,       // ascending runner ids linked to exactly this namespace id (never kNotFound)
+  kProjectAncestors = 9,  // id is a project id; namespace ids in HierarchyOrder
+  kRunnersOfGroup =
+      10,  // ascending runner ids linked to exactly this namespace id (never kNotFound)
   kRunnersOfGroupAndAncestors = 11,
   kRunnersOfParentGroupsOfProject = 12,  // id is a project id
 };
@@ -97,9 +98,9 @@ bool IsAscendingKind(QueryKind kind);
 struct IdQuery {
   QueryKind kind = QueryKind::kSelfAndAncestors;
   int64_t id = 0;
-  int64_t top = 0;                          // kAncestorsUpto only; <= 0 = no top
+  int64_t top = 0;                                    // kAncestorsUpto only; <= 0 = no top
   HierarchyOrder order = HierarchyOrder::kRootFirst;  // ancestor kinds only
-  bool include_project_namespaces = false;  // descendant/hierarchy kinds only
+  bool include_project_namespaces = false;            // descendant/hierarchy kinds only
   // Paging. limit 0 = everything. after_id (ascending kinds only) returns
   // only ids > after_id: a keyset cursor that stays valid across LSNs.
   uint32_t limit = 0;
@@ -107,10 +108,10 @@ struct IdQuery {
 };
 
 struct IdAnswer {
-  Status status;              // kNotFound for an unknown id, kInvalidArgument for a bad query
-  std::vector<int64_t> ids;   // the page
-  uint64_t total = 0;         // size of the whole answer (before after_id/limit)
-  bool more = false;          // ids were cut by limit; continue with after_id = ids.back()
+  Status status;             // kNotFound for an unknown id, kInvalidArgument for a bad query
+  std::vector<int64_t> ids;  // the page
+  uint64_t total = 0;        // size of the whole answer (before after_id/limit)
+  bool more = false;         // ids were cut by limit; continue with after_id = ids.back()
 };
 
 struct QueryAnswer {
@@ -119,8 +120,8 @@ struct QueryAnswer {
 };
 
 struct BatchAnswer {
-  Lsn lsn;                       // every member reflects this one state
-  std::vector<IdAnswer> answers; // one per query, same order
+  Lsn lsn;                        // every member reflects this one state
+  std::vector<IdAnswer> answers;  // one per query, same order
 };
 
 // counts(ns): sizes of descendants(ns) by type and of all_project_ids(ns).
@@ -146,8 +147,8 @@ struct IndexStats {
   uint64_t orphan_namespaces = 0;  // parent_id set but parent unknown
   uint64_t orphan_projects = 0;    // namespace_id unknown
   // Counters (since construction):
-  uint64_t cycles_refused = 0;     // parent changes refused because they made a cycle
-  uint64_t unknown_deletes = 0;    // deletes of ids the index did not hold
+  uint64_t cycles_refused = 0;   // parent changes refused because they made a cycle
+  uint64_t unknown_deletes = 0;  // deletes of ids the index did not hold
   uint64_t transactions_applied = 0;
   uint64_t row_changes_applied = 0;
   // Writer side, updated at each publish:
@@ -155,7 +156,7 @@ struct IndexStats {
   uint64_t last_publish_wait_ns = 0;  // time the writer waited for readers
   uint64_t max_publish_wait_ns = 0;
   uint64_t total_publish_wait_ns = 0;
-  uint64_t memory_bytes = 0;          // both copies + shared strings (estimate)
+  uint64_t memory_bytes = 0;  // both copies + shared strings (estimate)
 };
 
 // A pinned, consistent, read-only state of the index. Cheap to create (two

@@ -11,7 +11,8 @@
 //
 //   canopy::Transaction txn;
 //   txn.commit_lsn = canopy::Lsn(0x16B3748);
-//   txn.changes.push_back(canopy::UpsertNamespace{{.id = 9970, .type = canopy::NamespaceType::kGroup,
+//   txn.changes.push_back(canopy::UpsertNamespace{{.id = 9970, .type =
+//   canopy::NamespaceType::kGroup,
 //                                                  .name = "GitLab.org", .path = "gitlab-org"}});
 //   txn.changes.push_back(canopy::DeleteProject{42});
 #pragma once
@@ -94,15 +95,29 @@ enum class Table : uint8_t { kNamespaces = 0, kProjects = 1, kRunnerLinks = 2 };
 
 // INSERT or UPDATE (the new row). A change of primary key is sent as a delete
 // of the old key followed by an upsert of the new row.
-struct UpsertNamespace { NamespaceRow row; };
-struct UpsertProject { ProjectRow row; };
-struct UpsertRunnerLink { RunnerLinkRow row; };
+struct UpsertNamespace {
+  NamespaceRow row;
+};
+struct UpsertProject {
+  ProjectRow row;
+};
+struct UpsertRunnerLink {
+  RunnerLinkRow row;
+};
 // DELETE by primary key only (replica identity DEFAULT carries nothing else).
-struct DeleteNamespace { int64_t id = 0; };
-struct DeleteProject { int64_t id = 0; };
-struct DeleteRunnerLink { int64_t id = 0; };
+struct DeleteNamespace {
+  int64_t id = 0;
+};
+struct DeleteProject {
+  int64_t id = 0;
+};
+struct DeleteRunnerLink {
+  int64_t id = 0;
+};
 // TRUNCATE of one mapped table: every row of it goes.
-struct TruncateTable { Table table = Table::kNamespaces; };
+struct TruncateTable {
+  Table table = Table::kNamespaces;
+};
 
 using RowChange = std::variant<UpsertNamespace, UpsertProject, UpsertRunnerLink, DeleteNamespace,
                                DeleteProject, DeleteRunnerLink, TruncateTable>;

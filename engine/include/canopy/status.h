@@ -17,13 +17,13 @@ namespace canopy {
 
 enum class StatusCode : int {
   kOk = 0,
-  kNotFound = 1,          // an id or path that the index does not hold
-  kInvalidArgument = 2,   // a malformed request (bad order, negative limit, ...)
-  kOutOfRange = 3,        // e.g. an LSN that goes backwards
+  kNotFound = 1,         // an id or path that the index does not hold
+  kInvalidArgument = 2,  // a malformed request (bad order, negative limit, ...)
+  kOutOfRange = 3,       // e.g. an LSN that goes backwards
   kFailedPrecondition = 4,
-  kResourceExhausted = 5, // an answer or request larger than allowed
-  kUnavailable = 6,       // a connection that is down, a server shutting down
-  kDataLoss = 7,          // data that cannot be trusted (decoder, protocol)
+  kResourceExhausted = 5,  // an answer or request larger than allowed
+  kUnavailable = 6,        // a connection that is down, a server shutting down
+  kDataLoss = 7,           // data that cannot be trusted (decoder, protocol)
   kInternal = 8,
   kTimeout = 9,
 };
@@ -38,10 +38,16 @@ class [[nodiscard]] Status {
 
   static Status Ok() { return Status(); }
   static Status NotFound(std::string m) { return {StatusCode::kNotFound, std::move(m)}; }
-  static Status InvalidArgument(std::string m) { return {StatusCode::kInvalidArgument, std::move(m)}; }
+  static Status InvalidArgument(std::string m) {
+    return {StatusCode::kInvalidArgument, std::move(m)};
+  }
   static Status OutOfRange(std::string m) { return {StatusCode::kOutOfRange, std::move(m)}; }
-  static Status FailedPrecondition(std::string m) { return {StatusCode::kFailedPrecondition, std::move(m)}; }
-  static Status ResourceExhausted(std::string m) { return {StatusCode::kResourceExhausted, std::move(m)}; }
+  static Status FailedPrecondition(std::string m) {
+    return {StatusCode::kFailedPrecondition, std::move(m)};
+  }
+  static Status ResourceExhausted(std::string m) {
+    return {StatusCode::kResourceExhausted, std::move(m)};
+  }
   static Status Unavailable(std::string m) { return {StatusCode::kUnavailable, std::move(m)}; }
   static Status DataLoss(std::string m) { return {StatusCode::kDataLoss, std::move(m)}; }
   static Status Internal(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
@@ -64,8 +70,8 @@ class [[nodiscard]] Status {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}          // NOLINT: implicit by design
-  Result(Status status) : v_(std::move(status)) {}   // NOLINT: REQUIRES !status.ok()
+  Result(T value) : v_(std::move(value)) {}         // NOLINT: implicit by design
+  Result(Status status) : v_(std::move(status)) {}  // NOLINT: REQUIRES !status.ok()
 
   bool ok() const { return std::holds_alternative<T>(v_); }
   // REQUIRES: ok().
