@@ -1,13 +1,17 @@
 // hierarchy_index.cc — the left-right publication protocol around two Forest
-// copies (Ramalhete & Correia's "Left-Right", with the replay onto the second
-// copy deferred to the next publish, as evmap does).
+// copies, with one read indicator per copy (as evmap does) and the replay onto
+// the second copy deferred to the next publish.
 //
-// Readers:  vi = version_index_; indicators_[vi].Arrive(); lr = left_right_;
-//           read copies_[lr]; indicators_[vi].Depart().
-// Writer:   wait until no reader can still be in the stale copy
-//           (ToggleVersionAndWait), replay the previous batch onto it, apply
-//           the new batch, then flip left_right_ to it. The flip is the
-//           publication; the old live copy becomes the stale one.
+// Reader:  lr = left_right_; indicators_[lr].Arrive();
+//          if left_right_ still == lr: read copies_[lr] ... Depart();
+//          else Depart() and start over (a publish flipped in between).
+// Writer:  stale = 1 - left_right_; wait until indicators_[stale] is empty
+//          (no reader can enter stale now: a reader that arrives re-checks
+//          left_right_, which still names the live copy); replay the previous
+//          batch onto stale, apply the new batch, flip left_right_ to stale.
+//          The flip is the publication.
+// All of these atomics are sequentially consistent: the argument relies on
+// one total order of Arrive, the writer's emptiness check and the flip.
 #include "canopy/hierarchy_index.h"
 
 #include <chrono>
@@ -73,6 +77,45 @@ bool IsAscendingKind(QueryKind kind) {
 }
 
 namespace {
+
+// The read indicators this thread holds views on, so that a writer thread
+// that pins the copy it must update gets an error instead of a deadlock.
+struct HeldIndicators {
+  static constexpr int kSlots = 8;
+  const ReadIndicator* indicator[kSlots] = {};
+  int count[kSlots] = {};
+
+  void Add(const ReadIndicator* ind) {
+    int free_slot = -1;
+    for (int i = 0; i < kSlots; ++i) {
+      if (indicator[i] == ind) {
+        ++count[i];
+        return;
+      }
+      if (count[i] == 0 && free_slot < 0) free_slot = i;
+    }
+    if (free_slot >= 0) {  // more than kSlots distinct indexes pinned at once: not tracked
+      indicator[free_slot] = ind;
+      count[free_slot] = 1;
+    }
+  }
+  void Remove(const ReadIndicator* ind) {
+    for (int i = 0; i < kSlots; ++i) {
+      if (indicator[i] == ind && count[i] > 0) {
+        --count[i];
+        return;
+      }
+    }
+  }
+  bool Holds(const ReadIndicator* ind) const {
+    for (int i = 0; i < kSlots; ++i) {
+      if (indicator[i] == ind && count[i] > 0) return true;
+    }
+    return false;
+  }
+};
+thread_local HeldIndicators held_by_this_thread;
+
 // Runs `fn` and turns an allocation failure into a Status, so that no
 // exception leaves the public API.
 template <typename Fn>
@@ -91,7 +134,9 @@ Status Guarded(Fn&& fn) {
 // ReadView
 
 ReadView::ReadView(const Forest* forest, ReadIndicator* indicator, int stripe)
-    : forest_(forest), indicator_(indicator), stripe_(stripe) {}
+    : forest_(forest), indicator_(indicator), stripe_(stripe) {
+  held_by_this_thread.Add(indicator);
+}
 
 ReadView::ReadView(ReadView&& other) noexcept
     : forest_(other.forest_), indicator_(other.indicator_), stripe_(other.stripe_) {
@@ -99,7 +144,10 @@ ReadView::ReadView(ReadView&& other) noexcept
 }
 
 ReadView::~ReadView() {
-  if (indicator_ != nullptr) indicator_->Depart(stripe_);
+  if (indicator_ != nullptr) {
+    held_by_this_thread.Remove(indicator_);
+    indicator_->Depart(stripe_);
+  }
 }
 
 Lsn ReadView::lsn() const { return forest_->lsn(); }
@@ -227,11 +275,15 @@ HierarchyIndex::~HierarchyIndex() {
 
 ReadView HierarchyIndex::Read() const {
   const int stripe = ReadIndicator::StripeOfThisThread();
-  const int vi = version_index_.load(std::memory_order_seq_cst);
-  ReadIndicator* indicator = indicators_[vi].get();
-  indicator->Arrive(stripe);
-  const int lr = left_right_.load(std::memory_order_seq_cst);
-  return ReadView(copies_[lr].get(), indicator, stripe);
+  for (;;) {
+    const int lr = left_right_.load(std::memory_order_seq_cst);
+    ReadIndicator* indicator = indicators_[lr].get();
+    indicator->Arrive(stripe);
+    if (left_right_.load(std::memory_order_seq_cst) == lr) {
+      return ReadView(copies_[lr].get(), indicator, stripe);
+    }
+    indicator->Depart(stripe);  // a publish flipped in between: take the new copy
+  }
 }
 
 QueryAnswer HierarchyIndex::Query(const IdQuery& query) const {
@@ -272,6 +324,11 @@ Status HierarchyIndex::Apply(Transaction txn) {
 Status HierarchyIndex::ApplyBatch(std::vector<Transaction> txns) {
   if (txns.empty()) return Status::Ok();
   std::lock_guard<std::mutex> lock(writer_mutex_);
+  const int stale = 1 - left_right_.load(std::memory_order_seq_cst);
+  if (held_by_this_thread.Holds(indicators_[stale].get())) {
+    return Status::FailedPrecondition(
+        "this thread holds a ReadView of the copy the writer must update; drop it before Apply");
+  }
   if (failed_) {
     return Status::FailedPrecondition("the index stopped taking writes after an earlier failure");
   }
@@ -300,13 +357,10 @@ Status HierarchyIndex::Publish(std::vector<Transaction>& txns) {
   const int live = left_right_.load(std::memory_order_seq_cst);
   const int stale = 1 - live;
 
-  // Wait until no reader can still be inside the stale copy.
+  // Wait until the readers that entered the stale copy before the last flip
+  // have left it.
   const auto wait_start = std::chrono::steady_clock::now();
-  const int prev = version_index_.load(std::memory_order_seq_cst);
-  const int next = 1 - prev;
-  while (!indicators_[next]->IsEmpty()) std::this_thread::yield();
-  version_index_.store(next, std::memory_order_seq_cst);
-  while (!indicators_[prev]->IsEmpty()) std::this_thread::yield();
+  while (!indicators_[stale]->IsEmpty()) std::this_thread::yield();
   const uint64_t waited =
       static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
                                 std::chrono::steady_clock::now() - wait_start)

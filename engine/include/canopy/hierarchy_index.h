@@ -17,24 +17,32 @@
 //   }                                                // unpin promptly
 //
 // THREAD SAFETY
-//   * One writer: Apply/ApplyBatch/Reserve are serialized internally by a
-//     mutex that readers never touch; call them from one thread for
-//     predictable latency.
+//   * One writer: Apply/ApplyBatch are serialized internally by a mutex that
+//     readers never touch; call them from one thread for predictable latency.
 //   * Any number of readers: Read(), Query(), QueryBatch(), Stats() never take
-//     a lock and never wait or retry (two atomic increments per read). A
-//     reader sees whole transactions only: every answer from one ReadView
+//     a lock and never wait for the writer (an atomic increment and two
+//     loads; a reader retries only if a publish flips the copies between its
+//     two loads, which takes a whole transaction's apply to happen again).
+//     A reader sees whole transactions only: every answer from one ReadView
 //     reflects exactly one committed state, named by lsn().
 //   * Design: left-right. Two copies of the index; the writer changes the copy
 //     no reader uses, publishes it with one atomic store, and replays the same
 //     transactions on the other copy at its next publish, after waiting for
-//     the readers still on it. So a ReadView that is held long makes the
-//     *writer* wait: copy the answer out and drop the view; never hold one
-//     across I/O. The writer's wait is reported in IndexStats.
+//     the readers still on that copy. So a ReadView that is held long makes
+//     the *writer* wait at the publish after next: copy the answer out and
+//     drop the view; never hold one across I/O. The writer's wait is reported
+//     in IndexStats. A thread that holds a view of the copy the writer must
+//     update gets kFailedPrecondition from Apply instead of a deadlock.
 //
 // DATA RULES (bad data never corrupts the index; every anomaly is counted)
 //   * A namespace whose parent is unknown is an orphan: a detached root until
 //     the parent appears, then attached. Same for a project whose namespace is
-//     unknown (it is in no namespace's answers until then).
+//     unknown: no group's or user namespace's answer holds it until then
+//     (its own project namespace still names it, by project_namespace_id, as
+//     SQL's `projects WHERE project_namespace_id = ...` would).
+//   * Runner links are kept as rows, like SQL's link table without a foreign
+//     key: a link to a namespace the index does not hold still counts for
+//     RunnersOfGroups / kRunnersOfGroup (which never answer kNotFound).
 //   * A parent change that would make a cycle (judged on the state at the end
 //     of its transaction) is refused: the node keeps its old parent, the rest
 //     of the row is applied, and cycles_refused counts it.
@@ -276,7 +284,9 @@ class HierarchyIndex {
   // Applies one transaction atomically and publishes it: readers that start
   // after Apply returns see it, readers never see part of it. Its commit_lsn
   // becomes the applied LSN (a transaction with no changes just advances it).
-  // Errors: kOutOfRange if commit_lsn < applied LSN (nothing is applied).
+  // Errors: kOutOfRange if commit_lsn < applied LSN (nothing is applied);
+  // kFailedPrecondition if the calling thread holds a ReadView that pins the
+  // copy this publish must write (nothing is applied; drop the view, retry).
   // Bad data is not an error: see DATA RULES. Cost: O(rows × depth) plus the
   // wait for readers still on the other copy.
   Status Apply(Transaction txn);
@@ -298,8 +308,7 @@ class HierarchyIndex {
 
   std::unique_ptr<internal::Forest> copies_[2];
   std::unique_ptr<internal::ReadIndicator> indicators_[2];
-  std::atomic<int> left_right_{0};     // the copy readers use
-  std::atomic<int> version_index_{0};  // the indicator readers arrive at
+  std::atomic<int> left_right_{0};  // the copy new readers use
   std::mutex writer_mutex_;
   // Published to the live copy, not yet replayed onto the stale one.
   std::vector<internal::PreparedTransaction> pending_;
