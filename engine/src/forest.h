@@ -120,13 +120,18 @@ using Op = std::variant<NamespaceOp, ProjectOp, RunnerLinkRow, DeleteOp, Truncat
 class PreparedTransaction {
  public:
   explicit PreparedTransaction(const Transaction& txn);
+  // A relayout (Forest::Compact) at the current LSN.
+  struct CompactTag {};
+  PreparedTransaction(CompactTag, Lsn at) : lsn(at), compact(true) {}
   ~PreparedTransaction();
-  PreparedTransaction(PreparedTransaction&& o) noexcept : lsn(o.lsn), ops(std::move(o.ops)) {}
+  PreparedTransaction(PreparedTransaction&& o) noexcept
+      : lsn(o.lsn), ops(std::move(o.ops)), compact(o.compact) {}
   PreparedTransaction(const PreparedTransaction&) = delete;
   PreparedTransaction& operator=(const PreparedTransaction&) = delete;
 
   Lsn lsn;
   std::vector<Op> ops;
+  bool compact = false;
 };
 
 struct NsNode {
@@ -233,6 +238,9 @@ class Forest {
   // Applies one prepared transaction. Deterministic: the same sequence of
   // transactions gives both copies the same logical state.
   void Apply(const PreparedTransaction& txn);
+
+  // Re-lays the copy out in tree order (forest_compact.cc). O(rows).
+  void Compact();
 
   // ---- readers (forest_queries.cc) ----
   Lsn lsn() const { return applied_lsn_; }

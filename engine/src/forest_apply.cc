@@ -133,6 +133,10 @@ void MergeDelete(FinalRow<OpT>& f, int64_t id) {
 }  // namespace
 
 void Forest::Apply(const PreparedTransaction& txn) {
+  if (txn.compact) {
+    Compact();
+    return;
+  }
   std::span<const Op> ops(txn.ops);
   size_t start = 0;
   for (size_t i = 0; i < ops.size(); ++i) {

@@ -344,6 +344,25 @@ Status HierarchyIndex::ApplyBatch(std::vector<Transaction> txns) {
   return Publish(txns);
 }
 
+Status HierarchyIndex::Compact() {
+  std::lock_guard<std::mutex> lock(writer_mutex_);
+  const int live = left_right_.load(std::memory_order_seq_cst);
+  if (held_by_this_thread.Holds(indicators_[1 - live].get())) {
+    return Status::FailedPrecondition(
+        "this thread holds a ReadView of the copy the writer must update; drop it before Compact");
+  }
+  if (failed_) {
+    return Status::FailedPrecondition("the index stopped taking writes after an earlier failure");
+  }
+  std::vector<PreparedTransaction> prepared;
+  try {
+    prepared.emplace_back(PreparedTransaction::CompactTag{}, copies_[live]->lsn());
+  } catch (const std::bad_alloc&) {
+    return Status::ResourceExhausted("out of memory");
+  }
+  return PublishPrepared(prepared);
+}
+
 Status HierarchyIndex::Publish(std::vector<Transaction>& txns) {
   std::vector<PreparedTransaction> prepared;
   try {
@@ -353,7 +372,10 @@ Status HierarchyIndex::Publish(std::vector<Transaction>& txns) {
     return Status::ResourceExhausted("out of memory preparing a transaction");
   }
   txns.clear();
+  return PublishPrepared(prepared);
+}
 
+Status HierarchyIndex::PublishPrepared(std::vector<PreparedTransaction>& prepared) {
   const int live = left_right_.load(std::memory_order_seq_cst);
   const int stale = 1 - live;
 

@@ -1,0 +1,176 @@
+// forest_compact.cc — re-laying one Forest copy out in tree order.
+//
+// Slots are handed out in arrival order, so after a snapshot load a subtree
+// is scattered over the node array and a descendant scan misses the cache at
+// almost every node. Compact() renumbers the slots:
+//   1. user/group namespaces in pre-order (children in list order), so that
+//      a group's subtree is one mostly contiguous run;
+//   2. then project namespaces, grouped by parent in that same order (they
+//      are leaves in valid data; anything below one comes right after it);
+//   3. projects grouped by namespace, in namespace order.
+// Child and project lists are rebuilt in the new slot order. Ids, parents,
+// counters and texts do not change, so no answer changes.
+#include <algorithm>
+
+#include "forest.h"
+
+namespace canopy::internal {
+
+using Attachment = NsNode::Attachment;
+
+void Forest::Compact() {
+  const size_t ns_slots = ns_.size();
+  std::vector<uint32_t> order;  // new slot -> old slot
+  order.reserve(ns_by_id_.size());
+  std::vector<uint32_t> new_of(ns_slots, kNil);  // old slot -> new slot
+  std::vector<uint32_t> stack;
+  auto place = [&](uint32_t old) {
+    new_of[old] = static_cast<uint32_t>(order.size());
+    order.push_back(old);
+  };
+  auto is_top = [&](const NsNode& n) {
+    return n.attachment != Attachment::kFree && n.parent == kNil;
+  };
+  // Pre-order over the user/group child lists from `top`.
+  auto place_groups_from = [&](uint32_t top) {
+    stack.push_back(top);
+    while (!stack.empty()) {
+      uint32_t x = stack.back();
+      stack.pop_back();
+      place(x);
+      const size_t mark = stack.size();
+      for (uint32_t c = ns_[x].first_child; c != kNil; c = ns_[c].next_sibling) stack.push_back(c);
+      std::reverse(stack.begin() + static_cast<std::ptrdiff_t>(mark), stack.end());
+    }
+  };
+  // Pre-order over both child lists (below a project namespace: invalid data).
+  auto place_everything_from = [&](uint32_t top) {
+    stack.push_back(top);
+    while (!stack.empty()) {
+      uint32_t x = stack.back();
+      stack.pop_back();
+      place(x);
+      const size_t mark = stack.size();
+      for (uint32_t head : {ns_[x].first_child, ns_[x].first_pn_child}) {
+        for (uint32_t c = head; c != kNil; c = ns_[c].next_sibling) stack.push_back(c);
+      }
+      std::reverse(stack.begin() + static_cast<std::ptrdiff_t>(mark), stack.end());
+    }
+  };
+
+  // 1. Users and groups from every top (roots and orphans).
+  for (uint32_t s = 0; s < ns_slots; ++s) {
+    if (is_top(ns_[s]) && ns_[s].type != NamespaceType::kProject) place_groups_from(s);
+  }
+  // 2. Project namespaces by parent, then project-namespace tops.
+  const size_t placed_groups = order.size();
+  for (size_t i = 0; i < placed_groups; ++i) {
+    for (uint32_t c = ns_[order[i]].first_pn_child; c != kNil; c = ns_[c].next_sibling) {
+      place_everything_from(c);
+    }
+  }
+  for (uint32_t s = 0; s < ns_slots; ++s) {
+    if (is_top(ns_[s]) && ns_[s].type == NamespaceType::kProject) place_everything_from(s);
+  }
+  // Defensive: every live node has been reached from a top; keep any other.
+  for (uint32_t s = 0; s < ns_slots; ++s) {
+    if (ns_[s].attachment != Attachment::kFree && new_of[s] == kNil) place(s);
+  }
+
+  // 3. Projects by namespace (new order), then the orphans.
+  const size_t project_slots = projects_.size();
+  std::vector<uint32_t> project_order;
+  project_order.reserve(project_by_id_.size());
+  std::vector<uint32_t> new_project_of(project_slots, kNil);
+  for (uint32_t old_ns : order) {
+    for (uint32_t p = ns_[old_ns].first_project; p != kNil; p = projects_[p].next) {
+      new_project_of[p] = static_cast<uint32_t>(project_order.size());
+      project_order.push_back(p);
+    }
+  }
+  for (uint32_t p = 0; p < project_slots; ++p) {
+    if (projects_[p].live && new_project_of[p] == kNil) {
+      new_project_of[p] = static_cast<uint32_t>(project_order.size());
+      project_order.push_back(p);
+    }
+  }
+
+  // Build the new arrays. Texts move with their nodes (no reference change:
+  // the old vectors are dropped without releasing them).
+  auto remap = [](uint32_t slot, const std::vector<uint32_t>& to) {
+    return slot == kNil ? kNil : to[slot];
+  };
+  std::vector<NsNode> nodes;
+  nodes.reserve(order.size() + order.size() / 8 + 64);
+  for (uint32_t old : order) {
+    NsNode n = ns_[old];
+    n.parent = remap(n.parent, new_of);
+    n.own_project = remap(n.own_project, new_project_of);
+    n.first_child = n.first_pn_child = n.prev_sibling = n.next_sibling = kNil;
+    n.first_project = kNil;
+    nodes.push_back(n);
+  }
+  std::vector<ProjNode> projects;
+  projects.reserve(project_order.size() + project_order.size() / 8 + 64);
+  for (uint32_t old : project_order) {
+    ProjNode p = projects_[old];
+    p.ns = remap(p.ns, new_of);
+    p.prev = p.next = kNil;
+    projects.push_back(p);
+  }
+  // Lists in slot order: append at the tail.
+  std::vector<uint32_t> tail_child(nodes.size(), kNil), tail_pn(nodes.size(), kNil);
+  for (uint32_t s = 0; s < nodes.size(); ++s) {
+    const uint32_t parent = nodes[s].parent;
+    if (parent == kNil) continue;
+    const bool pn = nodes[s].type == NamespaceType::kProject;
+    uint32_t& head = pn ? nodes[parent].first_pn_child : nodes[parent].first_child;
+    uint32_t& tail = pn ? tail_pn[parent] : tail_child[parent];
+    nodes[s].prev_sibling = tail;
+    if (tail == kNil) {
+      head = s;
+    } else {
+      nodes[tail].next_sibling = s;
+    }
+    tail = s;
+  }
+  std::vector<uint32_t>().swap(tail_pn);
+  std::vector<uint32_t>& tail_project = tail_child;  // reuse: per namespace
+  std::fill(tail_project.begin(), tail_project.end(), kNil);
+  for (uint32_t p = 0; p < projects.size(); ++p) {
+    const uint32_t ns = projects[p].ns;
+    if (ns == kNil) continue;
+    projects[p].prev = tail_project[ns];
+    if (tail_project[ns] == kNil) {
+      nodes[ns].first_project = p;
+    } else {
+      projects[tail_project[ns]].next = p;
+    }
+    tail_project[ns] = p;
+  }
+
+  // Swap in and re-point every slot reference.
+  ns_.swap(nodes);
+  projects_.swap(projects);
+  free_ns_.clear();
+  free_ns_.shrink_to_fit();
+  free_projects_.clear();
+  free_projects_.shrink_to_fit();
+  ns_by_id_.Clear();
+  for (uint32_t s = 0; s < ns_.size(); ++s) ns_by_id_.Insert(s);
+  project_by_id_.Clear();
+  for (uint32_t p = 0; p < projects_.size(); ++p) project_by_id_.Insert(p);
+  for (auto& [path, slots] : roots_by_path_) {
+    for (uint32_t& s : slots) s = new_of[s];
+  }
+  for (auto& [id, slots] : waiting_children_) {
+    for (uint32_t& s : slots) s = new_of[s];
+  }
+  for (auto* waiting : {&waiting_projects_, &waiting_own_project_}) {
+    for (auto& [id, slots] : *waiting) {
+      for (uint32_t& p : slots) p = new_project_of[p];
+    }
+  }
+}
+
+}  // namespace canopy::internal
