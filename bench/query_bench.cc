@@ -1,0 +1,265 @@
+// query_bench.cc — the read side: one pinned ReadView per query, as a server
+// request does, answers copied into a reused vector (or, for the Query*
+// variants, through the allocating copy-out API the network layer calls).
+//
+// Targets (ARCHITECTURE.md / the benchmark brief): ancestors <= 200 ns,
+// descendants <= 3 ns per returned id.
+#include <string>
+#include <vector>
+
+#include "bench_world.h"
+#include "benchmarks.h"
+
+namespace canopy::bench {
+namespace {
+
+// Cycles through `pool`, one ReadView per query.
+template <typename Query>
+void RunOverPool(benchmark::State& state, const std::vector<int64_t>& pool, Query query) {
+  if (pool.empty()) {
+    state.SkipWithError("no namespace of that kind in this forest");
+    return;
+  }
+  const HierarchyIndex& index = *World().index;
+  std::vector<int64_t> out;
+  out.reserve(256);
+  size_t i = 0;
+  uint64_t ids = 0;
+  const LoopStart start;
+  for (auto _ : state) {
+    ReadView view = index.Read();
+    const Status s = query(view, pool[i], &out);
+    if (!s.ok()) {
+      FailBenchmark(state, ("query failed: " + s.ToString()).c_str());
+      break;
+    }
+    ids += out.size();
+    benchmark::DoNotOptimize(out.data());
+    if (++i == pool.size()) i = 0;
+  }
+  ReportPerId(state, start, ids);
+  state.counters["pool"] = static_cast<double>(pool.size());
+}
+
+void BM_SelfAndAncestors(benchmark::State& state, int depth) {
+  RunOverPool(state, World().at_depth[depth],
+              [](const ReadView& v, int64_t id, std::vector<int64_t>* out) {
+                return v.SelfAndAncestors(id, HierarchyOrder::kRootFirst, out);
+              });
+}
+
+void BM_QuerySelfAndAncestors(benchmark::State& state, int depth) {
+  const std::vector<int64_t>& pool = World().at_depth[depth];
+  if (pool.empty()) {
+    state.SkipWithError("no namespace at that depth");
+    return;
+  }
+  const HierarchyIndex& index = *World().index;
+  IdQuery query;
+  query.kind = QueryKind::kSelfAndAncestors;
+  size_t i = 0;
+  uint64_t ids = 0;
+  const LoopStart start;
+  for (auto _ : state) {
+    query.id = pool[i];
+    QueryAnswer answer = index.Query(query);
+    ids += answer.answer.ids.size();
+    benchmark::DoNotOptimize(answer.answer.ids.data());
+    if (++i == pool.size()) i = 0;
+  }
+  ReportPerId(state, start, ids);
+}
+
+// The named groups, by benchmark argument name.
+int64_t NamedGroup(const std::string& which) {
+  const GitlabForestNamedIds& named = World().forest.named;
+  if (which == "small") return named.small_group_id;
+  if (which == "gitlab_org") return named.gitlab_org_id;
+  if (which == "huge") return named.huge_group_id;
+  return 0;
+}
+
+void BM_SelfAndDescendants(benchmark::State& state, std::string which,
+                           bool with_project_namespaces) {
+  const int64_t id = NamedGroup(which);
+  RunOverPool(state, std::vector<int64_t>(id == 0 ? 0 : 1, id),
+              [&](const ReadView& v, int64_t ns, std::vector<int64_t>* out) {
+                return v.SelfAndDescendants(ns, with_project_namespaces, out);
+              });
+}
+
+void BM_AllProjectIds(benchmark::State& state, std::string which) {
+  const int64_t id = NamedGroup(which);
+  RunOverPool(state, std::vector<int64_t>(id == 0 ? 0 : 1, id),
+              [](const ReadView& v, int64_t ns, std::vector<int64_t>* out) {
+                return v.AllProjectIds(ns, out);
+              });
+}
+
+void BM_QueryAllProjectIds(benchmark::State& state, std::string which) {
+  const int64_t id = NamedGroup(which);
+  if (id == 0) {
+    state.SkipWithError("no such group in this forest");
+    return;
+  }
+  const HierarchyIndex& index = *World().index;
+  IdQuery query;
+  query.kind = QueryKind::kAllProjectIds;
+  query.id = id;
+  uint64_t ids = 0;
+  const LoopStart start;
+  for (auto _ : state) {
+    QueryAnswer answer = index.Query(query);
+    ids += answer.answer.ids.size();
+    benchmark::DoNotOptimize(answer.answer.ids.data());
+  }
+  ReportPerId(state, start, ids);
+}
+
+void BM_Counts(benchmark::State& state, std::string which) {
+  const int64_t id = NamedGroup(which);
+  if (id == 0) {
+    state.SkipWithError("no such group in this forest");
+    return;
+  }
+  const HierarchyIndex& index = *World().index;
+  uint64_t projects = 0;
+  for (auto _ : state) {
+    ReadView view = index.Read();
+    Result<SubtreeCounts> counts = view.Counts(id);
+    if (!counts.ok()) {
+      FailBenchmark(state, "counts failed");
+      break;
+    }
+    projects = counts->projects;
+    benchmark::DoNotOptimize(projects);
+  }
+  state.counters["projects"] = static_cast<double>(projects);
+}
+
+// QueryBatch of 100 SelfAndAncestors over namespaces of every type.
+void BM_QueryBatchAncestors(benchmark::State& state) {
+  constexpr size_t kBatch = 100;
+  const std::vector<int64_t>& pool = World().random_namespaces;
+  if (pool.empty()) {
+    state.SkipWithError("empty forest");
+    return;
+  }
+  std::vector<std::vector<IdQuery>> batches(32);
+  size_t next = 0;
+  for (std::vector<IdQuery>& batch : batches) {
+    for (size_t k = 0; k < kBatch; ++k) {
+      IdQuery q;
+      q.kind = QueryKind::kSelfAndAncestors;
+      q.id = pool[next++ % pool.size()];
+      batch.push_back(q);
+    }
+  }
+  const HierarchyIndex& index = *World().index;
+  size_t b = 0;
+  uint64_t ids = 0;
+  const LoopStart start;
+  for (auto _ : state) {
+    BatchAnswer answer = index.QueryBatch(batches[b]);
+    for (const IdAnswer& a : answer.answers) ids += a.ids.size();
+    benchmark::DoNotOptimize(answer.answers.data());
+    if (++b == batches.size()) b = 0;
+  }
+  const double cpu_ns = static_cast<double>(ThreadCpuNanos() - start.cpu_ns);
+  const double members = static_cast<double>(state.iterations() * kBatch);
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * kBatch));
+  state.counters["ns_per_member"] = members == 0 ? 0.0 : cpu_ns / members;
+  state.counters["ids"] =
+      benchmark::Counter(static_cast<double>(ids), benchmark::Counter::kAvgIterations);
+}
+
+void BM_NamespaceFullPath(benchmark::State& state, int depth) {
+  const std::vector<int64_t>& pool = World().at_depth[depth];
+  if (pool.empty()) {
+    state.SkipWithError("no namespace at that depth");
+    return;
+  }
+  const HierarchyIndex& index = *World().index;
+  size_t i = 0, bytes = 0;
+  for (auto _ : state) {
+    ReadView view = index.Read();
+    Result<std::string> path = view.NamespaceFullPath(pool[i]);
+    if (path.ok()) bytes += path->size();
+    benchmark::DoNotOptimize(bytes);
+    if (++i == pool.size()) i = 0;
+  }
+  state.counters["path_bytes"] =
+      benchmark::Counter(static_cast<double>(bytes), benchmark::Counter::kAvgIterations);
+}
+
+void BM_Resolve(benchmark::State& state, int depth) {
+  const std::vector<int64_t>& pool = World().at_depth[depth];
+  if (pool.empty()) {
+    state.SkipWithError("no namespace at that depth");
+    return;
+  }
+  const HierarchyIndex& index = *World().index;
+  std::vector<std::string> paths;
+  {
+    ReadView view = index.Read();
+    for (size_t k = 0; k < pool.size() && k < 512; ++k) {
+      Result<std::string> path = view.NamespaceFullPath(pool[k]);
+      if (path.ok()) paths.push_back(*path);
+    }
+  }
+  if (paths.empty()) {
+    state.SkipWithError("no full paths");
+    return;
+  }
+  size_t i = 0, found = 0;
+  for (auto _ : state) {
+    ReadView view = index.Read();
+    found += view.Resolve(paths[i]).ok();
+    if (++i == paths.size()) i = 0;
+  }
+  state.counters["found"] =
+      benchmark::Counter(static_cast<double>(found), benchmark::Counter::kAvgIterations);
+}
+
+void BM_RunnersOfGroupAndAncestors(benchmark::State& state, int depth) {
+  RunOverPool(state, World().at_depth[depth],
+              [](const ReadView& v, int64_t id, std::vector<int64_t>* out) {
+                return v.RunnersOfGroupAndAncestors(id, out);
+              });
+}
+
+}  // namespace
+
+void RegisterQueryBenchmarks() {
+  for (int depth : {1, 5, 10, 21}) {
+    benchmark::RegisterBenchmark(("BM_SelfAndAncestors/depth:" + std::to_string(depth)).c_str(),
+                                 BM_SelfAndAncestors, depth);
+  }
+  benchmark::RegisterBenchmark("BM_QuerySelfAndAncestors/depth:21", BM_QuerySelfAndAncestors, 21);
+  for (const char* which : {"small", "gitlab_org", "huge"}) {
+    benchmark::RegisterBenchmark((std::string("BM_SelfAndDescendants/") + which).c_str(),
+                                 BM_SelfAndDescendants, std::string(which), false);
+  }
+  for (const char* which : {"gitlab_org", "huge"}) {
+    benchmark::RegisterBenchmark(
+        (std::string("BM_SelfAndDescendantsWithProjectNamespaces/") + which).c_str(),
+        BM_SelfAndDescendants, std::string(which), true);
+  }
+  for (const char* which : {"small", "gitlab_org", "huge"}) {
+    benchmark::RegisterBenchmark((std::string("BM_AllProjectIds/") + which).c_str(),
+                                 BM_AllProjectIds, std::string(which));
+  }
+  benchmark::RegisterBenchmark("BM_QueryAllProjectIds/gitlab_org", BM_QueryAllProjectIds,
+                               std::string("gitlab_org"));
+  for (const char* which : {"small", "huge"}) {
+    benchmark::RegisterBenchmark((std::string("BM_Counts/") + which).c_str(), BM_Counts,
+                                 std::string(which));
+  }
+  benchmark::RegisterBenchmark("BM_QueryBatch/100_ancestors", BM_QueryBatchAncestors);
+  benchmark::RegisterBenchmark("BM_NamespaceFullPath/depth:21", BM_NamespaceFullPath, 21);
+  benchmark::RegisterBenchmark("BM_Resolve/depth:21", BM_Resolve, 21);
+  benchmark::RegisterBenchmark("BM_RunnersOfGroupAndAncestors/depth:21",
+                               BM_RunnersOfGroupAndAncestors, 21);
+}
+
+}  // namespace canopy::bench
