@@ -128,7 +128,7 @@ Status Forest::SelfAndDescendants(int64_t ns, bool include_pns, bool include_sel
       if (ns_[c].type == n.type) out->push_back(ns_[c].id);
     });
   }
-  SortIds(out);
+  SortUniqueIds(out);
   return Status::Ok();
 }
 
@@ -136,7 +136,7 @@ Status Forest::SelfAndHierarchy(int64_t ns, bool include_pns, std::vector<int64_
   Status s = SelfAndDescendants(ns, include_pns, /*include_self=*/true, out);
   if (!s.ok()) return s;
   AppendChain(ns_[FindNamespace(ns)].parent, out);
-  SortIds(out);
+  SortUniqueIds(out);
   return Status::Ok();
 }
 
@@ -166,7 +166,7 @@ Status Forest::ProjectIds(int64_t ns, bool unarchived_only, std::vector<int64_t>
       }
       break;
   }
-  SortIds(out);
+  SortUniqueIds(out);
   return Status::Ok();
 }
 
@@ -190,8 +190,7 @@ void Forest::AppendRunnersOf(int64_t ns, std::vector<int64_t>* out) const {
 void Forest::RunnersOfGroups(std::span<const int64_t> namespaces, std::vector<int64_t>* out) const {
   out->clear();
   for (int64_t ns : namespaces) AppendRunnersOf(ns, out);
-  SortIds(out);
-  out->erase(std::unique(out->begin(), out->end()), out->end());
+  SortUniqueIds(out);
 }
 
 Status Forest::RunnersOfGroupAndAncestors(int64_t ns, std::vector<int64_t>* out) const {
@@ -200,8 +199,7 @@ Status Forest::RunnersOfGroupAndAncestors(int64_t ns, std::vector<int64_t>* out)
   if (slot == kNil) return UnknownNamespace(ns);
   if (ns_[slot].type != NamespaceType::kGroup) return Status::Ok();
   for (uint32_t s = slot; s != kNil; s = ns_[s].parent) AppendRunnersOf(ns_[s].id, out);
-  SortIds(out);
-  out->erase(std::unique(out->begin(), out->end()), out->end());
+  SortUniqueIds(out);
   return Status::Ok();
 }
 
@@ -212,8 +210,7 @@ Status Forest::RunnersOfParentGroupsOfProject(int64_t project, std::vector<int64
   uint32_t ns = projects_[p].ns;
   if (ns == kNil || ns_[ns].type != NamespaceType::kGroup) return Status::Ok();
   for (uint32_t s = ns; s != kNil; s = ns_[s].parent) AppendRunnersOf(ns_[s].id, out);
-  SortIds(out);
-  out->erase(std::unique(out->begin(), out->end()), out->end());
+  SortUniqueIds(out);
   return Status::Ok();
 }
 
@@ -370,7 +367,7 @@ std::vector<int64_t> Forest::ListNamespaceIds() const {
   std::vector<int64_t> ids;
   ids.reserve(ns_by_id_.size());
   for (uint32_t slot : ns_by_id_) ids.push_back(ns_[slot].id);
-  SortIds(&ids);
+  SortUniqueIds(&ids);
   return ids;
 }
 
@@ -378,7 +375,7 @@ std::vector<int64_t> Forest::ListProjectIds() const {
   std::vector<int64_t> ids;
   ids.reserve(project_by_id_.size());
   for (uint32_t slot : project_by_id_) ids.push_back(projects_[slot].id);
-  SortIds(&ids);
+  SortUniqueIds(&ids);
   return ids;
 }
 
@@ -387,7 +384,7 @@ std::vector<int64_t> Forest::ListOrphanNamespaceIds() const {
   for (const auto& [parent_id, slots] : waiting_children_) {
     for (uint32_t s : slots) ids.push_back(ns_[s].id);
   }
-  SortIds(&ids);
+  SortUniqueIds(&ids);
   return ids;
 }
 

@@ -382,7 +382,15 @@ Status HierarchyIndex::PublishPrepared(std::vector<PreparedTransaction>& prepare
   // Wait until the readers that entered the stale copy before the last flip
   // have left it.
   const auto wait_start = std::chrono::steady_clock::now();
-  while (!indicators_[stale]->IsEmpty()) std::this_thread::yield();
+  // Readers leave within a query's time unless preempted: spin a little,
+  // then back off so that a preempted reader gets the CPU back.
+  for (int round = 0; !indicators_[stale]->IsEmpty(); ++round) {
+    if (round < 64) {
+      std::this_thread::yield();
+    } else {
+      std::this_thread::sleep_for(std::chrono::microseconds(round < 128 ? 20 : 200));
+    }
+  }
   const uint64_t waited =
       static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
                                 std::chrono::steady_clock::now() - wait_start)

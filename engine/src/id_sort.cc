@@ -12,10 +12,11 @@ constexpr int kDigitBits = 11;
 constexpr uint64_t kDigitMask = (uint64_t{1} << kDigitBits) - 1;
 }  // namespace
 
-void SortIds(std::vector<int64_t>* ids) {
+void SortUniqueIds(std::vector<int64_t>* ids) {
   const size_t n = ids->size();
   if (n < kRadixThreshold) {
     std::sort(ids->begin(), ids->end());
+    ids->erase(std::unique(ids->begin(), ids->end()), ids->end());
     return;
   }
   auto [min_it, max_it] = std::minmax_element(ids->begin(), ids->end());
@@ -23,7 +24,31 @@ void SortIds(std::vector<int64_t>* ids) {
   const uint64_t range = static_cast<uint64_t>(*max_it) - static_cast<uint64_t>(base);
   const int bits = range == 0 ? 0 : 64 - std::countl_zero(range);
   const int passes = (bits + kDigitBits - 1) / kDigitBits;
-  if (passes == 0) return;
+  if (passes == 0) {  // all equal
+    ids->resize(1);
+    return;
+  }
+
+  // Dense answers (a big group's subtree is a large share of an id range):
+  // one bit per possible id, then read the set bits back in order.
+  if (range / 32 <= n) {
+    thread_local std::vector<uint64_t> bitmap;
+    const size_t words = static_cast<size_t>(range / 64) + 1;
+    bitmap.assign(words, 0);
+    for (int64_t id : *ids) {
+      const uint64_t k = static_cast<uint64_t>(id) - static_cast<uint64_t>(base);
+      bitmap[k >> 6] |= uint64_t{1} << (k & 63);
+    }
+    size_t out = 0;
+    for (size_t w = 0; w < words; ++w) {
+      for (uint64_t word = bitmap[w]; word != 0; word &= word - 1) {
+        const uint64_t k = (uint64_t{w} << 6) + static_cast<uint64_t>(std::countr_zero(word));
+        (*ids)[out++] = static_cast<int64_t>(k + static_cast<uint64_t>(base));
+      }
+    }
+    ids->resize(out);  // duplicates collapsed into one bit
+    return;
+  }
 
   thread_local std::vector<uint64_t> keys_a, keys_b;
   keys_a.resize(n);
@@ -50,6 +75,7 @@ void SortIds(std::vector<int64_t>* ids) {
   for (size_t i = 0; i < n; ++i) {
     (*ids)[i] = static_cast<int64_t>((*src)[i] + static_cast<uint64_t>(base));
   }
+  ids->erase(std::unique(ids->begin(), ids->end()), ids->end());
 }
 
 }  // namespace canopy::internal

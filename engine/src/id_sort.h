@@ -1,9 +1,9 @@
 // id_sort.h — sorting answer ids (internal).
 //
 // Descendant answers are collected in tree order and must come out in
-// ascending id order. For large answers an LSD radix sort over the bits that
-// actually vary (max - min) beats comparison sorting several times over;
-// small answers use std::sort.
+// ascending id order. Dense large answers (a big group's subtree) go through
+// a bitmap over the id range; sparse large ones through an LSD radix sort over
+// the bits that vary (max - min); small ones through std::sort.
 #pragma once
 
 #include <cstdint>
@@ -11,7 +11,7 @@
 
 namespace canopy::internal {
 
-// Sorts ids ascending. O(n) for large inputs (2-3 passes for ids below 2^33).
-void SortIds(std::vector<int64_t>* ids);
+// Sorts ids ascending and removes duplicates. O(n) for large inputs.
+void SortUniqueIds(std::vector<int64_t>* ids);
 
 }  // namespace canopy::internal
