@@ -1,0 +1,173 @@
+// canopy/cdc/replica.h — an in-process replica of PostgreSQL's namespace
+// hierarchy: bootstrap from a consistent snapshot, then follow logical
+// replication, in a background thread.
+//
+//   canopy::cdc::ReplicaOptions options;
+//   options.conninfo = "host=/run/postgresql dbname=gitlab";
+//   options.create_publication = true;            // else "canopy" must exist
+//   canopy::cdc::Replica replica(options);
+//   if (Status s = replica.Start(); !s.ok()) die(s);
+//   // read-your-writes: wait until an LSN the app saw is applied
+//   if (Status s = replica.WaitUntilApplied(lsn, std::chrono::seconds(5)); !s.ok()) ...
+//   auto index = replica.index();                 // shared_ptr<const HierarchyIndex>
+//   canopy::QueryAnswer a = index->Query({.kind = canopy::QueryKind::kDescendants, .id = 9970});
+//   replica.Stop();                               // also done by the destructor
+//
+// How it works (ARCHITECTURE.md "CDC", shared/design/cdc-notes.md):
+//   1. connect with replication=database, IDENTIFY_SYSTEM (system id, timeline);
+//   2. check the publication covers the mapped tables (or create/extend it
+//      when create_publication is set);
+//   3. CREATE_REPLICATION_SLOT ... LOGICAL pgoutput with an exported snapshot
+//      (TEMPORARY unless slot_name is set);
+//   4. SnapshotLoader copies every mapped table in parallel inside that
+//      snapshot; the rows are applied as one transaction at the slot's
+//      consistent point;
+//   5. START_REPLICATION (proto_version '1'); each source transaction is
+//      buffered from Begin to Commit and applied atomically with commit LSN =
+//      Commit.end_lsn. The flush position reported to the server is never
+//      ahead of what is applied; while idle, keepalive positions are
+//      acknowledged (nothing is pending, so the slot holds no WAL needlessly);
+//      reply-requested keepalives are answered at once; status goes out every
+//      status_interval.
+//   6. On an error: reconnect with backoff. With a permanent slot (and the same
+//      system id and timeline) streaming resumes from the applied LSN and
+//      transactions already applied are skipped; otherwise a fresh snapshot is
+//      loaded into a new index while the old one keeps answering (state
+//      kStale), then swapped in.
+//
+// An index is in memory only: a new process always starts from a snapshot. A
+// permanent slot named in options that already exists is therefore dropped
+// and re-created at Start (it must not be in use).
+//
+// THREAD SAFETY: every method may be called from any thread. index() returns
+// a reference-counted index; readers use it wait-free (see HierarchyIndex).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "canopy/cdc/table_mapping.h"
+#include "canopy/hierarchy_index.h"
+#include "canopy/lsn.h"
+#include "canopy/status.h"
+
+namespace canopy::cdc {
+
+struct ReplicaOptions {
+  // libpq conninfo (keywords or URI) of the database to mirror. Do not put
+  // `replication=` in it: canopy adds it for the walsender connection.
+  std::string conninfo;
+  std::string publication = "canopy";
+  // Create the publication for the mapped tables if it does not exist, and
+  // add mapped tables it lacks.
+  bool create_publication = false;
+  // Empty: a TEMPORARY slot (canopy_<pid>_<n>), dropped by the server when
+  // the connection ends. Else a permanent slot of that name ([a-z0-9_]).
+  std::string slot_name;
+  TableMapping mapping;
+  // Snapshot stage: parallel COPY connections, rows per piece of a table.
+  int snapshot_workers = 4;
+  uint64_t snapshot_split_rows = 250'000;
+  // Standby status updates go out at least this often (<= 10 s).
+  std::chrono::milliseconds status_interval{1000};
+  // Reconnect backoff.
+  std::chrono::milliseconds reconnect_min_backoff{100};
+  std::chrono::milliseconds reconnect_max_backoff{5000};
+  std::string application_name = "canopy";
+  // Receives one line per notable event (stage changes, errors, progress).
+  // Called from the replica's threads; may be empty.
+  std::function<void(const std::string&)> log;
+};
+
+enum class ReplicaState : uint8_t {
+  kStopped = 0,
+  kConnecting = 1,  // no index yet
+  kLoading = 2,     // first snapshot being copied / built
+  kStreaming = 3,   // following the slot
+  kStale = 4,       // connection lost or re-snapshotting; the old index still answers
+};
+const char* ReplicaStateName(ReplicaState state);
+
+struct TableLoadProgress {
+  std::string table;  // "schema.table"
+  uint64_t rows = 0;
+  uint64_t estimated_rows = 0;  // from pg_class.reltuples (0 = unknown)
+  uint64_t bytes = 0;
+  double seconds = 0;
+  double rows_per_second = 0;
+  double eta_seconds = -1;  // -1 = unknown
+  bool done = false;
+};
+
+struct ReplicaStatus {
+  ReplicaState state = ReplicaState::kStopped;
+  std::string stage;         // "connect", "slot", "copy", "build", "stream", "backoff"
+  Lsn applied_lsn;           // what queries reflect (incl. idle keepalive positions)
+  Lsn received_lsn;          // highest position the server reported
+  Lsn flushed_lsn;           // last flush position sent to the server
+  Lsn consistent_point;      // of the current slot
+  std::string slot_name;
+  bool temporary_slot = true;
+  uint64_t system_id = 0;
+  uint32_t timeline = 0;
+  std::vector<TableLoadProgress> tables;  // of the last (or running) snapshot
+  double last_snapshot_seconds = 0;       // copy + build of the last completed snapshot
+  uint64_t snapshots = 0;
+  uint64_t reconnects = 0;
+  uint64_t transactions_applied = 0;      // streamed transactions applied
+  uint64_t transactions_skipped = 0;      // replayed ones dropped after a resume
+  uint64_t changes_applied = 0;
+  uint64_t keepalives = 0;
+  uint64_t status_updates_sent = 0;
+  std::string last_error;                 // empty if none since the last Start
+};
+
+class Replica {
+ public:
+  explicit Replica(ReplicaOptions options);
+  ~Replica();  // Stop()
+  Replica(const Replica&) = delete;
+  Replica& operator=(const Replica&) = delete;
+
+  // Validates the options and starts the background thread. Returns at once;
+  // errors while connecting or loading are retried and shown in status().
+  // Errors: kInvalidArgument (options), kFailedPrecondition (already started).
+  Status Start();
+  // Stops the thread and closes every connection (a temporary slot goes with
+  // them). Idempotent.
+  void Stop();
+
+  // Blocks until the applied position is >= lsn. Errors: kTimeout, or
+  // kUnavailable when stopped. While idle, the replica asks the server for a
+  // keepalive to learn that nothing is pending before `lsn`.
+  Status WaitUntilApplied(Lsn lsn, std::chrono::milliseconds timeout);
+  // Blocks until the first snapshot is applied and streaming has started.
+  Status WaitUntilStreaming(std::chrono::milliseconds timeout);
+
+  // The current index (null before the first snapshot is applied). Keep the
+  // shared_ptr only as long as needed: a re-snapshot swaps in a new one.
+  std::shared_ptr<const HierarchyIndex> index() const;
+  // Convenience: runs one query on the current index (kUnavailable before
+  // the first snapshot).
+  QueryAnswer Query(const IdQuery& query) const;
+
+  ReplicaStatus status() const;
+
+  class Worker;  // internal
+
+ private:
+  ReplicaOptions options_;
+  std::unique_ptr<Worker> worker_;
+  std::thread thread_;
+  std::mutex start_mutex_;
+};
+
+}  // namespace canopy::cdc

@@ -1,0 +1,112 @@
+// canopy/cdc/table_mapping.h — which PostgreSQL tables and columns feed
+// canopy's three row kinds.
+//
+// The default is GitLab's schema (shared/design/gitlab-notes.md):
+//   public.namespaces(id, parent_id, type, name, path, visibility_level)
+//   public.projects(id, namespace_id, project_namespace_id, name, path,
+//                   visibility_level, archived, pending_delete)
+//   public.ci_runner_namespaces(id, runner_id, namespace_id)
+// Any adjacency-list hierarchy can be mirrored by renaming schema, table and
+// columns:
+//
+//   canopy::cdc::TableMapping m;                       // GitLab defaults
+//   m.namespaces.schema = "app";
+//   m.namespaces.table = "folders";
+//   m.namespaces.columns[canopy::cdc::kNamespaceParentId] = "parent";
+//   m.namespaces.columns[canopy::cdc::kNamespaceVisibilityLevel] = "";  // not mapped
+//
+// Columns are matched BY NAME against each Relation message (and named in the
+// snapshot's COPY), so column order, extra columns, and columns added or
+// dropped later do not matter. An empty column name means "not mapped": the
+// field is never present in row changes (ColumnMask) and keeps the engine's
+// default. The key column (index 0) must be mapped.
+//
+// Identifiers are always quoted when canopy builds SQL (QuoteIdentifier).
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "canopy/rows.h"
+#include "canopy/status.h"
+
+namespace canopy::cdc {
+
+// Field positions in TableSpec::columns. For every field but the key, the
+// field at index i is ColumnMask bit (1 << (i - 1)) of its row type (see
+// canopy/rows.h).
+enum NamespaceField : int {
+  kNamespaceId = 0,
+  kNamespaceParentId = 1,
+  kNamespaceType = 2,
+  kNamespaceName = 3,
+  kNamespacePath = 4,
+  kNamespaceVisibilityLevel = 5,
+  kNamespaceFieldCount = 6,
+};
+enum ProjectField : int {
+  kProjectId = 0,
+  kProjectNamespaceId = 1,
+  kProjectProjectNamespaceId = 2,
+  kProjectName = 3,
+  kProjectPath = 4,
+  kProjectVisibilityLevel = 5,
+  kProjectArchived = 6,
+  kProjectPendingDelete = 7,
+  kProjectFieldCount = 8,
+};
+enum RunnerLinkField : int {
+  kRunnerLinkId = 0,
+  kRunnerLinkRunnerId = 1,
+  kRunnerLinkNamespaceId = 2,
+  kRunnerLinkFieldCount = 3,
+};
+
+// The kind of value a field holds (for type checks and parsing).
+enum class FieldKind : uint8_t { kInteger, kBoolean, kText };
+
+struct TableSpec {
+  std::string schema;
+  std::string table;
+  std::vector<std::string> columns;  // canopy field order; see the enums above
+};
+
+struct TableMapping {
+  TableSpec namespaces{"public", "namespaces",
+                       {"id", "parent_id", "type", "name", "path", "visibility_level"}};
+  TableSpec projects{"public", "projects",
+                     {"id", "namespace_id", "project_namespace_id", "name", "path", "visibility_level",
+                      "archived", "pending_delete"}};
+  TableSpec runner_links{"public", "ci_runner_namespaces", {"id", "runner_id", "namespace_id"}};
+
+  const TableSpec& Spec(Table table) const;
+  TableSpec& Spec(Table table);
+
+  // OK when every spec names a schema and a table, has exactly its field
+  // count of columns, maps its key, and no two specs name the same table.
+  Status Validate() const;
+
+  // The canopy table that (schema, table) feeds, if any. Exact, case-sensitive
+  // match (PostgreSQL's stored names).
+  std::optional<Table> Find(std::string_view schema, std::string_view table) const;
+};
+
+inline constexpr Table kAllTables[] = {Table::kNamespaces, Table::kProjects, Table::kRunnerLinks};
+
+// Number of fields of a table's rows.
+int FieldCount(Table table);
+// The kind of value field `field` of `table` holds.
+FieldKind KindOfField(Table table, int field);
+// "namespaces", "projects" or "runner_links".
+const char* TableName(Table table);
+
+// "name" with embedded quotes doubled: always safe as an SQL identifier.
+std::string QuoteIdentifier(std::string_view name);
+// 'text' with embedded quotes doubled: a standard-conforming SQL literal.
+std::string QuoteLiteral(std::string_view text);
+// "schema"."table"
+std::string QualifiedName(const TableSpec& spec);
+
+}  // namespace canopy::cdc

@@ -1,0 +1,450 @@
+// replica.cc — Replica's API and its worker's session: connect, publication,
+// slot, snapshot, resume.
+#include "canopy/cdc/replica.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <random>
+#include <set>
+
+#include "replica_worker.h"
+#include "row_builder.h"
+#include "snapshot_loader.h"
+#include "status_macros.h"
+
+namespace canopy::cdc {
+
+using internal::PgConnection;
+
+const char* ReplicaStateName(ReplicaState state) {
+  switch (state) {
+    case ReplicaState::kStopped: return "stopped";
+    case ReplicaState::kConnecting: return "connecting";
+    case ReplicaState::kLoading: return "loading";
+    case ReplicaState::kStreaming: return "streaming";
+    case ReplicaState::kStale: return "stale";
+  }
+  return "?";
+}
+
+// ---------------------------------------------------------------- Replica
+
+Replica::Replica(ReplicaOptions options) : options_(std::move(options)) {}
+
+Replica::~Replica() { Stop(); }
+
+Status Replica::Start() {
+  std::lock_guard<std::mutex> lock(start_mutex_);
+  if (worker_) return Status::FailedPrecondition("replica already started");
+  if (options_.conninfo.empty()) return Status::InvalidArgument("ReplicaOptions.conninfo is empty");
+  if (options_.publication.empty()) return Status::InvalidArgument("ReplicaOptions.publication is empty");
+  CANOPY_RETURN_IF_ERROR(options_.mapping.Validate());
+  for (char c : options_.slot_name) {
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_')) {
+      return Status::InvalidArgument("slot name may contain only a-z, 0-9 and _: " + options_.slot_name);
+    }
+  }
+  if (options_.slot_name.size() > 63) return Status::InvalidArgument("slot name longer than 63 bytes");
+  if (options_.status_interval <= std::chrono::milliseconds(0) ||
+      options_.status_interval > std::chrono::seconds(10)) {
+    return Status::InvalidArgument("status_interval must be in (0, 10 s]");
+  }
+  worker_ = std::make_unique<Worker>(options_);
+  thread_ = std::thread([w = worker_.get()] { w->Run(); });
+  return Status();
+}
+
+void Replica::Stop() {
+  std::lock_guard<std::mutex> lock(start_mutex_);
+  if (!worker_) return;
+  worker_->RequestStop();
+  if (thread_.joinable()) thread_.join();
+  // Keep the worker: its index and status stay readable after Stop.
+}
+
+Status Replica::WaitUntilApplied(Lsn lsn, std::chrono::milliseconds timeout) {
+  if (!worker_) return Status::Unavailable("replica not started");
+  return worker_->WaitUntilApplied(lsn, timeout);
+}
+
+Status Replica::WaitUntilStreaming(std::chrono::milliseconds timeout) {
+  if (!worker_) return Status::Unavailable("replica not started");
+  return worker_->WaitUntilStreaming(timeout);
+}
+
+std::shared_ptr<const HierarchyIndex> Replica::index() const {
+  return worker_ ? worker_->index() : nullptr;
+}
+
+QueryAnswer Replica::Query(const IdQuery& query) const {
+  std::shared_ptr<const HierarchyIndex> idx = index();
+  if (!idx) {
+    QueryAnswer a;
+    a.answer.status = Status::Unavailable("replica has no index yet");
+    return a;
+  }
+  return idx->Query(query);
+}
+
+ReplicaStatus Replica::status() const {
+  if (!worker_) return ReplicaStatus{};
+  return worker_->status();
+}
+
+// ---------------------------------------------------------------- Worker
+
+Replica::Worker::Worker(const ReplicaOptions& options) : options_(options), assembler_(options.mapping) {
+  status_.state = ReplicaState::kConnecting;
+  status_.temporary_slot = options.slot_name.empty();
+}
+
+Replica::Worker::~Worker() = default;
+
+void Replica::Worker::Log(const std::string& line) const {
+  if (options_.log) options_.log(line);
+}
+
+void Replica::Worker::SetState(ReplicaState state, const char* stage) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    status_.state = state;
+    status_.stage = stage;
+  }
+  cv_.notify_all();
+}
+
+void Replica::Worker::SetApplied(Lsn lsn) {
+  if (lsn.value <= applied_.load(std::memory_order_relaxed)) return;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    applied_.store(lsn.value);
+    status_.applied_lsn = lsn;
+  }
+  cv_.notify_all();
+}
+
+void Replica::Worker::RequestStop() {
+  stop_.store(true);
+  wake_.Wake();
+  stop_pipe_.Wake();
+  cv_.notify_all();
+}
+
+bool Replica::Worker::Sleep(std::chrono::milliseconds d) {
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait_for(lock, d, [&] { return stop_.load(); });
+  return !stop_.load();
+}
+
+Status Replica::Worker::WaitUntilApplied(Lsn lsn, std::chrono::milliseconds timeout) {
+  // Ask the stream to request keepalives until the position reaches lsn.
+  uint64_t target = wait_target_.load();
+  while (target < lsn.value && !wait_target_.compare_exchange_weak(target, lsn.value)) {
+  }
+  wake_.Wake();
+  std::unique_lock<std::mutex> lock(mu_);
+  bool ok = cv_.wait_for(lock, timeout, [&] { return applied_.load() >= lsn.value || stop_.load(); });
+  if (applied_.load() >= lsn.value) return Status();
+  if (stop_.load()) return Status::Unavailable("replica stopped");
+  (void)ok;
+  // Stop asking for keepalives on behalf of a waiter that gave up (unless a
+  // later waiter raised the target meanwhile).
+  uint64_t mine = lsn.value;
+  wait_target_.compare_exchange_strong(mine, 0);
+  return Status::Timeout("applied LSN " + Lsn(applied_.load()).ToString() + " did not reach " + lsn.ToString() +
+                         " (state " + ReplicaStateName(status_.state) +
+                         (status_.last_error.empty() ? "" : ", last error: " + status_.last_error) + ")");
+}
+
+Status Replica::Worker::WaitUntilStreaming(std::chrono::milliseconds timeout) {
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait_for(lock, timeout,
+               [&] { return (index_ && status_.state == ReplicaState::kStreaming) || stop_.load(); });
+  if (index_ && status_.state == ReplicaState::kStreaming) return Status();
+  if (stop_.load()) return Status::Unavailable("replica stopped");
+  return Status::Timeout(std::string("replica not streaming (state ") + ReplicaStateName(status_.state) +
+                         ", stage " + status_.stage +
+                         (status_.last_error.empty() ? "" : ", last error: " + status_.last_error) + ")");
+}
+
+std::shared_ptr<const HierarchyIndex> Replica::Worker::index() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return index_;
+}
+
+ReplicaStatus Replica::Worker::status() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  ReplicaStatus s = status_;
+  if (loader_ != nullptr) s.tables = loader_->Progress();
+  return s;
+}
+
+void Replica::Worker::Run() {
+  auto backoff = options_.reconnect_min_backoff;
+  bool first = true;
+  while (!stop_.load()) {
+    if (!first) {
+      std::lock_guard<std::mutex> lock(mu_);
+      ++status_.reconnects;
+    }
+    first = false;
+    const uint64_t snapshots_before = status().snapshots;
+    const uint64_t applied_before = applied_.load();
+    Status s = Session();
+    if (stop_.load()) break;
+    // A session that made progress resets the backoff.
+    if (status().snapshots != snapshots_before || applied_.load() != applied_before) {
+      backoff = options_.reconnect_min_backoff;
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      status_.last_error = s.ToString();
+      status_.state = index_ ? ReplicaState::kStale : ReplicaState::kConnecting;
+      status_.stage = "backoff";
+    }
+    cv_.notify_all();
+    Log("canopy replica: session ended: " + s.ToString() + "; retrying in " + std::to_string(backoff.count()) +
+        " ms");
+    if (!Sleep(backoff)) break;
+    backoff = std::min(backoff * 2, options_.reconnect_max_backoff);
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    status_.state = ReplicaState::kStopped;
+    status_.stage = "stopped";
+  }
+  cv_.notify_all();
+}
+
+Status Replica::Worker::CheckPublication(PgConnection& sql) {
+  const std::string& pub = options_.publication;
+  auto exists = sql.ExecParams("SELECT pubinsert, pubupdate, pubdelete, pubtruncate FROM pg_publication "
+                               "WHERE pubname = $1",
+                               {pub}, PGRES_TUPLES_OK);
+  if (!exists.ok()) return exists.status();
+  std::string all_tables;
+  for (Table t : kAllTables) {
+    if (!all_tables.empty()) all_tables += ", ";
+    all_tables += QualifiedName(options_.mapping.Spec(t));
+  }
+  if (exists.value().rows() == 0) {
+    if (!options_.create_publication) {
+      return Status::FailedPrecondition("publication " + pub + " does not exist (CREATE PUBLICATION " +
+                                        QuoteIdentifier(pub) + " FOR TABLE " + all_tables +
+                                        ", or set create_publication)");
+    }
+    Log("canopy replica: creating publication " + pub);
+    return sql.Exec("CREATE PUBLICATION " + QuoteIdentifier(pub) + " FOR TABLE " + all_tables, PGRES_COMMAND_OK)
+        .status();
+  }
+  const internal::PgResult& r = exists.value();
+  for (int c = 0; c < 4; ++c) {
+    if (r.Get(0, c) != "t") {
+      return Status::FailedPrecondition("publication " + pub +
+                                        " must publish insert, update, delete and truncate");
+    }
+  }
+  auto tables = sql.ExecParams("SELECT schemaname, tablename FROM pg_publication_tables WHERE pubname = $1",
+                               {pub}, PGRES_TUPLES_OK);
+  if (!tables.ok()) return tables.status();
+  std::set<std::pair<std::string, std::string>> published;
+  for (int i = 0; i < tables.value().rows(); ++i) published.emplace(tables.value().Get(i, 0), tables.value().Get(i, 1));
+  std::string missing;
+  for (Table t : kAllTables) {
+    const TableSpec& spec = options_.mapping.Spec(t);
+    if (published.count({spec.schema, spec.table}) != 0) continue;
+    if (!missing.empty()) missing += ", ";
+    missing += QualifiedName(spec);
+  }
+  if (missing.empty()) return Status();
+  if (!options_.create_publication) {
+    return Status::FailedPrecondition("publication " + pub + " lacks " + missing);
+  }
+  Log("canopy replica: adding " + missing + " to publication " + pub);
+  return sql.Exec("ALTER PUBLICATION " + QuoteIdentifier(pub) + " ADD TABLE " + missing, PGRES_COMMAND_OK)
+      .status();
+}
+
+Result<bool> Replica::Worker::CanResume(PgConnection& sql) {
+  if (temporary_slot_ || !index()) return false;
+  auto r = sql.ExecParams("SELECT active_pid, confirmed_flush_lsn FROM pg_replication_slots "
+                          "WHERE slot_name = $1 AND slot_type = 'logical'",
+                          {slot_name_}, PGRES_TUPLES_OK);
+  if (!r.ok()) return r.status();
+  if (r.value().rows() == 0) return false;
+  if (!r.value().IsNull(0, 0)) {
+    // A walsender of an earlier session of ours may still hold the slot.
+    Log("canopy replica: terminating backend " + r.value().Get(0, 0) + " that holds slot " + slot_name_);
+    auto t = sql.ExecParams("SELECT pg_terminate_backend($1::int, 5000)", {r.value().Get(0, 0)}, PGRES_TUPLES_OK);
+    if (!t.ok()) return t.status();
+  }
+  if (!r.value().IsNull(0, 1)) {
+    auto confirmed = Lsn::Parse(r.value().Get(0, 1));
+    if (confirmed && confirmed->value > applied_.load()) {
+      Log("canopy replica: slot " + slot_name_ + " confirmed " + confirmed->ToString() + " beyond applied " +
+          Lsn(applied_.load()).ToString() + "; a fresh snapshot is needed");
+      return false;
+    }
+  }
+  return true;
+}
+
+Status Replica::Worker::Bootstrap(PgConnection& repl, PgConnection& sql, Lsn* start) {
+  const bool have_index = index() != nullptr;
+  SetState(have_index ? ReplicaState::kStale : ReplicaState::kLoading, "slot");
+  if (temporary_slot_) {
+    std::random_device rd;
+    slot_name_ = "canopy_" + std::to_string(getpid()) + "_" + std::to_string(++slot_counter_) + "_" +
+                 std::to_string(rd() % 100000);
+  } else {
+    // An in-memory index cannot resume across processes: start over. A
+    // walsender of an earlier session of ours may still hold the slot; one
+    // of another process makes the drop fail (the slot must not be in use).
+    if (have_index) {
+      auto t = sql.ExecParams("SELECT pg_terminate_backend(active_pid, 5000) FROM pg_replication_slots "
+                              "WHERE slot_name = $1 AND active_pid IS NOT NULL",
+                              {slot_name_}, PGRES_TUPLES_OK);
+      if (!t.ok()) return t.status();
+    }
+    auto r = sql.ExecParams("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+                            "WHERE slot_name = $1",
+                            {slot_name_}, PGRES_TUPLES_OK);
+    if (!r.ok()) return r.status();
+  }
+  std::string create = "CREATE_REPLICATION_SLOT " + QuoteIdentifier(slot_name_) +
+                       (temporary_slot_ ? " TEMPORARY" : "") + " LOGICAL pgoutput";
+  create += repl.server_version() >= 150000 ? " (SNAPSHOT 'export')" : " EXPORT_SNAPSHOT";
+  auto slot = repl.ExecInterruptible(create, PGRES_TUPLES_OK, &stop_, &stop_pipe_);
+  if (!slot.ok()) return slot.status();
+  auto consistent = Lsn::Parse(slot.value().Get(0, 1));
+  const std::string snapshot_name = slot.value().Get(0, 2);
+  if (!consistent || snapshot_name.empty()) return Status::DataLoss("CREATE_REPLICATION_SLOT: unexpected result");
+  Log("canopy replica: slot " + slot_name_ + " consistent at " + consistent->ToString() + ", snapshot " +
+      snapshot_name);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    status_.slot_name = slot_name_;
+    status_.consistent_point = *consistent;
+  }
+
+  // Stage: copy.
+  const auto t0 = std::chrono::steady_clock::now();
+  SetState(have_index ? ReplicaState::kStale : ReplicaState::kLoading, "copy");
+  internal::SnapshotLoader loader({.conninfo = options_.conninfo,
+                                   .mapping = options_.mapping,
+                                   .workers = options_.snapshot_workers,
+                                   .split_rows = options_.snapshot_split_rows,
+                                   .application_name = options_.application_name + "-snapshot"},
+                                  &stop_, &stop_pipe_);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    loader_ = &loader;
+  }
+  auto rows = loader.Copy(snapshot_name);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    loader_ = nullptr;
+    status_.tables = loader.Progress();
+  }
+  if (!rows.ok()) return rows.status();
+  for (const TableLoadProgress& p : loader.Progress()) {
+    Log("canopy replica: copied " + std::to_string(p.rows) + " rows of " + p.table + " in " +
+        std::to_string(p.seconds) + " s");
+  }
+
+  // Stage: build.
+  SetState(have_index ? ReplicaState::kStale : ReplicaState::kLoading, "build");
+  HierarchyIndexOptions index_options;
+  for (const RowChange& c : rows.value()) {
+    if (std::holds_alternative<UpsertNamespace>(c)) {
+      ++index_options.expected_namespaces;
+    } else if (std::holds_alternative<UpsertProject>(c)) {
+      ++index_options.expected_projects;
+    } else {
+      ++index_options.expected_runner_links;
+    }
+  }
+  auto fresh = std::make_shared<HierarchyIndex>(index_options);
+  CANOPY_RETURN_IF_ERROR(fresh->Apply(Transaction{*consistent, std::move(rows).value()}));
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    index_ = std::move(fresh);  // the old index (if any) lives on while readers hold it
+    applied_.store(consistent->value);
+    status_.applied_lsn = *consistent;
+    status_.last_snapshot_seconds = seconds;
+    ++status_.snapshots;
+  }
+  cv_.notify_all();
+  Log("canopy replica: snapshot applied at " + consistent->ToString() + " in " + std::to_string(seconds) + " s");
+  assembler_.Reset();
+  assembler_.set_skip_through(*consistent);
+  *start = *consistent;
+  return Status();
+}
+
+Status Replica::Worker::Session() {
+  SetState(index() ? ReplicaState::kStale : ReplicaState::kConnecting, "connect");
+  auto repl_or = PgConnection::Connect(options_.conninfo, true, options_.application_name);
+  if (!repl_or.ok()) return repl_or.status();
+  PgConnection& repl = *repl_or.value();
+  auto ident = repl.Exec("IDENTIFY_SYSTEM", PGRES_TUPLES_OK);
+  if (!ident.ok()) return ident.status();
+  if (ident.value().rows() != 1 || ident.value().columns() < 4) {
+    return Status::DataLoss("IDENTIFY_SYSTEM: unexpected result");
+  }
+  uint64_t system_id = std::strtoull(ident.value().Get(0, 0).c_str(), nullptr, 10);
+  uint32_t timeline = static_cast<uint32_t>(std::strtoul(ident.value().Get(0, 1).c_str(), nullptr, 10));
+  bool same_system;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    same_system = status_.system_id == system_id && status_.timeline == timeline;
+    if (!same_system && status_.system_id != 0) {
+      Log("canopy replica: system id or timeline changed (restore or failover): fresh snapshot");
+    }
+    status_.system_id = system_id;
+    status_.timeline = timeline;
+  }
+
+  {
+    auto sql_or = PgConnection::Connect(options_.conninfo, false, options_.application_name);
+    if (!sql_or.ok()) return sql_or.status();
+    PgConnection& sql = *sql_or.value();
+    CANOPY_RETURN_IF_ERROR(CheckPublication(sql));
+    temporary_slot_ = options_.slot_name.empty();
+    if (!temporary_slot_) slot_name_ = options_.slot_name;
+
+    Lsn start;
+    bool resume = false;
+    if (same_system) {
+      auto can = CanResume(sql);
+      if (!can.ok()) return can.status();
+      resume = can.value();
+    }
+    if (resume) {
+      start = Lsn(applied_.load());
+      Log("canopy replica: resuming slot " + slot_name_ + " at " + start.ToString());
+      assembler_.Reset();
+      assembler_.set_skip_through(start);
+    } else {
+      CANOPY_RETURN_IF_ERROR(Bootstrap(repl, sql, &start));
+    }
+    if (stop_.load()) return Status::Unavailable("stopped");
+
+    std::string cmd = "START_REPLICATION SLOT " + QuoteIdentifier(slot_name_) + " LOGICAL " + start.ToString() +
+                      " (proto_version '1', publication_names " + QuoteLiteral(QuoteIdentifier(options_.publication)) +
+                      ")";
+    auto started = repl.ExecInterruptible(cmd, PGRES_COPY_BOTH, &stop_, &stop_pipe_);
+    if (!started.ok()) return started.status();
+  }
+  received_ = Lsn(applied_.load());
+  last_flush_sent_ = Lsn();
+  pending_.clear();
+  pending_changes_ = 0;
+  SetState(ReplicaState::kStreaming, "stream");
+  Log("canopy replica: streaming from slot " + slot_name_);
+  return Stream(repl);
+}
+
+}  // namespace canopy::cdc

@@ -1,0 +1,45 @@
+// gitlab_schema.h — GitLab-shaped tables in a test database, loaded from a
+// generated forest, and GitLab-style write transactions applied as SQL.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+#include "canopy/bench/gitlab_forest.h"
+#include "canopy/rows.h"
+#include "pg_fixture.h"
+
+namespace canopy::cdc::testing {
+
+// Creates namespaces / projects / ci_runner_namespaces with GitLab's column
+// names, extra columns canopy ignores, traversal_ids bigint[] with its GIN
+// index, foreign keys (deferred, so a transaction may touch rows in any
+// order), the trigger that deletes a project's namespace with the project, an
+// unpublished side table (audit_events), and canopy_test_path(id) (the
+// recursive parent walk that sets traversal_ids, as GitLab's
+// Namespace::TraversalHierarchy does).
+bool CreateGitlabSchema(Sql& sql);
+
+// Loads every live row of `forest` with COPY, traversal_ids computed from the
+// parent chain. One transaction.
+bool LoadForest(Sql& sql, const bench::GitlabForest& forest);
+
+// Applies canopy transactions as GitLab writes them: a new namespace is an
+// INSERT with traversal_ids '{}' and, at the end of the transaction, an
+// UPDATE setting it (for every namespace whose parent changed and its
+// subtree); existing rows get UPDATEs of the columns the change carries;
+// deletes are DELETEs. One SQL transaction per canopy transaction.
+class SqlWriter {
+ public:
+  explicit SqlWriter(const bench::GitlabForest& loaded);
+  // The SQL text of `txn` (BEGIN ... COMMIT).
+  std::string ToSql(const Transaction& txn);
+  bool Apply(Sql& sql, const Transaction& txn) { return sql.Exec(ToSql(txn)); }
+
+ private:
+  std::unordered_set<int64_t> namespaces_, projects_, links_;
+};
+
+}  // namespace canopy::cdc::testing

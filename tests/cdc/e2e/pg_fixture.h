@@ -1,0 +1,69 @@
+// pg_fixture.h — the PostgreSQL that canopy's e2e tests run against.
+//
+// Under ctest the cluster comes from the cdc_pg_cluster fixture (tests/cdc/
+// CMakeLists.txt): scripts/pg-test-cluster started it in a directory named by
+// CANOPY_PG_CLUSTER_DIR, whose `conninfo` file says how to connect. Run by
+// hand, the test binary starts its own cluster with the same script (in a
+// temporary directory) and stops it when the binary exits, so no server is
+// ever left behind. CANOPY_TEST_PG_CONNINFO overrides both.
+//
+// Every test works in its own database (TestDatabase), dropped at the end.
+#pragma once
+
+#include <libpq-fe.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "canopy/lsn.h"
+
+namespace canopy::cdc::testing {
+
+// conninfo of the cluster's `postgres` database (starting the private
+// cluster on first use if needed). Empty on failure (with *error set).
+std::string ClusterConninfo(std::string* error);
+
+// A libpq connection for test SQL. Every method fails the current test (with
+// ADD_FAILURE) on an error and returns an empty/zero value.
+class Sql {
+ public:
+  explicit Sql(const std::string& conninfo);
+  ~Sql();
+  Sql(const Sql&) = delete;
+  Sql& operator=(const Sql&) = delete;
+
+  bool ok() const;
+  // Runs one or more statements (simple query protocol). true on success.
+  bool Exec(const std::string& sql);
+  // Runs `sql`, returning every row as text (NULL as "\\N").
+  std::vector<std::vector<std::string>> Rows(const std::string& sql);
+  std::string Value(const std::string& sql);  // first column of the first row
+  Lsn CurrentWalLsn();
+  // COPY <table_and_columns> FROM STDIN with `data` in text format.
+  bool CopyIn(const std::string& table_and_columns, const std::string& data);
+  PGconn* get() { return conn_; }
+
+ private:
+  PGconn* conn_ = nullptr;
+};
+
+// A fresh database for one test, dropped (WITH (FORCE)) by the destructor.
+class TestDatabase {
+ public:
+  explicit TestDatabase(const std::string& name);
+  ~TestDatabase();
+  const std::string& conninfo() const { return conninfo_; }
+  bool ok() const { return !conninfo_.empty(); }
+
+ private:
+  std::string admin_;
+  std::string name_;
+  std::string conninfo_;
+};
+
+// Parses "{1,2,3}" (a bigint[] in text form).
+std::vector<int64_t> ParseIdArray(const std::string& text);
+
+}  // namespace canopy::cdc::testing

@@ -1,0 +1,346 @@
+// End-to-end: a real PostgreSQL 15 (scripts/pg-test-cluster), GitLab-shaped
+// tables loaded from a generated forest, a canopy Replica bootstrapped from a
+// slot's exported snapshot and then streaming GitLab-style transactions.
+// After each phase every query kind is compared with SQL (the linear
+// traversal_ids form and the recursive form) for every namespace and project.
+// Labels: cdc, e2e.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <iostream>
+#include <random>
+#include <thread>
+
+#include "canopy/bench/gitlab_forest.h"
+#include "canopy/cdc/replica.h"
+#include "gitlab_schema.h"
+#include "pg_fixture.h"
+#include "sql_oracle.h"
+
+namespace canopy::cdc::testing {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+uint64_t TestSeed() {
+  if (const char* env = std::getenv("CANOPY_TEST_SEED")) return std::strtoull(env, nullptr, 10);
+  return 20240611;
+}
+
+ReplicaOptions Options(const std::string& conninfo) {
+  ReplicaOptions o;
+  o.conninfo = conninfo;
+  o.create_publication = true;
+  o.snapshot_workers = 3;
+  o.snapshot_split_rows = 2000;  // several pieces per table even at test size
+  o.status_interval = milliseconds(200);
+  o.reconnect_min_backoff = milliseconds(50);
+  o.reconnect_max_backoff = milliseconds(500);
+  if (std::getenv("CANOPY_TEST_VERBOSE") != nullptr) o.log = [](const std::string& l) { std::cerr << l << "\n"; };
+  return o;
+}
+
+// Waits until the replica has applied everything PostgreSQL has written.
+void CatchUp(Replica& replica, Sql& sql) {
+  const Lsn target = sql.CurrentWalLsn();
+  Status s = replica.WaitUntilApplied(target, seconds(60));
+  ASSERT_TRUE(s.ok()) << s.ToString();
+}
+
+void ExpectEqualToSql(Replica& replica, Sql& sql, const char* phase) {
+  auto index = replica.index();
+  ASSERT_NE(index, nullptr);
+  for (SqlForm form : {SqlForm::kLinear, SqlForm::kRecursive}) {
+    const char* form_name = form == SqlForm::kLinear ? "linear" : "recursive";
+    const auto t0 = std::chrono::steady_clock::now();
+    SqlAnswers want = ComputeSqlAnswers(sql, form);
+    ASSERT_FALSE(want.namespace_type.empty());
+    const auto t1 = std::chrono::steady_clock::now();
+    const Lsn before = index->applied_lsn();
+    Comparison c = CompareWithIndex(want, *index);
+    const auto t2 = std::chrono::steady_clock::now();
+    // Nothing was written meanwhile: the index did not move either.
+    EXPECT_EQ(index->applied_lsn(), before);
+    std::cerr << "[" << phase << ", " << form_name << " SQL] " << want.namespace_type.size() << " namespaces, "
+              << want.project_ids.size() << " projects, " << c.checks << " checks, " << c.differences
+              << " differences (SQL " << std::chrono::duration<double>(t1 - t0).count() << " s, canopy "
+              << std::chrono::duration<double>(t2 - t1).count() << " s)\n";
+    EXPECT_EQ(c.differences, 0u) << phase << " (" << form_name << ")";
+    for (const std::string& d : c.reported) ADD_FAILURE() << phase << " (" << form_name << "): " << d;
+  }
+}
+
+bench::GitlabForest SmallForest(uint64_t seed, size_t namespaces, size_t projects) {
+  bench::GitlabForestOptions options;
+  options.seed = seed;
+  options.namespaces = namespaces;
+  options.projects = projects;
+  options.huge_group_descendants = 400;
+  options.gitlab_org_subgroups = 60;
+  options.gitlab_org_projects = 200;
+  return bench::GenerateGitlabForest(options);
+}
+
+struct TestWorld {
+  explicit TestWorld(const std::string& db_name) : db(db_name) {}
+  TestDatabase db;
+  std::unique_ptr<Sql> sql;
+};
+
+// Creates the database, the schema and the data.
+void Prepare(TestWorld& s, const bench::GitlabForest& forest) {
+  ASSERT_TRUE(s.db.ok());
+  s.sql = std::make_unique<Sql>(s.db.conninfo());
+  ASSERT_TRUE(s.sql->ok());
+  ASSERT_TRUE(CreateGitlabSchema(*s.sql));
+  ASSERT_TRUE(LoadForest(*s.sql, forest));
+}
+
+// Snapshot equality, then thousands of GitLab-style transactions, then a
+// TRUNCATE, ALTER TABLEs and one large transaction: equal to SQL after each.
+TEST(ReplicaE2E, SnapshotThenStreamEqualsSql) {
+  const uint64_t seed = TestSeed();
+  SCOPED_TRACE("CANOPY_TEST_SEED=" + std::to_string(seed));
+  bench::GitlabForest forest = SmallForest(seed, 3000, 6000);
+  TestWorld s("canopy_e2e_stream");
+  ASSERT_NO_FATAL_FAILURE(Prepare(s, forest));
+  Sql& sql = *s.sql;
+  // Paths that need escaping in COPY's text format (tab, backslash, newline,
+  // non-ASCII).
+  ASSERT_TRUE(sql.Exec("UPDATE namespaces SET path = path || E'-tab\\there\\\\back\\nnl-\u00e9' "
+                       "WHERE id IN (SELECT id FROM namespaces WHERE type = 'Group' ORDER BY id LIMIT 5)"));
+
+  Replica replica(Options(s.db.conninfo()));
+  ASSERT_TRUE(replica.Start().ok());
+  Status st = replica.WaitUntilStreaming(seconds(60));
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  ReplicaStatus status = replica.status();
+  EXPECT_TRUE(status.temporary_slot);
+  EXPECT_EQ(status.snapshots, 1u);
+  ASSERT_EQ(status.tables.size(), 3u);
+  uint64_t copied = 0;
+  for (const auto& t : status.tables) {
+    EXPECT_TRUE(t.done) << t.table;
+    copied += t.rows;
+  }
+  EXPECT_EQ(copied, forest.namespaces.size() + forest.projects.size() + forest.runner_links.size());
+  std::cerr << "snapshot: " << copied << " rows in " << status.last_snapshot_seconds << " s at "
+            << status.consistent_point.ToString() << "\n";
+  ASSERT_NO_FATAL_FAILURE(CatchUp(replica, sql));
+  ASSERT_NO_FATAL_FAILURE(ExpectEqualToSql(replica, sql, "after snapshot"));
+
+  // Stream GitLab-style transactions (the generator's forest follows them).
+  SqlWriter writer(forest);
+  bench::MixedStream stream(&forest, {.seed = seed});
+  const int kTransactions = 2500;
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < kTransactions; ++i) {
+    Transaction txn = stream.Next();
+    ASSERT_TRUE(writer.Apply(sql, txn)) << "transaction " << i;
+  }
+  const double write_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  ASSERT_NO_FATAL_FAILURE(CatchUp(replica, sql));
+  std::cerr << kTransactions << " transactions written in " << write_s << " s; applied "
+            << replica.status().transactions_applied << " / " << replica.status().changes_applied << " changes\n";
+  ASSERT_NO_FATAL_FAILURE(ExpectEqualToSql(replica, sql, "after mixed stream"));
+
+  // Schema changes: Relation messages are re-sent and columns re-bound by name.
+  ASSERT_TRUE(sql.Exec("ALTER TABLE namespaces ADD COLUMN shared_runners_enabled boolean DEFAULT true NOT NULL"));
+  ASSERT_TRUE(sql.Exec("ALTER TABLE projects DROP COLUMN description"));
+  ASSERT_TRUE(sql.Exec("UPDATE namespaces SET name = name || ' (renamed)', path = path || '-r' "
+                       "WHERE id IN (SELECT id FROM namespaces WHERE type = 'Group' ORDER BY id LIMIT 50)"));
+  ASSERT_TRUE(sql.Exec("UPDATE projects SET archived = NOT archived WHERE id % 7 = 0"));
+  // A TRUNCATE, then new runner links.
+  ASSERT_TRUE(sql.Exec("TRUNCATE ci_runner_namespaces"));
+  ASSERT_TRUE(sql.Exec("INSERT INTO ci_runner_namespaces (id, runner_id, namespace_id) "
+                       "SELECT 1000000 + row_number() OVER (), 5000 + (id % 37), id FROM namespaces "
+                       "WHERE type = 'Group' AND id % 3 = 0"));
+  // One large transaction (~110k row changes): 10k new user namespaces,
+  // each with a project and its project namespace, then every namespace and
+  // project updated.
+  ASSERT_TRUE(sql.Exec(
+      "BEGIN;"
+      "INSERT INTO namespaces (id, name, path, type, visibility_level, traversal_ids) "
+      "SELECT 5000000 + g, 'bulk user ' || g, 'bulk-user-' || g, 'User', 20, ARRAY[5000000 + g]::bigint[] "
+      "FROM generate_series(1, 10000) g;"
+      "INSERT INTO namespaces (id, name, path, type, visibility_level, parent_id, traversal_ids) "
+      "SELECT 6000000 + g, 'bulk project ' || g, 'bulk-project-' || g, 'Project', 20, 5000000 + g, "
+      "ARRAY[5000000 + g, 6000000 + g]::bigint[] FROM generate_series(1, 10000) g;"
+      "INSERT INTO projects (id, name, path, namespace_id, project_namespace_id) "
+      "SELECT 7000000 + g, 'bulk project ' || g, 'bulk-project-' || g, 5000000 + g, 6000000 + g "
+      "FROM generate_series(1, 10000) g;"
+      "UPDATE namespaces SET visibility_level = 10;"
+      "UPDATE namespaces SET name = name || '.' WHERE type = 'Project';"
+      "UPDATE projects SET visibility_level = 10, pending_delete = NOT coalesce(pending_delete, false);"
+      "COMMIT"));
+  // Unpublished writes only move the slot (keepalives).
+  ASSERT_TRUE(sql.Exec("INSERT INTO audit_events (details) SELECT 'x' FROM generate_series(1, 1000)"));
+  ASSERT_NO_FATAL_FAILURE(CatchUp(replica, sql));
+  ASSERT_NO_FATAL_FAILURE(ExpectEqualToSql(replica, sql, "after truncate, alter table and a large transaction"));
+
+  status = replica.status();
+  EXPECT_EQ(status.state, ReplicaState::kStreaming);
+  EXPECT_EQ(status.reconnects, 0u) << status.last_error;
+  EXPECT_LE(status.flushed_lsn, status.applied_lsn);
+  EXPECT_GT(status.keepalives, 0u);
+  // The server never holds more than what canopy applied as confirmed.
+  auto rows = sql.Rows("SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = '" +
+                       status.slot_name + "'");
+  ASSERT_EQ(rows.size(), 1u);
+  auto confirmed = Lsn::Parse(rows[0][0]);
+  ASSERT_TRUE(confirmed.has_value());
+  EXPECT_LE(*confirmed, replica.index()->applied_lsn() > status.applied_lsn ? replica.index()->applied_lsn()
+                                                                            : status.applied_lsn);
+  replica.Stop();
+  EXPECT_EQ(replica.status().state, ReplicaState::kStopped);
+  // The temporary slot went with the connection.
+  EXPECT_EQ(sql.Value("SELECT count(*) FROM pg_replication_slots WHERE slot_name = '" + status.slot_name + "'"),
+            "0");
+}
+
+// While idle, keepalive positions are acknowledged: writes to tables outside
+// the publication do not pin WAL in the slot.
+TEST(ReplicaE2E, IdleKeepalivesAdvanceTheSlot) {
+  bench::GitlabForest forest = SmallForest(7, 200, 300);
+  TestWorld s("canopy_e2e_idle");
+  ASSERT_NO_FATAL_FAILURE(Prepare(s, forest));
+  Sql& sql = *s.sql;
+  Replica replica(Options(s.db.conninfo()));
+  ASSERT_TRUE(replica.Start().ok());
+  ASSERT_TRUE(replica.WaitUntilStreaming(seconds(60)).ok());
+  const Lsn applied_before = replica.index()->applied_lsn();
+  ASSERT_TRUE(sql.Exec("INSERT INTO audit_events (details) SELECT repeat('x', 100) FROM generate_series(1, 5000)"));
+  const Lsn target = sql.CurrentWalLsn();
+  ASSERT_TRUE(replica.WaitUntilApplied(target, seconds(30)).ok());
+  // No published change: the index did not change, the position did.
+  EXPECT_EQ(replica.index()->applied_lsn(), applied_before);
+  EXPECT_GE(replica.status().applied_lsn, target);
+  // The slot's confirmed position follows (status goes out every 200 ms).
+  const std::string slot = replica.status().slot_name;
+  Lsn confirmed;
+  for (int i = 0; i < 100; ++i) {
+    confirmed = Lsn::Parse(sql.Value("SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = '" +
+                                     slot + "'"))
+                    .value_or(Lsn());
+    if (confirmed >= target) break;
+    std::this_thread::sleep_for(milliseconds(50));
+  }
+  EXPECT_GE(confirmed, target);
+}
+
+// With wal_sender_timeout far below the status interval, the connection
+// survives only if reply-requested keepalives are answered at once.
+TEST(ReplicaE2E, ReplyRequestedKeepalivesAreAnsweredAtOnce) {
+  bench::GitlabForest forest = SmallForest(5, 100, 100);
+  TestWorld s("canopy_e2e_reply");
+  ASSERT_NO_FATAL_FAILURE(Prepare(s, forest));
+  ReplicaOptions o = Options(s.db.conninfo() + " options='-c wal_sender_timeout=1000'");
+  o.status_interval = seconds(10);
+  Replica replica(o);
+  ASSERT_TRUE(replica.Start().ok());
+  ASSERT_TRUE(replica.WaitUntilStreaming(seconds(60)).ok());
+  const uint64_t sent_before = replica.status().status_updates_sent;
+  std::this_thread::sleep_for(seconds(4));
+  ReplicaStatus status = replica.status();
+  EXPECT_EQ(status.reconnects, 0u) << status.last_error;
+  EXPECT_EQ(status.state, ReplicaState::kStreaming);
+  EXPECT_GE(status.keepalives, 4u);
+  EXPECT_GE(status.status_updates_sent - sent_before, 4u);  // answers, not the 10 s timer
+}
+
+// A walsender killed mid-stream: with a permanent slot the replica resumes
+// from its applied LSN (no new snapshot, nothing applied twice or lost).
+TEST(ReplicaE2E, PermanentSlotResumesAfterWalsenderIsTerminated) {
+  bench::GitlabForest forest = SmallForest(11, 500, 1000);
+  TestWorld s("canopy_e2e_resume");
+  ASSERT_NO_FATAL_FAILURE(Prepare(s, forest));
+  Sql& sql = *s.sql;
+  ReplicaOptions o = Options(s.db.conninfo());
+  o.slot_name = "canopy_e2e_resume_slot";
+  Replica replica(o);
+  ASSERT_TRUE(replica.Start().ok());
+  ASSERT_TRUE(replica.WaitUntilStreaming(seconds(60)).ok());
+  EXPECT_FALSE(replica.status().temporary_slot);
+
+  SqlWriter writer(forest);
+  bench::MixedStream stream(&forest, {.seed = 11});
+  for (int round = 0; round < 3; ++round) {
+    for (int i = 0; i < 150; ++i) ASSERT_TRUE(writer.Apply(sql, stream.Next()));
+    // Kill the walsender while transactions may still be in flight.
+    sql.Exec("SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = '" + o.slot_name +
+             "' AND active_pid IS NOT NULL");
+    for (int i = 0; i < 150; ++i) ASSERT_TRUE(writer.Apply(sql, stream.Next()));
+  }
+  ASSERT_NO_FATAL_FAILURE(CatchUp(replica, sql));
+  ReplicaStatus status = replica.status();
+  EXPECT_GE(status.reconnects, 1u);
+  EXPECT_EQ(status.snapshots, 1u) << "resumed, not re-snapshotted";
+  ASSERT_NO_FATAL_FAILURE(ExpectEqualToSql(replica, sql, "after walsender kills"));
+  replica.Stop();
+  EXPECT_EQ(sql.Value("SELECT count(*) FROM pg_replication_slots WHERE slot_name = '" + o.slot_name + "'"), "1");
+  // The walsender lets go of the slot shortly after the connection closes.
+  for (int i = 0; i < 200; ++i) {
+    if (sql.Value("SELECT active FROM pg_replication_slots WHERE slot_name = '" + o.slot_name + "'") == "f") break;
+    std::this_thread::sleep_for(milliseconds(50));
+  }
+  sql.Exec("SELECT pg_drop_replication_slot('" + o.slot_name + "')");
+}
+
+// With a temporary slot a lost connection means a fresh snapshot; the old
+// index keeps answering meanwhile.
+TEST(ReplicaE2E, TemporarySlotReloadsAfterWalsenderIsTerminated) {
+  bench::GitlabForest forest = SmallForest(13, 500, 1000);
+  TestWorld s("canopy_e2e_reload");
+  ASSERT_NO_FATAL_FAILURE(Prepare(s, forest));
+  Sql& sql = *s.sql;
+  Replica replica(Options(s.db.conninfo()));
+  ASSERT_TRUE(replica.Start().ok());
+  ASSERT_TRUE(replica.WaitUntilStreaming(seconds(60)).ok());
+  auto first_index = replica.index();
+  SqlWriter writer(forest);
+  bench::MixedStream stream(&forest, {.seed = 13});
+  for (int i = 0; i < 200; ++i) ASSERT_TRUE(writer.Apply(sql, stream.Next()));
+  const std::string slot = replica.status().slot_name;
+  sql.Exec("SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = '" + slot + "'");
+  for (int i = 0; i < 200; ++i) ASSERT_TRUE(writer.Apply(sql, stream.Next()));
+  // The old index still answers while the new one loads.
+  EXPECT_NE(first_index->Read().ListNamespaceIds().size(), 0u);
+  ASSERT_NO_FATAL_FAILURE(CatchUp(replica, sql));
+  ReplicaStatus status = replica.status();
+  EXPECT_GE(status.snapshots, 2u);
+  EXPECT_NE(status.slot_name, slot);
+  EXPECT_NE(replica.index(), first_index);
+  ASSERT_NO_FATAL_FAILURE(ExpectEqualToSql(replica, sql, "after reload"));
+}
+
+TEST(ReplicaE2E, MissingPublicationIsReported) {
+  bench::GitlabForest forest = SmallForest(17, 100, 100);
+  TestWorld s("canopy_e2e_nopub");
+  ASSERT_NO_FATAL_FAILURE(Prepare(s, forest));
+  ReplicaOptions o = Options(s.db.conninfo());
+  o.create_publication = false;
+  o.publication = "nope";
+  Replica replica(o);
+  ASSERT_TRUE(replica.Start().ok());
+  Status st = replica.WaitUntilStreaming(milliseconds(1500));
+  EXPECT_EQ(st.code(), StatusCode::kTimeout);
+  EXPECT_NE(replica.status().last_error.find("publication nope does not exist"), std::string::npos)
+      << replica.status().last_error;
+  EXPECT_EQ(replica.index(), nullptr);
+}
+
+TEST(ReplicaE2E, InvalidOptionsAreRejected) {
+  ReplicaOptions o;
+  EXPECT_EQ(Replica(o).Start().code(), StatusCode::kInvalidArgument);
+  o.conninfo = "dbname=x";
+  o.slot_name = "Bad-Name";
+  EXPECT_EQ(Replica(o).Start().code(), StatusCode::kInvalidArgument);
+  o.slot_name = "";
+  o.mapping.namespaces.columns.clear();
+  EXPECT_EQ(Replica(o).Start().code(), StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace canopy::cdc::testing
