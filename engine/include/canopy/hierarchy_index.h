@@ -155,8 +155,10 @@ struct IndexStats {
   uint64_t orphan_namespaces = 0;  // parent_id set but parent unknown
   uint64_t orphan_projects = 0;    // namespace_id unknown
   // Counters (since construction):
-  uint64_t cycles_refused = 0;   // parent changes refused because they made a cycle
-  uint64_t unknown_deletes = 0;  // deletes of ids the index did not hold
+  uint64_t cycles_refused = 0;  // parent changes refused because they made a cycle
+  // Deletes of ids the index did not hold, judged per key on a transaction's
+  // net effect (a delete followed by an insert of the same key is none).
+  uint64_t unknown_deletes = 0;
   uint64_t transactions_applied = 0;
   uint64_t row_changes_applied = 0;
   // Writer side, updated at each publish:
