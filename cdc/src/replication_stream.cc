@@ -92,6 +92,10 @@ Status Replica::Worker::Stream(PgConnection& repl) {
       PQflush(repl.get());
       return Status::Unavailable("stopped");
     }
+    if (options_.test_pause_stream && options_.test_pause_stream()) {
+      (void)Sleep(std::chrono::milliseconds(5));  // a stop is seen at the top of the loop
+      continue;
+    }
     char* buf = nullptr;
     const int n = PQgetCopyData(repl.get(), &buf, /*async=*/1);
     if (n > 0) {

@@ -25,42 +25,52 @@ std::string ReadConninfo(const std::string& dir) {
 }
 
 // A cluster this process started itself (when not run by ctest).
-class PrivateCluster {
- public:
-  ~PrivateCluster() { Stop(); }
-  std::string Start(std::string* error) {
-    char tmpl[] = "/tmp/canopy-cdc-e2e.XXXXXX";
-    if (mkdtemp(tmpl) == nullptr) {
-      *error = "mkdtemp failed";
-      return "";
-    }
-    dir_ = tmpl;
-    std::string cmd = std::string("'") + CANOPY_PG_TEST_CLUSTER_SCRIPT + "' start '" + dir_ + "' >&2";
-    if (std::system(cmd.c_str()) != 0) {
-      *error = "scripts/pg-test-cluster start failed";
-      return "";
-    }
-    return ReadConninfo(dir_);
-  }
-  void Stop() {
-    if (dir_.empty()) return;
-    std::string cmd = std::string("'") + CANOPY_PG_TEST_CLUSTER_SCRIPT + "' stop '" + dir_ + "' >&2";
-    (void)std::system(cmd.c_str());
-    std::string rm = "rm -rf '" + dir_ + "'";
-    (void)std::system(rm.c_str());
-    dir_.clear();
-  }
-
- private:
-  std::string dir_;
-};
-
-PrivateCluster& Private() {
-  static PrivateCluster cluster;  // stopped at exit
+OwnCluster& Private() {
+  static OwnCluster cluster;  // stopped at exit
   return cluster;
 }
 
 }  // namespace
+
+OwnCluster::~OwnCluster() { Stop(); }
+
+std::string OwnCluster::Start(const std::string& settings, std::string* error) {
+  char tmpl[] = "/tmp/canopy-cdc-e2e.XXXXXX";
+  if (mkdtemp(tmpl) == nullptr) {
+    *error = "mkdtemp failed";
+    return "";
+  }
+  dir_ = tmpl;
+  std::string cmd = (settings.empty() ? std::string() : "PG_TEST_CLUSTER_OPTS='" + settings + "' ") + "'" +
+                    CANOPY_PG_TEST_CLUSTER_SCRIPT + "' start '" + dir_ + "' >&2";
+  if (std::system(cmd.c_str()) != 0) {
+    *error = "scripts/pg-test-cluster start failed";
+    return "";
+  }
+  conninfo_ = ReadConninfo(dir_);
+  return conninfo_;
+}
+
+bool OwnCluster::Restart(const std::string& mode) {
+  if (dir_.empty()) return false;
+  // data/ lives in DIR or in the directory DIR/rundir names (see the script).
+  const std::string cmd = "d='" + dir_ +
+                          "'; r=$(cat \"$d/rundir\" 2>/dev/null || echo \"$d\"); "
+                          "b=${PG_BINDIR:-/usr/lib/postgresql/15/bin}; "
+                          "if [ \"$(id -u)\" = 0 ]; then run='runuser -u postgres --'; else run=''; fi; "
+                          "$run \"$b/pg_ctl\" -D \"$r/data\" -l \"$r/server.log\" -w -t 60 -m " + mode + " restart >&2";
+  return std::system(cmd.c_str()) == 0;
+}
+
+void OwnCluster::Stop() {
+  if (dir_.empty()) return;
+  std::string cmd = std::string("'") + CANOPY_PG_TEST_CLUSTER_SCRIPT + "' stop '" + dir_ + "' >&2";
+  (void)std::system(cmd.c_str());
+  std::string rm = "rm -rf '" + dir_ + "'";
+  (void)std::system(rm.c_str());
+  dir_.clear();
+  conninfo_.clear();
+}
 
 std::string ClusterConninfo(std::string* error) {
   static std::mutex mu;
@@ -73,7 +83,7 @@ std::string ClusterConninfo(std::string* error) {
     conninfo = ReadConninfo(dir);
     if (conninfo.empty()) *error = std::string("no conninfo in ") + dir + " (did the cdc_pg_cluster fixture start?)";
   } else {
-    conninfo = Private().Start(error);
+    conninfo = Private().Start("", error);
   }
   return conninfo;
 }

@@ -25,6 +25,30 @@ namespace canopy::cdc::testing {
 // cluster on first use if needed). Empty on failure (with *error set).
 std::string ClusterConninfo(std::string* error);
 
+// A cluster of the caller's own: scripts/pg-test-cluster in a fresh temporary
+// directory, for tests that restart or reconfigure the server (the shared
+// fixture cluster is never disturbed). Stopped and removed by the destructor.
+class OwnCluster {
+ public:
+  OwnCluster() = default;
+  ~OwnCluster();
+  OwnCluster(const OwnCluster&) = delete;
+  OwnCluster& operator=(const OwnCluster&) = delete;
+  // `settings`: extra server settings, "name=value name2=value2"
+  // (PG_TEST_CLUSTER_OPTS). Returns the `postgres` database's conninfo, or
+  // empty with *error set.
+  std::string Start(const std::string& settings, std::string* error);
+  // pg_ctl restart -m MODE (same port and socket): "fast" (clean shutdown)
+  // or "immediate" (a crash: recovery at start). true on success.
+  bool Restart(const std::string& mode = "fast");
+  void Stop();  // idempotent
+  const std::string& conninfo() const { return conninfo_; }
+
+ private:
+  std::string dir_;
+  std::string conninfo_;
+};
+
 // A libpq connection for test SQL. Every method fails the current test (with
 // ADD_FAILURE) on an error and returns an empty/zero value.
 class Sql {

@@ -14,9 +14,9 @@
 
 #include "canopy/bench/gitlab_forest.h"
 #include "canopy/cdc/replica.h"
+#include "canopy/cdc/verify.h"
 #include "gitlab_schema.h"
 #include "pg_fixture.h"
-#include "sql_oracle.h"
 
 namespace canopy::cdc::testing {
 namespace {
@@ -49,26 +49,28 @@ void CatchUp(Replica& replica, Sql& sql) {
   ASSERT_TRUE(s.ok()) << s.ToString();
 }
 
-void ExpectEqualToSql(Replica& replica, Sql& sql, const char* phase) {
+// Every query kind for every namespace and project, both SQL forms, through
+// canopy::cdc::Verify (sample = everything) at the index's applied LSN.
+void ExpectEqualToSql(Replica& replica, const std::string& conninfo, const char* phase) {
   auto index = replica.index();
   ASSERT_NE(index, nullptr);
   for (SqlForm form : {SqlForm::kLinear, SqlForm::kRecursive}) {
-    const char* form_name = form == SqlForm::kLinear ? "linear" : "recursive";
-    const auto t0 = std::chrono::steady_clock::now();
-    SqlAnswers want = ComputeSqlAnswers(sql, form);
-    ASSERT_FALSE(want.namespace_type.empty());
-    const auto t1 = std::chrono::steady_clock::now();
-    const Lsn before = index->applied_lsn();
-    Comparison c = CompareWithIndex(want, *index);
-    const auto t2 = std::chrono::steady_clock::now();
+    VerifyOptions o;
+    o.sample_namespaces = 0;
+    o.sample_projects = 0;
+    o.form = form;
+    o.lsn = index->applied_lsn();
+    auto report = Verify(conninfo, *index, o);
+    ASSERT_TRUE(report.ok()) << report.status().ToString();
+    const VerifyReport& r = report.value();
+    ASSERT_GT(r.namespaces, 0u);
     // Nothing was written meanwhile: the index did not move either.
-    EXPECT_EQ(index->applied_lsn(), before);
-    std::cerr << "[" << phase << ", " << form_name << " SQL] " << want.namespace_type.size() << " namespaces, "
-              << want.project_ids.size() << " projects, " << c.checks << " checks, " << c.differences
-              << " differences (SQL " << std::chrono::duration<double>(t1 - t0).count() << " s, canopy "
-              << std::chrono::duration<double>(t2 - t1).count() << " s)\n";
-    EXPECT_EQ(c.differences, 0u) << phase << " (" << form_name << ")";
-    for (const std::string& d : c.reported) ADD_FAILURE() << phase << " (" << form_name << "): " << d;
+    EXPECT_EQ(r.index_lsn, *o.lsn);
+    EXPECT_EQ(r.namespaces_checked, r.namespaces);
+    EXPECT_EQ(r.projects_checked, r.projects);
+    std::cerr << "[" << phase << ", " << SqlFormName(form) << " SQL] " << r.Summary() << "\n";
+    EXPECT_EQ(r.differences, 0u) << phase << " (" << SqlFormName(form) << ")";
+    for (const std::string& d : r.reported) ADD_FAILURE() << phase << " (" << SqlFormName(form) << "): " << d;
   }
 }
 
@@ -129,7 +131,7 @@ TEST(ReplicaE2E, SnapshotThenStreamEqualsSql) {
   std::cerr << "snapshot: " << copied << " rows in " << status.last_snapshot_seconds << " s at "
             << status.consistent_point.ToString() << "\n";
   ASSERT_NO_FATAL_FAILURE(CatchUp(replica, sql));
-  ASSERT_NO_FATAL_FAILURE(ExpectEqualToSql(replica, sql, "after snapshot"));
+  ASSERT_NO_FATAL_FAILURE(ExpectEqualToSql(replica, s.db.conninfo(), "after snapshot"));
 
   // Stream GitLab-style transactions (the generator's forest follows them).
   SqlWriter writer(forest);
@@ -144,7 +146,7 @@ TEST(ReplicaE2E, SnapshotThenStreamEqualsSql) {
   ASSERT_NO_FATAL_FAILURE(CatchUp(replica, sql));
   std::cerr << kTransactions << " transactions written in " << write_s << " s; applied "
             << replica.status().transactions_applied << " / " << replica.status().changes_applied << " changes\n";
-  ASSERT_NO_FATAL_FAILURE(ExpectEqualToSql(replica, sql, "after mixed stream"));
+  ASSERT_NO_FATAL_FAILURE(ExpectEqualToSql(replica, s.db.conninfo(), "after mixed stream"));
 
   // Schema changes: Relation messages are re-sent and columns re-bound by name.
   ASSERT_TRUE(sql.Exec("ALTER TABLE namespaces ADD COLUMN shared_runners_enabled boolean DEFAULT true NOT NULL"));
@@ -178,7 +180,7 @@ TEST(ReplicaE2E, SnapshotThenStreamEqualsSql) {
   // Unpublished writes only move the slot (keepalives).
   ASSERT_TRUE(sql.Exec("INSERT INTO audit_events (details) SELECT 'x' FROM generate_series(1, 1000)"));
   ASSERT_NO_FATAL_FAILURE(CatchUp(replica, sql));
-  ASSERT_NO_FATAL_FAILURE(ExpectEqualToSql(replica, sql, "after truncate, alter table and a large transaction"));
+  ASSERT_NO_FATAL_FAILURE(ExpectEqualToSql(replica, s.db.conninfo(), "after truncate, alter table and a large transaction"));
 
   status = replica.status();
   EXPECT_EQ(status.state, ReplicaState::kStreaming);
@@ -277,7 +279,7 @@ TEST(ReplicaE2E, PermanentSlotResumesAfterWalsenderIsTerminated) {
   ReplicaStatus status = replica.status();
   EXPECT_GE(status.reconnects, 1u);
   EXPECT_EQ(status.snapshots, 1u) << "resumed, not re-snapshotted";
-  ASSERT_NO_FATAL_FAILURE(ExpectEqualToSql(replica, sql, "after walsender kills"));
+  ASSERT_NO_FATAL_FAILURE(ExpectEqualToSql(replica, s.db.conninfo(), "after walsender kills"));
   replica.Stop();
   EXPECT_EQ(sql.Value("SELECT count(*) FROM pg_replication_slots WHERE slot_name = '" + o.slot_name + "'"), "1");
   // The walsender lets go of the slot shortly after the connection closes.
@@ -312,7 +314,7 @@ TEST(ReplicaE2E, TemporarySlotReloadsAfterWalsenderIsTerminated) {
   EXPECT_GE(status.snapshots, 2u);
   EXPECT_NE(status.slot_name, slot);
   EXPECT_NE(replica.index(), first_index);
-  ASSERT_NO_FATAL_FAILURE(ExpectEqualToSql(replica, sql, "after reload"));
+  ASSERT_NO_FATAL_FAILURE(ExpectEqualToSql(replica, s.db.conninfo(), "after reload"));
 }
 
 TEST(ReplicaE2E, MissingPublicationIsReported) {

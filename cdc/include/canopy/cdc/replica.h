@@ -85,6 +85,10 @@ struct ReplicaOptions {
   // Receives one line per notable event (stage changes, errors, progress).
   // Called from the replica's threads; may be empty.
   std::function<void(const std::string&)> log;
+  // Testing hook (fault tests): while it returns true, the streaming loop
+  // neither reads from nor writes to the server — a stalled consumer. Polled
+  // about every 5 ms from the replica thread. Empty = never paused.
+  std::function<bool()> test_pause_stream;
 };
 
 enum class ReplicaState : uint8_t {
