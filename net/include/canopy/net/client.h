@@ -1,0 +1,157 @@
+// canopy/net/client.h — a synchronous client for canopyd (canopy::client).
+//
+//   canopy::net::ClientOptions options;
+//   options.unix_path = "/run/canopy/canopy.sock";   // or host/port for TCP
+//   canopy::net::Client client(options);
+//   canopy::Result<canopy::QueryAnswer> a =
+//       client.Query({.kind = canopy::QueryKind::kSelfAndAncestors, .id = 42});
+//   if (!a.ok()) { ... a.status() ... }                 // transport or server error
+//   else if (!a->answer.status.ok()) { ... }            // e.g. kNotFound: unknown id
+//   else use(a->answer.ids, a->lsn);
+//
+//   // Read your own write: wait (server side, up to 2 s) until the LSN of the
+//   // app's PostgreSQL commit is applied; kTimeout ("stale: ...") otherwise.
+//   client.Query(q, {.min_lsn = commit_lsn, .wait = std::chrono::milliseconds(2000)});
+//
+//   // One round trip for many ids (seed 004's N+1 lesson):
+//   client.QueryBatch(queries);    client.Counts(ids);    client.FullPaths(Table::kProjects, ids);
+//
+//   // Pipelining: send many, then read; answers carry the request ids.
+//   for (auto& r : requests) client.Send(r);
+//   for (size_t i = 0; i < requests.size(); ++i) client.Receive();
+//
+// The typed calls mirror HierarchyIndex's answers (QueryAnswer, BatchAnswer,
+// IdAnswer), so an answer over the network compares equal to the engine's own.
+// Error mapping: see ToStatusCode() in protocol.h (unknown id -> kNotFound,
+// STALE -> kTimeout, SHUTTING_DOWN/NOT_READY/OVERLOADED -> kUnavailable, ...);
+// transport failures are kUnavailable (cannot connect, connection lost) or
+// kTimeout (no answer within io_timeout; the connection is then dropped).
+//
+// Reconnect: a typed call (or Call) on a client whose connection is down
+// connects first; if the connection breaks during a call and nothing else was
+// pipelined on it, the call reconnects once and is retried (every canopy
+// request is a read, so a retry is safe).
+//
+// THREAD SAFETY: not thread-safe; use one Client per thread (they are cheap:
+// one socket each), or guard it.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "canopy/hierarchy_index.h"
+#include "canopy/lsn.h"
+#include "canopy/net/protocol.h"
+#include "canopy/status.h"
+
+namespace canopy::net {
+
+struct ClientOptions {
+  // TCP server; ignored when unix_path is set.
+  std::string host = "127.0.0.1";
+  uint16_t port = 7433;
+  std::string unix_path;
+  std::string token;  // sent in Hello
+  std::string client_name = "canopy-client";
+  std::chrono::milliseconds connect_timeout{3'000};
+  // A call that gets no answer in this long fails with kTimeout. min_lsn
+  // waits are added on top of it.
+  std::chrono::milliseconds io_timeout{30'000};
+  uint32_t max_frame_bytes = 64u << 20;  // largest answer accepted
+  bool reconnect = true;
+};
+
+// Per-call options.
+struct CallOptions {
+  Lsn min_lsn;                        // Lsn(0): answer at once
+  std::chrono::milliseconds wait{0};  // min_lsn wait; 0 = the server's default
+};
+
+// A value with the LSN of the snapshot that answered.
+template <typename T>
+struct Answer {
+  Lsn lsn;
+  T value;
+};
+
+class Client {
+ public:
+  explicit Client(ClientOptions options);
+  ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+  Client(Client&&) noexcept;
+  Client& operator=(Client&&) noexcept;
+
+  // Connects and says Hello (version, token). Errors: kUnavailable (refused,
+  // unreachable), kTimeout, kFailedPrecondition ("unauthorized: ...",
+  // "unsupported_version: ...").
+  Status Connect();
+  void Close();
+  bool connected() const;
+  // The server's Hello reply of the current connection.
+  const HelloReply& server_hello() const;
+
+  // ---- typed calls: one round trip each ----
+  // A single query. An unknown id is not an error here (as in the engine):
+  // the answer's status is kNotFound.
+  Result<QueryAnswer> Query(const IdQuery& query, const CallOptions& call = {});
+  // Many queries on one snapshot; one IdAnswer per query, in order.
+  Result<BatchAnswer> QueryBatch(std::span<const IdQuery> queries, const CallOptions& call = {});
+  // The same kind for many ids (the batch helper for an N+1 loop).
+  Result<BatchAnswer> QueryMany(const IdQuery& prototype, std::span<const int64_t> ids,
+                                const CallOptions& call = {});
+  // Every page of an ascending query, following the cursor (several round
+  // trips; pages may come from different LSNs — the last one is returned).
+  Result<QueryAnswer> QueryAll(IdQuery query, uint32_t page_size, const CallOptions& call = {});
+
+  Result<Answer<SubtreeCounts>> Counts(int64_t ns, const CallOptions& call = {});
+  Result<Answer<std::vector<Result<SubtreeCounts>>>> CountsMany(std::span<const int64_t> ids,
+                                                                const CallOptions& call = {});
+  // full_path of a namespace (Table::kNamespaces) or a project (kProjects).
+  Result<Answer<std::string>> FullPath(Table table, int64_t id, const CallOptions& call = {});
+  Result<Answer<std::vector<Result<std::string>>>> FullPaths(Table table,
+                                                             std::span<const int64_t> ids,
+                                                             const CallOptions& call = {});
+  Result<Answer<ResolvedPath>> Resolve(std::string_view full_path, const CallOptions& call = {});
+  Result<Answer<std::vector<Result<ResolvedPath>>>> ResolveMany(std::span<const std::string> paths,
+                                                                const CallOptions& call = {});
+  // runners_of_groups(ns...): one ascending list.
+  Result<Answer<std::vector<int64_t>>> RunnersOfGroups(std::span<const int64_t> ids,
+                                                       const CallOptions& call = {});
+  Result<ServerStatus> GetStatus();
+  // Round trip; returns the server's applied LSN.
+  Result<Lsn> Ping(uint64_t payload = 0);
+
+  // ---- generic + pipelining ----
+  // Sends `request` and waits for its answer. REQUIRES: nothing pipelined is
+  // outstanding. A Response with error != kOk is returned as is (ok Result).
+  Result<Response> Call(Request request);
+  // Queues `request` without waiting for its answer (connecting first if
+  // needed) and returns its request_id (assigned when 0). Requests are
+  // written in batches: when 64 KiB are queued, on Flush(), and on Receive().
+  // Answers that arrive while writing are buffered, so a long pipeline
+  // cannot deadlock against a server that pauses reading (backpressure).
+  Result<uint64_t> Send(Request request);
+  // Writes every queued request. Errors: kTimeout, kUnavailable.
+  Status Flush();
+  // The next answer, in arrival order. Errors: kTimeout (nothing within
+  // io_timeout + the longest min_lsn wait outstanding), kUnavailable
+  // (connection lost: every outstanding request is lost), kDataLoss.
+  Result<Response> Receive();
+  // Requests sent and not yet received.
+  size_t outstanding() const;
+
+  class Impl;  // internal
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace canopy::net

@@ -1,0 +1,149 @@
+// canopy/net/server.h — canopyd's network front: serves a HierarchyIndex over
+// TCP and/or a Unix domain socket with the protocol of schemas/canopy.fbs.
+//
+//   canopy::HierarchyIndex index;                 // filled by the CDC side (or by Apply)
+//   canopy::net::ServerOptions options;
+//   options.tcp_listen = "127.0.0.1:7433";
+//   options.unix_path = "/run/canopy/canopy.sock";
+//   canopy::Result<std::unique_ptr<canopy::net::Server>> server =
+//       canopy::net::Server::Start(options, canopy::net::Server::Borrow(index));
+//   if (!server.ok()) die(server.status());
+//   ...                                           // replication applies transactions
+//   (*server)->NotifyApplied(index.applied_lsn()); // wakes min_lsn waiters at once
+//   ...
+//   (*server)->Stop();                            // graceful; also done by the destructor
+//
+// SHAPE (as Boost.Beast's async server): one listener per endpoint accepts
+// connections; each connection is a session with its own strand, reading
+// frames (do_read/on_read), answering, and writing answers in order, with
+// per-operation timeouts; every I/O error ends only that session. The
+// server runs `threads` I/O threads of its own.
+//
+// GUARANTEES
+//   * Every answer reflects one committed index state and carries its LSN.
+//     Answers are copied out of the index before any socket write.
+//   * min_lsn: a request whose min_lsn is not applied yet is parked, without
+//     holding a thread, until NotifyApplied() (or the poller, every
+//     lsn_poll_interval) sees it applied, then answered; after its timeout it
+//     is answered STALE with the current LSN.
+//   * Backpressure: a connection with max_in_flight unanswered or unwritten
+//     requests is not read from until that drops, so a client that pipelines
+//     without reading costs bounded memory; a write that makes no progress for
+//     write_timeout closes the connection.
+//   * A bad frame (zero or oversized length, failed verification), a missing
+//     token, or an unsupported version closes only that connection, after an
+//     error frame with request_id 0 (or the request's id) was sent.
+//   * Stop(): stops accepting, answers waiting (min_lsn) requests
+//     SHUTTING_DOWN, finishes requests already read, flushes answers, closes
+//     every connection (forcibly after shutdown_grace), joins the threads.
+//
+// THREAD SAFETY: every method may be called from any thread.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "canopy/hierarchy_index.h"
+#include "canopy/lsn.h"
+#include "canopy/net/protocol.h"
+#include "canopy/status.h"
+
+namespace canopy::net {
+
+enum class LogLevel : uint8_t { kDebug = 0, kInfo = 1, kWarning = 2, kError = 3 };
+const char* LogLevelName(LogLevel level);
+
+struct ServerOptions {
+  // "HOST:PORT" ("127.0.0.1:7433", "[::1]:7433", "localhost:0"); port 0 picks
+  // a free port (see Server::tcp_port()). Empty: no TCP listener.
+  std::string tcp_listen = "127.0.0.1:7433";
+  // A Unix domain socket path; a stale socket file there is replaced. Empty:
+  // none. At least one listener is required.
+  std::string unix_path;
+  int threads = 2;
+
+  // A non-empty token makes every connection start with Hello{token}.
+  std::string token;
+
+  uint32_t max_connections = 4096;
+  // Requests read but not yet answered + answers not yet written, per
+  // connection; reading pauses at this many.
+  uint32_t max_in_flight = 256;
+  // Requests parked on min_lsn across the server (OVERLOADED beyond).
+  uint32_t max_waiting = 100'000;
+  uint32_t max_request_frame_bytes = 4u << 20;
+  uint32_t max_response_frame_bytes = 64u << 20;
+  // Every id-list page is cut at this many ids (more=true + cursor).
+  uint32_t max_ids_per_page = 1'000'000;
+  uint32_t max_batch_queries = 10'000;
+  uint32_t max_ids_per_request = 100'000;  // counts / full_path / runners_of_groups / resolve
+
+  // A started frame must be complete within read_timeout; a connection with
+  // nothing in flight is closed after idle_timeout; a write must complete
+  // within write_timeout.
+  std::chrono::milliseconds read_timeout{10'000};
+  std::chrono::milliseconds idle_timeout{300'000};
+  std::chrono::milliseconds write_timeout{10'000};
+  // min_lsn waits: timeout_ms 0 means default_wait; never more than max_wait.
+  std::chrono::milliseconds default_wait{5'000};
+  std::chrono::milliseconds max_wait{60'000};
+  // Fallback for a replication side that does not call NotifyApplied
+  // (0 = no polling).
+  std::chrono::milliseconds lsn_poll_interval{10};
+  // Stop() closes connections that have not finished by then.
+  std::chrono::milliseconds shutdown_grace{5'000};
+
+  std::string server_version = "canopyd 0.1.0";
+  // Receives log lines (from I/O threads; keep it cheap). Empty: silent.
+  std::function<void(LogLevel, std::string_view)> log;
+  // What the replication side knows (state, received LSN, snapshot
+  // progress), for the Status reply. Called from I/O threads. May be empty.
+  std::function<ReplicationReport()> replication_status;
+};
+
+class Server {
+ public:
+  // Binds the listeners and starts serving `index` (may be null until the
+  // first snapshot: requests other than ping/status then get NOT_READY).
+  // Errors: kInvalidArgument (options, bad address), kUnavailable (bind/listen
+  // failed, e.g. the port is in use).
+  static Result<std::unique_ptr<Server>> Start(ServerOptions options,
+                                               std::shared_ptr<const HierarchyIndex> index);
+  // A non-owning shared_ptr for an index that outlives the server.
+  static std::shared_ptr<const HierarchyIndex> Borrow(const HierarchyIndex& index);
+
+  ~Server();  // Stop()
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Serves `index` from now on (a re-snapshot swapped in a new one). Requests
+  // already answering keep the index they started with.
+  void SetIndex(std::shared_ptr<const HierarchyIndex> index);
+  // Tells the server the index applied `lsn` (called by the replication side
+  // after each apply): parked min_lsn requests up to it are answered now.
+  // Cheap when nothing waits. Never blocks on I/O.
+  void NotifyApplied(Lsn lsn);
+
+  // Graceful stop (see GUARANTEES). Idempotent; blocks until done.
+  void Stop();
+
+  // The bound TCP port (useful with port 0); 0 without a TCP listener.
+  uint16_t tcp_port() const;
+  const std::string& unix_path() const;
+  // Live connections and parked requests right now.
+  uint64_t connections() const;
+  uint64_t waiting_requests() const;
+  uint64_t requests_served() const;
+
+  class Impl;  // internal
+
+ private:
+  explicit Server(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace canopy::net

@@ -1,0 +1,182 @@
+#include "request_handler.h"
+
+#include <string>
+#include <utility>
+
+namespace canopy::net::internal {
+namespace {
+
+std::string_view View(const flatbuffers::String* s) {
+  return s == nullptr ? std::string_view() : std::string_view(s->c_str(), s->size());
+}
+
+std::span<const int64_t> Ids(const flatbuffers::Vector<int64_t>* v) {
+  if (v == nullptr) return {};
+  return {v->data(), v->size()};
+}
+
+}  // namespace
+
+RequestHandler::RequestHandler(HandlerLimits limits, const StatusSource* status_source)
+    : limits_(limits), status_source_(status_source) {}
+
+IdQuery RequestHandler::Capped(IdQuery query) const {
+  if (query.limit == 0 || query.limit > limits_.max_ids_per_page)
+    query.limit = limits_.max_ids_per_page;
+  return query;
+}
+
+void RequestHandler::Answer(const fb::Request& request, const HierarchyIndex* index,
+                            flatbuffers::FlatBufferBuilder* b) {
+  const uint64_t id = request.request_id();
+  const Lsn lsn = index != nullptr ? index->applied_lsn() : Lsn();
+  switch (request.body_type()) {
+    case fb::RequestBody::Ping:
+      EncodePong(id, lsn, request.body_as_Ping()->payload(), b);
+      return;
+    case fb::RequestBody::Status: {
+      ServerStatus status;
+      if (index != nullptr) {
+        status.index = index->Stats();
+        status.applied_lsn = status.index.applied_lsn;
+      }
+      if (status_source_ != nullptr) status_source_->FillStatus(&status);
+      const Lsn received = status.replication.received_lsn;
+      status.lag_bytes =
+          received > status.applied_lsn ? received.value - status.applied_lsn.value : 0;
+      EncodeStatus(id, status, b);
+      return;
+    }
+    case fb::RequestBody::Hello: {
+      HelloReply hello;
+      hello.version = kProtocolVersion;
+      EncodeHelloReply(id, lsn, hello, b);
+      return;
+    }
+    default:
+      break;
+  }
+  if (index == nullptr) {
+    EncodeError(id, lsn, ErrorCode::kNotReady, "the index is not loaded yet", b);
+    return;
+  }
+  switch (request.body_type()) {
+    case fb::RequestBody::IdQuery: {
+      const QueryAnswer a = index->Query(Capped(ToIdQuery(*request.body_as_IdQuery())));
+      EncodeIdAnswer(id, a.lsn, a.answer, b);
+      break;
+    }
+    case fb::RequestBody::BatchQuery:
+      AnswerBatch(id, request.body_as_BatchQuery(), *index, b);
+      break;
+    case fb::RequestBody::Counts: {
+      counts_.clear();
+      Lsn at;
+      {
+        ReadView view = index->Read();
+        at = view.lsn();
+        for (int64_t ns : Ids(request.body_as_Counts()->ids())) {
+          Result<SubtreeCounts> c = view.Counts(ns);
+          CountsEntry e;
+          e.id = ns;
+          e.status = ErrorCodeFor(c.status());
+          if (c.ok()) e.counts = *c;
+          counts_.push_back(e);
+        }
+      }
+      EncodeCounts(id, at, counts_, b);
+      break;
+    }
+    case fb::RequestBody::FullPath: {
+      const fb::FullPath* f = request.body_as_FullPath();
+      const bool projects = f->target() == fb::Target::Project;
+      paths_.clear();
+      Lsn at;
+      {
+        ReadView view = index->Read();
+        at = view.lsn();
+        for (int64_t x : Ids(f->ids())) {
+          Result<std::string> p = projects ? view.ProjectFullPath(x) : view.NamespaceFullPath(x);
+          PathEntry e;
+          e.id = x;
+          e.status = ErrorCodeFor(p.status());
+          if (p.ok()) e.path = std::move(p).value();
+          paths_.push_back(std::move(e));
+        }
+      }
+      EncodePaths(id, at, paths_, b);
+      break;
+    }
+    case fb::RequestBody::Resolve: {
+      const fb::Resolve* r = request.body_as_Resolve();
+      resolved_.clear();
+      Lsn at;
+      {
+        ReadView view = index->Read();
+        at = view.lsn();
+        if (r->paths() != nullptr) {
+          for (const flatbuffers::String* path : *r->paths()) {
+            Result<ResolvedPath> p = view.Resolve(View(path));
+            ResolvedEntry e;
+            e.path = std::string(View(path));
+            e.status = ErrorCodeFor(p.status());
+            if (p.ok()) e.resolved = *p;
+            resolved_.push_back(std::move(e));
+          }
+        }
+      }
+      EncodeResolved(id, at, resolved_, b);
+      break;
+    }
+    case fb::RequestBody::RunnersOfGroups: {
+      IdAnswer answer;
+      Lsn at;
+      {
+        ReadView view = index->Read();
+        at = view.lsn();
+        view.RunnersOfGroups(Ids(request.body_as_RunnersOfGroups()->ids()), &answer.ids);
+      }
+      answer.total = answer.ids.size();
+      EncodeIdAnswer(id, at, answer, b);
+      break;
+    }
+    default:  // DecodeRequest let through only the kinds above
+      EncodeError(id, lsn, ErrorCode::kUnknownRequest, "unknown request type", b);
+      return;
+  }
+  if (b->GetSize() > limits_.max_response_bytes) {
+    EncodeError(id, lsn, ErrorCode::kTooLarge,
+                "answer of " + std::to_string(b->GetSize()) + " bytes exceeds the server's " +
+                    std::to_string(limits_.max_response_bytes) +
+                    "-byte frame limit; page it with limit",
+                b);
+  }
+}
+
+void RequestHandler::AnswerBatch(uint64_t request_id, const fb::BatchQuery* batch,
+                                 const HierarchyIndex& index, flatbuffers::FlatBufferBuilder* b) {
+  queries_.clear();
+  if (batch->queries() != nullptr) {
+    queries_.reserve(batch->queries()->size());
+    for (const fb::IdQuery* q : *batch->queries()) queries_.push_back(Capped(ToIdQuery(*q)));
+  }
+  const BatchAnswer answer = index.QueryBatch(queries_);
+  if (answer.answers.size() != queries_.size()) {  // the engine ran out of memory
+    EncodeError(request_id, answer.lsn, ErrorCode::kTooLarge, "batch answer too large to build", b);
+    return;
+  }
+  // Refuse before encoding an answer that cannot fit in a frame.
+  size_t bytes = 64;
+  for (const IdAnswer& a : answer.answers) bytes += 48 + a.ids.size() * sizeof(int64_t);
+  if (bytes > limits_.max_response_bytes) {
+    EncodeError(request_id, answer.lsn, ErrorCode::kTooLarge,
+                "batch answer of ~" + std::to_string(bytes) + " bytes exceeds the server's " +
+                    std::to_string(limits_.max_response_bytes) +
+                    "-byte frame limit; use limit per query",
+                b);
+    return;
+  }
+  EncodeBatchAnswer(request_id, answer, b);
+}
+
+}  // namespace canopy::net::internal

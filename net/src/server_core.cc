@@ -1,0 +1,104 @@
+#include "server_core.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "session.h"
+
+namespace canopy::net::internal {
+namespace {
+
+DecoderLimits MakeDecoderLimits(const ServerOptions& o) {
+  DecoderLimits limits;
+  limits.max_batch_queries = o.max_batch_queries;
+  limits.max_ids = o.max_ids_per_request;
+  limits.max_paths = o.max_ids_per_request;
+  return limits;
+}
+
+HandlerLimits MakeHandlerLimits(const ServerOptions& o) {
+  HandlerLimits limits;
+  limits.max_ids_per_page = o.max_ids_per_page == 0 ? 1 : o.max_ids_per_page;
+  limits.max_response_bytes = o.max_response_frame_bytes;
+  return limits;
+}
+
+std::chrono::milliseconds WatchdogInterval(const ServerOptions& o) {
+  const std::chrono::milliseconds shortest =
+      std::min({o.read_timeout, o.write_timeout, o.idle_timeout});
+  return std::clamp<std::chrono::milliseconds>(shortest / 4, std::chrono::milliseconds(5),
+                                               std::chrono::milliseconds(500));
+}
+
+}  // namespace
+
+ServerCore::ServerCore(ServerOptions options)
+    : options_(std::move(options)),
+      decoder_limits_(MakeDecoderLimits(options_)),
+      handler_limits_(MakeHandlerLimits(options_)),
+      watchdog_interval_(WatchdogInterval(options_)),
+      waiters_(options_.max_waiting) {}
+
+void ServerCore::SetIndex(std::shared_ptr<const HierarchyIndex> index) {
+  const Lsn applied = index != nullptr ? index->applied_lsn() : Lsn();
+  index_.store(std::move(index), std::memory_order_release);
+  Wake(applied);
+}
+
+Lsn ServerCore::applied_lsn() const {
+  std::shared_ptr<const HierarchyIndex> index = this->index();
+  return index != nullptr ? index->applied_lsn() : Lsn();
+}
+
+void ServerCore::Wake(Lsn applied) {
+  if (waiters_.size() == 0) return;
+  std::vector<Waiter> ready;
+  waiters_.TakeReady(applied, &ready);
+  for (Waiter& w : ready) {
+    if (std::shared_ptr<Session> session = w.session.lock()) session->Wake(w.wait_id);
+  }
+}
+
+bool ServerCore::Register(uint64_t id, const std::shared_ptr<Session>& session) {
+  std::lock_guard<std::mutex> lock(sessions_mu_);
+  if (sessions_.size() >= options_.max_connections) return false;
+  sessions_.emplace(id, session);
+  session_count_.store(sessions_.size(), std::memory_order_relaxed);
+  return true;
+}
+
+void ServerCore::Unregister(uint64_t id) {
+  std::lock_guard<std::mutex> lock(sessions_mu_);
+  sessions_.erase(id);
+  session_count_.store(sessions_.size(), std::memory_order_relaxed);
+  if (sessions_.empty()) sessions_cv_.notify_all();
+}
+
+std::vector<std::shared_ptr<Session>> ServerCore::LiveSessions() {
+  std::vector<std::shared_ptr<Session>> out;
+  std::lock_guard<std::mutex> lock(sessions_mu_);
+  out.reserve(sessions_.size());
+  for (auto& [id, weak] : sessions_) {
+    if (std::shared_ptr<Session> s = weak.lock()) out.push_back(std::move(s));
+  }
+  return out;
+}
+
+bool ServerCore::WaitForNoSessions(std::chrono::milliseconds timeout) {
+  std::unique_lock<std::mutex> lock(sessions_mu_);
+  return sessions_cv_.wait_for(lock, timeout, [&] { return sessions_.empty(); });
+}
+
+void ServerCore::Log(LogLevel level, std::string_view message) const {
+  if (options_.log) options_.log(level, message);
+}
+
+void ServerCore::FillStatus(ServerStatus* status) const {
+  if (options_.replication_status) status->replication = options_.replication_status();
+  status->connections = session_count();
+  status->requests_served = requests_served();
+  status->waiting_requests = waiters_.size();
+  status->server_version = options_.server_version;
+}
+
+}  // namespace canopy::net::internal

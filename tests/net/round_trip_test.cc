@@ -1,0 +1,255 @@
+// round_trip_test.cc — every request kind over TCP and over the Unix socket,
+// compared with the engine's own in-process answer on the same index.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "net_test_util.h"
+
+namespace canopy::net {
+namespace {
+
+using testing::TestWorld;
+
+enum class Transport { kTcp, kUnix };
+
+class RoundTripTest : public ::testing::TestWithParam<Transport> {
+ protected:
+  static void SetUpTestSuite() {
+    world_ = new TestWorld(TestWorld::Make());
+    ServerOptions options = testing::TestServerOptions();
+    unix_path_ = new std::string(testing::TempSocketPath("roundtrip"));
+    options.unix_path = *unix_path_;
+    auto server = Server::Start(options, Server::Borrow(*world_->index));
+    ASSERT_TRUE(server.ok()) << server.status().ToString();
+    server_ = std::move(server).value().release();
+  }
+  static void TearDownTestSuite() {
+    delete server_;
+    delete world_;
+    delete unix_path_;
+    server_ = nullptr;
+  }
+
+  Client MakeClient() const {
+    return Client(GetParam() == Transport::kTcp ? testing::TcpClientOptions(server_->tcp_port())
+                                                : testing::UnixClientOptions(*unix_path_));
+  }
+
+  const HierarchyIndex& index() const { return *world_->index; }
+
+  static TestWorld* world_;
+  static Server* server_;
+  static std::string* unix_path_;
+};
+
+TestWorld* RoundTripTest::world_ = nullptr;
+Server* RoundTripTest::server_ = nullptr;
+std::string* RoundTripTest::unix_path_ = nullptr;
+
+void ExpectSameAnswer(const IdAnswer& got, const IdAnswer& want, const std::string& what) {
+  EXPECT_EQ(got.status.code(), want.status.code()) << what << ": " << got.status.ToString();
+  EXPECT_EQ(got.ids, want.ids) << what;
+  EXPECT_EQ(got.total, want.total) << what;
+  EXPECT_EQ(got.more, want.more) << what;
+}
+
+std::vector<IdQuery> AllQueryShapes(int64_t id, int64_t top) {
+  std::vector<IdQuery> out;
+  for (int k = 0; k < kQueryKindCount; ++k) {
+    const auto kind = static_cast<QueryKind>(k);
+    for (auto order : {HierarchyOrder::kRootFirst, HierarchyOrder::kSelfFirst}) {
+      for (bool pn : {false, true}) {
+        out.push_back(IdQuery{
+            .kind = kind, .id = id, .top = top, .order = order, .include_project_namespaces = pn});
+      }
+    }
+  }
+  return out;
+}
+
+TEST_P(RoundTripTest, EveryQueryKindMatchesTheEngine) {
+  Client client = MakeClient();
+  ASSERT_TRUE(client.Connect().ok());
+  std::vector<int64_t> ids = world_->SampleNamespaceIds();
+  for (int64_t p : world_->SampleProjectIds(10))
+    ids.push_back(p);  // project kinds take project ids
+  const int64_t top = world_->forest.named.chain_21.empty() ? 0 : world_->forest.named.chain_21[3];
+  size_t compared = 0;
+  for (int64_t id : ids) {
+    for (const IdQuery& q : AllQueryShapes(id, top)) {
+      Result<QueryAnswer> got = client.Query(q);
+      ASSERT_TRUE(got.ok()) << got.status().ToString();
+      QueryAnswer want = index().Query(q);
+      EXPECT_EQ(got->lsn, want.lsn);
+      ExpectSameAnswer(got->answer, want.answer,
+                       std::string(QueryKindName(q.kind)) + "(" + std::to_string(id) + ")");
+      ++compared;
+    }
+  }
+  EXPECT_GT(compared, 1000u);
+}
+
+TEST_P(RoundTripTest, PagesWithLimitAndCursor) {
+  Client client = MakeClient();
+  const int64_t huge = world_->forest.named.huge_group_id;
+  ASSERT_NE(huge, 0);
+  IdQuery q{.kind = QueryKind::kSelfAndDescendants, .id = huge, .limit = 37};
+  std::vector<int64_t> all;
+  for (int page = 0; page < 10'000; ++page) {
+    Result<QueryAnswer> got = client.Query(q);
+    ASSERT_TRUE(got.ok());
+    ExpectSameAnswer(got->answer, index().Query(q).answer, "page " + std::to_string(page));
+    all.insert(all.end(), got->answer.ids.begin(), got->answer.ids.end());
+    if (!got->answer.more) break;
+    q.after_id = got->answer.ids.back();
+  }
+  IdQuery whole{.kind = QueryKind::kSelfAndDescendants, .id = huge};
+  EXPECT_EQ(all, index().Query(whole).answer.ids);
+
+  Result<QueryAnswer> assembled = client.QueryAll(whole, 100);
+  ASSERT_TRUE(assembled.ok());
+  EXPECT_EQ(assembled->answer.ids, all);
+}
+
+TEST_P(RoundTripTest, BatchesMatchTheEngine) {
+  Client client = MakeClient();
+  std::vector<IdQuery> queries;
+  for (int64_t id : world_->SampleNamespaceIds(30)) {
+    for (const IdQuery& q : AllQueryShapes(id, 0)) queries.push_back(q);
+  }
+  Result<BatchAnswer> got = client.QueryBatch(queries);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  BatchAnswer want = index().QueryBatch(queries);
+  EXPECT_EQ(got->lsn, want.lsn);
+  ASSERT_EQ(got->answers.size(), want.answers.size());
+  for (size_t i = 0; i < queries.size(); ++i)
+    ExpectSameAnswer(got->answers[i], want.answers[i], "member");
+
+  // The N+1 helper: one kind for many ids.
+  std::vector<int64_t> ids = world_->SampleNamespaceIds(20);
+  Result<BatchAnswer> many = client.QueryMany(IdQuery{.kind = QueryKind::kSelfAndAncestors}, ids);
+  ASSERT_TRUE(many.ok());
+  ASSERT_EQ(many->answers.size(), ids.size());
+  for (size_t i = 0; i < ids.size(); ++i) {
+    ExpectSameAnswer(many->answers[i],
+                     index().Query({.kind = QueryKind::kSelfAndAncestors, .id = ids[i]}).answer,
+                     "many");
+  }
+
+  Result<BatchAnswer> empty = client.QueryBatch({});
+  ASSERT_TRUE(empty.ok());
+  EXPECT_TRUE(empty->answers.empty());
+}
+
+TEST_P(RoundTripTest, CountsPathsResolveRunnersMatchTheEngine) {
+  Client client = MakeClient();
+  const std::vector<int64_t> ns_ids = world_->SampleNamespaceIds();
+  const std::vector<int64_t> project_ids = world_->SampleProjectIds();
+  ReadView view = index().Read();
+
+  auto counts = client.CountsMany(ns_ids);
+  ASSERT_TRUE(counts.ok());
+  ASSERT_EQ(counts->value.size(), ns_ids.size());
+  for (size_t i = 0; i < ns_ids.size(); ++i) {
+    Result<SubtreeCounts> want = view.Counts(ns_ids[i]);
+    ASSERT_EQ(counts->value[i].ok(), want.ok()) << ns_ids[i];
+    if (!want.ok()) {
+      EXPECT_EQ(counts->value[i].status().code(), StatusCode::kNotFound);
+      continue;
+    }
+    EXPECT_EQ(counts->value[i]->descendant_groups, want->descendant_groups);
+    EXPECT_EQ(counts->value[i]->descendant_project_namespaces, want->descendant_project_namespaces);
+    EXPECT_EQ(counts->value[i]->projects, want->projects);
+    EXPECT_EQ(counts->value[i]->unarchived_projects, want->unarchived_projects);
+  }
+  Result<Answer<SubtreeCounts>> one = client.Counts(world_->forest.named.gitlab_org_id);
+  ASSERT_TRUE(one.ok());
+  EXPECT_EQ(one->value.projects, view.Counts(world_->forest.named.gitlab_org_id)->projects);
+  EXPECT_EQ(client.Counts(99'999'999).status().code(), StatusCode::kNotFound);
+
+  auto ns_paths = client.FullPaths(Table::kNamespaces, ns_ids);
+  ASSERT_TRUE(ns_paths.ok());
+  std::vector<std::string> all_paths;
+  for (size_t i = 0; i < ns_ids.size(); ++i) {
+    Result<std::string> want = view.NamespaceFullPath(ns_ids[i]);
+    ASSERT_EQ(ns_paths->value[i].ok(), want.ok()) << ns_ids[i];
+    if (want.ok()) {
+      EXPECT_EQ(*ns_paths->value[i], *want);
+      all_paths.push_back(*want);
+    }
+  }
+  auto project_paths = client.FullPaths(Table::kProjects, project_ids);
+  ASSERT_TRUE(project_paths.ok());
+  for (size_t i = 0; i < project_ids.size(); ++i) {
+    Result<std::string> want = view.ProjectFullPath(project_ids[i]);
+    ASSERT_EQ(project_paths->value[i].ok(), want.ok()) << project_ids[i];
+    if (want.ok()) {
+      EXPECT_EQ(*project_paths->value[i], *want);
+      all_paths.push_back(*want);
+    }
+  }
+  all_paths.push_back("no/such/path");
+  all_paths.push_back("");
+  auto resolved = client.ResolveMany(all_paths);
+  ASSERT_TRUE(resolved.ok());
+  ASSERT_EQ(resolved->value.size(), all_paths.size());
+  for (size_t i = 0; i < all_paths.size(); ++i) {
+    Result<ResolvedPath> want = view.Resolve(all_paths[i]);
+    ASSERT_EQ(resolved->value[i].ok(), want.ok()) << all_paths[i];
+    if (want.ok()) {
+      EXPECT_EQ(resolved->value[i]->table, want->table);
+      EXPECT_EQ(resolved->value[i]->id, want->id);
+    }
+  }
+  Result<Answer<ResolvedPath>> single = client.Resolve(all_paths.front());
+  ASSERT_TRUE(single.ok());
+  EXPECT_EQ(client.Resolve("no/such/path").status().code(), StatusCode::kNotFound);
+  Result<Answer<std::string>> path = client.FullPath(Table::kNamespaces, ns_ids.front());
+  ASSERT_TRUE(path.ok());
+  EXPECT_EQ(path->value, *view.NamespaceFullPath(ns_ids.front()));
+
+  std::vector<int64_t> runners_want;
+  view.RunnersOfGroups(ns_ids, &runners_want);
+  auto runners = client.RunnersOfGroups(ns_ids);
+  ASSERT_TRUE(runners.ok());
+  EXPECT_EQ(runners->value, runners_want);
+  EXPECT_EQ(runners->lsn, view.lsn());
+}
+
+TEST_P(RoundTripTest, StatusPingAndUnknownIds) {
+  Client client = MakeClient();
+  Result<ServerStatus> status = client.GetStatus();
+  ASSERT_TRUE(status.ok()) << status.status().ToString();
+  const IndexStats stats = index().Stats();
+  EXPECT_EQ(status->applied_lsn, stats.applied_lsn);
+  EXPECT_EQ(status->index.namespaces, stats.namespaces);
+  EXPECT_EQ(status->index.projects, stats.projects);
+  EXPECT_EQ(status->index.runner_links, stats.runner_links);
+  EXPECT_EQ(status->index.orphan_namespaces, stats.orphan_namespaces);
+  EXPECT_GE(status->connections, 1u);
+  EXPECT_FALSE(status->server_version.empty());
+
+  Result<Lsn> ping = client.Ping(12345);
+  ASSERT_TRUE(ping.ok());
+  EXPECT_EQ(*ping, index().applied_lsn());
+
+  Result<QueryAnswer> unknown = client.Query({.kind = QueryKind::kAncestors, .id = 99'999'999});
+  ASSERT_TRUE(unknown.ok());
+  EXPECT_EQ(unknown->answer.status.code(), StatusCode::kNotFound);
+  Result<QueryAnswer> bad = client.Query(
+      {.kind = QueryKind::kAncestors, .id = world_->forest.named.gitlab_org_id, .after_id = 1});
+  ASSERT_TRUE(bad.ok());
+  EXPECT_EQ(bad->answer.status.code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(client.server_hello().version, kProtocolVersion);
+}
+
+INSTANTIATE_TEST_SUITE_P(Transports, RoundTripTest,
+                         ::testing::Values(Transport::kTcp, Transport::kUnix),
+                         [](const auto& info) {
+                           return info.param == Transport::kTcp ? "Tcp" : "Unix";
+                         });
+
+}  // namespace
+}  // namespace canopy::net
