@@ -324,14 +324,7 @@ Status HierarchyIndex::Apply(Transaction txn) {
 Status HierarchyIndex::ApplyBatch(std::vector<Transaction> txns) {
   if (txns.empty()) return Status::Ok();
   std::lock_guard<std::mutex> lock(writer_mutex_);
-  const int stale = 1 - left_right_.load(std::memory_order_seq_cst);
-  if (held_by_this_thread.Holds(indicators_[stale].get())) {
-    return Status::FailedPrecondition(
-        "this thread holds a ReadView of the copy the writer must update; drop it before Apply");
-  }
-  if (failed_) {
-    return Status::FailedPrecondition("the index stopped taking writes after an earlier failure");
-  }
+  if (Status s = CheckWritable(); !s.ok()) return s;
   // Validate before anything is applied.
   Lsn last = copies_[left_right_.load(std::memory_order_seq_cst)]->lsn();
   for (const Transaction& t : txns) {
@@ -344,16 +337,23 @@ Status HierarchyIndex::ApplyBatch(std::vector<Transaction> txns) {
   return Publish(txns);
 }
 
-Status HierarchyIndex::Compact() {
-  std::lock_guard<std::mutex> lock(writer_mutex_);
-  const int live = left_right_.load(std::memory_order_seq_cst);
-  if (held_by_this_thread.Holds(indicators_[1 - live].get())) {
+// REQUIRES: writer_mutex_ held.
+Status HierarchyIndex::CheckWritable() const {
+  const int stale = 1 - left_right_.load(std::memory_order_seq_cst);
+  if (held_by_this_thread.Holds(indicators_[stale].get())) {
     return Status::FailedPrecondition(
-        "this thread holds a ReadView of the copy the writer must update; drop it before Compact");
+        "this thread holds a ReadView of the copy the writer must update; drop it first");
   }
   if (failed_) {
     return Status::FailedPrecondition("the index stopped taking writes after an earlier failure");
   }
+  return Status::Ok();
+}
+
+Status HierarchyIndex::Compact() {
+  std::lock_guard<std::mutex> lock(writer_mutex_);
+  const int live = left_right_.load(std::memory_order_seq_cst);
+  if (Status s = CheckWritable(); !s.ok()) return s;
   std::vector<PreparedTransaction> prepared;
   try {
     prepared.emplace_back(PreparedTransaction::CompactTag{}, copies_[live]->lsn());

@@ -25,7 +25,7 @@ void SortUniqueIds(std::vector<int64_t>* ids) {
   const int bits = range == 0 ? 0 : 64 - std::countl_zero(range);
   const int passes = (bits + kDigitBits - 1) / kDigitBits;
   if (passes == 0) {  // all equal
-    ids->resize(1);
+    ids->erase(ids->begin() + 1, ids->end());
     return;
   }
 

@@ -312,6 +312,8 @@ class HierarchyIndex {
   IndexStats Stats() const;
 
  private:
+  // kFailedPrecondition when this thread pins the copy to write, or after a failure.
+  Status CheckWritable() const;
   Status Publish(std::vector<Transaction>& txns);
   Status PublishPrepared(std::vector<internal::PreparedTransaction>& prepared);
 
