@@ -68,6 +68,10 @@ Status Replica::WaitUntilApplied(Lsn lsn, std::chrono::milliseconds timeout) {
   return worker_->WaitUntilApplied(lsn, timeout);
 }
 
+void Replica::RequestPosition(Lsn lsn, std::chrono::milliseconds for_how_long) {
+  if (worker_) worker_->RequestPosition(lsn, for_how_long);
+}
+
 Status Replica::WaitUntilStreaming(std::chrono::milliseconds timeout) {
   if (!worker_) return Status::Unavailable("replica not started");
   return worker_->WaitUntilStreaming(timeout);
@@ -116,12 +120,55 @@ void Replica::Worker::SetState(ReplicaState state, const char* stage) {
 
 void Replica::Worker::SetApplied(Lsn lsn) {
   if (lsn.value <= applied_.load(std::memory_order_relaxed)) return;
+  std::shared_ptr<HierarchyIndex> index;
   {
     std::lock_guard<std::mutex> lock(mu_);
     applied_.store(lsn.value);
     status_.applied_lsn = lsn;
+    index = index_;
   }
   cv_.notify_all();
+  NotifyApplied(std::move(index), lsn);
+}
+
+void Replica::Worker::NotifyApplied(std::shared_ptr<HierarchyIndex> index, Lsn lsn) const {
+  if (options_.on_applied && index) options_.on_applied(index, lsn);
+}
+
+Status Replica::Worker::AdvanceIdle(Lsn wal_end) {
+  if (wal_end.value <= applied_.load(std::memory_order_relaxed)) return Status();
+  std::shared_ptr<HierarchyIndex> index;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    index = index_;
+  }
+  if (index && index->applied_lsn() < wal_end) {
+    CANOPY_RETURN_IF_ERROR(index->Apply(Transaction{wal_end, {}}));
+  }
+  SetApplied(wal_end);
+  return Status();
+}
+
+void Replica::Worker::RequestPosition(Lsn lsn, std::chrono::milliseconds for_how_long) {
+  if (lsn.value <= applied_.load()) return;
+  uint64_t target = wait_target_.load();
+  while (target < lsn.value && !wait_target_.compare_exchange_weak(target, lsn.value)) {
+  }
+  const int64_t deadline = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                               (std::chrono::steady_clock::now() + for_how_long).time_since_epoch())
+                               .count();
+  int64_t current = wait_deadline_ns_.load();
+  while (current < deadline && !wait_deadline_ns_.compare_exchange_weak(current, deadline)) {
+  }
+  wake_.Wake();
+}
+
+bool Replica::Worker::HasWaiter() const {
+  if (wait_target_.load() <= applied_.load()) return false;
+  const int64_t now =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+          .count();
+  return now < wait_deadline_ns_.load();
 }
 
 void Replica::Worker::RequestStop() {
@@ -138,20 +185,13 @@ bool Replica::Worker::Sleep(std::chrono::milliseconds d) {
 }
 
 Status Replica::Worker::WaitUntilApplied(Lsn lsn, std::chrono::milliseconds timeout) {
-  // Ask the stream to request keepalives until the position reaches lsn.
-  uint64_t target = wait_target_.load();
-  while (target < lsn.value && !wait_target_.compare_exchange_weak(target, lsn.value)) {
-  }
-  wake_.Wake();
+  // Ask the stream to request keepalives until the position reaches lsn (or
+  // this waiter gives up).
+  RequestPosition(lsn, timeout);
   std::unique_lock<std::mutex> lock(mu_);
-  bool ok = cv_.wait_for(lock, timeout, [&] { return applied_.load() >= lsn.value || stop_.load(); });
+  cv_.wait_for(lock, timeout, [&] { return applied_.load() >= lsn.value || stop_.load(); });
   if (applied_.load() >= lsn.value) return Status();
   if (stop_.load()) return Status::Unavailable("replica stopped");
-  (void)ok;
-  // Stop asking for keepalives on behalf of a waiter that gave up (unless a
-  // later waiter raised the target meanwhile).
-  uint64_t mine = lsn.value;
-  wait_target_.compare_exchange_strong(mine, 0);
   return Status::Timeout("applied LSN " + Lsn(applied_.load()).ToString() + " did not reach " + lsn.ToString() +
                          " (state " + ReplicaStateName(status_.state) +
                          (status_.last_error.empty() ? "" : ", last error: " + status_.last_error) + ")");
@@ -377,6 +417,14 @@ Status Replica::Worker::Bootstrap(PgConnection& repl, PgConnection& sql, Lsn* st
     ++status_.snapshots;
   }
   cv_.notify_all();
+  {
+    std::shared_ptr<HierarchyIndex> serving;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      serving = index_;
+    }
+    NotifyApplied(std::move(serving), *consistent);
+  }
   Log("canopy replica: snapshot applied at " + consistent->ToString() + " in " + std::to_string(seconds) + " s");
   assembler_.Reset();
   assembler_.set_skip_through(*consistent);

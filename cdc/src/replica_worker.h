@@ -42,6 +42,7 @@ class Replica::Worker {
   void RequestStop();
 
   Status WaitUntilApplied(Lsn lsn, std::chrono::milliseconds timeout);
+  void RequestPosition(Lsn lsn, std::chrono::milliseconds for_how_long);
   Status WaitUntilStreaming(std::chrono::milliseconds timeout);
   std::shared_ptr<const HierarchyIndex> index() const;
   ReplicaStatus status() const;
@@ -61,12 +62,18 @@ class Replica::Worker {
 
   void SetState(ReplicaState state, const char* stage);
   void SetApplied(Lsn lsn);  // grows the position
+  // An idle keepalive at `wal_end`: the index's LSN and the position advance.
+  Status AdvanceIdle(Lsn wal_end);
+  // Whether a caller waits for a position not applied yet (ask for keepalives).
+  bool HasWaiter() const;
+  void NotifyApplied(std::shared_ptr<HierarchyIndex> index, Lsn lsn) const;
   void Log(const std::string& line) const;
   bool Sleep(std::chrono::milliseconds d);  // false if stopped meanwhile
 
   const ReplicaOptions options_;
   std::atomic<bool> stop_{false};
   std::atomic<uint64_t> wait_target_{0};
+  std::atomic<int64_t> wait_deadline_ns_{0};  // steady_clock; waiters give up after it
   std::atomic<uint64_t> applied_{0};
   internal::WakePipe wake_;       // waiters and stop: wakes the stream (drained by it)
   internal::WakePipe stop_pipe_;  // stop only: never drained (stop is final)

@@ -124,7 +124,9 @@ Status Replica::Worker::Stream(PgConnection& repl) {
         if (Status a = ApplyPending(); !a.ok()) return a;
         // Idle: everything that commits before walEnd was sent, and we have
         // applied all of it.
-        if (!assembler_.in_transaction()) SetApplied(envelope.keepalive.wal_end);
+        if (!assembler_.in_transaction()) {
+          if (Status a = AdvanceIdle(envelope.keepalive.wal_end); !a.ok()) return a;
+        }
         if (envelope.keepalive.reply_requested) {
           if (Status r = SendStatus(repl, false); !r.ok()) return r;
         }
@@ -149,7 +151,7 @@ Status Replica::Worker::Stream(PgConnection& repl) {
     // n == 0: nothing buffered. Apply what is pending, then talk and wait.
     if (Status a = ApplyPending(); !a.ok()) return a;
     const auto now = std::chrono::steady_clock::now();
-    const bool waiter = wait_target_.load() > applied_.load() && !assembler_.in_transaction();
+    const bool waiter = HasWaiter() && !assembler_.in_transaction();
     if (now >= next_status_) {
       if (Status r = SendStatus(repl, waiter); !r.ok()) return r;
     } else if (waiter && now - last_reply_request_ >= kWaiterPollInterval) {

@@ -50,6 +50,75 @@ std::optional<Table> TableMapping::Find(std::string_view schema, std::string_vie
   return std::nullopt;
 }
 
+namespace {
+std::string_view Trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
+  return s;
+}
+}  // namespace
+
+Status TableMapping::Set(std::string_view setting) {
+  const size_t eq = setting.find('=');
+  const size_t dot = setting.find('.');
+  if (eq == std::string_view::npos || dot == std::string_view::npos || dot > eq) {
+    return Status::InvalidArgument("mapping setting '" + std::string(setting) + "' is not KIND.KEY=VALUE");
+  }
+  const std::string_view kind = Trim(setting.substr(0, dot));
+  const std::string_view key = Trim(setting.substr(dot + 1, eq - dot - 1));
+  const std::string_view value = Trim(setting.substr(eq + 1));
+  std::optional<Table> table;
+  for (Table t : kAllTables) {
+    if (kind == TableName(t)) table = t;
+  }
+  if (!table) {
+    return Status::InvalidArgument("mapping setting '" + std::string(setting) +
+                                   "': kind must be namespaces, projects or runner_links");
+  }
+  TableSpec& spec = Spec(*table);
+  if (key == "table") {
+    const size_t sep = value.find('.');
+    if (sep == std::string_view::npos) {
+      spec.table = std::string(value);
+    } else {
+      spec.schema = std::string(value.substr(0, sep));
+      spec.table = std::string(value.substr(sep + 1));
+    }
+    return Status();
+  }
+  if (key == "schema") {
+    spec.schema = std::string(value);
+    return Status();
+  }
+  const TableMapping gitlab;  // the defaults name the fields
+  const TableSpec& defaults = gitlab.Spec(*table);
+  for (size_t i = 0; i < defaults.columns.size(); ++i) {
+    if (key == defaults.columns[i]) {
+      spec.columns[i] = std::string(value);
+      return Status();
+    }
+  }
+  std::string known;
+  for (const std::string& c : defaults.columns) known += " " + c;
+  return Status::InvalidArgument("mapping setting '" + std::string(setting) + "': " + std::string(kind) +
+                                 " has no field '" + std::string(key) + "' (fields:" + known + ", or table/schema)");
+}
+
+Status TableMapping::SetAll(std::string_view text) {
+  int line_number = 0;
+  while (!text.empty()) {
+    const size_t nl = text.find('\n');
+    const std::string_view line = Trim(text.substr(0, nl));
+    text = nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
+    ++line_number;
+    if (line.empty() || line.front() == '#') continue;
+    if (Status s = Set(line); !s.ok()) {
+      return Status::InvalidArgument("line " + std::to_string(line_number) + ": " + s.message());
+    }
+  }
+  return Status();
+}
+
 int FieldCount(Table table) {
   switch (table) {
     case Table::kNamespaces: return kNamespaceFieldCount;

@@ -28,7 +28,9 @@
 //      ahead of what is applied; while idle, keepalive positions are
 //      acknowledged (nothing is pending, so the slot holds no WAL needlessly);
 //      reply-requested keepalives are answered at once; status goes out every
-//      status_interval.
+//      status_interval. An idle keepalive whose position is past the last
+//      commit advances the index's applied LSN too (an empty transaction):
+//      nothing mapped committed in between, so the answers reflect it.
 //   6. On an error: reconnect with backoff. With a permanent slot (and the same
 //      system id and timeline) streaming resumes from the applied LSN and
 //      transactions already applied are skipped; otherwise a fresh snapshot is
@@ -85,6 +87,11 @@ struct ReplicaOptions {
   // Receives one line per notable event (stage changes, errors, progress).
   // Called from the replica's threads; may be empty.
   std::function<void(const std::string&)> log;
+  // Called on the replica thread whenever the applied position grows (a
+  // batch of transactions, an idle keepalive) and when a snapshot swaps in a
+  // new index, with the index now serving and its applied LSN. Keep it cheap
+  // (a server wakes its min_lsn waiters here). May be empty.
+  std::function<void(const std::shared_ptr<const HierarchyIndex>& index, Lsn applied)> on_applied;
   // Testing hook (fault tests): while it returns true, the streaming loop
   // neither reads from nor writes to the server — a stalled consumer. Polled
   // about every 5 ms from the replica thread. Empty = never paused.
@@ -153,6 +160,12 @@ class Replica {
   // kUnavailable when stopped. While idle, the replica asks the server for a
   // keepalive to learn that nothing is pending before `lsn`.
   Status WaitUntilApplied(Lsn lsn, std::chrono::milliseconds timeout);
+  // Does not block: asks the stream to learn, for up to `for_how_long`,
+  // whether the source has reached `lsn` (it requests keepalives; when
+  // nothing is pending before their position, the applied position — and
+  // the index's LSN — advance to it). For servers that park min_lsn requests
+  // and are woken through on_applied.
+  void RequestPosition(Lsn lsn, std::chrono::milliseconds for_how_long);
   // Blocks until the first snapshot is applied and streaming has started.
   Status WaitUntilStreaming(std::chrono::milliseconds timeout);
 

@@ -91,6 +91,19 @@ struct TableMapping {
   // The canopy table that (schema, table) feeds, if any. Exact, case-sensitive
   // match (PostgreSQL's stored names).
   std::optional<Table> Find(std::string_view schema, std::string_view table) const;
+
+  // Applies one setting "KIND.KEY=VALUE" (canopyd's --map flag and mapping
+  // file). KIND is namespaces, projects or runner_links; KEY is `table`
+  // (VALUE "schema.table" or "table" in public), `schema`, or a field named
+  // by its GitLab column (namespaces: id parent_id type name path
+  // visibility_level; projects: id namespace_id project_namespace_id name
+  // path visibility_level archived pending_delete; runner_links: id
+  // runner_id namespace_id) with VALUE the column to read, or empty for "not
+  // mapped". Errors: kInvalidArgument naming the bad part.
+  Status Set(std::string_view setting);
+  // Applies every line of a mapping file: one setting per line; blank lines
+  // and lines starting with '#' are skipped. Errors name the line.
+  Status SetAll(std::string_view text);
 };
 
 inline constexpr Table kAllTables[] = {Table::kNamespaces, Table::kProjects, Table::kRunnerLinks};
