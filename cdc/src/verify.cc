@@ -320,73 +320,74 @@ const std::vector<int64_t>& Get(const IdLists& lists, int64_t id) {
   return it == lists.end() ? kEmpty : it->second;
 }
 
-void Compare(const SqlAnswers& want, const HierarchyIndex& index, size_t max_reported,
-             VerifyReport* c) {
+void Compare(const SqlAnswers& want, VerifyTarget& target, size_t max_reported, VerifyReport* c) {
   auto check = [&](bool same, const std::string& what) {
     ++c->checks;
     if (same) return;
     ++c->differences;
     if (c->reported.size() < max_reported) c->reported.push_back(what);
   };
-  auto check_ids = [&](const std::string& kind, int64_t id, const Status& s,
-                       const std::vector<int64_t>& got, const std::vector<int64_t>& expected) {
-    check(s.ok() && got == expected, kind + "(" + std::to_string(id) + "): canopy " +
-                                         (s.ok() ? Str(got) : s.ToString()) + ", SQL " +
-                                         Str(expected));
+  auto check_ids = [&](const std::string& kind, int64_t id, const IdAnswer& got,
+                       const std::vector<int64_t>& expected) {
+    check(got.status.ok() && got.ids == expected,
+          kind + "(" + std::to_string(id) + "): canopy " +
+              (got.status.ok() ? Str(got.ids) : got.status.ToString()) + ", SQL " + Str(expected));
+  };
+  auto ask = [&](QueryKind kind, int64_t id, HierarchyOrder order = HierarchyOrder::kRootFirst,
+                 bool with_project_namespaces = false, int64_t top = 0) {
+    return target.Query({.kind = kind,
+                         .id = id,
+                         .top = top,
+                         .order = order,
+                         .include_project_namespaces = with_project_namespaces});
   };
 
   std::vector<int64_t> sql_ns, sql_pr;
   for (const auto& [id, type] : want.namespace_type) sql_ns.push_back(id);
   for (const auto& [id, ns] : want.project_namespace) sql_pr.push_back(id);
-  {
-    ReadView view = index.Read();
-    check(view.ListNamespaceIds() == sql_ns, "namespace id sets differ: canopy " +
-                                                 Str(view.ListNamespaceIds()) + ", SQL " +
-                                                 Str(sql_ns));
-    check(view.ListProjectIds() == sql_pr,
-          "project id sets differ: canopy " + Str(view.ListProjectIds()) + ", SQL " + Str(sql_pr));
-    check(view.ListOrphanNamespaceIds().empty(),
-          "canopy has orphans: " + Str(view.ListOrphanNamespaceIds()));
+  if (std::optional<VerifyTarget::IdSets> sets = target.AllIds()) {
+    check(sets->namespaces == sql_ns,
+          "namespace id sets differ: canopy " + Str(sets->namespaces) + ", SQL " + Str(sql_ns));
+    check(sets->projects == sql_pr,
+          "project id sets differ: canopy " + Str(sets->projects) + ", SQL " + Str(sql_pr));
+    check(sets->orphan_namespaces.empty(), "canopy has orphans: " + Str(sets->orphan_namespaces));
   }
 
-  std::vector<int64_t> got;
   for (int64_t id : want.sample_namespaces) {
-    ReadView view = index.Read();  // short-lived: never hold the writer up
     const auto& sa = Get(want.self_and_ancestors, id);
-    check_ids("self_and_ancestors", id, view.SelfAndAncestors(id, HierarchyOrder::kRootFirst, &got),
-              got, sa);
+    check_ids("self_and_ancestors", id, ask(QueryKind::kSelfAndAncestors, id), sa);
     std::vector<int64_t> rev(sa.rbegin(), sa.rend());
     check_ids("self_and_ancestors:asc", id,
-              view.SelfAndAncestors(id, HierarchyOrder::kSelfFirst, &got), got, rev);
+              ask(QueryKind::kSelfAndAncestors, id, HierarchyOrder::kSelfFirst), rev);
     std::vector<int64_t> anc(sa.begin(), sa.empty() ? sa.end() : sa.end() - 1);
-    check_ids("ancestors", id, view.Ancestors(id, HierarchyOrder::kRootFirst, &got), got, anc);
+    check_ids("ancestors", id, ask(QueryKind::kAncestors, id), anc);
     if (!sa.empty()) {
       // ancestors_upto(ns, root): strictly below the root.
       std::vector<int64_t> upto(anc.empty() ? anc.end() : anc.begin() + 1, anc.end());
       check_ids("ancestors_upto(root)", id,
-                view.AncestorsUpto(id, sa.front(), HierarchyOrder::kRootFirst, &got), got, upto);
-      auto root = view.RootAncestor(id);
-      check(root.ok() && root.value() == sa.front(), "root_ancestor(" + std::to_string(id) + ")");
+                ask(QueryKind::kAncestorsUpto, id, HierarchyOrder::kRootFirst, false, sa.front()),
+                upto);
+      check_ids("root_ancestor", id, ask(QueryKind::kRootAncestor, id), {sa.front()});
     }
     auto sd = Get(want.self_and_descendants, id);
-    check_ids("self_and_descendants", id, view.SelfAndDescendants(id, false, &got), got, sd);
+    check_ids("self_and_descendants", id, ask(QueryKind::kSelfAndDescendants, id), sd);
     std::vector<int64_t> d(sd);
     d.erase(std::remove(d.begin(), d.end(), id), d.end());
-    check_ids("descendants", id, view.Descendants(id, false, &got), got, d);
-    check_ids("self_and_descendants:all", id, view.SelfAndDescendants(id, true, &got), got,
+    check_ids("descendants", id, ask(QueryKind::kDescendants, id), d);
+    check_ids("self_and_descendants:all", id,
+              ask(QueryKind::kSelfAndDescendants, id, HierarchyOrder::kRootFirst, true),
               Get(want.self_and_descendants_all, id));
-    check_ids("self_and_hierarchy", id, view.SelfAndHierarchy(id, false, &got), got,
+    check_ids("self_and_hierarchy", id, ask(QueryKind::kSelfAndHierarchy, id),
               Get(want.self_and_hierarchy, id));
     const auto& ap = Get(want.all_project_ids, id);
-    check_ids("all_project_ids", id, view.AllProjectIds(id, &got), got, ap);
+    check_ids("all_project_ids", id, ask(QueryKind::kAllProjectIds, id), ap);
     const auto& aup = Get(want.all_unarchived_project_ids, id);
-    check_ids("all_unarchived_project_ids", id, view.AllUnarchivedProjectIds(id, &got), got, aup);
-    check_ids("runners_of_groups", id, Status(),
-              (view.RunnersOfGroups(std::span<const int64_t>(&id, 1), &got), got),
+    check_ids("all_unarchived_project_ids", id, ask(QueryKind::kAllUnarchivedProjectIds, id), aup);
+    check_ids("runners_of_groups", id, ask(QueryKind::kRunnersOfGroup, id),
               Get(want.runners_of_group, id));
-    check_ids("runners_of_group_and_ancestors", id, view.RunnersOfGroupAndAncestors(id, &got), got,
+    check_ids("runners_of_group_and_ancestors", id, ask(QueryKind::kRunnersOfGroupAndAncestors, id),
               Get(want.runners_of_group_and_ancestors, id));
-    auto counts = view.Counts(id);
+    auto counts = target.Counts(id);
     auto dpn = want.descendant_project_namespaces.find(id);
     const uint64_t want_dpn = dpn == want.descendant_project_namespaces.end() ? 0 : dpn->second;
     check(counts.ok() && counts.value().descendant_groups == d.size() &&
@@ -401,7 +402,7 @@ void Compare(const SqlAnswers& want, const HierarchyIndex& index, size_t max_rep
                                  " " + std::to_string(counts.value().projects) + "/" +
                                  std::to_string(counts.value().unarchived_projects)
                            : ", canopy " + counts.status().ToString()));
-    auto path = view.NamespaceFullPath(id);
+    auto path = target.FullPath(Table::kNamespaces, id);
     auto want_path = want.namespace_full_path.find(id);
     check(path.ok() && want_path != want.namespace_full_path.end() &&
               path.value() == want_path->second,
@@ -409,7 +410,7 @@ void Compare(const SqlAnswers& want, const HierarchyIndex& index, size_t max_rep
               (path.ok() ? path.value() : path.status().ToString()) + ", SQL " +
               (want_path == want.namespace_full_path.end() ? "?" : want_path->second));
     if (path.ok() && want.namespace_type.at(id) != "Project") {
-      auto resolved = view.Resolve(path.value());
+      auto resolved = target.Resolve(path.value());
       check(resolved.ok() && resolved.value().table == Table::kNamespaces &&
                 resolved.value().id == id,
             "resolve(" + path.value() + ") != namespace " + std::to_string(id));
@@ -417,20 +418,19 @@ void Compare(const SqlAnswers& want, const HierarchyIndex& index, size_t max_rep
   }
 
   for (int64_t id : want.sample_projects) {
-    ReadView view = index.Read();
-    check_ids("project_ancestors", id, view.ProjectAncestors(id, HierarchyOrder::kRootFirst, &got),
-              got, Get(want.project_ancestors, id));
+    check_ids("project_ancestors", id, ask(QueryKind::kProjectAncestors, id),
+              Get(want.project_ancestors, id));
     check_ids("runners_of_parent_groups_of_project", id,
-              view.RunnersOfParentGroupsOfProject(id, &got), got,
+              ask(QueryKind::kRunnersOfParentGroupsOfProject, id),
               Get(want.runners_of_parent_groups_of_project, id));
-    auto path = view.ProjectFullPath(id);
+    auto path = target.FullPath(Table::kProjects, id);
     auto want_path = want.project_full_path.find(id);
     check(
         path.ok() && want_path != want.project_full_path.end() && path.value() == want_path->second,
         "project_full_path(" + std::to_string(id) + "): canopy " +
             (path.ok() ? path.value() : path.status().ToString()));
     if (path.ok()) {
-      auto resolved = view.Resolve(path.value());
+      auto resolved = target.Resolve(path.value());
       // A group (not a project namespace) may legitimately own the same full
       // path; then the path resolves to it.
       const bool to_project =
@@ -438,7 +438,7 @@ void Compare(const SqlAnswers& want, const HierarchyIndex& index, size_t max_rep
       bool to_group = false;
       if (resolved.ok() && resolved.value().table == Table::kNamespaces) {
         auto type = want.namespace_type.find(resolved.value().id);
-        auto np = view.NamespaceFullPath(resolved.value().id);
+        auto np = target.FullPath(Table::kNamespaces, resolved.value().id);
         to_group = type != want.namespace_type.end() && type->second != "Project" && np.ok() &&
                    np.value() == path.value();
       }
@@ -448,22 +448,28 @@ void Compare(const SqlAnswers& want, const HierarchyIndex& index, size_t max_rep
   }
 }
 
-Result<VerifyReport> VerifyAt(const std::string& conninfo, const HierarchyIndex& index, Lsn target,
+Result<VerifyReport> VerifyAt(const std::string& conninfo, VerifyTarget& target, Lsn target_lsn,
                               const VerifyOptions& options) {
   auto conn = PgConnection::Connect(conninfo, /*replication=*/false, "canopy-verify");
   if (!conn.ok()) return conn.status();
   VerifyReport report;
-  report.target_lsn = target;
+  report.target_lsn = target_lsn;
   const auto t0 = std::chrono::steady_clock::now();
-  const Lsn before = index.applied_lsn();
+  auto before = target.AppliedLsn();
+  if (!before.ok()) return before.status();
   SqlAnswers want;
   if (Status s = ComputeSqlAnswers(*conn.value(), options, &want); !s.ok()) return s;
   const auto t1 = std::chrono::steady_clock::now();
-  report.index_lsn = index.applied_lsn();
-  Compare(want, index, options.max_reported, &report);
+  auto at_compare = target.AppliedLsn();
+  if (!at_compare.ok()) return at_compare.status();
+  report.index_lsn = at_compare.value();
+  Compare(want, target, options.max_reported, &report);
   const auto t2 = std::chrono::steady_clock::now();
+  auto after = target.AppliedLsn();
+  if (!after.ok()) return after.status();
   report.sql_wal_lsn = want.wal_lsn;
-  report.quiescent = index.applied_lsn() == before && want.wal_lsn <= std::max(target, before);
+  report.quiescent = after.value() == before.value() &&
+                     want.wal_lsn <= std::max(target_lsn, before.value());
   report.namespaces = want.namespace_type.size();
   report.projects = want.project_namespace.size();
   report.namespaces_checked = want.sample_namespaces.size();
@@ -483,43 +489,81 @@ Result<Lsn> CurrentWalLsn(const std::string& conninfo) {
   return *lsn;
 }
 
+// An index in this process. `replica` (optional) waits through its
+// keepalives, so idle positions past the last commit count as applied.
+class IndexTarget final : public VerifyTarget {
+ public:
+  IndexTarget(const HierarchyIndex& index, Replica* replica) : index_(index), replica_(replica) {}
+  Result<Lsn> AppliedLsn() override { return index_.applied_lsn(); }
+  Status WaitUntilApplied(Lsn lsn, std::chrono::milliseconds timeout) override {
+    if (replica_ != nullptr) return replica_->WaitUntilApplied(lsn, timeout);
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (index_.applied_lsn() < lsn) {
+      if (std::chrono::steady_clock::now() >= deadline) {
+        return Status::Timeout("index applied " + index_.applied_lsn().ToString() + " < " +
+                               lsn.ToString());
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return Status();
+  }
+  IdAnswer Query(const IdQuery& query) override { return index_.Query(query).answer; }
+  Result<SubtreeCounts> Counts(int64_t ns) override { return index_.Read().Counts(ns); }
+  Result<std::string> FullPath(Table table, int64_t id) override {
+    ReadView view = index_.Read();
+    return table == Table::kProjects ? view.ProjectFullPath(id) : view.NamespaceFullPath(id);
+  }
+  Result<ResolvedPath> Resolve(std::string_view full_path) override {
+    return index_.Read().Resolve(full_path);
+  }
+  std::optional<IdSets> AllIds() override {
+    ReadView view = index_.Read();
+    return IdSets{view.ListNamespaceIds(), view.ListProjectIds(), view.ListOrphanNamespaceIds()};
+  }
+
+ private:
+  const HierarchyIndex& index_;
+  Replica* replica_;
+};
+
 }  // namespace
 
-Result<VerifyReport> Verify(const std::string& conninfo, const HierarchyIndex& index,
+Result<VerifyReport> Verify(const std::string& conninfo, VerifyTarget& target,
                             const VerifyOptions& options) {
-  Lsn target;
+  Lsn target_lsn;
   if (options.lsn) {
-    target = *options.lsn;
+    target_lsn = *options.lsn;
   } else {
     auto lsn = CurrentWalLsn(conninfo);
     if (!lsn.ok()) return lsn.status();
-    target = lsn.value();
+    target_lsn = lsn.value();
   }
-  const auto deadline = std::chrono::steady_clock::now() + options.wait_timeout;
-  while (index.applied_lsn() < target) {
-    if (std::chrono::steady_clock::now() >= deadline) {
-      return Status::Timeout("index applied " + index.applied_lsn().ToString() + " < " +
-                             target.ToString());
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  return VerifyAt(conninfo, index, target, options);
+  if (Status s = target.WaitUntilApplied(target_lsn, options.wait_timeout); !s.ok()) return s;
+  return VerifyAt(conninfo, target, target_lsn, options);
+}
+
+Result<VerifyReport> Verify(const std::string& conninfo, const HierarchyIndex& index,
+                            const VerifyOptions& options) {
+  IndexTarget target(index, nullptr);
+  return Verify(conninfo, target, options);
 }
 
 Result<VerifyReport> Verify(const std::string& conninfo, Replica& replica,
                             const VerifyOptions& options) {
-  Lsn target;
+  // Wait on the replica first: a re-snapshot may swap the index meanwhile.
+  Lsn target_lsn;
   if (options.lsn) {
-    target = *options.lsn;
+    target_lsn = *options.lsn;
   } else {
     auto lsn = CurrentWalLsn(conninfo);
     if (!lsn.ok()) return lsn.status();
-    target = lsn.value();
+    target_lsn = lsn.value();
   }
-  if (Status s = replica.WaitUntilApplied(target, options.wait_timeout); !s.ok()) return s;
+  if (Status s = replica.WaitUntilApplied(target_lsn, options.wait_timeout); !s.ok()) return s;
   auto index = replica.index();
   if (index == nullptr) return Status::Unavailable("the replica has no index yet");
-  return VerifyAt(conninfo, *index, target, options);
+  IndexTarget target(*index, &replica);
+  return VerifyAt(conninfo, target, target_lsn, options);
 }
 
 }  // namespace canopy::cdc

@@ -35,6 +35,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "canopy/hierarchy_index.h"
@@ -81,12 +82,36 @@ struct VerifyReport {
   std::string Summary() const;  // one line
 };
 
+// What Verify compares with SQL: canopy's answers from an index in this
+// process, or from a canopyd over the network (the `canopy verify` CLI).
+// Each call answers from one committed state.
+class VerifyTarget {
+ public:
+  virtual ~VerifyTarget() = default;
+  virtual Result<Lsn> AppliedLsn() = 0;
+  // Blocks until the applied position is >= lsn (kTimeout otherwise).
+  virtual Status WaitUntilApplied(Lsn lsn, std::chrono::milliseconds timeout) = 0;
+  // Whole answers (no paging).
+  virtual IdAnswer Query(const IdQuery& query) = 0;
+  virtual Result<SubtreeCounts> Counts(int64_t ns) = 0;
+  virtual Result<std::string> FullPath(Table table, int64_t id) = 0;
+  virtual Result<ResolvedPath> Resolve(std::string_view full_path) = 0;
+  // Every namespace, project and orphan id, ascending, to compare the sets
+  // in full; nullopt when the target cannot list them (then skipped).
+  struct IdSets {
+    std::vector<int64_t> namespaces, projects, orphan_namespaces;
+  };
+  virtual std::optional<IdSets> AllIds() { return std::nullopt; }
+};
+
 // Errors: kTimeout (index did not reach the target), kUnavailable /
 // kFailedPrecondition (connection or SQL failure), kUnavailable (replica has
 // no index yet).
 Result<VerifyReport> Verify(const std::string& conninfo, const HierarchyIndex& index,
                             const VerifyOptions& options);
 Result<VerifyReport> Verify(const std::string& conninfo, Replica& replica,
+                            const VerifyOptions& options);
+Result<VerifyReport> Verify(const std::string& conninfo, VerifyTarget& target,
                             const VerifyOptions& options);
 
 }  // namespace canopy::cdc
