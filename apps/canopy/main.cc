@@ -1,22 +1,28 @@
 // canopy — command-line client for canopyd.
 //
 //   canopy [--server HOST:PORT | --unix PATH] [--token-file FILE] [--json]
-//          [--min-lsn X/Y] [--wait-ms N] <command> [args]
+//          [--min-lsn X/Y] [--wait-ms N] [--timing] <command> [args]
 //
 // Commands (ids are namespace ids unless said):
-//   ancestors ID [--self] [--self-first]      ancestors, root first (GitLab's traversal_ids order)
+//   ancestors ID [--self] [--self-first]   ancestors, root first (traversal_ids order)
 //   descendants ID [--self] [--with-project-namespaces]
-//   projects ID [--unarchived]                all_project_ids (archived included unless
-//   --unarchived) project-ancestors PROJECT_ID [--self-first] runners ID [--ancestors] runners of
-//   the group (and of its ancestors) project-runners PROJECT_ID                runners of the
-//   project's group and its ancestors counts ID                                 descendant groups,
-//   project namespaces, projects path ID [--project]                       full path of a namespace
-//   (or a project) resolve FULL/PATH                         what a full path names status the
-//   server's state watch-status [--interval-ms N] [--count N]
+//   projects ID [--unarchived]             all_project_ids (archived too unless --unarchived)
+//   project-ancestors PROJECT_ID [--self-first]
+//   runners ID [--ancestors]               runners of the group (and of its ancestors)
+//   project-runners PROJECT_ID             runners of the project's group and its ancestors
+//   counts ID                              descendant groups, project namespaces, projects
+//   path ID [--project]                    full path of a namespace (or a project)
+//   resolve FULL/PATH                      what a full path names
+//   status                                 the server's state
+//   watch-status [--interval-ms N] [--count N]
+//   verify --pg CONNINFO [--sample N] [--form linear|recursive] [--seed N]
+//                                          the server's answers vs PostgreSQL's
 //
 // Output: one id per line in QUERIES.md order; --json prints
-// {"ids":[...],"lsn":"0/16B3748"} (or the command's object).
-// Exit codes: 0 ok, 1 not found, 2 usage, 3 server error or unreachable.
+// {"ids":[...],"lsn":"0/16B3748"} (or the command's object). --timing prints
+// "round trip: N us" on stderr (the command's calls, without connecting).
+// Exit codes: 0 ok, 1 not found, 2 usage, 3 server error or unreachable,
+// 4 verify found differences.
 #include <cctype>
 #include <chrono>
 #include <cstdint>
@@ -31,6 +37,9 @@
 #include <vector>
 
 #include "canopy/net/client.h"
+#ifdef CANOPY_HAVE_CDC
+#include "canopy/cdc/verify.h"
+#endif
 
 namespace {
 
@@ -44,10 +53,11 @@ constexpr int kExitOk = 0;
 constexpr int kExitNotFound = 1;
 constexpr int kExitUsage = 2;
 constexpr int kExitServer = 3;
+constexpr int kExitDifferences = 4;
 
 const char kUsage[] =
     "usage: canopy [--server HOST:PORT | --unix PATH] [--token-file FILE] [--json]\n"
-    "              [--min-lsn X/Y] [--wait-ms N] <command> [args]\n"
+    "              [--min-lsn X/Y] [--wait-ms N] [--timing] <command> [args]\n"
     "commands:\n"
     "  ancestors ID [--self] [--self-first]\n"
     "  descendants ID [--self] [--with-project-namespaces]\n"
@@ -60,7 +70,9 @@ const char kUsage[] =
     "  resolve FULL/PATH\n"
     "  status\n"
     "  watch-status [--interval-ms N] [--count N]\n"
-    "exit codes: 0 ok, 1 not found, 2 usage, 3 server error or unreachable\n";
+    "  verify --pg CONNINFO [--sample N] [--form linear|recursive] [--seed N]\n"
+    "exit codes: 0 ok, 1 not found, 2 usage, 3 server error or unreachable,\n"
+    "            4 verify found differences\n";
 
 // Page size for id lists: large answers come in several round trips.
 constexpr uint32_t kPageSize = 100'000;
@@ -74,6 +86,12 @@ struct Options {
   std::vector<std::string> flags;  // command flags (--self, ...)
   std::optional<uint32_t> interval_ms;
   std::optional<uint32_t> count;
+  bool timing = false;
+  // verify
+  std::string pg_conninfo;
+  std::optional<uint32_t> sample;
+  std::optional<uint32_t> seed;
+  std::string form = "linear";
 };
 
 struct UsageError {
@@ -199,6 +217,30 @@ bool ParseArgs(int argc, char** argv, Options* o, std::string* error) {
         return false;
       }
       o->call.wait = std::chrono::milliseconds(*ms);
+    } else if (arg == "--timing") {
+      o->timing = true;
+    } else if (arg == "--pg") {
+      auto v = value();
+      if (!v) {
+        *error = "--pg needs a conninfo";
+        return false;
+      }
+      o->pg_conninfo = *v;
+    } else if (arg == "--form") {
+      auto v = value();
+      if (!v || (*v != "linear" && *v != "recursive")) {
+        *error = "--form needs linear or recursive";
+        return false;
+      }
+      o->form = *v;
+    } else if (arg == "--sample" || arg == "--seed") {
+      auto v = value();
+      std::optional<uint32_t> n = v ? ParseU32(*v) : std::nullopt;
+      if (!n) {
+        *error = std::string(arg) + " needs a number";
+        return false;
+      }
+      (arg == "--sample" ? o->sample : o->seed) = *n;
     } else if (arg == "--interval-ms" || arg == "--count") {
       auto v = value();
       std::optional<uint32_t> n = v ? ParseU32(*v) : std::nullopt;
@@ -308,9 +350,94 @@ void PrintStatus(const Options& o, const canopy::net::ServerStatus& s) {
     std::cout << "last_error         " << s.replication.last_error << "\n";
 }
 
-int Run(const Options& o) {
-  canopy::net::Client client(o.client);
+#ifdef CANOPY_HAVE_CDC
+// canopyd as what `canopy verify` compares with SQL: every answer over the
+// network, whole (paged through), waiting on the server for the LSN.
+class ServerVerifyTarget final : public canopy::cdc::VerifyTarget {
+ public:
+  explicit ServerVerifyTarget(canopy::net::Client& client) : client_(client) {}
+
+  canopy::Result<Lsn> AppliedLsn() override { return client_.Ping(); }
+  Status WaitUntilApplied(Lsn lsn, std::chrono::milliseconds timeout) override {
+    // Any request with min_lsn waits on the server; runners of namespace 0
+    // is cheap and never "not found".
+    auto r = client_.Query({.kind = QueryKind::kRunnersOfGroup, .id = 0},
+                           {.min_lsn = lsn, .wait = timeout});
+    return r.ok() ? Status() : r.status();
+  }
+  canopy::IdAnswer Query(const canopy::IdQuery& query) override {
+    canopy::Result<canopy::QueryAnswer> r = client_.QueryAll(query, kPageSize);
+    if (!r.ok()) {
+      canopy::IdAnswer failed;
+      failed.status = r.status();
+      return failed;
+    }
+    return std::move(r->answer);
+  }
+  canopy::Result<canopy::SubtreeCounts> Counts(int64_t ns) override {
+    auto r = client_.Counts(ns);
+    if (!r.ok()) return r.status();
+    return r->value;
+  }
+  canopy::Result<std::string> FullPath(canopy::Table table, int64_t id) override {
+    auto r = client_.FullPath(table, id);
+    if (!r.ok()) return r.status();
+    return std::move(r->value);
+  }
+  canopy::Result<canopy::ResolvedPath> Resolve(std::string_view full_path) override {
+    auto r = client_.Resolve(full_path);
+    if (!r.ok()) return r.status();
+    return r->value;
+  }
+
+ private:
+  canopy::net::Client& client_;
+};
+
+int RunVerify(const Options& o, canopy::net::Client& client) {
+  if (o.pg_conninfo.empty()) throw UsageError{"'verify' needs --pg CONNINFO"};
+  canopy::cdc::VerifyOptions options;
+  options.sample_namespaces = o.sample.value_or(1000);
+  options.sample_projects = o.sample.value_or(1000);
+  options.seed = o.seed.value_or(1);
+  options.form = o.form == "recursive" ? canopy::cdc::SqlForm::kRecursive
+                                       : canopy::cdc::SqlForm::kLinear;
+  if (o.call.wait.count() > 0) options.wait_timeout = o.call.wait;
+  ServerVerifyTarget target(client);
+  auto report = canopy::cdc::Verify(o.pg_conninfo, target, options);
+  if (!report.ok()) return Fail(report.status());
+  const canopy::cdc::VerifyReport& r = report.value();
+  if (o.json) {
+    std::cout << "{\"differences\":" << r.differences << ",\"checks\":" << r.checks
+              << ",\"namespaces_checked\":" << r.namespaces_checked
+              << ",\"projects_checked\":" << r.projects_checked
+              << ",\"quiescent\":" << (r.quiescent ? "true" : "false")
+              << ",\"form\":" << JsonString(o.form)
+              << ",\"lsn\":" << JsonString(r.index_lsn.ToString()) << ",\"reported\":[";
+    for (size_t i = 0; i < r.reported.size(); ++i) {
+      std::cout << (i ? "," : "") << JsonString(r.reported[i]);
+    }
+    std::cout << "]}\n";
+  } else {
+    std::cout << r.Summary() << " (SQL form: " << o.form << ")\n";
+    for (const std::string& d : r.reported) std::cout << "  " << d << "\n";
+  }
+  return r.differences == 0 ? kExitOk : kExitDifferences;
+}
+#else
+int RunVerify(const Options&, canopy::net::Client&) {
+  std::cerr << "canopy: this build has no canopy::cdc (CANOPY_BUILD_CDC=OFF): verify is unavailable\n";
+  return kExitUsage;
+}
+#endif
+
+int Dispatch(const Options& o, canopy::net::Client& client) {
   const std::string& c = o.command;
+  if (c == "verify") {
+    CheckFlags(o, {});
+    if (!o.args.empty()) throw UsageError{"'verify' takes no arguments"};
+    return RunVerify(o, client);
+  }
   if (c == "ancestors") {
     CheckFlags(o, {"--self", "--self-first"});
     return PrintIds(
@@ -417,6 +544,20 @@ int Run(const Options& o) {
     return kExitOk;
   }
   throw UsageError{"unknown command '" + c + "'"};
+}
+
+int Run(const Options& o) {
+  canopy::net::Client client(o.client);
+  if (!o.timing) return Dispatch(o, client);
+  // Time the command's calls, not the connection (as psql's \timing).
+  if (Status s = client.Connect(); !s.ok()) return Fail(s);
+  const auto t0 = std::chrono::steady_clock::now();
+  const int code = Dispatch(o, client);
+  const auto us =
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0);
+  std::cout.flush();
+  std::cerr << "round trip: " << us.count() << " us\n";
+  return code;
 }
 
 }  // namespace

@@ -7,11 +7,15 @@
 //
 // SIGTERM / SIGINT: stop accepting, finish in-flight requests, close, exit 0.
 //
-// Thin on purpose: flags in, parts wired, nothing else. Replication (--pg)
-// is the one hook left to connect (see StartReplication below).
+// Thin on purpose: flags in, parts wired, nothing else. With --pg a
+// canopy::cdc::Replica feeds the server (see ReplicaFeed below).
 #include <signal.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -23,9 +27,13 @@
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <thread>
 
 #include "canopy/hierarchy_index.h"
 #include "canopy/net/server.h"
+#ifdef CANOPY_HAVE_CDC
+#include "canopy/cdc/replica.h"
+#endif
 
 namespace {
 
@@ -48,6 +56,9 @@ const char kUsage[] =
     "  --slot NAME             permanent replication slot (default: temporary)\n"
     "  --publication NAME      (default canopy)\n"
     "  --create-publication    create/extend the publication if needed\n"
+    "  --map KIND.KEY=VALUE    table/column mapping, e.g. namespaces.table=app.folders,\n"
+    "                          namespaces.parent_id=parent (repeatable; see table_mapping.h)\n"
+    "  --mapping FILE          mapping settings, one KIND.KEY=VALUE per line\n"
     "  --help\n";
 
 struct Flags {
@@ -59,6 +70,9 @@ struct Flags {
   std::string slot;
   std::string publication = "canopy";
   bool create_publication = false;
+#ifdef CANOPY_HAVE_CDC
+  canopy::cdc::TableMapping mapping;
+#endif
 };
 
 std::mutex log_mu;
@@ -138,10 +152,29 @@ std::string ParseFlags(int argc, char** argv, Flags* flags) {
       if (!value(&flags->publication)) return "--publication needs a name";
     } else if (arg == "--create-publication") {
       flags->create_publication = true;
+#ifdef CANOPY_HAVE_CDC
+    } else if (arg == "--map") {
+      if (!value(&v)) return "--map needs KIND.KEY=VALUE";
+      if (canopy::Status s = flags->mapping.Set(v); !s.ok()) return s.message();
+    } else if (arg == "--mapping") {
+      if (!value(&v)) return "--mapping needs a file";
+      std::ifstream in(v);
+      if (!in) return "cannot read mapping file " + v;
+      std::stringstream text;
+      text << in.rdbuf();
+      if (canopy::Status s = flags->mapping.SetAll(text.str()); !s.ok()) {
+        return v + ": " + s.message();
+      }
+#endif
     } else {
       return "unknown argument '" + std::string(arg) + "'";
     }
   }
+#ifndef CANOPY_HAVE_CDC
+  if (!flags->pg_conninfo.empty()) {
+    return "--pg: this canopyd was built without canopy::cdc (CANOPY_BUILD_CDC=OFF)";
+  }
+#endif
   if (flags->server.tcp_listen.empty() && flags->server.unix_path.empty()) {
     return "no listener: give --listen and/or --unix";
   }
@@ -162,35 +195,174 @@ canopy::Result<std::string> ReadToken(const std::string& path) {
 }
 
 // The replication side. Without --pg the server answers from an empty index
-// (useful for smoke tests of the protocol); with --pg, this is where
-// canopy::cdc::Replica is wired in.
-//
-// TODO(lead): connect canopy::cdc::Replica here (apps/CMakeLists.txt links
-// canopy::cdc when the target exists and defines CANOPY_HAVE_CDC):
-//   1. ReplicaOptions{conninfo = flags.pg_conninfo, publication, create_publication,
-//      slot_name = flags.slot, log = [](const std::string& l) { Log(LogLevel::kInfo, l); }};
-//      replica->Start().
-//   2. ServerOptions::replication_status = [&] { map replica->status() to
-//      canopy::net::ReplicationReport: state (kLoading/kStreaming/kStale), stage,
-//      received_lsn, last_error, tables -> TableLoad }  (set BEFORE Server::Start).
-//   3. A small thread (or the replica's own hook, if it grows one): whenever
-//      replica->index() returns a different pointer, server->SetIndex(it); after
-//      each applied transaction, server->NotifyApplied(lsn). Without the
-//      latter the server's 10 ms poller still wakes min_lsn waiters.
-//   4. On SIGTERM: server->Stop() first (finishes requests), then replica->Stop().
-class ReplicationFeed {
+// (useful for smoke tests of the protocol); with --pg, canopy::cdc::Replica
+// loads a snapshot and follows the slot, and the server is told about every
+// index swap and applied position.
+#ifdef CANOPY_HAVE_CDC
+
+canopy::net::ServingState ToServingState(canopy::cdc::ReplicaState state) {
+  switch (state) {
+    case canopy::cdc::ReplicaState::kConnecting:
+    case canopy::cdc::ReplicaState::kLoading: return canopy::net::ServingState::kLoading;
+    case canopy::cdc::ReplicaState::kStreaming: return canopy::net::ServingState::kStreaming;
+    case canopy::cdc::ReplicaState::kStale: return canopy::net::ServingState::kStale;
+    case canopy::cdc::ReplicaState::kStopped: return canopy::net::ServingState::kUnknown;
+  }
+  return canopy::net::ServingState::kUnknown;
+}
+
+canopy::net::ReplicationReport ToReport(const canopy::cdc::ReplicaStatus& s) {
+  canopy::net::ReplicationReport r;
+  r.state = ToServingState(s.state);
+  r.stage = s.stage;
+  r.received_lsn = s.received_lsn;
+  r.last_error = s.last_error;
+  for (const canopy::cdc::TableLoadProgress& t : s.tables) {
+    r.tables.push_back({.table = t.table,
+                        .rows = t.rows,
+                        .estimated_rows = t.estimated_rows,
+                        .rows_per_second = t.rows_per_second,
+                        .eta_seconds = t.eta_seconds,
+                        .done = t.done});
+  }
+  return r;
+}
+
+// One line per table: "namespaces 120000/300000 rows (40%), 410000 rows/s, ETA 0.4 s".
+std::string ProgressLine(const canopy::cdc::TableLoadProgress& t) {
+  std::ostringstream out;
+  out << t.table << " " << t.rows;
+  if (t.estimated_rows > 0) {
+    out << "/" << t.estimated_rows << " rows ("
+        << std::min<uint64_t>(100, t.rows * 100 / t.estimated_rows) << "%)";
+  } else {
+    out << " rows";
+  }
+  out << ", " << static_cast<uint64_t>(t.rows_per_second) << " rows/s";
+  if (t.done) {
+    out << ", done";
+  } else if (t.eta_seconds >= 0) {
+    out.setf(std::ios::fixed);
+    out.precision(1);
+    out << ", ETA " << t.eta_seconds << " s";
+  }
+  return out.str();
+}
+
+class ReplicaFeed {
  public:
-  virtual ~ReplicationFeed() = default;
-  virtual void Stop() {}
+  explicit ReplicaFeed(canopy::cdc::ReplicaOptions options) : replica_(WithHooks(std::move(options))) {}
+  ~ReplicaFeed() { Stop(); }
+
+  // The server's hooks: replication state for Status replies, and a nudge
+  // for requests parked on min_lsn. Set before the server starts.
+  void Hook(canopy::net::ServerOptions* options) {
+    options->replication_status = [this] { return ToReport(replica_.status()); };
+    options->on_wait_for_lsn = [this](canopy::Lsn lsn, std::chrono::milliseconds wait) {
+      replica_.RequestPosition(lsn, wait);
+    };
+  }
+
+  // Starts replicating into `server` and shows snapshot-load progress until
+  // the first snapshot is applied: a redrawn block when stderr is a
+  // terminal, else a log line every 5 s.
+  canopy::Status Start(canopy::net::Server* server) {
+    server_.store(server);
+    if (canopy::Status s = replica_.Start(); !s.ok()) return s;
+    progress_ = std::thread([this] { ShowProgress(); });
+    return canopy::Status();
+  }
+
+  void Stop() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    if (progress_.joinable()) progress_.join();
+    replica_.Stop();
+    server_.store(nullptr);
+  }
+
+ private:
+  canopy::cdc::ReplicaOptions WithHooks(canopy::cdc::ReplicaOptions options) {
+    // Runs on the replica thread: a new index is served from now on, and
+    // requests parked on min_lsn up to `applied` are answered.
+    options.on_applied = [this](const std::shared_ptr<const canopy::HierarchyIndex>& index,
+                                canopy::Lsn applied) {
+      canopy::net::Server* server = server_.load();
+      if (server == nullptr) return;
+      if (served_ != index.get()) {
+        served_ = index.get();
+        server->SetIndex(index);
+      }
+      server->NotifyApplied(applied);
+    };
+    return options;
+  }
+
+  void ShowProgress() {
+    const bool tty = isatty(STDERR_FILENO) == 1;
+    const auto period = tty ? std::chrono::milliseconds(250) : std::chrono::milliseconds(5000);
+    size_t drawn = 0;  // lines drawn last time (tty)
+    std::unique_lock<std::mutex> lock(mu_);
+    while (!stopping_) {
+      cv_.wait_for(lock, period, [&] { return stopping_; });
+      if (stopping_) break;
+      const canopy::cdc::ReplicaStatus s = replica_.status();
+      if (s.state == canopy::cdc::ReplicaState::kLoading && !s.tables.empty()) {
+        std::lock_guard<std::mutex> log_lock(log_mu);
+        if (tty) {
+          for (size_t i = 0; i < drawn; ++i) std::cerr << "\x1b[1A\x1b[2K";
+          for (const auto& t : s.tables) std::cerr << "  loading " << ProgressLine(t) << "\n";
+          drawn = s.tables.size();
+        } else {
+          for (const auto& t : s.tables) std::cerr << "canopyd: loading " << ProgressLine(t) << "\n";
+        }
+      }
+      if (s.snapshots > 0) break;  // the replica logs later snapshots itself
+    }
+  }
+
+  std::atomic<canopy::net::Server*> server_{nullptr};
+  const canopy::HierarchyIndex* served_ = nullptr;  // replica thread only
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  std::thread progress_;
+  canopy::cdc::Replica replica_;  // last: stopped (by Stop) before the rest goes
 };
 
-canopy::Result<std::unique_ptr<ReplicationFeed>> StartReplication(const Flags& flags,
-                                                                  canopy::net::Server& /*server*/) {
-  if (flags.pg_conninfo.empty()) return std::unique_ptr<ReplicationFeed>();
-  return canopy::Status::FailedPrecondition(
-      "--pg is not wired to canopy::cdc::Replica in this build yet (see StartReplication in "
-      "apps/canopyd/main.cc)");
+// The feed for --pg (null without it). Its hooks go into server options.
+canopy::Result<std::unique_ptr<ReplicaFeed>> MakeReplication(Flags* flags) {
+  if (flags->pg_conninfo.empty()) return std::unique_ptr<ReplicaFeed>();
+  canopy::cdc::ReplicaOptions options;
+  options.conninfo = flags->pg_conninfo;
+  options.publication = flags->publication;
+  options.create_publication = flags->create_publication;
+  options.slot_name = flags->slot;
+  options.mapping = flags->mapping;
+  options.application_name = "canopyd";
+  options.log = [](const std::string& line) { Log(LogLevel::kInfo, line); };
+  if (canopy::Status s = options.mapping.Validate(); !s.ok()) return s;
+  auto feed = std::make_unique<ReplicaFeed>(std::move(options));
+  feed->Hook(&flags->server);
+  return feed;
 }
+
+#else  // !CANOPY_HAVE_CDC
+
+// Without canopy::cdc, --pg is refused at flag parsing.
+class ReplicaFeed {
+ public:
+  canopy::Status Start(canopy::net::Server*) { return canopy::Status(); }
+  void Stop() {}
+};
+canopy::Result<std::unique_ptr<ReplicaFeed>> MakeReplication(Flags*) {
+  return std::unique_ptr<ReplicaFeed>();
+}
+
+#endif  // CANOPY_HAVE_CDC
 
 }  // namespace
 
@@ -224,18 +396,26 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
-  // Without replication the index stays empty (LSN 0/0).
-  auto index = std::make_shared<canopy::HierarchyIndex>();
+  auto replication = MakeReplication(&flags);
+  if (!replication.ok()) {
+    std::cerr << "canopyd: " << replication.status().message() << "\n";
+    return kExitUsage;
+  }
+  // Without --pg the index stays empty (LSN 0/0); with it, there is no index
+  // (NOT_READY) until the first snapshot is applied.
+  std::shared_ptr<const canopy::HierarchyIndex> index;
+  if (*replication == nullptr) index = std::make_shared<canopy::HierarchyIndex>();
   auto server = canopy::net::Server::Start(flags.server, index);
   if (!server.ok()) {
     Log(LogLevel::kError, server.status().ToString());
     return kExitFailure;
   }
-  auto replication = StartReplication(flags, **server);
-  if (!replication.ok()) {
-    Log(LogLevel::kError, replication.status().ToString());
-    (*server)->Stop();
-    return kExitUsage;
+  if (*replication != nullptr) {
+    if (canopy::Status s = (*replication)->Start(server->get()); !s.ok()) {
+      Log(LogLevel::kError, s.ToString());
+      (*server)->Stop();
+      return kExitUsage;
+    }
   }
   std::ostringstream where;
   if ((*server)->tcp_port() != 0) where << " tcp port " << (*server)->tcp_port();

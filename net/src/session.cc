@@ -231,6 +231,8 @@ void Session::Park(std::span<const uint8_t> frame, const fb::Request& request,
     self->OnWaitTimeout(wait_id);
     self->Resume();
   });
+  // The replication side may need a nudge to learn the source reached min_lsn.
+  if (o.on_wait_for_lsn) o.on_wait_for_lsn(min_lsn, timeout);
   // Applied between our check and Add()? Then nobody will wake us: answer now.
   if (core_.applied_lsn() >= min_lsn && core_.waiters().Remove(min_lsn, wait_id)) {
     AnswerParked(wait_id);

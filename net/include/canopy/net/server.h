@@ -103,6 +103,10 @@ struct ServerOptions {
   // What the replication side knows (state, received LSN, snapshot
   // progress), for the Status reply. Called from I/O threads. May be empty.
   std::function<ReplicationReport()> replication_status;
+  // Called (from an I/O thread) when a request parks on min_lsn for up to
+  // `wait`: the replication side can ask its source for the position
+  // (canopy::cdc::Replica::RequestPosition). Keep it cheap. May be empty.
+  std::function<void(Lsn min_lsn, std::chrono::milliseconds wait)> on_wait_for_lsn;
 };
 
 class Server {
