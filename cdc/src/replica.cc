@@ -308,11 +308,16 @@ Status Replica::Worker::CheckPublication(PgConnection& sql) {
 
 Result<bool> Replica::Worker::CanResume(PgConnection& sql) {
   if (temporary_slot_ || !index()) return false;
-  auto r = sql.ExecParams("SELECT active_pid, confirmed_flush_lsn FROM pg_replication_slots "
+  auto r = sql.ExecParams("SELECT active_pid, confirmed_flush_lsn, wal_status FROM pg_replication_slots "
                           "WHERE slot_name = $1 AND slot_type = 'logical'",
                           {slot_name_}, PGRES_TUPLES_OK);
   if (!r.ok()) return r.status();
   if (r.value().rows() == 0) return false;
+  if (!r.value().IsNull(0, 2) && r.value().Get(0, 2) == "lost") {
+    // max_slot_wal_keep_size removed WAL the slot still needed.
+    Log("canopy replica: slot " + slot_name_ + " lost WAL it needed (max_slot_wal_keep_size); a fresh snapshot is needed");
+    return false;
+  }
   if (!r.value().IsNull(0, 0)) {
     // A walsender of an earlier session of ours may still hold the slot.
     Log("canopy replica: terminating backend " + r.value().Get(0, 0) + " that holds slot " + slot_name_);

@@ -148,7 +148,7 @@ void Forest::Apply(const PreparedTransaction& txn) {
   }
   ApplySegment(ops.subspan(start));
   if (txn.lsn > applied_lsn_) applied_lsn_ = txn.lsn;
-  ++transactions_applied_;
+  if (!ops.empty()) ++transactions_applied_;  // an empty one only moves the LSN
   row_changes_applied_ += ops.size();
 }
 

@@ -569,7 +569,7 @@ TEST_F(GitLabCasesTest, LsnGoingBackwardsIsRefusedAndNothingApplied) {
   EXPECT_EQ(Descendants(1), (Ids{2, 3, 4}));
   const uint64_t applied_count = Stats().transactions_applied;
 
-  // An empty transaction just advances the LSN.
+  // An empty transaction just advances the LSN (and is not counted).
   ASSERT_TRUE(index_.Apply(Transaction{Lsn(applied.value + 7), {}}).ok());
   EXPECT_EQ(index_.applied_lsn(), Lsn(applied.value + 7));
   EXPECT_EQ(index_.Read().lsn(), Lsn(applied.value + 7));
@@ -585,7 +585,7 @@ TEST_F(GitLabCasesTest, LsnGoingBackwardsIsRefusedAndNothingApplied) {
   ASSERT_TRUE(index_.ApplyBatch(std::move(batch)).ok());
   EXPECT_EQ(index_.applied_lsn(), Lsn(applied.value + 10));
   EXPECT_EQ(Stats().orphan_namespaces, 1u);
-  EXPECT_EQ(Stats().transactions_applied, applied_count + 5);
+  EXPECT_EQ(Stats().transactions_applied, applied_count + 4);
 
   canopy::QueryAnswer answer = index_.Query({.kind = QueryKind::kDescendants, .id = 1});
   EXPECT_EQ(answer.lsn, Lsn(applied.value + 10));

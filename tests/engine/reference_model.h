@@ -205,7 +205,7 @@ class ReferenceModel {
     if (txn.commit_lsn < applied_lsn_) return false;
     for (const auto& change : txn.changes) ApplyChange(change);
     applied_lsn_ = txn.commit_lsn;
-    ++transactions_applied_;
+    if (!txn.changes.empty()) ++transactions_applied_;
     Derive();
     return true;
   }

@@ -159,7 +159,7 @@ struct IndexStats {
   // Deletes of ids the index did not hold, judged per key on a transaction's
   // net effect (a delete followed by an insert of the same key is none).
   uint64_t unknown_deletes = 0;
-  uint64_t transactions_applied = 0;
+  uint64_t transactions_applied = 0;  // with at least one change (an empty one only moves the LSN)
   uint64_t row_changes_applied = 0;
   // Writer side, updated at each publish:
   uint64_t publishes = 0;
