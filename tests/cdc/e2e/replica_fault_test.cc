@@ -255,5 +255,69 @@ TEST(ReplicaFault, ConsumerPausedPastWalSenderTimeout) {
   DropSlot(w.conninfo, slot);
 }
 
+// A permanent slot that PostgreSQL invalidated while canopy was away
+// (max_slot_wal_keep_size: its WAL is gone) cannot be resumed: the replica
+// must load a fresh snapshot instead of retrying the lost slot forever, and
+// end equal to SQL with every transaction, including those in the lost WAL.
+TEST(ReplicaFault, SlotThatLostItsWalIsReloaded) {
+  OwnWorld w;
+  ASSERT_NO_FATAL_FAILURE(PrepareOwn(w, "max_slot_wal_keep_size=1MB", 44));
+  const std::string slot = "canopy_fault_lost";
+  std::atomic<bool> paused{false};
+  ReplicaOptions o = Options(w.conninfo, slot);
+  o.test_pause_stream = [&paused] { return paused.load(); };
+  Replica replica(o);
+  ASSERT_TRUE(replica.Start().ok());
+  Status st = replica.WaitUntilStreaming(seconds(60));
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  Sql sql(w.conninfo);
+  std::atomic<int64_t> committed{0};
+  ASSERT_TRUE(WriteCounterTxns(w.conninfo, 100, &committed));
+  ASSERT_TRUE(replica.WaitUntilApplied(sql.CurrentWalLsn(), seconds(30)).ok());
+
+  // canopy goes silent and its walsender goes away: the slot is inactive.
+  paused = true;
+  ASSERT_TRUE(sql.Exec("SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots "
+                       "WHERE slot_name = '" + slot + "' AND active_pid IS NOT NULL"));
+  ASSERT_TRUE(WriteCounterTxns(w.conninfo, 300, &committed));
+  // Several WAL segments later, a checkpoint invalidates the slot.
+  std::string wal_status;
+  for (int round = 0; round < 20 && wal_status != "lost"; ++round) {
+    ASSERT_TRUE(sql.Exec("INSERT INTO audit_events (details) SELECT repeat('w', 1000) "
+                         "FROM generate_series(1, 20000)"));
+    ASSERT_TRUE(sql.Exec("SELECT pg_switch_wal()"));
+    ASSERT_TRUE(sql.Exec("CHECKPOINT"));
+    wal_status = sql.Value("SELECT coalesce(wal_status, '') FROM pg_replication_slots "
+                           "WHERE slot_name = '" + slot + "'");
+  }
+  ASSERT_EQ(wal_status, "lost") << "the test could not make PostgreSQL invalidate the slot";
+  ASSERT_TRUE(WriteCounterTxns(w.conninfo, 400, &committed));
+
+  paused = false;
+  Status caught_up = replica.WaitUntilApplied(sql.CurrentWalLsn(), seconds(90));
+  ASSERT_TRUE(caught_up.ok()) << caught_up.ToString() << "; last error: " << replica.status().last_error;
+  const ReplicaStatus status = replica.status();
+  EXPECT_GE(status.snapshots, 2u) << "a fresh snapshot replaced the lost slot";
+  EXPECT_TRUE(replica.WaitUntilStreaming(seconds(30)).ok()) << ReplicaStateName(replica.status().state);
+  {
+    ReadView view = replica.index()->Read();
+    int64_t counters = 0;
+    for (int64_t id : view.ListNamespaceIds()) counters += id >= kCounterBase ? 1 : 0;
+    EXPECT_EQ(counters, 400) << "transactions in the lost WAL must come from the new snapshot";
+  }
+  VerifyOptions v;
+  v.sample_namespaces = 0;
+  v.sample_projects = 0;
+  auto report = Verify(w.conninfo, replica, v);
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_EQ(report.value().differences, 0u);
+  for (const std::string& d : report.value().reported) ADD_FAILURE() << d;
+  // The new slot is healthy again.
+  EXPECT_EQ(sql.Value("SELECT wal_status FROM pg_replication_slots WHERE slot_name = '" + slot + "'"),
+            "reserved");
+  replica.Stop();
+  DropSlot(w.conninfo, slot);
+}
+
 }  // namespace
 }  // namespace canopy::cdc::testing
