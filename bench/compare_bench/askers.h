@@ -1,0 +1,81 @@
+// askers.h — one way of asking a Question, per system under comparison:
+// canopy in-process (HierarchyIndex), canopy over the network (canopy::net
+// Client, Unix socket or TCP), and PostgreSQL through libpq with prepared
+// statements in one SQL form.
+//
+//   std::unique_ptr<Asker> asker = ...;
+//   Answer answer;
+//   Result<size_t> ids = asker->Ask(question, &answer);   // one round trip
+//   ids = asker->Ask(question, nullptr);                   // timing loops: size only
+//
+//   // Pipelining (net and PostgreSQL): up to N sent before the first receive.
+//   asker->Send(question);  ...;  Result<size_t> ids = asker->Receive();
+//
+// Every Ask/Receive decodes the whole answer (the ids are parsed, as an
+// application would), and returns the number of ids in it (summed over batch
+// members; 4 for counts) so a timing loop can check it cheaply.
+//
+// THREAD SAFETY: one thread at a time per asker (each owns one connection).
+#pragma once
+
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "canopy/bench/pg_connection.h"
+#include "canopy/hierarchy_index.h"
+#include "canopy/net/client.h"
+#include "canopy/status.h"
+#include "questions.h"
+
+namespace canopy::bench::compare {
+
+class Asker {
+ public:
+  virtual ~Asker() = default;
+  // Asks and waits. `out` (optional) receives the normalized answer.
+  virtual Result<size_t> Ask(const Question& question, Answer* out) = 0;
+  // Pipelining; the default says it is not supported.
+  virtual Status Send(const Question& question);
+  virtual Result<size_t> Receive();
+  // Enter/leave the pipelined state (libpq's pipeline mode; no-op for canopy).
+  virtual Status BeginPipeline() { return Status::Ok(); }
+  virtual Status EndPipeline() { return Status::Ok(); }
+  // The server process answering this asker (a PostgreSQL backend), or 0.
+  virtual int server_pid() const { return 0; }
+};
+
+std::unique_ptr<Asker> MakeInProcessAsker(const HierarchyIndex& index);
+
+// Connects a canopy::net::Client (`options` names the Unix path or TCP port).
+Result<std::unique_ptr<Asker>> MakeCanopyNetAsker(const net::ClientOptions& options);
+
+// Connects to PostgreSQL and prepares every statement of every form of
+// every kind; `form` picks which one Ask/Send use (set_form changes it).
+class PgAsker : public Asker {
+ public:
+  static Result<std::unique_ptr<PgAsker>> Connect(const std::string& conninfo);
+
+  void set_form(SqlForm form) { form_ = form; }
+  Result<size_t> Ask(const Question& question, Answer* out) override;
+  Status Send(const Question& question) override;
+  Result<size_t> Receive() override;
+  Status BeginPipeline() override;
+  Status EndPipeline() override;
+  int server_pid() const override { return pid_; }
+
+ private:
+  explicit PgAsker(std::unique_ptr<PgConnection> db);
+  // Parses a PGresult of `question` into scratch_ (and `out`); PQclear()s it.
+  Result<size_t> Decode(const Question& question, PGresult* result, Answer* out);
+
+  std::unique_ptr<PgConnection> db_;
+  int pid_ = 0;
+  SqlForm form_ = SqlForm::kLinear;
+  std::vector<std::string> statement_names_;  // [kind * kSqlFormCount + form]
+  std::deque<const Question*> in_flight_;     // pipelined, oldest first
+  Answer scratch_;
+};
+
+}  // namespace canopy::bench::compare

@@ -1,0 +1,565 @@
+// canopy_compare_bench — canopy against the SQL GitLab runs, on one generated
+// GitLab-shaped database, in one run, into one table (issue 5), plus the
+// network matrix of issue 4.
+//
+//   canopy_compare_bench [--pg CONNINFO] [--namespaces N] [--projects P] [--seed S]
+//                        [--duration SECONDS] [--connections N] [--pipeline N]
+//                        [--out DIR] [--reuse-db] [--no-network-matrix]
+//
+// Steps: generate the forest (canopy::bench::GenerateGitlabForest); load it
+// into PostgreSQL with GitLab's columns, traversal_ids, indexes and the
+// namespace_descendants cache; bring canopy up from that database through
+// logical replication (canopy::cdc::Replica) and serve its index with
+// canopy::net::Server on a Unix socket and TCP 127.0.0.1; check that every
+// form answers every question alike; time every cell; write compare.md,
+// compare.csv and compare-chart.dat into --out, and print the markdown.
+// Exit status: 0, or 1 when an answer differs or a cell failed, 2 on usage.
+#include <cctype>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "askers.h"
+#include "bench_setup.h"
+#include "canopy/bench/gitlab_forest.h"
+#include "canopy/bench/pg_connection.h"
+#include "canopy/cdc/replica.h"
+#include "canopy/net/server.h"
+#include "cell_runner.h"
+#include "questions.h"
+#include "report.h"
+
+namespace canopy::bench::compare {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double Since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+std::string Fixed(double v, int decimals) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
+  return buf;
+}
+
+constexpr const char* kUsage = R"(usage: canopy_compare_bench [options]
+  --pg CONNINFO         PostgreSQL to use (a role that may CREATE DATABASE and replicate;
+                        wal_level=logical). Default: $CANOPY_COMPARE_PG, else a throwaway
+                        cluster from scripts/pg-test-cluster.
+  --database NAME       database to (re)create, default canopy_compare
+  --namespaces N        users + groups, default 100000 (project namespaces come on top)
+  --projects N          default 300000
+  --seed N              forest and batch seed, default 1
+  --duration SECONDS    timed window per cell, default 0.5
+  --warmup SECONDS      untimed warm-up per cell, default 0.05
+  --connections N       the matrix's many-connection case, default 16
+  --pipeline N          requests in flight when pipelined, default 32
+  --server-threads N    canopy::net::Server I/O threads, default 2
+  --out DIR             where compare.md, compare.csv, compare-chart.dat go, default .
+  --command TEXT        the command line to print in the report
+  --chart FILE          a chart image (beside compare.md) to show under the answers line
+  --reuse-db            keep an existing database loaded with the same sizes and seed
+  --no-network-matrix   only the per-kind latency table
+)";
+
+struct Flags {
+  std::string pg;
+  std::string database = "canopy_compare";
+  size_t namespaces = 100'000;
+  size_t projects = 300'000;
+  uint64_t seed = 1;
+  double duration = 0.5;
+  double warmup = 0.05;
+  int connections = 16;
+  int pipeline = 32;
+  int server_threads = 2;
+  std::string out_dir = ".";
+  std::string command;
+  std::string chart;
+  bool reuse_db = false;
+  bool network_matrix = true;
+};
+
+std::optional<Flags> ParseFlags(int argc, char** argv) {
+  Flags f;
+  if (const char* env = std::getenv("CANOPY_COMPARE_PG"); env != nullptr) f.pg = env;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    std::string value;
+    const bool has_value = i + 1 < argc;
+    auto next = [&]() -> bool {
+      if (!has_value) return false;
+      value = argv[++i];
+      return true;
+    };
+    try {
+      if (arg == "--reuse-db") {
+        f.reuse_db = true;
+      } else if (arg == "--no-network-matrix") {
+        f.network_matrix = false;
+      } else if (arg == "--help" || arg == "-h") {
+        std::cout << kUsage;
+        std::exit(0);
+      } else if (!next()) {
+        return std::nullopt;
+      } else if (arg == "--pg") {
+        f.pg = value;
+      } else if (arg == "--database") {
+        f.database = value;
+      } else if (arg == "--namespaces") {
+        f.namespaces = std::stoull(value);
+      } else if (arg == "--projects") {
+        f.projects = std::stoull(value);
+      } else if (arg == "--seed") {
+        f.seed = std::stoull(value);
+      } else if (arg == "--duration") {
+        f.duration = std::stod(value);
+      } else if (arg == "--warmup") {
+        f.warmup = std::stod(value);
+      } else if (arg == "--connections") {
+        f.connections = std::stoi(value);
+      } else if (arg == "--pipeline") {
+        f.pipeline = std::stoi(value);
+      } else if (arg == "--server-threads") {
+        f.server_threads = std::stoi(value);
+      } else if (arg == "--out") {
+        f.out_dir = value;
+      } else if (arg == "--command") {
+        f.command = value;
+      } else if (arg == "--chart") {
+        f.chart = value;
+      } else {
+        return std::nullopt;
+      }
+    } catch (const std::exception&) {  // std::stoull / std::stod on a bad number
+      return std::nullopt;
+    }
+  }
+  for (char c : f.database) {
+    if (!std::islower(static_cast<unsigned char>(c)) &&
+        !std::isdigit(static_cast<unsigned char>(c)) && c != '_') {
+      return std::nullopt;
+    }
+  }
+  if (f.connections < 1 || f.pipeline < 2 || f.duration <= 0 || f.server_threads < 1) {
+    return std::nullopt;
+  }
+  return f;
+}
+
+// The connections of one system on one transport.
+struct AskerPool {
+  std::vector<std::unique_ptr<Asker>> askers;
+  std::vector<PgAsker*> pg;  // the same askers when they are PostgreSQL's
+  std::vector<Asker*> First(int n) const {
+    std::vector<Asker*> out;
+    for (int i = 0; i < n && i < static_cast<int>(askers.size()); ++i) {
+      out.push_back(askers[i].get());
+    }
+    return out;
+  }
+};
+
+Status FillPgPool(const std::string& conninfo, int n, AskerPool* pool) {
+  for (int i = 0; i < n; ++i) {
+    Result<std::unique_ptr<PgAsker>> a = PgAsker::Connect(conninfo);
+    if (!a.ok()) return a.status();
+    pool->pg.push_back(a.value().get());
+    pool->askers.push_back(std::move(a.value()));
+  }
+  return Status::Ok();
+}
+
+Status FillCanopyPool(const net::ClientOptions& options, int n, AskerPool* pool) {
+  for (int i = 0; i < n; ++i) {
+    Result<std::unique_ptr<Asker>> a = MakeCanopyNetAsker(options);
+    if (!a.ok()) return a.status();
+    pool->askers.push_back(std::move(a.value()));
+  }
+  return Status::Ok();
+}
+
+struct Pools {
+  AskerPool in_process, canopy_unix, canopy_tcp, pg_unix, pg_tcp;
+  const AskerPool* For(System system, Transport transport) const {
+    if (system == System::kCanopyInProcess) return &in_process;
+    const bool unix_socket = transport == Transport::kUnix;
+    if (system == System::kCanopy) return unix_socket ? &canopy_unix : &canopy_tcp;
+    return unix_socket ? &pg_unix : &pg_tcp;
+  }
+};
+
+SqlForm FormOf(System system) {
+  return system == System::kPgRecursive ? SqlForm::kRecursive
+         : system == System::kPgCache   ? SqlForm::kCache
+                                        : SqlForm::kLinear;
+}
+
+bool Applies(System system, const Question& q) {
+  return !IsSql(system) || SqlText(q.kind, FormOf(system)) != nullptr;
+}
+
+std::string Describe(const Answer& a) {
+  std::string out =
+      std::to_string(a.size()) + " member(s), " + std::to_string(AnswerSize(a)) + " ids: ";
+  size_t shown = 0;
+  for (const auto& member : a) {
+    out += "[";
+    for (size_t i = 0; i < member.size() && shown < 12; ++i, ++shown) {
+      if (i != 0) out += ',';
+      out += std::to_string(member[i]);
+    }
+    out += shown >= 12 ? "...]" : "]";
+    if (shown >= 12) break;
+  }
+  return out;
+}
+
+// Every way of asking against canopy in-process; sets expected_ids. Returns
+// the number of mismatching (question, way) pairs, each printed to stderr.
+int CheckAnswers(std::vector<Question>* questions, Pools& pools, int* compared) {
+  int mismatches = 0;
+  *compared = 0;
+  for (Question& q : *questions) {
+    Answer reference;
+    Result<size_t> n = pools.in_process.askers[0]->Ask(q, &reference);
+    if (!n.ok()) {
+      std::cerr << "MISMATCH " << QuestionKindName(q.kind) << " " << q.target
+                << ": canopy in-process failed: " << n.status().ToString() << "\n";
+      ++mismatches;
+      continue;
+    }
+    q.expected_ids = n.value();
+    for (System system :
+         {System::kPgRecursive, System::kPgLinear, System::kPgCache, System::kCanopy}) {
+      if (!Applies(system, q)) continue;
+      for (Transport transport : {Transport::kUnix, Transport::kTcp}) {
+        const AskerPool* pool = pools.For(system, transport);
+        if (pool->askers.empty()) continue;
+        if (IsSql(system)) pool->pg[0]->set_form(FormOf(system));
+        Answer answer;
+        Result<size_t> r = pool->askers[0]->Ask(q, &answer);
+        ++*compared;
+        if (r.ok() && answer == reference) continue;
+        ++mismatches;
+        std::cerr << "MISMATCH " << QuestionKindName(q.kind) << " " << q.target << " ("
+                  << SystemName(system) << ", " << TransportName(transport)
+                  << "): " << (r.ok() ? Describe(answer) : r.status().ToString())
+                  << "\n  canopy in-process: " << Describe(reference) << "\n";
+      }
+    }
+  }
+  return mismatches;
+}
+
+const Question* FindQuestion(const std::vector<Question>& qs, QuestionKind kind,
+                             const std::string& size_class_or_target_prefix) {
+  for (const Question& q : qs) {
+    if (q.kind != kind) continue;
+    if (q.size_class == size_class_or_target_prefix ||
+        q.target.rfind(size_class_or_target_prefix, 0) == 0) {
+      return &q;
+    }
+  }
+  return nullptr;
+}
+
+std::vector<CellRow> PlanCells(const std::vector<Question>& questions, const Flags& f,
+                               const Pools& pools) {
+  std::vector<CellRow> rows;
+  auto add = [&](const Question* q, System s, Transport t, int conns, int in_flight, bool matrix) {
+    if (q == nullptr || !Applies(s, *q) || pools.For(s, t)->askers.empty()) return;
+    CellRow r;
+    r.question = q;
+    r.system = s;
+    r.transport = t;
+    r.connections = conns;
+    r.in_flight = in_flight;
+    r.network_matrix = matrix;
+    rows.push_back(r);
+  };
+  for (const Question& q : questions) {
+    add(&q, System::kCanopyInProcess, Transport::kInProcess, 1, 1, false);
+    for (Transport t : {Transport::kUnix, Transport::kTcp}) {
+      for (System s :
+           {System::kPgRecursive, System::kPgLinear, System::kPgCache, System::kCanopy}) {
+        add(&q, s, t, 1, 1, false);
+      }
+    }
+  }
+  if (!f.network_matrix) return rows;
+  const Question* matrix_questions[] = {
+      FindQuestion(questions, QuestionKind::kSelfAndAncestors, "gitlab-org"),
+      FindQuestion(questions, QuestionKind::kSelfAndDescendants, "small"),
+      FindQuestion(questions, QuestionKind::kSelfAndDescendants, "gitlab-org"),
+      FindQuestion(questions, QuestionKind::kBatchAncestors, "100 random"),
+  };
+  for (const Question* q : matrix_questions) {
+    for (Transport t : {Transport::kUnix, Transport::kTcp}) {
+      for (int conns : {1, f.connections}) {
+        for (int in_flight : {1, f.pipeline}) {
+          for (System s : {System::kCanopy, System::kPgLinear, System::kPgRecursive}) {
+            add(q, s, t, conns, in_flight, true);
+          }
+        }
+      }
+    }
+  }
+  return rows;
+}
+
+int Run(const Flags& f) {
+  ReportHeader header;
+  header.title = "canopy vs PostgreSQL on GitLab's hierarchy queries";
+  const std::string load_at_start = LoadAverage();
+  const auto run_start = Clock::now();
+
+  // ---- PostgreSQL ----
+  ThrowawayCluster cluster;
+  std::string admin = f.pg;
+  if (admin.empty()) {
+    Result<std::string> started = cluster.Start(CANOPY_PG_TEST_CLUSTER_SCRIPT);
+    if (!started.ok()) {
+      std::cerr << "compare_bench: " << started.status().ToString() << "\n";
+      return 1;
+    }
+    admin = started.value();
+  }
+
+  // ---- the forest and the database ----
+  auto t0 = Clock::now();
+  GitlabForestOptions options;
+  options.seed = f.seed;
+  options.namespaces = f.namespaces;
+  options.projects = f.projects;
+  std::cerr << "compare_bench: generating " << f.namespaces << " namespaces + " << f.projects
+            << " projects (seed " << f.seed << ")...\n";
+  auto forest = std::make_unique<GitlabForest>(GenerateGitlabForest(options));
+  const double generate_seconds = Since(t0);
+  std::vector<Question> questions = PickQuestions(*forest, f.seed);
+  if (questions.empty()) {
+    std::cerr << "compare_bench: the forest is too small for the named groups\n";
+    return 2;
+  }
+  const GitlabForestCounts counts = CountForest(*forest);
+  const std::string shape_key = "namespaces=" + std::to_string(f.namespaces) +
+                                " projects=" + std::to_string(f.projects) +
+                                " seed=" + std::to_string(f.seed) + " v1";
+  Result<DatabaseLoad> loaded = PrepareDatabase(admin, f.database, *forest, shape_key, f.reuse_db);
+  forest.reset();
+  if (!loaded.ok()) {
+    std::cerr << "compare_bench: loading the database: " << loaded.status().ToString() << "\n";
+    return 1;
+  }
+  const DatabaseLoad& load = loaded.value();
+  const std::string db_conninfo = ConninfoWith(admin, {{"dbname", f.database}}).value();
+  const std::string pg_host = ConninfoValue(db_conninfo, "host");
+  std::string pg_unix, pg_tcp;
+  if (!pg_host.empty() && pg_host[0] == '/') {
+    pg_unix = ConninfoWith(db_conninfo, {{"host", pg_host}, {"hostaddr", ""}}).value();
+  }
+  pg_tcp = ConninfoWith(db_conninfo, {{"host", "127.0.0.1"}, {"hostaddr", ""}}).value();
+  std::string pg_version, pg_settings;
+  {
+    Result<std::unique_ptr<PgConnection>> db = PgConnection::Open(db_conninfo);
+    if (db.ok()) {
+      pg_version = (*db)->Value("SHOW server_version").value();
+      for (const char* name :
+           {"shared_buffers", "work_mem", "jit", "max_parallel_workers_per_gather"}) {
+        Result<std::string> v = (*db)->Value(std::string("SHOW ") + name);
+        pg_settings +=
+            std::string(pg_settings.empty() ? "" : ", ") + name + "=" + (v.ok() ? v.value() : "?");
+      }
+    }
+  }
+
+  // ---- canopy: replication, then the server ----
+  t0 = Clock::now();
+  cdc::ReplicaOptions replica_options;
+  replica_options.conninfo = db_conninfo;
+  replica_options.create_publication = true;
+  replica_options.log = [](const std::string& line) {
+    std::cerr << "  [replica] " << line << "\n";
+  };
+  cdc::Replica replica(replica_options);
+  if (Status s = replica.Start(); !s.ok()) {
+    std::cerr << "compare_bench: Replica::Start: " << s.ToString() << "\n";
+    return 1;
+  }
+  if (Status s = replica.WaitUntilStreaming(std::chrono::minutes(30)); !s.ok()) {
+    std::cerr << "compare_bench: WaitUntilStreaming: " << s.ToString() << "\n";
+    return 1;
+  }
+  const double replica_seconds = Since(t0);
+  std::shared_ptr<const HierarchyIndex> index = replica.index();
+
+  char dir_template[] = "/tmp/canopy-compare.XXXXXX";
+  if (mkdtemp(dir_template) == nullptr) return 1;
+  const std::string socket_dir = dir_template;
+  net::ServerOptions server_options;
+  server_options.tcp_listen = "127.0.0.1:0";
+  server_options.unix_path = socket_dir + "/canopy.sock";
+  server_options.threads = f.server_threads;
+  Result<std::unique_ptr<net::Server>> server = net::Server::Start(server_options, index);
+  if (!server.ok()) {
+    std::cerr << "compare_bench: Server::Start: " << server.status().ToString() << "\n";
+    return 1;
+  }
+
+  // ---- connections ----
+  Pools pools;
+  pools.in_process.askers.push_back(MakeInProcessAsker(*index));
+  net::ClientOptions unix_client;
+  unix_client.unix_path = server_options.unix_path;
+  net::ClientOptions tcp_client;
+  tcp_client.host = "127.0.0.1";
+  tcp_client.port = (*server)->tcp_port();
+  const int pool_size = f.network_matrix ? f.connections : 1;
+  Status s = FillCanopyPool(unix_client, pool_size, &pools.canopy_unix);
+  if (s.ok()) s = FillCanopyPool(tcp_client, pool_size, &pools.canopy_tcp);
+  if (s.ok() && !pg_unix.empty()) s = FillPgPool(pg_unix, pool_size, &pools.pg_unix);
+  if (s.ok()) s = FillPgPool(pg_tcp, pool_size, &pools.pg_tcp);
+  if (!s.ok()) {
+    std::cerr << "compare_bench: connecting: " << s.ToString() << "\n";
+    return 1;
+  }
+
+  // ---- same answers everywhere ----
+  int compared = 0;
+  const int mismatches = CheckAnswers(&questions, pools, &compared);
+  header.answers_line =
+      mismatches == 0
+          ? "answers: equal — " + std::to_string(questions.size()) + " questions x every form (" +
+                std::to_string(compared) +
+                " answers from PostgreSQL recursive/linear/cache and canopy over Unix socket and "
+                "TCP) equal canopy in-process (sorted id sets; counts exactly)"
+          : "answers: " + std::to_string(mismatches) + " MISMATCHES (see stderr) — this run failed";
+  std::cerr << "compare_bench: " << header.answers_line << "\n";
+
+  // ---- the cells ----
+  std::vector<CellRow> rows = PlanCells(questions, f, pools);
+  bool any_error = false;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    CellRow& row = rows[i];
+    const AskerPool* pool = pools.For(row.system, row.transport);
+    for (PgAsker* pg : pool->pg) pg->set_form(FormOf(row.system));
+    CellPlan plan;
+    plan.seconds = f.duration;
+    plan.warmup_seconds = f.warmup;
+    plan.max_seconds = std::max(10.0, 20 * f.duration);
+    plan.min_samples = 5;
+    plan.in_flight = row.in_flight;
+    row.stats = RunCell(pool->First(row.connections), *row.question, plan);
+    any_error = any_error || row.stats.errors != 0;
+    std::cerr << "[" << i + 1 << "/" << rows.size() << "] " << QuestionKindName(row.question->kind)
+              << " " << row.question->size_class << " | " << SystemName(row.system) << " "
+              << TransportName(row.transport) << " x" << row.connections << " in-flight "
+              << row.in_flight << ": p50 " << Fixed(row.stats.p50_us, 2) << " us, p99 "
+              << Fixed(row.stats.p99_us, 2) << " us, " << Fixed(row.stats.requests_per_s, 0)
+              << " req/s" << (row.stats.errors ? " ERRORS: " + row.stats.first_error : "") << "\n";
+  }
+  ComputeRatios(&rows);
+
+  // ---- the report ----
+  const std::string revision =
+      CommandOutput("git -C '" CANOPY_SOURCE_DIR "' rev-parse --short HEAD 2>/dev/null");
+  const std::string dirty = CommandOutput("git -C '" CANOPY_SOURCE_DIR
+                                          "' status --porcelain --untracked-files=no 2>/dev/null");
+  header.lines = {
+      "Run: " + UtcNow() + ", canopy " + (revision.empty() ? "unknown revision" : revision) +
+          (dirty.empty() ? "" : " (with uncommitted changes)") + ", whole run " +
+          Fixed(Since(run_start), 0) + " s",
+      std::string("Command: `") + (f.command.empty() ? "canopy_compare_bench" : f.command) + "`",
+      "Machine: " + CpuDescription() + ", " + MemoryDescription() + " RAM, " + KernelDescription() +
+          "; load average at start " + load_at_start + ", at end " + LoadAverage() +
+          ". PostgreSQL, canopy's server and the client threads share these cores.",
+      "PostgreSQL " + pg_version + " (" + pg_settings + "), over its Unix socket and TCP 127.0.0.1",
+      "Data (generator seed " + std::to_string(f.seed) + "): " + std::to_string(counts.users) +
+          " users, " + std::to_string(counts.groups) + " groups, " +
+          std::to_string(counts.project_namespaces) + " project namespaces (" +
+          std::to_string(load.namespace_rows) + " namespaces rows), " +
+          std::to_string(load.project_rows) + " projects, " +
+          std::to_string(load.runner_link_rows) + " ci_runner_namespaces rows; deepest level " +
+          std::to_string(counts.max_depth) + "; namespace_descendants rows: " +
+          std::to_string(load.cached_groups) + " (groups with >= 700 descendant namespaces)",
+      load.reused ? std::string("Load: database reused (--reuse-db)")
+                  : "Load: generate " + Fixed(generate_seconds, 1) + " s, COPY " +
+                        Fixed(load.copy_seconds, 1) + " s, indexes + VACUUM ANALYZE " +
+                        Fixed(load.index_seconds, 1) + " s, namespace_descendants " +
+                        Fixed(load.cache_seconds, 1) +
+                        " s; canopy from PostgreSQL (slot, "
+                        "snapshot COPY, build, streaming) " +
+                        Fixed(replica_seconds, 1) + " s",
+      "Per cell: " + Fixed(f.warmup, 2) + " s warm-up, then " + Fixed(f.duration, 2) +
+          " s timed (at least 5 answers); canopy::net::Server with " +
+          std::to_string(f.server_threads) + " I/O threads",
+  };
+  header.notes = {
+      "PostgreSQL forms: *recursive* = a `WITH RECURSIVE` over parent_id in "
+      "Gitlab::ObjectHierarchy's shape (UNION of `namespaces.*`, depth and cycle columns when an "
+      "order is asked for); *linear* = traversal_ids (`unnest(traversal_ids)`, `traversal_ids @> "
+      "ARRAY[id]` on GitLab's GIN index); *cache* = the COALESCE read of namespace_descendants "
+      "(seed 001), which falls back to the linear query for groups without a fresh row (the "
+      "small group here). Every statement is prepared once per connection and run with "
+      "PQexecPrepared; the application's answer is parsed from the text result. The SQL text is "
+      "in bench/compare_bench/questions.cc.",
+      "canopy in-process = HierarchyIndex::Query / QueryBatch / ReadView::Counts on the "
+      "replica's index (answers copied out). canopy over the network = canopy::net::Client "
+      "against canopy::net::Server in this process, same index.",
+      "Answer sizes (ids column) are canopy's; batch = 100 namespaces' self_and_ancestors in one "
+      "request (PostgreSQL: one statement for all 100 ids).",
+      "Pipelining: canopy sends up to N requests before reading (Client::Send/Receive, a sliding "
+      "window). PostgreSQL uses libpq pipeline mode (PQsendQueryPrepared + PQpipelineSync per "
+      "query, the same sliding window), so both sides are pipelined in the pipelined rows.",
+      "Server CPU per request: PostgreSQL = the CPU time of the backends serving the cell "
+      "(/proc/PID/stat utime+stime, 10 ms ticks) / requests. canopy = this process's CPU "
+      "(CLOCK_PROCESS_CPUTIME_ID) over the timed window minus the client threads' own CPU "
+      "(CLOCK_THREAD_CPUTIME_ID each) / requests: the server's I/O threads, plus the idle "
+      "replication thread. Client CPU = the client threads' CPU / requests.",
+      "With 2 cores, 16 connections means 16 client threads competing with the server for the "
+      "same CPUs: requests/s there measures the whole machine, not the server alone. Compare "
+      "server CPU per request for the server's own cost.",
+  };
+  header.chart = f.chart;
+  const std::string markdown = MarkdownReport(header, rows);
+  std::error_code ec;
+  std::filesystem::create_directories(f.out_dir, ec);
+  std::ofstream(f.out_dir + "/compare.md") << markdown;
+  std::ofstream(f.out_dir + "/compare.csv") << CsvReport(rows);
+  std::ofstream(f.out_dir + "/compare-chart.dat") << ChartData(rows);
+  std::cout << markdown;
+  std::cerr << "compare_bench: wrote " << f.out_dir
+            << "/compare.md, compare.csv, compare-chart.dat\n";
+
+  (*server)->Stop();
+  replica.Stop();
+  std::filesystem::remove_all(socket_dir, ec);
+  if (mismatches != 0 || any_error) {
+    std::cerr << "compare_bench: FAILED (" << mismatches << " mismatching answers"
+              << (any_error ? ", cells with errors" : "") << ")\n";
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace canopy::bench::compare
+
+int main(int argc, char** argv) {
+  std::optional<canopy::bench::compare::Flags> flags =
+      canopy::bench::compare::ParseFlags(argc, argv);
+  if (!flags) {
+    std::cerr << canopy::bench::compare::kUsage;
+    return 2;
+  }
+  return canopy::bench::compare::Run(*flags);
+}

@@ -1,0 +1,397 @@
+// questions.cc — the questions and their SQL. The recursive forms follow
+// Gitlab::ObjectHierarchy (UNION of `namespaces.*`, depth and cycle columns
+// when an order is asked for), the linear forms Namespaces::Traversal::Linear
+// and the Ci::Runner linear scopes (seed 002), the cache forms the COALESCE
+// read path of seed 001 / Namespaces::Traversal::Cached.
+#include "questions.h"
+
+#include <algorithm>
+#include <random>
+
+namespace canopy::bench::compare {
+
+namespace {
+
+// ---- recursive CTE pieces (Gitlab::ObjectHierarchy's shape) ----
+
+// Ancestors with hierarchy_order: depth, tree_path and a cycle guard; root first.
+#define CANOPY_RECURSIVE_ANCESTORS(BASE_FROM_WHERE)                                          \
+  "WITH RECURSIVE base_and_ancestors AS (\n"                                                 \
+  "  (SELECT 1 AS depth, ARRAY[namespaces.id] AS tree_path, false AS tree_cycle, "           \
+  "namespaces.*\n"                                                                           \
+  "   " BASE_FROM_WHERE                                                                      \
+  ")\n"                                                                                      \
+  "  UNION\n"                                                                                \
+  "  (SELECT base_and_ancestors.depth + 1, base_and_ancestors.tree_path || namespaces.id,\n" \
+  "          namespaces.id = ANY(base_and_ancestors.tree_path), namespaces.*\n"              \
+  "   FROM namespaces, base_and_ancestors\n"                                                 \
+  "   WHERE namespaces.type = 'Group' AND namespaces.id = base_and_ancestors.parent_id\n"    \
+  "     AND base_and_ancestors.tree_cycle = false))\n"                                       \
+  "SELECT namespaces.id FROM base_and_ancestors AS namespaces ORDER BY namespaces.depth DESC"
+
+// Ancestors without an order (as a subquery of the runner scope).
+#define CANOPY_RECURSIVE_ANCESTOR_IDS                                                         \
+  "WITH RECURSIVE base_and_ancestors AS (\n"                                                  \
+  "    (SELECT namespaces.* FROM namespaces\n"                                                \
+  "     WHERE namespaces.type = 'Group' AND namespaces.id = $1)\n"                            \
+  "    UNION\n"                                                                               \
+  "    (SELECT namespaces.* FROM namespaces, base_and_ancestors\n"                            \
+  "     WHERE namespaces.type = 'Group' AND namespaces.id = base_and_ancestors.parent_id))\n" \
+  "  SELECT namespaces.id FROM base_and_ancestors AS namespaces"
+
+// Self and descendant groups.
+#define CANOPY_RECURSIVE_DESCENDANT_IDS                                                         \
+  "WITH RECURSIVE base_and_descendants AS (\n"                                                  \
+  "    (SELECT namespaces.* FROM namespaces\n"                                                  \
+  "     WHERE namespaces.type = 'Group' AND namespaces.id = $1)\n"                              \
+  "    UNION\n"                                                                                 \
+  "    (SELECT namespaces.* FROM namespaces, base_and_descendants\n"                            \
+  "     WHERE namespaces.type = 'Group' AND namespaces.parent_id = base_and_descendants.id))\n" \
+  "  SELECT namespaces.id FROM base_and_descendants AS namespaces"
+
+// ---- traversal_ids (linear) pieces ----
+
+#define CANOPY_LINEAR_DESCENDANT_IDS                                                   \
+  "SELECT namespaces.traversal_ids[array_length(namespaces.traversal_ids, 1)] AS id\n" \
+  "  FROM namespaces\n"                                                                \
+  "  WHERE namespaces.type = 'Group' AND namespaces.traversal_ids @> ARRAY[$1::bigint]"
+
+#define CANOPY_LINEAR_COUNTS_ARRAY                                                              \
+  "WITH groups AS (" CANOPY_LINEAR_DESCENDANT_IDS                                               \
+  ")\n"                                                                                         \
+  "SELECT ARRAY[(SELECT count(*) FROM groups) - 1,\n"                                           \
+  "  (SELECT count(*) FROM namespaces\n"                                                        \
+  "    WHERE namespaces.type = 'Project' AND namespaces.traversal_ids @> ARRAY[$1::bigint]),\n" \
+  "  (SELECT count(*) FROM projects WHERE projects.namespace_id IN (SELECT id FROM groups)),\n" \
+  "  (SELECT count(*) FROM projects\n"                                                          \
+  "    WHERE projects.namespace_id IN (SELECT id FROM groups) AND NOT projects.archived)]"
+
+const char* const kSql[kQuestionKindCount][kSqlFormCount] = {
+    // kSelfAndAncestors
+    {CANOPY_RECURSIVE_ANCESTORS("FROM namespaces WHERE namespaces.type = 'Group' AND "
+                                "namespaces.id = $1"),
+     "SELECT unnest(namespaces.traversal_ids) AS id FROM namespaces WHERE namespaces.id = $1",
+     nullptr},
+    // kSelfAndDescendants
+    {CANOPY_RECURSIVE_DESCENDANT_IDS, CANOPY_LINEAR_DESCENDANT_IDS,
+     "SELECT unnest(COALESCE(\n"
+     "  (SELECT namespace_descendants.self_and_descendant_group_ids FROM namespace_descendants\n"
+     "    WHERE namespace_descendants.outdated_at IS NULL\n"
+     "      AND namespace_descendants.namespace_id = $1),\n"
+     "  (SELECT array_agg(namespaces.traversal_ids[array_length(namespaces.traversal_ids, 1)])\n"
+     "    FROM namespaces\n"
+     "    WHERE namespaces.type = 'Group' AND namespaces.traversal_ids @> ARRAY[$1::bigint])\n"
+     ")) AS id"},
+    // kAllProjectIds
+    {"SELECT projects.id FROM projects WHERE projects.namespace_id IN (\n"
+     "  " CANOPY_RECURSIVE_DESCENDANT_IDS ")",
+     "SELECT projects.id FROM projects WHERE projects.namespace_id IN (\n"
+     "  " CANOPY_LINEAR_DESCENDANT_IDS ")",
+     "SELECT unnest(COALESCE(\n"
+     "  (SELECT namespace_descendants.all_project_ids FROM namespace_descendants\n"
+     "    WHERE namespace_descendants.outdated_at IS NULL\n"
+     "      AND namespace_descendants.namespace_id = $1),\n"
+     "  (SELECT array_agg(projects.id) FROM projects WHERE projects.namespace_id IN (\n"
+     "    " CANOPY_LINEAR_DESCENDANT_IDS "))\n"
+     ")) AS id"},
+    // kRunnersOfGroupAndAncestors
+    {"SELECT DISTINCT ci_runner_namespaces.runner_id FROM ci_runner_namespaces\n"
+     "WHERE ci_runner_namespaces.namespace_id IN (\n"
+     "  " CANOPY_RECURSIVE_ANCESTOR_IDS ")",
+     "SELECT DISTINCT ci_runner_namespaces.runner_id FROM ci_runner_namespaces\n"
+     "WHERE ci_runner_namespaces.namespace_id IN (\n"
+     "  SELECT namespaces.id FROM namespaces WHERE namespaces.id IN (\n"
+     "    SELECT unnest(namespaces.traversal_ids) FROM namespaces\n"
+     "    WHERE namespaces.type = 'Group' AND namespaces.id = $1))",
+     nullptr},
+    // kProjectAncestors
+    {CANOPY_RECURSIVE_ANCESTORS(
+         "FROM namespaces INNER JOIN projects ON projects.namespace_id = namespaces.id\n"
+         "   WHERE namespaces.type = 'Group' AND projects.id = $1"),
+     "SELECT unnest(namespaces.traversal_ids) AS id FROM namespaces\n"
+     "  INNER JOIN projects ON projects.namespace_id = namespaces.id\n"
+     "  WHERE namespaces.type = 'Group' AND projects.id = $1",
+     nullptr},
+    // kCounts
+    {"WITH RECURSIVE base_and_descendants AS (\n"
+     "  (SELECT namespaces.* FROM namespaces WHERE namespaces.id = $1)\n"
+     "  UNION\n"
+     "  (SELECT namespaces.* FROM namespaces, base_and_descendants\n"
+     "   WHERE namespaces.parent_id = base_and_descendants.id)),\n"
+     "groups AS (SELECT id FROM base_and_descendants WHERE type = 'Group')\n"
+     "SELECT (SELECT count(*) FROM groups) - 1,\n"
+     "  (SELECT count(*) FROM base_and_descendants WHERE type = 'Project'),\n"
+     "  (SELECT count(*) FROM projects WHERE projects.namespace_id IN (SELECT id FROM groups)),\n"
+     "  (SELECT count(*) FROM projects\n"
+     "    WHERE projects.namespace_id IN (SELECT id FROM groups) AND NOT projects.archived)",
+     CANOPY_LINEAR_COUNTS_ARRAY,
+     "SELECT COALESCE(\n"
+     "  (SELECT ARRAY[cardinality(d.self_and_descendant_group_ids) - 1,\n"
+     "                cardinality(d.self_and_descendant_ids) - "
+     "cardinality(d.self_and_descendant_group_ids),\n"
+     "                cardinality(d.all_project_ids), "
+     "cardinality(d.all_unarchived_project_ids)]::bigint[]\n"
+     "    FROM namespace_descendants d WHERE d.outdated_at IS NULL AND d.namespace_id = $1),\n"
+     "  (" CANOPY_LINEAR_COUNTS_ARRAY "))"},
+    // kBatchAncestors: one row per requested id, its ancestors root first.
+    {"WITH RECURSIVE base_and_ancestors AS (\n"
+     "  (SELECT namespaces.id AS base_id, 1 AS depth, namespaces.id, namespaces.parent_id\n"
+     "   FROM namespaces WHERE namespaces.id = ANY($1::bigint[]))\n"
+     "  UNION ALL\n"
+     "  (SELECT base_and_ancestors.base_id, base_and_ancestors.depth + 1, namespaces.id,\n"
+     "          namespaces.parent_id\n"
+     "   FROM namespaces, base_and_ancestors\n"
+     "   WHERE namespaces.id = base_and_ancestors.parent_id AND base_and_ancestors.depth < 1000))\n"
+     "SELECT base_id, array_agg(id ORDER BY depth DESC) FROM base_and_ancestors GROUP BY base_id",
+     "SELECT namespaces.id, namespaces.traversal_ids FROM namespaces\n"
+     "  WHERE namespaces.id = ANY($1::bigint[])",
+     nullptr},
+};
+
+#undef CANOPY_RECURSIVE_ANCESTORS
+#undef CANOPY_RECURSIVE_ANCESTOR_IDS
+#undef CANOPY_RECURSIVE_DESCENDANT_IDS
+#undef CANOPY_LINEAR_DESCENDANT_IDS
+#undef CANOPY_LINEAR_COUNTS_ARRAY
+
+std::string ArrayLiteral(const std::vector<int64_t>& ids) {
+  std::string out = "{";
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (i != 0) out += ',';
+    out += std::to_string(ids[i]);
+  }
+  return out + "}";
+}
+
+// What the forest says about the named structures, from one parent walk per row.
+struct ForestShape {
+  std::vector<uint8_t> depth;  // by id - 1
+  // Per named root: groups (self included) and projects below it.
+  size_t small_groups = 0, gitlab_org_groups = 0, huge_groups = 0;
+  size_t small_projects = 0, gitlab_org_projects = 0, huge_projects = 0;
+  int64_t deepest_small_subgroup = 0;  // the deepest group below the small group
+  int64_t deepest_small_project = 0;   // a project in that subgroup (or nearest)
+};
+
+ForestShape ShapeOf(const GitlabForest& forest) {
+  ForestShape shape;
+  shape.depth = NamespaceDepths(forest);
+  const GitlabForestNamedIds& named = forest.named;
+  auto root_of = [&](int64_t id) {
+    const NamespaceRow* n = forest.FindNamespace(id);
+    for (int guard = 0; n != nullptr && n->parent_id && guard < 1000; ++guard) {
+      const NamespaceRow* parent = forest.FindNamespace(*n->parent_id);
+      if (parent == nullptr) break;
+      n = parent;
+    }
+    return n != nullptr ? n->id : 0;
+  };
+  uint8_t deepest = 0;
+  for (const NamespaceRow& row : forest.namespaces) {
+    if (row.id == 0 || row.type != NamespaceType::kGroup) continue;
+    const int64_t root = root_of(row.id);
+    if (root == 0) continue;
+    if (root == named.small_group_id) {
+      ++shape.small_groups;
+      if (shape.depth[row.id - 1] > deepest) {
+        deepest = shape.depth[row.id - 1];
+        shape.deepest_small_subgroup = row.id;
+      }
+    }
+    if (root == named.gitlab_org_id) ++shape.gitlab_org_groups;
+    if (root == named.huge_group_id) ++shape.huge_groups;
+  }
+  uint8_t deepest_project_depth = 0;
+  for (const ProjectRow& p : forest.projects) {
+    if (p.id == 0) continue;
+    const int64_t root = root_of(p.namespace_id);
+    if (root == 0) continue;
+    if (root == named.small_group_id) {
+      ++shape.small_projects;
+      const uint8_t d = shape.depth[p.namespace_id - 1];
+      if (d > deepest_project_depth) {
+        deepest_project_depth = d;
+        shape.deepest_small_project = p.id;
+      }
+    }
+    if (root == named.gitlab_org_id) ++shape.gitlab_org_projects;
+    if (root == named.huge_group_id) ++shape.huge_projects;
+  }
+  return shape;
+}
+
+Question Make(QuestionKind kind, std::string size_class, std::string target,
+              std::vector<int64_t> ids) {
+  Question q;
+  q.kind = kind;
+  q.size_class = std::move(size_class);
+  q.target = std::move(target);
+  q.sql_param = ids.size() == 1 && kind != QuestionKind::kBatchAncestors ? std::to_string(ids[0])
+                                                                         : ArrayLiteral(ids);
+  q.ids = std::move(ids);
+  return q;
+}
+
+}  // namespace
+
+const char* QuestionKindName(QuestionKind kind) {
+  switch (kind) {
+    case QuestionKind::kSelfAndAncestors:
+      return "self_and_ancestors";
+    case QuestionKind::kSelfAndDescendants:
+      return "self_and_descendants";
+    case QuestionKind::kAllProjectIds:
+      return "all_project_ids";
+    case QuestionKind::kRunnersOfGroupAndAncestors:
+      return "runners_of_group_and_ancestors";
+    case QuestionKind::kProjectAncestors:
+      return "project_ancestors";
+    case QuestionKind::kCounts:
+      return "counts";
+    case QuestionKind::kBatchAncestors:
+      return "batch_100_ancestors";
+  }
+  return "unknown";
+}
+
+const char* SqlFormName(SqlForm form) {
+  switch (form) {
+    case SqlForm::kRecursive:
+      return "recursive";
+    case SqlForm::kLinear:
+      return "linear";
+    case SqlForm::kCache:
+      return "cache";
+  }
+  return "unknown";
+}
+
+const char* SqlText(QuestionKind kind, SqlForm form) {
+  return kSql[static_cast<int>(kind)][static_cast<int>(form)];
+}
+
+std::string StatementName(QuestionKind kind, SqlForm form) {
+  return std::string(SqlFormName(form)) + "_" + QuestionKindName(kind);
+}
+
+QueryKind CanopyQueryKind(QuestionKind kind) {
+  switch (kind) {
+    case QuestionKind::kSelfAndAncestors:
+      return QueryKind::kSelfAndAncestors;
+    case QuestionKind::kSelfAndDescendants:
+      return QueryKind::kSelfAndDescendants;
+    case QuestionKind::kAllProjectIds:
+      return QueryKind::kAllProjectIds;
+    case QuestionKind::kRunnersOfGroupAndAncestors:
+      return QueryKind::kRunnersOfGroupAndAncestors;
+    case QuestionKind::kProjectAncestors:
+      return QueryKind::kProjectAncestors;
+    case QuestionKind::kCounts:
+      return QueryKind::kSelfAndDescendants;  // not an IdQuery
+    case QuestionKind::kBatchAncestors:
+      return QueryKind::kSelfAndAncestors;
+  }
+  return QueryKind::kSelfAndAncestors;
+}
+
+void Normalize(QuestionKind kind, Answer* answer) {
+  if (kind == QuestionKind::kCounts) return;
+  for (std::vector<int64_t>& member : *answer) std::sort(member.begin(), member.end());
+}
+
+size_t AnswerSize(const Answer& answer) {
+  size_t n = 0;
+  for (const auto& member : answer) n += member.size();
+  return n;
+}
+
+std::vector<Question> PickQuestions(const GitlabForest& forest, uint64_t seed) {
+  const GitlabForestNamedIds& named = forest.named;
+  std::vector<Question> out;
+  if (named.small_group_id == 0 || named.gitlab_org_id == 0 || named.huge_group_id == 0) {
+    return out;  // a forest too small for the named structures
+  }
+  const ForestShape shape = ShapeOf(forest);
+  auto depth_of = [&](int64_t ns) { return std::to_string(shape.depth[ns - 1]); };
+  const ProjectRow* gitlab_org_project = forest.FindProject(named.gitlab_org_project_id);
+  const int64_t gitlab_org_deep =
+      gitlab_org_project != nullptr ? gitlab_org_project->namespace_id : 0;
+
+  struct AncestorTarget {
+    std::string size_class, target;
+    int64_t ns, project;
+  };
+  std::vector<AncestorTarget> ancestor_targets;
+  if (shape.deepest_small_subgroup != 0) {
+    ancestor_targets.push_back(
+        {"depth " + depth_of(shape.deepest_small_subgroup),
+         "small group's subgroup (depth " + depth_of(shape.deepest_small_subgroup) + ")",
+         shape.deepest_small_subgroup, shape.deepest_small_project});
+  }
+  if (gitlab_org_deep != 0) {
+    ancestor_targets.push_back({"depth " + depth_of(gitlab_org_deep),
+                                "gitlab-org subgroup (depth " + depth_of(gitlab_org_deep) + ")",
+                                gitlab_org_deep, named.gitlab_org_project_id});
+  }
+  if (named.chain_21_leaf_id != 0) {
+    ancestor_targets.push_back(
+        {"depth " + depth_of(named.chain_21_leaf_id),
+         "21-level chain's leaf (depth " + depth_of(named.chain_21_leaf_id) + ")",
+         named.chain_21_leaf_id, named.chain_21_leaf_project_id});
+  }
+  struct GroupTarget {
+    std::string size_class, target;
+    int64_t ns;
+  };
+  const std::vector<GroupTarget> group_targets = {
+      {"small",
+       "small (" + std::to_string(shape.small_groups) + " groups, " +
+           std::to_string(shape.small_projects) + " projects)",
+       named.small_group_id},
+      {"gitlab-org",
+       "gitlab-org (" + std::to_string(shape.gitlab_org_groups) + " groups, " +
+           std::to_string(shape.gitlab_org_projects) + " projects)",
+       named.gitlab_org_id},
+      {"huge",
+       "huge (" + std::to_string(shape.huge_groups) + " groups, " +
+           std::to_string(shape.huge_projects) + " projects)",
+       named.huge_group_id},
+  };
+
+  for (const auto& t : ancestor_targets) {
+    out.push_back(Make(QuestionKind::kSelfAndAncestors, t.size_class, t.target, {t.ns}));
+  }
+  for (const auto& t : group_targets) {
+    out.push_back(Make(QuestionKind::kSelfAndDescendants, t.size_class, t.target, {t.ns}));
+  }
+  for (const auto& t : group_targets) {
+    out.push_back(Make(QuestionKind::kAllProjectIds, t.size_class, t.target, {t.ns}));
+  }
+  for (const auto& t : ancestor_targets) {
+    out.push_back(Make(QuestionKind::kRunnersOfGroupAndAncestors, t.size_class, t.target, {t.ns}));
+  }
+  for (const auto& t : ancestor_targets) {
+    if (t.project == 0) continue;
+    out.push_back(Make(QuestionKind::kProjectAncestors, t.size_class, "project in the " + t.target,
+                       {t.project}));
+  }
+  for (const auto& t : group_targets) {
+    out.push_back(Make(QuestionKind::kCounts, t.size_class, t.target, {t.ns}));
+  }
+
+  // 100 distinct random live namespaces of any type (users, groups, project namespaces).
+  std::vector<int64_t> live;
+  for (const NamespaceRow& row : forest.namespaces) {
+    if (row.id != 0) live.push_back(row.id);
+  }
+  std::mt19937_64 random(seed);
+  std::vector<int64_t> batch;
+  std::sample(live.begin(), live.end(), std::back_inserter(batch),
+              std::min<size_t>(100, live.size()), random);
+  std::shuffle(batch.begin(), batch.end(), random);
+  out.push_back(Make(QuestionKind::kBatchAncestors, "100 random",
+                     std::to_string(batch.size()) + " random namespaces (any type)", batch));
+  return out;
+}
+
+}  // namespace canopy::bench::compare
