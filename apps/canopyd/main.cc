@@ -344,6 +344,7 @@ canopy::Result<std::unique_ptr<ReplicaFeed>> MakeReplication(Flags* flags) {
   options.mapping = flags->mapping;
   options.application_name = "canopyd";
   options.log = [](const std::string& line) { Log(LogLevel::kInfo, line); };
+  options.log_warning = [](const std::string& line) { Log(LogLevel::kWarning, line); };
   if (canopy::Status s = options.mapping.Validate(); !s.ok()) return s;
   auto feed = std::make_unique<ReplicaFeed>(std::move(options));
   feed->Hook(&flags->server);

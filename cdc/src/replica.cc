@@ -2,6 +2,7 @@
 // slot, snapshot, resume.
 #include "canopy/cdc/replica.h"
 
+#include <libpq-fe.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -39,6 +40,18 @@ Status Replica::Start() {
   if (worker_) return Status::FailedPrecondition("replica already started");
   if (options_.conninfo.empty()) return Status::InvalidArgument("ReplicaOptions.conninfo is empty");
   if (options_.publication.empty()) return Status::InvalidArgument("ReplicaOptions.publication is empty");
+  {
+    // A conninfo libpq cannot parse never will: refuse it now, not by retrying forever.
+    char* error = nullptr;
+    PQconninfoOption* parsed = PQconninfoParse(options_.conninfo.c_str(), &error);
+    if (parsed == nullptr) {
+      std::string why = error != nullptr ? error : "out of memory";
+      if (error != nullptr) PQfreemem(error);
+      while (!why.empty() && why.back() == '\n') why.pop_back();
+      return Status::InvalidArgument("cannot parse the conninfo: " + why);
+    }
+    PQconninfoFree(parsed);
+  }
   CANOPY_RETURN_IF_ERROR(options_.mapping.Validate());
   for (char c : options_.slot_name) {
     if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_')) {
@@ -107,6 +120,14 @@ Replica::Worker::~Worker() = default;
 
 void Replica::Worker::Log(const std::string& line) const {
   if (options_.log) options_.log(line);
+}
+
+void Replica::Worker::Warn(const std::string& line) const {
+  if (options_.log_warning) {
+    options_.log_warning(line);
+  } else {
+    Log(line);
+  }
 }
 
 void Replica::Worker::SetState(ReplicaState state, const char* stage) {
@@ -244,7 +265,7 @@ void Replica::Worker::Run() {
       status_.stage = "backoff";
     }
     cv_.notify_all();
-    Log("canopy replica: session ended: " + s.ToString() + "; retrying in " + std::to_string(backoff.count()) +
+    Warn("canopy replica: session ended: " + s.ToString() + "; retrying in " + std::to_string(backoff.count()) +
         " ms");
     if (!Sleep(backoff)) break;
     backoff = std::min(backoff * 2, options_.reconnect_max_backoff);
@@ -315,7 +336,7 @@ Result<bool> Replica::Worker::CanResume(PgConnection& sql) {
   if (r.value().rows() == 0) return false;
   if (!r.value().IsNull(0, 2) && r.value().Get(0, 2) == "lost") {
     // max_slot_wal_keep_size removed WAL the slot still needed.
-    Log("canopy replica: slot " + slot_name_ + " lost WAL it needed (max_slot_wal_keep_size); a fresh snapshot is needed");
+    Warn("canopy replica: slot " + slot_name_ + " lost WAL it needed (max_slot_wal_keep_size); a fresh snapshot is needed");
     return false;
   }
   if (!r.value().IsNull(0, 0)) {
@@ -327,7 +348,7 @@ Result<bool> Replica::Worker::CanResume(PgConnection& sql) {
   if (!r.value().IsNull(0, 1)) {
     auto confirmed = Lsn::Parse(r.value().Get(0, 1));
     if (confirmed && confirmed->value > applied_.load()) {
-      Log("canopy replica: slot " + slot_name_ + " confirmed " + confirmed->ToString() + " beyond applied " +
+      Warn("canopy replica: slot " + slot_name_ + " confirmed " + confirmed->ToString() + " beyond applied " +
           Lsn(applied_.load()).ToString() + "; a fresh snapshot is needed");
       return false;
     }
@@ -454,7 +475,7 @@ Status Replica::Worker::Session() {
     std::lock_guard<std::mutex> lock(mu_);
     same_system = status_.system_id == system_id && status_.timeline == timeline;
     if (!same_system && status_.system_id != 0) {
-      Log("canopy replica: system id or timeline changed (restore or failover): fresh snapshot");
+      Warn("canopy replica: system id or timeline changed (restore or failover): fresh snapshot");
     }
     status_.system_id = system_id;
     status_.timeline = timeline;

@@ -68,6 +68,7 @@ class Replica::Worker {
   bool HasWaiter() const;
   void NotifyApplied(std::shared_ptr<HierarchyIndex> index, Lsn lsn) const;
   void Log(const std::string& line) const;
+  void Warn(const std::string& line) const;  // log_warning, else log
   bool Sleep(std::chrono::milliseconds d);  // false if stopped meanwhile
 
   const ReplicaOptions options_;

@@ -399,6 +399,11 @@ TEST(ReplicaE2E, InvalidOptionsAreRejected) {
   o.slot_name = "";
   o.mapping.namespaces.columns.clear();
   EXPECT_EQ(Replica(o).Start().code(), StatusCode::kInvalidArgument);
+  o.mapping = TableMapping{};
+  o.conninfo = "this is = not a conninfo";
+  Status s = Replica(o).Start();
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("conninfo"), std::string::npos) << s.ToString();
 }
 
 }  // namespace

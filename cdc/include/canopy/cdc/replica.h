@@ -87,6 +87,9 @@ struct ReplicaOptions {
   // Receives one line per notable event (stage changes, errors, progress).
   // Called from the replica's threads; may be empty.
   std::function<void(const std::string&)> log;
+  // Lines about trouble (a session that ended and will be retried, a lost
+  // slot, a changed system id or timeline). Empty: they go to `log`.
+  std::function<void(const std::string&)> log_warning;
   // Called on the replica thread whenever the applied position grows (a
   // batch of transactions, an idle keepalive) and when a snapshot swaps in a
   // new index, with the index now serving and its applied LSN. Keep it cheap
@@ -148,8 +151,9 @@ class Replica {
   Replica(const Replica&) = delete;
   Replica& operator=(const Replica&) = delete;
 
-  // Validates the options and starts the background thread. Returns at once;
-  // errors while connecting or loading are retried and shown in status().
+  // Validates the options (including that libpq can parse the conninfo) and
+  // starts the background thread. Returns at once; errors while connecting or
+  // loading are retried and shown in status().
   // Errors: kInvalidArgument (options), kFailedPrecondition (already started).
   Status Start();
   // Stops the thread and closes every connection (a temporary slot goes with
