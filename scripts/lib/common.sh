@@ -11,6 +11,7 @@
 #   ensure_packages PKG...               apt-get installs what is missing
 #   run_privileged CMD...                CMD as root (directly, or via sudo -n)
 #   canopy_repo_root                     the repository's top folder
+#   pick_free_port                       a loopback TCP port that is free now
 #
 # Works non-interactively (CI=true, no stdin): nothing here prompts.
 
@@ -158,4 +159,23 @@ CANOPY_JOBS="${CANOPY_JOBS:-2}"
 run() {
   printf '+ %s\n' "$*" >&2
   "$@"
+}
+
+# ---- ports ----------------------------------------------------------------------
+
+# pick_free_port: prints a loopback TCP port nothing listens on right now
+# (random in 20000..59999; another process could still take it before use).
+pick_free_port() {
+  local i port
+  for i in $(seq 1 200); do
+    port=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+    if command -v ss >/dev/null 2>&1; then
+      ss -Hltn "sport = :$port" 2>/dev/null | grep -q . && continue
+    elif (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      continue
+    fi
+    echo "$port"
+    return 0
+  done
+  return 1
 }
