@@ -15,6 +15,7 @@
 
 #include "codec.h"
 #include "frame.h"
+#include "typed_answers.h"
 
 namespace canopy::net {
 namespace asio = boost::asio;
@@ -26,35 +27,6 @@ namespace {
 // Bytes of pipelined requests buffered before Send() writes them out.
 constexpr size_t kSendBufferFlushBytes = 64 * 1024;
 constexpr size_t kReadChunk = 64 * 1024;
-// The server's default min_lsn wait, assumed when a request leaves it to the server.
-constexpr std::chrono::milliseconds kServerDefaultWait{5'000};
-
-Status PageStatus(const IdPage& page) {
-  if (page.status == ErrorCode::kOk) return Status::Ok();
-  return Status(ToStatusCode(page.status),
-                page.message.empty() ? ErrorCodeName(page.status) : page.message);
-}
-
-IdAnswer ToIdAnswer(IdPage page) {
-  IdAnswer a;
-  a.status = PageStatus(page);
-  a.ids = std::move(page.ids);
-  a.total = page.total;
-  a.more = page.more;
-  return a;
-}
-
-Status MemberStatus(ErrorCode code, std::string_view what) {
-  if (code == ErrorCode::kOk) return Status::Ok();
-  return Status(ToStatusCode(code), std::string(ErrorCodeName(code)) + ": " + std::string(what));
-}
-
-template <typename T>
-Result<T*> BodyAs(Response& r) {
-  if (r.error != ErrorCode::kOk) return ToStatus(r.error, r.message);
-  if (T* body = std::get_if<T>(&r.body)) return body;
-  return Status::DataLoss("unexpected response body");
-}
 
 }  // namespace
 
@@ -150,11 +122,7 @@ class Client::Impl {
     if (request.request_id == 0) request.request_id = next_id_++;
     EncodeRequestInto(request);
     ++outstanding_;
-    if (request.min_lsn.value != 0) {
-      const auto wait = request.timeout_ms != 0 ? std::chrono::milliseconds(request.timeout_ms)
-                                                : kServerDefaultWait;
-      longest_wait_ = std::max(longest_wait_, wait);
-    }
+    longest_wait_ = std::max(longest_wait_, internal::ServerWait(request));
     if (send_buffer_.size() >= kSendBufferFlushBytes) {
       if (Status s = Flush(); !s.ok()) return s;
     }
@@ -324,43 +292,18 @@ Status Client::Flush() { return impl_->Flush(); }
 Result<Response> Client::Receive() { return impl_->Receive(); }
 size_t Client::outstanding() const { return impl_->outstanding(); }
 
-namespace {
-Request MakeRequest(RequestBody body, const CallOptions& call) {
-  Request r;
-  r.min_lsn = call.min_lsn;
-  r.timeout_ms = static_cast<uint32_t>(std::max<int64_t>(call.wait.count(), 0));
-  r.body = std::move(body);
-  return r;
-}
-}  // namespace
+using internal::MakeRequest;
 
 Result<QueryAnswer> Client::Query(const IdQuery& query, const CallOptions& call) {
   Result<Response> r = Call(MakeRequest(query, call));
   if (!r.ok()) return r.status();
-  Response& resp = r.value();
-  IdPage* page = std::get_if<IdPage>(&resp.body);
-  const bool member_error =
-      resp.error == ErrorCode::kUnknownId || resp.error == ErrorCode::kInvalidArgument;
-  if (page == nullptr || (resp.error != ErrorCode::kOk && !member_error)) {
-    if (resp.error != ErrorCode::kOk) return ToStatus(resp.error, resp.message);
-    return Status::DataLoss("unexpected response body");
-  }
-  return QueryAnswer{resp.lsn, ToIdAnswer(std::move(*page))};
+  return internal::QueryAnswerFrom(std::move(r).value());
 }
 
 Result<BatchAnswer> Client::QueryBatch(std::span<const IdQuery> queries, const CallOptions& call) {
   Result<Response> r = Call(MakeRequest(BatchRequest{{queries.begin(), queries.end()}}, call));
   if (!r.ok()) return r.status();
-  Response& resp = r.value();
-  Result<BatchPages*> pages = BodyAs<BatchPages>(resp);
-  if (!pages.ok()) return pages.status();
-  if ((*pages)->members.size() != queries.size())
-    return Status::DataLoss("batch answer size mismatch");
-  BatchAnswer out;
-  out.lsn = resp.lsn;
-  out.answers.reserve(queries.size());
-  for (IdPage& page : (*pages)->members) out.answers.push_back(ToIdAnswer(std::move(page)));
-  return out;
+  return internal::BatchAnswerFrom(std::move(r).value(), queries.size());
 }
 
 Result<BatchAnswer> Client::QueryMany(const IdQuery& prototype, std::span<const int64_t> ids,
@@ -392,26 +335,11 @@ Result<Answer<std::vector<Result<SubtreeCounts>>>> Client::CountsMany(std::span<
                                                                       const CallOptions& call) {
   Result<Response> r = Call(MakeRequest(CountsRequest{{ids.begin(), ids.end()}}, call));
   if (!r.ok()) return r.status();
-  Response& resp = r.value();
-  Result<CountsList*> list = BodyAs<CountsList>(resp);
-  if (!list.ok()) return list.status();
-  Answer<std::vector<Result<SubtreeCounts>>> out{resp.lsn, {}};
-  for (const CountsEntry& e : (*list)->members) {
-    if (e.status == ErrorCode::kOk) {
-      out.value.emplace_back(e.counts);
-    } else {
-      out.value.emplace_back(MemberStatus(e.status, "namespace " + std::to_string(e.id)));
-    }
-  }
-  return out;
+  return internal::CountsFrom(std::move(r).value());
 }
 
 Result<Answer<SubtreeCounts>> Client::Counts(int64_t ns, const CallOptions& call) {
-  auto many = CountsMany(std::span<const int64_t>(&ns, 1), call);
-  if (!many.ok()) return many.status();
-  if (many->value.size() != 1) return Status::DataLoss("counts answer size mismatch");
-  if (!many->value[0].ok()) return many->value[0].status();
-  return Answer<SubtreeCounts>{many->lsn, *many->value[0]};
+  return internal::SingleMember(CountsMany(std::span<const int64_t>(&ns, 1), call), "counts");
 }
 
 Result<Answer<std::vector<Result<std::string>>>> Client::FullPaths(Table table,
@@ -419,84 +347,44 @@ Result<Answer<std::vector<Result<std::string>>>> Client::FullPaths(Table table,
                                                                    const CallOptions& call) {
   Result<Response> r = Call(MakeRequest(FullPathRequest{table, {ids.begin(), ids.end()}}, call));
   if (!r.ok()) return r.status();
-  Response& resp = r.value();
-  Result<PathList*> list = BodyAs<PathList>(resp);
-  if (!list.ok()) return list.status();
-  Answer<std::vector<Result<std::string>>> out{resp.lsn, {}};
-  for (PathEntry& e : (*list)->members) {
-    if (e.status == ErrorCode::kOk) {
-      out.value.emplace_back(std::move(e.path));
-    } else {
-      out.value.emplace_back(MemberStatus(
-          e.status,
-          (table == Table::kProjects ? "project " : "namespace ") + std::to_string(e.id)));
-    }
-  }
-  return out;
+  return internal::FullPathsFrom(std::move(r).value(), table);
 }
 
 Result<Answer<std::string>> Client::FullPath(Table table, int64_t id, const CallOptions& call) {
-  auto many = FullPaths(table, std::span<const int64_t>(&id, 1), call);
-  if (!many.ok()) return many.status();
-  if (many->value.size() != 1) return Status::DataLoss("full_path answer size mismatch");
-  if (!many->value[0].ok()) return many->value[0].status();
-  return Answer<std::string>{many->lsn, *many->value[0]};
+  return internal::SingleMember(FullPaths(table, std::span<const int64_t>(&id, 1), call),
+                                "full_path");
 }
 
 Result<Answer<std::vector<Result<ResolvedPath>>>> Client::ResolveMany(
     std::span<const std::string> paths, const CallOptions& call) {
   Result<Response> r = Call(MakeRequest(ResolveRequest{{paths.begin(), paths.end()}}, call));
   if (!r.ok()) return r.status();
-  Response& resp = r.value();
-  Result<ResolvedList*> list = BodyAs<ResolvedList>(resp);
-  if (!list.ok()) return list.status();
-  Answer<std::vector<Result<ResolvedPath>>> out{resp.lsn, {}};
-  for (const ResolvedEntry& e : (*list)->members) {
-    if (e.status == ErrorCode::kOk) {
-      out.value.emplace_back(e.resolved);
-    } else {
-      out.value.emplace_back(MemberStatus(e.status, "path '" + e.path + "'"));
-    }
-  }
-  return out;
+  return internal::ResolvedFrom(std::move(r).value());
 }
 
 Result<Answer<ResolvedPath>> Client::Resolve(std::string_view full_path, const CallOptions& call) {
   const std::string path(full_path);
-  auto many = ResolveMany(std::span<const std::string>(&path, 1), call);
-  if (!many.ok()) return many.status();
-  if (many->value.size() != 1) return Status::DataLoss("resolve answer size mismatch");
-  if (!many->value[0].ok()) return many->value[0].status();
-  return Answer<ResolvedPath>{many->lsn, *many->value[0]};
+  return internal::SingleMember(ResolveMany(std::span<const std::string>(&path, 1), call),
+                                "resolve");
 }
 
 Result<Answer<std::vector<int64_t>>> Client::RunnersOfGroups(std::span<const int64_t> ids,
                                                              const CallOptions& call) {
   Result<Response> r = Call(MakeRequest(RunnersOfGroupsRequest{{ids.begin(), ids.end()}}, call));
   if (!r.ok()) return r.status();
-  Response& resp = r.value();
-  Result<IdPage*> page = BodyAs<IdPage>(resp);
-  if (!page.ok()) return page.status();
-  return Answer<std::vector<int64_t>>{resp.lsn, std::move((*page)->ids)};
+  return internal::RunnersFrom(std::move(r).value());
 }
 
 Result<ServerStatus> Client::GetStatus() {
   Result<Response> r = Call(MakeRequest(StatusRequest{}, {}));
   if (!r.ok()) return r.status();
-  Response& resp = r.value();
-  Result<ServerStatus*> status = BodyAs<ServerStatus>(resp);
-  if (!status.ok()) return status.status();
-  return std::move(**status);
+  return internal::StatusFrom(std::move(r).value());
 }
 
 Result<Lsn> Client::Ping(uint64_t payload) {
   Result<Response> r = Call(MakeRequest(PingRequest{payload}, {}));
   if (!r.ok()) return r.status();
-  Response& resp = r.value();
-  Result<Pong*> pong = BodyAs<Pong>(resp);
-  if (!pong.ok()) return pong.status();
-  if ((*pong)->payload != payload) return Status::DataLoss("pong payload mismatch");
-  return resp.lsn;
+  return internal::PongFrom(*r, payload);
 }
 
 }  // namespace canopy::net
