@@ -242,6 +242,13 @@ class Forest {
   // Re-lays the copy out in tree order (forest_compact.cc). O(rows).
   void Compact();
 
+  // Makes this copy equal to `other`: every node, list, index, waiting list
+  // and counter, sharing the row texts (their references are taken). For
+  // the second left-right copy of a freshly loaded index: a copy instead of
+  // a replay (forest_compact.cc). O(rows). REQUIRES: nothing applied here
+  // yet. Every data member below must be copied there.
+  void CopyFrom(const Forest& other);
+
   // ---- readers (forest_queries.cc) ----
   Lsn lsn() const { return applied_lsn_; }
   uint32_t FindNamespace(int64_t id) const;

@@ -173,4 +173,33 @@ void Forest::Compact() {
   }
 }
 
+void Forest::CopyFrom(const Forest& other) {
+  ns_ = other.ns_;
+  projects_ = other.projects_;
+  for (const NsNode& n : ns_) n.text.Ref();  // free slots hold no text
+  for (const ProjNode& p : projects_) p.text.Ref();
+  free_ns_ = other.free_ns_;
+  free_projects_ = other.free_projects_;
+  // The id indexes hash through this copy's own node vectors: rebuild them.
+  ns_by_id_.Clear();
+  ns_by_id_.Reserve(other.ns_by_id_.size());
+  for (uint32_t s : other.ns_by_id_) ns_by_id_.Insert(s);
+  project_by_id_.Clear();
+  project_by_id_.Reserve(other.project_by_id_.size());
+  for (uint32_t p : other.project_by_id_) project_by_id_.Insert(p);
+  links_ = other.links_;
+  roots_by_path_ = other.roots_by_path_;  // keys view the shared texts
+  waiting_children_ = other.waiting_children_;
+  waiting_projects_ = other.waiting_projects_;
+  waiting_own_project_ = other.waiting_own_project_;
+  applied_lsn_ = other.applied_lsn_;
+  orphan_namespaces_ = other.orphan_namespaces_;
+  orphan_projects_ = other.orphan_projects_;
+  cycles_refused_ = other.cycles_refused_;
+  unknown_deletes_ = other.unknown_deletes_;
+  transactions_applied_ = other.transactions_applied_;
+  row_changes_applied_ = other.row_changes_applied_;
+  string_bytes_ = other.string_bytes_;
+}
+
 }  // namespace canopy::internal

@@ -363,6 +363,53 @@ Status HierarchyIndex::Compact() {
   return PublishPrepared(prepared);
 }
 
+Status HierarchyIndex::BulkLoad(Transaction snapshot) {
+  std::lock_guard<std::mutex> lock(writer_mutex_);
+  if (Status s = CheckWritable(); !s.ok()) return s;
+  if (publishes_.load(std::memory_order_relaxed) != 0 || !pending_.empty()) {
+    return Status::FailedPrecondition("BulkLoad needs a fresh index; this one was written before");
+  }
+  std::vector<PreparedTransaction> prepared;
+  try {
+    prepared.emplace_back(snapshot);
+    prepared.emplace_back(PreparedTransaction::CompactTag{}, snapshot.commit_lsn);
+  } catch (const std::bad_alloc&) {
+    return Status::ResourceExhausted("out of memory preparing a transaction");
+  }
+  snapshot.changes.clear();
+  // Builds and publishes one copy; the other is left with the two to replay.
+  if (Status s = PublishPrepared(prepared); !s.ok()) return s;
+  // Instead, copy the published copy onto the other one once its readers
+  // (of the empty index) have left it.
+  const int stale = 1 - left_right_.load(std::memory_order_seq_cst);
+  WaitForReadersToLeave(stale);
+  try {
+    copies_[stale]->CopyFrom(*copies_[1 - stale]);
+  } catch (const std::bad_alloc&) {
+    failed_ = true;  // the copy is half-made: readers keep the published one, writes stop
+    return Status::ResourceExhausted("out of memory copying the index; it is read-only now");
+  }
+  pending_.clear();
+  return Status::Ok();
+}
+
+// REQUIRES: writer_mutex_ held and `copy` is not the published one.
+uint64_t HierarchyIndex::WaitForReadersToLeave(int copy) {
+  const auto wait_start = std::chrono::steady_clock::now();
+  // Readers leave within a query's time unless preempted: spin a little,
+  // then back off so that a preempted reader gets the CPU back.
+  for (int round = 0; !indicators_[copy]->IsEmpty(); ++round) {
+    if (round < 64) {
+      std::this_thread::yield();
+    } else {
+      std::this_thread::sleep_for(std::chrono::microseconds(round < 128 ? 20 : 200));
+    }
+  }
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                   std::chrono::steady_clock::now() - wait_start)
+                                   .count());
+}
+
 Status HierarchyIndex::Publish(std::vector<Transaction>& txns) {
   std::vector<PreparedTransaction> prepared;
   try {
@@ -381,20 +428,7 @@ Status HierarchyIndex::PublishPrepared(std::vector<PreparedTransaction>& prepare
 
   // Wait until the readers that entered the stale copy before the last flip
   // have left it.
-  const auto wait_start = std::chrono::steady_clock::now();
-  // Readers leave within a query's time unless preempted: spin a little,
-  // then back off so that a preempted reader gets the CPU back.
-  for (int round = 0; !indicators_[stale]->IsEmpty(); ++round) {
-    if (round < 64) {
-      std::this_thread::yield();
-    } else {
-      std::this_thread::sleep_for(std::chrono::microseconds(round < 128 ? 20 : 200));
-    }
-  }
-  const uint64_t waited =
-      static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                std::chrono::steady_clock::now() - wait_start)
-                                .count());
+  const uint64_t waited = WaitForReadersToLeave(stale);
 
   try {
     Forest& target = *copies_[stale];

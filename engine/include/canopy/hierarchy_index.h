@@ -303,6 +303,14 @@ class HierarchyIndex {
   // Call it after a bulk load (a snapshot); readers are unaffected.
   Status Compact();
 
+  // The first write of a fresh index, for a snapshot: applies `snapshot`,
+  // lays the copy out as Compact() does, publishes it, then makes the other
+  // copy by copying it rather than replaying the transaction (about half the
+  // work of Apply + Compact, and nothing is left for the next write to
+  // replay). Errors: kFailedPrecondition if anything was applied before;
+  // otherwise as Apply.
+  Status BulkLoad(Transaction snapshot);
+
   // ---- readers (any thread, wait-free) ----
   ReadView Read() const;
   // Runs one query / many queries on one pinned state and copies the answers out.
@@ -316,6 +324,8 @@ class HierarchyIndex {
   Status CheckWritable() const;
   Status Publish(std::vector<Transaction>& txns);
   Status PublishPrepared(std::vector<internal::PreparedTransaction>& prepared);
+  // Blocks until no reader is in copy `copy`; returns the nanoseconds waited.
+  uint64_t WaitForReadersToLeave(int copy);
 
   std::unique_ptr<internal::Forest> copies_[2];
   std::unique_ptr<internal::ReadIndicator> indicators_[2];

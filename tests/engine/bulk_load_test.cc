@@ -1,0 +1,145 @@
+// HierarchyIndex::BulkLoad: the snapshot path (one copy built and laid out,
+// the other copied from it) answers exactly like Apply + Compact, before and
+// after a stream of writes that exercises both left-right copies, including
+// a snapshot with orphans (children before parents). Labels: engine.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "canopy/bench/gitlab_forest.h"
+#include "canopy/hierarchy_index.h"
+
+namespace canopy {
+namespace {
+
+bench::GitlabForest SmallForest(uint64_t seed) {
+  bench::GitlabForestOptions o;
+  o.seed = seed;
+  o.namespaces = 4000;
+  o.projects = 6000;
+  o.huge_group_descendants = 300;
+  o.gitlab_org_subgroups = 60;
+  o.gitlab_org_projects = 120;
+  return bench::GenerateGitlabForest(o);
+}
+
+std::string Describe(const IdAnswer& a) {
+  std::string s = a.status.ToString() + " [";
+  for (size_t i = 0; i < a.ids.size() && i < 20; ++i) s += (i ? "," : "") + std::to_string(a.ids[i]);
+  return s + (a.ids.size() > 20 ? ",...]" : "]");
+}
+
+// Every query kind, counts and paths for every id either index knows (plus
+// one unknown id), and the row counts of Stats.
+void ExpectSameAnswers(const HierarchyIndex& want, const HierarchyIndex& got, const char* when) {
+  SCOPED_TRACE(when);
+  ASSERT_EQ(want.applied_lsn(), got.applied_lsn());
+  const IndexStats ws = want.Stats(), gs = got.Stats();
+  EXPECT_EQ(ws.namespaces, gs.namespaces);
+  EXPECT_EQ(ws.projects, gs.projects);
+  EXPECT_EQ(ws.runner_links, gs.runner_links);
+  EXPECT_EQ(ws.orphan_namespaces, gs.orphan_namespaces);
+  EXPECT_EQ(ws.orphan_projects, gs.orphan_projects);
+  EXPECT_EQ(ws.transactions_applied, gs.transactions_applied);
+  std::vector<int64_t> namespaces = want.Read().ListNamespaceIds();
+  std::vector<int64_t> projects = want.Read().ListProjectIds();
+  ASSERT_EQ(namespaces, got.Read().ListNamespaceIds());
+  ASSERT_EQ(projects, got.Read().ListProjectIds());
+  namespaces.push_back(987'654'321);  // unknown: both must say so
+  projects.push_back(987'654'321);
+  int differences = 0;
+  auto compare = [&](const IdQuery& q) {
+    const IdAnswer a = want.Query(q).answer, b = got.Query(q).answer;
+    if (a.status.code() == b.status.code() && a.ids == b.ids && a.total == b.total) return;
+    if (++differences <= 10) {
+      ADD_FAILURE() << QueryKindName(q.kind) << "(" << q.id << "): Apply " << Describe(a)
+                    << ", BulkLoad " << Describe(b);
+    }
+  };
+  for (int64_t id : namespaces) {
+    for (int k = 0; k < kQueryKindCount; ++k) {
+      const auto kind = static_cast<QueryKind>(k);
+      if (kind == QueryKind::kProjectAncestors ||
+          kind == QueryKind::kRunnersOfParentGroupsOfProject) {
+        continue;
+      }
+      compare({.kind = kind, .id = id, .include_project_namespaces = k % 2 == 0});
+    }
+    const ReadView wv = want.Read(), gv = got.Read();
+    auto wc = wv.Counts(id), gc = gv.Counts(id);
+    EXPECT_EQ(wc.ok(), gc.ok()) << id;
+    if (wc.ok() && gc.ok()) {
+      EXPECT_EQ(wc.value().descendant_groups, gc.value().descendant_groups) << id;
+      EXPECT_EQ(wc.value().descendant_project_namespaces, gc.value().descendant_project_namespaces)
+          << id;
+      EXPECT_EQ(wc.value().projects, gc.value().projects) << id;
+      EXPECT_EQ(wc.value().unarchived_projects, gc.value().unarchived_projects) << id;
+    }
+    auto wp = wv.NamespaceFullPath(id), gp = gv.NamespaceFullPath(id);
+    EXPECT_EQ(wp.ok() ? wp.value() : wp.status().ToString(),
+              gp.ok() ? gp.value() : gp.status().ToString());
+    if (wp.ok()) {
+      auto wr = wv.Resolve(wp.value()), gr = gv.Resolve(wp.value());
+      EXPECT_EQ(wr.ok(), gr.ok());
+      if (wr.ok() && gr.ok()) {
+        EXPECT_EQ(wr.value().id, gr.value().id) << wp.value();
+      }
+    }
+  }
+  for (int64_t id : projects) {
+    compare({.kind = QueryKind::kProjectAncestors, .id = id});
+    compare({.kind = QueryKind::kRunnersOfParentGroupsOfProject, .id = id});
+    auto wp = want.Read().ProjectFullPath(id), gp = got.Read().ProjectFullPath(id);
+    EXPECT_EQ(wp.ok() ? wp.value() : wp.status().ToString(),
+              gp.ok() ? gp.value() : gp.status().ToString());
+  }
+  EXPECT_EQ(differences, 0);
+}
+
+void CheckBulkLoadEqualsApply(uint64_t seed, bool children_first) {
+  bench::GitlabForest forest = SmallForest(seed);
+  Transaction snapshot = bench::LoadTransaction(forest, Lsn(1000));
+  if (children_first) std::reverse(snapshot.changes.begin(), snapshot.changes.end());
+
+  HierarchyIndex applied;
+  ASSERT_TRUE(applied.Apply(snapshot).ok());
+  ASSERT_TRUE(applied.Compact().ok());
+  HierarchyIndex bulk;
+  ASSERT_TRUE(bulk.BulkLoad(snapshot).ok());
+  ASSERT_NO_FATAL_FAILURE(ExpectSameAnswers(applied, bulk, "after the snapshot"));
+
+  // Every Apply publishes the other copy: after an odd number of writes the
+  // copied one answers, after an even number the built one. Check both.
+  bench::MixedStream stream(&forest, {.seed = seed + 1, .first_lsn = Lsn(2000)});
+  for (int writes : {1, 1, 59, 60}) {
+    for (int i = 0; i < writes; ++i) {
+      Transaction txn = stream.Next();
+      ASSERT_TRUE(applied.Apply(txn).ok());
+      ASSERT_TRUE(bulk.Apply(std::move(txn)).ok());
+    }
+    ASSERT_NO_FATAL_FAILURE(ExpectSameAnswers(applied, bulk, "after writes"));
+  }
+}
+
+TEST(BulkLoad, AnswersLikeApplyAndCompactThenFollowsWrites) { CheckBulkLoadEqualsApply(11, false); }
+
+TEST(BulkLoad, SnapshotWithChildrenBeforeParents) { CheckBulkLoadEqualsApply(12, true); }
+
+TEST(BulkLoad, OnlyOnAFreshIndex) {
+  bench::GitlabForest forest = SmallForest(13);
+  HierarchyIndex index;
+  ASSERT_TRUE(index.BulkLoad(bench::LoadTransaction(forest, Lsn(10))).ok());
+  EXPECT_EQ(index.BulkLoad(bench::LoadTransaction(forest, Lsn(20))).code(),
+            StatusCode::kFailedPrecondition);
+  HierarchyIndex written;
+  ASSERT_TRUE(written.Apply(Transaction{Lsn(5), {}}).ok());
+  EXPECT_EQ(written.BulkLoad(bench::LoadTransaction(forest, Lsn(20))).code(),
+            StatusCode::kFailedPrecondition);
+  EXPECT_EQ(written.Stats().namespaces, 0u);
+}
+
+}  // namespace
+}  // namespace canopy
