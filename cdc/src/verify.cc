@@ -25,7 +25,9 @@ std::string VerifyReport::Summary() const {
   std::ostringstream out;
   out << namespaces_checked << "/" << namespaces << " namespaces, " << projects_checked << "/"
       << projects << " projects, " << checks << " checks, " << differences << " differences at "
-      << index_lsn.ToString() << (quiescent ? "" : " (not quiescent: re-run to confirm)")
+      << index_lsn.ToString()
+      // Only a difference can be transient (both sides moved meanwhile).
+      << (quiescent || differences == 0 ? "" : " (not quiescent: re-run to confirm)")
       << " (SQL " << sql_seconds << " s, canopy " << compare_seconds << " s)";
   return out.str();
 }
