@@ -528,20 +528,20 @@ class IndexTarget final : public VerifyTarget {
   Replica* replica_;
 };
 
+// options.lsn, else the database's position now.
+Result<Lsn> TargetLsn(const std::string& conninfo, const VerifyOptions& options) {
+  if (options.lsn) return *options.lsn;
+  return CurrentWalLsn(conninfo);
+}
+
 }  // namespace
 
 Result<VerifyReport> Verify(const std::string& conninfo, VerifyTarget& target,
                             const VerifyOptions& options) {
-  Lsn target_lsn;
-  if (options.lsn) {
-    target_lsn = *options.lsn;
-  } else {
-    auto lsn = CurrentWalLsn(conninfo);
-    if (!lsn.ok()) return lsn.status();
-    target_lsn = lsn.value();
-  }
-  if (Status s = target.WaitUntilApplied(target_lsn, options.wait_timeout); !s.ok()) return s;
-  return VerifyAt(conninfo, target, target_lsn, options);
+  Result<Lsn> target_lsn = TargetLsn(conninfo, options);
+  if (!target_lsn.ok()) return target_lsn.status();
+  if (Status s = target.WaitUntilApplied(*target_lsn, options.wait_timeout); !s.ok()) return s;
+  return VerifyAt(conninfo, target, *target_lsn, options);
 }
 
 Result<VerifyReport> Verify(const std::string& conninfo, const HierarchyIndex& index,
@@ -552,20 +552,14 @@ Result<VerifyReport> Verify(const std::string& conninfo, const HierarchyIndex& i
 
 Result<VerifyReport> Verify(const std::string& conninfo, Replica& replica,
                             const VerifyOptions& options) {
-  // Wait on the replica first: a re-snapshot may swap the index meanwhile.
-  Lsn target_lsn;
-  if (options.lsn) {
-    target_lsn = *options.lsn;
-  } else {
-    auto lsn = CurrentWalLsn(conninfo);
-    if (!lsn.ok()) return lsn.status();
-    target_lsn = lsn.value();
-  }
-  if (Status s = replica.WaitUntilApplied(target_lsn, options.wait_timeout); !s.ok()) return s;
+  // Wait on the replica before taking its index: a re-snapshot may swap it.
+  Result<Lsn> target_lsn = TargetLsn(conninfo, options);
+  if (!target_lsn.ok()) return target_lsn.status();
+  if (Status s = replica.WaitUntilApplied(*target_lsn, options.wait_timeout); !s.ok()) return s;
   auto index = replica.index();
   if (index == nullptr) return Status::Unavailable("the replica has no index yet");
   IndexTarget target(*index, &replica);
-  return VerifyAt(conninfo, target, target_lsn, options);
+  return VerifyAt(conninfo, target, *target_lsn, options);
 }
 
 }  // namespace canopy::cdc

@@ -381,8 +381,8 @@ Result<ServerStatus> Client::GetStatus() {
   return internal::StatusFrom(std::move(r).value());
 }
 
-Result<Lsn> Client::Ping(uint64_t payload) {
-  Result<Response> r = Call(MakeRequest(PingRequest{payload}, {}));
+Result<Lsn> Client::Ping(uint64_t payload, const CallOptions& call) {
+  Result<Response> r = Call(MakeRequest(PingRequest{payload}, call));
   if (!r.ok()) return r.status();
   return internal::PongFrom(*r, payload);
 }

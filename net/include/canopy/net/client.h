@@ -127,7 +127,9 @@ class Client {
                                                        const CallOptions& call = {});
   Result<ServerStatus> GetStatus();
   // Round trip; returns the server's applied LSN.
-  Result<Lsn> Ping(uint64_t payload = 0);
+  // With call.min_lsn, the answer waits on the server like any request: a
+  // cheap "wait until the server has applied this LSN".
+  Result<Lsn> Ping(uint64_t payload = 0, const CallOptions& call = {});
 
   // ---- generic + pipelining ----
   // Sends `request` and waits for its answer. REQUIRES: nothing pipelined is
