@@ -175,6 +175,10 @@ Status Replica::Worker::AdvanceIdle(Lsn wal_end) {
 
 void Replica::Worker::RequestPosition(Lsn lsn, std::chrono::milliseconds for_how_long) {
   if (lsn.value <= applied_.load()) return;
+  // A stream already asking for an earlier waiter polls every
+  // kWaiterPollInterval and reads the new target itself: wake it only when it
+  // is not (a server parks many requests at once).
+  const bool was_asking = HasWaiter();
   uint64_t target = wait_target_.load();
   while (target < lsn.value && !wait_target_.compare_exchange_weak(target, lsn.value)) {
   }
@@ -184,7 +188,7 @@ void Replica::Worker::RequestPosition(Lsn lsn, std::chrono::milliseconds for_how
   int64_t current = wait_deadline_ns_.load();
   while (current < deadline && !wait_deadline_ns_.compare_exchange_weak(current, deadline)) {
   }
-  wake_.Wake();
+  if (!was_asking) wake_.Wake();
 }
 
 bool Replica::Worker::HasWaiter() const {
