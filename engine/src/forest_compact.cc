@@ -31,27 +31,17 @@ void Forest::Compact() {
   auto is_top = [&](const NsNode& n) {
     return n.attachment != Attachment::kFree && n.parent == kNil;
   };
-  // Pre-order over the user/group child lists from `top`.
-  auto place_groups_from = [&](uint32_t top) {
+  // Pre-order from `top` over the user/group child lists, and also over the
+  // project-namespace lists when `with_pns` (below a project namespace:
+  // invalid data, kept anyway).
+  auto place_from = [&](uint32_t top, bool with_pns) {
     stack.push_back(top);
     while (!stack.empty()) {
       uint32_t x = stack.back();
       stack.pop_back();
       place(x);
       const size_t mark = stack.size();
-      for (uint32_t c = ns_[x].first_child; c != kNil; c = ns_[c].next_sibling) stack.push_back(c);
-      std::reverse(stack.begin() + static_cast<std::ptrdiff_t>(mark), stack.end());
-    }
-  };
-  // Pre-order over both child lists (below a project namespace: invalid data).
-  auto place_everything_from = [&](uint32_t top) {
-    stack.push_back(top);
-    while (!stack.empty()) {
-      uint32_t x = stack.back();
-      stack.pop_back();
-      place(x);
-      const size_t mark = stack.size();
-      for (uint32_t head : {ns_[x].first_child, ns_[x].first_pn_child}) {
+      for (uint32_t head : {ns_[x].first_child, with_pns ? ns_[x].first_pn_child : kNil}) {
         for (uint32_t c = head; c != kNil; c = ns_[c].next_sibling) stack.push_back(c);
       }
       std::reverse(stack.begin() + static_cast<std::ptrdiff_t>(mark), stack.end());
@@ -60,17 +50,17 @@ void Forest::Compact() {
 
   // 1. Users and groups from every top (roots and orphans).
   for (uint32_t s = 0; s < ns_slots; ++s) {
-    if (is_top(ns_[s]) && ns_[s].type != NamespaceType::kProject) place_groups_from(s);
+    if (is_top(ns_[s]) && ns_[s].type != NamespaceType::kProject) place_from(s, /*with_pns=*/false);
   }
   // 2. Project namespaces by parent, then project-namespace tops.
   const size_t placed_groups = order.size();
   for (size_t i = 0; i < placed_groups; ++i) {
     for (uint32_t c = ns_[order[i]].first_pn_child; c != kNil; c = ns_[c].next_sibling) {
-      place_everything_from(c);
+      place_from(c, /*with_pns=*/true);
     }
   }
   for (uint32_t s = 0; s < ns_slots; ++s) {
-    if (is_top(ns_[s]) && ns_[s].type == NamespaceType::kProject) place_everything_from(s);
+    if (is_top(ns_[s]) && ns_[s].type == NamespaceType::kProject) place_from(s, /*with_pns=*/true);
   }
   // Defensive: every live node has been reached from a top; keep any other.
   for (uint32_t s = 0; s < ns_slots; ++s) {
