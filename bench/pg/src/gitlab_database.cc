@@ -257,28 +257,6 @@ FROM (
 WHERE d.namespace_id = s.namespace_id
 )sql";
 
-// COPY text format escaping.
-void AppendText(std::string* out, const std::string& s) {
-  for (char c : s) {
-    switch (c) {
-      case '\\':
-        *out += "\\\\";
-        break;
-      case '\t':
-        *out += "\\t";
-        break;
-      case '\n':
-        *out += "\\n";
-        break;
-      case '\r':
-        *out += "\\r";
-        break;
-      default:
-        *out += c;
-    }
-  }
-}
-
 constexpr const char* kTimestamp = "2024-01-01 00:00:00";
 
 }  // namespace
@@ -286,82 +264,22 @@ constexpr const char* kTimestamp = "2024-01-01 00:00:00";
 Status CreateGitlabTables(PgConnection& db) { return db.Exec(kTables); }
 
 Status LoadGitlabForest(PgConnection& db, const GitlabForest& forest) {
-  std::string rows;
-  rows.reserve(forest.namespaces.size() * 96);
-  std::vector<int64_t> path;
-  for (const NamespaceRow& row : forest.namespaces) {
-    if (row.id == 0) continue;
-    path.clear();
-    for (const NamespaceRow* n = &row; n != nullptr;) {
-      path.push_back(n->id);
-      if (!n->parent_id || path.size() > 1000) break;  // 1000: a cycle guard
-      n = forest.FindNamespace(*n->parent_id);
-    }
-    rows += std::to_string(row.id);
-    rows += '\t';
-    AppendText(&rows, row.name);
-    rows += '\t';
-    AppendText(&rows, row.path);
-    rows += '\t';
-    rows += NamespaceTypeName(row.type);
-    rows += '\t';
-    rows += std::to_string(row.visibility_level);
-    rows += '\t';
-    rows += row.parent_id ? std::to_string(*row.parent_id) : "\\N";
-    rows += "\t{";
-    for (size_t i = path.size(); i-- > 0;) {
-      rows += std::to_string(path[i]);
-      if (i != 0) rows += ',';
-    }
-    rows += "}\t";
-    rows += kTimestamp;
-    rows += '\t';
-    rows += kTimestamp;
-    rows += "\t1\n";
-  }
+  // GitLab's NOT NULL columns without defaults, after the generator's ones.
+  const std::string extra = std::string("\t") + kTimestamp + "\t" + kTimestamp + "\t1";
+  const std::string extra_columns = ", created_at, updated_at, organization_id)";
   Status s = db.Exec("BEGIN");
   if (s.ok()) {
-    s = db.CopyIn(
-        "namespaces (id, name, path, type, visibility_level, parent_id, traversal_ids, "
-        "created_at, updated_at, organization_id)",
-        rows);
+    s = db.CopyIn(std::string("namespaces (") + kNamespaceCopyColumns + extra_columns,
+                  NamespaceCopyRows(forest, extra));
   }
-  if (!s.ok()) return s;
-
-  rows.clear();
-  for (const ProjectRow& row : forest.projects) {
-    if (row.id == 0) continue;
-    rows += std::to_string(row.id);
-    rows += '\t';
-    AppendText(&rows, row.name);
-    rows += '\t';
-    AppendText(&rows, row.path);
-    rows += '\t';
-    rows += std::to_string(row.namespace_id);
-    rows += '\t';
-    rows += std::to_string(row.visibility_level);
-    rows += row.archived ? "\tt\t" : "\tf\t";
-    rows += row.pending_delete ? "t\t" : "f\t";
-    rows += row.project_namespace_id ? std::to_string(*row.project_namespace_id) : "\\N";
-    rows += '\t';
-    rows += kTimestamp;
-    rows += '\t';
-    rows += kTimestamp;
-    rows += "\t1\n";
+  if (s.ok()) {
+    s = db.CopyIn(std::string("projects (") + kProjectCopyColumns + extra_columns,
+                  ProjectCopyRows(forest, extra));
   }
-  s = db.CopyIn(
-      "projects (id, name, path, namespace_id, visibility_level, archived, pending_delete, "
-      "project_namespace_id, created_at, updated_at, organization_id)",
-      rows);
-  if (!s.ok()) return s;
-
-  rows.clear();
-  for (const RunnerLinkRow& row : forest.runner_links) {
-    if (row.id == 0) continue;
-    rows += std::to_string(row.id) + '\t' + std::to_string(row.runner_id) + '\t' +
-            std::to_string(row.namespace_id) + '\n';
+  if (s.ok()) {
+    s = db.CopyIn(std::string("ci_runner_namespaces (") + kRunnerLinkCopyColumns + ")",
+                  RunnerLinkCopyRows(forest));
   }
-  s = db.CopyIn("ci_runner_namespaces (id, runner_id, namespace_id)", rows);
   if (!s.ok()) return s;
   return db.Exec("COMMIT");
 }

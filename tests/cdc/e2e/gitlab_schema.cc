@@ -80,21 +80,6 @@ CREATE FUNCTION canopy_test_path(ns bigint) RETURNS bigint[] LANGUAGE sql STABLE
 $$;
 )sql";
 
-std::string Text(const std::string& s) {
-  // COPY text format escaping.
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '\\': out += "\\\\"; break;
-      case '\t': out += "\\t"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      default: out += c;
-    }
-  }
-  return out;
-}
-
 std::string IdList(const std::vector<int64_t>& ids) {
   std::string out = "{";
   for (size_t i = 0; i < ids.size(); ++i) out += (i ? "," : "") + std::to_string(ids[i]);
@@ -106,40 +91,15 @@ std::string IdList(const std::vector<int64_t>& ids) {
 bool CreateGitlabSchema(Sql& sql) { return sql.Exec(kSchema); }
 
 bool LoadForest(Sql& sql, const bench::GitlabForest& forest) {
-  std::ostringstream ns;
-  std::vector<int64_t> path;
-  for (const NamespaceRow& row : forest.namespaces) {
-    if (row.id == 0) continue;
-    path.clear();
-    for (const NamespaceRow* n = &row; n != nullptr;) {
-      path.push_back(n->id);
-      if (!n->parent_id || path.size() > 1000) break;
-      n = forest.FindNamespace(*n->parent_id);
-    }
-    std::vector<int64_t> root_first(path.rbegin(), path.rend());
-    ns << row.id << '\t' << Text(row.name) << '\t' << Text(row.path) << '\t' << NamespaceTypeName(row.type) << '\t'
-       << row.visibility_level << '\t' << (row.parent_id ? std::to_string(*row.parent_id) : "\\N") << '\t'
-       << IdList(root_first) << '\n';
-  }
-  std::ostringstream pr;
-  for (const ProjectRow& row : forest.projects) {
-    if (row.id == 0) continue;
-    pr << row.id << '\t' << Text(row.name) << '\t' << Text(row.path) << '\t' << row.namespace_id << '\t'
-       << row.visibility_level << '\t' << (row.archived ? 't' : 'f') << '\t' << (row.pending_delete ? 't' : 'f')
-       << '\t' << (row.project_namespace_id ? std::to_string(*row.project_namespace_id) : "\\N") << '\n';
-  }
-  std::ostringstream ln;
-  for (const RunnerLinkRow& row : forest.runner_links) {
-    if (row.id == 0) continue;
-    ln << row.id << '\t' << row.runner_id << '\t' << row.namespace_id << '\n';
-  }
+  using bench::kNamespaceCopyColumns, bench::kProjectCopyColumns, bench::kRunnerLinkCopyColumns;
   return sql.Exec("BEGIN") &&
-         sql.CopyIn("namespaces (id, name, path, type, visibility_level, parent_id, traversal_ids)", ns.str()) &&
-         sql.CopyIn("projects (id, name, path, namespace_id, visibility_level, archived, pending_delete, "
-                    "project_namespace_id)",
-                    pr.str()) &&
-         sql.CopyIn("ci_runner_namespaces (id, runner_id, namespace_id)", ln.str()) && sql.Exec("COMMIT") &&
-         sql.Exec("ANALYZE");
+         sql.CopyIn(std::string("namespaces (") + kNamespaceCopyColumns + ")",
+                    bench::NamespaceCopyRows(forest)) &&
+         sql.CopyIn(std::string("projects (") + kProjectCopyColumns + ")",
+                    bench::ProjectCopyRows(forest)) &&
+         sql.CopyIn(std::string("ci_runner_namespaces (") + kRunnerLinkCopyColumns + ")",
+                    bench::RunnerLinkCopyRows(forest)) &&
+         sql.Exec("COMMIT") && sql.Exec("ANALYZE");
 }
 
 SqlWriter::SqlWriter(const bench::GitlabForest& loaded) {

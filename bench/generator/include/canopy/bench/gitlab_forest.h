@@ -44,6 +44,8 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "canopy/lsn.h"
@@ -183,6 +185,22 @@ size_t ForEachLoadTransaction(const GitlabForest& forest, const LoadOptions& opt
 std::vector<Transaction> LoadTransactions(const GitlabForest& forest, const LoadOptions& options);
 // Everything as one transaction.
 Transaction LoadTransaction(const GitlabForest& forest, Lsn commit_lsn);
+
+// ---- the forest as PostgreSQL rows (copy_rows.cc) ----
+// The live rows of `forest` in COPY text format, one table each, for
+// `COPY <table> (<columns>) FROM STDIN`. The columns, in this order, are the
+// k*CopyColumns below, then whatever `row_suffix` adds: it is appended to
+// every row as is (e.g. "\t2024-01-01\t1" for two more columns). Namespaces
+// get traversal_ids from their parent chain, root first, as GitLab keeps it.
+inline constexpr char kNamespaceCopyColumns[] =
+    "id, name, path, type, visibility_level, parent_id, traversal_ids";
+inline constexpr char kProjectCopyColumns[] =
+    "id, name, path, namespace_id, visibility_level, archived, pending_delete, "
+    "project_namespace_id";
+inline constexpr char kRunnerLinkCopyColumns[] = "id, runner_id, namespace_id";
+std::string NamespaceCopyRows(const GitlabForest& forest, std::string_view row_suffix = {});
+std::string ProjectCopyRows(const GitlabForest& forest, std::string_view row_suffix = {});
+std::string RunnerLinkCopyRows(const GitlabForest& forest);
 
 // ---- a realistic mixed write stream (QUERIES.md, "GitLab write patterns") ----
 
