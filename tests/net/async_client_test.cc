@@ -28,6 +28,10 @@ namespace {
 
 using testing::Eventually;
 using testing::ServerTest;
+using testing::AddGroup;
+using testing::AllQueryShapes;
+using testing::ExpectSameAnswer;
+using testing::ExpectSameCounts;
 using testing::TestWorld;
 
 constexpr auto kBound = std::chrono::seconds(60);  // only stops a hung test
@@ -40,40 +44,6 @@ T Get(std::future<T>& f) {
 template <typename T>
 T Get(std::future<T>&& f) {
   return Get(f);
-}
-
-void ExpectSameAnswer(const IdAnswer& got, const IdAnswer& want, const std::string& what) {
-  EXPECT_EQ(got.status.code(), want.status.code()) << what << ": " << got.status.ToString();
-  EXPECT_EQ(got.ids, want.ids) << what;
-  EXPECT_EQ(got.total, want.total) << what;
-  EXPECT_EQ(got.more, want.more) << what;
-}
-
-std::vector<IdQuery> AllQueryShapes(int64_t id, int64_t top) {
-  std::vector<IdQuery> out;
-  for (int k = 0; k < kQueryKindCount; ++k) {
-    for (auto order : {HierarchyOrder::kRootFirst, HierarchyOrder::kSelfFirst}) {
-      for (bool pn : {false, true}) {
-        out.push_back(IdQuery{.kind = static_cast<QueryKind>(k),
-                              .id = id,
-                              .top = top,
-                              .order = order,
-                              .include_project_namespaces = pn});
-      }
-    }
-  }
-  return out;
-}
-
-Transaction AddGroup(Lsn lsn, int64_t id, int64_t parent) {
-  Transaction txn;
-  txn.commit_lsn = lsn;
-  txn.changes.push_back(UpsertNamespace{{.id = id,
-                                         .parent_id = parent,
-                                         .type = NamespaceType::kGroup,
-                                         .name = "g" + std::to_string(id),
-                                         .path = "g" + std::to_string(id)}});
-  return txn;
 }
 
 // Counts completions per call, to prove "exactly once".
@@ -234,19 +204,7 @@ TEST_F(AsyncClientTest, BatchCountsPathsResolveRunnersStatusPingMatchTheEngine) 
 
   auto c = Get(counts);
   ASSERT_TRUE(c.ok());
-  ASSERT_EQ(c->value.size(), ns_ids.size());
-  for (size_t i = 0; i < ns_ids.size(); ++i) {
-    Result<SubtreeCounts> want = view.Counts(ns_ids[i]);
-    ASSERT_EQ(c->value[i].ok(), want.ok()) << ns_ids[i];
-    if (!want.ok()) {
-      EXPECT_EQ(c->value[i].status().code(), StatusCode::kNotFound);
-      continue;
-    }
-    EXPECT_EQ(c->value[i]->descendant_groups, want->descendant_groups);
-    EXPECT_EQ(c->value[i]->descendant_project_namespaces, want->descendant_project_namespaces);
-    EXPECT_EQ(c->value[i]->projects, want->projects);
-    EXPECT_EQ(c->value[i]->unarchived_projects, want->unarchived_projects);
-  }
+  ASSERT_NO_FATAL_FAILURE(ExpectSameCounts(c->value, ns_ids, view));
   auto oc = Get(one_count);
   ASSERT_TRUE(oc.ok());
   EXPECT_EQ(oc->value.projects, view.Counts(world().forest.named.gitlab_org_id)->projects);

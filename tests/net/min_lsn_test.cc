@@ -14,20 +14,10 @@
 namespace canopy::net {
 namespace {
 
+using testing::AddGroup;
 using testing::Eventually;
 using testing::Ping;
 using testing::ServerTest;
-
-Transaction AddGroup(Lsn lsn, int64_t id, int64_t parent) {
-  Transaction txn;
-  txn.commit_lsn = lsn;
-  txn.changes.push_back(UpsertNamespace{{.id = id,
-                                         .parent_id = parent,
-                                         .type = NamespaceType::kGroup,
-                                         .name = "g" + std::to_string(id),
-                                         .path = "g" + std::to_string(id)}});
-  return txn;
-}
 
 class MinLsnTest : public ServerTest {
  protected:

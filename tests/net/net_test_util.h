@@ -22,6 +22,8 @@
 #include <thread>
 #include <vector>
 
+#include <gtest/gtest.h>
+
 #include "canopy/bench/gitlab_forest.h"
 #include "canopy/hierarchy_index.h"
 #include "canopy/net/client.h"
@@ -30,6 +32,59 @@
 #include "frame.h"
 
 namespace canopy::net::testing {
+
+// An answer over the network equals the engine's own (`what` names it).
+inline void ExpectSameAnswer(const IdAnswer& got, const IdAnswer& want, const std::string& what) {
+  EXPECT_EQ(got.status.code(), want.status.code()) << what << ": " << got.status.ToString();
+  EXPECT_EQ(got.ids, want.ids) << what;
+  EXPECT_EQ(got.total, want.total) << what;
+  EXPECT_EQ(got.more, want.more) << what;
+}
+
+// Counts for `ids` over the network equal the engine's (unknown ids: kNotFound).
+inline void ExpectSameCounts(const std::vector<Result<SubtreeCounts>>& got,
+                             const std::vector<int64_t>& ids, const ReadView& view) {
+  ASSERT_EQ(got.size(), ids.size());
+  for (size_t i = 0; i < ids.size(); ++i) {
+    Result<SubtreeCounts> want = view.Counts(ids[i]);
+    ASSERT_EQ(got[i].ok(), want.ok()) << ids[i];
+    if (!want.ok()) {
+      EXPECT_EQ(got[i].status().code(), StatusCode::kNotFound);
+      continue;
+    }
+    EXPECT_EQ(got[i]->descendant_groups, want->descendant_groups);
+    EXPECT_EQ(got[i]->descendant_project_namespaces, want->descendant_project_namespaces);
+    EXPECT_EQ(got[i]->projects, want->projects);
+    EXPECT_EQ(got[i]->unarchived_projects, want->unarchived_projects);
+  }
+}
+
+// Every query kind for `id` in both orders, with and without project namespaces.
+inline std::vector<IdQuery> AllQueryShapes(int64_t id, int64_t top) {
+  std::vector<IdQuery> out;
+  for (int k = 0; k < kQueryKindCount; ++k) {
+    const auto kind = static_cast<QueryKind>(k);
+    for (auto order : {HierarchyOrder::kRootFirst, HierarchyOrder::kSelfFirst}) {
+      for (bool pn : {false, true}) {
+        out.push_back(IdQuery{
+            .kind = kind, .id = id, .top = top, .order = order, .include_project_namespaces = pn});
+      }
+    }
+  }
+  return out;
+}
+
+// A transaction adding group `id` under `parent`.
+inline Transaction AddGroup(Lsn lsn, int64_t id, int64_t parent) {
+  Transaction txn;
+  txn.commit_lsn = lsn;
+  txn.changes.push_back(UpsertNamespace{{.id = id,
+                                         .parent_id = parent,
+                                         .type = NamespaceType::kGroup,
+                                         .name = "g" + std::to_string(id),
+                                         .path = "g" + std::to_string(id)}});
+  return txn;
+}
 
 // A small GitLab-shaped forest (with gitlab-org, the huge group, the 21-level
 // chain, ...) loaded into an index at LSN 1000.

@@ -56,6 +56,20 @@ ReplicaOptions Options(const std::string& conninfo, const std::string& slot) {
   return o;
 }
 
+// Options whose stream stalls (reads and writes nothing) while *paused.
+ReplicaOptions PausableOptions(const std::string& conninfo, const std::string& slot,
+                               const std::atomic<bool>* paused) {
+  ReplicaOptions o = Options(conninfo, slot);
+  o.test_pause_stream = [paused] { return paused->load(); };
+  return o;
+}
+
+void StartStreaming(Replica& replica) {
+  ASSERT_TRUE(replica.Start().ok());
+  Status st = replica.WaitUntilStreaming(seconds(60));
+  ASSERT_TRUE(st.ok()) << st.ToString();
+}
+
 // Inserts namespaces kCounterBase + i, one transaction each, until `count`
 // are committed. Survives a server restart: reconnects and continues after
 // the highest committed id (so an insert whose commit was cut off is neither
@@ -193,9 +207,7 @@ TEST(ReplicaFault, PostgresRestartMidStream) {
   // transaction from being applied twice.
   o.status_interval = seconds(10);
   Replica replica(o);
-  ASSERT_TRUE(replica.Start().ok());
-  Status st = replica.WaitUntilStreaming(seconds(60));
-  ASSERT_TRUE(st.ok()) << st.ToString();
+  ASSERT_NO_FATAL_FAILURE(StartStreaming(replica));
   const uint64_t applied_before = replica.index()->Stats().transactions_applied;
 
   constexpr int64_t kCount = 1500;
@@ -223,12 +235,8 @@ TEST(ReplicaFault, ConsumerPausedPastWalSenderTimeout) {
   ASSERT_NO_FATAL_FAILURE(PrepareOwn(w, "wal_sender_timeout=1s", 43));
   const std::string slot = "canopy_fault_pause";
   std::atomic<bool> paused{false};
-  ReplicaOptions o = Options(w.conninfo, slot);
-  o.test_pause_stream = [&paused] { return paused.load(); };
-  Replica replica(o);
-  ASSERT_TRUE(replica.Start().ok());
-  Status st = replica.WaitUntilStreaming(seconds(60));
-  ASSERT_TRUE(st.ok()) << st.ToString();
+  Replica replica(PausableOptions(w.conninfo, slot, &paused));
+  ASSERT_NO_FATAL_FAILURE(StartStreaming(replica));
   const uint64_t applied_before = replica.index()->Stats().transactions_applied;
   Sql sql(w.conninfo);
   const std::string walsender_pid =
@@ -264,12 +272,8 @@ TEST(ReplicaFault, SlotThatLostItsWalIsReloaded) {
   ASSERT_NO_FATAL_FAILURE(PrepareOwn(w, "max_slot_wal_keep_size=1MB", 44));
   const std::string slot = "canopy_fault_lost";
   std::atomic<bool> paused{false};
-  ReplicaOptions o = Options(w.conninfo, slot);
-  o.test_pause_stream = [&paused] { return paused.load(); };
-  Replica replica(o);
-  ASSERT_TRUE(replica.Start().ok());
-  Status st = replica.WaitUntilStreaming(seconds(60));
-  ASSERT_TRUE(st.ok()) << st.ToString();
+  Replica replica(PausableOptions(w.conninfo, slot, &paused));
+  ASSERT_NO_FATAL_FAILURE(StartStreaming(replica));
   Sql sql(w.conninfo);
   std::atomic<int64_t> committed{0};
   ASSERT_TRUE(WriteCounterTxns(w.conninfo, 100, &committed));
