@@ -278,6 +278,8 @@ class Forest {
   std::vector<int64_t> ListProjectIds() const;
   std::vector<int64_t> ListOrphanNamespaceIds() const;
   IdAnswer Run(const IdQuery& query) const;
+  // The same into *out, reusing its ids' capacity.
+  void Run(const IdQuery& query, IdAnswer* out) const;
   // Everything but the publish figures, which the HierarchyIndex owns.
   // memory_bytes covers this copy's structures only, not the shared strings.
   IndexStats Stats() const;

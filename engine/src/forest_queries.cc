@@ -390,18 +390,28 @@ std::vector<int64_t> Forest::ListOrphanNamespaceIds() const {
 
 IdAnswer Forest::Run(const IdQuery& q) const {
   IdAnswer a;
+  Run(q, &a);
+  return a;
+}
+
+void Forest::Run(const IdQuery& q, IdAnswer* out) const {
+  IdAnswer& a = *out;
+  a.status = Status::Ok();
+  a.ids.clear();
+  a.total = 0;
+  a.more = false;
   if (static_cast<int>(q.kind) >= kQueryKindCount) {
     a.status = Status::InvalidArgument("unknown query kind");
-    return a;
+    return;
   }
   if (q.after_id.has_value() && !IsAscendingKind(q.kind)) {
     a.status = Status::InvalidArgument(std::string("after_id is only for ascending kinds, not ") +
                                        QueryKindName(q.kind));
-    return a;
+    return;
   }
   if (q.order != HierarchyOrder::kRootFirst && q.order != HierarchyOrder::kSelfFirst) {
     a.status = Status::InvalidArgument("unknown hierarchy order");
-    return a;
+    return;
   }
   std::vector<int64_t>& ids = a.ids;
   switch (q.kind) {
@@ -457,7 +467,7 @@ IdAnswer Forest::Run(const IdQuery& q) const {
     ids.resize(q.limit);
     a.more = true;
   }
-  return a;
+  return;
 }
 
 IndexStats Forest::Stats() const {

@@ -251,6 +251,19 @@ IdAnswer ReadView::Run(const IdQuery& query) const {
   return answer;
 }
 
+void ReadView::Run(const IdQuery& query, IdAnswer* out) const {
+  Status s = Guarded([&] {
+    forest_->Run(query, out);
+    return Status::Ok();
+  });
+  if (!s.ok()) {
+    out->ids.clear();
+    out->total = 0;
+    out->more = false;
+    out->status = s;
+  }
+}
+
 IndexStats ReadView::Stats() const {
   IndexStats s = forest_->Stats();
   // Both copies have the same shape; strings are shared between them.

@@ -256,6 +256,9 @@ class ReadView {
 
   // ---- generic form (what the network layer calls) ----
   IdAnswer Run(const IdQuery& query) const;
+  // The same into *out (every field set), reusing out->ids' capacity: a
+  // server answering many queries allocates nothing per answer.
+  void Run(const IdQuery& query, IdAnswer* out) const;
 
   IndexStats Stats() const;
 
