@@ -1,7 +1,9 @@
 // canopyd — serves canopy's in-memory namespace hierarchy over TCP and/or a
-// Unix socket (protocol: schemas/canopy.fbs; server: canopy/net/server.h).
+// Unix socket (protocols: schemas/canopy.fbs, and Redis's RESP with
+// docs/resp.md's commands; server: canopy/net/server.h).
 //
-//   canopyd [--listen HOST:PORT] [--unix PATH] [--threads N] [--token-file FILE]
+//   canopyd [--listen HOST:PORT] [--unix PATH] [--resp-listen HOST:PORT] [--resp-unix PATH]
+//           [--threads N] [--token-file FILE]
 //           [--max-connections N] [--log-level debug|info|warning|error]
 //           [--pg CONNINFO [--slot NAME] [--publication NAME] [--create-publication]]
 //
@@ -47,10 +49,14 @@ const char kUsage[] =
     "usage: canopyd [options]\n"
     "  --listen HOST:PORT      TCP listener (default 127.0.0.1:7433; \"none\" for no TCP)\n"
     "  --unix PATH             Unix domain socket listener\n"
-    "  --threads N             I/O threads (default 2)\n"
+    "  --resp-listen HOST:PORT Redis-protocol (RESP) TCP listener (a bare PORT: 127.0.0.1:PORT)\n"
+    "  --resp-unix PATH        Redis-protocol Unix domain socket listener (docs/resp.md)\n"
+    "  --threads N             I/O threads, one event loop each (default: the cores available)\n"
     "  --token-file FILE       require Hello with this shared secret (first line of FILE)\n"
     "  --max-connections N     (default 4096)\n"
     "  --max-in-flight N       per connection (default 256)\n"
+    "  --read-timeout-ms N     a started request must be complete within N ms (default 10000)\n"
+    "  --idle-timeout-ms N     close a connection idle this long (default 300000)\n"
     "  --log-level LEVEL       debug, info, warning, error (default info)\n"
     "  --pg CONNINFO           replicate from PostgreSQL (libpq conninfo; PG* variables work)\n"
     "  --slot NAME             permanent replication slot (default: temporary)\n"
@@ -119,6 +125,20 @@ std::string ParseFlags(int argc, char** argv, Flags* flags) {
       flags->server.tcp_listen = v == "none" ? "" : v;
     } else if (arg == "--unix") {
       if (!value(&flags->server.unix_path)) return "--unix needs a path";
+    } else if (arg == "--resp-listen") {
+      if (!value(&v)) return "--resp-listen needs HOST:PORT";
+      flags->server.resp_tcp_listen =
+          v.find(':') == std::string::npos ? "127.0.0.1:" + v : v;  // a bare port: loopback
+    } else if (arg == "--resp-unix") {
+      if (!value(&flags->server.resp_unix_path)) return "--resp-unix needs a path";
+    } else if (arg == "--read-timeout-ms") {
+      if (!value(&v) || !ParseUint(v, &n) || n == 0)
+        return "--read-timeout-ms needs a positive number";
+      flags->server.read_timeout = std::chrono::milliseconds(n);
+    } else if (arg == "--idle-timeout-ms") {
+      if (!value(&v) || !ParseUint(v, &n) || n == 0)
+        return "--idle-timeout-ms needs a positive number";
+      flags->server.idle_timeout = std::chrono::milliseconds(n);
     } else if (arg == "--threads") {
       if (!value(&v) || !ParseUint(v, &n) || n == 0 || n > 256) return "--threads needs 1..256";
       flags->server.threads = static_cast<int>(n);
@@ -175,8 +195,9 @@ std::string ParseFlags(int argc, char** argv, Flags* flags) {
     return "--pg: this canopyd was built without canopy::cdc (CANOPY_BUILD_CDC=OFF)";
   }
 #endif
-  if (flags->server.tcp_listen.empty() && flags->server.unix_path.empty()) {
-    return "no listener: give --listen and/or --unix";
+  if (flags->server.tcp_listen.empty() && flags->server.unix_path.empty() &&
+      flags->server.resp_tcp_listen.empty() && flags->server.resp_unix_path.empty()) {
+    return "no listener: give --listen, --unix, --resp-listen and/or --resp-unix";
   }
   return "";
 }
@@ -203,10 +224,14 @@ canopy::Result<std::string> ReadToken(const std::string& path) {
 canopy::net::ServingState ToServingState(canopy::cdc::ReplicaState state) {
   switch (state) {
     case canopy::cdc::ReplicaState::kConnecting:
-    case canopy::cdc::ReplicaState::kLoading: return canopy::net::ServingState::kLoading;
-    case canopy::cdc::ReplicaState::kStreaming: return canopy::net::ServingState::kStreaming;
-    case canopy::cdc::ReplicaState::kStale: return canopy::net::ServingState::kStale;
-    case canopy::cdc::ReplicaState::kStopped: return canopy::net::ServingState::kUnknown;
+    case canopy::cdc::ReplicaState::kLoading:
+      return canopy::net::ServingState::kLoading;
+    case canopy::cdc::ReplicaState::kStreaming:
+      return canopy::net::ServingState::kStreaming;
+    case canopy::cdc::ReplicaState::kStale:
+      return canopy::net::ServingState::kStale;
+    case canopy::cdc::ReplicaState::kStopped:
+      return canopy::net::ServingState::kUnknown;
   }
   return canopy::net::ServingState::kUnknown;
 }
@@ -251,7 +276,8 @@ std::string ProgressLine(const canopy::cdc::TableLoadProgress& t) {
 
 class ReplicaFeed {
  public:
-  explicit ReplicaFeed(canopy::cdc::ReplicaOptions options) : replica_(WithHooks(std::move(options))) {}
+  explicit ReplicaFeed(canopy::cdc::ReplicaOptions options)
+      : replica_(WithHooks(std::move(options))) {}
   ~ReplicaFeed() { Stop(); }
 
   // The server's hooks: replication state for Status replies, and a nudge
@@ -317,7 +343,8 @@ class ReplicaFeed {
           for (const auto& t : s.tables) std::cerr << "  loading " << ProgressLine(t) << "\n";
           drawn = s.tables.size();
         } else {
-          for (const auto& t : s.tables) std::cerr << "canopyd: loading " << ProgressLine(t) << "\n";
+          for (const auto& t : s.tables)
+            std::cerr << "canopyd: loading " << ProgressLine(t) << "\n";
         }
       }
       if (s.snapshots > 0) break;  // the replica logs later snapshots itself
@@ -421,8 +448,10 @@ int main(int argc, char** argv) {
   std::ostringstream where;
   if ((*server)->tcp_port() != 0) where << " tcp port " << (*server)->tcp_port();
   if (!(*server)->unix_path().empty()) where << " unix " << (*server)->unix_path();
+  if ((*server)->resp_tcp_port() != 0) where << " resp tcp port " << (*server)->resp_tcp_port();
+  if (!(*server)->resp_unix_path().empty()) where << " resp unix " << (*server)->resp_unix_path();
   Log(LogLevel::kInfo, "serving on" + where.str() + " with " +
-                           std::to_string(flags.server.threads) + " threads" +
+                           std::to_string((*server)->threads()) + " threads" +
                            (flags.server.token.empty() ? "" : ", token required"));
 
   int signal_number = 0;

@@ -17,6 +17,18 @@ std::span<const int64_t> Ids(const flatbuffers::Vector<int64_t>* v) {
 
 }  // namespace
 
+ServerStatus CollectStatus(const HierarchyIndex* index, const StatusSource* source) {
+  ServerStatus status;
+  if (index != nullptr) {
+    status.index = index->Stats();
+    status.applied_lsn = status.index.applied_lsn;
+  }
+  if (source != nullptr) source->FillStatus(&status);
+  const Lsn received = status.replication.received_lsn;
+  status.lag_bytes = received > status.applied_lsn ? received.value - status.applied_lsn.value : 0;
+  return status;
+}
+
 RequestHandler::RequestHandler(HandlerLimits limits, const StatusSource* status_source)
     : limits_(limits), status_source_(status_source) {}
 
@@ -34,19 +46,9 @@ void RequestHandler::Answer(const fb::Request& request, const HierarchyIndex* in
     case fb::RequestBody::Ping:
       EncodePong(id, lsn, request.body_as_Ping()->payload(), b);
       return;
-    case fb::RequestBody::Status: {
-      ServerStatus status;
-      if (index != nullptr) {
-        status.index = index->Stats();
-        status.applied_lsn = status.index.applied_lsn;
-      }
-      if (status_source_ != nullptr) status_source_->FillStatus(&status);
-      const Lsn received = status.replication.received_lsn;
-      status.lag_bytes =
-          received > status.applied_lsn ? received.value - status.applied_lsn.value : 0;
-      EncodeStatus(id, status, b);
+    case fb::RequestBody::Status:
+      EncodeStatus(id, CollectStatus(index, status_source_), b);
       return;
-    }
     case fb::RequestBody::Hello: {
       HelloReply hello;
       hello.version = kProtocolVersion;
@@ -62,8 +64,13 @@ void RequestHandler::Answer(const fb::Request& request, const HierarchyIndex* in
   }
   switch (request.body_type()) {
     case fb::RequestBody::IdQuery: {
-      const QueryAnswer a = index->Query(Capped(ToIdQuery(*request.body_as_IdQuery())));
-      EncodeIdAnswer(id, a.lsn, a.answer, b);
+      Lsn at;
+      {
+        ReadView view = index->Read();
+        at = view.lsn();
+        view.Run(Capped(ToIdQuery(*request.body_as_IdQuery())), &answer_);
+      }
+      EncodeIdAnswer(id, at, answer_, b);
       break;
     }
     case fb::RequestBody::BatchQuery:

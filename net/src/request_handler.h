@@ -40,6 +40,10 @@ class StatusSource {
   virtual void FillStatus(ServerStatus* status) const = 0;
 };
 
+// What a Status reply says: the index's stats (if loaded) + the source's
+// fields + the lag. `index` and `source` may be null.
+ServerStatus CollectStatus(const HierarchyIndex* index, const StatusSource* source);
+
 class RequestHandler {
  public:
   // `status_source` may be null (then only the index fields are reported).
@@ -62,6 +66,7 @@ class RequestHandler {
   HandlerLimits limits_;
   const StatusSource* status_source_;
   // Scratch reused across requests.
+  IdAnswer answer_;
   std::vector<IdQuery> queries_;
   std::vector<CountsEntry> counts_;
   std::vector<PathEntry> paths_;

@@ -2,6 +2,7 @@
 // poller, the I/O threads and the graceful stop. Sessions are in session.cc.
 #include "canopy/net/server.h"
 
+#include <sched.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -12,14 +13,17 @@
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
 #include <charconv>
 #include <mutex>
+#include <optional>
+#include <span>
 #include <thread>
 #include <type_traits>
 #include <utility>
 #include <vector>
 
+#include "fb_protocol.h"
+#include "resp_protocol.h"
 #include "server_core.h"
 #include "session.h"
 
@@ -72,15 +76,27 @@ Result<std::pair<std::string, uint16_t>> SplitHostPort(std::string_view text) {
   return std::make_pair(std::string(host), static_cast<uint16_t>(value));
 }
 
-// Hands an accepted connection to a new session (or turns it away).
-void Admit(ServerCore& core, Socket socket) {
+// Which wire protocol a listener speaks.
+enum class Wire : uint8_t { kFlatBuffers, kResp };
+
+std::unique_ptr<WireProtocol> MakeProtocol(ServerCore& core, Wire wire) {
+  if (wire == Wire::kResp) {
+    return std::make_unique<RespProtocol>(core.options(), core.handler_limits(), &core);
+  }
+  return std::make_unique<FlatBuffersProtocol>(core.options(), core.decoder_limits(),
+                                               core.handler_limits(), &core);
+}
+
+// Hands an accepted connection (already on `loop`) to a new session, or turns it away.
+void Admit(ServerCore& core, IoLoop& loop, Socket socket, Wire wire) {
   if (core.stopping()) {
     error_code ec;
     socket.close(ec);
     return;
   }
   const uint64_t id = core.NextSessionId();
-  auto session = std::make_shared<Session>(core, std::move(socket), id);
+  auto session =
+      std::make_shared<Session>(core, loop, std::move(socket), id, MakeProtocol(core, wire));
   if (!core.Register(id, session)) {
     core.Log(LogLevel::kWarning, "connection limit reached; refusing a connection");
     session->Reject(ErrorCode::kOverloaded, "too many connections");
@@ -89,14 +105,17 @@ void Admit(ServerCore& core, Socket socket) {
   session->Start();
 }
 
-// Accepts connections on one endpoint (Beast's "listener").
+// Accepts connections on one endpoint (Beast's "listener"). The acceptor runs
+// on the first loop; each accepted socket is created on the next loop in turn
+// and its session lives there until it closes.
 template <typename Protocol>
 class Listener : public std::enable_shared_from_this<Listener<Protocol>> {
  public:
-  Listener(ServerCore& core, asio::io_context& ioc)
+  Listener(ServerCore& core, std::span<IoLoop* const> loops, Wire wire)
       : core_(core),
-        ioc_(ioc),
-        acceptor_(asio::make_strand(ioc)),
+        loops_(loops.begin(), loops.end()),
+        wire_(wire),
+        acceptor_(loops_.front()->context()),
         retry_timer_(acceptor_.get_executor()) {}
 
   Status Open(const typename Protocol::endpoint& endpoint, const std::string& name) {
@@ -130,14 +149,17 @@ class Listener : public std::enable_shared_from_this<Listener<Protocol>> {
 
  private:
   void DoAccept() {
-    acceptor_.async_accept(asio::make_strand(ioc_),
-                           [self = this->shared_from_this()](const error_code& ec, auto socket) {
-                             self->OnAccept(ec, std::move(socket));
-                           });
+    IoLoop* loop = loops_[next_loop_];
+    next_loop_ = (next_loop_ + 1) % loops_.size();
+    acceptor_.async_accept(
+        asio::any_io_executor(loop->context().get_executor()),
+        [self = this->shared_from_this(), loop](const error_code& ec, auto socket) {
+          self->OnAccept(ec, *loop, std::move(socket));
+        });
   }
 
   template <typename AcceptedSocket>
-  void OnAccept(const error_code& ec, AcceptedSocket socket) {
+  void OnAccept(const error_code& ec, IoLoop& loop, AcceptedSocket socket) {
     if (!acceptor_.is_open() || ec == asio::error::operation_aborted) return;
     if (ec) {
       // E.g. EMFILE: back off instead of spinning, then accept again.
@@ -152,12 +174,14 @@ class Listener : public std::enable_shared_from_this<Listener<Protocol>> {
       error_code ignored;
       socket.set_option(tcp::no_delay(true), ignored);
     }
-    Admit(core_, Socket(std::move(socket)));
+    Admit(core_, loop, Socket(std::move(socket)), wire_);
     DoAccept();
   }
 
   ServerCore& core_;
-  asio::io_context& ioc_;
+  const std::vector<IoLoop*> loops_;
+  const Wire wire_;
+  size_t next_loop_ = 0;  // used on the acceptor's loop only
   typename Protocol::acceptor acceptor_;
   asio::steady_timer retry_timer_;
 };
@@ -167,16 +191,31 @@ bool IsSocketFile(const std::string& path) {
   return ::lstat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode);
 }
 
+// The I/O threads to run: `threads`, or (0) the cores this process may use.
+int ThreadCount(int configured) {
+  if (configured > 0) return configured;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (::sched_getaffinity(0, sizeof(set), &set) == 0) return std::max(CPU_COUNT(&set), 1);
+  return static_cast<int>(std::max(std::thread::hardware_concurrency(), 1u));
+}
+
 }  // namespace
 }  // namespace internal
 
 class Server::Impl {
  public:
   Impl(ServerOptions options, std::shared_ptr<const HierarchyIndex> index)
-      : core_(std::move(options)),
-        ioc_(std::max(core_.options().threads, 1)),
-        poll_timer_(asio::make_strand(ioc_)),
-        work_(asio::make_work_guard(ioc_)) {
+      : core_(std::move(options)) {
+    const int n = internal::ThreadCount(core_.options().threads);
+    std::vector<internal::IoLoop*> loops;
+    for (int i = 0; i < n; ++i) {
+      loops_.push_back(std::make_unique<internal::IoLoop>(core_));
+      loops.push_back(loops_.back().get());
+      work_.push_back(asio::make_work_guard(loops_.back()->context()));
+    }
+    core_.set_loops(loops);
+    poll_timer_.emplace(loops_.front()->context());
     core_.SetIndex(std::move(index));
   }
 
@@ -184,48 +223,30 @@ class Server::Impl {
 
   Status Open() {
     const ServerOptions& o = core_.options();
-    if (o.tcp_listen.empty() && o.unix_path.empty()) {
-      return Status::InvalidArgument("no listener: set tcp_listen and/or unix_path");
+    if (o.tcp_listen.empty() && o.unix_path.empty() && o.resp_tcp_listen.empty() &&
+        o.resp_unix_path.empty()) {
+      return Status::InvalidArgument(
+          "no listener: set tcp_listen, unix_path, resp_tcp_listen and/or resp_unix_path");
     }
-    if (!o.tcp_listen.empty()) {
-      Result<std::pair<std::string, uint16_t>> hp = internal::SplitHostPort(o.tcp_listen);
-      if (!hp.ok()) return hp.status();
-      error_code ec;
-      tcp::resolver resolver(ioc_);
-      auto results = resolver.resolve(hp->first, std::to_string(hp->second),
-                                      tcp::resolver::numeric_service | tcp::resolver::passive, ec);
-      if (ec || results.empty()) {
-        return Status::InvalidArgument("cannot resolve '" + hp->first + "': " + ec.message());
-      }
-      tcp_ = std::make_shared<internal::Listener<tcp>>(core_, ioc_);
-      Status s = tcp_->Open(results.begin()->endpoint(), o.tcp_listen);
-      if (!s.ok()) return s;
-      tcp_port_ = tcp_->local_endpoint().port();
+    if (Status s = OpenTcp(o.tcp_listen, internal::Wire::kFlatBuffers, &tcp_port_); !s.ok()) {
+      return s;
     }
-    if (!o.unix_path.empty()) {
-      if (internal::IsSocketFile(o.unix_path)) {
-        // Replace a stale socket, but never steal one a live server answers on.
-        local_stream::socket probe(ioc_);
-        error_code ec;
-        probe.connect(local_stream::endpoint(o.unix_path), ec);
-        if (!ec) return Status::Unavailable("another server is listening on " + o.unix_path);
-        ::unlink(o.unix_path.c_str());
-      }
-      unix_ = std::make_shared<internal::Listener<local_stream>>(core_, ioc_);
-      Status s = unix_->Open(local_stream::endpoint(o.unix_path), o.unix_path);
-      if (!s.ok()) return s;
-      unix_path_ = o.unix_path;
+    if (Status s = OpenUnix(o.unix_path, internal::Wire::kFlatBuffers); !s.ok()) return s;
+    if (Status s = OpenTcp(o.resp_tcp_listen, internal::Wire::kResp, &resp_tcp_port_); !s.ok()) {
+      return s;
     }
+    if (Status s = OpenUnix(o.resp_unix_path, internal::Wire::kResp); !s.ok()) return s;
     return Status::Ok();
   }
 
   Status Run() {
-    if (tcp_) tcp_->Run();
-    if (unix_) unix_->Run();
+    for (auto& listener : tcp_) listener->Run();
+    for (auto& listener : unix_) listener->Run();
     if (core_.options().lsn_poll_interval.count() > 0) SchedulePoll();
     try {
-      const int n = std::max(core_.options().threads, 1);
-      for (int i = 0; i < n; ++i) threads_.emplace_back([this] { ioc_.run(); });
+      for (auto& loop : loops_) {
+        threads_.emplace_back([context = &loop->context()] { context->run(); });
+      }
     } catch (const std::system_error& e) {
       Stop();
       return Status::Internal(std::string("cannot start I/O threads: ") + e.what());
@@ -240,45 +261,96 @@ class Server::Impl {
       stopped_ = true;
     }
     core_.set_stopping();
-    if (tcp_) tcp_->Stop();
-    if (unix_) unix_->Stop();
-    asio::post(poll_timer_.get_executor(), [this] { poll_timer_.cancel(); });
+    for (auto& listener : tcp_) listener->Stop();
+    for (auto& listener : unix_) listener->Stop();
+    asio::post(loops_.front()->context(), [this] { poll_timer_->cancel(); });
     for (const auto& session : core_.LiveSessions()) session->BeginShutdown();
-    if (!core_.WaitForNoSessions(core_.options().shutdown_grace)) {
+    if (!threads_.empty() && !core_.WaitForNoSessions(core_.options().shutdown_grace)) {
       core_.Log(LogLevel::kWarning,
                 "shutdown grace period over; closing the remaining connections");
       for (const auto& session : core_.LiveSessions()) session->ForceClose();
       (void)core_.WaitForNoSessions(std::chrono::seconds(2));
     }
-    work_.reset();
-    ioc_.stop();
+    work_.clear();
+    for (auto& loop : loops_) loop->context().stop();
     for (std::thread& t : threads_) {
       if (t.joinable()) t.join();
     }
     threads_.clear();
-    if (!unix_path_.empty() && internal::IsSocketFile(unix_path_)) ::unlink(unix_path_.c_str());
+    for (const std::string& path : unix_paths_) {
+      if (internal::IsSocketFile(path)) ::unlink(path.c_str());
+    }
   }
 
   void SchedulePoll() {
-    poll_timer_.expires_after(core_.options().lsn_poll_interval);
-    poll_timer_.async_wait([this](const error_code& ec) {
+    poll_timer_->expires_after(core_.options().lsn_poll_interval);
+    poll_timer_->async_wait([this](const error_code& ec) {
       if (ec || core_.stopping()) return;
       if (core_.waiters().size() != 0) core_.Wake(core_.applied_lsn());
       SchedulePoll();
     });
   }
 
-  internal::ServerCore core_;  // declared first: sessions reference it until ioc_ is gone
-  asio::io_context ioc_;
-  std::shared_ptr<internal::Listener<tcp>> tcp_;
-  std::shared_ptr<internal::Listener<local_stream>> unix_;
-  asio::steady_timer poll_timer_;
-  asio::executor_work_guard<asio::io_context::executor_type> work_;
+  internal::ServerCore core_;  // declared first: sessions reference it until the loops are gone
+  std::vector<std::unique_ptr<internal::IoLoop>> loops_;
+  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> work_;
+  std::vector<std::shared_ptr<internal::Listener<tcp>>> tcp_;
+  std::vector<std::shared_ptr<internal::Listener<local_stream>>> unix_;
+  std::optional<asio::steady_timer> poll_timer_;
   std::vector<std::thread> threads_;
   std::mutex stop_mu_;
   bool stopped_ = false;  // guarded by stop_mu_
   uint16_t tcp_port_ = 0;
+  uint16_t resp_tcp_port_ = 0;
+  std::vector<std::string> unix_paths_;
   std::string unix_path_;
+  std::string resp_unix_path_;
+
+ private:
+  std::span<internal::IoLoop* const> loop_pointers() {
+    loop_pointers_.clear();
+    for (auto& loop : loops_) loop_pointers_.push_back(loop.get());
+    return loop_pointers_;
+  }
+
+  Status OpenTcp(const std::string& address, internal::Wire wire, uint16_t* port) {
+    if (address.empty()) return Status::Ok();
+    Result<std::pair<std::string, uint16_t>> hp = internal::SplitHostPort(address);
+    if (!hp.ok()) return hp.status();
+    error_code ec;
+    tcp::resolver resolver(loops_.front()->context());
+    auto results = resolver.resolve(hp->first, std::to_string(hp->second),
+                                    tcp::resolver::numeric_service | tcp::resolver::passive, ec);
+    if (ec || results.empty()) {
+      return Status::InvalidArgument("cannot resolve '" + hp->first + "': " + ec.message());
+    }
+    auto listener = std::make_shared<internal::Listener<tcp>>(core_, loop_pointers(), wire);
+    if (Status s = listener->Open(results.begin()->endpoint(), address); !s.ok()) return s;
+    *port = listener->local_endpoint().port();
+    tcp_.push_back(std::move(listener));
+    return Status::Ok();
+  }
+
+  Status OpenUnix(const std::string& path, internal::Wire wire) {
+    if (path.empty()) return Status::Ok();
+    if (internal::IsSocketFile(path)) {
+      // Replace a stale socket, but never steal one a live server answers on.
+      local_stream::socket probe(loops_.front()->context());
+      error_code ec;
+      probe.connect(local_stream::endpoint(path), ec);
+      if (!ec) return Status::Unavailable("another server is listening on " + path);
+      ::unlink(path.c_str());
+    }
+    auto listener =
+        std::make_shared<internal::Listener<local_stream>>(core_, loop_pointers(), wire);
+    if (Status s = listener->Open(local_stream::endpoint(path), path); !s.ok()) return s;
+    unix_.push_back(std::move(listener));
+    unix_paths_.push_back(path);
+    (wire == internal::Wire::kResp ? resp_unix_path_ : unix_path_) = path;
+    return Status::Ok();
+  }
+
+  std::vector<internal::IoLoop*> loop_pointers_;
 };
 
 Result<std::unique_ptr<Server>> Server::Start(ServerOptions options,
@@ -306,6 +378,9 @@ void Server::NotifyApplied(Lsn lsn) { impl_->core_.Wake(lsn); }
 void Server::Stop() { impl_->Stop(); }
 uint16_t Server::tcp_port() const { return impl_->tcp_port_; }
 const std::string& Server::unix_path() const { return impl_->unix_path_; }
+uint16_t Server::resp_tcp_port() const { return impl_->resp_tcp_port_; }
+const std::string& Server::resp_unix_path() const { return impl_->resp_unix_path_; }
+int Server::threads() const { return static_cast<int>(impl_->loops_.size()); }
 uint64_t Server::connections() const { return impl_->core_.session_count(); }
 uint64_t Server::waiting_requests() const { return impl_->core_.waiters().size(); }
 uint64_t Server::requests_served() const { return impl_->core_.requests_served(); }

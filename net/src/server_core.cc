@@ -1,6 +1,7 @@
 #include "server_core.h"
 
 #include <algorithm>
+#include <boost/asio/post.hpp>
 #include <utility>
 
 #include "session.h"
@@ -39,15 +40,42 @@ ServerCore::ServerCore(ServerOptions options)
       watchdog_interval_(WatchdogInterval(options_)),
       waiters_(options_.max_waiting) {}
 
+std::shared_ptr<const HierarchyIndex> ServerCore::index() const {
+  std::lock_guard<std::mutex> lock(index_mu_);
+  return index_;
+}
+
 void ServerCore::SetIndex(std::shared_ptr<const HierarchyIndex> index) {
   const Lsn applied = index != nullptr ? index->applied_lsn() : Lsn();
-  index_.store(std::move(index), std::memory_order_release);
+  std::shared_ptr<const HierarchyIndex> old;
+  {
+    std::lock_guard<std::mutex> lock(index_mu_);
+    old = std::exchange(index_, std::move(index));
+    index_generation_.fetch_add(1, std::memory_order_acq_rel);
+  }
+  // Let idle loops drop the old index now rather than at their next request.
+  for (IoLoop* loop : loops_) {
+    boost::asio::post(loop->context(), [loop] { (void)loop->index(); });
+  }
   Wake(applied);
 }
 
 Lsn ServerCore::applied_lsn() const {
   std::shared_ptr<const HierarchyIndex> index = this->index();
   return index != nullptr ? index->applied_lsn() : Lsn();
+}
+
+uint64_t ServerCore::requests_served() const {
+  uint64_t total = 0;
+  for (const IoLoop* loop : loops_) total += loop->answers();
+  return total;
+}
+
+void IoLoop::Refresh(uint64_t generation) {
+  std::shared_ptr<const HierarchyIndex> fresh = core_.index();
+  // A SetIndex between the generation load and here is seen at the next call.
+  index_ = std::move(fresh);
+  generation_ = generation;
 }
 
 void ServerCore::Wake(Lsn applied) {

@@ -1,13 +1,18 @@
 // net/src/server_core.h — the state every listener and session of one server
-// shares: options and limits, the served index, the min_lsn wait list, the
-// session registry and counters.
+// shares (options and limits, the served index, the min_lsn wait list, the
+// session registry), and IoLoop: one I/O thread's own event loop and what its
+// sessions read without crossing threads.
 //
 // THREAD SAFETY: options and limits are immutable after construction; the
-// index pointer is an atomic shared_ptr; the registry is guarded by
-// sessions_mu_; counters are atomics. Every method is thread-safe.
+// served index is guarded by index_mu_ and versioned by an atomic generation
+// (IoLoop caches it: the request path reads one atomic and takes no lock);
+// the registry is guarded by sessions_mu_ (accept and close only). Every
+// ServerCore method is thread-safe; an IoLoop's methods are for its own
+// thread unless said otherwise.
 #pragma once
 
 #include <atomic>
+#include <boost/asio/io_context.hpp>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -26,6 +31,7 @@
 namespace canopy::net::internal {
 
 class Session;
+class IoLoop;
 
 class ServerCore final : public StatusSource {
  public:
@@ -38,12 +44,19 @@ class ServerCore final : public StatusSource {
   // shortest timeout, within [5 ms, 500 ms].
   std::chrono::milliseconds watchdog_interval() const { return watchdog_interval_; }
 
-  std::shared_ptr<const HierarchyIndex> index() const {
-    return index_.load(std::memory_order_acquire);
-  }
+  // The served index (takes index_mu_: not for the request path, where
+  // IoLoop::index() is).
+  std::shared_ptr<const HierarchyIndex> index() const;
+  // Bumped by every SetIndex.
+  uint64_t index_generation() const { return index_generation_.load(std::memory_order_acquire); }
+  // Serves `index` from now on; each loop drops its reference to the old one
+  // at its next request or at once if `loops` are given.
   void SetIndex(std::shared_ptr<const HierarchyIndex> index);
   // The served index's applied LSN (0 without one).
   Lsn applied_lsn() const;
+  // The I/O loops, for SetIndex's refresh and the counters (set once by the
+  // server before it starts serving).
+  void set_loops(std::vector<IoLoop*> loops) { loops_ = std::move(loops); }
 
   LsnWaitList& waiters() { return waiters_; }
   uint64_t NextWaitId() { return next_wait_id_.fetch_add(1, std::memory_order_relaxed); }
@@ -59,8 +72,8 @@ class ServerCore final : public StatusSource {
   // Waits until no session is registered; false on timeout.
   bool WaitForNoSessions(std::chrono::milliseconds timeout);
 
-  void CountRequest() { requests_served_.fetch_add(1, std::memory_order_relaxed); }
-  uint64_t requests_served() const { return requests_served_.load(std::memory_order_relaxed); }
+  // Answers sent, summed over the loops.
+  uint64_t requests_served() const;
 
   bool stopping() const { return stopping_.load(std::memory_order_acquire); }
   void set_stopping() { stopping_.store(true, std::memory_order_release); }
@@ -74,17 +87,53 @@ class ServerCore final : public StatusSource {
   const DecoderLimits decoder_limits_;
   const HandlerLimits handler_limits_;
   const std::chrono::milliseconds watchdog_interval_;
-  std::atomic<std::shared_ptr<const HierarchyIndex>> index_;
+  mutable std::mutex index_mu_;
+  std::shared_ptr<const HierarchyIndex> index_;  // guarded by index_mu_
+  std::atomic<uint64_t> index_generation_{0};
+  std::vector<IoLoop*> loops_;
   LsnWaitList waiters_;
   std::atomic<uint64_t> next_wait_id_{1};
   std::atomic<uint64_t> next_session_id_{1};
-  std::atomic<uint64_t> requests_served_{0};
   std::atomic<bool> stopping_{false};
 
   std::mutex sessions_mu_;
   std::condition_variable sessions_cv_;
   std::unordered_map<uint64_t, std::weak_ptr<Session>> sessions_;  // guarded by sessions_mu_
   std::atomic<size_t> session_count_{0};
+};
+
+// One I/O thread: its io_context (run by exactly that thread), the index its
+// sessions answer from, its counters.
+class IoLoop {
+ public:
+  explicit IoLoop(ServerCore& core) : core_(core), ioc_(1) {}
+  IoLoop(const IoLoop&) = delete;
+  IoLoop& operator=(const IoLoop&) = delete;
+
+  boost::asio::io_context& context() { return ioc_; }
+
+  // The index to answer from. One atomic load when nothing changed; after a
+  // SetIndex, the new one is taken (under the core's lock) once. The pointer
+  // stays valid on this thread until the next call.
+  const HierarchyIndex* index() {
+    const uint64_t generation = core_.index_generation();
+    if (generation != generation_) Refresh(generation);
+    return index_.get();
+  }
+  // Answers sent by this loop's sessions (any thread may read it).
+  void CountAnswer() {
+    answers_.store(answers_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  }
+  uint64_t answers() const { return answers_.load(std::memory_order_relaxed); }
+
+ private:
+  void Refresh(uint64_t generation);
+
+  ServerCore& core_;
+  boost::asio::io_context ioc_;
+  uint64_t generation_ = ~uint64_t{0};
+  std::shared_ptr<const HierarchyIndex> index_;
+  std::atomic<uint64_t> answers_{0};
 };
 
 }  // namespace canopy::net::internal

@@ -1,38 +1,49 @@
 // net/src/session.h — one client connection of the server (Beast's
-// "session"): reads frames, answers them, writes the answers back in order.
+// "session"): reads requests, answers them, writes the answers back. What the
+// bytes mean is its WireProtocol's business (FlatBuffers or RESP); the
+// session owns the socket, flow control, min_lsn parking, deadlines and the
+// polite close, the same for both.
 //
 // LIFECYCLE
 //   Start() -> do_read/on_read loop -> ... -> Close() (error, timeout, bad
-//   frame, client EOF once everything is answered, or server shutdown; the
+//   request, client EOF once everything is answered, or server shutdown; the
 //   last three after a linger: FIN, then input drained until EOF). The
 //   session is owned by the shared_ptrs its pending handlers hold; the
 //   server's registry holds only weak references.
 //
+// THREADING (thread-per-core)
+//   A session lives on one I/O thread (its IoLoop's io_context, which one
+//   thread runs) from accept to close: every private member is touched on
+//   that thread only, without locks or strands. Start(), BeginShutdown(),
+//   ForceClose(), Reject() and Wake() may be called from any thread: they
+//   post to the loop.
+//
+// OUTPUT
+//   Answers are encoded straight into one output buffer; when no write is in
+//   progress, everything ready leaves in one write, and the buffer being
+//   written and the one being filled swap. No per-answer allocation in steady
+//   state.
+//
 // FLOW CONTROL
-//   in_flight = requests parked on min_lsn + answers queued or being written.
-//   Frames are taken from the read buffer only while in_flight <
-//   max_in_flight; a read is issued only when no complete frame is buffered
+//   in_flight = requests parked on min_lsn + answers buffered or being
+//   written. Requests are taken from the input only while in_flight <
+//   max_in_flight; a read is issued only when no complete request is buffered
 //   and there is room. So a client that pipelines without reading fills its
-//   own socket buffers, not the server's memory; the write timeout then ends it.
+//   own socket buffers, not the server's memory; the write timeout then ends
+//   it. An ordered protocol (RESP) takes no request while one is parked.
 //
 // TIMEOUTS (deadlines checked by one watchdog timer; one timer per parked request)
-//   a started frame must complete within read_timeout; nothing in flight and
-//   nothing received for idle_timeout closes; a write must finish within
+//   a started request must complete within read_timeout; nothing in flight
+//   and nothing received for idle_timeout closes; a write must finish within
 //   write_timeout (each up to one watchdog interval late); a parked request is
 //   answered STALE at its wait timeout.
-//
-// THREAD SAFETY: every private member is touched only on the session's
-// strand. Start(), BeginShutdown(), ForceClose() and Wake() may be called from
-// any thread: they post to the strand.
 #pragma once
 
 #include <array>
 #include <boost/asio/generic/stream_protocol.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
 #include <chrono>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -40,19 +51,21 @@
 #include <vector>
 
 #include "frame.h"
-#include "request_handler.h"
+#include "wire_protocol.h"
 
 namespace canopy::net::internal {
 
 class ServerCore;
+class IoLoop;
 
 using Socket = boost::asio::generic::stream_protocol::socket;
 
-class Session : public std::enable_shared_from_this<Session> {
+class Session final : public std::enable_shared_from_this<Session>, private SessionContext {
  public:
-  // REQUIRES: socket's executor is a strand.
-  Session(ServerCore& core, Socket socket, uint64_t id);
-  ~Session();
+  // REQUIRES: socket belongs to loop's io_context.
+  Session(ServerCore& core, IoLoop& loop, Socket socket, uint64_t id,
+          std::unique_ptr<WireProtocol> protocol);
+  ~Session() override;
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
 
@@ -64,7 +77,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void BeginShutdown();
   // Close now.
   void ForceClose();
-  // Sends one error frame (request_id 0) and closes: for a connection the
+  // Sends one connection-level error and closes: for a connection the
   // server turns away (e.g. OVERLOADED at max_connections).
   void Reject(ErrorCode code, std::string message);
   // The wait list released request `wait_id` (its LSN may be applied).
@@ -72,29 +85,35 @@ class Session : public std::enable_shared_from_this<Session> {
 
  private:
   struct Parked {
-    AlignedBytes frame;  // the verified request frame, kept for answering later
+    AlignedBytes saved;  // the request's bytes, kept for answering later (8-byte aligned)
     Lsn min_lsn;
     uint64_t request_id = 0;
     std::unique_ptr<boost::asio::steady_timer> timer;
   };
 
+  // SessionContext
+  std::vector<uint8_t>& output() override { return out_; }
+  void AnswerAdded() override;
+  const HierarchyIndex* index() override;
+  const ServerOptions& options() const override;
+  const StatusSource* status_source() const override;
+  uint64_t connection_id() const override { return id_; }
+  void Park(std::span<const uint8_t> saved, Lsn min_lsn, uint32_t timeout_ms,
+            uint64_t request_id) override;
+  void CloseAfterOutput(std::string_view why) override;
+  void Log(LogLevel level, std::string_view message) const override;
+
   void DoRead();
   void OnRead(const boost::system::error_code& ec, size_t bytes);
   void ProcessBuffered();
-  void HandleFrame(std::span<const uint8_t> frame);
-  void HandleHello(const fb::Request& request, uint64_t request_id);
-  void Park(std::span<const uint8_t> frame, const fb::Request& request, uint64_t request_id);
   void OnWaitTimeout(uint64_t wait_id);
   void AnswerParked(uint64_t wait_id);
   void ShutdownNow();
+  Lsn applied_lsn();
 
-  void QueueBuilder();
-  void QueueError(uint64_t request_id, ErrorCode code, std::string_view message);
-  // Sends an error frame, stops reading, closes once it is written.
-  void CloseAfter(uint64_t request_id, ErrorCode code, std::string_view message);
   void DoWrite();
   void OnWrite(const boost::system::error_code& ec, size_t bytes);
-  // After in_flight dropped: resume taking frames / reading; maybe finish.
+  // After in_flight dropped: resume taking requests / reading; maybe finish.
   void Resume();
   void MaybeFinish();
 
@@ -110,12 +129,13 @@ class Session : public std::enable_shared_from_this<Session> {
   void Fail(const boost::system::error_code& ec, const char* what);
   void Close();
 
-  size_t in_flight() const { return parked_.size() + outbox_.size() + writing_.size(); }
+  size_t in_flight() const { return parked_.size() + out_answers_ + writing_answers_; }
 
   ServerCore& core_;
+  IoLoop& loop_;
   const uint64_t id_;
   Socket socket_;
-  const Socket::executor_type strand_;
+  std::unique_ptr<WireProtocol> protocol_;
   // Deadlines are plain time points checked by one watchdog timer per
   // session (every watchdog_interval), not a timer per operation: arming and
   // cancelling Asio timers per request cost more than the query itself.
@@ -124,23 +144,21 @@ class Session : public std::enable_shared_from_this<Session> {
   Clock::time_point read_deadline_ = Clock::time_point::max();
   Clock::time_point write_deadline_ = Clock::time_point::max();
   const char* read_deadline_what_ = "read";
-  Clock::time_point frame_started_ = Clock::time_point::max();  // first bytes of a partial frame
+  Clock::time_point request_started_ = Clock::time_point::max();  // first bytes of a partial one
 
-  FrameReader reader_;
-  RequestHandler handler_;
-  flatbuffers::FlatBufferBuilder builder_;
-  std::deque<std::vector<uint8_t>> outbox_;    // answers not yet being written
-  std::vector<std::vector<uint8_t>> writing_;  // answers of the write in progress
+  std::vector<uint8_t> out_;      // answers not yet being written
+  size_t out_answers_ = 0;        // how many answers out_ holds
+  std::vector<uint8_t> writing_;  // the write in progress
+  size_t writing_answers_ = 0;
   std::unordered_map<uint64_t, Parked> parked_;
   std::array<uint8_t, 4096> drain_buffer_;  // input discarded while lingering
 
   bool reading_ = false;        // an async read is outstanding
   bool read_closed_ = false;    // EOF, or reading stopped for good
-  bool closing_ = false;        // close once the outbox is flushed
+  bool closing_ = false;        // close once the output is flushed
   bool shutting_down_ = false;  // server Stop(): no new reads, no new waits
   bool lingering_ = false;      // FIN sent; draining input until EOF
   bool closed_ = false;
-  bool authenticated_ = false;  // Hello seen (or no token required)
 };
 
 }  // namespace canopy::net::internal

@@ -214,6 +214,7 @@ class RawConnection {
   }
   bool Send(const Request& request) { return Send(EncodeFrame(request)); }
   void ShutdownWrite() { ::shutdown(fd_, SHUT_WR); }
+  int fd() const { return fd_; }
   // Makes the kernel buffers small so a test fills them quickly.
   void ShrinkReceiveBuffer() {
     int size = 4096;

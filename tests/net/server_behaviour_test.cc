@@ -127,7 +127,7 @@ TEST_F(ServerTest, ATrickleOfBytesDoesNotKeepAFrameAlive) {
   }
   EXPECT_TRUE(closed) << "the server kept a trickling frame for 4 s";
   EXPECT_TRUE(raw.WaitClosed());
-  EXPECT_TRUE(Logged("read timeout (incomplete frame)"));
+  EXPECT_TRUE(Logged("read timeout (incomplete request)"));
   ExpectServerHealthy();
 }
 

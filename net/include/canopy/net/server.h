@@ -13,11 +13,15 @@
 //   ...
 //   (*server)->Stop();                            // graceful; also done by the destructor
 //
-// SHAPE (as Boost.Beast's async server): one listener per endpoint accepts
-// connections; each connection is a session with its own strand, reading
-// frames (do_read/on_read), answering, and writing answers in order, with
-// per-operation timeouts; every I/O error ends only that session. The
-// server runs `threads` I/O threads of its own.
+// SHAPE (as Boost.Beast's async server, threaded as Redis): one listener per
+// endpoint accepts connections; each connection is a session reading
+// requests (do_read/on_read), answering, and writing answers back, with
+// deadlines; every I/O error ends only that session. Thread-per-core: the
+// server runs `threads` I/O threads, each with its own event loop; a session
+// lives on one thread from accept to close, and nothing on the request path
+// crosses threads or takes a lock. Two wire protocols share all of it:
+// canopy's FlatBuffers frames (tcp_listen, unix_path) and Redis's RESP
+// (resp_tcp_listen, resp_unix_path; docs/resp.md).
 //
 // GUARANTEES
 //   * Every answer reflects one committed index state and carries its LSN.
@@ -64,9 +68,16 @@ struct ServerOptions {
   // A Unix domain socket path; a stale socket file there is replaced. Empty:
   // none. At least one listener is required.
   std::string unix_path;
-  int threads = 2;
+  // The Redis-protocol (RESP) listeners, same rules as the two above (see
+  // docs/resp.md). Empty: none.
+  std::string resp_tcp_listen;
+  std::string resp_unix_path;
+  // I/O threads, each with its own event loop; a connection stays on one
+  // thread from accept to close. 0: one per core this process may run on.
+  int threads = 0;
 
-  // A non-empty token makes every connection start with Hello{token}.
+  // A non-empty token makes every connection start with Hello{token} (RESP:
+  // AUTH token, or HELLO ... AUTH user token).
   std::string token;
 
   uint32_t max_connections = 4096;
@@ -138,6 +149,11 @@ class Server {
   // The bound TCP port (useful with port 0); 0 without a TCP listener.
   uint16_t tcp_port() const;
   const std::string& unix_path() const;
+  // The same for the RESP listeners.
+  uint16_t resp_tcp_port() const;
+  const std::string& resp_unix_path() const;
+  // The I/O threads serving.
+  int threads() const;
   // Live connections and parked requests right now.
   uint64_t connections() const;
   uint64_t waiting_requests() const;

@@ -1,0 +1,481 @@
+// resp_server_test.cc — canopyd's Redis-protocol listener in process: every
+// query command answers what the engine answers, pipelining keeps order (a
+// MINLSN wait holds back what is behind it), AUTH, HELLO 3's attribute, and
+// hostile input (protocol errors, limits) closing only that connection.
+// Real Redis clients are in tests/e2e/resp_e2e_test.cc; this test reads the
+// replies byte by byte with its own small reader so it can check exact
+// framing.
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "server_fixture.h"
+
+namespace canopy::net {
+namespace {
+
+using testing::Eventually;
+using testing::ServerTest;
+
+// A decoded RESP reply.
+struct Reply {
+  char type = 0;  // + - : $ * % _ (nil) | (attribute, then `attributed`)
+  std::string text;
+  int64_t integer = 0;
+  bool nil = false;
+  std::vector<Reply> elements;  // arrays; maps as key, value, key, value...
+  std::vector<Reply> attribute;
+  std::vector<int64_t> Ints() const {
+    std::vector<int64_t> out;
+    for (const Reply& e : elements) out.push_back(e.integer);
+    return out;
+  }
+};
+
+// A raw RESP connection with a reply reader.
+class RespConnection {
+ public:
+  explicit RespConnection(uint16_t port) {
+    std::optional<testing::RawConnection> raw = testing::RawConnection::Tcp(port);
+    EXPECT_TRUE(raw.has_value());
+    raw_ = std::make_unique<testing::RawConnection>(std::move(*raw));
+  }
+  bool Send(std::string_view bytes) {
+    return raw_->Send(std::vector<uint8_t>(bytes.begin(), bytes.end()));
+  }
+  // One command as an array of bulk strings.
+  bool Command(const std::vector<std::string>& args) { return Send(Encode(args)); }
+  static std::string Encode(const std::vector<std::string>& args) {
+    std::string s = "*" + std::to_string(args.size()) + "\r\n";
+    for (const std::string& a : args) s += "$" + std::to_string(a.size()) + "\r\n" + a + "\r\n";
+    return s;
+  }
+  // The next reply; nullopt if the connection closed or nothing came in time.
+  std::optional<Reply> Read(std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
+    deadline_ = std::chrono::steady_clock::now() + timeout;
+    Reply r;
+    if (!ReadReply(&r)) return std::nullopt;
+    return r;
+  }
+  std::optional<Reply> Call(const std::vector<std::string>& args) {
+    if (!Command(args)) return std::nullopt;
+    return Read();
+  }
+  // True once the server closed the connection (skipping replies before it).
+  bool WaitClosed() {
+    for (;;) {
+      deadline_ = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+      char c;
+      if (!Byte(&c)) return !timed_out_;
+    }
+  }
+
+ private:
+  bool Byte(char* c) {
+    while (pos_ >= buffer_.size()) {
+      buffer_.clear();
+      pos_ = 0;
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline_ - std::chrono::steady_clock::now());
+      if (left.count() <= 0) {
+        timed_out_ = true;
+        return false;
+      }
+      pollfd p{raw_->fd(), POLLIN, 0};
+      if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+      char chunk[65536];
+      ssize_t n = ::recv(raw_->fd(), chunk, sizeof(chunk), 0);
+      if (n <= 0) return false;
+      buffer_.assign(chunk, static_cast<size_t>(n));
+    }
+    *c = buffer_[pos_++];
+    return true;
+  }
+  bool Line(std::string* out) {
+    out->clear();
+    char c;
+    while (Byte(&c)) {
+      if (c == '\r') {
+        return Byte(&c) && c == '\n';
+      }
+      out->push_back(c);
+    }
+    return false;
+  }
+  bool ReadReply(Reply* r) {
+    char type;
+    if (!Byte(&type)) return false;
+    std::string line;
+    if (!Line(&line)) return false;
+    r->type = type;
+    switch (type) {
+      case '+':
+      case '-':
+        r->text = line;
+        return true;
+      case ':':
+        r->integer = std::stoll(line);
+        return true;
+      case '_':
+        r->nil = true;
+        return true;
+      case '$': {
+        const long n = std::stol(line);
+        if (n < 0) {
+          r->nil = true;
+          return true;
+        }
+        for (long i = 0; i < n; ++i) {
+          char c;
+          if (!Byte(&c)) return false;
+          r->text.push_back(c);
+        }
+        std::string rest;
+        return Line(&rest) && rest.empty();
+      }
+      case '*':
+      case '%':
+      case '|': {
+        const long n = std::stol(line);
+        if (n < 0) {
+          r->nil = true;
+          return true;
+        }
+        const long count = type == '*' ? n : 2 * n;
+        std::vector<Reply> elements(static_cast<size_t>(count));
+        for (Reply& e : elements) {
+          if (!ReadReply(&e)) return false;
+        }
+        if (type != '|') {
+          r->elements = std::move(elements);
+          return true;
+        }
+        // An attribute, then the reply it annotates.
+        if (!ReadReply(r)) return false;
+        r->attribute = std::move(elements);
+        return true;
+      }
+      default:
+        ADD_FAILURE() << "unexpected reply type '" << type << "'";
+        return false;
+    }
+  }
+
+  std::unique_ptr<testing::RawConnection> raw_;
+  std::string buffer_;
+  size_t pos_ = 0;
+  std::chrono::steady_clock::time_point deadline_;
+  bool timed_out_ = false;
+};
+
+class RespServerTest : public ServerTest {
+ protected:
+  void StartResp(ServerOptions options = testing::TestServerOptions()) {
+    options.resp_tcp_listen = "127.0.0.1:0";
+    StartServer(std::move(options));
+  }
+  RespConnection Connect() { return RespConnection(server_->resp_tcp_port()); }
+  const bench::GitlabForest& forest() { return world_->forest; }
+  std::vector<int64_t> Engine(IdQuery q) { return index().Query(q).answer.ids; }
+};
+
+TEST_F(RespServerTest, EveryQueryCommandAnswersWhatTheEngineAnswers) {
+  StartResp();
+  RespConnection c = Connect();
+  const auto& named = forest().named;
+  const std::vector<int64_t> groups = {named.gitlab_org_id, named.small_group_id,
+                                       named.huge_group_id, named.chain_21.back()};
+  for (int64_t g : groups) {
+    const std::string id = std::to_string(g);
+    struct Case {
+      std::vector<std::string> command;
+      IdQuery query;
+    };
+    const std::vector<Case> cases = {
+        {{"ANCESTORS", id}, {.kind = QueryKind::kAncestors, .id = g}},
+        {{"ancestors", id, "self", "selffirst"},
+         {.kind = QueryKind::kSelfAndAncestors, .id = g, .order = HierarchyOrder::kSelfFirst}},
+        {{"DESCENDANTS", id}, {.kind = QueryKind::kDescendants, .id = g}},
+        {{"DESCENDANTS", id, "SELF", "WITHPROJECTNAMESPACES"},
+         {.kind = QueryKind::kSelfAndDescendants, .id = g, .include_project_namespaces = true}},
+        {{"PROJECTS", id}, {.kind = QueryKind::kAllProjectIds, .id = g}},
+        {{"PROJECTS", id, "UNARCHIVED"}, {.kind = QueryKind::kAllUnarchivedProjectIds, .id = g}},
+        {{"RUNNERS", id}, {.kind = QueryKind::kRunnersOfGroup, .id = g}},
+        {{"RUNNERS", id, "ANCESTORS"}, {.kind = QueryKind::kRunnersOfGroupAndAncestors, .id = g}},
+        {{"DESCENDANTS", id, "LIMIT", "3", "AFTER", "0"},
+         {.kind = QueryKind::kDescendants, .id = g, .limit = 3, .after_id = 0}},
+    };
+    for (const Case& k : cases) {
+      std::optional<Reply> r = c.Call(k.command);
+      ASSERT_TRUE(r.has_value());
+      ASSERT_EQ(r->type, '*') << k.command[0] << " " << id << ": " << r->text;
+      EXPECT_EQ(r->Ints(), Engine(k.query)) << k.command[0] << " " << id;
+    }
+    std::optional<Reply> counts = c.Call({"COUNTS", id});
+    ASSERT_TRUE(counts.has_value());
+    ASSERT_EQ(counts->elements.size(), 8u);
+    Result<SubtreeCounts> expected = index().Read().Counts(g);
+    ASSERT_TRUE(expected.ok());
+    EXPECT_EQ(counts->elements[0].text, "descendant_groups");
+    EXPECT_EQ(counts->elements[1].integer, static_cast<int64_t>(expected->descendant_groups));
+    EXPECT_EQ(counts->elements[5].integer, static_cast<int64_t>(expected->projects));
+    std::optional<Reply> path = c.Call({"PATH", id});
+    ASSERT_TRUE(path.has_value());
+    EXPECT_EQ(path->text, *index().Read().NamespaceFullPath(g));
+    std::optional<Reply> resolved = c.Call({"RESOLVE", path->text});
+    ASSERT_TRUE(resolved.has_value());
+    ASSERT_EQ(resolved->elements.size(), 2u);
+    EXPECT_EQ(resolved->elements[0].text, "namespace");
+    EXPECT_EQ(resolved->elements[1].integer, g);
+  }
+  // Projects: the project-side commands.
+  const std::vector<int64_t> projects = index().Read().ListProjectIds();
+  ASSERT_FALSE(projects.empty());
+  for (size_t i = 0; i < projects.size(); i += projects.size() / 7 + 1) {
+    const int64_t p = projects[i];
+    const std::string id = std::to_string(p);
+    std::optional<Reply> a = c.Call({"PROJECTANCESTORS", id, "SELFFIRST"});
+    ASSERT_TRUE(a.has_value());
+    EXPECT_EQ(a->Ints(), Engine({.kind = QueryKind::kProjectAncestors,
+                                 .id = p,
+                                 .order = HierarchyOrder::kSelfFirst}));
+    std::optional<Reply> r = c.Call({"PROJECTRUNNERS", id});
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->Ints(), Engine({.kind = QueryKind::kRunnersOfParentGroupsOfProject, .id = p}));
+    std::optional<Reply> path = c.Call({"PATH", id, "PROJECT"});
+    ASSERT_TRUE(path.has_value());
+    EXPECT_EQ(path->text, *index().Read().ProjectFullPath(p));
+  }
+}
+
+TEST_F(RespServerTest, UnknownIdsAndBadArgumentsAreErrorsAndTheConnectionStays) {
+  StartResp();
+  RespConnection c = Connect();
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"ANCESTORS", "999999999"}, "NOTFOUND "},
+      {{"PATH", "999999999"}, "NOTFOUND "},
+      {{"RESOLVE", "no/such/path"}, "NOTFOUND "},
+      {{"ANCESTORS"}, "ERR wrong number of ids"},
+      {{"ANCESTORS", "1", "2"}, "ERR wrong number of ids"},
+      {{"ANCESTORS", "abc"}, "ERR invalid id or option 'abc'"},
+      {{"ANCESTORS", "9223372036854775808"}, "ERR invalid id or option"},
+      {{"ANCESTORS", "+5"}, "ERR invalid id or option"},
+      {{"ANCESTORS", "5", "UNARCHIVED"}, "ERR invalid id or option 'UNARCHIVED'"},
+      {{"ANCESTORS", "5", "MINLSN", "nope"}, "ERR invalid MINLSN"},
+      {{"DESCENDANTS", "5", "LIMIT", "0"}, "ERR invalid LIMIT"},
+      {{"NOSUCHCOMMAND", "1"}, "ERR unknown command 'NOSUCHCOMMAND'"},
+      {{"ECHO"}, "ERR wrong number of arguments"},
+  };
+  for (const auto& [command, prefix] : cases) {
+    std::optional<Reply> r = c.Call(command);
+    ASSERT_TRUE(r.has_value()) << command[0];
+    EXPECT_EQ(r->type, '-') << command[0];
+    EXPECT_EQ(r->text.rfind(prefix, 0), 0u) << r->text;
+  }
+  std::optional<Reply> pong = c.Call({"PING"});
+  ASSERT_TRUE(pong.has_value());
+  EXPECT_EQ(pong->text, "PONG");
+}
+
+TEST_F(RespServerTest, BatchFormsEqualTheSingleFormsWithNilForUnknownIds) {
+  StartResp();
+  RespConnection c = Connect();
+  const auto& named = forest().named;
+  std::vector<std::string> ids = {std::to_string(named.gitlab_org_id), "999999999",
+                                  std::to_string(named.chain_21.back()),
+                                  std::to_string(named.small_group_id)};
+  for (std::string name : {"ANCESTORS", "DESCENDANTS", "PROJECTS", "COUNTS", "PATH"}) {
+    std::vector<std::string> batch = {std::string("M") + name};
+    batch.insert(batch.end(), ids.begin(), ids.end());
+    std::optional<Reply> many = c.Call(batch);
+    ASSERT_TRUE(many.has_value());
+    ASSERT_EQ(many->type, '*') << name << ": " << many->text;
+    ASSERT_EQ(many->elements.size(), ids.size());
+    for (size_t i = 0; i < ids.size(); ++i) {
+      std::optional<Reply> one = c.Call({name, ids[i]});
+      ASSERT_TRUE(one.has_value());
+      if (one->type == '-') {
+        EXPECT_TRUE(many->elements[i].nil) << name << " " << ids[i];
+        continue;
+      }
+      EXPECT_EQ(many->elements[i].type, one->type);
+      EXPECT_EQ(many->elements[i].text, one->text);
+      EXPECT_EQ(many->elements[i].Ints(), one->Ints()) << name << " " << ids[i];
+    }
+  }
+}
+
+TEST_F(RespServerTest, AThousandPipelinedCommandsAnswerInOrder) {
+  StartResp();
+  RespConnection c = Connect();
+  const std::vector<int64_t> ns = index().Read().ListNamespaceIds();
+  std::string pipeline;
+  std::vector<int64_t> asked;
+  for (size_t i = 0; i < 1000; ++i) {
+    asked.push_back(ns[(i * 7919) % ns.size()]);
+    pipeline += RespConnection::Encode({"ANCESTORS", std::to_string(asked.back()), "SELF"});
+  }
+  ASSERT_TRUE(c.Send(pipeline));
+  for (int64_t id : asked) {
+    std::optional<Reply> r = c.Read();
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->Ints(), Engine({.kind = QueryKind::kSelfAndAncestors, .id = id}));
+  }
+  std::optional<Reply> lsn = c.Call({"LASTLSN"});
+  ASSERT_TRUE(lsn.has_value());
+  EXPECT_EQ(lsn->text, index().applied_lsn().ToString());
+}
+
+TEST_F(RespServerTest, MinLsnWaitsHoldsBackWhatIsBehindAndEndsStaleOrAnswered) {
+  HierarchyIndex own;
+  ASSERT_TRUE(own.Apply(bench::LoadTransaction(forest(), Lsn(1000))).ok());
+  ServerOptions options = testing::TestServerOptions();
+  options.resp_tcp_listen = "127.0.0.1:0";
+  options.tcp_listen.clear();
+  auto server = Server::Start(options, Server::Borrow(own));
+  ASSERT_TRUE(server.ok());
+  RespConnection c((*server)->resp_tcp_port());
+  // Stale after the wait; the PING behind it is answered after it.
+  ASSERT_TRUE(
+      c.Send(RespConnection::Encode({"ANCESTORS", std::to_string(forest().named.small_group_id),
+                                     "MINLSN", "0/FFFFFF", "WAITMS", "100"}) +
+             RespConnection::Encode({"PING"})));
+  std::optional<Reply> stale = c.Read();
+  ASSERT_TRUE(stale.has_value());
+  EXPECT_EQ(stale->text.rfind("STALE ", 0), 0u) << stale->text;
+  std::optional<Reply> pong = c.Read();
+  ASSERT_TRUE(pong.has_value());
+  EXPECT_EQ(pong->text, "PONG");
+  // Answered once the LSN is applied, with what the write added; in order.
+  const int64_t parent = forest().named.small_group_id;
+  ASSERT_TRUE(c.Send(RespConnection::Encode({"DESCENDANTS", std::to_string(parent), "MINLSN",
+                                             Lsn(2000).ToString(), "WAITMS", "60000"}) +
+                     RespConnection::Encode({"ECHO", "behind"})));
+  ASSERT_TRUE(Eventually([&] { return (*server)->waiting_requests() == 1; }));
+  ASSERT_TRUE(own.Apply(testing::AddGroup(Lsn(2000), 60'000'000, parent)).ok());
+  (*server)->NotifyApplied(Lsn(2000));
+  std::optional<Reply> answer = c.Read();
+  ASSERT_TRUE(answer.has_value());
+  const std::vector<int64_t> ids = answer->Ints();
+  EXPECT_NE(std::find(ids.begin(), ids.end(), 60'000'000), ids.end());
+  std::optional<Reply> echo = c.Read();
+  ASSERT_TRUE(echo.has_value());
+  EXPECT_EQ(echo->text, "behind");
+}
+
+TEST_F(RespServerTest, ATokenRequiresAuth) {
+  ServerOptions options = testing::TestServerOptions();
+  options.token = "s3cret";
+  StartResp(options);
+  RespConnection c = Connect();
+  std::optional<Reply> r = c.Call({"ANCESTORS", std::to_string(forest().named.gitlab_org_id)});
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->text.rfind("NOAUTH", 0), 0u) << r->text;
+  r = c.Call({"AUTH", "wrong"});
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->text.rfind("WRONGPASS", 0), 0u) << r->text;
+  r = c.Call({"PING"});
+  EXPECT_EQ(r->text.rfind("NOAUTH", 0), 0u) << r->text;
+  r = c.Call({"AUTH", "default", "s3cret"});
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->text, "OK");
+  r = c.Call({"ANCESTORS", std::to_string(forest().named.chain_21.back())});
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->Ints(),
+            Engine({.kind = QueryKind::kAncestors, .id = forest().named.chain_21.back()}));
+  // HELLO with AUTH authenticates too.
+  RespConnection h = Connect();
+  r = h.Call({"HELLO", "3", "AUTH", "default", "s3cret"});
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->type, '%');
+}
+
+TEST_F(RespServerTest, Resp3SendsTheLsnAsAnAttribute) {
+  StartResp();
+  RespConnection c = Connect();
+  std::optional<Reply> hello = c.Call({"HELLO", "3"});
+  ASSERT_TRUE(hello.has_value());
+  ASSERT_EQ(hello->type, '%');
+  const int64_t g = forest().named.gitlab_org_id;
+  std::optional<Reply> r = c.Call({"DESCENDANTS", std::to_string(g)});
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->Ints(), Engine({.kind = QueryKind::kDescendants, .id = g}));
+  ASSERT_EQ(r->attribute.size(), 2u);
+  EXPECT_EQ(r->attribute[0].text, "lsn");
+  EXPECT_EQ(r->attribute[1].text, index().applied_lsn().ToString());
+  std::optional<Reply> nil = c.Call({"MANCESTORS", "999999999"});
+  ASSERT_TRUE(nil.has_value());
+  ASSERT_EQ(nil->elements.size(), 1u);
+  EXPECT_EQ(nil->elements[0].type, '_');
+}
+
+TEST_F(RespServerTest, ProtocolErrorsCloseOnlyThatConnection) {
+  ServerOptions options = testing::TestServerOptions();
+  options.read_timeout = std::chrono::milliseconds(300);
+  StartResp(options);
+  const std::vector<std::string> hostile = {
+      "*1\r\n$2147483648\r\n",                 // bulk over the limit
+      "*1000000\r\n",                          // more arguments than the limit
+      "*1\r\n$x\r\n",                          // not a number
+      "*1\r\n:5\r\n",                          // not a bulk
+      std::string("*1\r\n$4\r\nPING") + "XX",  // no CRLF after the bulk
+      "*-5\r\n*1\r\n$-3\r\n",
+  };
+  for (const std::string& bytes : hostile) {
+    RespConnection c = Connect();
+    ASSERT_TRUE(c.Send(bytes));
+    std::optional<Reply> r = c.Read();
+    ASSERT_TRUE(r.has_value()) << bytes.substr(0, 12);
+    EXPECT_EQ(r->text.rfind("ERR Protocol error", 0), 0u) << r->text;
+    EXPECT_TRUE(c.WaitClosed());
+  }
+  // Inline commands work; a half-sent command is cut off after read_timeout.
+  RespConnection inline_c = Connect();
+  std::optional<Reply> r;
+  ASSERT_TRUE(inline_c.Send("PING\r\n"));
+  r = inline_c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->text, "PONG");
+  ASSERT_TRUE(inline_c.Send("*2\r\n$9\r\nANCESTORS\r\n$3\r\n12"));
+  EXPECT_TRUE(inline_c.WaitClosed());
+  EXPECT_TRUE(Logged("read timeout (incomplete request)"));
+  // Everyone else is still served, on both protocols.
+  RespConnection ok = Connect();
+  r = ok.Call({"PING"});
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->text, "PONG");
+  ExpectServerHealthy();
+}
+
+TEST_F(RespServerTest, ClientProbesAreAnswered) {
+  StartResp();
+  RespConnection c = Connect();
+  for (const std::vector<std::string>& probe :
+       std::vector<std::vector<std::string>>{{"CLIENT", "SETNAME", "app"},
+                                             {"SELECT", "0"},
+                                             {"CONFIG", "GET", "save"},
+                                             {"COMMAND", "COUNT"},
+                                             {"COMMAND", "DOCS"},
+                                             {"INFO"}}) {
+    std::optional<Reply> r = c.Call(probe);
+    ASSERT_TRUE(r.has_value());
+    EXPECT_NE(r->type, '-') << probe[0] << ": " << r->text;
+  }
+  std::optional<Reply> name = c.Call({"CLIENT", "GETNAME"});
+  EXPECT_EQ(name->text, "app");
+  std::optional<Reply> status = c.Call({"STATUS"});
+  EXPECT_NE(status->text.find("applied_lsn:" + index().applied_lsn().ToString()),
+            std::string::npos);
+  std::optional<Reply> quit = c.Call({"QUIT"});
+  EXPECT_EQ(quit->text, "OK");
+  EXPECT_TRUE(c.WaitClosed());
+}
+
+}  // namespace
+}  // namespace canopy::net
