@@ -110,6 +110,7 @@ constexpr CommandDoc kCommandDocs[] = {
     {"mpath", -2},
     {"mresolve", -2},
     {"lastlsn", 1},
+    {"attributes", 2},
     {"status", 1},
     {"info", -1},
     {"ping", -1},
@@ -209,6 +210,7 @@ void RespProtocol::Execute(std::span<const std::string_view> args, std::span<con
   }
   if (Is(name, "RESET")) {
     resp3_ = false;
+    lsn_attribute_ = false;
     authenticated_ = options_.token.empty();
     client_name_.clear();
     writer_.set_resp3(false);
@@ -242,6 +244,17 @@ void RespProtocol::Execute(std::span<const std::string_view> args, std::span<con
   if (Is(name, "ECHO")) {
     if (rest.size() != 1) return Error(ctx, "ERR", "wrong number of arguments for 'echo' command");
     writer_.Bulk(rest[0]);
+    return Reply(ctx);
+  }
+  if (Is(name, "ATTRIBUTES")) {
+    if (rest.size() != 1 || !(Is(rest[0], "ON") || Is(rest[0], "OFF"))) {
+      return Error(ctx, "ERR", "usage: ATTRIBUTES ON|OFF");
+    }
+    if (Is(rest[0], "ON") && !resp3_) {
+      return Error(ctx, "ERR", "attributes need RESP3: send HELLO 3 first (RESP2: use LASTLSN)");
+    }
+    lsn_attribute_ = Is(rest[0], "ON");
+    writer_.SimpleString("OK");
     return Reply(ctx);
   }
   if (Is(name, "LASTLSN")) {
@@ -331,6 +344,7 @@ void RespProtocol::Hello(std::span<const std::string_view> args, SessionContext&
   }
   authenticated_ = true;
   resp3_ = proto == 3;
+  if (!resp3_) lsn_attribute_ = false;
   if (has_name) client_name_ = std::string(name);
   writer_.set_resp3(resp3_);
   writer_.MapHeader(7);
@@ -613,7 +627,7 @@ void RespProtocol::Query(Command command, bool many, std::span<const std::string
 }
 
 void RespProtocol::WriteLsnAttribute(Lsn lsn) {
-  if (!resp3_) return;
+  if (!resp3_ || !lsn_attribute_) return;
   char text[32];
   const std::string s = lsn.ToString();
   const size_t n = std::min(s.size(), sizeof(text));

@@ -6,7 +6,8 @@
 //   * Id lists are plain RESP arrays of integers; the single forms answer
 //     -NOTFOUND for an unknown id, the batch forms (M...) nil.
 //   * Every query reflects one committed index state; its LSN is kept for
-//     LASTLSN and, in RESP3, sent as an attribute before the answer.
+//     LASTLSN and, in RESP3 after ATTRIBUTES ON, sent as an attribute before
+//     the answer (opt-in: redis-cli 7.0 cannot read attributes).
 //   * MINLSN parks the command (its raw bytes) in the session; answers stay
 //     in order (ordered() is true).
 //   * A protocol error answers "-ERR Protocol error: ..." and closes the
@@ -100,6 +101,7 @@ class RespProtocol final : public WireProtocol {
   RespWriter writer_;
   bool authenticated_;
   bool resp3_ = false;
+  bool lsn_attribute_ = false;  // ATTRIBUTES ON (RESP3 only)
   std::string client_name_;
   Lsn last_lsn_;
   // Scratch reused across commands.

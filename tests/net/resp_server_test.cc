@@ -396,13 +396,19 @@ TEST_F(RespServerTest, ATokenRequiresAuth) {
   EXPECT_EQ(r->type, '%');
 }
 
-TEST_F(RespServerTest, Resp3SendsTheLsnAsAnAttribute) {
+TEST_F(RespServerTest, Resp3SendsTheLsnAsAnAttributeWhenAsked) {
   StartResp();
   RespConnection c = Connect();
   std::optional<Reply> hello = c.Call({"HELLO", "3"});
   ASSERT_TRUE(hello.has_value());
   ASSERT_EQ(hello->type, '%');
   const int64_t g = forest().named.gitlab_org_id;
+  std::optional<Reply> plain = c.Call({"ANCESTORS", std::to_string(g)});
+  ASSERT_TRUE(plain.has_value());
+  EXPECT_TRUE(plain->attribute.empty()) << "attributes are opt-in";
+  std::optional<Reply> on = c.Call({"ATTRIBUTES", "ON"});
+  ASSERT_TRUE(on.has_value());
+  EXPECT_EQ(on->text, "OK");
   std::optional<Reply> r = c.Call({"DESCENDANTS", std::to_string(g)});
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(r->Ints(), Engine({.kind = QueryKind::kDescendants, .id = g}));
