@@ -144,10 +144,12 @@ CANOPY_BUILD_PACKAGES=(
   libpq-dev libflatbuffers-dev flatbuffers-compiler flatbuffers-compiler-dev
 )
 # What the tests need on top: a PostgreSQL server for cdc/e2e, clang + its
-# sanitizer runtimes.
+# sanitizer runtimes, and the Redis clients the RESP e2e test drives
+# (redis-cli, redis-rb, redis-py).
 CANOPY_TEST_PACKAGES=(
   postgresql-15 postgresql-client-15
   clang libclang-rt-14-dev
+  redis-tools ruby ruby-redis python3 python3-redis
 )
 
 # ---- builds -------------------------------------------------------------------

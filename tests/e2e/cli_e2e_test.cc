@@ -37,11 +37,6 @@
 namespace canopy::e2e {
 namespace {
 
-using cdc::testing::CreateGitlabSchema;
-using cdc::testing::LoadForest;
-using cdc::testing::Sql;
-using cdc::testing::SqlWriter;
-using cdc::testing::TestDatabase;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
@@ -50,138 +45,9 @@ constexpr int kExitNotFound = 1;
 constexpr int kExitUsage = 2;
 constexpr int kExitServer = 3;
 
-// An id no table holds.
-constexpr int64_t kUnknownId = 987'654'321;
-
-uint64_t TestSeed() {
-  if (const char* env = std::getenv("CANOPY_TEST_SEED")) return std::strtoull(env, nullptr, 10);
-  return 20240704;
-}
-
-// A few thousand namespaces: users, groups (a gitlab-org-like group, a huge
-// one, a 21-level chain and a 40-level one), project namespaces, runners,
-// archived projects.
-bench::GitlabForest MakeForest(uint64_t seed) {
-  bench::GitlabForestOptions options;
-  options.seed = seed;
-  options.namespaces = 4000;
-  options.projects = 6000;
-  options.huge_group_descendants = 400;
-  options.gitlab_org_subgroups = 60;
-  options.gitlab_org_projects = 200;
-  return bench::GenerateGitlabForest(options);
-}
-
-std::string Id(int64_t id) { return std::to_string(id); }
-
-// "" when `got` == `want`, else a short account of the first difference
-// (answers can have thousands of lines).
-std::string LineDiff(const std::string& got, const std::string& want) {
-  if (got == want) return "";
-  auto split = [](const std::string& text) {
-    std::vector<std::string> lines;
-    size_t at = 0;
-    while (at < text.size()) {
-      size_t end = text.find('\n', at);
-      if (end == std::string::npos) end = text.size();
-      lines.push_back(text.substr(at, end - at));
-      at = end + 1;
-    }
-    return lines;
-  };
-  const std::vector<std::string> g = split(got), w = split(want);
-  size_t i = 0;
-  while (i < g.size() && i < w.size() && g[i] == w[i]) ++i;
-  return "canopy printed " + std::to_string(g.size()) + " lines, SQL answered " +
-         std::to_string(w.size()) + "; first difference at line " + std::to_string(i + 1) +
-         ": canopy '" + (i < g.size() ? g[i] : "<end>") + "', SQL '" +
-         (i < w.size() ? w[i] : "<end>") + "'";
-}
-
-// The database, the forest it was loaded from, and canopyd on it.
-class CliE2E : public ::testing::Test {
+// DaemonTest (e2e_util.h) + comparisons of the CLI's output with SQL.
+class CliE2E : public DaemonTest {
  protected:
-  void TearDown() override {
-    if (daemon_ && daemon_->running()) {
-      // Normal end of a test: SIGTERM must stop it cleanly.
-      const ProcessExit e = daemon_->Stop(SIGTERM);
-      EXPECT_TRUE(e.exited && e.code == 0) << "canopyd on SIGTERM: " << e.Describe();
-    }
-    if (HasFailure() && daemon_) {
-      std::cerr << "---- canopyd log (" << log_path_ << ") ----\n"
-                << daemon_->Log().substr(0, 20000) << "---- end of canopyd log ----\n";
-    }
-    daemon_.reset();  // before the database goes
-    gitlab_.reset();
-    sql_.reset();
-    db_.reset();
-  }
-
-  // A fresh database `name` with the GitLab schema and (if `load`) the forest loaded.
-  void Prepare(const std::string& name, bool load = true) {
-    ASSERT_FALSE(dir_.path().empty()) << "no temporary directory";
-    seed_ = TestSeed();
-    if (load) forest_ = MakeForest(seed_);
-    db_ = std::make_unique<TestDatabase>(name);
-    ASSERT_TRUE(db_->ok());
-    sql_ = std::make_unique<Sql>(db_->conninfo());
-    ASSERT_TRUE(sql_->ok());
-    ASSERT_TRUE(CreateGitlabSchema(*sql_));
-    if (load) {
-      ASSERT_TRUE(LoadForest(*sql_, forest_));
-    }
-    gitlab_ = std::make_unique<GitlabSql>(*sql_);
-    sock_ = dir_.path() + "/canopyd.sock";
-    log_path_ = dir_.path() + "/canopyd.log";
-  }
-
-  // canopyd --pg <db> --create-publication --unix <sock> --listen <listen>
-  // [extra...], started as a child process (not waited for).
-  void SpawnDaemon(const std::string& listen, const std::vector<std::string>& extra = {}) {
-    std::vector<std::string> argv = {CANOPYD_PATH, "--pg", db_->conninfo(), "--create-publication",
-                                     "--unix",     sock_,  "--listen",      listen,
-                                     "--threads",  "2"};
-    argv.insert(argv.end(), extra.begin(), extra.end());
-    daemon_ = std::make_unique<DaemonProcess>();
-    ASSERT_TRUE(daemon_->Start(argv, log_path_)) << "cannot spawn " << CANOPYD_PATH;
-  }
-
-  // SpawnDaemon, then waits until `canopy status` says streaming. Returns the
-  // status JSON in *status_json (if given).
-  void StartDaemon(const std::string& listen = "none", std::string* status_json = nullptr,
-                   const std::vector<std::string>& extra = {}) {
-    ASSERT_NO_FATAL_FAILURE(SpawnDaemon(listen, extra));
-    std::string json;
-    ASSERT_NO_FATAL_FAILURE(WaitForState("streaming", seconds(90), &json));
-    if (status_json != nullptr) *status_json = json;
-  }
-
-  // Polls `canopy --json status` until "state" is `state` (bounded).
-  void WaitForState(const std::string& state, milliseconds timeout, std::string* json_out) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    ProgramRun last;
-    while (std::chrono::steady_clock::now() < deadline) {
-      if (std::optional<ProcessExit> e = daemon_->Poll()) {
-        FAIL() << "canopyd ended while waiting for state " << state << ": " << e->Describe();
-      }
-      last = Cli({"--json", "status"});
-      if (last.code() == kExitOk && JsonField(last.out, "state") == state) {
-        if (json_out != nullptr) *json_out = last.out;
-        return;
-      }
-      std::this_thread::sleep_for(milliseconds(100));
-    }
-    FAIL() << "canopyd not " << state << " in time; last status: " << last.Describe();
-  }
-
-  std::vector<std::string> Base() const { return {CANOPY_CLI_PATH, "--unix", sock_}; }
-
-  ProgramRun Cli(const std::vector<std::string>& args) const {
-    std::vector<std::string> argv = Base();
-    argv.insert(argv.end(), args.begin(), args.end());
-    return RunProgram(argv);
-  }
-
   // The CLI's answer to an id-list command vs SQL's (nullopt: unknown id,
   // exit 1). Counts mismatches (to stop early on a systematic failure).
   void ExpectIds(const std::vector<std::string>& args,
@@ -252,9 +118,6 @@ class CliE2E : public ::testing::Test {
     std::thread thread_;
   };
 
-  // pg_current_wal_lsn() now.
-  Lsn WalLsn() { return sql_->CurrentWalLsn(); }
-
   // --json <command> with --min-lsn `lsn`: the answer's ids must equal
   // `want` and its "lsn" must be at least `lsn`.
   void ExpectIdsAtLsn(const std::vector<std::string>& args, const std::vector<int64_t>& want,
@@ -274,21 +137,6 @@ class CliE2E : public ::testing::Test {
                         << lsn.ToString();
   }
 
-  // Ids in a deterministic pseudo-random order.
-  std::vector<int64_t> SampleIds(const std::string& from_where, int n) {
-    return gitlab_->Ids("SELECT id FROM " + from_where + " ORDER BY md5(id::text || '" +
-                        Id(static_cast<int64_t>(seed_)) + "') LIMIT " + Id(n));
-  }
-
-  TempDir dir_;
-  uint64_t seed_ = 0;
-  bench::GitlabForest forest_;
-  std::unique_ptr<TestDatabase> db_;
-  std::unique_ptr<Sql> sql_;
-  std::unique_ptr<GitlabSql> gitlab_;
-  std::string sock_;
-  std::string log_path_;
-  std::unique_ptr<DaemonProcess> daemon_;
   int mismatches_ = 0;
 };
 
@@ -313,58 +161,9 @@ TEST_F(CliE2E, EveryCommandEqualsGitlabSql) {
   EXPECT_EQ(JsonField(status, "cycles_refused"), "0");
 
   // The sample.
-  std::vector<int64_t> namespaces = {named.gitlab_org_id,
-                                     named.huge_group_id,
-                                     named.small_group_id,
-                                     named.chain_21_leaf_id,
-                                     named.chain_21.front(),
-                                     named.chain_21[10],
-                                     named.deep_chain_leaf_id,
-                                     named.deep_chain.front(),
-                                     named.deep_chain[named.deep_chain.size() / 2],
-                                     named.transfer_target_a_id,
-                                     named.user_namespace_id};
-  // The project namespace at depth 22.
-  namespaces.push_back(
-      std::stoll(sql_->Value("SELECT project_namespace_id FROM projects WHERE id = " +
-                             Id(named.chain_21_leaf_project_id))));
-  auto add = [](std::vector<int64_t>* to, const std::vector<int64_t>& ids) {
-    to->insert(to->end(), ids.begin(), ids.end());
-  };
-  add(&namespaces, SampleIds("namespaces WHERE type = 'Group'", 20));
-  add(&namespaces, SampleIds("namespaces WHERE type = 'User'", 5));
-  add(&namespaces, SampleIds("namespaces WHERE type = 'Project'", 5));
-  // Groups with runners, and groups below them.
-  add(&namespaces,
-      SampleIds("(SELECT DISTINCT namespace_id AS id FROM ci_runner_namespaces) r", 4));
-  add(&namespaces,
-      SampleIds("(SELECT d.id FROM namespaces d JOIN ci_runner_namespaces l ON l.namespace_id = "
-                "ANY(d.traversal_ids) AND l.namespace_id <> d.id WHERE d.type = 'Group') r",
-                4));
-  // Groups holding archived projects, and their roots.
-  add(&namespaces,
-      SampleIds("(SELECT DISTINCT namespace_id AS id FROM projects WHERE archived) r", 3));
-  add(&namespaces,
-      SampleIds("(SELECT DISTINCT n.traversal_ids[1] AS id FROM projects p JOIN namespaces n ON "
-                "n.id = p.namespace_id WHERE p.archived AND n.type = 'Group') r",
-                2));
-  std::sort(namespaces.begin(), namespaces.end());
-  namespaces.erase(std::unique(namespaces.begin(), namespaces.end()), namespaces.end());
-
-  std::vector<int64_t> projects = {named.gitlab_org_project_id, named.user_project_id,
-                                   named.chain_21_leaf_project_id};
-  add(&projects, SampleIds("projects", 10));
-  add(&projects, SampleIds("projects WHERE archived", 3));
-  add(&projects,
-      SampleIds("(SELECT p.id FROM projects p JOIN namespaces n ON n.id = p.namespace_id "
-                "WHERE n.type = 'User') r",
-                3));
-  add(&projects,
-      SampleIds("(SELECT p.id FROM projects p JOIN namespaces n ON n.id = p.namespace_id "
-                "JOIN ci_runner_namespaces l ON l.namespace_id = ANY(n.traversal_ids)) r",
-                3));
-  std::sort(projects.begin(), projects.end());
-  projects.erase(std::unique(projects.begin(), projects.end()), projects.end());
+  const IdSample sample = Sample();
+  const std::vector<int64_t>& namespaces = sample.namespaces;
+  const std::vector<int64_t>& projects = sample.projects;
   std::cerr << "[e2e] sample: " << namespaces.size() << " namespaces, " << projects.size()
             << " projects\n";
 
@@ -567,43 +366,15 @@ TEST_F(CliE2E, ReadYourWritesThenVerify) {
   ASSERT_NO_FATAL_FAILURE(Prepare("canopy_e2e_ryw"));
   ASSERT_NO_FATAL_FAILURE(StartDaemon());
   const bench::GitlabForestNamedIds& named = forest_.named;
-  std::string protected_ids;
-  for (int64_t id : named.ProtectedNamespaceIds()) {
-    protected_ids += (protected_ids.empty() ? "" : ",") + Id(id);
-  }
-  protected_ids = "ARRAY[" + protected_ids + "]::bigint[]";
 
   // 1. Transfer a subgroup that has subgroups and projects to an empty
   //    top-level group (none of the generator's named rows inside).
-  const std::vector<int64_t> movable = gitlab_->Ids(
-      "SELECT n.id FROM namespaces n WHERE n.type = 'Group' AND n.parent_id IS NOT NULL "
-      "AND NOT n.traversal_ids && " +
-      protected_ids +
-      " AND (SELECT count(*) FROM namespaces d WHERE d.traversal_ids @> ARRAY[n.id] AND d.type = "
-      "'Group') >= 3 AND EXISTS (SELECT 1 FROM projects p JOIN namespaces d ON d.id = "
-      "p.namespace_id WHERE d.traversal_ids @> ARRAY[n.id] AND d.id <> n.id) "
-      "AND NOT EXISTS (SELECT 1 FROM namespaces d WHERE d.traversal_ids @> ARRAY[n.id] AND "
-      "d.id = ANY(" +
-      protected_ids + ")) ORDER BY n.id LIMIT 1");
-  ASSERT_EQ(movable.size(), 1u) << "no movable subgroup in the forest";
-  const int64_t moved = movable[0];
   const int64_t target = named.transfer_target_a_id;
-  const int64_t old_parent =
-      std::stoll(sql_->Value("SELECT parent_id FROM namespaces WHERE id = " + Id(moved)));
-  // The deepest node below it.
-  const int64_t deep =
-      std::stoll(sql_->Value("SELECT id FROM namespaces WHERE traversal_ids @> ARRAY[" + Id(moved) +
-                             "]::bigint[] ORDER BY cardinality(traversal_ids) DESC, id LIMIT 1"));
-  ASSERT_TRUE(
-      sql_->Exec("BEGIN;"
-                 "UPDATE namespaces SET parent_id = " +
-                 Id(target) + " WHERE id = " + Id(moved) +
-                 ";"
-                 "UPDATE namespaces SET traversal_ids = ARRAY[" +
-                 Id(target) + "]::bigint[] || traversal_ids[array_position(traversal_ids, " +
-                 Id(moved) + "::bigint):] WHERE traversal_ids @> ARRAY[" + Id(moved) +
-                 "]::bigint[];"
-                 "COMMIT"));
+  SubtreeTransfer transfer;
+  ASSERT_NO_FATAL_FAILURE(TransferSubtree(PickMovableSubgroup(), target, &transfer));
+  const int64_t moved = transfer.moved;
+  const int64_t old_parent = transfer.old_parent;
+  const int64_t deep = transfer.deep;
   Lsn lsn = WalLsn();
   // The SQL answers after the move (both forms agree: traversal_ids kept in sync).
   ASSERT_EQ(gitlab_->Ancestors(deep, true, false, Form::kLinear),
@@ -621,7 +392,6 @@ TEST_F(CliE2E, ReadYourWritesThenVerify) {
   ASSERT_NO_FATAL_FAILURE(ExpectIdsAtLsn({"projects", Id(target)},
                                          *gitlab_->Projects(target, false, Form::kLinear), lsn));
   EXPECT_FALSE(gitlab_->Projects(target, false, Form::kLinear)->empty());
-  forest_.namespaces[static_cast<size_t>(moved - 1)].parent_id = target;
 
   // 2. Archive a project in a group (not a named one).
   const std::vector<int64_t> archivable = gitlab_->Ids(
@@ -740,10 +510,7 @@ TEST_F(CliE2E, ReadYourWritesThenVerify) {
   ASSERT_TRUE(valid.ok()) << valid.ToString();
 
   // 5. A GitLab-style stream of transactions, then `canopy verify`.
-  SqlWriter writer(forest_);
-  bench::MixedStream stream(&forest_, {.seed = seed_});
-  for (int i = 0; i < 400; ++i)
-    ASSERT_TRUE(writer.Apply(*sql_, stream.Next())) << "transaction " << i;
+  ASSERT_NO_FATAL_FAILURE(ApplyMixedStream(400));
   for (const char* form : {"linear", "recursive"}) {
     ProgramRun r = Cli({"--wait-ms", "60000", "verify", "--pg", db_->conninfo(), "--sample", "200",
                         "--form", form});

@@ -10,12 +10,16 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <iostream>
 #include <sstream>
 #include <thread>
+
+#include "gitlab_schema.h"
 
 extern char** environ;
 
@@ -467,6 +471,253 @@ std::optional<std::string> GitlabSql::ResolveText(const std::string& full_path) 
       " ORDER BY p.id LIMIT 1");
   if (!pr.empty()) return "project " + pr[0][0] + "\n";
   return std::nullopt;
+}
+
+// ---- the common fixture ----
+
+namespace {
+
+using cdc::testing::Sql;
+using cdc::testing::TestDatabase;
+
+uint64_t TestSeed() {
+  if (const char* env = std::getenv("CANOPY_TEST_SEED")) return std::strtoull(env, nullptr, 10);
+  return 20240704;
+}
+
+// A few thousand namespaces: users, groups (a gitlab-org-like group, a huge
+// one, a 21-level chain and a 40-level one), project namespaces, runners,
+// archived projects.
+bench::GitlabForest MakeForest(uint64_t seed) {
+  bench::GitlabForestOptions options;
+  options.seed = seed;
+  options.namespaces = 4000;
+  options.projects = 6000;
+  options.huge_group_descendants = 400;
+  options.gitlab_org_subgroups = 60;
+  options.gitlab_org_projects = 200;
+  return bench::GenerateGitlabForest(options);
+}
+
+}  // namespace
+
+std::string Id(int64_t id) { return std::to_string(id); }
+
+std::string LineDiff(const std::string& got, const std::string& want) {
+  if (got == want) return "";
+  auto split = [](const std::string& text) {
+    std::vector<std::string> lines;
+    size_t at = 0;
+    while (at < text.size()) {
+      size_t end = text.find('\n', at);
+      if (end == std::string::npos) end = text.size();
+      lines.push_back(text.substr(at, end - at));
+      at = end + 1;
+    }
+    return lines;
+  };
+  const std::vector<std::string> g = split(got), w = split(want);
+  size_t i = 0;
+  while (i < g.size() && i < w.size() && g[i] == w[i]) ++i;
+  return "canopy printed " + std::to_string(g.size()) + " lines, SQL answered " +
+         std::to_string(w.size()) + "; first difference at line " + std::to_string(i + 1) +
+         ": canopy '" + (i < g.size() ? g[i] : "<end>") + "', SQL '" +
+         (i < w.size() ? w[i] : "<end>") + "'";
+}
+
+void DaemonTest::TearDown() {
+  if (daemon_ && daemon_->running()) {
+    // Normal end of a test: SIGTERM must stop it cleanly.
+    const ProcessExit e = daemon_->Stop(SIGTERM);
+    EXPECT_TRUE(e.exited && e.code == 0) << "canopyd on SIGTERM: " << e.Describe();
+  }
+  if (HasFailure() && daemon_) {
+    std::cerr << "---- canopyd log (" << log_path_ << ") ----\n"
+              << daemon_->Log().substr(0, 20000) << "---- end of canopyd log ----\n";
+  }
+  daemon_.reset();  // before the database goes
+  gitlab_.reset();
+  sql_.reset();
+  db_.reset();
+}
+
+void DaemonTest::Prepare(const std::string& name, bool load) {
+  ASSERT_FALSE(dir_.path().empty()) << "no temporary directory";
+  seed_ = TestSeed();
+  if (load) forest_ = MakeForest(seed_);
+  db_ = std::make_unique<TestDatabase>(name);
+  ASSERT_TRUE(db_->ok());
+  sql_ = std::make_unique<Sql>(db_->conninfo());
+  ASSERT_TRUE(sql_->ok());
+  ASSERT_TRUE(cdc::testing::CreateGitlabSchema(*sql_));
+  if (load) {
+    ASSERT_TRUE(cdc::testing::LoadForest(*sql_, forest_));
+  }
+  gitlab_ = std::make_unique<GitlabSql>(*sql_);
+  sock_ = dir_.path() + "/canopyd.sock";
+  log_path_ = dir_.path() + "/canopyd.log";
+}
+
+void DaemonTest::SpawnDaemon(const std::string& listen, const std::vector<std::string>& extra) {
+  std::vector<std::string> argv = {CANOPYD_PATH, "--pg", db_->conninfo(), "--create-publication",
+                                   "--unix",     sock_,  "--listen",      listen,
+                                   "--threads",  "2"};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  daemon_ = std::make_unique<DaemonProcess>();
+  ASSERT_TRUE(daemon_->Start(argv, log_path_)) << "cannot spawn " << CANOPYD_PATH;
+}
+
+void DaemonTest::StartDaemon(const std::string& listen, std::string* status_json,
+                             const std::vector<std::string>& extra) {
+  ASSERT_NO_FATAL_FAILURE(SpawnDaemon(listen, extra));
+  std::string json;
+  ASSERT_NO_FATAL_FAILURE(WaitForState("streaming", std::chrono::seconds(90), &json));
+  if (status_json != nullptr) *status_json = json;
+}
+
+void DaemonTest::WaitForState(const std::string& state, std::chrono::milliseconds timeout,
+                              std::string* json_out) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  ProgramRun last;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (std::optional<ProcessExit> e = daemon_->Poll()) {
+      FAIL() << "canopyd ended while waiting for state " << state << ": " << e->Describe();
+    }
+    last = Cli({"--json", "status"});
+    if (last.code() == 0 && JsonField(last.out, "state") == state) {
+      if (json_out != nullptr) *json_out = last.out;
+      return;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  FAIL() << "canopyd not " << state << " in time; last status: " << last.Describe();
+}
+
+std::vector<std::string> DaemonTest::Base() const {
+  std::vector<std::string> argv = {CANOPY_CLI_PATH, "--unix", sock_};
+  argv.insert(argv.end(), cli_options_.begin(), cli_options_.end());
+  return argv;
+}
+
+ProgramRun DaemonTest::Cli(const std::vector<std::string>& args) const {
+  std::vector<std::string> argv = Base();
+  argv.insert(argv.end(), args.begin(), args.end());
+  return RunProgram(argv);
+}
+
+std::vector<int64_t> DaemonTest::SampleIds(const std::string& from_where, int n) {
+  return gitlab_->Ids("SELECT id FROM " + from_where + " ORDER BY md5(id::text || '" +
+                      Id(static_cast<int64_t>(seed_)) + "') LIMIT " + Id(n));
+}
+
+IdSample DaemonTest::Sample() {
+  const bench::GitlabForestNamedIds& named = forest_.named;
+  IdSample s;
+  std::vector<int64_t>& namespaces = s.namespaces;
+  namespaces = {named.gitlab_org_id,
+                named.huge_group_id,
+                named.small_group_id,
+                named.chain_21_leaf_id,
+                named.chain_21.front(),
+                named.chain_21[10],
+                named.deep_chain_leaf_id,
+                named.deep_chain.front(),
+                named.deep_chain[named.deep_chain.size() / 2],
+                named.transfer_target_a_id,
+                named.user_namespace_id};
+  // The project namespace at depth 22.
+  namespaces.push_back(
+      std::stoll(sql_->Value("SELECT project_namespace_id FROM projects WHERE id = " +
+                             Id(named.chain_21_leaf_project_id))));
+  auto add = [](std::vector<int64_t>* to, const std::vector<int64_t>& ids) {
+    to->insert(to->end(), ids.begin(), ids.end());
+  };
+  add(&namespaces, SampleIds("namespaces WHERE type = 'Group'", 20));
+  add(&namespaces, SampleIds("namespaces WHERE type = 'User'", 5));
+  add(&namespaces, SampleIds("namespaces WHERE type = 'Project'", 5));
+  // Groups with runners, and groups below them.
+  add(&namespaces,
+      SampleIds("(SELECT DISTINCT namespace_id AS id FROM ci_runner_namespaces) r", 4));
+  add(&namespaces,
+      SampleIds("(SELECT d.id FROM namespaces d JOIN ci_runner_namespaces l ON l.namespace_id = "
+                "ANY(d.traversal_ids) AND l.namespace_id <> d.id WHERE d.type = 'Group') r",
+                4));
+  // Groups holding archived projects, and their roots.
+  add(&namespaces,
+      SampleIds("(SELECT DISTINCT namespace_id AS id FROM projects WHERE archived) r", 3));
+  add(&namespaces,
+      SampleIds("(SELECT DISTINCT n.traversal_ids[1] AS id FROM projects p JOIN namespaces n ON "
+                "n.id = p.namespace_id WHERE p.archived AND n.type = 'Group') r",
+                2));
+  std::sort(namespaces.begin(), namespaces.end());
+  namespaces.erase(std::unique(namespaces.begin(), namespaces.end()), namespaces.end());
+
+  std::vector<int64_t>& projects = s.projects;
+  projects = {named.gitlab_org_project_id, named.user_project_id, named.chain_21_leaf_project_id};
+  add(&projects, SampleIds("projects", 10));
+  add(&projects, SampleIds("projects WHERE archived", 3));
+  add(&projects,
+      SampleIds("(SELECT p.id FROM projects p JOIN namespaces n ON n.id = p.namespace_id "
+                "WHERE n.type = 'User') r",
+                3));
+  add(&projects,
+      SampleIds("(SELECT p.id FROM projects p JOIN namespaces n ON n.id = p.namespace_id "
+                "JOIN ci_runner_namespaces l ON l.namespace_id = ANY(n.traversal_ids)) r",
+                3));
+  std::sort(projects.begin(), projects.end());
+  projects.erase(std::unique(projects.begin(), projects.end()), projects.end());
+  return s;
+}
+
+int64_t DaemonTest::PickMovableSubgroup() {
+  std::string protected_ids;
+  for (int64_t id : forest_.named.ProtectedNamespaceIds()) {
+    protected_ids += (protected_ids.empty() ? "" : ",") + Id(id);
+  }
+  protected_ids = "ARRAY[" + protected_ids + "]::bigint[]";
+  const std::vector<int64_t> movable = gitlab_->Ids(
+      "SELECT n.id FROM namespaces n WHERE n.type = 'Group' AND n.parent_id IS NOT NULL "
+      "AND NOT n.traversal_ids && " +
+      protected_ids +
+      " AND (SELECT count(*) FROM namespaces d WHERE d.traversal_ids @> ARRAY[n.id] AND d.type = "
+      "'Group') >= 3 AND EXISTS (SELECT 1 FROM projects p JOIN namespaces d ON d.id = "
+      "p.namespace_id WHERE d.traversal_ids @> ARRAY[n.id] AND d.id <> n.id) "
+      "AND NOT EXISTS (SELECT 1 FROM namespaces d WHERE d.traversal_ids @> ARRAY[n.id] AND "
+      "d.id = ANY(" +
+      protected_ids + ")) ORDER BY n.id LIMIT 1");
+  return movable.empty() ? 0 : movable[0];
+}
+
+void DaemonTest::TransferSubtree(int64_t moved, int64_t target, SubtreeTransfer* out) {
+  ASSERT_NE(moved, 0) << "no movable subgroup in the forest";
+  ASSERT_TRUE(gitlab_->NamespaceExists(moved)) << moved;
+  ASSERT_TRUE(gitlab_->NamespaceExists(target)) << target;
+  *out = SubtreeTransfer{.moved = moved, .target = target};
+  out->old_parent =
+      std::stoll(sql_->Value("SELECT parent_id FROM namespaces WHERE id = " + Id(moved)));
+  out->deep =
+      std::stoll(sql_->Value("SELECT id FROM namespaces WHERE traversal_ids @> ARRAY[" + Id(moved) +
+                             "]::bigint[] ORDER BY cardinality(traversal_ids) DESC, id LIMIT 1"));
+  ASSERT_TRUE(
+      sql_->Exec("BEGIN;"
+                 "UPDATE namespaces SET parent_id = " +
+                 Id(target) + " WHERE id = " + Id(moved) +
+                 ";"
+                 "UPDATE namespaces SET traversal_ids = (SELECT t.traversal_ids FROM namespaces t "
+                 "WHERE t.id = " +
+                 Id(target) + ") || traversal_ids[array_position(traversal_ids, " + Id(moved) +
+                 "::bigint):] WHERE traversal_ids @> ARRAY[" + Id(moved) +
+                 "]::bigint[];"
+                 "COMMIT"));
+  forest_.namespaces[static_cast<size_t>(moved - 1)].parent_id = target;
+}
+
+void DaemonTest::ApplyMixedStream(int transactions) {
+  cdc::testing::SqlWriter writer(forest_);
+  bench::MixedStream stream(&forest_, {.seed = seed_});
+  for (int i = 0; i < transactions; ++i) {
+    ASSERT_TRUE(writer.Apply(*sql_, stream.Next())) << "transaction " << i;
+  }
 }
 
 }  // namespace canopy::e2e

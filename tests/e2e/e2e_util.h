@@ -1,16 +1,21 @@
 // e2e_util.h — helpers for canopy's end-to-end tests: running the canopy CLI
-// and canopyd as child processes, reading their JSON, and GitLab's SQL (the
-// twin of every CLI command, QUERIES.md) run on the test database.
+// and canopyd as child processes, reading their JSON, GitLab's SQL (the twin
+// of every CLI command, QUERIES.md) run on the test database, and DaemonTest,
+// the fixture every e2e suite builds on (a database loaded with a generated
+// GitLab-shaped forest, canopyd replicating it).
 #pragma once
 
+#include <gtest/gtest.h>
 #include <sys/types.h>
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "canopy/bench/gitlab_forest.h"
 #include "canopy/lsn.h"
 #include "pg_fixture.h"
 
@@ -148,6 +153,96 @@ class GitlabSql {
 
  private:
   cdc::testing::Sql& sql_;
+};
+
+// ---- the common fixture ----
+
+// An id no table holds.
+inline constexpr int64_t kUnknownId = 987'654'321;
+
+std::string Id(int64_t id);  // std::to_string
+
+// "" when `got` == `want`, else a short account of the first difference
+// between the two texts, line by line (answers can have thousands of lines).
+std::string LineDiff(const std::string& got, const std::string& want);
+
+// The ids a suite asks about: the generator's named structures (gitlab-org,
+// the huge group, the 21-level and deep chains, a user namespace, the
+// project namespace at depth 22) and random ones of every type, groups with
+// runners and below them, groups holding archived projects and their roots;
+// projects of every kind (archived, in a user namespace, with runners above).
+// Sorted, no duplicates.
+struct IdSample {
+  std::vector<int64_t> namespaces;
+  std::vector<int64_t> projects;
+};
+
+// A subtree transfer (see DaemonTest::TransferSubtree).
+struct SubtreeTransfer {
+  int64_t moved = 0;       // the subgroup that moved
+  int64_t old_parent = 0;  // its parent before
+  int64_t target = 0;      // its parent now
+  int64_t deep = 0;        // the deepest namespace below it (ties: lowest id)
+};
+
+// The database, the forest it was loaded from, and canopyd on it. Each test
+// has its own database (and canopyd); every wait is bounded.
+class DaemonTest : public ::testing::Test {
+ protected:
+  // Stops canopyd with SIGTERM (it must exit 0), prints its log if the test
+  // failed, drops the database.
+  void TearDown() override;
+
+  // A fresh database `name` with the GitLab schema and (if `load`) the
+  // forest (seed: CANOPY_TEST_SEED or a fixed one) loaded.
+  void Prepare(const std::string& name, bool load = true);
+
+  // canopyd --pg <db> --create-publication --unix <sock> --listen <listen>
+  // --threads 2 [extra...], started as a child process (not waited for).
+  void SpawnDaemon(const std::string& listen, const std::vector<std::string>& extra = {});
+  // SpawnDaemon, then waits until `canopy status` says streaming. Returns the
+  // status JSON in *status_json (if given).
+  void StartDaemon(const std::string& listen = "none", std::string* status_json = nullptr,
+                   const std::vector<std::string>& extra = {});
+  // Polls `canopy --json status` until "state" is `state` (bounded).
+  void WaitForState(const std::string& state, std::chrono::milliseconds timeout,
+                    std::string* json_out);
+
+  // The CLI on canopyd's Unix socket (+ cli_options_, e.g. --token-file).
+  std::vector<std::string> Base() const;
+  ProgramRun Cli(const std::vector<std::string>& args) const;
+
+  // pg_current_wal_lsn() now.
+  Lsn WalLsn() { return sql_->CurrentWalLsn(); }
+
+  // `n` ids of `SELECT id FROM <from_where>` in a deterministic pseudo-random order.
+  std::vector<int64_t> SampleIds(const std::string& from_where, int n);
+  // See IdSample.
+  IdSample Sample();
+
+  // A subgroup with at least 3 groups (itself included) and projects below
+  // it, outside every named structure of the generator; 0 if there is none.
+  int64_t PickMovableSubgroup();
+  // Moves `moved` (and its subtree) under `target` as GitLab's transfer does:
+  // one transaction updating parent_id and the subtree's traversal_ids
+  // (target's traversal_ids + the subtree's part from `moved` on).
+  // forest_ follows (so MixedStream stays valid). Fills *out.
+  void TransferSubtree(int64_t moved, int64_t target, SubtreeTransfer* out);
+  // `transactions` transactions of the generator's GitLab-style mixed stream
+  // (inserts, updates, archives, moves, deletes, runner links), applied as
+  // SQL; forest_ follows.
+  void ApplyMixedStream(int transactions);
+
+  TempDir dir_;
+  uint64_t seed_ = 0;
+  bench::GitlabForest forest_;
+  std::unique_ptr<cdc::testing::TestDatabase> db_;
+  std::unique_ptr<cdc::testing::Sql> sql_;
+  std::unique_ptr<GitlabSql> gitlab_;
+  std::string sock_;
+  std::string log_path_;
+  std::vector<std::string> cli_options_;  // after Base()'s --unix
+  std::unique_ptr<DaemonProcess> daemon_;
 };
 
 }  // namespace canopy::e2e
