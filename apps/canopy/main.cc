@@ -1,7 +1,7 @@
 // canopy — command-line client for canopyd.
 //
 //   canopy [--server HOST:PORT | --unix PATH] [--token-file FILE] [--json]
-//          [--min-lsn X/Y] [--wait-ms N] [--timing] <command> [args]
+//          [--min-lsn X/Y] [--wait-ms N] [--timing] [--batch] <command> [args]
 //
 // Commands (ids are namespace ids unless said):
 //   ancestors ID [--self] [--self-first]   ancestors, root first (traversal_ids order)
@@ -23,14 +23,33 @@
 // "round trip: N us" on stderr (the command's calls, without connecting).
 // Exit codes: 0 ok, 1 not found, 2 usage, 3 server error or unreachable,
 // 4 verify found differences.
+//
+// --batch (ancestors, descendants, projects, project-ancestors, runners,
+// project-runners, counts, path; resolve reads paths): the ids come from
+// stdin, one per line, instead of the command line, and are all answered over
+// one connection, pipelined, with the batch request kinds (QueryBatch,
+// Counts, FullPath, Resolve of up to kBatchChunk ids each, several in flight;
+// an answer too large for a frame is asked again id by id, a cut id list is
+// paged). Output: one line per input line, in input order — plain: what the
+// single command prints with its newlines turned into spaces (the ids
+// space-separated; an empty answer is an empty line), or "not found", or
+// "error: <status>"; --json: the single command's object with the input
+// first ({"id":42,"ids":[...],"lsn":"..."}; resolve: {"path":"a/b",...}),
+// or {"id":42,"error":"not_found","message":"..."}. Unknown ids do not stop
+// the batch; the exit code is the worst line's (1 some id unknown, 3 some
+// server error), 2 for usage errors (a line that is not an id: nothing is
+// asked), 3 when the connection fails (lines printed so far stand). Empty
+// stdin: no output, exit 0.
+#include <algorithm>
 #include <cctype>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
 #include <optional>
-#include <sstream>
+#include <span>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -57,7 +76,7 @@ constexpr int kExitDifferences = 4;
 
 const char kUsage[] =
     "usage: canopy [--server HOST:PORT | --unix PATH] [--token-file FILE] [--json]\n"
-    "              [--min-lsn X/Y] [--wait-ms N] [--timing] <command> [args]\n"
+    "              [--min-lsn X/Y] [--wait-ms N] [--timing] [--batch] <command> [args]\n"
     "commands:\n"
     "  ancestors ID [--self] [--self-first]\n"
     "  descendants ID [--self] [--with-project-namespaces]\n"
@@ -71,11 +90,19 @@ const char kUsage[] =
     "  status\n"
     "  watch-status [--interval-ms N] [--count N]\n"
     "  verify --pg CONNINFO [--sample N] [--form linear|recursive] [--seed N]\n"
+    "--batch: read the ids (resolve: paths) from stdin, one per line, and answer\n"
+    "  them all over one connection, pipelined: one output line per input line, in\n"
+    "  order (plain: the answer on one line, or \"not found\"; --json: one object\n"
+    "  per line with \"id\" and the answer or \"error\"). For the id commands,\n"
+    "  counts, path and resolve.\n"
     "exit codes: 0 ok, 1 not found, 2 usage, 3 server error or unreachable,\n"
-    "            4 verify found differences\n";
+    "            4 verify found differences (--batch: the worst line's)\n";
 
 // Page size for id lists: large answers come in several round trips.
 constexpr uint32_t kPageSize = 100'000;
+// --batch: ids per batch request, and batch requests pipelined per round.
+constexpr size_t kBatchChunk = 500;
+constexpr size_t kBatchRound = 32;
 
 struct Options {
   canopy::net::ClientOptions client;
@@ -87,6 +114,7 @@ struct Options {
   std::optional<uint32_t> interval_ms;
   std::optional<uint32_t> count;
   bool timing = false;
+  bool batch = false;
   // verify
   std::string pg_conninfo;
   std::optional<uint32_t> sample;
@@ -219,6 +247,8 @@ bool ParseArgs(int argc, char** argv, Options* o, std::string* error) {
       o->call.wait = std::chrono::milliseconds(*ms);
     } else if (arg == "--timing") {
       o->timing = true;
+    } else if (arg == "--batch") {
+      o->batch = true;
     } else if (arg == "--pg") {
       auto v = value();
       if (!v) {
@@ -285,22 +315,6 @@ int64_t OneId(const Options& o) {
   std::optional<int64_t> id = ParseId(o.args[0]);
   if (!id) throw UsageError{"not an id: '" + o.args[0] + "'"};
   return *id;
-}
-
-int PrintIds(const Options& o, canopy::net::Client& client, canopy::IdQuery query) {
-  canopy::Result<canopy::QueryAnswer> r = client.QueryAll(query, kPageSize, o.call);
-  if (!r.ok()) return Fail(r.status());
-  if (!r->answer.status.ok()) return Fail(r->answer.status);
-  std::ostringstream out;
-  if (o.json) {
-    out << "{\"ids\":[";
-    for (size_t i = 0; i < r->answer.ids.size(); ++i) out << (i ? "," : "") << r->answer.ids[i];
-    out << "],\"lsn\":" << JsonString(r->lsn.ToString()) << "}\n";
-  } else {
-    for (int64_t id : r->answer.ids) out << id << "\n";
-  }
-  std::cout << out.str();
-  return kExitOk;
 }
 
 void PrintStatus(const Options& o, const canopy::net::ServerStatus& s) {
@@ -397,8 +411,8 @@ int RunVerify(const Options& o, canopy::net::Client& client) {
   options.sample_namespaces = o.sample.value_or(1000);
   options.sample_projects = o.sample.value_or(1000);
   options.seed = o.seed.value_or(1);
-  options.form = o.form == "recursive" ? canopy::cdc::SqlForm::kRecursive
-                                       : canopy::cdc::SqlForm::kLinear;
+  options.form =
+      o.form == "recursive" ? canopy::cdc::SqlForm::kRecursive : canopy::cdc::SqlForm::kLinear;
   if (o.call.wait.count() > 0) options.wait_timeout = o.call.wait;
   ServerVerifyTarget target(client);
   auto report = canopy::cdc::Verify(o.pg_conninfo, target, options);
@@ -423,77 +437,428 @@ int RunVerify(const Options& o, canopy::net::Client& client) {
 }
 #else
 int RunVerify(const Options&, canopy::net::Client&) {
-  std::cerr << "canopy: this build has no canopy::cdc (CANOPY_BUILD_CDC=OFF): verify is unavailable\n";
+  std::cerr
+      << "canopy: this build has no canopy::cdc (CANOPY_BUILD_CDC=OFF): verify is unavailable\n";
   return kExitUsage;
 }
 #endif
 
+// The query of an id command (ancestors, descendants, projects,
+// project-ancestors, runners, project-runners) for `id`, after checking its
+// flags; nullopt for the other commands.
+std::optional<canopy::IdQuery> IdCommandQuery(const Options& o, int64_t id) {
+  const std::string& c = o.command;
+  if (c == "ancestors") {
+    CheckFlags(o, {"--self", "--self-first"});
+    return canopy::IdQuery{
+        .kind = HasFlag(o, "--self") ? QueryKind::kSelfAndAncestors : QueryKind::kAncestors,
+        .id = id,
+        .order =
+            HasFlag(o, "--self-first") ? HierarchyOrder::kSelfFirst : HierarchyOrder::kRootFirst};
+  }
+  if (c == "descendants") {
+    CheckFlags(o, {"--self", "--with-project-namespaces"});
+    return canopy::IdQuery{
+        .kind = HasFlag(o, "--self") ? QueryKind::kSelfAndDescendants : QueryKind::kDescendants,
+        .id = id,
+        .include_project_namespaces = HasFlag(o, "--with-project-namespaces")};
+  }
+  if (c == "projects") {
+    CheckFlags(o, {"--unarchived"});
+    return canopy::IdQuery{.kind = HasFlag(o, "--unarchived") ? QueryKind::kAllUnarchivedProjectIds
+                                                              : QueryKind::kAllProjectIds,
+                           .id = id};
+  }
+  if (c == "project-ancestors") {
+    CheckFlags(o, {"--self-first"});
+    return canopy::IdQuery{.kind = QueryKind::kProjectAncestors,
+                           .id = id,
+                           .order = HasFlag(o, "--self-first") ? HierarchyOrder::kSelfFirst
+                                                               : HierarchyOrder::kRootFirst};
+  }
+  if (c == "runners") {
+    CheckFlags(o, {"--ancestors"});
+    return canopy::IdQuery{.kind = HasFlag(o, "--ancestors")
+                                       ? QueryKind::kRunnersOfGroupAndAncestors
+                                       : QueryKind::kRunnersOfGroup,
+                           .id = id};
+  }
+  if (c == "project-runners") {
+    CheckFlags(o, {});
+    return canopy::IdQuery{.kind = QueryKind::kRunnersOfParentGroupsOfProject, .id = id};
+  }
+  return std::nullopt;
+}
+
+// ---- the answers' text, shared by the single commands and --batch ----
+
+std::string IdsJson(const std::vector<int64_t>& ids, Lsn lsn) {
+  std::string out = "\"ids\":[";
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (i) out += ",";
+    out += std::to_string(ids[i]);
+  }
+  return out + "],\"lsn\":" + JsonString(lsn.ToString());
+}
+
+std::string IdsPlain(const std::vector<int64_t>& ids, char sep) {
+  std::string out;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (i && sep == ' ') out += ' ';
+    out += std::to_string(ids[i]);
+    if (sep == '\n') out += '\n';
+  }
+  return out;
+}
+
+std::string CountsJson(const canopy::SubtreeCounts& n, Lsn lsn) {
+  return "\"descendant_groups\":" + std::to_string(n.descendant_groups) +
+         ",\"descendant_project_namespaces\":" + std::to_string(n.descendant_project_namespaces) +
+         ",\"projects\":" + std::to_string(n.projects) +
+         ",\"unarchived_projects\":" + std::to_string(n.unarchived_projects) +
+         ",\"lsn\":" + JsonString(lsn.ToString());
+}
+
+// `sep` between the fields: '\n' for the single command, ' ' for --batch.
+std::string CountsPlain(const canopy::SubtreeCounts& n, char sep) {
+  return "descendant_groups " + std::to_string(n.descendant_groups) + sep +
+         "descendant_project_namespaces " + std::to_string(n.descendant_project_namespaces) + sep +
+         "projects " + std::to_string(n.projects) + sep + "unarchived_projects " +
+         std::to_string(n.unarchived_projects);
+}
+
+std::string PathJson(const std::string& path, Lsn lsn) {
+  return "\"path\":" + JsonString(path) + ",\"lsn\":" + JsonString(lsn.ToString());
+}
+
+const char* TypeName(canopy::Table table) {
+  return table == canopy::Table::kProjects ? "project" : "namespace";
+}
+
+std::string ResolvedJson(const canopy::ResolvedPath& r, Lsn lsn) {
+  return std::string("\"type\":\"") + TypeName(r.table) + "\",\"id\":" + std::to_string(r.id) +
+         ",\"lsn\":" + JsonString(lsn.ToString());
+}
+
+std::string ResolvedPlain(const canopy::ResolvedPath& r) {
+  return std::string(TypeName(r.table)) + " " + std::to_string(r.id);
+}
+
+int PrintIds(const Options& o, canopy::net::Client& client, canopy::IdQuery query) {
+  canopy::Result<canopy::QueryAnswer> r = client.QueryAll(query, kPageSize, o.call);
+  if (!r.ok()) return Fail(r.status());
+  if (!r->answer.status.ok()) return Fail(r->answer.status);
+  if (o.json) {
+    std::cout << "{" + IdsJson(r->answer.ids, r->lsn) + "}\n";
+  } else {
+    std::cout << IdsPlain(r->answer.ids, '\n');
+  }
+  return kExitOk;
+}
+
+// ---- --batch ----
+
+int ExitCodeFor(const Status& s) {
+  if (s.code() == StatusCode::kNotFound) return kExitNotFound;
+  if (s.code() == StatusCode::kInvalidArgument) return kExitUsage;
+  return kExitServer;
+}
+
+std::string Trim(std::string_view s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
+  return std::string(s);
+}
+
+// Answers stdin's ids (paths) over one connection, pipelined. See the header.
+class BatchRun {
+ public:
+  enum class Kind { kIds, kCounts, kPath, kResolve };
+
+  BatchRun(const Options& o, canopy::net::Client& client) : o_(o), client_(client) {}
+
+  int Run() {
+    if (std::optional<canopy::IdQuery> q = IdCommandQuery(o_, 0)) {
+      kind_ = Kind::kIds;
+      prototype_ = *q;
+      if (canopy::IsAscendingKind(prototype_.kind)) prototype_.limit = kPageSize;
+    } else if (o_.command == "counts") {
+      CheckFlags(o_, {});
+      kind_ = Kind::kCounts;
+    } else if (o_.command == "path") {
+      CheckFlags(o_, {"--project"});
+      kind_ = Kind::kPath;
+      table_ = HasFlag(o_, "--project") ? canopy::Table::kProjects : canopy::Table::kNamespaces;
+    } else if (o_.command == "resolve") {
+      CheckFlags(o_, {});
+      kind_ = Kind::kResolve;
+    } else {
+      throw UsageError{"'" + o_.command + "' has no --batch form"};
+    }
+    if (!o_.args.empty())
+      throw UsageError{"--batch reads the ids from stdin, not the command line"};
+    ReadInput();
+    const size_t n = kind_ == Kind::kResolve ? paths_.size() : ids_.size();
+    for (size_t begin = 0; begin < n; begin += kBatchChunk * kBatchRound) {
+      const size_t end = std::min(n, begin + kBatchChunk * kBatchRound);
+      const Status s = RunRound(begin, end);
+      std::cout << out_;
+      out_.clear();
+      if (!s.ok()) return Fail(s);
+    }
+    std::cout.flush();
+    return worst_;
+  }
+
+ private:
+  void ReadInput() {
+    std::string line;
+    size_t number = 0;
+    while (std::getline(std::cin, line)) {
+      ++number;
+      std::string text = Trim(line);
+      if (kind_ == Kind::kResolve) {
+        paths_.push_back(std::move(text));
+        continue;
+      }
+      std::optional<int64_t> id = ParseId(text);
+      if (!id) {
+        throw UsageError{"stdin line " + std::to_string(number) + ": not an id: '" + text + "'"};
+      }
+      ids_.push_back(*id);
+    }
+  }
+
+  canopy::net::Request ChunkRequest(size_t begin, size_t end) const {
+    canopy::net::Request r;
+    r.min_lsn = o_.call.min_lsn;
+    r.timeout_ms = static_cast<uint32_t>(o_.call.wait.count());
+    const std::span<const int64_t> ids =
+        kind_ == Kind::kResolve ? std::span<const int64_t>()
+                                : std::span<const int64_t>(ids_).subspan(begin, end - begin);
+    switch (kind_) {
+      case Kind::kIds: {
+        canopy::net::BatchRequest batch{std::vector<canopy::IdQuery>(ids.size(), prototype_)};
+        for (size_t i = 0; i < ids.size(); ++i) batch.queries[i].id = ids[i];
+        r.body = std::move(batch);
+        break;
+      }
+      case Kind::kCounts:
+        r.body = canopy::net::CountsRequest{{ids.begin(), ids.end()}};
+        break;
+      case Kind::kPath:
+        r.body = canopy::net::FullPathRequest{table_, {ids.begin(), ids.end()}};
+        break;
+      case Kind::kResolve:
+        r.body = canopy::net::ResolveRequest{{paths_.begin() + static_cast<ptrdiff_t>(begin),
+                                              paths_.begin() + static_cast<ptrdiff_t>(end)}};
+        break;
+    }
+    return r;
+  }
+
+  // Lines [begin, end): their chunks pipelined, then printed in order.
+  Status RunRound(size_t begin, size_t end) {
+    std::vector<canopy::net::Request> requests;
+    for (size_t b = begin; b < end; b += kBatchChunk) {
+      requests.push_back(ChunkRequest(b, std::min(end, b + kBatchChunk)));
+    }
+    std::vector<std::optional<canopy::net::Response>> answers(requests.size());
+    Status s = client_.Pipeline(requests, requests.size(), [&](size_t i, canopy::net::Response r) {
+      answers[i] = std::move(r);
+    });
+    if (!s.ok()) return s;
+    for (size_t c = 0; c < answers.size(); ++c) {
+      const size_t b = begin + c * kBatchChunk;
+      s = Chunk(b, std::min(end, b + kBatchChunk), *answers[c]);
+      if (!s.ok()) return s;
+    }
+    return Status::Ok();
+  }
+
+  std::string Key(size_t line) const {
+    if (kind_ == Kind::kResolve) return "\"path\":" + JsonString(paths_[line]);
+    return "\"id\":" + std::to_string(ids_[line]);
+  }
+
+  void Answer(size_t line, const std::string& plain, const std::string& json) {
+    out_ += o_.json ? "{" + Key(line) + "," + json + "}\n" : plain + "\n";
+  }
+
+  void Error(size_t line, const Status& s) {
+    worst_ = std::max(worst_, ExitCodeFor(s));
+    if (o_.json) {
+      out_ += "{" + Key(line) + ",\"error\":" + JsonString(canopy::StatusCodeName(s.code())) +
+              ",\"message\":" + JsonString(s.message()) + "}\n";
+    } else {
+      out_ += (s.code() == StatusCode::kNotFound ? "not found" : "error: " + s.ToString()) + "\n";
+    }
+  }
+
+  static Status MemberStatus(canopy::net::ErrorCode code, const std::string& what) {
+    return canopy::net::ToStatus(code, what);
+  }
+
+  // One chunk's answer: every line of [begin, end) gets its line.
+  Status Chunk(size_t begin, size_t end, canopy::net::Response& r) {
+    using canopy::net::ErrorCode;
+    const size_t n = end - begin;
+    if (r.error == ErrorCode::kTooLarge) return OneByOne(begin, end);
+    if (r.error != ErrorCode::kOk) {
+      for (size_t i = begin; i < end; ++i) Error(i, canopy::net::ToStatus(r.error, r.message));
+      return Status::Ok();
+    }
+    const Status mismatch = Status::DataLoss("batch answer size mismatch");
+    switch (kind_) {
+      case Kind::kIds: {
+        auto* pages = std::get_if<canopy::net::BatchPages>(&r.body);
+        if (pages == nullptr || pages->members.size() != n) return Everyone(begin, end, mismatch);
+        for (size_t j = 0; j < n; ++j) {
+          canopy::net::IdPage& page = pages->members[j];
+          if (page.status != ErrorCode::kOk) {
+            Error(begin + j, MemberStatus(page.status, page.message));
+          } else if (page.more) {  // cut by a page limit: page through it alone
+            if (Status s = OneId(begin + j); !s.ok()) return s;
+          } else {
+            Answer(begin + j, IdsPlain(page.ids, ' '), IdsJson(page.ids, r.lsn));
+          }
+        }
+        return Status::Ok();
+      }
+      case Kind::kCounts: {
+        auto* list = std::get_if<canopy::net::CountsList>(&r.body);
+        if (list == nullptr || list->members.size() != n) return Everyone(begin, end, mismatch);
+        for (size_t j = 0; j < n; ++j) {
+          const canopy::net::CountsEntry& e = list->members[j];
+          if (e.status != ErrorCode::kOk) {
+            Error(begin + j, MemberStatus(e.status, "namespace " + std::to_string(e.id)));
+          } else {
+            Answer(begin + j, CountsPlain(e.counts, ' '), CountsJson(e.counts, r.lsn));
+          }
+        }
+        return Status::Ok();
+      }
+      case Kind::kPath: {
+        auto* list = std::get_if<canopy::net::PathList>(&r.body);
+        if (list == nullptr || list->members.size() != n) return Everyone(begin, end, mismatch);
+        for (size_t j = 0; j < n; ++j) {
+          const canopy::net::PathEntry& e = list->members[j];
+          if (e.status != ErrorCode::kOk) {
+            Error(begin + j, MemberStatus(e.status, std::string(TypeName(table_)) + " " +
+                                                        std::to_string(e.id)));
+          } else {
+            Answer(begin + j, e.path, PathJson(e.path, r.lsn));
+          }
+        }
+        return Status::Ok();
+      }
+      case Kind::kResolve: {
+        auto* list = std::get_if<canopy::net::ResolvedList>(&r.body);
+        if (list == nullptr || list->members.size() != n) return Everyone(begin, end, mismatch);
+        for (size_t j = 0; j < n; ++j) {
+          const canopy::net::ResolvedEntry& e = list->members[j];
+          if (e.status != ErrorCode::kOk) {
+            Error(begin + j, MemberStatus(e.status, "path '" + e.path + "'"));
+          } else {
+            Answer(begin + j, ResolvedPlain(e.resolved), ResolvedJson(e.resolved, r.lsn));
+          }
+        }
+        return Status::Ok();
+      }
+    }
+    return Status::Ok();
+  }
+
+  Status Everyone(size_t begin, size_t end, const Status& why) {
+    for (size_t i = begin; i < end; ++i) Error(i, why);
+    return Status::Ok();
+  }
+
+  // A chunk whose answer was too large for one frame: each line alone.
+  Status OneByOne(size_t begin, size_t end) {
+    for (size_t i = begin; i < end; ++i) {
+      if (Status s = OneId(i); !s.ok()) return s;
+    }
+    return Status::Ok();
+  }
+
+  // Line `i` with the single command's call. A transport failure ends the
+  // batch (returned); any other error is the line's.
+  Status OneId(size_t i) {
+    auto lost = [](const Status& s) {
+      return s.code() == StatusCode::kUnavailable || s.code() == StatusCode::kDataLoss;
+    };
+    switch (kind_) {
+      case Kind::kIds: {
+        canopy::IdQuery q = prototype_;
+        q.id = ids_[i];
+        canopy::Result<canopy::QueryAnswer> a = client_.QueryAll(q, kPageSize, o_.call);
+        if (!a.ok()) {
+          if (lost(a.status())) return a.status();
+          Error(i, a.status());
+        } else if (!a->answer.status.ok()) {
+          Error(i, a->answer.status);
+        } else {
+          Answer(i, IdsPlain(a->answer.ids, ' '), IdsJson(a->answer.ids, a->lsn));
+        }
+        return Status::Ok();
+      }
+      case Kind::kCounts: {
+        auto a = client_.Counts(ids_[i], o_.call);
+        if (!a.ok() && lost(a.status())) return a.status();
+        if (!a.ok()) Error(i, a.status());
+        if (a.ok()) Answer(i, CountsPlain(a->value, ' '), CountsJson(a->value, a->lsn));
+        return Status::Ok();
+      }
+      case Kind::kPath: {
+        auto a = client_.FullPath(table_, ids_[i], o_.call);
+        if (!a.ok() && lost(a.status())) return a.status();
+        if (!a.ok()) Error(i, a.status());
+        if (a.ok()) Answer(i, a->value, PathJson(a->value, a->lsn));
+        return Status::Ok();
+      }
+      case Kind::kResolve: {
+        auto a = client_.Resolve(paths_[i], o_.call);
+        if (!a.ok() && lost(a.status())) return a.status();
+        if (!a.ok()) Error(i, a.status());
+        if (a.ok()) Answer(i, ResolvedPlain(a->value), ResolvedJson(a->value, a->lsn));
+        return Status::Ok();
+      }
+    }
+    return Status::Ok();
+  }
+
+  const Options& o_;
+  canopy::net::Client& client_;
+  Kind kind_ = Kind::kIds;
+  canopy::IdQuery prototype_;
+  canopy::Table table_ = canopy::Table::kNamespaces;
+  std::vector<int64_t> ids_;
+  std::vector<std::string> paths_;
+  std::string out_;  // the current round's lines
+  int worst_ = kExitOk;
+};
+
 int Dispatch(const Options& o, canopy::net::Client& client) {
   const std::string& c = o.command;
+  if (o.batch) return BatchRun(o, client).Run();
   if (c == "verify") {
     CheckFlags(o, {});
     if (!o.args.empty()) throw UsageError{"'verify' takes no arguments"};
     return RunVerify(o, client);
   }
-  if (c == "ancestors") {
-    CheckFlags(o, {"--self", "--self-first"});
-    return PrintIds(
-        o, client,
-        {.kind = HasFlag(o, "--self") ? QueryKind::kSelfAndAncestors : QueryKind::kAncestors,
-         .id = OneId(o),
-         .order =
-             HasFlag(o, "--self-first") ? HierarchyOrder::kSelfFirst : HierarchyOrder::kRootFirst});
-  }
-  if (c == "descendants") {
-    CheckFlags(o, {"--self", "--with-project-namespaces"});
-    return PrintIds(
-        o, client,
-        {.kind = HasFlag(o, "--self") ? QueryKind::kSelfAndDescendants : QueryKind::kDescendants,
-         .id = OneId(o),
-         .include_project_namespaces = HasFlag(o, "--with-project-namespaces")});
-  }
-  if (c == "projects") {
-    CheckFlags(o, {"--unarchived"});
-    return PrintIds(o, client,
-                    {.kind = HasFlag(o, "--unarchived") ? QueryKind::kAllUnarchivedProjectIds
-                                                        : QueryKind::kAllProjectIds,
-                     .id = OneId(o)});
-  }
-  if (c == "project-ancestors") {
-    CheckFlags(o, {"--self-first"});
-    return PrintIds(o, client,
-                    {.kind = QueryKind::kProjectAncestors,
-                     .id = OneId(o),
-                     .order = HasFlag(o, "--self-first") ? HierarchyOrder::kSelfFirst
-                                                         : HierarchyOrder::kRootFirst});
-  }
-  if (c == "runners") {
-    CheckFlags(o, {"--ancestors"});
-    return PrintIds(o, client,
-                    {.kind = HasFlag(o, "--ancestors") ? QueryKind::kRunnersOfGroupAndAncestors
-                                                       : QueryKind::kRunnersOfGroup,
-                     .id = OneId(o)});
-  }
-  if (c == "project-runners") {
-    CheckFlags(o, {});
-    return PrintIds(o, client,
-                    {.kind = QueryKind::kRunnersOfParentGroupsOfProject, .id = OneId(o)});
+  if (std::optional<canopy::IdQuery> q = IdCommandQuery(o, 0)) {
+    q->id = OneId(o);
+    return PrintIds(o, client, *q);
   }
   if (c == "counts") {
     CheckFlags(o, {});
     auto r = client.Counts(OneId(o), o.call);
     if (!r.ok()) return Fail(r.status());
-    const canopy::SubtreeCounts& n = r->value;
     if (o.json) {
-      std::cout << "{\"descendant_groups\":" << n.descendant_groups
-                << ",\"descendant_project_namespaces\":" << n.descendant_project_namespaces
-                << ",\"projects\":" << n.projects
-                << ",\"unarchived_projects\":" << n.unarchived_projects
-                << ",\"lsn\":" << JsonString(r->lsn.ToString()) << "}\n";
+      std::cout << "{" + CountsJson(r->value, r->lsn) + "}\n";
     } else {
-      std::cout << "descendant_groups " << n.descendant_groups << "\ndescendant_project_namespaces "
-                << n.descendant_project_namespaces << "\nprojects " << n.projects
-                << "\nunarchived_projects " << n.unarchived_projects << "\n";
+      std::cout << CountsPlain(r->value, '\n') + "\n";
     }
     return kExitOk;
   }
@@ -504,8 +869,7 @@ int Dispatch(const Options& o, canopy::net::Client& client) {
         o.call);
     if (!r.ok()) return Fail(r.status());
     if (o.json) {
-      std::cout << "{\"path\":" << JsonString(r->value)
-                << ",\"lsn\":" << JsonString(r->lsn.ToString()) << "}\n";
+      std::cout << "{" + PathJson(r->value, r->lsn) + "}\n";
     } else {
       std::cout << r->value << "\n";
     }
@@ -516,12 +880,10 @@ int Dispatch(const Options& o, canopy::net::Client& client) {
     if (o.args.size() != 1) throw UsageError{"'resolve' takes one full path"};
     auto r = client.Resolve(o.args[0], o.call);
     if (!r.ok()) return Fail(r.status());
-    const char* type = r->value.table == canopy::Table::kProjects ? "project" : "namespace";
     if (o.json) {
-      std::cout << "{\"type\":\"" << type << "\",\"id\":" << r->value.id
-                << ",\"lsn\":" << JsonString(r->lsn.ToString()) << "}\n";
+      std::cout << "{" + ResolvedJson(r->value, r->lsn) + "}\n";
     } else {
-      std::cout << type << " " << r->value.id << "\n";
+      std::cout << ResolvedPlain(r->value) << "\n";
     }
     return kExitOk;
   }

@@ -1,7 +1,8 @@
 // canopy::net::AsyncClient: the public face of internal::AsyncConnection
-// (async_connection.h, the connection and its I/O thread), with the typed calls
-// built on it. Requests are made and answers converted by typed_answers.h, the
-// same code the blocking Client uses.
+// (async_connection.h: the calls and the I/O thread, on the ClientTransport the
+// blocking Client uses too), with the typed calls built on it. Each typed call
+// is typed_answers.h's one definition (request + conversion), the same the
+// blocking Client runs.
 #include "canopy/net/async_client.h"
 
 #include <future>
@@ -34,16 +35,25 @@ std::pair<AsyncClient::Callback<T>, std::future<Result<T>>> Promised() {
   return {[promise](Result<T> r) { promise->set_value(std::move(r)); }, std::move(future)};
 }
 
-// Submits build() with a completion that converts the Response with
-// `convert` and hands the result to `done`. Nothing throws out of it: out of
-// memory while preparing the call completes `done` at once, inline, with
-// kResourceExhausted (std::function and Asio allocate before they move).
-template <typename T, typename Build, typename Convert>
+// Future form of a callback-form call: `start` gets the callback.
+template <typename T, typename Start>
+std::future<Result<T>> AsFuture(Start&& start) {
+  auto [done, future] = Promised<T>();
+  start(std::move(done));
+  return std::move(future);
+}
+
+// Submits the typed call made by build() (typed_answers.h) with a completion
+// that converts its Response and hands the result to `done`. Nothing throws
+// out of it: out of memory while preparing the call completes `done` at once,
+// inline, with kResourceExhausted (std::function and Asio allocate before
+// they move).
+template <typename T, typename Build>
 void SubmitTyped(internal::AsyncConnection& connection, AsyncClient::Callback<T>&& done,
-                 Build&& build, Convert convert) noexcept {
-  std::optional<Request> request;
+                 Build&& build) noexcept {
+  std::optional<internal::TypedCall<T>> call;
   try {
-    request.emplace(build());
+    call.emplace(build());
   } catch (...) {
     try {
       done(OutOfMemory());
@@ -51,7 +61,8 @@ void SubmitTyped(internal::AsyncConnection& connection, AsyncClient::Callback<T>
     }
     return;
   }
-  auto typed = [done = std::move(done), convert = std::move(convert)](Result<Response> r) mutable {
+  auto typed = [done = std::move(done),
+                convert = std::move(call->convert)](Result<Response> r) mutable {
     if (!r.ok()) {
       done(r.status());
       return;
@@ -74,12 +85,10 @@ void SubmitTyped(internal::AsyncConnection& connection, AsyncClient::Callback<T>
     }
     return;
   }
-  connection.Submit(std::move(*request), std::move(completion));
+  connection.Submit(std::move(call->request), std::move(completion));
 }
 
 }  // namespace
-
-using internal::MakeRequest;
 
 AsyncClient::AsyncClient(ClientOptions options, AsyncClientOptions async)
     : impl_(std::make_shared<Impl>(std::move(options), async)) {
@@ -103,210 +112,136 @@ void AsyncClient::Close() { impl_->Close(); }
 bool AsyncClient::connected() const { return impl_->connected(); }
 size_t AsyncClient::outstanding() const { return impl_->outstanding(); }
 HelloReply AsyncClient::server_hello() const { return impl_->server_hello(); }
+ClientStats AsyncClient::stats() const { return impl_->stats(); }
 
 uint64_t AsyncClient::Call(Request request, Callback<Response> done) {
   return impl_->Submit(std::move(request), std::move(done));
 }
 
 std::future<Result<Response>> AsyncClient::Call(Request request) {
-  auto [done, future] = Promised<Response>();
-  Call(std::move(request), std::move(done));
-  return std::move(future);
+  return AsFuture<Response>(
+      [&](Callback<Response> done) { Call(std::move(request), std::move(done)); });
 }
+
+// Each typed call: the callback form submits the one definition in
+// typed_answers.h; the future form wraps the callback form.
+#define CANOPY_ASYNC_FUTURE(T, call_expr) AsFuture<T>([&](Callback<T> done_) { call_expr; })
 
 void AsyncClient::Query(const IdQuery& query, const CallOptions& call, Callback<QueryAnswer> done) {
-  SubmitTyped<QueryAnswer>(
-      *impl_, std::move(done), [&] { return MakeRequest(query, call); },
-      [](Response r) { return internal::QueryAnswerFrom(std::move(r)); });
+  SubmitTyped<QueryAnswer>(*impl_, std::move(done),
+                           [&] { return internal::QueryCall(query, call); });
 }
-
 std::future<Result<QueryAnswer>> AsyncClient::Query(const IdQuery& query, const CallOptions& call) {
-  auto [done, future] = Promised<QueryAnswer>();
-  Query(query, call, std::move(done));
-  return std::move(future);
+  return CANOPY_ASYNC_FUTURE(QueryAnswer, Query(query, call, std::move(done_)));
 }
 
 void AsyncClient::QueryBatch(std::span<const IdQuery> queries, const CallOptions& call,
                              Callback<BatchAnswer> done) {
-  const size_t n = queries.size();
-  SubmitTyped<BatchAnswer>(
-      *impl_, std::move(done),
-      [&] {
-        return MakeRequest(BatchRequest{{queries.begin(), queries.end()}}, call);
-      },
-      [n](Response r) { return internal::BatchAnswerFrom(std::move(r), n); });
+  SubmitTyped<BatchAnswer>(*impl_, std::move(done),
+                           [&] { return internal::QueryBatchCall(queries, call); });
 }
-
 std::future<Result<BatchAnswer>> AsyncClient::QueryBatch(std::span<const IdQuery> queries,
                                                          const CallOptions& call) {
-  auto [done, future] = Promised<BatchAnswer>();
-  QueryBatch(queries, call, std::move(done));
-  return std::move(future);
+  return CANOPY_ASYNC_FUTURE(BatchAnswer, QueryBatch(queries, call, std::move(done_)));
 }
 
 void AsyncClient::QueryMany(const IdQuery& prototype, std::span<const int64_t> ids,
                             const CallOptions& call, Callback<BatchAnswer> done) {
-  const size_t n = ids.size();
-  SubmitTyped<BatchAnswer>(
-      *impl_, std::move(done),
-      [&] {
-        BatchRequest batch{std::vector<IdQuery>(n, prototype)};
-        for (size_t i = 0; i < n; ++i) batch.queries[i].id = ids[i];
-        return MakeRequest(std::move(batch), call);
-      },
-      [n](Response r) { return internal::BatchAnswerFrom(std::move(r), n); });
+  SubmitTyped<BatchAnswer>(*impl_, std::move(done),
+                           [&] { return internal::QueryManyCall(prototype, ids, call); });
 }
-
 std::future<Result<BatchAnswer>> AsyncClient::QueryMany(const IdQuery& prototype,
                                                         std::span<const int64_t> ids,
                                                         const CallOptions& call) {
-  auto [done, future] = Promised<BatchAnswer>();
-  QueryMany(prototype, ids, call, std::move(done));
-  return std::move(future);
+  return CANOPY_ASYNC_FUTURE(BatchAnswer, QueryMany(prototype, ids, call, std::move(done_)));
 }
 
 void AsyncClient::CountsMany(std::span<const int64_t> ids, const CallOptions& call,
-                             Callback<Answer<std::vector<Result<SubtreeCounts>>>> done) {
-  SubmitTyped<Answer<std::vector<Result<SubtreeCounts>>>>(
-      *impl_, std::move(done),
-      [&] {
-        return MakeRequest(CountsRequest{{ids.begin(), ids.end()}}, call);
-      },
-      [](Response r) { return internal::CountsFrom(std::move(r)); });
+                             Callback<internal::CountsMembers> done) {
+  SubmitTyped<internal::CountsMembers>(*impl_, std::move(done),
+                                       [&] { return internal::CountsManyCall(ids, call); });
 }
-
-std::future<Result<Answer<std::vector<Result<SubtreeCounts>>>>> AsyncClient::CountsMany(
-    std::span<const int64_t> ids, const CallOptions& call) {
-  auto [done, future] = Promised<Answer<std::vector<Result<SubtreeCounts>>>>();
-  CountsMany(ids, call, std::move(done));
-  return std::move(future);
+std::future<Result<internal::CountsMembers>> AsyncClient::CountsMany(std::span<const int64_t> ids,
+                                                                     const CallOptions& call) {
+  return CANOPY_ASYNC_FUTURE(internal::CountsMembers, CountsMany(ids, call, std::move(done_)));
 }
 
 void AsyncClient::Counts(int64_t ns, const CallOptions& call,
                          Callback<Answer<SubtreeCounts>> done) {
-  SubmitTyped<Answer<SubtreeCounts>>(
-      *impl_, std::move(done), [&] { return MakeRequest(CountsRequest{{ns}}, call); },
-      [](Response r) {
-        return internal::SingleMember(internal::CountsFrom(std::move(r)), "counts");
-      });
+  SubmitTyped<Answer<SubtreeCounts>>(*impl_, std::move(done),
+                                     [&] { return internal::CountsCall(ns, call); });
 }
-
 std::future<Result<Answer<SubtreeCounts>>> AsyncClient::Counts(int64_t ns,
                                                                const CallOptions& call) {
-  auto [done, future] = Promised<Answer<SubtreeCounts>>();
-  Counts(ns, call, std::move(done));
-  return std::move(future);
+  return CANOPY_ASYNC_FUTURE(Answer<SubtreeCounts>, Counts(ns, call, std::move(done_)));
 }
 
 void AsyncClient::FullPaths(Table table, std::span<const int64_t> ids, const CallOptions& call,
-                            Callback<Answer<std::vector<Result<std::string>>>> done) {
-  SubmitTyped<Answer<std::vector<Result<std::string>>>>(
-      *impl_, std::move(done),
-      [&] {
-        return MakeRequest(FullPathRequest{table, {ids.begin(), ids.end()}}, call);
-      },
-      [table](Response r) { return internal::FullPathsFrom(std::move(r), table); });
+                            Callback<internal::PathMembers> done) {
+  SubmitTyped<internal::PathMembers>(*impl_, std::move(done),
+                                     [&] { return internal::FullPathsCall(table, ids, call); });
 }
-
-std::future<Result<Answer<std::vector<Result<std::string>>>>> AsyncClient::FullPaths(
-    Table table, std::span<const int64_t> ids, const CallOptions& call) {
-  auto [done, future] = Promised<Answer<std::vector<Result<std::string>>>>();
-  FullPaths(table, ids, call, std::move(done));
-  return std::move(future);
+std::future<Result<internal::PathMembers>> AsyncClient::FullPaths(Table table,
+                                                                  std::span<const int64_t> ids,
+                                                                  const CallOptions& call) {
+  return CANOPY_ASYNC_FUTURE(internal::PathMembers, FullPaths(table, ids, call, std::move(done_)));
 }
 
 void AsyncClient::FullPath(Table table, int64_t id, const CallOptions& call,
                            Callback<Answer<std::string>> done) {
-  SubmitTyped<Answer<std::string>>(
-      *impl_, std::move(done),
-      [&] {
-        return MakeRequest(FullPathRequest{table, {id}}, call);
-      },
-      [table](Response r) {
-        return internal::SingleMember(internal::FullPathsFrom(std::move(r), table), "full_path");
-      });
+  SubmitTyped<Answer<std::string>>(*impl_, std::move(done),
+                                   [&] { return internal::FullPathCall(table, id, call); });
 }
-
 std::future<Result<Answer<std::string>>> AsyncClient::FullPath(Table table, int64_t id,
                                                                const CallOptions& call) {
-  auto [done, future] = Promised<Answer<std::string>>();
-  FullPath(table, id, call, std::move(done));
-  return std::move(future);
+  return CANOPY_ASYNC_FUTURE(Answer<std::string>, FullPath(table, id, call, std::move(done_)));
 }
 
 void AsyncClient::ResolveMany(std::span<const std::string> paths, const CallOptions& call,
-                              Callback<Answer<std::vector<Result<ResolvedPath>>>> done) {
-  SubmitTyped<Answer<std::vector<Result<ResolvedPath>>>>(
-      *impl_, std::move(done),
-      [&] {
-        return MakeRequest(ResolveRequest{{paths.begin(), paths.end()}}, call);
-      },
-      [](Response r) { return internal::ResolvedFrom(std::move(r)); });
+                              Callback<internal::ResolvedMembers> done) {
+  SubmitTyped<internal::ResolvedMembers>(*impl_, std::move(done),
+                                         [&] { return internal::ResolveManyCall(paths, call); });
 }
-
-std::future<Result<Answer<std::vector<Result<ResolvedPath>>>>> AsyncClient::ResolveMany(
+std::future<Result<internal::ResolvedMembers>> AsyncClient::ResolveMany(
     std::span<const std::string> paths, const CallOptions& call) {
-  auto [done, future] = Promised<Answer<std::vector<Result<ResolvedPath>>>>();
-  ResolveMany(paths, call, std::move(done));
-  return std::move(future);
+  return CANOPY_ASYNC_FUTURE(internal::ResolvedMembers, ResolveMany(paths, call, std::move(done_)));
 }
 
 void AsyncClient::Resolve(std::string_view full_path, const CallOptions& call,
                           Callback<Answer<ResolvedPath>> done) {
-  SubmitTyped<Answer<ResolvedPath>>(
-      *impl_, std::move(done),
-      [&] { return MakeRequest(ResolveRequest{{std::string(full_path)}}, call); },
-      [](Response r) {
-        return internal::SingleMember(internal::ResolvedFrom(std::move(r)), "resolve");
-      });
+  SubmitTyped<Answer<ResolvedPath>>(*impl_, std::move(done),
+                                    [&] { return internal::ResolveCall(full_path, call); });
 }
-
 std::future<Result<Answer<ResolvedPath>>> AsyncClient::Resolve(std::string_view full_path,
                                                                const CallOptions& call) {
-  auto [done, future] = Promised<Answer<ResolvedPath>>();
-  Resolve(full_path, call, std::move(done));
-  return std::move(future);
+  return CANOPY_ASYNC_FUTURE(Answer<ResolvedPath>, Resolve(full_path, call, std::move(done_)));
 }
 
 void AsyncClient::RunnersOfGroups(std::span<const int64_t> ids, const CallOptions& call,
                                   Callback<Answer<std::vector<int64_t>>> done) {
   SubmitTyped<Answer<std::vector<int64_t>>>(
-      *impl_, std::move(done),
-      [&] {
-        return MakeRequest(RunnersOfGroupsRequest{{ids.begin(), ids.end()}}, call);
-      },
-      [](Response r) { return internal::RunnersFrom(std::move(r)); });
+      *impl_, std::move(done), [&] { return internal::RunnersOfGroupsCall(ids, call); });
 }
-
 std::future<Result<Answer<std::vector<int64_t>>>> AsyncClient::RunnersOfGroups(
     std::span<const int64_t> ids, const CallOptions& call) {
-  auto [done, future] = Promised<Answer<std::vector<int64_t>>>();
-  RunnersOfGroups(ids, call, std::move(done));
-  return std::move(future);
+  return CANOPY_ASYNC_FUTURE(Answer<std::vector<int64_t>>,
+                             RunnersOfGroups(ids, call, std::move(done_)));
 }
 
 void AsyncClient::GetStatus(Callback<ServerStatus> done) {
-  SubmitTyped<ServerStatus>(
-      *impl_, std::move(done), [] { return MakeRequest(StatusRequest{}, {}); },
-      [](Response r) { return internal::StatusFrom(std::move(r)); });
+  SubmitTyped<ServerStatus>(*impl_, std::move(done), [] { return internal::StatusCall(); });
 }
-
 std::future<Result<ServerStatus>> AsyncClient::GetStatus() {
-  auto [done, future] = Promised<ServerStatus>();
-  GetStatus(std::move(done));
-  return std::move(future);
+  return CANOPY_ASYNC_FUTURE(ServerStatus, GetStatus(std::move(done_)));
 }
 
 void AsyncClient::Ping(uint64_t payload, Callback<Lsn> done) {
-  SubmitTyped<Lsn>(
-      *impl_, std::move(done), [&] { return MakeRequest(PingRequest{payload}, {}); },
-      [payload](Response r) { return internal::PongFrom(r, payload); });
+  SubmitTyped<Lsn>(*impl_, std::move(done), [&] { return internal::PingCall(payload, {}); });
+}
+std::future<Result<Lsn>> AsyncClient::Ping(uint64_t payload) {
+  return CANOPY_ASYNC_FUTURE(Lsn, Ping(payload, std::move(done_)));
 }
 
-std::future<Result<Lsn>> AsyncClient::Ping(uint64_t payload) {
-  auto [done, future] = Promised<Lsn>();
-  Ping(payload, std::move(done));
-  return std::move(future);
-}
+#undef CANOPY_ASYNC_FUTURE
 
 }  // namespace canopy::net

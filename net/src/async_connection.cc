@@ -1,16 +1,10 @@
 #include "async_connection.h"
 
 #include <algorithm>
-#include <boost/asio/ip/address.hpp>
-#include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/write.hpp>
 #include <future>
-#include <span>
 #include <utility>
-#include <variant>
 
-#include "codec.h"
 #include "typed_answers.h"
 
 namespace canopy::net::internal {
@@ -18,12 +12,6 @@ namespace asio = boost::asio;
 using boost::system::error_code;
 
 namespace {
-
-constexpr size_t kReadChunk = 64 * 1024;
-// A write carries queued requests up to about this many bytes.
-constexpr size_t kWriteBatchBytes = 64 * 1024;
-// Buffers that grew past this are released so one huge request does not pin memory.
-constexpr size_t kKeepBufferBytes = 1u << 20;
 
 // Runs a caller's handler; nothing it throws gets out.
 template <typename Fn, typename Arg>
@@ -44,11 +32,11 @@ AsyncConnection::AsyncConnection(ClientOptions options, AsyncClientOptions async
       async_(async),
       ioc_(1),
       work_(asio::make_work_guard(ioc_)),
-      resolver_(ioc_),
       watchdog_(ioc_),
-      reader_(options_.max_frame_bytes, kReadChunk) {
-  where_ = options_.unix_path.empty() ? options_.host + ":" + std::to_string(options_.port)
-                                      : options_.unix_path;
+      transport_(ioc_, options_,
+                 {.on_response = [this](Response r) { Guarded([&] { Dispatch(std::move(r)); }); },
+                  .on_failure = [this](Status why) { Guarded([&] { FailConnection(why); }); },
+                  .on_idle = [this] { Guarded([&] { StartWrite(); }); }}) {
   const auto shortest = std::min(options_.io_timeout, options_.connect_timeout);
   watchdog_interval_ = std::clamp<std::chrono::milliseconds>(
       shortest / 4, std::chrono::milliseconds(5), std::chrono::milliseconds(500));
@@ -100,7 +88,7 @@ void AsyncConnection::Shutdown() noexcept {
 // ---- any thread ----
 
 uint64_t AsyncConnection::Submit(Request request, Completion done) noexcept {
-  if (request.request_id == 0) request.request_id = next_id_.fetch_add(1);
+  if (request.request_id == 0) request.request_id = transport_.NextId();
   const uint64_t id = request.request_id;
   if (!started_) {
     InvokeNoThrow(done, Result<Response>(Status::Internal(start_error_)));
@@ -200,17 +188,17 @@ void AsyncConnection::Accept(PendingCall call) noexcept {
       Complete(call.done, Destroyed());
       return;
     }
-    if (state_ == State::kDisconnected && !may_connect_) {
+    if (!active_ && !may_connect_) {
       Complete(call.done,
                Status::Unavailable("not connected (the connection ended and reconnect is off; "
                                    "call Connect())"));
       return;
     }
     queue_.push_back(std::move(call));
-    if (state_ == State::kDisconnected) {
+    if (!active_) {
       StartConnect();
-    } else if (state_ == State::kReady) {
-      StartWrite();
+    } else if (transport_.ready()) {
+      ScheduleWrite();
     }
   });
 }
@@ -222,12 +210,12 @@ void AsyncConnection::ConnectNow(std::function<void(Status)> done) noexcept {
       return;
     }
     may_connect_ = true;
-    if (state_ == State::kReady) {
+    if (transport_.ready()) {
       InvokeNoThrow(done, Status::Ok());
       return;
     }
     connect_waiters_.push_back(std::move(done));
-    if (state_ == State::kDisconnected) StartConnect();
+    if (!active_) StartConnect();
   });
 }
 
@@ -239,103 +227,48 @@ void AsyncConnection::CloseNow() noexcept {
 }
 
 void AsyncConnection::StartConnect() {
-  state_ = State::kConnecting;
-  const uint64_t gen = ++gen_;
+  active_ = true;
   connect_deadline_ = Clock::now() + options_.connect_timeout;
   ArmWatchdog();
-  endpoints_.clear();
-  last_connect_error_ = asio::error::host_not_found;
-  if (!options_.unix_path.empty()) {
-    asio::local::stream_protocol::endpoint endpoint;
-    try {
-      endpoint = asio::local::stream_protocol::endpoint(options_.unix_path);
-    } catch (const std::exception& e) {  // a path too long for sockaddr_un
-      FailConnection(
-          Status::InvalidArgument("bad unix_path '" + options_.unix_path + "': " + e.what()));
-      return;
-    }
-    endpoints_.emplace_back(endpoint);
-    ConnectTo(gen, 0);
-    return;
-  }
-  error_code ec;
-  const asio::ip::address address = asio::ip::make_address(options_.host, ec);
-  if (!ec) {  // numeric: no resolver round trip (and no resolver thread)
-    endpoints_.emplace_back(asio::ip::tcp::endpoint(address, options_.port));
-    ConnectTo(gen, 0);
-    return;
-  }
-  resolver_.async_resolve(
-      options_.host, std::to_string(options_.port), asio::ip::tcp::resolver::numeric_service,
-      [this, gen](const error_code& rec, const asio::ip::tcp::resolver::results_type& results) {
-        Guarded([&] {
-          if (gen != gen_) return;
-          if (rec) {
-            FailConnection(
-                Status::Unavailable("cannot resolve " + options_.host + ": " + rec.message()));
-            return;
-          }
-          for (const auto& entry : results) endpoints_.emplace_back(entry.endpoint());
-          ConnectTo(gen, 0);
-        });
-      });
+  // The transport reports the outcome once (possibly inline, e.g. a bad unix_path).
+  transport_.Connect([this](Status status) { Guarded([&] { OnConnected(std::move(status)); }); });
 }
 
-// Tries endpoints_[i], then the next ones.
-void AsyncConnection::ConnectTo(uint64_t gen, size_t i) {
-  if (i >= endpoints_.size()) {
-    FailConnection(
-        Status::Unavailable("cannot connect to " + where_ + ": " + last_connect_error_.message()));
+void AsyncConnection::OnConnected(Status status) {
+  if (!status.ok()) {
+    FailConnection(status);
     return;
   }
-  socket_ = std::make_shared<Socket>(ioc_);
-  socket_->async_connect(endpoints_[i], [this, gen, i, socket = socket_](const error_code& ec) {
+  {
+    std::lock_guard<std::mutex> lock(hello_mu_);
+    hello_ = transport_.server_hello();
+  }
+  connected_.store(true, std::memory_order_release);
+  std::vector<std::function<void(Status)>> waiters;
+  waiters.swap(connect_waiters_);
+  for (auto& waiter : waiters) InvokeNoThrow(waiter, Status::Ok());
+  StartWrite();
+}
+
+// Gathers: the write happens after every operation already posted ran.
+void AsyncConnection::ScheduleWrite() {
+  if (write_scheduled_) return;
+  write_scheduled_ = true;
+  asio::post(ioc_, [this] {
     Guarded([&] {
-      if (gen != gen_) return;
-      if (ec) {
-        last_connect_error_ = ec;
-        error_code ignored;
-        socket->close(ignored);
-        ConnectTo(gen, i + 1);
-        return;
-      }
-      OnConnected(gen);
+      write_scheduled_ = false;
+      StartWrite();
     });
   });
 }
 
-void AsyncConnection::OnConnected(uint64_t gen) {
-  if (options_.unix_path.empty()) {
-    error_code ignored;
-    socket_->set_option(asio::ip::tcp::no_delay(true), ignored);
-  }
-  reader_.Reset();
-  state_ = State::kHandshaking;
-  StartRead(gen);
-  // Hello first, alone: calls are written once it is answered, so a refused
-  // handshake fails them with the server's reason.
-  Request hello;
-  hello.request_id = next_id_.fetch_add(1);
-  hello.body = HelloRequest{kProtocolVersion, options_.token, options_.client_name};
-  hello_id_ = hello.request_id;
-  write_buffer_.clear();
-  AppendEncoded(hello);
-  WriteBuffer(gen);
-}
-
-void AsyncConnection::AppendEncoded(const Request& request) {
-  EncodeRequest(request, &builder_);
-  const uint8_t* data = builder_.GetBufferPointer();
-  write_buffer_.insert(write_buffer_.end(), data, data + builder_.GetSize());
-  if (builder_.GetSize() > kKeepBufferBytes) builder_.Reset();
-}
-
-// Moves queued calls into in_flight_ and writes them, one batch at a time.
+// Moves queued calls into in_flight_ and hands them to the transport as one
+// write (up to kWriteBatchBytes; the rest when it is done: on_idle).
 void AsyncConnection::StartWrite() {
-  if (writing_ || state_ != State::kReady || queue_.empty()) return;
-  write_buffer_.clear();
+  if (!transport_.ready() || transport_.writing() || queue_.empty()) return;
   const Clock::time_point now = Clock::now();
-  while (!queue_.empty() && write_buffer_.size() < kWriteBatchBytes) {
+  size_t added = 0;
+  while (!queue_.empty() && transport_.pending_bytes() < kWriteBatchBytes) {
     PendingCall call = std::move(queue_.front());
     queue_.pop_front();
     const uint64_t id = call.request.request_id;
@@ -346,65 +279,12 @@ void AsyncConnection::StartWrite() {
                                                   " is already in flight"));
       continue;
     }
-    AppendEncoded(call.request);
+    transport_.Enqueue(call.request);
+    ++added;
   }
-  if (write_buffer_.empty()) return;
-  WriteBuffer(gen_);
+  if (added == 0) return;
+  transport_.Flush();
   ArmWatchdog();
-}
-
-void AsyncConnection::WriteBuffer(uint64_t gen) {
-  writing_ = true;
-  asio::async_write(
-      *socket_, asio::buffer(write_buffer_),
-      [this, gen, socket = socket_](const error_code& ec, size_t) {
-        Guarded([&] {
-          if (gen != gen_) return;
-          writing_ = false;
-          if (write_buffer_.capacity() > kKeepBufferBytes) {
-            std::vector<uint8_t>().swap(write_buffer_);
-          }
-          if (ec) {
-            FailConnection(Status::Unavailable("connection lost while sending: " + ec.message()));
-            return;
-          }
-          StartWrite();
-        });
-      });
-}
-
-void AsyncConnection::StartRead(uint64_t gen) {
-  std::span<uint8_t> space = reader_.PrepareWrite(kReadChunk);
-  socket_->async_read_some(asio::buffer(space.data(), space.size()),
-                           [this, gen, socket = socket_](const error_code& ec, size_t n) {
-                             Guarded([&] { OnRead(gen, ec, n); });
-                           });
-}
-
-void AsyncConnection::OnRead(uint64_t gen, const error_code& ec, size_t n) {
-  if (gen != gen_) return;
-  if (ec) {
-    const std::string why = ec == asio::error::eof ? "closed by the server" : ec.message();
-    FailConnection(Status::Unavailable("connection lost: " + why));
-    return;
-  }
-  reader_.CommitWrite(n);
-  for (;;) {
-    FrameReader::Next next = reader_.NextFrame();
-    if (next.state == FrameReader::State::kNeedMore) break;
-    if (next.state != FrameReader::State::kFrame) {
-      FailConnection(Status::DataLoss("malformed frame from the server"));
-      return;
-    }
-    Result<Response> r = DecodeResponse(next.frame);
-    if (!r.ok()) {
-      FailConnection(r.status());
-      return;
-    }
-    Dispatch(std::move(r).value());
-    if (gen != gen_) return;  // that answer ended the connection
-  }
-  StartRead(gen);
 }
 
 void AsyncConnection::Dispatch(Response response) {
@@ -412,27 +292,6 @@ void AsyncConnection::Dispatch(Response response) {
     FailConnection(response.error != ErrorCode::kOk
                        ? ToStatus(response.error, response.message)
                        : Status::DataLoss("an answer without a request id"));
-    return;
-  }
-  if (state_ == State::kHandshaking) {
-    if (response.request_id != hello_id_) {
-      FailConnection(Status::DataLoss("an answer before the handshake's"));
-      return;
-    }
-    if (response.error != ErrorCode::kOk) {
-      FailConnection(ToStatus(response.error, response.message));
-      return;
-    }
-    if (HelloReply* reply = std::get_if<HelloReply>(&response.body)) {
-      std::lock_guard<std::mutex> lock(hello_mu_);
-      hello_ = *reply;
-    }
-    state_ = State::kReady;
-    connected_.store(true, std::memory_order_release);
-    std::vector<std::function<void(Status)>> waiters;
-    waiters.swap(connect_waiters_);
-    for (auto& waiter : waiters) InvokeNoThrow(waiter, Status::Ok());
-    StartWrite();
     return;
   }
   auto it = in_flight_.find(response.request_id);
@@ -443,26 +302,13 @@ void AsyncConnection::Dispatch(Response response) {
 }
 
 AsyncConnection::Abandoned AsyncConnection::Disconnect() {
-  ++gen_;
-  if (socket_ != nullptr) {
-    error_code ignored;
-    if (!in_flight_.empty() && options_.unix_path.empty()) {
-      // Abandoning calls: reset (RST) rather than FIN. A FIN reads as a
-      // half-close to the server, which then keeps parked min_lsn requests
-      // until their waits end; a reset makes it drop them at once.
-      socket_->set_option(asio::socket_base::linger(true, 0), ignored);
-    } else {
-      socket_->shutdown(asio::socket_base::shutdown_both, ignored);
-    }
-    socket_->close(ignored);
-    socket_.reset();  // its pending operations hold it until they complete
-  }
-  resolver_.cancel();
-  const bool had_connection = state_ != State::kDisconnected;
-  state_ = State::kDisconnected;
+  // Abandoning calls: reset (RST) rather than FIN. A FIN reads as a
+  // half-close to the server, which then keeps parked min_lsn requests until
+  // their waits end; a reset makes it drop them at once.
+  transport_.Close(/*abandoning=*/!in_flight_.empty());
+  const bool had_connection = active_;
+  active_ = false;
   connected_.store(false, std::memory_order_release);
-  writing_ = false;
-  reader_.Reset();
   if (had_connection && !options_.reconnect) may_connect_ = false;
   // Handlers may start new calls: posted, they land only after this.
   Abandoned out;
@@ -506,9 +352,10 @@ void AsyncConnection::ArmWatchdog() {
 
 void AsyncConnection::OnWatchdog() {
   const Clock::time_point now = Clock::now();
-  if (state_ == State::kConnecting || state_ == State::kHandshaking) {
+  const State state = transport_.state();
+  if (state == State::kConnecting || state == State::kHandshaking) {
     if (now >= connect_deadline_) {
-      FailConnection(Status::Timeout("connecting to " + where_ + " timed out"));
+      FailConnection(Status::Timeout("connecting to " + transport_.where() + " timed out"));
       return;
     }
     ArmWatchdog();

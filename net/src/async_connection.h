@@ -1,6 +1,9 @@
 // net/src/async_connection.h — the engine under canopy::net::AsyncClient: one
 // connection to canopyd driven by one private I/O thread (Asio), carrying many
-// calls at once and matching answers to calls by request id.
+// calls at once and matching answers to calls by request id. The connection
+// itself (connect, Hello, framing, writes, reads) is the ClientTransport that
+// the blocking Client uses too (client_transport.h); this class adds the
+// calls: queueing, deadlines, completions, reconnect rules.
 //
 //   auto connection = std::make_shared<AsyncConnection>(options, async_options);
 //   connection->Start();                                  // the I/O thread
@@ -10,20 +13,27 @@
 //
 // A call's life: Submit (caller thread: takes a slot of max_outstanding and
 // posts the call) -> Accept (I/O thread: queue_, connecting first if needed)
-// -> StartWrite (encoded into the write buffer, moved to in_flight_ with its
-// deadline) -> Dispatch (the answer with its request id) -> Complete. A
-// dropped connection (error, EOF, bad frame, timeout, Close) completes every
-// queued and in-flight call at once (Disconnect + FailAll).
+// -> StartWrite (encoded into the transport's write buffer, moved to
+// in_flight_ with its deadline) -> Dispatch (the answer with its request id)
+// -> Complete. A dropped connection (error, EOF, bad frame, timeout, Close)
+// completes every queued and in-flight call at once (Disconnect + FailAll).
+//
+// WRITE GATHERING: Accept does not write at once; it schedules one write for
+// the end of the current turn of the event loop (a posted op, at most one
+// scheduled), so every call accepted before it — calls posted from other
+// threads meanwhile, or started by the handlers of one read's answers — go
+// out together; while a write is under way, calls queue and the next write
+// takes them all (up to kWriteBatchBytes).
 //
 // THREAD SAFETY: Submit, Connect, Close and the accessors may be called from
 // any thread (Close blocks until done unless called on the I/O thread).
 // Everything in the "I/O thread only" block is touched by the I/O thread
 // alone: public methods reach it only through asio::post. Fields shared with
-// callers are atomics (next_id_, outstanding_, connected_) or guarded by
-// hello_mu_. Every Asio handler captures the connection generation (gen_) and
-// does nothing once the connection it belongs to was dropped, and the socket
-// (a shared_ptr), so an operation of a dropped connection never touches the
-// next connection's socket.
+// callers are atomics (the transport's id sequence and counters, outstanding_,
+// connected_) or guarded by hello_mu_. Every Asio handler of the transport
+// captures its connection generation and does nothing once that connection
+// was dropped, so an operation of a dropped connection never touches the
+// next connection. stats() reads the transport's atomic counters.
 //
 // INVARIANTS (I/O thread): a call is in exactly one of queue_ (accepted, not
 // written), in_flight_ (written, not answered) or completed; Complete() is the
@@ -38,9 +48,7 @@
 
 #include <atomic>
 #include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/generic/stream_protocol.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
@@ -54,12 +62,11 @@
 #include <unordered_map>
 #include <vector>
 
-#include "canopy/fb/canopy_generated.h"
 #include "canopy/net/async_client.h"
 #include "canopy/net/client.h"
 #include "canopy/net/protocol.h"
 #include "canopy/status.h"
-#include "frame.h"
+#include "client_transport.h"
 
 namespace canopy::net::internal {
 
@@ -89,11 +96,11 @@ class AsyncConnection : public std::enable_shared_from_this<AsyncConnection> {
   bool connected() const { return connected_.load(std::memory_order_acquire); }
   size_t outstanding() const { return outstanding_.load(std::memory_order_acquire); }
   HelloReply server_hello() const;
+  ClientStats stats() const { return transport_.stats(); }
 
  private:
   using Clock = std::chrono::steady_clock;
-  using Socket = boost::asio::generic::stream_protocol::socket;
-  enum class State : uint8_t { kDisconnected, kConnecting, kHandshaking, kReady };
+  using State = ClientTransport::State;
 
   struct PendingCall {
     Request request;
@@ -139,13 +146,9 @@ class AsyncConnection : public std::enable_shared_from_this<AsyncConnection> {
   void ConnectNow(std::function<void(Status)> done) noexcept;
   void CloseNow() noexcept;
   void StartConnect();
-  void ConnectTo(uint64_t gen, size_t endpoint);
-  void OnConnected(uint64_t gen);
-  void AppendEncoded(const Request& request);
+  void OnConnected(Status status);
+  void ScheduleWrite();
   void StartWrite();
-  void WriteBuffer(uint64_t gen);
-  void StartRead(uint64_t gen);
-  void OnRead(uint64_t gen, const boost::system::error_code& ec, size_t n);
   void Dispatch(Response response);
   // Ends the connection (if any) and takes out every queued and in-flight call
   // and Connect() waiter, so state is final before any handler runs.
@@ -159,13 +162,11 @@ class AsyncConnection : public std::enable_shared_from_this<AsyncConnection> {
   // ---- immutable once Start() ran ----
   const ClientOptions options_;
   const AsyncClientOptions async_;
-  std::string where_;  // "host:port" or the socket path, for messages
   std::chrono::milliseconds watchdog_interval_{100};
   bool started_ = false;
   std::string start_error_;
 
   // ---- shared with callers ----
-  std::atomic<uint64_t> next_id_{1};
   std::atomic<size_t> outstanding_{0};
   std::atomic<bool> connected_{false};
   mutable std::mutex hello_mu_;
@@ -174,18 +175,11 @@ class AsyncConnection : public std::enable_shared_from_this<AsyncConnection> {
   // ---- I/O thread only ----
   boost::asio::io_context ioc_;
   std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
-  boost::asio::ip::tcp::resolver resolver_;
   boost::asio::steady_timer watchdog_;
-  std::shared_ptr<Socket> socket_;  // shared with its pending operations
-  std::vector<boost::asio::generic::stream_protocol::endpoint> endpoints_;
-  boost::system::error_code last_connect_error_;
-  FrameReader reader_;
-  flatbuffers::FlatBufferBuilder builder_{1024};
-  std::vector<uint8_t> write_buffer_;
-  State state_ = State::kDisconnected;
-  uint64_t gen_ = 0;  // bumped by every connect attempt and every Disconnect
-  uint64_t hello_id_ = 0;
-  bool writing_ = false;
+  // The connection (its NextId() is also safe from any thread: an atomic).
+  ClientTransport transport_;
+  bool active_ = false;  // connecting or connected (the transport may have failed already)
+  bool write_scheduled_ = false;
   bool watchdog_armed_ = false;
   bool shutting_down_ = false;
   bool may_connect_ = true;  // false after a loss when reconnect is off

@@ -1,197 +1,135 @@
-// canopy::net::Client: blocking calls built on a private io_context that the
-// calling thread runs with a deadline (run_one_until), so every wait has a
-// timeout and nothing blocks without one.
+// canopy::net::Client: blocking calls on the shared ClientTransport
+// (client_transport.h), driven by a private io_context that the calling thread
+// runs with a deadline (run_one_until), so every wait has a timeout and nothing
+// blocks without one. Answers the transport reads are kept in arrival order
+// until Receive() hands them out; the typed calls are typed_answers.h's.
 #include "canopy/net/client.h"
 
 #include <algorithm>
-#include <boost/asio/connect.hpp>
-#include <boost/asio/generic/stream_protocol.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/local/stream_protocol.hpp>
-#include <boost/asio/write.hpp>
+#include <deque>
 #include <optional>
+#include <unordered_map>
+#include <unordered_set>
 #include <utility>
 
-#include "codec.h"
-#include "frame.h"
+#include "client_transport.h"
 #include "typed_answers.h"
 
 namespace canopy::net {
 namespace asio = boost::asio;
-using boost::system::error_code;
 using Clock = std::chrono::steady_clock;
-
-namespace {
-
-// Bytes of pipelined requests buffered before Send() writes them out.
-constexpr size_t kSendBufferFlushBytes = 64 * 1024;
-constexpr size_t kReadChunk = 64 * 1024;
-
-}  // namespace
 
 class Client::Impl {
  public:
   explicit Impl(ClientOptions options)
-      : options_(std::move(options)), ioc_(1), reader_(options_.max_frame_bytes, kReadChunk) {}
+      : options_(std::move(options)),
+        ioc_(1),
+        transport_(ioc_, options_,
+                   {.on_response = [this](Response r) { arrived_.push_back(std::move(r)); },
+                    .on_failure =
+                        [this](Status why) {
+                          if (!failure_) failure_ = std::move(why);
+                        },
+                    .on_idle = [this] { idle_ = true; }}) {}
 
   ~Impl() { Close(); }
 
-  bool connected() const { return socket_.has_value() && socket_->is_open(); }
+  bool connected() const { return transport_.ready(); }
 
   Status Connect() {
     Close();
+    std::optional<Status> result;
+    transport_.Connect([&result](Status s) { result = std::move(s); });
     const Clock::time_point deadline = Clock::now() + options_.connect_timeout;
-    socket_.emplace(ioc_);
-    std::vector<asio::generic::stream_protocol::endpoint> endpoints;
-    std::string where;
-    if (!options_.unix_path.empty()) {
-      where = options_.unix_path;
-      endpoints.emplace_back(asio::local::stream_protocol::endpoint(options_.unix_path));
-    } else {
-      where = options_.host + ":" + std::to_string(options_.port);
-      asio::ip::tcp::resolver resolver(ioc_);
-      error_code ec;
-      auto results = resolver.resolve(options_.host, std::to_string(options_.port),
-                                      asio::ip::tcp::resolver::numeric_service, ec);
-      if (ec) return Status::Unavailable("cannot resolve " + options_.host + ": " + ec.message());
-      for (const auto& entry : results) endpoints.emplace_back(entry.endpoint());
-    }
-    error_code connect_ec = asio::error::host_not_found;
-    for (const auto& endpoint : endpoints) {
-      bool done = false;
-      socket_->async_connect(endpoint, [&](const error_code& ec) {
-        done = true;
-        connect_ec = ec;
-      });
-      if (!RunUntil([&] { return done; }, deadline)) {
-        Close();
-        return Status::Timeout("connecting to " + where + " timed out");
-      }
-      if (!connect_ec) break;
-      error_code ignored;
-      socket_->close(ignored);
-    }
-    if (connect_ec) {
+    if (!RunUntil([&] { return result.has_value(); }, deadline)) {
       Close();
-      return Status::Unavailable("cannot connect to " + where + ": " + connect_ec.message());
+      return Status::Timeout("connecting to " + transport_.where() + " timed out");
     }
-    if (options_.unix_path.empty()) {
-      error_code ignored;
-      socket_->set_option(asio::ip::tcp::no_delay(true), ignored);
-    }
-    reader_.Reset();
-    read_error_.clear();
-    outstanding_ = 0;
-    longest_wait_ = {};
-
-    Request hello;
-    hello.body = HelloRequest{kProtocolVersion, options_.token, options_.client_name};
-    Result<Response> r = CallOnce(std::move(hello));
-    if (!r.ok()) {
+    if (!result->ok()) {
       Close();
-      return r.status();
+      return *result;
     }
-    if (r->error != ErrorCode::kOk) {
-      Close();
-      return ToStatus(r->error, r->message);
-    }
-    if (const HelloReply* reply = std::get_if<HelloReply>(&r->body)) hello_ = *reply;
     return Status::Ok();
   }
 
   void Close() {
-    if (socket_.has_value()) {
-      error_code ignored;
-      socket_->shutdown(asio::socket_base::shutdown_both, ignored);
-      socket_->close(ignored);
-      // Let the cancelled operations' handlers run while what they capture lives.
-      ioc_.restart();
-      ioc_.poll();
-      socket_.reset();
-    }
-    reading_ = false;
-    send_buffer_.clear();
+    transport_.Close();
+    // Let the cancelled operations' handlers run while what they capture lives.
+    ioc_.restart();
+    ioc_.poll();
+    arrived_.clear();
+    failure_.reset();
+    waiting_ids_.clear();
+    queued_waits_ = 0;
     outstanding_ = 0;
+    longest_wait_ = {};
   }
 
   Result<uint64_t> Send(Request request) {
     if (!connected()) {
       if (Status s = Connect(); !s.ok()) return s;
     }
-    if (request.request_id == 0) request.request_id = next_id_++;
-    EncodeRequestInto(request);
+    if (request.request_id == 0) request.request_id = transport_.NextId();
+    transport_.Enqueue(request);
     ++outstanding_;
-    longest_wait_ = std::max(longest_wait_, internal::ServerWait(request));
-    if (send_buffer_.size() >= kSendBufferFlushBytes) {
+    const std::chrono::milliseconds wait = internal::ServerWait(request);
+    if (wait.count() > 0) {
+      waiting_ids_.insert(request.request_id);
+      ++queued_waits_;
+    }
+    longest_wait_ = std::max(longest_wait_, wait);
+    if (transport_.pending_bytes() >= internal::kWriteBatchBytes) {
       if (Status s = Flush(); !s.ok()) return s;
     }
     return request.request_id;
   }
 
   Status Flush() {
-    if (send_buffer_.empty()) return Status::Ok();
+    if (transport_.pending_requests() == 0) return Status::Ok();
     if (!connected()) return Status::Unavailable("not connected");
-    bool done = false;
-    error_code write_ec;
-    std::vector<uint8_t> buffer = std::move(send_buffer_);
-    send_buffer_.clear();
-    asio::async_write(*socket_, asio::buffer(buffer), [&](const error_code& ec, size_t) {
-      done = true;
-      write_ec = ec;
-    });
-    // Keep reading meanwhile: a server that answers while we write must not
-    // be able to block us (and itself) on full socket buffers.
-    draining_ = true;
-    StartRead();
-    const bool finished = RunUntil([&] { return done; }, Clock::now() + options_.io_timeout);
-    draining_ = false;
+    idle_ = false;
+    transport_.Flush();
+    queued_waits_ = 0;  // everything queued is in the write
+    // The read loop keeps running meanwhile: a server that answers while we
+    // write must not be able to block us (and itself) on full socket buffers.
+    const bool finished =
+        RunUntil([&] { return idle_ || failure_.has_value(); }, Clock::now() + options_.io_timeout);
     if (!finished) {
       Close();
       return Status::Timeout("sending to the server timed out");
     }
-    if (write_ec) {
+    if (!idle_) {
+      Status why = *failure_;
       Close();
-      return Status::Unavailable("connection lost while sending: " + write_ec.message());
+      return why;
     }
     return Status::Ok();
   }
 
   Result<Response> Receive() {
-    if (Status s = Flush(); !s.ok()) return s;
+    if (ShouldFlushBeforeReceive()) {
+      if (Status s = Flush(); !s.ok()) return s;
+    }
     const Clock::time_point deadline = Clock::now() + options_.io_timeout + longest_wait_;
-    for (;;) {
-      if (!reading_) {
-        internal::FrameReader::Next next = reader_.NextFrame();
-        if (next.state == internal::FrameReader::State::kFrame) {
-          Result<Response> r = internal::DecodeResponse(next.frame);
-          if (!r.ok()) {
-            Close();
-            return r.status();
-          }
-          if (outstanding_ > 0 && r->request_id != 0) --outstanding_;
-          if (outstanding_ == 0) longest_wait_ = {};
-          return r;
-        }
-        if (next.state != internal::FrameReader::State::kNeedMore) {
-          Close();
-          return Status::DataLoss("malformed frame from the server");
-        }
-        if (read_error_) {
-          const std::string why =
-              read_error_ == asio::error::eof ? "closed by the server" : read_error_.message();
-          Close();
-          read_error_.clear();
-          return Status::Unavailable("connection lost: " + why);
-        }
-        if (!connected()) return Status::Unavailable("not connected");
-        StartRead();
+    while (arrived_.empty()) {
+      if (failure_) {
+        Status why = *failure_;
+        Close();
+        return why;
       }
-      if (!RunOne(deadline)) {
+      if (!connected()) return Status::Unavailable("not connected");
+      if (!RunOne(deadline) && arrived_.empty()) {
         Close();
         return Status::Timeout("no answer from the server in time");
       }
     }
+    Response r = std::move(arrived_.front());
+    arrived_.pop_front();
+    if (outstanding_ > 0 && r.request_id != 0) --outstanding_;
+    if (!waiting_ids_.empty()) waiting_ids_.erase(r.request_id);
+    if (outstanding_ == 0) longest_wait_ = {};
+    return r;
   }
 
   Result<Response> CallOnce(Request request) {
@@ -207,7 +145,7 @@ class Client::Impl {
 
   Result<Response> Call(Request request) {
     const bool may_retry = options_.reconnect && outstanding_ == 0;
-    if (request.request_id == 0) request.request_id = next_id_++;
+    if (request.request_id == 0) request.request_id = transport_.NextId();
     const bool was_connected = connected();
     Result<Response> r = CallOnce(request);
     if (!r.ok() && may_retry && was_connected && r.status().code() == StatusCode::kUnavailable) {
@@ -217,31 +155,67 @@ class Client::Impl {
     return r;
   }
 
-  size_t outstanding() const { return outstanding_; }
-  const HelloReply& hello() const { return hello_; }
-
- private:
-  void EncodeRequestInto(const Request& request) {
-    internal::EncodeRequest(request, &builder_);
-    const uint8_t* data = builder_.GetBufferPointer();
-    send_buffer_.insert(send_buffer_.end(), data, data + builder_.GetSize());
-    if (builder_.GetSize() > (1u << 20)) builder_.Reset();
+  Status Pipeline(std::span<const Request> requests, size_t window,
+                  const std::function<void(size_t, Response)>& on_answer) {
+    window = std::max<size_t>(window, 1);
+    std::unordered_map<uint64_t, size_t> index_of;
+    index_of.reserve(std::min(requests.size(), window) * 2);
+    size_t next = 0;
+    size_t answered = 0;
+    while (answered < requests.size()) {
+      while (next < requests.size() && index_of.size() < window) {
+        Request request = requests[next];
+        if (request.request_id == 0) request.request_id = transport_.NextId();
+        const uint64_t id = request.request_id;
+        Result<uint64_t> sent = Send(std::move(request));
+        if (!sent.ok()) return sent.status();
+        index_of.emplace(id, next);
+        ++next;
+      }
+      Result<Response> r = Receive();
+      if (!r.ok()) return r.status();
+      auto it = index_of.find(r->request_id);
+      if (it == index_of.end()) {
+        Status why = r->error != ErrorCode::kOk
+                         ? ToStatus(r->error, r->message)
+                         : Status::DataLoss("an answer to a request not sent");
+        Close();
+        return why;
+      }
+      const size_t index = it->second;
+      index_of.erase(it);
+      ++answered;
+      on_answer(index, std::move(r).value());
+    }
+    return Status::Ok();
   }
 
-  void StartRead() {
-    if (reading_ || !connected() || read_error_) return;
-    std::span<uint8_t> space = reader_.PrepareWrite(kReadChunk);
-    reading_ = true;
-    socket_->async_read_some(asio::buffer(space.data(), space.size()),
-                             [this](const error_code& ec, size_t n) {
-                               reading_ = false;
-                               if (ec) {
-                                 if (ec != asio::error::operation_aborted) read_error_ = ec;
-                                 return;
-                               }
-                               reader_.CommitWrite(n);
-                               if (draining_) StartRead();
-                             });
+  template <typename T>
+  Result<T> Run(internal::TypedCall<T> call) {
+    Result<Response> r = Call(std::move(call.request));
+    if (!r.ok()) return r.status();
+    return call.convert(std::move(r).value());
+  }
+
+  size_t outstanding() const { return outstanding_; }
+  const HelloReply& hello() const { return transport_.server_hello(); }
+  ClientStats stats() const { return transport_.stats(); }
+
+ private:
+  // Receive() writes the queued requests when the answers surely coming for
+  // requests already written are fewer than the requests queued (or there
+  // are none). min_lsn requests do not count as surely coming: the server may
+  // park them, and the queued requests must not wait behind them. Otherwise
+  // it reads first: the queue grows and leaves in one write. Depends only on
+  // the sequence of calls, never on timing.
+  bool ShouldFlushBeforeReceive() const {
+    const size_t queued = transport_.pending_requests();
+    if (queued == 0) return false;
+    const size_t owed = outstanding_ > queued ? outstanding_ - queued : 0;
+    const size_t waits_owed =
+        waiting_ids_.size() > queued_waits_ ? waiting_ids_.size() - queued_waits_ : 0;
+    const size_t sure = owed > waits_owed ? owed - waits_owed : 0;
+    return sure == 0 || queued >= sure;
   }
 
   // Runs at most one handler; false once the deadline has passed. Callers
@@ -261,18 +235,15 @@ class Client::Impl {
   }
 
   ClientOptions options_;
-  asio::io_context ioc_;
-  std::optional<asio::generic::stream_protocol::socket> socket_;
-  internal::FrameReader reader_;
-  flatbuffers::FlatBufferBuilder builder_{1024};
-  std::vector<uint8_t> send_buffer_;
-  bool reading_ = false;
-  bool draining_ = false;
-  error_code read_error_;
-  uint64_t next_id_ = 1;
+  asio::io_context ioc_;  // before transport_: destroyed after it
+  internal::ClientTransport transport_;
+  std::deque<Response> arrived_;              // read, not yet handed out by Receive()
+  std::optional<Status> failure_;             // the connection broke; reported after arrived_
+  bool idle_ = true;                          // the last write finished
+  std::unordered_set<uint64_t> waiting_ids_;  // min_lsn requests outstanding
+  size_t queued_waits_ = 0;                   // of which not yet written
   size_t outstanding_ = 0;
   std::chrono::milliseconds longest_wait_{0};
-  HelloReply hello_;
 };
 
 // ---------------------------------------------------------------------------
@@ -291,26 +262,24 @@ Result<uint64_t> Client::Send(Request request) { return impl_->Send(std::move(re
 Status Client::Flush() { return impl_->Flush(); }
 Result<Response> Client::Receive() { return impl_->Receive(); }
 size_t Client::outstanding() const { return impl_->outstanding(); }
+ClientStats Client::stats() const { return impl_->stats(); }
 
-using internal::MakeRequest;
+Status Client::Pipeline(std::span<const Request> requests, size_t window,
+                        const std::function<void(size_t, Response)>& on_answer) {
+  return impl_->Pipeline(requests, window, on_answer);
+}
 
 Result<QueryAnswer> Client::Query(const IdQuery& query, const CallOptions& call) {
-  Result<Response> r = Call(MakeRequest(query, call));
-  if (!r.ok()) return r.status();
-  return internal::QueryAnswerFrom(std::move(r).value());
+  return impl_->Run(internal::QueryCall(query, call));
 }
 
 Result<BatchAnswer> Client::QueryBatch(std::span<const IdQuery> queries, const CallOptions& call) {
-  Result<Response> r = Call(MakeRequest(BatchRequest{{queries.begin(), queries.end()}}, call));
-  if (!r.ok()) return r.status();
-  return internal::BatchAnswerFrom(std::move(r).value(), queries.size());
+  return impl_->Run(internal::QueryBatchCall(queries, call));
 }
 
 Result<BatchAnswer> Client::QueryMany(const IdQuery& prototype, std::span<const int64_t> ids,
                                       const CallOptions& call) {
-  std::vector<IdQuery> queries(ids.size(), prototype);
-  for (size_t i = 0; i < ids.size(); ++i) queries[i].id = ids[i];
-  return QueryBatch(queries, call);
+  return impl_->Run(internal::QueryManyCall(prototype, ids, call));
 }
 
 Result<QueryAnswer> Client::QueryAll(IdQuery query, uint32_t page_size, const CallOptions& call) {
@@ -333,58 +302,41 @@ Result<QueryAnswer> Client::QueryAll(IdQuery query, uint32_t page_size, const Ca
 
 Result<Answer<std::vector<Result<SubtreeCounts>>>> Client::CountsMany(std::span<const int64_t> ids,
                                                                       const CallOptions& call) {
-  Result<Response> r = Call(MakeRequest(CountsRequest{{ids.begin(), ids.end()}}, call));
-  if (!r.ok()) return r.status();
-  return internal::CountsFrom(std::move(r).value());
+  return impl_->Run(internal::CountsManyCall(ids, call));
 }
 
 Result<Answer<SubtreeCounts>> Client::Counts(int64_t ns, const CallOptions& call) {
-  return internal::SingleMember(CountsMany(std::span<const int64_t>(&ns, 1), call), "counts");
+  return impl_->Run(internal::CountsCall(ns, call));
 }
 
 Result<Answer<std::vector<Result<std::string>>>> Client::FullPaths(Table table,
                                                                    std::span<const int64_t> ids,
                                                                    const CallOptions& call) {
-  Result<Response> r = Call(MakeRequest(FullPathRequest{table, {ids.begin(), ids.end()}}, call));
-  if (!r.ok()) return r.status();
-  return internal::FullPathsFrom(std::move(r).value(), table);
+  return impl_->Run(internal::FullPathsCall(table, ids, call));
 }
 
 Result<Answer<std::string>> Client::FullPath(Table table, int64_t id, const CallOptions& call) {
-  return internal::SingleMember(FullPaths(table, std::span<const int64_t>(&id, 1), call),
-                                "full_path");
+  return impl_->Run(internal::FullPathCall(table, id, call));
 }
 
 Result<Answer<std::vector<Result<ResolvedPath>>>> Client::ResolveMany(
     std::span<const std::string> paths, const CallOptions& call) {
-  Result<Response> r = Call(MakeRequest(ResolveRequest{{paths.begin(), paths.end()}}, call));
-  if (!r.ok()) return r.status();
-  return internal::ResolvedFrom(std::move(r).value());
+  return impl_->Run(internal::ResolveManyCall(paths, call));
 }
 
 Result<Answer<ResolvedPath>> Client::Resolve(std::string_view full_path, const CallOptions& call) {
-  const std::string path(full_path);
-  return internal::SingleMember(ResolveMany(std::span<const std::string>(&path, 1), call),
-                                "resolve");
+  return impl_->Run(internal::ResolveCall(full_path, call));
 }
 
 Result<Answer<std::vector<int64_t>>> Client::RunnersOfGroups(std::span<const int64_t> ids,
                                                              const CallOptions& call) {
-  Result<Response> r = Call(MakeRequest(RunnersOfGroupsRequest{{ids.begin(), ids.end()}}, call));
-  if (!r.ok()) return r.status();
-  return internal::RunnersFrom(std::move(r).value());
+  return impl_->Run(internal::RunnersOfGroupsCall(ids, call));
 }
 
-Result<ServerStatus> Client::GetStatus() {
-  Result<Response> r = Call(MakeRequest(StatusRequest{}, {}));
-  if (!r.ok()) return r.status();
-  return internal::StatusFrom(std::move(r).value());
-}
+Result<ServerStatus> Client::GetStatus() { return impl_->Run(internal::StatusCall()); }
 
 Result<Lsn> Client::Ping(uint64_t payload, const CallOptions& call) {
-  Result<Response> r = Call(MakeRequest(PingRequest{payload}, call));
-  if (!r.ok()) return r.status();
-  return internal::PongFrom(*r, payload);
+  return impl_->Run(internal::PingCall(payload, call));
 }
 
 }  // namespace canopy::net

@@ -141,4 +141,73 @@ Result<Lsn> PongFrom(const Response& resp, uint64_t payload) {
   return resp.lsn;
 }
 
+// ---- the typed calls ----
+
+TypedCall<QueryAnswer> QueryCall(const IdQuery& query, const CallOptions& call) {
+  return {MakeRequest(query, call), [](Response r) { return QueryAnswerFrom(std::move(r)); }};
+}
+
+TypedCall<BatchAnswer> QueryBatchCall(std::span<const IdQuery> queries, const CallOptions& call) {
+  const size_t n = queries.size();
+  return {MakeRequest(BatchRequest{{queries.begin(), queries.end()}}, call),
+          [n](Response r) { return BatchAnswerFrom(std::move(r), n); }};
+}
+
+TypedCall<BatchAnswer> QueryManyCall(const IdQuery& prototype, std::span<const int64_t> ids,
+                                     const CallOptions& call) {
+  const size_t n = ids.size();
+  BatchRequest batch{std::vector<IdQuery>(n, prototype)};
+  for (size_t i = 0; i < n; ++i) batch.queries[i].id = ids[i];
+  return {MakeRequest(std::move(batch), call),
+          [n](Response r) { return BatchAnswerFrom(std::move(r), n); }};
+}
+
+TypedCall<CountsMembers> CountsManyCall(std::span<const int64_t> ids, const CallOptions& call) {
+  return {MakeRequest(CountsRequest{{ids.begin(), ids.end()}}, call),
+          [](Response r) { return CountsFrom(std::move(r)); }};
+}
+
+TypedCall<Answer<SubtreeCounts>> CountsCall(int64_t ns, const CallOptions& call) {
+  return {MakeRequest(CountsRequest{{ns}}, call),
+          [](Response r) { return SingleMember(CountsFrom(std::move(r)), "counts"); }};
+}
+
+TypedCall<PathMembers> FullPathsCall(Table table, std::span<const int64_t> ids,
+                                     const CallOptions& call) {
+  return {MakeRequest(FullPathRequest{table, {ids.begin(), ids.end()}}, call),
+          [table](Response r) { return FullPathsFrom(std::move(r), table); }};
+}
+
+TypedCall<Answer<std::string>> FullPathCall(Table table, int64_t id, const CallOptions& call) {
+  return {MakeRequest(FullPathRequest{table, {id}}, call), [table](Response r) {
+            return SingleMember(FullPathsFrom(std::move(r), table), "full_path");
+          }};
+}
+
+TypedCall<ResolvedMembers> ResolveManyCall(std::span<const std::string> paths,
+                                           const CallOptions& call) {
+  return {MakeRequest(ResolveRequest{{paths.begin(), paths.end()}}, call),
+          [](Response r) { return ResolvedFrom(std::move(r)); }};
+}
+
+TypedCall<Answer<ResolvedPath>> ResolveCall(std::string_view full_path, const CallOptions& call) {
+  return {MakeRequest(ResolveRequest{{std::string(full_path)}}, call),
+          [](Response r) { return SingleMember(ResolvedFrom(std::move(r)), "resolve"); }};
+}
+
+TypedCall<Answer<std::vector<int64_t>>> RunnersOfGroupsCall(std::span<const int64_t> ids,
+                                                            const CallOptions& call) {
+  return {MakeRequest(RunnersOfGroupsRequest{{ids.begin(), ids.end()}}, call),
+          [](Response r) { return RunnersFrom(std::move(r)); }};
+}
+
+TypedCall<ServerStatus> StatusCall() {
+  return {MakeRequest(StatusRequest{}, {}), [](Response r) { return StatusFrom(std::move(r)); }};
+}
+
+TypedCall<Lsn> PingCall(uint64_t payload, const CallOptions& call) {
+  return {MakeRequest(PingRequest{payload}, call),
+          [payload](Response r) { return PongFrom(r, payload); }};
+}
+
 }  // namespace canopy::net::internal

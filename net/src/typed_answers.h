@@ -4,13 +4,22 @@
 // error mapping of protocol.h. Shared by Client (blocking) and AsyncClient, so
 // both give the same answers and the same errors for the same Response.
 //
+// Each typed call of the public API is defined once, here, as a TypedCall:
+// the Request to send plus the conversion of its Response. Client runs it
+// with Call() and converts; AsyncClient submits the request and converts in
+// the completion. Neither client builds a request body or reads a response
+// body itself.
+//
 // THREAD SAFETY: free functions on values.
 #pragma once
 
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "canopy/hierarchy_index.h"
@@ -60,5 +69,37 @@ Result<Answer<T>> SingleMember(Result<Answer<std::vector<Result<T>>>> many, cons
   if (!all.value[0].ok()) return all.value[0].status();
   return Answer<T>{all.lsn, std::move(all.value[0]).value()};
 }
+
+// ---- the typed calls: one definition each ----
+
+// The request of one typed call and how its Response becomes the answer.
+// `convert` sees only a Response that arrived (transport errors never reach
+// it); it may throw only std::bad_alloc.
+template <typename T>
+struct TypedCall {
+  Request request;
+  std::function<Result<T>(Response)> convert;
+};
+
+using CountsMembers = Answer<std::vector<Result<SubtreeCounts>>>;
+using PathMembers = Answer<std::vector<Result<std::string>>>;
+using ResolvedMembers = Answer<std::vector<Result<ResolvedPath>>>;
+
+TypedCall<QueryAnswer> QueryCall(const IdQuery& query, const CallOptions& call);
+TypedCall<BatchAnswer> QueryBatchCall(std::span<const IdQuery> queries, const CallOptions& call);
+TypedCall<BatchAnswer> QueryManyCall(const IdQuery& prototype, std::span<const int64_t> ids,
+                                     const CallOptions& call);
+TypedCall<CountsMembers> CountsManyCall(std::span<const int64_t> ids, const CallOptions& call);
+TypedCall<Answer<SubtreeCounts>> CountsCall(int64_t ns, const CallOptions& call);
+TypedCall<PathMembers> FullPathsCall(Table table, std::span<const int64_t> ids,
+                                     const CallOptions& call);
+TypedCall<Answer<std::string>> FullPathCall(Table table, int64_t id, const CallOptions& call);
+TypedCall<ResolvedMembers> ResolveManyCall(std::span<const std::string> paths,
+                                           const CallOptions& call);
+TypedCall<Answer<ResolvedPath>> ResolveCall(std::string_view full_path, const CallOptions& call);
+TypedCall<Answer<std::vector<int64_t>>> RunnersOfGroupsCall(std::span<const int64_t> ids,
+                                                            const CallOptions& call);
+TypedCall<ServerStatus> StatusCall();
+TypedCall<Lsn> PingCall(uint64_t payload, const CallOptions& call);
 
 }  // namespace canopy::net::internal

@@ -6,7 +6,10 @@
 #include <spawn.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <fstream>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -31,9 +34,19 @@ std::string Quote(const std::string& s) {
   return q + "'";
 }
 
-CliRun RunCli(const std::vector<std::string>& args) {
+// Runs the CLI; with `input`, that is its stdin (through a temp file).
+CliRun RunCli(const std::vector<std::string>& args,
+              const std::optional<std::string>& input = std::nullopt) {
   std::string cmd = Quote(CANOPY_CLI_PATH);
   for (const std::string& a : args) cmd += " " + Quote(a);
+  std::string input_path;
+  if (input.has_value()) {
+    input_path = testing::TempSocketPath("cli-stdin");
+    std::ofstream(input_path, std::ios::binary) << *input;
+    cmd += " < " + Quote(input_path);
+  } else {
+    cmd += " < /dev/null";
+  }
   cmd += " 2>/dev/null";
   CliRun run;
   FILE* pipe = ::popen(cmd.c_str(), "r");
@@ -43,7 +56,23 @@ CliRun RunCli(const std::vector<std::string>& args) {
   while ((n = std::fread(buf, 1, sizeof(buf), pipe)) > 0) run.out.append(buf, n);
   const int status = ::pclose(pipe);
   run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  if (!input_path.empty()) std::remove(input_path.c_str());
   return run;
+}
+
+// The lines of `text` (each without its newline).
+std::vector<std::string> SplitLines(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+// A single command's plain output as --batch prints it: on one line.
+std::string OnOneLine(std::string out) {
+  while (!out.empty() && out.back() == '\n') out.pop_back();
+  for (char& c : out) c = c == '\n' ? ' ' : c;
+  return out;
 }
 
 std::string Lines(const std::vector<int64_t>& ids) {
@@ -68,10 +97,11 @@ class CliTest : public ::testing::Test {
   std::vector<std::string> Base() const {
     return {"--server", "127.0.0.1:" + std::to_string(server_->tcp_port())};
   }
-  CliRun Cli(std::vector<std::string> args) const {
+  CliRun Cli(std::vector<std::string> args,
+             const std::optional<std::string>& input = std::nullopt) const {
     std::vector<std::string> all = Base();
     all.insert(all.end(), args.begin(), args.end());
-    return RunCli(all);
+    return RunCli(all, input);
   }
   std::vector<int64_t> Engine(IdQuery q) const { return world_->index->Query(q).answer.ids; }
 
@@ -172,6 +202,200 @@ TEST_F(CliTest, ExitCodes) {
   EXPECT_EQ(RunCli({"--unix", "/nonexistent/canopy.sock", "status"}).exit_code, 3);
   // min_lsn that never comes: STALE is a server error.
   EXPECT_EQ(Cli({"--min-lsn", "FF/0", "--wait-ms", "20", "ancestors", "1"}).exit_code, 3);
+}
+
+// ---- --batch ----
+
+// Ids for the batch tests: known ones (named structures, a spread) with
+// unknown ones among them (0 and 99999999), no negative ones (not ids).
+std::vector<int64_t> BatchIds(const std::vector<int64_t>& sample) {
+  std::vector<int64_t> ids;
+  for (int64_t id : sample) {
+    if (id >= 0) ids.push_back(id);
+  }
+  return ids;
+}
+
+std::string Input(const std::vector<int64_t>& ids) {
+  std::string in;
+  for (int64_t id : ids) in += std::to_string(id) + "\n";
+  return in;
+}
+
+// `--batch COMMAND FLAGS` on `ids` prints, line by line, what `COMMAND ID
+// FLAGS` prints for each id (on one line), or "not found" where it exits 1;
+// with --json the single command's object with "id" first. Exit code 1 when
+// some id is unknown, else 0.
+TEST_F(CliTest, BatchEqualsTheSingleCommandForEveryId) {
+  const std::vector<int64_t> ns_ids = BatchIds(world_->SampleNamespaceIds(25));
+  const std::vector<int64_t> project_ids = BatchIds(world_->SampleProjectIds(15));
+  struct Case {
+    std::vector<std::string> command;  // command + flags
+    const std::vector<int64_t>* ids;
+    bool json;
+  };
+  const std::vector<Case> cases = {
+      {{"ancestors"}, &ns_ids, false},
+      {{"ancestors", "--self", "--self-first"}, &ns_ids, true},
+      {{"descendants", "--with-project-namespaces"}, &ns_ids, false},
+      {{"projects", "--unarchived"}, &ns_ids, true},
+      {{"runners", "--ancestors"}, &ns_ids, false},
+      {{"project-ancestors"}, &project_ids, false},
+      {{"project-runners"}, &project_ids, true},
+      {{"counts"}, &ns_ids, false},
+      {{"counts"}, &ns_ids, true},
+      {{"path"}, &ns_ids, false},
+      {{"path", "--project"}, &project_ids, true},
+  };
+  for (const Case& c : cases) {
+    const std::string what = c.command[0] + (c.json ? " --json" : "");
+    std::vector<std::string> batch_args = {"--batch"};
+    if (c.json) batch_args.push_back("--json");
+    batch_args.insert(batch_args.end(), c.command.begin(), c.command.end());
+    CliRun batch = Cli(batch_args, Input(*c.ids));
+    const std::vector<std::string> lines = SplitLines(batch.out);
+    ASSERT_EQ(lines.size(), c.ids->size()) << what << "\n" << batch.out;
+    bool any_unknown = false;
+    for (size_t i = 0; i < c.ids->size(); ++i) {
+      const std::string id = std::to_string((*c.ids)[i]);
+      std::vector<std::string> single_args;
+      if (c.json) single_args.push_back("--json");
+      single_args.push_back(c.command[0]);
+      single_args.push_back(id);
+      single_args.insert(single_args.end(), c.command.begin() + 1, c.command.end());
+      CliRun single = Cli(single_args);
+      ASSERT_TRUE(single.exit_code == 0 || single.exit_code == 1) << what << " " << id;
+      if (single.exit_code == 1) {
+        any_unknown = true;
+        if (c.json) {
+          EXPECT_EQ(lines[i].rfind("{\"id\":" + id + ",\"error\":\"not_found\",", 0), 0u)
+              << what << ": " << lines[i];
+        } else {
+          EXPECT_EQ(lines[i], "not found") << what << " " << id;
+        }
+        continue;
+      }
+      if (c.json) {
+        ASSERT_FALSE(single.out.empty());
+        EXPECT_EQ(lines[i] + "\n", "{\"id\":" + id + "," + single.out.substr(1)) << what;
+      } else {
+        EXPECT_EQ(lines[i], OnOneLine(single.out)) << what << " " << id;
+      }
+    }
+    EXPECT_TRUE(any_unknown) << what << ": the ids include unknown ones";
+    EXPECT_EQ(batch.exit_code, any_unknown ? 1 : 0) << what;
+  }
+}
+
+TEST_F(CliTest, BatchResolveReadsPaths) {
+  ReadView view = world_->index->Read();
+  std::vector<std::string> paths;
+  for (int64_t id : BatchIds(world_->SampleNamespaceIds(20))) {
+    Result<std::string> p = view.NamespaceFullPath(id);
+    if (p.ok()) paths.push_back(*p);
+  }
+  for (int64_t id : BatchIds(world_->SampleProjectIds(10))) {
+    Result<std::string> p = view.ProjectFullPath(id);
+    if (p.ok()) paths.push_back(*p);
+  }
+  paths.insert(paths.begin() + 3, "no/such/path");
+  std::string input;
+  for (const std::string& p : paths) input += p + "\n";
+  for (bool json : {false, true}) {
+    std::vector<std::string> args = {"--batch", "resolve"};
+    if (json) args.insert(args.begin(), "--json");
+    CliRun batch = Cli(args, input);
+    EXPECT_EQ(batch.exit_code, 1);
+    const std::vector<std::string> lines = SplitLines(batch.out);
+    ASSERT_EQ(lines.size(), paths.size()) << batch.out;
+    for (size_t i = 0; i < paths.size(); ++i) {
+      std::vector<std::string> single_args = {"resolve", paths[i]};
+      if (json) single_args.insert(single_args.begin(), "--json");
+      CliRun single = Cli(single_args);
+      if (single.exit_code == 1) {
+        EXPECT_EQ(lines[i],
+                  json ? "{\"path\":\"" + paths[i] +
+                             "\",\"error\":\"not_found\",\"message\":\"unknown_id: path '" +
+                             paths[i] + "'\"}"
+                       : "not found");
+        continue;
+      }
+      ASSERT_EQ(single.exit_code, 0) << paths[i];
+      if (json) {
+        EXPECT_EQ(lines[i] + "\n", "{\"path\":\"" + paths[i] + "\"," + single.out.substr(1));
+      } else {
+        EXPECT_EQ(lines[i], OnOneLine(single.out));
+      }
+    }
+  }
+}
+
+// Many ids (several batch requests, pipelined) against the engine directly;
+// the huge group's answers are large.
+TEST_F(CliTest, BatchOfManyIdsMatchesTheEngineInInputOrder) {
+  const auto& n = world_->forest.named;
+  std::vector<int64_t> ids;
+  for (int i = 0; i < 1500; ++i) ids.push_back(1 + (i * 7919) % 4000);
+  ids.push_back(n.huge_group_id);
+  ids.push_back(99'999'999);
+  ids.push_back(n.gitlab_org_id);
+  std::reverse(ids.begin(), ids.end());  // input order is not id order
+  CliRun batch = Cli({"--batch", "descendants", "--self"}, Input(ids));
+  const std::vector<std::string> lines = SplitLines(batch.out);
+  ASSERT_EQ(lines.size(), ids.size());
+  bool unknown = false;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    IdAnswer want =
+        world_->index->Query({.kind = QueryKind::kSelfAndDescendants, .id = ids[i]}).answer;
+    if (!want.status.ok()) {
+      unknown = true;
+      EXPECT_EQ(lines[i], "not found");
+      continue;
+    }
+    std::string expect;
+    for (size_t k = 0; k < want.ids.size(); ++k)
+      expect += (k ? " " : "") + std::to_string(want.ids[k]);
+    ASSERT_EQ(lines[i], expect) << "line " << i << " id " << ids[i];
+  }
+  EXPECT_TRUE(unknown);
+  EXPECT_EQ(batch.exit_code, 1);
+
+  // All known: exit 0.
+  CliRun known = Cli({"--batch", "counts"}, Input({n.gitlab_org_id, n.small_group_id}));
+  EXPECT_EQ(known.exit_code, 0);
+  EXPECT_EQ(SplitLines(known.out).size(), 2u);
+}
+
+TEST_F(CliTest, BatchEdgeCasesAndUsage) {
+  // Empty stdin: nothing to answer, nothing printed.
+  for (const char* command : {"ancestors", "counts", "path", "resolve"}) {
+    CliRun empty = Cli({"--batch", command}, std::string());
+    EXPECT_EQ(empty.exit_code, 0) << command;
+    EXPECT_EQ(empty.out, "") << command;
+  }
+  // Surrounding blanks and CRLF are trimmed.
+  const std::string org = std::to_string(world_->forest.named.gitlab_org_id);
+  CliRun crlf = Cli({"--batch", "path"}, "  " + org + " \r\n");
+  EXPECT_EQ(crlf.exit_code, 0);
+  EXPECT_EQ(crlf.out, Cli({"path", org}).out);
+  // A line that is not an id: usage error, nothing printed.
+  CliRun bad = Cli({"--batch", "ancestors"}, org + "\nabc\n");
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_EQ(bad.out, "");
+  EXPECT_EQ(Cli({"--batch", "ancestors"}, org + "\n\n").exit_code, 2);     // a blank line
+  EXPECT_EQ(Cli({"--batch", "ancestors", org}, org + "\n").exit_code, 2);  // ids on stdin only
+  EXPECT_EQ(Cli({"--batch", "status"}, "").exit_code, 2);
+  EXPECT_EQ(Cli({"--batch", "ancestors", "--bogus"}, org + "\n").exit_code, 2);
+  // Unreachable: server error.
+  EXPECT_EQ(
+      RunCli({"--unix", "/nonexistent/canopy.sock", "--batch", "counts"}, org + "\n").exit_code, 3);
+  // min_lsn that never comes: every line is a server error, exit 3.
+  CliRun stale = Cli({"--min-lsn", "FF/0", "--wait-ms", "20", "--batch", "ancestors"},
+                     org + "\n" + org + "\n");
+  EXPECT_EQ(stale.exit_code, 3);
+  const std::vector<std::string> lines = SplitLines(stale.out);
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_EQ(lines[0].rfind("error: ", 0), 0u) << lines[0];
 }
 
 TEST(Canopyd, ServesAndStopsOnSigterm) {

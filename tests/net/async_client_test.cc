@@ -13,6 +13,7 @@
 #include <atomic>
 #include <chrono>
 #include <future>
+#include <iostream>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -26,12 +27,12 @@
 namespace canopy::net {
 namespace {
 
-using testing::Eventually;
-using testing::ServerTest;
 using testing::AddGroup;
 using testing::AllQueryShapes;
+using testing::Eventually;
 using testing::ExpectSameAnswer;
 using testing::ExpectSameCounts;
+using testing::ServerTest;
 using testing::TestWorld;
 
 constexpr auto kBound = std::chrono::seconds(60);  // only stops a hung test
@@ -345,6 +346,83 @@ TEST_F(AsyncClientTest, ThousandPipelinedCallsCompleteOnceEachWithTheirIds) {
   }
   for (auto& t : threads) t.join();
   EXPECT_EQ(answered.load(), 800u);
+}
+
+// A window of 32 calls started together — here from a handler, so all 32 are
+// accepted in one turn of the event loop — leaves in one write (the old
+// write-at-accept wrote the first call alone, then the other 31: two writes).
+// Rounds: the last answer of one window starts the next. Deterministic: no
+// timing decides what goes into a write.
+TEST_F(AsyncClientTest, AWindowOf32StartedTogetherLeavesInOneWrite) {
+  StartServer();
+  AsyncClient client(ClientOpts());
+  ASSERT_TRUE(Get(client.Connect()).ok());
+  const std::vector<int64_t> ids = world().SampleNamespaceIds(100);
+  constexpr size_t kWindow = 32;
+  constexpr size_t kRounds = 20;
+  const ClientStats before = client.stats();
+  std::promise<void> finished;
+  std::atomic<size_t> wrong{0};
+  size_t answered = 0;  // I/O thread only
+  size_t round = 0;     // I/O thread only
+  std::function<void()> start_round = [&] {
+    for (size_t k = 0; k < kWindow; ++k) {
+      const IdQuery q{.kind = QueryKind::kSelfAndAncestors,
+                      .id = ids[(round * kWindow + k) % ids.size()]};
+      client.Query(q, {}, [&, q](Result<QueryAnswer> a) {
+        if (!a.ok() || a->answer.ids != index().Query(q).answer.ids) wrong.fetch_add(1);
+        if (++answered % kWindow != 0) return;
+        if (++round < kRounds) {
+          start_round();
+        } else {
+          finished.set_value();
+        }
+      });
+    }
+  };
+  client.Ping(0, [&](Result<Lsn>) { start_round(); });
+  std::future<void> done = finished.get_future();
+  ASSERT_EQ(done.wait_for(kBound), std::future_status::ready);
+  EXPECT_EQ(wrong.load(), 0u);
+  const uint64_t want_requests = 1 + kRounds * kWindow;  // the ping + the windows
+  ASSERT_TRUE(Eventually(
+      [&] { return client.stats().requests_written - before.requests_written == want_requests; },
+      kBound));
+  const ClientStats after = client.stats();
+  const uint64_t writes = after.writes - before.writes;
+  std::cout << "async, windows of 32 from a handler: " << want_requests << " requests in " << writes
+            << " writes\n";
+  EXPECT_EQ(writes, 1 + kRounds) << "one write per window (and one for the ping)";
+  EXPECT_GE(want_requests - 1, 16 * (writes - 1));
+}
+
+// The same windows from a caller's thread (futures): what goes into a write
+// depends on how fast the I/O thread wakes, so this only reports the number.
+TEST_F(AsyncClientTest, WindowsFromACallerThreadAreCounted) {
+  StartServer();
+  AsyncClient client(ClientOpts());
+  ASSERT_TRUE(Get(client.Connect()).ok());
+  const std::vector<int64_t> ids = world().SampleNamespaceIds(100);
+  constexpr size_t kWindow = 32;
+  constexpr size_t kRounds = 20;
+  const ClientStats before = client.stats();
+  for (size_t round = 0; round < kRounds; ++round) {
+    std::vector<std::future<Result<QueryAnswer>>> window;
+    for (size_t k = 0; k < kWindow; ++k) {
+      window.push_back(client.Query(
+          {.kind = QueryKind::kSelfAndAncestors, .id = ids[(round * kWindow + k) % ids.size()]}));
+    }
+    for (auto& f : window) ASSERT_TRUE(Get(f).ok());
+  }
+  ASSERT_TRUE(Eventually(
+      [&] {
+        return client.stats().requests_written - before.requests_written == kRounds * kWindow;
+      },
+      kBound));
+  const uint64_t writes = client.stats().writes - before.writes;
+  std::cout << "async, windows of 32 from the caller's thread: " << kRounds * kWindow
+            << " requests in " << writes << " writes\n";
+  EXPECT_GE(writes, kRounds);
 }
 
 TEST_F(AsyncClientOwnIndexTest, MinLsnWaitIsAnsweredAfterTheIndexAdvances) {

@@ -2,7 +2,9 @@
 // compared with the engine's own in-process answer on the same index.
 #include <gtest/gtest.h>
 
+#include <iostream>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "net_test_util.h"
@@ -213,6 +215,121 @@ TEST_P(RoundTripTest, StatusPingAndUnknownIds) {
   ASSERT_TRUE(bad.ok());
   EXPECT_EQ(bad->answer.status.code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(client.server_hello().version, kProtocolVersion);
+}
+
+// ---- pipelined writes: the batching is the client's deterministic behaviour ----
+
+// A query per id, spread over kinds.
+std::vector<IdQuery> WindowQueries(const std::vector<int64_t>& ids, size_t n) {
+  std::vector<IdQuery> out;
+  for (size_t i = 0; i < n; ++i) {
+    out.push_back(IdQuery{.kind = i % 2 ? QueryKind::kSelfAndAncestors : QueryKind::kRunnersOfGroup,
+                          .id = ids[i % ids.size()]});
+  }
+  return out;
+}
+
+// A caller keeping 32 requests in flight (Receive one, Send one) puts at least
+// 16 requests in every write. Flushing on every Receive() (the old client)
+// writes one request per write here, so this fails for it; the counts depend
+// only on the sequence of calls, not on timing.
+TEST_P(RoundTripTest, SlidingWindowOf32WritesAtLeast16RequestsPerWrite) {
+  Client client = MakeClient();
+  ASSERT_TRUE(client.Connect().ok());
+  const std::vector<IdQuery> queries = WindowQueries(world_->SampleNamespaceIds(), 32 * 40);
+  constexpr size_t kWindow = 32;
+  const ClientStats before = client.stats();
+  std::vector<uint64_t> ids;
+  size_t sent = 0;
+  auto send_next = [&] {
+    Request r;
+    r.body = queries[sent++];
+    Result<uint64_t> id = client.Send(r);
+    ASSERT_TRUE(id.ok()) << id.status().ToString();
+    ids.push_back(*id);
+  };
+  while (sent < kWindow) send_next();
+  for (size_t received = 0; received < queries.size(); ++received) {
+    Result<Response> r = client.Receive();
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    ASSERT_EQ(r->request_id, ids[received]);
+    const IdPage* page = std::get_if<IdPage>(&r->body);
+    ASSERT_NE(page, nullptr);
+    EXPECT_EQ(page->ids, index().Query(queries[received]).answer.ids);
+    if (sent < queries.size()) send_next();
+    ASSERT_LE(client.outstanding(), kWindow);
+  }
+  EXPECT_EQ(client.outstanding(), 0u);
+  const ClientStats after = client.stats();
+  const uint64_t writes = after.writes - before.writes;
+  const uint64_t requests = after.requests_written - before.requests_written;
+  EXPECT_EQ(requests, queries.size());
+  ASSERT_GT(writes, 0u);
+  std::cout << "sliding window 32: " << requests << " requests in " << writes << " writes ("
+            << static_cast<double>(requests) / static_cast<double>(writes) << " per write)\n";
+  EXPECT_GE(requests, 16 * writes) << "fewer than 16 requests per write";
+  EXPECT_EQ(after.connects, 1u);
+}
+
+// Send x 32 then Receive x 32: one write for all 32.
+TEST_P(RoundTripTest, SendThenReceiveWritesTheWholeWindowOnce) {
+  Client client = MakeClient();
+  ASSERT_TRUE(client.Connect().ok());
+  const std::vector<IdQuery> queries = WindowQueries(world_->SampleNamespaceIds(), 32);
+  for (int round = 0; round < 5; ++round) {
+    const ClientStats before = client.stats();
+    for (const IdQuery& q : queries) {
+      Request r;
+      r.body = q;
+      ASSERT_TRUE(client.Send(r).ok());
+    }
+    EXPECT_EQ(client.stats().writes, before.writes) << "Send() only queues";
+    for (const IdQuery& q : queries) {
+      Result<Response> r = client.Receive();
+      ASSERT_TRUE(r.ok()) << r.status().ToString();
+      EXPECT_EQ(std::get<IdPage>(r->body).ids, index().Query(q).answer.ids);
+    }
+    const ClientStats after = client.stats();
+    EXPECT_EQ(after.writes - before.writes, 1u);
+    EXPECT_EQ(after.requests_written - before.requests_written, queries.size());
+  }
+}
+
+// The window helper: every answer once, with its request's index, >= 16 per write.
+TEST_P(RoundTripTest, PipelineHelperKeepsAWindowAndMatchesAnswersToRequests) {
+  Client client = MakeClient();
+  std::vector<IdQuery> queries = WindowQueries(world_->SampleNamespaceIds(), 1000);
+  std::vector<Request> requests;
+  for (const IdQuery& q : queries) {
+    Request r;
+    r.body = q;
+    requests.push_back(r);
+  }
+  // A min_lsn request already satisfied, and a ping, among them.
+  requests[10].min_lsn = index().applied_lsn();
+  requests[11].body = PingRequest{11};
+  ASSERT_TRUE(client.Connect().ok());
+  const ClientStats before = client.stats();
+  std::vector<int> seen(requests.size(), 0);
+  Status s = client.Pipeline(requests, 32, [&](size_t i, Response r) {
+    ASSERT_LT(i, requests.size());
+    ++seen[i];
+    if (i == 11) {
+      EXPECT_EQ(std::get<Pong>(r.body).payload, 11u);
+      return;
+    }
+    EXPECT_EQ(std::get<IdPage>(r.body).ids, index().Query(queries[i]).answer.ids) << i;
+  });
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  for (size_t i = 0; i < seen.size(); ++i) ASSERT_EQ(seen[i], 1) << i;
+  EXPECT_EQ(client.outstanding(), 0u);
+  const ClientStats after = client.stats();
+  const uint64_t writes = after.writes - before.writes;
+  EXPECT_EQ(after.requests_written - before.requests_written, requests.size());
+  EXPECT_GE(after.requests_written - before.requests_written, 16 * writes);
+  std::cout << "Pipeline(window 32): " << requests.size() << " requests in " << writes
+            << " writes\n";
+  EXPECT_TRUE(client.Ping().ok());  // the connection is in a clean state afterwards
 }
 
 INSTANTIATE_TEST_SUITE_P(Transports, RoundTripTest,

@@ -30,7 +30,16 @@
 // the I/O thread, which connects if needed, writes requests in batches and
 // matches each answer to its call by request id (answers to min_lsn requests
 // may overtake others). Answers and errors are the blocking Client's: the same
-// value types, the same ToStatusCode() mapping (see client.h).
+// value types, the same ToStatusCode() mapping (see client.h), made by the
+// same code (the connection and each typed call are defined once for both).
+//
+// WRITES: a call is not written the moment the I/O thread accepts it: one
+// write is scheduled for the end of that turn of the event loop, so calls
+// that arrive together leave together — all calls started by handlers of the
+// answers of one read, and whatever other threads submitted meanwhile — and
+// while a write is under way, every call that arrives joins the next write
+// (up to 64 KiB each). A caller that starts a window of 32 calls from a
+// handler sends them in one write. stats() counts writes and requests.
 //
 // THREAD SAFETY: every method may be called from any thread, concurrently,
 // including from inside a completion handler — except the destructor, which
@@ -79,7 +88,7 @@
 //
 // COST: a few small allocations per call (the handler, the request, the
 // posted operation); requests are encoded on the I/O thread into one write
-// buffer (up to 64 KiB per write), answers decoded there. No timer per call:
+// buffer (up to 64 KiB per write, see WRITES), answers decoded there. No timer per call:
 // one watchdog checks every deadline while calls are outstanding.
 #pragma once
 
@@ -140,6 +149,9 @@ class AsyncClient {
   // The server's Hello reply of the current (or last) connection; empty
   // before the first one.
   HelloReply server_hello() const;
+  // A snapshot of the connection's counters (see ClientStats in client.h):
+  // requests_written / writes is how many calls left per write.
+  ClientStats stats() const;
 
   // ---- typed calls; answers as the blocking Client's (client.h) ----
   // Each has a callback form and a future form.

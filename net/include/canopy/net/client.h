@@ -19,6 +19,8 @@
 //   // Pipelining: send many, then read; answers carry the request ids.
 //   for (auto& r : requests) client.Send(r);
 //   for (size_t i = 0; i < requests.size(); ++i) client.Receive();
+//   // ... or keep a window of 32 in flight and get each answer with its index:
+//   client.Pipeline(requests, 32, [](size_t i, canopy::net::Response r) { ... });
 //
 // The typed calls mirror HierarchyIndex's answers (QueryAnswer, BatchAnswer,
 // IdAnswer), so an answer over the network compares equal to the engine's own.
@@ -32,12 +34,30 @@
 // pipelined on it, the call reconnects once and is retried (every canopy
 // request is a read, so a retry is safe).
 //
+// WRITES (pipelining): Send() only encodes; requests leave in batches, one
+// write for everything queued: when 64 KiB are queued, on Flush(), and on
+// Receive() when the requests queued are at least as many as the answers
+// surely coming for requests already written (min_lsn requests, which the
+// server may park, do not count), or none are coming. So a caller keeping a
+// window of W requests in flight (Receive one, Send one) writes W/2 requests
+// per write instead of one, while the server always has at least W/2 to work
+// on; Send x N then Receive x N writes all N at the first Receive. This
+// depends only on the sequence of calls, never on timing. stats() counts
+// writes and requests. The price: a queued request may wait for up to W/2
+// answers before it is written.
+//
+// Internals: both clients share one connection implementation
+// (net/src/client_transport.h: connect, Hello, framing, write batching,
+// reading) and one definition of each typed call (net/src/typed_answers.h).
+//
 // THREAD SAFETY: not thread-safe; use one Client per thread (they are cheap:
 // one socket each), or guard it.
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -71,6 +91,19 @@ struct ClientOptions {
 struct CallOptions {
   Lsn min_lsn;                        // Lsn(0): answer at once
   std::chrono::milliseconds wait{0};  // min_lsn wait; 0 = the server's default
+};
+
+// What a client's connection(s) did, counted since the client was made
+// (over reconnects). A write is one send call to the kernel; a request is
+// counted when the write carrying it completed. Hello frames count as requests
+// (one per connection). requests_written / writes is the batching factor.
+struct ClientStats {
+  uint64_t connects = 0;          // handshakes completed
+  uint64_t writes = 0;            // send calls that wrote bytes
+  uint64_t requests_written = 0;  // request frames those writes carried
+  uint64_t bytes_written = 0;
+  uint64_t reads = 0;           // receive calls that returned bytes
+  uint64_t responses_read = 0;  // answer frames decoded (Hello replies included)
 };
 
 // A value with the LSN of the snapshot that answered.
@@ -137,18 +170,37 @@ class Client {
   Result<Response> Call(Request request);
   // Queues `request` without waiting for its answer (connecting first if
   // needed) and returns its request_id (assigned when 0). Requests are
-  // written in batches: when 64 KiB are queued, on Flush(), and on Receive().
-  // Answers that arrive while writing are buffered, so a long pipeline
-  // cannot deadlock against a server that pauses reading (backpressure).
+  // written in batches (see WRITES above): when 64 KiB are queued, on
+  // Flush(), and on Receive() when needed. Answers that arrive while writing
+  // are buffered, so a long pipeline cannot deadlock against a server that
+  // pauses reading (backpressure).
   Result<uint64_t> Send(Request request);
-  // Writes every queued request. Errors: kTimeout, kUnavailable.
+  // Writes every queued request (one write). Errors: kTimeout, kUnavailable.
   Status Flush();
-  // The next answer, in arrival order. Errors: kTimeout (nothing within
-  // io_timeout + the longest min_lsn wait outstanding), kUnavailable
-  // (connection lost: every outstanding request is lost), kDataLoss.
+  // The next answer, in arrival order; writes the queued requests first when
+  // WRITES above says so. Errors: kTimeout (nothing within io_timeout + the
+  // longest min_lsn wait outstanding), kUnavailable (connection lost: every
+  // outstanding request is lost), kDataLoss. An error frame for the whole
+  // connection (request id 0) is returned as a Response.
   Result<Response> Receive();
   // Requests sent and not yet received.
   size_t outstanding() const;
+
+  // Sends every request keeping at most `window` (>= 1; 0 counts as 1)
+  // unanswered, and hands each answer to `on_answer` with the index of its
+  // request, in arrival order (min_lsn answers may overtake). Requests with
+  // request_id 0 get fresh ids; caller-chosen ids must be distinct.
+  // REQUIRES: outstanding() == 0. Returns OK once every request was answered
+  // (server errors are in the Responses), or the first transport error
+  // (kUnavailable, kTimeout, kDataLoss; a connection-level error frame as its
+  // status): answers delivered before it stand, the rest are lost, and the
+  // connection is closed. No retry. At window 32 about 16 requests leave per
+  // write (see WRITES).
+  Status Pipeline(std::span<const Request> requests, size_t window,
+                  const std::function<void(size_t index, Response response)>& on_answer);
+
+  // Counters of this client's writes and reads (see ClientStats).
+  ClientStats stats() const;
 
   class Impl;  // internal
 
