@@ -211,6 +211,7 @@ void RespProtocol::Execute(std::span<const std::string_view> args, std::span<con
   if (Is(name, "RESET")) {
     resp3_ = false;
     lsn_attribute_ = false;
+    last_lsn_ = Lsn();
     authenticated_ = options_.token.empty();
     client_name_.clear();
     writer_.set_resp3(false);
@@ -323,7 +324,8 @@ void RespProtocol::Hello(std::span<const std::string_view> args, SessionContext&
   bool has_name = false;
   for (; i < args.size(); ++i) {
     if (Is(args[i], "AUTH") && i + 2 < args.size()) {
-      if (options_.token.empty() || !TokenMatches(options_.token, args[i + 2])) {
+      // Without a token every password is accepted (Redis's passwordless default user).
+      if (!options_.token.empty() && !TokenMatches(options_.token, args[i + 2])) {
         return Error(ctx, "WRONGPASS", "invalid username-password pair or user is disabled.");
       }
       auth_ok = true;
@@ -370,6 +372,10 @@ void RespProtocol::Auth(std::span<const std::string_view> args, SessionContext& 
     return Error(ctx, "ERR", "wrong number of arguments for 'auth' command");
   }
   if (options_.token.empty()) {
+    if (args.size() == 2) {  // AUTH user pass: as Redis's passwordless default user, accepted
+      writer_.SimpleString("OK");
+      return Reply(ctx);
+    }
     return Error(ctx, "ERR",
                  "AUTH <password> called without any password configured for the default user. "
                  "Are you sure your configuration is correct?");
@@ -530,8 +536,12 @@ bool RespProtocol::ParseQuery(Command command, bool many, std::span<const std::s
     const bool listing = command == Command::kDescendants || command == Command::kProjects ||
                          command == Command::kRunners || command == Command::kProjectRunners;
     if (listing && Is(a, "LIMIT") && has_value) {
-      if (!ParseUint32(args[i + 1], &q.limit) || q.limit == 0) {
-        return bad("invalid LIMIT " + Quoted(args[i + 1]) + " (want 1..4294967295)");
+      if (!ParseUint32(args[i + 1], &q.limit) || q.limit == 0 ||
+          q.limit > handler_limits_.max_ids_per_page) {
+        // A page shorter than asked would look like the last one: refuse.
+        return bad("invalid LIMIT " + Quoted(args[i + 1]) + " (want 1.." +
+                   std::to_string(handler_limits_.max_ids_per_page) +
+                   ", the server's max_ids_per_page)");
       }
       o->limited = true;
       ++i;
@@ -604,10 +614,8 @@ bool RespProtocol::ParseQuery(Command command, bool many, std::span<const std::s
       break;
   }
   // A page is never longer than the server's limit: without LIMIT, a longer
-  // answer is TOOLARGE rather than silently cut.
-  if (q.limit == 0 || q.limit > handler_limits_.max_ids_per_page) {
-    q.limit = handler_limits_.max_ids_per_page;
-  }
+  // answer is TOOLARGE rather than silently cut (LIMIT itself is at most it).
+  if (q.limit == 0) q.limit = handler_limits_.max_ids_per_page;
   return true;
 }
 

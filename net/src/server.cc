@@ -139,12 +139,15 @@ class Listener : public std::enable_shared_from_this<Listener<Protocol>> {
                    [self = this->shared_from_this()] { self->DoAccept(); });
   }
 
+  // Stops accepting: posted to the acceptor's loop while it runs.
   void Stop() {
-    asio::post(acceptor_.get_executor(), [self = this->shared_from_this()] {
-      error_code ec;
-      self->acceptor_.close(ec);
-      self->retry_timer_.cancel();
-    });
+    asio::post(acceptor_.get_executor(), [self = this->shared_from_this()] { self->Close(); });
+  }
+  // REQUIRES: no loop runs (the server joined its threads): closes here.
+  void Close() {
+    error_code ec;
+    acceptor_.close(ec);
+    retry_timer_.cancel();
   }
 
  private:
@@ -277,6 +280,11 @@ class Server::Impl {
       if (t.joinable()) t.join();
     }
     threads_.clear();
+    // The loops are stopped, so the posted closes may never have run: close
+    // here, so the ports are free when Stop() returns.
+    for (auto& listener : tcp_) listener->Close();
+    for (auto& listener : unix_) listener->Close();
+    poll_timer_->cancel();
     for (const std::string& path : unix_paths_) {
       if (internal::IsSocketFile(path)) ::unlink(path.c_str());
     }

@@ -38,6 +38,8 @@ ServerCore::ServerCore(ServerOptions options)
       decoder_limits_(MakeDecoderLimits(options_)),
       handler_limits_(MakeHandlerLimits(options_)),
       watchdog_interval_(WatchdogInterval(options_)),
+      max_buffered_answer_bytes_(
+          std::max<size_t>(size_t{1} << 20, options_.max_request_frame_bytes)),
       waiters_(options_.max_waiting) {}
 
 std::shared_ptr<const HierarchyIndex> ServerCore::index() const {

@@ -40,6 +40,9 @@ class ServerCore final : public StatusSource {
   const ServerOptions& options() const { return options_; }
   const DecoderLimits& decoder_limits() const { return decoder_limits_; }
   const HandlerLimits& handler_limits() const { return handler_limits_; }
+  // A session takes no new request while its unwritten answers hold this
+  // many bytes: max(1 MiB, max_request_frame_bytes).
+  size_t max_buffered_answer_bytes() const { return max_buffered_answer_bytes_; }
   // How often a session checks its read/write deadlines: a quarter of the
   // shortest timeout, within [5 ms, 500 ms].
   std::chrono::milliseconds watchdog_interval() const { return watchdog_interval_; }
@@ -87,6 +90,7 @@ class ServerCore final : public StatusSource {
   const DecoderLimits decoder_limits_;
   const HandlerLimits handler_limits_;
   const std::chrono::milliseconds watchdog_interval_;
+  const size_t max_buffered_answer_bytes_;
   mutable std::mutex index_mu_;
   std::shared_ptr<const HierarchyIndex> index_;  // guarded by index_mu_
   std::atomic<uint64_t> index_generation_{0};

@@ -138,7 +138,8 @@ void Session::ProcessBuffered() {
   // REQUIRES: !reading_ (the protocol's input buffer may move).
   const size_t max_in_flight = std::max<uint32_t>(core_.options().max_in_flight, 1);
   const bool ordered = protocol_->ordered();
-  while (!closed_ && !closing_ && in_flight() < max_in_flight) {
+  while (!closed_ && !closing_ && in_flight() < max_in_flight &&
+         out_.size() + writing_.size() < core_.max_buffered_answer_bytes()) {
     if (ordered && !parked_.empty()) return;  // answers must keep their order
     if (!protocol_->HandleNext(*this)) {
       DoRead();  // no-op once reading stopped

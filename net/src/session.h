@@ -27,8 +27,11 @@
 // FLOW CONTROL
 //   in_flight = requests parked on min_lsn + answers buffered or being
 //   written. Requests are taken from the input only while in_flight <
-//   max_in_flight; a read is issued only when no complete request is buffered
-//   and there is room. So a client that pipelines without reading fills its
+//   max_in_flight and the answers buffered or being written hold fewer than
+//   ServerCore::max_buffered_answer_bytes() (so a few small requests asking
+//   for big answers cannot pile up answers either: at most that + one answer);
+//   a read is issued only when no complete request is buffered and there is
+//   room. So a client that pipelines without reading fills its
 //   own socket buffers, not the server's memory; the write timeout then ends
 //   it. An ordered protocol (RESP) takes no request while one is parked.
 //
