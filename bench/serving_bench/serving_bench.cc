@@ -1,0 +1,1000 @@
+// canopy_serving_bench — canopy served next to Redis and PostgreSQL, side by
+// side, on one generated GitLab database (issue 9, item 4). bench/serving
+// runs it; see bench/README.md.
+//
+//   canopy_serving_bench --pg CONNINFO --canopyd PATH --loadgen PATH [options]
+//
+// Steps: generate the forest and load it into PostgreSQL with GitLab's
+// columns, indexes and namespace_descendants cache (bench/pg, shared with
+// canopy_compare_bench); start redis-server (Unix socket, no persistence) and
+// canopyd (replicating that database; FlatBuffers and, when this canopyd has
+// it, RESP on Unix sockets); check that canopyd's answers (both protocols)
+// equal every SQL form's for every question and put each answer's RESP bytes
+// into Redis; then time every cell — question x load shape x server, the
+// servers taking turns within a question so that machine noise hits them
+// alike — each with its own client process (redis-benchmark, canopy_loadgen,
+// pgbench), reading the server's CPU time from /proc around it. Writes
+// serving.md (also printed), serving.csv, serving-chart.dat and
+// serving-summary.txt into --out.
+//
+// Exit status: 0; 1 when an answer differs, a server does not start or a
+// cell fails; 2 on usage; 77 when a program it needs is not installed
+// (CTest counts that as skipped).
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "askers.h"
+#include "bench_setup.h"
+#include "canopy/bench/gitlab_forest.h"
+#include "canopy/bench/pg_connection.h"
+#include "canopy/net/client.h"
+#include "cells.h"
+#include "processes.h"
+#include "questions.h"
+#include "resp.h"
+#include "serving_report.h"
+
+namespace canopy::bench::serving {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using compare::Answer;
+using compare::Question;
+using compare::QuestionKind;
+using compare::SqlForm;
+
+constexpr int kExitMissingProgram = 77;
+
+double Since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+std::string Fixed(double v, int decimals) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
+  return buf;
+}
+
+constexpr const char* kUsage =
+    R"(usage: canopy_serving_bench --canopyd PATH --loadgen PATH [options]
+  --pg CONNINFO          PostgreSQL (a role that may CREATE DATABASE and replicate;
+                         wal_level=logical). Default: $CANOPY_SERVING_PG, else a throwaway
+                         cluster from scripts/pg-test-cluster.
+  --database NAME        database to (re)create, default canopy_serving
+  --namespaces N         users + groups, default 100000 (project namespaces come on top)
+  --projects N           default 300000
+  --seed N               default 1
+  --seconds S            measured time per cell, default 3
+  --shapes LIST          connections x in flight, default 1x1,16x1,1x32,16x32
+  --questions LIST       default: all of ancestors-6, ancestors-21, descendants-small,
+                         descendants-gitlab-org, descendants-huge, projects-small,
+                         projects-gitlab-org, projects-huge, counts-gitlab-org, batch-100
+  --servers LIST         default: all of redis, canopyd_resp, canopyd_flatbuffers, pg_linear,
+                         pg_recursive, pg_cache
+  --resp auto|on|off     canopyd over RESP (auto: when canopyd --help has --resp-unix)
+  --canopyd PATH         the canopyd binary
+  --canopyd-arg ARG      an extra canopyd argument (repeatable), e.g. --canopyd-arg=--threads
+  --loadgen PATH         canopy_loadgen
+  --redis-server PATH    default redis-server
+  --redis-benchmark PATH default redis-benchmark
+  --pgbench PATH         default $PG_BINDIR/pgbench, /usr/lib/postgresql/15/bin/pgbench, pgbench
+  --out DIR              where the reports go, default .
+  --command TEXT         the command line to print in the report
+  --chart FILE           a chart image beside serving.md to show in it
+  --reuse-db             keep an existing database loaded with the same sizes and seed
+  --check-only           check the answers and the clients, time nothing
+  --keep-work            keep the work folder (sockets, logs, pgbench scripts)
+)";
+
+constexpr const char* kAllQuestionKeys[] = {
+    "ancestors-6",       "ancestors-21",   "descendants-small",   "descendants-gitlab-org",
+    "descendants-huge",  "projects-small", "projects-gitlab-org", "projects-huge",
+    "counts-gitlab-org", "batch-100"};
+
+struct Flags {
+  std::string pg;
+  std::string database = "canopy_serving";
+  size_t namespaces = 100'000;
+  size_t projects = 300'000;
+  uint64_t seed = 1;
+  double seconds = 3;
+  std::vector<Shape> shapes = {{1, 1}, {16, 1}, {1, 32}, {16, 32}};
+  std::vector<std::string> questions;
+  std::vector<Server> servers;
+  std::string resp = "auto";
+  std::string canopyd, loadgen;
+  std::vector<std::string> canopyd_args;
+  std::string redis_server = "redis-server", redis_benchmark = "redis-benchmark", pgbench;
+  std::string out_dir = ".";
+  std::string command, chart;
+  bool reuse_db = false, check_only = false, keep_work = false;
+};
+
+std::vector<std::string> Split(const std::string& s, char sep) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= s.size()) {
+    const size_t end = std::min(s.find(sep, start), s.size());
+    if (end > start) out.push_back(s.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
+std::optional<Server> ServerFromKey(const std::string& key) {
+  for (int i = 0; i < kServerCount; ++i) {
+    if (key == ServerKey(static_cast<Server>(i))) return static_cast<Server>(i);
+  }
+  return std::nullopt;
+}
+
+std::string DefaultPgbench() {
+  if (const char* bindir = std::getenv("PG_BINDIR"); bindir != nullptr && *bindir != '\0') {
+    return std::string(bindir) + "/pgbench";
+  }
+  if (access("/usr/lib/postgresql/15/bin/pgbench", X_OK) == 0) {
+    return "/usr/lib/postgresql/15/bin/pgbench";
+  }
+  return "pgbench";
+}
+
+std::optional<Flags> ParseFlags(int argc, char** argv) {
+  Flags f;
+  if (const char* env = std::getenv("CANOPY_SERVING_PG"); env != nullptr) f.pg = env;
+  f.pgbench = DefaultPgbench();
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    std::string value;
+    if (const size_t eq = arg.find('='); arg.rfind("--", 0) == 0 && eq != std::string::npos) {
+      value = arg.substr(eq + 1);
+      arg = arg.substr(0, eq);
+    } else if (arg == "--reuse-db") {
+      f.reuse_db = true;
+      continue;
+    } else if (arg == "--check-only") {
+      f.check_only = true;
+      continue;
+    } else if (arg == "--keep-work") {
+      f.keep_work = true;
+      continue;
+    } else if (arg == "--help" || arg == "-h") {
+      std::cout << kUsage;
+      std::exit(0);
+    } else if (i + 1 < argc) {
+      value = argv[++i];
+    } else {
+      return std::nullopt;
+    }
+    try {
+      if (arg == "--pg") {
+        f.pg = value;
+      } else if (arg == "--database") {
+        f.database = value;
+      } else if (arg == "--namespaces") {
+        f.namespaces = std::stoull(value);
+      } else if (arg == "--projects") {
+        f.projects = std::stoull(value);
+      } else if (arg == "--seed") {
+        f.seed = std::stoull(value);
+      } else if (arg == "--seconds") {
+        f.seconds = std::stod(value);
+      } else if (arg == "--shapes") {
+        f.shapes.clear();
+        for (const std::string& s : Split(value, ',')) {
+          const size_t x = s.find('x');
+          if (x == std::string::npos) return std::nullopt;
+          Shape shape{std::stoi(s.substr(0, x)), std::stoi(s.substr(x + 1))};
+          if (shape.connections < 1 || shape.connections > 1024 || shape.in_flight < 1 ||
+              shape.in_flight > 256) {
+            return std::nullopt;
+          }
+          f.shapes.push_back(shape);
+        }
+      } else if (arg == "--questions") {
+        f.questions = Split(value, ',');
+      } else if (arg == "--servers") {
+        for (const std::string& key : Split(value, ',')) {
+          std::optional<Server> s = ServerFromKey(key);
+          if (!s) return std::nullopt;
+          f.servers.push_back(*s);
+        }
+      } else if (arg == "--resp") {
+        if (value != "auto" && value != "on" && value != "off") return std::nullopt;
+        f.resp = value;
+      } else if (arg == "--canopyd") {
+        f.canopyd = value;
+      } else if (arg == "--canopyd-arg") {
+        f.canopyd_args.push_back(value);
+      } else if (arg == "--loadgen") {
+        f.loadgen = value;
+      } else if (arg == "--redis-server") {
+        f.redis_server = value;
+      } else if (arg == "--redis-benchmark") {
+        f.redis_benchmark = value;
+      } else if (arg == "--pgbench") {
+        f.pgbench = value;
+      } else if (arg == "--out") {
+        f.out_dir = value;
+      } else if (arg == "--command") {
+        f.command = value;
+      } else if (arg == "--chart") {
+        f.chart = value;
+      } else {
+        return std::nullopt;
+      }
+    } catch (const std::exception&) {
+      return std::nullopt;
+    }
+  }
+  for (char c : f.database) {
+    if (!(c >= 'a' && c <= 'z') && !(c >= '0' && c <= '9') && c != '_') return std::nullopt;
+  }
+  if (f.canopyd.empty() || f.loadgen.empty() || f.shapes.empty() || !(f.seconds > 0)) {
+    return std::nullopt;
+  }
+  if (f.questions.empty())
+    f.questions.assign(std::begin(kAllQuestionKeys), std::end(kAllQuestionKeys));
+  for (const std::string& q : f.questions) {
+    if (std::find(std::begin(kAllQuestionKeys), std::end(kAllQuestionKeys), q) ==
+        std::end(kAllQuestionKeys)) {
+      return std::nullopt;
+    }
+  }
+  if (f.servers.empty()) {
+    for (int i = 0; i < kServerCount; ++i) f.servers.push_back(static_cast<Server>(i));
+  }
+  return f;
+}
+
+// All of `command`'s output (stdout and stderr).
+std::string CommandText(const std::string& command) {
+  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
+  if (pipe == nullptr) return "";
+  std::string out;
+  char buf[4096];
+  size_t n = 0;
+  while ((n = std::fread(buf, 1, sizeof buf, pipe)) > 0) out.append(buf, n);
+  pclose(pipe);
+  return out;
+}
+
+std::string Quoted(const std::string& s) { return CommandLine({s}); }
+
+// ---- the questions ----
+
+const Question* Pick(const std::vector<Question>& qs, QuestionKind kind, const std::string& match) {
+  for (const Question& q : qs) {
+    if (q.kind == kind && (q.size_class == match || q.target.rfind(match, 0) == 0)) return &q;
+  }
+  return nullptr;
+}
+
+std::string Join(const std::vector<int64_t>& ids, char sep) {
+  std::string out;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (i != 0) out += sep;
+    out += std::to_string(ids[i]);
+  }
+  return out;
+}
+
+// The question of `key` with its RESP and loadgen forms; nullopt when the
+// forest has no such target.
+std::optional<ServingQuestion> MakeQuestion(const std::vector<Question>& qs,
+                                            const std::string& key) {
+  ServingQuestion sq;
+  sq.key = key;
+  const size_t dash = key.find('-');
+  const std::string kind = key.substr(0, dash), size = key.substr(dash + 1);
+  if (kind == "ancestors") {
+    sq.question =
+        Pick(qs, QuestionKind::kSelfAndAncestors, size == "6" ? "gitlab-org" : "21-level");
+    sq.label = "ancestors";
+  } else if (kind == "descendants") {
+    sq.question = Pick(qs, QuestionKind::kSelfAndDescendants, size);
+    sq.label = "descendants " + size;
+  } else if (kind == "projects") {
+    sq.question = Pick(qs, QuestionKind::kAllProjectIds, size);
+    sq.label = "all_project_ids " + size;
+  } else if (kind == "counts") {
+    sq.question = Pick(qs, QuestionKind::kCounts, size);
+    sq.label = "counts " + size;
+  } else if (kind == "batch") {
+    sq.question = Pick(qs, QuestionKind::kBatchAncestors, "100 random");
+    sq.label = "batch of 100 ancestors";
+  }
+  if (sq.question == nullptr || sq.question->ids.empty()) return std::nullopt;
+  const Question& q = *sq.question;
+  if (kind == "ancestors") sq.label += " " + q.size_class;  // "ancestors depth 6"
+  const std::string first = std::to_string(q.ids[0]);
+  switch (q.kind) {
+    case QuestionKind::kSelfAndAncestors:
+      sq.resp_command = {"ANCESTORS", first, "SELF"};
+      sq.loadgen_query = {"ancestors", first};
+      break;
+    case QuestionKind::kSelfAndDescendants:
+      sq.resp_command = {"DESCENDANTS", first, "SELF"};
+      sq.loadgen_query = {"descendants", first};
+      break;
+    case QuestionKind::kAllProjectIds:
+      sq.resp_command = {"PROJECTS", first};
+      sq.loadgen_query = {"projects", first};
+      break;
+    case QuestionKind::kCounts:
+      sq.resp_command = {"COUNTS", first};
+      sq.loadgen_query = {"counts", first};
+      break;
+    case QuestionKind::kBatchAncestors:
+      sq.resp_command = {"MANCESTORS"};
+      for (int64_t i : q.ids) sq.resp_command.push_back(std::to_string(i));
+      sq.resp_command.push_back("SELF");
+      sq.loadgen_query = {"batch-ancestors", Join(q.ids, ',')};
+      break;
+    default:
+      return std::nullopt;
+  }
+  sq.redis_key = "canopy:" + key;
+  return sq;
+}
+
+// The SQL of a form with pgbench's :p for GitLab's $1.
+std::string PgbenchSql(QuestionKind kind, SqlForm form) {
+  std::string sql = compare::SqlText(kind, form);
+  for (size_t at = sql.find("$1"); at != std::string::npos; at = sql.find("$1", at)) {
+    sql.replace(at, 2, ":p");
+  }
+  return sql;
+}
+
+std::string Describe(const Answer& a) {
+  std::string out =
+      std::to_string(a.size()) + " member(s), " + std::to_string(compare::AnswerSize(a)) + " ids: ";
+  size_t shown = 0;
+  for (const auto& member : a) {
+    out += "[";
+    for (size_t i = 0; i < member.size() && shown < 10; ++i, ++shown) {
+      if (i != 0) out += ',';
+      out += std::to_string(member[i]);
+    }
+    out += shown >= 10 ? "...]" : "]";
+    if (shown >= 10) break;
+  }
+  return out;
+}
+
+// ---- servers ----
+
+struct Servers {
+  std::unique_ptr<Child> redis, canopyd;
+  std::string redis_socket, canopy_socket, resp_socket;  // resp: "" when off
+  pid_t postmaster = 0;                                  // 0: CPU not readable
+  std::string redis_version, canopyd_command;
+};
+
+// Polls `ready` every 50 ms until it is true, the child exits, or `limit`.
+template <typename F>
+Status WaitReady(Child* child, const std::string& what, std::chrono::seconds limit, F ready) {
+  const Clock::time_point deadline = Clock::now() + limit;
+  for (;;) {
+    if (ready()) return Status::Ok();
+    if (!child->Running()) return Status::Unavailable(what + " exited during start-up");
+    if (Clock::now() >= deadline) {
+      return Status::Timeout(what + " not ready after " + std::to_string(limit.count()) + " s");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
+bool RespPings(const std::string& socket) {
+  Result<std::unique_ptr<RespConnection>> c =
+      RespConnection::Connect(socket, std::chrono::seconds(2));
+  if (!c.ok()) return false;
+  Result<std::string> r = (*c)->Call({"PING"});
+  return r.ok() && r.value() == "+PONG\r\n";
+}
+
+Status StartRedis(const Flags& f, const std::string& work, Servers* s) {
+  s->redis_socket = work + "/redis.sock";
+  std::vector<std::string> argv = {f.redis_server,
+                                   "--port",
+                                   "0",
+                                   "--unixsocket",
+                                   s->redis_socket,
+                                   "--unixsocketperm",
+                                   "700",
+                                   "--save",
+                                   "",
+                                   "--appendonly",
+                                   "no",
+                                   "--dir",
+                                   work,
+                                   "--daemonize",
+                                   "no",
+                                   "--logfile",
+                                   work + "/redis.log"};
+  Result<std::unique_ptr<Child>> child = Child::Start(argv, work + "/redis.out");
+  if (!child.ok()) return child.status();
+  s->redis = std::move(child.value());
+  // "Redis server v=7.0.15 sha=..." -> "Redis 7.0.15"
+  const std::string version = CommandText(Quoted(f.redis_server) + " --version");
+  const size_t v = version.find("v=");
+  s->redis_version =
+      v == std::string::npos
+          ? std::string("Redis")
+          : std::string("Redis ") + version.substr(v + 2, version.find(' ', v) - v - 2);
+  return WaitReady(s->redis.get(), "redis-server", std::chrono::seconds(30),
+                   [&] { return RespPings(s->redis_socket); });
+}
+
+Status StartCanopyd(const Flags& f, const std::string& work, const std::string& db_conninfo,
+                    bool resp, Servers* s) {
+  s->canopy_socket = work + "/canopy.sock";
+  std::vector<std::string> argv = {f.canopyd, "--pg",           db_conninfo, "--create-publication",
+                                   "--unix",  s->canopy_socket, "--listen",  "none"};
+  if (resp) {
+    s->resp_socket = work + "/canopy-resp.sock";
+    argv.insert(argv.end(), {"--resp-unix", s->resp_socket});
+  }
+  argv.insert(argv.end(), f.canopyd_args.begin(), f.canopyd_args.end());
+  std::vector<std::string> shown = argv;
+  shown[0] = "canopyd";
+  shown[2] = "CONNINFO";
+  for (std::string& a : shown) {
+    if (a.rfind(work, 0) == 0) a = std::string("DIR") + a.substr(work.size());
+  }
+  s->canopyd_command = CommandLine(shown);
+  Result<std::unique_ptr<Child>> child = Child::Start(argv, work + "/canopyd.log");
+  if (!child.ok()) return child.status();
+  s->canopyd = std::move(child.value());
+  net::ClientOptions options;
+  options.unix_path = s->canopy_socket;
+  options.connect_timeout = std::chrono::milliseconds(1000);
+  options.io_timeout = std::chrono::milliseconds(5000);
+  options.reconnect = false;
+  int polls = 0;
+  Status st = WaitReady(s->canopyd.get(), "canopyd", std::chrono::seconds(900), [&] {
+    net::Client client(options);
+    if (!client.Connect().ok()) return false;
+    Result<net::ServerStatus> status = client.GetStatus();
+    if (!status.ok()) return false;
+    if (++polls % 40 == 0) {
+      std::cerr << "serving_bench: canopyd state "
+                << net::ServingStateName(status->replication.state) << "\n";
+    }
+    return status->replication.state == net::ServingState::kStreaming;
+  });
+  if (!st.ok() || !resp) return st;
+  return WaitReady(s->canopyd.get(), "canopyd's RESP listener", std::chrono::seconds(30),
+                   [&] { return RespPings(s->resp_socket); });
+}
+
+// ---- the answer check ----
+
+struct CheckResult {
+  int mismatches = 0;
+  int compared = 0;
+};
+
+// Checks every way of asking each question against canopy over FlatBuffers,
+// fills ids / resp_bytes / pg_single_seconds, and loads Redis.
+CheckResult CheckAnswers(const Flags& f, const Servers& s, const std::string& pg_unix,
+                         const std::string& work, std::vector<ServingQuestion>* questions) {
+  CheckResult result;
+  auto mismatch = [&](const ServingQuestion& q, const std::string& way, const std::string& what) {
+    ++result.mismatches;
+    std::cerr << "MISMATCH " << q.label << " (" << way << "): " << what << "\n";
+  };
+  net::ClientOptions options;
+  options.unix_path = s.canopy_socket;
+  Result<std::unique_ptr<compare::Asker>> canopy = compare::MakeCanopyNetAsker(options);
+  Result<std::unique_ptr<compare::PgAsker>> pg = compare::PgAsker::Connect(pg_unix);
+  Result<std::unique_ptr<RespConnection>> redis = RespConnection::Connect(s.redis_socket);
+  std::unique_ptr<RespConnection> resp;
+  if (!s.resp_socket.empty()) {
+    Result<std::unique_ptr<RespConnection>> r = RespConnection::Connect(s.resp_socket);
+    if (r.ok()) resp = std::move(r.value());
+  }
+  if (!canopy.ok() || !pg.ok() || !redis.ok() || (!s.resp_socket.empty() && resp == nullptr)) {
+    std::cerr << "serving_bench: cannot connect for the answer check\n";
+    result.mismatches = 1;
+    return result;
+  }
+  for (ServingQuestion& q : *questions) {
+    const Question& question = *q.question;
+    Answer reference;
+    Result<size_t> n = (*canopy)->Ask(question, &reference);
+    if (!n.ok()) {
+      mismatch(q, "canopyd FlatBuffers", n.status().ToString());
+      continue;
+    }
+    q.ids = n.value();
+    // Every SQL form, timed a few times (the skip rule needs one request's time).
+    for (int form = 0; form < compare::kSqlFormCount; ++form) {
+      const auto sql_form = static_cast<SqlForm>(form);
+      if (compare::SqlText(question.kind, sql_form) == nullptr) continue;
+      (*pg)->set_form(sql_form);
+      Answer answer;
+      double best = -1;
+      Clock::time_point started = Clock::now();
+      for (int i = 0; i < 3 && (i == 0 || Since(started) < 1.0); ++i) {
+        const Clock::time_point t0 = Clock::now();
+        Result<size_t> r = (*pg)->Ask(question, i == 0 ? &answer : nullptr);
+        const double took = Since(t0);
+        if (!r.ok()) {
+          mismatch(q, std::string("PG ") + compare::SqlFormName(sql_form), r.status().ToString());
+          break;
+        }
+        best = best < 0 ? took : std::min(best, took);
+      }
+      q.pg_single_seconds[form] = best;
+      ++result.compared;
+      if (answer != reference) {
+        mismatch(q, std::string("PG ") + compare::SqlFormName(sql_form),
+                 Describe(answer) + "\n  canopyd: " + Describe(reference));
+      }
+    }
+    // canopyd over RESP: the same ids; its bytes are what Redis will serve.
+    std::string value;
+    if (resp != nullptr) {
+      Result<std::string> raw = resp->Call(q.resp_command);
+      Result<std::vector<std::vector<int64_t>>> lists =
+          raw.ok() ? RespIdLists(raw.value())
+                   : Result<std::vector<std::vector<int64_t>>>(raw.status());
+      ++result.compared;
+      if (!lists.ok()) {
+        mismatch(q, "canopyd RESP", lists.status().ToString());
+      } else {
+        Answer answer = std::move(lists.value());
+        compare::Normalize(question.kind, &answer);
+        if (answer != reference) {
+          mismatch(q, "canopyd RESP",
+                   Describe(answer) + "\n  canopyd FlatBuffers: " + Describe(reference));
+        }
+        value = raw.value();
+      }
+    } else if (question.kind == QuestionKind::kCounts) {
+      value = RespCounts(reference.empty() ? std::vector<int64_t>{} : reference[0]);
+    } else if (question.kind == QuestionKind::kBatchAncestors) {
+      value = RespBatch(reference);
+    } else {
+      value = RespIdArray(reference.empty() ? std::vector<int64_t>{} : reference[0]);
+    }
+    q.resp_bytes = value.size();
+    // Redis serves those bytes.
+    Result<std::string> set = (*redis)->Call({"SET", q.redis_key, value});
+    Result<std::string> get = (*redis)->Call({"GET", q.redis_key});
+    std::string want(1, '$');
+    want += std::to_string(value.size());
+    want += "\r\n" + value + "\r\n";
+    if (!set.ok() || set.value() != "+OK\r\n" || !get.ok() || get.value() != want) {
+      mismatch(q, "Redis", "SET/GET of the answer's bytes failed");
+    }
+    // The load generator asks the same and gets as many ids.
+    CellPlan check;
+    check.seconds = 0;
+    check.work_dir = work;
+    check.tag = "check-" + q.key + "-loadgen";
+    CellMeasure lg = RunLoadgen(f.loadgen, s.canopy_socket, q.loadgen_query, q.ids, check);
+    ++result.compared;
+    if (!lg.ok) mismatch(q, "canopy_loadgen", lg.error);
+    std::cerr << "serving_bench: checked " << q.label << ": " << q.ids << " ids, " << q.resp_bytes
+              << " RESP bytes\n";
+  }
+  return result;
+}
+
+// Each client program once, least run, on the first question.
+int CheckClients(const Flags& f, const Servers& s, const std::string& db_conninfo,
+                 const std::string& work, const std::vector<ServingQuestion>& questions) {
+  int failures = 0;
+  for (const ServingQuestion& q : questions) {
+    CellPlan check;
+    check.seconds = 0;
+    check.work_dir = work;
+    check.tag = "check-" + q.key + "-redis";
+    CellMeasure m =
+        RunRedisBenchmark(f.redis_benchmark, s.redis_socket, {"GET", q.redis_key}, check);
+    auto failed = [&](const std::string& what) {
+      ++failures;
+      std::cerr << "CLIENT " << q.label << " (" << what << "): " << m.error << "\n";
+    };
+    if (!m.ok) failed("redis-benchmark GET");
+    if (!s.resp_socket.empty()) {
+      check.tag = "check-" + q.key + "-resp";
+      m = RunRedisBenchmark(f.redis_benchmark, s.resp_socket, q.resp_command, check);
+      if (!m.ok) failed("redis-benchmark, canopyd RESP");
+    }
+    for (int form = 0; form < compare::kSqlFormCount; ++form) {
+      const auto sql_form = static_cast<SqlForm>(form);
+      if (compare::SqlText(q.question->kind, sql_form) == nullptr) continue;
+      check.tag = "check-" + q.key + "-pg-" + compare::SqlFormName(sql_form);
+      m = RunPgbench(f.pgbench, db_conninfo, PgbenchSql(q.question->kind, sql_form),
+                     q.question->sql_param, q.pg_single_seconds[form], check);
+      if (!m.ok) failed(std::string("pgbench, ") + compare::SqlFormName(sql_form));
+    }
+  }
+  return failures;
+}
+
+// ---- the cells ----
+
+bool Applies(Server server, const ServingQuestion& q, const Servers& s) {
+  if (server == Server::kCanopyResp) return !s.resp_socket.empty();
+  if (IsPg(server)) return compare::SqlText(q.question->kind, FormOf(server)) != nullptr;
+  return true;
+}
+
+// Why a PostgreSQL cell is not run: one window of it would take longer than
+// two cells (pgbench finishes the transaction it is in when time is up).
+std::string SkipReason(Server server, const ServingQuestion& q, const Shape& shape,
+                       double seconds) {
+  if (!IsPg(server) || (shape.connections == 1 && shape.in_flight == 1)) return "";
+  const double single = q.pg_single_seconds[static_cast<int>(FormOf(server))];
+  const double cores = std::max(1L, sysconf(_SC_NPROCESSORS_ONLN));
+  const double window = single * shape.in_flight * std::max(1.0, shape.connections / cores);
+  if (window <= 2 * std::max(seconds, 1.0)) return "";
+  return "one window would take ~" + Fixed(window, 0) + " s (" + Fixed(single * 1000, 0) +
+         " ms a request)";
+}
+
+void RunCells(const Flags& f, const Servers& s, const std::string& db_conninfo,
+              const std::string& work, const std::vector<ServingQuestion>& questions,
+              std::vector<Cell>* cells, bool* any_error) {
+  for (const ServingQuestion& q : questions) {
+    for (const Shape& shape : f.shapes) {
+      for (Server server : f.servers) {
+        if (!Applies(server, q, s)) continue;
+        Cell c;
+        c.question = &q;
+        c.server = server;
+        c.shape = shape;
+        cells->push_back(c);
+      }
+    }
+  }
+  // PostgreSQL's children at rest (the check's backends may still be exiting).
+  int baseline_children = 0;
+  if (s.postmaster != 0) {
+    baseline_children = PostmasterChildren(s.postmaster);
+    for (int i = 0; i < 40; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      const int now = PostmasterChildren(s.postmaster);
+      if (now >= baseline_children && i >= 4) break;
+      baseline_children = std::min(baseline_children, now);
+    }
+  }
+  for (size_t i = 0; i < cells->size(); ++i) {
+    Cell& c = (*cells)[i];
+    const ServingQuestion& q = *c.question;
+    c.skipped = SkipReason(c.server, q, c.shape, f.seconds);
+    if (c.skipped.empty()) {
+      CellPlan plan;
+      plan.shape = c.shape;
+      plan.seconds = f.seconds;
+      plan.work_dir = work;
+      plan.tag = "cell-" + std::to_string(i + 1);
+      switch (c.server) {
+        case Server::kRedis:
+          plan.server_cpu = [&] { return ProcessCpuSeconds(s.redis->pid()); };
+          c.m = RunRedisBenchmark(f.redis_benchmark, s.redis_socket, {"GET", q.redis_key}, plan);
+          break;
+        case Server::kCanopyResp:
+          plan.server_cpu = [&] { return ProcessCpuSeconds(s.canopyd->pid()); };
+          c.m = RunRedisBenchmark(f.redis_benchmark, s.resp_socket, q.resp_command, plan);
+          break;
+        case Server::kCanopyFb:
+          plan.server_cpu = [&] { return ProcessCpuSeconds(s.canopyd->pid()); };
+          c.m = RunLoadgen(f.loadgen, s.canopy_socket, q.loadgen_query, q.ids, plan);
+          break;
+        default:
+          if (s.postmaster != 0) {
+            plan.server_cpu = [&] { return PostmasterTreeCpuSeconds(s.postmaster); };
+            // The client's backends exit after it: wait (bounded) until they are reaped.
+            plan.settle = [&] {
+              for (int i = 0; i < 500 && PostmasterChildren(s.postmaster) > baseline_children;
+                   ++i) {
+                std::this_thread::sleep_for(std::chrono::milliseconds(10));
+              }
+            };
+          }
+          c.m = RunPgbench(f.pgbench, db_conninfo, PgbenchSql(q.question->kind, FormOf(c.server)),
+                           q.question->sql_param,
+                           q.pg_single_seconds[static_cast<int>(FormOf(c.server))], plan);
+          break;
+      }
+      if (!c.m.ok) *any_error = true;
+      // The report shows DIR, CONNINFO and program names for this run's paths.
+      for (const auto& [from, to] :
+           {std::pair<std::string, std::string>{CommandLine({db_conninfo}), "CONNINFO"},
+            {work, "DIR"},
+            {CommandLine({f.loadgen}), "canopy_loadgen"},
+            {CommandLine({f.pgbench}), "pgbench"}}) {
+        for (size_t at = c.m.command.find(from); at != std::string::npos;
+             at = c.m.command.find(from, at + to.size())) {
+          c.m.command.replace(at, from.size(), to);
+        }
+      }
+    }
+    std::cerr << "[" << i + 1 << "/" << cells->size() << "] " << q.label << " " << c.shape.Name()
+              << " | " << ServerName(c.server) << ": ";
+    if (!c.skipped.empty()) {
+      std::cerr << "skipped (" << c.skipped << ")\n";
+    } else if (!c.m.ok) {
+      std::cerr << "ERROR " << c.m.error << "\n";
+    } else {
+      std::cerr << Fixed(c.m.ops_per_s, 0) << " ops/s, p50 " << Fixed(c.m.p50_us, 1) << " us, p99 "
+                << Fixed(c.m.p99_us, 1) << " us, server CPU " << Fixed(c.ServerCpuUsPerRequest(), 2)
+                << " us/req"
+                << (c.m.requests_per_write > 0
+                        ? ", " + Fixed(c.m.requests_per_write, 1) + " req/write"
+                        : std::string())
+                << "\n";
+    }
+  }
+}
+
+int Run(const Flags& f) {
+  const Clock::time_point run_start = Clock::now();
+  const std::string load_at_start = compare::LoadAverage();
+  for (const std::string& program :
+       {f.canopyd, f.loadgen, f.redis_server, f.redis_benchmark, f.pgbench}) {
+    if (!ProgramExists(program)) {
+      std::cerr << "serving_bench: " << program
+                << " is not installed (bench/serving installs redis-server, redis-tools and "
+                   "postgresql-15); skipping\n";
+      return kExitMissingProgram;
+    }
+  }
+  const std::string canopyd_help = CommandText(Quoted(f.canopyd) + " --help");
+  const bool canopyd_has_resp = canopyd_help.find("--resp-unix") != std::string::npos;
+  const bool resp = f.resp == "on" || (f.resp == "auto" && canopyd_has_resp);
+  if (f.resp == "on" && !canopyd_has_resp) {
+    std::cerr << "serving_bench: --resp on, but this canopyd has no --resp-unix\n";
+    return 1;
+  }
+
+  // ---- PostgreSQL and the database ----
+  compare::ThrowawayCluster cluster;
+  std::string admin = f.pg;
+  if (admin.empty()) {
+    Result<std::string> started = cluster.Start(CANOPY_PG_TEST_CLUSTER_SCRIPT);
+    if (!started.ok()) {
+      std::cerr << "serving_bench: " << started.status().ToString() << "\n";
+      return 1;
+    }
+    admin = started.value();
+  }
+  Clock::time_point t0 = Clock::now();
+  GitlabForestOptions options;
+  options.seed = f.seed;
+  options.namespaces = f.namespaces;
+  options.projects = f.projects;
+  std::cerr << "serving_bench: generating " << f.namespaces << " namespaces + " << f.projects
+            << " projects (seed " << f.seed << ")...\n";
+  auto forest = std::make_unique<GitlabForest>(GenerateGitlabForest(options));
+  const double generate_seconds = Since(t0);
+  const std::vector<Question> all_questions = compare::PickQuestions(*forest, f.seed);
+  std::vector<ServingQuestion> questions;
+  for (const std::string& key : f.questions) {
+    std::optional<ServingQuestion> q = MakeQuestion(all_questions, key);
+    if (!q) {
+      std::cerr << "serving_bench: the forest has no target for " << key << "\n";
+      return 2;
+    }
+    questions.push_back(*q);
+  }
+  const GitlabForestCounts counts = CountForest(*forest);
+  const std::string shape_key = "namespaces=" + std::to_string(f.namespaces) +
+                                " projects=" + std::to_string(f.projects) +
+                                " seed=" + std::to_string(f.seed) + " v1";
+  Result<compare::DatabaseLoad> loaded =
+      compare::PrepareDatabase(admin, f.database, *forest, shape_key, f.reuse_db);
+  forest.reset();
+  if (!loaded.ok()) {
+    std::cerr << "serving_bench: loading the database: " << loaded.status().ToString() << "\n";
+    return 1;
+  }
+  const compare::DatabaseLoad& load = loaded.value();
+  const std::string db_conninfo = ConninfoWith(admin, {{"dbname", f.database}}).value();
+  std::string pg_version, pg_settings;
+  pid_t postmaster = 0;
+  {
+    Result<std::unique_ptr<PgConnection>> db = PgConnection::Open(db_conninfo);
+    if (!db.ok()) {
+      std::cerr << "serving_bench: " << db.status().ToString() << "\n";
+      return 1;
+    }
+    pg_version = (*db)->Value("SHOW server_version").value();
+    for (const char* name :
+         {"shared_buffers", "work_mem", "jit", "max_parallel_workers_per_gather"}) {
+      Result<std::string> v = (*db)->Value(std::string("SHOW ") + name);
+      pg_settings +=
+          std::string(pg_settings.empty() ? "" : ", ") + name + "=" + (v.ok() ? v.value() : "?");
+    }
+    const ProcCpu backend = ReadProcCpu((*db)->backend_pid());
+    if (backend.ok) postmaster = backend.ppid;
+  }
+  if (postmaster == 0) {
+    std::cerr << "serving_bench: PostgreSQL's processes are not readable here (another "
+                 "machine?): its CPU will not be reported\n";
+  }
+
+  // ---- servers ----
+  char work_template[] = "/tmp/canopy-serving.XXXXXX";
+  if (mkdtemp(work_template) == nullptr) return 1;
+  const std::string work = work_template;
+  struct WorkCleanup {
+    std::string dir;
+    bool keep;
+    ~WorkCleanup() {
+      std::error_code ec;
+      if (!keep) std::filesystem::remove_all(dir, ec);
+    }
+  } work_cleanup{work, f.keep_work};
+  Servers servers;
+  servers.postmaster = postmaster;
+  if (Status s = StartRedis(f, work, &servers); !s.ok()) {
+    std::cerr << "serving_bench: redis-server: " << s.ToString() << "\n"
+              << CommandText("tail -n 20 " + Quoted(work + "/redis.log"));
+    return 1;
+  }
+  t0 = Clock::now();
+  if (Status s = StartCanopyd(f, work, db_conninfo, resp, &servers); !s.ok()) {
+    std::cerr << "serving_bench: canopyd: " << s.ToString() << "\n"
+              << CommandText("tail -n 30 " + Quoted(work + "/canopyd.log"));
+    return 1;
+  }
+  const double canopyd_seconds = Since(t0);
+  std::cerr << "serving_bench: canopyd streaming after " << Fixed(canopyd_seconds, 1) << " s"
+            << (resp ? ", RESP listener up" : ", no RESP listener") << "\n";
+
+  // ---- answers and clients ----
+  const CheckResult check = CheckAnswers(f, servers, db_conninfo, work, &questions);
+  const int client_failures =
+      check.mismatches == 0 ? CheckClients(f, servers, db_conninfo, work, questions) : 0;
+  ReportInput report;
+  report.title = "canopy served next to Redis and PostgreSQL";
+  report.answers_line =
+      check.mismatches == 0 && client_failures == 0
+          ? "answers: equal — " + std::to_string(questions.size()) +
+                " questions; canopyd over FlatBuffers" + (resp ? " and over RESP" : "") +
+                " gives the ids of every SQL form (recursive, traversal_ids, "
+                "namespace_descendants cache); Redis holds canopyd's RESP bytes for each; "
+                "canopy_loadgen, redis-benchmark and pgbench ran each question once (" +
+                std::to_string(check.compared) + " comparisons)"
+          : "answers: " + std::to_string(check.mismatches) + " MISMATCHES, " +
+                std::to_string(client_failures) + " client failures (see stderr) — this run failed";
+  std::cerr << "serving_bench: " << report.answers_line << "\n";
+
+  // ---- cells ----
+  bool any_error = false;
+  if (check.mismatches == 0 && client_failures == 0 && !f.check_only) {
+    RunCells(f, servers, db_conninfo, work, questions, &report.cells, &any_error);
+  }
+  servers.canopyd->Stop();
+  servers.redis->Stop();
+
+  // ---- the report ----
+  const std::string revision =
+      compare::CommandOutput("git -C '" CANOPY_SOURCE_DIR "' rev-parse --short HEAD 2>/dev/null");
+  const std::string dirty = compare::CommandOutput(
+      "git -C '" CANOPY_SOURCE_DIR "' status --porcelain --untracked-files=no 2>/dev/null");
+  const long cores = sysconf(_SC_NPROCESSORS_ONLN);
+  std::string shapes;
+  for (const Shape& s : f.shapes) shapes += (shapes.empty() ? "" : ", ") + s.Name();
+  report.lines = {
+      "Run: " + compare::UtcNow() + ", canopy " +
+          (revision.empty() ? "unknown revision" : revision) +
+          (dirty.empty() ? "" : " (with uncommitted changes)") + ", whole run " +
+          Fixed(Since(run_start), 0) + " s",
+      "Command: `" + (f.command.empty() ? std::string("canopy_serving_bench") : f.command) + "`",
+      "Machine: " + compare::CpuDescription() + ", " + compare::MemoryDescription() + " RAM, " +
+          compare::KernelDescription() + "; load average at start " + load_at_start + ", at end " +
+          compare::LoadAverage() + ". Servers and clients share these " + std::to_string(cores) +
+          " cores.",
+      "Servers, all on Unix sockets: " + servers.redis_version + " (no persistence); `" +
+          servers.canopyd_command + "` (default threads unless given; streaming " +
+          Fixed(canopyd_seconds, 1) + " s after start)" +
+          (resp ? "" : "; **this canopyd has no RESP listener: no RESP column**") +
+          "; PostgreSQL " + pg_version + " (" + pg_settings + ")",
+      "Data (generator seed " + std::to_string(f.seed) + "): " + std::to_string(counts.users) +
+          " users, " + std::to_string(counts.groups) + " groups, " +
+          std::to_string(counts.project_namespaces) + " project namespaces (" +
+          std::to_string(load.namespace_rows) + " namespaces rows), " +
+          std::to_string(load.project_rows) +
+          " projects; namespace_descendants rows: " + std::to_string(load.cached_groups) +
+          (load.reused
+               ? "; database reused"
+               : "; generated in " + Fixed(generate_seconds, 1) + " s, loaded in " +
+                     Fixed(load.copy_seconds + load.index_seconds + load.cache_seconds, 1) + " s"),
+      "Cells: " + std::to_string(report.cells.size()) + " (question x shape x server), " +
+          Fixed(f.seconds, 1) + " s measured each; shapes (connections x in flight): " + shapes +
+          "; order: for each question, for each shape, the servers one after another",
+  };
+  report.notes = {
+      "**Redis GET**: redis-server started by the benchmark on a Unix socket (`--port 0 --save '' "
+      "--appendonly no`), holding for each question one key whose value is canopyd's RESP "
+      "answer to it, byte for byte (without a RESP listener: the RESP bytes canopyd would send, "
+      "per docs/resp.md). `redis-benchmark -s SOCKET -c C -P P -n N GET key`: the floor for a "
+      "network cache serving the same bytes.",
+      "**canopyd RESP**: the very same redis-benchmark sending the canopy command "
+      "(`ANCESTORS id SELF`, `DESCENDANTS id SELF`, `PROJECTS id`, `COUNTS id`, `MANCESTORS id... "
+      "SELF`) to canopyd's `--resp-unix` socket. redis-benchmark stops at the first error "
+      "reply, which fails the cell.",
+      "**canopyd FlatBuffers**: canopy_loadgen (bench/loadgen): one thread and epoll like "
+      "redis-benchmark; per connection it writes P pre-encoded request frames with one write(), "
+      "reads the P answers (each verified and decoded, its id count checked), and starts over. "
+      "req/write is the requests per write() it achieved.",
+      "**PostgreSQL**: `pgbench -n -M prepared -c C -j 1`, the SQL of bench/compare_bench/"
+      "questions.cc with its parameter as `:p` (`-D p=...`); P > 1 is P statements between "
+      "`\\startpipeline` and `\\endpipeline` (one round trip and one Sync per window), so "
+      "requests = transactions x P and latency is per window. *linear* = traversal_ids, "
+      "*recursive* = Gitlab::ObjectHierarchy's CTE, *cache* = the namespace_descendants read "
+      "(falls back to linear for groups without a row). A PostgreSQL cell is skipped when one "
+      "window would take over twice the cell time (pgbench finishes the transaction it is in).",
+      "**Server CPU per request**: utime+stime of the server from /proc (10 ms ticks) read just "
+      "before the client starts and just after it exits, / the requests it made. redis-server "
+      "and canopyd: the process (all threads). PostgreSQL: the postmaster, its live children and "
+      "the children it reaped (cutime+cstime), i.e. the backends of the run; idle background "
+      "processes (incl. the walsender feeding canopyd) are in it. Client CPU is the client "
+      "process's rusage.",
+      "**Time per cell**: canopy_loadgen and pgbench run for the cell time (pgbench -T rounds "
+      "to whole seconds; under 1 s it runs a computed -t); redis-benchmark runs N requests, N "
+      "from short probe runs just before (which also warm up). Latency p50/p99 are the clients' "
+      "own: redis-benchmark's CSV, canopy_loadgen's, pgbench's per-transaction log.",
+      "All clients are single-threaded processes on the same 2-core machine as the servers: "
+      "requests/s is the pair's throughput; server CPU per request is the server's own cost.",
+  };
+  report.chart = f.chart;
+  report.shapes = f.shapes;
+  for (const ServingQuestion& q : questions) report.questions.push_back(&q);
+
+  std::error_code ec;
+  std::filesystem::create_directories(f.out_dir, ec);
+  const std::string markdown = MarkdownReport(report);
+  std::ofstream(f.out_dir + "/serving.md") << markdown;
+  std::ofstream(f.out_dir + "/serving.csv") << CsvReport(report);
+  Shape chart_shape = f.shapes.back();
+  for (const Shape& s : f.shapes) {
+    if (s.connections == 16 && s.in_flight == 32) chart_shape = s;
+  }
+  std::ofstream(f.out_dir + "/serving-chart.dat") << ChartData(report, chart_shape);
+  std::ofstream(f.out_dir + "/serving-summary.txt") << SummaryTable(report);
+  std::cout << markdown;
+  std::cerr << "serving_bench: wrote " << f.out_dir
+            << "/serving.md, serving.csv, serving-chart.dat (" << chart_shape.Name()
+            << "), serving-summary.txt\n";
+  if (check.mismatches != 0 || client_failures != 0 || any_error) {
+    std::cerr << "serving_bench: FAILED (" << check.mismatches << " mismatching answers, "
+              << client_failures << " client failures" << (any_error ? ", cells with errors" : "")
+              << ")\n";
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace canopy::bench::serving
+
+int main(int argc, char** argv) {
+  std::optional<canopy::bench::serving::Flags> flags =
+      canopy::bench::serving::ParseFlags(argc, argv);
+  if (!flags) {
+    std::cerr << canopy::bench::serving::kUsage;
+    return 2;
+  }
+  return canopy::bench::serving::Run(*flags);
+}
