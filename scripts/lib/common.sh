@@ -149,7 +149,7 @@ CANOPY_BUILD_PACKAGES=(
 CANOPY_TEST_PACKAGES=(
   postgresql-15 postgresql-client-15
   clang libclang-rt-14-dev
-  redis-tools ruby ruby-redis python3 python3-redis
+  redis-server redis-tools ruby ruby-redis python3 python3-redis
 )
 
 # ---- builds -------------------------------------------------------------------
