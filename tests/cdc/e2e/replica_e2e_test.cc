@@ -199,9 +199,15 @@ TEST(ReplicaE2E, SnapshotThenStreamEqualsSql) {
                                                                             : status.applied_lsn);
   replica.Stop();
   EXPECT_EQ(replica.status().state, ReplicaState::kStopped);
-  // The temporary slot went with the connection.
-  EXPECT_EQ(sql.Value("SELECT count(*) FROM pg_replication_slots WHERE slot_name = '" + status.slot_name + "'"),
-            "0");
+  // The temporary slot went with the connection. PostgreSQL drops it when
+  // the walsender backend exits, which can be a moment after our connection
+  // closed: wait for it (bounded), then check.
+  const std::string slot_count =
+      "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '" + status.slot_name + "'";
+  for (int i = 0; i < 200 && sql.Value(slot_count) != "0"; ++i) {
+    std::this_thread::sleep_for(milliseconds(50));
+  }
+  EXPECT_EQ(sql.Value(slot_count), "0");
 }
 
 // While idle, keepalive positions are acknowledged: writes to tables outside
