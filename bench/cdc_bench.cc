@@ -1,5 +1,5 @@
 // cdc_bench — canopy::cdc against a real PostgreSQL 15, side by side with
-// PostgreSQL's own tools (issue 3, "Benchmarks"):
+// PostgreSQL's own tools :
 //   * snapshot load (Replica start -> streaming: slot, parallel COPY, build)
 //     vs a plain `COPY ... TO STDOUT` of the same tables and columns (the
 //     ratio's base: text, one connection); also shown, as context: binary
@@ -972,7 +972,7 @@ int main() {
   std::printf("(memory: bench RSS %.0f MB after the load, peak %.0f MB; load average at end %s)\n",
               rss_after_load, peak_rss, LoadAvg().c_str());
   std::printf(
-      "aims (issue 3): load >= 0.8x raw COPY, apply >= 0.9x pg_recvlogical, visible p99 <= 10 "
+      "aims: load >= 0.8x raw COPY, apply >= 0.9x pg_recvlogical, visible p99 <= 10 "
       "ms\n");
   if (applied != changes) {
     std::fprintf(stderr, "cdc_bench: applied %llu row changes, expected %llu\n",

@@ -2,7 +2,7 @@
 // request does, answers copied into a reused vector (or, for the Query*
 // variants, through the allocating copy-out API the network layer calls).
 //
-// Targets (ARCHITECTURE.md / the benchmark brief): ancestors <= 200 ns,
+// Targets (docs/design/ARCHITECTURE.md): ancestors <= 200 ns,
 // descendants <= 3 ns per returned id.
 #include <string>
 #include <vector>

@@ -1,6 +1,6 @@
 // canopy_compare_bench — canopy against the SQL GitLab runs, on one generated
-// GitLab-shaped database, in one run, into one table (issue 5), plus the
-// network matrix of issue 4.
+// GitLab-shaped database, in one run, into one table, plus the
+// network matrix (connections x pipelining).
 //
 //   canopy_compare_bench [--pg CONNINFO] [--namespaces N] [--projects P] [--seed S]
 //                        [--duration SECONDS] [--connections N] [--pipeline N]

@@ -1,5 +1,5 @@
 // questions.h — what canopy_compare_bench asks: the query kinds of
-// shared/design/QUERIES.md, each on a few named targets of the generated
+// docs/design/QUERIES.md, each on a few named targets of the generated
 // forest, and the SQL GitLab runs for each kind in its three forms
 // (recursive CTE on parent_id, traversal_ids "linear", namespace_descendants
 // cache).

@@ -195,7 +195,7 @@ std::string MarkdownReport(const ReportHeader& header, const std::vector<CellRow
   bool any_matrix = false;
   for (const CellRow& r : rows) any_matrix = any_matrix || r.network_matrix;
   if (any_matrix) {
-    md += "\n## Network matrix (issue 4)\n\n";
+    md += "\n## Network matrix\n\n";
     md += "Each connection is one client thread. \"in flight\" 1 = one request at a time; more ";
     md += "= pipelined (a sliding window). \"vs best PG\" = requests/s over the best PostgreSQL ";
     md += "form with the same question, transport, connections and pipelining. Server CPU per ";

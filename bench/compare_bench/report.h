@@ -32,7 +32,7 @@ struct CellRow {
   Transport transport = Transport::kUnix;
   int connections = 1;
   int in_flight = 1;
-  bool network_matrix = false;  // issue 4's matrix (else the per-kind latency table)
+  bool network_matrix = false;  // the network matrix (else the per-kind latency table)
   CellStats stats;
   // Speed-up against the best SQL form on the same footing (see the report's
   // notes); 0 when there is none. Filled by ComputeRatios.

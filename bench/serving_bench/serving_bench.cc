@@ -1,5 +1,5 @@
 // canopy_serving_bench — canopy served next to Redis and PostgreSQL, side by
-// side, on one generated GitLab database (issue 9, item 4). bench/serving
+// side, on one generated GitLab database. bench/serving
 // runs it; see bench/README.md.
 //
 //   canopy_serving_bench --pg CONNINFO --canopyd PATH --loadgen PATH [options]

@@ -119,7 +119,7 @@ void TargetsSection(const ReportInput& in, std::string* md) {
   const ServingQuestion* tiny = FindQuestion(in, "ancestors-6");
   const ServingQuestion* mid = FindQuestion(in, "descendants-gitlab-org");
   const Shape s1x32{1, 32}, s16x32{16, 32};
-  *md += "## Issue 9's targets\n\n";
+  *md += "## Targets\n\n";
   *md +=
       "Server CPU per request, from one run. \"today\" is what the issue measured before the "
       "work.\n\n";

@@ -1,7 +1,7 @@
 // replication_stream.cc — the replica's CopyBoth loop: receive XLogData and
 // keepalives, decode, assemble, apply at Commit, send standby status.
 //
-// Positions (see shared/design/cdc-notes.md §1.2, §3.3):
+// Positions (see docs/design/cdc-notes.md §1.2, §3.3):
 //   received_  highest walEnd the server reported ('w' or 'k'): "write".
 //   applied_   Commit.end_lsn of the last applied transaction, or the walEnd
 //              of a keepalive that arrived while nothing was buffered or

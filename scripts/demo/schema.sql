@@ -1,6 +1,6 @@
 -- scripts/demo/schema.sql — the three GitLab tables canopy mirrors, with GitLab's
 -- column names and types (a subset of db/structure.sql; see
--- shared/design/gitlab-notes.md §1). Columns canopy does not read (created_at,
+-- docs/design/gitlab-notes.md §1). Columns canopy does not read (created_at,
 -- description, star_count, ...) are kept so the demo shows that extra columns do
 -- not matter. Used by scripts/run on its own private database only.
 

@@ -1,4 +1,4 @@
-// End-to-end (issue 4, "Proof"): PostgreSQL 15 with GitLab-shaped tables
+// End-to-end: PostgreSQL 15 with GitLab-shaped tables
 // loaded from a generated forest, the canopyd binary replicating from it as a
 // child process, and the canopy CLI binary. Checks:
 //   * every CLI command's output equals GitLab's SQL on the same database

@@ -1,6 +1,6 @@
 // gitlab_cases_test.cc — GitLab's hierarchy edge cases, one at a time.
 //
-// Mirrors the specs listed in shared/design/gitlab-notes.md §5 (traversal
+// Mirrors the specs listed in docs/design/gitlab-notes.md §5 (traversal
 // examples, ancestors_upto, runner scopes, project namespaces) and the data
 // rules of canopy/hierarchy_index.h (orphans, cycles, LSNs, column masks,
 // truncates, paging). Expected answers are written out by hand.

@@ -1,7 +1,7 @@
 // reference_model.h — a brute-force model of canopy's hierarchy, for tests.
 //
 // ReferenceModel keeps the mirrored tables as plain ordered maps and answers
-// every query kind of shared/design/QUERIES.md straight from its definition:
+// every query kind of docs/design/QUERIES.md straight from its definition:
 // chains by walking parent_id, descendants by asking which nodes' chains
 // contain the namespace, projects by filtering the projects table. Nothing is
 // incremental, so it shares no bug with the engine's counters and links.

@@ -1,6 +1,6 @@
 // gitlab_database.cc — see canopy/bench/gitlab_database.h. Column lists and
 // index definitions follow GitLab's db/structure.sql as summarized in
-// shared/design/gitlab-notes.md §1 (namespaces §1.1, projects §1.2,
+// docs/design/gitlab-notes.md §1 (namespaces §1.1, projects §1.2,
 // namespace_descendants §1.6).
 #include "canopy/bench/gitlab_database.h"
 

@@ -1,6 +1,6 @@
 // canopy/rows.h — the rows canopy mirrors and the transactions that change them.
 //
-// The three tables mirror GitLab's (see shared/design/gitlab-notes.md):
+// The three tables mirror GitLab's (see docs/design/gitlab-notes.md):
 //   namespaces(id, parent_id, type, name, path, visibility_level)
 //   projects(id, namespace_id, project_namespace_id, name, path,
 //            visibility_level, archived, pending_delete)

@@ -21,7 +21,7 @@
 // are valid only while it is. RelationMessage owns its strings (it is cached).
 //
 // Wire format: https://www.postgresql.org/docs/15/protocol-logicalrep-message-formats.html
-// (all integers big-endian, strings NUL-terminated). See shared/design/cdc-notes.md §2.
+// (all integers big-endian, strings NUL-terminated). See docs/design/cdc-notes.md §2.
 //
 // THREAD SAFETY: PgOutputDecoder is stateless; Decode may be called from any
 // number of threads with distinct output messages.

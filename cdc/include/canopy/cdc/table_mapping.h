@@ -1,7 +1,7 @@
 // canopy/cdc/table_mapping.h — which PostgreSQL tables and columns feed
 // canopy's three row kinds.
 //
-// The default is GitLab's schema (shared/design/gitlab-notes.md):
+// The default is GitLab's schema (docs/design/gitlab-notes.md):
 //   public.namespaces(id, parent_id, type, name, path, visibility_level)
 //   public.projects(id, namespace_id, project_namespace_id, name, path,
 //                   visibility_level, archived, pending_delete)

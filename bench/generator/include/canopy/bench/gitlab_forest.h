@@ -3,7 +3,7 @@
 //
 // GenerateGitlabForest() builds, deterministically from a seed, the rows of
 // GitLab's three hierarchy tables (namespaces, projects, ci_runner_namespaces)
-// in the shape GitLab.com has (shared/design/gitlab-notes.md §6):
+// in the shape GitLab.com has (docs/design/gitlab-notes.md §6):
 //   * many user namespaces (roots, 0-3 projects each);
 //   * groups as a forest with skewed fan-out (preferential attachment), most of
 //     them top-level or shallow, a few historical transfers (a parent whose id

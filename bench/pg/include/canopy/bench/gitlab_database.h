@@ -1,7 +1,7 @@
 // canopy/bench/gitlab_database.h — a generated GitLab-shaped forest as a
 // PostgreSQL database with GitLab's tables, columns, indexes and the
 // namespace_descendants cache, for benchmarks that compare canopy with the
-// SQL GitLab runs (shared/design/QUERIES.md, gitlab-notes.md §1 and §4).
+// SQL GitLab runs (docs/design/QUERIES.md, gitlab-notes.md §1 and §4).
 //
 //   auto db = canopy::bench::PgConnection::Open(conninfo);
 //   canopy::Status s = canopy::bench::CreateGitlabTables(**db);
