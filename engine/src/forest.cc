@@ -75,10 +75,12 @@ PreparedTransaction::~PreparedTransaction() {
 // ---------------------------------------------------------------------------
 // Forest
 
-Forest::Forest(const HierarchyIndexOptions& options) {
+Forest::Forest(const HierarchyIndexOptions& options) : use_slices_(options.layout_slices) {
   ns_.reserve(options.expected_namespaces);
+  ns_ids_.reserve(options.expected_namespaces);
   ns_by_id_.Reserve(options.expected_namespaces);
   projects_.reserve(options.expected_projects);
+  project_ids_.reserve(options.expected_projects);
   project_by_id_.Reserve(options.expected_projects);
   links_.reserve(options.expected_runner_links);
 }
@@ -100,6 +102,7 @@ uint32_t Forest::AllocNamespace() {
   } else {
     slot = static_cast<uint32_t>(ns_.size());
     ns_.emplace_back();
+    ns_ids_.emplace_back();
   }
   NsNode& n = ns_[slot];
   n = NsNode{};
@@ -107,6 +110,7 @@ uint32_t Forest::AllocNamespace() {
   n.parent = n.first_child = n.first_pn_child = n.prev_sibling = n.next_sibling = kNil;
   n.first_project = n.own_project = kNil;
   n.attachment = Attachment::kDetached;
+  n.laid_out = false;
   return slot;
 }
 
@@ -118,6 +122,7 @@ uint32_t Forest::AllocProject() {
   } else {
     slot = static_cast<uint32_t>(projects_.size());
     projects_.emplace_back();
+    project_ids_.emplace_back();
   }
   ProjNode& p = projects_[slot];
   p = ProjNode{};
@@ -148,8 +153,10 @@ void Forest::FreeNamespace(uint32_t slot) {
   NsNode& n = ns_[slot];
   string_bytes_ -= n.text.bytes();
   n.text.Unref();
-  ns_by_id_.Erase(n.id);
+  ns_by_id_.Erase(ns_ids_[slot]);
   n.attachment = Attachment::kFree;
+  if (n.laid_out) --laid_out_;
+  n.laid_out = false;
   free_ns_.push_back(slot);
 }
 
@@ -157,7 +164,7 @@ void Forest::FreeProject(uint32_t slot) {
   ProjNode& p = projects_[slot];
   string_bytes_ -= p.text.bytes();
   p.text.Unref();
-  project_by_id_.Erase(p.id);
+  project_by_id_.Erase(project_ids_[slot]);
   p.live = false;
   free_projects_.push_back(slot);
 }
@@ -186,6 +193,21 @@ void Forest::AddToAncestors(uint32_t from, const Contribution& c, bool subtract)
   }
 }
 
+void Forest::MarkChanged(uint32_t slot) {
+  // laid_out is closed downwards: stop at the first node already changed.
+  for (uint32_t s = slot; s != kNil && ns_[s].laid_out; s = ns_[s].parent) {
+    ns_[s].laid_out = false;
+    --laid_out_;
+  }
+}
+
+void Forest::ForgetLayout() {
+  for (NsNode& n : ns_) n.laid_out = false;
+  laid_out_ = 0;
+  layout_.clear();
+  layout_.shrink_to_fit();
+}
+
 bool Forest::IsAncestorOrSelf(uint32_t maybe_ancestor, uint32_t slot) const {
   for (uint32_t s = slot; s != kNil; s = ns_[s].parent) {
     if (s == maybe_ancestor) return true;
@@ -203,6 +225,7 @@ void Forest::LinkChild(uint32_t parent, uint32_t slot) {
   if (head != kNil) ns_[head].prev_sibling = slot;
   head = slot;
   n.attachment = Attachment::kChild;
+  MarkChanged(parent);
   AddToAncestors(parent, ContributionOf(slot), /*subtract=*/false);
 }
 
@@ -231,6 +254,7 @@ void Forest::Detach(uint32_t slot) {
       if (n.next_sibling != kNil) ns_[n.next_sibling].prev_sibling = n.prev_sibling;
       n.prev_sibling = n.next_sibling = kNil;
       n.parent = kNil;
+      MarkChanged(parent);
       AddToAncestors(parent, ContributionOf(slot), /*subtract=*/true);
       break;
     }
@@ -280,7 +304,7 @@ void Forest::Attach(uint32_t slot, bool has_fallback, int64_t fallback_parent_id
 }
 
 void Forest::AdoptWaiting(uint32_t slot) {
-  const int64_t id = ns_[slot].id;
+  const int64_t id = ns_ids_[slot];
   if (auto it = waiting_children_.find(id); it != waiting_children_.end()) {
     std::vector<uint32_t> children = std::move(it->second);
     waiting_children_.erase(it);
@@ -334,6 +358,7 @@ void Forest::LinkProject(uint32_t project) {
     return;
   }
   NsNode& n = ns_[ns];
+  MarkChanged(ns);
   p.ns = ns;
   p.prev = kNil;
   p.next = n.first_project;
@@ -350,6 +375,7 @@ void Forest::UnlinkProject(uint32_t project) {
     return;
   }
   NsNode& n = ns_[p.ns];
+  MarkChanged(p.ns);
   if (p.prev != kNil) {
     projects_[p.prev].next = p.next;
   } else {

@@ -12,8 +12,9 @@
 //     once created and freed only when neither copy references them.
 //
 // LAYOUT
-//   Namespaces and projects live in dense vectors indexed by 32-bit slots;
-//   hash maps go from id to slot. A namespace links to its parent, its first
+//   Namespaces and projects live in dense vectors indexed by 32-bit slots,
+//   with their ids in a separate column (ns_ids_, project_ids_); hash sets go
+//   from id to slot. A namespace links to its parent, its first
 //   child in two intrusive doubly-linked child lists (project namespaces in
 //   their own list, so group-only walks skip them) and its first project.
 //   Subtree counters (groups, project namespaces, projects, unarchived
@@ -22,11 +23,25 @@
 //   the old ancestors, attach adds them to the new ones. traversal_ids is
 //   never stored; it is the parent chain.
 //
+// SLICES
+//   Compact() renumbers the slots in pre-order (forest_compact.cc), so a
+//   subtree's user/group namespaces are one run of slots, its project
+//   namespaces another and its groups' projects a third. A node whose
+//   subtree has not changed since (NsNode::laid_out) answers descendants and
+//   all_project_ids by copying those runs of the id columns instead of
+//   walking its subtree. Any structural change below a node clears laid_out
+//   on it and its ancestors (MarkChanged); a moved subtree stays laid out
+//   (its runs still hold exactly its nodes). laid_out is set only where the
+//   runs hold exactly what the walk would visit: groups all the way down,
+//   project namespaces as leaves.
+//
 // INVARIANTS (between Apply calls)
 //   * The parent links form a forest (no cycles).
 //   * A node with parent_id set and an unknown parent is an orphan: parent
 //     slot kNil and listed in waiting_children_[parent_id].
 //   * For every node, sub_* equal the sums defined in NsNode below.
+//   * laid_out on a node implies laid_out on every node below it, and that
+//     layout_[slot] describes its runs (see SLICES).
 #pragma once
 
 #include <boost/multi_index/hashed_index.hpp>
@@ -135,7 +150,6 @@ class PreparedTransaction {
 };
 
 struct NsNode {
-  int64_t id;
   int64_t parent_id;        // kNoId = NULL
   uint32_t parent;          // slot; kNil for roots and orphans
   uint32_t first_child;     // user/group children
@@ -152,11 +166,11 @@ struct NsNode {
   NamespaceType type;
   enum class Attachment : uint8_t { kFree, kDetached, kRoot, kChild, kOrphan };
   Attachment attachment;  // kDetached only inside Apply
+  bool laid_out;          // the subtree is unchanged since the last Compact (see SLICES)
   RowText text;
 };
 
 struct ProjNode {
-  int64_t id;
   int64_t namespace_id;
   int64_t project_namespace_id;  // kNoId = NULL
   uint32_t ns;                   // slot of namespace_id; kNil if unknown
@@ -166,18 +180,18 @@ struct ProjNode {
   RowText text;
 };
 
-// A hash set of slots looked up by the id stored in each slot's node: the
-// id -> slot index costs 4 bytes per entry instead of a 16-byte pair.
-template <typename Node>
+// A hash set of slots looked up by the id stored in each slot's entry of an
+// id column: the id -> slot index costs 4 bytes per entry instead of a
+// 16-byte pair.
 class SlotIndex {
  public:
-  explicit SlotIndex(const std::vector<Node>* nodes) : set_(0, Hash{nodes}, Equal{nodes}) {}
+  explicit SlotIndex(const std::vector<int64_t>* ids) : set_(0, Hash{ids}, Equal{ids}) {}
   // The slot holding `id`, or kNil.
   uint32_t Find(int64_t id) const {
     auto it = set_.find(id);
     return it == set_.end() ? kNil : *it;
   }
-  // REQUIRES: (*nodes)[slot].id is set and no other slot holds that id.
+  // REQUIRES: (*ids)[slot] is set and no other slot holds that id.
   void Insert(uint32_t slot) { set_.insert(slot); }
   void Erase(int64_t id) {
     auto it = set_.find(id);
@@ -193,16 +207,16 @@ class SlotIndex {
  private:
   struct Hash {
     using is_transparent = void;
-    const std::vector<Node>* nodes;
-    size_t operator()(uint32_t slot) const { return std::hash<int64_t>()((*nodes)[slot].id); }
+    const std::vector<int64_t>* ids;
+    size_t operator()(uint32_t slot) const { return std::hash<int64_t>()((*ids)[slot]); }
     size_t operator()(int64_t id) const { return std::hash<int64_t>()(id); }
   };
   struct Equal {
     using is_transparent = void;
-    const std::vector<Node>* nodes;
-    bool operator()(uint32_t a, uint32_t b) const { return (*nodes)[a].id == (*nodes)[b].id; }
-    bool operator()(int64_t id, uint32_t slot) const { return (*nodes)[slot].id == id; }
-    bool operator()(uint32_t slot, int64_t id) const { return (*nodes)[slot].id == id; }
+    const std::vector<int64_t>* ids;
+    bool operator()(uint32_t a, uint32_t b) const { return (*ids)[a] == (*ids)[b]; }
+    bool operator()(int64_t id, uint32_t slot) const { return (*ids)[slot] == id; }
+    bool operator()(uint32_t slot, int64_t id) const { return (*ids)[slot] == id; }
   };
   boost::unordered_flat_set<uint32_t, Hash, Equal> set_;
 };
@@ -327,6 +341,10 @@ class Forest {
                std::string_view path);
   void FreeNamespace(uint32_t slot);
   void FreeProject(uint32_t slot);
+  // The subtree of `slot` changed: it and its ancestors are no longer laid out.
+  void MarkChanged(uint32_t slot);
+  // Nothing is laid out any more (truncate).
+  void ForgetLayout();
 
   // ---- transaction application (forest_apply.cc) ----
   void ApplySegment(std::span<const Op> ops);
@@ -339,14 +357,30 @@ class Forest {
   template <typename Visit>
   void WalkAll(uint32_t slot, Visit&& visit) const;
   void AppendChain(uint32_t slot, std::vector<int64_t>* out) const;
+  // Appends the ids of namespace slots [begin, end) / project slots.
+  void AppendNamespaceRun(uint32_t begin, uint32_t end, std::vector<int64_t>* out) const;
+  void AppendProjectRun(uint32_t begin, uint32_t end, std::vector<int64_t>* out) const;
   void AppendRunnersOf(int64_t ns, std::vector<int64_t>* out) const;
 
   std::vector<NsNode> ns_;
+  std::vector<int64_t> ns_ids_;  // ns_ids_[slot]: the id of ns_[slot]
   std::vector<uint32_t> free_ns_;
-  SlotIndex<NsNode> ns_by_id_{&ns_};
+  SlotIndex ns_by_id_{&ns_ids_};
   std::vector<ProjNode> projects_;
+  std::vector<int64_t> project_ids_;  // project_ids_[slot]: the id of projects_[slot]
   std::vector<uint32_t> free_projects_;
-  SlotIndex<ProjNode> project_by_id_{&projects_};
+  SlotIndex project_by_id_{&project_ids_};
+  // The runs of the last Compact (see SLICES), for slots 0..layout_.size()-2
+  // (the user/group namespaces it placed, in pre-order) plus one sentinel.
+  // For a laid-out node at slot s: its user/group subtree is slots
+  // [s, end); its project namespaces are slots [pns(s), pns(end)); its
+  // groups' projects are project slots [projects(s), projects(end)).
+  struct LayoutEntry {
+    uint32_t end;       // one past the last slot of the subtree
+    uint32_t pns;       // first project-namespace slot of the subtree
+    uint32_t projects;  // first project slot of the subtree
+  };
+  std::vector<LayoutEntry> layout_;
   LinkTable links_;
   // True roots (parent_id NULL) by path, for Resolve.
   boost::unordered_flat_map<std::string_view, std::vector<uint32_t>> roots_by_path_;
@@ -356,6 +390,7 @@ class Forest {
   // Projects whose project_namespace_id is not (yet) a live namespace.
   boost::unordered_flat_map<int64_t, std::vector<uint32_t>> waiting_own_project_;
 
+  const bool use_slices_;  // HierarchyIndexOptions::layout_slices
   Lsn applied_lsn_;
   uint64_t orphan_namespaces_ = 0;
   uint64_t orphan_projects_ = 0;
@@ -363,6 +398,7 @@ class Forest {
   uint64_t unknown_deletes_ = 0;
   uint64_t transactions_applied_ = 0;
   uint64_t row_changes_applied_ = 0;
+  uint64_t laid_out_ = 0;      // nodes with laid_out set
   uint64_t string_bytes_ = 0;  // of strings this copy references (shared with the other)
 };
 

@@ -229,7 +229,7 @@ void Forest::ApplySegment(std::span<const Op> ops) {
     if (slot == kNil) {
       slot = AllocNamespace();
       NsNode& n = ns_[slot];
-      n.id = id;
+      ns_ids_[slot] = id;
       n.parent_id = (row.present & NamespaceRow::kParentId) ? row.parent_id : kNoId;
       n.type = (row.present & NamespaceRow::kType) ? row.type : NamespaceType::kUser;
       n.visibility_level =
@@ -276,6 +276,7 @@ void Forest::ApplySegment(std::span<const Op> ops) {
         n.sub_unarchived += own_unarchived;
       }
       n.type = new_type;
+      MarkChanged(slot);  // which runs hold it (and what its answers hold) changed
     }
     n.parent_id = new_parent;
     if (pick(NamespaceRow::kVisibilityLevel)) {
@@ -299,7 +300,7 @@ void Forest::ApplySegment(std::span<const Op> ops) {
     const bool created_now = slot == kNil;
     if (created_now) {
       slot = AllocProject();
-      projects_[slot].id = row.id;
+      project_ids_[slot] = row.id;
       project_by_id_.Insert(slot);
     }
     ProjNode& p = projects_[slot];
@@ -357,7 +358,7 @@ void Forest::ApplySegment(std::span<const Op> ops) {
 
 void Forest::DeleteNamespaceNode(uint32_t slot) {
   NsNode& n = ns_[slot];
-  const int64_t id = n.id;
+  const int64_t id = ns_ids_[slot];
   // Children stay, as orphans waiting for this id to reappear.
   for (uint32_t* head : {&n.first_child, &n.first_pn_child}) {
     for (uint32_t c = *head; c != kNil;) {
@@ -400,6 +401,7 @@ void Forest::ApplyTruncate(Table table) {
         p.text.Unref();
       }
       projects_.clear();
+      project_ids_.clear();
       free_projects_.clear();
       project_by_id_.Clear();
       waiting_projects_.clear();
@@ -409,6 +411,7 @@ void Forest::ApplyTruncate(Table table) {
         n.first_project = n.own_project = kNil;
         n.sub_projects = n.sub_unarchived = 0;
       }
+      ForgetLayout();
       return;
     case Table::kNamespaces:
       for (NsNode& n : ns_) {
@@ -417,6 +420,8 @@ void Forest::ApplyTruncate(Table table) {
         n.text.Unref();
       }
       ns_.clear();
+      ns_ids_.clear();
+      ForgetLayout();
       free_ns_.clear();
       ns_by_id_.Clear();
       roots_by_path_.clear();

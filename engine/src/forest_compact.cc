@@ -10,6 +10,9 @@
 //   3. projects grouped by namespace, in namespace order.
 // Child and project lists are rebuilt in the new slot order. Ids, parents,
 // counters and texts do not change, so no answer changes.
+// It then records each user/group namespace's runs (LayoutEntry) and marks
+// laid out the subtrees whose runs hold exactly their descendants (see
+// SLICES in forest.h).
 #include <algorithm>
 
 #include "forest.h"
@@ -54,11 +57,14 @@ void Forest::Compact() {
   }
   // 2. Project namespaces by parent, then project-namespace tops.
   const size_t placed_groups = order.size();
+  std::vector<LayoutEntry> layout(placed_groups + 1);
   for (size_t i = 0; i < placed_groups; ++i) {
+    layout[i].pns = static_cast<uint32_t>(order.size());
     for (uint32_t c = ns_[order[i]].first_pn_child; c != kNil; c = ns_[c].next_sibling) {
       place_from(c, /*with_pns=*/true);
     }
   }
+  layout[placed_groups].pns = static_cast<uint32_t>(order.size());
   for (uint32_t s = 0; s < ns_slots; ++s) {
     if (is_top(ns_[s]) && ns_[s].type == NamespaceType::kProject) place_from(s, /*with_pns=*/true);
   }
@@ -72,7 +78,9 @@ void Forest::Compact() {
   std::vector<uint32_t> project_order;
   project_order.reserve(project_by_id_.size());
   std::vector<uint32_t> new_project_of(project_slots, kNil);
-  for (uint32_t old_ns : order) {
+  for (size_t i = 0; i < order.size(); ++i) {
+    if (i <= placed_groups) layout[i].projects = static_cast<uint32_t>(project_order.size());
+    const uint32_t old_ns = order[i];
     for (uint32_t p = ns_[old_ns].first_project; p != kNil; p = projects_[p].next) {
       new_project_of[p] = static_cast<uint32_t>(project_order.size());
       project_order.push_back(p);
@@ -90,9 +98,15 @@ void Forest::Compact() {
   auto remap = [](uint32_t slot, const std::vector<uint32_t>& to) {
     return slot == kNil ? kNil : to[slot];
   };
+  if (order.size() == placed_groups) {
+    layout[placed_groups].projects = static_cast<uint32_t>(project_order.size());
+  }
   std::vector<NsNode> nodes;
+  std::vector<int64_t> ns_ids;
   nodes.reserve(order.size() + order.size() / 8 + 64);
+  ns_ids.reserve(nodes.capacity());
   for (uint32_t old : order) {
+    ns_ids.push_back(ns_ids_[old]);
     NsNode n = ns_[old];
     n.parent = remap(n.parent, new_of);
     n.own_project = remap(n.own_project, new_project_of);
@@ -101,8 +115,11 @@ void Forest::Compact() {
     nodes.push_back(n);
   }
   std::vector<ProjNode> projects;
+  std::vector<int64_t> project_ids;
   projects.reserve(project_order.size() + project_order.size() / 8 + 64);
+  project_ids.reserve(projects.capacity());
   for (uint32_t old : project_order) {
+    project_ids.push_back(project_ids_[old]);
     ProjNode p = projects_[old];
     p.ns = remap(p.ns, new_of);
     p.prev = p.next = kNil;
@@ -139,9 +156,39 @@ void Forest::Compact() {
     tail_project[ns] = p;
   }
 
+  // Runs and laid_out (see SLICES). Slots [0, placed_groups) hold the
+  // user/group namespaces in pre-order, each subtree after its root, so a
+  // backwards pass sees every child before its parent.
+  for (uint32_t s = 0; s < nodes.size(); ++s) {
+    NsNode& n = nodes[s];
+    if (s < placed_groups) {
+      layout[s].end = s + 1;
+      n.laid_out = n.type == NamespaceType::kGroup;
+      for (uint32_t c = n.first_pn_child; c != kNil; c = nodes[c].next_sibling) {
+        if (nodes[c].first_child != kNil || nodes[c].first_pn_child != kNil) n.laid_out = false;
+      }
+    } else {
+      // Project namespaces with nothing below them; nothing else.
+      n.laid_out =
+          n.type == NamespaceType::kProject && n.first_child == kNil && n.first_pn_child == kNil;
+    }
+  }
+  for (size_t s = placed_groups; s-- > 0;) {
+    const uint32_t parent = nodes[s].parent;
+    if (parent == kNil) continue;  // a top (its parent, if any, is not in this run)
+    layout[parent].end = std::max(layout[parent].end, layout[s].end);
+    if (!nodes[s].laid_out) nodes[parent].laid_out = false;
+  }
+  layout[placed_groups].end = static_cast<uint32_t>(placed_groups);
+  laid_out_ = static_cast<uint64_t>(
+      std::count_if(nodes.begin(), nodes.end(), [](const NsNode& n) { return n.laid_out; }));
+
   // Swap in and re-point every slot reference.
   ns_.swap(nodes);
+  ns_ids_.swap(ns_ids);
+  layout_.swap(layout);
   projects_.swap(projects);
+  project_ids_.swap(project_ids);
   free_ns_.clear();
   free_ns_.shrink_to_fit();
   free_projects_.clear();
@@ -165,7 +212,10 @@ void Forest::Compact() {
 
 void Forest::CopyFrom(const Forest& other) {
   ns_ = other.ns_;
+  ns_ids_ = other.ns_ids_;
   projects_ = other.projects_;
+  project_ids_ = other.project_ids_;
+  layout_ = other.layout_;
   for (const NsNode& n : ns_) n.text.Ref();  // free slots hold no text
   for (const ProjNode& p : projects_) p.text.Ref();
   free_ns_ = other.free_ns_;
@@ -190,6 +240,7 @@ void Forest::CopyFrom(const Forest& other) {
   transactions_applied_ = other.transactions_applied_;
   row_changes_applied_ = other.row_changes_applied_;
   string_bytes_ = other.string_bytes_;
+  laid_out_ = other.laid_out_;
 }
 
 }  // namespace canopy::internal

@@ -76,7 +76,15 @@ void Forest::WalkAll(uint32_t slot, Visit&& visit) const {
 
 // Appends slot's id and its ancestors' ids, self first.
 void Forest::AppendChain(uint32_t slot, std::vector<int64_t>* out) const {
-  for (uint32_t s = slot; s != kNil; s = ns_[s].parent) out->push_back(ns_[s].id);
+  for (uint32_t s = slot; s != kNil; s = ns_[s].parent) out->push_back(ns_ids_[s]);
+}
+
+void Forest::AppendNamespaceRun(uint32_t begin, uint32_t end, std::vector<int64_t>* out) const {
+  out->insert(out->end(), ns_ids_.begin() + begin, ns_ids_.begin() + end);
+}
+
+void Forest::AppendProjectRun(uint32_t begin, uint32_t end, std::vector<int64_t>* out) const {
+  out->insert(out->end(), project_ids_.begin() + begin, project_ids_.begin() + end);
 }
 
 Status Forest::SelfAndAncestors(int64_t ns, HierarchyOrder order, bool include_self,
@@ -95,8 +103,8 @@ Status Forest::AncestorsUpto(int64_t ns, int64_t top, HierarchyOrder order,
   uint32_t slot = FindNamespace(ns);
   if (slot == kNil) return UnknownNamespace(ns);
   for (uint32_t s = ns_[slot].parent; s != kNil; s = ns_[s].parent) {
-    if (top > 0 && ns_[s].id == top) break;  // top and everything above it are excluded
-    out->push_back(ns_[s].id);
+    if (top > 0 && ns_ids_[s] == top) break;  // top and everything above it are excluded
+    out->push_back(ns_ids_[s]);
   }
   if (order == HierarchyOrder::kRootFirst) std::reverse(out->begin(), out->end());
   return Status::Ok();
@@ -106,7 +114,7 @@ Result<int64_t> Forest::RootAncestor(int64_t ns) const {
   uint32_t slot = FindNamespace(ns);
   if (slot == kNil) return UnknownNamespace(ns);
   while (ns_[slot].parent != kNil) slot = ns_[slot].parent;
-  return ns_[slot].id;
+  return ns_ids_[slot];
 }
 
 Status Forest::SelfAndDescendants(int64_t ns, bool include_pns, bool include_self,
@@ -115,17 +123,27 @@ Status Forest::SelfAndDescendants(int64_t ns, bool include_pns, bool include_sel
   uint32_t slot = FindNamespace(ns);
   if (slot == kNil) return UnknownNamespace(ns);
   const NsNode& n = ns_[slot];
-  if (include_self) out->push_back(n.id);
+  if (use_slices_ && n.laid_out && n.type == NamespaceType::kGroup) {
+    // Unchanged since the last Compact: the runs hold exactly the subtree.
+    const LayoutEntry& here = layout_[slot];
+    const LayoutEntry& after = layout_[here.end];
+    out->reserve(n.sub_groups + 1 + (include_pns ? n.sub_pns : 0));
+    AppendNamespaceRun(include_self ? slot : slot + 1, here.end, out);
+    if (include_pns) AppendNamespaceRun(here.pns, after.pns, out);
+    SortUniqueIds(out);
+    return Status::Ok();
+  }
+  if (include_self) out->push_back(ns_ids_[slot]);
   if (include_pns) {
     out->reserve(out->size() + n.sub_groups + n.sub_pns);
-    WalkAll(slot, [&](uint32_t c) { out->push_back(ns_[c].id); });
+    WalkAll(slot, [&](uint32_t c) { out->push_back(ns_ids_[c]); });
   } else if (n.type == NamespaceType::kGroup) {
     out->reserve(out->size() + n.sub_groups);
-    WalkGroups(slot, [&](uint32_t c) { out->push_back(ns_[c].id); });
+    WalkGroups(slot, [&](uint32_t c) { out->push_back(ns_ids_[c]); });
   } else {
     // Class scoping: a user (project) namespace's own class below it.
     WalkAll(slot, [&](uint32_t c) {
-      if (ns_[c].type == n.type) out->push_back(ns_[c].id);
+      if (ns_[c].type == n.type) out->push_back(ns_ids_[c]);
     });
   }
   SortUniqueIds(out);
@@ -147,12 +165,15 @@ Status Forest::ProjectIds(int64_t ns, bool unarchived_only, std::vector<int64_t>
   const NsNode& n = ns_[slot];
   auto append_projects_of = [&](uint32_t s) {
     for (uint32_t p = ns_[s].first_project; p != kNil; p = projects_[p].next) {
-      const ProjNode& proj = projects_[p];
-      if (!unarchived_only || !proj.archived) out->push_back(proj.id);
+      if (!unarchived_only || !projects_[p].archived) out->push_back(project_ids_[p]);
     }
   };
   switch (n.type) {
     case NamespaceType::kGroup:
+      if (use_slices_ && n.laid_out && !unarchived_only) {
+        AppendProjectRun(layout_[slot].projects, layout_[layout_[slot].end].projects, out);
+        break;
+      }
       out->reserve(unarchived_only ? n.sub_unarchived : n.sub_projects);
       append_projects_of(slot);
       WalkGroups(slot, append_projects_of);
@@ -162,7 +183,7 @@ Status Forest::ProjectIds(int64_t ns, bool unarchived_only, std::vector<int64_t>
       break;
     case NamespaceType::kProject:
       if (n.own_project != kNil && (!unarchived_only || !projects_[n.own_project].archived)) {
-        out->push_back(projects_[n.own_project].id);
+        out->push_back(project_ids_[n.own_project]);
       }
       break;
   }
@@ -198,7 +219,7 @@ Status Forest::RunnersOfGroupAndAncestors(int64_t ns, std::vector<int64_t>* out)
   uint32_t slot = FindNamespace(ns);
   if (slot == kNil) return UnknownNamespace(ns);
   if (ns_[slot].type != NamespaceType::kGroup) return Status::Ok();
-  for (uint32_t s = slot; s != kNil; s = ns_[s].parent) AppendRunnersOf(ns_[s].id, out);
+  for (uint32_t s = slot; s != kNil; s = ns_[s].parent) AppendRunnersOf(ns_ids_[s], out);
   SortUniqueIds(out);
   return Status::Ok();
 }
@@ -209,7 +230,7 @@ Status Forest::RunnersOfParentGroupsOfProject(int64_t project, std::vector<int64
   if (p == kNil) return UnknownProject(project);
   uint32_t ns = projects_[p].ns;
   if (ns == kNil || ns_[ns].type != NamespaceType::kGroup) return Status::Ok();
-  for (uint32_t s = ns; s != kNil; s = ns_[s].parent) AppendRunnersOf(ns_[s].id, out);
+  for (uint32_t s = ns; s != kNil; s = ns_[s].parent) AppendRunnersOf(ns_ids_[s], out);
   SortUniqueIds(out);
   return Status::Ok();
 }
@@ -267,7 +288,7 @@ Result<std::string> Forest::ProjectFullPath(int64_t project) const {
     return Status::NotFound("namespace " + std::to_string(proj.namespace_id) + " of project " +
                             std::to_string(project) + " not found");
   }
-  Result<std::string> base = NamespaceFullPath(ns_[proj.ns].id);
+  Result<std::string> base = NamespaceFullPath(ns_ids_[proj.ns]);
   if (!base.ok()) return base.status();
   std::string out = std::move(base).value();
   out += '/';
@@ -291,9 +312,8 @@ Result<ResolvedPath> Forest::Resolve(std::string_view full_path) const {
   }
   // The lowest-id user/group namespace among candidates with this path.
   auto better = [&](uint32_t best, uint32_t candidate) {
-    const NsNode& c = ns_[candidate];
-    if (c.type == NamespaceType::kProject) return best;
-    return best == kNil || c.id < ns_[best].id ? candidate : best;
+    if (ns_[candidate].type == NamespaceType::kProject) return best;
+    return best == kNil || ns_ids_[candidate] < ns_ids_[best] ? candidate : best;
   };
   uint32_t current = kNil;
   if (auto it = roots_by_path_.find(segments[0]); it != roots_by_path_.end()) {
@@ -309,8 +329,8 @@ Result<ResolvedPath> Forest::Resolve(std::string_view full_path) const {
       int64_t best_project = 0;
       bool found = false;
       for (uint32_t p = ns_[current].first_project; p != kNil; p = projects_[p].next) {
-        if (projects_[p].text.path() == segments[i] && (!found || projects_[p].id < best_project)) {
-          best_project = projects_[p].id;
+        if (projects_[p].text.path() == segments[i] && (!found || project_ids_[p] < best_project)) {
+          best_project = project_ids_[p];
           found = true;
         }
       }
@@ -319,7 +339,7 @@ Result<ResolvedPath> Forest::Resolve(std::string_view full_path) const {
     if (next == kNil) return not_found();
     current = next;
   }
-  return ResolvedPath{Table::kNamespaces, ns_[current].id};
+  return ResolvedPath{Table::kNamespaces, ns_ids_[current]};
 }
 
 std::optional<NamespaceRow> Forest::GetNamespace(int64_t id) const {
@@ -327,7 +347,7 @@ std::optional<NamespaceRow> Forest::GetNamespace(int64_t id) const {
   if (slot == kNil) return std::nullopt;
   const NsNode& n = ns_[slot];
   NamespaceRow row;
-  row.id = n.id;
+  row.id = ns_ids_[slot];
   if (n.parent_id != kNoId) row.parent_id = n.parent_id;
   row.type = n.type;
   row.name = std::string(n.text.name());
@@ -341,7 +361,7 @@ std::optional<ProjectRow> Forest::GetProject(int64_t id) const {
   if (slot == kNil) return std::nullopt;
   const ProjNode& p = projects_[slot];
   ProjectRow row;
-  row.id = p.id;
+  row.id = project_ids_[slot];
   row.namespace_id = p.namespace_id;
   if (p.project_namespace_id != kNoId) row.project_namespace_id = p.project_namespace_id;
   row.name = std::string(p.text.name());
@@ -366,7 +386,7 @@ std::optional<RunnerLinkRow> Forest::GetRunnerLink(int64_t id) const {
 std::vector<int64_t> Forest::ListNamespaceIds() const {
   std::vector<int64_t> ids;
   ids.reserve(ns_by_id_.size());
-  for (uint32_t slot : ns_by_id_) ids.push_back(ns_[slot].id);
+  for (uint32_t slot : ns_by_id_) ids.push_back(ns_ids_[slot]);
   SortUniqueIds(&ids);
   return ids;
 }
@@ -374,7 +394,7 @@ std::vector<int64_t> Forest::ListNamespaceIds() const {
 std::vector<int64_t> Forest::ListProjectIds() const {
   std::vector<int64_t> ids;
   ids.reserve(project_by_id_.size());
-  for (uint32_t slot : project_by_id_) ids.push_back(projects_[slot].id);
+  for (uint32_t slot : project_by_id_) ids.push_back(project_ids_[slot]);
   SortUniqueIds(&ids);
   return ids;
 }
@@ -382,7 +402,7 @@ std::vector<int64_t> Forest::ListProjectIds() const {
 std::vector<int64_t> Forest::ListOrphanNamespaceIds() const {
   std::vector<int64_t> ids;
   for (const auto& [parent_id, slots] : waiting_children_) {
-    for (uint32_t s : slots) ids.push_back(ns_[s].id);
+    for (uint32_t s : slots) ids.push_back(ns_ids_[s]);
   }
   SortUniqueIds(&ids);
   return ids;
@@ -482,8 +502,11 @@ IndexStats Forest::Stats() const {
   s.unknown_deletes = unknown_deletes_;
   s.transactions_applied = transactions_applied_;
   s.row_changes_applied = row_changes_applied_;
+  s.laid_out_namespaces = laid_out_;
   // This copy's structures (strings excluded; they are shared by both copies).
   uint64_t bytes = ns_.capacity() * sizeof(NsNode) + projects_.capacity() * sizeof(ProjNode);
+  bytes += (ns_ids_.capacity() + project_ids_.capacity()) * sizeof(int64_t);
+  bytes += layout_.capacity() * sizeof(LayoutEntry);
   bytes += (free_ns_.capacity() + free_projects_.capacity()) * sizeof(uint32_t);
   bytes += ns_by_id_.bytes() + project_by_id_.bytes();
   // multi_index hashed node: the record plus one link pointer per index, and buckets.

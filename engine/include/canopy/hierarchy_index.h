@@ -167,6 +167,11 @@ struct IndexStats {
   uint64_t max_publish_wait_ns = 0;
   uint64_t total_publish_wait_ns = 0;
   uint64_t memory_bytes = 0;  // both copies + shared strings (estimate)
+  // Namespaces whose descendants / all_project_ids answers are copied from
+  // the pre-order layout (HierarchyIndexOptions::layout_slices): groups and
+  // project namespaces whose subtree is unchanged since the last Compact()
+  // or BulkLoad. A change below a node takes it and its ancestors off.
+  uint64_t laid_out_namespaces = 0;
 };
 
 // A pinned, consistent, read-only state of the index. Cheap to create (two
@@ -276,6 +281,11 @@ struct HierarchyIndexOptions {
   size_t expected_namespaces = 0;
   size_t expected_projects = 0;
   size_t expected_runner_links = 0;
+  // Answer descendants and all_project_ids of a subtree unchanged since the
+  // last Compact() / BulkLoad by copying runs of its pre-order layout rather
+  // than walking it. Off only to measure or test the walk on its own: the
+  // answers are the same either way.
+  bool layout_slices = true;
 };
 
 class HierarchyIndex {
