@@ -39,12 +39,6 @@ int64_t SettledResidentBytes() {
   return ResidentBytes();
 }
 
-void Check(const Status& status, const char* what) {
-  if (status.ok()) return;
-  std::fprintf(stderr, "canopy_engine_bench: %s failed: %s\n", what, status.ToString().c_str());
-  std::exit(1);
-}
-
 // Applies one table's rows in chunks, then two empty transactions so that the
 // deferred replay has reached both copies before memory is measured.
 void LoadTable(BenchWorld* w, LoadOrder order, bool namespaces, bool projects, bool links) {
@@ -199,6 +193,12 @@ std::unique_ptr<BenchWorld>& WorldSlot() {
 }
 
 }  // namespace
+
+void Check(const Status& status, const char* what) {
+  if (status.ok()) return;
+  std::fprintf(stderr, "canopy_engine_bench: %s failed: %s\n", what, status.ToString().c_str());
+  std::exit(1);
+}
 
 std::vector<Transaction> BenchWorld::StreamTransactions(size_t n, size_t* row_changes) {
   std::vector<Transaction> txns;

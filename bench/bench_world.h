@@ -72,4 +72,7 @@ bool WorldBuilt();
 // Resident set size of this process, in bytes (from /proc/self/statm).
 int64_t ResidentBytes();
 
+// Ends the process with a message unless `status` is OK (setup steps).
+void Check(const Status& status, const char* what);
+
 }  // namespace canopy::bench

@@ -204,6 +204,7 @@ void Forest::MarkChanged(uint32_t slot) {
 void Forest::ForgetLayout() {
   for (NsNode& n : ns_) n.laid_out = false;
   laid_out_ = 0;
+  sorted_runs_.clear();
   layout_.clear();
   layout_.shrink_to_fit();
 }

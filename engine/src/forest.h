@@ -34,6 +34,9 @@
 //   (its runs still hold exactly its nodes). laid_out is set only where the
 //   runs hold exactly what the walk would visit: groups all the way down,
 //   project namespaces as leaves.
+//   A run is in pre-order, not in id order. For the biggest laid-out
+//   subtrees Compact() also keeps the runs sorted by id (SortedRuns, within
+//   a memory budget), so that their ascending answers are copies too.
 //
 // INVARIANTS (between Apply calls)
 //   * The parent links form a forest (no cycles).
@@ -54,6 +57,7 @@
 #include <cstring>
 #include <functional>
 #include <limits>
+#include <memory>
 #include <string_view>
 #include <variant>
 #include <vector>
@@ -301,6 +305,12 @@ class Forest {
   uint64_t string_bytes() const;
 
  private:
+  // A laid-out subtree's runs in ascending id order (see SLICES).
+  struct SortedRuns {
+    std::vector<int64_t> groups;          // self and the groups below
+    std::vector<int64_t> groups_and_pns;  // ... and the project namespaces below
+    std::vector<int64_t> projects;        // the groups' projects
+  };
   // A namespace's contribution to each ancestor's counters.
   struct Contribution {
     uint32_t groups, pns, projects, unarchived;
@@ -345,6 +355,10 @@ class Forest {
   void MarkChanged(uint32_t slot);
   // Nothing is laid out any more (truncate).
   void ForgetLayout();
+  // Compact's last step: sorted_runs_ for the biggest laid-out subtrees.
+  void BuildSortedRuns();
+  // The sorted runs of laid-out `slot`, or null.
+  const SortedRuns* FindSortedRuns(uint32_t slot) const;
 
   // ---- transaction application (forest_apply.cc) ----
   void ApplySegment(std::span<const Op> ops);
@@ -381,6 +395,9 @@ class Forest {
     uint32_t projects;  // first project slot of the subtree
   };
   std::vector<LayoutEntry> layout_;
+  // By slot; valid while that slot's node is laid out. Immutable once made,
+  // so the two copies may share them.
+  boost::unordered_flat_map<uint32_t, std::shared_ptr<const SortedRuns>> sorted_runs_;
   LinkTable links_;
   // True roots (parent_id NULL) by path, for Resolve.
   boost::unordered_flat_map<std::string_view, std::vector<uint32_t>> roots_by_path_;

@@ -208,6 +208,51 @@ void Forest::Compact() {
       for (uint32_t& p : slots) p = new_project_of[p];
     }
   }
+  BuildSortedRuns();
+}
+
+namespace {
+// Subtrees with fewer ids than this sort their runs per answer.
+constexpr uint64_t kSortedRunsMinIds = 512;
+}  // namespace
+
+// Sorted runs cost ids, so they go to the subtrees whose answers are
+// biggest, within a budget of one id per two rows.
+void Forest::BuildSortedRuns() {
+  sorted_runs_.clear();
+  struct Candidate {
+    uint64_t ids;
+    uint32_t slot;
+  };
+  std::vector<Candidate> candidates;
+  for (uint32_t s = 0; s + 1 < layout_.size(); ++s) {
+    const NsNode& n = ns_[s];
+    if (!n.laid_out) continue;
+    const uint64_t ids = 2 * (uint64_t{n.sub_groups} + 1) + n.sub_pns + n.sub_projects;
+    if (ids >= kSortedRunsMinIds) candidates.push_back({ids, s});
+  }
+  std::sort(candidates.begin(), candidates.end(), [](const Candidate& a, const Candidate& b) {
+    return a.ids != b.ids ? a.ids > b.ids : a.slot < b.slot;
+  });
+  uint64_t budget = (ns_by_id_.size() + project_by_id_.size()) / 2;
+  for (const Candidate& c : candidates) {
+    if (c.ids > budget) continue;
+    budget -= c.ids;
+    const LayoutEntry& here = layout_[c.slot];
+    const LayoutEntry& after = layout_[here.end];
+    auto runs = std::make_shared<SortedRuns>();
+    runs->groups.assign(ns_ids_.begin() + c.slot, ns_ids_.begin() + here.end);
+    std::sort(runs->groups.begin(), runs->groups.end());
+    runs->groups_and_pns.reserve(runs->groups.size() + (after.pns - here.pns));
+    runs->groups_and_pns = runs->groups;
+    runs->groups_and_pns.insert(runs->groups_and_pns.end(), ns_ids_.begin() + here.pns,
+                                ns_ids_.begin() + after.pns);
+    std::sort(runs->groups_and_pns.begin(), runs->groups_and_pns.end());
+    runs->projects.assign(project_ids_.begin() + here.projects,
+                          project_ids_.begin() + after.projects);
+    std::sort(runs->projects.begin(), runs->projects.end());
+    sorted_runs_.emplace(c.slot, std::move(runs));
+  }
 }
 
 void Forest::CopyFrom(const Forest& other) {
@@ -216,6 +261,7 @@ void Forest::CopyFrom(const Forest& other) {
   projects_ = other.projects_;
   project_ids_ = other.project_ids_;
   layout_ = other.layout_;
+  sorted_runs_ = other.sorted_runs_;         // immutable: shared
   for (const NsNode& n : ns_) n.text.Ref();  // free slots hold no text
   for (const ProjNode& p : projects_) p.text.Ref();
   free_ns_ = other.free_ns_;

@@ -87,6 +87,12 @@ void Forest::AppendProjectRun(uint32_t begin, uint32_t end, std::vector<int64_t>
   out->insert(out->end(), project_ids_.begin() + begin, project_ids_.begin() + end);
 }
 
+const Forest::SortedRuns* Forest::FindSortedRuns(uint32_t slot) const {
+  if (sorted_runs_.empty()) return nullptr;
+  auto it = sorted_runs_.find(slot);
+  return it == sorted_runs_.end() ? nullptr : it->second.get();
+}
+
 Status Forest::SelfAndAncestors(int64_t ns, HierarchyOrder order, bool include_self,
                                 std::vector<int64_t>* out) const {
   out->clear();
@@ -125,6 +131,18 @@ Status Forest::SelfAndDescendants(int64_t ns, bool include_pns, bool include_sel
   const NsNode& n = ns_[slot];
   if (use_slices_ && n.laid_out && n.type == NamespaceType::kGroup) {
     // Unchanged since the last Compact: the runs hold exactly the subtree.
+    if (const SortedRuns* runs = FindSortedRuns(slot)) {
+      const std::vector<int64_t>& sorted = include_pns ? runs->groups_and_pns : runs->groups;
+      if (include_self) {
+        out->assign(sorted.begin(), sorted.end());
+      } else {  // all but ns itself
+        auto self = std::lower_bound(sorted.begin(), sorted.end(), ns_ids_[slot]);
+        out->reserve(sorted.size() - 1);
+        out->insert(out->end(), sorted.begin(), self);
+        out->insert(out->end(), self + 1, sorted.end());
+      }
+      return Status::Ok();
+    }
     const LayoutEntry& here = layout_[slot];
     const LayoutEntry& after = layout_[here.end];
     out->reserve(n.sub_groups + 1 + (include_pns ? n.sub_pns : 0));
@@ -153,8 +171,21 @@ Status Forest::SelfAndDescendants(int64_t ns, bool include_pns, bool include_sel
 Status Forest::SelfAndHierarchy(int64_t ns, bool include_pns, std::vector<int64_t>* out) const {
   Status s = SelfAndDescendants(ns, include_pns, /*include_self=*/true, out);
   if (!s.ok()) return s;
-  AppendChain(ns_[FindNamespace(ns)].parent, out);
-  SortUniqueIds(out);
+  // Merge the (few) ancestors into the sorted descendants from the back:
+  // the two sets are disjoint, so no full sort and no duplicate.
+  thread_local std::vector<int64_t> chain;
+  chain.clear();
+  AppendChain(ns_[FindNamespace(ns)].parent, &chain);
+  std::sort(chain.begin(), chain.end());
+  size_t from = out->size(), rest = chain.size(), to = from + rest;
+  out->resize(to);
+  while (rest > 0) {
+    if (from > 0 && (*out)[from - 1] > chain[rest - 1]) {
+      (*out)[--to] = (*out)[--from];
+    } else {
+      (*out)[--to] = chain[--rest];
+    }
+  }
   return Status::Ok();
 }
 
@@ -171,6 +202,10 @@ Status Forest::ProjectIds(int64_t ns, bool unarchived_only, std::vector<int64_t>
   switch (n.type) {
     case NamespaceType::kGroup:
       if (use_slices_ && n.laid_out && !unarchived_only) {
+        if (const SortedRuns* runs = FindSortedRuns(slot)) {
+          out->assign(runs->projects.begin(), runs->projects.end());
+          return Status::Ok();
+        }
         AppendProjectRun(layout_[slot].projects, layout_[layout_[slot].end].projects, out);
         break;
       }
@@ -507,6 +542,11 @@ IndexStats Forest::Stats() const {
   uint64_t bytes = ns_.capacity() * sizeof(NsNode) + projects_.capacity() * sizeof(ProjNode);
   bytes += (ns_ids_.capacity() + project_ids_.capacity()) * sizeof(int64_t);
   bytes += layout_.capacity() * sizeof(LayoutEntry);
+  for (const auto& [slot, runs] : sorted_runs_) {
+    bytes +=
+        (runs->groups.capacity() + runs->groups_and_pns.capacity() + runs->projects.capacity()) *
+        sizeof(int64_t);
+  }
   bytes += (free_ns_.capacity() + free_projects_.capacity()) * sizeof(uint32_t);
   bytes += ns_by_id_.bytes() + project_by_id_.bytes();
   // multi_index hashed node: the record plus one link pointer per index, and buckets.
