@@ -86,6 +86,10 @@ void Forest::Compact() {
       project_order.push_back(p);
     }
   }
+  if (order.size() == placed_groups) {  // no project namespace: the sentinel is the end
+    layout[placed_groups].projects = static_cast<uint32_t>(project_order.size());
+  }
+  // Orphan projects (namespace unknown) last, outside every run.
   for (uint32_t p = 0; p < project_slots; ++p) {
     if (projects_[p].live && new_project_of[p] == kNil) {
       new_project_of[p] = static_cast<uint32_t>(project_order.size());
@@ -98,9 +102,6 @@ void Forest::Compact() {
   auto remap = [](uint32_t slot, const std::vector<uint32_t>& to) {
     return slot == kNil ? kNil : to[slot];
   };
-  if (order.size() == placed_groups) {
-    layout[placed_groups].projects = static_cast<uint32_t>(project_order.size());
-  }
   std::vector<NsNode> nodes;
   std::vector<int64_t> ns_ids;
   nodes.reserve(order.size() + order.size() / 8 + 64);

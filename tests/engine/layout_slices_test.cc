@@ -284,4 +284,21 @@ TEST_F(LayoutCases, TruncateForgetsTheLayout) {
   EXPECT_EQ(LaidOut(), 0u);
 }
 
+TEST_F(LayoutCases, OrphanProjectsStayOutsideEveryRun) {
+  // No project namespace anywhere, and projects whose namespace is unknown:
+  // the last group's run must end before the orphans.
+  ApplyBoth({next_lsn(),
+             {Group(1, std::nullopt, "org"), Group(2, 1, "team"), Project(100, 2, 20, "a"),
+              Project(101, 77, 21, "orphan")}});
+  CompactBoth();
+  EXPECT_EQ(Ids(QueryKind::kAllProjectIds, 1), (V{100}));
+  EXPECT_EQ(Ids(QueryKind::kAllProjectIds, 2), (V{100}));
+  ApplyBoth({next_lsn(), {canopy::TruncateTable{canopy::Table::kNamespaces}}});
+  ApplyBoth({next_lsn(), {Group(9, std::nullopt, "new")}});
+  CompactBoth();
+  EXPECT_EQ(LaidOut(), 1u);
+  EXPECT_EQ(Ids(QueryKind::kAllProjectIds, 9), V{});
+  EXPECT_EQ(Ids(QueryKind::kSelfAndDescendants, 9, true), (V{9}));
+}
+
 }  // namespace
