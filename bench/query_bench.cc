@@ -96,7 +96,9 @@ void BM_AllProjectIds(benchmark::State& state, std::string which) {
               });
 }
 
-void BM_QueryAllProjectIds(benchmark::State& state, std::string which) {
+// The generic path (what the server calls), in either id order: kAny skips
+// the sort.
+void BM_QueryIds(benchmark::State& state, QueryKind kind, std::string which, IdOrder order) {
   const int64_t id = NamedGroup(which);
   if (id == 0) {
     state.SkipWithError("no such group in this forest");
@@ -104,8 +106,9 @@ void BM_QueryAllProjectIds(benchmark::State& state, std::string which) {
   }
   const HierarchyIndex& index = *World().index;
   IdQuery query;
-  query.kind = QueryKind::kAllProjectIds;
+  query.kind = kind;
   query.id = id;
+  query.id_order = order;
   uint64_t ids = 0;
   const LoopStart start;
   for (auto _ : state) {
@@ -249,8 +252,13 @@ void RegisterQueryBenchmarks() {
     benchmark::RegisterBenchmark((std::string("BM_AllProjectIds/") + which).c_str(),
                                  BM_AllProjectIds, std::string(which));
   }
-  benchmark::RegisterBenchmark("BM_QueryAllProjectIds/gitlab_org", BM_QueryAllProjectIds,
-                               std::string("gitlab_org"));
+  for (IdOrder order : {IdOrder::kAscending, IdOrder::kAny}) {
+    const std::string suffix = order == IdOrder::kAny ? "/order:any" : "";
+    benchmark::RegisterBenchmark(("BM_QueryAllProjectIds/gitlab_org" + suffix).c_str(), BM_QueryIds,
+                                 QueryKind::kAllProjectIds, std::string("gitlab_org"), order);
+    benchmark::RegisterBenchmark(("BM_QuerySelfAndDescendants/huge" + suffix).c_str(), BM_QueryIds,
+                                 QueryKind::kSelfAndDescendants, std::string("huge"), order);
+  }
   for (const char* which : {"small", "huge"}) {
     benchmark::RegisterBenchmark((std::string("BM_Counts/") + which).c_str(), BM_Counts,
                                  std::string(which));

@@ -110,7 +110,7 @@ Result<int64_t> Forest::RootAncestor(int64_t ns) const {
 }
 
 Status Forest::SelfAndDescendants(int64_t ns, bool include_pns, bool include_self,
-                                  std::vector<int64_t>* out) const {
+                                  std::vector<int64_t>* out, bool sorted) const {
   out->clear();
   uint32_t slot = FindNamespace(ns);
   if (slot == kNil) return UnknownNamespace(ns);
@@ -128,19 +128,22 @@ Status Forest::SelfAndDescendants(int64_t ns, bool include_pns, bool include_sel
       if (ns_[c].type == n.type) out->push_back(ns_[c].id);
     });
   }
-  SortUniqueIds(out);
+  if (sorted) SortUniqueIds(out);
   return Status::Ok();
 }
 
-Status Forest::SelfAndHierarchy(int64_t ns, bool include_pns, std::vector<int64_t>* out) const {
-  Status s = SelfAndDescendants(ns, include_pns, /*include_self=*/true, out);
+Status Forest::SelfAndHierarchy(int64_t ns, bool include_pns, std::vector<int64_t>* out,
+                                bool sorted) const {
+  Status s = SelfAndDescendants(ns, include_pns, /*include_self=*/true, out, sorted);
   if (!s.ok()) return s;
+  // Strict ancestors: none of them is in the subtree, so no duplicate.
   AppendChain(ns_[FindNamespace(ns)].parent, out);
-  SortUniqueIds(out);
+  if (sorted) SortUniqueIds(out);
   return Status::Ok();
 }
 
-Status Forest::ProjectIds(int64_t ns, bool unarchived_only, std::vector<int64_t>* out) const {
+Status Forest::ProjectIds(int64_t ns, bool unarchived_only, std::vector<int64_t>* out,
+                          bool sorted) const {
   out->clear();
   uint32_t slot = FindNamespace(ns);
   if (slot == kNil) return UnknownNamespace(ns);
@@ -166,7 +169,7 @@ Status Forest::ProjectIds(int64_t ns, bool unarchived_only, std::vector<int64_t>
       }
       break;
   }
-  SortUniqueIds(out);
+  if (sorted) SortUniqueIds(out);  // a project is in one namespace's list: no duplicates
   return Status::Ok();
 }
 
@@ -413,6 +416,18 @@ void Forest::Run(const IdQuery& q, IdAnswer* out) const {
     a.status = Status::InvalidArgument("unknown hierarchy order");
     return;
   }
+  if (q.id_order != IdOrder::kAscending && q.id_order != IdOrder::kAny) {
+    a.status = Status::InvalidArgument("unknown id order");
+    return;
+  }
+  if (q.after_id.has_value() && q.id_order == IdOrder::kAny) {
+    a.status = Status::InvalidArgument(
+        "after_id needs ascending id order: an answer in any order cannot be paged");
+    return;
+  }
+  // Runner kinds sort either way: the sort is what removes a runner linked
+  // to several of the namespaces.
+  const bool sorted = q.id_order == IdOrder::kAscending;
   std::vector<int64_t>& ids = a.ids;
   switch (q.kind) {
     case QueryKind::kSelfAndAncestors:
@@ -431,19 +446,19 @@ void Forest::Run(const IdQuery& q, IdAnswer* out) const {
       break;
     }
     case QueryKind::kSelfAndDescendants:
-      a.status = SelfAndDescendants(q.id, q.include_project_namespaces, true, &ids);
+      a.status = SelfAndDescendants(q.id, q.include_project_namespaces, true, &ids, sorted);
       break;
     case QueryKind::kDescendants:
-      a.status = SelfAndDescendants(q.id, q.include_project_namespaces, false, &ids);
+      a.status = SelfAndDescendants(q.id, q.include_project_namespaces, false, &ids, sorted);
       break;
     case QueryKind::kSelfAndHierarchy:
-      a.status = SelfAndHierarchy(q.id, q.include_project_namespaces, &ids);
+      a.status = SelfAndHierarchy(q.id, q.include_project_namespaces, &ids, sorted);
       break;
     case QueryKind::kAllProjectIds:
-      a.status = ProjectIds(q.id, false, &ids);
+      a.status = ProjectIds(q.id, false, &ids, sorted);
       break;
     case QueryKind::kAllUnarchivedProjectIds:
-      a.status = ProjectIds(q.id, true, &ids);
+      a.status = ProjectIds(q.id, true, &ids, sorted);
       break;
     case QueryKind::kProjectAncestors:
       a.status = ProjectAncestors(q.id, q.order, &ids);
