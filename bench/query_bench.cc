@@ -130,16 +130,21 @@ void BM_AllProjectIds(benchmark::State& state, std::string which, bool changed) 
               });
 }
 
-void BM_QueryAllProjectIds(benchmark::State& state, std::string which) {
+// The generic path (what the server calls), in either id order: kAny skips
+// the sort.
+void BM_QueryIds(benchmark::State& state, QueryKind kind, std::string which, IdOrder order,
+                 bool changed) {
   const int64_t id = NamedGroup(which);
+  ChangeBelow change(changed ? id : 0);
   if (id == 0) {
     state.SkipWithError("no such group in this forest");
     return;
   }
   const HierarchyIndex& index = *World().index;
   IdQuery query;
-  query.kind = QueryKind::kAllProjectIds;
+  query.kind = kind;
   query.id = id;
+  query.id_order = order;
   uint64_t ids = 0;
   const LoopStart start;
   for (auto _ : state) {
@@ -286,8 +291,20 @@ void RegisterQueryBenchmarks() {
                                    BM_AllProjectIds, std::string(which), changed);
     }
   }
-  benchmark::RegisterBenchmark("BM_QueryAllProjectIds/gitlab_org", BM_QueryAllProjectIds,
-                               std::string("gitlab_org"));
+  for (bool changed : {false, true}) {
+    for (IdOrder order : {IdOrder::kAscending, IdOrder::kAny}) {
+      const std::string suffix =
+          std::string(changed ? ":changed" : "") + (order == IdOrder::kAny ? "/order:any" : "");
+      for (const char* which : {"gitlab_org", "huge"}) {
+        benchmark::RegisterBenchmark(
+            (std::string("BM_QueryAllProjectIds/") + which + suffix).c_str(), BM_QueryIds,
+            QueryKind::kAllProjectIds, std::string(which), order, changed);
+        benchmark::RegisterBenchmark(
+            (std::string("BM_QuerySelfAndDescendants/") + which + suffix).c_str(), BM_QueryIds,
+            QueryKind::kSelfAndDescendants, std::string(which), order, changed);
+      }
+    }
+  }
   for (const char* which : {"small", "huge"}) {
     benchmark::RegisterBenchmark((std::string("BM_Counts/") + which).c_str(), BM_Counts,
                                  std::string(which));

@@ -5,11 +5,14 @@
 //
 // Commands (ids are namespace ids unless said):
 //   ancestors ID [--self] [--self-first]   ancestors, root first (traversal_ids order)
-//   descendants ID [--self] [--with-project-namespaces]
-//   projects ID [--unarchived]             all_project_ids (archived too unless --unarchived)
+//   descendants ID [--self] [--with-project-namespaces] [--order asc|any]
+//   projects ID [--unarchived] [--order asc|any]
+//                                          all_project_ids (archived too unless --unarchived)
 //   project-ancestors PROJECT_ID [--self-first]
-//   runners ID [--ancestors]               runners of the group (and of its ancestors)
-//   project-runners PROJECT_ID             runners of the project's group and its ancestors
+//   runners ID [--ancestors] [--order asc|any]
+//                                          runners of the group (and of its ancestors)
+//   project-runners PROJECT_ID [--order asc|any]
+//                                          runners of the project's group and its ancestors
 //   counts ID                              descendant groups, project namespaces, projects
 //   path ID [--project]                    full path of a namespace (or a project)
 //   resolve FULL/PATH                      what a full path names
@@ -18,7 +21,8 @@
 //   verify --pg CONNINFO [--sample N] [--form linear|recursive] [--seed N]
 //                                          the server's answers vs PostgreSQL's
 //
-// Output: one id per line in QUERIES.md order; --json prints
+// Output: one id per line in QUERIES.md order (--order any: the same ids in
+// no promised order, unsorted by the server); --json prints
 // {"ids":[...],"lsn":"0/16B3748"} (or the command's object). --timing prints
 // "round trip: N us" on stderr (the command's calls, without connecting).
 // Exit codes: 0 ok, 1 not found, 2 usage, 3 server error or unreachable,
@@ -79,17 +83,19 @@ const char kUsage[] =
     "              [--min-lsn X/Y] [--wait-ms N] [--timing] [--batch] <command> [args]\n"
     "commands:\n"
     "  ancestors ID [--self] [--self-first]\n"
-    "  descendants ID [--self] [--with-project-namespaces]\n"
-    "  projects ID [--unarchived]\n"
+    "  descendants ID [--self] [--with-project-namespaces] [--order asc|any]\n"
+    "  projects ID [--unarchived] [--order asc|any]\n"
     "  project-ancestors PROJECT_ID [--self-first]\n"
-    "  runners ID [--ancestors]\n"
-    "  project-runners PROJECT_ID\n"
+    "  runners ID [--ancestors] [--order asc|any]\n"
+    "  project-runners PROJECT_ID [--order asc|any]\n"
     "  counts ID\n"
     "  path ID [--project]\n"
     "  resolve FULL/PATH\n"
     "  status\n"
     "  watch-status [--interval-ms N] [--count N]\n"
     "  verify --pg CONNINFO [--sample N] [--form linear|recursive] [--seed N]\n"
+    "--order any: the same ids in no promised order (the server skips the sort);\n"
+    "  asc (the default): ascending.\n"
     "--batch: read the ids (resolve: paths) from stdin, one per line, and answer\n"
     "  them all over one connection, pipelined: one output line per input line, in\n"
     "  order (plain: the answer on one line, or \"not found\"; --json: one object\n"
@@ -110,7 +116,8 @@ struct Options {
   canopy::net::CallOptions call;
   std::string command;
   std::vector<std::string> args;   // positional
-  std::vector<std::string> flags;  // command flags (--self, ...)
+  std::vector<std::string> flags;  // command flags (--self, ...; "--order" when given)
+  canopy::IdOrder id_order = canopy::IdOrder::kAscending;
   std::optional<uint32_t> interval_ms;
   std::optional<uint32_t> count;
   bool timing = false;
@@ -249,6 +256,14 @@ bool ParseArgs(int argc, char** argv, Options* o, std::string* error) {
       o->timing = true;
     } else if (arg == "--batch") {
       o->batch = true;
+    } else if (arg == "--order") {
+      auto v = value();
+      if (!v || (*v != "asc" && *v != "any")) {
+        *error = "--order needs asc or any";
+        return false;
+      }
+      o->id_order = *v == "any" ? canopy::IdOrder::kAny : canopy::IdOrder::kAscending;
+      o->flags.emplace_back(arg);  // a command flag: CheckFlags refuses it where it means nothing
     } else if (arg == "--pg") {
       auto v = value();
       if (!v) {
@@ -457,17 +472,19 @@ std::optional<canopy::IdQuery> IdCommandQuery(const Options& o, int64_t id) {
             HasFlag(o, "--self-first") ? HierarchyOrder::kSelfFirst : HierarchyOrder::kRootFirst};
   }
   if (c == "descendants") {
-    CheckFlags(o, {"--self", "--with-project-namespaces"});
+    CheckFlags(o, {"--self", "--with-project-namespaces", "--order"});
     return canopy::IdQuery{
         .kind = HasFlag(o, "--self") ? QueryKind::kSelfAndDescendants : QueryKind::kDescendants,
         .id = id,
-        .include_project_namespaces = HasFlag(o, "--with-project-namespaces")};
+        .include_project_namespaces = HasFlag(o, "--with-project-namespaces"),
+        .id_order = o.id_order};
   }
   if (c == "projects") {
-    CheckFlags(o, {"--unarchived"});
+    CheckFlags(o, {"--unarchived", "--order"});
     return canopy::IdQuery{.kind = HasFlag(o, "--unarchived") ? QueryKind::kAllUnarchivedProjectIds
                                                               : QueryKind::kAllProjectIds,
-                           .id = id};
+                           .id = id,
+                           .id_order = o.id_order};
   }
   if (c == "project-ancestors") {
     CheckFlags(o, {"--self-first"});
@@ -477,15 +494,17 @@ std::optional<canopy::IdQuery> IdCommandQuery(const Options& o, int64_t id) {
                                                                : HierarchyOrder::kRootFirst};
   }
   if (c == "runners") {
-    CheckFlags(o, {"--ancestors"});
+    CheckFlags(o, {"--ancestors", "--order"});
     return canopy::IdQuery{.kind = HasFlag(o, "--ancestors")
                                        ? QueryKind::kRunnersOfGroupAndAncestors
                                        : QueryKind::kRunnersOfGroup,
-                           .id = id};
+                           .id = id,
+                           .id_order = o.id_order};
   }
   if (c == "project-runners") {
-    CheckFlags(o, {});
-    return canopy::IdQuery{.kind = QueryKind::kRunnersOfParentGroupsOfProject, .id = id};
+    CheckFlags(o, {"--order"});
+    return canopy::IdQuery{
+        .kind = QueryKind::kRunnersOfParentGroupsOfProject, .id = id, .id_order = o.id_order};
   }
   return std::nullopt;
 }

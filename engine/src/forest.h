@@ -277,10 +277,15 @@ class Forest {
   Status AncestorsUpto(int64_t ns, int64_t top, HierarchyOrder order,
                        std::vector<int64_t>* out) const;
   Result<int64_t> RootAncestor(int64_t ns) const;
+  // sorted=false (IdOrder::kAny) leaves the ids in walk order: each id is
+  // still there exactly once (a walk visits a node once; the ancestors
+  // SelfAndHierarchy appends lie strictly above the subtree).
   Status SelfAndDescendants(int64_t ns, bool include_pns, bool include_self,
-                            std::vector<int64_t>* out) const;
-  Status SelfAndHierarchy(int64_t ns, bool include_pns, std::vector<int64_t>* out) const;
-  Status ProjectIds(int64_t ns, bool unarchived_only, std::vector<int64_t>* out) const;
+                            std::vector<int64_t>* out, bool sorted = true) const;
+  Status SelfAndHierarchy(int64_t ns, bool include_pns, std::vector<int64_t>* out,
+                          bool sorted = true) const;
+  Status ProjectIds(int64_t ns, bool unarchived_only, std::vector<int64_t>* out,
+                    bool sorted = true) const;
   Status ProjectAncestors(int64_t project, HierarchyOrder order, std::vector<int64_t>* out) const;
   void RunnersOfGroups(std::span<const int64_t> namespaces, std::vector<int64_t>* out) const;
   Status RunnersOfGroupAndAncestors(int64_t ns, std::vector<int64_t>* out) const;

@@ -124,7 +124,7 @@ Result<int64_t> Forest::RootAncestor(int64_t ns) const {
 }
 
 Status Forest::SelfAndDescendants(int64_t ns, bool include_pns, bool include_self,
-                                  std::vector<int64_t>* out) const {
+                                  std::vector<int64_t>* out, bool sorted) const {
   out->clear();
   uint32_t slot = FindNamespace(ns);
   if (slot == kNil) return UnknownNamespace(ns);
@@ -132,14 +132,14 @@ Status Forest::SelfAndDescendants(int64_t ns, bool include_pns, bool include_sel
   if (use_slices_ && n.laid_out && n.type == NamespaceType::kGroup) {
     // Unchanged since the last Compact: the runs hold exactly the subtree.
     if (const SortedRuns* runs = FindSortedRuns(slot)) {
-      const std::vector<int64_t>& sorted = include_pns ? runs->groups_and_pns : runs->groups;
+      const std::vector<int64_t>& run = include_pns ? runs->groups_and_pns : runs->groups;
       if (include_self) {
-        out->assign(sorted.begin(), sorted.end());
+        out->assign(run.begin(), run.end());
       } else {  // all but ns itself
-        auto self = std::lower_bound(sorted.begin(), sorted.end(), ns_ids_[slot]);
-        out->reserve(sorted.size() - 1);
-        out->insert(out->end(), sorted.begin(), self);
-        out->insert(out->end(), self + 1, sorted.end());
+        auto self = std::lower_bound(run.begin(), run.end(), ns_ids_[slot]);
+        out->reserve(run.size() - 1);
+        out->insert(out->end(), run.begin(), self);
+        out->insert(out->end(), self + 1, run.end());
       }
       return Status::Ok();
     }
@@ -148,7 +148,7 @@ Status Forest::SelfAndDescendants(int64_t ns, bool include_pns, bool include_sel
     out->reserve(n.sub_groups + 1 + (include_pns ? n.sub_pns : 0));
     AppendNamespaceRun(include_self ? slot : slot + 1, here.end, out);
     if (include_pns) AppendNamespaceRun(here.pns, after.pns, out);
-    SortUniqueIds(out);
+    if (sorted) SortUniqueIds(out);
     return Status::Ok();
   }
   if (include_self) out->push_back(ns_ids_[slot]);
@@ -164,13 +164,18 @@ Status Forest::SelfAndDescendants(int64_t ns, bool include_pns, bool include_sel
       if (ns_[c].type == n.type) out->push_back(ns_ids_[c]);
     });
   }
-  SortUniqueIds(out);
+  if (sorted) SortUniqueIds(out);
   return Status::Ok();
 }
 
-Status Forest::SelfAndHierarchy(int64_t ns, bool include_pns, std::vector<int64_t>* out) const {
-  Status s = SelfAndDescendants(ns, include_pns, /*include_self=*/true, out);
+Status Forest::SelfAndHierarchy(int64_t ns, bool include_pns, std::vector<int64_t>* out,
+                                bool sorted) const {
+  Status s = SelfAndDescendants(ns, include_pns, /*include_self=*/true, out, sorted);
   if (!s.ok()) return s;
+  if (!sorted) {  // strict ancestors: none of them is in the subtree, so no duplicate
+    AppendChain(ns_[FindNamespace(ns)].parent, out);
+    return Status::Ok();
+  }
   // Merge the (few) ancestors into the sorted descendants from the back:
   // the two sets are disjoint, so no full sort and no duplicate.
   thread_local std::vector<int64_t> chain;
@@ -189,7 +194,8 @@ Status Forest::SelfAndHierarchy(int64_t ns, bool include_pns, std::vector<int64_
   return Status::Ok();
 }
 
-Status Forest::ProjectIds(int64_t ns, bool unarchived_only, std::vector<int64_t>* out) const {
+Status Forest::ProjectIds(int64_t ns, bool unarchived_only, std::vector<int64_t>* out,
+                          bool sorted) const {
   out->clear();
   uint32_t slot = FindNamespace(ns);
   if (slot == kNil) return UnknownNamespace(ns);
@@ -222,7 +228,7 @@ Status Forest::ProjectIds(int64_t ns, bool unarchived_only, std::vector<int64_t>
       }
       break;
   }
-  SortUniqueIds(out);
+  if (sorted) SortUniqueIds(out);  // a project is in one namespace's list: no duplicates
   return Status::Ok();
 }
 
@@ -468,6 +474,18 @@ void Forest::Run(const IdQuery& q, IdAnswer* out) const {
     a.status = Status::InvalidArgument("unknown hierarchy order");
     return;
   }
+  if (q.id_order != IdOrder::kAscending && q.id_order != IdOrder::kAny) {
+    a.status = Status::InvalidArgument("unknown id order");
+    return;
+  }
+  if (q.after_id.has_value() && q.id_order == IdOrder::kAny) {
+    a.status = Status::InvalidArgument(
+        "after_id needs ascending id order: an answer in any order cannot be paged");
+    return;
+  }
+  // Runner kinds sort either way: the sort is what removes a runner linked
+  // to several of the namespaces.
+  const bool sorted = q.id_order == IdOrder::kAscending;
   std::vector<int64_t>& ids = a.ids;
   switch (q.kind) {
     case QueryKind::kSelfAndAncestors:
@@ -486,19 +504,19 @@ void Forest::Run(const IdQuery& q, IdAnswer* out) const {
       break;
     }
     case QueryKind::kSelfAndDescendants:
-      a.status = SelfAndDescendants(q.id, q.include_project_namespaces, true, &ids);
+      a.status = SelfAndDescendants(q.id, q.include_project_namespaces, true, &ids, sorted);
       break;
     case QueryKind::kDescendants:
-      a.status = SelfAndDescendants(q.id, q.include_project_namespaces, false, &ids);
+      a.status = SelfAndDescendants(q.id, q.include_project_namespaces, false, &ids, sorted);
       break;
     case QueryKind::kSelfAndHierarchy:
-      a.status = SelfAndHierarchy(q.id, q.include_project_namespaces, &ids);
+      a.status = SelfAndHierarchy(q.id, q.include_project_namespaces, &ids, sorted);
       break;
     case QueryKind::kAllProjectIds:
-      a.status = ProjectIds(q.id, false, &ids);
+      a.status = ProjectIds(q.id, false, &ids, sorted);
       break;
     case QueryKind::kAllUnarchivedProjectIds:
-      a.status = ProjectIds(q.id, true, &ids);
+      a.status = ProjectIds(q.id, true, &ids, sorted);
       break;
     case QueryKind::kProjectAncestors:
       a.status = ProjectAncestors(q.id, q.order, &ids);

@@ -39,6 +39,8 @@ int main(int argc, char** argv) {
       {"AUTH", "token"},
       {"ANCESTORS", "9970", "SELF", "SELFFIRST"},
       {"DESCENDANTS", "9970", "WITHPROJECTNAMESPACES", "LIMIT", "100", "AFTER", "101"},
+      {"MPROJECTS", "9970", "101", "ORDER", "ANY", "LIMIT", "10"},
+      {"DESCENDANTS", "9970", "ORDER", "ASC", "AFTER", "5"},
       {"PROJECTS", "9970", "UNARCHIVED", "MINLSN", "16/B374D848", "WAITMS", "50"},
       {"MANCESTORS", "102", "101", "999999", "SELF"},
       {"MCOUNTS", "1", "2", "3"},
@@ -101,7 +103,10 @@ int main(int argc, char** argv) {
                               "4096",
                               "512",
                               "PING",
-                              "HELLO"}) {
+                              "HELLO",
+                              "ORDER",
+                              "ANY",
+                              "ASC"}) {
       dict << '"' << token << "\"\n";
     }
   }

@@ -286,6 +286,13 @@ Result<QueryAnswer> Client::QueryAll(IdQuery query, uint32_t page_size, const Ca
   if (!IsAscendingKind(query.kind)) return Query(query, call);
   query.limit = page_size;
   query.after_id.reset();
+  if (query.id_order == IdOrder::kAny) {
+    // One unsorted page if the answer fits in it; the cursor below needs
+    // ascending order, so a longer answer is asked again that way.
+    Result<QueryAnswer> one = Query(query, call);
+    if (!one.ok() || !one->answer.status.ok() || !one->answer.more) return one;
+    query.id_order = IdOrder::kAscending;
+  }
   QueryAnswer all;
   for (;;) {
     Result<QueryAnswer> page = Query(query, call);

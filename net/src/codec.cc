@@ -24,7 +24,8 @@ DecodedRequest RequestError(uint64_t request_id, ErrorCode code, std::string mes
 
 bool ValidIdQuery(const fb::IdQuery& q) {
   return static_cast<int>(q.kind()) < kQueryKindCount &&
-         static_cast<uint8_t>(q.order()) <= static_cast<uint8_t>(fb::HierarchyOrder::MAX);
+         static_cast<uint8_t>(q.order()) <= static_cast<uint8_t>(fb::HierarchyOrder::MAX) &&
+         static_cast<uint8_t>(q.id_order()) <= static_cast<uint8_t>(fb::IdOrder::MAX);
 }
 
 template <typename T>
@@ -147,7 +148,8 @@ DecodedRequest DecodeRequest(std::span<const uint8_t> frame, const DecoderLimits
     case fb::RequestBody::IdQuery: {
       const fb::IdQuery* q = request->body_as_IdQuery();
       if (!ValidIdQuery(*q))
-        return RequestError(id, ErrorCode::kInvalidArgument, "unknown query kind or order");
+        return RequestError(id, ErrorCode::kInvalidArgument,
+                            "unknown query kind, order or id_order");
       break;
     }
     case fb::RequestBody::BatchQuery: {
@@ -162,7 +164,7 @@ DecodedRequest DecodeRequest(std::span<const uint8_t> frame, const DecoderLimits
         if (!ValidIdQuery(*batch->queries()->Get(static_cast<flatbuffers::uoffset_t>(i)))) {
           return RequestError(
               id, ErrorCode::kInvalidArgument,
-              "batch member " + std::to_string(i) + ": unknown query kind or order");
+              "batch member " + std::to_string(i) + ": unknown query kind, order or id_order");
         }
       }
       break;
@@ -218,6 +220,7 @@ IdQuery ToIdQuery(const fb::IdQuery& q) {
   query.include_project_namespaces = q.include_project_namespaces();
   query.limit = q.limit();
   if (q.after_id()) query.after_id = *q.after_id();
+  query.id_order = static_cast<IdOrder>(q.id_order());
   return query;
 }
 
@@ -340,7 +343,7 @@ Offset<fb::IdQuery> BuildIdQuery(FlatBufferBuilder* b, const IdQuery& q) {
   if (q.after_id) after = *q.after_id;
   return fb::CreateIdQuery(*b, static_cast<fb::QueryKind>(q.kind), q.id, q.top,
                            static_cast<fb::HierarchyOrder>(q.order), q.include_project_namespaces,
-                           q.limit, after);
+                           q.limit, after, static_cast<fb::IdOrder>(q.id_order));
 }
 
 struct BodyEncoder {

@@ -11,7 +11,7 @@
 namespace canopy::net::internal {
 
 struct RespProtocol::QueryOptions {
-  IdQuery query;         // kind, order, include_project_namespaces, limit, after_id
+  IdQuery query;         // kind, order, include_project_namespaces, limit, after_id, id_order
   bool project = false;  // PATH ... PROJECT
   bool limited = false;  // LIMIT given
   Lsn min_lsn;
@@ -554,6 +554,18 @@ bool RespProtocol::ParseQuery(Command command, bool many, std::span<const std::s
       ++i;
       continue;
     }
+    if (listing && Is(a, "ORDER") && has_value) {
+      const std::string_view order = args[i + 1];
+      if (Is(order, "ANY")) {
+        q.id_order = IdOrder::kAny;
+      } else if (Is(order, "ASC")) {
+        q.id_order = IdOrder::kAscending;
+      } else {
+        return bad("invalid ORDER " + Quoted(order) + " (want ASC or ANY)");
+      }
+      ++i;
+      continue;
+    }
     // The flags each command takes.
     bool* flag = nullptr;
     if (Is(a, "SELF") && (command == Command::kAncestors || command == Command::kDescendants)) {
@@ -588,6 +600,9 @@ bool RespProtocol::ParseQuery(Command command, bool many, std::span<const std::s
   if (given > options_.max_ids_per_request) {
     return bad("too many ids: " + std::to_string(given) + " > " +
                std::to_string(options_.max_ids_per_request));
+  }
+  if (q.after_id.has_value() && q.id_order == IdOrder::kAny) {
+    return bad("AFTER needs ascending order: an ORDER ANY answer cannot be paged");
   }
   q.order = self_first ? HierarchyOrder::kSelfFirst : HierarchyOrder::kRootFirst;
   q.include_project_namespaces = with_pns;
@@ -730,7 +745,8 @@ void RespProtocol::AnswerQuery(Command command, bool many, const QueryOptions& o
             error = "the answer for " + std::to_string(q.id) + " has " +
                     std::to_string(answer_.total) + " ids, more than the server's " +
                     std::to_string(handler_limits_.max_ids_per_page) +
-                    " per page; page it with LIMIT and AFTER";
+                    " per page; page it with LIMIT and AFTER" +
+                    (q.id_order == IdOrder::kAny ? " (in ORDER ASC)" : "");
             break;
           }
           writer_.IntegerArray(answer_.ids);

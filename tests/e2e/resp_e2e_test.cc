@@ -392,6 +392,24 @@ TEST_F(RespE2E, EveryQueryThroughEveryClientEqualsGitlabSql) {
                                                         Form::kLinear))),
             "")
       << r.command;
+  // ORDER ANY: the set SQL answers (`namespace_id IN (...)` promises no order either).
+  auto sorted_lines = [](const std::string& out) {
+    std::vector<int64_t> ids;
+    for (const std::string& line : SplitLines(out)) ids.push_back(std::stoll(line));
+    std::sort(ids.begin(), ids.end());
+    return ids;
+  };
+  for (int64_t group : {forest_.named.gitlab_org_id, forest_.named.huge_group_id}) {
+    r = RunProgram({CANOPY_REDIS_CLI, "-p", Id(port_), "DESCENDANTS", Id(group), "SELF",
+                    "WITHPROJECTNAMESPACES", "ORDER", "ANY"});
+    std::vector<int64_t> want = *gitlab_->Descendants(group, true, true, Form::kLinear);
+    std::sort(want.begin(), want.end());
+    EXPECT_EQ(sorted_lines(r.out), want) << r.Describe();
+    r = RunProgram({CANOPY_REDIS_CLI, "-p", Id(port_), "PROJECTS", Id(group), "ORDER", "ANY"});
+    want = *gitlab_->Projects(group, false, Form::kLinear);
+    std::sort(want.begin(), want.end());
+    EXPECT_EQ(sorted_lines(r.out), want) << r.Describe();
+  }
 }
 
 // The batch forms answer, in one reply, what the single forms answer for

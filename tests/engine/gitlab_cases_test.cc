@@ -6,6 +6,7 @@
 // truncates, paging). Expected answers are written out by hand.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <optional>
@@ -821,6 +822,96 @@ TEST_F(GitLabCasesTest, PagingOnAncestorKindsAndBadQueries) {
   a = view.Run({.kind = QueryKind::kDescendants, .id = 99});
   EXPECT_EQ(a.status.code(), StatusCode::kNotFound);
   EXPECT_TRUE(a.ids.empty());
+}
+
+// IdOrder::kAny: the same set as the ascending answer, each id once; no
+// cursor; a limit takes some of the ids; ancestor kinds keep their order.
+TEST_F(GitLabCasesTest, AnyIdOrderIsTheSameSetWithoutACursor) {
+  BuildOrg();
+  // Runner 500 is linked to 1 and 2 (and twice to 2 now); 503 to 4 and 1.
+  MustCommit({Link(6, 500, 2), Link(7, 503, 4), Link(8, 503, 1), Group(7, 2, "l3b"),
+              Group(8, 7, "l4b"), Group(10, 1, "l2b")});
+  using canopy::IdOrder;
+  ReadView view = index_.Read();
+  auto sorted = [](Ids ids) {
+    std::sort(ids.begin(), ids.end());
+    return ids;
+  };
+  struct Case {
+    QueryKind kind;
+    int64_t id;
+    bool pns;
+  };
+  const std::vector<Case> cases = {
+      {QueryKind::kSelfAndDescendants, 1, false},
+      {QueryKind::kSelfAndDescendants, 1, true},
+      {QueryKind::kDescendants, 2, true},
+      {QueryKind::kSelfAndDescendants, 9, false},  // a user namespace: itself
+      {QueryKind::kSelfAndHierarchy, 2, false},
+      {QueryKind::kSelfAndHierarchy, 7, true},
+      {QueryKind::kAllProjectIds, 1, false},
+      {QueryKind::kAllUnarchivedProjectIds, 9, false},
+      {QueryKind::kAllProjectIds, 20, false},  // a project namespace: its project
+      {QueryKind::kRunnersOfGroup, 2, false},  // 500 twice on one namespace
+      {QueryKind::kRunnersOfGroupAndAncestors, 4, false},
+      {QueryKind::kRunnersOfGroupAndAncestors, 8, false},
+      {QueryKind::kRunnersOfParentGroupsOfProject, 100, false},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(std::string(canopy::QueryKindName(c.kind)) + "(" + std::to_string(c.id) + ")");
+    IdQuery q{.kind = c.kind, .id = c.id, .include_project_namespaces = c.pns};
+    const IdAnswer want = view.Run(q);
+    ASSERT_TRUE(want.status.ok()) << want.status.ToString();
+    q.id_order = IdOrder::kAny;
+    const IdAnswer any = view.Run(q);
+    ASSERT_TRUE(any.status.ok()) << any.status.ToString();
+    EXPECT_EQ(sorted(any.ids), want.ids) << "the same ids, each once";
+    EXPECT_EQ(any.total, want.total);
+    EXPECT_FALSE(any.more);
+    // A limit takes `limit` of the ids and says there are more.
+    if (want.ids.size() >= 2) {
+      q.limit = static_cast<uint32_t>(want.ids.size() - 1);
+      const IdAnswer page = view.Run(q);
+      ASSERT_TRUE(page.status.ok());
+      EXPECT_EQ(page.ids.size(), q.limit);
+      EXPECT_TRUE(page.more);
+      EXPECT_EQ(page.total, want.total);
+      Ids seen = sorted(page.ids);
+      EXPECT_EQ(std::adjacent_find(seen.begin(), seen.end()), seen.end()) << "a duplicate";
+      for (int64_t id : seen) {
+        EXPECT_TRUE(std::binary_search(want.ids.begin(), want.ids.end(), id)) << id;
+      }
+      q.limit = 0;
+    }
+    // No keyset cursor without the order.
+    q.after_id = 0;
+    EXPECT_EQ(view.Run(q).status.code(), StatusCode::kInvalidArgument);
+  }
+  EXPECT_EQ(
+      view.Run({.kind = QueryKind::kRunnersOfGroupAndAncestors, .id = 4, .id_order = IdOrder::kAny})
+          .ids.size(),
+      3u)
+      << "500 (on 1 and twice on 2), 501, 503 (on 4 and 1): once each";
+
+  // Ancestor kinds ignore it: their hierarchy order stands.
+  for (HierarchyOrder order : {kRootFirst, kSelfFirst}) {
+    IdQuery q{.kind = QueryKind::kSelfAndAncestors, .id = 8, .order = order};
+    const Ids want = view.Run(q).ids;
+    q.id_order = IdOrder::kAny;
+    EXPECT_EQ(view.Run(q).ids, want);
+    q = {.kind = QueryKind::kProjectAncestors, .id = 100, .order = order};
+    const Ids want_project = view.Run(q).ids;
+    q.id_order = IdOrder::kAny;
+    EXPECT_EQ(view.Run(q).ids, want_project);
+  }
+  // Unknown ids and bad values.
+  IdAnswer a = view.Run({.kind = QueryKind::kDescendants, .id = 99, .id_order = IdOrder::kAny});
+  EXPECT_EQ(a.status.code(), StatusCode::kNotFound);
+  a = view.Run({.kind = QueryKind::kDescendants, .id = 1, .id_order = static_cast<IdOrder>(2)});
+  EXPECT_EQ(a.status.code(), StatusCode::kInvalidArgument);
+  EXPECT_TRUE(a.ids.empty());
+  // The typed ReadView methods stay ascending.
+  EXPECT_EQ(SelfAndDescendants(1), (Ids{1, 2, 3, 4, 7, 8, 10}));
 }
 
 TEST_F(GitLabCasesTest, KeysetCursorStaysValidAcrossLsnsAndBatchesShareOneState) {

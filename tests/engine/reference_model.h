@@ -121,6 +121,7 @@ inline std::string DescribeQuery(const IdQuery& q) {
   if (q.include_project_namespaces) out << ", include_pns";
   if (q.limit) out << ", limit=" << q.limit;
   if (q.after_id) out << ", after_id=" << *q.after_id;
+  if (q.id_order == canopy::IdOrder::kAny) out << ", id_order=any";
   out << ")";
   return out.str();
 }

@@ -4,9 +4,10 @@
 // canopy::HierarchyIndex and canopy_test::ReferenceModel. After every
 // transaction (or ApplyBatch) every query kind is compared for every
 // namespace and project id, plus ids the index never held or no longer holds:
-// through the ReadView methods, through ReadView::Run (whole and paged),
-// through HierarchyIndex::QueryBatch and (sampled) HierarchyIndex::Query;
-// then stats gauges, row contents, id lists and the applied LSN.
+// through the ReadView methods, through ReadView::Run (whole and paged, and
+// in IdOrder::kAny), through HierarchyIndex::QueryBatch and (sampled)
+// HierarchyIndex::Query; then stats gauges, row contents, id lists and the
+// applied LSN.
 //
 // Replay: CANOPY_TEST_SEED=<seed> (printed on failure). Length:
 // CANOPY_TEST_SCALE=<factor> (default 1; 0.25 in sanitizer builds).
@@ -301,6 +302,43 @@ class EngineVsModel {
       canopy::QueryAnswer single = index_.Query(q);
       if (single.lsn != model_.applied_lsn()) diffs_.Add("Query lsn=", single.lsn.value);
       CompareAnswer("Query", q, want, single.answer);
+    }
+    CheckAnyOrder(view, q, full);
+  }
+
+  // `q` in IdOrder::kAny: an ascending kind answers the same ids, each once,
+  // in any order (sorted, they are the model's answer); a limit takes that
+  // many of them; after_id is refused. Ancestor kinds ignore it.
+  void CheckAnyOrder(const ReadView& view, IdQuery q, const RefIds& full) {
+    q.id_order = canopy::IdOrder::kAny;
+    q.after_id.reset();
+    q.limit = 0;
+    const bool ascending = RefIsAscendingKind(q.kind);
+    IdAnswer got = view.Run(q);
+    if (ascending) std::sort(got.ids.begin(), got.ids.end());  // duplicates stay and differ
+    CompareAnswer("Run(any)", q, Expected(q, full), got);
+
+    const size_t n = full.ids.size();
+    if (ascending && full.found && n >= 2) {
+      q.limit = 1 + static_cast<uint32_t>(rng_() % (n - 1));  // < n: cut
+      got = view.Run(q);
+      std::vector<int64_t> seen = got.ids;
+      std::sort(seen.begin(), seen.end());
+      const bool subset =
+          std::includes(full.ids.begin(), full.ids.end(), seen.begin(), seen.end()) &&
+          std::adjacent_find(seen.begin(), seen.end()) == seen.end();
+      if (!got.status.ok() || got.ids.size() != q.limit || !got.more || got.total != n || !subset) {
+        diffs_.Add("Run(any, limited) ", DescribeQuery(q), ": ", got.status.ToString(), " ids ",
+                   IdsToString(got.ids), " total ", got.total, " more ", got.more, " of ",
+                   IdsToString(full.ids));
+      }
+      q.limit = 0;
+    }
+    q.after_id = n > 0 ? full.ids[rng_() % n] : 0;
+    got = view.Run(q);
+    if (got.status.code() != StatusCode::kInvalidArgument || !got.ids.empty()) {
+      diffs_.Add("Run(any, after_id) ", DescribeQuery(q), ": ", got.status.ToString(),
+                 " want invalid_argument");
     }
   }
 

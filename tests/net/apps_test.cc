@@ -332,6 +332,76 @@ TEST_F(CliTest, BatchResolveReadsPaths) {
 
 // Many ids (several batch requests, pipelined) against the engine directly;
 // the huge group's answers are large.
+// The ids of plain output, sorted.
+std::vector<int64_t> SortedIds(const std::string& out, char sep) {
+  std::vector<int64_t> ids;
+  std::istringstream in(out);
+  for (std::string word; std::getline(in, word, sep);) {
+    if (!word.empty()) ids.push_back(std::stoll(word));
+  }
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
+// --order any: the same ids (unsorted somewhere, so it reached the server);
+// --order asc: the default output; refused on the commands it means nothing to.
+TEST_F(CliTest, OrderAnyPrintsTheSameIds) {
+  const auto& n = world_->forest.named;
+  const std::string org = std::to_string(n.gitlab_org_id);
+  const std::string huge = std::to_string(n.huge_group_id);
+  const std::string leaf = std::to_string(n.chain_21_leaf_id);
+  const std::string project = std::to_string(n.gitlab_org_project_id);
+  struct Case {
+    std::vector<std::string> args;
+    IdQuery query;
+  };
+  const std::vector<Case> cases = {
+      {{"descendants", org, "--order", "any"},
+       {.kind = QueryKind::kDescendants, .id = n.gitlab_org_id}},
+      {{"descendants", huge, "--self", "--with-project-namespaces", "--order", "any"},
+       {.kind = QueryKind::kSelfAndDescendants,
+        .id = n.huge_group_id,
+        .include_project_namespaces = true}},
+      {{"projects", org, "--order", "any"},
+       {.kind = QueryKind::kAllProjectIds, .id = n.gitlab_org_id}},
+      {{"projects", "--order", "any", org, "--unarchived"},
+       {.kind = QueryKind::kAllUnarchivedProjectIds, .id = n.gitlab_org_id}},
+      {{"runners", leaf, "--ancestors", "--order", "any"},
+       {.kind = QueryKind::kRunnersOfGroupAndAncestors, .id = n.chain_21_leaf_id}},
+      {{"project-runners", project, "--order", "any"},
+       {.kind = QueryKind::kRunnersOfParentGroupsOfProject, .id = n.gitlab_org_project_id}},
+  };
+  size_t unsorted = 0;
+  for (const Case& c : cases) {
+    const std::vector<int64_t> want = Engine(c.query);
+    CliRun r = Cli(c.args);
+    EXPECT_EQ(r.exit_code, 0) << c.args[0];
+    EXPECT_EQ(SortedIds(r.out, '\n'), want) << c.args[0] << ": not the same ids, each once";
+    unsorted += r.out != Lines(want);
+    std::vector<std::string> asc = c.args;
+    std::replace(asc.begin(), asc.end(), std::string("any"), std::string("asc"));
+    EXPECT_EQ(Cli(asc).out, Lines(want)) << c.args[0] << " --order asc";
+  }
+  EXPECT_GT(unsorted, 0u) << "every --order any output was sorted: the option did not arrive";
+
+  // --batch takes it per command: one line per id, the same ids.
+  const std::vector<int64_t> ids = {n.gitlab_org_id, 99'999'999, n.huge_group_id};
+  CliRun batch = Cli({"--batch", "descendants", "--order", "any"}, Input(ids));
+  EXPECT_EQ(batch.exit_code, 1);  // one unknown id
+  const std::vector<std::string> lines = SplitLines(batch.out);
+  ASSERT_EQ(lines.size(), ids.size());
+  EXPECT_EQ(SortedIds(lines[0], ' '), Engine({.kind = QueryKind::kDescendants, .id = ids[0]}));
+  EXPECT_EQ(lines[1], "not found");
+  EXPECT_EQ(SortedIds(lines[2], ' '), Engine({.kind = QueryKind::kDescendants, .id = ids[2]}));
+
+  EXPECT_EQ(Cli({"descendants", org, "--order", "desc"}).exit_code, 2);
+  EXPECT_EQ(Cli({"descendants", org, "--order"}).exit_code, 2);
+  EXPECT_EQ(Cli({"ancestors", leaf, "--order", "any"}).exit_code, 2);
+  EXPECT_EQ(Cli({"project-ancestors", project, "--order", "any"}).exit_code, 2);
+  EXPECT_EQ(Cli({"counts", org, "--order", "any"}).exit_code, 2);
+  EXPECT_EQ(Cli({"--batch", "path", "--order", "any"}, org + "\n").exit_code, 2);
+}
+
 TEST_F(CliTest, BatchOfManyIdsMatchesTheEngineInInputOrder) {
   const auto& n = world_->forest.named;
   std::vector<int64_t> ids;

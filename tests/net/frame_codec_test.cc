@@ -244,6 +244,29 @@ TEST(DecodeRequest, OutOfRangeEnumsAndOversizedBatches) {
   EXPECT_EQ(d.error, ErrorCode::kInvalidArgument);
   EXPECT_FALSE(d.fatal);
 
+  // An id_order from a newer schema, alone and as a batch member.
+  b.Clear();
+  q = fb::CreateIdQuery(b, fb::QueryKind::Descendants, 1, 0, fb::HierarchyOrder::RootFirst, false,
+                        0, flatbuffers::nullopt, static_cast<fb::IdOrder>(2));
+  b.FinishSizePrefixed(fb::CreateRequest(b, 9, 0, 0, fb::RequestBody::IdQuery, q.Union()),
+                       fb::RequestIdentifier());
+  d = DecodeRequest({b.GetBufferPointer(), b.GetSize()}, DecoderLimits{});
+  EXPECT_EQ(d.error, ErrorCode::kInvalidArgument);
+  EXPECT_NE(d.message.find("id_order"), std::string::npos) << d.message;
+  EXPECT_FALSE(d.fatal);
+  b.Clear();
+  std::vector<flatbuffers::Offset<fb::IdQuery>> members = {
+      fb::CreateIdQuery(b, fb::QueryKind::Descendants, 1),
+      fb::CreateIdQuery(b, fb::QueryKind::Descendants, 1, 0, fb::HierarchyOrder::RootFirst, false,
+                        0, flatbuffers::nullopt, static_cast<fb::IdOrder>(200))};
+  auto batch_body = fb::CreateBatchQuery(b, b.CreateVector(members));
+  b.FinishSizePrefixed(
+      fb::CreateRequest(b, 10, 0, 0, fb::RequestBody::BatchQuery, batch_body.Union()),
+      fb::RequestIdentifier());
+  d = DecodeRequest({b.GetBufferPointer(), b.GetSize()}, DecoderLimits{});
+  EXPECT_EQ(d.error, ErrorCode::kInvalidArgument);
+  EXPECT_NE(d.message.find("batch member 1"), std::string::npos) << d.message;
+
   Request batch;
   batch.request_id = 8;
   BatchRequest br;
@@ -289,6 +312,7 @@ TEST(Codec, EveryRequestKindRoundTrips) {
               .include_project_namespaces = true,
               .limit = 10,
               .after_id = 0});
+  add(IdQuery{.kind = QueryKind::kAllProjectIds, .id = 7, .id_order = IdOrder::kAny});
   add(BatchRequest{{IdQuery{.kind = QueryKind::kRootAncestor, .id = 1}}});
   add(CountsRequest{{1, 2, 3}});
   add(FullPathRequest{Table::kProjects, {4, 5}});
@@ -316,6 +340,7 @@ TEST(Codec, EveryRequestKindRoundTrips) {
       EXPECT_EQ(back.include_project_namespaces, q->include_project_namespaces);
       EXPECT_EQ(back.limit, q->limit);
       EXPECT_EQ(back.after_id, q->after_id);
+      EXPECT_EQ(back.id_order, q->id_order);
     }
   }
 }

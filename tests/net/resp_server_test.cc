@@ -9,6 +9,7 @@
 #include <poll.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -121,6 +122,106 @@ TEST_F(RespServerTest, UnknownIdsAndBadArgumentsAreErrorsAndTheConnectionStays) 
   std::optional<Reply> pong = c.Call({"PING"});
   ASSERT_TRUE(pong.has_value());
   EXPECT_EQ(pong->text, "PONG");
+}
+
+// ORDER ANY: the same ids as the ascending answer, each once, unsorted
+// somewhere (so the option reached the engine); ORDER ASC is the default; no
+// AFTER with it; a bad ORDER word, or ORDER on an ancestor list, is -ERR.
+TEST_F(RespServerTest, OrderAnyIsTheSameSetAndCannotBePaged) {
+  StartResp();
+  RespConnection c = Connect();
+  const auto& named = forest().named;
+  size_t unsorted = 0;
+  for (int64_t g : {named.gitlab_org_id, named.huge_group_id, named.small_group_id,
+                    named.chain_21.back(), named.user_namespace_id}) {
+    const std::string id = std::to_string(g);
+    struct Case {
+      std::vector<std::string> command;
+      IdQuery query;
+    };
+    const std::vector<Case> cases = {
+        {{"DESCENDANTS", id, "ORDER", "ANY"}, {.kind = QueryKind::kDescendants, .id = g}},
+        {{"descendants", id, "order", "any", "self", "withprojectnamespaces"},
+         {.kind = QueryKind::kSelfAndDescendants, .id = g, .include_project_namespaces = true}},
+        {{"PROJECTS", id, "ORDER", "ANY"}, {.kind = QueryKind::kAllProjectIds, .id = g}},
+        {{"PROJECTS", id, "UNARCHIVED", "ORDER", "ANY"},
+         {.kind = QueryKind::kAllUnarchivedProjectIds, .id = g}},
+        {{"RUNNERS", id, "ANCESTORS", "ORDER", "ANY"},
+         {.kind = QueryKind::kRunnersOfGroupAndAncestors, .id = g}},
+    };
+    for (const Case& k : cases) {
+      const std::vector<int64_t> want = Engine(k.query);
+      std::optional<Reply> r = c.Call(k.command);
+      ASSERT_TRUE(r.has_value());
+      ASSERT_EQ(r->type, '*') << k.command[0] << " " << id << ": " << r->text;
+      std::vector<int64_t> got = r->Ints();
+      unsorted += !std::is_sorted(got.begin(), got.end());
+      std::sort(got.begin(), got.end());
+      EXPECT_EQ(got, want) << k.command[0] << " " << id << ": not the same ids, each once";
+      // ORDER ASC: exactly the default answer.
+      std::vector<std::string> asc = k.command;
+      for (std::string& a : asc) {
+        if (a == "ANY" || a == "any") a = "ASC";
+      }
+      r = c.Call(asc);
+      ASSERT_TRUE(r.has_value());
+      EXPECT_EQ(r->Ints(), want) << asc[0] << " " << id << " ORDER ASC";
+    }
+    // The batch form takes it too.
+    std::optional<Reply> many = c.Call({"MDESCENDANTS", id, "999999999", "ORDER", "ANY"});
+    ASSERT_TRUE(many.has_value());
+    ASSERT_EQ(many->elements.size(), 2u) << many->text;
+    std::vector<int64_t> got = many->elements[0].Ints();
+    std::sort(got.begin(), got.end());
+    EXPECT_EQ(got, Engine({.kind = QueryKind::kDescendants, .id = g}));
+    EXPECT_TRUE(many->elements[1].nil);
+  }
+  EXPECT_GT(unsorted, 0u) << "every ORDER ANY answer came sorted: the option did not arrive";
+
+  // LIMIT takes that many of the ids.
+  const int64_t org = named.gitlab_org_id;
+  const std::vector<int64_t> all = Engine({.kind = QueryKind::kDescendants, .id = org});
+  ASSERT_GT(all.size(), 5u);
+  std::optional<Reply> page =
+      c.Call({"DESCENDANTS", std::to_string(org), "LIMIT", "5", "ORDER", "ANY"});
+  ASSERT_TRUE(page.has_value());
+  ASSERT_EQ(page->type, '*') << page->text;
+  ASSERT_EQ(page->elements.size(), 5u);
+  for (int64_t id : page->Ints()) {
+    EXPECT_TRUE(std::binary_search(all.begin(), all.end(), id)) << id;
+  }
+
+  const std::string id = std::to_string(org);
+  const std::vector<std::pair<std::vector<std::string>, std::string>> errors = {
+      {{"DESCENDANTS", id, "ORDER", "ANY", "AFTER", "0"}, "ERR AFTER needs ascending order"},
+      {{"MPROJECTS", id, "AFTER", "5", "order", "any"}, "ERR AFTER needs ascending order"},
+      {{"DESCENDANTS", id, "ORDER", "SIDEWAYS"}, "ERR invalid ORDER 'SIDEWAYS'"},
+      {{"DESCENDANTS", id, "ORDER", "DESC"}, "ERR invalid ORDER 'DESC'"},
+      {{"DESCENDANTS", id, "ORDER"}, "ERR invalid id or option 'ORDER'"},
+      {{"ANCESTORS", id, "ORDER", "ANY"}, "ERR invalid id or option 'ORDER'"},
+      {{"COUNTS", id, "ORDER", "ANY"}, "ERR invalid id or option 'ORDER'"},
+  };
+  for (const auto& [command, prefix] : errors) {
+    std::optional<Reply> r = c.Call(command);
+    ASSERT_TRUE(r.has_value()) << command[0];
+    EXPECT_EQ(r->type, '-') << command[0];
+    EXPECT_EQ(r->text.rfind(prefix, 0), 0u) << r->text;
+  }
+  std::optional<Reply> pong = c.Call({"PING"});
+  ASSERT_TRUE(pong.has_value());
+  EXPECT_EQ(pong->text, "PONG");
+}
+
+TEST_F(RespServerTest, OrderAnyOverThePageCapIsTooLargeAndSaysHowToPage) {
+  ServerOptions options = testing::TestServerOptions();
+  options.max_ids_per_page = 5;
+  StartResp(options);
+  RespConnection c = Connect();
+  std::optional<Reply> r =
+      c.Call({"DESCENDANTS", std::to_string(forest().named.gitlab_org_id), "ORDER", "ANY"});
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->text.rfind("TOOLARGE", 0), 0u) << r->text;
+  EXPECT_NE(r->text.find("in ORDER ASC"), std::string::npos) << r->text;
 }
 
 TEST_F(RespServerTest, BatchFormsEqualTheSingleFormsWithNilForUnknownIds) {

@@ -2,6 +2,7 @@
 // compared with the engine's own in-process answer on the same index.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <iostream>
 #include <string>
 #include <variant>
@@ -95,6 +96,82 @@ TEST_P(RoundTripTest, PagesWithLimitAndCursor) {
   Result<QueryAnswer> assembled = client.QueryAll(whole, 100);
   ASSERT_TRUE(assembled.ok());
   EXPECT_EQ(assembled->answer.ids, all);
+}
+
+// IdOrder::kAny travels: the server answers the ascending answer's ids, each
+// once, and (somewhere) out of ascending order, which it would never do
+// without the field; after_id with it is refused, alone and in a batch.
+TEST_P(RoundTripTest, AnyIdOrderIsTheSameSetAndHasNoCursor) {
+  Client client = MakeClient();
+  ASSERT_TRUE(client.Connect().ok());
+  std::vector<IdQuery> queries;
+  for (int64_t id : world_->SampleNamespaceIds()) {
+    for (QueryKind kind :
+         {QueryKind::kSelfAndDescendants, QueryKind::kDescendants, QueryKind::kSelfAndHierarchy,
+          QueryKind::kAllProjectIds, QueryKind::kAllUnarchivedProjectIds,
+          QueryKind::kRunnersOfGroup, QueryKind::kRunnersOfGroupAndAncestors}) {
+      for (bool pns : {false, true}) {
+        queries.push_back({.kind = kind, .id = id, .include_project_namespaces = pns});
+      }
+    }
+  }
+  for (int64_t p : world_->SampleProjectIds(10)) {
+    queries.push_back({.kind = QueryKind::kRunnersOfParentGroupsOfProject, .id = p});
+  }
+  size_t unsorted = 0;
+  for (IdQuery q : queries) {
+    const std::string what = std::string(QueryKindName(q.kind)) + "(" + std::to_string(q.id) + ")";
+    const IdAnswer want = index().Query(q).answer;
+    q.id_order = IdOrder::kAny;
+    Result<QueryAnswer> got = client.Query(q);
+    ASSERT_TRUE(got.ok()) << got.status().ToString();
+    ASSERT_EQ(got->answer.status.code(), want.status.code()) << what;
+    std::vector<int64_t> ids = got->answer.ids;
+    unsorted += !std::is_sorted(ids.begin(), ids.end());
+    std::sort(ids.begin(), ids.end());
+    EXPECT_EQ(ids, want.ids) << what << ": not the same ids, each once";
+    EXPECT_EQ(got->answer.total, want.total) << what;
+    EXPECT_EQ(got->answer.more, want.more) << what;
+  }
+  EXPECT_GT(unsorted, 0u) << "every answer came sorted: id_order did not reach the server";
+
+  const int64_t org = world_->forest.named.gitlab_org_id;
+  IdQuery cursor{
+      .kind = QueryKind::kDescendants, .id = org, .after_id = 0, .id_order = IdOrder::kAny};
+  Result<QueryAnswer> bad = client.Query(cursor);
+  ASSERT_TRUE(bad.ok());
+  EXPECT_EQ(bad->answer.status.code(), StatusCode::kInvalidArgument);
+  EXPECT_TRUE(bad->answer.ids.empty());
+  const IdQuery fine{.kind = QueryKind::kDescendants, .id = org, .id_order = IdOrder::kAny};
+  Result<BatchAnswer> batch = client.QueryBatch(std::vector<IdQuery>{fine, cursor});
+  ASSERT_TRUE(batch.ok()) << batch.status().ToString();
+  ASSERT_EQ(batch->answers.size(), 2u);
+  EXPECT_TRUE(batch->answers[0].status.ok());
+  EXPECT_EQ(batch->answers[1].status.code(), StatusCode::kInvalidArgument);
+
+  // A limit takes that many of the ids and says more.
+  const IdAnswer all = index().Query({.kind = QueryKind::kDescendants, .id = org}).answer;
+  ASSERT_GT(all.ids.size(), 10u);
+  IdQuery limited = fine;
+  limited.limit = 10;
+  Result<QueryAnswer> page = client.Query(limited);
+  ASSERT_TRUE(page.ok());
+  EXPECT_EQ(page->answer.ids.size(), 10u);
+  EXPECT_TRUE(page->answer.more);
+  EXPECT_EQ(page->answer.total, all.total);
+  for (int64_t id : page->answer.ids) {
+    EXPECT_TRUE(std::binary_search(all.ids.begin(), all.ids.end(), id)) << id;
+  }
+  // QueryAll: one unsorted page when it fits, the ascending pages when not.
+  for (uint32_t page_size : {100'000u, 7u}) {
+    Result<QueryAnswer> whole = client.QueryAll(fine, page_size);
+    ASSERT_TRUE(whole.ok());
+    ASSERT_TRUE(whole->answer.status.ok()) << whole->answer.status.ToString();
+    std::vector<int64_t> ids = whole->answer.ids;
+    std::sort(ids.begin(), ids.end());
+    EXPECT_EQ(ids, all.ids) << "page size " << page_size;
+    EXPECT_EQ(whole->answer.total, all.total);
+  }
 }
 
 TEST_P(RoundTripTest, BatchesMatchTheEngine) {

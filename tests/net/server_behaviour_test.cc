@@ -370,6 +370,17 @@ TEST_F(ServerTest, PageCapAndAnswerSizeLimit) {
   Result<QueryAnswer> all = client.QueryAll(q, 1000);  // capped to 50 per page by the server
   ASSERT_TRUE(all.ok());
   EXPECT_EQ(all->answer.ids, index().Query(q).answer.ids);
+  // In any order the cap cuts too (more = true, no cursor); QueryAll then
+  // pages in ascending order.
+  IdQuery any = q;
+  any.id_order = IdOrder::kAny;
+  page = client.Query(any);
+  ASSERT_TRUE(page.ok());
+  EXPECT_EQ(page->answer.ids.size(), 50u);
+  EXPECT_TRUE(page->answer.more);
+  all = client.QueryAll(any, 1000);
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(all->answer.ids, index().Query(q).answer.ids);
 
   std::vector<IdQuery> batch(500, q);  // 500 pages of 50 ids: ~200 KiB > 64 KiB
   Result<BatchAnswer> too_big = client.QueryBatch(batch);

@@ -79,7 +79,8 @@ class PreparedTransaction;
 enum class HierarchyOrder : uint8_t { kRootFirst = 0, kSelfFirst = 1 };
 
 // The id-list query kinds of QUERIES.md. "Ascending" kinds answer in
-// ascending id order; ancestor kinds answer in the requested HierarchyOrder.
+// ascending id order (or in any order: IdOrder); ancestor kinds answer in the
+// requested HierarchyOrder.
 enum class QueryKind : uint8_t {
   kSelfAndAncestors = 0,    // ns + ancestors (traversal_ids, any type)
   kAncestors = 1,           // the above without ns
@@ -103,6 +104,14 @@ const char* QueryKindName(QueryKind kind);
 // True for kinds answered in ascending id order (they accept after_id).
 bool IsAscendingKind(QueryKind kind);
 
+// Id order of an ascending kind's answer. kAny is for callers that use the
+// answer as a set (as GitLab's SQL does: `namespace_id IN (subquery)`): the
+// same ids, each once, in no promised order, and no sort is done (the sort is
+// a large share of a big answer's cost). Runner kinds still sort, which is
+// how they drop a runner linked to several of the namespaces: kAny saves
+// them nothing (their answers are small).
+enum class IdOrder : uint8_t { kAscending = 0, kAny = 1 };
+
 struct IdQuery {
   QueryKind kind = QueryKind::kSelfAndAncestors;
   int64_t id = 0;
@@ -113,13 +122,21 @@ struct IdQuery {
   // only ids > after_id: a keyset cursor that stays valid across LSNs.
   uint32_t limit = 0;
   std::optional<int64_t> after_id;
+  // Ascending kinds only; ancestor kinds ignore it and keep their
+  // HierarchyOrder. kAny answers the same set as kAscending (same total, no
+  // duplicates). A keyset cursor needs the order: after_id with kAny is
+  // kInvalidArgument. limit with kAny cuts the answer to `limit` of its ids
+  // (which ones is unspecified) and sets more; an unordered answer cannot be
+  // paged, so page a long answer with kAscending.
+  IdOrder id_order = IdOrder::kAscending;
 };
 
 struct IdAnswer {
   Status status;             // kNotFound for an unknown id, kInvalidArgument for a bad query
   std::vector<int64_t> ids;  // the page
   uint64_t total = 0;        // size of the whole answer (before after_id/limit)
-  bool more = false;         // ids were cut by limit; continue with after_id = ids.back()
+  // ids were cut by limit; continue with after_id = ids.back() (kAscending only)
+  bool more = false;
 };
 
 struct QueryAnswer {
@@ -260,6 +277,10 @@ class ReadView {
   std::vector<int64_t> ListOrphanNamespaceIds() const;
 
   // ---- generic form (what the network layer calls) ----
+  // The typed methods above always answer in ascending order; Run honours
+  // IdQuery::id_order (kAny skips the sort). kInvalidArgument for an unknown
+  // kind, order or id_order, and for after_id on a non-ascending kind or
+  // with IdOrder::kAny.
   IdAnswer Run(const IdQuery& query) const;
   // The same into *out (every field set), reusing out->ids' capacity: a
   // server answering many queries allocates nothing per answer.

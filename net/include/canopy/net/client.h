@@ -133,7 +133,9 @@ class Client {
 
   // ---- typed calls: one round trip each ----
   // A single query. An unknown id is not an error here (as in the engine):
-  // the answer's status is kNotFound.
+  // the answer's status is kNotFound. Every IdQuery field travels, id_order
+  // too (IdOrder::kAny: the same set, unsorted; more = true if the server's
+  // page cap cut it).
   Result<QueryAnswer> Query(const IdQuery& query, const CallOptions& call = {});
   // Many queries on one snapshot; one IdAnswer per query, in order.
   Result<BatchAnswer> QueryBatch(std::span<const IdQuery> queries, const CallOptions& call = {});
@@ -142,6 +144,8 @@ class Client {
                                 const CallOptions& call = {});
   // Every page of an ascending query, following the cursor (several round
   // trips; pages may come from different LSNs — the last one is returned).
+  // With IdOrder::kAny: one unsorted page when the whole answer fits in it,
+  // else the ascending pages (an unordered answer has no cursor).
   Result<QueryAnswer> QueryAll(IdQuery query, uint32_t page_size, const CallOptions& call = {});
 
   Result<Answer<SubtreeCounts>> Counts(int64_t ns, const CallOptions& call = {});
