@@ -269,7 +269,15 @@ void Forest::Detach(uint32_t slot) {
         auto& v = it->second;
         auto pos = std::find(v.begin(), v.end(), slot);
         if (pos != v.end()) v.erase(pos);
-        if (v.empty()) roots_by_path_.erase(it);
+        if (v.empty()) {
+          roots_by_path_.erase(it);
+        } else if (it->first.data() == n.text.path().data()) {
+          // The key views this node's text, which may be freed once it
+          // leaves: re-key the entry by a root that stays (same folded path).
+          std::vector<uint32_t> rest = std::move(v);
+          roots_by_path_.erase(it);
+          roots_by_path_.emplace(ns_[rest.front()].text.path(), std::move(rest));
+        }
       }
       break;
     }

@@ -184,6 +184,33 @@ struct ProjNode {
   RowText text;
 };
 
+// Root paths compare ignoring ASCII case (A-Z = a-z); other bytes compare
+// exactly. GitLab paths are ASCII, so this is its LOWER(path) on real data.
+inline char AsciiLower(char c) {
+  return c >= 'A' && c <= 'Z' ? static_cast<char>(c + ('a' - 'A')) : c;
+}
+inline bool AsciiCaseEquals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (a[i] != b[i] && AsciiLower(a[i]) != AsciiLower(b[i])) return false;
+  }
+  return true;
+}
+// FNV-1a of the ASCII-lowercased bytes (the map mixes the result further).
+struct AsciiCaseHash {
+  size_t operator()(std::string_view s) const {
+    uint64_t h = 14695981039346656037ull;
+    for (char c : s) {
+      h ^= static_cast<unsigned char>(AsciiLower(c));
+      h *= 1099511628211ull;
+    }
+    return static_cast<size_t>(h);
+  }
+};
+struct AsciiCaseEqual {
+  bool operator()(std::string_view a, std::string_view b) const { return AsciiCaseEquals(a, b); }
+};
+
 // A hash set of slots looked up by the id stored in each slot's entry of an
 // id column: the id -> slot index costs 4 bytes per entry instead of a
 // 16-byte pair.
@@ -380,6 +407,13 @@ class Forest {
   void AppendNamespaceRun(uint32_t begin, uint32_t end, std::vector<int64_t>* out) const;
   void AppendProjectRun(uint32_t begin, uint32_t end, std::vector<int64_t>* out) const;
   void AppendRunnersOf(int64_t ns, std::vector<int64_t>* out) const;
+  // Resolve's two phases; `roots` are the roots whose path matches the first
+  // segment ignoring case. True and *out set when found.
+  uint32_t BetterNamespace(uint32_t best, uint32_t candidate) const;
+  bool ResolveExact(std::string_view full_path, std::span<const uint32_t> roots,
+                    ResolvedPath* out) const;
+  bool ResolveIgnoringCase(std::string_view full_path, std::span<const uint32_t> roots,
+                           ResolvedPath* out) const;
 
   std::vector<NsNode> ns_;
   std::vector<int64_t> ns_ids_;  // ns_ids_[slot]: the id of ns_[slot]
@@ -404,8 +438,12 @@ class Forest {
   // so the two copies may share them.
   boost::unordered_flat_map<uint32_t, std::shared_ptr<const SortedRuns>> sorted_runs_;
   LinkTable links_;
-  // True roots (parent_id NULL) by path, for Resolve.
-  boost::unordered_flat_map<std::string_view, std::vector<uint32_t>> roots_by_path_;
+  // True roots (parent_id NULL) by path ignoring ASCII case, for Resolve:
+  // each entry lists every root whose path folds to the key, in no order
+  // (exact-case lookups filter the list). The key views the path of one of
+  // the listed roots; Detach re-keys an entry whose key node leaves it.
+  boost::unordered_flat_map<std::string_view, std::vector<uint32_t>, AsciiCaseHash, AsciiCaseEqual>
+      roots_by_path_;
   // Orphans by the id they wait for.
   boost::unordered_flat_map<int64_t, std::vector<uint32_t>> waiting_children_;
   boost::unordered_flat_map<int64_t, std::vector<uint32_t>> waiting_projects_;

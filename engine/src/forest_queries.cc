@@ -337,50 +337,148 @@ Result<std::string> Forest::ProjectFullPath(int64_t project) const {
   return out;
 }
 
+namespace {
+
+// The segments of a full path, one at a time.
+class Segments {
+ public:
+  explicit Segments(std::string_view full_path) : rest_(full_path) {}
+  // True when the path has no empty segment (no leading, trailing or double
+  // slash, not empty).
+  static bool WellFormed(std::string_view full_path) {
+    return !full_path.empty() && full_path.front() != '/' && full_path.back() != '/' &&
+           full_path.find("//") == std::string_view::npos;
+  }
+  std::string_view Next() {
+    const size_t slash = rest_.find('/');
+    std::string_view seg = rest_.substr(0, slash);
+    rest_ = slash == std::string_view::npos ? std::string_view() : rest_.substr(slash + 1);
+    last_ = slash == std::string_view::npos;
+    return seg;
+  }
+  bool last() const { return last_; }  // of the segment Next() returned last
+
+ private:
+  std::string_view rest_;
+  bool last_ = false;
+};
+
+}  // namespace
+
 Result<ResolvedPath> Forest::Resolve(std::string_view full_path) const {
-  auto not_found = [&] {
-    return Status::NotFound("path '" + std::string(full_path) + "' not found");
-  };
-  std::vector<std::string_view> segments;
-  for (size_t start = 0;;) {
-    size_t slash = full_path.find('/', start);
-    std::string_view seg =
-        full_path.substr(start, slash == std::string_view::npos ? slash : slash - start);
-    if (seg.empty()) return not_found();
-    segments.push_back(seg);
-    if (slash == std::string_view::npos) break;
-    start = slash + 1;
+  ResolvedPath out;
+  if (Segments::WellFormed(full_path)) {
+    Segments first(full_path);
+    auto it = roots_by_path_.find(first.Next());
+    if (it != roots_by_path_.end() && (ResolveExact(full_path, it->second, &out) ||
+                                       ResolveIgnoringCase(full_path, it->second, &out))) {
+      return out;
+    }
   }
-  // The lowest-id user/group namespace among candidates with this path.
-  auto better = [&](uint32_t best, uint32_t candidate) {
-    if (ns_[candidate].type == NamespaceType::kProject) return best;
-    return best == kNil || ns_ids_[candidate] < ns_ids_[best] ? candidate : best;
-  };
+  return Status::NotFound("path '" + std::string(full_path) + "' not found");
+}
+
+// Where several candidates share a path: a user/group namespace, lowest id.
+uint32_t Forest::BetterNamespace(uint32_t best, uint32_t candidate) const {
+  if (ns_[candidate].type == NamespaceType::kProject) return best;
+  return best == kNil || ns_ids_[candidate] < ns_ids_[best] ? candidate : best;
+}
+
+// Phase 1: every segment exactly, following at each level the lowest-id
+// user/group namespace of that path.
+bool Forest::ResolveExact(std::string_view full_path, std::span<const uint32_t> roots,
+                          ResolvedPath* out) const {
+  Segments segments(full_path);
+  const std::string_view root_path = segments.Next();
   uint32_t current = kNil;
-  if (auto it = roots_by_path_.find(segments[0]); it != roots_by_path_.end()) {
-    for (uint32_t s : it->second) current = better(current, s);
+  for (uint32_t s : roots) {
+    if (ns_[s].text.path() == root_path) current = BetterNamespace(current, s);
   }
-  if (current == kNil) return not_found();
-  for (size_t i = 1; i < segments.size(); ++i) {
+  if (current == kNil) return false;
+  while (!segments.last()) {
+    const std::string_view seg = segments.Next();
     uint32_t next = kNil;
     for (uint32_t c = ns_[current].first_child; c != kNil; c = ns_[c].next_sibling) {
-      if (ns_[c].text.path() == segments[i]) next = better(next, c);
+      if (ns_[c].text.path() == seg) next = BetterNamespace(next, c);
     }
-    if (next == kNil && i + 1 == segments.size()) {
+    if (next == kNil && segments.last()) {
       int64_t best_project = 0;
       bool found = false;
       for (uint32_t p = ns_[current].first_project; p != kNil; p = projects_[p].next) {
-        if (projects_[p].text.path() == segments[i] && (!found || project_ids_[p] < best_project)) {
+        if (projects_[p].text.path() == seg && (!found || project_ids_[p] < best_project)) {
           best_project = project_ids_[p];
           found = true;
         }
       }
-      if (found) return ResolvedPath{Table::kProjects, best_project};
+      if (found) *out = ResolvedPath{Table::kProjects, best_project};
+      return found;
     }
-    if (next == kNil) return not_found();
+    if (next == kNil) return false;
     current = next;
   }
-  return ResolvedPath{Table::kNamespaces, ns_ids_[current]};
+  *out = ResolvedPath{Table::kNamespaces, ns_ids_[current]};
+  return true;
+}
+
+// Phase 2: every segment ignoring ASCII case, over every branch that
+// matches (level by level: each node is looked at once). Among every row
+// whose full path matches, a user/group namespace before a project, then the
+// lowest id.
+bool Forest::ResolveIgnoringCase(std::string_view full_path, std::span<const uint32_t> roots,
+                                 ResolvedPath* out) const {
+  Segments segments(full_path);
+  segments.Next();  // `roots` are the roots whose path matches it
+  // The matching user/group namespaces of the current level, then (appended)
+  // those of the next one.
+  std::vector<uint32_t>& level = WalkStack();
+  for (uint32_t s : roots) {
+    if (ns_[s].type != NamespaceType::kProject) level.push_back(s);
+  }
+  size_t begin = 0;
+  while (!segments.last()) {
+    const size_t end = level.size();
+    if (begin == end) return false;
+    const std::string_view seg = segments.Next();
+    if (segments.last()) {
+      uint32_t best = kNil;
+      for (size_t i = begin; i < end; ++i) {
+        for (uint32_t c = ns_[level[i]].first_child; c != kNil; c = ns_[c].next_sibling) {
+          if (AsciiCaseEquals(ns_[c].text.path(), seg)) best = BetterNamespace(best, c);
+        }
+      }
+      if (best != kNil) {
+        *out = ResolvedPath{Table::kNamespaces, ns_ids_[best]};
+        return true;
+      }
+      int64_t best_project = 0;
+      bool found = false;
+      for (size_t i = begin; i < end; ++i) {
+        for (uint32_t p = ns_[level[i]].first_project; p != kNil; p = projects_[p].next) {
+          if (AsciiCaseEquals(projects_[p].text.path(), seg) &&
+              (!found || project_ids_[p] < best_project)) {
+            best_project = project_ids_[p];
+            found = true;
+          }
+        }
+      }
+      if (found) *out = ResolvedPath{Table::kProjects, best_project};
+      return found;
+    }
+    for (size_t i = begin; i < end; ++i) {
+      for (uint32_t c = ns_[level[i]].first_child; c != kNil; c = ns_[c].next_sibling) {
+        if (ns_[c].type != NamespaceType::kProject && AsciiCaseEquals(ns_[c].text.path(), seg)) {
+          level.push_back(c);
+        }
+      }
+    }
+    begin = end;
+  }
+  // A single segment: the roots themselves.
+  uint32_t best = kNil;
+  for (size_t i = begin; i < level.size(); ++i) best = BetterNamespace(best, level[i]);
+  if (best == kNil) return false;
+  *out = ResolvedPath{Table::kNamespaces, ns_ids_[best]};
+  return true;
 }
 
 std::optional<NamespaceRow> Forest::GetNamespace(int64_t id) const {

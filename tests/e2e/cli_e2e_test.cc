@@ -230,6 +230,19 @@ TEST_F(CliE2E, EveryCommandEqualsGitlabSql) {
     project_runners_nonempty += !gitlab_->ProjectRunners(p).value().empty();
     ASSERT_LT(mismatches_, 25) << "too many differences; stopping";
   }
+  // Paths in another case: no exact match, so GitLab's second lookup
+  // (LOWER(path) = LOWER(?)); a few of each kind.
+  for (size_t i = 0; i < 8; ++i) {
+    for (std::optional<std::string> path :
+         {i < namespaces.size() ? gitlab_->NamespacePath(namespaces[i]) : std::nullopt,
+          i < projects.size() ? gitlab_->ProjectPath(projects[i]) : std::nullopt}) {
+      if (!path) continue;
+      const std::string variant = SwapAsciiCase(*path);
+      const std::optional<std::string> want = gitlab_->ResolveText(variant);
+      EXPECT_TRUE(want.has_value()) << variant;
+      ExpectText({"resolve", variant}, want);
+    }
+  }
   EXPECT_GT(unarchived_differs, 0);
   EXPECT_GT(runners_nonempty, 0);
   EXPECT_GT(runner_ancestors_differ, 0);
@@ -476,6 +489,12 @@ TEST_F(CliE2E, ReadYourWritesThenVerify) {
   ExpectText({"--min-lsn", lsn.ToString(), "path", Id(project_id), "--project"},
              renamed + "/e2e-project\n");
   ExpectText({"--min-lsn", lsn.ToString(), "resolve", renamed}, "namespace " + Id(group_id) + "\n");
+  // In another ASCII case (the non-ASCII bytes as they are): the same group.
+  EXPECT_EQ(gitlab_->ResolveText(SwapAsciiCase(renamed)), "namespace " + Id(group_id) + "\n");
+  ExpectText({"--min-lsn", lsn.ToString(), "resolve", SwapAsciiCase(renamed)},
+             gitlab_->ResolveText(SwapAsciiCase(renamed)));
+  ExpectText({"--min-lsn", lsn.ToString(), "resolve", SwapAsciiCase(renamed) + "/E2E-Project"},
+             "project " + Id(project_id) + "\n");
   ExpectText({"--min-lsn", lsn.ToString(), "resolve", group_path}, std::nullopt);  // the old path
   {
     ProgramRun r = Cli({"--json", "--min-lsn", lsn.ToString(), "path", Id(group_id)});
@@ -745,8 +764,8 @@ TEST_F(CliE2E, BadConninfo) {
   }
 
   // A conninfo libpq cannot parse never will: canopyd refuses it at start.
-  ProgramRun r = RunProgram({CANOPYD_PATH, "--pg", "this is = not a conninfo", "--unix", sock_,
-                             "--listen", "none"});
+  ProgramRun r = RunProgram(
+      {CANOPYD_PATH, "--pg", "this is = not a conninfo", "--unix", sock_, "--listen", "none"});
   EXPECT_EQ(r.code(), kExitUsage) << r.Describe();
   EXPECT_NE(r.err.find("cannot parse the conninfo"), std::string::npos) << r.Describe();
 }

@@ -452,24 +452,31 @@ std::optional<std::string> GitlabSql::ProjectPath(int64_t project) {
 
 std::optional<std::string> GitlabSql::ResolveText(const std::string& full_path) {
   const size_t slash = full_path.rfind('/');
-  const std::string last = slash == std::string::npos ? full_path : full_path.substr(slash + 1);
+  const std::string last =
+      Literal(slash == std::string::npos ? full_path : full_path.substr(slash + 1));
   const std::string want = Literal(full_path);
   // Full paths of the user/group namespaces whose path is `last` (the routes
-  // GitLab would look up), then of the projects named `last`.
+  // GitLab would look up), then of the projects named `last`: exact first
+  // (routes.path = ?), then ignoring case (LOWER(routes.path) = LOWER(?)).
   const std::string full_path_of =
       "(SELECT string_agg(a.path, '/' ORDER BY t.ord) FROM unnest(n.traversal_ids) WITH "
       "ORDINALITY AS t(id, ord) JOIN namespaces a ON a.id = t.id)";
-  auto ns =
-      sql_.Rows("SELECT n.id FROM namespaces n WHERE n.type IN ('User', 'Group') AND n.path = " +
-                Literal(last) + " AND " + full_path_of + " = " + want + " ORDER BY n.id LIMIT 1");
-  if (!ns.empty()) return "namespace " + ns[0][0] + "\n";
-  if (slash == std::string::npos) return std::nullopt;
-  auto pr = sql_.Rows(
-      "SELECT p.id FROM projects p JOIN namespaces n ON n.id = p.namespace_id AND n.type IN "
-      "('User', 'Group') WHERE p.path = " +
-      Literal(last) + " AND " + full_path_of + " || '/' || p.path = " + want +
-      " ORDER BY p.id LIMIT 1");
-  if (!pr.empty()) return "project " + pr[0][0] + "\n";
+  for (bool ignore_case : {false, true}) {
+    auto eq = [&](const std::string& a, const std::string& b) {
+      return ignore_case ? "LOWER(" + a + ") = LOWER(" + b + ")" : a + " = " + b;
+    };
+    auto ns =
+        sql_.Rows("SELECT n.id FROM namespaces n WHERE n.type IN ('User', 'Group') AND " +
+                  eq("n.path", last) + " AND " + eq(full_path_of, want) + " ORDER BY n.id LIMIT 1");
+    if (!ns.empty()) return "namespace " + ns[0][0] + "\n";
+    if (slash == std::string::npos) continue;
+    auto pr = sql_.Rows(
+        "SELECT p.id FROM projects p JOIN namespaces n ON n.id = p.namespace_id AND n.type IN "
+        "('User', 'Group') WHERE " +
+        eq("p.path", last) + " AND " + eq(full_path_of + " || '/' || p.path", want) +
+        " ORDER BY p.id LIMIT 1");
+    if (!pr.empty()) return "project " + pr[0][0] + "\n";
+  }
   return std::nullopt;
 }
 
@@ -502,6 +509,17 @@ bench::GitlabForest MakeForest(uint64_t seed) {
 }  // namespace
 
 std::string Id(int64_t id) { return std::to_string(id); }
+
+std::string SwapAsciiCase(std::string text) {
+  for (char& c : text) {
+    if (c >= 'a' && c <= 'z') {
+      c = static_cast<char>(c - 'a' + 'A');
+    } else if (c >= 'A' && c <= 'Z') {
+      c = static_cast<char>(c - 'A' + 'a');
+    }
+  }
+  return text;
+}
 
 std::string LineDiff(const std::string& got, const std::string& want) {
   if (got == want) return "";

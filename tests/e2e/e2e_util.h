@@ -145,7 +145,8 @@ class GitlabSql {
   std::optional<std::string> ProjectPath(int64_t project);
   // The CLI's `resolve` text ("namespace N" or "project N"): a user or group
   // namespace with that full path (lowest id), else a project of the
-  // namespace before the last segment.
+  // namespace before the last segment; if neither, the same ignoring case
+  // (LOWER(...) = LOWER(...), as Routable.find_by_full_path).
   std::optional<std::string> ResolveText(const std::string& full_path);
 
   std::vector<int64_t> Ids(const std::string& query);  // first column as ids
@@ -161,6 +162,8 @@ class GitlabSql {
 inline constexpr int64_t kUnknownId = 987'654'321;
 
 std::string Id(int64_t id);  // std::to_string
+// A-Z to a-z and a-z to A-Z; other bytes unchanged (a full path in another case).
+std::string SwapAsciiCase(std::string text);
 
 // "" when `got` == `want`, else a short account of the first difference
 // between the two texts, line by line (answers can have thousands of lines).

@@ -268,6 +268,14 @@ class RespE2E : public DaemonTest {
       one({"PATH", id, "PROJECT"}, PathJson(path));
       if (path) one({"RESOLVE", *path}, ResolveJson(g.ResolveText(*path)));
     }
+    // In another case: GitLab's second lookup, LOWER(path) = LOWER(?).
+    for (size_t i = 0; i < 4 && i < sample.namespaces.size() && i < sample.projects.size(); ++i) {
+      for (const std::optional<std::string>& path :
+           {g.NamespacePath(sample.namespaces[i]), g.ProjectPath(sample.projects[i])}) {
+        if (path)
+          one({"RESOLVE", SwapAsciiCase(*path)}, ResolveJson(g.ResolveText(SwapAsciiCase(*path))));
+      }
+    }
 
     // Unknown ids: NOTFOUND, except plain RUNNERS (docs/resp.md: runners
     // linked to the id, as SQL's namespace_id IN (...), never NOTFOUND).
@@ -510,6 +518,8 @@ TEST_F(RespE2E, BatchFormsEqualSingleForms) {
     const std::string path = g.ProjectPath(id).value_or("no/such-project-" + Id(id));
     resolve.push_back(path);
     resolved.push_back(ResolveJson(g.ResolveText(path), null));
+    resolve.push_back(SwapAsciiCase(path));  // ignoring case
+    resolved.push_back(ResolveJson(g.ResolveText(SwapAsciiCase(path)), null));
   }
   checks.push_back({resolve, JsonList(resolved), ""});
   // A batch of one unknown id: [nil], not an error.

@@ -16,7 +16,10 @@
 //   canopy::Transaction txn = stream.Next(model);  // model = state before txn
 //
 // Every id keeps one type forever; paths are unique across the whole stream,
-// so full paths never collide. Namespace ids and project ids overlap on
+// so full paths never collide, except in the case_twins profile: it adds
+// siblings whose paths differ only in ASCII case (or not at all), which
+// GitLab's validation forbids but Resolve must still answer
+// deterministically. Namespace ids and project ids overlap on
 // purpose (both start at 1): mixing the two tables up shows.
 #pragma once
 
@@ -51,6 +54,7 @@ struct StreamProfile {
   int w_delete_subtree = 2, w_delete_with_children = 2, w_reappear = 4, w_delete_project = 3;
   int w_link_add = 5, w_link_remove = 2, w_link_update = 1;
   int w_unknown_delete = 1, w_transient = 2, w_orphan_insert = 1, w_noop = 2, w_reinsert = 1;
+  int w_case_twin = 0;
 
   static StreamProfile Balanced() { return StreamProfile{}; }
   // Few nodes, many moves and swaps: stresses move bookkeeping.
@@ -90,6 +94,15 @@ struct StreamProfile {
     p.p_truncate_links = 0.01;
     p.p_truncate_tables = 0.005;
     p.p_shuffle = 0.5;
+    return p;
+  }
+  // Siblings (namespaces and projects) whose paths differ only in case.
+  static StreamProfile CaseTwins() {
+    StreamProfile p;
+    p.name = "case_twins";
+    p.target_namespaces = 70;
+    p.p_root_parent = 0.25;
+    p.w_case_twin = 14;
     return p;
   }
 };
@@ -268,12 +281,13 @@ class RandomStream {
     out.push_back(canopy::UpsertNamespace{
         MakeNamespace(NewNamespaceId(NamespaceType::kUser), NamespaceType::kUser, std::nullopt)});
   }
-  void CreateProject(const ReferenceModel& m, Changes& out, std::optional<int64_t> holder) {
+  void CreateProject(const ReferenceModel& m, Changes& out, std::optional<int64_t> holder,
+                     std::optional<std::string> path = std::nullopt) {
     if (!holder) return;
     ProjectRow p;
     p.id = next_project_id_++;
     p.namespace_id = *holder;
-    p.path = "p" + std::to_string(p.id);
+    p.path = path ? *path : "p" + std::to_string(p.id);
     p.name = "Project " + std::to_string(p.id);
     p.visibility_level = RandomVisibility();
     p.archived = Chance(0.2);
@@ -602,6 +616,70 @@ class RandomStream {
     }
   }
 
+  // `path` with some ASCII letters' case flipped (perhaps none).
+  std::string CaseVariant(std::string path) {
+    for (char& c : path) {
+      if (!Chance(0.5)) continue;
+      if (c >= 'a' && c <= 'z') {
+        c = static_cast<char>(c - 'a' + 'A');
+      } else if (c >= 'A' && c <= 'Z') {
+        c = static_cast<char>(c - 'A' + 'a');
+      }
+    }
+    return path;
+  }
+  // A path equal to another's but for case, next to it: a new sibling
+  // namespace, a project of the parent (a namespace and a project compete),
+  // a project next to a project, or a rename of the row itself or of a
+  // sibling.
+  void CaseTwin(const ReferenceModel& m, Changes& out) {
+    std::vector<int64_t> ids = IdsOfType(m, NamespaceType::kGroup);
+    for (int64_t u : IdsOfType(m, NamespaceType::kUser)) ids.push_back(u);
+    std::vector<int64_t> projects = ProjectIds(m);
+    const size_t kind = Below(5);
+    if (kind == 4) {  // a project next to a project
+      if (projects.empty()) return;
+      const ProjectRow& p = *m.FindProject(Pick(projects));
+      CreateProject(m, out, p.namespace_id, CaseVariant(p.path));
+      return;
+    }
+    if (ids.empty()) return;
+    const NamespaceRow& x = *m.FindNamespace(Pick(ids));
+    switch (kind) {
+      case 0: {  // a sibling namespace (a user only next to a root)
+        NamespaceType type = x.type;
+        if (!x.parent_id && Chance(0.3)) {
+          type = type == NamespaceType::kUser ? NamespaceType::kGroup : NamespaceType::kUser;
+        }
+        NamespaceRow row = MakeNamespace(NewNamespaceId(type), type, x.parent_id);
+        row.path = CaseVariant(x.path);
+        out.push_back(canopy::UpsertNamespace{row});
+        break;
+      }
+      case 1:  // a project of the parent
+        if (x.parent_id) CreateProject(m, out, *x.parent_id, CaseVariant(x.path));
+        break;
+      case 2: {  // a sibling group renamed to the twin path
+        std::vector<int64_t> siblings;
+        for (int64_t g : ids) {
+          const NamespaceRow& r = *m.FindNamespace(g);
+          if (g != x.id && r.parent_id == x.parent_id) siblings.push_back(g);
+        }
+        if (siblings.empty()) return;
+        NamespaceRow row = *m.FindNamespace(Pick(siblings));
+        row.path = CaseVariant(x.path);
+        out.push_back(canopy::UpsertNamespace{FullOrPartial(row, NamespaceRow::kPath, 0.5)});
+        break;
+      }
+      default: {  // a rename changing only the case
+        NamespaceRow row = x;
+        row.path = CaseVariant(x.path);
+        out.push_back(canopy::UpsertNamespace{FullOrPartial(row, NamespaceRow::kPath, 0.5)});
+        break;
+      }
+    }
+  }
+
   // ------------------------------------------------------------- assembly
   void RunOneOp(const ReferenceModel& m, Changes& out) {
     const double size = static_cast<double>(m.namespaces().size());
@@ -634,6 +712,7 @@ class RandomStream {
         {profile_.w_orphan_insert * 1.0, 18},
         {profile_.w_noop * 1.0, 19},
         {profile_.w_reinsert * 1.0, 20},
+        {profile_.w_case_twin * 1.0, 21},
     };
     double total = 0;
     for (const auto& [w, op] : weights) total += w;
@@ -706,6 +785,9 @@ class RandomStream {
         break;
       case 20:
         DeleteAndReinsert(m, out);
+        break;
+      case 21:
+        CaseTwin(m, out);
         break;
       default:
         Noop(m, out);

@@ -27,6 +27,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <limits>
 #include <map>
 #include <optional>
 #include <set>
@@ -354,14 +355,49 @@ class ReferenceModel {
     if (!p || !IsAttached(*p)) return std::nullopt;
     return *NamespaceFullPath(p->namespace_id) + "/" + p->path;
   }
-  // Every user/group namespace's full path, then every project's whose
-  // namespace is known, looked up exactly; only chains that start at a real
-  // root (parent_id NULL) are reachable. A namespace wins over a project; the
-  // lowest id wins among equals.
+  // Straight from the rule in canopy/hierarchy_index.h. Only chains of
+  // user/group namespaces that start at a real root (parent_id NULL) are
+  // reachable; an empty segment matches nothing.
+  //   1. Exact: segment by segment, the lowest-id user/group namespace of
+  //      that path under the previous one; the last segment names such a
+  //      namespace, else the lowest-id project of that path in the previous.
+  //   2. Else ignoring ASCII case: of every reachable namespace, then every
+  //      project, whose full path matches, the first (lowest id).
   std::optional<canopy::ResolvedPath> Resolve(std::string_view full_path) const {
-    auto it = by_full_path_.find(std::string(full_path));
-    if (it == by_full_path_.end()) return std::nullopt;
+    std::vector<std::string> segments;
+    for (size_t start = 0;;) {
+      const size_t slash = full_path.find('/', start);
+      segments.emplace_back(full_path.substr(
+          start, slash == std::string_view::npos ? std::string_view::npos : slash - start));
+      if (segments.back().empty()) return std::nullopt;
+      if (slash == std::string_view::npos) break;
+      start = slash + 1;
+    }
+    int64_t current = kTrueRoot;
+    for (size_t i = 0; i < segments.size(); ++i) {
+      auto child = child_by_path_.find({current, segments[i]});
+      if (child != child_by_path_.end()) {
+        current = child->second;
+        if (i + 1 == segments.size()) return canopy::ResolvedPath{Table::kNamespaces, current};
+        continue;
+      }
+      if (i + 1 == segments.size() && current != kTrueRoot) {
+        auto project = project_by_path_.find({current, segments[i]});
+        if (project != project_by_path_.end()) {
+          return canopy::ResolvedPath{Table::kProjects, project->second};
+        }
+      }
+      break;
+    }
+    auto it = by_folded_full_path_.find(AsciiLower(std::string(full_path)));
+    if (it == by_folded_full_path_.end()) return std::nullopt;
     return it->second;
+  }
+  static std::string AsciiLower(std::string s) {
+    for (char& c : s) {
+      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    }
+    return s;
   }
 
   // The generic form: the full answer of any kind (before paging).
@@ -526,16 +562,36 @@ class ReferenceModel {
     }
     projects_in_.clear();
     for (const auto& [id, p] : projects_) projects_in_[p.namespace_id].push_back(id);
-    by_full_path_.clear();
+    // Resolve: reachable = every link of the chain a user/group namespace,
+    // from a real root. Ascending ids: try_emplace keeps the lowest.
+    child_by_path_.clear();
+    project_by_path_.clear();
+    by_folded_full_path_.clear();
+    auto reachable = [&](int64_t ns) {
+      if (!RootedAtTrueRoot(ns)) return false;
+      for (int64_t a : Chain(ns)) {
+        if (namespaces_.at(a).type == NamespaceType::kProject) return false;
+      }
+      return true;
+    };
     for (const auto& [id, r] : namespaces_) {
-      if (r.type != NamespaceType::kProject && RootedAtTrueRoot(id)) {
-        by_full_path_.try_emplace(full_path_.at(id), canopy::ResolvedPath{Table::kNamespaces, id});
+      if (r.type == NamespaceType::kProject) continue;
+      if (!r.parent_id) {
+        child_by_path_.try_emplace({kTrueRoot, r.path}, id);
+      } else if (HasNamespace(*r.parent_id)) {
+        child_by_path_.try_emplace({*r.parent_id, r.path}, id);
+      }
+      if (reachable(id)) {
+        by_folded_full_path_.try_emplace(AsciiLower(full_path_.at(id)),
+                                         canopy::ResolvedPath{Table::kNamespaces, id});
       }
     }
     for (const auto& [id, p] : projects_) {
-      if (!IsAttached(p) || !RootedAtTrueRoot(p.namespace_id)) continue;
-      by_full_path_.try_emplace(full_path_.at(p.namespace_id) + "/" + p.path,
-                                canopy::ResolvedPath{Table::kProjects, id});
+      if (!IsAttached(p)) continue;
+      project_by_path_.try_emplace({p.namespace_id, p.path}, id);
+      if (!reachable(p.namespace_id)) continue;
+      by_folded_full_path_.try_emplace(AsciiLower(full_path_.at(p.namespace_id) + "/" + p.path),
+                                       canopy::ResolvedPath{Table::kProjects, id});
     }
   }
 
@@ -551,7 +607,11 @@ class ReferenceModel {
   std::map<int64_t, std::vector<int64_t>> subtree_;  // self + below, ascending
   std::map<int64_t, std::string> full_path_;
   std::map<int64_t, std::vector<int64_t>> projects_in_;  // by namespace_id, ascending
-  std::map<std::string, canopy::ResolvedPath> by_full_path_;
+  static constexpr int64_t kTrueRoot = std::numeric_limits<int64_t>::min();  // "parent" of roots
+  // (parent, path) -> lowest-id user/group child; (namespace, path) -> lowest-id project.
+  std::map<std::pair<int64_t, std::string>, int64_t> child_by_path_;
+  std::map<std::pair<int64_t, std::string>, int64_t> project_by_path_;
+  std::map<std::string, canopy::ResolvedPath> by_folded_full_path_;  // ASCII-lowercased
   bool has_cycle_ = false;
 };
 

@@ -29,6 +29,7 @@
 #include "canopy/hierarchy_index.h"
 #include "random_stream.h"
 #include "reference_model.h"
+#include "test_rows.h"
 
 namespace canopy_test {
 namespace {
@@ -451,10 +452,24 @@ class EngineVsModel {
     if (known) {  // (orphans and what hangs below them are unreachable)
       CheckResolve(view, *want_path);
       CheckResolve(view, *want_path + "/no-such-child");
-      std::string upper = *want_path;
-      for (char& ch : upper) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
-      CheckResolve(view, upper);
+      CheckCaseVariants(view, *want_path);
     }
+  }
+
+  // The path in upper case, in lower case and with random letters flipped:
+  // found ignoring case unless the exact path names something.
+  void CheckCaseVariants(const ReadView& view, const std::string& full_path) {
+    std::string upper = full_path, lower = full_path, mixed = full_path;
+    for (char& ch : upper) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+    for (char& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    for (char& ch : mixed) {
+      if (rng_() % 2 == 0) continue;
+      const auto u = static_cast<unsigned char>(ch);
+      ch = static_cast<char>(std::isupper(u) ? std::tolower(u) : std::toupper(u));
+    }
+    CheckResolve(view, upper);
+    if (lower != full_path) CheckResolve(view, lower);
+    if (mixed != full_path && mixed != upper && mixed != lower) CheckResolve(view, mixed);
   }
 
   void CheckResolve(const ReadView& view, const std::string& full_path) {
@@ -501,6 +516,7 @@ class EngineVsModel {
                  path.ok() ? path.value() : path.status().ToString(), " want ", want_path);
     }
     CheckResolve(view, want_path);
+    CheckCaseVariants(view, want_path);
   }
 
   void CheckRunnersOfGroups(const ReadView& view) {
@@ -642,6 +658,9 @@ TEST(ReferenceModelTest, DeepChainsStream) { RunStream(StreamProfile::Deep(), 70
 
 TEST(ReferenceModelTest, OrphansAndBadDataStream) { RunStream(StreamProfile::Orphans(), 1500, 4); }
 
+// Sibling paths that differ only in case: Resolve's exact-then-ignoring-case rule.
+TEST(ReferenceModelTest, CaseTwinsStream) { RunStream(StreamProfile::CaseTwins(), 1200, 5); }
+
 // The model itself, on a hand-checked example, so a model bug cannot hide
 // an engine bug by agreeing with it.
 TEST(ReferenceModelTest, ModelAnswersAHandCheckedExample) {
@@ -696,7 +715,9 @@ TEST(ReferenceModelTest, ModelAnswersAHandCheckedExample) {
   EXPECT_EQ(*m.ProjectFullPath(7), "a/b/proj");
   EXPECT_EQ(m.Resolve("a/b/proj")->table, Table::kProjects);
   EXPECT_EQ(m.Resolve("a/b")->id, 2);
-  EXPECT_FALSE(m.Resolve("a/B"));
+  EXPECT_EQ(m.Resolve("a/B")->id, 2) << "ignoring case when nothing matches exactly";
+  EXPECT_EQ(m.Resolve("A/b/PROJ")->table, Table::kProjects);
+  EXPECT_FALSE(m.Resolve("a/b/"));
   EXPECT_EQ(m.Counts(1)->descendant_groups, 2u);
   EXPECT_EQ(m.Counts(1)->descendant_project_namespaces, 1u);
   EXPECT_EQ(m.Counts(1)->unarchived_projects, 0u);
@@ -722,6 +743,37 @@ TEST(ReferenceModelTest, ModelAnswersAHandCheckedExample) {
   EXPECT_EQ(*m.NamespaceFullPath(3), "c");
   EXPECT_FALSE(m.Resolve("c"));
   EXPECT_FALSE(m.ProjectFullPath(7));
+}
+
+// The model's Resolve on case variants, by hand (the same rows as
+// resolve_case_test.cc's branch test, in another order).
+TEST(ReferenceModelTest, ModelResolvesCaseVariantsByHand) {
+  ReferenceModel m;
+  ASSERT_TRUE(m.Apply(Transaction{
+      Lsn(10),
+      {Group(5, 3, "x"), Group(3, 2, "a"), Group(4, 1, "A"), Group(2, std::nullopt, "ORG"),
+       Group(1, std::nullopt, "Org"), ProjectNamespace(20, 2, "p"), Project(100, 2, 20, "p"),
+       ProjectNamespace(21, 1, "y"), Project(101, 1, 21, "y"), Group(6, 2, "Y"),
+       Group(61, 2, "dup"), Group(60, 2, "dup"), Group(62, 61, "below")}}));
+  auto resolve = [&](std::string_view path) -> std::string {
+    std::optional<canopy::ResolvedPath> r = m.Resolve(path);
+    if (!r) return "not_found";
+    return (r->table == Table::kProjects ? "project:" : "ns:") + std::to_string(r->id);
+  };
+  EXPECT_EQ(resolve("Org"), "ns:1");
+  EXPECT_EQ(resolve("ORG"), "ns:2");
+  EXPECT_EQ(resolve("org"), "ns:1");
+  EXPECT_EQ(resolve("org/a"), "ns:3");
+  EXPECT_EQ(resolve("Org/A"), "ns:4");
+  EXPECT_EQ(resolve("ORG/A/X"), "ns:5");
+  EXPECT_EQ(resolve("org/P"), "project:100");
+  EXPECT_EQ(resolve("org/y"), "ns:6");
+  EXPECT_EQ(resolve("Org/y"), "project:101");
+  EXPECT_EQ(resolve("Org/Y"), "ns:6");
+  EXPECT_EQ(resolve("ORG/dup"), "ns:60");
+  EXPECT_EQ(resolve("ORG/dup/below"), "ns:62");
+  EXPECT_EQ(resolve("org/y/"), "not_found");
+  EXPECT_EQ(resolve("org/p/x"), "not_found");
 }
 
 }  // namespace

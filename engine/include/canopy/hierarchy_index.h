@@ -261,10 +261,19 @@ class ReadView {
   Result<std::string> NamespaceFullPath(int64_t ns) const;
   // The project's namespace full path + "/" + project path.
   Result<std::string> ProjectFullPath(int64_t project) const;
-  // The inverse (exact, case-sensitive match of every segment; orphans are
-  // not reachable). Intermediate segments are user/group namespaces; the last
-  // segment resolves to a user/group namespace first, else to a project of the
-  // namespace before it. Where several siblings share a path, the lowest id.
+  // The inverse, as GitLab's Routable.find_by_full_path: the exact path
+  // first, else the path ignoring case. Orphans and what hangs below them are
+  // not reachable; intermediate segments are user/group namespaces; an empty
+  // segment (leading, trailing or double slash) matches nothing.
+  //   1. Exact (every segment byte for byte): at each level the lowest-id
+  //      user/group namespace of that path; the last segment resolves to such
+  //      a namespace first, else to the lowest-id project of that path in the
+  //      namespace before it.
+  //   2. Only if 1 finds nothing: every segment ignoring ASCII case (A-Z =
+  //      a-z; other bytes compare exactly), over every matching branch. Of all
+  //      the rows whose full path matches, a user/group namespace before a
+  //      project, then the lowest id.
+  // O(depth x siblings) for 1; 2 also visits every branch that matches.
   Result<ResolvedPath> Resolve(std::string_view full_path) const;
 
   // ---- rows ----
