@@ -10,7 +10,9 @@
 // the move benchmarks put the moved group back where it was.
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdio>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -38,6 +40,40 @@ void BM_Memory(benchmark::State& state) {
   state.counters["rss_index_MiB"] = static_cast<double>(w.rss_index_bytes) / (1 << 20);
   state.counters["stats_index_MiB"] =
       static_cast<double>(w.stats_after_load.memory_bytes) / (1 << 20);
+}
+
+// A snapshot of the whole forest into a fresh index, as a bootstrap does:
+// HierarchyIndex::BulkLoad (built in passes, laid out, copied), against the
+// same rows through Apply + Compact. Wall time in seconds and rows per second.
+void BM_SnapshotBuild(benchmark::State& state, bool bulk) {
+  BenchWorld& w = World();
+  uint64_t rows = 0;
+  double seconds = 0;
+  for (auto _ : state) {
+    state.PauseTiming();
+    Transaction snapshot = LoadTransaction(w.forest, Lsn(1));
+    rows += snapshot.changes.size();
+    HierarchyIndexOptions options;
+    options.expected_namespaces = w.forest.namespaces.size();
+    options.expected_projects = w.forest.projects.size();
+    options.expected_runner_links = w.forest.runner_links.size();
+    auto index = std::make_unique<HierarchyIndex>(options);
+    state.ResumeTiming();
+    const auto start = std::chrono::steady_clock::now();
+    if (bulk) {
+      Check(index->BulkLoad(std::move(snapshot)), "BulkLoad");
+    } else {
+      Check(index->Apply(std::move(snapshot)), "Apply");
+      Check(index->Compact(), "Compact");
+      Check(index->Apply(Transaction{Lsn(2), {}}), "flush");  // the replay onto the other copy
+    }
+    seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    state.PauseTiming();
+    index.reset();
+    state.ResumeTiming();
+  }
+  state.counters["seconds"] = seconds / static_cast<double>(state.iterations());
+  state.counters["rows_per_second"] = static_cast<double>(rows) / seconds;
 }
 
 // Applies the next transactions of the mixed stream, `batch` per publish.
@@ -290,6 +326,14 @@ void BM_PublishWait(benchmark::State& state, ReaderKind kind) {
 
 void RegisterWriteBenchmarks() {
   benchmark::RegisterBenchmark("BM_Memory", BM_Memory)->Iterations(1);
+  benchmark::RegisterBenchmark("BM_SnapshotBuild/bulk_load", BM_SnapshotBuild, true)
+      ->Iterations(1)
+      ->UseRealTime()
+      ->Unit(benchmark::kMillisecond);
+  benchmark::RegisterBenchmark("BM_SnapshotBuild/apply_compact", BM_SnapshotBuild, false)
+      ->Iterations(1)
+      ->UseRealTime()
+      ->Unit(benchmark::kMillisecond);
   benchmark::RegisterBenchmark("BM_ApplyMixedStream/per_txn", BM_ApplyMixedStream, size_t{1})
       ->UseRealTime();
   benchmark::RegisterBenchmark("BM_ApplyMixedStream/batch:64", BM_ApplyMixedStream, size_t{64})

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <new>
+#include <thread>
 
 namespace canopy::internal {
 
@@ -29,40 +30,71 @@ RowText RowText::Make(std::string_view name, std::string_view path) {
   return t;
 }
 
+namespace {
+
+Op PrepareChange(const RowChange& change) {
+  if (auto* u = std::get_if<UpsertNamespace>(&change)) {
+    const NamespaceRow& r = u->row;
+    return NamespaceOp{r.id,      r.parent_id.value_or(kNoId),  r.type, r.visibility_level,
+                       r.present, RowText::Make(r.name, r.path)};
+  }
+  if (auto* p = std::get_if<UpsertProject>(&change)) {
+    const ProjectRow& r = p->row;
+    return ProjectOp{r.id,
+                     r.namespace_id,
+                     r.project_namespace_id.value_or(kNoId),
+                     r.visibility_level,
+                     r.archived,
+                     r.pending_delete,
+                     r.present,
+                     RowText::Make(r.name, r.path)};
+  }
+  if (auto* l = std::get_if<UpsertRunnerLink>(&change)) return l->row;
+  if (auto* d = std::get_if<DeleteNamespace>(&change)) return DeleteOp{Table::kNamespaces, d->id};
+  if (auto* dp = std::get_if<DeleteProject>(&change)) return DeleteOp{Table::kProjects, dp->id};
+  if (auto* dl = std::get_if<DeleteRunnerLink>(&change)) {
+    return DeleteOp{Table::kRunnerLinks, dl->id};
+  }
+  return std::get<TruncateTable>(change);
+}
+
+// Transactions at least this big are prepared on two threads (a snapshot).
+constexpr size_t kParallelPrepareChanges = 1 << 16;
+
+}  // namespace
+
 PreparedTransaction::PreparedTransaction(const Transaction& txn) : lsn(txn.commit_lsn) {
-  ops.reserve(txn.changes.size());
-  for (const RowChange& change : txn.changes) {
-    if (auto* u = std::get_if<UpsertNamespace>(&change)) {
-      const NamespaceRow& r = u->row;
-      NamespaceOp op{r.id,      r.parent_id.value_or(kNoId),  r.type, r.visibility_level,
-                     r.present, RowText::Make(r.name, r.path)};
-      ops.emplace_back(std::move(op));
-    } else if (auto* p = std::get_if<UpsertProject>(&change)) {
-      const ProjectRow& r = p->row;
-      ProjectOp op{r.id,
-                   r.namespace_id,
-                   r.project_namespace_id.value_or(kNoId),
-                   r.visibility_level,
-                   r.archived,
-                   r.pending_delete,
-                   r.present,
-                   RowText::Make(r.name, r.path)};
-      ops.emplace_back(std::move(op));
-    } else if (auto* l = std::get_if<UpsertRunnerLink>(&change)) {
-      ops.emplace_back(l->row);
-    } else if (auto* d = std::get_if<DeleteNamespace>(&change)) {
-      ops.emplace_back(DeleteOp{Table::kNamespaces, d->id});
-    } else if (auto* dp = std::get_if<DeleteProject>(&change)) {
-      ops.emplace_back(DeleteOp{Table::kProjects, dp->id});
-    } else if (auto* dl = std::get_if<DeleteRunnerLink>(&change)) {
-      ops.emplace_back(DeleteOp{Table::kRunnerLinks, dl->id});
-    } else if (auto* t = std::get_if<TruncateTable>(&change)) {
-      ops.emplace_back(*t);
+  const size_t n = txn.changes.size();
+  if (n < kParallelPrepareChanges) {
+    ops.reserve(n);
+    for (const RowChange& change : txn.changes) ops.push_back(PrepareChange(change));
+    return;
+  }
+  // Row texts are one allocation each: share the work with a second thread.
+  ops.resize(n);  // empty NamespaceOps: nothing to release if a half fails
+  const size_t half = n / 2;
+  bool second_failed = false;
+  std::thread second([&] {
+    try {
+      for (size_t i = half; i < n; ++i) ops[i] = PrepareChange(txn.changes[i]);
+    } catch (const std::bad_alloc&) {
+      second_failed = true;
     }
+  });
+  bool first_failed = false;
+  try {
+    for (size_t i = 0; i < half; ++i) ops[i] = PrepareChange(txn.changes[i]);
+  } catch (const std::bad_alloc&) {
+    first_failed = true;
+  }
+  second.join();
+  if (first_failed || second_failed) {
+    ReleaseTexts(ops);  // the destructor does not run when a constructor throws
+    throw std::bad_alloc();
   }
 }
 
-PreparedTransaction::~PreparedTransaction() {
+void PreparedTransaction::ReleaseTexts(std::vector<Op>& ops) {
   for (Op& op : ops) {
     if (auto* n = std::get_if<NamespaceOp>(&op)) {
       n->text.Unref();
@@ -70,12 +102,17 @@ PreparedTransaction::~PreparedTransaction() {
       p->text.Unref();
     }
   }
+  ops.clear();
 }
+
+PreparedTransaction::~PreparedTransaction() { ReleaseTexts(ops); }
 
 // ---------------------------------------------------------------------------
 // Forest
 
-Forest::Forest(const HierarchyIndexOptions& options) : use_slices_(options.layout_slices) {
+Forest::Forest(const HierarchyIndexOptions& options)
+    : use_slices_(options.layout_slices),
+      sorted_run_min_ids_(std::max<uint32_t>(1, options.sorted_run_min_ids)) {
   ns_.reserve(options.expected_namespaces);
   ns_ids_.reserve(options.expected_namespaces);
   ns_by_id_.Reserve(options.expected_namespaces);

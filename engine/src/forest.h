@@ -58,6 +58,7 @@
 #include <functional>
 #include <limits>
 #include <memory>
+#include <span>
 #include <string_view>
 #include <variant>
 #include <vector>
@@ -135,22 +136,29 @@ struct DeleteOp {
 using Op = std::variant<NamespaceOp, ProjectOp, RunnerLinkRow, DeleteOp, TruncateTable>;
 
 // A transaction ready to be applied to both copies. It holds one reference on
-// every SharedString it carries until it is destroyed.
+// every row text it carries until it is destroyed.
 class PreparedTransaction {
  public:
+  // Big transactions (a snapshot) are prepared on two threads. Throws
+  // std::bad_alloc, having released what it made.
   explicit PreparedTransaction(const Transaction& txn);
   // A relayout (Forest::Compact) at the current LSN.
   struct CompactTag {};
   PreparedTransaction(CompactTag, Lsn at) : lsn(at), compact(true) {}
   ~PreparedTransaction();
   PreparedTransaction(PreparedTransaction&& o) noexcept
-      : lsn(o.lsn), ops(std::move(o.ops)), compact(o.compact) {}
+      : lsn(o.lsn), ops(std::move(o.ops)), compact(o.compact), bulk(o.bulk) {}
   PreparedTransaction(const PreparedTransaction&) = delete;
   PreparedTransaction& operator=(const PreparedTransaction&) = delete;
+  // Unrefs the texts of `ops` and empties it.
+  static void ReleaseTexts(std::vector<Op>& ops);
 
   Lsn lsn;
   std::vector<Op> ops;
   bool compact = false;
+  // A snapshot for an empty copy: built in passes when it can be (see
+  // Forest::BulkBuild), else applied as any transaction.
+  bool bulk = false;
 };
 
 struct NsNode {
@@ -342,6 +350,7 @@ class Forest {
     std::vector<int64_t> groups;          // self and the groups below
     std::vector<int64_t> groups_and_pns;  // ... and the project namespaces below
     std::vector<int64_t> projects;        // the groups' projects
+    bool has_groups = false, has_groups_and_pns = false, has_projects = false;  // kept
   };
   // A namespace's contribution to each ancestor's counters.
   struct Contribution {
@@ -391,6 +400,13 @@ class Forest {
   void BuildSortedRuns();
   // The sorted runs of laid-out `slot`, or null.
   const SortedRuns* FindSortedRuns(uint32_t slot) const;
+
+  // ---- snapshot build (forest_bulk.cc) ----
+  // Builds this empty copy from upserts with unique keys, as Apply would.
+  // Returns false, leaving the copy empty, when it cannot (not empty, a
+  // delete or truncate, a repeated key, a cycle): Apply's rules decide then.
+  bool BulkBuild(std::span<const Op> ops);
+  bool ResetAfterFailedBulkBuild();  // empties the copy; returns false
 
   // ---- transaction application (forest_apply.cc) ----
   void ApplySegment(std::span<const Op> ops);
@@ -450,7 +466,8 @@ class Forest {
   // Projects whose project_namespace_id is not (yet) a live namespace.
   boost::unordered_flat_map<int64_t, std::vector<uint32_t>> waiting_own_project_;
 
-  const bool use_slices_;  // HierarchyIndexOptions::layout_slices
+  const bool use_slices_;              // HierarchyIndexOptions::layout_slices
+  const uint32_t sorted_run_min_ids_;  // HierarchyIndexOptions::sorted_run_min_ids
   Lsn applied_lsn_;
   uint64_t orphan_namespaces_ = 0;
   uint64_t orphan_projects_ = 0;

@@ -138,6 +138,12 @@ void Forest::Apply(const PreparedTransaction& txn) {
     return;
   }
   std::span<const Op> ops(txn.ops);
+  if (txn.bulk && BulkBuild(ops)) {
+    if (txn.lsn > applied_lsn_) applied_lsn_ = txn.lsn;
+    if (!ops.empty()) ++transactions_applied_;
+    row_changes_applied_ += ops.size();
+    return;
+  }
   size_t start = 0;
   for (size_t i = 0; i < ops.size(); ++i) {
     if (auto* t = std::get_if<TruncateTable>(&ops[i])) {

@@ -212,48 +212,68 @@ void Forest::Compact() {
   BuildSortedRuns();
 }
 
-namespace {
-// Subtrees with fewer ids than this sort their runs per answer.
-constexpr uint64_t kSortedRunsMinIds = 512;
-}  // namespace
-
-// Sorted runs cost ids, so they go to the subtrees whose answers are
-// biggest, within a budget of one id per two rows.
+// Sorted runs cost ids: within a budget of one id per two rows, they go to
+// the smallest runs big enough for their sort to cost more than a copy (the
+// most common big answers, a team's or an organisation's), then up. Each of
+// a subtree's three runs is chosen on its own.
 void Forest::BuildSortedRuns() {
   sorted_runs_.clear();
+  enum class Part : uint8_t { kGroups, kGroupsAndPns, kProjects };
   struct Candidate {
     uint64_t ids;
     uint32_t slot;
+    Part part;
   };
   std::vector<Candidate> candidates;
   for (uint32_t s = 0; s + 1 < layout_.size(); ++s) {
     const NsNode& n = ns_[s];
     if (!n.laid_out) continue;
-    const uint64_t ids = 2 * (uint64_t{n.sub_groups} + 1) + n.sub_pns + n.sub_projects;
-    if (ids >= kSortedRunsMinIds) candidates.push_back({ids, s});
+    const uint64_t groups = uint64_t{n.sub_groups} + 1;
+    if (groups >= sorted_run_min_ids_) candidates.push_back({groups, s, Part::kGroups});
+    if (groups + n.sub_pns >= sorted_run_min_ids_ && n.sub_pns != 0) {
+      candidates.push_back({groups + n.sub_pns, s, Part::kGroupsAndPns});
+    }
+    if (n.sub_projects >= sorted_run_min_ids_) {
+      candidates.push_back({n.sub_projects, s, Part::kProjects});
+    }
   }
   std::sort(candidates.begin(), candidates.end(), [](const Candidate& a, const Candidate& b) {
-    return a.ids != b.ids ? a.ids > b.ids : a.slot < b.slot;
+    if (a.ids != b.ids) return a.ids < b.ids;
+    return a.slot != b.slot ? a.slot < b.slot : a.part < b.part;
   });
+  boost::unordered_flat_map<uint32_t, std::shared_ptr<SortedRuns>> made;
   uint64_t budget = (ns_by_id_.size() + project_by_id_.size()) / 2;
   for (const Candidate& c : candidates) {
-    if (c.ids > budget) continue;
+    if (c.ids > budget) break;
     budget -= c.ids;
     const LayoutEntry& here = layout_[c.slot];
     const LayoutEntry& after = layout_[here.end];
-    auto runs = std::make_shared<SortedRuns>();
-    runs->groups.assign(ns_ids_.begin() + c.slot, ns_ids_.begin() + here.end);
-    std::sort(runs->groups.begin(), runs->groups.end());
-    runs->groups_and_pns.reserve(runs->groups.size() + (after.pns - here.pns));
-    runs->groups_and_pns = runs->groups;
-    runs->groups_and_pns.insert(runs->groups_and_pns.end(), ns_ids_.begin() + here.pns,
-                                ns_ids_.begin() + after.pns);
-    std::sort(runs->groups_and_pns.begin(), runs->groups_and_pns.end());
-    runs->projects.assign(project_ids_.begin() + here.projects,
-                          project_ids_.begin() + after.projects);
-    std::sort(runs->projects.begin(), runs->projects.end());
-    sorted_runs_.emplace(c.slot, std::move(runs));
+    std::shared_ptr<SortedRuns>& runs = made[c.slot];
+    if (!runs) runs = std::make_shared<SortedRuns>();
+    std::vector<int64_t>* run = nullptr;
+    switch (c.part) {
+      case Part::kGroups:
+        run = &runs->groups;
+        run->assign(ns_ids_.begin() + c.slot, ns_ids_.begin() + here.end);
+        runs->has_groups = true;
+        break;
+      case Part::kGroupsAndPns:
+        run = &runs->groups_and_pns;
+        run->reserve(c.ids);
+        run->assign(ns_ids_.begin() + c.slot, ns_ids_.begin() + here.end);
+        run->insert(run->end(), ns_ids_.begin() + here.pns, ns_ids_.begin() + after.pns);
+        runs->has_groups_and_pns = true;
+        break;
+      case Part::kProjects:
+        run = &runs->projects;
+        run->assign(project_ids_.begin() + here.projects, project_ids_.begin() + after.projects);
+        runs->has_projects = true;
+        break;
+    }
+    std::sort(run->begin(), run->end());
   }
+  sorted_runs_.reserve(made.size());
+  for (auto& [slot, runs] : made) sorted_runs_.emplace(slot, std::move(runs));
 }
 
 void Forest::CopyFrom(const Forest& other) {

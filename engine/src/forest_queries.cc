@@ -131,8 +131,16 @@ Status Forest::SelfAndDescendants(int64_t ns, bool include_pns, bool include_sel
   const NsNode& n = ns_[slot];
   if (use_slices_ && n.laid_out && n.type == NamespaceType::kGroup) {
     // Unchanged since the last Compact: the runs hold exactly the subtree.
+    const std::vector<int64_t>* sorted_run = nullptr;
     if (const SortedRuns* runs = FindSortedRuns(slot)) {
-      const std::vector<int64_t>& run = include_pns ? runs->groups_and_pns : runs->groups;
+      if (include_pns && runs->has_groups_and_pns) {
+        sorted_run = &runs->groups_and_pns;
+      } else if ((!include_pns || n.sub_pns == 0) && runs->has_groups) {
+        sorted_run = &runs->groups;  // (no project namespace below: the same ids)
+      }
+    }
+    if (sorted_run != nullptr) {
+      const std::vector<int64_t>& run = *sorted_run;
       if (include_self) {
         out->assign(run.begin(), run.end());
       } else {  // all but ns itself
@@ -208,7 +216,8 @@ Status Forest::ProjectIds(int64_t ns, bool unarchived_only, std::vector<int64_t>
   switch (n.type) {
     case NamespaceType::kGroup:
       if (use_slices_ && n.laid_out && !unarchived_only) {
-        if (const SortedRuns* runs = FindSortedRuns(slot)) {
+        const SortedRuns* runs = FindSortedRuns(slot);
+        if (runs != nullptr && runs->has_projects) {
           out->assign(runs->projects.begin(), runs->projects.end());
           return Status::Ok();
         }

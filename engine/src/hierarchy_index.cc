@@ -385,6 +385,7 @@ Status HierarchyIndex::BulkLoad(Transaction snapshot) {
   std::vector<PreparedTransaction> prepared;
   try {
     prepared.emplace_back(snapshot);
+    prepared.back().bulk = true;
     prepared.emplace_back(PreparedTransaction::CompactTag{}, snapshot.commit_lsn);
   } catch (const std::bad_alloc&) {
     return Status::ResourceExhausted("out of memory preparing a transaction");

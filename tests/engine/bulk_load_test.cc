@@ -1,7 +1,9 @@
 // HierarchyIndex::BulkLoad: the snapshot path (one copy built and laid out,
 // the other copied from it) answers exactly like Apply + Compact, before and
 // after a stream of writes that exercises both left-right copies, including
-// a snapshot with orphans (children before parents). Labels: engine.
+// a snapshot with orphans (children before parents), and snapshots that the
+// pass-wise build must hand to Apply's rules (cycles, repeated keys, deletes).
+// Labels: engine.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -11,6 +13,7 @@
 
 #include "canopy/bench/gitlab_forest.h"
 #include "canopy/hierarchy_index.h"
+#include "test_rows.h"
 
 namespace canopy {
 namespace {
@@ -28,7 +31,8 @@ bench::GitlabForest SmallForest(uint64_t seed) {
 
 std::string Describe(const IdAnswer& a) {
   std::string s = a.status.ToString() + " [";
-  for (size_t i = 0; i < a.ids.size() && i < 20; ++i) s += (i ? "," : "") + std::to_string(a.ids[i]);
+  for (size_t i = 0; i < a.ids.size() && i < 20; ++i)
+    s += (i ? "," : "") + std::to_string(a.ids[i]);
   return s + (a.ids.size() > 20 ? ",...]" : "]");
 }
 
@@ -139,6 +143,70 @@ TEST(BulkLoad, OnlyOnAFreshIndex) {
   EXPECT_EQ(written.BulkLoad(bench::LoadTransaction(forest, Lsn(20))).code(),
             StatusCode::kFailedPrecondition);
   EXPECT_EQ(written.Stats().namespaces, 0u);
+}
+
+// Snapshots the pass-wise build cannot take (a cycle, a node its own parent,
+// a key twice, a delete, a runner link twice) and bad data it can (orphans,
+// projects naming missing or shared project namespaces): every answer, the
+// anomaly counters and what follows are Apply's.
+TEST(BulkLoad, BadSnapshotsAnswerLikeApply) {
+  using canopy_test::Group;
+  using canopy_test::Link;
+  using canopy_test::Project;
+  using canopy_test::ProjectNamespace;
+  using canopy_test::User;
+  const std::vector<RowChange> base = {
+      Group(1, std::nullopt, "org"),
+      Group(2, 1, "team"),
+      ProjectNamespace(20, 2, "app"),
+      Project(200, 2, 20, "app"),
+      User(3, "user"),
+      Project(300, 3, 30, "mine"),
+      Group(4, 404, "orphan"),        // parent never arrives
+      Project(400, 505, 40, "lost"),  // namespace never arrives
+      Project(201, 2, 20, "twin"),    // names the project namespace 200 already owns
+      Link(1, 7, 1),
+      Link(2, 7, 2),
+      Link(3, 8, 404)};
+  struct Case {
+    const char* name;
+    std::vector<RowChange> extra;
+  };
+  NamespaceRow to_self;
+  to_self.id = 9;
+  to_self.parent_id = 9;
+  to_self.type = NamespaceType::kGroup;
+  to_self.path = "self";
+  const std::vector<Case> cases = {
+      {"clean", {}},
+      {"two-node cycle", {Group(5, 6, "a"), Group(6, 5, "b"), Group(7, 6, "c")}},
+      {"own parent", {UpsertNamespace{to_self}}},
+      {"key twice", {Group(2, std::nullopt, "moved-team"), Project(200, 1, 20, "app2")}},
+      {"delete", {DeleteNamespace{4}, DeleteProject{999}}},
+      {"runner link twice", {Link(2, 9, 1)}},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    Transaction snapshot{Lsn(100), base};
+    snapshot.changes.insert(snapshot.changes.end(), c.extra.begin(), c.extra.end());
+    HierarchyIndex applied;
+    ASSERT_TRUE(applied.Apply(snapshot).ok());
+    ASSERT_TRUE(applied.Compact().ok());
+    HierarchyIndex bulk;
+    ASSERT_TRUE(bulk.BulkLoad(snapshot).ok());
+    ASSERT_NO_FATAL_FAILURE(ExpectSameAnswers(applied, bulk, "after the snapshot"));
+    const IndexStats a = applied.Stats(), b = bulk.Stats();
+    EXPECT_EQ(a.cycles_refused, b.cycles_refused);
+    EXPECT_EQ(a.unknown_deletes, b.unknown_deletes);
+    EXPECT_EQ(a.row_changes_applied, b.row_changes_applied);
+    // Writes after it: the parent and the project namespace arrive, a move.
+    Transaction later{
+        Lsn(200),
+        {Group(404, 1, "late-parent"), ProjectNamespace(40, 404, "lost"), Group(2, 404, "team")}};
+    ASSERT_TRUE(applied.Apply(later).ok());
+    ASSERT_TRUE(bulk.Apply(later).ok());
+    ASSERT_NO_FATAL_FAILURE(ExpectSameAnswers(applied, bulk, "after writes"));
+  }
 }
 
 }  // namespace

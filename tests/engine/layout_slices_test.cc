@@ -1,9 +1,10 @@
 // layout_slices_test.cc — descendants and all_project_ids copied from the
 // pre-order layout answer exactly as the tree walk does.
 //
-// Two indexes take the same transactions: one answers laid-out subtrees from
-// the layout's runs (HierarchyIndexOptions::layout_slices, the default), the
-// other always walks. Random streams of moves, creates and deletes dirty the
+// Three indexes take the same transactions: one answers laid-out subtrees
+// from the layout's runs (HierarchyIndexOptions::layout_slices, the default),
+// one also keeps even the smallest runs sorted (sorted_run_min_ids = 1), the
+// third always walks. Random streams of moves, creates and deletes dirty the
 // layout, Compact() cleans it again, and every id-list kind is compared for
 // every namespace after every step. The laid_out_namespaces gauge shows that
 // the slice path was taken (a test that never reaches it would pass
@@ -49,6 +50,13 @@ double Scale() {
 HierarchyIndexOptions WalkOnly() {
   HierarchyIndexOptions o;
   o.layout_slices = false;
+  return o;
+}
+
+// Every run kept sorted (within the budget), even the smallest.
+HierarchyIndexOptions SortedRunsEverywhere() {
+  HierarchyIndexOptions o;
+  o.sorted_run_min_ids = 1;
   return o;
 }
 
@@ -107,15 +115,18 @@ void RunSlicesVsWalk(StreamProfile profile, int steps, uint64_t salt) {
   RandomStream stream(seed, profile);
   ReferenceModel model;
   HierarchyIndex slices;
+  HierarchyIndex sorted_runs(SortedRunsEverywhere());
   HierarchyIndex walk(WalkOnly());
   uint64_t laid_out_seen = 0, compactions = 0;
   for (int step = 0; step < steps; ++step) {
     Transaction txn = stream.Next(model);
     ASSERT_TRUE(model.Apply(txn));
     ASSERT_TRUE(slices.Apply(txn).ok()) << "step " << step;
+    ASSERT_TRUE(sorted_runs.Apply(txn).ok()) << "step " << step;
     ASSERT_TRUE(walk.Apply(std::move(txn)).ok()) << "step " << step;
     if (rng() % 6 == 0) {  // re-lay out often, so that slices meet every kind of change
       ASSERT_TRUE(slices.Compact().ok());
+      ASSERT_TRUE(sorted_runs.Compact().ok());
       ASSERT_TRUE(walk.Compact().ok());
       ++compactions;
     }
@@ -127,6 +138,8 @@ void RunSlicesVsWalk(StreamProfile profile, int steps, uint64_t salt) {
     ids.push_back(-1);  // unknown: both kNotFound
     std::string diff = Compare(slices, walk, ids);
     ASSERT_TRUE(diff.empty()) << "step " << step << ": slices and walk differ\n" << diff;
+    diff = Compare(sorted_runs, walk, ids);
+    ASSERT_TRUE(diff.empty()) << "step " << step << ": sorted runs and walk differ\n" << diff;
   }
   std::cout << "[ slices   ] " << profile.name << ": " << steps << " steps, " << compactions
             << " compactions, laid-out namespaces summed over steps " << laid_out_seen << "\n";

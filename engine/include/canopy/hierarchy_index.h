@@ -316,6 +316,11 @@ struct HierarchyIndexOptions {
   // than walking it. Off only to measure or test the walk on its own: the
   // answers are the same either way.
   bool layout_slices = true;
+  // The smallest run (of a laid-out subtree's groups, groups and project
+  // namespaces, or projects) kept sorted by id, so that its ascending answer
+  // is a copy; below it a run is sorted per answer. All kept runs together
+  // hold at most one id per two rows, smallest runs first.
+  uint32_t sorted_run_min_ids = 512;
 };
 
 class HierarchyIndex {
