@@ -35,7 +35,7 @@
 //   PG_BINDIR                     where pg_recvlogical is (default
 //                                 /usr/lib/postgresql/15/bin)
 //
-// Full size of the issue:
+// Full size (1M namespaces + 3M projects):
 //   CANOPY_CDC_BENCH_NAMESPACES=1000000 CANOPY_CDC_BENCH_PROJECTS=3000000
 //   CANOPY_CDC_BENCH_CHANGES=1000000 canopy_cdc_bench
 #include <libpq-fe.h>

@@ -121,9 +121,9 @@ void TargetsSection(const ReportInput& in, std::string* md) {
   const Shape s1x32{1, 32}, s16x32{16, 32};
   *md += "## Targets\n\n";
   *md +=
-      "Server CPU per request, from one run. \"today\" is what the issue measured before the "
-      "work.\n\n";
-  *md += "| what | target | this run | verdict | today |\n|---|---|---:|---|---|\n";
+      "Server CPU per request, from one run. \"before\" is what was measured before the RESP "
+      "listener and the per-thread event loops (a fixed reference, not rerun).\n\n";
+  *md += "| what | target | this run | verdict | before |\n|---|---|---:|---|---|\n";
   auto cpu_vs = [&](const ServingQuestion* q, Server s, Server base, const Shape& shape) {
     if (q == nullptr) return -1.0;
     const double a = CpuOf(Find(in, q, s, shape));
