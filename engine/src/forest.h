@@ -63,6 +63,7 @@
 #include <variant>
 #include <vector>
 
+#include "big_array.h"
 #include "canopy/hierarchy_index.h"
 #include "canopy/rows.h"
 
@@ -224,7 +225,7 @@ struct AsciiCaseEqual {
 // 16-byte pair.
 class SlotIndex {
  public:
-  explicit SlotIndex(const std::vector<int64_t>* ids) : set_(0, Hash{ids}, Equal{ids}) {}
+  explicit SlotIndex(const BigArray<int64_t>* ids) : set_(0, Hash{ids}, Equal{ids}) {}
   // The slot holding `id`, or kNil.
   uint32_t Find(int64_t id) const {
     auto it = set_.find(id);
@@ -246,13 +247,13 @@ class SlotIndex {
  private:
   struct Hash {
     using is_transparent = void;
-    const std::vector<int64_t>* ids;
+    const BigArray<int64_t>* ids;
     size_t operator()(uint32_t slot) const { return std::hash<int64_t>()((*ids)[slot]); }
     size_t operator()(int64_t id) const { return std::hash<int64_t>()(id); }
   };
   struct Equal {
     using is_transparent = void;
-    const std::vector<int64_t>* ids;
+    const BigArray<int64_t>* ids;
     bool operator()(uint32_t a, uint32_t b) const { return (*ids)[a] == (*ids)[b]; }
     bool operator()(int64_t id, uint32_t slot) const { return (*ids)[slot] == id; }
     bool operator()(uint32_t slot, int64_t id) const { return (*ids)[slot] == id; }
@@ -431,12 +432,12 @@ class Forest {
   bool ResolveIgnoringCase(std::string_view full_path, std::span<const uint32_t> roots,
                            ResolvedPath* out) const;
 
-  std::vector<NsNode> ns_;
-  std::vector<int64_t> ns_ids_;  // ns_ids_[slot]: the id of ns_[slot]
+  BigArray<NsNode> ns_;
+  BigArray<int64_t> ns_ids_;  // ns_ids_[slot]: the id of ns_[slot]
   std::vector<uint32_t> free_ns_;
   SlotIndex ns_by_id_{&ns_ids_};
-  std::vector<ProjNode> projects_;
-  std::vector<int64_t> project_ids_;  // project_ids_[slot]: the id of projects_[slot]
+  BigArray<ProjNode> projects_;
+  BigArray<int64_t> project_ids_;  // project_ids_[slot]: the id of projects_[slot]
   std::vector<uint32_t> free_projects_;
   SlotIndex project_by_id_{&project_ids_};
   // The runs of the last Compact (see SLICES), for slots 0..layout_.size()-2

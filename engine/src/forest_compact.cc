@@ -102,8 +102,8 @@ void Forest::Compact() {
   auto remap = [](uint32_t slot, const std::vector<uint32_t>& to) {
     return slot == kNil ? kNil : to[slot];
   };
-  std::vector<NsNode> nodes;
-  std::vector<int64_t> ns_ids;
+  BigArray<NsNode> nodes;
+  BigArray<int64_t> ns_ids;
   nodes.reserve(order.size() + order.size() / 8 + 64);
   ns_ids.reserve(nodes.capacity());
   for (uint32_t old : order) {
@@ -115,8 +115,8 @@ void Forest::Compact() {
     n.first_project = kNil;
     nodes.push_back(n);
   }
-  std::vector<ProjNode> projects;
-  std::vector<int64_t> project_ids;
+  BigArray<ProjNode> projects;
+  BigArray<int64_t> project_ids;
   projects.reserve(project_order.size() + project_order.size() / 8 + 64);
   project_ids.reserve(projects.capacity());
   for (uint32_t old : project_order) {
