@@ -253,7 +253,7 @@ bool Forest::IsAncestorOrSelf(uint32_t maybe_ancestor, uint32_t slot) const {
   return false;
 }
 
-void Forest::LinkChild(uint32_t parent, uint32_t slot) {
+void Forest::PushChild(uint32_t parent, uint32_t slot) {
   NsNode& n = ns_[slot];
   NsNode& p = ns_[parent];
   uint32_t& head = n.type == NamespaceType::kProject ? p.first_pn_child : p.first_child;
@@ -263,6 +263,10 @@ void Forest::LinkChild(uint32_t parent, uint32_t slot) {
   if (head != kNil) ns_[head].prev_sibling = slot;
   head = slot;
   n.attachment = Attachment::kChild;
+}
+
+void Forest::LinkChild(uint32_t parent, uint32_t slot) {
+  PushChild(parent, slot);
   MarkChanged(parent);
   AddToAncestors(parent, ContributionOf(slot), /*subtract=*/false);
 }

@@ -365,6 +365,8 @@ class Forest {
   void AddToAncestors(uint32_t from, const Contribution& c, bool subtract);
   // Links `slot` under `parent` (a live node) and updates counters.
   void LinkChild(uint32_t parent, uint32_t slot);
+  // Only the list part of LinkChild: no counters, nothing marked changed.
+  void PushChild(uint32_t parent, uint32_t slot);
   // Removes `slot` from its parent's child list (if attached), updating
   // counters; the node keeps its parent_id. Also leaves orphan waiting
   // lists and the root-path index.

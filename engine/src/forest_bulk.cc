@@ -137,14 +137,7 @@ bool Forest::BulkBuild(std::span<const Op> ops) {
       Attach(slot, /*has_fallback=*/false, kNoId);
       continue;
     }
-    NsNode& p = ns_[parent];
-    uint32_t& head = n.type == NamespaceType::kProject ? p.first_pn_child : p.first_child;
-    n.parent = parent;
-    n.prev_sibling = kNil;
-    n.next_sibling = head;
-    if (head != kNil) ns_[head].prev_sibling = slot;
-    head = slot;
-    n.attachment = Attachment::kChild;
+    PushChild(parent, slot);
   }
   const uint32_t project_slots = static_cast<uint32_t>(projects_.size());
   for (uint32_t slot = 0; slot < project_slots; ++slot) {

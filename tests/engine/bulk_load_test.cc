@@ -13,21 +13,11 @@
 
 #include "canopy/bench/gitlab_forest.h"
 #include "canopy/hierarchy_index.h"
+#include "small_forest.h"
 #include "test_rows.h"
 
 namespace canopy {
 namespace {
-
-bench::GitlabForest SmallForest(uint64_t seed) {
-  bench::GitlabForestOptions o;
-  o.seed = seed;
-  o.namespaces = 4000;
-  o.projects = 6000;
-  o.huge_group_descendants = 300;
-  o.gitlab_org_subgroups = 60;
-  o.gitlab_org_projects = 120;
-  return bench::GenerateGitlabForest(o);
-}
 
 std::string Describe(const IdAnswer& a) {
   std::string s = a.status.ToString() + " [";
@@ -104,7 +94,7 @@ void ExpectSameAnswers(const HierarchyIndex& want, const HierarchyIndex& got, co
 }
 
 void CheckBulkLoadEqualsApply(uint64_t seed, bool children_first) {
-  bench::GitlabForest forest = SmallForest(seed);
+  bench::GitlabForest forest = canopy_test::SmallGitlabForest(seed);
   Transaction snapshot = bench::LoadTransaction(forest, Lsn(1000));
   if (children_first) std::reverse(snapshot.changes.begin(), snapshot.changes.end());
 
@@ -133,7 +123,7 @@ TEST(BulkLoad, AnswersLikeApplyAndCompactThenFollowsWrites) { CheckBulkLoadEqual
 TEST(BulkLoad, SnapshotWithChildrenBeforeParents) { CheckBulkLoadEqualsApply(12, true); }
 
 TEST(BulkLoad, OnlyOnAFreshIndex) {
-  bench::GitlabForest forest = SmallForest(13);
+  bench::GitlabForest forest = canopy_test::SmallGitlabForest(13);
   HierarchyIndex index;
   ASSERT_TRUE(index.BulkLoad(bench::LoadTransaction(forest, Lsn(10))).ok());
   EXPECT_EQ(index.BulkLoad(bench::LoadTransaction(forest, Lsn(20))).code(),

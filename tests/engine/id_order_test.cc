@@ -14,23 +14,13 @@
 
 #include "canopy/bench/gitlab_forest.h"
 #include "canopy/hierarchy_index.h"
+#include "small_forest.h"
 
 namespace canopy {
 namespace {
 
 constexpr int64_t kUnknownId = 987'654'321;
 constexpr int64_t kChainRunner = 9'000'001;  // linked along the 21-level chain
-
-bench::GitlabForest SmallForest(uint64_t seed) {
-  bench::GitlabForestOptions o;
-  o.seed = seed;
-  o.namespaces = 4000;
-  o.projects = 6000;
-  o.huge_group_descendants = 300;
-  o.gitlab_org_subgroups = 60;
-  o.gitlab_org_projects = 120;
-  return bench::GenerateGitlabForest(o);
-}
 
 std::string Describe(const IdQuery& q) {
   return std::string(QueryKindName(q.kind)) + "(" + std::to_string(q.id) +
@@ -113,7 +103,7 @@ Tally CheckEveryId(const HierarchyIndex& index) {
 }
 
 TEST(AnyIdOrder, SameSetAsAscendingForEveryKindAndId) {
-  bench::GitlabForest forest = SmallForest(21);
+  bench::GitlabForest forest = canopy_test::SmallGitlabForest(21);
   HierarchyIndex index;
   ASSERT_TRUE(index.BulkLoad(bench::LoadTransaction(forest, Lsn(1000))).ok());
 

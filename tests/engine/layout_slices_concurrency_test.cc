@@ -17,6 +17,7 @@
 #include "canopy/hierarchy_index.h"
 #include "random_stream.h"
 #include "reference_model.h"
+#include "test_seed.h"
 
 namespace {
 
@@ -24,21 +25,11 @@ using canopy::HierarchyIndex;
 using canopy::Transaction;
 using namespace canopy_test;
 
-uint64_t Seed(uint64_t salt) {
-  if (const char* env = std::getenv("CANOPY_TEST_SEED")) return std::strtoull(env, nullptr, 0);
-  return 0x51ce5eedULL + salt;
-}
-
-double Scale() {
-  if (const char* env = std::getenv("CANOPY_TEST_SCALE")) return std::atof(env);
-  return 1.0;
-}
-
 // Readers answer from laid-out subtrees while the writer moves them and lays
 // the index out again: every answer is sorted, has no duplicate and has the
 // size the counts of the same view give.
 TEST(LayoutSlicesConcurrencyTest, ReadersDuringMovesAndCompactions) {
-  const uint64_t seed = Seed(9);
+  const uint64_t seed = TestSeed(9);
   SCOPED_TRACE("replay with CANOPY_TEST_SEED=" + std::to_string(seed));
   HierarchyIndex index;
   ReferenceModel model;
@@ -69,7 +60,7 @@ TEST(LayoutSlicesConcurrencyTest, ReadersDuringMovesAndCompactions) {
   };
   std::thread r1(reader, seed + 1), r2(reader, seed + 2);
   std::mt19937_64 rng(seed);
-  const int steps = std::max(100, static_cast<int>(500 * Scale()));
+  const int steps = std::max(100, static_cast<int>(500 * TestScale()));
   for (int step = 0; step < steps; ++step) {
     Transaction t = stream.Next(model);
     ASSERT_TRUE(model.Apply(t));

@@ -25,6 +25,7 @@
 #include "random_stream.h"
 #include "reference_model.h"
 #include "test_rows.h"
+#include "test_seed.h"
 
 namespace {
 
@@ -36,16 +37,6 @@ using canopy::Lsn;
 using canopy::QueryKind;
 using canopy::Transaction;
 using namespace canopy_test;
-
-uint64_t Seed(uint64_t salt) {
-  if (const char* env = std::getenv("CANOPY_TEST_SEED")) return std::strtoull(env, nullptr, 0);
-  return 0x51ce5eedULL + salt;
-}
-
-double Scale() {
-  if (const char* env = std::getenv("CANOPY_TEST_SCALE")) return std::atof(env);
-  return 1.0;
-}
 
 HierarchyIndexOptions WalkOnly() {
   HierarchyIndexOptions o;
@@ -107,10 +98,10 @@ std::string Compare(const HierarchyIndex& slices, const HierarchyIndex& walk,
 }
 
 void RunSlicesVsWalk(StreamProfile profile, int steps, uint64_t salt) {
-  const uint64_t seed = Seed(salt);
+  const uint64_t seed = TestSeed(salt);
   SCOPED_TRACE("replay with CANOPY_TEST_SEED=" + std::to_string(seed) + " (profile " +
                profile.name + ")");
-  steps = std::max(50, static_cast<int>(steps * Scale()));
+  steps = std::max(50, static_cast<int>(steps * TestScale()));
   std::mt19937_64 rng(seed);
   RandomStream stream(seed, profile);
   ReferenceModel model;
