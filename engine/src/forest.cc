@@ -108,6 +108,84 @@ void PreparedTransaction::ReleaseTexts(std::vector<Op>& ops) {
 PreparedTransaction::~PreparedTransaction() { ReleaseTexts(ops); }
 
 // ---------------------------------------------------------------------------
+// RootIndex
+
+void RootIndex::Insert(uint32_t slot) {
+  auto [it, inserted] = first_.insert(slot);
+  if (!inserted) more_[*it].push_back(slot);
+}
+
+void RootIndex::Erase(uint32_t slot) {
+  auto it = first_.find(PathOf(slot));
+  if (it == first_.end()) return;
+  const uint32_t first = *it;
+  auto more = more_.find(first);
+  if (first != slot) {
+    if (more == more_.end()) return;
+    std::vector<uint32_t>& v = more->second;
+    auto pos = std::find(v.begin(), v.end(), slot);
+    if (pos != v.end()) v.erase(pos);
+    if (v.empty()) more_.erase(more);
+    return;
+  }
+  first_.erase(it);
+  if (more == more_.end()) return;
+  // Another root of the same folded path becomes the first.
+  std::vector<uint32_t> rest = std::move(more->second);
+  more_.erase(more);
+  const uint32_t next = rest.back();
+  rest.pop_back();
+  first_.insert(next);
+  if (!rest.empty()) more_.emplace(next, std::move(rest));
+}
+
+std::span<const uint32_t> RootIndex::Find(std::string_view path,
+                                          std::vector<uint32_t>* scratch) const {
+  auto it = first_.find(path);
+  if (it == first_.end()) return {};
+  if (more_.empty()) return {&*it, 1};
+  auto more = more_.find(*it);
+  if (more == more_.end()) return {&*it, 1};
+  scratch->assign(more->second.begin(), more->second.end());
+  scratch->push_back(*it);
+  return *scratch;
+}
+
+void RootIndex::Renumber(const std::vector<uint32_t>& new_of) {
+  // An entry's hash and equality depend only on its node's text, which
+  // moved with the node: each entry stays where it is with its new slot.
+  // (The set hands out const references; the elements themselves are not
+  // const objects.) Re-inserting would re-hash every root's text instead.
+  for (const uint32_t& s : first_) const_cast<uint32_t&>(s) = new_of[s];
+  if (more_.empty()) return;
+  boost::unordered_flat_map<uint32_t, std::vector<uint32_t>> more;
+  more.reserve(more_.size());
+  for (auto& [first, rest] : more_) {
+    for (uint32_t& s : rest) s = new_of[s];
+    more.emplace(new_of[first], std::move(rest));
+  }
+  more_.swap(more);
+}
+
+void RootIndex::CopyFrom(const RootIndex& other) {
+  // The hash functors point at each copy's own nodes: insert anew, in slot
+  // order (the nodes, and mostly their texts, are read sequentially).
+  std::vector<uint32_t> slots(other.first_.begin(), other.first_.end());
+  std::sort(slots.begin(), slots.end());
+  first_.clear();
+  first_.reserve(slots.size());
+  for (uint32_t s : slots) first_.insert(s);
+  more_ = other.more_;
+}
+
+size_t RootIndex::bytes() const {
+  size_t bytes = first_.bucket_count() * (sizeof(uint32_t) + 1) +
+                 more_.bucket_count() * (sizeof(uint32_t) + sizeof(std::vector<uint32_t>) + 1);
+  for (const auto& [first, rest] : more_) bytes += rest.capacity() * sizeof(uint32_t);
+  return bytes;
+}
+
+// ---------------------------------------------------------------------------
 // Forest
 
 Forest::Forest(const HierarchyIndexOptions& options)
@@ -118,6 +196,7 @@ Forest::Forest(const HierarchyIndexOptions& options)
   ns_by_id_.Reserve(options.expected_namespaces);
   projects_.reserve(options.expected_projects);
   project_ids_.reserve(options.expected_projects);
+  project_pn_slots_.reserve(options.expected_projects);
   project_by_id_.Reserve(options.expected_projects);
   links_.reserve(options.expected_runner_links);
 }
@@ -143,7 +222,6 @@ uint32_t Forest::AllocNamespace() {
   }
   NsNode& n = ns_[slot];
   n = NsNode{};
-  n.parent_id = kNoId;
   n.parent = n.first_child = n.first_pn_child = n.prev_sibling = n.next_sibling = kNil;
   n.first_project = n.own_project = kNil;
   n.attachment = Attachment::kDetached;
@@ -160,10 +238,11 @@ uint32_t Forest::AllocProject() {
     slot = static_cast<uint32_t>(projects_.size());
     projects_.emplace_back();
     project_ids_.emplace_back();
+    project_pn_slots_.emplace_back();
   }
+  project_pn_slots_[slot] = kNil;
   ProjNode& p = projects_[slot];
   p = ProjNode{};
-  p.project_namespace_id = kNoId;
   p.ns = p.prev = p.next = kNil;
   p.live = true;
   return slot;
@@ -191,6 +270,8 @@ void Forest::FreeNamespace(uint32_t slot) {
   string_bytes_ -= n.text.bytes();
   n.text.Unref();
   ns_by_id_.Erase(ns_ids_[slot]);
+  if (!loose_parent_ids_.empty()) loose_parent_ids_.erase(slot);
+  if (n.visibility_level == kWideVisibility) wide_ns_visibility_.erase(slot);
   n.attachment = Attachment::kFree;
   if (n.laid_out) --laid_out_;
   n.laid_out = false;
@@ -202,8 +283,75 @@ void Forest::FreeProject(uint32_t slot) {
   string_bytes_ -= p.text.bytes();
   p.text.Unref();
   project_by_id_.Erase(project_ids_[slot]);
+  if (!loose_namespace_ids_.empty()) loose_namespace_ids_.erase(slot);
+  if (!loose_project_namespace_ids_.empty()) loose_project_namespace_ids_.erase(slot);
+  if (p.visibility_level == kWideVisibility) wide_project_visibility_.erase(slot);
   p.live = false;
   free_projects_.push_back(slot);
+}
+
+// ---------------------------------------------------------------------------
+// Row columns held outside the nodes (see ROW COLUMNS in forest.h)
+
+int64_t Forest::ParentIdOf(uint32_t slot) const {
+  const NsNode& n = ns_[slot];
+  if (n.attachment == Attachment::kChild) return ns_ids_[n.parent];
+  if (n.attachment != Attachment::kOrphan) return kNoId;  // a root (or not attached)
+  auto it = loose_parent_ids_.find(slot);
+  return it == loose_parent_ids_.end() ? kNoId : it->second;
+}
+
+int64_t Forest::NamespaceIdOf(uint32_t project) const {
+  const ProjNode& p = projects_[project];
+  if (p.ns != kNil) return ns_ids_[p.ns];
+  auto it = loose_namespace_ids_.find(project);
+  return it == loose_namespace_ids_.end() ? 0 : it->second;
+}
+
+int64_t Forest::ProjectNamespaceIdOf(uint32_t project) const {
+  if (const uint32_t pn = project_pn_slots_[project]; pn != kNil) return ns_ids_[pn];
+  if (loose_project_namespace_ids_.empty()) return kNoId;
+  auto it = loose_project_namespace_ids_.find(project);
+  return it == loose_project_namespace_ids_.end() ? kNoId : it->second;
+}
+
+namespace {
+template <typename Map>
+int32_t Widened(const Map& wide, uint32_t slot, int16_t narrow) {
+  if (narrow != kWideVisibility) return narrow;
+  auto it = wide.find(slot);
+  return it == wide.end() ? narrow : it->second;
+}
+template <typename Map>
+void Narrow(Map& wide, uint32_t slot, int16_t* narrow, int32_t value) {
+  if (FitsNarrowVisibility(value)) {
+    if (*narrow == kWideVisibility) wide.erase(slot);
+    *narrow = static_cast<int16_t>(value);
+  } else {
+    *narrow = kWideVisibility;
+    wide.insert_or_assign(slot, value);
+  }
+}
+}  // namespace
+
+int32_t Forest::NamespaceVisibility(uint32_t slot) const {
+  return Widened(wide_ns_visibility_, slot, ns_[slot].visibility_level);
+}
+
+int32_t Forest::ProjectVisibility(uint32_t project) const {
+  return Widened(wide_project_visibility_, project, projects_[project].visibility_level);
+}
+
+void Forest::SetNamespaceVisibility(uint32_t slot, int32_t visibility_level) {
+  int16_t narrow = ns_[slot].visibility_level;
+  Narrow(wide_ns_visibility_, slot, &narrow, visibility_level);
+  ns_[slot].visibility_level = narrow;
+}
+
+void Forest::SetProjectVisibility(uint32_t project, int32_t visibility_level) {
+  int16_t narrow = projects_[project].visibility_level;
+  Narrow(wide_project_visibility_, project, &narrow, visibility_level);
+  projects_[project].visibility_level = narrow;
 }
 
 Forest::Contribution Forest::ContributionOf(uint32_t slot) const {
@@ -301,27 +449,13 @@ void Forest::Detach(uint32_t slot) {
       break;
     }
     case Attachment::kOrphan:
-      RemoveFromWaiting(waiting_children_, n.parent_id, slot);
+      RemoveFromWaiting(waiting_children_, ParentIdOf(slot), slot);
+      loose_parent_ids_.erase(slot);
       --orphan_namespaces_;
       break;
-    case Attachment::kRoot: {
-      auto it = roots_by_path_.find(n.text.path());
-      if (it != roots_by_path_.end()) {
-        auto& v = it->second;
-        auto pos = std::find(v.begin(), v.end(), slot);
-        if (pos != v.end()) v.erase(pos);
-        if (v.empty()) {
-          roots_by_path_.erase(it);
-        } else if (it->first.data() == n.text.path().data()) {
-          // The key views this node's text, which may be freed once it
-          // leaves: re-key the entry by a root that stays (same folded path).
-          std::vector<uint32_t> rest = std::move(v);
-          roots_by_path_.erase(it);
-          roots_by_path_.emplace(ns_[rest.front()].text.path(), std::move(rest));
-        }
-      }
+    case Attachment::kRoot:
+      roots_by_path_.Erase(slot);
       break;
-    }
     case Attachment::kDetached:
     case Attachment::kFree:
       break;
@@ -329,16 +463,18 @@ void Forest::Detach(uint32_t slot) {
   n.attachment = Attachment::kDetached;
 }
 
-void Forest::Attach(uint32_t slot, bool has_fallback, int64_t fallback_parent_id) {
+void Forest::Attach(uint32_t slot, int64_t parent_id, bool has_fallback,
+                    int64_t fallback_parent_id) {
   NsNode& n = ns_[slot];
-  if (n.parent_id == kNoId) {
-    roots_by_path_[n.text.path()].push_back(slot);
+  if (parent_id == kNoId) {
+    roots_by_path_.Insert(slot);
     n.attachment = Attachment::kRoot;
     return;
   }
-  uint32_t parent = FindNamespace(n.parent_id);
+  uint32_t parent = FindNamespace(parent_id);
   if (parent == kNil) {
-    waiting_children_[n.parent_id].push_back(slot);
+    waiting_children_[parent_id].push_back(slot);
+    loose_parent_ids_.insert_or_assign(slot, parent_id);
     n.attachment = Attachment::kOrphan;
     ++orphan_namespaces_;
     return;
@@ -346,8 +482,7 @@ void Forest::Attach(uint32_t slot, bool has_fallback, int64_t fallback_parent_id
   if (IsAncestorOrSelf(slot, parent)) {
     // The new parent is inside this node's subtree: refuse the move.
     ++cycles_refused_;
-    n.parent_id = has_fallback ? fallback_parent_id : kNoId;
-    Attach(slot, /*has_fallback=*/false, kNoId);
+    Attach(slot, has_fallback ? fallback_parent_id : kNoId, /*has_fallback=*/false, kNoId);
     return;
   }
   LinkChild(parent, slot);
@@ -361,7 +496,8 @@ void Forest::AdoptWaiting(uint32_t slot) {
     for (uint32_t child : children) {
       --orphan_namespaces_;
       ns_[child].attachment = Attachment::kDetached;
-      Attach(child, /*has_fallback=*/false, kNoId);
+      loose_parent_ids_.erase(child);
+      Attach(child, id, /*has_fallback=*/false, kNoId);
     }
   }
   if (auto it = waiting_projects_.find(id); it != waiting_projects_.end()) {
@@ -369,14 +505,16 @@ void Forest::AdoptWaiting(uint32_t slot) {
     waiting_projects_.erase(it);
     for (uint32_t p : waiting) {
       --orphan_projects_;
-      LinkProject(p);
+      loose_namespace_ids_.erase(p);
+      LinkProject(p, id);
     }
   }
   if (auto it = waiting_own_project_.find(id); it != waiting_own_project_.end()) {
     std::vector<uint32_t>& waiting = it->second;
-    ns_[slot].own_project = waiting.front();
+    const uint32_t project = waiting.front();
     waiting.erase(waiting.begin());
     if (waiting.empty()) waiting_own_project_.erase(it);
+    SetOwnProject(slot, project);
   }
 }
 
@@ -398,12 +536,13 @@ void Forest::ProjectCountDelta(uint32_t ns, int projects, int unarchived) {
   }
 }
 
-void Forest::LinkProject(uint32_t project) {
+void Forest::LinkProject(uint32_t project, int64_t namespace_id) {
   ProjNode& p = projects_[project];
-  uint32_t ns = FindNamespace(p.namespace_id);
+  uint32_t ns = FindNamespace(namespace_id);
   if (ns == kNil) {
     p.ns = kNil;
-    waiting_projects_[p.namespace_id].push_back(project);
+    waiting_projects_[namespace_id].push_back(project);
+    loose_namespace_ids_.insert_or_assign(project, namespace_id);
     ++orphan_projects_;
     return;
   }
@@ -420,7 +559,8 @@ void Forest::LinkProject(uint32_t project) {
 void Forest::UnlinkProject(uint32_t project) {
   ProjNode& p = projects_[project];
   if (p.ns == kNil) {
-    RemoveFromWaiting(waiting_projects_, p.namespace_id, project);
+    RemoveFromWaiting(waiting_projects_, NamespaceIdOf(project), project);
+    loose_namespace_ids_.erase(project);
     --orphan_projects_;
     return;
   }
@@ -436,32 +576,40 @@ void Forest::UnlinkProject(uint32_t project) {
   p.ns = p.prev = p.next = kNil;
 }
 
-void Forest::BindOwnProject(uint32_t project) {
-  int64_t pn_id = projects_[project].project_namespace_id;
+void Forest::SetOwnProject(uint32_t pn, uint32_t project) {
+  ns_[pn].own_project = project;
+  project_pn_slots_[project] = pn;
+  if (!loose_project_namespace_ids_.empty()) loose_project_namespace_ids_.erase(project);
+}
+
+void Forest::BindOwnProject(uint32_t project, int64_t pn_id) {
   if (pn_id == kNoId) return;
   uint32_t pn = FindNamespace(pn_id);
   if (pn != kNil && ns_[pn].own_project == kNil) {
-    ns_[pn].own_project = project;
+    SetOwnProject(pn, project);
   } else {
     waiting_own_project_[pn_id].push_back(project);
+    loose_project_namespace_ids_.insert_or_assign(project, pn_id);
   }
 }
 
 void Forest::UnbindOwnProject(uint32_t project) {
-  int64_t pn_id = projects_[project].project_namespace_id;
-  if (pn_id == kNoId) return;
-  uint32_t pn = FindNamespace(pn_id);
-  if (pn != kNil && ns_[pn].own_project == project) {
+  if (const uint32_t pn = project_pn_slots_[project]; pn != kNil) {
     ns_[pn].own_project = kNil;
-    auto it = waiting_own_project_.find(pn_id);
+    project_pn_slots_[project] = kNil;
+    auto it = waiting_own_project_.find(ns_ids_[pn]);
     if (it != waiting_own_project_.end()) {
-      ns_[pn].own_project = it->second.front();
+      const uint32_t next = it->second.front();
       it->second.erase(it->second.begin());
       if (it->second.empty()) waiting_own_project_.erase(it);
+      SetOwnProject(pn, next);
     }
     return;
   }
-  RemoveFromWaiting(waiting_own_project_, pn_id, project);
+  auto it = loose_project_namespace_ids_.find(project);
+  if (it == loose_project_namespace_ids_.end()) return;  // NULL
+  RemoveFromWaiting(waiting_own_project_, it->second, project);
+  loose_project_namespace_ids_.erase(it);
 }
 
 }  // namespace canopy::internal

@@ -38,10 +38,31 @@
 //   subtrees Compact() also keeps the runs sorted by id (SortedRuns, within
 //   a memory budget), so that their ascending answers are copies too.
 //
+// ROW COLUMNS
+//   A namespace's parent_id and a project's namespace_id follow from the
+//   slot links (the parent's / the namespace's id) for every attached row;
+//   orphans keep theirs in a side map, and ParentIdOf / NamespaceIdOf read
+//   either. A project's project_namespace_id is the id of the namespace
+//   whose own_project it is (project_pn_slots_, the inverse of
+//   NsNode::own_project); a project waiting in waiting_own_project_ keeps
+//   it in a side map; else it is NULL. visibility_level is 16 bits in the
+//   node, with a side map for values outside int16 (never GitLab's
+//   0/10/20). Read the columns through those accessors, never from the node.
+//
 // INVARIANTS (between Apply calls)
 //   * The parent links form a forest (no cycles).
 //   * A node with parent_id set and an unknown parent is an orphan: parent
 //     slot kNil and listed in waiting_children_[parent_id].
+//   * Columns the nodes do not hold (see ROW COLUMNS) are in side maps by
+//     slot, each entry present exactly when the node needs it:
+//     loose_parent_ids_[slot] == parent_id for every orphan namespace;
+//     loose_namespace_ids_[slot] == namespace_id for every orphan project
+//     (live, ns == kNil); loose_project_namespace_ids_[slot] ==
+//     project_namespace_id for every project listed in waiting_own_project_
+//     (under that key); wide_*_visibility_ for live rows whose
+//     visibility_level is kWideVisibility in the node. (Inside Apply a
+//     detached or unlinked row's id is held by the caller instead.)
+//   * ns_[s].own_project == p exactly when project_pn_slots_[p] == s.
 //   * For every node, sub_* equal the sums defined in NsNode below.
 //   * laid_out on a node implies laid_out on every node below it, and that
 //     layout_[slot] describes its runs (see SLICES).
@@ -162,8 +183,19 @@ class PreparedTransaction {
   bool bulk = false;
 };
 
+// A visibility_level held in 16 bits. GitLab's levels (0, 10, 20) fit; the
+// column is an integer, so any other value stays exact: kWideVisibility in
+// the node, the value in the copy's side map (Forest::wide_*_visibility_).
+inline constexpr int16_t kWideVisibility = std::numeric_limits<int16_t>::min();
+inline bool FitsNarrowVisibility(int32_t v) {
+  return v > kWideVisibility && v <= std::numeric_limits<int16_t>::max();
+}
+
+// parent_id is not stored: a child's is its parent's id, a root's is NULL,
+// an orphan's is in Forest::loose_parent_ids_ (a node detached inside Apply
+// has none; the caller holds the one it attaches it with). Read it with
+// Forest::ParentIdOf.
 struct NsNode {
-  int64_t parent_id;        // kNoId = NULL
   uint32_t parent;          // slot; kNil for roots and orphans
   uint32_t first_child;     // user/group children
   uint32_t first_pn_child;  // project-namespace children
@@ -171,27 +203,34 @@ struct NsNode {
   uint32_t first_project;  // projects whose namespace_id is this node
   uint32_t own_project;    // project namespaces: the project that owns it
   // Counters. "below" = strictly below this node.
-  uint32_t sub_groups;      // groups below
-  uint32_t sub_pns;         // project namespaces below
-  uint32_t sub_projects;    // projects of every Group in the subtree incl. self
-  uint32_t sub_unarchived;  // same for unarchived projects
-  int32_t visibility_level;
+  uint32_t sub_groups;       // groups below
+  uint32_t sub_pns;          // project namespaces below
+  uint32_t sub_projects;     // projects of every Group in the subtree incl. self
+  uint32_t sub_unarchived;   // same for unarchived projects
+  int16_t visibility_level;  // kWideVisibility: see Forest::NamespaceVisibility
   NamespaceType type;
   enum class Attachment : uint8_t { kFree, kDetached, kRoot, kChild, kOrphan };
-  Attachment attachment;  // kDetached only inside Apply
-  bool laid_out;          // the subtree is unchanged since the last Compact (see SLICES)
+  Attachment attachment : 3;  // kDetached only inside Apply
+  bool laid_out : 1;          // the subtree is unchanged since the last Compact (see SLICES)
   RowText text;
 };
+// 11 links and counters (44) + visibility (2) + type (1) + flags (1) + text (8).
+// It was 72 bytes with an int64 parent_id and an int32 visibility_level.
+static_assert(sizeof(NsNode) == 56);
 
+// namespace_id and project_namespace_id are not stored (see ROW COLUMNS):
+// read them with Forest::NamespaceIdOf / ProjectNamespaceIdOf.
 struct ProjNode {
-  int64_t namespace_id;
-  int64_t project_namespace_id;  // kNoId = NULL
-  uint32_t ns;                   // slot of namespace_id; kNil if unknown
-  uint32_t prev, next;           // in the namespace's project list
-  int32_t visibility_level;
-  bool archived, pending_delete, live;
+  uint32_t ns;               // slot of namespace_id; kNil if unknown
+  uint32_t prev, next;       // in the namespace's project list
+  int16_t visibility_level;  // kWideVisibility: see Forest::ProjectVisibility
+  bool archived : 1, pending_delete : 1, live : 1;
   RowText text;
 };
+// 3 links (12) + visibility (2) + flags (1), padded to 16, + text (8). It was
+// 48 bytes with int64 namespace_id and project_namespace_id, an int32
+// visibility_level and three bools.
+static_assert(sizeof(ProjNode) == 24);
 
 // Root paths compare ignoring ASCII case (A-Z = a-z); other bytes compare
 // exactly. GitLab paths are ASCII, so this is its LOWER(path) on real data.
@@ -215,9 +254,6 @@ struct AsciiCaseHash {
     }
     return static_cast<size_t>(h);
   }
-};
-struct AsciiCaseEqual {
-  bool operator()(std::string_view a, std::string_view b) const { return AsciiCaseEquals(a, b); }
 };
 
 // A hash set of slots looked up by the id stored in each slot's entry of an
@@ -259,6 +295,59 @@ class SlotIndex {
     bool operator()(uint32_t slot, int64_t id) const { return (*ids)[slot] == id; }
   };
   boost::unordered_flat_set<uint32_t, Hash, Equal> set_;
+};
+
+// True roots (parent_id NULL) by path ignoring ASCII case, for Resolve.
+// Holds one root slot per folded path in a hash set that hashes through the
+// nodes' texts (4 bytes an entry instead of a path view and a vector); the
+// other roots of the same folded path (rare: GitLab keeps top-level paths
+// unique ignoring case) are listed in a side map under that first slot.
+// REQUIRES: a root's text does not change while it is in the index.
+class RootIndex {
+ public:
+  explicit RootIndex(const BigArray<NsNode>* nodes)
+      : first_(0, Hash{nodes}, Equal{nodes}), nodes_(nodes) {}
+  void Insert(uint32_t slot);
+  void Erase(uint32_t slot);  // no-op when absent
+  // Every root whose path folds to `path`, in no order; the span may point
+  // into *scratch. Valid until the index changes.
+  std::span<const uint32_t> Find(std::string_view path, std::vector<uint32_t>* scratch) const;
+  // Slots renumbered (Compact): old slot -> new slot, the nodes already
+  // moved to their new slots.
+  void Renumber(const std::vector<uint32_t>& new_of);
+  // The same roots as `other`, which indexes an equal node vector.
+  void CopyFrom(const RootIndex& other);
+  void Reserve(size_t n) { first_.reserve(n); }
+  void Clear() {
+    first_.clear();
+    more_.clear();
+  }
+  size_t bytes() const;
+
+ private:
+  std::string_view PathOf(uint32_t slot) const { return (*nodes_)[slot].text.path(); }
+  struct Hash {
+    using is_transparent = void;
+    const BigArray<NsNode>* nodes;
+    size_t operator()(uint32_t slot) const { return AsciiCaseHash()((*nodes)[slot].text.path()); }
+    size_t operator()(std::string_view path) const { return AsciiCaseHash()(path); }
+  };
+  struct Equal {
+    using is_transparent = void;
+    const BigArray<NsNode>* nodes;
+    bool operator()(uint32_t a, uint32_t b) const {
+      return AsciiCaseEquals((*nodes)[a].text.path(), (*nodes)[b].text.path());
+    }
+    bool operator()(std::string_view path, uint32_t slot) const {
+      return AsciiCaseEquals(path, (*nodes)[slot].text.path());
+    }
+    bool operator()(uint32_t slot, std::string_view path) const {
+      return AsciiCaseEquals((*nodes)[slot].text.path(), path);
+    }
+  };
+  boost::unordered_flat_set<uint32_t, Hash, Equal> first_;
+  boost::unordered_flat_map<uint32_t, std::vector<uint32_t>> more_;  // by the first slot
+  const BigArray<NsNode>* nodes_;
 };
 
 struct LinkRecord {
@@ -358,6 +447,15 @@ class Forest {
     uint32_t groups, pns, projects, unarchived;
   };
 
+  // ---- row columns held outside the nodes (forest.cc; see ROW COLUMNS) ----
+  int64_t ParentIdOf(uint32_t slot) const;
+  int64_t NamespaceIdOf(uint32_t project) const;
+  int64_t ProjectNamespaceIdOf(uint32_t project) const;
+  int32_t NamespaceVisibility(uint32_t slot) const;
+  int32_t ProjectVisibility(uint32_t project) const;
+  void SetNamespaceVisibility(uint32_t slot, int32_t visibility_level);
+  void SetProjectVisibility(uint32_t project, int32_t visibility_level);
+
   // ---- structure edits (forest.cc) ----
   uint32_t AllocNamespace();
   uint32_t AllocProject();
@@ -368,24 +466,33 @@ class Forest {
   // Only the list part of LinkChild: no counters, nothing marked changed.
   void PushChild(uint32_t parent, uint32_t slot);
   // Removes `slot` from its parent's child list (if attached), updating
-  // counters; the node keeps its parent_id. Also leaves orphan waiting
-  // lists and the root-path index.
+  // counters. Also leaves orphan waiting lists (and loose_parent_ids_) and
+  // the root-path index. A detached node has no parent_id of its own: the
+  // caller holds the one to Attach it with.
   void Detach(uint32_t slot);
-  // Attaches a detached node according to its parent_id: as a root, under
-  // its parent, or as an orphan waiting for the parent. Refuses cycles.
-  // On a cycle the node keeps `fallback_parent_id` (its old parent) when
+  // Attaches a detached node with `parent_id`: as a root (kNoId), under its
+  // parent, or as an orphan waiting for the parent. Refuses cycles. On a
+  // cycle the node keeps `fallback_parent_id` (its old parent) when
   // `has_fallback`, else becomes a root.
-  void Attach(uint32_t slot, bool has_fallback, int64_t fallback_parent_id);
+  void Attach(uint32_t slot, int64_t parent_id, bool has_fallback, int64_t fallback_parent_id);
   // Attaches orphans (namespaces and projects) waiting for `slot`'s id.
   void AdoptWaiting(uint32_t slot);
   bool IsAncestorOrSelf(uint32_t maybe_ancestor, uint32_t slot) const;
-  void LinkProject(uint32_t project);    // into its namespace (or waiting list)
-  void UnlinkProject(uint32_t project);  // from its namespace (or waiting list)
+  // Into namespace `namespace_id` (or its waiting list). REQUIRES: unlinked.
+  void LinkProject(uint32_t project, int64_t namespace_id);
+  // From its namespace (or waiting list). Its namespace_id is then the caller's to keep.
+  void UnlinkProject(uint32_t project);
   void ProjectCountDelta(uint32_t ns, int projects, int unarchived);
   // Projects whose namespace_id is this node: O(their number).
   void CountOwnList(uint32_t ns, uint32_t* projects, uint32_t* unarchived) const;
-  void BindOwnProject(uint32_t project);
+  // Binds `project` to project namespace `pn_id` (kNoId: none), or lists it
+  // as waiting for it. REQUIRES: unbound.
+  void BindOwnProject(uint32_t project, int64_t pn_id);
+  // From its project namespace (or waiting list); the next waiting project
+  // takes its place.
   void UnbindOwnProject(uint32_t project);
+  // Makes `project` the own project of namespace `pn` (both directions).
+  void SetOwnProject(uint32_t pn, uint32_t project);
   void RemoveFromWaiting(boost::unordered_flat_map<int64_t, std::vector<uint32_t>>& waiting,
                          int64_t key, uint32_t slot);
   // Sets a row's text to (name, path): keeps it if equal, shares `incoming`
@@ -440,6 +547,8 @@ class Forest {
   SlotIndex ns_by_id_{&ns_ids_};
   BigArray<ProjNode> projects_;
   BigArray<int64_t> project_ids_;  // project_ids_[slot]: the id of projects_[slot]
+  // project_pn_slots_[slot]: the namespace whose own_project is projects_[slot], or kNil.
+  BigArray<uint32_t> project_pn_slots_;
   std::vector<uint32_t> free_projects_;
   SlotIndex project_by_id_{&project_ids_};
   // The runs of the last Compact (see SLICES), for slots 0..layout_.size()-2
@@ -457,17 +566,21 @@ class Forest {
   // so the two copies may share them.
   boost::unordered_flat_map<uint32_t, std::shared_ptr<const SortedRuns>> sorted_runs_;
   LinkTable links_;
-  // True roots (parent_id NULL) by path ignoring ASCII case, for Resolve:
-  // each entry lists every root whose path folds to the key, in no order
-  // (exact-case lookups filter the list). The key views the path of one of
-  // the listed roots; Detach re-keys an entry whose key node leaves it.
-  boost::unordered_flat_map<std::string_view, std::vector<uint32_t>, AsciiCaseHash, AsciiCaseEqual>
-      roots_by_path_;
+  // True roots (parent_id NULL) by path ignoring ASCII case, for Resolve
+  // (exact-case lookups filter the list Find gives).
+  RootIndex roots_by_path_{&ns_};
   // Orphans by the id they wait for.
   boost::unordered_flat_map<int64_t, std::vector<uint32_t>> waiting_children_;
   boost::unordered_flat_map<int64_t, std::vector<uint32_t>> waiting_projects_;
   // Projects whose project_namespace_id is not (yet) a live namespace.
   boost::unordered_flat_map<int64_t, std::vector<uint32_t>> waiting_own_project_;
+  // Row columns the nodes do not hold, by slot (see ROW COLUMNS and
+  // INVARIANTS). Empty on consistent data with GitLab's visibility levels.
+  boost::unordered_flat_map<uint32_t, int64_t> loose_parent_ids_;             // namespace slot
+  boost::unordered_flat_map<uint32_t, int64_t> loose_namespace_ids_;          // project slot
+  boost::unordered_flat_map<uint32_t, int64_t> loose_project_namespace_ids_;  // project slot
+  boost::unordered_flat_map<uint32_t, int32_t> wide_ns_visibility_;
+  boost::unordered_flat_map<uint32_t, int32_t> wide_project_visibility_;
 
   const bool use_slices_;              // HierarchyIndexOptions::layout_slices
   const uint32_t sorted_run_min_ids_;  // HierarchyIndexOptions::sorted_run_min_ids

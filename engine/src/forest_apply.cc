@@ -213,6 +213,7 @@ void Forest::ApplySegment(std::span<const Op> ops) {
   // ---- 3. namespaces ----
   struct PendingAttach {
     uint32_t slot;
+    int64_t parent_id;  // the end state's; a detached node holds none
     bool has_fallback;
     int64_t fallback_parent_id;
   };
@@ -236,23 +237,24 @@ void Forest::ApplySegment(std::span<const Op> ops) {
       slot = AllocNamespace();
       NsNode& n = ns_[slot];
       ns_ids_[slot] = id;
-      n.parent_id = (row.present & NamespaceRow::kParentId) ? row.parent_id : kNoId;
       n.type = (row.present & NamespaceRow::kType) ? row.type : NamespaceType::kUser;
-      n.visibility_level =
-          (row.present & NamespaceRow::kVisibilityLevel) ? row.visibility_level : 20;
+      SetNamespaceVisibility(
+          slot, (row.present & NamespaceRow::kVisibilityLevel) ? row.visibility_level : 20);
       SetText(n.text, row.text,
               (row.present & NamespaceRow::kName) ? row.text.name() : std::string_view(),
               (row.present & NamespaceRow::kPath) ? row.text.path() : std::string_view());
       ns_by_id_.Insert(slot);
-      to_attach.push_back({slot, false, kNoId});
+      const int64_t parent_id = (row.present & NamespaceRow::kParentId) ? row.parent_id : kNoId;
+      to_attach.push_back({slot, parent_id, false, kNoId});
       created.push_back(slot);
       continue;
     }
     // An existing row: compute its new columns.
     NsNode& n = ns_[slot];
     auto pick = [&](NamespaceRow::Column c) { return (row.present & c) != 0; };
+    const int64_t old_parent = ParentIdOf(slot);
     const int64_t new_parent =
-        pick(NamespaceRow::kParentId) ? row.parent_id : (f.reset ? kNoId : n.parent_id);
+        pick(NamespaceRow::kParentId) ? row.parent_id : (f.reset ? kNoId : old_parent);
     const NamespaceType new_type =
         pick(NamespaceRow::kType) ? row.type : (f.reset ? NamespaceType::kUser : n.type);
     // Views into the old or the incoming text; valid until SetText below.
@@ -264,9 +266,8 @@ void Forest::ApplySegment(std::span<const Op> ops) {
                                           : (f.reset ? std::string_view() : n.text.path());
     // A root is indexed by a view of its path: any new text re-keys it.
     const bool text_changes = !n.text.Equals(new_name, new_path);
-    const bool structural = new_parent != n.parent_id || new_type != n.type ||
+    const bool structural = new_parent != old_parent || new_type != n.type ||
                             (text_changes && n.attachment == Attachment::kRoot);
-    const int64_t old_parent = n.parent_id;
     if (structural) Detach(slot);
     if (new_type != n.type) {
       // A group's own projects count in its subtree totals; other types' don't.
@@ -284,16 +285,17 @@ void Forest::ApplySegment(std::span<const Op> ops) {
       n.type = new_type;
       MarkChanged(slot);  // which runs hold it (and what its answers hold) changed
     }
-    n.parent_id = new_parent;
     if (pick(NamespaceRow::kVisibilityLevel)) {
-      n.visibility_level = row.visibility_level;
+      SetNamespaceVisibility(slot, row.visibility_level);
     } else if (f.reset) {
-      n.visibility_level = 20;
+      SetNamespaceVisibility(slot, 20);
     }
     SetText(n.text, row.text, new_name, new_path);
-    if (structural) to_attach.push_back({slot, true, old_parent});
+    if (structural) to_attach.push_back({slot, new_parent, true, old_parent});
   }
-  for (const PendingAttach& a : to_attach) Attach(a.slot, a.has_fallback, a.fallback_parent_id);
+  for (const PendingAttach& a : to_attach) {
+    Attach(a.slot, a.parent_id, a.has_fallback, a.fallback_parent_id);
+  }
   for (uint32_t slot : created) AdoptWaiting(slot);
   for (uint32_t slot : to_delete) DeleteNamespaceNode(slot);
 
@@ -311,24 +313,22 @@ void Forest::ApplySegment(std::span<const Op> ops) {
     }
     ProjNode& p = projects_[slot];
     const bool reset = created_now || f.reset;
-    const int64_t new_ns =
-        pick(ProjectRow::kNamespaceId) ? row.namespace_id : (reset ? 0 : p.namespace_id);
+    const int64_t old_ns = created_now ? 0 : NamespaceIdOf(slot);
+    const int64_t new_ns = pick(ProjectRow::kNamespaceId) ? row.namespace_id : (reset ? 0 : old_ns);
     const bool new_archived =
         pick(ProjectRow::kArchived) ? row.archived : (reset ? false : p.archived);
-    const int64_t new_pn = pick(ProjectRow::kProjectNamespaceId)
-                               ? row.project_namespace_id
-                               : (reset ? kNoId : p.project_namespace_id);
-    const bool relink = created_now || new_ns != p.namespace_id || new_archived != p.archived;
-    const bool rebind = created_now || new_pn != p.project_namespace_id;
+    const int64_t old_pn = created_now ? kNoId : ProjectNamespaceIdOf(slot);
+    const int64_t new_pn =
+        pick(ProjectRow::kProjectNamespaceId) ? row.project_namespace_id : (reset ? kNoId : old_pn);
+    const bool relink = created_now || new_ns != old_ns || new_archived != p.archived;
+    const bool rebind = created_now || new_pn != old_pn;
     if (relink && !created_now) UnlinkProject(slot);
     if (rebind && !created_now) UnbindOwnProject(slot);
-    p.namespace_id = new_ns;
     p.archived = new_archived;
-    p.project_namespace_id = new_pn;
     if (pick(ProjectRow::kVisibilityLevel)) {
-      p.visibility_level = row.visibility_level;
+      SetProjectVisibility(slot, row.visibility_level);
     } else if (reset) {
-      p.visibility_level = 0;
+      SetProjectVisibility(slot, 0);
     }
     if (pick(ProjectRow::kPendingDelete)) {
       p.pending_delete = row.pending_delete;
@@ -339,8 +339,8 @@ void Forest::ApplySegment(std::span<const Op> ops) {
         p.text, row.text,
         pick(ProjectRow::kName) ? row.text.name() : (reset ? std::string_view() : p.text.name()),
         pick(ProjectRow::kPath) ? row.text.path() : (reset ? std::string_view() : p.text.path()));
-    if (relink) LinkProject(slot);
-    if (rebind) BindOwnProject(slot);
+    if (relink) LinkProject(slot, new_ns);
+    if (rebind) BindOwnProject(slot, new_pn);
   }
 
   // ---- 5. runner link upserts ----
@@ -373,6 +373,7 @@ void Forest::DeleteNamespaceNode(uint32_t slot) {
       child.parent = child.prev_sibling = child.next_sibling = kNil;
       child.attachment = Attachment::kOrphan;
       waiting_children_[id].push_back(c);
+      loose_parent_ids_.insert_or_assign(c, id);
       ++orphan_namespaces_;
       c = next;
     }
@@ -383,6 +384,7 @@ void Forest::DeleteNamespaceNode(uint32_t slot) {
     uint32_t next = proj.next;
     proj.ns = proj.prev = proj.next = kNil;
     waiting_projects_[id].push_back(p);
+    loose_namespace_ids_.insert_or_assign(p, id);
     ++orphan_projects_;
     p = next;
   }
@@ -390,6 +392,8 @@ void Forest::DeleteNamespaceNode(uint32_t slot) {
   if (n.own_project != kNil) {
     auto& waiting = waiting_own_project_[id];
     waiting.insert(waiting.begin(), n.own_project);
+    project_pn_slots_[n.own_project] = kNil;
+    loose_project_namespace_ids_.insert_or_assign(n.own_project, id);
     n.own_project = kNil;
   }
   FreeNamespace(slot);
@@ -408,10 +412,14 @@ void Forest::ApplyTruncate(Table table) {
       }
       projects_.clear();
       project_ids_.clear();
+      project_pn_slots_.clear();
       free_projects_.clear();
       project_by_id_.Clear();
       waiting_projects_.clear();
       waiting_own_project_.clear();
+      loose_namespace_ids_.clear();
+      loose_project_namespace_ids_.clear();
+      wide_project_visibility_.clear();
       orphan_projects_ = 0;
       for (NsNode& n : ns_) {
         n.first_project = n.own_project = kNil;
@@ -420,6 +428,17 @@ void Forest::ApplyTruncate(Table table) {
       ForgetLayout();
       return;
     case Table::kNamespaces:
+      // Every project now waits for its namespace and its own namespace:
+      // keep the ids that the namespaces held before they go.
+      for (uint32_t s = 0; s < projects_.size(); ++s) {
+        const ProjNode& p = projects_[s];
+        if (!p.live) continue;
+        if (p.ns != kNil) loose_namespace_ids_.insert_or_assign(s, ns_ids_[p.ns]);
+        if (project_pn_slots_[s] != kNil) {
+          loose_project_namespace_ids_.insert_or_assign(s, ns_ids_[project_pn_slots_[s]]);
+          project_pn_slots_[s] = kNil;
+        }
+      }
       for (NsNode& n : ns_) {
         if (n.attachment == Attachment::kFree) continue;
         string_bytes_ -= n.text.bytes();
@@ -430,9 +449,11 @@ void Forest::ApplyTruncate(Table table) {
       ForgetLayout();
       free_ns_.clear();
       ns_by_id_.Clear();
-      roots_by_path_.clear();
+      roots_by_path_.Clear();
       waiting_children_.clear();
       waiting_own_project_.clear();
+      loose_parent_ids_.clear();
+      wide_ns_visibility_.clear();
       orphan_namespaces_ = 0;
       // Every project now waits for its namespace (and its own namespace).
       waiting_projects_.clear();
@@ -441,10 +462,11 @@ void Forest::ApplyTruncate(Table table) {
         ProjNode& p = projects_[s];
         if (!p.live) continue;
         p.ns = p.prev = p.next = kNil;
-        waiting_projects_[p.namespace_id].push_back(s);
+        waiting_projects_[NamespaceIdOf(s)].push_back(s);
         ++orphan_projects_;
-        if (p.project_namespace_id != kNoId)
-          waiting_own_project_[p.project_namespace_id].push_back(s);
+        if (const int64_t pn_id = ProjectNamespaceIdOf(s); pn_id != kNoId) {
+          waiting_own_project_[pn_id].push_back(s);
+        }
       }
       return;
   }

@@ -54,22 +54,25 @@ bool Forest::BulkBuild(std::span<const Op> ops) {
   }
 
   // ---- 1. nodes, on two threads ----
+  // The ids the slot links will encode once everything exists.
+  std::vector<int64_t> parent_ids, namespace_ids, project_namespace_ids;
   bool namespaces_unique = true, projects_unique = true;
   uint64_t namespace_text_bytes = 0, project_text_bytes = 0;
   auto build_namespaces = [&] {
     ns_.reserve(namespace_rows);
     ns_ids_.reserve(namespace_rows);
     ns_by_id_.Reserve(namespace_rows);
+    parent_ids.reserve(namespace_rows);
     for (const Op& op : ops) {
       const auto* row = std::get_if<NamespaceOp>(&op);
       if (row == nullptr) continue;
       const uint32_t slot = AllocNamespace();
       NsNode& n = ns_[slot];
       ns_ids_[slot] = row->id;
-      n.parent_id = (row->present & NamespaceRow::kParentId) ? row->parent_id : kNoId;
+      parent_ids.push_back((row->present & NamespaceRow::kParentId) ? row->parent_id : kNoId);
       n.type = (row->present & NamespaceRow::kType) ? row->type : NamespaceType::kUser;
-      n.visibility_level =
-          (row->present & NamespaceRow::kVisibilityLevel) ? row->visibility_level : 20;
+      SetNamespaceVisibility(
+          slot, (row->present & NamespaceRow::kVisibilityLevel) ? row->visibility_level : 20);
       n.text = NewRowText(row->text, row->present & NamespaceRow::kName,
                           row->present & NamespaceRow::kPath);
       namespace_text_bytes += n.text.bytes();
@@ -85,6 +88,8 @@ bool Forest::BulkBuild(std::span<const Op> ops) {
     projects_.reserve(project_rows);
     project_ids_.reserve(project_rows);
     project_by_id_.Reserve(project_rows);
+    namespace_ids.reserve(project_rows);
+    project_namespace_ids.reserve(project_rows);
     for (const Op& op : ops) {
       if (const auto* link = std::get_if<RunnerLinkRow>(&op)) {
         LinkRecord rec{link->id, 0, 0};
@@ -102,12 +107,12 @@ bool Forest::BulkBuild(std::span<const Op> ops) {
       ProjNode& p = projects_[slot];
       project_ids_[slot] = row->id;
       auto has = [&](ProjectRow::Column c) { return (row->present & c) != 0; };
-      p.namespace_id = has(ProjectRow::kNamespaceId) ? row->namespace_id : 0;
-      p.project_namespace_id =
-          has(ProjectRow::kProjectNamespaceId) ? row->project_namespace_id : kNoId;
+      namespace_ids.push_back(has(ProjectRow::kNamespaceId) ? row->namespace_id : 0);
+      project_namespace_ids.push_back(
+          has(ProjectRow::kProjectNamespaceId) ? row->project_namespace_id : kNoId);
       p.archived = has(ProjectRow::kArchived) && row->archived;
       p.pending_delete = has(ProjectRow::kPendingDelete) && row->pending_delete;
-      p.visibility_level = has(ProjectRow::kVisibilityLevel) ? row->visibility_level : 0;
+      SetProjectVisibility(slot, has(ProjectRow::kVisibilityLevel) ? row->visibility_level : 0);
       p.text = NewRowText(row->text, has(ProjectRow::kName), has(ProjectRow::kPath));
       project_text_bytes += p.text.bytes();
       const size_t before = project_by_id_.size();
@@ -129,12 +134,12 @@ bool Forest::BulkBuild(std::span<const Op> ops) {
   // ---- 2. links ----
   const uint32_t namespace_slots = static_cast<uint32_t>(ns_.size());
   for (uint32_t slot = 0; slot < namespace_slots; ++slot) {
-    NsNode& n = ns_[slot];
-    const uint32_t parent = n.parent_id == kNoId ? kNil : FindNamespace(n.parent_id);
+    const int64_t parent_id = parent_ids[slot];
+    const uint32_t parent = parent_id == kNoId ? kNil : FindNamespace(parent_id);
     if (parent == kNil || parent == slot) {
       // A root or an orphan (Attach's bookkeeping); a node naming itself is a cycle.
       if (parent == slot) return ResetAfterFailedBulkBuild();
-      Attach(slot, /*has_fallback=*/false, kNoId);
+      Attach(slot, parent_id, /*has_fallback=*/false, kNoId);
       continue;
     }
     PushChild(parent, slot);
@@ -142,10 +147,9 @@ bool Forest::BulkBuild(std::span<const Op> ops) {
   const uint32_t project_slots = static_cast<uint32_t>(projects_.size());
   for (uint32_t slot = 0; slot < project_slots; ++slot) {
     ProjNode& p = projects_[slot];
-    const uint32_t ns = FindNamespace(p.namespace_id);
+    const uint32_t ns = FindNamespace(namespace_ids[slot]);
     if (ns == kNil) {
-      waiting_projects_[p.namespace_id].push_back(slot);
-      ++orphan_projects_;
+      LinkProject(slot, namespace_ids[slot]);  // an orphan: no counter to update
     } else {
       NsNode& n = ns_[ns];
       p.ns = ns;
@@ -153,7 +157,7 @@ bool Forest::BulkBuild(std::span<const Op> ops) {
       if (n.first_project != kNil) projects_[n.first_project].prev = slot;
       n.first_project = slot;
     }
-    BindOwnProject(slot);
+    BindOwnProject(slot, project_namespace_ids[slot]);
   }
 
   // ---- 3. counters, children before parents ----

@@ -117,10 +117,13 @@ void Forest::Compact() {
   }
   BigArray<ProjNode> projects;
   BigArray<int64_t> project_ids;
+  BigArray<uint32_t> project_pn_slots;
   projects.reserve(project_order.size() + project_order.size() / 8 + 64);
   project_ids.reserve(projects.capacity());
+  project_pn_slots.reserve(projects.capacity());
   for (uint32_t old : project_order) {
     project_ids.push_back(project_ids_[old]);
+    project_pn_slots.push_back(remap(project_pn_slots_[old], new_of));
     ProjNode p = projects_[old];
     p.ns = remap(p.ns, new_of);
     p.prev = p.next = kNil;
@@ -190,6 +193,7 @@ void Forest::Compact() {
   layout_.swap(layout);
   projects_.swap(projects);
   project_ids_.swap(project_ids);
+  project_pn_slots_.swap(project_pn_slots);
   free_ns_.clear();
   free_ns_.shrink_to_fit();
   free_projects_.clear();
@@ -198,9 +202,7 @@ void Forest::Compact() {
   for (uint32_t s = 0; s < ns_.size(); ++s) ns_by_id_.Insert(s);
   project_by_id_.Clear();
   for (uint32_t p = 0; p < projects_.size(); ++p) project_by_id_.Insert(p);
-  for (auto& [path, slots] : roots_by_path_) {
-    for (uint32_t& s : slots) s = new_of[s];
-  }
+  roots_by_path_.Renumber(new_of);
   for (auto& [id, slots] : waiting_children_) {
     for (uint32_t& s : slots) s = new_of[s];
   }
@@ -209,6 +211,19 @@ void Forest::Compact() {
       for (uint32_t& p : slots) p = new_project_of[p];
     }
   }
+  // The side maps of ROW COLUMNS are keyed by slot: every key is a live row.
+  auto rekey = [](auto& side, const std::vector<uint32_t>& to) {
+    if (side.empty()) return;
+    std::remove_reference_t<decltype(side)> fresh;
+    fresh.reserve(side.size());
+    for (const auto& [slot, value] : side) fresh.emplace(to[slot], value);
+    side.swap(fresh);
+  };
+  rekey(loose_parent_ids_, new_of);
+  rekey(wide_ns_visibility_, new_of);
+  rekey(loose_namespace_ids_, new_project_of);
+  rekey(loose_project_namespace_ids_, new_project_of);
+  rekey(wide_project_visibility_, new_project_of);
   BuildSortedRuns();
 }
 
@@ -281,6 +296,7 @@ void Forest::CopyFrom(const Forest& other) {
   ns_ids_ = other.ns_ids_;
   projects_ = other.projects_;
   project_ids_ = other.project_ids_;
+  project_pn_slots_ = other.project_pn_slots_;
   layout_ = other.layout_;
   sorted_runs_ = other.sorted_runs_;         // immutable: shared
   for (const NsNode& n : ns_) n.text.Ref();  // free slots hold no text
@@ -295,10 +311,15 @@ void Forest::CopyFrom(const Forest& other) {
   project_by_id_.Reserve(other.project_by_id_.size());
   for (uint32_t p : other.project_by_id_) project_by_id_.Insert(p);
   links_ = other.links_;
-  roots_by_path_ = other.roots_by_path_;  // keys view the shared texts
+  roots_by_path_.CopyFrom(other.roots_by_path_);  // hashes this copy's (equal) texts
   waiting_children_ = other.waiting_children_;
   waiting_projects_ = other.waiting_projects_;
   waiting_own_project_ = other.waiting_own_project_;
+  loose_parent_ids_ = other.loose_parent_ids_;
+  loose_namespace_ids_ = other.loose_namespace_ids_;
+  loose_project_namespace_ids_ = other.loose_project_namespace_ids_;
+  wide_ns_visibility_ = other.wide_ns_visibility_;
+  wide_project_visibility_ = other.wide_project_visibility_;
   applied_lsn_ = other.applied_lsn_;
   orphan_namespaces_ = other.orphan_namespaces_;
   orphan_projects_ = other.orphan_projects_;

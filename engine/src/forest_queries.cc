@@ -335,7 +335,7 @@ Result<std::string> Forest::ProjectFullPath(int64_t project) const {
   if (p == kNil) return UnknownProject(project);
   const ProjNode& proj = projects_[p];
   if (proj.ns == kNil) {
-    return Status::NotFound("namespace " + std::to_string(proj.namespace_id) + " of project " +
+    return Status::NotFound("namespace " + std::to_string(NamespaceIdOf(p)) + " of project " +
                             std::to_string(project) + " not found");
   }
   Result<std::string> base = NamespaceFullPath(ns_ids_[proj.ns]);
@@ -378,9 +378,10 @@ Result<ResolvedPath> Forest::Resolve(std::string_view full_path) const {
   ResolvedPath out;
   if (Segments::WellFormed(full_path)) {
     Segments first(full_path);
-    auto it = roots_by_path_.find(first.Next());
-    if (it != roots_by_path_.end() && (ResolveExact(full_path, it->second, &out) ||
-                                       ResolveIgnoringCase(full_path, it->second, &out))) {
+    thread_local std::vector<uint32_t> scratch;
+    const std::span<const uint32_t> roots = roots_by_path_.Find(first.Next(), &scratch);
+    if (!roots.empty() &&
+        (ResolveExact(full_path, roots, &out) || ResolveIgnoringCase(full_path, roots, &out))) {
       return out;
     }
   }
@@ -496,11 +497,11 @@ std::optional<NamespaceRow> Forest::GetNamespace(int64_t id) const {
   const NsNode& n = ns_[slot];
   NamespaceRow row;
   row.id = ns_ids_[slot];
-  if (n.parent_id != kNoId) row.parent_id = n.parent_id;
+  if (const int64_t parent_id = ParentIdOf(slot); parent_id != kNoId) row.parent_id = parent_id;
   row.type = n.type;
   row.name = std::string(n.text.name());
   row.path = std::string(n.text.path());
-  row.visibility_level = n.visibility_level;
+  row.visibility_level = NamespaceVisibility(slot);
   return row;
 }
 
@@ -510,11 +511,13 @@ std::optional<ProjectRow> Forest::GetProject(int64_t id) const {
   const ProjNode& p = projects_[slot];
   ProjectRow row;
   row.id = project_ids_[slot];
-  row.namespace_id = p.namespace_id;
-  if (p.project_namespace_id != kNoId) row.project_namespace_id = p.project_namespace_id;
+  row.namespace_id = NamespaceIdOf(slot);
+  if (const int64_t pn_id = ProjectNamespaceIdOf(slot); pn_id != kNoId) {
+    row.project_namespace_id = pn_id;
+  }
   row.name = std::string(p.text.name());
   row.path = std::string(p.text.path());
-  row.visibility_level = p.visibility_level;
+  row.visibility_level = ProjectVisibility(slot);
   row.archived = p.archived;
   row.pending_delete = p.pending_delete;
   return row;
@@ -666,6 +669,7 @@ IndexStats Forest::Stats() const {
   // This copy's structures (strings excluded; they are shared by both copies).
   uint64_t bytes = ns_.capacity() * sizeof(NsNode) + projects_.capacity() * sizeof(ProjNode);
   bytes += (ns_ids_.capacity() + project_ids_.capacity()) * sizeof(int64_t);
+  bytes += project_pn_slots_.capacity() * sizeof(uint32_t);
   bytes += layout_.capacity() * sizeof(LayoutEntry);
   for (const auto& [slot, runs] : sorted_runs_) {
     bytes +=
@@ -677,9 +681,19 @@ IndexStats Forest::Stats() const {
   // multi_index hashed node: the record plus one link pointer per index, and buckets.
   bytes += links_.size() * (sizeof(LinkRecord) + 3 * sizeof(void*)) +
            links_.bucket_count() * 3 * sizeof(void*);
-  bytes += roots_by_path_.bucket_count() *
-               (sizeof(std::string_view) + sizeof(std::vector<uint32_t>) + 1) +
-           roots_by_path_.size() * sizeof(uint32_t);
+  bytes += roots_by_path_.bytes();
+  // Orphan waiting lists (each list's slots counted, not its allocation slack).
+  for (const auto* waiting : {&waiting_children_, &waiting_projects_, &waiting_own_project_}) {
+    bytes += waiting->bucket_count() * (sizeof(int64_t) + sizeof(std::vector<uint32_t>) + 1);
+  }
+  bytes += (orphan_namespaces_ + orphan_projects_ + waiting_own_project_.size()) * sizeof(uint32_t);
+  // The side maps of ROW COLUMNS (forest.h).
+  bytes +=
+      loose_parent_ids_.bucket_count() * (sizeof(std::pair<uint32_t, int64_t>) + 1) +
+      loose_namespace_ids_.bucket_count() * (sizeof(std::pair<uint32_t, int64_t>) + 1) +
+      loose_project_namespace_ids_.bucket_count() * (sizeof(std::pair<uint32_t, int64_t>) + 1) +
+      wide_ns_visibility_.bucket_count() * (sizeof(std::pair<uint32_t, int32_t>) + 1) +
+      wide_project_visibility_.bucket_count() * (sizeof(std::pair<uint32_t, int32_t>) + 1);
   s.memory_bytes = bytes;
   return s;
 }
