@@ -8,7 +8,7 @@
 //     left-right protocol in hierarchy_index.cc guarantees it).
 //   * Readers call the const query methods concurrently with each other,
 //     never concurrently with Apply() on the same copy.
-//   * SharedString payloads are shared by both copies; they are immutable
+//   * Row texts (RowText) are shared by both copies; they are immutable
 //     once created and freed only when neither copy references them.
 //
 // LAYOUT
@@ -34,9 +34,10 @@
 //   (its runs still hold exactly its nodes). laid_out is set only where the
 //   runs hold exactly what the walk would visit: groups all the way down,
 //   project namespaces as leaves.
-//   A run is in pre-order, not in id order. For the biggest laid-out
-//   subtrees Compact() also keeps the runs sorted by id (SortedRuns, within
-//   a memory budget), so that their ascending answers are copies too.
+//   A run is in pre-order, not in id order. Compact() also keeps sorted
+//   copies (SortedRuns) of runs of at least sorted_run_min_ids ids, smallest
+//   first within one id per two rows, so that their ascending answers are
+//   copies too; other runs are sorted per answer (order=any skips that).
 //
 // ROW COLUMNS
 //   A namespace's parent_id and a project's namespace_id follow from the
