@@ -28,6 +28,7 @@
 #include "canopy/lsn.h"
 #include "canopy/rows.h"
 #include "canopy/status.h"
+#include "test_seed.h"
 
 namespace canopy_test {
 namespace {
@@ -500,19 +501,9 @@ TEST(CompactRowsBulkLoadTest, TheCopiedCopyHasTheSideTables) {
 
 // ---- randomized: every column against a plain map, through everything ----
 
-uint64_t BaseSeed() {
-  static const uint64_t seed = []() -> uint64_t {
-    if (const char* env = std::getenv("CANOPY_TEST_SEED")) return std::strtoull(env, nullptr, 0);
-    std::random_device device;
-    return (static_cast<uint64_t>(device()) << 32 ^ device()) % 1'000'000'000'000;
-  }();
-  return seed;
-}
+uint64_t BaseSeed() { return canopy_test::TestRandomSeed(); }
 
-double Scale() {
-  if (const char* env = std::getenv("CANOPY_TEST_SCALE")) return std::atof(env);
-  return 1.0;
-}
+double Scale() { return canopy_test::TestScale(); }
 
 class RandomRows {
  public:

@@ -30,6 +30,7 @@
 #include "random_stream.h"
 #include "reference_model.h"
 #include "test_rows.h"
+#include "test_seed.h"
 
 namespace canopy_test {
 namespace {
@@ -39,25 +40,9 @@ using canopy::IndexStats;
 using canopy::ReadView;
 using canopy::Status;
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr double kDefaultScale = 0.25;
-#else
-constexpr double kDefaultScale = 1.0;
-#endif
+uint64_t BaseSeed() { return canopy_test::TestRandomSeed(); }
 
-uint64_t BaseSeed() {
-  static const uint64_t seed = []() -> uint64_t {
-    if (const char* env = std::getenv("CANOPY_TEST_SEED")) return std::strtoull(env, nullptr, 0);
-    std::random_device device;
-    return (static_cast<uint64_t>(device()) << 32 ^ device()) % 1'000'000'000'000;
-  }();
-  return seed;
-}
-
-double Scale() {
-  if (const char* env = std::getenv("CANOPY_TEST_SCALE")) return std::atof(env);
-  return kDefaultScale;
-}
+double Scale() { return canopy_test::TestScale(); }
 
 // Collects the differences between the engine and the model: a few of each
 // kind (keyed by the text before the first '('), so that one known
