@@ -111,14 +111,14 @@ PreparedTransaction::~PreparedTransaction() { ReleaseTexts(ops); }
 // RootIndex
 
 void RootIndex::Insert(uint32_t slot) {
-  auto [it, inserted] = first_.insert(slot);
-  if (!inserted) more_[*it].push_back(slot);
+  auto [first, inserted] = first_.Insert(slot);
+  if (!inserted) more_[first].push_back(slot);
 }
 
 void RootIndex::Erase(uint32_t slot) {
-  auto it = first_.find(PathOf(slot));
-  if (it == first_.end()) return;
-  const uint32_t first = *it;
+  const uint32_t* found = first_.Find(PathOf(slot));
+  if (found == nullptr) return;
+  const uint32_t first = *found;
   auto more = more_.find(first);
   if (first != slot) {
     if (more == more_.end()) return;
@@ -128,26 +128,26 @@ void RootIndex::Erase(uint32_t slot) {
     if (v.empty()) more_.erase(more);
     return;
   }
-  first_.erase(it);
+  first_.Erase(PathOf(slot));
   if (more == more_.end()) return;
   // Another root of the same folded path becomes the first.
   std::vector<uint32_t> rest = std::move(more->second);
   more_.erase(more);
   const uint32_t next = rest.back();
   rest.pop_back();
-  first_.insert(next);
+  first_.Insert(next);
   if (!rest.empty()) more_.emplace(next, std::move(rest));
 }
 
 std::span<const uint32_t> RootIndex::Find(std::string_view path,
                                           std::vector<uint32_t>* scratch) const {
-  auto it = first_.find(path);
-  if (it == first_.end()) return {};
-  if (more_.empty()) return {&*it, 1};
-  auto more = more_.find(*it);
-  if (more == more_.end()) return {&*it, 1};
+  const uint32_t* first = first_.Find(path);
+  if (first == nullptr) return {};
+  if (more_.empty()) return {first, 1};
+  auto more = more_.find(*first);
+  if (more == more_.end()) return {first, 1};
   scratch->assign(more->second.begin(), more->second.end());
-  scratch->push_back(*it);
+  scratch->push_back(*first);
   return *scratch;
 }
 
@@ -156,7 +156,7 @@ void RootIndex::Renumber(const std::vector<uint32_t>& new_of) {
   // moved with the node: each entry stays where it is with its new slot.
   // (The set hands out const references; the elements themselves are not
   // const objects.) Re-inserting would re-hash every root's text instead.
-  for (const uint32_t& s : first_) const_cast<uint32_t&>(s) = new_of[s];
+  first_.ForEach([&](const uint32_t& s) { const_cast<uint32_t&>(s) = new_of[s]; });
   if (more_.empty()) return;
   boost::unordered_flat_map<uint32_t, std::vector<uint32_t>> more;
   more.reserve(more_.size());
@@ -170,11 +170,13 @@ void RootIndex::Renumber(const std::vector<uint32_t>& new_of) {
 void RootIndex::CopyFrom(const RootIndex& other) {
   // The hash functors point at each copy's own nodes: insert anew, in slot
   // order (the nodes, and mostly their texts, are read sequentially).
-  std::vector<uint32_t> slots(other.first_.begin(), other.first_.end());
+  std::vector<uint32_t> slots;
+  slots.reserve(other.first_.size());
+  other.first_.ForEach([&](uint32_t s) { slots.push_back(s); });
   std::sort(slots.begin(), slots.end());
-  first_.clear();
-  first_.reserve(slots.size());
-  for (uint32_t s : slots) first_.insert(s);
+  first_.Clear();
+  first_.Reserve(slots.size());
+  for (uint32_t s : slots) first_.Insert(s);
   more_ = other.more_;
 }
 

@@ -31,7 +31,10 @@
 //   all_project_ids by copying those runs of the id columns instead of
 //   walking its subtree. Any structural change below a node clears laid_out
 //   on it and its ancestors (MarkChanged); a moved subtree stays laid out
-//   (its runs still hold exactly its nodes). laid_out is set only where the
+//   (its runs still hold exactly its nodes). A node that changed walks only
+//   down to its laid-out descendants and copies their runs (CollectBelow),
+//   so a change costs the answers above it the walk of its chain's
+//   children, not of their whole subtrees. laid_out is set only where the
 //   runs hold exactly what the walk would visit: groups all the way down,
 //   project namespaces as leaves.
 //   A run is in pre-order, not in id order. Compact() also keeps sorted
@@ -88,6 +91,7 @@
 #include "big_array.h"
 #include "canopy/hierarchy_index.h"
 #include "canopy/rows.h"
+#include "sharded_slot_set.h"
 
 namespace canopy::internal {
 
@@ -262,24 +266,24 @@ struct AsciiCaseHash {
 // 16-byte pair.
 class SlotIndex {
  public:
-  explicit SlotIndex(const BigArray<int64_t>* ids) : set_(0, Hash{ids}, Equal{ids}) {}
+  explicit SlotIndex(const BigArray<int64_t>* ids) : set_(Hash{ids}, Equal{ids}) {}
   // The slot holding `id`, or kNil.
   uint32_t Find(int64_t id) const {
-    auto it = set_.find(id);
-    return it == set_.end() ? kNil : *it;
+    const uint32_t* slot = set_.Find(id);
+    return slot == nullptr ? kNil : *slot;
   }
   // REQUIRES: (*ids)[slot] is set and no other slot holds that id.
-  void Insert(uint32_t slot) { set_.insert(slot); }
-  void Erase(int64_t id) {
-    auto it = set_.find(id);
-    if (it != set_.end()) set_.erase(it);
-  }
-  void Reserve(size_t n) { set_.reserve(n); }
-  void Clear() { set_.clear(); }
+  void Insert(uint32_t slot) { set_.Insert(slot); }
+  void Erase(int64_t id) { set_.Erase(id); }
+  void Reserve(size_t n) { set_.Reserve(n); }
+  void Clear() { set_.Clear(); }
   size_t size() const { return set_.size(); }
   size_t bytes() const { return set_.bucket_count() * (sizeof(uint32_t) + 1); }
-  auto begin() const { return set_.begin(); }
-  auto end() const { return set_.end(); }
+  // Calls f(slot) for every slot, in no order.
+  template <typename F>
+  void ForEach(F&& f) const {
+    set_.ForEach([&](const uint32_t& slot) { f(slot); });
+  }
 
  private:
   struct Hash {
@@ -295,7 +299,7 @@ class SlotIndex {
     bool operator()(int64_t id, uint32_t slot) const { return (*ids)[slot] == id; }
     bool operator()(uint32_t slot, int64_t id) const { return (*ids)[slot] == id; }
   };
-  boost::unordered_flat_set<uint32_t, Hash, Equal> set_;
+  ShardedSlotSet<Hash, Equal> set_;
 };
 
 // True roots (parent_id NULL) by path ignoring ASCII case, for Resolve.
@@ -307,7 +311,7 @@ class SlotIndex {
 class RootIndex {
  public:
   explicit RootIndex(const BigArray<NsNode>* nodes)
-      : first_(0, Hash{nodes}, Equal{nodes}), nodes_(nodes) {}
+      : first_(Hash{nodes}, Equal{nodes}), nodes_(nodes) {}
   void Insert(uint32_t slot);
   void Erase(uint32_t slot);  // no-op when absent
   // Every root whose path folds to `path`, in no order; the span may point
@@ -318,9 +322,9 @@ class RootIndex {
   void Renumber(const std::vector<uint32_t>& new_of);
   // The same roots as `other`, which indexes an equal node vector.
   void CopyFrom(const RootIndex& other);
-  void Reserve(size_t n) { first_.reserve(n); }
+  void Reserve(size_t n) { first_.Reserve(n); }
   void Clear() {
-    first_.clear();
+    first_.Clear();
     more_.clear();
   }
   size_t bytes() const;
@@ -346,7 +350,7 @@ class RootIndex {
       return AsciiCaseEquals((*nodes)[slot].text.path(), path);
     }
   };
-  boost::unordered_flat_set<uint32_t, Hash, Equal> first_;
+  ShardedSlotSet<Hash, Equal> first_;
   boost::unordered_flat_map<uint32_t, std::vector<uint32_t>> more_;  // by the first slot
   const BigArray<NsNode>* nodes_;
 };
@@ -525,14 +529,35 @@ class Forest {
   void DeleteNamespaceNode(uint32_t slot);
 
   // ---- reads (forest_queries.cc) ----
-  template <typename Visit>
-  void WalkGroups(uint32_t slot, Visit&& visit) const;
+  // What a subtree answer collects.
+  enum class SubtreePart : uint8_t {
+    kGroups,        // groups
+    kGroupsAndPns,  // namespaces of any type
+    kProjects,      // the projects of groups (unarchived_only: only those not archived)
+  };
+  using SortedPieces = std::vector<std::span<const int64_t>>;
+  // Appends `part` of the subtree strictly below `slot` to *out in tree
+  // order (for kProjects, the projects of the groups below, not slot's
+  // own). Walks the nodes that changed since the last Compact and copies
+  // the runs of laid-out groups below them (see SLICES), so a change costs
+  // the answers of its chain only. With sorted_pieces, runs that have a
+  // sorted copy are not copied but added there, for SortAndMergeIds.
+  void CollectBelow(uint32_t slot, SubtreePart part, bool unarchived_only,
+                    std::vector<int64_t>* out, SortedPieces* sorted_pieces) const;
+  // The same for laid-out group `slot` and everything below it, from its runs.
+  // REQUIRES: use_slices_ and ns_[slot] is a laid-out group.
+  void CollectLaidOut(uint32_t slot, SubtreePart part, bool unarchived_only,
+                      std::vector<int64_t>* out, SortedPieces* sorted_pieces) const;
+  // Visits every namespace strictly below `slot`, any type, by walking.
   template <typename Visit>
   void WalkAll(uint32_t slot, Visit&& visit) const;
   void AppendChain(uint32_t slot, std::vector<int64_t>* out) const;
   // Appends the ids of namespace slots [begin, end) / project slots.
   void AppendNamespaceRun(uint32_t begin, uint32_t end, std::vector<int64_t>* out) const;
-  void AppendProjectRun(uint32_t begin, uint32_t end, std::vector<int64_t>* out) const;
+  void AppendProjectRun(uint32_t begin, uint32_t end, bool unarchived_only,
+                        std::vector<int64_t>* out) const;
+  // Appends the projects whose namespace is `slot`.
+  void AppendProjectsOf(uint32_t slot, bool unarchived_only, std::vector<int64_t>* out) const;
   void AppendRunnersOf(int64_t ns, std::vector<int64_t>* out) const;
   // Resolve's two phases; `roots` are the roots whose path matches the first
   // segment ignoring case. True and *out set when found.

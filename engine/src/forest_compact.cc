@@ -306,10 +306,10 @@ void Forest::CopyFrom(const Forest& other) {
   // The id indexes hash through this copy's own node vectors: rebuild them.
   ns_by_id_.Clear();
   ns_by_id_.Reserve(other.ns_by_id_.size());
-  for (uint32_t s : other.ns_by_id_) ns_by_id_.Insert(s);
+  other.ns_by_id_.ForEach([&](uint32_t s) { ns_by_id_.Insert(s); });
   project_by_id_.Clear();
   project_by_id_.Reserve(other.project_by_id_.size());
-  for (uint32_t p : other.project_by_id_) project_by_id_.Insert(p);
+  other.project_by_id_.ForEach([&](uint32_t p) { project_by_id_.Insert(p); });
   links_ = other.links_;
   roots_by_path_.CopyFrom(other.roots_by_path_);  // hashes this copy's (equal) texts
   waiting_children_ = other.waiting_children_;

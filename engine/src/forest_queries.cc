@@ -26,37 +26,15 @@ std::vector<uint32_t>& WalkStack() {
   return stack;
 }
 
-}  // namespace
-
-// Visits every Group strictly below `slot`. Project-namespace child lists
-// are entered only when the counters say a group hides below one (never in
-// valid GitLab data, where project namespaces are leaves).
-template <typename Visit>
-void Forest::WalkGroups(uint32_t slot, Visit&& visit) const {
-  std::vector<uint32_t>& stack = WalkStack();
-  stack.push_back(slot);
-  while (!stack.empty()) {
-    const NsNode& n = ns_[stack.back()];
-    stack.pop_back();
-    uint32_t seen = 0;
-    for (uint32_t c = n.first_child; c != kNil; c = ns_[c].next_sibling) {
-      const NsNode& child = ns_[c];
-      if (child.type == NamespaceType::kGroup) {
-        visit(c);
-        ++seen;
-      }
-      seen += child.sub_groups;
-      if (child.sub_groups != 0) stack.push_back(c);
-    }
-    if (seen < n.sub_groups) {
-      for (uint32_t c = n.first_pn_child; c != kNil; c = ns_[c].next_sibling) {
-        if (ns_[c].sub_groups != 0) stack.push_back(c);
-      }
-    }
-  }
+// Scratch list of sorted runs to merge into an answer, one per reader thread.
+std::vector<std::span<const int64_t>>& ThreadSortedPieces() {
+  thread_local std::vector<std::span<const int64_t>> pieces;
+  pieces.clear();
+  return pieces;
 }
 
-// Visits every namespace strictly below `slot`, any type.
+}  // namespace
+
 template <typename Visit>
 void Forest::WalkAll(uint32_t slot, Visit&& visit) const {
   std::vector<uint32_t>& stack = WalkStack();
@@ -83,8 +61,98 @@ void Forest::AppendNamespaceRun(uint32_t begin, uint32_t end, std::vector<int64_
   out->insert(out->end(), ns_ids_.begin() + begin, ns_ids_.begin() + end);
 }
 
-void Forest::AppendProjectRun(uint32_t begin, uint32_t end, std::vector<int64_t>* out) const {
-  out->insert(out->end(), project_ids_.begin() + begin, project_ids_.begin() + end);
+void Forest::AppendProjectRun(uint32_t begin, uint32_t end, bool unarchived_only,
+                              std::vector<int64_t>* out) const {
+  if (!unarchived_only) {
+    out->insert(out->end(), project_ids_.begin() + begin, project_ids_.begin() + end);
+    return;
+  }
+  for (uint32_t p = begin; p < end; ++p) {  // in slot order: a sequential scan
+    if (!projects_[p].archived) out->push_back(project_ids_[p]);
+  }
+}
+
+void Forest::AppendProjectsOf(uint32_t slot, bool unarchived_only,
+                              std::vector<int64_t>* out) const {
+  for (uint32_t p = ns_[slot].first_project; p != kNil; p = projects_[p].next) {
+    if (!unarchived_only || !projects_[p].archived) out->push_back(project_ids_[p]);
+  }
+}
+
+void Forest::CollectLaidOut(uint32_t slot, SubtreePart part, bool unarchived_only,
+                            std::vector<int64_t>* out, SortedPieces* sorted_pieces) const {
+  const LayoutEntry& here = layout_[slot];
+  const LayoutEntry& after = layout_[here.end];
+  const SortedRuns* runs = sorted_pieces != nullptr ? FindSortedRuns(slot) : nullptr;
+  switch (part) {
+    case SubtreePart::kGroups:
+      if (runs != nullptr && runs->has_groups) {
+        sorted_pieces->push_back(runs->groups);
+      } else {
+        AppendNamespaceRun(slot, here.end, out);
+      }
+      return;
+    case SubtreePart::kGroupsAndPns:
+      if (runs != nullptr && runs->has_groups_and_pns) {
+        sorted_pieces->push_back(runs->groups_and_pns);
+      } else if (runs != nullptr && runs->has_groups && ns_[slot].sub_pns == 0) {
+        sorted_pieces->push_back(runs->groups);  // (no project namespace below: the same ids)
+      } else {
+        AppendNamespaceRun(slot, here.end, out);
+        AppendNamespaceRun(here.pns, after.pns, out);
+      }
+      return;
+    case SubtreePart::kProjects:
+      if (runs != nullptr && runs->has_projects && !unarchived_only) {
+        sorted_pieces->push_back(runs->projects);
+      } else {
+        AppendProjectRun(here.projects, after.projects, unarchived_only, out);
+      }
+      return;
+  }
+}
+
+// Mirrors a plain walk: groups are entered through their child lists;
+// project-namespace child lists only when the counters say a group hides
+// below one (never in valid GitLab data, where project namespaces are
+// leaves), unless every type is collected.
+void Forest::CollectBelow(uint32_t slot, SubtreePart part, bool unarchived_only,
+                          std::vector<int64_t>* out, SortedPieces* sorted_pieces) const {
+  const bool all_types = part == SubtreePart::kGroupsAndPns;
+  std::vector<uint32_t>& stack = WalkStack();
+  stack.push_back(slot);
+  while (!stack.empty()) {
+    const NsNode& n = ns_[stack.back()];
+    stack.pop_back();
+    uint32_t groups_seen = 0;
+    for (uint32_t c = n.first_child; c != kNil; c = ns_[c].next_sibling) {
+      const NsNode& child = ns_[c];
+      const bool group = child.type == NamespaceType::kGroup;
+      groups_seen += child.sub_groups + (group ? 1 : 0);
+      if (group && child.laid_out && use_slices_) {
+        CollectLaidOut(c, part, unarchived_only, out, sorted_pieces);
+        continue;
+      }
+      if (part == SubtreePart::kProjects) {
+        if (group) AppendProjectsOf(c, unarchived_only, out);
+      } else if (group || all_types) {
+        out->push_back(ns_ids_[c]);
+      }
+      const bool below = all_types ? child.first_child != kNil || child.first_pn_child != kNil
+                                   : child.sub_groups != 0;
+      if (below) stack.push_back(c);
+    }
+    if (!all_types && groups_seen >= n.sub_groups) continue;
+    for (uint32_t c = n.first_pn_child; c != kNil; c = ns_[c].next_sibling) {
+      const NsNode& child = ns_[c];
+      if (all_types) {
+        out->push_back(ns_ids_[c]);
+        if (child.first_child != kNil || child.first_pn_child != kNil) stack.push_back(c);
+      } else if (child.sub_groups != 0) {
+        stack.push_back(c);
+      }
+    }
+  }
 }
 
 const Forest::SortedRuns* Forest::FindSortedRuns(uint32_t slot) const {
@@ -156,23 +224,25 @@ Status Forest::SelfAndDescendants(int64_t ns, bool include_pns, bool include_sel
     out->reserve(n.sub_groups + 1 + (include_pns ? n.sub_pns : 0));
     AppendNamespaceRun(include_self ? slot : slot + 1, here.end, out);
     if (include_pns) AppendNamespaceRun(here.pns, after.pns, out);
-    if (sorted) SortUniqueIds(out);
+    if (sorted) SortUniqueIds(out);  // no sorted copy: a run is in tree order
     return Status::Ok();
   }
+  SortedPieces& pieces = ThreadSortedPieces();
+  SortedPieces* sorted_pieces = sorted ? &pieces : nullptr;
   if (include_self) out->push_back(ns_ids_[slot]);
   if (include_pns) {
     out->reserve(out->size() + n.sub_groups + n.sub_pns);
-    WalkAll(slot, [&](uint32_t c) { out->push_back(ns_ids_[c]); });
+    CollectBelow(slot, SubtreePart::kGroupsAndPns, false, out, sorted_pieces);
   } else if (n.type == NamespaceType::kGroup) {
     out->reserve(out->size() + n.sub_groups);
-    WalkGroups(slot, [&](uint32_t c) { out->push_back(ns_ids_[c]); });
+    CollectBelow(slot, SubtreePart::kGroups, false, out, sorted_pieces);
   } else {
     // Class scoping: a user (project) namespace's own class below it.
     WalkAll(slot, [&](uint32_t c) {
       if (ns_[c].type == n.type) out->push_back(ns_ids_[c]);
     });
   }
-  if (sorted) SortUniqueIds(out);
+  if (sorted) SortAndMergeIds(out, pieces);
   return Status::Ok();
 }
 
@@ -208,28 +278,20 @@ Status Forest::ProjectIds(int64_t ns, bool unarchived_only, std::vector<int64_t>
   uint32_t slot = FindNamespace(ns);
   if (slot == kNil) return UnknownNamespace(ns);
   const NsNode& n = ns_[slot];
-  auto append_projects_of = [&](uint32_t s) {
-    for (uint32_t p = ns_[s].first_project; p != kNil; p = projects_[p].next) {
-      if (!unarchived_only || !projects_[p].archived) out->push_back(project_ids_[p]);
-    }
-  };
+  SortedPieces& pieces = ThreadSortedPieces();
+  SortedPieces* sorted_pieces = sorted ? &pieces : nullptr;
   switch (n.type) {
     case NamespaceType::kGroup:
-      if (use_slices_ && n.laid_out && !unarchived_only) {
-        const SortedRuns* runs = FindSortedRuns(slot);
-        if (runs != nullptr && runs->has_projects) {
-          out->assign(runs->projects.begin(), runs->projects.end());
-          return Status::Ok();
-        }
-        AppendProjectRun(layout_[slot].projects, layout_[layout_[slot].end].projects, out);
+      if (use_slices_ && n.laid_out) {
+        CollectLaidOut(slot, SubtreePart::kProjects, unarchived_only, out, sorted_pieces);
         break;
       }
       out->reserve(unarchived_only ? n.sub_unarchived : n.sub_projects);
-      append_projects_of(slot);
-      WalkGroups(slot, append_projects_of);
+      AppendProjectsOf(slot, unarchived_only, out);
+      CollectBelow(slot, SubtreePart::kProjects, unarchived_only, out, sorted_pieces);
       break;
     case NamespaceType::kUser:
-      append_projects_of(slot);
+      AppendProjectsOf(slot, unarchived_only, out);
       break;
     case NamespaceType::kProject:
       if (n.own_project != kNil && (!unarchived_only || !projects_[n.own_project].archived)) {
@@ -237,7 +299,8 @@ Status Forest::ProjectIds(int64_t ns, bool unarchived_only, std::vector<int64_t>
       }
       break;
   }
-  if (sorted) SortUniqueIds(out);  // a project is in one namespace's list: no duplicates
+  // A project is in one namespace's list: no duplicates.
+  if (sorted) SortAndMergeIds(out, pieces);
   return Status::Ok();
 }
 
@@ -537,7 +600,7 @@ std::optional<RunnerLinkRow> Forest::GetRunnerLink(int64_t id) const {
 std::vector<int64_t> Forest::ListNamespaceIds() const {
   std::vector<int64_t> ids;
   ids.reserve(ns_by_id_.size());
-  for (uint32_t slot : ns_by_id_) ids.push_back(ns_ids_[slot]);
+  ns_by_id_.ForEach([&](uint32_t slot) { ids.push_back(ns_ids_[slot]); });
   SortUniqueIds(&ids);
   return ids;
 }
@@ -545,7 +608,7 @@ std::vector<int64_t> Forest::ListNamespaceIds() const {
 std::vector<int64_t> Forest::ListProjectIds() const {
   std::vector<int64_t> ids;
   ids.reserve(project_by_id_.size());
-  for (uint32_t slot : project_by_id_) ids.push_back(project_ids_[slot]);
+  project_by_id_.ForEach([&](uint32_t slot) { ids.push_back(project_ids_[slot]); });
   SortUniqueIds(&ids);
   return ids;
 }

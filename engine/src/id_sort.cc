@@ -78,4 +78,51 @@ void SortUniqueIds(std::vector<int64_t>* ids) {
   ids->erase(std::unique(ids->begin(), ids->end()), ids->end());
 }
 
+void SortAndMergeIds(std::vector<int64_t>* ids, std::span<const std::span<const int64_t>> pieces) {
+  // Each merge pass reads and writes every id once, as the sort does about
+  // twice: merge the few largest pieces, sort the rest with the loose ids.
+  constexpr size_t kMergedPieces = 7;  // + the sorted rest: three passes
+  thread_local std::vector<std::span<const int64_t>> merged;
+  merged.assign(pieces.begin(), pieces.end());
+  if (merged.size() > kMergedPieces) {
+    std::nth_element(merged.begin(), merged.begin() + (kMergedPieces - 1), merged.end(),
+                     [](auto a, auto b) { return a.size() > b.size(); });
+    for (size_t i = kMergedPieces; i < merged.size(); ++i) {
+      ids->insert(ids->end(), merged[i].begin(), merged[i].end());
+    }
+    merged.resize(kMergedPieces);
+  }
+  SortUniqueIds(ids);
+  if (merged.empty()) return;
+  // Lay the pieces out after the sorted ids as segments, then merge
+  // neighbouring segments pairwise until one is left (bottom-up merge sort
+  // over the known runs), alternating between *ids and a scratch buffer.
+  thread_local std::vector<size_t> bounds, next_bounds;
+  thread_local std::vector<int64_t> scratch;
+  bounds.clear();
+  bounds.push_back(0);
+  if (!ids->empty()) bounds.push_back(ids->size());
+  for (std::span<const int64_t> piece : merged) {
+    if (piece.empty()) continue;
+    ids->insert(ids->end(), piece.begin(), piece.end());
+    bounds.push_back(ids->size());
+  }
+  scratch.resize(ids->size());
+  int64_t* src = ids->data();
+  int64_t* dst = scratch.data();
+  while (bounds.size() > 2) {
+    next_bounds.clear();
+    next_bounds.push_back(0);
+    for (size_t i = 0; i + 1 < bounds.size(); i += 2) {
+      const size_t begin = bounds[i], middle = bounds[i + 1];
+      const size_t end = i + 2 < bounds.size() ? bounds[i + 2] : middle;
+      std::merge(src + begin, src + middle, src + middle, src + end, dst + begin);
+      next_bounds.push_back(end);
+    }
+    bounds.swap(next_bounds);
+    std::swap(src, dst);
+  }
+  if (src != ids->data()) std::copy(src, src + ids->size(), ids->data());
+}
+
 }  // namespace canopy::internal
