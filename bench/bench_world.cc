@@ -17,18 +17,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-size_t EnvSize(const char* name, size_t fallback) {
-  const char* text = std::getenv(name);
-  if (text == nullptr || *text == '\0') return fallback;
-  char* end = nullptr;
-  const unsigned long long value = std::strtoull(text, &end, 10);
-  if (end == text || *end != '\0') {
-    std::fprintf(stderr, "ignoring %s=%s (not a number)\n", name, text);
-    return fallback;
-  }
-  return static_cast<size_t>(value);
-}
-
 double SecondsSince(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
@@ -201,6 +189,18 @@ std::unique_ptr<BenchWorld>& WorldSlot() {
 }
 
 }  // namespace
+
+size_t EnvSize(const char* name, size_t fallback) {
+  const char* text = std::getenv(name);
+  if (text == nullptr || *text == '\0') return fallback;
+  char* end = nullptr;
+  const unsigned long long value = std::strtoull(text, &end, 10);
+  if (end == text || *end != '\0') {
+    std::fprintf(stderr, "ignoring %s=%s (not a number)\n", name, text);
+    return fallback;
+  }
+  return static_cast<size_t>(value);
+}
 
 void Check(const Status& status, const char* what) {
   if (status.ok()) return;

@@ -75,4 +75,8 @@ int64_t ResidentBytes();
 // Ends the process with a message unless `status` is OK (setup steps).
 void Check(const Status& status, const char* what);
 
+// The unsigned number in environment variable `name`, or `fallback` when it
+// is unset, empty or not a number (then said on stderr).
+size_t EnvSize(const char* name, size_t fallback);
+
 }  // namespace canopy::bench

@@ -12,6 +12,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <ctime>
 #include <memory>
 #include <string>
 #include <thread>
@@ -322,6 +323,71 @@ void BM_PublishWait(benchmark::State& state, ReaderKind kind) {
       seconds > 0 ? static_cast<double>(reader_queries.load()) / seconds : 0.0;
 }
 
+// Growth without stalls: an index that starts empty takes `txns` GitLab
+// project creations (a group under an earlier group, a project namespace,
+// the project: three rows), one transaction each, so every column array and
+// id hash set crosses many capacity doublings on both copies. Reports the
+// slowest Apply in wall time and in the writer thread's CPU time (the CPU
+// time is blind to this noisy machine's preemptions; a growth that copies
+// or rehashes everything shows in both), and how many took over 1 ms.
+// Size: CANOPY_BENCH_GROWTH_TXNS (default 1,000,000 = 3M rows).
+double ThreadCpuSeconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
+
+void BM_GrowthStall(benchmark::State& state) {
+  const size_t txns = EnvSize("CANOPY_BENCH_GROWTH_TXNS", 1000000);
+  double max_wall = 0, max_cpu = 0, total_wall = 0;
+  uint64_t over_1ms_wall = 0, over_1ms_cpu = 0, rows_at_max_cpu = 0;
+  for (auto _ : state) {
+    HierarchyIndex index;  // no expected sizes: it grows from nothing
+    uint64_t rng = 0x2545F4914F6CDD1Dull;
+    for (size_t i = 0; i < txns; ++i) {
+      const int64_t group = static_cast<int64_t>(2 * i + 1), pn = group + 1;
+      NamespaceRow g;
+      g.id = group;
+      g.type = NamespaceType::kGroup;
+      rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+      if (i % 64 != 0) g.parent_id = static_cast<int64_t>(2 * (rng % i) + 1);  // an earlier group
+      g.path = g.name = "g" + std::to_string(i);
+      NamespaceRow p;
+      p.id = pn;
+      p.type = NamespaceType::kProject;
+      p.parent_id = group;
+      p.path = p.name = "p" + std::to_string(i);
+      ProjectRow project;
+      project.id = static_cast<int64_t>(i + 1);
+      project.namespace_id = group;
+      project.project_namespace_id = pn;
+      project.path = project.name = p.path;
+      Transaction txn{Lsn(i + 1), {UpsertNamespace{g}, UpsertNamespace{p}, UpsertProject{project}}};
+      const auto start = std::chrono::steady_clock::now();
+      const double cpu_start = ThreadCpuSeconds();
+      Check(index.Apply(std::move(txn)), "growth apply");
+      const double cpu = ThreadCpuSeconds() - cpu_start;
+      const double wall =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      total_wall += wall;
+      if (wall > 1e-3) ++over_1ms_wall;
+      if (cpu > 1e-3) ++over_1ms_cpu;
+      max_wall = std::max(max_wall, wall);
+      if (cpu > max_cpu) {
+        max_cpu = cpu;
+        rows_at_max_cpu = 3 * (i + 1);
+      }
+    }
+  }
+  state.counters["txns"] = static_cast<double>(txns);
+  state.counters["mean_apply_us"] = total_wall / static_cast<double>(txns) * 1e6;
+  state.counters["max_apply_wall_ms"] = max_wall * 1e3;
+  state.counters["max_apply_cpu_ms"] = max_cpu * 1e3;
+  state.counters["rows_at_max_cpu"] = static_cast<double>(rows_at_max_cpu);
+  state.counters["applies_over_1ms_wall"] = static_cast<double>(over_1ms_wall);
+  state.counters["applies_over_1ms_cpu"] = static_cast<double>(over_1ms_cpu);
+}
+
 }  // namespace
 
 void RegisterWriteBenchmarks() {
@@ -338,6 +404,10 @@ void RegisterWriteBenchmarks() {
       ->UseRealTime();
   benchmark::RegisterBenchmark("BM_ApplyMixedStream/batch:64", BM_ApplyMixedStream, size_t{64})
       ->UseRealTime();
+  benchmark::RegisterBenchmark("BM_GrowthStall", BM_GrowthStall)
+      ->Iterations(1)
+      ->UseRealTime()
+      ->Unit(benchmark::kMillisecond);
   benchmark::RegisterBenchmark("BM_MoveSubtree/huge", BM_MoveSubtree)
       ->UseRealTime()
       ->Unit(benchmark::kMicrosecond);
