@@ -3,6 +3,7 @@
 // docs/resp.md's commands; server: canopy/net/server.h).
 //
 //   canopyd [--listen HOST:PORT] [--unix PATH] [--resp-listen HOST:PORT] [--resp-unix PATH]
+//           [--http-listen HOST:PORT [--ready-max-lag-bytes N]]
 //           [--threads N] [--token-file FILE]
 //           [--max-connections N] [--log-level debug|info|warning|error]
 //           [--pg CONNINFO [--slot NAME] [--publication NAME] [--create-publication]]
@@ -51,6 +52,10 @@ const char kUsage[] =
     "  --unix PATH             Unix domain socket listener\n"
     "  --resp-listen HOST:PORT Redis-protocol (RESP) TCP listener (a bare PORT: 127.0.0.1:PORT)\n"
     "  --resp-unix PATH        Redis-protocol Unix domain socket listener (docs/resp.md)\n"
+    "  --http-listen HOST:PORT operators' HTTP endpoint: /metrics, /healthz, /readyz\n"
+    "                          (off by default; a bare PORT: 127.0.0.1:PORT)\n"
+    "  --ready-max-lag-bytes N /readyz is 503 while replication lags more than N bytes of\n"
+    "                          WAL (default 67108864 = 64 MiB)\n"
     "  --threads N             I/O threads, one event loop each (default: the cores available)\n"
     "  --token-file FILE       require Hello with this shared secret (first line of FILE)\n"
     "  --max-connections N     (default 4096)\n"
@@ -129,6 +134,16 @@ std::string ParseFlags(int argc, char** argv, Flags* flags) {
       if (!value(&v)) return "--resp-listen needs HOST:PORT";
       flags->server.resp_tcp_listen =
           v.find(':') == std::string::npos ? "127.0.0.1:" + v : v;  // a bare port: loopback
+    } else if (arg == "--http-listen") {
+      if (!value(&v)) return "--http-listen needs HOST:PORT";
+      flags->server.http_listen =
+          v.find(':') == std::string::npos ? "127.0.0.1:" + v : v;  // a bare port: loopback
+    } else if (arg == "--ready-max-lag-bytes") {
+      if (!value(&v) || v.empty() || v.size() > 19 ||
+          v.find_first_not_of("0123456789") != std::string::npos) {
+        return "--ready-max-lag-bytes needs a number of bytes";
+      }
+      flags->server.ready_max_lag_bytes = std::stoull(v);
     } else if (arg == "--resp-unix") {
       if (!value(&flags->server.resp_unix_path)) return "--resp-unix needs a path";
     } else if (arg == "--read-timeout-ms") {
@@ -196,8 +211,9 @@ std::string ParseFlags(int argc, char** argv, Flags* flags) {
   }
 #endif
   if (flags->server.tcp_listen.empty() && flags->server.unix_path.empty() &&
-      flags->server.resp_tcp_listen.empty() && flags->server.resp_unix_path.empty()) {
-    return "no listener: give --listen, --unix, --resp-listen and/or --resp-unix";
+      flags->server.resp_tcp_listen.empty() && flags->server.resp_unix_path.empty() &&
+      flags->server.http_listen.empty()) {
+    return "no listener: give --listen, --unix, --resp-listen, --resp-unix and/or --http-listen";
   }
   return "";
 }
@@ -242,6 +258,9 @@ canopy::net::ReplicationReport ToReport(const canopy::cdc::ReplicaStatus& s) {
   r.stage = s.stage;
   r.received_lsn = s.received_lsn;
   r.last_error = s.last_error;
+  r.reconnects = s.reconnects;
+  r.snapshots = s.snapshots;
+  r.last_snapshot_seconds = s.snapshots > 0 ? s.last_snapshot_seconds : -1;
   for (const canopy::cdc::TableLoadProgress& t : s.tables) {
     r.tables.push_back({.table = t.table,
                         .rows = t.rows,
@@ -450,6 +469,7 @@ int main(int argc, char** argv) {
   if (!(*server)->unix_path().empty()) where << " unix " << (*server)->unix_path();
   if ((*server)->resp_tcp_port() != 0) where << " resp tcp port " << (*server)->resp_tcp_port();
   if (!(*server)->resp_unix_path().empty()) where << " resp unix " << (*server)->resp_unix_path();
+  if ((*server)->http_port() != 0) where << " http port " << (*server)->http_port();
   Log(LogLevel::kInfo, "serving on" + where.str() + " with " +
                            std::to_string((*server)->threads()) + " threads" +
                            (flags.server.token.empty() ? "" : ", token required"));

@@ -13,6 +13,32 @@ std::string_view View(const flatbuffers::String* s) {
   return s == nullptr ? std::string_view() : std::string_view(s->c_str(), s->size());
 }
 
+RequestKind KindOf(fb::RequestBody body) {
+  switch (body) {
+    case fb::RequestBody::Hello:
+      return RequestKind::kHello;
+    case fb::RequestBody::Ping:
+      return RequestKind::kPing;
+    case fb::RequestBody::IdQuery:
+      return RequestKind::kIdQuery;
+    case fb::RequestBody::BatchQuery:
+      return RequestKind::kBatch;
+    case fb::RequestBody::Counts:
+      return RequestKind::kCounts;
+    case fb::RequestBody::FullPath:
+      return RequestKind::kFullPath;
+    case fb::RequestBody::Resolve:
+      return RequestKind::kResolve;
+    case fb::RequestBody::Status:
+      return RequestKind::kStatus;
+    case fb::RequestBody::RunnersOfGroups:
+      return RequestKind::kRunnersOfGroups;
+    default:
+      break;
+  }
+  return RequestKind::kOther;
+}
+
 Lsn AppliedLsn(SessionContext& ctx) {
   const HierarchyIndex* index = ctx.index();
   return index != nullptr ? index->applied_lsn() : Lsn();
@@ -65,6 +91,7 @@ bool FlatBuffersProtocol::HandleNext(SessionContext& ctx) {
 
 void FlatBuffersProtocol::HandleFrame(std::span<const uint8_t> frame, SessionContext& ctx) {
   DecodedRequest d = DecodeRequest(frame, decoder_limits_);
+  if (d.request != nullptr) ctx.NoteRequest(KindOf(d.request->body_type()));
   if (d.fatal) {
     CloseAfter(0, d.error, d.message, ctx);
     return;

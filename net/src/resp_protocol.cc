@@ -149,6 +149,30 @@ void RespProtocol::Error(SessionContext& ctx, std::string_view prefix, std::stri
   Reply(ctx);
 }
 
+namespace {
+
+// The counters' kind of a RESP command.
+RequestKind RespKind(std::string_view name) {
+  if (Is(name, "PING")) return RequestKind::kPing;
+  if (Is(name, "HELLO") || Is(name, "AUTH")) return RequestKind::kHello;
+  if (Is(name, "STATUS") || Is(name, "INFO")) return RequestKind::kStatus;
+  const bool many = name.size() > 1 && (name[0] == 'M' || name[0] == 'm');
+  const std::string_view base = many ? name.substr(1) : name;
+  for (std::string_view n : {name, base}) {
+    if (Is(n, "COUNTS")) return RequestKind::kCounts;
+    if (Is(n, "PATH")) return RequestKind::kFullPath;
+    if (Is(n, "RESOLVE")) return RequestKind::kResolve;
+  }
+  for (std::string_view q :
+       {"ANCESTORS", "DESCENDANTS", "PROJECTS", "PROJECTANCESTORS", "RUNNERS", "PROJECTRUNNERS"}) {
+    if (Is(name, q)) return RequestKind::kIdQuery;
+    if (many && Is(base, q)) return RequestKind::kBatch;
+  }
+  return RequestKind::kOther;
+}
+
+}  // namespace
+
 bool RespProtocol::HandleNext(SessionContext& ctx) {
   RespParser::Next next = parser_.NextCommand();
   switch (next.state) {
@@ -160,6 +184,7 @@ bool RespProtocol::HandleNext(SessionContext& ctx) {
       ctx.CloseAfterOutput("RESP protocol error: " + std::string(next.error));
       return true;
     case RespParser::State::kCommand:
+      if (!parser_.args().empty()) ctx.NoteRequest(RespKind(parser_.args()[0]));
       Execute(parser_.args(), parser_.raw(), nullptr, ctx);
       return true;
   }

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "fb_protocol.h"
+#include "http_protocol.h"
 #include "resp_protocol.h"
 #include "server_core.h"
 #include "session.h"
@@ -77,26 +78,40 @@ Result<std::pair<std::string, uint16_t>> SplitHostPort(std::string_view text) {
 }
 
 // Which wire protocol a listener speaks.
-enum class Wire : uint8_t { kFlatBuffers, kResp };
+enum class Wire : uint8_t { kFlatBuffers, kResp, kHttp };
+
+// The counters' name for a listener of `wire` over TCP or a Unix socket.
+ListenerKind KindOf(Wire wire, bool tcp) {
+  switch (wire) {
+    case Wire::kFlatBuffers:
+      return tcp ? ListenerKind::kFbTcp : ListenerKind::kFbUnix;
+    case Wire::kResp:
+      return tcp ? ListenerKind::kRespTcp : ListenerKind::kRespUnix;
+    case Wire::kHttp:
+      break;
+  }
+  return ListenerKind::kHttp;
+}
 
 std::unique_ptr<WireProtocol> MakeProtocol(ServerCore& core, Wire wire) {
   if (wire == Wire::kResp) {
     return std::make_unique<RespProtocol>(core.options(), core.handler_limits(), &core);
   }
+  if (wire == Wire::kHttp) return std::make_unique<HttpProtocol>(core.options(), &core, &core);
   return std::make_unique<FlatBuffersProtocol>(core.options(), core.decoder_limits(),
                                                core.handler_limits(), &core);
 }
 
 // Hands an accepted connection (already on `loop`) to a new session, or turns it away.
-void Admit(ServerCore& core, IoLoop& loop, Socket socket, Wire wire) {
+void Admit(ServerCore& core, IoLoop& loop, Socket socket, Wire wire, ListenerKind listener) {
   if (core.stopping()) {
     error_code ec;
     socket.close(ec);
     return;
   }
   const uint64_t id = core.NextSessionId();
-  auto session =
-      std::make_shared<Session>(core, loop, std::move(socket), id, MakeProtocol(core, wire));
+  auto session = std::make_shared<Session>(core, loop, std::move(socket), id, listener,
+                                           MakeProtocol(core, wire));
   if (!core.Register(id, session)) {
     core.Log(LogLevel::kWarning, "connection limit reached; refusing a connection");
     session->Reject(ErrorCode::kOverloaded, "too many connections");
@@ -177,7 +192,8 @@ class Listener : public std::enable_shared_from_this<Listener<Protocol>> {
       error_code ignored;
       socket.set_option(tcp::no_delay(true), ignored);
     }
-    Admit(core_, loop, Socket(std::move(socket)), wire_);
+    Admit(core_, loop, Socket(std::move(socket)), wire_,
+          KindOf(wire_, std::is_same_v<Protocol, tcp>));
     DoAccept();
   }
 
@@ -227,9 +243,10 @@ class Server::Impl {
   Status Open() {
     const ServerOptions& o = core_.options();
     if (o.tcp_listen.empty() && o.unix_path.empty() && o.resp_tcp_listen.empty() &&
-        o.resp_unix_path.empty()) {
+        o.resp_unix_path.empty() && o.http_listen.empty()) {
       return Status::InvalidArgument(
-          "no listener: set tcp_listen, unix_path, resp_tcp_listen and/or resp_unix_path");
+          "no listener: set tcp_listen, unix_path, resp_tcp_listen, resp_unix_path and/or "
+          "http_listen");
     }
     if (Status s = OpenTcp(o.tcp_listen, internal::Wire::kFlatBuffers, &tcp_port_); !s.ok()) {
       return s;
@@ -239,6 +256,7 @@ class Server::Impl {
       return s;
     }
     if (Status s = OpenUnix(o.resp_unix_path, internal::Wire::kResp); !s.ok()) return s;
+    if (Status s = OpenTcp(o.http_listen, internal::Wire::kHttp, &http_port_); !s.ok()) return s;
     return Status::Ok();
   }
 
@@ -310,6 +328,7 @@ class Server::Impl {
   bool stopped_ = false;  // guarded by stop_mu_
   uint16_t tcp_port_ = 0;
   uint16_t resp_tcp_port_ = 0;
+  uint16_t http_port_ = 0;
   std::vector<std::string> unix_paths_;
   std::string unix_path_;
   std::string resp_unix_path_;
@@ -335,6 +354,7 @@ class Server::Impl {
     auto listener = std::make_shared<internal::Listener<tcp>>(core_, loop_pointers(), wire);
     if (Status s = listener->Open(results.begin()->endpoint(), address); !s.ok()) return s;
     *port = listener->local_endpoint().port();
+    core_.set_listening(internal::KindOf(wire, true));
     tcp_.push_back(std::move(listener));
     return Status::Ok();
   }
@@ -352,6 +372,7 @@ class Server::Impl {
     auto listener =
         std::make_shared<internal::Listener<local_stream>>(core_, loop_pointers(), wire);
     if (Status s = listener->Open(local_stream::endpoint(path), path); !s.ok()) return s;
+    core_.set_listening(internal::KindOf(wire, false));
     unix_.push_back(std::move(listener));
     unix_paths_.push_back(path);
     (wire == internal::Wire::kResp ? resp_unix_path_ : unix_path_) = path;
@@ -388,6 +409,7 @@ uint16_t Server::tcp_port() const { return impl_->tcp_port_; }
 const std::string& Server::unix_path() const { return impl_->unix_path_; }
 uint16_t Server::resp_tcp_port() const { return impl_->resp_tcp_port_; }
 const std::string& Server::resp_unix_path() const { return impl_->resp_unix_path_; }
+uint16_t Server::http_port() const { return impl_->http_port_; }
 int Server::threads() const { return static_cast<int>(impl_->loops_.size()); }
 uint64_t Server::connections() const { return impl_->core_.session_count(); }
 uint64_t Server::waiting_requests() const { return impl_->core_.waiters().size(); }

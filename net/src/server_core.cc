@@ -123,6 +123,23 @@ void ServerCore::Log(LogLevel level, std::string_view message) const {
   if (options_.log) options_.log(level, message);
 }
 
+void ServerCore::FillMetrics(ServerMetrics* metrics) const {
+  *metrics = ServerMetrics();
+  metrics->listening = listening_;
+  for (const IoLoop* loop : loops_) {
+    const LoopMetrics& m = loop->metrics();
+    for (size_t l = 0; l < kListenerKinds; ++l) {
+      for (size_t k = 0; k < kRequestKinds; ++k) metrics->requests[l][k] += m.requests(l, k);
+      for (size_t b = 0; b < kLatencyBucketCount; ++b) {
+        metrics->latency[l][b] += m.latency_bucket(l, b);
+      }
+      metrics->latency_sum_ns[l] += m.latency_sum_ns(l);
+    }
+  }
+  metrics->connections = session_count();
+  metrics->waiting_requests = waiters_.size();
+}
+
 void ServerCore::FillStatus(ServerStatus* status) const {
   if (options_.replication_status) status->replication = options_.replication_status();
   status->connections = session_count();

@@ -11,6 +11,7 @@
 // thread unless said otherwise.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <chrono>
@@ -26,6 +27,7 @@
 #include "canopy/net/server.h"
 #include "codec.h"
 #include "lsn_wait_list.h"
+#include "metrics.h"
 #include "request_handler.h"
 
 namespace canopy::net::internal {
@@ -33,7 +35,7 @@ namespace canopy::net::internal {
 class Session;
 class IoLoop;
 
-class ServerCore final : public StatusSource {
+class ServerCore final : public StatusSource, public MetricsSource {
  public:
   explicit ServerCore(ServerOptions options);
 
@@ -84,6 +86,11 @@ class ServerCore final : public StatusSource {
   void Log(LogLevel level, std::string_view message) const;
 
   void FillStatus(ServerStatus* status) const override;
+  // The loops' request counters summed (any thread; relaxed reads).
+  void FillMetrics(ServerMetrics* metrics) const override;
+  // Which listeners the server opened (set once by the server before it
+  // starts serving).
+  void set_listening(ListenerKind kind) { listening_[static_cast<size_t>(kind)] = true; }
 
  private:
   const ServerOptions options_;
@@ -95,6 +102,7 @@ class ServerCore final : public StatusSource {
   std::shared_ptr<const HierarchyIndex> index_;  // guarded by index_mu_
   std::atomic<uint64_t> index_generation_{0};
   std::vector<IoLoop*> loops_;
+  std::array<bool, kListenerKinds> listening_{};
   LsnWaitList waiters_;
   std::atomic<uint64_t> next_wait_id_{1};
   std::atomic<uint64_t> next_session_id_{1};
@@ -129,6 +137,10 @@ class IoLoop {
     answers_.store(answers_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   }
   uint64_t answers() const { return answers_.load(std::memory_order_relaxed); }
+  // Request counters and latencies of this loop's sessions (written on this
+  // loop's thread only; any thread may read them).
+  LoopMetrics& metrics() { return metrics_; }
+  const LoopMetrics& metrics() const { return metrics_; }
 
  private:
   void Refresh(uint64_t generation);
@@ -138,6 +150,7 @@ class IoLoop {
   uint64_t generation_ = ~uint64_t{0};
   std::shared_ptr<const HierarchyIndex> index_;
   std::atomic<uint64_t> answers_{0};
+  LoopMetrics metrics_;
 };
 
 }  // namespace canopy::net::internal

@@ -22,11 +22,12 @@ constexpr size_t kOutputKeepBytes = 1u << 20;
 
 }  // namespace
 
-Session::Session(ServerCore& core, IoLoop& loop, Socket socket, uint64_t id,
+Session::Session(ServerCore& core, IoLoop& loop, Socket socket, uint64_t id, ListenerKind listener,
                  std::unique_ptr<WireProtocol> protocol)
     : core_(core),
       loop_(loop),
       id_(id),
+      listener_(listener),
       socket_(std::move(socket)),
       protocol_(std::move(protocol)),
       watchdog_(socket_.get_executor()) {}
@@ -91,6 +92,10 @@ void Session::CloseAfterOutput(std::string_view why) {
   closing_ = true;  // REQUIRES !reading_: called while taking requests, or before any read
 }
 
+void Session::Record(RequestKind kind, Clock::time_point taken) {
+  loop_.metrics().Record(listener_, kind, Clock::now() - taken);
+}
+
 void Session::Log(LogLevel level, std::string_view message) const {
   core_.Log(level, "session " + std::to_string(id_) + ": " + std::string(message));
 }
@@ -141,10 +146,14 @@ void Session::ProcessBuffered() {
   while (!closed_ && !closing_ && in_flight() < max_in_flight &&
          out_.size() + writing_.size() < core_.max_buffered_answer_bytes()) {
     if (ordered && !parked_.empty()) return;  // answers must keep their order
+    taking_since_ = Clock::now();
+    taking_kind_ = RequestKind::kOther;
+    taking_parked_ = false;
     if (!protocol_->HandleNext(*this)) {
       DoRead();  // no-op once reading stopped
       return;
     }
+    if (!taking_parked_) Record(taking_kind_, taking_since_);
     request_started_ = Clock::time_point::max();
   }
 }
@@ -173,6 +182,9 @@ void Session::Park(std::span<const uint8_t> saved, Lsn min_lsn, uint32_t timeout
   parked.saved.Assign(saved);
   parked.min_lsn = min_lsn;
   parked.request_id = request_id;
+  parked.taken = taking_since_;
+  parked.kind = taking_kind_;
+  taking_parked_ = true;
   parked.timer = std::make_unique<asio::steady_timer>(socket_.get_executor());
   parked.timer->expires_after(timeout);
   parked.timer->async_wait([self = shared_from_this(), wait_id](const error_code& ec) {
@@ -200,6 +212,7 @@ void Session::AnswerParked(uint64_t wait_id) {
       parked.timer->cancel();
       protocol_->FailParked(parked.saved.span(), parked.request_id, ErrorCode::kOverloaded,
                             "too many requests are waiting for min_lsn", applied_lsn(), *this);
+      Record(parked.kind, parked.taken);
       parked_.erase(it);
       return;
     }
@@ -215,6 +228,7 @@ void Session::AnswerParked(uint64_t wait_id) {
   Parked done = std::move(parked);
   parked_.erase(it);
   protocol_->AnswerParked(done.saved.span(), done.request_id, *index, *this);
+  Record(done.kind, done.taken);
 }
 
 void Session::OnWaitTimeout(uint64_t wait_id) {
@@ -233,6 +247,7 @@ void Session::OnWaitTimeout(uint64_t wait_id) {
                         "min_lsn " + done.min_lsn.ToString() +
                             " not applied before the timeout; applied " + applied.ToString(),
                         applied, *this);
+  Record(done.kind, done.taken);
 }
 
 void Session::ShutdownNow() {
@@ -245,6 +260,7 @@ void Session::ShutdownNow() {
     p.timer->cancel();
     protocol_->FailParked(p.saved.span(), p.request_id, ErrorCode::kShuttingDown,
                           "the server is stopping", applied_lsn(), *this);
+    Record(p.kind, p.taken);
   }
   Resume();  // an outstanding read stays: it becomes the drain once we linger
 }

@@ -54,6 +54,7 @@
 #include <vector>
 
 #include "frame.h"
+#include "metrics.h"
 #include "wire_protocol.h"
 
 namespace canopy::net::internal {
@@ -65,8 +66,9 @@ using Socket = boost::asio::generic::stream_protocol::socket;
 
 class Session final : public std::enable_shared_from_this<Session>, private SessionContext {
  public:
-  // REQUIRES: socket belongs to loop's io_context.
-  Session(ServerCore& core, IoLoop& loop, Socket socket, uint64_t id,
+  // REQUIRES: socket belongs to loop's io_context. `listener`: where the
+  // connection came in (for the request counters).
+  Session(ServerCore& core, IoLoop& loop, Socket socket, uint64_t id, ListenerKind listener,
           std::unique_ptr<WireProtocol> protocol);
   ~Session() override;
   Session(const Session&) = delete;
@@ -92,6 +94,8 @@ class Session final : public std::enable_shared_from_this<Session>, private Sess
     Lsn min_lsn;
     uint64_t request_id = 0;
     std::unique_ptr<boost::asio::steady_timer> timer;
+    std::chrono::steady_clock::time_point taken;  // for the latency histogram
+    RequestKind kind = RequestKind::kOther;
   };
 
   // SessionContext
@@ -105,6 +109,10 @@ class Session final : public std::enable_shared_from_this<Session>, private Sess
             uint64_t request_id) override;
   void CloseAfterOutput(std::string_view why) override;
   void Log(LogLevel level, std::string_view message) const override;
+  void NoteRequest(RequestKind kind) override { taking_kind_ = kind; }
+
+  // Counts one answered request taken at `taken`.
+  void Record(RequestKind kind, std::chrono::steady_clock::time_point taken);
 
   void DoRead();
   void OnRead(const boost::system::error_code& ec, size_t bytes);
@@ -137,6 +145,7 @@ class Session final : public std::enable_shared_from_this<Session>, private Sess
   ServerCore& core_;
   IoLoop& loop_;
   const uint64_t id_;
+  const ListenerKind listener_;
   Socket socket_;
   std::unique_ptr<WireProtocol> protocol_;
   // Deadlines are plain time points checked by one watchdog timer per
@@ -155,6 +164,11 @@ class Session final : public std::enable_shared_from_this<Session>, private Sess
   size_t writing_answers_ = 0;
   std::unordered_map<uint64_t, Parked> parked_;
   std::array<uint8_t, 4096> drain_buffer_;  // input discarded while lingering
+
+  // The request HandleNext is taking: when, what, and whether it was parked.
+  Clock::time_point taking_since_;
+  RequestKind taking_kind_ = RequestKind::kOther;
+  bool taking_parked_ = false;
 
   bool reading_ = false;        // an async read is outstanding
   bool read_closed_ = false;    // EOF, or reading stopped for good

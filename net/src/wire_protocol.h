@@ -29,6 +29,7 @@
 #include "canopy/lsn.h"
 #include "canopy/net/protocol.h"
 #include "canopy/net/server.h"
+#include "metrics.h"
 
 namespace canopy::net::internal {
 
@@ -57,6 +58,10 @@ class SessionContext {
   virtual void CloseAfterOutput(std::string_view why) = 0;
   // Logs at `level`, prefixed with the connection.
   virtual void Log(LogLevel level, std::string_view message) const = 0;
+  // What the request being handled asks (for the request counters); called
+  // once a request is taken, before it is answered or parked. Not calling
+  // it counts the request as RequestKind::kOther.
+  virtual void NoteRequest(RequestKind /*kind*/) {}
 };
 
 class WireProtocol {

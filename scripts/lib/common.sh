@@ -145,11 +145,13 @@ CANOPY_BUILD_PACKAGES=(
 )
 # What the tests need on top: a PostgreSQL server for cdc/e2e, clang + its
 # sanitizer runtimes, and the Redis clients the RESP e2e test drives
-# (redis-cli, redis-rb, redis-py).
+# (redis-cli, redis-rb, redis-py), and what the HTTP e2e test drives (curl,
+# and promtool from the prometheus package to check the /metrics text).
 CANOPY_TEST_PACKAGES=(
   postgresql-15 postgresql-client-15
   clang libclang-rt-14-dev
   redis-server redis-tools ruby ruby-redis python3 python3-redis
+  curl prometheus
 )
 
 # ---- builds -------------------------------------------------------------------

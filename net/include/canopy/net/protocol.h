@@ -165,6 +165,10 @@ struct ReplicationReport {
   Lsn received_lsn;  // highest LSN the source reported (0 = unknown)
   std::string last_error;
   std::vector<TableLoad> tables;
+  // For /metrics only (not in the Status reply's wire format):
+  uint64_t reconnects = 0;            // sessions with the source retried since start
+  uint64_t snapshots = 0;             // snapshots loaded since start
+  double last_snapshot_seconds = -1;  // copy + build of the last one; -1: none yet
 };
 
 struct ServerStatus {

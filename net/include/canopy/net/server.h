@@ -21,7 +21,8 @@
 // lives on one thread from accept to close, and nothing on the request path
 // crosses threads or takes a lock. Two wire protocols share all of it:
 // canopy's FlatBuffers frames (tcp_listen, unix_path) and Redis's RESP
-// (resp_tcp_listen, resp_unix_path; docs/resp.md).
+// (resp_tcp_listen, resp_unix_path; docs/resp.md); so does the operators'
+// HTTP endpoint (http_listen: /metrics, /healthz, /readyz).
 //
 // GUARANTEES
 //   * Every answer reflects one committed index state and carries its LSN.
@@ -72,12 +73,21 @@ struct ServerOptions {
   // docs/resp.md). Empty: none.
   std::string resp_tcp_listen;
   std::string resp_unix_path;
+  // The operators' HTTP endpoint (GET /metrics, /healthz, /readyz;
+  // docs/operations.md), "HOST:PORT" as tcp_listen. Empty: none. It counts
+  // toward max_connections like the others.
+  std::string http_listen;
+  // /readyz answers 503 while the replication lag (received_lsn -
+  // applied_lsn) is over this many bytes of WAL. (The replica reports no
+  // commit times, so there is no lag in seconds to judge by.)
+  uint64_t ready_max_lag_bytes = uint64_t{64} << 20;
   // I/O threads, each with its own event loop; a connection stays on one
   // thread from accept to close. 0: one per core this process may run on.
   int threads = 0;
 
   // A non-empty token makes every connection start with Hello{token} (RESP:
-  // AUTH token, or HELLO ... AUTH user token).
+  // AUTH token, or HELLO ... AUTH user token; HTTP: "Authorization: Bearer
+  // token" on /metrics, /healthz and /readyz exempt).
   std::string token;
 
   uint32_t max_connections = 4096;
@@ -152,6 +162,8 @@ class Server {
   // The same for the RESP listeners.
   uint16_t resp_tcp_port() const;
   const std::string& resp_unix_path() const;
+  // The HTTP listener's bound port; 0 without one.
+  uint16_t http_port() const;
   // The I/O threads serving.
   int threads() const;
   // Live connections and parked requests right now.
