@@ -330,7 +330,8 @@ void BM_PublishWait(benchmark::State& state, ReaderKind kind) {
 // slowest Apply in wall time and in the writer thread's CPU time (the CPU
 // time is blind to this noisy machine's preemptions; a growth that copies
 // or rehashes everything shows in both), and how many took over 1 ms.
-// Size: CANOPY_BENCH_GROWTH_TXNS (default 1,000,000 = 3M rows).
+// Size: CANOPY_BENCH_GROWTH_TXNS (default CANOPY_BENCH_NAMESPACES, 1,000,000:
+// 3M rows).
 double ThreadCpuSeconds() {
   timespec ts{};
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
@@ -338,7 +339,8 @@ double ThreadCpuSeconds() {
 }
 
 void BM_GrowthStall(benchmark::State& state) {
-  const size_t txns = EnvSize("CANOPY_BENCH_GROWTH_TXNS", 1000000);
+  const size_t txns =
+      EnvSize("CANOPY_BENCH_GROWTH_TXNS", EnvSize("CANOPY_BENCH_NAMESPACES", 1'000'000));
   double max_wall = 0, max_cpu = 0, total_wall = 0;
   uint64_t over_1ms_wall = 0, over_1ms_cpu = 0, rows_at_max_cpu = 0;
   for (auto _ : state) {

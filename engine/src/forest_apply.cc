@@ -320,10 +320,15 @@ void Forest::ApplySegment(std::span<const Op> ops) {
     const int64_t old_pn = created_now ? kNoId : ProjectNamespaceIdOf(slot);
     const int64_t new_pn =
         pick(ProjectRow::kProjectNamespaceId) ? row.project_namespace_id : (reset ? kNoId : old_pn);
-    const bool relink = created_now || new_ns != old_ns || new_archived != p.archived;
+    const bool relink = created_now || new_ns != old_ns;
     const bool rebind = created_now || new_pn != old_pn;
     if (relink && !created_now) UnlinkProject(slot);
     if (rebind && !created_now) UnbindOwnProject(slot);
+    if (!relink && new_archived != p.archived && p.ns != kNil) {
+      // Archiving changes counters only: the layout's runs hold archived and
+      // unarchived projects alike, so the subtree stays laid out.
+      ProjectCountDelta(p.ns, 0, new_archived ? -1 : 1);
+    }
     p.archived = new_archived;
     if (pick(ProjectRow::kVisibilityLevel)) {
       SetProjectVisibility(slot, row.visibility_level);

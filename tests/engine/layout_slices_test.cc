@@ -214,6 +214,32 @@ TEST_F(LayoutCases, MoveTakesOnlyTheTwoAncestorChainsOffAndCompactRestoresThem) 
   EXPECT_EQ(Ids(QueryKind::kAllProjectIds, 10), (V{300}));
 }
 
+TEST_F(LayoutCases, ArchivingAProjectChangesCountsNotTheLayout) {
+  // 1 ─ 2 ─ pn 20 (project 200, in group 2); project 100 in group 1 (pn 10)
+  ApplyBoth({next_lsn(),
+             {Group(1, std::nullopt, "org"), Group(2, 1, "team"), ProjectNamespace(10, 1, "a"),
+              Project(100, 1, 10, "a"), ProjectNamespace(20, 2, "b"), Project(200, 2, 20, "b")}});
+  CompactBoth();
+  const uint64_t laid_out = LaidOut();
+  EXPECT_EQ(laid_out, 4u);
+  for (bool archived : {true, false, true}) {
+    ApplyBoth({next_lsn(), {Project(200, 2, 20, "b", archived)}});
+    EXPECT_EQ(LaidOut(), laid_out) << "an archive flip moves nothing";
+    const V unarchived = archived ? V{100} : V{100, 200};
+    EXPECT_EQ(Ids(QueryKind::kAllUnarchivedProjectIds, 1), unarchived);
+    EXPECT_EQ(Ids(QueryKind::kAllUnarchivedProjectIds, 2), archived ? V{} : V{200});
+    EXPECT_EQ(Ids(QueryKind::kAllProjectIds, 1), (V{100, 200}));
+    for (int64_t ns : {1, 2}) {
+      auto a = slices_.Read().Counts(ns);
+      auto b = walk_.Read().Counts(ns);
+      ASSERT_TRUE(a.ok() && b.ok());
+      EXPECT_EQ(a.value().unarchived_projects, b.value().unarchived_projects);
+      EXPECT_EQ(a.value().projects, b.value().projects);
+    }
+    EXPECT_EQ(slices_.Read().Counts(1).value().unarchived_projects, unarchived.size());
+  }
+}
+
 TEST_F(LayoutCases, ProjectNamespaceWithoutProjectAndProjectWithoutProjectNamespace) {
   ApplyBoth({next_lsn(),
              {Group(1, std::nullopt, "org"), Group(2, 1, "team"),
