@@ -16,7 +16,7 @@
 //   counts ID                              descendant groups, project namespaces, projects
 //   path ID [--project]                    full path of a namespace (or a project)
 //   resolve FULL/PATH                      what a full path names
-//   status                                 the server's state
+//   status [--check]                       the server's state (--check: exit 5 unless streaming)
 //   watch-status [--interval-ms N] [--count N]
 //   verify --pg CONNINFO [--sample N] [--form linear|recursive] [--seed N]
 //                                          the server's answers vs PostgreSQL's
@@ -26,7 +26,7 @@
 // {"ids":[...],"lsn":"0/16B3748"} (or the command's object). --timing prints
 // "round trip: N us" on stderr (the command's calls, without connecting).
 // Exit codes: 0 ok, 1 not found, 2 usage, 3 server error or unreachable,
-// 4 verify found differences.
+// 4 verify found differences, 5 status --check: the server is not streaming.
 //
 // --batch (ancestors, descendants, projects, project-ancestors, runners,
 // project-runners, counts, path; resolve reads paths): the ids come from
@@ -50,6 +50,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
+#include <ctime>
 #include <fstream>
 #include <iostream>
 #include <optional>
@@ -77,6 +78,7 @@ constexpr int kExitNotFound = 1;
 constexpr int kExitUsage = 2;
 constexpr int kExitServer = 3;
 constexpr int kExitDifferences = 4;
+constexpr int kExitNotStreaming = 5;
 
 const char kUsage[] =
     "usage: canopy [--server HOST:PORT | --unix PATH] [--token-file FILE] [--json]\n"
@@ -91,7 +93,7 @@ const char kUsage[] =
     "  counts ID\n"
     "  path ID [--project]\n"
     "  resolve FULL/PATH\n"
-    "  status\n"
+    "  status [--check]         (--check: exit 0 only when streaming, else 5)\n"
     "  watch-status [--interval-ms N] [--count N]\n"
     "  verify --pg CONNINFO [--sample N] [--form linear|recursive] [--seed N]\n"
     "--order any: the same ids in no promised order (the server skips the sort);\n"
@@ -102,7 +104,8 @@ const char kUsage[] =
     "  per line with \"id\" and the answer or \"error\"). For the id commands,\n"
     "  counts, path and resolve.\n"
     "exit codes: 0 ok, 1 not found, 2 usage, 3 server error or unreachable,\n"
-    "            4 verify found differences (--batch: the worst line's)\n";
+    "            4 verify found differences (--batch: the worst line's),\n"
+    "            5 status --check: the server is not streaming\n";
 
 // Page size for id lists: large answers come in several round trips.
 constexpr uint32_t kPageSize = 100'000;
@@ -332,6 +335,17 @@ int64_t OneId(const Options& o) {
   return *id;
 }
 
+// "2026-01-31T12:34:56.789Z" for milliseconds since the Unix epoch.
+std::string IsoTime(int64_t unix_ms) {
+  const std::time_t seconds = static_cast<std::time_t>(unix_ms / 1000);
+  std::tm tm{};
+  gmtime_r(&seconds, &tm);
+  char buf[40];
+  const size_t n = std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
+  std::snprintf(buf + n, sizeof(buf) - n, ".%03dZ", static_cast<int>(unix_ms % 1000));
+  return buf;
+}
+
 void PrintStatus(const Options& o, const canopy::net::ServerStatus& s) {
   const canopy::IndexStats& x = s.index;
   const std::string state = canopy::net::ServingStateName(s.replication.state);
@@ -341,6 +355,11 @@ void PrintStatus(const Options& o, const canopy::net::ServerStatus& s) {
               << ",\"lag_bytes\":" << s.lag_bytes << ",\"state\":" << JsonString(state)
               << ",\"stage\":" << JsonString(s.replication.stage)
               << ",\"last_error\":" << JsonString(s.replication.last_error)
+              << ",\"last_error_unix_ms\":" << s.replication.last_error_unix_ms
+              << ",\"last_error_time\":"
+              << JsonString(s.replication.last_error_unix_ms > 0
+                                ? IsoTime(s.replication.last_error_unix_ms)
+                                : "")
               << ",\"namespaces\":" << x.namespaces << ",\"projects\":" << x.projects
               << ",\"runner_links\":" << x.runner_links
               << ",\"orphan_namespaces\":" << x.orphan_namespaces
@@ -363,9 +382,10 @@ void PrintStatus(const Options& o, const canopy::net::ServerStatus& s) {
   }
   std::cout << "state              " << state
             << (s.replication.stage.empty() ? "" : " (" + s.replication.stage + ")")
-            << "\napplied_lsn        " << s.applied_lsn.ToString() << "\nlag_bytes          "
-            << s.lag_bytes << "\nnamespaces         " << x.namespaces << "\nprojects           "
-            << x.projects << "\nrunner_links       " << x.runner_links << "\norphan_namespaces  "
+            << "\napplied_lsn        " << s.applied_lsn.ToString() << "\nreceived_lsn       "
+            << s.replication.received_lsn.ToString() << "\nlag_bytes          " << s.lag_bytes
+            << "\nnamespaces         " << x.namespaces << "\nprojects           " << x.projects
+            << "\nrunner_links       " << x.runner_links << "\norphan_namespaces  "
             << x.orphan_namespaces << "\norphan_projects    " << x.orphan_projects
             << "\ncycles_refused     " << x.cycles_refused << "\nunknown_deletes    "
             << x.unknown_deletes << "\nconnections        " << s.connections
@@ -376,7 +396,11 @@ void PrintStatus(const Options& o, const canopy::net::ServerStatus& s) {
               << (t.done ? " done" : "") << "\n";
   }
   if (!s.replication.last_error.empty())
-    std::cout << "last_error         " << s.replication.last_error << "\n";
+    std::cout << "last_error         "
+              << (s.replication.last_error_unix_ms > 0
+                      ? IsoTime(s.replication.last_error_unix_ms) + " "
+                      : "")
+              << s.replication.last_error << "\n";
 }
 
 #ifdef CANOPY_HAVE_CDC
@@ -907,7 +931,11 @@ int Dispatch(const Options& o, canopy::net::Client& client) {
     return kExitOk;
   }
   if (c == "status" || c == "watch-status") {
-    CheckFlags(o, {});
+    if (c == "status") {
+      CheckFlags(o, {"--check"});
+    } else {
+      CheckFlags(o, {});
+    }
     if (!o.args.empty()) throw UsageError{"'" + c + "' takes no arguments"};
     const bool watch = c == "watch-status";
     const uint32_t count = watch ? o.count.value_or(0) : 1;  // 0: forever
@@ -918,6 +946,9 @@ int Dispatch(const Options& o, canopy::net::Client& client) {
       if (!r.ok()) return Fail(r.status());
       PrintStatus(o, *r);
       std::cout.flush();
+      if (HasFlag(o, "--check") && r->replication.state != canopy::net::ServingState::kStreaming) {
+        return kExitNotStreaming;
+      }
     }
     return kExitOk;
   }

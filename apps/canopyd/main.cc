@@ -6,9 +6,13 @@
 //           [--http-listen HOST:PORT [--ready-max-lag-bytes N]]
 //           [--threads N] [--token-file FILE]
 //           [--max-connections N] [--log-level debug|info|warning|error]
-//           [--pg CONNINFO [--slot NAME] [--publication NAME] [--create-publication]]
+//           [--pg CONNINFO [--slot NAME] [--publication NAME] [--create-publication]
+//            [--fail-exit-after SECONDS]]
 //
 // SIGTERM / SIGINT: stop accepting, finish in-flight requests, close, exit 0.
+// Replication failed (an error retrying cannot heal, docs/operations.md):
+// exit 4 — at once before the first snapshot is served, else after
+// --fail-exit-after seconds of serving state `failed`.
 //
 // Thin on purpose: flags in, parts wired, nothing else. With --pg a
 // canopy::cdc::Replica feeds the server (see ReplicaFeed below).
@@ -45,6 +49,7 @@ using canopy::net::LogLevel;
 constexpr int kExitOk = 0;
 constexpr int kExitUsage = 2;
 constexpr int kExitFailure = 3;
+constexpr int kExitReplicationFailed = 4;
 
 const char kUsage[] =
     "usage: canopyd [options]\n"
@@ -67,6 +72,9 @@ const char kUsage[] =
     "  --slot NAME             permanent replication slot (default: temporary)\n"
     "  --publication NAME      (default canopy)\n"
     "  --create-publication    create/extend the publication if needed\n"
+    "  --fail-exit-after SECONDS  when replication fails (an error retrying cannot heal)\n"
+    "                          after the first snapshot, keep serving state `failed` this\n"
+    "                          long, then exit 4 (default 30; before it: exit 4 at once)\n"
     "  --map KIND.KEY=VALUE    table/column mapping, e.g. namespaces.table=app.folders,\n"
     "                          namespaces.parent_id=parent (repeatable; see table_mapping.h)\n"
     "  --mapping FILE          mapping settings, one KIND.KEY=VALUE per line\n"
@@ -81,6 +89,7 @@ struct Flags {
   std::string slot;
   std::string publication = "canopy";
   bool create_publication = false;
+  uint32_t fail_exit_after_seconds = 30;
 #ifdef CANOPY_HAVE_CDC
   canopy::cdc::TableMapping mapping;
 #endif
@@ -187,6 +196,9 @@ std::string ParseFlags(int argc, char** argv, Flags* flags) {
       if (!value(&flags->publication)) return "--publication needs a name";
     } else if (arg == "--create-publication") {
       flags->create_publication = true;
+    } else if (arg == "--fail-exit-after") {
+      if (!value(&v) || !ParseUint(v, &n)) return "--fail-exit-after needs a number of seconds";
+      flags->fail_exit_after_seconds = n;
 #ifdef CANOPY_HAVE_CDC
     } else if (arg == "--map") {
       if (!value(&v)) return "--map needs KIND.KEY=VALUE";
@@ -246,6 +258,8 @@ canopy::net::ServingState ToServingState(canopy::cdc::ReplicaState state) {
       return canopy::net::ServingState::kStreaming;
     case canopy::cdc::ReplicaState::kStale:
       return canopy::net::ServingState::kStale;
+    case canopy::cdc::ReplicaState::kFailed:
+      return canopy::net::ServingState::kFailed;
     case canopy::cdc::ReplicaState::kStopped:
       return canopy::net::ServingState::kUnknown;
   }
@@ -258,6 +272,7 @@ canopy::net::ReplicationReport ToReport(const canopy::cdc::ReplicaStatus& s) {
   r.stage = s.stage;
   r.received_lsn = s.received_lsn;
   r.last_error = s.last_error;
+  r.last_error_unix_ms = s.last_error_unix_ms;
   r.reconnects = s.reconnects;
   r.snapshots = s.snapshots;
   r.last_snapshot_seconds = s.snapshots > 0 ? s.last_snapshot_seconds : -1;
@@ -295,8 +310,11 @@ std::string ProgressLine(const canopy::cdc::TableLoadProgress& t) {
 
 class ReplicaFeed {
  public:
-  explicit ReplicaFeed(canopy::cdc::ReplicaOptions options)
-      : replica_(WithHooks(std::move(options))) {}
+  ReplicaFeed(canopy::cdc::ReplicaOptions options, std::chrono::seconds fail_exit_after)
+      : fail_exit_after_(fail_exit_after), replica_(WithHooks(std::move(options))) {}
+
+  // Replication failed and canopyd should exit (kExitReplicationFailed).
+  bool failed() const { return failed_.load(); }
   ~ReplicaFeed() { Stop(); }
 
   // The server's hooks: replication state for Status replies, and a nudge
@@ -325,6 +343,7 @@ class ReplicaFeed {
     }
     cv_.notify_all();
     if (progress_.joinable()) progress_.join();
+    if (fail_exit_.joinable()) fail_exit_.join();
     replica_.Stop();
     server_.store(nullptr);
   }
@@ -342,6 +361,27 @@ class ReplicaFeed {
         server->SetIndex(index);
       }
       server->NotifyApplied(applied);
+    };
+    // Runs on the replica thread, once: the replica gave up. Before the first
+    // snapshot there is nothing to serve: stop at once. Else keep serving
+    // state `failed` (probes see it) for fail_exit_after_, then stop. The
+    // stop goes through main's sigwait (SIGTERM to ourselves).
+    options.on_failed = [this](const canopy::Status& error) {
+      const bool served = served_ != nullptr;
+      Log(LogLevel::kError, "replication failed (retrying cannot fix this): " + error.message());
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stopping_) return;
+      fail_exit_ = std::thread([this, served] {
+        std::unique_lock<std::mutex> lock(mu_);
+        if (served) {
+          Log(LogLevel::kError, "exiting in " + std::to_string(fail_exit_after_.count()) +
+                                    " s (--fail-exit-after); serving state failed until then");
+          cv_.wait_for(lock, fail_exit_after_, [&] { return stopping_; });
+          if (stopping_) return;
+        }
+        failed_.store(true);
+        kill(getpid(), SIGTERM);
+      });
     };
     return options;
   }
@@ -376,6 +416,9 @@ class ReplicaFeed {
   std::condition_variable cv_;
   bool stopping_ = false;
   std::thread progress_;
+  std::thread fail_exit_;  // started by on_failed
+  const std::chrono::seconds fail_exit_after_;
+  std::atomic<bool> failed_{false};
   canopy::cdc::Replica replica_;  // last: stopped (by Stop) before the rest goes
 };
 
@@ -392,7 +435,8 @@ canopy::Result<std::unique_ptr<ReplicaFeed>> MakeReplication(Flags* flags) {
   options.log = [](const std::string& line) { Log(LogLevel::kInfo, line); };
   options.log_warning = [](const std::string& line) { Log(LogLevel::kWarning, line); };
   if (canopy::Status s = options.mapping.Validate(); !s.ok()) return s;
-  auto feed = std::make_unique<ReplicaFeed>(std::move(options));
+  auto feed = std::make_unique<ReplicaFeed>(std::move(options),
+                                            std::chrono::seconds(flags->fail_exit_after_seconds));
   feed->Hook(&flags->server);
   return feed;
 }
@@ -404,6 +448,7 @@ class ReplicaFeed {
  public:
   canopy::Status Start(canopy::net::Server*) { return canopy::Status(); }
   void Stop() {}
+  bool failed() const { return false; }
 };
 canopy::Result<std::unique_ptr<ReplicaFeed>> MakeReplication(Flags*) {
   return std::unique_ptr<ReplicaFeed>();
@@ -476,10 +521,17 @@ int main(int argc, char** argv) {
 
   int signal_number = 0;
   sigwait(&stop_signals, &signal_number);
-  Log(LogLevel::kInfo,
-      std::string("received ") + (signal_number == SIGINT ? "SIGINT" : "SIGTERM") + "; stopping");
+  const bool replication_failed = *replication && (*replication)->failed();
+  if (replication_failed) {
+    Log(LogLevel::kError,
+        "replication failed; stopping (exit " + std::to_string(kExitReplicationFailed) + ")");
+  } else {
+    Log(LogLevel::kInfo,
+        std::string("received ") + (signal_number == SIGINT ? "SIGINT" : "SIGTERM") + "; stopping");
+  }
   (*server)->Stop();
   if (*replication) (*replication)->Stop();
+  if (replication_failed) return kExitReplicationFailed;
   Log(LogLevel::kInfo,
       "stopped; " + std::to_string((*server)->requests_served()) + " requests served");
   return kExitOk;

@@ -28,8 +28,37 @@ const char* ReplicaStateName(ReplicaState state) {
     case ReplicaState::kLoading: return "loading";
     case ReplicaState::kStreaming: return "streaming";
     case ReplicaState::kStale: return "stale";
+    case ReplicaState::kFailed: return "failed";
   }
   return "?";
+}
+
+namespace {
+
+int64_t UnixMsNow() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+bool IsPermanentReplicationError(const Status& error) {
+  if (error.ok()) return false;
+  const std::string& m = error.message();
+  static const char* const kStates[] = {"3D000", "28000", "28P01", "42501", "42P01", "42703", "42704"};
+  for (const char* state : kStates) {
+    if (m.find(std::string("(SQLSTATE ") + state + ")") != std::string::npos) return true;
+  }
+  // libpq reports a refused connection as text only (no SQLSTATE).
+  if (m.find("cannot connect to PostgreSQL") != std::string::npos) {
+    static const char* const kTexts[] = {"\" does not exist",  // database "x" / role "x" does not exist
+                                         "password authentication failed", "no pg_hba.conf entry",
+                                         "permission denied", "must be superuser or replication role"};
+    for (const char* text : kTexts) {
+      if (m.find(text) != std::string::npos) return true;
+    }
+  }
+  return false;
 }
 
 // ---------------------------------------------------------------- Replica
@@ -217,9 +246,12 @@ Status Replica::Worker::WaitUntilApplied(Lsn lsn, std::chrono::milliseconds time
   // this waiter gives up).
   RequestPosition(lsn, timeout);
   std::unique_lock<std::mutex> lock(mu_);
-  cv_.wait_for(lock, timeout, [&] { return applied_.load() >= lsn.value || stop_.load(); });
+  cv_.wait_for(lock, timeout, [&] {
+    return applied_.load() >= lsn.value || stop_.load() || status_.state == ReplicaState::kFailed;
+  });
   if (applied_.load() >= lsn.value) return Status();
   if (stop_.load()) return Status::Unavailable("replica stopped");
+  if (status_.state == ReplicaState::kFailed) return Status::FailedPrecondition("replica failed: " + status_.last_error);
   return Status::Timeout("applied LSN " + Lsn(applied_.load()).ToString() + " did not reach " + lsn.ToString() +
                          " (state " + ReplicaStateName(status_.state) +
                          (status_.last_error.empty() ? "" : ", last error: " + status_.last_error) + ")");
@@ -227,10 +259,13 @@ Status Replica::Worker::WaitUntilApplied(Lsn lsn, std::chrono::milliseconds time
 
 Status Replica::Worker::WaitUntilStreaming(std::chrono::milliseconds timeout) {
   std::unique_lock<std::mutex> lock(mu_);
-  cv_.wait_for(lock, timeout,
-               [&] { return (index_ && status_.state == ReplicaState::kStreaming) || stop_.load(); });
+  cv_.wait_for(lock, timeout, [&] {
+    return (index_ && status_.state == ReplicaState::kStreaming) || stop_.load() ||
+           status_.state == ReplicaState::kFailed;
+  });
   if (index_ && status_.state == ReplicaState::kStreaming) return Status();
   if (stop_.load()) return Status::Unavailable("replica stopped");
+  if (status_.state == ReplicaState::kFailed) return Status::FailedPrecondition("replica failed: " + status_.last_error);
   return Status::Timeout(std::string("replica not streaming (state ") + ReplicaStateName(status_.state) +
                          ", stage " + status_.stage +
                          (status_.last_error.empty() ? "" : ", last error: " + status_.last_error) + ")");
@@ -245,6 +280,9 @@ ReplicaStatus Replica::Worker::status() const {
   std::lock_guard<std::mutex> lock(mu_);
   ReplicaStatus s = status_;
   if (loader_ != nullptr) s.tables = loader_->Progress();
+  // The server reported at least what is applied (received_lsn is updated
+  // with each status update, the applied position with every batch).
+  if (s.received_lsn < s.applied_lsn) s.received_lsn = s.applied_lsn;
   return s;
 }
 
@@ -260,7 +298,9 @@ void Replica::Worker::Run() {
     const uint64_t snapshots_before = status().snapshots;
     const uint64_t applied_before = applied_.load();
     Status s = Session();
+    check_sql_.reset();
     if (stop_.load()) break;
+    const bool permanent = permanent_ || (!stream_started_ && IsPermanentReplicationError(s));
     // A session that made progress resets the backoff.
     if (status().snapshots != snapshots_before || applied_.load() != applied_before) {
       backoff = options_.reconnect_min_backoff;
@@ -268,10 +308,21 @@ void Replica::Worker::Run() {
     {
       std::lock_guard<std::mutex> lock(mu_);
       status_.last_error = s.ToString();
-      status_.state = index_ ? ReplicaState::kStale : ReplicaState::kConnecting;
-      status_.stage = "backoff";
+      status_.last_error_unix_ms = UnixMsNow();
+      if (permanent) {
+        status_.state = ReplicaState::kFailed;
+        status_.stage = "failed";
+      } else {
+        status_.state = index_ ? ReplicaState::kStale : ReplicaState::kConnecting;
+        status_.stage = "backoff";
+      }
     }
     cv_.notify_all();
+    if (permanent) {
+      Warn("canopy replica: failed, not retrying (retrying cannot fix this): " + s.ToString());
+      if (options_.on_failed) options_.on_failed(s);
+      return;  // the state stays kFailed
+    }
     Warn("canopy replica: session ended: " + s.ToString() + "; retrying in " + std::to_string(backoff.count()) +
         " ms");
     if (!Sleep(backoff)) break;
@@ -283,6 +334,42 @@ void Replica::Worker::Run() {
     status_.stage = "stopped";
   }
   cv_.notify_all();
+}
+
+Status Replica::Worker::Permanent(Status s) {
+  if (!s.ok()) permanent_ = true;
+  return s;
+}
+
+Status Replica::Worker::CheckPublishedColumns(PgConnection& sql) {
+  const std::string& pub = options_.publication;
+  if (sql.server_version() < 150000) return Status();  // no column lists or row filters before 15
+  // One row per published column (a table without a column list lists all
+  // of its columns).
+  auto r = sql.ExecParams(
+      "SELECT p.schemaname, p.tablename, p.rowfilter, a.attname "
+      "FROM pg_publication_tables p LEFT JOIN LATERAL unnest(p.attnames) AS a(attname) ON true "
+      "WHERE p.pubname = $1",
+      {pub}, PGRES_TUPLES_OK);
+  if (!r.ok()) return r.status();
+  for (Table t : kAllTables) {
+    const TableSpec& spec = options_.mapping.Spec(t);
+    PublishedTable published;
+    bool found = false;
+    for (int i = 0; i < r.value().rows(); ++i) {
+      if (r.value().Get(i, 0) != spec.schema || r.value().Get(i, 1) != spec.table) continue;
+      found = true;
+      if (!r.value().IsNull(i, 2)) published.row_filter = r.value().Get(i, 2);
+      if (!r.value().IsNull(i, 3)) published.columns.push_back(r.value().Get(i, 3));
+    }
+    if (!found) {
+      return Permanent(Status::FailedPrecondition("publication " + pub + " does not publish " + QualifiedName(spec) +
+                                                  " (ALTER PUBLICATION " + QuoteIdentifier(pub) + " ADD TABLE " +
+                                                  QualifiedName(spec) + ")"));
+    }
+    CANOPY_RETURN_IF_ERROR(Permanent(CheckPublishedTable(spec, pub, published)));
+  }
+  return Status();
 }
 
 Status Replica::Worker::CheckPublication(PgConnection& sql) {
@@ -298,9 +385,9 @@ Status Replica::Worker::CheckPublication(PgConnection& sql) {
   }
   if (exists.value().rows() == 0) {
     if (!options_.create_publication) {
-      return Status::FailedPrecondition("publication " + pub + " does not exist (CREATE PUBLICATION " +
-                                        QuoteIdentifier(pub) + " FOR TABLE " + all_tables +
-                                        ", or set create_publication)");
+      return Permanent(Status::FailedPrecondition("publication " + pub + " does not exist (CREATE PUBLICATION " +
+                                                  QuoteIdentifier(pub) + " FOR TABLE " + all_tables +
+                                                  ", or start canopyd with --create-publication)"));
     }
     Log("canopy replica: creating publication " + pub);
     return sql.Exec("CREATE PUBLICATION " + QuoteIdentifier(pub) + " FOR TABLE " + all_tables, PGRES_COMMAND_OK)
@@ -309,8 +396,11 @@ Status Replica::Worker::CheckPublication(PgConnection& sql) {
   const internal::PgResult& r = exists.value();
   for (int c = 0; c < 4; ++c) {
     if (r.Get(0, c) != "t") {
-      return Status::FailedPrecondition("publication " + pub +
-                                        " must publish insert, update, delete and truncate");
+      return Permanent(Status::FailedPrecondition("publication " + pub +
+                                                  " must publish insert, update, delete and truncate (ALTER "
+                                                  "PUBLICATION " +
+                                                  QuoteIdentifier(pub) +
+                                                  " SET (publish = 'insert, update, delete, truncate'))"));
     }
   }
   auto tables = sql.ExecParams("SELECT schemaname, tablename FROM pg_publication_tables WHERE pubname = $1",
@@ -327,7 +417,9 @@ Status Replica::Worker::CheckPublication(PgConnection& sql) {
   }
   if (missing.empty()) return Status();
   if (!options_.create_publication) {
-    return Status::FailedPrecondition("publication " + pub + " lacks " + missing);
+    return Permanent(Status::FailedPrecondition("publication " + pub + " lacks " + missing + " (ALTER PUBLICATION " +
+                                                QuoteIdentifier(pub) + " ADD TABLE " + missing +
+                                                ", or start canopyd with --create-publication)"));
   }
   Log("canopy replica: adding " + missing + " to publication " + pub);
   return sql.Exec("ALTER PUBLICATION " + QuoteIdentifier(pub) + " ADD TABLE " + missing, PGRES_COMMAND_OK)
@@ -476,6 +568,8 @@ Status Replica::Worker::Bootstrap(PgConnection& repl, PgConnection& sql, Lsn* st
 }
 
 Status Replica::Worker::Session() {
+  permanent_ = false;
+  stream_started_ = false;
   SetState(index() ? ReplicaState::kStale : ReplicaState::kConnecting, "connect");
   auto repl_or = PgConnection::Connect(options_.conninfo, true, options_.application_name);
   if (!repl_or.ok()) return repl_or.status();
@@ -503,6 +597,7 @@ Status Replica::Worker::Session() {
     if (!sql_or.ok()) return sql_or.status();
     PgConnection& sql = *sql_or.value();
     CANOPY_RETURN_IF_ERROR(CheckPublication(sql));
+    CANOPY_RETURN_IF_ERROR(CheckPublishedColumns(sql));
     temporary_slot_ = options_.slot_name.empty();
     if (!temporary_slot_) slot_name_ = options_.slot_name;
 
@@ -528,12 +623,23 @@ Status Replica::Worker::Session() {
                       ")";
     auto started = repl.ExecInterruptible(cmd, PGRES_COPY_BOTH, &stop_, &stop_pipe_);
     if (!started.ok()) return started.status();
+    stream_started_ = true;
+    check_sql_ = std::move(sql_or).value();  // kept for publication re-checks while streaming
   }
   received_ = Lsn(applied_.load());
   last_flush_sent_ = Lsn();
   pending_.clear();
   pending_changes_ = 0;
-  SetState(ReplicaState::kStreaming, "stream");
+  {
+    // Healthy again: the error of an earlier session is history.
+    std::lock_guard<std::mutex> lock(mu_);
+    status_.state = ReplicaState::kStreaming;
+    status_.stage = "stream";
+    status_.last_error.clear();
+    status_.last_error_unix_ms = 0;
+  }
+  cv_.notify_all();
+  next_publication_check_ = std::chrono::steady_clock::now() + options_.publication_check_interval;
   Log("canopy replica: streaming from slot " + slot_name_);
   return Stream(repl);
 }

@@ -51,6 +51,15 @@ class Replica::Worker {
   // One connect..stream cycle. Returns when the stream ends (error or stop).
   Status Session();
   Status CheckPublication(internal::PgConnection& sql);
+  // The publication carries every mapped column of every mapped table and
+  // filters no rows (PostgreSQL 15+). Errors from the check itself are marked
+  // permanent; SQL errors are returned as they are.
+  Status CheckPublishedColumns(internal::PgConnection& sql);
+  // CheckPublishedColumns on check_sql_ (while streaming); an SQL failure of
+  // the check is a transient error of the session.
+  Status CheckPublicationNow();
+  // Marks the session's error as one retrying cannot heal.
+  Status Permanent(Status s);
   // Creates the slot and loads a fresh snapshot into a new index, swapped in
   // on success. *start receives the slot's consistent point.
   Status Bootstrap(internal::PgConnection& repl, internal::PgConnection& sql, Lsn* start);
@@ -96,6 +105,11 @@ class Replica::Worker {
   std::chrono::steady_clock::time_point next_status_;
   std::chrono::steady_clock::time_point last_reply_request_;
   uint64_t slot_counter_ = 0;
+  bool permanent_ = false;       // the session's error is permanent (set by Permanent)
+  bool stream_started_ = false;  // the session reached START_REPLICATION
+  // An SQL connection kept while streaming, for publication re-checks.
+  std::unique_ptr<internal::PgConnection> check_sql_;
+  std::chrono::steady_clock::time_point next_publication_check_;
 };
 
 }  // namespace canopy::cdc

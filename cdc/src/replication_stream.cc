@@ -75,6 +75,26 @@ Status Replica::Worker::SendStatus(PgConnection& repl, bool reply_requested) {
   return Status();
 }
 
+Status Replica::Worker::CheckPublicationNow() {
+  next_publication_check_ = std::chrono::steady_clock::now() + options_.publication_check_interval;
+  if (!check_sql_) return Status();
+  Status s = CheckPublishedColumns(*check_sql_);
+  if (!s.ok() && !permanent_ && PQstatus(check_sql_->get()) != CONNECTION_OK) {
+    // The check's connection went away (idle_session_timeout, a terminated
+    // backend): one new one before giving up the session.
+    auto fresh = PgConnection::Connect(options_.conninfo, false, options_.application_name);
+    if (fresh.ok()) {
+      check_sql_ = std::move(fresh).value();
+      s = CheckPublishedColumns(*check_sql_);
+    }
+  }
+  if (!s.ok() && !permanent_) {
+    // The check's own connection failed: a transient error of the session.
+    return Status::Unavailable("checking the publication: " + s.message());
+  }
+  return s;
+}
+
 Status Replica::Worker::Stream(PgConnection& repl) {
   PgOutputDecoder decoder;
   PgOutputMessage message;
@@ -106,8 +126,18 @@ Status Replica::Worker::Stream(PgConnection& repl) {
       if (envelope.kind == CopyDataMessage::Kind::kXLogData) {
         received_ = std::max(received_, envelope.xlog.wal_end);
         s = decoder.Decode(envelope.xlog.payload, &message);
-        if (s.ok()) s = assembler_.Process(message);
         if (!s.ok()) return s;
+        s = assembler_.Process(message);
+        // A mapped relation without a mapped column, or of the wrong shape:
+        // no retry can fix that (nothing of it has been applied).
+        if (s.code() == StatusCode::kFailedPrecondition) return Permanent(std::move(s));
+        if (!s.ok()) return s;
+        if (message.type == PgOutputMessageType::kRelation &&
+            options_.mapping.Find(message.relation.namespace_name, message.relation.relation_name)) {
+          // The publication may have changed (a column list, a row filter):
+          // check it before any change this Relation describes is applied.
+          if (Status c = CheckPublicationNow(); !c.ok()) return c;
+        }
         if (auto txn = assembler_.TakeCommitted()) {
           pending_changes_ += txn->changes.size();
           pending_.push_back(std::move(*txn));
@@ -133,10 +163,14 @@ Status Replica::Worker::Stream(PgConnection& repl) {
       }
       if (++since_clock_check >= kMessagesPerClockCheck) {
         since_clock_check = 0;
-        if (std::chrono::steady_clock::now() >= next_status_) {
+        const auto now = std::chrono::steady_clock::now();
+        if (now >= next_status_) {
           // A long stream: status goes out on time (with what is applied).
           if (Status a = ApplyPending(); !a.ok()) return a;
           if (Status r = SendStatus(repl, false); !r.ok()) return r;
+        }
+        if (now >= next_publication_check_) {
+          if (Status c = CheckPublicationNow(); !c.ok()) return c;
         }
       }
       continue;
@@ -144,13 +178,25 @@ Status Replica::Worker::Stream(PgConnection& repl) {
     if (n == -2) return repl.Error("reading the replication stream");
     if (n == -1) {
       internal::PgResult r(PQgetResult(repl.get()));
-      return Status::Unavailable("replication stream ended by the server" +
-                                 (r.get() != nullptr ? ": " + std::string(PQresultErrorMessage(r.get())) : ""));
+      std::string why = r.get() != nullptr ? PQresultErrorMessage(r.get()) : "";
+      while (!why.empty() && (why.back() == '\n' || why.back() == ' ')) why.pop_back();
+      if (why.empty()) {
+        // The server ended COPY without an error: a walsender that is asked
+        // to stop (a fast or smart shutdown) does just that.
+        return Status::Unavailable(
+            "server closed the replication connection without an error (PostgreSQL shutting down?)");
+      }
+      const char* state = PQresultErrorField(r.get(), PG_DIAG_SQLSTATE);
+      return Status::Unavailable("replication stream ended by the server: " + why +
+                                 (state != nullptr ? std::string(" (SQLSTATE ") + state + ")" : ""));
     }
 
     // n == 0: nothing buffered. Apply what is pending, then talk and wait.
     if (Status a = ApplyPending(); !a.ok()) return a;
     const auto now = std::chrono::steady_clock::now();
+    if (now >= next_publication_check_) {
+      if (Status c = CheckPublicationNow(); !c.ok()) return c;
+    }
     const bool waiter = HasWaiter() && !assembler_.in_transaction();
     if (now >= next_status_) {
       if (Status r = SendStatus(repl, waiter); !r.ok()) return r;

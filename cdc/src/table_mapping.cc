@@ -119,6 +119,33 @@ Status TableMapping::SetAll(std::string_view text) {
   return Status();
 }
 
+std::vector<std::string> MissingColumns(const TableSpec& spec, const std::vector<std::string>& offered) {
+  std::vector<std::string> missing;
+  for (const std::string& c : spec.columns) {
+    if (c.empty()) continue;
+    bool found = false;
+    for (const std::string& o : offered) found = found || o == c;
+    if (!found) missing.push_back(c);
+  }
+  return missing;
+}
+
+Status CheckPublishedTable(const TableSpec& spec, std::string_view publication, const PublishedTable& published) {
+  const std::string where = "publication " + std::string(publication) + " publishes " + QualifiedName(spec);
+  const std::vector<std::string> missing = MissingColumns(spec, published.columns);
+  if (!missing.empty()) {
+    std::string list;
+    for (const std::string& c : missing) list += (list.empty() ? "" : ", ") + c;
+    return Status::FailedPrecondition(where + " without the mapped column(s) " + list +
+                                      " (a column list: add them, or map them to \"\" with --map)");
+  }
+  if (!published.row_filter.empty()) {
+    return Status::FailedPrecondition(where + " with a row filter (WHERE " + published.row_filter +
+                                      "): canopy needs every row; drop the filter");
+  }
+  return Status();
+}
+
 int FieldCount(Table table) {
   switch (table) {
     case Table::kNamespaces: return kNamespaceFieldCount;

@@ -126,6 +126,20 @@ Status TransactionAssembler::BindRelation(const RelationMessage& rel) {
     if (b.field_column[0] < 0) {
       return Status::FailedPrecondition("relation " + b.qualified_name + " has no key column " + spec.columns[0]);
     }
+    // A mapped column the relation does not carry (a publication column
+    // list, a dropped column) would silently keep stale values: refuse.
+    std::string missing;
+    for (int f = 1; f < FieldCount(table); ++f) {
+      const std::string& name = spec.columns[static_cast<size_t>(f)];
+      if (name.empty() || b.field_column[static_cast<size_t>(f)] >= 0) continue;
+      missing += (missing.empty() ? "" : ", ") + name;
+    }
+    if (!missing.empty()) {
+      return Status::FailedPrecondition("relation " + b.qualified_name + " as published lacks the mapped column(s) " +
+                                        missing +
+                                        " (a publication column list, or a dropped column; map them to \"\" "
+                                        "with --map if canopy should not read them)");
+    }
   }
   bindings_[rel.relation_id] = std::move(b);
   return Status();

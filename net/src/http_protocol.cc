@@ -61,6 +61,8 @@ std::string NotStreamingReason(const ReplicationReport& r) {
              (r.last_error.empty() ? "" : "; last error: " + r.last_error);
     case ServingState::kStreaming:
       return "streaming";
+    case ServingState::kFailed:
+      return "failed: " + (r.last_error.empty() ? std::string("replication failed") : r.last_error);
     case ServingState::kUnknown:
       break;
   }

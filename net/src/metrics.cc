@@ -159,7 +159,7 @@ void WritePrometheus(const ServerStatus& status, bool index_loaded, const Server
   w.Header("canopy_replica_state", "gauge",
            "Replication state: 1 for the current state, 0 for the others.");
   for (ServingState s : {ServingState::kUnknown, ServingState::kLoading, ServingState::kStreaming,
-                         ServingState::kStale}) {
+                         ServingState::kStale, ServingState::kFailed}) {
     w.Sample("canopy_replica_state", Writer::Label("state", ServingStateName(s)),
              uint64_t{r.state == s ? 1u : 0u});
   }

@@ -87,6 +87,8 @@ const char* ServingStateName(ServingState state) {
       return "streaming";
     case ServingState::kStale:
       return "stale";
+    case ServingState::kFailed:
+      return "failed";
   }
   return "unknown";
 }

@@ -24,6 +24,12 @@ ServerStatus CollectStatus(const HierarchyIndex* index, const StatusSource* sour
     status.applied_lsn = status.index.applied_lsn;
   }
   if (source != nullptr) source->FillStatus(&status);
+  // The source reported at least what is applied: never show less (the two
+  // are read at slightly different times).
+  if (status.replication.received_lsn.value != 0 &&
+      status.replication.received_lsn < status.applied_lsn) {
+    status.replication.received_lsn = status.applied_lsn;
+  }
   const Lsn received = status.replication.received_lsn;
   status.lag_bytes = received > status.applied_lsn ? received.value - status.applied_lsn.value : 0;
   return status;

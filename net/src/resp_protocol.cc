@@ -493,6 +493,7 @@ void RespProtocol::Status(const HierarchyIndex* index, SessionContext& ctx) {
   line("state", ServingStateName(s.replication.state));
   line("stage", s.replication.stage);
   line("last_error", s.replication.last_error);
+  line("last_error_unix_ms", std::to_string(s.replication.last_error_unix_ms));
   line("namespaces", std::to_string(s.index.namespaces));
   line("projects", std::to_string(s.index.projects));
   line("runner_links", std::to_string(s.index.runner_links));

@@ -57,5 +57,45 @@ TEST(TableMappingSetAll, SkipsCommentsAndNamesTheBadLine) {
   EXPECT_NE(s.message().find("line 2"), std::string::npos) << s.message();
 }
 
+// What a publication offers vs what the mapping needs (PostgreSQL 15's
+// column lists and row filters).
+TEST(PublishedColumns, MissingColumnsInFieldOrder) {
+  const TableMapping m;
+  EXPECT_TRUE(MissingColumns(m.projects, m.projects.columns).empty());
+  // More columns than needed, in another order: nothing missing.
+  EXPECT_TRUE(MissingColumns(m.runner_links, {"created_at", "namespace_id", "runner_id", "id"}).empty());
+  // The column list of the measured problem.
+  EXPECT_EQ(MissingColumns(m.projects, {"id", "namespace_id", "project_namespace_id", "path"}),
+            (std::vector<std::string>{"name", "visibility_level", "archived", "pending_delete"}));
+  EXPECT_EQ(MissingColumns(m.namespaces, {}), m.namespaces.columns);
+  // Names are exact (PostgreSQL's stored, case-sensitive names).
+  EXPECT_EQ(MissingColumns(m.runner_links, {"ID", "runner_id", "namespace_id"}), (std::vector<std::string>{"id"}));
+  // An unmapped field is not needed.
+  TableMapping u;
+  ASSERT_TRUE(u.Set("projects.archived=").ok());
+  EXPECT_EQ(MissingColumns(u.projects, {"id", "namespace_id", "project_namespace_id", "name", "path",
+                                        "visibility_level", "pending_delete"}),
+            std::vector<std::string>{});
+}
+
+TEST(PublishedColumns, CheckNamesTableAndColumnsAndRefusesRowFilters) {
+  const TableMapping m;
+  PublishedTable all{m.projects.columns, ""};
+  EXPECT_TRUE(CheckPublishedTable(m.projects, "canopy", all).ok());
+
+  PublishedTable short_list{{"id", "namespace_id", "project_namespace_id", "name", "path", "visibility_level"}, ""};
+  Status s = CheckPublishedTable(m.projects, "canopy_short", short_list);
+  EXPECT_EQ(s.code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(s.message().find("canopy_short"), std::string::npos) << s.ToString();
+  EXPECT_NE(s.message().find("\"public\".\"projects\""), std::string::npos) << s.ToString();
+  EXPECT_NE(s.message().find("archived, pending_delete"), std::string::npos) << s.ToString();
+
+  PublishedTable filtered{m.projects.columns, "(archived = false)"};
+  s = CheckPublishedTable(m.projects, "canopy", filtered);
+  EXPECT_EQ(s.code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(s.message().find("row filter"), std::string::npos) << s.ToString();
+  EXPECT_NE(s.message().find("(archived = false)"), std::string::npos) << s.ToString();
+}
+
 }  // namespace
 }  // namespace canopy::cdc

@@ -229,16 +229,48 @@ TEST_F(AssemblerTest, RelationResentAfterAlterTable) {
   EXPECT_EQ(row.runner_id, 8);
 }
 
-TEST_F(AssemblerTest, DroppedMappedColumnIsNeverPresent) {
-  MustFeed(testing::Relation(kNs, "public", "namespaces",
-                             {{"id", true, 20}, {"parent_id", false, 20}, {"type", false, 1043}}));
-  MustFeed(testing::Begin(0x700, 0, 7));
-  MustFeed(testing::Insert(kNs, {Col::T("1"), Col::Null(), Col::T("User")}));
-  MustFeed(testing::Commit(0x700, 0x740, 0));
-  Transaction t = Committed();
-  const auto& row = std::get<UpsertNamespace>(t.changes.at(0)).row;
-  EXPECT_EQ(row.present, ColumnMask{NamespaceRow::kParentId | NamespaceRow::kType});
-  EXPECT_EQ(row.type, NamespaceType::kUser);
+// A Relation without a mapped column (a publication column list, a dropped
+// column) would leave the field's old value in place on every update: it is
+// refused, naming the table and every missing column, before any change.
+TEST_F(AssemblerTest, RelationWithoutAMappedColumnIsRefused) {
+  Status s = Feed(testing::Relation(kNs, "public", "namespaces",
+                                    {{"id", true, 20}, {"parent_id", false, 20}, {"type", false, 1043}}));
+  EXPECT_EQ(s.code(), StatusCode::kFailedPrecondition) << s.ToString();
+  EXPECT_NE(s.message().find("public.namespaces"), std::string::npos) << s.ToString();
+  EXPECT_NE(s.message().find("name, path, visibility_level"), std::string::npos) << s.ToString();
+  // GitLab's projects published with a column list that leaves out archived
+  // (and pending_delete): what made `projects --unarchived` wrong.
+  s = Feed(testing::Relation(kProj, "public", "projects",
+                             {{"id", true, 20},
+                              {"namespace_id", false, 20},
+                              {"project_namespace_id", false, 20},
+                              {"name", false, 1043},
+                              {"path", false, 1043},
+                              {"visibility_level", false, 23}}));
+  EXPECT_EQ(s.code(), StatusCode::kFailedPrecondition) << s.ToString();
+  EXPECT_NE(s.message().find("public.projects"), std::string::npos) << s.ToString();
+  EXPECT_NE(s.message().find("archived, pending_delete"), std::string::npos) << s.ToString();
+  // A relation canopy does not mirror may publish what it likes.
+  MustFeed(testing::Relation(kOther, "public", "users", {{"id", true, 20}}));
+}
+
+// A field mapped to "" is not needed: a Relation without that column is fine.
+TEST(AssemblerMapping, UnmappedColumnIsNotNeeded) {
+  TableMapping m;
+  ASSERT_TRUE(m.Set("projects.archived=").ok());
+  ASSERT_TRUE(m.Set("projects.pending_delete=").ok());
+  TransactionAssembler a(m);
+  PgOutputMessage msg;
+  const std::vector<uint8_t> bytes = testing::Relation(kProj, "public", "projects",
+                                                       {{"id", true, 20},
+                                                        {"namespace_id", false, 20},
+                                                        {"project_namespace_id", false, 20},
+                                                        {"name", false, 1043},
+                                                        {"path", false, 1043},
+                                                        {"visibility_level", false, 23}})
+                                         .vec();
+  ASSERT_TRUE(PgOutputDecoder().Decode(std::span<const uint8_t>(bytes.data(), bytes.size()), &msg).ok());
+  EXPECT_TRUE(a.Process(msg).ok());
 }
 
 TEST_F(AssemblerTest, CustomMapping) {

@@ -703,10 +703,11 @@ TEST_F(CliE2E, PermanentSlotRestart) {
   EXPECT_EQ(active, "f");
 }
 
-// canopyd pointed at a PostgreSQL that is not there, at a database that does
-// not exist, or given a conninfo libpq cannot parse: it keeps serving
-// `status` (not streaming, the error in last_error), queries answer with a
-// server error (exit 3), and SIGTERM (or SIGINT) still stops it with exit 0.
+// canopyd pointed at a PostgreSQL that is not there (retried: that may
+// heal): it keeps serving `status` (not streaming, the error in last_error),
+// queries answer with a server error (exit 3), and SIGTERM (or SIGINT) still
+// stops it with exit 0. At a database that does not exist (retrying cannot
+// heal that): exit 4 at once. A conninfo libpq cannot parse: exit 2.
 TEST_F(CliE2E, BadConninfo) {
   ASSERT_NO_FATAL_FAILURE(Prepare("canopy_e2e_badpg", /*load=*/false));
   struct Case {
@@ -716,8 +717,8 @@ TEST_F(CliE2E, BadConninfo) {
   const std::vector<Case> cases = {
       // Nothing listens on port 1.
       {"no server", "host=127.0.0.1 port=1 dbname=canopy connect_timeout=2"},
-      // The server is there, the database is not.
-      {"no database", db_->conninfo() + "_missing"},
+      // The same, stopped with SIGINT.
+      {"no server, SIGINT", "host=127.0.0.1 port=1 dbname=canopy connect_timeout=2"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
@@ -753,7 +754,7 @@ TEST_F(CliE2E, BadConninfo) {
     EXPECT_EQ(r.code(), kExitServer) << r.Describe();
 
     // SIGINT stops it like SIGTERM.
-    const int sig = c.name == "no database" ? SIGINT : SIGTERM;
+    const int sig = c.name == "no server, SIGINT" ? SIGINT : SIGTERM;
     const ProcessExit e = daemon_->Stop(sig);
     EXPECT_TRUE(e.exited && e.code == 0) << strsignal(sig) << ": " << e.Describe() << "\n"
                                          << daemon_->Log();
@@ -761,6 +762,14 @@ TEST_F(CliE2E, BadConninfo) {
     EXPECT_NE(daemon_->Log().find(" warning canopyd: canopy replica: session ended"),
               std::string::npos)
         << daemon_->Log();
+  }
+
+  // The server is there, the database is not: failed, exit 4 at once.
+  {
+    ProgramRun r = RunProgram({CANOPYD_PATH, "--pg", db_->conninfo() + "_missing",
+                               "--create-publication", "--unix", sock_, "--listen", "none"});
+    EXPECT_EQ(r.code(), 4) << r.Describe();
+    EXPECT_NE(r.err.find("does not exist"), std::string::npos) << r.Describe();
   }
 
   // A conninfo libpq cannot parse never will: canopyd refuses it at start.

@@ -123,6 +123,13 @@ TEST_F(HttpServerTest, ReadyzFollowsTheReplicationState) {
   EXPECT_EQ(r.rfind("HTTP/1.1 503 ", 0), 0u) << r;
   EXPECT_EQ(Body(r).rfind("stale: ", 0), 0u) << r;
 
+  Report(ServingState::kFailed, "", 0, "publication canopy lacks projects.archived");
+  r = Get(port, "/readyz");
+  EXPECT_EQ(r.rfind("HTTP/1.1 503 ", 0), 0u) << r;
+  EXPECT_EQ(Body(r), "failed: publication canopy lacks projects.archived\n");
+  EXPECT_NE(Get(port, "/metrics").find("canopy_replica_state{state=\"failed\"} 1"),
+            std::string::npos);
+
   // The index (LSN 0) is 100 bytes behind what the source reported: over 50.
   Report(ServingState::kStreaming, "stream", 100);
   r = Get(port, "/readyz");

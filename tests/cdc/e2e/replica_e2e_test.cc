@@ -392,10 +392,16 @@ TEST(ReplicaE2E, MissingPublicationIsReported) {
   o.publication = "nope";
   Replica replica(o);
   ASSERT_TRUE(replica.Start().ok());
-  Status st = replica.WaitUntilStreaming(milliseconds(1500));
-  EXPECT_EQ(st.code(), StatusCode::kTimeout);
-  EXPECT_NE(replica.status().last_error.find("publication nope does not exist"), std::string::npos)
-      << replica.status().last_error;
+  // Retrying cannot create it: the replica fails (at once, not at the timeout).
+  const auto t0 = std::chrono::steady_clock::now();
+  Status st = replica.WaitUntilStreaming(std::chrono::seconds(30));
+  EXPECT_EQ(st.code(), StatusCode::kFailedPrecondition) << st.ToString();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(20));
+  const ReplicaStatus status = replica.status();
+  EXPECT_EQ(status.state, ReplicaState::kFailed);
+  EXPECT_NE(status.last_error.find("publication nope does not exist"), std::string::npos) << status.last_error;
+  EXPECT_GT(status.last_error_unix_ms, 0);
+  EXPECT_EQ(status.reconnects, 0u) << "not retried";
   EXPECT_EQ(replica.index(), nullptr);
 }
 

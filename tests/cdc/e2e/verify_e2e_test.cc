@@ -3,8 +3,10 @@
 // deliberately made to diverge does not. Labels: cdc, e2e.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <iostream>
+#include <thread>
 
 #include "canopy/bench/gitlab_forest.h"
 #include "canopy/cdc/replica.h"
@@ -134,6 +136,58 @@ TEST(VerifyE2E, DivergedIndexIsReported) {
   auto sampled = Verify(db.conninfo(), index, o);
   ASSERT_TRUE(sampled.ok());
   EXPECT_GE(sampled.value().differences, 1u);  // at least the project id set
+}
+
+// "Not quiescent" means the source's WAL position moved during the check:
+// an index whose own position moves (or not) does not matter. On an idle
+// database the report is quiescent (a few tries: autovacuum may write WAL);
+// while a writer commits throughout the check it is not.
+TEST(VerifyE2E, QuiescentOnlyWhenTheSourceWalDidNotMove) {
+  bench::GitlabForest forest = Forest(41);
+  TestDatabase db("canopy_e2e_verify_quiescent");
+  ASSERT_TRUE(db.ok());
+  Sql sql(db.conninfo());
+  ASSERT_TRUE(CreateGitlabSchema(sql));
+  ASSERT_TRUE(LoadForest(sql, forest));
+  ASSERT_TRUE(sql.Exec("VACUUM ANALYZE"));  // no autovacuum WAL during the idle checks
+  ASSERT_TRUE(sql.Exec("CHECKPOINT"));
+  HierarchyIndex index;
+  ASSERT_TRUE(index.Apply(bench::LoadTransaction(forest, Lsn(100))).ok());
+  VerifyOptions o;
+  o.sample_namespaces = 0;  // all: the check takes a while
+  o.sample_projects = 0;
+  o.lsn = Lsn(100);
+
+  bool quiescent = false;
+  for (int attempt = 0; attempt < 5 && !quiescent; ++attempt) {
+    auto idle = Verify(db.conninfo(), index, o);
+    ASSERT_TRUE(idle.ok()) << idle.status().ToString();
+    EXPECT_EQ(idle.value().differences, 0u);
+    quiescent = idle.value().quiescent;
+    std::cerr << "[idle] " << idle.value().Summary() << ", wal "
+              << idle.value().wal_lsn_before.ToString() << " -> "
+              << idle.value().wal_lsn_after.ToString() << "\n";
+  }
+  EXPECT_TRUE(quiescent) << "an idle source reported as not quiescent";
+
+  std::atomic<bool> stop{false};
+  std::thread writer([&] {
+    Sql w(db.conninfo());
+    while (!stop.load()) {
+      w.Exec("INSERT INTO audit_events (details) VALUES ('x')");
+      std::this_thread::sleep_for(milliseconds(2));
+    }
+  });
+  std::this_thread::sleep_for(milliseconds(50));
+  auto busy = Verify(db.conninfo(), index, o);
+  stop.store(true);
+  writer.join();
+  ASSERT_TRUE(busy.ok()) << busy.status().ToString();
+  std::cerr << "[busy] " << busy.value().Summary() << ", wal "
+            << busy.value().wal_lsn_before.ToString() << " -> "
+            << busy.value().wal_lsn_after.ToString() << "\n";
+  EXPECT_FALSE(busy.value().quiescent);
+  EXPECT_GT(busy.value().wal_lsn_after.value, busy.value().wal_lsn_before.value);
 }
 
 }  // namespace

@@ -16,7 +16,8 @@
 // How it works (docs/design/ARCHITECTURE.md "CDC", docs/design/cdc-notes.md):
 //   1. connect with replication=database, IDENTIFY_SYSTEM (system id, timeline);
 //   2. check the publication covers the mapped tables (or create/extend it
-//      when create_publication is set);
+//      when create_publication is set), every mapped column of them (a
+//      PostgreSQL 15 column list) and filters no rows (a row filter);
 //   3. CREATE_REPLICATION_SLOT ... LOGICAL pgoutput with an exported snapshot
 //      (TEMPORARY unless slot_name is set);
 //   4. SnapshotLoader copies every mapped table in parallel inside that
@@ -31,11 +32,24 @@
 //      status_interval. An idle keepalive whose position is past the last
 //      commit advances the index's applied LSN too (an empty transaction):
 //      nothing mapped committed in between, so the answers reflect it.
-//   6. On an error: reconnect with backoff. With a permanent slot (and the same
+//   6. On an error that retrying can heal (connection refused or lost,
+//      PostgreSQL restarting, a terminated walsender): reconnect with backoff. With a permanent slot (and the same
 //      system id and timeline) streaming resumes from the applied LSN and
 //      transactions already applied are skipped; otherwise a fresh snapshot is
 //      loaded into a new index while the old one keeps answering (state
 //      kStale), then swapped in.
+//   7. On an error that retrying cannot heal — the database, role or
+//      publication missing, permission denied, a mapped table or column
+//      missing or of the wrong type, a publication that lacks mapped tables
+//      or columns (a PostgreSQL 15 column list) or filters rows (a row
+//      filter) — the replica gives up: state kFailed, last_error says why,
+//      on_failed is called, nothing is retried. The publication's columns
+//      and filters are checked before the snapshot, on every Relation
+//      message of a mapped table and every publication_check_interval while
+//      streaming; a Relation that lacks a mapped column is refused before
+//      any change it describes is applied. An index already loaded keeps
+//      answering (as of its applied LSN), but the state is never kStreaming
+//      again.
 //
 // An index is in memory only: a new process always starts from a snapshot. A
 // permanent slot named in options that already exists is therefore dropped
@@ -99,6 +113,14 @@ struct ReplicaOptions {
   // neither reads from nor writes to the server — a stalled consumer. Polled
   // about every 5 ms from the replica thread. Empty = never paused.
   std::function<bool()> test_pause_stream;
+  // Called once on the replica thread when the replica gives up (state
+  // kFailed; see 7. above), with the error. May be empty.
+  std::function<void(const Status& error)> on_failed;
+  // While streaming, the publication's tables, columns and row filters are
+  // checked again this often (and on every Relation message of a mapped
+  // table): a publication changed under a running replica must not go
+  // unnoticed.
+  std::chrono::milliseconds publication_check_interval{5000};
 };
 
 enum class ReplicaState : uint8_t {
@@ -107,6 +129,8 @@ enum class ReplicaState : uint8_t {
   kLoading = 2,     // first snapshot being copied / built
   kStreaming = 3,   // following the slot
   kStale = 4,       // connection lost or re-snapshotting; the old index still answers
+  kFailed = 5,      // gave up on an error retrying cannot heal (last_error); an old index still
+                    // answers as of its applied LSN, nothing is retried
 };
 const char* ReplicaStateName(ReplicaState state);
 
@@ -141,8 +165,19 @@ struct ReplicaStatus {
   uint64_t changes_applied = 0;
   uint64_t keepalives = 0;
   uint64_t status_updates_sent = 0;
-  std::string last_error;                 // empty if none since the last Start
+  // The error that ended the last session (or made the replica fail); empty
+  // once the replica streams again (and before any error).
+  std::string last_error;
+  int64_t last_error_unix_ms = 0;  // when last_error happened (ms since the Unix epoch; 0: none)
 };
+
+// Whether `error` (from connecting to PostgreSQL or from its SQL, before
+// streaming starts) is one that retrying cannot heal: a database or role
+// that does not exist, authentication refused, permission denied, a table,
+// column or object that does not exist (SQLSTATE 3D000, 28000, 28P01,
+// 42501, 42P01, 42703, 42704). Pure; used by the replica to decide between
+// backoff and kFailed.
+bool IsPermanentReplicationError(const Status& error);
 
 class Replica {
  public:
@@ -171,6 +206,8 @@ class Replica {
   // and are woken through on_applied.
   void RequestPosition(Lsn lsn, std::chrono::milliseconds for_how_long);
   // Blocks until the first snapshot is applied and streaming has started.
+  // Errors: kTimeout, kUnavailable (stopped), kFailedPrecondition (the
+  // replica failed: the error in the message).
   Status WaitUntilStreaming(std::chrono::milliseconds timeout);
 
   // The current index (null before the first snapshot is applied). Keep the

@@ -106,6 +106,24 @@ struct TableMapping {
   Status SetAll(std::string_view text);
 };
 
+// What a publication offers for one table (PostgreSQL 15+:
+// pg_publication_tables.attnames and .rowfilter; before 15 every column and
+// no filter).
+struct PublishedTable {
+  std::vector<std::string> columns;  // the published columns
+  std::string row_filter;            // the WHERE of the publication; empty: none
+};
+
+// The mapped (non-empty) columns of `spec` that `offered` lacks, in field
+// order. Exact, case-sensitive names.
+std::vector<std::string> MissingColumns(const TableSpec& spec, const std::vector<std::string>& offered);
+
+// OK when `published` carries every mapped column of `spec` and has no row
+// filter (a filtered table hides rows, so answers would be wrong). Else
+// kFailedPrecondition naming the publication, the table and the missing
+// columns (or the filter).
+Status CheckPublishedTable(const TableSpec& spec, std::string_view publication, const PublishedTable& published);
+
 inline constexpr Table kAllTables[] = {Table::kNamespaces, Table::kProjects, Table::kRunnerLinks};
 
 // Number of fields of a table's rows.

@@ -19,16 +19,18 @@
 //     FULL the old row's value is used instead.
 //   * Delete -> Delete by key. Truncate -> TruncateTable per mapped table.
 //   * Changes to relations that are not mapped are counted and dropped.
-//   * A re-sent Relation (e.g. after ALTER TABLE) re-binds the columns; a
-//     mapped column that the relation no longer has is simply never present.
+//   * A re-sent Relation (e.g. after ALTER TABLE) re-binds the columns. A
+//     Relation of a mapped table must carry every mapped column: one that
+//     lacks some (a publication column list, a dropped column) is refused,
+//     since the rows would silently keep stale values.
 //   * Origin, Type and logical Message are accepted and ignored.
 //   * Transactions whose end LSN is <= skip_through() are dropped whole (a
 //     resumed permanent slot may replay what was applied already).
 // Errors (the stream cannot be trusted past them): a change outside Begin..
 // Commit, Begin inside a transaction, Commit whose commit LSN differs from
 // Begin's final LSN, a change to an unknown relation OID, a tuple whose column
-// count differs from its Relation, a mapped table without its key column, a
-// mapped integer/boolean column of another type, a malformed value.
+// count differs from its Relation, a mapped table without its key column or another mapped
+// column, a mapped integer/boolean column of another type, a malformed value.
 //
 // THREAD SAFETY: none; one thread (the replication stream's) uses it.
 #pragma once

@@ -27,8 +27,9 @@
 //
 // Under concurrent writes the SQL snapshot may be ahead of the index, so a
 // difference can be transient: the report says whether both sides were
-// quiescent (the index did not move and the SQL snapshot's WAL position was
-// not ahead of it); re-run to confirm a difference seen when they were not.
+// quiescent (the source's pg_current_wal_lsn() did not move from the start of
+// the check — the position the index was waited to — to its end); re-run to
+// confirm a difference seen when it was not.
 #pragma once
 
 #include <chrono>
@@ -69,7 +70,10 @@ struct VerifyReport {
   Lsn index_lsn;            // the index's applied LSN when compared (a Replica's
                             // position may be ahead: idle keepalives move it, not the index)
   Lsn sql_wal_lsn;          // pg_current_wal_lsn() inside the SQL snapshot
-  bool quiescent = false;   // index did not move, sql_wal_lsn <= max(target, index)
+  Lsn wal_lsn_before;       // the source's WAL position when the check began (the target
+                            // when it was read from the source)
+  Lsn wal_lsn_after;        // pg_current_wal_lsn() after the comparison
+  bool quiescent = false;   // wal_lsn_after <= wal_lsn_before: nothing was written meanwhile
   uint64_t namespaces = 0;  // in the database
   uint64_t projects = 0;
   uint64_t namespaces_checked = 0;

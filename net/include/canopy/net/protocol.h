@@ -145,7 +145,15 @@ struct ResolvedList {
 };
 
 // The serving node's replication state (what the CDC side reports).
-enum class ServingState : uint8_t { kUnknown = 0, kLoading = 1, kStreaming = 2, kStale = 3 };
+// kFailed: replication gave up on an error retrying cannot heal (last_error
+// says which); an index already loaded still answers as of its LSN.
+enum class ServingState : uint8_t {
+  kUnknown = 0,
+  kLoading = 1,
+  kStreaming = 2,
+  kStale = 3,
+  kFailed = 4
+};
 const char* ServingStateName(ServingState state);
 
 struct TableLoad {
@@ -164,6 +172,7 @@ struct ReplicationReport {
   std::string stage;
   Lsn received_lsn;  // highest LSN the source reported (0 = unknown)
   std::string last_error;
+  int64_t last_error_unix_ms = 0;  // when last_error happened (0: no error)
   std::vector<TableLoad> tables;
   // For /metrics only (not in the Status reply's wire format):
   uint64_t reconnects = 0;            // sessions with the source retried since start
