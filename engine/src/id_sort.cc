@@ -10,6 +10,7 @@ namespace {
 constexpr size_t kRadixThreshold = 512;
 constexpr int kDigitBits = 11;
 constexpr uint64_t kDigitMask = (uint64_t{1} << kDigitBits) - 1;
+constexpr uint64_t kMaxBitmapRange = uint64_t{1} << 26;  // 8 MiB of bits
 }  // namespace
 
 void SortUniqueIds(std::vector<int64_t>* ids) {
@@ -29,9 +30,12 @@ void SortUniqueIds(std::vector<int64_t>* ids) {
     return;
   }
 
-  // Dense answers (a big group's subtree is a large share of an id range):
-  // one bit per possible id, then read the set bits back in order.
-  if (range / 32 <= n) {
+  // Dense enough answers (a big group's subtree spread over the id range):
+  // one bit per possible id, then read the set bits back in order. Clearing
+  // and scanning a word costs about what one id costs in a radix pass, so
+  // the bitmap wins up to ~64 words per id; kept to 32 words per id and an
+  // 8 MiB bitmap per reader thread.
+  if (range / (64 * 32) <= n && range < kMaxBitmapRange) {
     thread_local std::vector<uint64_t> bitmap;
     const size_t words = static_cast<size_t>(range / 64) + 1;
     bitmap.assign(words, 0);
@@ -79,50 +83,33 @@ void SortUniqueIds(std::vector<int64_t>* ids) {
 }
 
 void SortAndMergeIds(std::vector<int64_t>* ids, std::span<const std::span<const int64_t>> pieces) {
-  // Each merge pass reads and writes every id once, as the sort does about
-  // twice: merge the few largest pieces, sort the rest with the loose ids.
-  constexpr size_t kMergedPieces = 7;  // + the sorted rest: three passes
-  thread_local std::vector<std::span<const int64_t>> merged;
-  merged.assign(pieces.begin(), pieces.end());
-  if (merged.size() > kMergedPieces) {
-    std::nth_element(merged.begin(), merged.begin() + (kMergedPieces - 1), merged.end(),
-                     [](auto a, auto b) { return a.size() > b.size(); });
-    for (size_t i = kMergedPieces; i < merged.size(); ++i) {
-      ids->insert(ids->end(), merged[i].begin(), merged[i].end());
+  // A merge pass costs about what sorting costs (a branch per id), so only
+  // a piece holding at least half of the answer is merged; the rest is sorted.
+  size_t total = ids->size(), largest = pieces.size();
+  for (size_t i = 0; i < pieces.size(); ++i) {
+    total += pieces[i].size();
+    if (largest == pieces.size() || pieces[i].size() > pieces[largest].size()) largest = i;
+  }
+  std::span<const int64_t> merged;
+  for (size_t i = 0; i < pieces.size(); ++i) {
+    if (i == largest && pieces[i].size() * 2 >= total) {
+      merged = pieces[i];
+    } else {
+      ids->insert(ids->end(), pieces[i].begin(), pieces[i].end());
     }
-    merged.resize(kMergedPieces);
   }
   SortUniqueIds(ids);
   if (merged.empty()) return;
-  // Lay the pieces out after the sorted ids as segments, then merge
-  // neighbouring segments pairwise until one is left (bottom-up merge sort
-  // over the known runs), alternating between *ids and a scratch buffer.
-  thread_local std::vector<size_t> bounds, next_bounds;
-  thread_local std::vector<int64_t> scratch;
-  bounds.clear();
-  bounds.push_back(0);
-  if (!ids->empty()) bounds.push_back(ids->size());
-  for (std::span<const int64_t> piece : merged) {
-    if (piece.empty()) continue;
-    ids->insert(ids->end(), piece.begin(), piece.end());
-    bounds.push_back(ids->size());
-  }
-  scratch.resize(ids->size());
-  int64_t* src = ids->data();
-  int64_t* dst = scratch.data();
-  while (bounds.size() > 2) {
-    next_bounds.clear();
-    next_bounds.push_back(0);
-    for (size_t i = 0; i + 1 < bounds.size(); i += 2) {
-      const size_t begin = bounds[i], middle = bounds[i + 1];
-      const size_t end = i + 2 < bounds.size() ? bounds[i + 2] : middle;
-      std::merge(src + begin, src + middle, src + middle, src + end, dst + begin);
-      next_bounds.push_back(end);
+  // Merge from the back, in place: the two are disjoint, so no duplicate.
+  size_t rest = ids->size(), from = merged.size(), to = rest + from;
+  ids->resize(to);
+  while (from > 0) {
+    if (rest > 0 && (*ids)[rest - 1] > merged[from - 1]) {
+      (*ids)[--to] = (*ids)[--rest];
+    } else {
+      (*ids)[--to] = merged[--from];
     }
-    bounds.swap(next_bounds);
-    std::swap(src, dst);
   }
-  if (src != ids->data()) std::copy(src, src + ids->size(), ids->data());
 }
 
 }  // namespace canopy::internal

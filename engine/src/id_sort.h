@@ -18,9 +18,9 @@ namespace canopy::internal {
 // Sorts ids ascending and removes duplicates. O(n) for large inputs.
 void SortUniqueIds(std::vector<int64_t>* ids);
 
-// Sorts *ids (duplicates removed) and merges the ascending `pieces` into it:
-// the seven largest pieces are merged (three passes), smaller ones sorted
-// with *ids.
+// Sorts *ids (duplicates removed) together with the ascending `pieces`: a
+// piece holding at least half of the answer is merged in (one pass), the
+// others are sorted with *ids.
 // REQUIRES: each piece ascending without duplicates; the pieces and *ids
 // pairwise disjoint (so the result holds no duplicate).
 void SortAndMergeIds(std::vector<int64_t>* ids, std::span<const std::span<const int64_t>> pieces);
