@@ -9,6 +9,7 @@
 #
 # Layout under the prefix:
 #   include/canopy/*.h                      public headers of each installed part
+#   include/canopy/version.h                generated from project(VERSION)
 #   lib/libcanopy_<part>.a                  the libraries
 #   lib/cmake/canopy/canopyTargets.cmake    imported targets canopy::<part>
 #   lib/cmake/canopy/canopyConfig.cmake     + canopyConfigVersion.cmake
@@ -159,6 +160,9 @@ function(canopy_install)
         FILES_MATCHING PATTERN "*.h")
     endif()
   endforeach()
+  # The generated canopy/version.h (top-level CMakeLists.txt) goes with the engine.
+  install(FILES ${CANOPY_GENERATED_INCLUDE_DIR}/canopy/version.h
+    DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/canopy)
   install(EXPORT canopyTargets
     NAMESPACE canopy::
     FILE canopyTargets.cmake

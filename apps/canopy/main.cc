@@ -2,6 +2,7 @@
 //
 //   canopy [--server HOST:PORT | --unix PATH] [--token-file FILE] [--json]
 //          [--min-lsn X/Y] [--wait-ms N] [--timing] [--batch] <command> [args]
+//   canopy --version                       prints "canopy <version>" (canopy/version.h)
 //
 // Commands (ids are namespace ids unless said):
 //   ancestors ID [--self] [--self-first]   ancestors, root first (traversal_ids order)
@@ -61,6 +62,7 @@
 #include <vector>
 
 #include "canopy/net/client.h"
+#include "canopy/version.h"
 #ifdef CANOPY_HAVE_CDC
 #include "canopy/cdc/verify.h"
 #endif
@@ -103,6 +105,7 @@ const char kUsage[] =
     "  order (plain: the answer on one line, or \"not found\"; --json: one object\n"
     "  per line with \"id\" and the answer or \"error\"). For the id commands,\n"
     "  counts, path and resolve.\n"
+    "--version: print \"canopy <version>\" and exit.\n"
     "exit codes: 0 ok, 1 not found, 2 usage, 3 server error or unreachable,\n"
     "            4 verify found differences (--batch: the worst line's),\n"
     "            5 status --check: the server is not streaming\n";
@@ -203,6 +206,9 @@ bool ParseArgs(int argc, char** argv, Options* o, std::string* error) {
     };
     if (arg == "--help" || arg == "-h") {
       *error = "help";
+      return false;
+    } else if (arg == "--version") {
+      *error = "version";
       return false;
     } else if (arg == "--server") {
       auto v = value();
@@ -977,6 +983,10 @@ int main(int argc, char** argv) {
   if (!ParseArgs(argc, argv, &options, &error)) {
     if (error == "help") {
       std::cout << kUsage;
+      return kExitOk;
+    }
+    if (error == "version") {
+      std::cout << "canopy " << canopy::kVersion << "\n";
       return kExitOk;
     }
     std::cerr << "canopy: " << error << "\n" << kUsage;

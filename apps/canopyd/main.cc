@@ -3,13 +3,20 @@
 // docs/resp.md's commands; server: canopy/net/server.h).
 //
 //   canopyd [--listen HOST:PORT] [--unix PATH] [--resp-listen HOST:PORT] [--resp-unix PATH]
+//           [--unix-mode OCTAL] [--unix-group NAME]
 //           [--http-listen HOST:PORT [--ready-max-lag-bytes N]]
 //           [--threads N] [--token-file FILE]
 //           [--max-connections N] [--log-level debug|info|warning|error]
 //           [--pg CONNINFO [--slot NAME] [--publication NAME] [--create-publication]
-//            [--fail-exit-after SECONDS]]
+//            [--application-name NAME] [--fail-exit-after SECONDS]]
+//   canopyd --version            prints "canopyd <version>" (canopy/version.h)
 //
 // SIGTERM / SIGINT: stop accepting, finish in-flight requests, close, exit 0.
+// SIGHUP: re-read --token-file (new authentications need the new token;
+// a token file that cannot be read keeps the old token), log it, go on.
+// $NOTIFY_SOCKET (systemd Type=notify): READY=1 once the first snapshot is
+// applied and the replica streams (without --pg: once listening), STOPPING=1
+// on SIGTERM / SIGINT (sd_notify.h).
 // Replication failed (an error retrying cannot heal, docs/operations.md):
 // exit 4 — at once before the first snapshot is served, else after
 // --fail-exit-after seconds of serving state `failed`.
@@ -28,6 +35,7 @@
 #include <cstring>
 #include <ctime>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <memory>
 #include <mutex>
@@ -38,9 +46,11 @@
 
 #include "canopy/hierarchy_index.h"
 #include "canopy/net/server.h"
+#include "canopy/version.h"
 #ifdef CANOPY_HAVE_CDC
 #include "canopy/cdc/replica.h"
 #endif
+#include "sd_notify.h"
 
 namespace {
 
@@ -61,6 +71,8 @@ const char kUsage[] =
     "                          (off by default; a bare PORT: 127.0.0.1:PORT)\n"
     "  --ready-max-lag-bytes N /readyz is 503 while replication lags more than N bytes of\n"
     "                          WAL (default 67108864 = 64 MiB)\n"
+    "  --unix-mode OCTAL       mode of the Unix socket files, e.g. 0660 (default: per umask)\n"
+    "  --unix-group NAME       group of the Unix socket files (default: the process's)\n"
     "  --threads N             I/O threads, one event loop each (default: the cores available)\n"
     "  --token-file FILE       require Hello with this shared secret (first line of FILE)\n"
     "  --max-connections N     (default 4096)\n"
@@ -75,9 +87,12 @@ const char kUsage[] =
     "  --fail-exit-after SECONDS  when replication fails (an error retrying cannot heal)\n"
     "                          after the first snapshot, keep serving state `failed` this\n"
     "                          long, then exit 4 (default 30; before it: exit 4 at once)\n"
+    "  --application-name NAME PostgreSQL application_name of the replication connections\n"
+    "                          (default canopyd-SLOT with --slot, else canopyd-PID)\n"
     "  --map KIND.KEY=VALUE    table/column mapping, e.g. namespaces.table=app.folders,\n"
     "                          namespaces.parent_id=parent (repeatable; see table_mapping.h)\n"
     "  --mapping FILE          mapping settings, one KIND.KEY=VALUE per line\n"
+    "  --version               print \"canopyd <version>\" and exit\n"
     "  --help\n";
 
 struct Flags {
@@ -90,6 +105,7 @@ struct Flags {
   std::string publication = "canopy";
   bool create_publication = false;
   uint32_t fail_exit_after_seconds = 30;
+  std::string application_name;  // empty: DefaultApplicationName
 #ifdef CANOPY_HAVE_CDC
   canopy::cdc::TableMapping mapping;
 #endif
@@ -120,6 +136,19 @@ bool ParseUint(std::string_view text, uint32_t* out) {
   return true;
 }
 
+// An octal file mode ("0660", "660"), at most 07777.
+bool ParseOctalMode(std::string_view text, uint32_t* out) {
+  if (text.empty() || text.size() > 5) return false;
+  uint32_t v = 0;
+  for (char c : text) {
+    if (c < '0' || c > '7') return false;
+    v = v * 8 + static_cast<uint32_t>(c - '0');
+  }
+  if (v > 07777) return false;
+  *out = v;
+  return true;
+}
+
 // Returns an error message, or "" when the flags are good.
 std::string ParseFlags(int argc, char** argv, Flags* flags) {
   flags->server.tcp_listen = "127.0.0.1:7433";
@@ -134,6 +163,8 @@ std::string ParseFlags(int argc, char** argv, Flags* flags) {
     uint32_t n = 0;
     if (arg == "--help" || arg == "-h") {
       return "help";
+    } else if (arg == "--version") {
+      return "version";
     } else if (arg == "--listen") {
       if (!value(&v)) return "--listen needs HOST:PORT";
       flags->server.tcp_listen = v == "none" ? "" : v;
@@ -155,6 +186,12 @@ std::string ParseFlags(int argc, char** argv, Flags* flags) {
       flags->server.ready_max_lag_bytes = std::stoull(v);
     } else if (arg == "--resp-unix") {
       if (!value(&flags->server.resp_unix_path)) return "--resp-unix needs a path";
+    } else if (arg == "--unix-mode") {
+      if (!value(&v) || !ParseOctalMode(v, &n)) return "--unix-mode needs an octal mode (0660)";
+      flags->server.unix_mode = n;
+    } else if (arg == "--unix-group") {
+      if (!value(&flags->server.unix_group) || flags->server.unix_group.empty())
+        return "--unix-group needs a group name";
     } else if (arg == "--read-timeout-ms") {
       if (!value(&v) || !ParseUint(v, &n) || n == 0)
         return "--read-timeout-ms needs a positive number";
@@ -199,6 +236,9 @@ std::string ParseFlags(int argc, char** argv, Flags* flags) {
     } else if (arg == "--fail-exit-after") {
       if (!value(&v) || !ParseUint(v, &n)) return "--fail-exit-after needs a number of seconds";
       flags->fail_exit_after_seconds = n;
+    } else if (arg == "--application-name") {
+      if (!value(&flags->application_name) || flags->application_name.empty())
+        return "--application-name needs a name";
 #ifdef CANOPY_HAVE_CDC
     } else if (arg == "--map") {
       if (!value(&v)) return "--map needs KIND.KEY=VALUE";
@@ -241,6 +281,25 @@ canopy::Result<std::string> ReadToken(const std::string& path) {
   }
   if (token.empty()) return canopy::Status::InvalidArgument("token file " + path + " is empty");
   return token;
+}
+
+// SIGHUP: re-reads the token file, if canopyd has one, into the running
+// server. canopyd logs to stderr only, so there is no log file to reopen.
+void Reload(const std::string& token_file, canopy::net::Server* server) {
+  if (token_file.empty()) {
+    Log(LogLevel::kInfo, "received SIGHUP; reloaded nothing (no --token-file)");
+    return;
+  }
+  canopy::Result<std::string> token = ReadToken(token_file);
+  if (!token.ok()) {
+    Log(LogLevel::kWarning, "received SIGHUP; keeping the old token: " + token.status().message());
+    return;
+  }
+  if (canopy::Status s = server->SetToken(std::move(*token)); !s.ok()) {
+    Log(LogLevel::kWarning, "received SIGHUP; keeping the old token: " + s.ToString());
+    return;
+  }
+  Log(LogLevel::kInfo, "received SIGHUP; reloaded token file " + token_file);
 }
 
 // The replication side. Without --pg the server answers from an empty index
@@ -328,11 +387,16 @@ class ReplicaFeed {
 
   // Starts replicating into `server` and shows snapshot-load progress until
   // the first snapshot is applied: a redrawn block when stderr is a
-  // terminal, else a log line every 5 s.
-  canopy::Status Start(canopy::net::Server* server) {
+  // terminal, else a log line every 5 s. `on_streaming` (may be empty) is
+  // called once, from a thread of the feed, when the first snapshot is
+  // applied and the replica streams.
+  canopy::Status Start(canopy::net::Server* server, std::function<void()> on_streaming) {
     server_.store(server);
     if (canopy::Status s = replica_.Start(); !s.ok()) return s;
     progress_ = std::thread([this] { ShowProgress(); });
+    if (on_streaming) {
+      streaming_watch_ = std::thread([this, f = std::move(on_streaming)] { WatchStreaming(f); });
+    }
     return canopy::Status();
   }
 
@@ -344,6 +408,7 @@ class ReplicaFeed {
     cv_.notify_all();
     if (progress_.joinable()) progress_.join();
     if (fail_exit_.joinable()) fail_exit_.join();
+    if (streaming_watch_.joinable()) streaming_watch_.join();
     replica_.Stop();
     server_.store(nullptr);
   }
@@ -386,6 +451,21 @@ class ReplicaFeed {
     return options;
   }
 
+  // Calls `f` once the replica first streams, unless Stop() comes first
+  // (each wait is short so that Stop() is not held up).
+  void WatchStreaming(const std::function<void()>& f) {
+    for (;;) {
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (stopping_) return;
+      }
+      const canopy::Status s = replica_.WaitUntilStreaming(std::chrono::milliseconds(200));
+      if (s.ok()) break;
+      if (s.code() == canopy::StatusCode::kUnavailable) return;  // the replica stopped
+    }
+    f();
+  }
+
   void ShowProgress() {
     const bool tty = isatty(STDERR_FILENO) == 1;
     const auto period = tty ? std::chrono::milliseconds(250) : std::chrono::milliseconds(5000);
@@ -419,6 +499,7 @@ class ReplicaFeed {
   std::thread fail_exit_;  // started by on_failed
   const std::chrono::seconds fail_exit_after_;
   std::atomic<bool> failed_{false};
+  std::thread streaming_watch_;
   canopy::cdc::Replica replica_;  // last: stopped (by Stop) before the rest goes
 };
 
@@ -431,7 +512,11 @@ canopy::Result<std::unique_ptr<ReplicaFeed>> MakeReplication(Flags* flags) {
   options.create_publication = flags->create_publication;
   options.slot_name = flags->slot;
   options.mapping = flags->mapping;
-  options.application_name = "canopyd";
+  // Tells this canopyd's connections apart in pg_stat_replication /
+  // pg_stat_activity when several replicate from one server.
+  options.application_name = !flags->application_name.empty() ? flags->application_name
+                             : !flags->slot.empty()           ? "canopyd-" + flags->slot
+                                                    : "canopyd-" + std::to_string(::getpid());
   options.log = [](const std::string& line) { Log(LogLevel::kInfo, line); };
   options.log_warning = [](const std::string& line) { Log(LogLevel::kWarning, line); };
   if (canopy::Status s = options.mapping.Validate(); !s.ok()) return s;
@@ -446,7 +531,7 @@ canopy::Result<std::unique_ptr<ReplicaFeed>> MakeReplication(Flags* flags) {
 // Without canopy::cdc, --pg is refused at flag parsing.
 class ReplicaFeed {
  public:
-  canopy::Status Start(canopy::net::Server*) { return canopy::Status(); }
+  canopy::Status Start(canopy::net::Server*, std::function<void()>) { return canopy::Status(); }
   void Stop() {}
   bool failed() const { return false; }
 };
@@ -465,6 +550,10 @@ int main(int argc, char** argv) {
       std::cout << kUsage;
       return kExitOk;
     }
+    if (error == "version") {
+      std::cout << "canopyd " << canopy::kVersion << "\n";
+      return kExitOk;
+    }
     std::cerr << "canopyd: " << error << "\n" << kUsage;
     return kExitUsage;
   }
@@ -479,14 +568,30 @@ int main(int argc, char** argv) {
   }
   flags.server.log = Log;
 
-  // Block the stop signals before any thread starts, so every thread
-  // inherits the mask and only sigwait() below sees them.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  // Block the signals handled here before any thread starts, so every
+  // thread inherits the mask and only sigwait() below sees them.
+  sigset_t handled_signals;
+  sigemptyset(&handled_signals);
+  sigaddset(&handled_signals, SIGINT);
+  sigaddset(&handled_signals, SIGTERM);
+  sigaddset(&handled_signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &handled_signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
+
+  // systemd readiness ($NOTIFY_SOCKET); declared before the replication,
+  // whose thread may use it, so it outlives it.
+  // Nothing follows STOPPING=1 (a snapshot completing during the stop).
+  const canopyd::SdNotifier notifier = canopyd::SdNotifier::FromEnvironment();
+  std::mutex notify_mu;
+  bool notified_stopping = false;  // guarded by notify_mu
+  auto notify = [&](std::string_view state) {
+    std::lock_guard<std::mutex> lock(notify_mu);
+    if (notified_stopping) return;
+    notified_stopping = state == "STOPPING=1";
+    if (canopy::Status s = notifier.Send(state); !s.ok()) {
+      Log(LogLevel::kWarning, "sd_notify " + std::string(state) + ": " + s.ToString());
+    }
+  };
 
   auto replication = MakeReplication(&flags);
   if (!replication.ok()) {
@@ -503,7 +608,11 @@ int main(int argc, char** argv) {
     return kExitFailure;
   }
   if (*replication != nullptr) {
-    if (canopy::Status s = (*replication)->Start(server->get()); !s.ok()) {
+    auto on_streaming = [&notify] {
+      Log(LogLevel::kInfo, "first snapshot applied, streaming: ready");
+      notify("READY=1");
+    };
+    if (canopy::Status s = (*replication)->Start(server->get(), on_streaming); !s.ok()) {
       Log(LogLevel::kError, s.ToString());
       (*server)->Stop();
       return kExitUsage;
@@ -518,9 +627,16 @@ int main(int argc, char** argv) {
   Log(LogLevel::kInfo, "serving on" + where.str() + " with " +
                            std::to_string((*server)->threads()) + " threads" +
                            (flags.server.token.empty() ? "" : ", token required"));
+  // Without --pg the (empty) index is served at once.
+  if (*replication == nullptr) notify("READY=1");
 
+  // SIGHUP reloads and goes on; SIGTERM / SIGINT stop.
   int signal_number = 0;
-  sigwait(&stop_signals, &signal_number);
+  for (;;) {
+    if (sigwait(&handled_signals, &signal_number) != 0) continue;
+    if (signal_number != SIGHUP) break;
+    Reload(flags.token_file, server->get());
+  }
   const bool replication_failed = *replication && (*replication)->failed();
   if (replication_failed) {
     Log(LogLevel::kError,
@@ -529,6 +645,7 @@ int main(int argc, char** argv) {
     Log(LogLevel::kInfo,
         std::string("received ") + (signal_number == SIGINT ? "SIGINT" : "SIGTERM") + "; stopping");
   }
+  notify("STOPPING=1");
   (*server)->Stop();
   if (*replication) (*replication)->Stop();
   if (replication_failed) return kExitReplicationFailed;

@@ -131,7 +131,7 @@ void FlatBuffersProtocol::HandleHello(const fb::Request& request, uint64_t reque
                ctx);
     return;
   }
-  if (!options_.token.empty() && !TokenMatches(options_.token, View(hello->token()))) {
+  if (!options_.token.empty() && !TokenMatches(ctx.token(), View(hello->token()))) {
     CloseAfter(request_id, ErrorCode::kUnauthorized, "wrong or missing token", ctx);
     return;
   }

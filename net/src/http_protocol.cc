@@ -154,7 +154,7 @@ bool HttpProtocol::HandleNext(SessionContext& ctx) {
   return true;
 }
 
-bool HttpProtocol::Authorized() const {
+bool HttpProtocol::Authorized(const SessionContext& ctx) const {
   if (options_.token.empty()) return true;
   const auto& fields = parser_->get();
   const auto it = fields.find(http::field::authorization);
@@ -166,7 +166,7 @@ bool HttpProtocol::Authorized() const {
   value.remove_prefix(kScheme.size());
   while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
   while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
-  return TokenMatches(options_.token, value);
+  return TokenMatches(ctx.token(), value);  // the current token (SIGHUP reloads it)
 }
 
 void HttpProtocol::Route(SessionContext& ctx) {
@@ -192,7 +192,7 @@ void HttpProtocol::Route(SessionContext& ctx) {
     return;
   }
   const bool close = !request.keep_alive();
-  if (!exempt && !Authorized()) {
+  if (!exempt && !Authorized(ctx)) {
     Respond(ctx, 401, "a bearer token is required\n", close, "text/plain; charset=utf-8",
             "WWW-Authenticate: Bearer\r\n");
     return;

@@ -89,7 +89,7 @@ class HttpProtocol final : public WireProtocol {
                std::string_view content_type = "text/plain; charset=utf-8",
                std::string_view extra_headers = "");
   void FailRequest(SessionContext& ctx, int code, std::string_view body, std::string_view why);
-  bool Authorized() const;
+  bool Authorized(const SessionContext& ctx) const;
 
   const ServerOptions& options_;
   const StatusSource* status_source_;

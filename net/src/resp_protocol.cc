@@ -350,7 +350,7 @@ void RespProtocol::Hello(std::span<const std::string_view> args, SessionContext&
   for (; i < args.size(); ++i) {
     if (Is(args[i], "AUTH") && i + 2 < args.size()) {
       // Without a token every password is accepted (Redis's passwordless default user).
-      if (!options_.token.empty() && !TokenMatches(options_.token, args[i + 2])) {
+      if (!options_.token.empty() && !TokenMatches(ctx.token(), args[i + 2])) {
         return Error(ctx, "WRONGPASS", "invalid username-password pair or user is disabled.");
       }
       auth_ok = true;
@@ -405,7 +405,7 @@ void RespProtocol::Auth(std::span<const std::string_view> args, SessionContext& 
                  "AUTH <password> called without any password configured for the default user. "
                  "Are you sure your configuration is correct?");
   }
-  if (!TokenMatches(options_.token, args.back())) {
+  if (!TokenMatches(ctx.token(), args.back())) {
     return Error(ctx, "WRONGPASS", "invalid username-password pair or user is disabled.");
   }
   authenticated_ = true;

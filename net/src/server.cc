@@ -2,6 +2,7 @@
 // poller, the I/O threads and the graceful stop. Sessions are in session.cc.
 #include "canopy/net/server.h"
 
+#include <grp.h>
 #include <sched.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -13,7 +14,10 @@
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <cerrno>
 #include <charconv>
+#include <cstring>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <span>
@@ -133,13 +137,20 @@ class Listener : public std::enable_shared_from_this<Listener<Protocol>> {
         acceptor_(loops_.front()->context()),
         retry_timer_(acceptor_.get_executor()) {}
 
-  Status Open(const typename Protocol::endpoint& endpoint, const std::string& name) {
+  // `after_bind` (may be empty) runs between bind and listen; its error
+  // ends the opening.
+  Status Open(const typename Protocol::endpoint& endpoint, const std::string& name,
+              const std::function<Status()>& after_bind = {}) {
     error_code ec;
     acceptor_.open(endpoint.protocol(), ec);
     if (!ec && std::is_same_v<Protocol, tcp>)
       acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
     if (!ec) acceptor_.bind(endpoint, ec);
-    if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) return Status::Unavailable("cannot listen on " + name + ": " + ec.message());
+    if (after_bind) {
+      if (Status s = after_bind(); !s.ok()) return s;
+    }
+    acceptor_.listen(asio::socket_base::max_listen_connections, ec);
     if (ec) return Status::Unavailable("cannot listen on " + name + ": " + ec.message());
     return Status::Ok();
   }
@@ -208,6 +219,35 @@ class Listener : public std::enable_shared_from_this<Listener<Protocol>> {
 bool IsSocketFile(const std::string& path) {
   struct stat st;
   return ::lstat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode);
+}
+
+// Gives the socket file at `path` options.unix_mode / unix_group.
+Status SetSocketAccess(const std::string& path, const ServerOptions& options) {
+  if (!options.unix_group.empty()) {
+    std::vector<char> buffer(16384);
+    group entry{};
+    group* found = nullptr;
+    const int rc =
+        ::getgrnam_r(options.unix_group.c_str(), &entry, buffer.data(), buffer.size(), &found);
+    if (rc != 0 || found == nullptr) {
+      return Status::InvalidArgument("unknown group '" + options.unix_group + "'" +
+                                     (rc != 0 ? std::string(": ") + std::strerror(rc) : ""));
+    }
+    if (::chown(path.c_str(), static_cast<uid_t>(-1), found->gr_gid) != 0) {
+      return Status::Unavailable("cannot give " + path + " group " + options.unix_group + ": " +
+                                 std::strerror(errno));
+    }
+  }
+  if (options.unix_mode.has_value()) {
+    if (*options.unix_mode > 07777) {
+      return Status::InvalidArgument("unix_mode " + std::to_string(*options.unix_mode) +
+                                     " is not a file mode");
+    }
+    if (::chmod(path.c_str(), static_cast<mode_t>(*options.unix_mode)) != 0) {
+      return Status::Unavailable("cannot chmod " + path + ": " + std::strerror(errno));
+    }
+  }
+  return Status::Ok();
 }
 
 // The I/O threads to run: `threads`, or (0) the cores this process may use.
@@ -371,7 +411,16 @@ class Server::Impl {
     }
     auto listener =
         std::make_shared<internal::Listener<local_stream>>(core_, loop_pointers(), wire);
-    if (Status s = listener->Open(local_stream::endpoint(path), path); !s.ok()) return s;
+    const ServerOptions& options = core_.options();
+    // The file is ours once bound: a failure to set its access removes it.
+    auto set_access = [&] {
+      Status s = internal::SetSocketAccess(path, options);
+      if (!s.ok()) ::unlink(path.c_str());
+      return s;
+    };
+    if (Status s = listener->Open(local_stream::endpoint(path), path, set_access); !s.ok()) {
+      return s;
+    }
     core_.set_listening(internal::KindOf(wire, false));
     unix_.push_back(std::move(listener));
     unix_paths_.push_back(path);
@@ -404,6 +453,7 @@ void Server::SetIndex(std::shared_ptr<const HierarchyIndex> index) {
   impl_->core_.SetIndex(std::move(index));
 }
 void Server::NotifyApplied(Lsn lsn) { impl_->core_.Wake(lsn); }
+Status Server::SetToken(std::string token) { return impl_->core_.SetToken(std::move(token)); }
 void Server::Stop() { impl_->Stop(); }
 uint16_t Server::tcp_port() const { return impl_->tcp_port_; }
 const std::string& Server::unix_path() const { return impl_->unix_path_; }

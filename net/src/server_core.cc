@@ -40,7 +40,23 @@ ServerCore::ServerCore(ServerOptions options)
       watchdog_interval_(WatchdogInterval(options_)),
       max_buffered_answer_bytes_(
           std::max<size_t>(size_t{1} << 20, options_.max_request_frame_bytes)),
-      waiters_(options_.max_waiting) {}
+      waiters_(options_.max_waiting),
+      token_(options_.token) {}
+
+std::string ServerCore::token() const {
+  std::lock_guard<std::mutex> lock(token_mu_);
+  return token_;
+}
+
+Status ServerCore::SetToken(std::string token) {
+  if (options_.token.empty()) {
+    return Status::FailedPrecondition("the server was started without a token");
+  }
+  if (token.empty()) return Status::InvalidArgument("empty token");
+  std::lock_guard<std::mutex> lock(token_mu_);
+  token_ = std::move(token);
+  return Status();
+}
 
 std::shared_ptr<const HierarchyIndex> ServerCore::index() const {
   std::lock_guard<std::mutex> lock(index_mu_);

@@ -3,7 +3,8 @@
 // session registry), and IoLoop: one I/O thread's own event loop and what its
 // sessions read without crossing threads.
 //
-// THREAD SAFETY: options and limits are immutable after construction; the
+// THREAD SAFETY: options and limits are immutable after construction (the
+// token clients must present is the exception: token_mu_ guards it); the
 // served index is guarded by index_mu_ and versioned by an atomic generation
 // (IoLoop caches it: the request path reads one atomic and takes no lock);
 // the registry is guarded by sessions_mu_ (accept and close only). Every
@@ -85,6 +86,11 @@ class ServerCore final : public StatusSource, public MetricsSource {
 
   void Log(LogLevel level, std::string_view message) const;
 
+  // The token clients must present now (options().token until SetToken).
+  std::string token() const;
+  // See Server::SetToken.
+  Status SetToken(std::string token);
+
   void FillStatus(ServerStatus* status) const override;
   // The loops' request counters summed (any thread; relaxed reads).
   void FillMetrics(ServerMetrics* metrics) const override;
@@ -107,6 +113,8 @@ class ServerCore final : public StatusSource, public MetricsSource {
   std::atomic<uint64_t> next_wait_id_{1};
   std::atomic<uint64_t> next_session_id_{1};
   std::atomic<bool> stopping_{false};
+  mutable std::mutex token_mu_;
+  std::string token_;  // guarded by token_mu_
 
   std::mutex sessions_mu_;
   std::condition_variable sessions_cv_;

@@ -82,6 +82,8 @@ const ServerOptions& Session::options() const { return core_.options(); }
 
 const StatusSource* Session::status_source() const { return &core_; }
 
+std::string Session::token() const { return core_.token(); }
+
 Lsn Session::applied_lsn() {
   const HierarchyIndex* index = loop_.index();
   return index != nullptr ? index->applied_lsn() : Lsn();

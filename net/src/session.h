@@ -104,6 +104,7 @@ class Session final : public std::enable_shared_from_this<Session>, private Sess
   const HierarchyIndex* index() override;
   const ServerOptions& options() const override;
   const StatusSource* status_source() const override;
+  std::string token() const override;
   uint64_t connection_id() const override { return id_; }
   void Park(std::span<const uint8_t> saved, Lsn min_lsn, uint32_t timeout_ms,
             uint64_t request_id) override;

@@ -22,6 +22,7 @@
 
 #include <cstdint>
 #include <span>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -46,6 +47,9 @@ class SessionContext {
   virtual const HierarchyIndex* index() = 0;
   virtual const ServerOptions& options() const = 0;
   virtual const StatusSource* status_source() const = 0;
+  // The token a client must present now (Server::SetToken may replace
+  // options().token; whether one is required never changes).
+  virtual std::string token() const { return options().token; }
   virtual uint64_t connection_id() const = 0;
   // Holds the request whose bytes are `saved` until the index applies
   // `min_lsn` (then WireProtocol::AnswerParked) or `timeout_ms` passes (0:

@@ -2,12 +2,14 @@
 // the headers compile on their own, the library links, and a query answers.
 //
 // Builds org (1) > team (2) > squad (3), then checks SelfAndAncestors(3) in
-// both orders and the LSN the answer reports. Exits 0 on success, 1 on any
+// both orders and the LSN the answer reports; and that the installed
+// canopy/version.h agrees with the package version find_package saw. Exits 0 on success, 1 on any
 // mismatch (printing what it got).
 #include <canopy/hierarchy_index.h>
 #include <canopy/lsn.h>
 #include <canopy/rows.h>
 #include <canopy/status.h>
+#include <canopy/version.h>
 
 #include <cstdint>
 #include <cstdio>
@@ -87,6 +89,10 @@ int main() {
   canopy::QueryAnswer answer = index.Query(query);
   Expect(answer.answer.status.ok() && answer.answer.ids == std::vector<int64_t>{1, 2, 3},
          "Query(self_and_ancestors, 3) = " + Join(answer.answer.ids));
+
+  Expect(std::string(canopy::kVersion) == CANOPY_EXPECTED_VERSION,
+         std::string("canopy::kVersion = ") + canopy::kVersion + " (package " +
+             CANOPY_EXPECTED_VERSION + ")");
 
   if (failures != 0) {
     std::printf("canopy_consumer: FAILED %d of %d checks\n", failures, checks);

@@ -21,8 +21,11 @@ namespace {
 
 std::string Describe(const IdAnswer& a) {
   std::string s = a.status.ToString() + " [";
-  for (size_t i = 0; i < a.ids.size() && i < 20; ++i)
-    s += (i ? "," : "") + std::to_string(a.ids[i]);
+  for (size_t i = 0; i < a.ids.size() && i < 20; ++i) {
+    // Appended, not "," + std::string&&: GCC 12 at -O3 reports a false -Wrestrict there.
+    if (i) s += ',';
+    s += std::to_string(a.ids[i]);
+  }
   return s + (a.ids.size() > 20 ? ",...]" : "]");
 }
 

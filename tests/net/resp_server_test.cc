@@ -337,6 +337,28 @@ TEST_F(RespServerTest, ATokenRequiresAuth) {
   EXPECT_EQ(r->type, '%');
 }
 
+// After SetToken, AUTH and HELLO ... AUTH take the new token only.
+TEST_F(RespServerTest, SetTokenChangesWhatAuthAccepts) {
+  ServerOptions options = testing::TestServerOptions();
+  options.token = "old-token";
+  StartResp(options);
+  ASSERT_TRUE(server_->SetToken("new-token").ok());
+  RespConnection c = Connect();
+  std::optional<Reply> r = c.Call({"AUTH", "old-token"});
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->text.rfind("WRONGPASS", 0), 0u) << r->text;
+  r = c.Call({"AUTH", "new-token"});
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->text, "OK");
+  RespConnection h = Connect();
+  r = h.Call({"HELLO", "3", "AUTH", "default", "old-token"});
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->text.rfind("WRONGPASS", 0), 0u) << r->text;
+  r = h.Call({"HELLO", "3", "AUTH", "default", "new-token"});
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->type, '%');
+}
+
 TEST_F(RespServerTest, Resp3SendsTheLsnAsAnAttributeWhenAsked) {
   StartResp();
   RespConnection c = Connect();

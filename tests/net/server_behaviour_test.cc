@@ -339,6 +339,39 @@ TEST_F(ServerTest, TokenIsRequiredWhenConfigured) {
   EXPECT_TRUE(raw.WaitClosed());
 }
 
+// SetToken (canopyd's SIGHUP): new handshakes need the new token, a
+// connection already authenticated goes on; no token cannot be added or
+// removed.
+TEST_F(ServerTest, SetTokenReplacesTheTokenForNewHandshakes) {
+  ServerOptions options = testing::TestServerOptions();
+  options.token = "old-token";
+  StartServer(options);
+  ClientOptions old_token = ClientOpts();
+  old_token.token = "old-token";
+  Client before(old_token);
+  ASSERT_TRUE(before.Connect().ok());
+
+  ASSERT_TRUE(server_->SetToken("new-token").ok());
+  Client stale(old_token);
+  Status s = stale.Connect();
+  EXPECT_EQ(s.code(), StatusCode::kFailedPrecondition) << s.ToString();
+  EXPECT_NE(s.message().find("unauthorized"), std::string::npos) << s.ToString();
+  ClientOptions new_token = ClientOpts();
+  new_token.token = "new-token";
+  Client fresh(new_token);
+  ASSERT_TRUE(fresh.Connect().ok());
+  EXPECT_TRUE(fresh.Ping().ok());
+  EXPECT_TRUE(before.Ping().ok());  // authenticated before: stays
+
+  EXPECT_EQ(server_->SetToken("").code(), StatusCode::kInvalidArgument);
+  Client still(new_token);
+  EXPECT_TRUE(still.Connect().ok());
+
+  auto open = Server::Start(testing::TestServerOptions(), nullptr);
+  ASSERT_TRUE(open.ok()) << open.status().ToString();
+  EXPECT_EQ((*open)->SetToken("x").code(), StatusCode::kFailedPrecondition);
+}
+
 TEST_F(ServerTest, UnsupportedVersionGetsAClearError) {
   StartServer();
   RawConnection raw = Raw();

@@ -82,7 +82,11 @@ $$;
 
 std::string IdList(const std::vector<int64_t>& ids) {
   std::string out = "{";
-  for (size_t i = 0; i < ids.size(); ++i) out += (i ? "," : "") + std::to_string(ids[i]);
+  for (size_t i = 0; i < ids.size(); ++i) {
+    // Appended, not "," + std::string&&: GCC 12 at -O3 reports a false -Wrestrict there.
+    if (i) out += ',';
+    out += std::to_string(ids[i]);
+  }
   return out + "}";
 }
 

@@ -49,6 +49,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -56,6 +57,7 @@
 #include "canopy/lsn.h"
 #include "canopy/net/protocol.h"
 #include "canopy/status.h"
+#include "canopy/version.h"
 
 namespace canopy::net {
 
@@ -81,13 +83,20 @@ struct ServerOptions {
   // applied_lsn) is over this many bytes of WAL. (The replica reports no
   // commit times, so there is no lag in seconds to judge by.)
   uint64_t ready_max_lag_bytes = uint64_t{64} << 20;
+  // The Unix socket files (unix_path and resp_unix_path) get this mode (e.g.
+  // 0660; a client needs write permission to connect) and group (a name),
+  // between bind and listen, so no client connects before. Unset / empty:
+  // as the umask and the process's group leave them.
+  std::optional<uint32_t> unix_mode;
+  std::string unix_group;
   // I/O threads, each with its own event loop; a connection stays on one
   // thread from accept to close. 0: one per core this process may run on.
   int threads = 0;
 
   // A non-empty token makes every connection start with Hello{token} (RESP:
   // AUTH token, or HELLO ... AUTH user token; HTTP: "Authorization: Bearer
-  // token" on /metrics, /healthz and /readyz exempt).
+  // token" on /metrics, /healthz and /readyz exempt). Server::SetToken
+  // replaces it.
   std::string token;
 
   uint32_t max_connections = 4096;
@@ -118,7 +127,8 @@ struct ServerOptions {
   // Stop() closes connections that have not finished by then.
   std::chrono::milliseconds shutdown_grace{5'000};
 
-  std::string server_version = "canopyd 0.1.0";
+  // Hello and Status answers carry it ("canopyd x.y.z", canopy/version.h).
+  std::string server_version = std::string("canopyd ") + kVersion;
   // Receives log lines (from I/O threads; keep it cheap). Empty: silent.
   std::function<void(LogLevel, std::string_view)> log;
   // What the replication side knows (state, received LSN, snapshot
@@ -152,6 +162,13 @@ class Server {
   // after each apply): parked min_lsn requests up to it are answered now.
   // Cheap when nothing waits. Never blocks on I/O.
   void NotifyApplied(Lsn lsn);
+
+  // Replaces the token (canopyd re-reads its token file on SIGHUP): every
+  // authentication from now on needs `token`; connections already
+  // authenticated stay open. Whether a token is required is fixed at Start.
+  // Errors: kFailedPrecondition (started without a token), kInvalidArgument
+  // (empty token).
+  Status SetToken(std::string token);
 
   // Graceful stop (see GUARANTEES). Idempotent; blocks until done.
   void Stop();
