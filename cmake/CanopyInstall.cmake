@@ -13,6 +13,7 @@
 #   lib/libcanopy_<part>.a                  the libraries
 #   lib/cmake/canopy/canopyTargets.cmake    imported targets canopy::<part>
 #   lib/cmake/canopy/canopyConfig.cmake     + canopyConfigVersion.cmake
+# all in install component "dev" (the libcanopy-dev package, cmake/Packaging.cmake).
 #
 # Parts are installed only if their target exists in this build, so a part that
 # is not written yet, or is switched off (CANOPY_BUILD_CDC=OFF), is skipped.
@@ -150,13 +151,13 @@ function(canopy_install)
 
   install(TARGETS ${targets}
     EXPORT canopyTargets
-    ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
-    LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
-    RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+    ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT dev
+    LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT dev
+    RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT dev)
   foreach(part IN LISTS parts)
     if(IS_DIRECTORY ${PROJECT_SOURCE_DIR}/${part}/include/canopy)
       install(DIRECTORY ${PROJECT_SOURCE_DIR}/${part}/include/canopy
-        DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
+        DESTINATION ${CMAKE_INSTALL_INCLUDEDIR} COMPONENT dev
         FILES_MATCHING PATTERN "*.h")
     endif()
   endforeach()
@@ -166,7 +167,7 @@ function(canopy_install)
   install(EXPORT canopyTargets
     NAMESPACE canopy::
     FILE canopyTargets.cmake
-    DESTINATION ${CANOPY_INSTALL_CMAKEDIR})
+    DESTINATION ${CANOPY_INSTALL_CMAKEDIR} COMPONENT dev)
 
   configure_package_config_file(
     ${PROJECT_SOURCE_DIR}/cmake/canopyConfig.cmake.in
@@ -179,6 +180,6 @@ function(canopy_install)
   install(FILES
     ${PROJECT_BINARY_DIR}/canopyConfig.cmake
     ${PROJECT_BINARY_DIR}/canopyConfigVersion.cmake
-    DESTINATION ${CANOPY_INSTALL_CMAKEDIR})
+    DESTINATION ${CANOPY_INSTALL_CMAKEDIR} COMPONENT dev)
   message(STATUS "canopy: install rules for ${parts} (targets: ${targets})")
 endfunction()

@@ -153,6 +153,12 @@ CANOPY_TEST_PACKAGES=(
   redis-server redis-tools ruby ruby-redis python3 python3-redis
   curl prometheus
 )
+# What making and checking the Debian packages needs (scripts/package, the
+# package phase of scripts/test): dpkg-shlibdeps and `file` for CPack's
+# dependency scan, help2man for the man pages, lintian.
+CANOPY_PACKAGE_PACKAGES=(
+  dpkg-dev file help2man lintian
+)
 
 # ---- builds -------------------------------------------------------------------
 
