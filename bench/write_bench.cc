@@ -353,12 +353,17 @@ void BM_GrowthStall(benchmark::State& state) {
       g.type = NamespaceType::kGroup;
       rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
       if (i % 64 != 0) g.parent_id = static_cast<int64_t>(2 * (rng % i) + 1);  // an earlier group
-      g.path = g.name = "g" + std::to_string(i);
+      // (appended, not "g" + ...: GCC 12's -Wrestrict false positive at -O3)
+      g.path = "g";
+      g.path += std::to_string(i);
+      g.name = g.path;
       NamespaceRow p;
       p.id = pn;
       p.type = NamespaceType::kProject;
       p.parent_id = group;
-      p.path = p.name = "p" + std::to_string(i);
+      p.path = "p";
+      p.path += std::to_string(i);
+      p.name = p.path;
       ProjectRow project;
       project.id = static_cast<int64_t>(i + 1);
       project.namespace_id = group;
