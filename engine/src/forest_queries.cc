@@ -260,15 +260,7 @@ Status Forest::SelfAndHierarchy(int64_t ns, bool include_pns, std::vector<int64_
   chain.clear();
   AppendChain(ns_[FindNamespace(ns)].parent, &chain);
   std::sort(chain.begin(), chain.end());
-  size_t from = out->size(), rest = chain.size(), to = from + rest;
-  out->resize(to);
-  while (rest > 0) {
-    if (from > 0 && (*out)[from - 1] > chain[rest - 1]) {
-      (*out)[--to] = (*out)[--from];
-    } else {
-      (*out)[--to] = chain[--rest];
-    }
-  }
+  MergeSortedIds(out, chain);
   return Status::Ok();
 }
 

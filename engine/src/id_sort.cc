@@ -99,15 +99,17 @@ void SortAndMergeIds(std::vector<int64_t>* ids, std::span<const std::span<const 
     }
   }
   SortUniqueIds(ids);
-  if (merged.empty()) return;
-  // Merge from the back, in place: the two are disjoint, so no duplicate.
-  size_t rest = ids->size(), from = merged.size(), to = rest + from;
+  MergeSortedIds(ids, merged);
+}
+
+void MergeSortedIds(std::vector<int64_t>* ids, std::span<const int64_t> more) {
+  size_t rest = ids->size(), from = more.size(), to = rest + from;
   ids->resize(to);
   while (from > 0) {
-    if (rest > 0 && (*ids)[rest - 1] > merged[from - 1]) {
+    if (rest > 0 && (*ids)[rest - 1] > more[from - 1]) {
       (*ids)[--to] = (*ids)[--rest];
     } else {
-      (*ids)[--to] = merged[--from];
+      (*ids)[--to] = more[--from];
     }
   }
 }

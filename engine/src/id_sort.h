@@ -18,6 +18,10 @@ namespace canopy::internal {
 // Sorts ids ascending and removes duplicates. O(n) for large inputs.
 void SortUniqueIds(std::vector<int64_t>* ids);
 
+// Merges the ascending `more` into the ascending *ids, in place from the back.
+// REQUIRES: both ascending; disjoint (so the result holds no duplicate).
+void MergeSortedIds(std::vector<int64_t>* ids, std::span<const int64_t> more);
+
 // Sorts *ids (duplicates removed) together with the ascending `pieces`: a
 // piece holding at least half of the answer is merged in (one pass), the
 // others are sorted with *ids.
