@@ -102,6 +102,15 @@ class ScopedEnv {
 
 class DaemonE2E : public DaemonTest {
  protected:
+  // SIGTERM: STOPPING=1 on `notify`, then exit 0.
+  void ExpectStoppingOnSigterm(NotifySocket& notify) {
+    ASSERT_EQ(::kill(daemon_->pid(), SIGTERM), 0);
+    const std::optional<std::string> stopping = notify.Receive(seconds(30));
+    ASSERT_TRUE(stopping.has_value()) << "no STOPPING=1 after SIGTERM\n" << daemon_->Log();
+    EXPECT_EQ(*stopping, "STOPPING=1");
+    const ProcessExit e = daemon_->Wait(seconds(30));
+    EXPECT_TRUE(e.exited && e.code == 0) << e.Describe();
+  }
   // Waits until canopyd's log contains `text` (bounded); false if it does not.
   bool WaitForLog(const std::string& text, milliseconds timeout = seconds(30)) {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
@@ -194,12 +203,7 @@ TEST_F(DaemonE2E, NotifySocketReadyAfterSnapshotAndStopping) {
   EXPECT_FALSE(extra.has_value()) << "unexpected notification: " << extra.value_or("");
   EXPECT_FALSE(daemon_->Poll().has_value()) << "canopyd ended on SIGHUP";
 
-  ASSERT_EQ(::kill(daemon_->pid(), SIGTERM), 0);
-  const std::optional<std::string> stopping = notify.Receive(seconds(30));
-  ASSERT_TRUE(stopping.has_value()) << "no STOPPING=1 after SIGTERM\n" << daemon_->Log();
-  EXPECT_EQ(*stopping, "STOPPING=1");
-  const ProcessExit e = daemon_->Wait(seconds(30));
-  EXPECT_TRUE(e.exited && e.code == 0) << e.Describe();
+  ExpectStoppingOnSigterm(notify);
 }
 
 // An abstract socket name; without --pg, READY=1 comes once listening.
@@ -220,12 +224,7 @@ TEST_F(DaemonE2E, NotifySocketAbstractNameWithoutReplication) {
   const ProgramRun status = Cli({"--json", "status"});
   EXPECT_EQ(status.code(), kExitOk) << status.Describe();
 
-  ASSERT_EQ(::kill(daemon_->pid(), SIGTERM), 0);
-  const std::optional<std::string> stopping = notify.Receive(seconds(30));
-  ASSERT_TRUE(stopping.has_value()) << "no STOPPING=1 after SIGTERM\n" << daemon_->Log();
-  EXPECT_EQ(*stopping, "STOPPING=1");
-  const ProcessExit e = daemon_->Wait(seconds(30));
-  EXPECT_TRUE(e.exited && e.code == 0) << e.Describe();
+  ExpectStoppingOnSigterm(notify);
 }
 
 // The replication connection's application_name, as pg_stat_replication

@@ -92,6 +92,9 @@ class DaemonProcess {
 // Reads a whole file ("" if it cannot).
 std::string ReadFile(const std::string& path);
 
+// A loopback TCP port nothing listens on right now (the kernel's pick).
+int FreeTcpPort();
+
 // ---- the CLI's output ----
 
 // The raw value of a top-level `"key":` in a one-line JSON object: a string's

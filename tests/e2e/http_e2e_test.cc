@@ -42,23 +42,6 @@ namespace {
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-// A loopback TCP port nothing listens on right now (the kernel's pick).
-int FreePort() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return 0;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(addr);
-  int port = 0;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-    port = ntohs(addr.sin_port);
-  }
-  ::close(fd);
-  return port;
-}
-
 // Sends `bytes` on a fresh connection to 127.0.0.1:port, half-closes (unless
 // `half_close` is false: then closes after reading), and returns everything
 // the server sent until it closed (bounded by `timeout`).
@@ -131,7 +114,7 @@ class HttpE2E : public DaemonTest {
           << tool << " is missing: install curl and prometheus (CANOPY_TEST_PACKAGES in "
           << "scripts/lib/common.sh)";
     }
-    port_ = FreePort();
+    port_ = FreeTcpPort();
     ASSERT_NE(port_, 0);
   }
 
@@ -307,42 +290,40 @@ TEST_F(HttpE2E, MetricsHealthAndReadyWhileStreaming) {
 
 TEST_F(HttpE2E, ReadyzIs503UntilASnapshotIsLoaded) {
   ASSERT_NO_FATAL_FAILURE(Prepare("canopy_http_e2e_ready"));
-  // Namespaces come from a table that does not exist yet: every attempt to
-  // set up replication fails and is retried, so no snapshot can load.
-  ASSERT_NO_FATAL_FAILURE(SpawnDaemon(
-      "none", {"--http-listen", "127.0.0.1:" + Id(port_), "--map", "namespaces.table=ns_later"}));
-  // At first (the replica not started yet, connecting, or failing) 503, with a reason.
+  // A transaction holds projects locked (an ACCESS EXCLUSIVE lock gives it a
+  // transaction id): the slot's creation waits for it to end, and the COPY
+  // would wait for the lock, so canopyd stays loading until it goes.
+  ASSERT_TRUE(sql_->Exec("BEGIN; LOCK TABLE projects IN ACCESS EXCLUSIVE MODE;"));
+  ASSERT_NO_FATAL_FAILURE(SpawnDaemon("none", {"--http-listen", "127.0.0.1:" + Id(port_)}));
+  // At first (the replica not started yet, connecting, or copying) 503, with a reason.
   Reply ready = WaitForReadyz(503, seconds(60));
   EXPECT_NE(ready.body, "\n");
   EXPECT_NE(ready.body, "ok\n");
-  // Once it has failed, the reason names the error.
-  Reply failing;
-  for (int i = 0; i < 100; ++i) {
-    failing = Curl("/readyz");
-    if (failing.body.rfind("reconnecting: ", 0) == 0) break;
-    std::this_thread::sleep_for(milliseconds(100));
-  }
-  EXPECT_EQ(failing.code, 503) << failing.detail;
-  EXPECT_EQ(failing.body.rfind("reconnecting: ", 0), 0u) << failing.body;
-  EXPECT_NE(failing.body.find("ns_later"), std::string::npos) << failing.body;
+  // Then, for as long as the lock holds, the reason says the snapshot is on its way.
+  std::this_thread::sleep_for(seconds(2));
+  const Reply loading = Curl("/readyz");
+  EXPECT_EQ(loading.code, 503) << loading.detail;
+  EXPECT_TRUE(loading.body == "connecting to the source\n" ||
+              loading.body.rfind("loading snapshot (", 0) == 0)
+      << loading.body;
   ExpectServing();
   // Metrics before any index: still valid, and saying so.
   const std::string text = CheckedMetrics();
   EXPECT_EQ(MetricValue(text, "canopy_index_loaded"), 0.0);
   EXPECT_EQ(MetricValue(text, "canopy_replica_state{state=\"loading\"}"), 1.0) << text;
   EXPECT_EQ(MetricValue(text, "canopy_replica_state{state=\"streaming\"}"), 0.0);
-  EXPECT_GE(MetricValue(text, "canopy_replication_reconnects_total").value_or(0), 1);
+  EXPECT_EQ(MetricValue(text, "canopy_snapshot_table_done{table=\"projects\"}").value_or(0), 0.0);
 
-  // The table appears (a copy of namespaces): the replica loads and streams.
-  ASSERT_TRUE(
-      sql_->Exec("CREATE TABLE ns_later (LIKE namespaces INCLUDING ALL); "
-                 "INSERT INTO ns_later SELECT * FROM namespaces;"));
+  // The lock goes: the replica loads and streams.
+  ASSERT_TRUE(sql_->Exec("COMMIT"));
   ready = WaitForReadyz(200, seconds(90));
   EXPECT_EQ(ready.body, "ok\n");
   const std::string loaded = CheckedMetrics();
   EXPECT_EQ(MetricValue(loaded, "canopy_index_loaded"), 1.0);
   EXPECT_EQ(MetricValue(loaded, "canopy_index_rows{table=\"namespaces\"}"),
-            std::strtod(sql_->Value("SELECT count(*) FROM ns_later").c_str(), nullptr));
+            std::strtod(sql_->Value("SELECT count(*) FROM namespaces").c_str(), nullptr));
+  EXPECT_EQ(MetricValue(loaded, "canopy_index_rows{table=\"projects\"}"),
+            std::strtod(sql_->Value("SELECT count(*) FROM projects").c_str(), nullptr));
 }
 
 TEST_F(HttpE2E, TokenAndHostilePeers) {
