@@ -103,15 +103,21 @@ void SortAndMergeIds(std::vector<int64_t>* ids, std::span<const std::span<const 
 }
 
 void MergeSortedIds(std::vector<int64_t>* ids, std::span<const int64_t> more) {
+  if (ids->empty() || more.empty() || ids->back() < more.front()) {
+    ids->insert(ids->end(), more.begin(), more.end());  // a copy, not a merge
+    return;
+  }
   size_t rest = ids->size(), from = more.size(), to = rest + from;
   ids->resize(to);
-  while (from > 0) {
-    if (rest > 0 && (*ids)[rest - 1] > more[from - 1]) {
+  while (from > 0 && rest > 0) {
+    if ((*ids)[rest - 1] > more[from - 1]) {
       (*ids)[--to] = (*ids)[--rest];
     } else {
       (*ids)[--to] = more[--from];
     }
   }
+  // What is left of `more` is below everything placed: it goes first, as is.
+  std::copy(more.begin(), more.begin() + static_cast<std::ptrdiff_t>(from), ids->begin());
 }
 
 }  // namespace canopy::internal
