@@ -48,7 +48,7 @@ set(CANOPY_SYSCONF_DIR "/etc/canopy" CACHE PATH
     "Where the canopyd package puts canopyd.env and mapping.conf (absolute)")
 
 macro(_canopy_packaging)
-  set(_pkg_src ${PROJECT_SOURCE_DIR}/packaging)
+  set(_pkg_src ${PROJECT_SOURCE_DIR}/apps/packaging)
   set(_pkg_out ${PROJECT_BINARY_DIR}/packaging)
   set(_pkg_docdir ${CMAKE_INSTALL_DATAROOTDIR}/doc)
   file(MAKE_DIRECTORY ${_pkg_out})
