@@ -142,6 +142,7 @@ CANOPY_BUILD_PACKAGES=(
   build-essential cmake ninja-build pkg-config
   libboost1.81-dev libgtest-dev libgmock-dev libbenchmark-dev
   libpq-dev libflatbuffers-dev flatbuffers-compiler flatbuffers-compiler-dev
+  libcli11-dev
 )
 # What the tests need on top: a PostgreSQL server for cdc/e2e, clang + its
 # sanitizer runtimes, and the Redis clients the RESP e2e test drives
@@ -151,7 +152,7 @@ CANOPY_TEST_PACKAGES=(
   postgresql-15 postgresql-client-15
   clang libclang-rt-14-dev
   redis-server redis-tools ruby ruby-redis python3 python3-redis
-  curl prometheus
+  curl prometheus jq
 )
 # What making and checking the Debian packages needs (scripts/package, the
 # package phase of scripts/test): dpkg-shlibdeps and `file` for CPack's
