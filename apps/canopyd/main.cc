@@ -332,6 +332,7 @@ canopy::net::ReplicationReport ToReport(const canopy::cdc::ReplicaStatus& s) {
   r.received_lsn = s.received_lsn;
   r.last_error = s.last_error;
   r.last_error_unix_ms = s.last_error_unix_ms;
+  r.last_commit_unix_ms = s.last_commit_unix_ms;
   r.reconnects = s.reconnects;
   r.snapshots = s.snapshots;
   r.last_snapshot_seconds = s.snapshots > 0 ? s.last_snapshot_seconds : -1;

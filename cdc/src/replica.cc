@@ -477,6 +477,10 @@ Status Replica::Worker::Bootstrap(PgConnection& repl, PgConnection& sql, Lsn* st
                             {slot_name_}, PGRES_TUPLES_OK);
     if (!r.ok()) return r.status();
   }
+  // The snapshot holds every transaction committed before the slot exists.
+  const int64_t snapshot_taken_unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                             std::chrono::system_clock::now().time_since_epoch())
+                                             .count();
   std::string create = "CREATE_REPLICATION_SLOT " + QuoteIdentifier(slot_name_) +
                        (temporary_slot_ ? " TEMPORARY" : "") + " LOGICAL pgoutput";
   create += repl.server_version() >= 150000 ? " (SNAPSHOT 'export')" : " EXPORT_SNAPSHOT";
@@ -549,6 +553,7 @@ Status Replica::Worker::Bootstrap(PgConnection& repl, PgConnection& sql, Lsn* st
     applied_.store(consistent->value);
     status_.applied_lsn = *consistent;
     status_.last_snapshot_seconds = seconds;
+    status_.last_commit_unix_ms = snapshot_taken_unix_ms;
     ++status_.snapshots;
   }
   cv_.notify_all();

@@ -100,6 +100,7 @@ class Replica::Worker {
   bool temporary_slot_ = true;
   std::vector<Transaction> pending_;
   size_t pending_changes_ = 0;
+  int64_t pending_commit_time_ = 0;  // pgoutput's commit time of pending_.back()
   Lsn received_;
   Lsn last_flush_sent_;
   std::chrono::steady_clock::time_point next_status_;

@@ -48,6 +48,7 @@ Status Replica::Worker::ApplyPending() {
     std::lock_guard<std::mutex> lock(mu_);
     status_.transactions_applied += txns;
     status_.changes_applied += changes;
+    status_.last_commit_unix_ms = PgEpochMicrosToUnixMillis(pending_commit_time_);
   }
   SetApplied(last);
   return Status();
@@ -140,6 +141,7 @@ Status Replica::Worker::Stream(PgConnection& repl) {
         }
         if (auto txn = assembler_.TakeCommitted()) {
           pending_changes_ += txn->changes.size();
+          pending_commit_time_ = assembler_.last_commit_time();
           pending_.push_back(std::move(*txn));
           if (pending_.size() >= kMaxPendingTransactions || pending_changes_ >= kMaxPendingChanges) {
             if (Status a = ApplyPending(); !a.ok()) return a;

@@ -65,6 +65,7 @@ Status TransactionAssembler::Process(const PgOutputMessage& m) {
                                 " differs from Begin's final LSN " + begin_final_lsn_.ToString());
       }
       in_transaction_ = false;
+      last_commit_time_ = m.commit.commit_time;
       current_.commit_lsn = m.commit.end_lsn;
       if (m.commit.end_lsn <= skip_through_) {
         ++stats_.skipped_transactions;

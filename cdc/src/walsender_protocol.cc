@@ -71,6 +71,10 @@ std::array<uint8_t, kStandbyStatusUpdateSize> EncodeStandbyStatusUpdate(const St
   return out;
 }
 
+int64_t PgEpochMicrosToUnixMillis(int64_t pg_epoch_micros) {
+  return pg_epoch_micros / 1000 + kUnixToPgEpochSeconds * 1000;
+}
+
 int64_t PgEpochMicrosNow() {
   auto now = std::chrono::system_clock::now().time_since_epoch();
   return std::chrono::duration_cast<std::chrono::microseconds>(now).count() - kUnixToPgEpochSeconds * 1'000'000;

@@ -314,7 +314,8 @@ void EncodeStatus(uint64_t request_id, const ServerStatus& s, FlatBufferBuilder*
       x.projects, x.runner_links, x.orphan_namespaces, x.orphan_projects, x.cycles_refused,
       x.unknown_deletes, x.transactions_applied, x.row_changes_applied, x.publishes,
       x.last_publish_wait_ns, x.max_publish_wait_ns, x.memory_bytes, tables_vec, s.connections,
-      s.requests_served, s.waiting_requests, version, s.replication.last_error_unix_ms);
+      s.requests_served, s.waiting_requests, version, s.replication.last_error_unix_ms,
+      s.replication.last_commit_unix_ms, s.lag_seconds);
   FinishResponse(b, request_id, s.applied_lsn, ErrorCode::kOk, {}, fb::ResponseBody::StatusReply,
                  reply.Union());
 }
@@ -398,6 +399,8 @@ ServerStatus ToServerStatus(const fb::StatusReply& r) {
   s.replication.received_lsn = Lsn(r.received_lsn());
   s.replication.last_error = std::string(View(r.last_error()));
   s.replication.last_error_unix_ms = r.last_error_unix_ms();
+  s.replication.last_commit_unix_ms = r.last_commit_unix_ms();
+  s.lag_seconds = r.lag_seconds();
   if (r.tables() != nullptr) {
     for (const fb::TableProgress* t : *r.tables()) {
       TableLoad load;

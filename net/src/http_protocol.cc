@@ -75,7 +75,7 @@ std::string NotStreamingReason(const ReplicationReport& r) {
 }  // namespace
 
 Readiness JudgeReadiness(const ServerStatus& status, bool replicated, bool index_loaded,
-                         uint64_t max_lag_bytes) {
+                         uint64_t max_lag_bytes, double max_lag_seconds) {
   if (!index_loaded) {
     return {false, replicated ? NotStreamingReason(status.replication) : "no index loaded"};
   }
@@ -86,6 +86,14 @@ Readiness JudgeReadiness(const ServerStatus& status, bool replicated, bool index
   if (status.lag_bytes > max_lag_bytes) {
     return {false, "lagging: " + std::to_string(status.lag_bytes) + " bytes of WAL behind (limit " +
                        std::to_string(max_lag_bytes) + ")"};
+  }
+  if (max_lag_seconds > 0 && status.lag_seconds > max_lag_seconds) {
+    std::string reason = "lagging: ";
+    AppendShortest(status.lag_seconds, &reason);
+    reason += " s behind (limit ";
+    AppendShortest(max_lag_seconds, &reason);
+    reason += " s)";
+    return {false, std::move(reason)};
   }
   return {true, "ok"};
 }
@@ -230,8 +238,9 @@ void HttpProtocol::Metrics(SessionContext& ctx) {
 void HttpProtocol::Ready(SessionContext& ctx) {
   const HierarchyIndex* index = ctx.index();
   const ServerStatus status = CollectStatus(index, status_source_);
-  const Readiness r = JudgeReadiness(status, static_cast<bool>(options_.replication_status),
-                                     index != nullptr, options_.ready_max_lag_bytes);
+  const Readiness r =
+      JudgeReadiness(status, static_cast<bool>(options_.replication_status), index != nullptr,
+                     options_.ready_max_lag_bytes, options_.ready_max_lag_seconds);
   body_ = r.reason;
   body_ += '\n';
   Respond(ctx, r.ready ? 200 : 503, body_, !parser_->get().keep_alive());

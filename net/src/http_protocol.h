@@ -5,7 +5,8 @@
 //   GET /metrics   200, Prometheus text format 0.0.4 (metrics.h)
 //   GET /healthz   200 "ok" while the process runs
 //   GET /readyz    200 "ok" while an index is served, the replica streams and
-//                  its lag is at most ServerOptions::ready_max_lag_bytes; else
+//                  its lag is at most ServerOptions::ready_max_lag_bytes (and
+//                  ready_max_lag_seconds when set); else
 //                  503 with the reason ("loading snapshot (copy)",
 //                  "reconnecting: <error>", "lagging: ...")
 //
@@ -50,7 +51,7 @@ struct Readiness {
 // `replicated`: the server has a replication side (options.replication_status);
 // without one, a served index is all it takes.
 Readiness JudgeReadiness(const ServerStatus& status, bool replicated, bool index_loaded,
-                         uint64_t max_lag_bytes);
+                         uint64_t max_lag_bytes, double max_lag_seconds = 0);
 
 // The largest request head accepted: min(max_request_frame_bytes, 64 KiB).
 uint32_t HttpHeaderLimit(const ServerOptions& options);

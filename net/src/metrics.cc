@@ -173,6 +173,14 @@ void WritePrometheus(const ServerStatus& status, bool index_loaded, const Server
   w.Header("canopy_replication_lag_bytes", "gauge",
            "received_lsn - applied_lsn in bytes of WAL (0 when unknown).");
   w.Sample("canopy_replication_lag_bytes", "", status.lag_bytes);
+  w.Header("canopy_replication_lag_seconds", "gauge",
+           "0 while caught up; behind, now - the commit time of the newest applied transaction.");
+  w.Sample("canopy_replication_lag_seconds", "", status.lag_seconds);
+  w.Header("canopy_replication_last_commit_timestamp_seconds", "gauge",
+           "Commit time (Unix seconds) of the newest applied transaction (before any: when the "
+           "snapshot was taken); 0 when unknown.");
+  w.Sample("canopy_replication_last_commit_timestamp_seconds", "",
+           static_cast<double>(r.last_commit_unix_ms) * 1e-3);
   w.Header("canopy_replication_reconnects_total", "counter",
            "Sessions with the source retried after an error.");
   w.Sample("canopy_replication_reconnects_total", "", r.reconnects);

@@ -1,5 +1,8 @@
 #include "request_handler.h"
 
+#include <algorithm>
+#include <charconv>
+#include <chrono>
 #include <string>
 #include <utility>
 
@@ -32,7 +35,21 @@ ServerStatus CollectStatus(const HierarchyIndex* index, const StatusSource* sour
   }
   const Lsn received = status.replication.received_lsn;
   status.lag_bytes = received > status.applied_lsn ? received.value - status.applied_lsn.value : 0;
+  const int64_t last_commit_ms = status.replication.last_commit_unix_ms;
+  if (status.lag_bytes > 0 && last_commit_ms > 0) {
+    const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                               std::chrono::system_clock::now().time_since_epoch())
+                               .count();
+    status.lag_seconds =
+        static_cast<double>(std::max<int64_t>(now_ms - last_commit_ms, 0)) / 1000.0;
+  }
   return status;
+}
+
+void AppendShortest(double value, std::string* out) {
+  char buf[32];
+  const auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), value);
+  out->append(buf, ec == std::errc() ? end : buf);
 }
 
 RequestHandler::RequestHandler(HandlerLimits limits, const StatusSource* status_source)

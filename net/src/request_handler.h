@@ -41,8 +41,13 @@ class StatusSource {
 };
 
 // What a Status reply says: the index's stats (if loaded) + the source's
-// fields + the lag. `index` and `source` may be null.
+// fields + the lag (lag_seconds from the source's last_commit_unix_ms and
+// the system clock now). `index` and `source` may be null.
 ServerStatus CollectStatus(const HierarchyIndex* index, const StatusSource* source);
+
+// Appends `value` in the shortest form that reads back the same ("0", "2.5")
+// — the text listeners' (RESP INFO, HTTP) way to print seconds.
+void AppendShortest(double value, std::string* out);
 
 class RequestHandler {
  public:

@@ -490,6 +490,10 @@ void RespProtocol::Status(const HierarchyIndex* index, SessionContext& ctx) {
   line("applied_lsn", s.applied_lsn.ToString());
   line("received_lsn", s.replication.received_lsn.ToString());
   line("lag_bytes", std::to_string(s.lag_bytes));
+  std::string lag_seconds;
+  AppendShortest(s.lag_seconds, &lag_seconds);
+  line("lag_seconds", lag_seconds);
+  line("last_commit_unix_ms", std::to_string(s.replication.last_commit_unix_ms));
   line("state", ServingStateName(s.replication.state));
   line("stage", s.replication.stage);
   line("last_error", s.replication.last_error);

@@ -190,6 +190,8 @@ const std::vector<std::string> kSeries = {
     "canopy_replication_applied_lsn ",
     "canopy_replication_received_lsn ",
     "canopy_replication_lag_bytes ",
+    "canopy_replication_lag_seconds ",
+    "canopy_replication_last_commit_timestamp_seconds ",
     "canopy_replication_reconnects_total ",
     "canopy_snapshots_total ",
     "canopy_snapshot_last_duration_seconds ",

@@ -376,6 +376,8 @@ TEST(Codec, ResponsesRoundTrip) {
   s.index.namespaces = 42;
   s.connections = 3;
   s.server_version = "x";
+  s.replication.last_commit_unix_ms = 1'764'936'000'123;
+  s.lag_seconds = 1.25;
   internal::EncodeStatus(7, s, &b);
   r = internal::DecodeResponse({b.GetBufferPointer(), b.GetSize()});
   ASSERT_TRUE(r.ok());
@@ -386,6 +388,8 @@ TEST(Codec, ResponsesRoundTrip) {
   EXPECT_EQ(back.replication.tables[0].estimated_rows, 20u);
   EXPECT_EQ(back.index.namespaces, 42u);
   EXPECT_EQ(back.connections, 3u);
+  EXPECT_EQ(back.replication.last_commit_unix_ms, 1'764'936'000'123);
+  EXPECT_EQ(back.lag_seconds, 1.25);
 
   internal::EncodeError(0, Lsn(1), ErrorCode::kStale, "late", &b);
   r = internal::DecodeResponse({b.GetBufferPointer(), b.GetSize()});

@@ -190,6 +190,44 @@ TEST_F(HttpServerTest, MetricsCountRequestsAndConnectionsAreLimited) {
   ::close(b);
 }
 
+// A status source that reports fixed replication fields.
+class FixedStatusSource : public internal::StatusSource {
+ public:
+  explicit FixedStatusSource(ReplicationReport report) : report_(std::move(report)) {}
+  void FillStatus(ServerStatus* status) const override { status->replication = report_; }
+
+ private:
+  ReplicationReport report_;
+};
+
+int64_t UnixMillisNow() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+TEST(HttpReadiness, LagInSecondsCountsOnlyWhileBehind) {
+  ReplicationReport report;
+  report.state = ServingState::kStreaming;
+  report.last_commit_unix_ms = UnixMillisNow() - 5000;  // the newest applied commit, 5 s ago
+  report.received_lsn = Lsn(100);
+  FixedStatusSource source(report);
+  // No index: applied 0 < received 100, so behind by about 5 s.
+  ServerStatus behind = internal::CollectStatus(nullptr, &source);
+  EXPECT_EQ(behind.lag_bytes, 100u);
+  EXPECT_GE(behind.lag_seconds, 5.0);
+  EXPECT_LT(behind.lag_seconds, 60.0);
+  // Caught up: 0 whatever the age of the last commit (an idle source).
+  report.received_lsn = Lsn();
+  FixedStatusSource idle(report);
+  EXPECT_EQ(internal::CollectStatus(nullptr, &idle).lag_seconds, 0.0);
+  // A commit time from a clock ahead of this one: never negative.
+  report.received_lsn = Lsn(100);
+  report.last_commit_unix_ms = UnixMillisNow() + 60'000;
+  FixedStatusSource ahead(report);
+  EXPECT_EQ(internal::CollectStatus(nullptr, &ahead).lag_seconds, 0.0);
+}
+
 TEST(HttpReadiness, JudgedFromTheStatus) {
   ServerStatus s;
   EXPECT_FALSE(internal::JudgeReadiness(s, /*replicated=*/false, /*index_loaded=*/false, 10).ready);
@@ -201,6 +239,12 @@ TEST(HttpReadiness, JudgedFromTheStatus) {
   EXPECT_EQ(lagging.reason, "lagging: 11 bytes of WAL behind (limit 10)");
   s.lag_bytes = 10;
   EXPECT_TRUE(internal::JudgeReadiness(s, true, true, 10).ready);
+  s.lag_seconds = 2.5;  // a seconds bound applies only when set
+  EXPECT_TRUE(internal::JudgeReadiness(s, true, true, 10).ready);
+  EXPECT_TRUE(internal::JudgeReadiness(s, true, true, 10, 2.5).ready);
+  const internal::Readiness behind = internal::JudgeReadiness(s, true, true, 10, 2);
+  EXPECT_FALSE(behind.ready);
+  EXPECT_EQ(behind.reason.rfind("lagging: 2.5", 0), 0u) << behind.reason;
   s.replication.state = ServingState::kUnknown;
   EXPECT_FALSE(internal::JudgeReadiness(s, true, true, 10).ready);
 }

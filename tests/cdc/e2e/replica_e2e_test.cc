@@ -116,11 +116,20 @@ TEST(ReplicaE2E, SnapshotThenStreamEqualsSql) {
   ASSERT_TRUE(sql.Exec("UPDATE namespaces SET path = path || E'-tab\\there\\\\back\\nnl-\u00e9' "
                        "WHERE id IN (SELECT id FROM namespaces WHERE type = 'Group' ORDER BY id LIMIT 5)"));
 
+  const auto unix_ms_now = [] {
+    return std::chrono::duration_cast<milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  };
+  const int64_t started_ms = unix_ms_now();
   Replica replica(Options(s.db.conninfo()));
   ASSERT_TRUE(replica.Start().ok());
   Status st = replica.WaitUntilStreaming(seconds(60));
   ASSERT_TRUE(st.ok()) << st.ToString();
   ReplicaStatus status = replica.status();
+  // Before any streamed commit, the data is as old as the snapshot.
+  EXPECT_GE(status.last_commit_unix_ms, started_ms);
+  EXPECT_LE(status.last_commit_unix_ms, unix_ms_now());
   EXPECT_TRUE(status.temporary_slot);
   EXPECT_EQ(status.snapshots, 1u);
   ASSERT_EQ(status.tables.size(), 3u);
@@ -140,6 +149,8 @@ TEST(ReplicaE2E, SnapshotThenStreamEqualsSql) {
   bench::MixedStream stream(&forest, {.seed = seed});
   const int kTransactions = 2500;
   const auto t0 = std::chrono::steady_clock::now();
+  // PostgreSQL runs on this host and stamps commits with this same clock.
+  const int64_t stream_started_ms = unix_ms_now();
   for (int i = 0; i < kTransactions; ++i) {
     Transaction txn = stream.Next();
     ASSERT_TRUE(writer.Apply(sql, txn)) << "transaction " << i;
@@ -148,6 +159,9 @@ TEST(ReplicaE2E, SnapshotThenStreamEqualsSql) {
   ASSERT_NO_FATAL_FAILURE(CatchUp(replica, sql));
   std::cerr << kTransactions << " transactions written in " << write_s << " s; applied "
             << replica.status().transactions_applied << " / " << replica.status().changes_applied << " changes\n";
+  // The newest applied transaction's commit time came with its Commit.
+  EXPECT_GE(replica.status().last_commit_unix_ms, stream_started_ms);
+  EXPECT_LE(replica.status().last_commit_unix_ms, unix_ms_now() + 1000);
   ASSERT_NO_FATAL_FAILURE(ExpectEqualToSql(replica, s.db.conninfo(), "after mixed stream"));
 
   // Schema changes: Relation messages are re-sent and columns re-bound by name.

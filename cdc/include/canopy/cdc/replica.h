@@ -169,6 +169,11 @@ struct ReplicaStatus {
   // once the replica streams again (and before any error).
   std::string last_error;
   int64_t last_error_unix_ms = 0;  // when last_error happened (ms since the Unix epoch; 0: none)
+  // How old the served data may be: the commit time (ms since the Unix
+  // epoch, the source's clock) of the newest streamed transaction applied —
+  // pgoutput's Commit carries it — or, before the first one, when the
+  // snapshot's slot was created (this host's clock). 0 before any snapshot.
+  int64_t last_commit_unix_ms = 0;
 };
 
 // Whether `error` (from connecting to PostgreSQL or from its SQL, before

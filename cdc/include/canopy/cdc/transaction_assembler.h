@@ -71,6 +71,10 @@ class TransactionAssembler {
   // True between Begin and Commit.
   bool in_transaction() const { return in_transaction_; }
 
+  // The commit time of the last Commit processed (skipped ones too), in
+  // microseconds since 2000-01-01 UTC as pgoutput sends it; 0 before any.
+  int64_t last_commit_time() const { return last_commit_time_; }
+
   void set_skip_through(Lsn lsn) { skip_through_ = lsn; }
   Lsn skip_through() const { return skip_through_; }
 
@@ -105,6 +109,7 @@ class TransactionAssembler {
   std::unordered_map<uint32_t, Binding> bindings_;
   bool in_transaction_ = false;
   Lsn begin_final_lsn_;
+  int64_t last_commit_time_ = 0;
   Transaction current_;
   std::optional<Transaction> committed_;
   Lsn skip_through_;

@@ -64,4 +64,8 @@ std::array<uint8_t, kStandbyStatusUpdateSize> EncodeStandbyStatusUpdate(const St
 // Microseconds since 2000-01-01 00:00:00 UTC, now (the protocol's clock).
 int64_t PgEpochMicrosNow();
 
+// A protocol time (microseconds since 2000-01-01 UTC) as milliseconds since
+// the Unix epoch.
+int64_t PgEpochMicrosToUnixMillis(int64_t pg_epoch_micros);
+
 }  // namespace canopy::cdc

@@ -173,6 +173,9 @@ struct ReplicationReport {
   Lsn received_lsn;  // highest LSN the source reported (0 = unknown)
   std::string last_error;
   int64_t last_error_unix_ms = 0;  // when last_error happened (0: no error)
+  // Commit time (ms since the Unix epoch) of the newest transaction applied
+  // (before the first: when the snapshot was taken); 0: unknown.
+  int64_t last_commit_unix_ms = 0;
   std::vector<TableLoad> tables;
   // For /metrics only (not in the Status reply's wire format):
   uint64_t reconnects = 0;            // sessions with the source retried since start
@@ -183,6 +186,10 @@ struct ReplicationReport {
 struct ServerStatus {
   Lsn applied_lsn;
   uint64_t lag_bytes = 0;  // received_lsn - applied_lsn (0 when unknown)
+  // 0 while caught up (lag_bytes 0); behind, how long ago the newest applied
+  // transaction committed (now - replication.last_commit_unix_ms, at least 0;
+  // 0 when that is unknown). An upper bound on how stale an answer is.
+  double lag_seconds = 0;
   ReplicationReport replication;
   IndexStats index;  // rows, anomalies, writer waits (applied_lsn duplicated)
   uint64_t connections = 0;

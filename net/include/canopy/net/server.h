@@ -80,9 +80,10 @@ struct ServerOptions {
   // toward max_connections like the others.
   std::string http_listen;
   // /readyz answers 503 while the replication lag (received_lsn -
-  // applied_lsn) is over this many bytes of WAL. (The replica reports no
-  // commit times, so there is no lag in seconds to judge by.)
+  // applied_lsn) is over this many bytes of WAL, or (when above 0) while
+  // ServerStatus::lag_seconds is over ready_max_lag_seconds.
   uint64_t ready_max_lag_bytes = uint64_t{64} << 20;
+  double ready_max_lag_seconds = 0;
   // The Unix socket files (unix_path and resp_unix_path) get this mode (e.g.
   // 0660; a client needs write permission to connect) and group (a name),
   // between bind and listen, so no client connects before. Unset / empty:
