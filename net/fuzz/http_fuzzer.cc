@@ -30,11 +30,13 @@
 #include <vector>
 
 #include "fuzz_session.h"
+#include "fuzz_util.h"
 #include "http_protocol.h"
 
 namespace {
 
 using canopy::net::ServerOptions;
+using canopy::net::fuzz::ChunkPlan;
 using canopy::net::fuzz::FuzzSession;
 using canopy::net::internal::HttpProtocol;
 
@@ -42,9 +44,7 @@ using canopy::net::internal::HttpProtocol;
 constexpr uint32_t kHeadLimit = 2048;
 
 void Check(bool ok, const char* what) {
-  if (ok) return;
-  std::fprintf(stderr, "http_fuzzer: invariant violated: %s\n", what);
-  std::abort();
+  canopy::net::fuzz::CheckInvariant("http_fuzzer", ok, what);
 }
 
 const ServerOptions& Options(bool token) {
@@ -104,20 +104,8 @@ struct Outcome {
   bool operator==(const Outcome&) const = default;
 };
 
-// A small deterministic generator for chunk sizes.
-struct Chunks {
-  uint32_t state;
-  size_t max;  // 0: everything at once
-  size_t Next() {
-    if (max == 0) return SIZE_MAX;
-    state = state * 1664525u + 1013904223u;
-    return 1 + (state >> 8) % max;
-  }
-};
-
 Outcome Feed(std::span<const uint8_t> stream, uint8_t plan) {
-  static constexpr size_t kMaxChunk[] = {1, 2, 3, 7, 16, 64, 512, 0};
-  Chunks chunks{plan, kMaxChunk[plan % 8]};
+  ChunkPlan chunks(plan);
   const ServerOptions& options = Options((plan & 0x40) != 0);
   FuzzSession session(options);
   HttpProtocol protocol(options, nullptr, nullptr);
@@ -161,7 +149,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const uint8_t plan = data[0];
   const std::span<const uint8_t> stream(data + 1, size - 1);
   const Outcome chunked = Feed(stream, plan);
-  const Outcome whole = Feed(stream, static_cast<uint8_t>((plan & 0x40) | 7));  // one chunk
+  const Outcome whole = Feed(stream, static_cast<uint8_t>((plan & 0x40) | ChunkPlan::kWhole));
   Check(chunked == whole, "the outcome depends on how the stream was split");
   return 0;
 }

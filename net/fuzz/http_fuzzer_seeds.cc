@@ -6,18 +6,12 @@
 // dictionary of HTTP's tokens.
 //   canopy_http_fuzzer_seeds DIR [DICT]
 // Every seed starts with the fuzzer's plan byte (chunking; 0x40: a token is set).
-#include <cstdio>
-#include <filesystem>
-#include <fstream>
 #include <string>
 #include <vector>
 
+#include "fuzz_util.h"
+
 int main(int argc, char** argv) {
-  if (argc != 2 && argc != 3) {
-    std::fprintf(stderr, "usage: %s DIR [DICT]\n", argv[0]);
-    return 2;
-  }
-  std::filesystem::create_directories(argv[1]);
   const std::string get_metrics = "GET /metrics HTTP/1.1\r\nHost: canopy\r\n\r\n";
   const std::string get_healthz = "GET /healthz HTTP/1.1\r\nHost: canopy\r\n\r\n";
   const std::string get_readyz = "GET /readyz?verbose=1 HTTP/1.1\r\nHost: canopy\r\n\r\n";
@@ -56,38 +50,26 @@ int main(int argc, char** argv) {
       "GET /" + std::string(2025, 'x') + " HTTP/1.1\r\nHost: canopy\r\n\r\n" + get_healthz,
       "GET /metr",
   };
-  int n = 0;
-  for (const std::string& s : streams) {
-    for (const char plan : {'\x07', '\x01', '\x44', '\x47'}) {  // whole, bytes; with a token
-      std::ofstream out(std::string(argv[1]) + "/seed-" + std::to_string(n++), std::ios::binary);
-      out << plan << s;
-    }
-  }
-  if (argc == 3) {
-    std::ofstream dict(argv[2]);
-    for (const char* token : {"GET",
-                              "POST",
-                              "HEAD",
-                              "HTTP/1.1",
-                              "HTTP/1.0",
-                              "/metrics",
-                              "/healthz",
-                              "/readyz",
-                              "\\x0D\\x0A",
-                              "\\x0D\\x0A\\x0D\\x0A",
-                              "Host: ",
-                              "Authorization: Bearer ",
-                              "fuzz-token",
-                              "Content-Length: ",
-                              "Transfer-Encoding: chunked",
-                              "Connection: close",
-                              "Connection: keep-alive",
-                              "Expect: 100-continue",
-                              "?",
-                              "%"}) {
-      dict << '"' << token << "\"\n";
-    }
-  }
-  std::printf("wrote %d seeds to %s\n", n, argv[1]);
-  return 0;
+  // Plans: whole, one byte at a time; with a token (0x40).
+  return canopy::net::fuzz::WriteSeedCorpus(argc, argv, streams, {0x07, 0x01, 0x44, 0x47},
+                                            {"GET",
+                                             "POST",
+                                             "HEAD",
+                                             "HTTP/1.1",
+                                             "HTTP/1.0",
+                                             "/metrics",
+                                             "/healthz",
+                                             "/readyz",
+                                             "\\x0D\\x0A",
+                                             "\\x0D\\x0A\\x0D\\x0A",
+                                             "Host: ",
+                                             "Authorization: Bearer ",
+                                             "fuzz-token",
+                                             "Content-Length: ",
+                                             "Transfer-Encoding: chunked",
+                                             "Connection: close",
+                                             "Connection: keep-alive",
+                                             "Expect: 100-continue",
+                                             "?",
+                                             "%"});
 }

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "fuzz_session.h"
+#include "fuzz_util.h"
 #include "resp_parser.h"
 #include "resp_protocol.h"
 
@@ -55,9 +56,7 @@ constexpr RespLimits kLimits{
 constexpr size_t kInitialCapacity = 64;
 
 void Check(bool ok, const char* what) {
-  if (ok) return;
-  std::fprintf(stderr, "resp_fuzzer: invariant violated: %s\n", what);
-  std::abort();
+  canopy::net::fuzz::CheckInvariant("resp_fuzzer", ok, what);
 }
 
 // One complete, well-formed RESP reply starts at out[*pos]; moves *pos past it.
@@ -219,20 +218,8 @@ bool Drain(RespParser* parser, bool check, Outcome* out) {
   }
 }
 
-// A small deterministic generator for chunk sizes.
-struct Chunks {
-  uint32_t state;
-  size_t max;  // 0: everything at once
-  size_t Next() {
-    if (max == 0) return SIZE_MAX;
-    state = state * 1664525u + 1013904223u;
-    return 1 + (state >> 8) % max;
-  }
-};
-
 Outcome Feed(std::span<const uint8_t> stream, uint8_t plan, bool check) {
-  static constexpr size_t kMaxChunk[] = {1, 2, 3, 7, 16, 64, 512, 0};
-  Chunks chunks{plan, kMaxChunk[plan % 8]};
+  canopy::net::fuzz::ChunkPlan chunks(plan);
   RespParser parser(kLimits, kInitialCapacity);
   Outcome out;
   size_t from = 0;
@@ -271,7 +258,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   // 1. The stream in chunks chosen by the input, and in one piece: same outcome.
   const Outcome chunked = Feed(stream, plan, /*check=*/true);
-  const Outcome whole = Feed(stream, /*plan=*/7, /*check=*/false);  // one chunk
+  const Outcome whole = Feed(stream, canopy::net::fuzz::ChunkPlan::kWhole, /*check=*/false);
   Check(chunked == whole, "the outcome depends on how the stream was split");
 
   // 2. The stream as one kept command: ParseRespCommand and a parser agree.

@@ -4,11 +4,10 @@
 // with a second argument, a libFuzzer dictionary of RESP's tokens.
 //   canopy_resp_fuzzer_seeds DIR [DICT]
 // Every seed starts with the fuzzer's chunk-plan byte.
-#include <cstdio>
-#include <filesystem>
-#include <fstream>
 #include <string>
 #include <vector>
+
+#include "fuzz_util.h"
 
 namespace {
 
@@ -27,11 +26,6 @@ std::string Inline(const std::vector<std::string>& args) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 2 && argc != 3) {
-    std::fprintf(stderr, "usage: %s DIR [DICT]\n", argv[0]);
-    return 2;
-  }
-  std::filesystem::create_directories(argv[1]);
   const std::vector<std::vector<std::string>> commands = {
       {"PING"},
       {"PING", "hello"},
@@ -71,44 +65,33 @@ int main(int argc, char** argv) {
   // Headers that must be refused.
   seeds.push_back("*2147483648\r\n*1\r\n$2147483648\r\n*1\r\n$-1\r\n*-2\r\n*1\r\n:1\r\n");
   seeds.push_back("*1\r\n$4\r\nPINGxx*9223372036854775808\r\n");
-  // Each seed with a few chunk plans (byte 0): one byte at a time, small, whole.
-  int n = 0;
-  for (const std::string& s : seeds) {
-    for (unsigned char plan : {0x00, 0x83, 0x07}) {
-      std::ofstream(std::string(argv[1]) + "/seed_" + std::to_string(n++), std::ios::binary)
-          << static_cast<char>(plan) << s;
-    }
-  }
-  if (argc == 3) {
-    std::ofstream dict(argv[2]);
-    for (const char* token : {"\\x0d\\x0a",
-                              "*",
-                              "$",
-                              "*0\\x0d\\x0a",
-                              "*-1\\x0d\\x0a",
-                              "$0\\x0d\\x0a\\x0d\\x0a",
-                              "$-1\\x0d\\x0a",
-                              "*1\\x0d\\x0a$",
-                              "\\x0a",
-                              " ",
-                              "\\x09",
-                              "9223372036854775807",
-                              "9223372036854775808",
-                              "-9223372036854775808",
-                              "2147483648",
-                              "1024",
-                              "1025",
-                              "64",
-                              "65",
-                              "4096",
-                              "512",
-                              "PING",
-                              "HELLO",
-                              "ORDER",
-                              "ANY",
-                              "ASC"}) {
-      dict << '"' << token << "\"\n";
-    }
-  }
-  return 0;
+  // Each seed with a few chunk plans (byte 0): one byte at a time, small (0x80: written through
+  // PrepareWrite), whole.
+  return canopy::net::fuzz::WriteSeedCorpus(argc, argv, seeds, {0x00, 0x83, 0x07},
+                                            {"\\x0d\\x0a",
+                                             "*",
+                                             "$",
+                                             "*0\\x0d\\x0a",
+                                             "*-1\\x0d\\x0a",
+                                             "$0\\x0d\\x0a\\x0d\\x0a",
+                                             "$-1\\x0d\\x0a",
+                                             "*1\\x0d\\x0a$",
+                                             "\\x0a",
+                                             " ",
+                                             "\\x09",
+                                             "9223372036854775807",
+                                             "9223372036854775808",
+                                             "-9223372036854775808",
+                                             "2147483648",
+                                             "1024",
+                                             "1025",
+                                             "64",
+                                             "65",
+                                             "4096",
+                                             "512",
+                                             "PING",
+                                             "HELLO",
+                                             "ORDER",
+                                             "ANY",
+                                             "ASC"});
 }
