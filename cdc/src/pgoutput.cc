@@ -4,7 +4,7 @@
 #include <string>
 
 #include "byte_reader.h"
-#include "status_macros.h"
+#include "canopy/status.h"
 
 namespace canopy::cdc {
 namespace {

@@ -15,7 +15,7 @@
 #include "replica_worker.h"
 #include "row_builder.h"
 #include "snapshot_loader.h"
-#include "status_macros.h"
+#include "canopy/status.h"
 
 namespace canopy::cdc {
 

@@ -5,7 +5,7 @@
 #include <limits>
 #include <string>
 
-#include "status_macros.h"
+#include "canopy/status.h"
 
 namespace canopy::cdc::internal {
 

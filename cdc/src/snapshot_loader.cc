@@ -6,7 +6,7 @@
 
 #include "copy_text.h"
 #include "row_builder.h"
-#include "status_macros.h"
+#include "canopy/status.h"
 
 namespace canopy::cdc::internal {
 
@@ -120,7 +120,7 @@ Status SnapshotLoader::CopyPiece(PgConnection& conn, Piece& piece, std::atomic<b
   for (;;) {
     if (PQconsumeInput(conn.get()) == 0) return conn.Error("COPY");
     if (PQisBusy(conn.get()) == 0) break;
-    if (Cancelled(failed)) return Status::Unavailable("snapshot copy cancelled");
+    if (Cancelled(failed)) return Status::Cancelled("snapshot copy cancelled");
     CANOPY_RETURN_IF_ERROR(WaitSocket(conn.socket(), false, wake_, nullptr, 100));
   }
   {
@@ -152,12 +152,12 @@ Status SnapshotLoader::CopyPiece(PgConnection& conn, Piece& piece, std::atomic<b
         counters.rows.fetch_add(rows, std::memory_order_relaxed);
         counters.bytes.fetch_add(bytes, std::memory_order_relaxed);
         rows = bytes = 0;
-        if (Cancelled(failed)) return Status::Unavailable("snapshot copy cancelled");
+        if (Cancelled(failed)) return Status::Cancelled("snapshot copy cancelled");
       }
       continue;
     }
     if (n == 0) {
-      if (Cancelled(failed)) return Status::Unavailable("snapshot copy cancelled");
+      if (Cancelled(failed)) return Status::Cancelled("snapshot copy cancelled");
       CANOPY_RETURN_IF_ERROR(WaitSocket(conn.socket(), false, wake_, nullptr, 100));
       if (PQconsumeInput(conn.get()) == 0) return conn.Error("COPY");
       continue;
@@ -184,7 +184,7 @@ Status SnapshotLoader::RunWorker(const std::string& snapshot_name, std::atomic<s
   PgConnection& conn = *conn_or.value();
   CANOPY_RETURN_IF_ERROR(ImportSnapshot(conn, snapshot_name));
   for (;;) {
-    if (Cancelled(failed)) return Status::Unavailable("snapshot copy cancelled");
+    if (Cancelled(failed)) return Status::Cancelled("snapshot copy cancelled");
     size_t i = next->fetch_add(1);
     if (i >= pieces_.size()) break;
     CANOPY_RETURN_IF_ERROR(CopyPiece(conn, pieces_[i], failed));
@@ -211,8 +211,7 @@ Result<std::vector<RowChange>> SnapshotLoader::Copy(const std::string& snapshot_
   Status first;
   for (Status& s : results) {
     if (s.ok()) continue;
-    if (first.ok() || (first.message().find("cancelled") != std::string::npos &&
-                       s.message().find("cancelled") == std::string::npos)) {
+    if (first.ok() || (first.code() == StatusCode::kCancelled && s.code() != StatusCode::kCancelled)) {
       first = s;
     }
   }

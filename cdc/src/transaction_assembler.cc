@@ -5,7 +5,7 @@
 #include <utility>
 
 #include "row_builder.h"
-#include "status_macros.h"
+#include "canopy/status.h"
 
 namespace canopy::cdc {
 

@@ -12,7 +12,7 @@
 
 #include "canopy/cdc/replica.h"
 #include "pg_connection.h"
-#include "status_macros.h"
+#include "canopy/status.h"
 
 namespace canopy::cdc {
 

@@ -138,7 +138,7 @@ class RowText {
   Blob* blob_ = nullptr;
 };
 
-// ---- prepared transactions: strings already turned into SharedStrings ----
+// ---- prepared transactions: names and paths already in their stored form (RowText) ----
 struct NamespaceOp {
   int64_t id;
   int64_t parent_id;  // kNoId = NULL

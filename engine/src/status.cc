@@ -1,5 +1,8 @@
 #include "canopy/status.h"
 
+#include <cstdio>
+#include <cstdlib>
+
 namespace canopy {
 
 std::string_view StatusCodeName(StatusCode code) {
@@ -24,6 +27,8 @@ std::string_view StatusCodeName(StatusCode code) {
       return "internal";
     case StatusCode::kTimeout:
       return "timeout";
+    case StatusCode::kCancelled:
+      return "cancelled";
   }
   return "unknown";
 }
@@ -35,5 +40,18 @@ std::string Status::ToString() const {
   out += message_;
   return out;
 }
+
+namespace internal {
+
+void DieOnResultValueOfError(const Status& status) {
+  std::fprintf(stderr, "canopy: value() of a Result holding %s\n", status.ToString().c_str());
+  std::abort();
+}
+
+Status OkStatusGivenToResult() {
+  return Status::Internal("a Result was made from an OK Status (it needs a value or an error)");
+}
+
+}  // namespace internal
 
 }  // namespace canopy

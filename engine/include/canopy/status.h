@@ -6,6 +6,12 @@
 //   canopy::Result<std::vector<int64_t>> r = ...;
 //   if (!r.ok()) { log(r.status().ToString()); return; }
 //   use(r.value());
+//
+// Contracts are enforced, not assumed: a Result made from an OK Status holds
+// an internal error instead, and value() of a Result that holds an error
+// prints the error and aborts (a bug in the caller; never an exception).
+// CANOPY_RETURN_IF_ERROR(expr) returns a non-OK Status from the enclosing
+// function (which returns Status or a Result).
 #pragma once
 
 #include <string>
@@ -26,6 +32,7 @@ enum class StatusCode : int {
   kDataLoss = 7,           // data that cannot be trusted (decoder, protocol)
   kInternal = 8,
   kTimeout = 9,
+  kCancelled = 10,  // stopped because the caller asked (a Stop(), a shutdown), not an error
 };
 
 // Returns a stable lowercase name for `code` ("ok", "not_found", ...).
@@ -52,6 +59,7 @@ class [[nodiscard]] Status {
   static Status DataLoss(std::string m) { return {StatusCode::kDataLoss, std::move(m)}; }
   static Status Internal(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
   static Status Timeout(std::string m) { return {StatusCode::kTimeout, std::move(m)}; }
+  static Status Cancelled(std::string m) { return {StatusCode::kCancelled, std::move(m)}; }
 
   bool ok() const { return code_ == StatusCode::kOk; }
   StatusCode code() const { return code_; }
@@ -66,25 +74,53 @@ class [[nodiscard]] Status {
   std::string message_;
 };
 
+namespace internal {
+// Prints "value() of a Result holding <status>" and aborts.
+[[noreturn]] void DieOnResultValueOfError(const Status& status);
+// The error a Result made from an OK Status holds instead.
+Status OkStatusGivenToResult();
+}  // namespace internal
+
 // A value of type T or a non-OK Status. (GCC 12 has no std::expected in C++20.)
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}         // NOLINT: implicit by design
-  Result(Status status) : v_(std::move(status)) {}  // NOLINT: REQUIRES !status.ok()
+  Result(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design
+  // REQUIRES: !status.ok() (else the Result holds an internal error).
+  Result(Status status)  // NOLINT: implicit by design
+      : v_(status.ok() ? internal::OkStatusGivenToResult() : std::move(status)) {}
 
   bool ok() const { return std::holds_alternative<T>(v_); }
-  // REQUIRES: ok().
-  const T& value() const& { return std::get<T>(v_); }
-  T& value() & { return std::get<T>(v_); }
-  T&& value() && { return std::get<T>(std::move(v_)); }
+  // REQUIRES: ok() (else prints the error and aborts).
+  const T& value() const& {
+    CheckOk();
+    return *std::get_if<T>(&v_);
+  }
+  T& value() & {
+    CheckOk();
+    return *std::get_if<T>(&v_);
+  }
+  T&& value() && {
+    CheckOk();
+    return std::move(*std::get_if<T>(&v_));
+  }
   const T& operator*() const& { return value(); }
   const T* operator->() const { return &value(); }
   // OK when ok(), else the error.
-  Status status() const { return ok() ? Status() : std::get<Status>(v_); }
+  Status status() const { return ok() ? Status() : *std::get_if<Status>(&v_); }
 
  private:
+  void CheckOk() const {
+    if (!ok()) internal::DieOnResultValueOfError(*std::get_if<Status>(&v_));
+  }
+
   std::variant<T, Status> v_;
 };
+
+#define CANOPY_RETURN_IF_ERROR(expr)                 \
+  do {                                               \
+    ::canopy::Status canopy_status_ = (expr);        \
+    if (!canopy_status_.ok()) return canopy_status_; \
+  } while (0)
 
 }  // namespace canopy
