@@ -9,7 +9,8 @@
 #   canopyd        component "canopyd"   /usr/bin/canopyd, /usr/bin/canopy, their man pages
 #                                        (help2man, from --help), the systemd unit
 #                                        /lib/systemd/system/canopyd.service, the conffiles
-#                                        /etc/canopy/canopyd.env (CANOPYD_ARGS, PG*) and
+#                                        /etc/canopy/canopyd.conf (its --config),
+#                                        /etc/canopy/canopyd.env (PG*, CANOPY_*) and
 #                                        /etc/canopy/mapping.conf
 #   libcanopy-dev  component "dev"       include/canopy/, the static libraries, the CMake
 #                                        package (lib/cmake/canopy), lib/pkgconfig/canopy.pc,
@@ -45,7 +46,7 @@ set(CANOPY_PACKAGE_RELEASE "1" CACHE STRING "Debian revision of the packages (VE
 set(CANOPY_SYSTEMD_UNIT_DIR "/lib/systemd/system" CACHE PATH
     "Where the canopyd package puts canopyd.service (absolute)")
 set(CANOPY_SYSCONF_DIR "/etc/canopy" CACHE PATH
-    "Where the canopyd package puts canopyd.env and mapping.conf (absolute)")
+    "Where the canopyd package puts canopyd.conf, canopyd.env and mapping.conf (absolute)")
 
 macro(_canopy_packaging)
   set(_pkg_src ${PROJECT_SOURCE_DIR}/apps/packaging)
@@ -106,12 +107,13 @@ macro(_canopy_packaging)
 
     install(FILES ${_pkg_src}/canopyd.service DESTINATION ${CANOPY_SYSTEMD_UNIT_DIR}
             COMPONENT canopyd EXCLUDE_FROM_ALL)
-    install(FILES ${_pkg_src}/canopyd.env ${_pkg_src}/mapping.conf DESTINATION ${CANOPY_SYSCONF_DIR}
-            COMPONENT canopyd EXCLUDE_FROM_ALL)
+    install(FILES ${_pkg_src}/canopyd.conf ${_pkg_src}/canopyd.env ${_pkg_src}/mapping.conf
+            DESTINATION ${CANOPY_SYSCONF_DIR} COMPONENT canopyd EXCLUDE_FROM_ALL)
     set(_pkg_control ${_pkg_out}/deb-canopyd)
     file(MAKE_DIRECTORY ${_pkg_control})
     file(WRITE ${_pkg_control}/conffiles
-         "${CANOPY_SYSCONF_DIR}/canopyd.env\n${CANOPY_SYSCONF_DIR}/mapping.conf\n")
+         "${CANOPY_SYSCONF_DIR}/canopyd.conf\n${CANOPY_SYSCONF_DIR}/canopyd.env\n"
+         "${CANOPY_SYSCONF_DIR}/mapping.conf\n")
     foreach(_pkg_script postinst prerm postrm)
       configure_file(${_pkg_src}/deb/canopyd.${_pkg_script} ${_pkg_control}/${_pkg_script} COPYONLY)
     endforeach()
@@ -183,7 +185,7 @@ ancestor and descendant queries over a FlatBuffers protocol, the Redis
 protocol (RESP) and HTTP probes. Every answer names the LSN it reflects.
 .
 This package holds the server canopyd, the command-line client canopy and a
-systemd unit (not enabled on install; configure /etc/canopy/canopyd.env).")
+systemd unit (not enabled on install; configure /etc/canopy/canopyd.conf).")
 
   set(CPACK_DEBIAN_DEV_PACKAGE_SECTION libdevel)
   set(CPACK_DEBIAN_DEV_PACKAGE_RECOMMENDS "libpq-dev")

@@ -387,8 +387,8 @@ int Run(const Flags& f) {
   cdc::ReplicaOptions replica_options;
   replica_options.conninfo = db_conninfo;
   replica_options.create_publication = true;
-  replica_options.log = [](const std::string& line) {
-    std::cerr << "  [replica] " << line << "\n";
+  replica_options.log = [](const LogRecord& record) {
+    std::cerr << "  [replica] " << record.message << "\n";
   };
   cdc::Replica replica(replica_options);
   if (Status s = replica.Start(); !s.ok()) {

@@ -150,16 +150,15 @@ Replica::Worker::Worker(const ReplicaOptions& options) : options_(options), asse
 
 Replica::Worker::~Worker() = default;
 
-void Replica::Worker::Log(const std::string& line) const {
-  if (options_.log) options_.log(line);
-}
-
-void Replica::Worker::Warn(const std::string& line) const {
-  if (options_.log_warning) {
-    options_.log_warning(line);
-  } else {
-    Log(line);
-  }
+void Replica::Worker::Log(LogLevel level, std::string message) const {
+  if (!options_.log) return;
+  LogRecord record;
+  record.level = level;
+  record.component = "replica";
+  record.message = std::move(message);
+  if (!slot_name_.empty()) record.fields.push_back({"slot", slot_name_});
+  record.fields.push_back({"lsn", Lsn(applied_.load()).ToString()});
+  options_.log(record);
 }
 
 void Replica::Worker::SetState(ReplicaState state, const char* stage) {
@@ -319,11 +318,11 @@ void Replica::Worker::Run() {
     }
     cv_.notify_all();
     if (permanent) {
-      Warn("canopy replica: failed, not retrying (retrying cannot fix this): " + s.ToString());
+      Log(LogLevel::kError, "failed, not retrying (retrying cannot fix this): " + s.ToString());
       if (options_.on_failed) options_.on_failed(s);
       return;  // the state stays kFailed
     }
-    Warn("canopy replica: session ended: " + s.ToString() + "; retrying in " + std::to_string(backoff.count()) +
+    Log(LogLevel::kWarning, "session ended: " + s.ToString() + "; retrying in " + std::to_string(backoff.count()) +
         " ms");
     if (!Sleep(backoff)) break;
     backoff = std::min(backoff * 2, options_.reconnect_max_backoff);
@@ -389,7 +388,7 @@ Status Replica::Worker::CheckPublication(PgConnection& sql) {
                                                   QuoteIdentifier(pub) + " FOR TABLE " + all_tables +
                                                   ", or start canopyd with --create-publication)"));
     }
-    Log("canopy replica: creating publication " + pub);
+    Log(LogLevel::kInfo, "creating publication " + pub);
     return sql.Exec("CREATE PUBLICATION " + QuoteIdentifier(pub) + " FOR TABLE " + all_tables, PGRES_COMMAND_OK)
         .status();
   }
@@ -421,7 +420,7 @@ Status Replica::Worker::CheckPublication(PgConnection& sql) {
                                                 QuoteIdentifier(pub) + " ADD TABLE " + missing +
                                                 ", or start canopyd with --create-publication)"));
   }
-  Log("canopy replica: adding " + missing + " to publication " + pub);
+  Log(LogLevel::kInfo, "adding " + missing + " to publication " + pub);
   return sql.Exec("ALTER PUBLICATION " + QuoteIdentifier(pub) + " ADD TABLE " + missing, PGRES_COMMAND_OK)
       .status();
 }
@@ -435,19 +434,19 @@ Result<bool> Replica::Worker::CanResume(PgConnection& sql) {
   if (r.value().rows() == 0) return false;
   if (!r.value().IsNull(0, 2) && r.value().Get(0, 2) == "lost") {
     // max_slot_wal_keep_size removed WAL the slot still needed.
-    Warn("canopy replica: slot " + slot_name_ + " lost WAL it needed (max_slot_wal_keep_size); a fresh snapshot is needed");
+    Log(LogLevel::kWarning, "slot " + slot_name_ + " lost WAL it needed (max_slot_wal_keep_size); a fresh snapshot is needed");
     return false;
   }
   if (!r.value().IsNull(0, 0)) {
     // A walsender of an earlier session of ours may still hold the slot.
-    Log("canopy replica: terminating backend " + r.value().Get(0, 0) + " that holds slot " + slot_name_);
+    Log(LogLevel::kInfo, "terminating backend " + r.value().Get(0, 0) + " that holds slot " + slot_name_);
     auto t = sql.ExecParams("SELECT pg_terminate_backend($1::int, 5000)", {r.value().Get(0, 0)}, PGRES_TUPLES_OK);
     if (!t.ok()) return t.status();
   }
   if (!r.value().IsNull(0, 1)) {
     auto confirmed = Lsn::Parse(r.value().Get(0, 1));
     if (confirmed && confirmed->value > applied_.load()) {
-      Warn("canopy replica: slot " + slot_name_ + " confirmed " + confirmed->ToString() + " beyond applied " +
+      Log(LogLevel::kWarning, "slot " + slot_name_ + " confirmed " + confirmed->ToString() + " beyond applied " +
           Lsn(applied_.load()).ToString() + "; a fresh snapshot is needed");
       return false;
     }
@@ -489,7 +488,7 @@ Status Replica::Worker::Bootstrap(PgConnection& repl, PgConnection& sql, Lsn* st
   auto consistent = Lsn::Parse(slot.value().Get(0, 1));
   const std::string snapshot_name = slot.value().Get(0, 2);
   if (!consistent || snapshot_name.empty()) return Status::DataLoss("CREATE_REPLICATION_SLOT: unexpected result");
-  Log("canopy replica: slot " + slot_name_ + " consistent at " + consistent->ToString() + ", snapshot " +
+  Log(LogLevel::kInfo, "slot " + slot_name_ + " consistent at " + consistent->ToString() + ", snapshot " +
       snapshot_name);
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -518,7 +517,7 @@ Status Replica::Worker::Bootstrap(PgConnection& repl, PgConnection& sql, Lsn* st
   }
   if (!rows.ok()) return rows.status();
   for (const TableLoadProgress& p : loader.Progress()) {
-    Log("canopy replica: copied " + std::to_string(p.rows) + " rows of " + p.table + " in " +
+    Log(LogLevel::kInfo, "copied " + std::to_string(p.rows) + " rows of " + p.table + " in " +
         std::to_string(p.seconds) + " s");
   }
 
@@ -544,7 +543,7 @@ Status Replica::Worker::Bootstrap(PgConnection& repl, PgConnection& sql, Lsn* st
   // The copied rows and the pre-layout nodes are freed now: give the pages back.
   malloc_trim(0);
 #endif
-  Log("canopy replica: index built (both copies, laid out) in " +
+  Log(LogLevel::kInfo, "index built (both copies, laid out) in " +
       std::to_string(std::chrono::duration<double>(std::chrono::steady_clock::now() - t_copied).count()) + " s");
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   {
@@ -565,7 +564,7 @@ Status Replica::Worker::Bootstrap(PgConnection& repl, PgConnection& sql, Lsn* st
     }
     NotifyApplied(std::move(serving), *consistent);
   }
-  Log("canopy replica: snapshot applied at " + consistent->ToString() + " in " + std::to_string(seconds) + " s");
+  Log(LogLevel::kInfo, "snapshot applied at " + consistent->ToString() + " in " + std::to_string(seconds) + " s");
   assembler_.Reset();
   assembler_.set_skip_through(*consistent);
   *start = *consistent;
@@ -591,7 +590,7 @@ Status Replica::Worker::Session() {
     std::lock_guard<std::mutex> lock(mu_);
     same_system = status_.system_id == system_id && status_.timeline == timeline;
     if (!same_system && status_.system_id != 0) {
-      Warn("canopy replica: system id or timeline changed (restore or failover): fresh snapshot");
+      Log(LogLevel::kWarning, "system id or timeline changed (restore or failover): fresh snapshot");
     }
     status_.system_id = system_id;
     status_.timeline = timeline;
@@ -615,7 +614,7 @@ Status Replica::Worker::Session() {
     }
     if (resume) {
       start = Lsn(applied_.load());
-      Log("canopy replica: resuming slot " + slot_name_ + " at " + start.ToString());
+      Log(LogLevel::kInfo, "resuming slot " + slot_name_ + " at " + start.ToString());
       assembler_.Reset();
       assembler_.set_skip_through(start);
     } else {
@@ -645,7 +644,7 @@ Status Replica::Worker::Session() {
   }
   cv_.notify_all();
   next_publication_check_ = std::chrono::steady_clock::now() + options_.publication_check_interval;
-  Log("canopy replica: streaming from slot " + slot_name_);
+  Log(LogLevel::kInfo, "streaming from " + Lsn(applied_.load()).ToString());
   return Stream(repl);
 }
 

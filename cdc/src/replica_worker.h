@@ -76,8 +76,9 @@ class Replica::Worker {
   // Whether a caller waits for a position not applied yet (ask for keepalives).
   bool HasWaiter() const;
   void NotifyApplied(std::shared_ptr<HierarchyIndex> index, Lsn lsn) const;
-  void Log(const std::string& line) const;
-  void Warn(const std::string& line) const;  // log_warning, else log
+  // A record of component "replica" with the fields slot (once known) and
+  // lsn (the position applied so far). Replica thread only (slot_name_).
+  void Log(LogLevel level, std::string message) const;
   bool Sleep(std::chrono::milliseconds d);  // false if stopped meanwhile
 
   const ReplicaOptions options_;

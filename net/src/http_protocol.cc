@@ -240,7 +240,7 @@ void HttpProtocol::Ready(SessionContext& ctx) {
   const ServerStatus status = CollectStatus(index, status_source_);
   const Readiness r =
       JudgeReadiness(status, static_cast<bool>(options_.replication_status), index != nullptr,
-                     options_.ready_max_lag_bytes, options_.ready_max_lag_seconds);
+                     ctx.ready_max_lag_bytes(), options_.ready_max_lag_seconds);
   body_ = r.reason;
   body_ += '\n';
   Respond(ctx, r.ready ? 200 : 503, body_, !parser_->get().keep_alive());

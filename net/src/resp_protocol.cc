@@ -406,6 +406,7 @@ void RespProtocol::Auth(std::span<const std::string_view> args, SessionContext& 
                  "Are you sure your configuration is correct?");
   }
   if (!TokenMatches(ctx.token(), args.back())) {
+    ctx.Log(LogLevel::kInfo, "AUTH with a wrong token");
     return Error(ctx, "WRONGPASS", "invalid username-password pair or user is disabled.");
   }
   authenticated_ = true;

@@ -38,20 +38,6 @@ using asio::ip::tcp;
 using boost::system::error_code;
 using local_stream = asio::local::stream_protocol;
 
-const char* LogLevelName(LogLevel level) {
-  switch (level) {
-    case LogLevel::kDebug:
-      return "debug";
-    case LogLevel::kInfo:
-      return "info";
-    case LogLevel::kWarning:
-      return "warning";
-    case LogLevel::kError:
-      return "error";
-  }
-  return "info";
-}
-
 namespace internal {
 namespace {
 
@@ -454,6 +440,7 @@ void Server::SetIndex(std::shared_ptr<const HierarchyIndex> index) {
 }
 void Server::NotifyApplied(Lsn lsn) { impl_->core_.Wake(lsn); }
 Status Server::SetToken(std::string token) { return impl_->core_.SetToken(std::move(token)); }
+void Server::SetReadyMaxLagBytes(uint64_t bytes) { impl_->core_.SetReadyMaxLagBytes(bytes); }
 void Server::Stop() { impl_->Stop(); }
 uint16_t Server::tcp_port() const { return impl_->tcp_port_; }
 const std::string& Server::unix_path() const { return impl_->unix_path_; }

@@ -41,7 +41,8 @@ ServerCore::ServerCore(ServerOptions options)
       max_buffered_answer_bytes_(
           std::max<size_t>(size_t{1} << 20, options_.max_request_frame_bytes)),
       waiters_(options_.max_waiting),
-      token_(options_.token) {}
+      token_(options_.token),
+      ready_max_lag_bytes_(options_.ready_max_lag_bytes) {}
 
 std::string ServerCore::token() const {
   std::lock_guard<std::mutex> lock(token_mu_);
@@ -135,8 +136,14 @@ bool ServerCore::WaitForNoSessions(std::chrono::milliseconds timeout) {
   return sessions_cv_.wait_for(lock, timeout, [&] { return sessions_.empty(); });
 }
 
-void ServerCore::Log(LogLevel level, std::string_view message) const {
-  if (options_.log) options_.log(level, message);
+void ServerCore::Log(LogLevel level, std::string_view message, std::vector<LogField> fields) const {
+  if (!options_.log) return;
+  LogRecord record;
+  record.level = level;
+  record.component = "server";
+  record.message = message;
+  record.fields = std::move(fields);
+  options_.log(record);
 }
 
 void ServerCore::FillMetrics(ServerMetrics* metrics) const {

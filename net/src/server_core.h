@@ -84,12 +84,20 @@ class ServerCore final : public StatusSource, public MetricsSource {
   bool stopping() const { return stopping_.load(std::memory_order_acquire); }
   void set_stopping() { stopping_.store(true, std::memory_order_release); }
 
-  void Log(LogLevel level, std::string_view message) const;
+  // A record of component "server" with `fields`.
+  void Log(LogLevel level, std::string_view message, std::vector<LogField> fields = {}) const;
 
   // The token clients must present now (options().token until SetToken).
   std::string token() const;
   // See Server::SetToken.
   Status SetToken(std::string token);
+  // See Server::SetReadyMaxLagBytes.
+  uint64_t ready_max_lag_bytes() const {
+    return ready_max_lag_bytes_.load(std::memory_order_relaxed);
+  }
+  void SetReadyMaxLagBytes(uint64_t bytes) {
+    ready_max_lag_bytes_.store(bytes, std::memory_order_relaxed);
+  }
 
   void FillStatus(ServerStatus* status) const override;
   // The loops' request counters summed (any thread; relaxed reads).
@@ -115,6 +123,7 @@ class ServerCore final : public StatusSource, public MetricsSource {
   std::atomic<bool> stopping_{false};
   mutable std::mutex token_mu_;
   std::string token_;  // guarded by token_mu_
+  std::atomic<uint64_t> ready_max_lag_bytes_;
 
   std::mutex sessions_mu_;
   std::condition_variable sessions_cv_;

@@ -1,5 +1,9 @@
 #include "session.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
@@ -20,6 +24,31 @@ constexpr size_t kReadChunk = 16 * 1024;
 // An output buffer that grew past this for a large answer gives its memory back.
 constexpr size_t kOutputKeepBytes = 1u << 20;
 
+// "192.0.2.7:51234", "[2001:db8::7]:51234", or "unix" (peers of a Unix
+// socket have no useful address); "" when the peer is already gone.
+std::string PeerName(const Socket& socket) {
+  error_code ec;
+  const Socket::endpoint_type peer = socket.remote_endpoint(ec);
+  if (ec) return "";
+  const sockaddr* address = static_cast<const sockaddr*>(peer.data());
+  char text[INET6_ADDRSTRLEN] = {};
+  if (address->sa_family == AF_INET) {
+    const auto* in = reinterpret_cast<const sockaddr_in*>(address);
+    inet_ntop(AF_INET, &in->sin_addr, text, sizeof(text));
+    return std::string(text) + ":" + std::to_string(ntohs(in->sin_port));
+  }
+  if (address->sa_family == AF_INET6) {
+    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(address);
+    inet_ntop(AF_INET6, &in6->sin6_addr, text, sizeof(text));
+    std::string name = "[";
+    name += text;
+    name += "]:";
+    name += std::to_string(ntohs(in6->sin6_port));
+    return name;
+  }
+  return "unix";
+}
+
 }  // namespace
 
 Session::Session(ServerCore& core, IoLoop& loop, Socket socket, uint64_t id, ListenerKind listener,
@@ -29,6 +58,7 @@ Session::Session(ServerCore& core, IoLoop& loop, Socket socket, uint64_t id, Lis
       id_(id),
       listener_(listener),
       socket_(std::move(socket)),
+      peer_(PeerName(socket_)),
       protocol_(std::move(protocol)),
       watchdog_(socket_.get_executor()) {}
 
@@ -38,6 +68,7 @@ Session::~Session() {
 
 void Session::Start() {
   asio::dispatch(socket_.get_executor(), [self = shared_from_this()] {
+    self->Log(LogLevel::kDebug, "connection opened");
     self->ArmWatchdog();
     self->Resume();
   });
@@ -83,6 +114,7 @@ const ServerOptions& Session::options() const { return core_.options(); }
 const StatusSource* Session::status_source() const { return &core_; }
 
 std::string Session::token() const { return core_.token(); }
+uint64_t Session::ready_max_lag_bytes() const { return core_.ready_max_lag_bytes(); }
 
 Lsn Session::applied_lsn() {
   const HierarchyIndex* index = loop_.index();
@@ -99,7 +131,10 @@ void Session::Record(RequestKind kind, Clock::time_point taken) {
 }
 
 void Session::Log(LogLevel level, std::string_view message) const {
-  core_.Log(level, "session " + std::to_string(id_) + ": " + std::string(message));
+  core_.Log(level, message,
+            {{"session", std::to_string(id_)},
+             {"listener", ListenerKindName(listener_)},
+             {"peer", peer_}});
 }
 
 // ---------------------------------------------------------------------------
@@ -405,6 +440,7 @@ void Session::Fail(const error_code& ec, const char* what) {
 void Session::Close() {
   if (closed_) return;
   closed_ = true;
+  Log(LogLevel::kDebug, "connection closed");
   watchdog_.cancel();
   for (auto& [wait_id, parked] : parked_) {
     core_.waiters().Remove(parked.min_lsn, wait_id);

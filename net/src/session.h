@@ -105,6 +105,7 @@ class Session final : public std::enable_shared_from_this<Session>, private Sess
   const ServerOptions& options() const override;
   const StatusSource* status_source() const override;
   std::string token() const override;
+  uint64_t ready_max_lag_bytes() const override;
   uint64_t connection_id() const override { return id_; }
   void Park(std::span<const uint8_t> saved, Lsn min_lsn, uint32_t timeout_ms,
             uint64_t request_id) override;
@@ -148,6 +149,7 @@ class Session final : public std::enable_shared_from_this<Session>, private Sess
   const uint64_t id_;
   const ListenerKind listener_;
   Socket socket_;
+  const std::string peer_;  // the client's "address:port", or "unix" (for log records)
   std::unique_ptr<WireProtocol> protocol_;
   // Deadlines are plain time points checked by one watchdog timer per
   // session (every watchdog_interval), not a timer per operation: arming and

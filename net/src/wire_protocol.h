@@ -50,6 +50,9 @@ class SessionContext {
   // The token a client must present now (Server::SetToken may replace
   // options().token; whether one is required never changes).
   virtual std::string token() const { return options().token; }
+  // /readyz's lag bound now (Server::SetReadyMaxLagBytes may replace
+  // options().ready_max_lag_bytes).
+  virtual uint64_t ready_max_lag_bytes() const { return options().ready_max_lag_bytes; }
   virtual uint64_t connection_id() const = 0;
   // Holds the request whose bytes are `saved` until the index applies
   // `min_lsn` (then WireProtocol::AnswerParked) or `timeout_ms` passes (0:

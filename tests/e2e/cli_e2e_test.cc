@@ -759,8 +759,7 @@ TEST_F(CliE2E, BadConninfo) {
     EXPECT_TRUE(e.exited && e.code == 0) << strsignal(sig) << ": " << e.Describe() << "\n"
                                          << daemon_->Log();
     // Replication trouble is a warning, not info.
-    EXPECT_NE(daemon_->Log().find(" warning canopyd: canopy replica: session ended"),
-              std::string::npos)
+    EXPECT_NE(daemon_->Log().find(" warning replica: session ended"), std::string::npos)
         << daemon_->Log();
   }
 

@@ -128,6 +128,8 @@ TEST_F(ServerTest, ATrickleOfBytesDoesNotKeepAFrameAlive) {
   EXPECT_TRUE(closed) << "the server kept a trickling frame for 4 s";
   EXPECT_TRUE(raw.WaitClosed());
   EXPECT_TRUE(Logged("read timeout (incomplete request)"));
+  // The record names the connection: which listener, and the client's address.
+  EXPECT_TRUE(Logged("listener=fb_tcp peer=127.0.0.1:"));
   ExpectServerHealthy();
 }
 

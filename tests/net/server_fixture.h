@@ -24,9 +24,18 @@ class ServerTest : public ::testing::Test {
   }
 
   void StartServer(ServerOptions options) {
-    options.log = [this](LogLevel level, std::string_view line) {
+    options.log = [this](const LogRecord& record) {
+      std::string line = LogLevelName(record.level);
+      line += ": ";
+      line += record.message;
+      for (const LogField& field : record.fields) {
+        line += " ";
+        line += field.key;
+        line += "=";
+        line += field.value;
+      }
       std::lock_guard<std::mutex> lock(log_mu_);
-      log_.push_back(std::string(LogLevelName(level)) + ": " + std::string(line));
+      log_.push_back(std::move(line));
     };
     auto server = Server::Start(std::move(options), Server::Borrow(index()));
     ASSERT_TRUE(server.ok()) << server.status().ToString();

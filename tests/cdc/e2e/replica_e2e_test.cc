@@ -39,7 +39,7 @@ ReplicaOptions Options(const std::string& conninfo) {
   o.status_interval = milliseconds(200);
   o.reconnect_min_backoff = milliseconds(50);
   o.reconnect_max_backoff = milliseconds(500);
-  if (std::getenv("CANOPY_TEST_VERBOSE") != nullptr) o.log = [](const std::string& l) { std::cerr << l << "\n"; };
+  if (std::getenv("CANOPY_TEST_VERBOSE") != nullptr) o.log = [](const LogRecord& r) { std::cerr << r.message << "\n"; };
   return o;
 }
 

@@ -72,6 +72,7 @@
 
 #include "canopy/cdc/table_mapping.h"
 #include "canopy/hierarchy_index.h"
+#include "canopy/log.h"
 #include "canopy/lsn.h"
 #include "canopy/status.h"
 
@@ -98,12 +99,12 @@ struct ReplicaOptions {
   std::chrono::milliseconds reconnect_min_backoff{100};
   std::chrono::milliseconds reconnect_max_backoff{5000};
   std::string application_name = "canopy";
-  // Receives one line per notable event (stage changes, errors, progress).
-  // Called from the replica's threads; may be empty.
-  std::function<void(const std::string&)> log;
-  // Lines about trouble (a session that ended and will be retried, a lost
-  // slot, a changed system id or timeline). Empty: they go to `log`.
-  std::function<void(const std::string&)> log_warning;
+  // Receives one record per notable event (stage changes, progress: info;
+  // trouble such as a session that ended and will be retried, a lost slot,
+  // a changed system id or timeline: warning; giving up: error). Component
+  // "replica", fields "slot" (once known) and "lsn" (the position applied so
+  // far). Called from the replica's thread; may be empty.
+  LogSink log;
   // Called on the replica thread whenever the applied position grows (a
   // batch of transactions, an idle keepalive) and when a snapshot swaps in a
   // new index, with the index now serving and its applied LSN. Keep it cheap

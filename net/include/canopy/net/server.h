@@ -54,6 +54,7 @@
 #include <string_view>
 
 #include "canopy/hierarchy_index.h"
+#include "canopy/log.h"
 #include "canopy/lsn.h"
 #include "canopy/net/protocol.h"
 #include "canopy/status.h"
@@ -61,8 +62,9 @@
 
 namespace canopy::net {
 
-enum class LogLevel : uint8_t { kDebug = 0, kInfo = 1, kWarning = 2, kError = 3 };
-const char* LogLevelName(LogLevel level);
+// Log entries are canopy::LogRecord (canopy/log.h), component "server".
+using canopy::LogLevel;
+using canopy::LogLevelName;
 
 struct ServerOptions {
   // "HOST:PORT" ("127.0.0.1:7433", "[::1]:7433", "localhost:0"); port 0 picks
@@ -130,8 +132,10 @@ struct ServerOptions {
 
   // Hello and Status answers carry it ("canopyd x.y.z", canopy/version.h).
   std::string server_version = std::string("canopyd ") + kVersion;
-  // Receives log lines (from I/O threads; keep it cheap). Empty: silent.
-  std::function<void(LogLevel, std::string_view)> log;
+  // Receives log records, component "server"; a connection's records carry
+  // the fields "session", "listener" and "peer" (the client's address, or
+  // "unix"). Called from I/O threads; keep it cheap. Empty: silent.
+  LogSink log;
   // What the replication side knows (state, received LSN, snapshot
   // progress), for the Status reply. Called from I/O threads. May be empty.
   std::function<ReplicationReport()> replication_status;
@@ -170,6 +174,10 @@ class Server {
   // Errors: kFailedPrecondition (started without a token), kInvalidArgument
   // (empty token).
   Status SetToken(std::string token);
+
+  // Replaces ServerOptions::ready_max_lag_bytes for /readyz answers from now
+  // on (canopyd applies a changed setting on SIGHUP). Any thread.
+  void SetReadyMaxLagBytes(uint64_t bytes);
 
   // Graceful stop (see GUARANTEES). Idempotent; blocks until done.
   void Stop();
