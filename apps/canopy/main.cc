@@ -3,6 +3,7 @@
 //   canopy [--server HOST:PORT | --unix PATH] [--token-file FILE] [--json]
 //          [--min-lsn X/Y] [--wait-ms N] [--timing] [--batch] <command> [args]
 //   canopy --version                       prints "canopy <version>" (canopy/version.h)
+//   canopy --help, canopy <command> --help the flags (of the program, of the command)
 //
 // Commands (ids are namespace ids unless said):
 //   ancestors ID [--self] [--self-first]   ancestors, root first (traversal_ids order)
@@ -22,12 +23,25 @@
 //   verify --pg CONNINFO [--sample N] [--form linear|recursive] [--seed N]
 //                                          the server's answers vs PostgreSQL's
 //
+// Flags: CLI11, one subcommand per command. A command takes only its own
+// flags (anything else is a usage error); the global flags go before the
+// command or after it. Ids are GitLab's: 1..INT64_MAX. Every number (ids,
+// --wait-ms, --sample, ...) is parsed with std::from_chars, whole, in decimal,
+// and range-checked: a bad one is a usage error saying what is accepted.
+// Environment: CANOPY_SERVER, CANOPY_UNIX and CANOPY_TOKEN_FILE stand for
+// --server, --unix and --token-file when the flag is not given.
+//
 // Output: one id per line in QUERIES.md order (--order any: the same ids in
 // no promised order, unsorted by the server); --json prints
 // {"ids":[...],"lsn":"0/16B3748"} (or the command's object). --timing prints
 // "round trip: N us" on stderr (the command's calls, without connecting).
-// Exit codes: 0 ok, 1 not found, 2 usage, 3 server error or unreachable,
-// 4 verify found differences, 5 status --check: the server is not streaming.
+// Errors go to stderr: "canopy: <why>"; with --json one JSON object line,
+// {"error":"not_found","message":"...","exit_code":1}, so stdout holds
+// answers only. Exit codes (also in `canopy --help`): 0 ok, 1 not found,
+// 2 usage, 3 unreachable (cannot connect, connection lost), 4 verify found
+// differences, 5 status --check: not streaming, 6 unauthorized, 7 stale
+// (--min-lsn not reached within the wait), 8 server error (shutting down,
+// not ready, overloaded, internal; also any other failure).
 //
 // --batch (ancestors, descendants, projects, project-ancestors, runners,
 // project-runners, counts, path; resolve reads paths): the ids come from
@@ -41,23 +55,29 @@
 // "error: <status>"; --json: the single command's object with the input
 // first ({"id":42,"ids":[...],"lsn":"..."}; resolve: {"path":"a/b",...}),
 // or {"id":42,"error":"not_found","message":"..."}. Unknown ids do not stop
-// the batch; the exit code is the worst line's (1 some id unknown, 3 some
-// server error), 2 for usage errors (a line that is not an id: nothing is
-// asked), 3 when the connection fails (lines printed so far stand). Empty
-// stdin: no output, exit 0.
+// the batch; the exit code is the worst line's (the highest code: 1 some id
+// unknown, 7 some line stale, 8 some server error), 2 for usage errors (a
+// line that is not an id: nothing is asked), 3 when the connection fails
+// (lines printed so far stand). Empty stdin: no output, exit 0.
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
+#include <exception>
 #include <fstream>
 #include <iostream>
+#include <limits>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -75,29 +95,44 @@ using canopy::QueryKind;
 using canopy::Status;
 using canopy::StatusCode;
 
+// Scripts and tests rely on these numbers: never renumber one.
 constexpr int kExitOk = 0;
 constexpr int kExitNotFound = 1;
 constexpr int kExitUsage = 2;
-constexpr int kExitServer = 3;
+constexpr int kExitUnreachable = 3;
 constexpr int kExitDifferences = 4;
 constexpr int kExitNotStreaming = 5;
+constexpr int kExitUnauthorized = 6;
+constexpr int kExitStale = 7;
+constexpr int kExitServerError = 8;
 
-const char kUsage[] =
-    "usage: canopy [--server HOST:PORT | --unix PATH] [--token-file FILE] [--json]\n"
-    "              [--min-lsn X/Y] [--wait-ms N] [--timing] [--batch] <command> [args]\n"
-    "commands:\n"
-    "  ancestors ID [--self] [--self-first]\n"
-    "  descendants ID [--self] [--with-project-namespaces] [--order asc|any]\n"
-    "  projects ID [--unarchived] [--order asc|any]\n"
-    "  project-ancestors PROJECT_ID [--self-first]\n"
-    "  runners ID [--ancestors] [--order asc|any]\n"
-    "  project-runners PROJECT_ID [--order asc|any]\n"
-    "  counts ID\n"
-    "  path ID [--project]\n"
-    "  resolve FULL/PATH\n"
-    "  status [--check]         (--check: exit 0 only when streaming, else 5)\n"
-    "  watch-status [--interval-ms N] [--count N]\n"
-    "  verify --pg CONNINFO [--sample N] [--form linear|recursive] [--seed N]\n"
+// Why a command failed: the name a --json error carries, and the exit code.
+struct Failure {
+  std::string_view name;
+  int exit_code;
+};
+constexpr Failure kNotFound{"not_found", kExitNotFound};
+constexpr Failure kUsage{"usage", kExitUsage};
+constexpr Failure kUnreachable{"unreachable", kExitUnreachable};
+constexpr Failure kUnauthorized{"unauthorized", kExitUnauthorized};
+constexpr Failure kStale{"stale", kExitStale};
+constexpr Failure kServerError{"server_error", kExitServerError};
+
+const char kExitCodesHelp[] =
+    "Exit codes:\n"
+    "  0  ok\n"
+    "  1  not found: an unknown id or path\n"
+    "  2  usage: a bad command, flag, argument or --batch stdin line\n"
+    "  3  unreachable: cannot connect, or the connection was lost\n"
+    "  4  verify found differences\n"
+    "  5  status --check: the server is not streaming\n"
+    "  6  unauthorized: a wrong or missing token (--token-file)\n"
+    "  7  stale: the server did not reach --min-lsn within --wait-ms\n"
+    "  8  server error (shutting down, not ready, overloaded, internal), or any other failure\n"
+    "  --batch exits with the worst (highest) code of its lines.\n";
+
+const char kProgramNotes[] =
+    "Ids are GitLab ids: whole decimal numbers 1..9223372036854775807.\n"
     "--order any: the same ids in no promised order (the server skips the sort);\n"
     "  asc (the default): ascending.\n"
     "--batch: read the ids (resolve: paths) from stdin, one per line, and answer\n"
@@ -105,10 +140,17 @@ const char kUsage[] =
     "  order (plain: the answer on one line, or \"not found\"; --json: one object\n"
     "  per line with \"id\" and the answer or \"error\"). For the id commands,\n"
     "  counts, path and resolve.\n"
-    "--version: print \"canopy <version>\" and exit.\n"
-    "exit codes: 0 ok, 1 not found, 2 usage, 3 server error or unreachable,\n"
-    "            4 verify found differences (--batch: the worst line's),\n"
-    "            5 status --check: the server is not streaming\n";
+    "--json: answers as JSON on stdout; an error is one JSON object line on stderr:\n"
+    "  {\"error\":\"not_found\",\"message\":\"...\",\"exit_code\":1}.\n"
+    "Environment: CANOPY_SERVER, CANOPY_UNIX and CANOPY_TOKEN_FILE stand for --server,\n"
+    "  --unix and --token-file when the flag is not given (a flag wins over every\n"
+    "  variable; --unix wins over --server, CANOPY_UNIX over CANOPY_SERVER).\n"
+    "'canopy COMMAND --help' shows a command's arguments and flags.\n";
+
+const char kCommandNotes[] =
+    "The global options (--server, --unix, --token-file, --json, --min-lsn, --wait-ms,\n"
+    "--timing, --batch) go before or after the command: see 'canopy --help', which\n"
+    "also lists the exit codes.";
 
 // Page size for id lists: large answers come in several round trips.
 constexpr uint32_t kPageSize = 100'000;
@@ -116,18 +158,31 @@ constexpr uint32_t kPageSize = 100'000;
 constexpr size_t kBatchChunk = 500;
 constexpr size_t kBatchRound = 32;
 
+constexpr int64_t kMinId = 1;
+constexpr int64_t kMaxId = std::numeric_limits<int64_t>::max();
+
 struct Options {
   canopy::net::ClientOptions client;
   bool json = false;
   canopy::net::CallOptions call;
-  std::string command;
-  std::vector<std::string> args;   // positional
-  std::vector<std::string> flags;  // command flags (--self, ...; "--order" when given)
-  canopy::IdOrder id_order = canopy::IdOrder::kAscending;
-  std::optional<uint32_t> interval_ms;
-  std::optional<uint32_t> count;
   bool timing = false;
   bool batch = false;
+  std::string command;
+  // The argument: an id (id commands, counts, path) or a full path (resolve);
+  // none with --batch.
+  std::optional<int64_t> id;
+  std::string full_path;
+  // The commands' flags.
+  bool self = false;                     // ancestors, descendants
+  bool self_first = false;               // ancestors, project-ancestors
+  bool with_project_namespaces = false;  // descendants
+  bool unarchived = false;               // projects
+  bool runner_ancestors = false;         // runners --ancestors
+  bool project = false;                  // path --project
+  bool check = false;                    // status --check
+  canopy::IdOrder id_order = canopy::IdOrder::kAscending;
+  uint32_t interval_ms = 1000;  // watch-status
+  uint32_t count = 0;           // watch-status; 0: forever
   // verify
   std::string pg_conninfo;
   std::optional<uint32_t> sample;
@@ -138,6 +193,15 @@ struct Options {
 struct UsageError {
   std::string message;
 };
+
+// Concatenates strings by appending (GCC 12 at -O3 reports a false -Wrestrict
+// for "literal" + std::string&&).
+template <typename... Parts>
+std::string Cat(const Parts&... parts) {
+  std::string out;
+  (out.append(std::string_view(parts)), ...);
+  return out;
+}
 
 std::string JsonString(std::string_view s) {
   std::string out = "\"";
@@ -171,175 +235,424 @@ std::string JsonString(std::string_view s) {
   return out + "\"";
 }
 
-std::optional<int64_t> ParseId(std::string_view text) {
-  if (text.empty() || text.size() > 19) return std::nullopt;
-  int64_t v = 0;
-  for (char c : text) {
-    if (c < '0' || c > '9') return std::nullopt;
-    v = v * 10 + (c - '0');
+// ---- errors ----
+
+// Prints why the command failed on stderr: "canopy: <message>", or with
+// --json one JSON object line (stdout keeps the answers alone).
+void PrintFailure(bool json, const Failure& failure, std::string_view message,
+                  std::string_view plain_hint = {}) {
+  if (json) {
+    std::cerr << "{\"error\":" << JsonString(failure.name) << ",\"message\":" << JsonString(message)
+              << ",\"exit_code\":" << failure.exit_code << "}\n";
+    return;
   }
-  return v;
+  std::cerr << "canopy: " << message << "\n";
+  if (!plain_hint.empty()) std::cerr << plain_hint << "\n";
 }
 
-std::optional<uint32_t> ParseU32(std::string_view text) {
-  std::optional<int64_t> v = ParseId(text);
-  if (!v || *v > UINT32_MAX) return std::nullopt;
-  return static_cast<uint32_t>(*v);
+// The wire error a client Status came from, if any: ToStatus() puts the
+// error's name first in the message ("stale: ...", "unauthorized: ..."),
+// while transport failures (cannot connect, connection lost) carry none. The
+// StatusCode alone cannot tell them apart (STALE and a read timeout are both
+// kTimeout, SHUTTING_DOWN and a refused connection both kUnavailable).
+std::optional<canopy::net::ErrorCode> WireError(const Status& s) {
+  const std::string_view message = s.message();
+  for (uint16_t value = 1; value <= canopy::net::kMaxErrorCode; ++value) {
+    const auto code = static_cast<canopy::net::ErrorCode>(value);
+    if (canopy::net::ToStatusCode(code) != s.code()) continue;
+    const std::string_view name = canopy::net::ErrorCodeName(code);
+    if (message.starts_with(name) && (message.size() == name.size() || message[name.size()] == ':'))
+      return code;
+  }
+  return std::nullopt;
+}
+
+Failure FailureFor(const Status& s) {
+  if (s.code() == StatusCode::kNotFound) return kNotFound;
+  // The server refused the request as malformed, or the client refused an option.
+  if (s.code() == StatusCode::kInvalidArgument) return kUsage;
+  if (std::optional<canopy::net::ErrorCode> wire = WireError(s)) {
+    if (*wire == canopy::net::ErrorCode::kUnauthorized) return kUnauthorized;
+    if (*wire == canopy::net::ErrorCode::kStale) return kStale;
+    return kServerError;  // the server answered with an error
+  }
+  // Not from the server: no connection, or it broke (or went silent).
+  if (s.code() == StatusCode::kUnavailable || s.code() == StatusCode::kTimeout) {
+    return kUnreachable;
+  }
+  return kServerError;  // e.g. a malformed frame from the server
 }
 
 // Returns the exit code for a failed call, after printing why.
-int Fail(const Status& s) {
-  std::cerr << "canopy: " << s.ToString() << "\n";
-  if (s.code() == StatusCode::kNotFound) return kExitNotFound;
-  if (s.code() == StatusCode::kInvalidArgument) return kExitUsage;
-  return kExitServer;
+int Fail(const Options& o, const Status& s) {
+  const Failure failure = FailureFor(s);
+  PrintFailure(o.json, failure, o.json ? s.message() : s.ToString());
+  return failure.exit_code;
 }
 
-bool ParseArgs(int argc, char** argv, Options* o, std::string* error) {
-  o->client.client_name = "canopy-cli";
-  o->client.reconnect = false;
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view arg = argv[i];
-    auto value = [&]() -> std::optional<std::string> {
-      if (i + 1 >= argc) return std::nullopt;
-      return std::string(argv[++i]);
-    };
-    if (arg == "--help" || arg == "-h") {
-      *error = "help";
-      return false;
-    } else if (arg == "--version") {
-      *error = "version";
-      return false;
-    } else if (arg == "--server") {
-      auto v = value();
-      const size_t colon = v ? v->rfind(':') : std::string::npos;
-      std::optional<uint32_t> port =
-          colon == std::string::npos ? std::nullopt : ParseU32(v->substr(colon + 1));
-      if (!port || *port > 65535) {
-        *error = "--server needs HOST:PORT";
-        return false;
+// ---- numbers ----
+
+enum class NumberProblem { kNone, kNotANumber, kOutOfRange };
+
+// `text` as a whole decimal number in [min, max] (std::from_chars: no '+',
+// no blanks, no base prefix, so "010" is ten).
+NumberProblem ParseNumber(std::string_view text, int64_t min, int64_t max, int64_t* out) {
+  int64_t value = 0;
+  const char* end = text.data() + text.size();
+  const auto [stop, error] = std::from_chars(text.data(), end, value);
+  if (error == std::errc::result_out_of_range) return NumberProblem::kOutOfRange;
+  if (error != std::errc() || stop != end) return NumberProblem::kNotANumber;
+  if (value < min || value > max) return NumberProblem::kOutOfRange;
+  *out = value;
+  return NumberProblem::kNone;
+}
+
+std::string RangeText(int64_t min, int64_t max) {
+  return Cat(std::to_string(min), "..", std::to_string(max));
+}
+
+// An id (1..INT64_MAX), or why `text` is not one.
+std::optional<std::string> ParseId(std::string_view text, int64_t* id) {
+  switch (ParseNumber(text, kMinId, kMaxId, id)) {
+    case NumberProblem::kNone:
+      return std::nullopt;
+    case NumberProblem::kNotANumber:
+      return Cat("not an id: '", text, "' (ids are whole numbers ", RangeText(kMinId, kMaxId), ")");
+    case NumberProblem::kOutOfRange:
+      break;
+  }
+  return Cat("id ", text, " is out of range: ids are ", RangeText(kMinId, kMaxId));
+}
+
+int64_t IdArgument(std::string_view text) {
+  int64_t id = 0;
+  if (std::optional<std::string> problem = ParseId(text, &id)) throw UsageError{*problem};
+  return id;
+}
+
+// The value of a numeric flag, `what` naming it in the error.
+uint32_t U32Argument(std::string_view text, std::string_view what) {
+  constexpr int64_t kMax = std::numeric_limits<uint32_t>::max();
+  int64_t value = 0;
+  switch (ParseNumber(text, 0, kMax, &value)) {
+    case NumberProblem::kNone:
+      return static_cast<uint32_t>(value);
+    case NumberProblem::kNotANumber:
+      throw UsageError{
+          Cat(what, " needs a whole number ", RangeText(0, kMax), ", not '", text, "'")};
+    case NumberProblem::kOutOfRange:
+      break;
+  }
+  throw UsageError{Cat(what, " ", text, " is out of range: accepted ", RangeText(0, kMax))};
+}
+
+// ---- the command line ----
+
+// HOST:PORT (an IPv6 host in brackets: [::1]:7433) into `client`; `what`
+// names the flag or variable it came from.
+void SetServer(std::string_view text, std::string_view what, canopy::net::ClientOptions* client) {
+  const size_t colon = text.rfind(':');
+  int64_t port = 0;
+  if (colon == std::string_view::npos ||
+      ParseNumber(text.substr(colon + 1), 1, 65535, &port) != NumberProblem::kNone) {
+    throw UsageError{Cat(what, " needs HOST:PORT (port 1..65535), not '", text, "'")};
+  }
+  std::string_view host = text.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
+  client->host = std::string(host);
+  client->port = static_cast<uint16_t>(port);
+}
+
+// The first line of a token file, trailing blanks dropped.
+std::string ReadToken(const std::string& path) {
+  std::ifstream in(path);
+  if (path.empty() || !in) {
+    throw UsageError{
+        Cat("--token-file (or CANOPY_TOKEN_FILE) needs a readable file, not '", path, "'")};
+  }
+  std::string token;
+  std::getline(in, token);
+  while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) {
+    token.pop_back();
+  }
+  return token;
+}
+
+// The value of an environment variable; empty when unset.
+std::string Environment(const char* name) {
+  const char* value = std::getenv(name);
+  return value == nullptr ? std::string() : std::string(value);
+}
+
+bool IsIdCommand(std::string_view c) {
+  return c == "ancestors" || c == "descendants" || c == "projects" || c == "project-ancestors" ||
+         c == "runners" || c == "project-runners";
+}
+
+// The commands whose argument is an id.
+bool TakesId(std::string_view c) { return IsIdCommand(c) || c == "counts" || c == "path"; }
+
+bool HasBatchForm(std::string_view c) { return TakesId(c) || c == "resolve"; }
+
+// Accepts `a` or `b` (without CLI11's IsMember, whose "{a,b}" would follow
+// the type name in the help).
+CLI::Validator OneOf(std::string a, std::string b) {
+  return CLI::Validator(
+      [a, b](std::string& value) {
+        return value == a || value == b ? std::string()
+                                        : Cat("needs ", a, " or ", b, ", not '", value, "'");
+      },
+      "");
+}
+
+// The flags as CLI11 parses them. The booleans land in `options_` at once;
+// values that need checking (numbers, LSN, server address, token file) are
+// kept as text and converted by Finish(), which says what is accepted when
+// one is bad (CLI11's own conversion would take "010" as octal).
+class CommandLine {
+ public:
+  CommandLine()
+      : app_("canopy: ask canopyd (GitLab's namespace hierarchy) from the shell", "canopy") {
+    app_.get_formatter()->label("SUBCOMMAND", "COMMAND");
+    app_.get_formatter()->label("Positionals", "Arguments");
+    app_.get_formatter()->column_width(30);
+    app_.set_version_flag("--version", Cat("canopy ", canopy::kVersion),
+                          "Print \"canopy <version>\" and exit");
+    app_.require_subcommand(1);
+    // The global flags may come after the command too: a command passes
+    // the flags it does not know to the program.
+    app_.fallthrough();
+    app_.footer(Cat(kProgramNotes, "\n", kExitCodesHelp));
+    AddGlobalOptions();
+    AddCommands();
+  }
+
+  // Throws CLI::ParseError (help and --version included) or UsageError.
+  Options Parse(int argc, char** argv) {
+    arguments_.assign(argv + 1, argv + argc);
+    app_.parse(argc, argv);
+    return Finish();
+  }
+
+  // Exits as CLI11 would for help and --version: prints them, returns 0.
+  int PrintHelpOrVersion(const CLI::Success& e) const { return app_.exit(e); }
+
+  // A usage error's message in the CLI's words (CLI11's for the rest).
+  std::string Explain(const CLI::ParseError& e) const {
+    const CLI::App* command = Command();
+    const std::vector<std::string> rest = app_.remaining();
+    if (command == nullptr) {
+      if (!rest.empty() && !rest.front().starts_with("-"))
+        return Cat("unknown command '", rest.front(), "'");
+      if (dynamic_cast<const CLI::RequiredError*>(&e) != nullptr && rest.empty())
+        return "no command";
+      return e.what();
+    }
+    if (dynamic_cast<const CLI::ExtrasError*>(&e) != nullptr && !rest.empty()) {
+      const std::string& name = command->get_name();
+      if (rest.front().starts_with("-")) {
+        if (BeforeTheCommand(rest.front(), name)) {
+          return Cat(
+              "unknown option ", rest.front(),
+              " before the command (only global options go there, a command's own flags after it)");
+        }
+        return Cat("'", name, "' does not take ", rest.front());
       }
-      std::string host = v->substr(0, colon);
-      if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
-        host = host.substr(1, host.size() - 2);
-      o->client.host = host;
-      o->client.port = static_cast<uint16_t>(*port);
-    } else if (arg == "--unix") {
-      auto v = value();
-      if (!v) {
-        *error = "--unix needs a path";
-        return false;
-      }
-      o->client.unix_path = *v;
-    } else if (arg == "--token-file") {
-      auto v = value();
-      std::ifstream in(v ? *v : "");
-      if (!v || !in) {
-        *error = "--token-file needs a readable file";
-        return false;
-      }
-      std::getline(in, o->client.token);
-      while (!o->client.token.empty() &&
-             std::isspace(static_cast<unsigned char>(o->client.token.back()))) {
-        o->client.token.pop_back();
-      }
-    } else if (arg == "--json") {
-      o->json = true;
-    } else if (arg == "--min-lsn") {
-      auto v = value();
-      std::optional<Lsn> lsn = v ? Lsn::Parse(*v) : std::nullopt;
-      if (!lsn) {
-        *error = "--min-lsn needs an LSN like 0/16B3748";
-        return false;
-      }
-      o->call.min_lsn = *lsn;
-    } else if (arg == "--wait-ms") {
-      auto v = value();
-      std::optional<uint32_t> ms = v ? ParseU32(*v) : std::nullopt;
-      if (!ms) {
-        *error = "--wait-ms needs a number";
-        return false;
-      }
-      o->call.wait = std::chrono::milliseconds(*ms);
-    } else if (arg == "--timing") {
-      o->timing = true;
-    } else if (arg == "--batch") {
-      o->batch = true;
-    } else if (arg == "--order") {
-      auto v = value();
-      if (!v || (*v != "asc" && *v != "any")) {
-        *error = "--order needs asc or any";
-        return false;
-      }
-      o->id_order = *v == "any" ? canopy::IdOrder::kAny : canopy::IdOrder::kAscending;
-      o->flags.emplace_back(arg);  // a command flag: CheckFlags refuses it where it means nothing
-    } else if (arg == "--pg") {
-      auto v = value();
-      if (!v) {
-        *error = "--pg needs a conninfo";
-        return false;
-      }
-      o->pg_conninfo = *v;
-    } else if (arg == "--form") {
-      auto v = value();
-      if (!v || (*v != "linear" && *v != "recursive")) {
-        *error = "--form needs linear or recursive";
-        return false;
-      }
-      o->form = *v;
-    } else if (arg == "--sample" || arg == "--seed") {
-      auto v = value();
-      std::optional<uint32_t> n = v ? ParseU32(*v) : std::nullopt;
-      if (!n) {
-        *error = std::string(arg) + " needs a number";
-        return false;
-      }
-      (arg == "--sample" ? o->sample : o->seed) = *n;
-    } else if (arg == "--interval-ms" || arg == "--count") {
-      auto v = value();
-      std::optional<uint32_t> n = v ? ParseU32(*v) : std::nullopt;
-      if (!n) {
-        *error = std::string(arg) + " needs a number";
-        return false;
-      }
-      (arg == "--count" ? o->count : o->interval_ms) = *n;
-    } else if (arg.size() > 2 && arg.substr(0, 2) == "--") {
-      o->flags.emplace_back(arg);
-    } else if (o->command.empty()) {
-      o->command = arg;
-    } else {
-      o->args.emplace_back(arg);
+      return Cat("'", name, "' does not take another argument: '", rest.front(), "'");
+    }
+    return e.what();
+  }
+
+  // Where to read on after an error: the command's help, or the program's.
+  std::string HelpHint() const {
+    const CLI::App* command = Command();
+    return command == nullptr ? "see 'canopy --help'"
+                              : Cat("see 'canopy ", command->get_name(), " --help'");
+  }
+
+ private:
+  // An option whose value is kept as text, for Finish().
+  static CLI::Option* AddText(CLI::App* app, const std::string& name,
+                              std::optional<std::string>* text, const std::string& description) {
+    return app->add_option_function<std::string>(
+        name, [text](const std::string& value) { *text = value; }, description);
+  }
+
+  void AddGlobalOptions() {
+    AddText(&app_, "--server", &server_,
+            "canopyd's TCP listener (default: $CANOPY_SERVER, else 127.0.0.1:7433)")
+        ->type_name("HOST:PORT");
+    AddText(&app_, "--unix", &unix_path_,
+            "canopyd's Unix socket, instead of TCP (default: $CANOPY_UNIX)")
+        ->type_name("PATH");
+    AddText(&app_, "--token-file", &token_file_,
+            "send the token on the file's first line (canopyd --token-file)")
+        ->type_name("FILE")
+        ->envname("CANOPY_TOKEN_FILE");
+    app_.add_flag("--json", options_.json, "answers as JSON; errors as one JSON line on stderr");
+    AddText(&app_, "--min-lsn", &min_lsn_,
+            "answer once the server has applied this LSN (read your writes)")
+        ->type_name("X/Y");
+    AddText(&app_, "--wait-ms", &wait_ms_,
+            "how long the server may wait for --min-lsn (0: its default)")
+        ->type_name("N");
+    app_.add_flag("--timing", options_.timing,
+                  "print \"round trip: N us\" on stderr (the command's calls)");
+    app_.add_flag("--batch", options_.batch,
+                  "read the ids (resolve: paths) from stdin, one per line");
+  }
+
+  CLI::App* AddCommand(const std::string& name, const std::string& description) {
+    CLI::App* command = app_.add_subcommand(name, description)->group("Commands");
+    command->footer(kCommandNotes);
+    return command;
+  }
+
+  void AddArgument(CLI::App* command, const std::string& name, const std::string& description) {
+    AddText(command, name, &argument_, description)->type_name("");
+  }
+
+  void AddOrder(CLI::App* command) {
+    command
+        ->add_option_function<std::string>(
+            "--order",
+            [this](const std::string& v) {
+              options_.id_order = v == "any" ? canopy::IdOrder::kAny : canopy::IdOrder::kAscending;
+            },
+            "asc (default): ascending; any: unsorted (the server skips the sort)")
+        ->type_name("asc|any")
+        ->check(OneOf("asc", "any"));
+  }
+
+  void AddCommands() {
+    const std::string id = "a namespace id (from stdin with --batch)";
+    const std::string project_id = "a project id (from stdin with --batch)";
+    CLI::App* c = AddCommand("ancestors", "ancestors of a namespace, root first");
+    AddArgument(c, "ID", id);
+    c->add_flag("--self", options_.self, "the namespace itself too");
+    c->add_flag("--self-first", options_.self_first, "nearest first, the root last");
+
+    c = AddCommand("descendants", "descendant groups of a namespace");
+    AddArgument(c, "ID", id);
+    c->add_flag("--self", options_.self, "the namespace itself too");
+    c->add_flag("--with-project-namespaces", options_.with_project_namespaces,
+                "project namespaces too");
+    AddOrder(c);
+
+    c = AddCommand("projects", "projects in a namespace and its descendants (all_project_ids)");
+    AddArgument(c, "ID", id);
+    c->add_flag("--unarchived", options_.unarchived, "leave archived projects out");
+    AddOrder(c);
+
+    c = AddCommand("project-ancestors", "the namespaces above a project, root first");
+    AddArgument(c, "PROJECT_ID", project_id);
+    c->add_flag("--self-first", options_.self_first, "nearest first, the root last");
+
+    c = AddCommand("runners", "runners of a group");
+    AddArgument(c, "ID", id);
+    c->add_flag("--ancestors", options_.runner_ancestors, "of its ancestors too");
+    AddOrder(c);
+
+    c = AddCommand("project-runners", "runners of a project's group and its ancestors");
+    AddArgument(c, "PROJECT_ID", project_id);
+    AddOrder(c);
+
+    c = AddCommand("counts", "descendant groups, project namespaces and projects of a namespace");
+    AddArgument(c, "ID", id);
+
+    c = AddCommand("path", "the full path of a namespace (or of a project)");
+    AddArgument(c, "ID", "a namespace id, or with --project a project id (stdin with --batch)");
+    c->add_flag("--project", options_.project, "ID is a project id");
+
+    c = AddCommand("resolve", "what a full path names: \"namespace ID\" or \"project ID\"");
+    AddArgument(c, "FULL/PATH", "a full path, e.g. gitlab-org/gitlab (stdin with --batch)");
+
+    c = AddCommand("status", "the server's state, LSNs, index sizes and connections");
+    c->add_flag("--check", options_.check, "exit 0 only when streaming, else 5");
+
+    c = AddCommand("watch-status", "status again and again");
+    AddText(c, "--interval-ms", &interval_ms_, "between two (default 1000)")->type_name("N");
+    AddText(c, "--count", &count_, "how many (default 0: until interrupted)")->type_name("N");
+
+    c = AddCommand("verify", "compare the server's answers with PostgreSQL's");
+    c->add_option("--pg", options_.pg_conninfo, "libpq conninfo of the database canopyd replicates")
+        ->type_name("CONNINFO")
+        ->required();
+    AddText(c, "--sample", &sample_, "namespaces and projects checked (default 1000)")
+        ->type_name("N");
+    c->add_option("--form", options_.form, "the SQL form compared with (default linear)")
+        ->type_name("linear|recursive")
+        ->check(OneOf("linear", "recursive"));
+    AddText(c, "--seed", &seed_, "of the sample (default 1)")->type_name("N");
+  }
+
+  // Whether `arg` is on the command line before the command's name.
+  bool BeforeTheCommand(const std::string& arg, const std::string& command) const {
+    const auto at = std::find(arguments_.begin(), arguments_.end(), arg);
+    return at < std::find(arguments_.begin(), arguments_.end(), command);
+  }
+
+  const CLI::App* Command() const {
+    const std::vector<CLI::App*> chosen = app_.get_subcommands();  // the parsed ones
+    return chosen.empty() ? nullptr : chosen.front();
+  }
+
+  // The text values converted and checked; the argument against the command.
+  Options Finish() {
+    Options o = options_;
+    o.command = Command()->get_name();
+    o.client.client_name = "canopy-cli";
+    o.client.reconnect = false;
+    // Where to connect: a flag wins over the environment; --unix over --server.
+    if (unix_path_) {
+      o.client.unix_path = *unix_path_;
+    } else if (server_) {
+      SetServer(*server_, "--server", &o.client);
+    } else if (std::string unix_path = Environment("CANOPY_UNIX"); !unix_path.empty()) {
+      o.client.unix_path = unix_path;
+    } else if (std::string server = Environment("CANOPY_SERVER"); !server.empty()) {
+      SetServer(server, "CANOPY_SERVER", &o.client);
+    }
+    if (token_file_) o.client.token = ReadToken(*token_file_);
+    if (min_lsn_) {
+      std::optional<Lsn> lsn = Lsn::Parse(*min_lsn_);
+      if (!lsn)
+        throw UsageError{Cat("--min-lsn needs an LSN like 0/16B3748, not '", *min_lsn_, "'")};
+      o.call.min_lsn = *lsn;
+    }
+    if (wait_ms_) o.call.wait = std::chrono::milliseconds(U32Argument(*wait_ms_, "--wait-ms"));
+    if (interval_ms_) o.interval_ms = U32Argument(*interval_ms_, "--interval-ms");
+    if (count_) o.count = U32Argument(*count_, "--count");
+    if (sample_) o.sample = U32Argument(*sample_, "--sample");
+    if (seed_) o.seed = U32Argument(*seed_, "--seed");
+    FinishArgument(&o);
+    return o;
+  }
+
+  void FinishArgument(Options* o) const {
+    const std::string& c = o->command;
+    if (o->batch) {
+      if (!HasBatchForm(c)) throw UsageError{Cat("'", c, "' has no --batch form")};
+      if (argument_) throw UsageError{"--batch reads the ids from stdin, not the command line"};
+      return;
+    }
+    if (TakesId(c)) {
+      if (!argument_) throw UsageError{Cat("'", c, "' takes one id")};
+      o->id = IdArgument(*argument_);
+    } else if (c == "resolve") {
+      if (!argument_) throw UsageError{"'resolve' takes one full path"};
+      o->full_path = *argument_;
     }
   }
-  if (o->command.empty()) {
-    *error = "no command";
-    return false;
-  }
-  return true;
-}
 
-bool HasFlag(const Options& o, std::string_view flag) {
-  for (const std::string& f : o.flags) {
-    if (f == flag) return true;
-  }
-  return false;
-}
-
-// Refuses flags the command does not know.
-void CheckFlags(const Options& o, std::initializer_list<std::string_view> allowed) {
-  for (const std::string& f : o.flags) {
-    bool ok = false;
-    for (std::string_view a : allowed) ok = ok || f == a;
-    if (!ok) throw UsageError{"'" + o.command + "' does not take " + f};
-  }
-}
-
-int64_t OneId(const Options& o) {
-  if (o.args.size() != 1) throw UsageError{"'" + o.command + "' takes one id"};
-  std::optional<int64_t> id = ParseId(o.args[0]);
-  if (!id) throw UsageError{"not an id: '" + o.args[0] + "'"};
-  return *id;
-}
+  CLI::App app_;
+  std::vector<std::string> arguments_;  // argv without the program
+  Options options_;
+  std::optional<std::string> server_, unix_path_, token_file_, min_lsn_, wait_ms_;
+  std::optional<std::string> argument_;
+  std::optional<std::string> interval_ms_, count_, sample_, seed_;
+};
 
 // "2026-01-31T12:34:56.789Z" for milliseconds since the Unix epoch.
 std::string IsoTime(int64_t unix_ms) {
@@ -451,7 +764,6 @@ class ServerVerifyTarget final : public canopy::cdc::VerifyTarget {
 };
 
 int RunVerify(const Options& o, canopy::net::Client& client) {
-  if (o.pg_conninfo.empty()) throw UsageError{"'verify' needs --pg CONNINFO"};
   canopy::cdc::VerifyOptions options;
   options.sample_namespaces = o.sample.value_or(1000);
   options.sample_projects = o.sample.value_or(1000);
@@ -461,7 +773,7 @@ int RunVerify(const Options& o, canopy::net::Client& client) {
   if (o.call.wait.count() > 0) options.wait_timeout = o.call.wait;
   ServerVerifyTarget target(client);
   auto report = canopy::cdc::Verify(o.pg_conninfo, target, options);
-  if (!report.ok()) return Fail(report.status());
+  if (!report.ok()) return Fail(o, report.status());
   const canopy::cdc::VerifyReport& r = report.value();
   if (o.json) {
     std::cout << "{\"differences\":" << r.differences << ",\"checks\":" << r.checks
@@ -482,57 +794,45 @@ int RunVerify(const Options& o, canopy::net::Client& client) {
 }
 #else
 int RunVerify(const Options&, canopy::net::Client&) {
-  std::cerr
-      << "canopy: this build has no canopy::cdc (CANOPY_BUILD_CDC=OFF): verify is unavailable\n";
-  return kExitUsage;
+  throw UsageError{"this build has no canopy::cdc (CANOPY_BUILD_CDC=OFF): verify is unavailable"};
 }
 #endif
 
 // The query of an id command (ancestors, descendants, projects,
-// project-ancestors, runners, project-runners) for `id`, after checking its
+// project-ancestors, runners, project-runners) for `id`, with the command's
 // flags; nullopt for the other commands.
 std::optional<canopy::IdQuery> IdCommandQuery(const Options& o, int64_t id) {
   const std::string& c = o.command;
+  const HierarchyOrder order =
+      o.self_first ? HierarchyOrder::kSelfFirst : HierarchyOrder::kRootFirst;
   if (c == "ancestors") {
-    CheckFlags(o, {"--self", "--self-first"});
-    return canopy::IdQuery{
-        .kind = HasFlag(o, "--self") ? QueryKind::kSelfAndAncestors : QueryKind::kAncestors,
-        .id = id,
-        .order =
-            HasFlag(o, "--self-first") ? HierarchyOrder::kSelfFirst : HierarchyOrder::kRootFirst};
+    return canopy::IdQuery{.kind = o.self ? QueryKind::kSelfAndAncestors : QueryKind::kAncestors,
+                           .id = id,
+                           .order = order};
   }
   if (c == "descendants") {
-    CheckFlags(o, {"--self", "--with-project-namespaces", "--order"});
     return canopy::IdQuery{
-        .kind = HasFlag(o, "--self") ? QueryKind::kSelfAndDescendants : QueryKind::kDescendants,
+        .kind = o.self ? QueryKind::kSelfAndDescendants : QueryKind::kDescendants,
         .id = id,
-        .include_project_namespaces = HasFlag(o, "--with-project-namespaces"),
+        .include_project_namespaces = o.with_project_namespaces,
         .id_order = o.id_order};
   }
   if (c == "projects") {
-    CheckFlags(o, {"--unarchived", "--order"});
-    return canopy::IdQuery{.kind = HasFlag(o, "--unarchived") ? QueryKind::kAllUnarchivedProjectIds
-                                                              : QueryKind::kAllProjectIds,
-                           .id = id,
-                           .id_order = o.id_order};
+    return canopy::IdQuery{
+        .kind = o.unarchived ? QueryKind::kAllUnarchivedProjectIds : QueryKind::kAllProjectIds,
+        .id = id,
+        .id_order = o.id_order};
   }
   if (c == "project-ancestors") {
-    CheckFlags(o, {"--self-first"});
-    return canopy::IdQuery{.kind = QueryKind::kProjectAncestors,
-                           .id = id,
-                           .order = HasFlag(o, "--self-first") ? HierarchyOrder::kSelfFirst
-                                                               : HierarchyOrder::kRootFirst};
+    return canopy::IdQuery{.kind = QueryKind::kProjectAncestors, .id = id, .order = order};
   }
   if (c == "runners") {
-    CheckFlags(o, {"--ancestors", "--order"});
-    return canopy::IdQuery{.kind = HasFlag(o, "--ancestors")
-                                       ? QueryKind::kRunnersOfGroupAndAncestors
-                                       : QueryKind::kRunnersOfGroup,
+    return canopy::IdQuery{.kind = o.runner_ancestors ? QueryKind::kRunnersOfGroupAndAncestors
+                                                      : QueryKind::kRunnersOfGroup,
                            .id = id,
                            .id_order = o.id_order};
   }
   if (c == "project-runners") {
-    CheckFlags(o, {"--order"});
     return canopy::IdQuery{
         .kind = QueryKind::kRunnersOfParentGroupsOfProject, .id = id, .id_order = o.id_order};
   }
@@ -595,8 +895,8 @@ std::string ResolvedPlain(const canopy::ResolvedPath& r) {
 
 int PrintIds(const Options& o, canopy::net::Client& client, canopy::IdQuery query) {
   canopy::Result<canopy::QueryAnswer> r = client.QueryAll(query, kPageSize, o.call);
-  if (!r.ok()) return Fail(r.status());
-  if (!r->answer.status.ok()) return Fail(r->answer.status);
+  if (!r.ok()) return Fail(o, r.status());
+  if (!r->answer.status.ok()) return Fail(o, r->answer.status);
   if (o.json) {
     std::cout << "{" + IdsJson(r->answer.ids, r->lsn) + "}\n";
   } else {
@@ -606,12 +906,6 @@ int PrintIds(const Options& o, canopy::net::Client& client, canopy::IdQuery quer
 }
 
 // ---- --batch ----
-
-int ExitCodeFor(const Status& s) {
-  if (s.code() == StatusCode::kNotFound) return kExitNotFound;
-  if (s.code() == StatusCode::kInvalidArgument) return kExitUsage;
-  return kExitServer;
-}
 
 std::string Trim(std::string_view s) {
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
@@ -632,20 +926,15 @@ class BatchRun {
       prototype_ = *q;
       if (canopy::IsAscendingKind(prototype_.kind)) prototype_.limit = kPageSize;
     } else if (o_.command == "counts") {
-      CheckFlags(o_, {});
       kind_ = Kind::kCounts;
     } else if (o_.command == "path") {
-      CheckFlags(o_, {"--project"});
       kind_ = Kind::kPath;
-      table_ = HasFlag(o_, "--project") ? canopy::Table::kProjects : canopy::Table::kNamespaces;
+      table_ = o_.project ? canopy::Table::kProjects : canopy::Table::kNamespaces;
     } else if (o_.command == "resolve") {
-      CheckFlags(o_, {});
       kind_ = Kind::kResolve;
     } else {
-      throw UsageError{"'" + o_.command + "' has no --batch form"};
+      throw UsageError{Cat("'", o_.command, "' has no --batch form")};
     }
-    if (!o_.args.empty())
-      throw UsageError{"--batch reads the ids from stdin, not the command line"};
     ReadInput();
     const size_t n = kind_ == Kind::kResolve ? paths_.size() : ids_.size();
     for (size_t begin = 0; begin < n; begin += kBatchChunk * kBatchRound) {
@@ -653,7 +942,7 @@ class BatchRun {
       const Status s = RunRound(begin, end);
       std::cout << out_;
       out_.clear();
-      if (!s.ok()) return Fail(s);
+      if (!s.ok()) return Fail(o_, s);
     }
     std::cout.flush();
     return worst_;
@@ -670,11 +959,11 @@ class BatchRun {
         paths_.push_back(std::move(text));
         continue;
       }
-      std::optional<int64_t> id = ParseId(text);
-      if (!id) {
-        throw UsageError{"stdin line " + std::to_string(number) + ": not an id: '" + text + "'"};
+      int64_t id = 0;
+      if (std::optional<std::string> problem = ParseId(text, &id)) {
+        throw UsageError{Cat("stdin line ", std::to_string(number), ": ", *problem)};
       }
-      ids_.push_back(*id);
+      ids_.push_back(id);
     }
   }
 
@@ -735,7 +1024,7 @@ class BatchRun {
   }
 
   void Error(size_t line, const Status& s) {
-    worst_ = std::max(worst_, ExitCodeFor(s));
+    worst_ = std::max(worst_, FailureFor(s).exit_code);
     if (o_.json) {
       out_ += "{" + Key(line) + ",\"error\":" + JsonString(canopy::StatusCodeName(s.code())) +
               ",\"message\":" + JsonString(s.message()) + "}\n";
@@ -891,19 +1180,13 @@ class BatchRun {
 int Dispatch(const Options& o, canopy::net::Client& client) {
   const std::string& c = o.command;
   if (o.batch) return BatchRun(o, client).Run();
-  if (c == "verify") {
-    CheckFlags(o, {});
-    if (!o.args.empty()) throw UsageError{"'verify' takes no arguments"};
-    return RunVerify(o, client);
-  }
-  if (std::optional<canopy::IdQuery> q = IdCommandQuery(o, 0)) {
-    q->id = OneId(o);
+  if (c == "verify") return RunVerify(o, client);
+  if (std::optional<canopy::IdQuery> q = IdCommandQuery(o, o.id.value_or(0))) {
     return PrintIds(o, client, *q);
   }
   if (c == "counts") {
-    CheckFlags(o, {});
-    auto r = client.Counts(OneId(o), o.call);
-    if (!r.ok()) return Fail(r.status());
+    auto r = client.Counts(*o.id, o.call);
+    if (!r.ok()) return Fail(o, r.status());
     if (o.json) {
       std::cout << "{" + CountsJson(r->value, r->lsn) + "}\n";
     } else {
@@ -912,11 +1195,9 @@ int Dispatch(const Options& o, canopy::net::Client& client) {
     return kExitOk;
   }
   if (c == "path") {
-    CheckFlags(o, {"--project"});
-    auto r = client.FullPath(
-        HasFlag(o, "--project") ? canopy::Table::kProjects : canopy::Table::kNamespaces, OneId(o),
-        o.call);
-    if (!r.ok()) return Fail(r.status());
+    auto r = client.FullPath(o.project ? canopy::Table::kProjects : canopy::Table::kNamespaces,
+                             *o.id, o.call);
+    if (!r.ok()) return Fail(o, r.status());
     if (o.json) {
       std::cout << "{" + PathJson(r->value, r->lsn) + "}\n";
     } else {
@@ -925,10 +1206,8 @@ int Dispatch(const Options& o, canopy::net::Client& client) {
     return kExitOk;
   }
   if (c == "resolve") {
-    CheckFlags(o, {});
-    if (o.args.size() != 1) throw UsageError{"'resolve' takes one full path"};
-    auto r = client.Resolve(o.args[0], o.call);
-    if (!r.ok()) return Fail(r.status());
+    auto r = client.Resolve(o.full_path, o.call);
+    if (!r.ok()) return Fail(o, r.status());
     if (o.json) {
       std::cout << "{" + ResolvedJson(r->value, r->lsn) + "}\n";
     } else {
@@ -937,35 +1216,28 @@ int Dispatch(const Options& o, canopy::net::Client& client) {
     return kExitOk;
   }
   if (c == "status" || c == "watch-status") {
-    if (c == "status") {
-      CheckFlags(o, {"--check"});
-    } else {
-      CheckFlags(o, {});
-    }
-    if (!o.args.empty()) throw UsageError{"'" + c + "' takes no arguments"};
     const bool watch = c == "watch-status";
-    const uint32_t count = watch ? o.count.value_or(0) : 1;  // 0: forever
+    const uint32_t count = watch ? o.count : 1;  // 0: forever
     for (uint32_t i = 0; count == 0 || i < count; ++i) {
-      if (i > 0)
-        std::this_thread::sleep_for(std::chrono::milliseconds(o.interval_ms.value_or(1000)));
+      if (i > 0) std::this_thread::sleep_for(std::chrono::milliseconds(o.interval_ms));
       auto r = client.GetStatus();
-      if (!r.ok()) return Fail(r.status());
+      if (!r.ok()) return Fail(o, r.status());
       PrintStatus(o, *r);
       std::cout.flush();
-      if (HasFlag(o, "--check") && r->replication.state != canopy::net::ServingState::kStreaming) {
+      if (o.check && r->replication.state != canopy::net::ServingState::kStreaming) {
         return kExitNotStreaming;
       }
     }
     return kExitOk;
   }
-  throw UsageError{"unknown command '" + c + "'"};
+  throw UsageError{Cat("unknown command '", c, "'")};
 }
 
 int Run(const Options& o) {
   canopy::net::Client client(o.client);
   if (!o.timing) return Dispatch(o, client);
   // Time the command's calls, not the connection (as psql's \timing).
-  if (Status s = client.Connect(); !s.ok()) return Fail(s);
+  if (Status s = client.Connect(); !s.ok()) return Fail(o, s);
   const auto t0 = std::chrono::steady_clock::now();
   const int code = Dispatch(o, client);
   const auto us =
@@ -975,27 +1247,45 @@ int Run(const Options& o) {
   return code;
 }
 
+// Whether --json is on the command line, for errors found before (or while)
+// CLI11 parses it: those are JSON too.
+bool JsonRequested(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (arg == "--") break;
+    if (arg == "--json") return true;
+  }
+  return false;
+}
+
+// Parses the command line and runs the command; nothing is thrown out of it.
+int Main(int argc, char** argv) {
+  const bool json = JsonRequested(argc, argv);
+  CommandLine command_line;
+  try {
+    const Options options = command_line.Parse(argc, argv);
+    return Run(options);
+  } catch (const CLI::Success& e) {  // --help, --version
+    return command_line.PrintHelpOrVersion(e);
+  } catch (const CLI::ParseError& e) {
+    PrintFailure(json, kUsage, command_line.Explain(e), command_line.HelpHint());
+  } catch (const UsageError& e) {
+    PrintFailure(json, kUsage, e.message, command_line.HelpHint());
+  }
+  return kExitUsage;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  Options options;
-  std::string error;
-  if (!ParseArgs(argc, argv, &options, &error)) {
-    if (error == "help") {
-      std::cout << kUsage;
-      return kExitOk;
-    }
-    if (error == "version") {
-      std::cout << "canopy " << canopy::kVersion << "\n";
-      return kExitOk;
-    }
-    std::cerr << "canopy: " << error << "\n" << kUsage;
-    return kExitUsage;
-  }
   try {
-    return Run(options);
-  } catch (const UsageError& e) {
-    std::cerr << "canopy: " << e.message << "\n" << kUsage;
-    return kExitUsage;
+    return Main(argc, argv);
+  } catch (const std::exception& e) {
+    // Not expected (out of memory, a CLI11 setup error): still one line, and
+    // the catch-all exit code.
+    PrintFailure(JsonRequested(argc, argv), kServerError, Cat("internal error: ", e.what()));
+  } catch (...) {
+    PrintFailure(JsonRequested(argc, argv), kServerError, "internal error");
   }
+  return kExitServerError;
 }

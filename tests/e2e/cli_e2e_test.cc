@@ -8,8 +8,9 @@
 //   * read-your-writes: a write in PostgreSQL, then a CLI read with
 //     --min-lsn <pg_current_wal_lsn() after the commit> sees it; after a
 //     GitLab-style transaction stream `canopy verify` finds no difference;
-//   * faults: kill -9 (the CLI exits 3, a restarted canopyd reloads and
-//     answers), SIGTERM (exit 0, slot released), a bad --pg conninfo.
+//   * faults: kill -9 (the CLI exits 3, unreachable; a restarted canopyd
+//     reloads and answers), SIGTERM (exit 0, slot released; a parked request
+//     gets a server error, exit 8), a bad --pg conninfo.
 // Each test has its own database (and canopyd). No timing assertions: every
 // wait is bounded only to fail instead of hanging.
 // Labels: e2e, cdc.
@@ -40,10 +41,15 @@ namespace {
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
+// The CLI's exit codes (canopy --help).
 constexpr int kExitOk = 0;
 constexpr int kExitNotFound = 1;
 constexpr int kExitUsage = 2;
-constexpr int kExitServer = 3;
+constexpr int kExitUnreachable = 3;
+constexpr int kExitStale = 7;
+constexpr int kExitServerError = 8;
+// canopyd's: it cannot serve (the socket is in use).
+constexpr int kCanopydCannotServe = 3;
 
 // DaemonTest (e2e_util.h) + comparisons of the CLI's output with SQL.
 class CliE2E : public DaemonTest {
@@ -327,7 +333,6 @@ TEST_F(CliE2E, EveryCommandEqualsGitlabSql) {
            {"project-ancestors", unknown},
            {"project-runners", unknown},
            {"path", unknown, "--project"},
-           {"ancestors", "0"},
            {"resolve", "no-such-group/no-such-project"},
            {"resolve", gitlab_->NamespacePath(named.gitlab_org_id).value() + "/no-such-child"},
        }) {
@@ -340,11 +345,18 @@ TEST_F(CliE2E, EveryCommandEqualsGitlabSql) {
   // never "not found".
   ExpectIds({"runners", unknown}, gitlab_->RunnersOfGroup(kUnknownId), "linear");
 
-  // Bad arguments: usage (exit 2), nothing on stdout.
+  // Bad arguments: usage (exit 2), nothing on stdout. Ids are 1..INT64_MAX:
+  // 0, negative and larger ids are out of range (not "not found").
   for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
            {"ancestors"},
            {"ancestors", "abc"},
            {"ancestors", "-5"},
+           {"ancestors", "0"},
+           {"ancestors", "9999999999999999999"},
+           {"descendants", "18446744073709551616", "--self"},
+           {"ancestors", "5", "--pg", db_->conninfo()},
+           {"status", "--sample", "5"},
+           {"--wait-ms", "4294967296", "ancestors", "1"},
            {"ancestors", "1", "2"},
            {"ancestors", Id(named.gitlab_org_id), "--with-project-namespaces"},
            {"descendants", Id(named.gitlab_org_id), "--bogus"},
@@ -566,7 +578,8 @@ TEST_F(CliE2E, ReadYourWritesThenVerify) {
 // canopyd (same socket path, left behind by the killed one) reloads and
 // answers, including a write made while it was down; a second canopyd on the
 // same socket refuses to start; SIGTERM: a parked request is answered
-// (exit 3), canopyd exits 0 and its temporary slot is released.
+// (shutting down: a server error, exit 8), canopyd exits 0 and its temporary
+// slot is released; then the CLI finds nobody (exit 3).
 TEST_F(CliE2E, KillRestartAndSigterm) {
   ASSERT_NO_FATAL_FAILURE(Prepare("canopy_e2e_faults"));
   ASSERT_NO_FATAL_FAILURE(StartDaemon());
@@ -585,19 +598,27 @@ TEST_F(CliE2E, KillRestartAndSigterm) {
     const ProcessExit killed = daemon_->Stop(SIGKILL);
     ASSERT_EQ(killed.signal, SIGKILL) << killed.Describe();
     const ProgramRun r = parked.Result();
-    EXPECT_EQ(r.code(), kExitServer) << r.Describe();
+    EXPECT_EQ(r.code(), kExitUnreachable) << r.Describe();
     EXPECT_EQ(r.err.rfind("canopy: ", 0), 0u) << r.Describe();
   }
   for (const std::vector<std::string>& args :
        std::vector<std::vector<std::string>>{{"status"},
                                              {"ancestors", leaf},
-                                             {"--json", "descendants", leaf},
+                                             {"descendants", leaf, "--self"},
                                              {"--min-lsn", "0/1", "counts", leaf}}) {
     ProgramRun r = Cli(args);
-    EXPECT_EQ(r.code(), kExitServer) << r.Describe();
+    EXPECT_EQ(r.code(), kExitUnreachable) << r.Describe();
     EXPECT_EQ(r.out, "") << r.command;
     EXPECT_EQ(r.err.rfind("canopy: ", 0), 0u) << r.Describe();
     EXPECT_GT(r.err.size(), std::string("canopy: \n").size()) << r.Describe();
+  }
+  {
+    // --json: the error as one JSON object on stderr.
+    ProgramRun r = Cli({"--json", "descendants", leaf});
+    EXPECT_EQ(r.code(), kExitUnreachable) << r.Describe();
+    EXPECT_EQ(r.out, "") << r.command;
+    EXPECT_EQ(r.err.rfind("{\"error\":\"unreachable\",\"message\":\"", 0), 0u) << r.Describe();
+    EXPECT_NE(r.err.find(",\"exit_code\":3}\n"), std::string::npos) << r.Describe();
   }
 
   // A write while canopyd is down.
@@ -639,7 +660,7 @@ TEST_F(CliE2E, KillRestartAndSigterm) {
     ASSERT_TRUE(second.Start(
         {CANOPYD_PATH, "--pg", db_->conninfo(), "--unix", sock_, "--listen", "none"}, second_log));
     const ProcessExit e = second.Wait(seconds(30));
-    EXPECT_TRUE(e.exited && e.code == kExitServer) << e.Describe() << "\n" << second.Log();
+    EXPECT_TRUE(e.exited && e.code == kCanopydCannotServe) << e.Describe() << "\n" << second.Log();
     EXPECT_NE(second.Log().find(sock_), std::string::npos) << second.Log();
     ExpectIds({"ancestors", leaf, "--self"},
               gitlab_->Ancestors(named.chain_21_leaf_id, true, false, Form::kLinear), "linear");
@@ -655,8 +676,9 @@ TEST_F(CliE2E, KillRestartAndSigterm) {
     EXPECT_TRUE(stopped.exited) << stopped.Describe();
     EXPECT_EQ(stopped.code, 0) << stopped.Describe();
     const ProgramRun r = parked.Result();
-    EXPECT_EQ(r.code(), kExitServer) << r.Describe();
+    EXPECT_EQ(r.code(), kExitServerError) << r.Describe();
     EXPECT_EQ(r.err.rfind("canopy: ", 0), 0u) << r.Describe();
+    EXPECT_NE(r.err.find("shutting_down"), std::string::npos) << r.Describe();
   }
   EXPECT_NE(daemon_->Log().find("received SIGTERM"), std::string::npos);
   for (int i = 0; i < 200 && (slots = sql_->Value(slots_sql)) != "0"; ++i) {
@@ -664,7 +686,7 @@ TEST_F(CliE2E, KillRestartAndSigterm) {
   }
   EXPECT_EQ(slots, "0");
   ProgramRun r = Cli({"status"});
-  EXPECT_EQ(r.code(), kExitServer) << r.Describe();
+  EXPECT_EQ(r.code(), kExitUnreachable) << r.Describe();
 }
 
 // With a permanent slot (--slot): kill -9, then a restart with the same slot
@@ -705,9 +727,10 @@ TEST_F(CliE2E, PermanentSlotRestart) {
 
 // canopyd pointed at a PostgreSQL that is not there (retried: that may
 // heal): it keeps serving `status` (not streaming, the error in last_error),
-// queries answer with a server error (exit 3), and SIGTERM (or SIGINT) still
-// stops it with exit 0. At a database that does not exist (retrying cannot
-// heal that): exit 4 at once. A conninfo libpq cannot parse: exit 2.
+// queries answer with a server error (not ready: exit 8; a min_lsn wait:
+// stale, exit 7), and SIGTERM (or SIGINT) still stops it with exit 0. At a
+// database that does not exist (retrying cannot heal that): exit 4 at once.
+// A conninfo libpq cannot parse: exit 2.
 TEST_F(CliE2E, BadConninfo) {
   ASSERT_NO_FATAL_FAILURE(Prepare("canopy_e2e_badpg", /*load=*/false));
   struct Case {
@@ -747,11 +770,14 @@ TEST_F(CliE2E, BadConninfo) {
               << ", last_error: " << last_error << "\n";
     // Queries: no index to answer from, a server error.
     r = Cli({"ancestors", "1"});
-    EXPECT_EQ(r.code(), kExitServer) << r.Describe();
+    EXPECT_EQ(r.code(), kExitServerError) << r.Describe();
     EXPECT_EQ(r.err.rfind("canopy: ", 0), 0u) << r.Describe();
-    // A min_lsn that cannot come: STALE after the wait, a server error too.
+    r = Cli({"--json", "ancestors", "1"});
+    EXPECT_EQ(r.code(), kExitServerError) << r.Describe();
+    EXPECT_EQ(r.err.rfind("{\"error\":\"server_error\",", 0), 0u) << r.Describe();
+    // A min_lsn that cannot come: stale after the wait.
     r = Cli({"--min-lsn", "0/1", "--wait-ms", "200", "counts", "1"});
-    EXPECT_EQ(r.code(), kExitServer) << r.Describe();
+    EXPECT_EQ(r.code(), kExitStale) << r.Describe();
 
     // SIGINT stops it like SIGTERM.
     const int sig = c.name == "no server, SIGINT" ? SIGINT : SIGTERM;

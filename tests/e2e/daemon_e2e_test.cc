@@ -37,6 +37,7 @@ using std::chrono::milliseconds;
 using std::chrono::seconds;
 
 constexpr int kExitOk = 0;
+constexpr int kExitUnauthorized = 6;  // canopy: a wrong or missing token
 
 void WriteFile(const std::string& path, const std::string& text) {
   std::ofstream out(path, std::ios::trunc);
@@ -145,7 +146,7 @@ TEST_F(DaemonE2E, SighupReloadsTheTokenFile) {
   ASSERT_NO_FATAL_FAILURE(StartDaemon("none", nullptr, {"--token-file", daemon_token}));
   const pid_t pid = daemon_->pid();
   ProgramRun r = StatusWith(new_token);
-  EXPECT_NE(r.code(), kExitOk) << "the new token is accepted before SIGHUP: " << r.Describe();
+  EXPECT_EQ(r.code(), kExitUnauthorized) << "the new token before SIGHUP: " << r.Describe();
 
   // The file changes; SIGHUP makes it count.
   WriteFile(daemon_token, "second-token\n");
@@ -158,8 +159,11 @@ TEST_F(DaemonE2E, SighupReloadsTheTokenFile) {
   EXPECT_EQ(r.code(), kExitOk) << r.Describe();
   EXPECT_EQ(JsonField(r.out, "state"), "streaming") << r.out;
   r = StatusWith(old_token);
-  EXPECT_NE(r.code(), kExitOk) << "the old token still works: " << r.Describe();
+  EXPECT_EQ(r.code(), kExitUnauthorized) << "the old token after SIGHUP: " << r.Describe();
   EXPECT_NE(r.err.find("token"), std::string::npos) << r.Describe();
+  // --json: the error is one JSON object on stderr, stdout empty.
+  EXPECT_EQ(r.err.rfind("{\"error\":\"unauthorized\",", 0), 0u) << r.Describe();
+  EXPECT_EQ(r.out, "") << r.Describe();
 
   // An empty token file is refused: the token stays.
   WriteFile(daemon_token, "");

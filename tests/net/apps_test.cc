@@ -1,6 +1,7 @@
 // apps_test.cc — the `canopy` CLI against an in-process server (output equals
-// the engine's answer, --json, exit codes) and `canopyd` as a process
-// (serves, stops cleanly on SIGTERM).
+// the engine's answer, --json, exit codes, flag validation, per-command help,
+// environment defaults, --json errors) and `canopyd` as a process (serves,
+// stops cleanly on SIGTERM).
 #include <grp.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -11,6 +12,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
+#include <memory>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -30,6 +32,7 @@ using testing::TestWorld;
 struct CliRun {
   int exit_code = -1;
   std::string out;
+  std::string err;
 };
 
 std::string Quote(const std::string& s) {
@@ -38,11 +41,23 @@ std::string Quote(const std::string& s) {
   return q + "'";
 }
 
-// Runs the CLI; with `input`, that is its stdin (through a temp file).
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// Runs the CLI; with `input`, that is its stdin (through a temp file). The
+// CANOPY_* variables of the test's environment are removed (the CLI reads
+// them), and `env` ("NAME=value") set.
 CliRun RunCli(const std::vector<std::string>& args,
-              const std::optional<std::string>& input = std::nullopt) {
-  std::string cmd = Quote(CANOPY_CLI_PATH);
+              const std::optional<std::string>& input = std::nullopt,
+              const std::vector<std::string>& env = {}) {
+  std::string cmd = "env -u CANOPY_SERVER -u CANOPY_UNIX -u CANOPY_TOKEN_FILE";
   // Appended, not " " + std::string&&: GCC 12 at -O3 reports a false -Wrestrict there.
+  for (const std::string& e : env) cmd.append(" ").append(Quote(e));
+  cmd.append(" ").append(Quote(CANOPY_CLI_PATH));
   for (const std::string& a : args) cmd.append(" ").append(Quote(a));
   std::string input_path;
   if (input.has_value()) {
@@ -52,7 +67,8 @@ CliRun RunCli(const std::vector<std::string>& args,
   } else {
     cmd += " < /dev/null";
   }
-  cmd += " 2>/dev/null";
+  const std::string err_path = testing::TempSocketPath("cli-stderr");
+  cmd += " 2>" + Quote(err_path);
   CliRun run;
   FILE* pipe = ::popen(cmd.c_str(), "r");
   if (pipe == nullptr) return run;
@@ -61,8 +77,35 @@ CliRun RunCli(const std::vector<std::string>& args,
   while ((n = std::fread(buf, 1, sizeof(buf), pipe)) > 0) run.out.append(buf, n);
   const int status = ::pclose(pipe);
   run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  run.err = ReadFile(err_path);
+  std::remove(err_path.c_str());
   if (!input_path.empty()) std::remove(input_path.c_str());
   return run;
+}
+
+// `text` parsed by jq (a real JSON parser; --slurp: the whole text must be
+// exactly one JSON value): the object's "error" and "exit_code" as
+// "<error> <exit_code>", or "" when `text` is not one JSON object with those
+// fields and a message.
+std::string JsonErrorFields(const std::string& text) {
+  const std::string path = testing::TempSocketPath("cli-json");
+  std::ofstream(path, std::ios::binary) << text;
+  const std::string cmd =
+      "jq --raw-output --slurp 'if length == 1 and (.[0].message | type) == \"string\" "
+      "and (.[0].message | length) > 0 then \"\\(.[0].error) \\(.[0].exit_code)\" "
+      "else error(\"not one error object\") end' < " +
+      Quote(path) + " 2>/dev/null";
+  std::string out;
+  FILE* pipe = ::popen(cmd.c_str(), "r");
+  if (pipe != nullptr) {
+    char buf[512];
+    size_t n;
+    while ((n = std::fread(buf, 1, sizeof(buf), pipe)) > 0) out.append(buf, n);
+    if (::pclose(pipe) != 0) out.clear();
+  }
+  std::remove(path.c_str());
+  while (!out.empty() && out.back() == '\n') out.pop_back();
+  return out;
 }
 
 // The lines of `text` (each without its newline).
@@ -158,7 +201,11 @@ TEST_F(CliTest, IdCommandsPrintTheEnginesAnswer) {
   std::string want = "{\"ids\":[";
   const std::vector<int64_t> ids =
       Engine({.kind = QueryKind::kAncestors, .id = n.chain_21_leaf_id});
-  for (size_t i = 0; i < ids.size(); ++i) want += (i ? "," : "") + std::to_string(ids[i]);
+  for (size_t i = 0; i < ids.size(); ++i) {
+    // Appended, not "," + std::string&&: GCC 12 at -O3 reports a false -Wrestrict there.
+    if (i) want += ',';
+    want += std::to_string(ids[i]);
+  }
   want += "],\"lsn\":\"" + world_->index->applied_lsn().ToString() + "\"}\n";
   EXPECT_EQ(json.out, want);
 }
@@ -205,18 +252,18 @@ TEST_F(CliTest, ExitCodes) {
   EXPECT_EQ(RunCli({"--help"}).exit_code, 0);
   // Nobody listens on the socket: unreachable.
   EXPECT_EQ(RunCli({"--unix", "/nonexistent/canopy.sock", "status"}).exit_code, 3);
-  // min_lsn that never comes: STALE is a server error.
-  EXPECT_EQ(Cli({"--min-lsn", "FF/0", "--wait-ms", "20", "ancestors", "1"}).exit_code, 3);
+  // min_lsn that never comes: stale.
+  EXPECT_EQ(Cli({"--min-lsn", "FF/0", "--wait-ms", "20", "ancestors", "1"}).exit_code, 7);
 }
 
 // ---- --batch ----
 
-// Ids for the batch tests: known ones (named structures, a spread) with
-// unknown ones among them (0 and 99999999), no negative ones (not ids).
+// Ids for the batch tests: known ones (named structures, a spread) with an
+// unknown one among them (99999999), none below 1 (not ids: usage errors).
 std::vector<int64_t> BatchIds(const std::vector<int64_t>& sample) {
   std::vector<int64_t> ids;
   for (int64_t id : sample) {
-    if (id >= 0) ids.push_back(id);
+    if (id >= 1) ids.push_back(id);
   }
   return ids;
 }
@@ -464,16 +511,312 @@ TEST_F(CliTest, BatchEdgeCasesAndUsage) {
   EXPECT_EQ(Cli({"--batch", "ancestors", org}, org + "\n").exit_code, 2);  // ids on stdin only
   EXPECT_EQ(Cli({"--batch", "status"}, "").exit_code, 2);
   EXPECT_EQ(Cli({"--batch", "ancestors", "--bogus"}, org + "\n").exit_code, 2);
-  // Unreachable: server error.
+  // Unreachable.
   EXPECT_EQ(
       RunCli({"--unix", "/nonexistent/canopy.sock", "--batch", "counts"}, org + "\n").exit_code, 3);
-  // min_lsn that never comes: every line is a server error, exit 3.
+  // min_lsn that never comes: every line is stale, exit 7.
   CliRun stale = Cli({"--min-lsn", "FF/0", "--wait-ms", "20", "--batch", "ancestors"},
                      org + "\n" + org + "\n");
-  EXPECT_EQ(stale.exit_code, 3);
+  EXPECT_EQ(stale.exit_code, 7);
   const std::vector<std::string> lines = SplitLines(stale.out);
   ASSERT_EQ(lines.size(), 2u);
   EXPECT_EQ(lines[0].rfind("error: ", 0), 0u) << lines[0];
+}
+
+// ---- flags (CLI11), numbers, environment, --json errors, exit codes ----
+
+constexpr int kExitNotFound = 1;
+constexpr int kExitUsage = 2;
+constexpr int kExitUnreachable = 3;
+constexpr int kExitUnauthorized = 6;
+constexpr int kExitStale = 7;
+constexpr int kExitServerError = 8;
+
+bool Contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+// An id beyond int64 (it used to wrap to a negative id and be "not found"),
+// 0 and negative ids, and out-of-range numeric flags: usage errors that say
+// what is accepted; nothing asked, nothing on stdout.
+TEST_F(CliTest, OutOfRangeNumbersAreUsageErrors) {
+  const std::string accepted_ids = "1..9223372036854775807";
+  for (const char* id : {"9999999999999999999", "9223372036854775808", "0", "-5"}) {
+    CliRun r = Cli({"ancestors", id});
+    EXPECT_EQ(r.exit_code, kExitUsage) << id;
+    EXPECT_EQ(r.out, "") << id;
+    EXPECT_TRUE(Contains(r.err, "out of range")) << id << ": " << r.err;
+    EXPECT_TRUE(Contains(r.err, accepted_ids)) << id << ": " << r.err;
+  }
+  // The largest id is an id (unknown here).
+  EXPECT_EQ(Cli({"ancestors", "9223372036854775807"}).exit_code, kExitNotFound);
+  for (const char* id : {"abc", "12x", "+5", " 5", "0x10", "1e3"}) {
+    CliRun r = Cli({"counts", id});
+    EXPECT_EQ(r.exit_code, kExitUsage) << id;
+    EXPECT_TRUE(Contains(r.err, "not an id")) << id << ": " << r.err;
+  }
+
+  const std::string org = std::to_string(world_->forest.named.gitlab_org_id);
+  const std::string accepted_u32 = "0..4294967295";
+  const std::vector<std::vector<std::string>> bad_numbers = {
+      {"--wait-ms", "99999999999", "ancestors", org},
+      {"--wait-ms", "-1", "ancestors", org},
+      {"watch-status", "--count", "4294967296"},
+      {"watch-status", "--interval-ms", "18446744073709551617"},
+      {"verify", "--pg", "dbname=x", "--sample", "4294967296"},
+      {"verify", "--pg", "dbname=x", "--seed", "-3"},
+  };
+  for (const std::vector<std::string>& args : bad_numbers) {
+    CliRun r = Cli(args);
+    EXPECT_EQ(r.exit_code, kExitUsage) << args[0] << " " << args[1];
+    EXPECT_TRUE(Contains(r.err, "out of range")) << r.err;
+    EXPECT_TRUE(Contains(r.err, accepted_u32)) << r.err;
+  }
+  CliRun r = Cli({"watch-status", "--count", "two"});
+  EXPECT_EQ(r.exit_code, kExitUsage);
+  EXPECT_TRUE(Contains(r.err, "--count needs a whole number")) << r.err;
+
+  // --batch: a line out of range is a usage error naming the line; nothing is asked.
+  r = Cli({"--batch", "ancestors"}, org + "\n9999999999999999999\n");
+  EXPECT_EQ(r.exit_code, kExitUsage);
+  EXPECT_EQ(r.out, "");
+  EXPECT_TRUE(Contains(r.err, "stdin line 2")) << r.err;
+  EXPECT_TRUE(Contains(r.err, accepted_ids)) << r.err;
+}
+
+// A flag a command does not take is a usage error (ancestors once took --pg).
+TEST_F(CliTest, FlagOnTheWrongCommandIsAUsageError) {
+  const std::string org = std::to_string(world_->forest.named.gitlab_org_id);
+  struct Case {
+    std::vector<std::string> args;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {{"ancestors", "5", "--pg", "x"}, "'ancestors' does not take --pg"},
+      {{"ancestors", org, "--order", "any"}, "'ancestors' does not take --order"},
+      {{"counts", org, "--self"}, "'counts' does not take --self"},
+      {{"status", "--count", "2"}, "'status' does not take --count"},
+      {{"watch-status", "--check"}, "'watch-status' does not take --check"},
+      {{"path", org, "--unarchived"}, "'path' does not take --unarchived"},
+      {{"resolve", "a/b", "--project"}, "'resolve' does not take --project"},
+      {{"--self", "ancestors", org}, "unknown option --self before the command"},
+      {{"status", "extra"}, "'status' does not take another argument: 'extra'"},
+      {{"frobnicate", "1"}, "unknown command 'frobnicate'"},
+  };
+  for (const Case& c : cases) {
+    CliRun r = Cli(c.args);
+    EXPECT_EQ(r.exit_code, kExitUsage) << c.message;
+    EXPECT_EQ(r.out, "") << c.message;
+    EXPECT_TRUE(Contains(r.err, c.message)) << r.err;
+  }
+}
+
+// canopy COMMAND --help: exit 0, the command's own flags and no others';
+// canopy --help: the commands and the exit codes.
+TEST_F(CliTest, PerCommandHelp) {
+  struct Case {
+    std::string command;
+    std::vector<std::string> flags;
+    std::vector<std::string> not_flags;
+  };
+  const std::vector<Case> cases = {
+      {"ancestors", {"--self", "--self-first"}, {"--order", "--pg"}},
+      {"descendants", {"--self", "--with-project-namespaces", "--order"}, {"--unarchived"}},
+      {"projects", {"--unarchived", "--order"}, {"--self"}},
+      {"project-ancestors", {"--self-first"}, {"--order"}},
+      {"runners", {"--ancestors", "--order"}, {"--self"}},
+      {"project-runners", {"--order"}, {"--ancestors"}},
+      {"counts", {}, {"--self", "--order"}},
+      {"path", {"--project"}, {"--self"}},
+      {"resolve", {}, {"--project"}},
+      {"status", {"--check"}, {"--count"}},
+      {"watch-status", {"--interval-ms", "--count"}, {"--check"}},
+      {"verify", {"--pg", "--sample", "--form", "--seed"}, {"--order"}},
+  };
+  for (const Case& c : cases) {
+    for (const char* help : {"--help", "-h"}) {
+      CliRun r = RunCli({c.command, help});
+      EXPECT_EQ(r.exit_code, 0) << c.command << " " << help;
+      EXPECT_TRUE(Contains(r.out, "canopy " + c.command)) << r.out;
+      for (const std::string& flag : c.flags) {
+        EXPECT_TRUE(Contains(r.out, flag + " ")) << c.command << " lacks " << flag << ":\n"
+                                                 << r.out;
+      }
+      for (const std::string& flag : c.not_flags) {
+        EXPECT_FALSE(Contains(r.out, flag + " ")) << c.command << " shows " << flag << ":\n"
+                                                  << r.out;
+      }
+    }
+  }
+  CliRun r = RunCli({"--help"});
+  EXPECT_EQ(r.exit_code, 0);
+  for (const char* part :
+       {"ancestors", "watch-status", "verify", "--server", "--batch", "CANOPY_SERVER", "Exit codes",
+        "3  unreachable", "6  unauthorized", "7  stale", "8  server error"}) {
+    EXPECT_TRUE(Contains(r.out, part)) << part << ":\n" << r.out;
+  }
+}
+
+// The global options work after the command too (and before it, as always).
+TEST_F(CliTest, GlobalOptionsAfterTheCommand) {
+  const std::string leaf = std::to_string(world_->forest.named.chain_21_leaf_id);
+  const std::string server = "127.0.0.1:" + std::to_string(server_->tcp_port());
+  const CliRun before = RunCli({"--server", server, "--json", "ancestors", leaf, "--self"});
+  ASSERT_EQ(before.exit_code, 0) << before.err;
+  const CliRun after = RunCli({"ancestors", leaf, "--self", "--json", "--server", server});
+  EXPECT_EQ(after.exit_code, 0) << after.err;
+  EXPECT_EQ(after.out, before.out);
+  const CliRun batch = RunCli({"ancestors", "--server", server, "--batch"}, leaf + "\n");
+  EXPECT_EQ(batch.exit_code, 0) << batch.err;
+  EXPECT_EQ(batch.out, OnOneLine(RunCli({"--server", server, "ancestors", leaf}).out) + "\n");
+}
+
+// CANOPY_SERVER / CANOPY_UNIX stand for --server / --unix; a flag wins over
+// any of them (a wrong variable is then not even read).
+TEST_F(CliTest, EnvironmentDefaults) {
+  const std::string leaf = std::to_string(world_->forest.named.chain_21_leaf_id);
+  const std::string server = "127.0.0.1:" + std::to_string(server_->tcp_port());
+  const std::string want =
+      Lines(Engine({.kind = QueryKind::kAncestors, .id = world_->forest.named.chain_21_leaf_id}));
+  CliRun r = RunCli({"ancestors", leaf}, std::nullopt, {"CANOPY_SERVER=" + server});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, want);
+  // Nobody listens on port 1: the variable is what the CLI used.
+  r = RunCli({"ancestors", leaf}, std::nullopt, {"CANOPY_SERVER=127.0.0.1:1"});
+  EXPECT_EQ(r.exit_code, kExitUnreachable) << r.err;
+  r = RunCli({"ancestors", leaf}, std::nullopt, {"CANOPY_SERVER=no-port-here"});
+  EXPECT_EQ(r.exit_code, kExitUsage);
+  EXPECT_TRUE(Contains(r.err, "CANOPY_SERVER")) << r.err;
+  // Flags win.
+  for (const char* wrong :
+       {"CANOPY_SERVER=127.0.0.1:1", "CANOPY_SERVER=no-port-here", "CANOPY_UNIX=/nonexistent/s"}) {
+    r = RunCli({"--server", server, "ancestors", leaf}, std::nullopt, {wrong});
+    EXPECT_EQ(r.exit_code, 0) << wrong << ": " << r.err;
+    EXPECT_EQ(r.out, want) << wrong;
+  }
+  // CANOPY_UNIX wins over CANOPY_SERVER (as --unix over --server).
+  r = RunCli({"ancestors", leaf}, std::nullopt,
+             {"CANOPY_SERVER=" + server, "CANOPY_UNIX=/nonexistent/canopy.sock"});
+  EXPECT_EQ(r.exit_code, kExitUnreachable);
+}
+
+// A server that needs a token: none or a wrong one is unauthorized (exit 6),
+// the right one from --token-file or CANOPY_TOKEN_FILE answers; the flag
+// wins over the variable.
+TEST_F(CliTest, UnauthorizedAndTokenFiles) {
+  ServerOptions options = testing::TestServerOptions();
+  options.token = "s3cret";
+  auto started = Server::Start(options, Server::Borrow(*world_->index));
+  ASSERT_TRUE(started.ok()) << started.status().ToString();
+  const std::unique_ptr<Server> server = std::move(started).value();
+  const std::string address = "127.0.0.1:" + std::to_string(server->tcp_port());
+  const std::string right = testing::TempSocketPath("token-right");
+  const std::string wrong = testing::TempSocketPath("token-wrong");
+  std::ofstream(right) << "s3cret\n";
+  std::ofstream(wrong) << "guess\n";
+  const std::string org = std::to_string(world_->forest.named.gitlab_org_id);
+
+  EXPECT_EQ(RunCli({"--server", address, "counts", org}).exit_code, kExitUnauthorized);
+  CliRun r = RunCli({"--server", address, "--token-file", wrong, "counts", org});
+  EXPECT_EQ(r.exit_code, kExitUnauthorized);
+  EXPECT_TRUE(Contains(r.err, "unauthorized")) << r.err;
+  r = RunCli({"--json", "--server", address, "--token-file", wrong, "counts", org});
+  EXPECT_EQ(r.exit_code, kExitUnauthorized);
+  EXPECT_EQ(JsonErrorFields(r.err), "unauthorized 6") << r.err;
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(RunCli({"--server", address, "--batch", "counts"}, org + "\n").exit_code,
+            kExitUnauthorized);
+
+  EXPECT_EQ(RunCli({"--server", address, "--token-file", right, "counts", org}).exit_code, 0);
+  EXPECT_EQ(
+      RunCli({"--server", address, "counts", org}, std::nullopt, {"CANOPY_TOKEN_FILE=" + right})
+          .exit_code,
+      0);
+  EXPECT_EQ(RunCli({"--server", address, "--token-file", right, "counts", org}, std::nullopt,
+                   {"CANOPY_TOKEN_FILE=" + wrong})
+                .exit_code,
+            0);
+  EXPECT_EQ(
+      RunCli({"--server", address, "counts", org}, std::nullopt, {"CANOPY_TOKEN_FILE=" + wrong})
+          .exit_code,
+      kExitUnauthorized);
+  // An unreadable token file: usage.
+  EXPECT_EQ(
+      RunCli({"--server", address, "--token-file", "/nonexistent/token", "counts", org}).exit_code,
+      kExitUsage);
+  std::remove(right.c_str());
+  std::remove(wrong.c_str());
+}
+
+// With --json every error is one JSON object line on stderr ({"error",
+// "message", "exit_code"}), stdout empty; without it, "canopy: ..." text.
+TEST_F(CliTest, JsonErrorsOnStderr) {
+  const std::string org = std::to_string(world_->forest.named.gitlab_org_id);
+  // A server without an index answers queries with NOT_READY: a server error.
+  auto not_ready = Server::Start(testing::TestServerOptions(), nullptr);
+  ASSERT_TRUE(not_ready.ok()) << not_ready.status().ToString();
+  const std::string not_ready_address =
+      "127.0.0.1:" + std::to_string(not_ready.value()->tcp_port());
+  struct Case {
+    std::vector<std::string> args;  // after --json
+    bool with_server;               // Base() first
+    std::string want;               // "<error> <exit_code>"
+  };
+  const std::vector<Case> cases = {
+      {{"ancestors", "99999999"}, true, "not_found 1"},
+      {{"resolve", "no/such/thing"}, true, "not_found 1"},
+      {{"ancestors", "9999999999999999999"}, true, "usage 2"},
+      {{"ancestors", "5", "--pg", "x"}, true, "usage 2"},
+      {{"frobnicate"}, true, "usage 2"},
+      {{}, false, "usage 2"},
+      {{"--unix", "/nonexistent/canopy.sock", "status"}, false, "unreachable 3"},
+      {{"--min-lsn", "FF/0", "--wait-ms", "50", "ancestors", org}, true, "stale 7"},
+      {{"--server", not_ready_address, "ancestors", org}, false, "server_error 8"},
+  };
+  for (const Case& c : cases) {
+    std::vector<std::string> args = c.with_server ? Base() : std::vector<std::string>{};
+    args.push_back("--json");
+    args.insert(args.end(), c.args.begin(), c.args.end());
+    const CliRun r = RunCli(args);
+    const std::string what = c.want + " for " + (c.args.empty() ? "no command" : c.args.back());
+    EXPECT_EQ(r.out, "") << what;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << what << ": " << r.err;
+    EXPECT_EQ(JsonErrorFields(r.err), c.want) << what << ": " << r.err;
+    EXPECT_EQ(std::to_string(r.exit_code), c.want.substr(c.want.find(' ') + 1)) << what;
+    // Plain: the same exit code, text.
+    std::vector<std::string> plain = args;
+    plain.erase(std::find(plain.begin(), plain.end(), std::string("--json")));
+    const CliRun text = RunCli(plain);
+    EXPECT_EQ(text.exit_code, r.exit_code) << what;
+    EXPECT_EQ(text.err.rfind("canopy: ", 0), 0u) << what << ": " << text.err;
+  }
+  // The parser can fail: text, two objects, no message.
+  EXPECT_EQ(JsonErrorFields("canopy: not json"), "");
+  EXPECT_EQ(JsonErrorFields("{\"error\":\"usage\",\"message\":\"m\",\"exit_code\":2}\n"
+                            "{\"error\":\"usage\",\"message\":\"m\",\"exit_code\":2}\n"),
+            "");
+  EXPECT_EQ(JsonErrorFields("{\"error\":\"usage\",\"exit_code\":2}"), "");
+
+  // --batch --json: per-line errors stay on stdout; the worst line's code.
+  const CliRun batch = Cli({"--json", "--batch", "counts"}, org + "\n99999999\n");
+  EXPECT_EQ(batch.exit_code, kExitNotFound);
+  EXPECT_EQ(batch.err, "");
+  ASSERT_EQ(SplitLines(batch.out).size(), 2u);
+  EXPECT_EQ(SplitLines(batch.out)[1].rfind("{\"id\":99999999,\"error\":\"not_found\"", 0), 0u);
+  const CliRun batch_ready =
+      RunCli({"--server", not_ready_address, "--batch", "counts"}, org + "\n");
+  EXPECT_EQ(batch_ready.exit_code, kExitServerError);
+  EXPECT_EQ(batch_ready.out.rfind("error: ", 0), 0u) << batch_ready.out;
+}
+
+// Distinct exit codes for the failures a script tells apart.
+TEST_F(CliTest, DistinctExitCodes) {
+  const std::string org = std::to_string(world_->forest.named.gitlab_org_id);
+  EXPECT_EQ(Cli({"counts", "99999999"}).exit_code, kExitNotFound);
+  EXPECT_EQ(Cli({"counts", "x"}).exit_code, kExitUsage);
+  EXPECT_EQ(RunCli({"--server", "127.0.0.1:1", "counts", org}).exit_code, kExitUnreachable);
+  EXPECT_EQ(Cli({"--min-lsn", "FF/0", "--wait-ms", "50", "counts", org}).exit_code, kExitStale);
+  EXPECT_EQ(Cli({"--min-lsn", "FF/0", "--wait-ms", "50", "status"}).exit_code, 0);  // no wait
 }
 
 TEST(Canopyd, ServesAndStopsOnSigterm) {
