@@ -671,7 +671,9 @@ void PrintStatus(const Options& o, const canopy::net::ServerStatus& s) {
   if (o.json) {
     std::cout << "{\"applied_lsn\":" << JsonString(s.applied_lsn.ToString())
               << ",\"received_lsn\":" << JsonString(s.replication.received_lsn.ToString())
-              << ",\"lag_bytes\":" << s.lag_bytes << ",\"state\":" << JsonString(state)
+              << ",\"lag_bytes\":" << s.lag_bytes << ",\"lag_seconds\":" << s.lag_seconds
+              << ",\"last_commit_unix_ms\":" << s.replication.last_commit_unix_ms
+              << ",\"state\":" << JsonString(state)
               << ",\"stage\":" << JsonString(s.replication.stage)
               << ",\"last_error\":" << JsonString(s.replication.last_error)
               << ",\"last_error_unix_ms\":" << s.replication.last_error_unix_ms
@@ -703,6 +705,9 @@ void PrintStatus(const Options& o, const canopy::net::ServerStatus& s) {
             << (s.replication.stage.empty() ? "" : " (" + s.replication.stage + ")")
             << "\napplied_lsn        " << s.applied_lsn.ToString() << "\nreceived_lsn       "
             << s.replication.received_lsn.ToString() << "\nlag_bytes          " << s.lag_bytes
+            << "\nlag_seconds        " << s.lag_seconds << "\nlast_commit        "
+            << (s.replication.last_commit_unix_ms > 0 ? IsoTime(s.replication.last_commit_unix_ms)
+                                                      : "-")
             << "\nnamespaces         " << x.namespaces << "\nprojects           " << x.projects
             << "\nrunner_links       " << x.runner_links << "\norphan_namespaces  "
             << x.orphan_namespaces << "\norphan_projects    " << x.orphan_projects

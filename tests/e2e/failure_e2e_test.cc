@@ -250,6 +250,15 @@ TEST_F(FailureE2E, KilledWalsenderIsRetriedAndLastErrorClears) {
   ASSERT_NO_FATAL_FAILURE(WaitForState("streaming", seconds(30), &json));
   EXPECT_EQ(JsonField(json, "last_error"), "") << json;
   EXPECT_EQ(JsonField(json, "last_error_unix_ms"), "0") << json;
+  // The archive above was streamed: its commit time is the newest one applied
+  // (PostgreSQL runs on this host, so within a minute of this clock).
+  const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+  const int64_t last_commit_ms = std::stoll(JsonField(json, "last_commit_unix_ms").value_or("0"));
+  EXPECT_GT(last_commit_ms, now_ms - 60'000) << json;
+  EXPECT_LE(last_commit_ms, now_ms) << json;
+  EXPECT_TRUE(JsonField(json, "lag_seconds").has_value()) << json;
   ExpectReceivedNotBelowApplied(json);
   EXPECT_EQ(Cli({"status", "--check"}).code(), kExitOk);
   EXPECT_NE(daemon_->Log().find("session ended"), std::string::npos) << daemon_->Log();
