@@ -41,12 +41,24 @@ Status SplitCopyLine(std::string_view line, std::vector<FieldValue>* fields, std
         if (++i == raw.size()) return Status::DataLoss("COPY line ends with a backslash");
         c = raw[i];
         switch (c) {
-          case 'b': scratch->push_back('\b'); break;
-          case 'f': scratch->push_back('\f'); break;
-          case 'n': scratch->push_back('\n'); break;
-          case 'r': scratch->push_back('\r'); break;
-          case 't': scratch->push_back('\t'); break;
-          case 'v': scratch->push_back('\v'); break;
+          case 'b':
+            scratch->push_back('\b');
+            break;
+          case 'f':
+            scratch->push_back('\f');
+            break;
+          case 'n':
+            scratch->push_back('\n');
+            break;
+          case 'r':
+            scratch->push_back('\r');
+            break;
+          case 't':
+            scratch->push_back('\t');
+            break;
+          case 'v':
+            scratch->push_back('\v');
+            break;
           case 'x': {
             int v = 0, n = 0;
             while (n < 2 && i + 1 < raw.size() && HexDigit(raw[i + 1]) >= 0) {

@@ -17,7 +17,8 @@ std::string Trim(std::string s) {
 }
 }  // namespace
 
-Result<std::unique_ptr<PgConnection>> PgConnection::Connect(const std::string& conninfo, bool replication,
+Result<std::unique_ptr<PgConnection>> PgConnection::Connect(const std::string& conninfo,
+                                                            bool replication,
                                                             const std::string& application_name) {
   // expand_dbname=1: the first "dbname" is parsed as a whole conninfo string;
   // the later keywords override what it says.
@@ -46,10 +47,12 @@ Status PgConnection::Error(const std::string& what, const PGresult* result) cons
   if (msg.empty()) msg = Trim(PQerrorMessage(conn_));
   const char* state = result != nullptr ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : nullptr;
   if (state != nullptr) msg += std::string(" (SQLSTATE ") + state + ")";
-  if (PQstatus(conn_) != CONNECTION_OK) return Status::Unavailable(what + ": connection lost: " + msg);
+  if (PQstatus(conn_) != CONNECTION_OK)
+    return Status::Unavailable(what + ": connection lost: " + msg);
   // 57P01 admin_shutdown / 57P02 crash_shutdown / 57P03 cannot_connect_now:
   // the server is going away; a reconnect may help.
-  if (state != nullptr && std::strncmp(state, "57P", 3) == 0) return Status::Unavailable(what + ": " + msg);
+  if (state != nullptr && std::strncmp(state, "57P", 3) == 0)
+    return Status::Unavailable(what + ": " + msg);
   return Status::FailedPrecondition(what + ": " + msg);
 }
 
@@ -65,7 +68,8 @@ Result<PgResult> PgConnection::Exec(const std::string& sql, ExecStatusType want)
 }
 
 Result<PgResult> PgConnection::ExecInterruptible(const std::string& sql, ExecStatusType want,
-                                                 const std::atomic<bool>* stop, const WakePipe* wake) {
+                                                 const std::atomic<bool>* stop,
+                                                 const WakePipe* wake) {
   const std::string what = sql.substr(0, 120);
   if (PQsendQuery(conn_, sql.c_str()) == 0) return Error(what);
   for (;;) {
@@ -91,13 +95,14 @@ Result<PgResult> PgConnection::ExecInterruptible(const std::string& sql, ExecSta
   return out;
 }
 
-Result<PgResult> PgConnection::ExecParams(const std::string& sql, const std::vector<std::string>& params,
+Result<PgResult> PgConnection::ExecParams(const std::string& sql,
+                                          const std::vector<std::string>& params,
                                           ExecStatusType want) {
   std::vector<const char*> values;
   values.reserve(params.size());
   for (const std::string& p : params) values.push_back(p.c_str());
-  return Check(PQexecParams(conn_, sql.c_str(), static_cast<int>(values.size()), nullptr, values.data(), nullptr,
-                            nullptr, 0),
+  return Check(PQexecParams(conn_, sql.c_str(), static_cast<int>(values.size()), nullptr,
+                            values.data(), nullptr, nullptr, 0),
                want, sql.substr(0, 120));
 }
 
@@ -126,14 +131,16 @@ void WakePipe::Drain() {
   }
 }
 
-Status WaitSocket(int socket, bool want_write, const WakePipe* wake, const WakePipe* wake2, int timeout_ms) {
+Status WaitSocket(int socket, bool want_write, const WakePipe* wake, const WakePipe* wake2,
+                  int timeout_ms) {
   pollfd fds[3];
   int n = 0;
   fds[n++] = {socket, static_cast<short>(POLLIN | (want_write ? POLLOUT : 0)), 0};
   if (wake != nullptr) fds[n++] = {wake->read_fd(), POLLIN, 0};
   if (wake2 != nullptr) fds[n++] = {wake2->read_fd(), POLLIN, 0};
   int r = poll(fds, static_cast<nfds_t>(n), timeout_ms);
-  if (r < 0 && errno != EINTR) return Status::Unavailable(std::string("poll: ") + std::strerror(errno));
+  if (r < 0 && errno != EINTR)
+    return Status::Unavailable(std::string("poll: ") + std::strerror(errno));
   return Status();
 }
 

@@ -32,7 +32,8 @@ class PgResult {
   int columns() const { return r_ ? PQnfields(r_.get()) : 0; }
   bool IsNull(int row, int col) const { return PQgetisnull(r_.get(), row, col) != 0; }
   std::string Get(int row, int col) const {
-    return std::string(PQgetvalue(r_.get(), row, col), static_cast<size_t>(PQgetlength(r_.get(), row, col)));
+    return std::string(PQgetvalue(r_.get(), row, col),
+                       static_cast<size_t>(PQgetlength(r_.get(), row, col)));
   }
 
  private:
@@ -45,7 +46,8 @@ class PgConnection {
  public:
   // Connects with `conninfo` (a libpq conninfo string or URI). `replication`
   // adds replication=database (a walsender that also takes simple SQL).
-  static Result<std::unique_ptr<PgConnection>> Connect(const std::string& conninfo, bool replication,
+  static Result<std::unique_ptr<PgConnection>> Connect(const std::string& conninfo,
+                                                       bool replication,
                                                        const std::string& application_name);
   ~PgConnection();
   PgConnection(const PgConnection&) = delete;
@@ -62,8 +64,8 @@ class PgConnection {
   // `*stop` is set; `wake` (may be null) interrupts the wait at once. For
   // commands that can wait on the server for long (CREATE_REPLICATION_SLOT
   // waits for running transactions to end).
-  Result<PgResult> ExecInterruptible(const std::string& sql, ExecStatusType want, const std::atomic<bool>* stop,
-                                     const WakePipe* wake);
+  Result<PgResult> ExecInterruptible(const std::string& sql, ExecStatusType want,
+                                     const std::atomic<bool>* stop, const WakePipe* wake);
   // Extended protocol with text parameters (not on walsender connections).
   Result<PgResult> ExecParams(const std::string& sql, const std::vector<std::string>& params,
                               ExecStatusType want);
@@ -97,6 +99,7 @@ class WakePipe {
 // Waits until `socket` is readable (or writable too, if `want_write`), a
 // pipe (each may be null) is woken, or `timeout_ms` passes. Returns OK in all
 // those cases; kUnavailable if poll fails.
-Status WaitSocket(int socket, bool want_write, const WakePipe* wake, const WakePipe* wake2, int timeout_ms);
+Status WaitSocket(int socket, bool want_write, const WakePipe* wake, const WakePipe* wake2,
+                  int timeout_ms);
 
 }  // namespace canopy::cdc::internal

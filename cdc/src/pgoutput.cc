@@ -16,7 +16,8 @@ using internal::ByteReader;
 class Parser {
  public:
   // `payload` includes the tag byte, so offsets in errors count from it.
-  Parser(std::span<const uint8_t> payload, const char* message) : reader_(payload), message_(message) {
+  Parser(std::span<const uint8_t> payload, const char* message)
+      : reader_(payload), message_(message) {
     uint8_t tag = 0;
     (void)reader_.ReadU8(&tag);
   }
@@ -32,11 +33,21 @@ class Parser {
                             std::to_string(reader_.offset()));
   }
 
-  Status U8(const char* field, uint8_t* out) { return reader_.ReadU8(out) ? Status() : Truncated(field); }
-  Status I16(const char* field, int16_t* out) { return reader_.ReadI16(out) ? Status() : Truncated(field); }
-  Status U32(const char* field, uint32_t* out) { return reader_.ReadU32(out) ? Status() : Truncated(field); }
-  Status I32(const char* field, int32_t* out) { return reader_.ReadI32(out) ? Status() : Truncated(field); }
-  Status I64(const char* field, int64_t* out) { return reader_.ReadI64(out) ? Status() : Truncated(field); }
+  Status U8(const char* field, uint8_t* out) {
+    return reader_.ReadU8(out) ? Status() : Truncated(field);
+  }
+  Status I16(const char* field, int16_t* out) {
+    return reader_.ReadI16(out) ? Status() : Truncated(field);
+  }
+  Status U32(const char* field, uint32_t* out) {
+    return reader_.ReadU32(out) ? Status() : Truncated(field);
+  }
+  Status I32(const char* field, int32_t* out) {
+    return reader_.ReadI32(out) ? Status() : Truncated(field);
+  }
+  Status I64(const char* field, int64_t* out) {
+    return reader_.ReadI64(out) ? Status() : Truncated(field);
+  }
   Status LsnField(const char* field, Lsn* out) {
     uint64_t v = 0;
     if (!reader_.ReadU64(&v)) return Truncated(field);
@@ -77,7 +88,8 @@ class Parser {
           int32_t len = 0;
           if (!reader_.ReadI32(&len)) return Truncated(which);
           if (len < 0) {
-            return Invalid(std::string(which) + " column " + std::to_string(i) + " has a negative length");
+            return Invalid(std::string(which) + " column " + std::to_string(i) +
+                           " has a negative length");
           }
           if (!reader_.ReadBytes(static_cast<size_t>(len), &v.data)) return Truncated(which);
           break;
@@ -171,7 +183,8 @@ Status ExpectTag(Parser& p, char want, const char* field) {
   uint8_t tag = 0;
   CANOPY_RETURN_IF_ERROR(p.U8(field, &tag));
   if (tag != static_cast<uint8_t>(want)) {
-    return p.Invalid(std::string("expected '") + want + "' before " + field + ", got 0x" + Parser::Hex(tag));
+    return p.Invalid(std::string("expected '") + want + "' before " + field + ", got 0x" +
+                     Parser::Hex(tag));
   }
   return Status();
 }
@@ -237,16 +250,26 @@ Status DecodeMessage(Parser& p, LogicalMessage* m) {
 
 const char* PgOutputMessageTypeName(PgOutputMessageType type) {
   switch (type) {
-    case PgOutputMessageType::kBegin: return "Begin";
-    case PgOutputMessageType::kCommit: return "Commit";
-    case PgOutputMessageType::kOrigin: return "Origin";
-    case PgOutputMessageType::kRelation: return "Relation";
-    case PgOutputMessageType::kType: return "Type";
-    case PgOutputMessageType::kInsert: return "Insert";
-    case PgOutputMessageType::kUpdate: return "Update";
-    case PgOutputMessageType::kDelete: return "Delete";
-    case PgOutputMessageType::kTruncate: return "Truncate";
-    case PgOutputMessageType::kMessage: return "Message";
+    case PgOutputMessageType::kBegin:
+      return "Begin";
+    case PgOutputMessageType::kCommit:
+      return "Commit";
+    case PgOutputMessageType::kOrigin:
+      return "Origin";
+    case PgOutputMessageType::kRelation:
+      return "Relation";
+    case PgOutputMessageType::kType:
+      return "Type";
+    case PgOutputMessageType::kInsert:
+      return "Insert";
+    case PgOutputMessageType::kUpdate:
+      return "Update";
+    case PgOutputMessageType::kDelete:
+      return "Delete";
+    case PgOutputMessageType::kTruncate:
+      return "Truncate";
+    case PgOutputMessageType::kMessage:
+      return "Message";
   }
   return "?";
 }
@@ -259,16 +282,36 @@ Status PgOutputDecoder::Decode(std::span<const uint8_t> payload, PgOutputMessage
   Parser p(payload, name);
   Status s;
   switch (type) {
-    case PgOutputMessageType::kBegin: s = DecodeBegin(p, &out->begin); break;
-    case PgOutputMessageType::kCommit: s = DecodeCommit(p, &out->commit); break;
-    case PgOutputMessageType::kOrigin: s = DecodeOrigin(p, &out->origin); break;
-    case PgOutputMessageType::kRelation: s = DecodeRelation(p, &out->relation); break;
-    case PgOutputMessageType::kType: s = DecodeType(p, &out->type_info); break;
-    case PgOutputMessageType::kInsert: s = DecodeInsert(p, &out->insert); break;
-    case PgOutputMessageType::kUpdate: s = DecodeUpdate(p, &out->update); break;
-    case PgOutputMessageType::kDelete: s = DecodeDelete(p, &out->del); break;
-    case PgOutputMessageType::kTruncate: s = DecodeTruncate(p, &out->truncate); break;
-    case PgOutputMessageType::kMessage: s = DecodeMessage(p, &out->message); break;
+    case PgOutputMessageType::kBegin:
+      s = DecodeBegin(p, &out->begin);
+      break;
+    case PgOutputMessageType::kCommit:
+      s = DecodeCommit(p, &out->commit);
+      break;
+    case PgOutputMessageType::kOrigin:
+      s = DecodeOrigin(p, &out->origin);
+      break;
+    case PgOutputMessageType::kRelation:
+      s = DecodeRelation(p, &out->relation);
+      break;
+    case PgOutputMessageType::kType:
+      s = DecodeType(p, &out->type_info);
+      break;
+    case PgOutputMessageType::kInsert:
+      s = DecodeInsert(p, &out->insert);
+      break;
+    case PgOutputMessageType::kUpdate:
+      s = DecodeUpdate(p, &out->update);
+      break;
+    case PgOutputMessageType::kDelete:
+      s = DecodeDelete(p, &out->del);
+      break;
+    case PgOutputMessageType::kTruncate:
+      s = DecodeTruncate(p, &out->truncate);
+      break;
+    case PgOutputMessageType::kMessage:
+      s = DecodeMessage(p, &out->message);
+      break;
     default: {
       std::string what = "pgoutput: unknown message type 0x" + Parser::Hex(tag);
       if (tag >= 0x20 && tag < 0x7f) what += std::string(" ('") + static_cast<char>(tag) + "')";

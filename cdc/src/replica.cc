@@ -12,10 +12,10 @@
 #include <random>
 #include <set>
 
+#include "canopy/status.h"
 #include "replica_worker.h"
 #include "row_builder.h"
 #include "snapshot_loader.h"
-#include "canopy/status.h"
 
 namespace canopy::cdc {
 
@@ -23,12 +23,18 @@ using internal::PgConnection;
 
 const char* ReplicaStateName(ReplicaState state) {
   switch (state) {
-    case ReplicaState::kStopped: return "stopped";
-    case ReplicaState::kConnecting: return "connecting";
-    case ReplicaState::kLoading: return "loading";
-    case ReplicaState::kStreaming: return "streaming";
-    case ReplicaState::kStale: return "stale";
-    case ReplicaState::kFailed: return "failed";
+    case ReplicaState::kStopped:
+      return "stopped";
+    case ReplicaState::kConnecting:
+      return "connecting";
+    case ReplicaState::kLoading:
+      return "loading";
+    case ReplicaState::kStreaming:
+      return "streaming";
+    case ReplicaState::kStale:
+      return "stale";
+    case ReplicaState::kFailed:
+      return "failed";
   }
   return "?";
 }
@@ -36,7 +42,8 @@ const char* ReplicaStateName(ReplicaState state) {
 namespace {
 
 int64_t UnixMsNow() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
 
@@ -45,15 +52,17 @@ int64_t UnixMsNow() {
 bool IsPermanentReplicationError(const Status& error) {
   if (error.ok()) return false;
   const std::string& m = error.message();
-  static const char* const kStates[] = {"3D000", "28000", "28P01", "42501", "42P01", "42703", "42704"};
+  static const char* const kStates[] = {"3D000", "28000", "28P01", "42501",
+                                        "42P01", "42703", "42704"};
   for (const char* state : kStates) {
     if (m.find(std::string("(SQLSTATE ") + state + ")") != std::string::npos) return true;
   }
   // libpq reports a refused connection as text only (no SQLSTATE).
   if (m.find("cannot connect to PostgreSQL") != std::string::npos) {
-    static const char* const kTexts[] = {"\" does not exist",  // database "x" / role "x" does not exist
-                                         "password authentication failed", "no pg_hba.conf entry",
-                                         "permission denied", "must be superuser or replication role"};
+    static const char* const kTexts[] = {
+        "\" does not exist",  // database "x" / role "x" does not exist
+        "password authentication failed", "no pg_hba.conf entry", "permission denied",
+        "must be superuser or replication role"};
     for (const char* text : kTexts) {
       if (m.find(text) != std::string::npos) return true;
     }
@@ -71,7 +80,8 @@ Status Replica::Start() {
   std::lock_guard<std::mutex> lock(start_mutex_);
   if (worker_) return Status::FailedPrecondition("replica already started");
   if (options_.conninfo.empty()) return Status::InvalidArgument("ReplicaOptions.conninfo is empty");
-  if (options_.publication.empty()) return Status::InvalidArgument("ReplicaOptions.publication is empty");
+  if (options_.publication.empty())
+    return Status::InvalidArgument("ReplicaOptions.publication is empty");
   {
     // A conninfo libpq cannot parse never will: refuse it now, not by retrying forever.
     char* error = nullptr;
@@ -87,10 +97,12 @@ Status Replica::Start() {
   CANOPY_RETURN_IF_ERROR(options_.mapping.Validate());
   for (char c : options_.slot_name) {
     if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_')) {
-      return Status::InvalidArgument("slot name may contain only a-z, 0-9 and _: " + options_.slot_name);
+      return Status::InvalidArgument("slot name may contain only a-z, 0-9 and _: " +
+                                     options_.slot_name);
     }
   }
-  if (options_.slot_name.size() > 63) return Status::InvalidArgument("slot name longer than 63 bytes");
+  if (options_.slot_name.size() > 63)
+    return Status::InvalidArgument("slot name longer than 63 bytes");
   if (options_.status_interval <= std::chrono::milliseconds(0) ||
       options_.status_interval > std::chrono::seconds(10)) {
     return Status::InvalidArgument("status_interval must be in (0, 10 s]");
@@ -143,7 +155,8 @@ ReplicaStatus Replica::status() const {
 
 // ---------------------------------------------------------------- Worker
 
-Replica::Worker::Worker(const ReplicaOptions& options) : options_(options), assembler_(options.mapping) {
+Replica::Worker::Worker(const ReplicaOptions& options)
+    : options_(options), assembler_(options.mapping) {
   status_.state = ReplicaState::kConnecting;
   status_.temporary_slot = options.slot_name.empty();
 }
@@ -221,9 +234,9 @@ void Replica::Worker::RequestPosition(Lsn lsn, std::chrono::milliseconds for_how
 
 bool Replica::Worker::HasWaiter() const {
   if (wait_target_.load() <= applied_.load()) return false;
-  const int64_t now =
-      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
-          .count();
+  const int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                          std::chrono::steady_clock::now().time_since_epoch())
+                          .count();
   return now < wait_deadline_ns_.load();
 }
 
@@ -250,10 +263,12 @@ Status Replica::Worker::WaitUntilApplied(Lsn lsn, std::chrono::milliseconds time
   });
   if (applied_.load() >= lsn.value) return Status();
   if (stop_.load()) return Status::Unavailable("replica stopped");
-  if (status_.state == ReplicaState::kFailed) return Status::FailedPrecondition("replica failed: " + status_.last_error);
-  return Status::Timeout("applied LSN " + Lsn(applied_.load()).ToString() + " did not reach " + lsn.ToString() +
-                         " (state " + ReplicaStateName(status_.state) +
-                         (status_.last_error.empty() ? "" : ", last error: " + status_.last_error) + ")");
+  if (status_.state == ReplicaState::kFailed)
+    return Status::FailedPrecondition("replica failed: " + status_.last_error);
+  return Status::Timeout("applied LSN " + Lsn(applied_.load()).ToString() + " did not reach " +
+                         lsn.ToString() + " (state " + ReplicaStateName(status_.state) +
+                         (status_.last_error.empty() ? "" : ", last error: " + status_.last_error) +
+                         ")");
 }
 
 Status Replica::Worker::WaitUntilStreaming(std::chrono::milliseconds timeout) {
@@ -264,10 +279,12 @@ Status Replica::Worker::WaitUntilStreaming(std::chrono::milliseconds timeout) {
   });
   if (index_ && status_.state == ReplicaState::kStreaming) return Status();
   if (stop_.load()) return Status::Unavailable("replica stopped");
-  if (status_.state == ReplicaState::kFailed) return Status::FailedPrecondition("replica failed: " + status_.last_error);
-  return Status::Timeout(std::string("replica not streaming (state ") + ReplicaStateName(status_.state) +
-                         ", stage " + status_.stage +
-                         (status_.last_error.empty() ? "" : ", last error: " + status_.last_error) + ")");
+  if (status_.state == ReplicaState::kFailed)
+    return Status::FailedPrecondition("replica failed: " + status_.last_error);
+  return Status::Timeout(std::string("replica not streaming (state ") +
+                         ReplicaStateName(status_.state) + ", stage " + status_.stage +
+                         (status_.last_error.empty() ? "" : ", last error: " + status_.last_error) +
+                         ")");
 }
 
 std::shared_ptr<const HierarchyIndex> Replica::Worker::index() const {
@@ -322,8 +339,8 @@ void Replica::Worker::Run() {
       if (options_.on_failed) options_.on_failed(s);
       return;  // the state stays kFailed
     }
-    Log(LogLevel::kWarning, "session ended: " + s.ToString() + "; retrying in " + std::to_string(backoff.count()) +
-        " ms");
+    Log(LogLevel::kWarning, "session ended: " + s.ToString() + "; retrying in " +
+                                std::to_string(backoff.count()) + " ms");
     if (!Sleep(backoff)) break;
     backoff = std::min(backoff * 2, options_.reconnect_max_backoff);
   }
@@ -362,8 +379,9 @@ Status Replica::Worker::CheckPublishedColumns(PgConnection& sql) {
       if (!r.value().IsNull(i, 3)) published.columns.push_back(r.value().Get(i, 3));
     }
     if (!found) {
-      return Permanent(Status::FailedPrecondition("publication " + pub + " does not publish " + QualifiedName(spec) +
-                                                  " (ALTER PUBLICATION " + QuoteIdentifier(pub) + " ADD TABLE " +
+      return Permanent(Status::FailedPrecondition("publication " + pub + " does not publish " +
+                                                  QualifiedName(spec) + " (ALTER PUBLICATION " +
+                                                  QuoteIdentifier(pub) + " ADD TABLE " +
                                                   QualifiedName(spec) + ")"));
     }
     CANOPY_RETURN_IF_ERROR(Permanent(CheckPublishedTable(spec, pub, published)));
@@ -373,9 +391,10 @@ Status Replica::Worker::CheckPublishedColumns(PgConnection& sql) {
 
 Status Replica::Worker::CheckPublication(PgConnection& sql) {
   const std::string& pub = options_.publication;
-  auto exists = sql.ExecParams("SELECT pubinsert, pubupdate, pubdelete, pubtruncate FROM pg_publication "
-                               "WHERE pubname = $1",
-                               {pub}, PGRES_TUPLES_OK);
+  auto exists = sql.ExecParams(
+      "SELECT pubinsert, pubupdate, pubdelete, pubtruncate FROM pg_publication "
+      "WHERE pubname = $1",
+      {pub}, PGRES_TUPLES_OK);
   if (!exists.ok()) return exists.status();
   std::string all_tables;
   for (Table t : kAllTables) {
@@ -384,29 +403,33 @@ Status Replica::Worker::CheckPublication(PgConnection& sql) {
   }
   if (exists.value().rows() == 0) {
     if (!options_.create_publication) {
-      return Permanent(Status::FailedPrecondition("publication " + pub + " does not exist (CREATE PUBLICATION " +
-                                                  QuoteIdentifier(pub) + " FOR TABLE " + all_tables +
-                                                  ", or start canopyd with --create-publication)"));
+      return Permanent(Status::FailedPrecondition(
+          "publication " + pub + " does not exist (CREATE PUBLICATION " + QuoteIdentifier(pub) +
+          " FOR TABLE " + all_tables + ", or start canopyd with --create-publication)"));
     }
     Log(LogLevel::kInfo, "creating publication " + pub);
-    return sql.Exec("CREATE PUBLICATION " + QuoteIdentifier(pub) + " FOR TABLE " + all_tables, PGRES_COMMAND_OK)
+    return sql
+        .Exec("CREATE PUBLICATION " + QuoteIdentifier(pub) + " FOR TABLE " + all_tables,
+              PGRES_COMMAND_OK)
         .status();
   }
   const internal::PgResult& r = exists.value();
   for (int c = 0; c < 4; ++c) {
     if (r.Get(0, c) != "t") {
-      return Permanent(Status::FailedPrecondition("publication " + pub +
-                                                  " must publish insert, update, delete and truncate (ALTER "
-                                                  "PUBLICATION " +
-                                                  QuoteIdentifier(pub) +
-                                                  " SET (publish = 'insert, update, delete, truncate'))"));
+      return Permanent(Status::FailedPrecondition(
+          "publication " + pub +
+          " must publish insert, update, delete and truncate (ALTER "
+          "PUBLICATION " +
+          QuoteIdentifier(pub) + " SET (publish = 'insert, update, delete, truncate'))"));
     }
   }
-  auto tables = sql.ExecParams("SELECT schemaname, tablename FROM pg_publication_tables WHERE pubname = $1",
-                               {pub}, PGRES_TUPLES_OK);
+  auto tables =
+      sql.ExecParams("SELECT schemaname, tablename FROM pg_publication_tables WHERE pubname = $1",
+                     {pub}, PGRES_TUPLES_OK);
   if (!tables.ok()) return tables.status();
   std::set<std::pair<std::string, std::string>> published;
-  for (int i = 0; i < tables.value().rows(); ++i) published.emplace(tables.value().Get(i, 0), tables.value().Get(i, 1));
+  for (int i = 0; i < tables.value().rows(); ++i)
+    published.emplace(tables.value().Get(i, 0), tables.value().Get(i, 1));
   std::string missing;
   for (Table t : kAllTables) {
     const TableSpec& spec = options_.mapping.Spec(t);
@@ -416,38 +439,45 @@ Status Replica::Worker::CheckPublication(PgConnection& sql) {
   }
   if (missing.empty()) return Status();
   if (!options_.create_publication) {
-    return Permanent(Status::FailedPrecondition("publication " + pub + " lacks " + missing + " (ALTER PUBLICATION " +
-                                                QuoteIdentifier(pub) + " ADD TABLE " + missing +
-                                                ", or start canopyd with --create-publication)"));
+    return Permanent(Status::FailedPrecondition(
+        "publication " + pub + " lacks " + missing + " (ALTER PUBLICATION " + QuoteIdentifier(pub) +
+        " ADD TABLE " + missing + ", or start canopyd with --create-publication)"));
   }
   Log(LogLevel::kInfo, "adding " + missing + " to publication " + pub);
-  return sql.Exec("ALTER PUBLICATION " + QuoteIdentifier(pub) + " ADD TABLE " + missing, PGRES_COMMAND_OK)
+  return sql
+      .Exec("ALTER PUBLICATION " + QuoteIdentifier(pub) + " ADD TABLE " + missing, PGRES_COMMAND_OK)
       .status();
 }
 
 Result<bool> Replica::Worker::CanResume(PgConnection& sql) {
   if (temporary_slot_ || !index()) return false;
-  auto r = sql.ExecParams("SELECT active_pid, confirmed_flush_lsn, wal_status FROM pg_replication_slots "
-                          "WHERE slot_name = $1 AND slot_type = 'logical'",
-                          {slot_name_}, PGRES_TUPLES_OK);
+  auto r = sql.ExecParams(
+      "SELECT active_pid, confirmed_flush_lsn, wal_status FROM pg_replication_slots "
+      "WHERE slot_name = $1 AND slot_type = 'logical'",
+      {slot_name_}, PGRES_TUPLES_OK);
   if (!r.ok()) return r.status();
   if (r.value().rows() == 0) return false;
   if (!r.value().IsNull(0, 2) && r.value().Get(0, 2) == "lost") {
     // max_slot_wal_keep_size removed WAL the slot still needed.
-    Log(LogLevel::kWarning, "slot " + slot_name_ + " lost WAL it needed (max_slot_wal_keep_size); a fresh snapshot is needed");
+    Log(LogLevel::kWarning,
+        "slot " + slot_name_ +
+            " lost WAL it needed (max_slot_wal_keep_size); a fresh snapshot is needed");
     return false;
   }
   if (!r.value().IsNull(0, 0)) {
     // A walsender of an earlier session of ours may still hold the slot.
-    Log(LogLevel::kInfo, "terminating backend " + r.value().Get(0, 0) + " that holds slot " + slot_name_);
-    auto t = sql.ExecParams("SELECT pg_terminate_backend($1::int, 5000)", {r.value().Get(0, 0)}, PGRES_TUPLES_OK);
+    Log(LogLevel::kInfo,
+        "terminating backend " + r.value().Get(0, 0) + " that holds slot " + slot_name_);
+    auto t = sql.ExecParams("SELECT pg_terminate_backend($1::int, 5000)", {r.value().Get(0, 0)},
+                            PGRES_TUPLES_OK);
     if (!t.ok()) return t.status();
   }
   if (!r.value().IsNull(0, 1)) {
     auto confirmed = Lsn::Parse(r.value().Get(0, 1));
     if (confirmed && confirmed->value > applied_.load()) {
-      Log(LogLevel::kWarning, "slot " + slot_name_ + " confirmed " + confirmed->ToString() + " beyond applied " +
-          Lsn(applied_.load()).ToString() + "; a fresh snapshot is needed");
+      Log(LogLevel::kWarning, "slot " + slot_name_ + " confirmed " + confirmed->ToString() +
+                                  " beyond applied " + Lsn(applied_.load()).ToString() +
+                                  "; a fresh snapshot is needed");
       return false;
     }
   }
@@ -459,21 +489,23 @@ Status Replica::Worker::Bootstrap(PgConnection& repl, PgConnection& sql, Lsn* st
   SetState(have_index ? ReplicaState::kStale : ReplicaState::kLoading, "slot");
   if (temporary_slot_) {
     std::random_device rd;
-    slot_name_ = "canopy_" + std::to_string(getpid()) + "_" + std::to_string(++slot_counter_) + "_" +
-                 std::to_string(rd() % 100000);
+    slot_name_ = "canopy_" + std::to_string(getpid()) + "_" + std::to_string(++slot_counter_) +
+                 "_" + std::to_string(rd() % 100000);
   } else {
     // An in-memory index cannot resume across processes: start over. A
     // walsender of an earlier session of ours may still hold the slot; one
     // of another process makes the drop fail (the slot must not be in use).
     if (have_index) {
-      auto t = sql.ExecParams("SELECT pg_terminate_backend(active_pid, 5000) FROM pg_replication_slots "
-                              "WHERE slot_name = $1 AND active_pid IS NOT NULL",
-                              {slot_name_}, PGRES_TUPLES_OK);
+      auto t = sql.ExecParams(
+          "SELECT pg_terminate_backend(active_pid, 5000) FROM pg_replication_slots "
+          "WHERE slot_name = $1 AND active_pid IS NOT NULL",
+          {slot_name_}, PGRES_TUPLES_OK);
       if (!t.ok()) return t.status();
     }
-    auto r = sql.ExecParams("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
-                            "WHERE slot_name = $1",
-                            {slot_name_}, PGRES_TUPLES_OK);
+    auto r = sql.ExecParams(
+        "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+        "WHERE slot_name = $1",
+        {slot_name_}, PGRES_TUPLES_OK);
     if (!r.ok()) return r.status();
   }
   // The snapshot holds every transaction committed before the slot exists.
@@ -487,9 +519,10 @@ Status Replica::Worker::Bootstrap(PgConnection& repl, PgConnection& sql, Lsn* st
   if (!slot.ok()) return slot.status();
   auto consistent = Lsn::Parse(slot.value().Get(0, 1));
   const std::string snapshot_name = slot.value().Get(0, 2);
-  if (!consistent || snapshot_name.empty()) return Status::DataLoss("CREATE_REPLICATION_SLOT: unexpected result");
-  Log(LogLevel::kInfo, "slot " + slot_name_ + " consistent at " + consistent->ToString() + ", snapshot " +
-      snapshot_name);
+  if (!consistent || snapshot_name.empty())
+    return Status::DataLoss("CREATE_REPLICATION_SLOT: unexpected result");
+  Log(LogLevel::kInfo, "slot " + slot_name_ + " consistent at " + consistent->ToString() +
+                           ", snapshot " + snapshot_name);
   {
     std::lock_guard<std::mutex> lock(mu_);
     status_.slot_name = slot_name_;
@@ -518,7 +551,7 @@ Status Replica::Worker::Bootstrap(PgConnection& repl, PgConnection& sql, Lsn* st
   if (!rows.ok()) return rows.status();
   for (const TableLoadProgress& p : loader.Progress()) {
     Log(LogLevel::kInfo, "copied " + std::to_string(p.rows) + " rows of " + p.table + " in " +
-        std::to_string(p.seconds) + " s");
+                             std::to_string(p.seconds) + " s");
   }
 
   // Stage: build.
@@ -543,9 +576,13 @@ Status Replica::Worker::Bootstrap(PgConnection& repl, PgConnection& sql, Lsn* st
   // The copied rows and the pre-layout nodes are freed now: give the pages back.
   malloc_trim(0);
 #endif
-  Log(LogLevel::kInfo, "index built (both copies, laid out) in " +
-      std::to_string(std::chrono::duration<double>(std::chrono::steady_clock::now() - t_copied).count()) + " s");
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  Log(LogLevel::kInfo,
+      "index built (both copies, laid out) in " +
+          std::to_string(
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - t_copied).count()) +
+          " s");
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   {
     std::lock_guard<std::mutex> lock(mu_);
     index_ = std::move(fresh);  // the old index (if any) lives on while readers hold it
@@ -564,7 +601,8 @@ Status Replica::Worker::Bootstrap(PgConnection& repl, PgConnection& sql, Lsn* st
     }
     NotifyApplied(std::move(serving), *consistent);
   }
-  Log(LogLevel::kInfo, "snapshot applied at " + consistent->ToString() + " in " + std::to_string(seconds) + " s");
+  Log(LogLevel::kInfo,
+      "snapshot applied at " + consistent->ToString() + " in " + std::to_string(seconds) + " s");
   assembler_.Reset();
   assembler_.set_skip_through(*consistent);
   *start = *consistent;
@@ -584,13 +622,15 @@ Status Replica::Worker::Session() {
     return Status::DataLoss("IDENTIFY_SYSTEM: unexpected result");
   }
   uint64_t system_id = std::strtoull(ident.value().Get(0, 0).c_str(), nullptr, 10);
-  uint32_t timeline = static_cast<uint32_t>(std::strtoul(ident.value().Get(0, 1).c_str(), nullptr, 10));
+  uint32_t timeline =
+      static_cast<uint32_t>(std::strtoul(ident.value().Get(0, 1).c_str(), nullptr, 10));
   bool same_system;
   {
     std::lock_guard<std::mutex> lock(mu_);
     same_system = status_.system_id == system_id && status_.timeline == timeline;
     if (!same_system && status_.system_id != 0) {
-      Log(LogLevel::kWarning, "system id or timeline changed (restore or failover): fresh snapshot");
+      Log(LogLevel::kWarning,
+          "system id or timeline changed (restore or failover): fresh snapshot");
     }
     status_.system_id = system_id;
     status_.timeline = timeline;
@@ -622,9 +662,9 @@ Status Replica::Worker::Session() {
     }
     if (stop_.load()) return Status::Unavailable("stopped");
 
-    std::string cmd = "START_REPLICATION SLOT " + QuoteIdentifier(slot_name_) + " LOGICAL " + start.ToString() +
-                      " (proto_version '1', publication_names " + QuoteLiteral(QuoteIdentifier(options_.publication)) +
-                      ")";
+    std::string cmd = "START_REPLICATION SLOT " + QuoteIdentifier(slot_name_) + " LOGICAL " +
+                      start.ToString() + " (proto_version '1', publication_names " +
+                      QuoteLiteral(QuoteIdentifier(options_.publication)) + ")";
     auto started = repl.ExecInterruptible(cmd, PGRES_COPY_BOTH, &stop_, &stop_pipe_);
     if (!started.ok()) return started.status();
     stream_started_ = true;

@@ -91,8 +91,8 @@ class Replica::Worker {
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  ReplicaStatus status_;                    // under mu_
-  std::shared_ptr<HierarchyIndex> index_;   // under mu_
+  ReplicaStatus status_;                        // under mu_
+  std::shared_ptr<HierarchyIndex> index_;       // under mu_
   internal::SnapshotLoader* loader_ = nullptr;  // under mu_, while a copy runs
 
   // Replica thread only.

@@ -39,7 +39,8 @@ Status Replica::Worker::ApplyPending() {
   }
   const Lsn last = pending_.back().commit_lsn;
   const size_t txns = pending_.size();
-  Status s = txns == 1 ? index->Apply(std::move(pending_.front())) : index->ApplyBatch(std::move(pending_));
+  Status s = txns == 1 ? index->Apply(std::move(pending_.front()))
+                       : index->ApplyBatch(std::move(pending_));
   pending_.clear();
   const size_t changes = pending_changes_;
   pending_changes_ = 0;
@@ -57,10 +58,13 @@ Status Replica::Worker::ApplyPending() {
 Status Replica::Worker::SendStatus(PgConnection& repl, bool reply_requested) {
   const Lsn applied(applied_.load());
   const Lsn write = std::max(received_, applied);
-  auto bytes = EncodeStandbyStatusUpdate(
-      {.write = write, .flush = applied, .apply = applied, .client_time = PgEpochMicrosNow(),
-       .reply_requested = reply_requested});
-  if (PQputCopyData(repl.get(), reinterpret_cast<const char*>(bytes.data()), static_cast<int>(bytes.size())) != 1 ||
+  auto bytes = EncodeStandbyStatusUpdate({.write = write,
+                                          .flush = applied,
+                                          .apply = applied,
+                                          .client_time = PgEpochMicrosNow(),
+                                          .reply_requested = reply_requested});
+  if (PQputCopyData(repl.get(), reinterpret_cast<const char*>(bytes.data()),
+                    static_cast<int>(bytes.size())) != 1 ||
       PQflush(repl.get()) != 0) {
     return repl.Error("sending standby status update");
   }
@@ -121,7 +125,8 @@ Status Replica::Worker::Stream(PgConnection& repl) {
     const int n = PQgetCopyData(repl.get(), &buf, /*async=*/1);
     if (n > 0) {
       std::unique_ptr<char, void (*)(void*)> owned(buf, &PQfreemem);
-      const std::span<const uint8_t> bytes(reinterpret_cast<const uint8_t*>(buf), static_cast<size_t>(n));
+      const std::span<const uint8_t> bytes(reinterpret_cast<const uint8_t*>(buf),
+                                           static_cast<size_t>(n));
       Status s = ParseCopyData(bytes, &envelope);
       if (!s.ok()) return s;
       if (envelope.kind == CopyDataMessage::Kind::kXLogData) {
@@ -134,7 +139,8 @@ Status Replica::Worker::Stream(PgConnection& repl) {
         if (s.code() == StatusCode::kFailedPrecondition) return Permanent(std::move(s));
         if (!s.ok()) return s;
         if (message.type == PgOutputMessageType::kRelation &&
-            options_.mapping.Find(message.relation.namespace_name, message.relation.relation_name)) {
+            options_.mapping.Find(message.relation.namespace_name,
+                                  message.relation.relation_name)) {
           // The publication may have changed (a column list, a row filter):
           // check it before any change this Relation describes is applied.
           if (Status c = CheckPublicationNow(); !c.ok()) return c;
@@ -143,7 +149,8 @@ Status Replica::Worker::Stream(PgConnection& repl) {
           pending_changes_ += txn->changes.size();
           pending_commit_time_ = assembler_.last_commit_time();
           pending_.push_back(std::move(*txn));
-          if (pending_.size() >= kMaxPendingTransactions || pending_changes_ >= kMaxPendingChanges) {
+          if (pending_.size() >= kMaxPendingTransactions ||
+              pending_changes_ >= kMaxPendingChanges) {
             if (Status a = ApplyPending(); !a.ok()) return a;
           }
         }
@@ -186,11 +193,13 @@ Status Replica::Worker::Stream(PgConnection& repl) {
         // The server ended COPY without an error: a walsender that is asked
         // to stop (a fast or smart shutdown) does just that.
         return Status::Unavailable(
-            "server closed the replication connection without an error (PostgreSQL shutting down?)");
+            "server closed the replication connection without an error (PostgreSQL shutting "
+            "down?)");
       }
       const char* state = PQresultErrorField(r.get(), PG_DIAG_SQLSTATE);
-      return Status::Unavailable("replication stream ended by the server: " + why +
-                                 (state != nullptr ? std::string(" (SQLSTATE ") + state + ")" : ""));
+      return Status::Unavailable(
+          "replication stream ended by the server: " + why +
+          (state != nullptr ? std::string(" (SQLSTATE ") + state + ")" : ""));
     }
 
     // n == 0: nothing buffered. Apply what is pending, then talk and wait.
@@ -211,7 +220,7 @@ Status Replica::Worker::Stream(PgConnection& repl) {
                                                     std::chrono::milliseconds(1000));
     const bool want_write = PQflush(repl.get()) == 1;
     if (Status w = internal::WaitSocket(repl.socket(), want_write, &wake_, &stop_pipe_,
-                                            static_cast<int>(timeout.count()));
+                                        static_cast<int>(timeout.count()));
         !w.ok()) {
       return w;
     }

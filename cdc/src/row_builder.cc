@@ -32,10 +32,11 @@ namespace {
 
 Status Malformed(Table table, int field, std::string_view text) {
   std::string shown(text.substr(0, 64));
-  return Status::DataLoss(std::string("row for ") + TableName(table) + ": field " + std::to_string(field) +
-                          " is not a valid " +
-                          (KindOfField(table, field) == FieldKind::kBoolean ? "boolean" : "integer") + ": '" +
-                          shown + "'");
+  return Status::DataLoss(
+      std::string("row for ") + TableName(table) + ": field " + std::to_string(field) +
+      " is not a valid " +
+      (KindOfField(table, field) == FieldKind::kBoolean ? "boolean" : "integer") + ": '" + shown +
+      "'");
 }
 
 // Reads fields[1..] into `row` through `set(field, value)`; builds the mask.
@@ -175,9 +176,15 @@ Status BuildUpsert(Table table, std::span<const FieldValue> fields, RowChange* o
 
 void SetDelete(Table table, int64_t id, RowChange* out) {
   switch (table) {
-    case Table::kNamespaces: out->emplace<DeleteNamespace>(DeleteNamespace{id}); return;
-    case Table::kProjects: out->emplace<DeleteProject>(DeleteProject{id}); return;
-    case Table::kRunnerLinks: out->emplace<DeleteRunnerLink>(DeleteRunnerLink{id}); return;
+    case Table::kNamespaces:
+      out->emplace<DeleteNamespace>(DeleteNamespace{id});
+      return;
+    case Table::kProjects:
+      out->emplace<DeleteProject>(DeleteProject{id});
+      return;
+    case Table::kRunnerLinks:
+      out->emplace<DeleteRunnerLink>(DeleteRunnerLink{id});
+      return;
   }
 }
 

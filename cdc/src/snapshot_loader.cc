@@ -4,9 +4,9 @@
 #include <algorithm>
 #include <thread>
 
+#include "canopy/status.h"
 #include "copy_text.h"
 #include "row_builder.h"
-#include "canopy/status.h"
 
 namespace canopy::cdc::internal {
 
@@ -14,7 +14,8 @@ namespace {
 constexpr int kMaxPiecesPerTable = 64;
 
 // The mapped columns of `spec`, in field order, and the field of each.
-void SelectedColumns(Table table, const TableSpec& spec, std::string* list, std::vector<int>* fields) {
+void SelectedColumns(Table table, const TableSpec& spec, std::string* list,
+                     std::vector<int>* fields) {
   list->clear();
   fields->clear();
   for (int f = 0; f < FieldCount(table); ++f) {
@@ -30,7 +31,8 @@ void SelectedColumns(Table table, const TableSpec& spec, std::string* list, std:
 Status ImportSnapshot(PgConnection& conn, const std::string& snapshot_name) {
   CANOPY_RETURN_IF_ERROR(
       conn.Exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", PGRES_COMMAND_OK).status());
-  return conn.Exec("SET TRANSACTION SNAPSHOT " + QuoteLiteral(snapshot_name), PGRES_COMMAND_OK).status();
+  return conn.Exec("SET TRANSACTION SNAPSHOT " + QuoteLiteral(snapshot_name), PGRES_COMMAND_OK)
+      .status();
 }
 
 SnapshotLoader::SnapshotLoader(SnapshotLoaderOptions options, const std::atomic<bool>* cancel,
@@ -60,11 +62,12 @@ Status SnapshotLoader::Plan(const std::string& snapshot_name) {
     const TableSpec& spec = options_.mapping.Spec(t);
     const std::string qualified = QualifiedName(spec);
     const std::string key = QuoteIdentifier(spec.columns[0]);
-    auto est = conn.ExecParams("SELECT reltuples::bigint FROM pg_class WHERE oid = $1::regclass", {qualified},
-                               PGRES_TUPLES_OK);
+    auto est = conn.ExecParams("SELECT reltuples::bigint FROM pg_class WHERE oid = $1::regclass",
+                               {qualified}, PGRES_TUPLES_OK);
     if (!est.ok()) return est.status();
     int64_t estimated = -1;
-    if (est.value().rows() == 1 && !est.value().IsNull(0, 0)) (void)ParseInt64(est.value().Get(0, 0), &estimated);
+    if (est.value().rows() == 1 && !est.value().IsNull(0, 0))
+      (void)ParseInt64(est.value().Get(0, 0), &estimated);
     TableCounters& counters = counters_[static_cast<size_t>(t)];
     counters.estimated_rows.store(estimated > 0 ? static_cast<uint64_t>(estimated) : 0);
 
@@ -76,13 +79,16 @@ Status SnapshotLoader::Plan(const std::string& snapshot_name) {
     int pieces = 1;
     int64_t lo = 0, hi = 0;
     if (estimated < 0 || static_cast<uint64_t>(estimated) > split) {
-      auto range = conn.Exec("SELECT min(" + key + ")::bigint, max(" + key + ")::bigint FROM " + qualified,
-                             PGRES_TUPLES_OK);
+      auto range =
+          conn.Exec("SELECT min(" + key + ")::bigint, max(" + key + ")::bigint FROM " + qualified,
+                    PGRES_TUPLES_OK);
       if (!range.ok()) return range.status();
       if (!range.value().IsNull(0, 0) && ParseInt64(range.value().Get(0, 0), &lo) &&
           ParseInt64(range.value().Get(0, 1), &hi)) {
-        const uint64_t rows = estimated > 0 ? static_cast<uint64_t>(estimated) : static_cast<uint64_t>(hi - lo) + 1;
-        pieces = static_cast<int>(std::min<uint64_t>((rows + split - 1) / split, kMaxPiecesPerTable));
+        const uint64_t rows =
+            estimated > 0 ? static_cast<uint64_t>(estimated) : static_cast<uint64_t>(hi - lo) + 1;
+        pieces =
+            static_cast<int>(std::min<uint64_t>((rows + split - 1) / split, kMaxPiecesPerTable));
         pieces = std::max(pieces, 1);
         if (static_cast<uint64_t>(hi - lo) + 1 < static_cast<uint64_t>(pieces)) pieces = 1;
       }
@@ -91,7 +97,8 @@ Status SnapshotLoader::Plan(const std::string& snapshot_name) {
       pieces_.push_back({t, "COPY (" + select + ") TO STDOUT", {}});
     } else {
       const uint64_t span = static_cast<uint64_t>(hi - lo) + 1;
-      const uint64_t step = (span + static_cast<uint64_t>(pieces) - 1) / static_cast<uint64_t>(pieces);
+      const uint64_t step =
+          (span + static_cast<uint64_t>(pieces) - 1) / static_cast<uint64_t>(pieces);
       for (int p = 0; p < pieces; ++p) {
         std::string where;
         const int64_t a = lo + static_cast<int64_t>(step * static_cast<uint64_t>(p));
@@ -125,7 +132,8 @@ Status SnapshotLoader::CopyPiece(PgConnection& conn, Piece& piece, std::atomic<b
   }
   {
     PgResult r(PQgetResult(conn.get()));
-    if (r.get() == nullptr || PQresultStatus(r.get()) != PGRES_COPY_OUT) return conn.Error(piece.sql, r.get());
+    if (r.get() == nullptr || PQresultStatus(r.get()) != PGRES_COPY_OUT)
+      return conn.Error(piece.sql, r.get());
   }
 
   std::vector<FieldValue> line_fields;
@@ -137,12 +145,15 @@ Status SnapshotLoader::CopyPiece(PgConnection& conn, Piece& piece, std::atomic<b
     int n = PQgetCopyData(conn.get(), &buf, /*async=*/1);
     if (n > 0) {
       std::unique_ptr<char, void (*)(void*)> owned(buf, &PQfreemem);
-      CANOPY_RETURN_IF_ERROR(SplitCopyLine(std::string_view(buf, static_cast<size_t>(n)), &line_fields, &scratch));
+      CANOPY_RETURN_IF_ERROR(
+          SplitCopyLine(std::string_view(buf, static_cast<size_t>(n)), &line_fields, &scratch));
       if (line_fields.size() != selected.size()) {
-        return Status::DataLoss("COPY of " + counters.name + ": a line has " + std::to_string(line_fields.size()) +
-                                " fields, expected " + std::to_string(selected.size()));
+        return Status::DataLoss("COPY of " + counters.name + ": a line has " +
+                                std::to_string(line_fields.size()) + " fields, expected " +
+                                std::to_string(selected.size()));
       }
-      for (size_t i = 0; i < selected.size(); ++i) fields[static_cast<size_t>(selected[i])] = line_fields[i];
+      for (size_t i = 0; i < selected.size(); ++i)
+        fields[static_cast<size_t>(selected[i])] = line_fields[i];
       RowChange change;
       CANOPY_RETURN_IF_ERROR(BuildUpsert(piece.table, fields, &change));
       piece.rows.push_back(std::move(change));
@@ -168,11 +179,13 @@ Status SnapshotLoader::CopyPiece(PgConnection& conn, Piece& piece, std::atomic<b
   counters.rows.fetch_add(rows, std::memory_order_relaxed);
   counters.bytes.fetch_add(bytes, std::memory_order_relaxed);
   PgResult r(PQgetResult(conn.get()));
-  if (r.get() == nullptr || PQresultStatus(r.get()) != PGRES_COMMAND_OK) return conn.Error(piece.sql, r.get());
+  if (r.get() == nullptr || PQresultStatus(r.get()) != PGRES_COMMAND_OK)
+    return conn.Error(piece.sql, r.get());
   while (PGresult* extra = PQgetResult(conn.get())) PQclear(extra);
   if (counters.pieces_left.fetch_sub(1) == 1) {
-    counters.done_ns.store(
-        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start_).count());
+    counters.done_ns.store(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                               std::chrono::steady_clock::now() - start_)
+                               .count());
   }
   return Status();
 }
@@ -194,7 +207,8 @@ Status SnapshotLoader::RunWorker(const std::string& snapshot_name, std::atomic<s
 
 Result<std::vector<RowChange>> SnapshotLoader::Copy(const std::string& snapshot_name) {
   CANOPY_RETURN_IF_ERROR(Plan(snapshot_name));
-  const int workers = std::max(1, std::min<int>(options_.workers, static_cast<int>(pieces_.size())));
+  const int workers =
+      std::max(1, std::min<int>(options_.workers, static_cast<int>(pieces_.size())));
   std::atomic<size_t> next{0};
   std::atomic<bool> failed{false};
   std::vector<Status> results(static_cast<size_t>(workers));
@@ -211,7 +225,8 @@ Result<std::vector<RowChange>> SnapshotLoader::Copy(const std::string& snapshot_
   Status first;
   for (Status& s : results) {
     if (s.ok()) continue;
-    if (first.ok() || (first.code() == StatusCode::kCancelled && s.code() != StatusCode::kCancelled)) {
+    if (first.ok() ||
+        (first.code() == StatusCode::kCancelled && s.code() != StatusCode::kCancelled)) {
       first = s;
     }
   }

@@ -44,7 +44,8 @@ class SnapshotLoader {
   // `cancel` (may be null) stops the copy early with kUnavailable; `wake`
   // (may be null; woken only when cancel is set, never drained here)
   // interrupts waits so cancel is seen at once.
-  SnapshotLoader(SnapshotLoaderOptions options, const std::atomic<bool>* cancel, const WakePipe* wake);
+  SnapshotLoader(SnapshotLoaderOptions options, const std::atomic<bool>* cancel,
+                 const WakePipe* wake);
 
   // Copies every mapped table as of `snapshot_name` and returns their rows as
   // upserts (namespaces, projects, runner links; by id within each piece).
@@ -71,7 +72,8 @@ class SnapshotLoader {
   };
 
   Status Plan(const std::string& snapshot_name);
-  Status RunWorker(const std::string& snapshot_name, std::atomic<size_t>* next, std::atomic<bool>* failed);
+  Status RunWorker(const std::string& snapshot_name, std::atomic<size_t>* next,
+                   std::atomic<bool>* failed);
   Status CopyPiece(PgConnection& conn, Piece& piece, std::atomic<bool>* failed);
   bool Cancelled(const std::atomic<bool>* failed) const;
 

@@ -5,9 +5,12 @@ namespace canopy::cdc {
 
 const TableSpec& TableMapping::Spec(Table table) const {
   switch (table) {
-    case Table::kNamespaces: return namespaces;
-    case Table::kProjects: return projects;
-    case Table::kRunnerLinks: return runner_links;
+    case Table::kNamespaces:
+      return namespaces;
+    case Table::kProjects:
+      return projects;
+    case Table::kRunnerLinks:
+      return runner_links;
   }
   return namespaces;
 }
@@ -20,12 +23,14 @@ Status TableMapping::Validate() const {
   for (Table t : kAllTables) {
     const TableSpec& s = Spec(t);
     std::string what = std::string("table mapping for ") + TableName(t);
-    if (s.schema.empty() || s.table.empty()) return Status::InvalidArgument(what + ": schema and table must be set");
+    if (s.schema.empty() || s.table.empty())
+      return Status::InvalidArgument(what + ": schema and table must be set");
     if (static_cast<int>(s.columns.size()) != FieldCount(t)) {
-      return Status::InvalidArgument(what + ": needs " + std::to_string(FieldCount(t)) + " column names, has " +
-                                     std::to_string(s.columns.size()));
+      return Status::InvalidArgument(what + ": needs " + std::to_string(FieldCount(t)) +
+                                     " column names, has " + std::to_string(s.columns.size()));
     }
-    if (s.columns[0].empty()) return Status::InvalidArgument(what + ": the key column must be mapped");
+    if (s.columns[0].empty())
+      return Status::InvalidArgument(what + ": the key column must be mapped");
     for (size_t i = 0; i < s.columns.size(); ++i) {
       for (size_t j = i + 1; j < s.columns.size(); ++j) {
         if (!s.columns[i].empty() && s.columns[i] == s.columns[j]) {
@@ -35,7 +40,8 @@ Status TableMapping::Validate() const {
     }
     for (Table u : kAllTables) {
       if (u < t && Spec(u).schema == s.schema && Spec(u).table == s.table) {
-        return Status::InvalidArgument(what + ": " + QualifiedName(s) + " is also mapped to " + TableName(u));
+        return Status::InvalidArgument(what + ": " + QualifiedName(s) + " is also mapped to " +
+                                       TableName(u));
       }
     }
   }
@@ -53,7 +59,8 @@ std::optional<Table> TableMapping::Find(std::string_view schema, std::string_vie
 namespace {
 std::string_view Trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
+    s.remove_suffix(1);
   return s;
 }
 }  // namespace
@@ -62,7 +69,8 @@ Status TableMapping::Set(std::string_view setting) {
   const size_t eq = setting.find('=');
   const size_t dot = setting.find('.');
   if (eq == std::string_view::npos || dot == std::string_view::npos || dot > eq) {
-    return Status::InvalidArgument("mapping setting '" + std::string(setting) + "' is not KIND.KEY=VALUE");
+    return Status::InvalidArgument("mapping setting '" + std::string(setting) +
+                                   "' is not KIND.KEY=VALUE");
   }
   const std::string_view kind = Trim(setting.substr(0, dot));
   const std::string_view key = Trim(setting.substr(dot + 1, eq - dot - 1));
@@ -100,8 +108,9 @@ Status TableMapping::Set(std::string_view setting) {
   }
   std::string known;
   for (const std::string& c : defaults.columns) known += " " + c;
-  return Status::InvalidArgument("mapping setting '" + std::string(setting) + "': " + std::string(kind) +
-                                 " has no field '" + std::string(key) + "' (fields:" + known + ", or table/schema)");
+  return Status::InvalidArgument("mapping setting '" + std::string(setting) +
+                                 "': " + std::string(kind) + " has no field '" + std::string(key) +
+                                 "' (fields:" + known + ", or table/schema)");
 }
 
 Status TableMapping::SetAll(std::string_view text) {
@@ -119,7 +128,8 @@ Status TableMapping::SetAll(std::string_view text) {
   return Status();
 }
 
-std::vector<std::string> MissingColumns(const TableSpec& spec, const std::vector<std::string>& offered) {
+std::vector<std::string> MissingColumns(const TableSpec& spec,
+                                        const std::vector<std::string>& offered) {
   std::vector<std::string> missing;
   for (const std::string& c : spec.columns) {
     if (c.empty()) continue;
@@ -130,8 +140,10 @@ std::vector<std::string> MissingColumns(const TableSpec& spec, const std::vector
   return missing;
 }
 
-Status CheckPublishedTable(const TableSpec& spec, std::string_view publication, const PublishedTable& published) {
-  const std::string where = "publication " + std::string(publication) + " publishes " + QualifiedName(spec);
+Status CheckPublishedTable(const TableSpec& spec, std::string_view publication,
+                           const PublishedTable& published) {
+  const std::string where =
+      "publication " + std::string(publication) + " publishes " + QualifiedName(spec);
   const std::vector<std::string> missing = MissingColumns(spec, published.columns);
   if (!missing.empty()) {
     std::string list;
@@ -148,9 +160,12 @@ Status CheckPublishedTable(const TableSpec& spec, std::string_view publication, 
 
 int FieldCount(Table table) {
   switch (table) {
-    case Table::kNamespaces: return kNamespaceFieldCount;
-    case Table::kProjects: return kProjectFieldCount;
-    case Table::kRunnerLinks: return kRunnerLinkFieldCount;
+    case Table::kNamespaces:
+      return kNamespaceFieldCount;
+    case Table::kProjects:
+      return kProjectFieldCount;
+    case Table::kRunnerLinks:
+      return kRunnerLinkFieldCount;
   }
   return 0;
 }
@@ -158,7 +173,8 @@ int FieldCount(Table table) {
 FieldKind KindOfField(Table table, int field) {
   switch (table) {
     case Table::kNamespaces:
-      if (field == kNamespaceType || field == kNamespaceName || field == kNamespacePath) return FieldKind::kText;
+      if (field == kNamespaceType || field == kNamespaceName || field == kNamespacePath)
+        return FieldKind::kText;
       return FieldKind::kInteger;
     case Table::kProjects:
       if (field == kProjectName || field == kProjectPath) return FieldKind::kText;
@@ -172,9 +188,12 @@ FieldKind KindOfField(Table table, int field) {
 
 const char* TableName(Table table) {
   switch (table) {
-    case Table::kNamespaces: return "namespaces";
-    case Table::kProjects: return "projects";
-    case Table::kRunnerLinks: return "runner_links";
+    case Table::kNamespaces:
+      return "namespaces";
+    case Table::kProjects:
+      return "projects";
+    case Table::kRunnerLinks:
+      return "runner_links";
   }
   return "?";
 }

@@ -4,8 +4,8 @@
 #include <array>
 #include <utility>
 
-#include "row_builder.h"
 #include "canopy/status.h"
+#include "row_builder.h"
 
 namespace canopy::cdc {
 
@@ -19,9 +19,12 @@ constexpr uint32_t kInt8Oid = 20, kInt2Oid = 21, kInt4Oid = 23, kBoolOid = 16;
 
 bool TypeFits(FieldKind kind, uint32_t oid) {
   switch (kind) {
-    case FieldKind::kInteger: return oid == kInt8Oid || oid == kInt4Oid || oid == kInt2Oid;
-    case FieldKind::kBoolean: return oid == kBoolOid;
-    case FieldKind::kText: return true;  // read in its text form
+    case FieldKind::kInteger:
+      return oid == kInt8Oid || oid == kInt4Oid || oid == kInt2Oid;
+    case FieldKind::kBoolean:
+      return oid == kBoolOid;
+    case FieldKind::kText:
+      return true;  // read in its text form
   }
   return false;
 }
@@ -52,8 +55,10 @@ Status TransactionAssembler::RequireTransaction(PgOutputMessageType type) const 
 Status TransactionAssembler::Process(const PgOutputMessage& m) {
   switch (m.type) {
     case PgOutputMessageType::kBegin:
-      if (in_transaction_) return Status::DataLoss("pgoutput Begin inside a transaction (no Commit)");
-      if (committed_) return Status::FailedPrecondition("TransactionAssembler: committed transaction not taken");
+      if (in_transaction_)
+        return Status::DataLoss("pgoutput Begin inside a transaction (no Commit)");
+      if (committed_)
+        return Status::FailedPrecondition("TransactionAssembler: committed transaction not taken");
       in_transaction_ = true;
       begin_final_lsn_ = m.begin.final_lsn;
       current_ = Transaction{};
@@ -116,16 +121,18 @@ Status TransactionAssembler::BindRelation(const RelationMessage& rel) {
       for (size_t c = 0; c < rel.columns.size(); ++c) {
         if (rel.columns[c].name != name) continue;
         if (!TypeFits(KindOfField(table, f), rel.columns[c].type_oid)) {
-          return Status::FailedPrecondition("relation " + b.qualified_name + ": column " + name + " has type oid " +
-                                            std::to_string(rel.columns[c].type_oid) + ", canopy needs " +
-                                            (KindOfField(table, f) == FieldKind::kBoolean ? "boolean" : "an integer"));
+          return Status::FailedPrecondition(
+              "relation " + b.qualified_name + ": column " + name + " has type oid " +
+              std::to_string(rel.columns[c].type_oid) + ", canopy needs " +
+              (KindOfField(table, f) == FieldKind::kBoolean ? "boolean" : "an integer"));
         }
         b.field_column[static_cast<size_t>(f)] = static_cast<int>(c);
         break;
       }
     }
     if (b.field_column[0] < 0) {
-      return Status::FailedPrecondition("relation " + b.qualified_name + " has no key column " + spec.columns[0]);
+      return Status::FailedPrecondition("relation " + b.qualified_name + " has no key column " +
+                                        spec.columns[0]);
     }
     // A mapped column the relation does not carry (a publication column
     // list, a dropped column) would silently keep stale values: refuse.
@@ -136,10 +143,10 @@ Status TransactionAssembler::BindRelation(const RelationMessage& rel) {
       missing += (missing.empty() ? "" : ", ") + name;
     }
     if (!missing.empty()) {
-      return Status::FailedPrecondition("relation " + b.qualified_name + " as published lacks the mapped column(s) " +
-                                        missing +
-                                        " (a publication column list, or a dropped column; map them to \"\" "
-                                        "with --map if canopy should not read them)");
+      return Status::FailedPrecondition(
+          "relation " + b.qualified_name + " as published lacks the mapped column(s) " + missing +
+          " (a publication column list, or a dropped column; map them to \"\" "
+          "with --map if canopy should not read them)");
     }
   }
   bindings_[rel.relation_id] = std::move(b);
@@ -156,15 +163,16 @@ Status TransactionAssembler::FindBinding(uint32_t relation_id, const Binding** o
   return Status();
 }
 
-Status TransactionAssembler::CheckTuple(const Binding& b, const TupleData& tuple, const char* which) const {
+Status TransactionAssembler::CheckTuple(const Binding& b, const TupleData& tuple,
+                                        const char* which) const {
   if (tuple.values.size() == b.column_count) return Status();
   return Status::DataLoss("pgoutput: " + std::string(which) + " of " + b.qualified_name + " has " +
                           std::to_string(tuple.values.size()) + " columns, its Relation has " +
                           std::to_string(b.column_count));
 }
 
-Status TransactionAssembler::Upsert(const Binding& b, const TupleData& tuple, const TupleData* fallback,
-                                    int64_t* key, RowChange* out) {
+Status TransactionAssembler::Upsert(const Binding& b, const TupleData& tuple,
+                                    const TupleData* fallback, int64_t* key, RowChange* out) {
   const Table table = *b.table;
   std::array<FieldValue, kMaxFields> fields{};
   const int n = FieldCount(table);
@@ -179,15 +187,23 @@ Status TransactionAssembler::Upsert(const Binding& b, const TupleData& tuple, co
       v = &fallback->values[static_cast<size_t>(c)];
     }
     switch (v->kind) {
-      case TupleValueKind::kNull: fv.state = FieldState::kNull; break;
-      case TupleValueKind::kText: fv.state = FieldState::kValue; fv.text = v->data; break;
-      case TupleValueKind::kUnchangedToast: break;  // absent
+      case TupleValueKind::kNull:
+        fv.state = FieldState::kNull;
+        break;
+      case TupleValueKind::kText:
+        fv.state = FieldState::kValue;
+        fv.text = v->data;
+        break;
+      case TupleValueKind::kUnchangedToast:
+        break;  // absent
       case TupleValueKind::kBinary:
-        return Status::DataLoss("pgoutput: binary tuple values are not supported (canopy asks for text)");
+        return Status::DataLoss(
+            "pgoutput: binary tuple values are not supported (canopy asks for text)");
     }
   }
   CANOPY_RETURN_IF_ERROR(internal::ParseKey(table, fields[0], key));
-  return internal::BuildUpsert(table, std::span<const FieldValue>(fields.data(), static_cast<size_t>(n)), out);
+  return internal::BuildUpsert(
+      table, std::span<const FieldValue>(fields.data(), static_cast<size_t>(n)), out);
 }
 
 Status TransactionAssembler::OnInsert(const InsertMessage& m) {

@@ -11,8 +11,8 @@
 #include <thread>
 
 #include "canopy/cdc/replica.h"
-#include "pg_connection.h"
 #include "canopy/status.h"
+#include "pg_connection.h"
 
 namespace canopy::cdc {
 

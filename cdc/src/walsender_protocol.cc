@@ -42,8 +42,8 @@ Status ParseCopyData(std::span<const uint8_t> bytes, CopyDataMessage* out) {
       int64_t time = 0;
       uint8_t reply = 0;
       if (!r.ReadU64(&end) || !r.ReadI64(&time) || !r.ReadU8(&reply)) {
-        return Status::DataLoss("replication stream: keepalive cut short (" + std::to_string(bytes.size()) +
-                                " bytes, need 18)");
+        return Status::DataLoss("replication stream: keepalive cut short (" +
+                                std::to_string(bytes.size()) + " bytes, need 18)");
       }
       if (!r.at_end()) return Status::DataLoss("replication stream: keepalive has trailing bytes");
       out->kind = CopyDataMessage::Kind::kKeepalive;
@@ -77,7 +77,8 @@ int64_t PgEpochMicrosToUnixMillis(int64_t pg_epoch_micros) {
 
 int64_t PgEpochMicrosNow() {
   auto now = std::chrono::system_clock::now().time_since_epoch();
-  return std::chrono::duration_cast<std::chrono::microseconds>(now).count() - kUnixToPgEpochSeconds * 1'000'000;
+  return std::chrono::duration_cast<std::chrono::microseconds>(now).count() -
+         kUnixToPgEpochSeconds * 1'000'000;
 }
 
 }  // namespace canopy::cdc

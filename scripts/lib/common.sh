@@ -150,7 +150,7 @@ CANOPY_BUILD_PACKAGES=(
 # and promtool from the prometheus package to check the /metrics text).
 CANOPY_TEST_PACKAGES=(
   postgresql-15 postgresql-client-15
-  clang libclang-rt-14-dev
+  clang libclang-rt-14-dev clang-format
   redis-server redis-tools ruby ruby-redis python3 python3-redis
   curl prometheus jq
 )

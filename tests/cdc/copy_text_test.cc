@@ -15,13 +15,15 @@ std::vector<std::string> Split(std::string_view line, std::vector<FieldValue>* f
   Status s = SplitCopyLine(line, fields, &scratch);
   EXPECT_TRUE(s.ok()) << s.ToString();
   std::vector<std::string> out;
-  for (const FieldValue& f : *fields) out.push_back(f.state == FieldState::kNull ? "<NULL>" : std::string(f.text));
+  for (const FieldValue& f : *fields)
+    out.push_back(f.state == FieldState::kNull ? "<NULL>" : std::string(f.text));
   return out;
 }
 
 TEST(CopyText, PlainFieldsAndNull) {
   std::vector<FieldValue> f;
-  EXPECT_EQ(Split("1\t\\N\tGroup\tname\n", &f), (std::vector<std::string>{"1", "<NULL>", "Group", "name"}));
+  EXPECT_EQ(Split("1\t\\N\tGroup\tname\n", &f),
+            (std::vector<std::string>{"1", "<NULL>", "Group", "name"}));
   EXPECT_EQ(f[1].state, FieldState::kNull);
   EXPECT_EQ(Split("", &f), (std::vector<std::string>{""}));
   EXPECT_EQ(Split("\t", &f), (std::vector<std::string>{"", ""}));

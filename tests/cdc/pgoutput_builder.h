@@ -12,7 +12,10 @@ namespace canopy::cdc::testing {
 
 class Bytes {
  public:
-  Bytes& U8(uint8_t v) { b_.push_back(v); return *this; }
+  Bytes& U8(uint8_t v) {
+    b_.push_back(v);
+    return *this;
+  }
   Bytes& Ch(char c) { return U8(static_cast<uint8_t>(c)); }
   Bytes& I16(int16_t v) { return BigEndian(static_cast<uint16_t>(v), 2); }
   Bytes& I32(int32_t v) { return BigEndian(static_cast<uint32_t>(v), 4); }
@@ -24,8 +27,14 @@ class Bytes {
     b_.push_back(0);
     return *this;
   }
-  Bytes& Raw(std::string_view s) { b_.insert(b_.end(), s.begin(), s.end()); return *this; }
-  Bytes& Append(const Bytes& o) { b_.insert(b_.end(), o.b_.begin(), o.b_.end()); return *this; }
+  Bytes& Raw(std::string_view s) {
+    b_.insert(b_.end(), s.begin(), s.end());
+    return *this;
+  }
+  Bytes& Append(const Bytes& o) {
+    b_.insert(b_.end(), o.b_.begin(), o.b_.end());
+    return *this;
+  }
   const std::vector<uint8_t>& vec() const { return b_; }
   operator const std::vector<uint8_t>&() const { return b_; }  // NOLINT
 
@@ -51,9 +60,15 @@ inline Bytes Tuple(const std::vector<Col>& cols) {
   b.I16(static_cast<int16_t>(cols.size()));
   for (const Col& c : cols) {
     switch (c.kind) {
-      case Col::kNull: b.Ch('n'); break;
-      case Col::kToast: b.Ch('u'); break;
-      case Col::kText: b.Ch('t').I32(static_cast<int32_t>(c.text.size())).Raw(c.text); break;
+      case Col::kNull:
+        b.Ch('n');
+        break;
+      case Col::kToast:
+        b.Ch('u');
+        break;
+      case Col::kText:
+        b.Ch('t').I32(static_cast<int32_t>(c.text.size())).Raw(c.text);
+        break;
     }
   }
   return b;
@@ -65,7 +80,9 @@ inline Bytes Begin(uint64_t final_lsn, int64_t ts, uint32_t xid) {
 inline Bytes Commit(uint64_t commit_lsn, uint64_t end_lsn, int64_t ts, uint8_t flags = 0) {
   return Bytes().Ch('C').U8(flags).U64(commit_lsn).U64(end_lsn).I64(ts);
 }
-inline Bytes Origin(uint64_t lsn, std::string_view name) { return Bytes().Ch('O').U64(lsn).Str(name); }
+inline Bytes Origin(uint64_t lsn, std::string_view name) {
+  return Bytes().Ch('O').U64(lsn).Str(name);
+}
 
 struct RelCol {
   std::string name;
@@ -104,8 +121,15 @@ inline Bytes Truncate(const std::vector<uint32_t>& oids, uint8_t options = 0) {
   for (uint32_t o : oids) b.U32(o);
   return b;
 }
-inline Bytes Message(uint8_t flags, uint64_t lsn, std::string_view prefix, std::string_view content) {
-  return Bytes().Ch('M').U8(flags).U64(lsn).Str(prefix).I32(static_cast<int32_t>(content.size())).Raw(content);
+inline Bytes Message(uint8_t flags, uint64_t lsn, std::string_view prefix,
+                     std::string_view content) {
+  return Bytes()
+      .Ch('M')
+      .U8(flags)
+      .U64(lsn)
+      .Str(prefix)
+      .I32(static_cast<int32_t>(content.size()))
+      .Raw(content);
 }
 
 }  // namespace canopy::cdc::testing

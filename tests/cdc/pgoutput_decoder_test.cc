@@ -37,8 +37,9 @@ std::vector<std::vector<uint8_t>> AllValidMessages() {
       Begin(0x16B3748, 123456, 777).vec(),
       Commit(0x16B3748, 0x16B3780, 123456).vec(),
       Origin(0x10, "node_a").vec(),
-      Relation(16384, "public", "namespaces",
-               {{"id", true, 20}, {"parent_id", false, 20}, {"type", false, 1043}, {"name", false, 25}})
+      Relation(
+          16384, "public", "namespaces",
+          {{"id", true, 20}, {"parent_id", false, 20}, {"type", false, 1043}, {"name", false, 25}})
           .vec(),
       Type(90000, "public", "my_enum").vec(),
       Insert(16384, {Col::T("1"), Col::Null(), Col::T("Group"), Col::Toast()}).vec(),
@@ -81,9 +82,9 @@ TEST(PgOutputDecoder, Origin) {
 
 TEST(PgOutputDecoder, Relation) {
   PgOutputMessage m;
-  auto bytes = testing::Relation(16384, "public", "namespaces",
-                                 {{"id", true, 20, -1}, {"name", false, 1043, 259}, {"traversal_ids", false, 1016}},
-                                 'f');
+  auto bytes = testing::Relation(
+      16384, "public", "namespaces",
+      {{"id", true, 20, -1}, {"name", false, 1043, 259}, {"traversal_ids", false, 1016}}, 'f');
   ASSERT_TRUE(DecodeBytes(bytes, &m).ok());
   EXPECT_EQ(m.type, PgOutputMessageType::kRelation);
   EXPECT_EQ(m.relation.relation_id, 16384u);
@@ -126,8 +127,8 @@ TEST(PgOutputDecoder, Type) {
 TEST(PgOutputDecoder, InsertWithEveryValueKind) {
   PgOutputMessage m;
   std::string with_nul("a\0b", 3);
-  ASSERT_TRUE(DecodeBytes(testing::Insert(16384, {Col::T("9970"), Col::Null(), Col::Toast(), Col::T(""),
-                                                  Col::T(with_nul)}),
+  ASSERT_TRUE(DecodeBytes(testing::Insert(16384, {Col::T("9970"), Col::Null(), Col::Toast(),
+                                                  Col::T(""), Col::T(with_nul)}),
                           &m)
                   .ok());
   EXPECT_EQ(m.type, PgOutputMessageType::kInsert);
@@ -169,8 +170,10 @@ TEST(PgOutputDecoder, UpdateWithoutOldTuple) {
 
 TEST(PgOutputDecoder, UpdateWithOldKey) {
   PgOutputMessage m;
-  ASSERT_TRUE(DecodeBytes(testing::Update(16384, 'K', {Col::T("1"), Col::Null()}, {Col::T("2"), Col::T("x")}), &m)
-                  .ok());
+  ASSERT_TRUE(
+      DecodeBytes(
+          testing::Update(16384, 'K', {Col::T("1"), Col::Null()}, {Col::T("2"), Col::T("x")}), &m)
+          .ok());
   EXPECT_EQ(m.update.old_kind, OldTupleKind::kKey);
   ASSERT_EQ(m.update.old_tuple.values.size(), 2u);
   EXPECT_EQ(Sv(m.update.old_tuple.values[0].data), "1");
@@ -181,7 +184,9 @@ TEST(PgOutputDecoder, UpdateWithOldKey) {
 TEST(PgOutputDecoder, UpdateWithOldTuple) {
   PgOutputMessage m;
   ASSERT_TRUE(
-      DecodeBytes(testing::Update(16384, 'O', {Col::T("1"), Col::T("a")}, {Col::T("1"), Col::T("b")}), &m).ok());
+      DecodeBytes(
+          testing::Update(16384, 'O', {Col::T("1"), Col::T("a")}, {Col::T("1"), Col::T("b")}), &m)
+          .ok());
   EXPECT_EQ(m.update.old_kind, OldTupleKind::kFull);
   EXPECT_EQ(Sv(m.update.old_tuple.values[1].data), "a");
   EXPECT_EQ(Sv(m.update.new_tuple.values[1].data), "b");
@@ -200,7 +205,8 @@ TEST(PgOutputDecoder, UpdateRejectsBadTupleTags) {
   EXPECT_EQ(DecodeBytes(Bytes().Ch('U').U32(1).Ch('X').Append(testing::Tuple({})), &m).code(),
             StatusCode::kDataLoss);
   // 'K' old key must be followed by 'N'.
-  auto bytes = Bytes().Ch('U').U32(1).Ch('K').Append(testing::Tuple({})).Ch('K').Append(testing::Tuple({}));
+  auto bytes =
+      Bytes().Ch('U').U32(1).Ch('K').Append(testing::Tuple({})).Ch('K').Append(testing::Tuple({}));
   Status s = DecodeBytes(bytes, &m);
   EXPECT_EQ(s.code(), StatusCode::kDataLoss);
   EXPECT_NE(s.message().find("expected 'N'"), std::string::npos) << s.ToString();
@@ -232,7 +238,9 @@ TEST(PgOutputDecoder, Truncate) {
 TEST(PgOutputDecoder, Message) {
   PgOutputMessage m;
   std::string content("\x00\x01\x02zz", 5);
-  ASSERT_TRUE(DecodeBytes(testing::Message(LogicalMessage::kTransactional, 0x55, "canopy", content), &m).ok());
+  ASSERT_TRUE(
+      DecodeBytes(testing::Message(LogicalMessage::kTransactional, 0x55, "canopy", content), &m)
+          .ok());
   EXPECT_EQ(m.type, PgOutputMessageType::kMessage);
   EXPECT_EQ(m.message.flags, LogicalMessage::kTransactional);
   EXPECT_EQ(m.message.lsn, Lsn(0x55));
@@ -250,7 +258,8 @@ TEST(PgOutputDecoder, EmptyInputIsAnError) {
 TEST(PgOutputDecoder, UnknownTypesAreErrors) {
   PgOutputMessage m;
   for (int tag = 0; tag < 256; ++tag) {
-    if (std::string_view("BCORYIUDTM").find(static_cast<char>(tag)) != std::string_view::npos) continue;
+    if (std::string_view("BCORYIUDTM").find(static_cast<char>(tag)) != std::string_view::npos)
+      continue;
     std::vector<uint8_t> bytes = {static_cast<uint8_t>(tag), 0, 0, 0, 0};
     Status s = DecodeBytes(bytes, &m);
     EXPECT_EQ(s.code(), StatusCode::kDataLoss) << tag;
@@ -299,22 +308,28 @@ TEST(PgOutputDecoder, TruncationErrorNamesTheField) {
 TEST(PgOutputDecoder, NegativeCountsAndLengths) {
   PgOutputMessage m;
   EXPECT_EQ(DecodeBytes(Bytes().Ch('I').U32(1).Ch('N').I16(-1), &m).code(), StatusCode::kDataLoss);
-  EXPECT_EQ(DecodeBytes(Bytes().Ch('I').U32(1).Ch('N').I16(1).Ch('t').I32(-1), &m).code(), StatusCode::kDataLoss);
+  EXPECT_EQ(DecodeBytes(Bytes().Ch('I').U32(1).Ch('N').I16(1).Ch('t').I32(-1), &m).code(),
+            StatusCode::kDataLoss);
   EXPECT_EQ(DecodeBytes(Bytes().Ch('T').I32(-2).U8(0), &m).code(), StatusCode::kDataLoss);
   EXPECT_EQ(DecodeBytes(Bytes().Ch('R').U32(1).Str("a").Str("b").Ch('d').I16(-3), &m).code(),
             StatusCode::kDataLoss);
-  EXPECT_EQ(DecodeBytes(Bytes().Ch('M').U8(0).U64(1).Str("p").I32(-1), &m).code(), StatusCode::kDataLoss);
+  EXPECT_EQ(DecodeBytes(Bytes().Ch('M').U8(0).U64(1).Str("p").I32(-1), &m).code(),
+            StatusCode::kDataLoss);
 }
 
 // Counts far larger than the input must fail before allocating for them.
 TEST(PgOutputDecoder, HugeCountsFailWithoutHugeAllocations) {
   PgOutputMessage m;
-  EXPECT_EQ(DecodeBytes(Bytes().Ch('I').U32(1).Ch('N').I16(32767).Ch('n'), &m).code(), StatusCode::kDataLoss);
-  EXPECT_EQ(DecodeBytes(Bytes().Ch('T').I32(0x7fffffff).U8(0).U32(1), &m).code(), StatusCode::kDataLoss);
+  EXPECT_EQ(DecodeBytes(Bytes().Ch('I').U32(1).Ch('N').I16(32767).Ch('n'), &m).code(),
+            StatusCode::kDataLoss);
+  EXPECT_EQ(DecodeBytes(Bytes().Ch('T').I32(0x7fffffff).U8(0).U32(1), &m).code(),
+            StatusCode::kDataLoss);
   EXPECT_EQ(DecodeBytes(Bytes().Ch('R').U32(1).Str("a").Str("b").Ch('d').I16(32767), &m).code(),
             StatusCode::kDataLoss);
-  EXPECT_EQ(DecodeBytes(Bytes().Ch('I').U32(1).Ch('N').I16(1).Ch('t').I32(0x7fffffff).Raw("abc"), &m).code(),
-            StatusCode::kDataLoss);
+  EXPECT_EQ(
+      DecodeBytes(Bytes().Ch('I').U32(1).Ch('N').I16(1).Ch('t').I32(0x7fffffff).Raw("abc"), &m)
+          .code(),
+      StatusCode::kDataLoss);
   EXPECT_EQ(DecodeBytes(Bytes().Ch('M').U8(0).U64(1).Str("p").I32(0x7fffffff).Raw("x"), &m).code(),
             StatusCode::kDataLoss);
 }
@@ -424,9 +439,11 @@ TEST(WalsenderProtocol, TruncatedAndUnknown) {
 }
 
 TEST(WalsenderProtocol, StandbyStatusUpdate) {
-  auto bytes = EncodeStandbyStatusUpdate(
-      {.write = Lsn(0x0102030405060708ull), .flush = Lsn(0x10), .apply = Lsn(0x20), .client_time = 0x30,
-       .reply_requested = true});
+  auto bytes = EncodeStandbyStatusUpdate({.write = Lsn(0x0102030405060708ull),
+                                          .flush = Lsn(0x10),
+                                          .apply = Lsn(0x20),
+                                          .client_time = 0x30,
+                                          .reply_requested = true});
   auto want = Bytes().Ch('r').U64(0x0102030405060708ull).U64(0x10).U64(0x20).I64(0x30).U8(1).vec();
   EXPECT_EQ(std::vector<uint8_t>(bytes.begin(), bytes.end()), want);
 }

@@ -63,18 +63,20 @@ TEST(PublishedColumns, MissingColumnsInFieldOrder) {
   const TableMapping m;
   EXPECT_TRUE(MissingColumns(m.projects, m.projects.columns).empty());
   // More columns than needed, in another order: nothing missing.
-  EXPECT_TRUE(MissingColumns(m.runner_links, {"created_at", "namespace_id", "runner_id", "id"}).empty());
+  EXPECT_TRUE(
+      MissingColumns(m.runner_links, {"created_at", "namespace_id", "runner_id", "id"}).empty());
   // The column list of the measured problem.
   EXPECT_EQ(MissingColumns(m.projects, {"id", "namespace_id", "project_namespace_id", "path"}),
             (std::vector<std::string>{"name", "visibility_level", "archived", "pending_delete"}));
   EXPECT_EQ(MissingColumns(m.namespaces, {}), m.namespaces.columns);
   // Names are exact (PostgreSQL's stored, case-sensitive names).
-  EXPECT_EQ(MissingColumns(m.runner_links, {"ID", "runner_id", "namespace_id"}), (std::vector<std::string>{"id"}));
+  EXPECT_EQ(MissingColumns(m.runner_links, {"ID", "runner_id", "namespace_id"}),
+            (std::vector<std::string>{"id"}));
   // An unmapped field is not needed.
   TableMapping u;
   ASSERT_TRUE(u.Set("projects.archived=").ok());
-  EXPECT_EQ(MissingColumns(u.projects, {"id", "namespace_id", "project_namespace_id", "name", "path",
-                                        "visibility_level", "pending_delete"}),
+  EXPECT_EQ(MissingColumns(u.projects, {"id", "namespace_id", "project_namespace_id", "name",
+                                        "path", "visibility_level", "pending_delete"}),
             std::vector<std::string>{});
 }
 
@@ -83,7 +85,8 @@ TEST(PublishedColumns, CheckNamesTableAndColumnsAndRefusesRowFilters) {
   PublishedTable all{m.projects.columns, ""};
   EXPECT_TRUE(CheckPublishedTable(m.projects, "canopy", all).ok());
 
-  PublishedTable short_list{{"id", "namespace_id", "project_namespace_id", "name", "path", "visibility_level"}, ""};
+  PublishedTable short_list{
+      {"id", "namespace_id", "project_namespace_id", "name", "path", "visibility_level"}, ""};
   Status s = CheckPublishedTable(m.projects, "canopy_short", short_list);
   EXPECT_EQ(s.code(), StatusCode::kFailedPrecondition);
   EXPECT_NE(s.message().find("canopy_short"), std::string::npos) << s.ToString();

@@ -30,7 +30,9 @@ class AssemblerTest : public ::testing::Test {
     if (!s.ok()) return s;
     return assembler_.Process(msg_);
   }
-  void MustFeed(const testing::Bytes& bytes) { ASSERT_TRUE(Feed(bytes).ok()) << Feed(bytes).ToString(); }
+  void MustFeed(const testing::Bytes& bytes) {
+    ASSERT_TRUE(Feed(bytes).ok()) << Feed(bytes).ToString();
+  }
 
   // Relation messages in an odd column order with extra columns, as GitLab's
   // tables have dozens.
@@ -54,18 +56,24 @@ class AssemblerTest : public ::testing::Test {
                                 {"archived", false, 16},
                                 {"pending_delete", false, 16},
                                 {"project_namespace_id", false, 20}}));
-    MustFeed(testing::Relation(kLinks, "public", "ci_runner_namespaces",
-                               {{"id", true, 20}, {"runner_id", false, 20}, {"namespace_id", false, 20}}));
+    MustFeed(testing::Relation(
+        kLinks, "public", "ci_runner_namespaces",
+        {{"id", true, 20}, {"runner_id", false, 20}, {"namespace_id", false, 20}}));
     MustFeed(testing::Relation(kOther, "public", "users", {{"id", true, 20}, {"name", false, 25}}));
   }
 
   // name, id, path, owner_id, type, visibility_level, parent_id, traversal_ids
-  static std::vector<Col> NsTuple(const std::string& id, const std::string& parent, const std::string& type,
-                                  const std::string& name, const std::string& vis = "20") {
-    return {Col::T(name),     Col::T(id),
-            Col::T(name),     Col::Null(),
-            Col::T(type),     Col::T(vis),
-            parent.empty() ? Col::Null() : Col::T(parent), Col::T("{}")};
+  static std::vector<Col> NsTuple(const std::string& id, const std::string& parent,
+                                  const std::string& type, const std::string& name,
+                                  const std::string& vis = "20") {
+    return {Col::T(name),
+            Col::T(id),
+            Col::T(name),
+            Col::Null(),
+            Col::T(type),
+            Col::T(vis),
+            parent.empty() ? Col::Null() : Col::T(parent),
+            Col::T("{}")};
   }
 
   Transaction Committed() {
@@ -84,12 +92,14 @@ TEST_F(AssemblerTest, InsertUpdateDeleteMappedByName) {
   MustFeed(testing::Begin(0x100, 0, 1));
   MustFeed(testing::Insert(kNs, NsTuple("10", "", "Group", "org")));
   MustFeed(testing::Insert(kNs, NsTuple("11", "10", "Group", "sub", "0")));
-  MustFeed(testing::Insert(kProj, {Col::T("5"), Col::T("p"), Col::T("p-path"), Col::Toast(), Col::T("11"),
-                                   Col::T("10"), Col::T("t"), Col::Null(), Col::T("12")}));
+  MustFeed(
+      testing::Insert(kProj, {Col::T("5"), Col::T("p"), Col::T("p-path"), Col::Toast(),
+                              Col::T("11"), Col::T("10"), Col::T("t"), Col::Null(), Col::T("12")}));
   MustFeed(testing::Insert(kLinks, {Col::T("1"), Col::T("900"), Col::T("10")}));
   MustFeed(testing::Insert(kOther, {Col::T("1"), Col::T("alice")}));
-  MustFeed(testing::Delete(kProj, 'K', {Col::T("5"), Col::Null(), Col::Null(), Col::Null(), Col::Null(),
-                                        Col::Null(), Col::Null(), Col::Null(), Col::Null()}));
+  MustFeed(testing::Delete(kProj, 'K',
+                           {Col::T("5"), Col::Null(), Col::Null(), Col::Null(), Col::Null(),
+                            Col::Null(), Col::Null(), Col::Null(), Col::Null()}));
   EXPECT_FALSE(assembler_.TakeCommitted().has_value());
   EXPECT_TRUE(assembler_.in_transaction());
   MustFeed(testing::Commit(0x100, 0x128, 0));
@@ -106,8 +116,9 @@ TEST_F(AssemblerTest, InsertUpdateDeleteMappedByName) {
   EXPECT_EQ(org.name, "org");
   EXPECT_EQ(org.path, "org");
   EXPECT_EQ(org.visibility_level, 20);
-  EXPECT_EQ(org.present, ColumnMask{NamespaceRow::kParentId | NamespaceRow::kType | NamespaceRow::kName |
-                                    NamespaceRow::kPath | NamespaceRow::kVisibilityLevel});
+  EXPECT_EQ(org.present,
+            ColumnMask{NamespaceRow::kParentId | NamespaceRow::kType | NamespaceRow::kName |
+                       NamespaceRow::kPath | NamespaceRow::kVisibilityLevel});
 
   const auto& sub = std::get<UpsertNamespace>(t.changes[1]).row;
   EXPECT_EQ(sub.parent_id, std::optional<int64_t>(10));
@@ -171,7 +182,7 @@ TEST_F(AssemblerTest, KeyChangingUpdateIsDeletePlusUpsert) {
   SendRelations();
   MustFeed(testing::Begin(0x300, 0, 3));
   std::vector<Col> old_key = {Col::Null(), Col::T("10"), Col::Null(), Col::Null(),
-                              Col::Null(), Col::Null(), Col::Null(), Col::Null()};
+                              Col::Null(), Col::Null(),  Col::Null(), Col::Null()};
   MustFeed(testing::Update(kNs, 'K', old_key, NsTuple("99", "", "Group", "org")));
   // A 'K' tuple with the same key is a plain upsert.
   std::vector<Col> same_key = old_key;
@@ -217,7 +228,9 @@ TEST_F(AssemblerTest, RelationResentAfterAlterTable) {
   SendRelations();
   // ADD COLUMN + a reorder: columns are found by name again.
   MustFeed(testing::Relation(kLinks, "public", "ci_runner_namespaces",
-                             {{"namespace_id", false, 20}, {"id", true, 20}, {"created_at", false, 1114},
+                             {{"namespace_id", false, 20},
+                              {"id", true, 20},
+                              {"created_at", false, 1114},
                               {"runner_id", false, 20}}));
   MustFeed(testing::Begin(0x600, 0, 6));
   MustFeed(testing::Insert(kLinks, {Col::T("7"), Col::T("3"), Col::T("2024-01-01"), Col::T("8")}));
@@ -233,8 +246,9 @@ TEST_F(AssemblerTest, RelationResentAfterAlterTable) {
 // column) would leave the field's old value in place on every update: it is
 // refused, naming the table and every missing column, before any change.
 TEST_F(AssemblerTest, RelationWithoutAMappedColumnIsRefused) {
-  Status s = Feed(testing::Relation(kNs, "public", "namespaces",
-                                    {{"id", true, 20}, {"parent_id", false, 20}, {"type", false, 1043}}));
+  Status s =
+      Feed(testing::Relation(kNs, "public", "namespaces",
+                             {{"id", true, 20}, {"parent_id", false, 20}, {"type", false, 1043}}));
   EXPECT_EQ(s.code(), StatusCode::kFailedPrecondition) << s.ToString();
   EXPECT_NE(s.message().find("public.namespaces"), std::string::npos) << s.ToString();
   EXPECT_NE(s.message().find("name, path, visibility_level"), std::string::npos) << s.ToString();
@@ -269,7 +283,8 @@ TEST(AssemblerMapping, UnmappedColumnIsNotNeeded) {
                                                         {"path", false, 1043},
                                                         {"visibility_level", false, 23}})
                                          .vec();
-  ASSERT_TRUE(PgOutputDecoder().Decode(std::span<const uint8_t>(bytes.data(), bytes.size()), &msg).ok());
+  ASSERT_TRUE(
+      PgOutputDecoder().Decode(std::span<const uint8_t>(bytes.data(), bytes.size()), &msg).ok());
   EXPECT_TRUE(a.Process(msg).ok());
 }
 
@@ -288,12 +303,17 @@ TEST_F(AssemblerTest, CustomMapping) {
     return s.ok() ? a.Process(msg) : s;
   };
   ASSERT_TRUE(feed(testing::Relation(1, "app", "folders",
-                                     {{"folder_id", true, 23}, {"parent", false, 23}, {"title", false, 25},
-                                      {"slug", false, 25}, {"type", false, 25}}))
+                                     {{"folder_id", true, 23},
+                                      {"parent", false, 23},
+                                      {"title", false, 25},
+                                      {"slug", false, 25},
+                                      {"type", false, 25}}))
                   .ok());
   ASSERT_TRUE(feed(testing::Relation(2, "public", "namespaces", {{"id", true, 20}})).ok());
   ASSERT_TRUE(feed(testing::Begin(1, 0, 1)).ok());
-  ASSERT_TRUE(feed(testing::Insert(1, {Col::T("4"), Col::T("2"), Col::T("T"), Col::T("s"), Col::T("Group")})).ok());
+  ASSERT_TRUE(feed(testing::Insert(
+                       1, {Col::T("4"), Col::T("2"), Col::T("T"), Col::T("s"), Col::T("Group")}))
+                  .ok());
   ASSERT_TRUE(feed(testing::Insert(2, {Col::T("1")})).ok());
   ASSERT_TRUE(feed(testing::Commit(1, 2, 0)).ok());
   auto t = a.TakeCommitted();
@@ -304,7 +324,8 @@ TEST_F(AssemblerTest, CustomMapping) {
   EXPECT_EQ(row.parent_id, std::optional<int64_t>(2));
   EXPECT_EQ(row.name, "T");
   EXPECT_EQ(row.path, "s");
-  EXPECT_EQ(row.present, ColumnMask{NamespaceRow::kParentId | NamespaceRow::kName | NamespaceRow::kPath});
+  EXPECT_EQ(row.present,
+            ColumnMask{NamespaceRow::kParentId | NamespaceRow::kName | NamespaceRow::kPath});
 }
 
 TEST_F(AssemblerTest, SkipThroughDropsReplayedTransactions) {
@@ -323,22 +344,28 @@ TEST_F(AssemblerTest, SkipThroughDropsReplayedTransactions) {
 
 TEST_F(AssemblerTest, ProtocolViolationsAreErrors) {
   SendRelations();
-  EXPECT_EQ(Feed(testing::Insert(kNs, NsTuple("1", "", "User", "u"))).code(), StatusCode::kDataLoss);
+  EXPECT_EQ(Feed(testing::Insert(kNs, NsTuple("1", "", "User", "u"))).code(),
+            StatusCode::kDataLoss);
   EXPECT_EQ(Feed(testing::Commit(1, 2, 0)).code(), StatusCode::kDataLoss);
   MustFeed(testing::Begin(0x100, 0, 1));
   EXPECT_EQ(Feed(testing::Begin(0x100, 0, 1)).code(), StatusCode::kDataLoss);
   // Unknown relation.
   EXPECT_EQ(Feed(testing::Insert(999, {Col::T("1")})).code(), StatusCode::kDataLoss);
   // Column count differs from the Relation.
-  EXPECT_EQ(Feed(testing::Insert(kLinks, {Col::T("1"), Col::T("2")})).code(), StatusCode::kDataLoss);
-  // Malformed integer / boolean / NULL key.
-  EXPECT_EQ(Feed(testing::Insert(kLinks, {Col::T("1x"), Col::T("2"), Col::T("3")})).code(), StatusCode::kDataLoss);
-  EXPECT_EQ(Feed(testing::Insert(kLinks, {Col::T("1"), Col::T(""), Col::T("3")})).code(), StatusCode::kDataLoss);
-  EXPECT_EQ(Feed(testing::Insert(kLinks, {Col::Null(), Col::T("2"), Col::T("3")})).code(), StatusCode::kDataLoss);
-  EXPECT_EQ(Feed(testing::Insert(kProj, {Col::T("5"), Col::T("p"), Col::T("p"), Col::Null(), Col::T("1"),
-                                         Col::T("0"), Col::T("yes"), Col::Null(), Col::Null()}))
-                .code(),
+  EXPECT_EQ(Feed(testing::Insert(kLinks, {Col::T("1"), Col::T("2")})).code(),
             StatusCode::kDataLoss);
+  // Malformed integer / boolean / NULL key.
+  EXPECT_EQ(Feed(testing::Insert(kLinks, {Col::T("1x"), Col::T("2"), Col::T("3")})).code(),
+            StatusCode::kDataLoss);
+  EXPECT_EQ(Feed(testing::Insert(kLinks, {Col::T("1"), Col::T(""), Col::T("3")})).code(),
+            StatusCode::kDataLoss);
+  EXPECT_EQ(Feed(testing::Insert(kLinks, {Col::Null(), Col::T("2"), Col::T("3")})).code(),
+            StatusCode::kDataLoss);
+  EXPECT_EQ(
+      Feed(testing::Insert(kProj, {Col::T("5"), Col::T("p"), Col::T("p"), Col::Null(), Col::T("1"),
+                                   Col::T("0"), Col::T("yes"), Col::Null(), Col::Null()}))
+          .code(),
+      StatusCode::kDataLoss);
   // Commit LSN must match Begin's final LSN.
   EXPECT_EQ(Feed(testing::Commit(0x101, 0x200, 0)).code(), StatusCode::kDataLoss);
 }
@@ -348,9 +375,13 @@ TEST_F(AssemblerTest, MappedRelationChecks) {
   EXPECT_EQ(Feed(testing::Relation(kNs, "public", "namespaces", {{"parent_id", false, 20}})).code(),
             StatusCode::kFailedPrecondition);
   // An integer field of a text type.
-  EXPECT_EQ(Feed(testing::Relation(kNs, "public", "namespaces", {{"id", true, 20}, {"parent_id", false, 25}})).code(),
+  EXPECT_EQ(Feed(testing::Relation(kNs, "public", "namespaces",
+                                   {{"id", true, 20}, {"parent_id", false, 25}}))
+                .code(),
             StatusCode::kFailedPrecondition);
-  EXPECT_EQ(Feed(testing::Relation(kProj, "public", "projects", {{"id", true, 20}, {"archived", false, 23}})).code(),
+  EXPECT_EQ(Feed(testing::Relation(kProj, "public", "projects",
+                                   {{"id", true, 20}, {"archived", false, 23}}))
+                .code(),
             StatusCode::kFailedPrecondition);
 }
 
@@ -368,7 +399,8 @@ TEST_F(AssemblerTest, ResetForgetsRelationsAndOpenTransaction) {
   assembler_.Reset();
   EXPECT_FALSE(assembler_.in_transaction());
   MustFeed(testing::Begin(0x100, 0, 1));
-  EXPECT_EQ(Feed(testing::Insert(kLinks, {Col::T("1"), Col::T("2"), Col::T("3")})).code(), StatusCode::kDataLoss);
+  EXPECT_EQ(Feed(testing::Insert(kLinks, {Col::T("1"), Col::T("2"), Col::T("3")})).code(),
+            StatusCode::kDataLoss);
 }
 
 TEST(TableMapping, ValidateAndQuote) {

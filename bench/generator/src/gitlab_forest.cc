@@ -103,8 +103,7 @@ class ForestBuilder {
     project.namespace_id = ns;
     internal::MakeNameAndPath(internal::Pick(rng_, internal::kProjectWords), '_',
                               static_cast<uint64_t>(project.id), &project.name, &project.path);
-    project.visibility_level =
-        std::min(internal::DrawProjectVisibility(rng_), Visibility(ns));
+    project.visibility_level = std::min(internal::DrawProjectVisibility(rng_), Visibility(ns));
     const uint64_t r = rng_.Below(1000);
     project.archived = r < 30;
     project.pending_delete = r >= 998;

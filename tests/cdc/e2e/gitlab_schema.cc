@@ -142,48 +142,60 @@ std::string SqlWriter::ToSql(const Transaction& txn) {
     if (const auto* u = std::get_if<UpsertNamespace>(&change)) {
       const NamespaceRow& r = u->row;
       if (namespaces_.insert(r.id).second) {
-        sql += "INSERT INTO namespaces (id, name, path, type, visibility_level, parent_id, traversal_ids) VALUES (" +
-               std::to_string(r.id) + ", " + QuoteLiteral(r.name) + ", " + QuoteLiteral(r.path) + ", " +
-               QuoteLiteral(NamespaceTypeName(r.type)) + ", " + std::to_string(r.visibility_level) + ", " +
-               OptId(r.parent_id) + ", '{}');\n";
+        sql +=
+            "INSERT INTO namespaces (id, name, path, type, visibility_level, parent_id, "
+            "traversal_ids) VALUES (" +
+            std::to_string(r.id) + ", " + QuoteLiteral(r.name) + ", " + QuoteLiteral(r.path) +
+            ", " + QuoteLiteral(NamespaceTypeName(r.type)) + ", " +
+            std::to_string(r.visibility_level) + ", " + OptId(r.parent_id) + ", '{}');\n";
         reparented.push_back(r.id);
       } else {
-        std::string set = SetList(r, {{NamespaceRow::kParentId, "parent_id = " + OptId(r.parent_id)},
-                                      {NamespaceRow::kType, "type = " + QuoteLiteral(NamespaceTypeName(r.type))},
-                                      {NamespaceRow::kName, "name = " + QuoteLiteral(r.name)},
-                                      {NamespaceRow::kPath, "path = " + QuoteLiteral(r.path)},
-                                      {NamespaceRow::kVisibilityLevel,
-                                       "visibility_level = " + std::to_string(r.visibility_level)}});
-        if (!set.empty()) sql += "UPDATE namespaces SET " + set + " WHERE id = " + std::to_string(r.id) + ";\n";
+        std::string set =
+            SetList(r, {{NamespaceRow::kParentId, "parent_id = " + OptId(r.parent_id)},
+                        {NamespaceRow::kType, "type = " + QuoteLiteral(NamespaceTypeName(r.type))},
+                        {NamespaceRow::kName, "name = " + QuoteLiteral(r.name)},
+                        {NamespaceRow::kPath, "path = " + QuoteLiteral(r.path)},
+                        {NamespaceRow::kVisibilityLevel,
+                         "visibility_level = " + std::to_string(r.visibility_level)}});
+        if (!set.empty())
+          sql += "UPDATE namespaces SET " + set + " WHERE id = " + std::to_string(r.id) + ";\n";
         if (r.present & NamespaceRow::kParentId) reparented.push_back(r.id);
       }
     } else if (const auto* p = std::get_if<UpsertProject>(&change)) {
       const ProjectRow& r = p->row;
       if (projects_.insert(r.id).second) {
-        sql += "INSERT INTO projects (id, name, path, namespace_id, visibility_level, archived, pending_delete, "
-               "project_namespace_id) VALUES (" +
-               std::to_string(r.id) + ", " + QuoteLiteral(r.name) + ", " + QuoteLiteral(r.path) + ", " +
-               std::to_string(r.namespace_id) + ", " + std::to_string(r.visibility_level) + ", " + Bool(r.archived) +
-               ", " + Bool(r.pending_delete) + ", " + OptId(r.project_namespace_id) + ");\n";
+        sql +=
+            "INSERT INTO projects (id, name, path, namespace_id, visibility_level, archived, "
+            "pending_delete, "
+            "project_namespace_id) VALUES (" +
+            std::to_string(r.id) + ", " + QuoteLiteral(r.name) + ", " + QuoteLiteral(r.path) +
+            ", " + std::to_string(r.namespace_id) + ", " + std::to_string(r.visibility_level) +
+            ", " + Bool(r.archived) + ", " + Bool(r.pending_delete) + ", " +
+            OptId(r.project_namespace_id) + ");\n";
       } else {
         std::string set = SetList(
             r, {{ProjectRow::kNamespaceId, "namespace_id = " + std::to_string(r.namespace_id)},
-                {ProjectRow::kProjectNamespaceId, "project_namespace_id = " + OptId(r.project_namespace_id)},
+                {ProjectRow::kProjectNamespaceId,
+                 "project_namespace_id = " + OptId(r.project_namespace_id)},
                 {ProjectRow::kName, "name = " + QuoteLiteral(r.name)},
                 {ProjectRow::kPath, "path = " + QuoteLiteral(r.path)},
-                {ProjectRow::kVisibilityLevel, "visibility_level = " + std::to_string(r.visibility_level)},
+                {ProjectRow::kVisibilityLevel,
+                 "visibility_level = " + std::to_string(r.visibility_level)},
                 {ProjectRow::kArchived, "archived = " + Bool(r.archived)},
                 {ProjectRow::kPendingDelete, "pending_delete = " + Bool(r.pending_delete)}});
-        if (!set.empty()) sql += "UPDATE projects SET " + set + " WHERE id = " + std::to_string(r.id) + ";\n";
+        if (!set.empty())
+          sql += "UPDATE projects SET " + set + " WHERE id = " + std::to_string(r.id) + ";\n";
       }
     } else if (const auto* l = std::get_if<UpsertRunnerLink>(&change)) {
       const RunnerLinkRow& r = l->row;
       if (links_.insert(r.id).second) {
-        sql += "INSERT INTO ci_runner_namespaces (id, runner_id, namespace_id) VALUES (" + std::to_string(r.id) +
-               ", " + std::to_string(r.runner_id) + ", " + std::to_string(r.namespace_id) + ");\n";
+        sql += "INSERT INTO ci_runner_namespaces (id, runner_id, namespace_id) VALUES (" +
+               std::to_string(r.id) + ", " + std::to_string(r.runner_id) + ", " +
+               std::to_string(r.namespace_id) + ");\n";
       } else {
         sql += "UPDATE ci_runner_namespaces SET runner_id = " + std::to_string(r.runner_id) +
-               ", namespace_id = " + std::to_string(r.namespace_id) + " WHERE id = " + std::to_string(r.id) + ";\n";
+               ", namespace_id = " + std::to_string(r.namespace_id) +
+               " WHERE id = " + std::to_string(r.id) + ";\n";
       }
     } else if (const auto* d = std::get_if<DeleteNamespace>(&change)) {
       namespaces_.erase(d->id);
@@ -205,7 +217,8 @@ std::string SqlWriter::ToSql(const Transaction& txn) {
     // GitLab's sync_traversal_ids: the node and its subtree, in the same transaction.
     const std::string ids = QuoteLiteral(IdList(reparented));
     sql += "UPDATE namespaces SET traversal_ids = canopy_test_path(id) WHERE (id = ANY(" + ids +
-           "::bigint[]) OR traversal_ids && " + ids + "::bigint[]) AND traversal_ids <> canopy_test_path(id);\n";
+           "::bigint[]) OR traversal_ids && " + ids +
+           "::bigint[]) AND traversal_ids <> canopy_test_path(id);\n";
   }
   sql += "COMMIT;";
   return sql;

@@ -41,8 +41,9 @@ std::string OwnCluster::Start(const std::string& settings, std::string* error) {
     return "";
   }
   dir_ = tmpl;
-  std::string cmd = (settings.empty() ? std::string() : "PG_TEST_CLUSTER_OPTS='" + settings + "' ") + "'" +
-                    CANOPY_PG_TEST_CLUSTER_SCRIPT + "' start '" + dir_ + "' >&2";
+  std::string cmd =
+      (settings.empty() ? std::string() : "PG_TEST_CLUSTER_OPTS='" + settings + "' ") + "'" +
+      CANOPY_PG_TEST_CLUSTER_SCRIPT + "' start '" + dir_ + "' >&2";
   if (std::system(cmd.c_str()) != 0) {
     *error = "scripts/pg-test-cluster start failed";
     return "";
@@ -54,11 +55,13 @@ std::string OwnCluster::Start(const std::string& settings, std::string* error) {
 bool OwnCluster::Restart(const std::string& mode) {
   if (dir_.empty()) return false;
   // data/ lives in DIR or in the directory DIR/rundir names (see the script).
-  const std::string cmd = "d='" + dir_ +
-                          "'; r=$(cat \"$d/rundir\" 2>/dev/null || echo \"$d\"); "
-                          "b=${PG_BINDIR:-/usr/lib/postgresql/15/bin}; "
-                          "if [ \"$(id -u)\" = 0 ]; then run='runuser -u postgres --'; else run=''; fi; "
-                          "$run \"$b/pg_ctl\" -D \"$r/data\" -l \"$r/server.log\" -w -t 60 -m " + mode + " restart >&2";
+  const std::string cmd =
+      "d='" + dir_ +
+      "'; r=$(cat \"$d/rundir\" 2>/dev/null || echo \"$d\"); "
+      "b=${PG_BINDIR:-/usr/lib/postgresql/15/bin}; "
+      "if [ \"$(id -u)\" = 0 ]; then run='runuser -u postgres --'; else run=''; fi; "
+      "$run \"$b/pg_ctl\" -D \"$r/data\" -l \"$r/server.log\" -w -t 60 -m " +
+      mode + " restart >&2";
   return std::system(cmd.c_str()) == 0;
 }
 
@@ -81,7 +84,8 @@ std::string ClusterConninfo(std::string* error) {
     conninfo = c;
   } else if (const char* dir = std::getenv("CANOPY_PG_CLUSTER_DIR"); dir != nullptr && *dir != 0) {
     conninfo = ReadConninfo(dir);
-    if (conninfo.empty()) *error = std::string("no conninfo in ") + dir + " (did the cdc_pg_cluster fixture start?)";
+    if (conninfo.empty())
+      *error = std::string("no conninfo in ") + dir + " (did the cdc_pg_cluster fixture start?)";
   } else {
     conninfo = Private().Start("", error);
   }
@@ -90,7 +94,8 @@ std::string ClusterConninfo(std::string* error) {
 
 Sql::Sql(const std::string& conninfo) {
   conn_ = PQconnectdb(conninfo.c_str());
-  if (PQstatus(conn_) != CONNECTION_OK) ADD_FAILURE() << "connect " << conninfo << ": " << PQerrorMessage(conn_);
+  if (PQstatus(conn_) != CONNECTION_OK)
+    ADD_FAILURE() << "connect " << conninfo << ": " << PQerrorMessage(conn_);
 }
 
 Sql::~Sql() { PQfinish(conn_); }
@@ -101,7 +106,8 @@ bool Sql::Exec(const std::string& sql) {
   PGresult* r = PQexec(conn_, sql.c_str());
   const ExecStatusType st = PQresultStatus(r);
   bool good = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
-  if (!good) ADD_FAILURE() << "SQL failed: " << PQresultErrorMessage(r) << "\n" << sql.substr(0, 2000);
+  if (!good)
+    ADD_FAILURE() << "SQL failed: " << PQresultErrorMessage(r) << "\n" << sql.substr(0, 2000);
   PQclear(r);
   // A failed multi-statement string may leave a transaction open.
   if (!good && PQtransactionStatus(conn_) == PQTRANS_INERROR) PQclear(PQexec(conn_, "ROLLBACK"));
@@ -121,7 +127,8 @@ std::vector<std::vector<std::string>> Sql::Rows(const std::string& sql) {
   for (int i = 0; i < rows; ++i) {
     auto& row = out[static_cast<size_t>(i)];
     row.reserve(static_cast<size_t>(cols));
-    for (int c = 0; c < cols; ++c) row.emplace_back(PQgetisnull(r, i, c) ? "\\N" : PQgetvalue(r, i, c));
+    for (int c = 0; c < cols; ++c)
+      row.emplace_back(PQgetisnull(r, i, c) ? "\\N" : PQgetvalue(r, i, c));
   }
   PQclear(r);
   return out;
@@ -178,8 +185,9 @@ TestDatabase::~TestDatabase() {
   Sql admin(admin_);
   // Slots of this database must go first (a test that failed midway may
   // leave a permanent one).
-  admin.Exec("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = '" + name_ +
-             "' AND NOT active");
+  admin.Exec(
+      "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = '" +
+      name_ + "' AND NOT active");
   admin.Exec("DROP DATABASE IF EXISTS \"" + name_ + "\" WITH (FORCE)");
 }
 

@@ -39,7 +39,8 @@ ReplicaOptions Options(const std::string& conninfo) {
   o.status_interval = milliseconds(200);
   o.reconnect_min_backoff = milliseconds(50);
   o.reconnect_max_backoff = milliseconds(500);
-  if (std::getenv("CANOPY_TEST_VERBOSE") != nullptr) o.log = [](const LogRecord& r) { std::cerr << r.message << "\n"; };
+  if (std::getenv("CANOPY_TEST_VERBOSE") != nullptr)
+    o.log = [](const LogRecord& r) { std::cerr << r.message << "\n"; };
   return o;
 }
 
@@ -72,7 +73,8 @@ void ExpectEqualToSql(Replica& replica, const std::string& conninfo, const char*
     EXPECT_EQ(r.projects_checked, r.projects);
     std::cerr << "[" << phase << ", " << SqlFormName(form) << " SQL] " << r.Summary() << "\n";
     EXPECT_EQ(r.differences, 0u) << phase << " (" << SqlFormName(form) << ")";
-    for (const std::string& d : r.reported) ADD_FAILURE() << phase << " (" << SqlFormName(form) << "): " << d;
+    for (const std::string& d : r.reported)
+      ADD_FAILURE() << phase << " (" << SqlFormName(form) << "): " << d;
   }
 }
 
@@ -113,8 +115,9 @@ TEST(ReplicaE2E, SnapshotThenStreamEqualsSql) {
   Sql& sql = *s.sql;
   // Paths that need escaping in COPY's text format (tab, backslash, newline,
   // non-ASCII).
-  ASSERT_TRUE(sql.Exec("UPDATE namespaces SET path = path || E'-tab\\there\\\\back\\nnl-\u00e9' "
-                       "WHERE id IN (SELECT id FROM namespaces WHERE type = 'Group' ORDER BY id LIMIT 5)"));
+  ASSERT_TRUE(
+      sql.Exec("UPDATE namespaces SET path = path || E'-tab\\there\\\\back\\nnl-\u00e9' "
+               "WHERE id IN (SELECT id FROM namespaces WHERE type = 'Group' ORDER BY id LIMIT 5)"));
 
   const auto unix_ms_now = [] {
     return std::chrono::duration_cast<milliseconds>(
@@ -155,33 +158,39 @@ TEST(ReplicaE2E, SnapshotThenStreamEqualsSql) {
     Transaction txn = stream.Next();
     ASSERT_TRUE(writer.Apply(sql, txn)) << "transaction " << i;
   }
-  const double write_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double write_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   ASSERT_NO_FATAL_FAILURE(CatchUp(replica, sql));
   std::cerr << kTransactions << " transactions written in " << write_s << " s; applied "
-            << replica.status().transactions_applied << " / " << replica.status().changes_applied << " changes\n";
+            << replica.status().transactions_applied << " / " << replica.status().changes_applied
+            << " changes\n";
   // The newest applied transaction's commit time came with its Commit.
   EXPECT_GE(replica.status().last_commit_unix_ms, stream_started_ms);
   EXPECT_LE(replica.status().last_commit_unix_ms, unix_ms_now() + 1000);
   ASSERT_NO_FATAL_FAILURE(ExpectEqualToSql(replica, s.db.conninfo(), "after mixed stream"));
 
   // Schema changes: Relation messages are re-sent and columns re-bound by name.
-  ASSERT_TRUE(sql.Exec("ALTER TABLE namespaces ADD COLUMN shared_runners_enabled boolean DEFAULT true NOT NULL"));
+  ASSERT_TRUE(sql.Exec(
+      "ALTER TABLE namespaces ADD COLUMN shared_runners_enabled boolean DEFAULT true NOT NULL"));
   ASSERT_TRUE(sql.Exec("ALTER TABLE projects DROP COLUMN description"));
-  ASSERT_TRUE(sql.Exec("UPDATE namespaces SET name = name || ' (renamed)', path = path || '-r' "
-                       "WHERE id IN (SELECT id FROM namespaces WHERE type = 'Group' ORDER BY id LIMIT 50)"));
+  ASSERT_TRUE(sql.Exec(
+      "UPDATE namespaces SET name = name || ' (renamed)', path = path || '-r' "
+      "WHERE id IN (SELECT id FROM namespaces WHERE type = 'Group' ORDER BY id LIMIT 50)"));
   ASSERT_TRUE(sql.Exec("UPDATE projects SET archived = NOT archived WHERE id % 7 = 0"));
   // A TRUNCATE, then new runner links.
   ASSERT_TRUE(sql.Exec("TRUNCATE ci_runner_namespaces"));
-  ASSERT_TRUE(sql.Exec("INSERT INTO ci_runner_namespaces (id, runner_id, namespace_id) "
-                       "SELECT 1000000 + row_number() OVER (), 5000 + (id % 37), id FROM namespaces "
-                       "WHERE type = 'Group' AND id % 3 = 0"));
+  ASSERT_TRUE(
+      sql.Exec("INSERT INTO ci_runner_namespaces (id, runner_id, namespace_id) "
+               "SELECT 1000000 + row_number() OVER (), 5000 + (id % 37), id FROM namespaces "
+               "WHERE type = 'Group' AND id % 3 = 0"));
   // One large transaction (~110k row changes): 10k new user namespaces,
   // each with a project and its project namespace, then every namespace and
   // project updated.
   ASSERT_TRUE(sql.Exec(
       "BEGIN;"
       "INSERT INTO namespaces (id, name, path, type, visibility_level, traversal_ids) "
-      "SELECT 5000000 + g, 'bulk user ' || g, 'bulk-user-' || g, 'User', 20, ARRAY[5000000 + g]::bigint[] "
+      "SELECT 5000000 + g, 'bulk user ' || g, 'bulk-user-' || g, 'User', 20, ARRAY[5000000 + "
+      "g]::bigint[] "
       "FROM generate_series(1, 10000) g;"
       "INSERT INTO namespaces (id, name, path, type, visibility_level, parent_id, traversal_ids) "
       "SELECT 6000000 + g, 'bulk project ' || g, 'bulk-project-' || g, 'Project', 20, 5000000 + g, "
@@ -191,12 +200,15 @@ TEST(ReplicaE2E, SnapshotThenStreamEqualsSql) {
       "FROM generate_series(1, 10000) g;"
       "UPDATE namespaces SET visibility_level = 10;"
       "UPDATE namespaces SET name = name || '.' WHERE type = 'Project';"
-      "UPDATE projects SET visibility_level = 10, pending_delete = NOT coalesce(pending_delete, false);"
+      "UPDATE projects SET visibility_level = 10, pending_delete = NOT coalesce(pending_delete, "
+      "false);"
       "COMMIT"));
   // Unpublished writes only move the slot (keepalives).
-  ASSERT_TRUE(sql.Exec("INSERT INTO audit_events (details) SELECT 'x' FROM generate_series(1, 1000)"));
+  ASSERT_TRUE(
+      sql.Exec("INSERT INTO audit_events (details) SELECT 'x' FROM generate_series(1, 1000)"));
   ASSERT_NO_FATAL_FAILURE(CatchUp(replica, sql));
-  ASSERT_NO_FATAL_FAILURE(ExpectEqualToSql(replica, s.db.conninfo(), "after truncate, alter table and a large transaction"));
+  ASSERT_NO_FATAL_FAILURE(ExpectEqualToSql(replica, s.db.conninfo(),
+                                           "after truncate, alter table and a large transaction"));
 
   status = replica.status();
   EXPECT_EQ(status.state, ReplicaState::kStreaming);
@@ -209,8 +221,9 @@ TEST(ReplicaE2E, SnapshotThenStreamEqualsSql) {
   ASSERT_EQ(rows.size(), 1u);
   auto confirmed = Lsn::Parse(rows[0][0]);
   ASSERT_TRUE(confirmed.has_value());
-  EXPECT_LE(*confirmed, replica.index()->applied_lsn() > status.applied_lsn ? replica.index()->applied_lsn()
-                                                                            : status.applied_lsn);
+  EXPECT_LE(*confirmed, replica.index()->applied_lsn() > status.applied_lsn
+                            ? replica.index()->applied_lsn()
+                            : status.applied_lsn);
   replica.Stop();
   EXPECT_EQ(replica.status().state, ReplicaState::kStopped);
   // The temporary slot went with the connection. PostgreSQL drops it when
@@ -235,7 +248,8 @@ TEST(ReplicaE2E, IdleKeepalivesAdvanceTheSlot) {
   ASSERT_TRUE(replica.Start().ok());
   ASSERT_TRUE(replica.WaitUntilStreaming(seconds(60)).ok());
   const Lsn applied_before = replica.index()->applied_lsn();
-  ASSERT_TRUE(sql.Exec("INSERT INTO audit_events (details) SELECT repeat('x', 100) FROM generate_series(1, 5000)"));
+  ASSERT_TRUE(sql.Exec(
+      "INSERT INTO audit_events (details) SELECT repeat('x', 100) FROM generate_series(1, 5000)"));
   const uint64_t namespaces_before = replica.index()->Stats().namespaces;
   const Lsn target = sql.CurrentWalLsn();
   ASSERT_GT(target, applied_before);
@@ -249,9 +263,11 @@ TEST(ReplicaE2E, IdleKeepalivesAdvanceTheSlot) {
   const std::string slot = replica.status().slot_name;
   Lsn confirmed;
   for (int i = 0; i < 100; ++i) {
-    confirmed = Lsn::Parse(sql.Value("SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = '" +
-                                     slot + "'"))
-                    .value_or(Lsn());
+    confirmed =
+        Lsn::Parse(
+            sql.Value("SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = '" +
+                      slot + "'"))
+            .value_or(Lsn());
     if (confirmed >= target) break;
     std::this_thread::sleep_for(milliseconds(50));
   }
@@ -284,11 +300,13 @@ TEST(ReplicaE2E, OnAppliedFollowsEveryIndexAndPosition) {
   Replica replica(o);
   ASSERT_TRUE(replica.Start().ok());
   ASSERT_TRUE(replica.WaitUntilStreaming(seconds(60)).ok());
-  ASSERT_TRUE(sql.Exec("UPDATE namespaces SET name = name || '!' WHERE id IN (SELECT id FROM namespaces LIMIT 3)"));
+  ASSERT_TRUE(sql.Exec(
+      "UPDATE namespaces SET name = name || '!' WHERE id IN (SELECT id FROM namespaces LIMIT 3)"));
   ASSERT_NO_FATAL_FAILURE(CatchUp(replica, sql));
 
   // Unpublished writes only; then ask for the position without blocking on it.
-  ASSERT_TRUE(sql.Exec("INSERT INTO audit_events (details) SELECT 'y' FROM generate_series(1, 1000)"));
+  ASSERT_TRUE(
+      sql.Exec("INSERT INTO audit_events (details) SELECT 'y' FROM generate_series(1, 1000)"));
   const Lsn target = sql.CurrentWalLsn();
   replica.RequestPosition(target, seconds(20));
   const auto deadline = std::chrono::steady_clock::now() + seconds(20);
@@ -351,8 +369,9 @@ TEST(ReplicaE2E, PermanentSlotResumesAfterWalsenderIsTerminated) {
   for (int round = 0; round < 3; ++round) {
     for (int i = 0; i < 150; ++i) ASSERT_TRUE(writer.Apply(sql, stream.Next()));
     // Kill the walsender while transactions may still be in flight.
-    sql.Exec("SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = '" + o.slot_name +
-             "' AND active_pid IS NOT NULL");
+    sql.Exec(
+        "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = '" +
+        o.slot_name + "' AND active_pid IS NOT NULL");
     for (int i = 0; i < 150; ++i) ASSERT_TRUE(writer.Apply(sql, stream.Next()));
   }
   ASSERT_NO_FATAL_FAILURE(CatchUp(replica, sql));
@@ -361,10 +380,14 @@ TEST(ReplicaE2E, PermanentSlotResumesAfterWalsenderIsTerminated) {
   EXPECT_EQ(status.snapshots, 1u) << "resumed, not re-snapshotted";
   ASSERT_NO_FATAL_FAILURE(ExpectEqualToSql(replica, s.db.conninfo(), "after walsender kills"));
   replica.Stop();
-  EXPECT_EQ(sql.Value("SELECT count(*) FROM pg_replication_slots WHERE slot_name = '" + o.slot_name + "'"), "1");
+  EXPECT_EQ(sql.Value("SELECT count(*) FROM pg_replication_slots WHERE slot_name = '" +
+                      o.slot_name + "'"),
+            "1");
   // The walsender lets go of the slot shortly after the connection closes.
   for (int i = 0; i < 200; ++i) {
-    if (sql.Value("SELECT active FROM pg_replication_slots WHERE slot_name = '" + o.slot_name + "'") == "f") break;
+    if (sql.Value("SELECT active FROM pg_replication_slots WHERE slot_name = '" + o.slot_name +
+                  "'") == "f")
+      break;
     std::this_thread::sleep_for(milliseconds(50));
   }
   sql.Exec("SELECT pg_drop_replication_slot('" + o.slot_name + "')");
@@ -385,7 +408,8 @@ TEST(ReplicaE2E, TemporarySlotReloadsAfterWalsenderIsTerminated) {
   bench::MixedStream stream(&forest, {.seed = 13});
   for (int i = 0; i < 200; ++i) ASSERT_TRUE(writer.Apply(sql, stream.Next()));
   const std::string slot = replica.status().slot_name;
-  sql.Exec("SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = '" + slot + "'");
+  sql.Exec("SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = '" +
+           slot + "'");
   for (int i = 0; i < 200; ++i) ASSERT_TRUE(writer.Apply(sql, stream.Next()));
   // The old index still answers while the new one loads.
   EXPECT_NE(first_index->Read().ListNamespaceIds().size(), 0u);
@@ -413,7 +437,8 @@ TEST(ReplicaE2E, MissingPublicationIsReported) {
   EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(20));
   const ReplicaStatus status = replica.status();
   EXPECT_EQ(status.state, ReplicaState::kFailed);
-  EXPECT_NE(status.last_error.find("publication nope does not exist"), std::string::npos) << status.last_error;
+  EXPECT_NE(status.last_error.find("publication nope does not exist"), std::string::npos)
+      << status.last_error;
   EXPECT_GT(status.last_error_unix_ms, 0);
   EXPECT_EQ(status.reconnects, 0u) << "not retried";
   EXPECT_EQ(replica.index(), nullptr);

@@ -281,28 +281,35 @@ TEST(ReplicaFault, SlotThatLostItsWalIsReloaded) {
 
   // canopy goes silent and its walsender goes away: the slot is inactive.
   paused = true;
-  ASSERT_TRUE(sql.Exec("SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots "
-                       "WHERE slot_name = '" + slot + "' AND active_pid IS NOT NULL"));
+  ASSERT_TRUE(
+      sql.Exec("SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots "
+               "WHERE slot_name = '" +
+               slot + "' AND active_pid IS NOT NULL"));
   ASSERT_TRUE(WriteCounterTxns(w.conninfo, 300, &committed));
   // Several WAL segments later, a checkpoint invalidates the slot.
   std::string wal_status;
   for (int round = 0; round < 20 && wal_status != "lost"; ++round) {
-    ASSERT_TRUE(sql.Exec("INSERT INTO audit_events (details) SELECT repeat('w', 1000) "
-                         "FROM generate_series(1, 20000)"));
+    ASSERT_TRUE(
+        sql.Exec("INSERT INTO audit_events (details) SELECT repeat('w', 1000) "
+                 "FROM generate_series(1, 20000)"));
     ASSERT_TRUE(sql.Exec("SELECT pg_switch_wal()"));
     ASSERT_TRUE(sql.Exec("CHECKPOINT"));
-    wal_status = sql.Value("SELECT coalesce(wal_status, '') FROM pg_replication_slots "
-                           "WHERE slot_name = '" + slot + "'");
+    wal_status = sql.Value(
+        "SELECT coalesce(wal_status, '') FROM pg_replication_slots "
+        "WHERE slot_name = '" +
+        slot + "'");
   }
   ASSERT_EQ(wal_status, "lost") << "the test could not make PostgreSQL invalidate the slot";
   ASSERT_TRUE(WriteCounterTxns(w.conninfo, 400, &committed));
 
   paused = false;
   Status caught_up = replica.WaitUntilApplied(sql.CurrentWalLsn(), seconds(90));
-  ASSERT_TRUE(caught_up.ok()) << caught_up.ToString() << "; last error: " << replica.status().last_error;
+  ASSERT_TRUE(caught_up.ok()) << caught_up.ToString()
+                              << "; last error: " << replica.status().last_error;
   const ReplicaStatus status = replica.status();
   EXPECT_GE(status.snapshots, 2u) << "a fresh snapshot replaced the lost slot";
-  EXPECT_TRUE(replica.WaitUntilStreaming(seconds(30)).ok()) << ReplicaStateName(replica.status().state);
+  EXPECT_TRUE(replica.WaitUntilStreaming(seconds(30)).ok())
+      << ReplicaStateName(replica.status().state);
   {
     ReadView view = replica.index()->Read();
     int64_t counters = 0;
@@ -317,8 +324,9 @@ TEST(ReplicaFault, SlotThatLostItsWalIsReloaded) {
   EXPECT_EQ(report.value().differences, 0u);
   for (const std::string& d : report.value().reported) ADD_FAILURE() << d;
   // The new slot is healthy again.
-  EXPECT_EQ(sql.Value("SELECT wal_status FROM pg_replication_slots WHERE slot_name = '" + slot + "'"),
-            "reserved");
+  EXPECT_EQ(
+      sql.Value("SELECT wal_status FROM pg_replication_slots WHERE slot_name = '" + slot + "'"),
+      "reserved");
   replica.Stop();
   DropSlot(w.conninfo, slot);
 }

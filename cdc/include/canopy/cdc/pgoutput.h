@@ -73,8 +73,8 @@ struct TupleData {
 };
 
 struct BeginMessage {
-  Lsn final_lsn;             // LSN of the commit record
-  int64_t commit_time = 0;   // microseconds since 2000-01-01 UTC
+  Lsn final_lsn;            // LSN of the commit record
+  int64_t commit_time = 0;  // microseconds since 2000-01-01 UTC
   uint32_t xid = 0;
 };
 

@@ -33,8 +33,8 @@
 //      commit advances the index's applied LSN too (an empty transaction):
 //      nothing mapped committed in between, so the answers reflect it.
 //   6. On an error that retrying can heal (connection refused or lost,
-//      PostgreSQL restarting, a terminated walsender): reconnect with backoff. With a permanent slot (and the same
-//      system id and timeline) streaming resumes from the applied LSN and
+//      PostgreSQL restarting, a terminated walsender): reconnect with backoff. With a permanent
+//      slot (and the same system id and timeline) streaming resumes from the applied LSN and
 //      transactions already applied are skipped; otherwise a fresh snapshot is
 //      loaded into a new index while the old one keeps answering (state
 //      kStale), then swapped in.
@@ -148,11 +148,11 @@ struct TableLoadProgress {
 
 struct ReplicaStatus {
   ReplicaState state = ReplicaState::kStopped;
-  std::string stage;         // "connect", "slot", "copy", "build", "stream", "backoff"
-  Lsn applied_lsn;           // what queries reflect (incl. idle keepalive positions)
-  Lsn received_lsn;          // highest position the server reported
-  Lsn flushed_lsn;           // last flush position sent to the server
-  Lsn consistent_point;      // of the current slot
+  std::string stage;     // "connect", "slot", "copy", "build", "stream", "backoff"
+  Lsn applied_lsn;       // what queries reflect (incl. idle keepalive positions)
+  Lsn received_lsn;      // highest position the server reported
+  Lsn flushed_lsn;       // last flush position sent to the server
+  Lsn consistent_point;  // of the current slot
   std::string slot_name;
   bool temporary_slot = true;
   uint64_t system_id = 0;
@@ -161,8 +161,8 @@ struct ReplicaStatus {
   double last_snapshot_seconds = 0;       // copy + build of the last completed snapshot
   uint64_t snapshots = 0;
   uint64_t reconnects = 0;
-  uint64_t transactions_applied = 0;      // streamed transactions applied
-  uint64_t transactions_skipped = 0;      // replayed ones dropped after a resume
+  uint64_t transactions_applied = 0;  // streamed transactions applied
+  uint64_t transactions_skipped = 0;  // replayed ones dropped after a resume
   uint64_t changes_applied = 0;
   uint64_t keepalives = 0;
   uint64_t status_updates_sent = 0;

@@ -74,11 +74,12 @@ struct TableSpec {
 };
 
 struct TableMapping {
-  TableSpec namespaces{"public", "namespaces",
-                       {"id", "parent_id", "type", "name", "path", "visibility_level"}};
-  TableSpec projects{"public", "projects",
-                     {"id", "namespace_id", "project_namespace_id", "name", "path", "visibility_level",
-                      "archived", "pending_delete"}};
+  TableSpec namespaces{
+      "public", "namespaces", {"id", "parent_id", "type", "name", "path", "visibility_level"}};
+  TableSpec projects{"public",
+                     "projects",
+                     {"id", "namespace_id", "project_namespace_id", "name", "path",
+                      "visibility_level", "archived", "pending_delete"}};
   TableSpec runner_links{"public", "ci_runner_namespaces", {"id", "runner_id", "namespace_id"}};
 
   const TableSpec& Spec(Table table) const;
@@ -116,13 +117,15 @@ struct PublishedTable {
 
 // The mapped (non-empty) columns of `spec` that `offered` lacks, in field
 // order. Exact, case-sensitive names.
-std::vector<std::string> MissingColumns(const TableSpec& spec, const std::vector<std::string>& offered);
+std::vector<std::string> MissingColumns(const TableSpec& spec,
+                                        const std::vector<std::string>& offered);
 
 // OK when `published` carries every mapped column of `spec` and has no row
 // filter (a filtered table hides rows, so answers would be wrong). Else
 // kFailedPrecondition naming the publication, the table and the missing
 // columns (or the filter).
-Status CheckPublishedTable(const TableSpec& spec, std::string_view publication, const PublishedTable& published);
+Status CheckPublishedTable(const TableSpec& spec, std::string_view publication,
+                           const PublishedTable& published);
 
 inline constexpr Table kAllTables[] = {Table::kNamespaces, Table::kProjects, Table::kRunnerLinks};
 

@@ -86,8 +86,8 @@ class TransactionAssembler {
 
  private:
   struct Binding {
-    std::optional<Table> table;     // nullopt: a relation canopy does not mirror
-    std::string qualified_name;     // for errors
+    std::optional<Table> table;  // nullopt: a relation canopy does not mirror
+    std::string qualified_name;  // for errors
     size_t column_count = 0;
     std::vector<int> field_column;  // field -> tuple column, -1 if absent
   };

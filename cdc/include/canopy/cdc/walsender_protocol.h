@@ -25,7 +25,7 @@
 namespace canopy::cdc {
 
 struct XLogData {
-  Lsn data_start;   // 0 for messages sent "not last" (Relation, Type, ...)
+  Lsn data_start;  // 0 for messages sent "not last" (Relation, Type, ...)
   Lsn wal_end;
   int64_t send_time = 0;
   std::span<const uint8_t> payload;  // one pgoutput message; points into the input
@@ -50,7 +50,7 @@ Status ParseCopyData(std::span<const uint8_t> bytes, CopyDataMessage* out);
 
 struct StandbyStatus {
   Lsn write;
-  Lsn flush;   // for a logical slot only this one advances confirmed_flush_lsn
+  Lsn flush;  // for a logical slot only this one advances confirmed_flush_lsn
   Lsn apply;
   int64_t client_time = 0;
   bool reply_requested = false;
@@ -59,7 +59,8 @@ struct StandbyStatus {
 inline constexpr size_t kStandbyStatusUpdateSize = 34;
 
 // The 34-byte 'r' message.
-std::array<uint8_t, kStandbyStatusUpdateSize> EncodeStandbyStatusUpdate(const StandbyStatus& status);
+std::array<uint8_t, kStandbyStatusUpdateSize> EncodeStandbyStatusUpdate(
+    const StandbyStatus& status);
 
 // Microseconds since 2000-01-01 00:00:00 UTC, now (the protocol's clock).
 int64_t PgEpochMicrosNow();
