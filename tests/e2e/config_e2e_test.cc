@@ -57,20 +57,6 @@ void WriteFile(const std::string& path, const std::string& text) {
 
 bool Exists(const std::string& path) { return std::filesystem::exists(path); }
 
-// Sets an environment variable for the children spawned in its lifetime.
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const std::string& value) : name_(name) {
-    ::setenv(name, value.c_str(), 1);
-  }
-  ~ScopedEnv() { ::unsetenv(name_); }
-  ScopedEnv(const ScopedEnv&) = delete;
-  ScopedEnv& operator=(const ScopedEnv&) = delete;
-
- private:
-  const char* name_;
-};
-
 // Connects to 127.0.0.1:port, sends `bytes`, and waits (bounded) for the
 // server to close. True if it closed.
 bool SendGarbage(int port, const std::string& bytes) {

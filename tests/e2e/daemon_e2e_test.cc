@@ -87,20 +87,6 @@ class NotifySocket {
   bool bound_ = false;
 };
 
-// Sets an environment variable for the children spawned in its lifetime.
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const std::string& value) : name_(name) {
-    ::setenv(name, value.c_str(), 1);
-  }
-  ~ScopedEnv() { ::unsetenv(name_); }
-  ScopedEnv(const ScopedEnv&) = delete;
-  ScopedEnv& operator=(const ScopedEnv&) = delete;
-
- private:
-  const char* name_;
-};
-
 class DaemonE2E : public DaemonTest {
  protected:
   // SIGTERM: STOPPING=1 on `notify`, then exit 0.
