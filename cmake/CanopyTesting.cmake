@@ -16,7 +16,8 @@
 # labels works, in POST_BUILD and PRE_TEST discovery modes alike.
 #
 # The labels scripts/test selects on: "engine", "concurrency" and "decoder"
-# (also run under ASan+UBSan), "concurrency" (also under TSan), "cdc", "e2e".
+# (run again under ASan+UBSan), "concurrency" (under TSan); its main phase
+# runs every test. "cdc" and "e2e" mark the tests that need PostgreSQL.
 # Do not pass TEST_LIST: the helper sets it.
 
 include_guard(GLOBAL)
