@@ -180,7 +180,12 @@ void Session::ProcessBuffered() {
   // REQUIRES: !reading_ (the protocol's input buffer may move).
   const size_t max_in_flight = std::max<uint32_t>(core_.options().max_in_flight, 1);
   const bool ordered = protocol_->ordered();
-  while (!closed_ && !closing_ && in_flight() < max_in_flight &&
+  // Redis clients (redis-rb, redis-py) write a whole pipeline before they
+  // read a reply. Counting an ordered protocol's unwritten answers toward
+  // max_in_flight would stop reading while such a client still writes, and
+  // both would wait for the write timeout; its answers are bounded in bytes.
+  auto taken = [&] { return ordered ? parked_.size() : in_flight(); };
+  while (!closed_ && !closing_ && taken() < max_in_flight &&
          out_.size() + writing_.size() < core_.max_buffered_answer_bytes()) {
     if (ordered && !parked_.empty()) return;  // answers must keep their order
     taking_since_ = Clock::now();

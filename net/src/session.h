@@ -27,7 +27,9 @@
 // FLOW CONTROL
 //   in_flight = requests parked on min_lsn + answers buffered or being
 //   written. Requests are taken from the input only while in_flight <
-//   max_in_flight and the answers buffered or being written hold fewer than
+//   max_in_flight (for an ordered protocol, RESP and HTTP: parked requests
+//   only, as Redis clients write a whole pipeline before reading) and the
+//   answers buffered or being written hold fewer than
 //   ServerCore::max_buffered_answer_bytes() (so a few small requests asking
 //   for big answers cannot pile up answers either: at most that + one answer);
 //   a read is issued only when no complete request is buffered and there is

@@ -104,7 +104,9 @@ struct ServerOptions {
 
   uint32_t max_connections = 4096;
   // Requests read but not yet answered + answers not yet written, per
-  // connection; reading pauses at this many.
+  // connection; reading pauses at this many. (RESP and HTTP count parked
+  // requests only: Redis clients write a whole pipeline before reading, so
+  // their unwritten answers are bounded in bytes, not in number.)
   uint32_t max_in_flight = 256;
   // Requests parked on min_lsn across the server (OVERLOADED beyond).
   uint32_t max_waiting = 100'000;
