@@ -83,6 +83,7 @@
 
 #include "canopy/net/client.h"
 #include "canopy/version.h"
+#include "log_format.h"
 #ifdef CANOPY_HAVE_CDC
 #include "canopy/cdc/verify.h"
 #endif
@@ -203,37 +204,8 @@ std::string Cat(const Parts&... parts) {
   return out;
 }
 
-std::string JsonString(std::string_view s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof(buf), "\\u%04x", c);
-          out += buf;
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  return out + "\"";
-}
+// JSON string literals: the one escaper canopyd's JSON log lines use too.
+using canopyd::JsonString;
 
 // ---- errors ----
 
