@@ -29,15 +29,16 @@ int64_t SettledResidentBytes() {
 
 // Applies one table's rows in chunks, then two empty transactions so that the
 // deferred replay has reached both copies before memory is measured.
-void LoadTable(BenchWorld* w, LoadOrder order, bool namespaces, bool projects, bool links) {
-  LoadOptions options;
+void LoadTable(BenchWorld* w, testing::LoadOrder order, bool namespaces, bool projects,
+               bool links) {
+  testing::LoadOptions options;
   options.order = order;
   options.max_changes_per_transaction = 16'384;  // small chunks: little transient heap
   options.first_lsn = Lsn(w->last_lsn + 1);
   options.namespaces = namespaces;
   options.projects = projects;
   options.runner_links = links;
-  const size_t txns = ForEachLoadTransaction(w->forest, options, [&](Transaction txn) {
+  const size_t txns = testing::ForEachLoadTransaction(w->forest, options, [&](Transaction txn) {
     w->loaded_row_changes += txn.changes.size();
     Check(w->index->Apply(std::move(txn)), "loading the forest");
   });
@@ -60,15 +61,15 @@ std::vector<int64_t> Sample(std::vector<int64_t> ids, size_t n, uint64_t seed) {
 
 std::unique_ptr<BenchWorld> BuildWorld() {
   auto w = std::make_unique<BenchWorld>();
-  GitlabForestOptions options;
+  testing::GitlabForestOptions options;
   options.namespaces = EnvSize("CANOPY_BENCH_NAMESPACES", 1'000'000);
   options.projects = EnvSize("CANOPY_BENCH_PROJECTS", 3'000'000);
   options.seed = EnvSize("CANOPY_BENCH_SEED", 1);
 
   Clock::time_point start = Clock::now();
-  w->forest = GenerateGitlabForest(options);
+  w->forest = testing::GenerateGitlabForest(options);
   w->generate_seconds = SecondsSince(start);
-  const GitlabForestCounts counts = CountForest(w->forest);
+  const testing::GitlabForestCounts counts = testing::CountForest(w->forest);
   std::printf(
       "forest: %zu users, %zu groups, %zu project namespaces, %zu projects, %zu runner "
       "links, max depth %d (seed %llu, generated in %.2f s)\n",
@@ -77,10 +78,10 @@ std::unique_ptr<BenchWorld> BuildWorld() {
 
   // Row order of the initial load: "id" (each table by id, as a plain COPY
   // gives it; the default) or "preorder" (ORDER BY traversal_ids).
-  LoadOrder order = LoadOrder::kById;
+  testing::LoadOrder order = testing::LoadOrder::kById;
   const char* order_name = std::getenv("CANOPY_BENCH_LOAD_ORDER");
   if (order_name != nullptr && std::string(order_name) == "preorder") {
-    order = LoadOrder::kPreorder;
+    order = testing::LoadOrder::kPreorder;
   } else if (order_name != nullptr && *order_name != '\0' && std::string(order_name) != "id") {
     std::fprintf(stderr, "ignoring CANOPY_BENCH_LOAD_ORDER=%s (id or preorder)\n", order_name);
   }
@@ -119,7 +120,7 @@ std::unique_ptr<BenchWorld> BuildWorld() {
       "index: loaded %llu row changes (%s order) in %.2f s (%.0f rows/s, both copies), "
       "IndexStats: %llu namespaces, %llu projects, %llu links, %llu orphans\n",
       static_cast<unsigned long long>(w->loaded_row_changes),
-      order == LoadOrder::kPreorder ? "preorder" : "id", w->load_seconds,
+      order == testing::LoadOrder::kPreorder ? "preorder" : "id", w->load_seconds,
       static_cast<double>(w->loaded_row_changes) / w->load_seconds,
       static_cast<unsigned long long>(w->stats_after_load.namespaces),
       static_cast<unsigned long long>(w->stats_after_load.projects),
@@ -132,8 +133,9 @@ std::unique_ptr<BenchWorld> BuildWorld() {
     std::printf("index: not compacted (CANOPY_BENCH_COMPACT=0)\n");
   }
 
-  w->stream = std::make_unique<MixedStream>(
-      &w->forest, MixedStreamOptions{.seed = options.seed, .first_lsn = Lsn(w->last_lsn + 1)});
+  w->stream = std::make_unique<testing::MixedStream>(
+      &w->forest,
+      testing::MixedStreamOptions{.seed = options.seed, .first_lsn = Lsn(w->last_lsn + 1)});
 
   // The first writes after the load: the index was sized for exactly the
   // loaded rows, so the first new namespace/project grows its arrays and hash
@@ -159,7 +161,7 @@ std::unique_ptr<BenchWorld> BuildWorld() {
               static_cast<unsigned long long>(w->index->Stats().laid_out_namespaces));
 
   // Query pools (after the warm-up, which deleted a few rows).
-  const std::vector<uint8_t> depth = NamespaceDepths(w->forest);
+  const std::vector<uint8_t> depth = testing::NamespaceDepths(w->forest);
   std::map<int, std::vector<int64_t>> by_depth;
   std::vector<int64_t> all;
   all.reserve(w->forest.namespaces.size());

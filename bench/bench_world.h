@@ -24,15 +24,15 @@
 #include <memory>
 #include <vector>
 
-#include "canopy/bench/gitlab_forest.h"
 #include "canopy/hierarchy_index.h"
+#include "canopy/testing/gitlab_forest.h"
 
 namespace canopy::bench {
 
 struct BenchWorld {
-  GitlabForest forest;  // kept equal to the index by `stream`
+  testing::GitlabForest forest;  // kept equal to the index by `stream`
   std::unique_ptr<HierarchyIndex> index;
-  std::unique_ptr<MixedStream> stream;
+  std::unique_ptr<testing::MixedStream> stream;
 
   // Namespaces (users and groups, never project namespaces) at a given depth,
   // a deterministic sample of at most 4096, always holding the chain node at

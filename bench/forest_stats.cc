@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "canopy/bench/gitlab_forest.h"
+#include "canopy/testing/gitlab_forest.h"
 
 namespace {
 
@@ -29,7 +29,7 @@ struct Subtree {
 };
 
 // Sizes below `root`, from parent links (O(n) per call; fine for a report).
-Subtree Measure(const canopy::bench::GitlabForest& forest, const std::vector<uint8_t>& depth,
+Subtree Measure(const canopy::testing::GitlabForest& forest, const std::vector<uint8_t>& depth,
                 int64_t root) {
   Subtree s;
   if (root == 0) return s;
@@ -73,7 +73,7 @@ Subtree Measure(const canopy::bench::GitlabForest& forest, const std::vector<uin
 }  // namespace
 
 int main(int argc, char** argv) {
-  canopy::bench::GitlabForestOptions options;
+  canopy::testing::GitlabForestOptions options;
   options.namespaces = 100'000;
   options.projects = 300'000;
   size_t stream = 0;
@@ -97,18 +97,18 @@ int main(int argc, char** argv) {
   }
 
   auto start = Clock::now();
-  canopy::bench::GitlabForest forest = canopy::bench::GenerateGitlabForest(options);
+  canopy::testing::GitlabForest forest = canopy::testing::GenerateGitlabForest(options);
   std::printf("generated in %.2f s (seed %llu)\n", SecondsSince(start),
               static_cast<unsigned long long>(options.seed));
 
-  const canopy::bench::GitlabForestCounts c = canopy::bench::CountForest(forest);
+  const canopy::testing::GitlabForestCounts c = canopy::testing::CountForest(forest);
   std::printf(
       "users %zu, groups %zu (top-level %zu), project namespaces %zu, projects %zu, "
       "runner links %zu, max depth %d\n",
       c.users, c.groups, c.top_level_groups, c.project_namespaces, c.projects, c.runner_links,
       c.max_depth);
 
-  const std::vector<uint8_t> depth = canopy::bench::NamespaceDepths(forest);
+  const std::vector<uint8_t> depth = canopy::testing::NamespaceDepths(forest);
   size_t by_depth[256] = {};
   std::vector<uint32_t> children(forest.namespaces.size(), 0);
   size_t inverted = 0;  // parent id > child id (historical transfers)
@@ -169,14 +169,14 @@ int main(int argc, char** argv) {
   }
 
   start = Clock::now();
-  canopy::Status status = canopy::bench::ValidateForest(forest);
+  canopy::Status status = canopy::testing::ValidateForest(forest);
   std::printf("validate: %s (%.2f s)\n", status.ok() ? "ok" : status.message().c_str(),
               SecondsSince(start));
   if (!status.ok()) return 1;
 
   if (stream > 0) {
     start = Clock::now();
-    canopy::bench::MixedStream mixed(&forest, {.seed = options.seed});
+    canopy::testing::MixedStream mixed(&forest, {.seed = options.seed});
     const double setup = SecondsSince(start);
     start = Clock::now();
     size_t changes = 0, largest = 0;
@@ -190,12 +190,12 @@ int main(int argc, char** argv) {
         "last lsn %s\n  ",
         stream, changes, largest, SecondsSince(start), setup,
         std::to_string(mixed.last_lsn().value).c_str());
-    for (int op = 0; op < canopy::bench::kStreamOpCount; ++op) {
+    for (int op = 0; op < canopy::testing::kStreamOpCount; ++op) {
       std::printf("%s %llu  ",
-                  canopy::bench::StreamOpName(static_cast<canopy::bench::StreamOp>(op)),
+                  canopy::testing::StreamOpName(static_cast<canopy::testing::StreamOp>(op)),
                   static_cast<unsigned long long>(mixed.op_counts()[op]));
     }
-    status = canopy::bench::ValidateForest(forest);
+    status = canopy::testing::ValidateForest(forest);
     std::printf("\nvalidate after stream: %s\n", status.ok() ? "ok" : status.message().c_str());
     if (!status.ok()) return 1;
   }

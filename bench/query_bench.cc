@@ -76,7 +76,7 @@ void BM_QuerySelfAndAncestors(benchmark::State& state, int depth) {
 
 // The named groups, by benchmark argument name.
 int64_t NamedGroup(const std::string& which) {
-  const GitlabForestNamedIds& named = World().forest.named;
+  const testing::GitlabForestNamedIds& named = World().forest.named;
   if (which == "small") return named.small_group_id;
   if (which == "gitlab_org") return named.gitlab_org_id;
   if (which == "huge") return named.huge_group_id;

@@ -52,7 +52,7 @@ void BM_SnapshotBuild(benchmark::State& state, bool bulk) {
   double seconds = 0;
   for (auto _ : state) {
     state.PauseTiming();
-    Transaction snapshot = LoadTransaction(w.forest, Lsn(1));
+    Transaction snapshot = testing::LoadTransaction(w.forest, Lsn(1));
     rows += snapshot.changes.size();
     HierarchyIndexOptions options;
     options.expected_namespaces = w.forest.namespaces.size();
@@ -147,7 +147,7 @@ int64_t DeepestDescendant(int64_t root) {
 // engine's O(depth) move sees it.
 void BM_MoveSubtree(benchmark::State& state) {
   BenchWorld& w = World();
-  const GitlabForestNamedIds& named = w.forest.named;
+  const testing::GitlabForestNamedIds& named = w.forest.named;
   const NamespaceRow* row = w.forest.FindNamespace(named.huge_group_id);
   if (row == nullptr || named.transfer_target_a_id == 0) {
     state.SkipWithError("no huge group in this forest");
@@ -198,7 +198,7 @@ void BM_MoveSubtree(benchmark::State& state) {
 // whose traversal_ids change). Two iterations: there, and back home.
 void BM_MoveSubtreeGitlabWal(benchmark::State& state) {
   BenchWorld& w = World();
-  const GitlabForestNamedIds& named = w.forest.named;
+  const testing::GitlabForestNamedIds& named = w.forest.named;
   const NamespaceRow* row = w.forest.FindNamespace(named.huge_group_id);
   if (row == nullptr || named.transfer_target_a_id == 0) {
     state.SkipWithError("no huge group in this forest");

@@ -56,8 +56,8 @@ Result<std::string> ThrowawayCluster::Start(const std::string& script) {
 }
 
 Result<DatabaseLoad> PrepareDatabase(const std::string& admin_conninfo, const std::string& database,
-                                     const GitlabForest& forest, const std::string& shape_key,
-                                     bool reuse) {
+                                     const testing::GitlabForest& forest,
+                                     const std::string& shape_key, bool reuse) {
   DatabaseLoad load;
   Result<std::string> db_conninfo = ConninfoWith(admin_conninfo, {{"dbname", database}});
   if (!db_conninfo.ok()) return db_conninfo.status();

@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "canopy/bench/gitlab_forest.h"
 #include "canopy/status.h"
+#include "canopy/testing/gitlab_forest.h"
 
 namespace canopy::bench::compare {
 
@@ -42,8 +42,8 @@ struct DatabaseLoad {
 // PopulateNamespaceDescendants). With `reuse`, a database already loaded with
 // the same `shape_key` is kept as it is. Logs progress to stderr.
 Result<DatabaseLoad> PrepareDatabase(const std::string& admin_conninfo, const std::string& database,
-                                     const GitlabForest& forest, const std::string& shape_key,
-                                     bool reuse);
+                                     const testing::GitlabForest& forest,
+                                     const std::string& shape_key, bool reuse);
 
 // One-line facts for the report header.
 std::string CpuDescription();     // "2 x Intel(R) Xeon(R) ... (nproc 2)"

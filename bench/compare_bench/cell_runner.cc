@@ -14,6 +14,8 @@
 #include <sstream>
 #include <thread>
 
+#include "canopy/testing/stats.h"
+
 namespace canopy::bench::compare {
 
 namespace {
@@ -202,16 +204,11 @@ CellStats RunCell(const std::vector<Asker*>& askers, const Question& question,
   stats.process_cpu_seconds = process1 - process0;
   if (!pids.empty()) stats.backend_cpu_seconds = backend1 - backend0;
   if (!all.empty()) {
-    auto percentile = [&](double p) {
-      const size_t k = std::min(all.size() - 1, static_cast<size_t>(p * all.size()));
-      std::nth_element(all.begin(), all.begin() + k, all.end());
-      return all[k] / 1e3;
-    };
     double sum = 0;
     for (uint32_t v : all) sum += v;
     stats.mean_us = sum / all.size() / 1e3;
-    stats.p50_us = percentile(0.50);
-    stats.p99_us = percentile(0.99);
+    stats.p50_us = testing::Percentile(all, 0.50) / 1e3;
+    stats.p99_us = testing::Percentile(all, 0.99) / 1e3;
     stats.requests_per_s = stats.wall_seconds > 0 ? all.size() / stats.wall_seconds : 0;
   }
   return stats;

@@ -6,7 +6,7 @@
 //                        [--duration SECONDS] [--connections N] [--pipeline N]
 //                        [--out DIR] [--reuse-db] [--no-network-matrix]
 //
-// Steps: generate the forest (canopy::bench::GenerateGitlabForest); load it
+// Steps: generate the forest (canopy::testing::GenerateGitlabForest); load it
 // into PostgreSQL with GitLab's columns, traversal_ids, indexes and the
 // namespace_descendants cache; bring canopy up from that database through
 // logical replication (canopy::cdc::Replica) and serve its index with
@@ -28,10 +28,10 @@
 
 #include "askers.h"
 #include "bench_setup.h"
-#include "canopy/bench/gitlab_forest.h"
 #include "canopy/bench/pg_connection.h"
 #include "canopy/cdc/replica.h"
 #include "canopy/net/server.h"
+#include "canopy/testing/gitlab_forest.h"
 #include "cell_runner.h"
 #include "questions.h"
 #include "report.h"
@@ -337,20 +337,20 @@ int Run(const Flags& f) {
 
   // ---- the forest and the database ----
   auto t0 = Clock::now();
-  GitlabForestOptions options;
+  testing::GitlabForestOptions options;
   options.seed = f.seed;
   options.namespaces = f.namespaces;
   options.projects = f.projects;
   std::cerr << "compare_bench: generating " << f.namespaces << " namespaces + " << f.projects
             << " projects (seed " << f.seed << ")...\n";
-  auto forest = std::make_unique<GitlabForest>(GenerateGitlabForest(options));
+  auto forest = std::make_unique<testing::GitlabForest>(testing::GenerateGitlabForest(options));
   const double generate_seconds = Since(t0);
   std::vector<Question> questions = PickQuestions(*forest, f.seed);
   if (questions.empty()) {
     std::cerr << "compare_bench: the forest is too small for the named groups\n";
     return 2;
   }
-  const GitlabForestCounts counts = CountForest(*forest);
+  const testing::GitlabForestCounts counts = testing::CountForest(*forest);
   const std::string shape_key = "namespaces=" + std::to_string(f.namespaces) +
                                 " projects=" + std::to_string(f.projects) +
                                 " seed=" + std::to_string(f.seed) + " v1";

@@ -173,10 +173,10 @@ struct ForestShape {
   int64_t deepest_small_project = 0;   // a project in that subgroup (or nearest)
 };
 
-ForestShape ShapeOf(const GitlabForest& forest) {
+ForestShape ShapeOf(const testing::GitlabForest& forest) {
   ForestShape shape;
-  shape.depth = NamespaceDepths(forest);
-  const GitlabForestNamedIds& named = forest.named;
+  shape.depth = testing::NamespaceDepths(forest);
+  const testing::GitlabForestNamedIds& named = forest.named;
   auto root_of = [&](int64_t id) {
     const NamespaceRow* n = forest.FindNamespace(id);
     for (int guard = 0; n != nullptr && n->parent_id && guard < 1000; ++guard) {
@@ -305,8 +305,8 @@ size_t AnswerSize(const Answer& answer) {
   return n;
 }
 
-std::vector<Question> PickQuestions(const GitlabForest& forest, uint64_t seed) {
-  const GitlabForestNamedIds& named = forest.named;
+std::vector<Question> PickQuestions(const testing::GitlabForest& forest, uint64_t seed) {
+  const testing::GitlabForestNamedIds& named = forest.named;
   std::vector<Question> out;
   if (named.small_group_id == 0 || named.gitlab_org_id == 0 || named.huge_group_id == 0) {
     return out;  // a forest too small for the named structures

@@ -12,8 +12,8 @@
 #include <string>
 #include <vector>
 
-#include "canopy/bench/gitlab_forest.h"
 #include "canopy/hierarchy_index.h"
+#include "canopy/testing/gitlab_forest.h"
 
 namespace canopy::bench::compare {
 
@@ -64,6 +64,6 @@ size_t AnswerSize(const Answer& answer);
 // gitlab-org subgroup, the 21-level chain's leaf), descendant kinds on the
 // small, gitlab-org and huge groups, and one batch of 100 random namespaces
 // (seeded by `seed`). Counts are not filled in (expected_ids = 0).
-std::vector<Question> PickQuestions(const GitlabForest& forest, uint64_t seed);
+std::vector<Question> PickQuestions(const testing::GitlabForest& forest, uint64_t seed);
 
 }  // namespace canopy::bench::compare

@@ -40,6 +40,7 @@
 #include <vector>
 
 #include "canopy/net/protocol.h"
+#include "canopy/testing/stats.h"
 #include "codec.h"
 #include "frame.h"
 
@@ -316,13 +317,6 @@ struct Totals {
   Clock::time_point last_answer;
 };
 
-double Percentile(std::vector<float>* v, double q) {
-  if (v->empty()) return 0;
-  const size_t k = std::min(v->size() - 1, static_cast<size_t>(q * static_cast<double>(v->size())));
-  std::nth_element(v->begin(), v->begin() + static_cast<ptrdiff_t>(k), v->end());
-  return (*v)[k];
-}
-
 int Run(const Flags& f) {
   std::optional<net::RequestBody> body = ParseQuery(f.query);
   if (!body) {
@@ -473,8 +467,8 @@ int Run(const Flags& f) {
     max = std::max(max, v);
   }
   if (!t.latencies_us.empty()) mean /= static_cast<double>(t.latencies_us.size());
-  const double p50 = Percentile(&t.latencies_us, 0.50);
-  const double p99 = Percentile(&t.latencies_us, 0.99);
+  const double p50 = testing::Percentile(t.latencies_us, 0.50);
+  const double p99 = testing::Percentile(t.latencies_us, 0.99);
   std::printf(
       "requests=%" PRIu64
       " seconds=%.4f ops_per_s=%.1f p50_us=%.2f p99_us=%.2f mean_us=%.2f "

@@ -12,6 +12,7 @@
 #include <memory>
 #include <sstream>
 
+#include "canopy/testing/stats.h"
 #include "processes.h"
 
 namespace canopy::bench::serving {
@@ -117,13 +118,6 @@ std::vector<double> RedisCsv(const std::string& text) {
     return values;
   }
   return {};
-}
-
-double Percentile(std::vector<double>* v, double q) {
-  if (v->empty()) return 0;
-  const size_t k = std::min(v->size() - 1, static_cast<size_t>(q * static_cast<double>(v->size())));
-  std::nth_element(v->begin(), v->begin() + static_cast<ptrdiff_t>(k), v->end());
-  return (*v)[k];
 }
 
 }  // namespace
@@ -351,8 +345,8 @@ CellMeasure RunPgbench(const std::string& binary, const std::string& conninfo,
   m.ok = true;
   m.requests = transactions * static_cast<uint64_t>(p);
   m.ops_per_s = tps * p;
-  m.p50_us = Percentile(&latencies, 0.50);
-  m.p99_us = Percentile(&latencies, 0.99);
+  m.p50_us = testing::Percentile(latencies, 0.50);
+  m.p99_us = testing::Percentile(latencies, 0.99);
   m.wall_seconds = run.exit.wall_seconds;
   m.client_cpu_seconds = run.exit.cpu_seconds;
   m.server_cpu_seconds = run.server_cpu_seconds;

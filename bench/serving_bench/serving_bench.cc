@@ -38,9 +38,9 @@
 
 #include "askers.h"
 #include "bench_setup.h"
-#include "canopy/bench/gitlab_forest.h"
 #include "canopy/bench/pg_connection.h"
 #include "canopy/net/client.h"
+#include "canopy/testing/gitlab_forest.h"
 #include "cells.h"
 #include "processes.h"
 #include "questions.h"
@@ -778,13 +778,13 @@ int Run(const Flags& f) {
     admin = started.value();
   }
   Clock::time_point t0 = Clock::now();
-  GitlabForestOptions options;
+  testing::GitlabForestOptions options;
   options.seed = f.seed;
   options.namespaces = f.namespaces;
   options.projects = f.projects;
   std::cerr << "serving_bench: generating " << f.namespaces << " namespaces + " << f.projects
             << " projects (seed " << f.seed << ")...\n";
-  auto forest = std::make_unique<GitlabForest>(GenerateGitlabForest(options));
+  auto forest = std::make_unique<testing::GitlabForest>(testing::GenerateGitlabForest(options));
   const double generate_seconds = Since(t0);
   const std::vector<Question> all_questions = compare::PickQuestions(*forest, f.seed);
   std::vector<ServingQuestion> questions;
@@ -796,7 +796,7 @@ int Run(const Flags& f) {
     }
     questions.push_back(*q);
   }
-  const GitlabForestCounts counts = CountForest(*forest);
+  const testing::GitlabForestCounts counts = testing::CountForest(*forest);
   const std::string shape_key = "namespaces=" + std::to_string(f.namespaces) +
                                 " projects=" + std::to_string(f.projects) +
                                 " seed=" + std::to_string(f.seed) + " v1";

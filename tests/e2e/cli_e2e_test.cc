@@ -29,8 +29,8 @@
 #include <thread>
 #include <vector>
 
-#include "canopy/bench/gitlab_forest.h"
 #include "canopy/lsn.h"
+#include "canopy/testing/gitlab_forest.h"
 #include "e2e_util.h"
 #include "gitlab_schema.h"
 #include "pg_fixture.h"
@@ -153,7 +153,7 @@ TEST_F(CliE2E, EveryCommandEqualsGitlabSql) {
   ASSERT_NO_FATAL_FAILURE(Prepare("canopy_e2e_cli"));
   std::string status;
   ASSERT_NO_FATAL_FAILURE(StartDaemon("127.0.0.1:0", &status));
-  const bench::GitlabForestNamedIds& named = forest_.named;
+  const canopy::testing::GitlabForestNamedIds& named = forest_.named;
   ASSERT_NE(named.gitlab_org_id, 0);
   ASSERT_EQ(named.chain_21.size(), 21u);
 
@@ -390,7 +390,7 @@ TEST_F(CliE2E, EveryCommandEqualsGitlabSql) {
 TEST_F(CliE2E, ReadYourWritesThenVerify) {
   ASSERT_NO_FATAL_FAILURE(Prepare("canopy_e2e_ryw"));
   ASSERT_NO_FATAL_FAILURE(StartDaemon());
-  const bench::GitlabForestNamedIds& named = forest_.named;
+  const canopy::testing::GitlabForestNamedIds& named = forest_.named;
 
   // 1. Transfer a subgroup that has subgroups and projects to an empty
   //    top-level group (none of the generator's named rows inside).
@@ -537,7 +537,7 @@ TEST_F(CliE2E, ReadYourWritesThenVerify) {
     forest_.projects.push_back(project);
   }
   // The generator's forest follows the database again (so its stream stays valid).
-  Status valid = bench::ValidateForest(forest_);
+  Status valid = canopy::testing::ValidateForest(forest_);
   ASSERT_TRUE(valid.ok()) << valid.ToString();
 
   // 5. A GitLab-style stream of transactions, then `canopy verify`.
@@ -583,7 +583,7 @@ TEST_F(CliE2E, ReadYourWritesThenVerify) {
 TEST_F(CliE2E, KillRestartAndSigterm) {
   ASSERT_NO_FATAL_FAILURE(Prepare("canopy_e2e_faults"));
   ASSERT_NO_FATAL_FAILURE(StartDaemon());
-  const bench::GitlabForestNamedIds& named = forest_.named;
+  const canopy::testing::GitlabForestNamedIds& named = forest_.named;
   const std::string leaf = Id(named.chain_21_leaf_id);
   ExpectIds({"ancestors", leaf, "--self"},
             gitlab_->Ancestors(named.chain_21_leaf_id, true, false, Form::kLinear), "linear");
@@ -697,7 +697,7 @@ TEST_F(CliE2E, PermanentSlotRestart) {
   ASSERT_NO_FATAL_FAILURE(Prepare("canopy_e2e_slot"));
   const std::string slot = "canopy_e2e_slot";
   ASSERT_NO_FATAL_FAILURE(StartDaemon("none", nullptr, {"--slot", slot}));
-  const bench::GitlabForestNamedIds& named = forest_.named;
+  const canopy::testing::GitlabForestNamedIds& named = forest_.named;
   ExpectIds({"descendants", Id(named.gitlab_org_id)},
             gitlab_->Descendants(named.gitlab_org_id, false, false, Form::kLinear), "linear");
   const ProcessExit killed = daemon_->Stop(SIGKILL);

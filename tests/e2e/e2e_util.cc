@@ -498,15 +498,15 @@ uint64_t TestSeed() {
 // A few thousand namespaces: users, groups (a gitlab-org-like group, a huge
 // one, a 21-level chain and a 40-level one), project namespaces, runners,
 // archived projects.
-bench::GitlabForest MakeForest(uint64_t seed) {
-  bench::GitlabForestOptions options;
+canopy::testing::GitlabForest MakeForest(uint64_t seed) {
+  canopy::testing::GitlabForestOptions options;
   options.seed = seed;
   options.namespaces = 4000;
   options.projects = 6000;
   options.huge_group_descendants = 400;
   options.gitlab_org_subgroups = 60;
   options.gitlab_org_projects = 200;
-  return bench::GenerateGitlabForest(options);
+  return canopy::testing::GenerateGitlabForest(options);
 }
 
 }  // namespace
@@ -632,7 +632,7 @@ std::vector<int64_t> DaemonTest::SampleIds(const std::string& from_where, int n)
 }
 
 IdSample DaemonTest::Sample() {
-  const bench::GitlabForestNamedIds& named = forest_.named;
+  const canopy::testing::GitlabForestNamedIds& named = forest_.named;
   IdSample s;
   std::vector<int64_t>& namespaces = s.namespaces;
   namespaces = {named.gitlab_org_id,
@@ -737,7 +737,7 @@ void DaemonTest::TransferSubtree(int64_t moved, int64_t target, SubtreeTransfer*
 
 void DaemonTest::ApplyMixedStream(int transactions) {
   cdc::testing::SqlWriter writer(forest_);
-  bench::MixedStream stream(&forest_, {.seed = seed_});
+  canopy::testing::MixedStream stream(&forest_, {.seed = seed_});
   for (int i = 0; i < transactions; ++i) {
     ASSERT_TRUE(writer.Apply(*sql_, stream.Next())) << "transaction " << i;
   }

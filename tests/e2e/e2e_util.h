@@ -16,8 +16,8 @@
 #include <string>
 #include <vector>
 
-#include "canopy/bench/gitlab_forest.h"
 #include "canopy/lsn.h"
+#include "canopy/testing/gitlab_forest.h"
 #include "pg_fixture.h"
 
 namespace canopy::e2e {
@@ -257,7 +257,7 @@ class DaemonTest : public ::testing::Test {
 
   TempDir dir_;
   uint64_t seed_ = 0;
-  bench::GitlabForest forest_;
+  canopy::testing::GitlabForest forest_;
   std::unique_ptr<cdc::testing::TestDatabase> db_;
   std::unique_ptr<cdc::testing::Sql> sql_;
   std::unique_ptr<GitlabSql> gitlab_;

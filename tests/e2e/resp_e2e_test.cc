@@ -48,8 +48,8 @@
 #include <thread>
 #include <vector>
 
-#include "canopy/bench/gitlab_forest.h"
 #include "canopy/lsn.h"
+#include "canopy/testing/gitlab_forest.h"
 #include "e2e_util.h"
 #include "resp_wire.h"
 
@@ -298,7 +298,7 @@ class RespE2E : public DaemonTest {
     }
     one({"RUNNERS", unknown}, JsonIds(g.RunnersOfGroup(kUnknownId)));
     one({"RUNNERS", unknown, "ANCESTORS"}, IdsOr(g.RunnersOfGroupAndAncestors(kUnknownId)));
-    const bench::GitlabForestNamedIds& named = forest_.named;
+    const canopy::testing::GitlabForestNamedIds& named = forest_.named;
     one({"RESOLVE", g.NamespacePath(named.gitlab_org_id).value_or("?") + "/no-such-child"},
         kNotFound);
 
@@ -593,7 +593,7 @@ TEST_F(RespE2E, ThousandPipelinedLookups) {
 TEST_F(RespE2E, ReadYourWritesAndStale) {
   ASSERT_NO_FATAL_FAILURE(Prepare("canopy_e2e_resp_ryw"));
   ASSERT_NO_FATAL_FAILURE(StartResp());
-  const bench::GitlabForestNamedIds& named = forest_.named;
+  const canopy::testing::GitlabForestNamedIds& named = forest_.named;
   const int64_t moved = PickMovableSubgroup();
   ASSERT_NE(moved, 0) << "no movable subgroup in the forest";
   GitlabSql& g = *gitlab_;
@@ -761,7 +761,7 @@ TEST_F(RespE2E, TokenAuth) {
 TEST_F(RespE2E, Resp3) {
   ASSERT_NO_FATAL_FAILURE(Prepare("canopy_e2e_resp3"));
   ASSERT_NO_FATAL_FAILURE(StartResp());
-  const bench::GitlabForestNamedIds& named = forest_.named;
+  const canopy::testing::GitlabForestNamedIds& named = forest_.named;
   GitlabSql& g = *gitlab_;
   ASSERT_TRUE(sql_->Exec("UPDATE projects SET archived = NOT archived WHERE id = " +
                          Id(named.gitlab_org_project_id)));
@@ -824,7 +824,7 @@ TEST_F(RespE2E, ReadmeExamples) {
   }
   ASSERT_NO_FATAL_FAILURE(Prepare("canopy_e2e_resp_readme"));
   ASSERT_NO_FATAL_FAILURE(StartResp());
-  const bench::GitlabForestNamedIds& named = forest_.named;
+  const canopy::testing::GitlabForestNamedIds& named = forest_.named;
   GitlabSql& g = *gitlab_;
   const int64_t moved = PickMovableSubgroup();
   ASSERT_NE(moved, 0);
@@ -876,7 +876,7 @@ TEST_F(RespE2E, HostileInputNeverCrashes) {
   ASSERT_NO_FATAL_FAILURE(Prepare("canopy_e2e_resp_hostile"));
   // A small read timeout (the half-sent command below).
   ASSERT_NO_FATAL_FAILURE(StartResp({"--read-timeout-ms", "1000"}));
-  const bench::GitlabForestNamedIds& named = forest_.named;
+  const canopy::testing::GitlabForestNamedIds& named = forest_.named;
   const int64_t leaf = named.chain_21_leaf_id;
   const std::string leaf_ids = IdsOr(gitlab_->Ancestors(leaf, true, false, Form::kLinear));
   const Command query = {"ANCESTORS", Id(leaf), "SELF"};

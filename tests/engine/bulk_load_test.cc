@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "canopy/bench/gitlab_forest.h"
 #include "canopy/hierarchy_index.h"
+#include "canopy/testing/gitlab_forest.h"
 #include "small_forest.h"
 #include "test_rows.h"
 
@@ -97,8 +97,8 @@ void ExpectSameAnswers(const HierarchyIndex& want, const HierarchyIndex& got, co
 }
 
 void CheckBulkLoadEqualsApply(uint64_t seed, bool children_first) {
-  bench::GitlabForest forest = canopy_test::SmallGitlabForest(seed);
-  Transaction snapshot = bench::LoadTransaction(forest, Lsn(1000));
+  canopy::testing::GitlabForest forest = canopy_test::SmallGitlabForest(seed);
+  Transaction snapshot = canopy::testing::LoadTransaction(forest, Lsn(1000));
   if (children_first) std::reverse(snapshot.changes.begin(), snapshot.changes.end());
 
   HierarchyIndex applied;
@@ -110,7 +110,7 @@ void CheckBulkLoadEqualsApply(uint64_t seed, bool children_first) {
 
   // Every Apply publishes the other copy: after an odd number of writes the
   // copied one answers, after an even number the built one. Check both.
-  bench::MixedStream stream(&forest, {.seed = seed + 1, .first_lsn = Lsn(2000)});
+  canopy::testing::MixedStream stream(&forest, {.seed = seed + 1, .first_lsn = Lsn(2000)});
   for (int writes : {1, 1, 59, 60}) {
     for (int i = 0; i < writes; ++i) {
       Transaction txn = stream.Next();
@@ -126,14 +126,14 @@ TEST(BulkLoad, AnswersLikeApplyAndCompactThenFollowsWrites) { CheckBulkLoadEqual
 TEST(BulkLoad, SnapshotWithChildrenBeforeParents) { CheckBulkLoadEqualsApply(12, true); }
 
 TEST(BulkLoad, OnlyOnAFreshIndex) {
-  bench::GitlabForest forest = canopy_test::SmallGitlabForest(13);
+  canopy::testing::GitlabForest forest = canopy_test::SmallGitlabForest(13);
   HierarchyIndex index;
-  ASSERT_TRUE(index.BulkLoad(bench::LoadTransaction(forest, Lsn(10))).ok());
-  EXPECT_EQ(index.BulkLoad(bench::LoadTransaction(forest, Lsn(20))).code(),
+  ASSERT_TRUE(index.BulkLoad(canopy::testing::LoadTransaction(forest, Lsn(10))).ok());
+  EXPECT_EQ(index.BulkLoad(canopy::testing::LoadTransaction(forest, Lsn(20))).code(),
             StatusCode::kFailedPrecondition);
   HierarchyIndex written;
   ASSERT_TRUE(written.Apply(Transaction{Lsn(5), {}}).ok());
-  EXPECT_EQ(written.BulkLoad(bench::LoadTransaction(forest, Lsn(20))).code(),
+  EXPECT_EQ(written.BulkLoad(canopy::testing::LoadTransaction(forest, Lsn(20))).code(),
             StatusCode::kFailedPrecondition);
   EXPECT_EQ(written.Stats().namespaces, 0u);
 }

@@ -12,8 +12,8 @@
 #include <string>
 #include <vector>
 
-#include "canopy/bench/gitlab_forest.h"
 #include "canopy/hierarchy_index.h"
+#include "canopy/testing/gitlab_forest.h"
 #include "small_forest.h"
 
 namespace canopy {
@@ -103,9 +103,9 @@ Tally CheckEveryId(const HierarchyIndex& index) {
 }
 
 TEST(AnyIdOrder, SameSetAsAscendingForEveryKindAndId) {
-  bench::GitlabForest forest = canopy_test::SmallGitlabForest(21);
+  canopy::testing::GitlabForest forest = canopy_test::SmallGitlabForest(21);
   HierarchyIndex index;
-  ASSERT_TRUE(index.BulkLoad(bench::LoadTransaction(forest, Lsn(1000))).ok());
+  ASSERT_TRUE(index.BulkLoad(canopy::testing::LoadTransaction(forest, Lsn(1000))).ok());
 
   // One runner on every group of the 21-level chain, twice on one of them.
   const std::vector<int64_t>& chain = forest.named.chain_21;
@@ -140,7 +140,7 @@ TEST(AnyIdOrder, SameSetAsAscendingForEveryKindAndId) {
   EXPECT_GT(tally.unsorted, 0u) << "kAny never skipped the sort";
 
   // Writes move subtrees and reuse slots: walks no longer follow the layout.
-  bench::MixedStream stream(&forest, {.seed = 22, .first_lsn = Lsn(2000)});
+  canopy::testing::MixedStream stream(&forest, {.seed = 22, .first_lsn = Lsn(2000)});
   for (int i = 0; i < 300; ++i) ASSERT_TRUE(index.Apply(stream.Next()).ok());
   tally = CheckEveryId(index);
   std::cout << "[ any order ] after 300 writes: " << tally.unsorted << " of " << tally.answers

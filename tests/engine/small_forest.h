@@ -5,19 +5,19 @@
 
 #include <cstdint>
 
-#include "canopy/bench/gitlab_forest.h"
+#include "canopy/testing/gitlab_forest.h"
 
 namespace canopy_test {
 
-inline canopy::bench::GitlabForest SmallGitlabForest(uint64_t seed) {
-  canopy::bench::GitlabForestOptions o;
+inline canopy::testing::GitlabForest SmallGitlabForest(uint64_t seed) {
+  canopy::testing::GitlabForestOptions o;
   o.seed = seed;
   o.namespaces = 4000;
   o.projects = 6000;
   o.huge_group_descendants = 300;
   o.gitlab_org_subgroups = 60;
   o.gitlab_org_projects = 120;
-  return canopy::bench::GenerateGitlabForest(o);
+  return canopy::testing::GenerateGitlabForest(o);
 }
 
 }  // namespace canopy_test

@@ -106,7 +106,8 @@ class AsyncClientOwnIndexTest : public ServerTest {
  protected:
   void SetUp() override {
     own_index_ = std::make_unique<HierarchyIndex>();
-    ASSERT_TRUE(own_index_->Apply(bench::LoadTransaction(world_->forest, Lsn(1000))).ok());
+    ASSERT_TRUE(
+        own_index_->Apply(canopy::testing::LoadTransaction(world_->forest, Lsn(1000))).ok());
   }
   void TearDown() override {
     server_.reset();

@@ -24,7 +24,8 @@ class MinLsnTest : public ServerTest {
   // Each test applies to its own fresh index (the shared one stays untouched).
   void SetUp() override {
     own_index_ = std::make_unique<HierarchyIndex>();
-    ASSERT_TRUE(own_index_->Apply(bench::LoadTransaction(world_->forest, Lsn(1000))).ok());
+    ASSERT_TRUE(
+        own_index_->Apply(canopy::testing::LoadTransaction(world_->forest, Lsn(1000))).ok());
   }
   void StartOwnServer(ServerOptions options) {
     auto server = Server::Start(std::move(options), Server::Borrow(*own_index_));

@@ -24,10 +24,10 @@
 
 #include <gtest/gtest.h>
 
-#include "canopy/bench/gitlab_forest.h"
 #include "canopy/hierarchy_index.h"
 #include "canopy/net/client.h"
 #include "canopy/net/server.h"
+#include "canopy/testing/gitlab_forest.h"
 #include "codec.h"
 #include "frame.h"
 
@@ -89,18 +89,18 @@ inline Transaction AddGroup(Lsn lsn, int64_t id, int64_t parent) {
 // A small GitLab-shaped forest (with gitlab-org, the huge group, the 21-level
 // chain, ...) loaded into an index at LSN 1000.
 struct TestWorld {
-  bench::GitlabForest forest;
+  canopy::testing::GitlabForest forest;
   std::unique_ptr<HierarchyIndex> index;
 
   static TestWorld Make(uint64_t seed = 7) {
     TestWorld w;
-    bench::GitlabForestOptions options;
+    canopy::testing::GitlabForestOptions options;
     options.seed = seed;
     options.namespaces = 4'000;
     options.projects = 12'000;
-    w.forest = bench::GenerateGitlabForest(options);
+    w.forest = canopy::testing::GenerateGitlabForest(options);
     w.index = std::make_unique<HierarchyIndex>();
-    Status s = w.index->Apply(bench::LoadTransaction(w.forest, Lsn(1000)));
+    Status s = w.index->Apply(canopy::testing::LoadTransaction(w.forest, Lsn(1000)));
     if (!s.ok()) std::abort();
     return w;
   }

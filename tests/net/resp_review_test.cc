@@ -227,7 +227,7 @@ TEST_F(RespReviewTest, TooLargeAfterAnAttributeLeavesOneWellFormedErrorReply) {
 // lifetimes).
 TEST_F(RespReviewTest, AParkedCommandIsAnsweredFromAnIndexSwappedInWhileItWaits) {
   auto first = std::make_shared<HierarchyIndex>();
-  ASSERT_TRUE(first->Apply(bench::LoadTransaction(forest(), Lsn(1000))).ok());
+  ASSERT_TRUE(first->Apply(canopy::testing::LoadTransaction(forest(), Lsn(1000))).ok());
   ServerOptions options = testing::TestServerOptions();
   options.resp_tcp_listen = "127.0.0.1:0";
   auto server = Server::Start(options, first);
@@ -241,7 +241,7 @@ TEST_F(RespReviewTest, AParkedCommandIsAnsweredFromAnIndexSwappedInWhileItWaits)
                      RespConnection::Encode({"ECHO", "behind"})));
   ASSERT_TRUE(Eventually([&] { return (*server)->waiting_requests() == 1; }));
   auto second = std::make_shared<HierarchyIndex>();
-  ASSERT_TRUE(second->Apply(bench::LoadTransaction(forest(), Lsn(1500))).ok());
+  ASSERT_TRUE(second->Apply(canopy::testing::LoadTransaction(forest(), Lsn(1500))).ok());
   ASSERT_TRUE(second->Apply(testing::AddGroup(Lsn(2000), 60'000'000, parent)).ok());
   std::weak_ptr<HierarchyIndex> old = first;
   first.reset();

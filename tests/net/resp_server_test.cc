@@ -275,7 +275,7 @@ TEST_F(RespServerTest, AThousandPipelinedCommandsAnswerInOrder) {
 
 TEST_F(RespServerTest, MinLsnWaitsHoldsBackWhatIsBehindAndEndsStaleOrAnswered) {
   HierarchyIndex own;
-  ASSERT_TRUE(own.Apply(bench::LoadTransaction(forest(), Lsn(1000))).ok());
+  ASSERT_TRUE(own.Apply(canopy::testing::LoadTransaction(forest(), Lsn(1000))).ok());
   ServerOptions options = testing::TestServerOptions();
   options.resp_tcp_listen = "127.0.0.1:0";
   options.tcp_listen.clear();

@@ -177,7 +177,7 @@ class RespServerTest : public ServerTest {
     StartServer(std::move(options));
   }
   RespConnection Connect() { return RespConnection(server_->resp_tcp_port()); }
-  const bench::GitlabForest& forest() { return world_->forest; }
+  const canopy::testing::GitlabForest& forest() { return world_->forest; }
   std::vector<int64_t> Engine(IdQuery q) { return index().Query(q).answer.ids; }
 };
 

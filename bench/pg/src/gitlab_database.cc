@@ -263,22 +263,22 @@ constexpr const char* kTimestamp = "2024-01-01 00:00:00";
 
 Status CreateGitlabTables(PgConnection& db) { return db.Exec(kTables); }
 
-Status LoadGitlabForest(PgConnection& db, const GitlabForest& forest) {
+Status LoadGitlabForest(PgConnection& db, const testing::GitlabForest& forest) {
   // GitLab's NOT NULL columns without defaults, after the generator's ones.
   const std::string extra = std::string("\t") + kTimestamp + "\t" + kTimestamp + "\t1";
   const std::string extra_columns = ", created_at, updated_at, organization_id)";
   Status s = db.Exec("BEGIN");
   if (s.ok()) {
-    s = db.CopyIn(std::string("namespaces (") + kNamespaceCopyColumns + extra_columns,
-                  NamespaceCopyRows(forest, extra));
+    s = db.CopyIn(std::string("namespaces (") + testing::kNamespaceCopyColumns + extra_columns,
+                  testing::NamespaceCopyRows(forest, extra));
   }
   if (s.ok()) {
-    s = db.CopyIn(std::string("projects (") + kProjectCopyColumns + extra_columns,
-                  ProjectCopyRows(forest, extra));
+    s = db.CopyIn(std::string("projects (") + testing::kProjectCopyColumns + extra_columns,
+                  testing::ProjectCopyRows(forest, extra));
   }
   if (s.ok()) {
-    s = db.CopyIn(std::string("ci_runner_namespaces (") + kRunnerLinkCopyColumns + ")",
-                  RunnerLinkCopyRows(forest));
+    s = db.CopyIn(std::string("ci_runner_namespaces (") + testing::kRunnerLinkCopyColumns + ")",
+                  testing::RunnerLinkCopyRows(forest));
   }
   if (!s.ok()) return s;
   return db.Exec("COMMIT");

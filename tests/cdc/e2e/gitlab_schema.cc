@@ -94,19 +94,20 @@ std::string IdList(const std::vector<int64_t>& ids) {
 
 bool CreateGitlabSchema(Sql& sql) { return sql.Exec(kSchema); }
 
-bool LoadForest(Sql& sql, const bench::GitlabForest& forest) {
-  using bench::kNamespaceCopyColumns, bench::kProjectCopyColumns, bench::kRunnerLinkCopyColumns;
+bool LoadForest(Sql& sql, const canopy::testing::GitlabForest& forest) {
+  using canopy::testing::kNamespaceCopyColumns, canopy::testing::kProjectCopyColumns,
+      canopy::testing::kRunnerLinkCopyColumns;
   return sql.Exec("BEGIN") &&
          sql.CopyIn(std::string("namespaces (") + kNamespaceCopyColumns + ")",
-                    bench::NamespaceCopyRows(forest)) &&
+                    canopy::testing::NamespaceCopyRows(forest)) &&
          sql.CopyIn(std::string("projects (") + kProjectCopyColumns + ")",
-                    bench::ProjectCopyRows(forest)) &&
+                    canopy::testing::ProjectCopyRows(forest)) &&
          sql.CopyIn(std::string("ci_runner_namespaces (") + kRunnerLinkCopyColumns + ")",
-                    bench::RunnerLinkCopyRows(forest)) &&
+                    canopy::testing::RunnerLinkCopyRows(forest)) &&
          sql.Exec("COMMIT") && sql.Exec("ANALYZE");
 }
 
-SqlWriter::SqlWriter(const bench::GitlabForest& loaded) {
+SqlWriter::SqlWriter(const canopy::testing::GitlabForest& loaded) {
   for (const auto& r : loaded.namespaces) {
     if (r.id != 0) namespaces_.insert(r.id);
   }

@@ -7,8 +7,8 @@
 #include <unordered_set>
 #include <vector>
 
-#include "canopy/bench/gitlab_forest.h"
 #include "canopy/rows.h"
+#include "canopy/testing/gitlab_forest.h"
 #include "pg_fixture.h"
 
 namespace canopy::cdc::testing {
@@ -24,7 +24,7 @@ bool CreateGitlabSchema(Sql& sql);
 
 // Loads every live row of `forest` with COPY, traversal_ids computed from the
 // parent chain. One transaction.
-bool LoadForest(Sql& sql, const bench::GitlabForest& forest);
+bool LoadForest(Sql& sql, const canopy::testing::GitlabForest& forest);
 
 // Applies canopy transactions as GitLab writes them: a new namespace is an
 // INSERT with traversal_ids '{}' and, at the end of the transaction, an
@@ -33,7 +33,7 @@ bool LoadForest(Sql& sql, const bench::GitlabForest& forest);
 // deletes are DELETEs. One SQL transaction per canopy transaction.
 class SqlWriter {
  public:
-  explicit SqlWriter(const bench::GitlabForest& loaded);
+  explicit SqlWriter(const canopy::testing::GitlabForest& loaded);
   // The SQL text of `txn` (BEGIN ... COMMIT).
   std::string ToSql(const Transaction& txn);
   bool Apply(Sql& sql, const Transaction& txn) { return sql.Exec(ToSql(txn)); }

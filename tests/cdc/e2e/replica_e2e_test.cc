@@ -13,9 +13,9 @@
 #include <random>
 #include <thread>
 
-#include "canopy/bench/gitlab_forest.h"
 #include "canopy/cdc/replica.h"
 #include "canopy/cdc/verify.h"
+#include "canopy/testing/gitlab_forest.h"
 #include "gitlab_schema.h"
 #include "pg_fixture.h"
 
@@ -78,15 +78,15 @@ void ExpectEqualToSql(Replica& replica, const std::string& conninfo, const char*
   }
 }
 
-bench::GitlabForest SmallForest(uint64_t seed, size_t namespaces, size_t projects) {
-  bench::GitlabForestOptions options;
+canopy::testing::GitlabForest SmallForest(uint64_t seed, size_t namespaces, size_t projects) {
+  canopy::testing::GitlabForestOptions options;
   options.seed = seed;
   options.namespaces = namespaces;
   options.projects = projects;
   options.huge_group_descendants = 400;
   options.gitlab_org_subgroups = 60;
   options.gitlab_org_projects = 200;
-  return bench::GenerateGitlabForest(options);
+  return canopy::testing::GenerateGitlabForest(options);
 }
 
 struct TestWorld {
@@ -96,7 +96,7 @@ struct TestWorld {
 };
 
 // Creates the database, the schema and the data.
-void Prepare(TestWorld& s, const bench::GitlabForest& forest) {
+void Prepare(TestWorld& s, const canopy::testing::GitlabForest& forest) {
   ASSERT_TRUE(s.db.ok());
   s.sql = std::make_unique<Sql>(s.db.conninfo());
   ASSERT_TRUE(s.sql->ok());
@@ -109,7 +109,7 @@ void Prepare(TestWorld& s, const bench::GitlabForest& forest) {
 TEST(ReplicaE2E, SnapshotThenStreamEqualsSql) {
   const uint64_t seed = TestSeed();
   SCOPED_TRACE("CANOPY_TEST_SEED=" + std::to_string(seed));
-  bench::GitlabForest forest = SmallForest(seed, 3000, 6000);
+  canopy::testing::GitlabForest forest = SmallForest(seed, 3000, 6000);
   TestWorld s("canopy_e2e_stream");
   ASSERT_NO_FATAL_FAILURE(Prepare(s, forest));
   Sql& sql = *s.sql;
@@ -149,7 +149,7 @@ TEST(ReplicaE2E, SnapshotThenStreamEqualsSql) {
 
   // Stream GitLab-style transactions (the generator's forest follows them).
   SqlWriter writer(forest);
-  bench::MixedStream stream(&forest, {.seed = seed});
+  canopy::testing::MixedStream stream(&forest, {.seed = seed});
   const int kTransactions = 2500;
   const auto t0 = std::chrono::steady_clock::now();
   // PostgreSQL runs on this host and stamps commits with this same clock.
@@ -240,7 +240,7 @@ TEST(ReplicaE2E, SnapshotThenStreamEqualsSql) {
 // While idle, keepalive positions are acknowledged: writes to tables outside
 // the publication do not pin WAL in the slot.
 TEST(ReplicaE2E, IdleKeepalivesAdvanceTheSlot) {
-  bench::GitlabForest forest = SmallForest(7, 200, 300);
+  canopy::testing::GitlabForest forest = SmallForest(7, 200, 300);
   TestWorld s("canopy_e2e_idle");
   ASSERT_NO_FATAL_FAILURE(Prepare(s, forest));
   Sql& sql = *s.sql;
@@ -281,7 +281,7 @@ TEST(ReplicaE2E, IdleKeepalivesAdvanceTheSlot) {
 // of it cannot be told apart here (PostgreSQL sends one unasked after new
 // WAL), so this test does not prove RequestPosition on its own.
 TEST(ReplicaE2E, OnAppliedFollowsEveryIndexAndPosition) {
-  bench::GitlabForest forest = SmallForest(9, 300, 400);
+  canopy::testing::GitlabForest forest = SmallForest(9, 300, 400);
   TestWorld s("canopy_e2e_on_applied");
   ASSERT_NO_FATAL_FAILURE(Prepare(s, forest));
   Sql& sql = *s.sql;
@@ -333,7 +333,7 @@ TEST(ReplicaE2E, OnAppliedFollowsEveryIndexAndPosition) {
 // With wal_sender_timeout far below the status interval, the connection
 // survives only if reply-requested keepalives are answered at once.
 TEST(ReplicaE2E, ReplyRequestedKeepalivesAreAnsweredAtOnce) {
-  bench::GitlabForest forest = SmallForest(5, 100, 100);
+  canopy::testing::GitlabForest forest = SmallForest(5, 100, 100);
   TestWorld s("canopy_e2e_reply");
   ASSERT_NO_FATAL_FAILURE(Prepare(s, forest));
   ReplicaOptions o = Options(s.db.conninfo() + " options='-c wal_sender_timeout=1000'");
@@ -353,7 +353,7 @@ TEST(ReplicaE2E, ReplyRequestedKeepalivesAreAnsweredAtOnce) {
 // A walsender killed mid-stream: with a permanent slot the replica resumes
 // from its applied LSN (no new snapshot, nothing applied twice or lost).
 TEST(ReplicaE2E, PermanentSlotResumesAfterWalsenderIsTerminated) {
-  bench::GitlabForest forest = SmallForest(11, 500, 1000);
+  canopy::testing::GitlabForest forest = SmallForest(11, 500, 1000);
   TestWorld s("canopy_e2e_resume");
   ASSERT_NO_FATAL_FAILURE(Prepare(s, forest));
   Sql& sql = *s.sql;
@@ -365,7 +365,7 @@ TEST(ReplicaE2E, PermanentSlotResumesAfterWalsenderIsTerminated) {
   EXPECT_FALSE(replica.status().temporary_slot);
 
   SqlWriter writer(forest);
-  bench::MixedStream stream(&forest, {.seed = 11});
+  canopy::testing::MixedStream stream(&forest, {.seed = 11});
   for (int round = 0; round < 3; ++round) {
     for (int i = 0; i < 150; ++i) ASSERT_TRUE(writer.Apply(sql, stream.Next()));
     // Kill the walsender while transactions may still be in flight.
@@ -396,7 +396,7 @@ TEST(ReplicaE2E, PermanentSlotResumesAfterWalsenderIsTerminated) {
 // With a temporary slot a lost connection means a fresh snapshot; the old
 // index keeps answering meanwhile.
 TEST(ReplicaE2E, TemporarySlotReloadsAfterWalsenderIsTerminated) {
-  bench::GitlabForest forest = SmallForest(13, 500, 1000);
+  canopy::testing::GitlabForest forest = SmallForest(13, 500, 1000);
   TestWorld s("canopy_e2e_reload");
   ASSERT_NO_FATAL_FAILURE(Prepare(s, forest));
   Sql& sql = *s.sql;
@@ -405,7 +405,7 @@ TEST(ReplicaE2E, TemporarySlotReloadsAfterWalsenderIsTerminated) {
   ASSERT_TRUE(replica.WaitUntilStreaming(seconds(60)).ok());
   auto first_index = replica.index();
   SqlWriter writer(forest);
-  bench::MixedStream stream(&forest, {.seed = 13});
+  canopy::testing::MixedStream stream(&forest, {.seed = 13});
   for (int i = 0; i < 200; ++i) ASSERT_TRUE(writer.Apply(sql, stream.Next()));
   const std::string slot = replica.status().slot_name;
   sql.Exec("SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = '" +
@@ -422,7 +422,7 @@ TEST(ReplicaE2E, TemporarySlotReloadsAfterWalsenderIsTerminated) {
 }
 
 TEST(ReplicaE2E, MissingPublicationIsReported) {
-  bench::GitlabForest forest = SmallForest(17, 100, 100);
+  canopy::testing::GitlabForest forest = SmallForest(17, 100, 100);
   TestWorld s("canopy_e2e_nopub");
   ASSERT_NO_FATAL_FAILURE(Prepare(s, forest));
   ReplicaOptions o = Options(s.db.conninfo());

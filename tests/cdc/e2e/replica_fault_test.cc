@@ -17,9 +17,9 @@
 #include <iostream>
 #include <thread>
 
-#include "canopy/bench/gitlab_forest.h"
 #include "canopy/cdc/replica.h"
 #include "canopy/cdc/verify.h"
+#include "canopy/testing/gitlab_forest.h"
 #include "gitlab_schema.h"
 #include "pg_fixture.h"
 
@@ -31,15 +31,15 @@ using std::chrono::seconds;
 
 constexpr int64_t kCounterBase = 9'000'000;
 
-bench::GitlabForest Forest(uint64_t seed) {
-  bench::GitlabForestOptions options;
+canopy::testing::GitlabForest Forest(uint64_t seed) {
+  canopy::testing::GitlabForestOptions options;
   options.seed = seed;
   options.namespaces = 400;
   options.projects = 600;
   options.huge_group_descendants = 100;
   options.gitlab_org_subgroups = 20;
   options.gitlab_org_projects = 50;
-  return bench::GenerateGitlabForest(options);
+  return canopy::testing::GenerateGitlabForest(options);
 }
 
 ReplicaOptions Options(const std::string& conninfo, const std::string& slot) {

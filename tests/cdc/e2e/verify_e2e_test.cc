@@ -8,9 +8,9 @@
 #include <iostream>
 #include <thread>
 
-#include "canopy/bench/gitlab_forest.h"
 #include "canopy/cdc/replica.h"
 #include "canopy/cdc/verify.h"
+#include "canopy/testing/gitlab_forest.h"
 #include "gitlab_schema.h"
 #include "pg_fixture.h"
 
@@ -20,19 +20,19 @@ namespace {
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-bench::GitlabForest Forest(uint64_t seed) {
-  bench::GitlabForestOptions options;
+canopy::testing::GitlabForest Forest(uint64_t seed) {
+  canopy::testing::GitlabForestOptions options;
   options.seed = seed;
   options.namespaces = 1500;
   options.projects = 3000;
   options.huge_group_descendants = 200;
   options.gitlab_org_subgroups = 40;
   options.gitlab_org_projects = 100;
-  return bench::GenerateGitlabForest(options);
+  return canopy::testing::GenerateGitlabForest(options);
 }
 
 TEST(VerifyE2E, LoadedReplicaHasNoDifferences) {
-  bench::GitlabForest forest = Forest(31);
+  canopy::testing::GitlabForest forest = Forest(31);
   TestDatabase db("canopy_e2e_verify");
   ASSERT_TRUE(db.ok());
   Sql sql(db.conninfo());
@@ -51,7 +51,7 @@ TEST(VerifyE2E, LoadedReplicaHasNoDifferences) {
   // Some streamed GitLab-style writes, then unpublished ones (only the
   // replica's keepalive position covers those).
   SqlWriter writer(forest);
-  bench::MixedStream stream(&forest, {.seed = 31});
+  canopy::testing::MixedStream stream(&forest, {.seed = 31});
   for (int i = 0; i < 300; ++i) ASSERT_TRUE(writer.Apply(sql, stream.Next()));
   ASSERT_TRUE(
       sql.Exec("INSERT INTO audit_events (details) SELECT 'x' FROM generate_series(1, 100)"));
@@ -80,7 +80,7 @@ TEST(VerifyE2E, LoadedReplicaHasNoDifferences) {
 // clean; after a bogus transaction (a rename SQL never saw, a project SQL
 // still has) Verify reports the differences.
 TEST(VerifyE2E, DivergedIndexIsReported) {
-  bench::GitlabForest forest = Forest(37);
+  canopy::testing::GitlabForest forest = Forest(37);
   TestDatabase db("canopy_e2e_verify_diverged");
   ASSERT_TRUE(db.ok());
   Sql sql(db.conninfo());
@@ -88,7 +88,7 @@ TEST(VerifyE2E, DivergedIndexIsReported) {
   ASSERT_TRUE(LoadForest(sql, forest));
 
   HierarchyIndex index;
-  ASSERT_TRUE(index.Apply(bench::LoadTransaction(forest, Lsn(100))).ok());
+  ASSERT_TRUE(index.Apply(canopy::testing::LoadTransaction(forest, Lsn(100))).ok());
   VerifyOptions o;
   o.sample_namespaces = 0;  // all
   o.sample_projects = 0;
@@ -143,7 +143,7 @@ TEST(VerifyE2E, DivergedIndexIsReported) {
 // database the report is quiescent (a few tries: autovacuum may write WAL);
 // while a writer commits throughout the check it is not.
 TEST(VerifyE2E, QuiescentOnlyWhenTheSourceWalDidNotMove) {
-  bench::GitlabForest forest = Forest(41);
+  canopy::testing::GitlabForest forest = Forest(41);
   TestDatabase db("canopy_e2e_verify_quiescent");
   ASSERT_TRUE(db.ok());
   Sql sql(db.conninfo());
@@ -152,7 +152,7 @@ TEST(VerifyE2E, QuiescentOnlyWhenTheSourceWalDidNotMove) {
   ASSERT_TRUE(sql.Exec("VACUUM ANALYZE"));  // no autovacuum WAL during the idle checks
   ASSERT_TRUE(sql.Exec("CHECKPOINT"));
   HierarchyIndex index;
-  ASSERT_TRUE(index.Apply(bench::LoadTransaction(forest, Lsn(100))).ok());
+  ASSERT_TRUE(index.Apply(canopy::testing::LoadTransaction(forest, Lsn(100))).ok());
   VerifyOptions o;
   o.sample_namespaces = 0;  // all: the check takes a while
   o.sample_projects = 0;

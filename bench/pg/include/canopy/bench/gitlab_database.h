@@ -19,9 +19,9 @@
 
 #include <cstdint>
 
-#include "canopy/bench/gitlab_forest.h"
 #include "canopy/bench/pg_connection.h"
 #include "canopy/status.h"
+#include "canopy/testing/gitlab_forest.h"
 
 namespace canopy::bench {
 
@@ -39,7 +39,7 @@ Status CreateGitlabTables(PgConnection& db);
 // COPYs every live row of `forest`; namespaces get traversal_ids from their
 // parent chain (root first, ending with the row itself), as GitLab keeps it.
 // One transaction. O(rows × depth).
-Status LoadGitlabForest(PgConnection& db, const GitlabForest& forest);
+Status LoadGitlabForest(PgConnection& db, const testing::GitlabForest& forest);
 
 // GitLab's hierarchy indexes on the three tables (the traversal_ids GIN and
 // btree indexes, (parent_id, id), projects (namespace_id, id), ...), the

@@ -10,7 +10,7 @@
 #include <string>
 #include <string_view>
 
-namespace canopy::bench::internal {
+namespace canopy::testing::internal {
 
 class Rng {
  public:
@@ -120,4 +120,4 @@ inline int32_t DrawProjectVisibility(Rng& rng) {
   return r < 70 ? kPrivate : (r < 75 ? kInternal : kPublic);
 }
 
-}  // namespace canopy::bench::internal
+}  // namespace canopy::testing::internal

@@ -3,9 +3,9 @@
 #include <string_view>
 #include <vector>
 
-#include "canopy/bench/gitlab_forest.h"
+#include "canopy/testing/gitlab_forest.h"
 
-namespace canopy::bench {
+namespace canopy::testing {
 namespace {
 
 // COPY text escaping of a value.
@@ -104,4 +104,4 @@ std::string RunnerLinkCopyRows(const GitlabForest& forest) {
   return rows;
 }
 
-}  // namespace canopy::bench
+}  // namespace canopy::testing

@@ -10,10 +10,10 @@
 #include <unordered_set>
 #include <utility>
 
-#include "canopy/bench/gitlab_forest.h"
+#include "canopy/testing/gitlab_forest.h"
 #include "random.h"
 
-namespace canopy::bench {
+namespace canopy::testing {
 
 const char* StreamOpName(StreamOp op) {
   switch (op) {
@@ -580,4 +580,4 @@ std::optional<Transaction> MixedStream::TryNext(StreamOp op) { return state_->Tr
 Lsn MixedStream::last_lsn() const { return state_->last_lsn(); }
 const uint64_t* MixedStream::op_counts() const { return state_->op_counts(); }
 
-}  // namespace canopy::bench
+}  // namespace canopy::testing

@@ -7,9 +7,9 @@
 #include <tuple>
 #include <utility>
 
-#include "canopy/bench/gitlab_forest.h"
+#include "canopy/testing/gitlab_forest.h"
 
-namespace canopy::bench {
+namespace canopy::testing {
 
 std::vector<int64_t> GitlabForestNamedIds::ProtectedNamespaceIds() const {
   std::vector<int64_t> ids = {gitlab_org_id,        huge_group_id,      small_group_id,
@@ -424,4 +424,4 @@ size_t CountRowChanges(const std::vector<Transaction>& txns) {
   return n;
 }
 
-}  // namespace canopy::bench
+}  // namespace canopy::testing

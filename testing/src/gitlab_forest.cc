@@ -12,10 +12,10 @@
 #include <string>
 #include <utility>
 
-#include "canopy/bench/gitlab_forest.h"
+#include "canopy/testing/gitlab_forest.h"
 #include "random.h"
 
-namespace canopy::bench {
+namespace canopy::testing {
 namespace {
 
 using internal::Rng;
@@ -449,4 +449,4 @@ GitlabForest GenerateGitlabForest(const GitlabForestOptions& options) {
   return forest;
 }
 
-}  // namespace canopy::bench
+}  // namespace canopy::testing

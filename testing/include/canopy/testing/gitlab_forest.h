@@ -1,4 +1,4 @@
-// canopy/bench/gitlab_forest.h — a GitLab.com-shaped namespace forest and a
+// canopy/testing/gitlab_forest.h — a GitLab.com-shaped namespace forest and a
 // realistic stream of write transactions over it, for benchmarks and tests.
 //
 // GenerateGitlabForest() builds, deterministically from a seed, the rows of
@@ -21,17 +21,17 @@
 // GitLab's unique indexes and foreign keys (insert namespaces in
 // NamespaceIdsParentsFirst() order, then projects, then links).
 //
-//   canopy::bench::GitlabForestOptions options;
+//   canopy::testing::GitlabForestOptions options;
 //   options.namespaces = 10'000;  options.projects = 30'000;  options.seed = 7;
-//   canopy::bench::GitlabForest forest = canopy::bench::GenerateGitlabForest(options);
+//   canopy::testing::GitlabForest forest = canopy::testing::GenerateGitlabForest(options);
 //   canopy::HierarchyIndex index;
-//   canopy::bench::ForEachLoadTransaction(forest, {.max_changes_per_transaction = 100'000},
+//   canopy::testing::ForEachLoadTransaction(forest, {.max_changes_per_transaction = 100'000},
 //       [&](canopy::Transaction txn) { (void)index.Apply(std::move(txn)); });
 //
 //   // Then a realistic write stream; `forest` follows it and is the oracle.
-//   canopy::bench::MixedStream stream(&forest, {.seed = 7, .first_lsn = canopy::Lsn(1'000'000)});
+//   canopy::testing::MixedStream stream(&forest, {.seed = 7, .first_lsn = canopy::Lsn(1'000'000)});
 //   for (int i = 0; i < 1000; ++i) (void)index.Apply(stream.Next());
-//   assert(canopy::bench::ValidateForest(forest).ok());
+//   assert(canopy::testing::ValidateForest(forest).ok());
 //
 // Speed: 1M namespaces + 3M projects generate in about two seconds on one core.
 //
@@ -52,7 +52,7 @@
 #include "canopy/rows.h"
 #include "canopy/status.h"
 
-namespace canopy::bench {
+namespace canopy::testing {
 
 // GitLab allows 20 ancestors for a group: at most 21 group levels.
 inline constexpr int kMaxGroupLevels = 21;
@@ -274,4 +274,4 @@ class MixedStream {
 // Number of row changes in `txns` (for throughput figures).
 size_t CountRowChanges(const std::vector<Transaction>& txns);
 
-}  // namespace canopy::bench
+}  // namespace canopy::testing

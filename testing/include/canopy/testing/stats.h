@@ -1,0 +1,31 @@
+// canopy/testing/stats.h — the one percentile definition every benchmark
+// reports (p50, p99, ...).
+//
+//   std::vector<double> latencies_us = ...;
+//   double p99 = canopy::testing::Percentile(latencies_us, 0.99);
+//
+// Nearest rank: the smallest value with at least q of all values at or below
+// it (rank ceil(q * n), at least 1). 0 for no values. Percentile reorders its
+// argument (std::nth_element, O(n)); it never copies it.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <vector>
+
+namespace canopy::testing {
+
+// REQUIRES: 0 <= q <= 1.
+template <typename T>
+double Percentile(std::vector<T>& values, double q) {
+  if (values.empty()) return 0;
+  const double n = static_cast<double>(values.size());
+  size_t rank = static_cast<size_t>(std::ceil(q * n));
+  rank = std::clamp<size_t>(rank, 1, values.size());
+  auto nth = values.begin() + static_cast<std::ptrdiff_t>(rank - 1);
+  std::nth_element(values.begin(), nth, values.end());
+  return static_cast<double>(*nth);
+}
+
+}  // namespace canopy::testing
