@@ -31,7 +31,7 @@
 // Environment: CANOPY_SERVER, CANOPY_UNIX and CANOPY_TOKEN_FILE stand for
 // --server, --unix and --token-file when the flag is not given.
 //
-// Output: one id per line in QUERIES.md order (--order any: the same ids in
+// Output: one id per line in docs/queries.md order (--order any: the same ids in
 // no promised order, unsorted by the server); --json prints
 // {"ids":[...],"lsn":"0/16B3748"} (or the command's object). --timing prints
 // "round trip: N us" on stderr (the command's calls, without connecting).

@@ -1,158 +1,35 @@
-// questions.cc — the questions and their SQL. The recursive forms follow
-// Gitlab::ObjectHierarchy (UNION of `namespaces.*`, depth and cycle columns
-// when an order is asked for), the linear forms Namespaces::Traversal::Linear
-// and the Ci::Runner linear scopes (seed 002), the cache forms the COALESCE
-// read path of seed 001 / Namespaces::Traversal::Cached.
+// questions.cc — the questions, and which of GitLab's SQL texts
+// (testing/sql/queries) each one runs.
 #include "questions.h"
 
 #include <algorithm>
+#include <array>
 #include <random>
 
 namespace canopy::bench::compare {
 
 namespace {
 
-// ---- recursive CTE pieces (Gitlab::ObjectHierarchy's shape) ----
-
-// Ancestors with hierarchy_order: depth, tree_path and a cycle guard; root first.
-#define CANOPY_RECURSIVE_ANCESTORS(BASE_FROM_WHERE)                                          \
-  "WITH RECURSIVE base_and_ancestors AS (\n"                                                 \
-  "  (SELECT 1 AS depth, ARRAY[namespaces.id] AS tree_path, false AS tree_cycle, "           \
-  "namespaces.*\n"                                                                           \
-  "   " BASE_FROM_WHERE                                                                      \
-  ")\n"                                                                                      \
-  "  UNION\n"                                                                                \
-  "  (SELECT base_and_ancestors.depth + 1, base_and_ancestors.tree_path || namespaces.id,\n" \
-  "          namespaces.id = ANY(base_and_ancestors.tree_path), namespaces.*\n"              \
-  "   FROM namespaces, base_and_ancestors\n"                                                 \
-  "   WHERE namespaces.type = 'Group' AND namespaces.id = base_and_ancestors.parent_id\n"    \
-  "     AND base_and_ancestors.tree_cycle = false))\n"                                       \
-  "SELECT namespaces.id FROM base_and_ancestors AS namespaces ORDER BY namespaces.depth DESC"
-
-// Ancestors without an order (as a subquery of the runner scope).
-#define CANOPY_RECURSIVE_ANCESTOR_IDS                                                         \
-  "WITH RECURSIVE base_and_ancestors AS (\n"                                                  \
-  "    (SELECT namespaces.* FROM namespaces\n"                                                \
-  "     WHERE namespaces.type = 'Group' AND namespaces.id = $1)\n"                            \
-  "    UNION\n"                                                                               \
-  "    (SELECT namespaces.* FROM namespaces, base_and_ancestors\n"                            \
-  "     WHERE namespaces.type = 'Group' AND namespaces.id = base_and_ancestors.parent_id))\n" \
-  "  SELECT namespaces.id FROM base_and_ancestors AS namespaces"
-
-// Self and descendant groups.
-#define CANOPY_RECURSIVE_DESCENDANT_IDS                                                         \
-  "WITH RECURSIVE base_and_descendants AS (\n"                                                  \
-  "    (SELECT namespaces.* FROM namespaces\n"                                                  \
-  "     WHERE namespaces.type = 'Group' AND namespaces.id = $1)\n"                              \
-  "    UNION\n"                                                                                 \
-  "    (SELECT namespaces.* FROM namespaces, base_and_descendants\n"                            \
-  "     WHERE namespaces.type = 'Group' AND namespaces.parent_id = base_and_descendants.id))\n" \
-  "  SELECT namespaces.id FROM base_and_descendants AS namespaces"
-
-// ---- traversal_ids (linear) pieces ----
-
-#define CANOPY_LINEAR_DESCENDANT_IDS                                                   \
-  "SELECT namespaces.traversal_ids[array_length(namespaces.traversal_ids, 1)] AS id\n" \
-  "  FROM namespaces\n"                                                                \
-  "  WHERE namespaces.type = 'Group' AND namespaces.traversal_ids @> ARRAY[$1::bigint]"
-
-#define CANOPY_LINEAR_COUNTS_ARRAY                                                              \
-  "WITH groups AS (" CANOPY_LINEAR_DESCENDANT_IDS                                               \
-  ")\n"                                                                                         \
-  "SELECT ARRAY[(SELECT count(*) FROM groups) - 1,\n"                                           \
-  "  (SELECT count(*) FROM namespaces\n"                                                        \
-  "    WHERE namespaces.type = 'Project' AND namespaces.traversal_ids @> ARRAY[$1::bigint]),\n" \
-  "  (SELECT count(*) FROM projects WHERE projects.namespace_id IN (SELECT id FROM groups)),\n" \
-  "  (SELECT count(*) FROM projects\n"                                                          \
-  "    WHERE projects.namespace_id IN (SELECT id FROM groups) AND NOT projects.archived)]"
-
-const char* const kSql[kQuestionKindCount][kSqlFormCount] = {
-    // kSelfAndAncestors
-    {CANOPY_RECURSIVE_ANCESTORS("FROM namespaces WHERE namespaces.type = 'Group' AND "
-                                "namespaces.id = $1"),
-     "SELECT unnest(namespaces.traversal_ids) AS id FROM namespaces WHERE namespaces.id = $1",
-     nullptr},
-    // kSelfAndDescendants
-    {CANOPY_RECURSIVE_DESCENDANT_IDS, CANOPY_LINEAR_DESCENDANT_IDS,
-     "SELECT unnest(COALESCE(\n"
-     "  (SELECT namespace_descendants.self_and_descendant_group_ids FROM namespace_descendants\n"
-     "    WHERE namespace_descendants.outdated_at IS NULL\n"
-     "      AND namespace_descendants.namespace_id = $1),\n"
-     "  (SELECT array_agg(namespaces.traversal_ids[array_length(namespaces.traversal_ids, 1)])\n"
-     "    FROM namespaces\n"
-     "    WHERE namespaces.type = 'Group' AND namespaces.traversal_ids @> ARRAY[$1::bigint])\n"
-     ")) AS id"},
-    // kAllProjectIds
-    {"SELECT projects.id FROM projects WHERE projects.namespace_id IN (\n"
-     "  " CANOPY_RECURSIVE_DESCENDANT_IDS ")",
-     "SELECT projects.id FROM projects WHERE projects.namespace_id IN (\n"
-     "  " CANOPY_LINEAR_DESCENDANT_IDS ")",
-     "SELECT unnest(COALESCE(\n"
-     "  (SELECT namespace_descendants.all_project_ids FROM namespace_descendants\n"
-     "    WHERE namespace_descendants.outdated_at IS NULL\n"
-     "      AND namespace_descendants.namespace_id = $1),\n"
-     "  (SELECT array_agg(projects.id) FROM projects WHERE projects.namespace_id IN (\n"
-     "    " CANOPY_LINEAR_DESCENDANT_IDS "))\n"
-     ")) AS id"},
-    // kRunnersOfGroupAndAncestors
-    {"SELECT DISTINCT ci_runner_namespaces.runner_id FROM ci_runner_namespaces\n"
-     "WHERE ci_runner_namespaces.namespace_id IN (\n"
-     "  " CANOPY_RECURSIVE_ANCESTOR_IDS ")",
-     "SELECT DISTINCT ci_runner_namespaces.runner_id FROM ci_runner_namespaces\n"
-     "WHERE ci_runner_namespaces.namespace_id IN (\n"
-     "  SELECT namespaces.id FROM namespaces WHERE namespaces.id IN (\n"
-     "    SELECT unnest(namespaces.traversal_ids) FROM namespaces\n"
-     "    WHERE namespaces.type = 'Group' AND namespaces.id = $1))",
-     nullptr},
-    // kProjectAncestors
-    {CANOPY_RECURSIVE_ANCESTORS(
-         "FROM namespaces INNER JOIN projects ON projects.namespace_id = namespaces.id\n"
-         "   WHERE namespaces.type = 'Group' AND projects.id = $1"),
-     "SELECT unnest(namespaces.traversal_ids) AS id FROM namespaces\n"
-     "  INNER JOIN projects ON projects.namespace_id = namespaces.id\n"
-     "  WHERE namespaces.type = 'Group' AND projects.id = $1",
-     nullptr},
-    // kCounts
-    {"WITH RECURSIVE base_and_descendants AS (\n"
-     "  (SELECT namespaces.* FROM namespaces WHERE namespaces.id = $1)\n"
-     "  UNION\n"
-     "  (SELECT namespaces.* FROM namespaces, base_and_descendants\n"
-     "   WHERE namespaces.parent_id = base_and_descendants.id)),\n"
-     "groups AS (SELECT id FROM base_and_descendants WHERE type = 'Group')\n"
-     "SELECT (SELECT count(*) FROM groups) - 1,\n"
-     "  (SELECT count(*) FROM base_and_descendants WHERE type = 'Project'),\n"
-     "  (SELECT count(*) FROM projects WHERE projects.namespace_id IN (SELECT id FROM groups)),\n"
-     "  (SELECT count(*) FROM projects\n"
-     "    WHERE projects.namespace_id IN (SELECT id FROM groups) AND NOT projects.archived)",
-     CANOPY_LINEAR_COUNTS_ARRAY,
-     "SELECT COALESCE(\n"
-     "  (SELECT ARRAY[cardinality(d.self_and_descendant_group_ids) - 1,\n"
-     "                cardinality(d.self_and_descendant_ids) - "
-     "cardinality(d.self_and_descendant_group_ids),\n"
-     "                cardinality(d.all_project_ids), "
-     "cardinality(d.all_unarchived_project_ids)]::bigint[]\n"
-     "    FROM namespace_descendants d WHERE d.outdated_at IS NULL AND d.namespace_id = $1),\n"
-     "  (" CANOPY_LINEAR_COUNTS_ARRAY "))"},
-    // kBatchAncestors: one row per requested id, its ancestors root first.
-    {"WITH RECURSIVE base_and_ancestors AS (\n"
-     "  (SELECT namespaces.id AS base_id, 1 AS depth, namespaces.id, namespaces.parent_id\n"
-     "   FROM namespaces WHERE namespaces.id = ANY($1::bigint[]))\n"
-     "  UNION ALL\n"
-     "  (SELECT base_and_ancestors.base_id, base_and_ancestors.depth + 1, namespaces.id,\n"
-     "          namespaces.parent_id\n"
-     "   FROM namespaces, base_and_ancestors\n"
-     "   WHERE namespaces.id = base_and_ancestors.parent_id AND base_and_ancestors.depth < 1000))\n"
-     "SELECT base_id, array_agg(id ORDER BY depth DESC) FROM base_and_ancestors GROUP BY base_id",
-     "SELECT namespaces.id, namespaces.traversal_ids FROM namespaces\n"
-     "  WHERE namespaces.id = ANY($1::bigint[])",
-     nullptr},
-};
-
-#undef CANOPY_RECURSIVE_ANCESTORS
-#undef CANOPY_RECURSIVE_ANCESTOR_IDS
-#undef CANOPY_RECURSIVE_DESCENDANT_IDS
-#undef CANOPY_LINEAR_DESCENDANT_IDS
-#undef CANOPY_LINEAR_COUNTS_ARRAY
+// The file of testing/sql/queries that holds each question's SQL.
+const char* SqlName(QuestionKind kind) {
+  switch (kind) {
+    case QuestionKind::kSelfAndAncestors:
+      return "self_and_ancestors";
+    case QuestionKind::kSelfAndDescendants:
+      return "self_and_descendants";
+    case QuestionKind::kAllProjectIds:
+      return "all_project_ids";
+    case QuestionKind::kRunnersOfGroupAndAncestors:
+      return "runners_of_group_and_ancestors";
+    case QuestionKind::kProjectAncestors:
+      return "project_ancestors";
+    case QuestionKind::kCounts:
+      return "counts";
+    case QuestionKind::kBatchAncestors:
+      return "batch_self_and_ancestors";
+  }
+  return "";
+}
 
 std::string ArrayLiteral(const std::vector<int64_t>& ids) {
   std::string out = "{";
@@ -254,20 +131,21 @@ const char* QuestionKindName(QuestionKind kind) {
   return "unknown";
 }
 
-const char* SqlFormName(SqlForm form) {
-  switch (form) {
-    case SqlForm::kRecursive:
-      return "recursive";
-    case SqlForm::kLinear:
-      return "linear";
-    case SqlForm::kCache:
-      return "cache";
-  }
-  return "unknown";
-}
-
 const char* SqlText(QuestionKind kind, SqlForm form) {
-  return kSql[static_cast<int>(kind)][static_cast<int>(form)];
+  // Built once; the strings live as long as the program.
+  static const auto* const texts = [] {
+    auto* t = new std::array<std::string, kQuestionKindCount * kSqlFormCount>();
+    for (int k = 0; k < kQuestionKindCount; ++k) {
+      for (int f = 0; f < kSqlFormCount; ++f) {
+        (*t)[k * kSqlFormCount + f] =
+            testing::GitlabSql(SqlName(static_cast<QuestionKind>(k)), static_cast<SqlForm>(f));
+      }
+    }
+    return t;
+  }();
+  const std::string& text =
+      (*texts)[static_cast<int>(kind) * kSqlFormCount + static_cast<int>(form)];
+  return text.empty() ? nullptr : text.c_str();
 }
 
 std::string StatementName(QuestionKind kind, SqlForm form) {

@@ -1,8 +1,8 @@
 // questions.h — what canopy_compare_bench asks: the query kinds of
-// docs/design/QUERIES.md, each on a few named targets of the generated
-// forest, and the SQL GitLab runs for each kind in its three forms
-// (recursive CTE on parent_id, traversal_ids "linear", namespace_descendants
-// cache).
+// docs/queries.md, each on a few named targets of the generated forest, and
+// the SQL GitLab runs for each kind in its three forms (recursive CTE on
+// parent_id, traversal_ids "linear", namespace_descendants cache), from
+// testing/sql/queries (canopy/testing/gitlab_sql.h).
 //
 // THREAD SAFETY: plain values and pure functions.
 #pragma once
@@ -14,6 +14,7 @@
 
 #include "canopy/hierarchy_index.h"
 #include "canopy/testing/gitlab_forest.h"
+#include "canopy/testing/gitlab_sql.h"
 
 namespace canopy::bench::compare {
 
@@ -29,13 +30,14 @@ enum class QuestionKind : uint8_t {
 inline constexpr int kQuestionKindCount = 7;
 const char* QuestionKindName(QuestionKind kind);
 
-enum class SqlForm : uint8_t { kRecursive = 0, kLinear = 1, kCache = 2 };
-inline constexpr int kSqlFormCount = 3;
-const char* SqlFormName(SqlForm form);  // "recursive", "linear", "cache"
+using testing::kSqlFormCount;
+using testing::SqlForm;
+using testing::SqlFormName;
 
-// The SQL of `kind` in `form`, one parameter $1 (a namespace or project id,
-// or a bigint[] for the batch); nullptr when the form does not apply (the
-// cache only holds descendants, projects and counts).
+// The SQL of `kind` in `form` for a group (GitLab's class scoping), one
+// parameter $1 (a namespace or project id, or a bigint[] for the batch);
+// nullptr when the form does not apply (the cache only holds descendants,
+// projects and counts).
 const char* SqlText(QuestionKind kind, SqlForm form);
 // The prepared statement's name ("linear_self_and_ancestors").
 std::string StatementName(QuestionKind kind, SqlForm form);

@@ -2,8 +2,8 @@
 // loaded from a generated forest, the canopyd binary replicating from it as a
 // child process, and the canopy CLI binary. Checks:
 //   * every CLI command's output equals GitLab's SQL on the same database
-//     (QUERIES.md: the linear traversal_ids form; also the recursive form for
-//     ancestors, descendants and projects), in QUERIES.md's order; unknown ids
+//     (docs/queries.md: the linear traversal_ids form; also the recursive form for
+//     ancestors, descendants and projects), in docs/queries.md's order; unknown ids
 //     exit 1, bad arguments exit 2;
 //   * read-your-writes: a write in PostgreSQL, then a CLI read with
 //     --min-lsn <pg_current_wal_lsn() after the commit> sees it; after a
@@ -148,7 +148,7 @@ class CliE2E : public DaemonTest {
 
 // Every command for a sample of namespaces and projects (named structures,
 // random ones, runner holders, archived projects), both SQL forms where
-// QUERIES.md has them; --json; TCP; unknown ids; bad arguments.
+// docs/queries.md has them; --json; TCP; unknown ids; bad arguments.
 TEST_F(CliE2E, EveryCommandEqualsGitlabSql) {
   ASSERT_NO_FATAL_FAILURE(Prepare("canopy_e2e_cli"));
   std::string status;

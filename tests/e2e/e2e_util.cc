@@ -22,6 +22,7 @@
 #include <sstream>
 #include <thread>
 
+#include "canopy/testing/gitlab_sql.h"
 #include "gitlab_schema.h"
 
 extern char** environ;
@@ -310,138 +311,130 @@ std::string GitlabSql::NamespaceType(int64_t ns) {
 
 namespace {
 
-// The recursive CTE's rows for the ancestors of `ns`: (id, depth), depth 0 = ns.
-std::string AncestorsCte(int64_t ns) {
-  return "WITH RECURSIVE up(id, parent_id, depth) AS ("
-         "SELECT id, parent_id, 0 FROM namespaces WHERE id = " +
-         std::to_string(ns) +
-         " UNION ALL SELECT n.id, n.parent_id, up.depth + 1 FROM namespaces n "
-         "JOIN up ON n.id = up.parent_id WHERE up.depth < 1000) ";
+testing::SqlForm SqlFormOf(Form form) {
+  return form == Form::kLinear ? testing::SqlForm::kLinear : testing::SqlForm::kRecursive;
 }
 
-// The recursive CTE's rows for `ns` and its descendants of any type.
-std::string DescendantsCte(int64_t ns) {
-  return "WITH RECURSIVE down(id) AS (SELECT id FROM namespaces WHERE id = " + std::to_string(ns) +
-         " UNION ALL SELECT n.id FROM namespaces n JOIN down ON n.parent_id = down.id) ";
-}
+// The class GitLab scopes a namespace's descendants to (Group, User, Project).
+std::string ClassOf(const std::string& type) { return type.empty() ? "Group" : type; }
 
 }  // namespace
+
+std::vector<std::vector<std::string>> GitlabSql::Run(const std::string& name, Form form,
+                                                     const std::vector<std::string>& params,
+                                                     const std::string& type) {
+  const std::string text = testing::GitlabSql(name, SqlFormOf(form), ClassOf(type));
+  std::vector<std::vector<std::string>> rows;
+  if (text.empty()) {
+    ADD_FAILURE() << "no GitLab SQL named " << name << " in the " << FormName(form) << " form";
+    return rows;
+  }
+  std::vector<const char*> values;
+  for (const std::string& p : params) values.push_back(p.c_str());
+  PGresult* r = PQexecParams(sql_.get(), text.c_str(), static_cast<int>(values.size()), nullptr,
+                             values.data(), nullptr, nullptr, 0);
+  if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+    ADD_FAILURE() << name << " (" << FormName(form) << "): " << PQresultErrorMessage(r);
+  } else {
+    for (int i = 0; i < PQntuples(r); ++i) {
+      std::vector<std::string> row;
+      for (int j = 0; j < PQnfields(r); ++j) row.emplace_back(PQgetvalue(r, i, j));
+      rows.push_back(std::move(row));
+    }
+  }
+  PQclear(r);
+  return rows;
+}
+
+std::vector<int64_t> GitlabSql::RunIds(const std::string& name, Form form, int64_t id,
+                                       const std::string& type, bool sort) {
+  std::vector<int64_t> ids;
+  for (const auto& row : Run(name, form, {std::to_string(id)}, type)) {
+    ids.push_back(std::stoll(row.at(0)));
+  }
+  if (sort) std::sort(ids.begin(), ids.end());
+  return ids;
+}
 
 std::optional<std::vector<int64_t>> GitlabSql::Ancestors(int64_t ns, bool self, bool self_first,
                                                          Form form) {
   if (!NamespaceExists(ns)) return std::nullopt;
-  const std::string id = std::to_string(ns);
-  if (form == Form::kLinear) {
-    // Namespaces::Traversal::Linear: traversal_ids in order (hierarchy_order: :desc).
-    return Ids(
-        "SELECT t.id FROM namespaces n CROSS JOIN LATERAL unnest(n.traversal_ids) "
-        "WITH ORDINALITY AS t(id, ord) WHERE n.id = " +
-        id + (self ? "" : " AND t.id <> n.id") + " ORDER BY t.ord" + (self_first ? " DESC" : ""));
-  }
-  return Ids(AncestorsCte(ns) + "SELECT id FROM up" + (self ? "" : " WHERE depth > 0") +
-             " ORDER BY depth" + (self_first ? "" : " DESC"));
+  // Root first (hierarchy_order: :desc); :asc is the same rows reversed.
+  std::vector<int64_t> ids =
+      RunIds(self ? "self_and_ancestors" : "ancestors", form, ns, "Group", /*sort=*/false);
+  if (self_first) std::reverse(ids.begin(), ids.end());
+  return ids;
 }
 
 std::optional<std::vector<int64_t>> GitlabSql::Descendants(int64_t ns, bool self,
                                                            bool with_project_namespaces,
                                                            Form form) {
-  if (!NamespaceExists(ns)) return std::nullopt;
-  const std::string id = std::to_string(ns);
+  const std::string type = NamespaceType(ns);
+  if (type.empty()) return std::nullopt;
   // Class scoping: the caller's type only (Group.where(...)), unless
   // project namespaces are asked for (skope: Namespace).
-  std::string filter = with_project_namespaces
-                           ? "TRUE"
-                           : "d.type = (SELECT type FROM namespaces WHERE id = " + id + ")";
-  if (!self) filter += " AND d.id <> " + id;
-  if (form == Form::kLinear) {
-    return Ids("SELECT d.id FROM namespaces d WHERE d.traversal_ids @> ARRAY[" + id +
-               "]::bigint[] AND " + filter + " ORDER BY d.id");
-  }
-  return Ids(DescendantsCte(ns) +
-             "SELECT d.id FROM down JOIN namespaces d ON d.id = down.id WHERE " + filter +
-             " ORDER BY d.id");
+  std::string name = self ? "self_and_descendants" : "descendants";
+  if (with_project_namespaces) name += "_with_project_namespaces";
+  return RunIds(name, form, ns, type, /*sort=*/true);
 }
 
 std::optional<std::vector<int64_t>> GitlabSql::Projects(int64_t ns, bool unarchived, Form form) {
   const std::string type = NamespaceType(ns);
   if (type.empty()) return std::nullopt;
-  const std::string id = std::to_string(ns);
-  const std::string archived = unarchived ? " AND NOT p.archived" : "";
   if (type == "Project") {
     // ProjectNamespace#all_projects: its own project.
-    return Ids("SELECT p.id FROM projects p WHERE p.project_namespace_id = " + id + archived +
-               " ORDER BY p.id");
+    std::vector<int64_t> ids = RunIds("project_namespace_projects", form, ns, type, true);
+    if (unarchived && !ids.empty() &&
+        sql_.Value("SELECT archived FROM projects WHERE id = " + std::to_string(ids[0])) == "t") {
+      ids.clear();
+    }
+    return ids;
   }
-  // projects WHERE namespace_id IN (self_and_descendant_ids).
-  const std::string scope =
-      form == Form::kLinear
-          ? "SELECT d.id FROM namespaces d WHERE d.traversal_ids @> ARRAY[" + id +
-                "]::bigint[] AND d.type = " + Literal(type)
-          : "SELECT d.id FROM down JOIN namespaces d ON d.id = down.id WHERE d.type = " +
-                Literal(type);
-  return Ids((form == Form::kLinear ? "" : DescendantsCte(ns)) +
-             "SELECT p.id FROM projects p WHERE p.namespace_id IN (" + scope + ")" + archived +
-             " ORDER BY p.id");
+  return RunIds(unarchived ? "all_unarchived_project_ids" : "all_project_ids", form, ns, type,
+                /*sort=*/true);
 }
 
-std::optional<std::vector<int64_t>> GitlabSql::ProjectAncestors(int64_t project, bool self_first) {
+std::optional<std::vector<int64_t>> GitlabSql::ProjectAncestors(int64_t project, bool self_first,
+                                                                Form form) {
   if (!ProjectExists(project)) return std::nullopt;
-  // Project#ancestors: the group's self_and_ancestors; nothing for a user namespace.
-  return Ids(
-      "SELECT t.id FROM projects p JOIN namespaces n ON n.id = p.namespace_id AND "
-      "n.type = 'Group' CROSS JOIN LATERAL unnest(n.traversal_ids) WITH ORDINALITY AS "
-      "t(id, ord) WHERE p.id = " +
-      std::to_string(project) + " ORDER BY t.ord" + (self_first ? " DESC" : ""));
+  std::vector<int64_t> ids = RunIds("project_ancestors", form, project, "Group", /*sort=*/false);
+  if (self_first) std::reverse(ids.begin(), ids.end());
+  return ids;
 }
 
 std::vector<int64_t> GitlabSql::RunnersOfGroup(int64_t ns) {
-  return Ids("SELECT DISTINCT runner_id FROM ci_runner_namespaces WHERE namespace_id = " +
-             std::to_string(ns) + " ORDER BY runner_id");
+  return RunIds("runners_of_group", Form::kLinear, ns, "Group", /*sort=*/true);
 }
 
-std::optional<std::vector<int64_t>> GitlabSql::RunnersOfGroupAndAncestors(int64_t ns) {
+std::optional<std::vector<int64_t>> GitlabSql::RunnersOfGroupAndAncestors(int64_t ns, Form form) {
   if (!NamespaceExists(ns)) return std::nullopt;
-  // Group.find_by(id:)&.self_and_ancestor_ids: nothing unless ns is a group.
-  return Ids(
-      "SELECT DISTINCT l.runner_id FROM namespaces n JOIN ci_runner_namespaces l ON "
-      "l.namespace_id = ANY(n.traversal_ids) WHERE n.type = 'Group' AND n.id = " +
-      std::to_string(ns) + " ORDER BY l.runner_id");
+  return RunIds("runners_of_group_and_ancestors", form, ns, "Group", /*sort=*/true);
 }
 
-std::optional<std::vector<int64_t>> GitlabSql::ProjectRunners(int64_t project) {
+std::optional<std::vector<int64_t>> GitlabSql::ProjectRunners(int64_t project, Form form) {
   if (!ProjectExists(project)) return std::nullopt;
-  return Ids(
-      "SELECT DISTINCT l.runner_id FROM projects p JOIN namespaces n ON n.id = "
-      "p.namespace_id AND n.type = 'Group' JOIN ci_runner_namespaces l ON "
-      "l.namespace_id = ANY(n.traversal_ids) WHERE p.id = " +
-      std::to_string(project) + " ORDER BY l.runner_id");
+  return RunIds("runners_of_parent_groups_of_project", form, project, "Group", /*sort=*/true);
 }
 
 std::optional<std::string> GitlabSql::CountsText(int64_t ns) {
-  if (!NamespaceExists(ns)) return std::nullopt;
-  const std::string id = std::to_string(ns);
-  auto rows = sql_.Rows("SELECT count(*) FILTER (WHERE d.type = 'Group' AND d.id <> " + id +
-                        "), count(*) FILTER (WHERE d.type = 'Project' AND d.id <> " + id +
-                        ") FROM namespaces d WHERE d.traversal_ids @> ARRAY[" + id + "]::bigint[]");
-  if (rows.size() != 1) return std::nullopt;
-  // Descendant groups only for a group (a user namespace has none anyway).
-  const std::string groups = NamespaceType(ns) == "Group" ? rows[0][0] : "0";
-  const size_t projects =
-      Projects(ns, false, Form::kLinear).value_or(std::vector<int64_t>{}).size();
-  const size_t unarchived =
-      Projects(ns, true, Form::kLinear).value_or(std::vector<int64_t>{}).size();
-  return "descendant_groups " + groups + "\ndescendant_project_namespaces " + rows[0][1] +
-         "\nprojects " + std::to_string(projects) + "\nunarchived_projects " +
-         std::to_string(unarchived) + "\n";
+  const std::string type = NamespaceType(ns);
+  if (type.empty()) return std::nullopt;
+  // count(*) of the kinds: descendant groups (a group's only), descendant
+  // project namespaces, all and unarchived projects.
+  const size_t groups = type == "Group" ? Descendants(ns, false, false, Form::kLinear)->size() : 0;
+  const size_t namespaces = Descendants(ns, false, true, Form::kLinear)->size();
+  const size_t projects = Projects(ns, false, Form::kLinear)->size();
+  const size_t unarchived = Projects(ns, true, Form::kLinear)->size();
+  return "descendant_groups " + std::to_string(groups) + "\ndescendant_project_namespaces " +
+         std::to_string(namespaces - groups) + "\nprojects " + std::to_string(projects) +
+         "\nunarchived_projects " + std::to_string(unarchived) + "\n";
 }
 
 std::optional<std::string> GitlabSql::NamespacePath(int64_t ns) {
   if (!NamespaceExists(ns)) return std::nullopt;
-  return sql_.Value(
-      "SELECT string_agg(a.path, '/' ORDER BY t.ord) FROM namespaces n CROSS JOIN LATERAL "
-      "unnest(n.traversal_ids) WITH ORDINALITY AS t(id, ord) JOIN namespaces a ON a.id = t.id "
-      "WHERE n.id = " +
-      std::to_string(ns));
+  auto rows = Run("full_path", Form::kLinear, {std::to_string(ns)});
+  if (rows.size() != 1) return std::nullopt;
+  return rows[0][0];
 }
 
 std::optional<std::string> GitlabSql::ProjectPath(int64_t project) {
@@ -455,29 +448,14 @@ std::optional<std::string> GitlabSql::ProjectPath(int64_t project) {
 
 std::optional<std::string> GitlabSql::ResolveText(const std::string& full_path) {
   const size_t slash = full_path.rfind('/');
-  const std::string last =
-      Literal(slash == std::string::npos ? full_path : full_path.substr(slash + 1));
-  const std::string want = Literal(full_path);
-  // Full paths of the user/group namespaces whose path is `last` (the routes
-  // GitLab would look up), then of the projects named `last`: exact first
-  // (routes.path = ?), then ignoring case (LOWER(routes.path) = LOWER(?)).
-  const std::string full_path_of =
-      "(SELECT string_agg(a.path, '/' ORDER BY t.ord) FROM unnest(n.traversal_ids) WITH "
-      "ORDINALITY AS t(id, ord) JOIN namespaces a ON a.id = t.id)";
-  for (bool ignore_case : {false, true}) {
-    auto eq = [&](const std::string& a, const std::string& b) {
-      return ignore_case ? "LOWER(" + a + ") = LOWER(" + b + ")" : a + " = " + b;
-    };
-    auto ns =
-        sql_.Rows("SELECT n.id FROM namespaces n WHERE n.type IN ('User', 'Group') AND " +
-                  eq("n.path", last) + " AND " + eq(full_path_of, want) + " ORDER BY n.id LIMIT 1");
+  const std::string last = slash == std::string::npos ? full_path : full_path.substr(slash + 1);
+  // Routable.find_by_full_path: a user/group namespace, then a project of the
+  // namespace before the last segment; exact first, then ignoring case.
+  for (const char* suffix : {"", "_ignoring_case"}) {
+    auto ns = Run(std::string("resolve_namespace") + suffix, Form::kLinear, {full_path, last});
     if (!ns.empty()) return "namespace " + ns[0][0] + "\n";
     if (slash == std::string::npos) continue;
-    auto pr = sql_.Rows(
-        "SELECT p.id FROM projects p JOIN namespaces n ON n.id = p.namespace_id AND n.type IN "
-        "('User', 'Group') WHERE " +
-        eq("p.path", last) + " AND " + eq(full_path_of + " || '/' || p.path", want) +
-        " ORDER BY p.id LIMIT 1");
+    auto pr = Run(std::string("resolve_project") + suffix, Form::kLinear, {full_path, last});
     if (!pr.empty()) return "project " + pr[0][0] + "\n";
   }
   return std::nullopt;

@@ -1,6 +1,6 @@
 // e2e_util.h — helpers for canopy's end-to-end tests: running the canopy CLI
 // and canopyd as child processes, reading their JSON, GitLab's SQL (the twin
-// of every CLI command, QUERIES.md) run on the test database, and DaemonTest,
+// of every CLI command, docs/queries.md) run on the test database, and DaemonTest,
 // the fixture every e2e suite builds on (a database loaded with a generated
 // GitLab-shaped forest, canopyd replicating it).
 #pragma once
@@ -127,10 +127,11 @@ std::string Lines(const std::vector<int64_t>& ids);
 enum class Form { kLinear, kRecursive };
 const char* FormName(Form form);
 
-// Each method runs on `sql` and returns the answer in the order QUERIES.md
-// defines (ancestors root first unless self_first; everything else
-// ascending id). nullopt: the id is unknown (the CLI must answer "not
-// found").
+// Each method runs GitLab's SQL from testing/sql/queries (the one copy,
+// canopy/testing/gitlab_sql.h) on `sql`, dispatching on the target's class as
+// GitLab does, and returns the answer in the order docs/queries.md defines
+// (ancestors root first unless self_first; everything else ascending id).
+// nullopt: the id is unknown (the CLI must answer "not found").
 class GitlabSql {
  public:
   explicit GitlabSql(cdc::testing::Sql& sql) : sql_(sql) {}
@@ -149,13 +150,15 @@ class GitlabSql {
   // all_project_ids / all_unarchived_project_ids.
   std::optional<std::vector<int64_t>> Projects(int64_t ns, bool unarchived, Form form);
   // Project#ancestors: the project's group and its ancestors.
-  std::optional<std::vector<int64_t>> ProjectAncestors(int64_t project, bool self_first);
+  std::optional<std::vector<int64_t>> ProjectAncestors(int64_t project, bool self_first,
+                                                       Form form = Form::kLinear);
   // Ci::Runner.belonging_to_group (never "not found").
   std::vector<int64_t> RunnersOfGroup(int64_t ns);
   // Ci::Runner.belonging_to_group_and_ancestors.
-  std::optional<std::vector<int64_t>> RunnersOfGroupAndAncestors(int64_t ns);
+  std::optional<std::vector<int64_t>> RunnersOfGroupAndAncestors(int64_t ns,
+                                                                 Form form = Form::kLinear);
   // Ci::Runner.belonging_to_parent_groups_of_project.
-  std::optional<std::vector<int64_t>> ProjectRunners(int64_t project);
+  std::optional<std::vector<int64_t>> ProjectRunners(int64_t project, Form form = Form::kLinear);
   // The CLI's `counts` text: descendant_groups, descendant_project_namespaces,
   // projects, unarchived_projects (one "name N" line each).
   std::optional<std::string> CountsText(int64_t ns);
@@ -172,6 +175,15 @@ class GitlabSql {
   std::string Literal(const std::string& text);        // a quoted SQL literal
 
  private:
+  // The rows of GitLab's SQL `name` in `form` with `params` bound ($1, $2)
+  // and `type` as the class scope; an error fails the test.
+  std::vector<std::vector<std::string>> Run(const std::string& name, Form form,
+                                            const std::vector<std::string>& params,
+                                            const std::string& type = "Group");
+  // Run with one id; the first column as ids, sorted if `sort`.
+  std::vector<int64_t> RunIds(const std::string& name, Form form, int64_t id,
+                              const std::string& type, bool sort);
+
   cdc::testing::Sql& sql_;
 };
 

@@ -6,7 +6,7 @@
 //   * every RESP query command, for a sample of namespaces and projects (named
 //     structures, deep chains, user and project namespaces, unknown ids), gives
 //     through each client the answer GitLab's SQL gives on the same database,
-//     in the same order (both SQL forms where QUERIES.md has them); paging;
+//     in the same order (both SQL forms where docs/queries.md has them); paging;
 //     bad commands and arguments are -ERR and the connection goes on;
 //   * the batch forms (M...) answer what the single forms answer, nil for an
 //     unknown id;
@@ -68,7 +68,7 @@ const std::string kPythonExample = kSourceDir + "/docs/examples/ancestors.py";
 // ---- what is asked, and what SQL says ----
 
 // A command and its expected canonical answer: GitLab's SQL (the linear
-// traversal_ids form), and the recursive form where QUERIES.md has one.
+// traversal_ids form), and the recursive form where docs/queries.md has one.
 struct Check {
   Command command;
   std::string want;

@@ -1,7 +1,7 @@
 // random_stream.h — randomized GitLab-shaped transaction streams for tests.
 //
 // RandomStream produces transactions shaped like the ones GitLab's writes
-// send through logical replication (QUERIES.md, "Consistency rules"):
+// send through logical replication (docs/queries.md, "Consistency rules"):
 // namespace INSERT then UPDATE of the same row, a child before its parent,
 // transfers (a parent_id UPDATE followed by one UPDATE per moved node),
 // renames, visibility/archive flags, children-first deletes, a project delete

@@ -1,7 +1,7 @@
 // reference_model.h — a brute-force model of canopy's hierarchy, for tests.
 //
 // ReferenceModel keeps the mirrored tables as plain ordered maps and answers
-// every query kind of docs/design/QUERIES.md straight from its definition:
+// every query kind of docs/queries.md straight from its definition:
 // chains by walking parent_id, descendants by asking which nodes' chains
 // contain the namespace, projects by filtering the projects table. Nothing is
 // incremental, so it shares no bug with the engine's counters and links.
@@ -59,7 +59,7 @@ using canopy::SubtreeCounts;
 using canopy::Table;
 using canopy::Transaction;
 
-// Kinds answered in ascending id order, by QUERIES.md (independent of the
+// Kinds answered in ascending id order, by docs/queries.md (independent of the
 // engine's IsAscendingKind). kRootAncestor is a single id and left out.
 inline bool RefIsAscendingKind(QueryKind kind) {
   switch (kind) {

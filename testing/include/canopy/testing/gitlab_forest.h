@@ -202,7 +202,7 @@ std::string NamespaceCopyRows(const GitlabForest& forest, std::string_view row_s
 std::string ProjectCopyRows(const GitlabForest& forest, std::string_view row_suffix = {});
 std::string RunnerLinkCopyRows(const GitlabForest& forest);
 
-// ---- a realistic mixed write stream (QUERIES.md, "GitLab write patterns") ----
+// ---- a realistic mixed write stream (docs/queries.md, "GitLab write patterns") ----
 
 enum class StreamOp : uint8_t {
   kCreateGroup = 0,    // INSERT (traversal_ids '{}') then UPDATE of the same row

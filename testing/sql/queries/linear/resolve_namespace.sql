@@ -1,0 +1,8 @@
+-- Routable.find_by_full_path (namespaces): the lowest-id user or group namespace
+-- whose full path is :'full_path' (last segment :'last'), byte for byte (routes.path = ?).
+SELECT n.id FROM namespaces n
+ WHERE n.type IN ('User', 'Group') AND n.path = :'last'
+   AND (SELECT string_agg(a.path, '/' ORDER BY t.ord)
+          FROM unnest(n.traversal_ids) WITH ORDINALITY AS t(id, ord)
+          JOIN namespaces a ON a.id = t.id) = :'full_path'
+ ORDER BY n.id LIMIT 1

@@ -1,0 +1,9 @@
+-- Routable.find_by_full_path (projects): the lowest-id project of a user or group namespace
+-- whose full path is :'full_path' (last segment :'last'), byte for byte (routes.path = ?).
+SELECT p.id FROM projects p
+  JOIN namespaces n ON n.id = p.namespace_id AND n.type IN ('User', 'Group')
+ WHERE p.path = :'last'
+   AND (SELECT string_agg(a.path, '/' ORDER BY t.ord)
+          FROM unnest(n.traversal_ids) WITH ORDINALITY AS t(id, ord)
+          JOIN namespaces a ON a.id = t.id) || '/' || p.path = :'full_path'
+ ORDER BY p.id LIMIT 1
