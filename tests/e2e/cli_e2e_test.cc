@@ -202,7 +202,8 @@ TEST_F(CliE2E, EveryCommandEqualsGitlabSql) {
     ExpectIdsBothForms({"projects", id, "--unarchived"},
                        [&](Form f) { return g.Projects(ns, true, f); });
     ExpectIds({"runners", id}, gitlab_->RunnersOfGroup(ns), "linear");
-    ExpectIds({"runners", id, "--ancestors"}, gitlab_->RunnersOfGroupAndAncestors(ns), "linear");
+    ExpectIdsBothForms({"runners", id, "--ancestors"},
+                       [&](Form f) { return g.RunnersOfGroupAndAncestors(ns, f); });
     ExpectText({"counts", id}, gitlab_->CountsText(ns));
     const std::optional<std::string> path = gitlab_->NamespacePath(ns);
     ASSERT_TRUE(path.has_value());
@@ -224,10 +225,12 @@ TEST_F(CliE2E, EveryCommandEqualsGitlabSql) {
   for (int64_t p : projects) {
     SCOPED_TRACE("project " + Id(p));
     const std::string id = Id(p);
-    ExpectIds({"project-ancestors", id}, gitlab_->ProjectAncestors(p, false), "linear");
-    ExpectIds({"project-ancestors", id, "--self-first"}, gitlab_->ProjectAncestors(p, true),
-              "linear");
-    ExpectIds({"project-runners", id}, gitlab_->ProjectRunners(p), "linear");
+    GitlabSql& g = *gitlab_;
+    ExpectIdsBothForms({"project-ancestors", id},
+                       [&](Form f) { return g.ProjectAncestors(p, false, f); });
+    ExpectIdsBothForms({"project-ancestors", id, "--self-first"},
+                       [&](Form f) { return g.ProjectAncestors(p, true, f); });
+    ExpectIdsBothForms({"project-runners", id}, [&](Form f) { return g.ProjectRunners(p, f); });
     const std::optional<std::string> path = gitlab_->ProjectPath(p);
     ASSERT_TRUE(path.has_value());
     ExpectText({"path", id, "--project"}, *path + "\n");
