@@ -23,13 +23,15 @@
 #include <string>
 #include <vector>
 
-#include "canopy/bench/pg_connection.h"
 #include "canopy/hierarchy_index.h"
 #include "canopy/net/client.h"
 #include "canopy/status.h"
+#include "canopy/testing/pg_connection.h"
 #include "questions.h"
 
 namespace canopy::bench::compare {
+
+using canopy::testing::PgConnection;
 
 class Asker {
  public:

@@ -12,20 +12,20 @@
 #include <iostream>
 #include <memory>
 
-#include "canopy/bench/gitlab_database.h"
-#include "canopy/bench/pg_connection.h"
+#include "canopy/testing/gitlab_database.h"
+#include "canopy/testing/pg_connection.h"
 
 namespace canopy::bench::compare {
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
+using testing::ConninfoWith;
+using testing::PgConnection;
 
 double Since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
 }
-
-std::string Quoted(const std::string& s) { return "'" + s + "'"; }
 
 Result<uint64_t> Count(PgConnection& db, const std::string& table) {
   Result<std::string> v = db.Value("SELECT count(*) FROM " + table);
@@ -34,26 +34,6 @@ Result<uint64_t> Count(PgConnection& db, const std::string& table) {
 }
 
 }  // namespace
-
-ThrowawayCluster::~ThrowawayCluster() {
-  if (dir_.empty()) return;
-  const std::string cmd =
-      Quoted(script_) + " stop " + Quoted(dir_) + " >&2; rm -rf " + Quoted(dir_);
-  if (std::system(cmd.c_str()) != 0) std::cerr << "compare_bench: stopping the cluster failed\n";
-}
-
-Result<std::string> ThrowawayCluster::Start(const std::string& script) {
-  char tmpl[] = "/tmp/canopy-compare-pg.XXXXXX";
-  if (mkdtemp(tmpl) == nullptr) return Status::Internal("mkdtemp failed");
-  script_ = script;
-  dir_ = tmpl;
-  const std::string cmd = Quoted(script_) + " start " + Quoted(dir_) + " >&2";
-  if (std::system(cmd.c_str()) != 0) return Status::Unavailable("scripts/pg-test-cluster failed");
-  std::ifstream in(dir_ + "/conninfo");
-  std::string line;
-  if (!std::getline(in, line)) return Status::Unavailable("no conninfo from pg-test-cluster");
-  return line;
-}
 
 Result<DatabaseLoad> PrepareDatabase(const std::string& admin_conninfo, const std::string& database,
                                      const testing::GitlabForest& forest,
@@ -86,20 +66,21 @@ Result<DatabaseLoad> PrepareDatabase(const std::string& admin_conninfo, const st
   PgConnection& db = *opened.value();
   if (!load.reused) {
     auto t0 = Clock::now();
-    Status s = CreateGitlabTables(db);
+    Status s = testing::CreateGitlabTables(db);
+    if (s.ok()) s = testing::CreateNamespaceDescendantsTable(db);
     if (!s.ok()) return s;
     load.create_seconds = Since(t0);
     t0 = Clock::now();
     std::cerr << "compare_bench: COPY into namespaces, projects, ci_runner_namespaces...\n";
-    if (s = LoadGitlabForest(db, forest); !s.ok()) return s;
+    if (s = testing::LoadGitlabForest(db, forest); !s.ok()) return s;
     load.copy_seconds = Since(t0);
     t0 = Clock::now();
-    std::cerr << "compare_bench: GitLab's indexes and foreign keys, VACUUM ANALYZE...\n";
-    if (s = CreateGitlabIndexes(db); !s.ok()) return s;
+    std::cerr << "compare_bench: GitLab's indexes and constraints, VACUUM ANALYZE...\n";
+    if (s = testing::AddGitlabIndexesAndConstraints(db); !s.ok()) return s;
     load.index_seconds = Since(t0);
     t0 = Clock::now();
     std::cerr << "compare_bench: namespace_descendants (enable + refresh)...\n";
-    Result<uint64_t> cached = PopulateNamespaceDescendants(db);
+    Result<uint64_t> cached = testing::PopulateNamespaceDescendants(db);
     if (!cached.ok()) return cached.status();
     load.cache_seconds = Since(t0);
     s = db.Exec("CREATE TABLE canopy_compare_shape AS SELECT '" + shape_key + "'::text AS shape");

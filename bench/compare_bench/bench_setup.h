@@ -1,6 +1,7 @@
-// bench_setup.h — what canopy_compare_bench stands on: a PostgreSQL server
-// (given, or a throwaway one from scripts/pg-test-cluster), the GitLab-shaped
-// database loaded from a generated forest, and a description of the machine.
+// bench_setup.h — what canopy_compare_bench and canopy_serving_bench stand
+// on: the GitLab-shaped database loaded from a generated forest
+// (canopy/testing/gitlab_database.h) on a given server or a throwaway one
+// (canopy/testing/pg_cluster.h), and a description of the machine.
 //
 // THREAD SAFETY: main-thread helpers.
 #pragma once
@@ -14,22 +15,6 @@
 
 namespace canopy::bench::compare {
 
-// A private PostgreSQL 15 started with scripts/pg-test-cluster, stopped and
-// removed by the destructor.
-class ThrowawayCluster {
- public:
-  ThrowawayCluster() = default;
-  ~ThrowawayCluster();
-  ThrowawayCluster(const ThrowawayCluster&) = delete;
-  ThrowawayCluster& operator=(const ThrowawayCluster&) = delete;
-  // Returns the cluster's conninfo (its Unix socket; TCP on 127.0.0.1 too).
-  Result<std::string> Start(const std::string& script);
-
- private:
-  std::string script_;
-  std::string dir_;
-};
-
 struct DatabaseLoad {
   bool reused = false;  // an existing database of the same shape was kept
   double create_seconds = 0, copy_seconds = 0, index_seconds = 0, cache_seconds = 0;
@@ -38,9 +23,10 @@ struct DatabaseLoad {
 };
 
 // Creates database `database` on the server of `admin_conninfo` and loads
-// `forest` into it (CreateGitlabTables, LoadGitlabForest, CreateGitlabIndexes,
-// PopulateNamespaceDescendants). With `reuse`, a database already loaded with
-// the same `shape_key` is kept as it is. Logs progress to stderr.
+// `forest` into it (canopy::testing's CreateGitlabTables,
+// CreateNamespaceDescendantsTable, LoadGitlabForest,
+// AddGitlabIndexesAndConstraints, PopulateNamespaceDescendants). With `reuse`, a database already
+// loaded with the same `shape_key` is kept as it is. Logs progress to stderr.
 Result<DatabaseLoad> PrepareDatabase(const std::string& admin_conninfo, const std::string& database,
                                      const testing::GitlabForest& forest,
                                      const std::string& shape_key, bool reuse);

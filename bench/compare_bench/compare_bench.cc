@@ -28,16 +28,20 @@
 
 #include "askers.h"
 #include "bench_setup.h"
-#include "canopy/bench/pg_connection.h"
 #include "canopy/cdc/replica.h"
 #include "canopy/net/server.h"
 #include "canopy/testing/gitlab_forest.h"
+#include "canopy/testing/pg_cluster.h"
+#include "canopy/testing/pg_connection.h"
 #include "cell_runner.h"
 #include "questions.h"
 #include "report.h"
 
 namespace canopy::bench::compare {
 namespace {
+
+using testing::ConninfoValue;
+using testing::ConninfoWith;
 
 using Clock = std::chrono::steady_clock;
 
@@ -324,10 +328,10 @@ int Run(const Flags& f) {
   const auto run_start = Clock::now();
 
   // ---- PostgreSQL ----
-  ThrowawayCluster cluster;
+  testing::ThrowawayCluster cluster;
   std::string admin = f.pg;
   if (admin.empty()) {
-    Result<std::string> started = cluster.Start(CANOPY_PG_TEST_CLUSTER_SCRIPT);
+    Result<std::string> started = cluster.Start("", "canopy-compare-pg");
     if (!started.ok()) {
       std::cerr << "compare_bench: " << started.status().ToString() << "\n";
       return 1;

@@ -5,8 +5,9 @@
 //   canopy_serving_bench --pg CONNINFO --canopyd PATH --loadgen PATH [options]
 //
 // Steps: generate the forest and load it into PostgreSQL with GitLab's
-// columns, indexes and namespace_descendants cache (bench/pg, shared with
-// canopy_compare_bench); start redis-server (Unix socket, no persistence) and
+// columns, indexes and namespace_descendants cache
+// (canopy/testing/gitlab_database.h, shared with canopy_compare_bench);
+// start redis-server (Unix socket, no persistence) and
 // canopyd (replicating that database; FlatBuffers and, when this canopyd has
 // it, RESP on Unix sockets); check that canopyd's answers (both protocols)
 // equal every SQL form's for every question and put each answer's RESP bytes
@@ -38,9 +39,10 @@
 
 #include "askers.h"
 #include "bench_setup.h"
-#include "canopy/bench/pg_connection.h"
 #include "canopy/net/client.h"
 #include "canopy/testing/gitlab_forest.h"
+#include "canopy/testing/pg_cluster.h"
+#include "canopy/testing/pg_connection.h"
 #include "cells.h"
 #include "processes.h"
 #include "questions.h"
@@ -55,6 +57,8 @@ using compare::Answer;
 using compare::Question;
 using compare::QuestionKind;
 using compare::SqlForm;
+using testing::ConninfoWith;
+using testing::PgConnection;
 
 constexpr int kExitMissingProgram = 77;
 
@@ -767,10 +771,10 @@ int Run(const Flags& f) {
   }
 
   // ---- PostgreSQL and the database ----
-  compare::ThrowawayCluster cluster;
+  testing::ThrowawayCluster cluster;
   std::string admin = f.pg;
   if (admin.empty()) {
-    Result<std::string> started = cluster.Start(CANOPY_PG_TEST_CLUSTER_SCRIPT);
+    Result<std::string> started = cluster.Start("", "canopy-serving-pg");
     if (!started.ok()) {
       std::cerr << "serving_bench: " << started.status().ToString() << "\n";
       return 1;

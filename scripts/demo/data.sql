@@ -1,7 +1,8 @@
 -- scripts/demo/data.sql — a small GitLab-shaped forest for scripts/run, made with
 -- generate_series (deterministic: the same ids every run).
 --
---   psql -v scale=1 -f scripts/demo/schema.sql -f scripts/demo/data.sql
+--   psql -v scale=1 -f testing/sql/gitlab_schema.sql -f testing/sql/gitlab_indexes.sql \
+--     -f testing/sql/gitlab_constraints.sql -f scripts/demo/data.sql
 --
 -- scale (1..100, default 1) multiplies everything generated; the named rows
 -- below keep their ids at every scale. At scale 1: ~3,100 groups, 5,000 user

@@ -1,74 +1,37 @@
-// gitlab_schema.cc — the e2e tests' GitLab-shaped database.
+// gitlab_schema.cc — the e2e tests' GitLab database: testing/sql's tables and
+// indexes plus the tests' own additions; SQL for canopy transactions.
 #include "gitlab_schema.h"
+
+#include <gtest/gtest.h>
 
 #include <sstream>
 
 #include "canopy/cdc/table_mapping.h"
+#include "canopy/testing/gitlab_database.h"
+#include "canopy/testing/gitlab_schema.h"
 
 namespace canopy::cdc::testing {
 
 namespace {
 
-const char* kSchema = R"sql(
-CREATE TABLE namespaces (
-  id bigint PRIMARY KEY,
-  name character varying NOT NULL,
-  path character varying NOT NULL,
-  owner_id bigint,
-  created_at timestamp without time zone DEFAULT now(),
-  updated_at timestamp without time zone DEFAULT now(),
-  type character varying DEFAULT 'User'::character varying NOT NULL,
-  description character varying DEFAULT ''::character varying NOT NULL,
-  visibility_level integer DEFAULT 20 NOT NULL,
-  parent_id bigint,
-  traversal_ids bigint[] DEFAULT '{}'::bigint[] NOT NULL,
-  organization_id bigint DEFAULT 1
-);
+// What the tests add to GitLab's tables and indexes (testing/sql), instead of
+// gitlab_constraints.sql: foreign keys checked at COMMIT, so a transaction may
+// touch rows in any order (a test may also leave orphans on purpose, and
+// project namespaces and runner links follow a deleted namespace), an
+// unpublished side table, and the parent walk that sets traversal_ids.
+const char* kTestAdditions = R"sql(
 ALTER TABLE namespaces ADD CONSTRAINT fk_namespaces_parent FOREIGN KEY (parent_id) REFERENCES namespaces(id)
   ON DELETE RESTRICT DEFERRABLE INITIALLY DEFERRED;
-CREATE INDEX index_namespaces_on_traversal_ids ON namespaces USING gin (traversal_ids);
-CREATE INDEX index_namespaces_on_parent_id ON namespaces (parent_id);
-
-CREATE TABLE projects (
-  id bigint PRIMARY KEY,
-  name character varying,
-  path character varying,
-  description text,
-  created_at timestamp without time zone DEFAULT now(),
-  namespace_id bigint NOT NULL,
-  visibility_level integer DEFAULT 0 NOT NULL,
-  archived boolean DEFAULT false NOT NULL,
-  pending_delete boolean DEFAULT false,
-  project_namespace_id bigint,
-  organization_id bigint DEFAULT 1
-);
 ALTER TABLE projects ADD CONSTRAINT fk_projects_namespace_id FOREIGN KEY (namespace_id) REFERENCES namespaces(id)
   ON DELETE RESTRICT DEFERRABLE INITIALLY DEFERRED;
 ALTER TABLE projects ADD CONSTRAINT fk_projects_project_namespace_id FOREIGN KEY (project_namespace_id)
   REFERENCES namespaces(id) ON DELETE SET NULL DEFERRABLE INITIALLY DEFERRED;
-CREATE INDEX index_projects_on_namespace_id ON projects (namespace_id);
 CREATE INDEX index_projects_on_project_namespace_id ON projects (project_namespace_id);
-
-CREATE TABLE ci_runner_namespaces (
-  id bigint PRIMARY KEY,
-  runner_id bigint,
-  namespace_id bigint
-);
 ALTER TABLE ci_runner_namespaces ADD CONSTRAINT fk_runner_namespaces_namespace FOREIGN KEY (namespace_id)
   REFERENCES namespaces(id) ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED;
-CREATE INDEX index_ci_runner_namespaces_on_namespace_id ON ci_runner_namespaces (namespace_id);
 
 -- Not published: writes here must only move the slot forward (keepalives).
 CREATE TABLE audit_events (id bigserial PRIMARY KEY, details text);
-
--- GitLab: deleting a project deletes its project namespace (a trigger, no callbacks).
-CREATE FUNCTION delete_project_namespace() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  DELETE FROM namespaces WHERE id = OLD.project_namespace_id AND type = 'Project';
-  RETURN NULL;
-END $$;
-CREATE TRIGGER trigger_delete_project_namespace_on_project_delete AFTER DELETE ON projects
-  FOR EACH ROW WHEN (OLD.project_namespace_id IS NOT NULL) EXECUTE FUNCTION delete_project_namespace();
 
 -- The parent_id walk (root first), as Namespace::TraversalHierarchy computes it.
 CREATE FUNCTION canopy_test_path(ns bigint) RETURNS bigint[] LANGUAGE sql STABLE AS $$
@@ -92,19 +55,26 @@ std::string IdList(const std::vector<int64_t>& ids) {
 
 }  // namespace
 
-bool CreateGitlabSchema(Sql& sql) { return sql.Exec(kSchema); }
+bool CreateGitlabSchema(Sql& sql) {
+  if (!sql.ok()) return false;
+  Status s = canopy::testing::CreateGitlabTables(sql.connection());
+  if (s.ok()) s = canopy::testing::CreateGitlabIndexes(sql.connection());
+  if (!s.ok()) {
+    ADD_FAILURE() << s.ToString();
+    return false;
+  }
+  return sql.Exec(kTestAdditions);
+}
 
 bool LoadForest(Sql& sql, const canopy::testing::GitlabForest& forest) {
-  using canopy::testing::kNamespaceCopyColumns, canopy::testing::kProjectCopyColumns,
-      canopy::testing::kRunnerLinkCopyColumns;
-  return sql.Exec("BEGIN") &&
-         sql.CopyIn(std::string("namespaces (") + kNamespaceCopyColumns + ")",
-                    canopy::testing::NamespaceCopyRows(forest)) &&
-         sql.CopyIn(std::string("projects (") + kProjectCopyColumns + ")",
-                    canopy::testing::ProjectCopyRows(forest)) &&
-         sql.CopyIn(std::string("ci_runner_namespaces (") + kRunnerLinkCopyColumns + ")",
-                    canopy::testing::RunnerLinkCopyRows(forest)) &&
-         sql.Exec("COMMIT") && sql.Exec("ANALYZE");
+  if (!sql.ok()) return false;
+  const Status s = canopy::testing::LoadGitlabForest(sql.connection(), forest);
+  if (!s.ok()) {
+    ADD_FAILURE() << "loading the forest: " << s.ToString();
+    if (PQtransactionStatus(sql.get()) != PQTRANS_IDLE) sql.Exec("ROLLBACK");
+    return false;
+  }
+  return sql.Exec("ANALYZE");
 }
 
 SqlWriter::SqlWriter(const canopy::testing::GitlabForest& loaded) {

@@ -1,4 +1,4 @@
-// gitlab_schema.h — GitLab-shaped tables in a test database, loaded from a
+// gitlab_schema.h — GitLab's tables in a test database, loaded from a
 // generated forest, and GitLab-style write transactions applied as SQL.
 #pragma once
 
@@ -13,17 +13,18 @@
 
 namespace canopy::cdc::testing {
 
-// Creates namespaces / projects / ci_runner_namespaces with GitLab's column
-// names, extra columns canopy ignores, traversal_ids bigint[] with its GIN
-// index, foreign keys (deferred, so a transaction may touch rows in any
-// order), the trigger that deletes a project's namespace with the project, an
+// Creates GitLab's namespaces / projects / ci_runner_namespaces (testing/sql's
+// gitlab_schema.sql: GitLab's columns, extra ones canopy ignores, the trigger
+// that deletes a project's namespace with the project) with GitLab's lookup
+// indexes (gitlab_indexes.sql), but not GitLab's constraints: instead foreign
+// keys checked at COMMIT (so a transaction may touch rows in any order), an
 // unpublished side table (audit_events), and canopy_test_path(id) (the
 // recursive parent walk that sets traversal_ids, as GitLab's
 // Namespace::TraversalHierarchy does).
 bool CreateGitlabSchema(Sql& sql);
 
 // Loads every live row of `forest` with COPY, traversal_ids computed from the
-// parent chain. One transaction.
+// parent chain (canopy::testing::LoadGitlabForest), then ANALYZE.
 bool LoadForest(Sql& sql, const canopy::testing::GitlabForest& forest);
 
 // Applies canopy transactions as GitLab writes them: a new namespace is an

@@ -15,11 +15,13 @@
 #include <chrono>
 #include <cstdlib>
 #include <iostream>
+#include <memory>
 #include <thread>
 
 #include "canopy/cdc/replica.h"
 #include "canopy/cdc/verify.h"
 #include "canopy/testing/gitlab_forest.h"
+#include "canopy/testing/pg_connection.h"
 #include "gitlab_schema.h"
 #include "pg_fixture.h"
 
@@ -75,51 +77,43 @@ void StartStreaming(Replica& replica) {
 // the highest committed id (so an insert whose commit was cut off is neither
 // lost nor doubled). Returns false if the server stayed away for 60 s.
 bool WriteCounterTxns(const std::string& conninfo, int64_t count, std::atomic<int64_t>* committed) {
-  PGconn* conn = nullptr;
+  std::unique_ptr<canopy::testing::PgConnection> conn;
   const auto give_up = [] { return std::chrono::steady_clock::now() + seconds(60); };
   auto deadline = give_up();
   int64_t next = -1;
   while (next < count) {
-    if (conn == nullptr || PQstatus(conn) != CONNECTION_OK) {
-      if (conn != nullptr) PQfinish(conn);
-      conn = PQconnectdb(conninfo.c_str());
-      if (PQstatus(conn) != CONNECTION_OK) {
+    if (conn == nullptr || PQstatus(conn->raw()) != CONNECTION_OK) {
+      conn.reset();
+      auto opened = canopy::testing::PgConnection::Open(conninfo);
+      if (!opened.ok()) {
         if (std::chrono::steady_clock::now() > deadline) break;
         std::this_thread::sleep_for(milliseconds(50));
         continue;
       }
-      PGresult* r =
-          PQexec(conn, ("SELECT coalesce(max(id) - " + std::to_string(kCounterBase) +
-                        " + 1, 0) FROM namespaces WHERE id >= " + std::to_string(kCounterBase))
-                           .c_str());
-      const bool ok = PQresultStatus(r) == PGRES_TUPLES_OK;
-      if (ok) next = std::stoll(PQgetvalue(r, 0, 0));
-      PQclear(r);
-      if (!ok) {
-        PQfinish(conn);
-        conn = nullptr;
+      conn = std::move(opened).value();
+      Result<std::string> first =
+          conn->Value("SELECT coalesce(max(id) - " + std::to_string(kCounterBase) +
+                      " + 1, 0) FROM namespaces WHERE id >= " + std::to_string(kCounterBase));
+      if (!first.ok()) {
+        conn.reset();
         continue;
       }
+      next = std::stoll(first.value());
       committed->store(next);
     }
     const std::string id = std::to_string(kCounterBase + next);
-    PGresult* r = PQexec(
-        conn, ("INSERT INTO namespaces (id, name, path, type, visibility_level, traversal_ids) "
-               "VALUES (" +
-               id + ", 'counter " + id + "', 'counter-" + id + "', 'User', 20, ARRAY[" + id +
-               "]::bigint[])")
-                  .c_str());
-    const bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
-    PQclear(r);
-    if (ok) {
+    const Status inserted = conn->Exec(
+        "INSERT INTO namespaces (id, name, path, type, visibility_level, traversal_ids) "
+        "VALUES (" +
+        id + ", 'counter " + id + "', 'counter-" + id + "', 'User', 20, ARRAY[" + id +
+        "]::bigint[])");
+    if (inserted.ok()) {
       committed->store(++next);
       deadline = give_up();
     } else {
-      PQfinish(conn);  // re-read the committed position after reconnecting
-      conn = nullptr;
+      conn.reset();  // re-read the committed position after reconnecting
     }
   }
-  if (conn != nullptr) PQfinish(conn);
   return next == count;
 }
 

@@ -1,9 +1,10 @@
-// pg_connection.cc — see canopy/bench/pg_connection.h.
-#include "canopy/bench/pg_connection.h"
+// pg_connection.cc — see canopy/testing/pg_connection.h.
+#include "canopy/testing/pg_connection.h"
 
 #include <algorithm>
+#include <optional>
 
-namespace canopy::bench {
+namespace canopy::testing {
 
 namespace {
 
@@ -66,6 +67,78 @@ Result<std::string> PgConnection::Value(const std::string& sql) {
   std::string value = PQntuples(r) > 0 && PQnfields(r) > 0 ? PQgetvalue(r, 0, 0) : "";
   PQclear(r);
   return value;
+}
+
+Result<std::vector<std::vector<std::string>>> PgConnection::Rows(const std::string& sql) {
+  PGresult* r = PQexec(conn_, sql.c_str());
+  if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+    Status error = Status::Internal(Head(sql) + ": " + Trimmed(PQresultErrorMessage(r)));
+    PQclear(r);
+    return error;
+  }
+  const int rows = PQntuples(r), cols = PQnfields(r);
+  std::vector<std::vector<std::string>> out(static_cast<size_t>(rows));
+  for (int i = 0; i < rows; ++i) {
+    auto& row = out[static_cast<size_t>(i)];
+    row.reserve(static_cast<size_t>(cols));
+    for (int c = 0; c < cols; ++c) {
+      row.emplace_back(PQgetisnull(r, i, c) ? "\\N" : PQgetvalue(r, i, c));
+    }
+  }
+  PQclear(r);
+  return out;
+}
+
+Result<std::vector<std::string>> PgConnection::FirstValues(const std::string& sql) {
+  if (PQsendQuery(conn_, sql.c_str()) == 0) {
+    return Status::Internal(Head(sql) + ": " + error_message());
+  }
+  std::vector<std::string> values;
+  std::string error;
+  while (PGresult* r = PQgetResult(conn_)) {
+    const ExecStatusType st = PQresultStatus(r);
+    if (st == PGRES_TUPLES_OK && PQntuples(r) > 0 && PQnfields(r) > 0) {
+      values.push_back(PQgetvalue(r, 0, 0));
+    }
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && error.empty()) {
+      error = Trimmed(PQresultErrorMessage(r));
+    }
+    PQclear(r);
+  }
+  if (!error.empty()) return Status::Internal(Head(sql) + ": " + error);
+  return values;
+}
+
+Result<uint64_t> PgConnection::CopyOutDiscard(const std::string& copy_to_stdout) {
+  PGresult* r = PQexec(conn_, copy_to_stdout.c_str());
+  const bool started = PQresultStatus(r) == PGRES_COPY_OUT;
+  std::string start_error = Trimmed(PQresultErrorMessage(r));
+  PQclear(r);
+  if (!started) return Status::Internal(Head(copy_to_stdout) + ": " + start_error);
+  uint64_t bytes = 0;
+  char* buf = nullptr;
+  int n;
+  while ((n = PQgetCopyData(conn_, &buf, 0)) > 0) {
+    bytes += static_cast<uint64_t>(n);
+    PQfreemem(buf);
+  }
+  std::string error = n == -2 ? error_message() : "";
+  while ((r = PQgetResult(conn_)) != nullptr) {
+    if (PQresultStatus(r) != PGRES_COMMAND_OK && error.empty()) {
+      error = Trimmed(PQresultErrorMessage(r));
+    }
+    PQclear(r);
+  }
+  if (!error.empty()) return Status::Internal(Head(copy_to_stdout) + ": " + error);
+  return bytes;
+}
+
+Result<Lsn> PgConnection::CurrentWalLsn() {
+  Result<std::string> text = Value("SELECT pg_current_wal_lsn()");
+  if (!text.ok()) return text.status();
+  std::optional<Lsn> lsn = Lsn::Parse(text.value());
+  if (!lsn) return Status::Internal("unparsable pg_current_wal_lsn() '" + text.value() + "'");
+  return *lsn;
 }
 
 Status PgConnection::CopyIn(const std::string& table_and_columns, std::string_view rows) {
@@ -155,4 +228,4 @@ std::string ConninfoValue(const std::string& conninfo, const std::string& keywor
   return value;
 }
 
-}  // namespace canopy::bench
+}  // namespace canopy::testing
