@@ -1,12 +1,7 @@
 // gitlab_schema.cc — see canopy/testing/gitlab_schema.h.
 #include "canopy/testing/gitlab_schema.h"
 
-#include <fstream>
-#include <sstream>
-
-#ifndef CANOPY_TESTING_SQL_DIR
-#error "CANOPY_TESTING_SQL_DIR must name testing/sql"
-#endif
+#include "canopy/testing/gitlab_sql.h"
 
 namespace canopy::testing {
 
@@ -22,20 +17,12 @@ Status RunFile(PgConnection& db, std::string_view file_name) {
 
 }  // namespace
 
-std::string TestingSqlPath(std::string_view file_name) {
-  std::string path = CANOPY_TESTING_SQL_DIR;
-  path += '/';
-  path += file_name;
-  return path;
-}
-
 Result<std::string> ReadTestingSql(std::string_view file_name) {
-  const std::string path = TestingSqlPath(file_name);
-  std::ifstream in(path);
-  if (!in) return Status::NotFound("cannot read " + path);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
+  std::string_view name = file_name;
+  if (name.ends_with(".sql")) name.remove_suffix(4);
+  const char* text = TestingSqlFile(name);
+  if (text == nullptr) return Status::NotFound("no testing/sql/" + std::string(file_name));
+  return std::string(text);
 }
 
 Status CreateGitlabTables(PgConnection& db) { return RunFile(db, "gitlab_schema.sql"); }

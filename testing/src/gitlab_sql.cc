@@ -1,5 +1,5 @@
-// gitlab_sql.cc — see gitlab_sql.h. The texts come from testing/sql/queries,
-// turned into a table by testing/CMakeLists.txt (gitlab_sql_texts.inc).
+// gitlab_sql.cc — see gitlab_sql.h. The texts come from testing/sql, turned
+// into a table by testing/CMakeLists.txt (testing_sql_files.inc).
 #include "canopy/testing/gitlab_sql.h"
 
 #include <cctype>
@@ -10,23 +10,20 @@ namespace canopy::testing {
 namespace {
 
 struct SqlFile {
-  const char* name;  // "linear/descendants"
+  const char* name;  // "queries/linear/descendants"
   const char* text;
 };
 
 constexpr SqlFile kFiles[] = {
-#include "gitlab_sql_texts.inc"
+#include "testing_sql_files.inc"
 };
 
 const char* Find(std::string_view form, std::string_view name) {
-  for (const SqlFile& file : kFiles) {
-    const std::string_view full = file.name;
-    if (full.size() == form.size() + 1 + name.size() && full.starts_with(form) &&
-        full[form.size()] == '/' && full.ends_with(name)) {
-      return file.text;
-    }
-  }
-  return nullptr;
+  std::string path = "queries/";
+  path += form;
+  path += '/';
+  path += name;
+  return TestingSqlFile(path);
 }
 
 bool IsIdentifierByte(char c) {
@@ -34,6 +31,13 @@ bool IsIdentifierByte(char c) {
 }
 
 }  // namespace
+
+const char* TestingSqlFile(std::string_view name) {
+  for (const SqlFile& file : kFiles) {
+    if (name == file.name) return file.text;
+  }
+  return nullptr;
+}
 
 const char* SqlFormName(SqlForm form) {
   switch (form) {

@@ -16,12 +16,10 @@
 //   s = canopy::testing::CreateGitlabIndexes(**db);
 //   s = canopy::testing::CreateGitlabConstraints(**db);
 //
-// The files are read at run time from the source tree (CANOPY_TESTING_SQL_DIR,
-// set by the build), like scripts/pg-test-cluster: tests and benchmarks run
-// from a build of the source tree, and the shell users need the files as
-// files anyway, so an edit needs no rebuild and there is no generated copy.
+// The files are compiled in (canopy/testing/gitlab_sql.h, TestingSqlFile);
+// the shell users read the same files.
 //
-// ERRORS: kNotFound when a file cannot be read; SQL errors as
+// ERRORS: kNotFound for a file testing/sql does not have; SQL errors as
 // canopy::testing::PgConnection reports them (kInternal).
 //
 // THREAD SAFETY: thread-safe; one connection is used by one thread at a time.
@@ -35,9 +33,7 @@
 
 namespace canopy::testing {
 
-// The path of `file_name` in testing/sql.
-std::string TestingSqlPath(std::string_view file_name);
-// The text of `file_name` in testing/sql.
+// The text of `file_name` ("gitlab_schema.sql") in testing/sql.
 Result<std::string> ReadTestingSql(std::string_view file_name);
 
 // Runs gitlab_schema.sql. REQUIRES: none of its tables or functions exists.

@@ -1,6 +1,6 @@
 // canopy/testing/gitlab_sql.h — GitLab's SQL for every query canopy answers,
 // the one copy: the files of testing/sql/queries (see its README.md), compiled
-// in. The e2e oracle, bench/compare and bench/serving run these; scripts/run
+// in (with the rest of testing/sql, GitLab's schema: TestingSqlFile). The e2e oracle, bench/compare and bench/serving run these; scripts/run
 // shows and times the same files.
 //
 //   std::string sql = canopy::testing::GitlabSql("descendants", canopy::testing::SqlForm::kLinear);
@@ -26,6 +26,10 @@
 #include <string_view>
 
 namespace canopy::testing {
+
+// The text of testing/sql/<name>.sql as compiled in ("gitlab_schema",
+// "queries/linear/descendants"), or nullptr if there is no such file.
+const char* TestingSqlFile(std::string_view name);
 
 // The three ways GitLab asks: a recursive CTE on parent_id
 // (Gitlab::ObjectHierarchy), traversal_ids (Namespaces::Traversal::Linear),
