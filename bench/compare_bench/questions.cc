@@ -10,27 +10,6 @@ namespace canopy::bench::compare {
 
 namespace {
 
-// The file of testing/sql/queries that holds each question's SQL.
-const char* SqlName(QuestionKind kind) {
-  switch (kind) {
-    case QuestionKind::kSelfAndAncestors:
-      return "self_and_ancestors";
-    case QuestionKind::kSelfAndDescendants:
-      return "self_and_descendants";
-    case QuestionKind::kAllProjectIds:
-      return "all_project_ids";
-    case QuestionKind::kRunnersOfGroupAndAncestors:
-      return "runners_of_group_and_ancestors";
-    case QuestionKind::kProjectAncestors:
-      return "project_ancestors";
-    case QuestionKind::kCounts:
-      return "counts";
-    case QuestionKind::kBatchAncestors:
-      return "batch_self_and_ancestors";
-  }
-  return "";
-}
-
 std::string ArrayLiteral(const std::vector<int64_t>& ids) {
   std::string out = "{";
   for (size_t i = 0; i < ids.size(); ++i) {
@@ -137,8 +116,11 @@ const char* SqlText(QuestionKind kind, SqlForm form) {
     auto* t = new std::array<std::string, kQuestionKindCount * kSqlFormCount>();
     for (int k = 0; k < kQuestionKindCount; ++k) {
       for (int f = 0; f < kSqlFormCount; ++f) {
-        (*t)[k * kSqlFormCount + f] =
-            testing::GitlabSql(SqlName(static_cast<QuestionKind>(k)), static_cast<SqlForm>(f));
+        // The file of testing/sql/queries is named after the kind, but for the batch.
+        const auto kind = static_cast<QuestionKind>(k);
+        const char* name = kind == QuestionKind::kBatchAncestors ? "batch_self_and_ancestors"
+                                                                 : QuestionKindName(kind);
+        (*t)[k * kSqlFormCount + f] = testing::GitlabSql(name, static_cast<SqlForm>(f));
       }
     }
     return t;

@@ -359,9 +359,10 @@ std::vector<int64_t> GitlabSql::RunIds(const std::string& name, Form form, int64
 std::optional<std::vector<int64_t>> GitlabSql::Ancestors(int64_t ns, bool self, bool self_first,
                                                          Form form) {
   if (!NamespaceExists(ns)) return std::nullopt;
-  // Root first (hierarchy_order: :desc); :asc is the same rows reversed.
-  std::vector<int64_t> ids =
-      RunIds(self ? "self_and_ancestors" : "ancestors", form, ns, "Group", /*sort=*/false);
+  // Root first (hierarchy_order: :desc); :asc is the same rows reversed;
+  // ancestors is self_and_ancestors without the row (GitLab's definition).
+  std::vector<int64_t> ids = RunIds("self_and_ancestors", form, ns, "Group", /*sort=*/false);
+  if (!self) std::erase(ids, ns);
   if (self_first) std::reverse(ids.begin(), ids.end());
   return ids;
 }
@@ -372,10 +373,14 @@ std::optional<std::vector<int64_t>> GitlabSql::Descendants(int64_t ns, bool self
   const std::string type = NamespaceType(ns);
   if (type.empty()) return std::nullopt;
   // Class scoping: the caller's type only (Group.where(...)), unless
-  // project namespaces are asked for (skope: Namespace).
-  std::string name = self ? "self_and_descendants" : "descendants";
-  if (with_project_namespaces) name += "_with_project_namespaces";
-  return RunIds(name, form, ns, type, /*sort=*/true);
+  // project namespaces are asked for (skope: Namespace); descendants is
+  // self_and_descendants without the row (GitLab's definition).
+  std::vector<int64_t> ids =
+      RunIds(with_project_namespaces ? "self_and_descendants_with_project_namespaces"
+                                     : "self_and_descendants",
+             form, ns, type, /*sort=*/true);
+  if (!self) std::erase(ids, ns);
+  return ids;
 }
 
 std::optional<std::vector<int64_t>> GitlabSql::Projects(int64_t ns, bool unarchived, Form form) {
