@@ -8,10 +8,11 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <functional>
 #include <string>
 #include <vector>
+
+#include <CLI/CLI.hpp>
 
 #include "canopy/testing/gitlab_forest.h"
 
@@ -70,6 +71,19 @@ Subtree Measure(const canopy::testing::GitlabForest& forest, const std::vector<u
   return s;
 }
 
+// Whole numbers in decimal (CLI11 alone would read "010" as octal).
+CLI::Validator Decimal() {
+  return CLI::Validator(
+      [](std::string& value) {
+        if (value.empty() || value.find_first_not_of("0123456789") != std::string::npos) {
+          return std::string("needs a whole number, not '") + value + "'";
+        }
+        value.erase(0, std::min(value.find_first_not_of('0'), value.size() - 1));
+        return std::string();
+      },
+      "");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -77,23 +91,35 @@ int main(int argc, char** argv) {
   options.namespaces = 100'000;
   options.projects = 300'000;
   size_t stream = 0;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const char* flag = argv[i];
-    const unsigned long long value = std::strtoull(argv[i + 1], nullptr, 10);
-    if (std::strcmp(flag, "--namespaces") == 0)
-      options.namespaces = value;
-    else if (std::strcmp(flag, "--projects") == 0)
-      options.projects = value;
-    else if (std::strcmp(flag, "--links") == 0)
-      options.runner_links = value;
-    else if (std::strcmp(flag, "--seed") == 0)
-      options.seed = value;
-    else if (std::strcmp(flag, "--stream") == 0)
-      stream = value;
-    else {
-      std::fprintf(stderr, "unknown flag %s\n", flag);
-      return 2;
-    }
+  CLI::App app(
+      "canopy_forest_stats: generates a GitLab-shaped forest, prints its shape, optionally runs "
+      "a mixed write stream over it, and validates the result",
+      "canopy_forest_stats");
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  app.add_option("--namespaces", options.namespaces,
+                 "users + groups, default 100000 (project namespaces come on top)")
+      ->type_name("N")
+      ->transform(Decimal());
+  app.add_option("--projects", options.projects, "default 300000")
+      ->type_name("P")
+      ->transform(Decimal());
+  app.add_option_function<size_t>(
+         "--links", [&options](size_t links) { options.runner_links = links; },
+         "ci_runner_namespaces rows, default namespaces / 50")
+      ->type_name("R")
+      ->transform(Decimal());
+  app.add_option("--seed", options.seed, "default 1")->type_name("S")->transform(Decimal());
+  app.add_option("--stream", stream,
+                 "transactions of the mixed write stream to run, default 0 (none)")
+      ->type_name("T")
+      ->transform(Decimal());
+  app.footer(
+      "Exit status: 0, or 1 when the forest (or the forest after the stream) is invalid, "
+      "2 on usage.");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;  // --help: 0; a usage error: its message, 2
   }
 
   auto start = Clock::now();

@@ -14,6 +14,7 @@
 // form answers every question alike; time every cell; write compare.md,
 // compare.csv and compare-chart.dat into --out, and print the markdown.
 // Exit status: 0, or 1 when an answer differs or a cell failed, 2 on usage.
+#include <algorithm>
 #include <cctype>
 #include <chrono>
 #include <cstdio>
@@ -21,10 +22,12 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <limits>
 #include <memory>
-#include <optional>
 #include <string>
 #include <vector>
+
+#include <CLI/CLI.hpp>
 
 #include "askers.h"
 #include "bench_setup.h"
@@ -55,26 +58,6 @@ std::string Fixed(double v, int decimals) {
   return buf;
 }
 
-constexpr const char* kUsage = R"(usage: canopy_compare_bench [options]
-  --pg CONNINFO         PostgreSQL to use (a role that may CREATE DATABASE and replicate;
-                        wal_level=logical). Default: $CANOPY_COMPARE_PG, else a throwaway
-                        cluster from scripts/pg-test-cluster.
-  --database NAME       database to (re)create, default canopy_compare
-  --namespaces N        users + groups, default 100000 (project namespaces come on top)
-  --projects N          default 300000
-  --seed N              forest and batch seed, default 1
-  --duration SECONDS    timed window per cell, default 0.5
-  --warmup SECONDS      untimed warm-up per cell, default 0.05
-  --connections N       the matrix's many-connection case, default 16
-  --pipeline N          requests in flight when pipelined, default 32
-  --server-threads N    canopy::net::Server I/O threads, default 2
-  --out DIR             where compare.md, compare.csv, compare-chart.dat go, default .
-  --command TEXT        the command line to print in the report
-  --chart FILE          a chart image (beside compare.md) to show under the answers line
-  --reuse-db            keep an existing database loaded with the same sizes and seed
-  --no-network-matrix   only the per-kind latency table
-)";
-
 struct Flags {
   std::string pg;
   std::string database = "canopy_compare";
@@ -93,71 +76,75 @@ struct Flags {
   bool network_matrix = true;
 };
 
-std::optional<Flags> ParseFlags(int argc, char** argv) {
-  Flags f;
-  if (const char* env = std::getenv("CANOPY_COMPARE_PG"); env != nullptr) f.pg = env;
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    std::string value;
-    const bool has_value = i + 1 < argc;
-    auto next = [&]() -> bool {
-      if (!has_value) return false;
-      value = argv[++i];
-      return true;
-    };
-    try {
-      if (arg == "--reuse-db") {
-        f.reuse_db = true;
-      } else if (arg == "--no-network-matrix") {
-        f.network_matrix = false;
-      } else if (arg == "--help" || arg == "-h") {
-        std::cout << kUsage;
-        std::exit(0);
-      } else if (!next()) {
-        return std::nullopt;
-      } else if (arg == "--pg") {
-        f.pg = value;
-      } else if (arg == "--database") {
-        f.database = value;
-      } else if (arg == "--namespaces") {
-        f.namespaces = std::stoull(value);
-      } else if (arg == "--projects") {
-        f.projects = std::stoull(value);
-      } else if (arg == "--seed") {
-        f.seed = std::stoull(value);
-      } else if (arg == "--duration") {
-        f.duration = std::stod(value);
-      } else if (arg == "--warmup") {
-        f.warmup = std::stod(value);
-      } else if (arg == "--connections") {
-        f.connections = std::stoi(value);
-      } else if (arg == "--pipeline") {
-        f.pipeline = std::stoi(value);
-      } else if (arg == "--server-threads") {
-        f.server_threads = std::stoi(value);
-      } else if (arg == "--out") {
-        f.out_dir = value;
-      } else if (arg == "--command") {
-        f.command = value;
-      } else if (arg == "--chart") {
-        f.chart = value;
-      } else {
-        return std::nullopt;
-      }
-    } catch (const std::exception&) {  // std::stoull / std::stod on a bad number
-      return std::nullopt;
-    }
-  }
-  for (char c : f.database) {
-    if (!std::islower(static_cast<unsigned char>(c)) &&
-        !std::isdigit(static_cast<unsigned char>(c)) && c != '_') {
-      return std::nullopt;
-    }
-  }
-  if (f.connections < 1 || f.pipeline < 2 || f.duration <= 0 || f.server_threads < 1) {
-    return std::nullopt;
-  }
-  return f;
+// Whole numbers in decimal (CLI11 alone would read "010" as octal).
+CLI::Validator Decimal() {
+  return CLI::Validator(
+      [](std::string& value) {
+        if (value.empty() || value.find_first_not_of("0123456789") != std::string::npos) {
+          return std::string("needs a whole number, not '") + value + "'";
+        }
+        value.erase(0, std::min(value.find_first_not_of('0'), value.size() - 1));
+        return std::string();
+      },
+      "");
+}
+
+// The flags, into `f` (which holds the defaults). A flag given twice takes
+// the last value.
+void AddFlags(CLI::App* app, Flags* f) {
+  app->option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  app->get_formatter()->column_width(24);
+  const CLI::Validator database_name(
+      [](std::string& value) {
+        for (char c : value) {
+          if (!std::islower(static_cast<unsigned char>(c)) &&
+              !std::isdigit(static_cast<unsigned char>(c)) && c != '_') {
+            return std::string("needs lower-case letters, digits and _ only");
+          }
+        }
+        return std::string();
+      },
+      "");
+  // An option taking a whole number.
+  auto whole = [app](const std::string& name, auto& value, const std::string& description) {
+    return app->add_option(name, value, description)->type_name("N")->transform(Decimal());
+  };
+  app->add_option("--pg", f->pg,
+                  "PostgreSQL to use (a role that may CREATE DATABASE and replicate; "
+                  "wal_level=logical). Default: $CANOPY_COMPARE_PG, else a throwaway cluster from "
+                  "scripts/pg-test-cluster.")
+      ->envname("CANOPY_COMPARE_PG")
+      ->type_name("CONNINFO");
+  app->add_option("--database", f->database, "database to (re)create, default canopy_compare")
+      ->type_name("NAME")
+      ->check(database_name);
+  whole("--namespaces", f->namespaces,
+        "users + groups, default 100000 (project namespaces come on top)");
+  whole("--projects", f->projects, "default 300000");
+  whole("--seed", f->seed, "forest and batch seed, default 1");
+  app->add_option("--duration", f->duration, "timed window per cell, default 0.5")
+      ->type_name("SECONDS");
+  app->add_option("--warmup", f->warmup, "untimed warm-up per cell, default 0.05")
+      ->type_name("SECONDS");
+  whole("--connections", f->connections, "the matrix's many-connection case, default 16")
+      ->check(CLI::Range(1, std::numeric_limits<int>::max(), "1 OR MORE"));
+  whole("--pipeline", f->pipeline, "requests in flight when pipelined, default 32")
+      ->check(CLI::Range(2, std::numeric_limits<int>::max(), "2 OR MORE"));
+  whole("--server-threads", f->server_threads, "canopy::net::Server I/O threads, default 2")
+      ->check(CLI::Range(1, std::numeric_limits<int>::max(), "1 OR MORE"));
+  app->add_option("--out", f->out_dir,
+                  "where compare.md, compare.csv, compare-chart.dat go, default .")
+      ->type_name("DIR");
+  app->add_option("--command", f->command, "the command line to print in the report")
+      ->type_name("TEXT");
+  app->add_option("--chart", f->chart,
+                  "a chart image (beside compare.md) to show under the answers line")
+      ->type_name("FILE");
+  app->add_flag("--reuse-db", f->reuse_db,
+                "keep an existing database loaded with the same sizes and seed");
+  app->add_flag_callback(
+      "--no-network-matrix", [f] { f->network_matrix = false; }, "only the per-kind latency table");
+  app->footer("Exit status: 0, or 1 when an answer differs or a cell failed, 2 on usage.");
 }
 
 // The connections of one system on one transport.
@@ -559,11 +546,18 @@ int Run(const Flags& f) {
 }  // namespace canopy::bench::compare
 
 int main(int argc, char** argv) {
-  std::optional<canopy::bench::compare::Flags> flags =
-      canopy::bench::compare::ParseFlags(argc, argv);
-  if (!flags) {
-    std::cerr << canopy::bench::compare::kUsage;
-    return 2;
+  namespace compare = canopy::bench::compare;
+  CLI::App app(
+      "canopy_compare_bench: canopy against the SQL GitLab runs, on one generated GitLab-shaped "
+      "database, plus the network matrix (connections x pipelining)",
+      "canopy_compare_bench");
+  compare::Flags flags;
+  compare::AddFlags(&app, &flags);
+  try {
+    app.parse(argc, argv);
+    if (!(flags.duration > 0)) throw CLI::ValidationError("--duration", "needs a number above 0");
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;  // --help: 0; a usage error: its message, 2
   }
-  return canopy::bench::compare::Run(*flags);
+  return compare::Run(flags);
 }

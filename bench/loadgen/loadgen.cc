@@ -11,7 +11,7 @@
 // Every answer is decoded (canopy::net::internal::DecodeResponse: verified,
 // copied out, as a client library would) and checked: its request id, no
 // error, and the number of ids when --expect-ids is given. Any failure makes
-// the exit status 1. Output: one line of key=value on stdout (see kUsage),
+// the exit status 1. Output: one line of key=value on stdout (see kNotes),
 // which bench/serving's driver parses.
 //
 // Latency of a request: from just before its window's write() to the read()
@@ -33,11 +33,14 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <optional>
 #include <span>
 #include <string>
 #include <variant>
 #include <vector>
+
+#include <CLI/CLI.hpp>
 
 #include "canopy/net/protocol.h"
 #include "canopy/testing/stats.h"
@@ -52,27 +55,17 @@ using net::internal::DecodeResponse;
 using net::internal::EncodeRequest;
 using net::internal::FrameReader;
 
-constexpr const char* kUsage =
-    R"(usage: canopy_loadgen (--unix PATH | --tcp HOST:PORT) [options] QUERY
-  QUERY: ancestors ID          self_and_ancestors (IdQuery)
-         descendants ID        self_and_descendants, groups only
-         projects ID           all_project_ids
-         counts ID             Counts
-         batch-ancestors ID,ID,...   one BatchQuery of self_and_ancestors
-         ping                  Ping
-options:
-  --connections C   connections (default 1)
-  --pipeline P      requests in flight per connection, written with one write() (default 1)
-  --seconds S       run this long, then drain (default 3)
-  --requests N      or: stop after N requests in all (rounded up to whole windows)
-  --expect-ids N    every answer must hold N ids (summed over batch members; 4 per counts)
-  --token TOKEN     Hello token
-  --max-seconds S   give up draining after this long (default 60)
-output (stdout, one line):
+constexpr const char* kNotes = R"(QUERY:
+  ancestors ID                self_and_ancestors (IdQuery)
+  descendants ID              self_and_descendants, groups only
+  projects ID                 all_project_ids
+  counts ID                   Counts
+  batch-ancestors ID,ID,...   one BatchQuery of self_and_ancestors
+  ping                        Ping
+Output (stdout, one line):
   requests=N seconds=S ops_per_s=X p50_us=X p99_us=X mean_us=X max_us=X errors=N writes=N
   requests_per_write=X bytes_out=N bytes_in=N connections=C pipeline=P
-exit status: 0 ok, 1 an error (connect, a failed or wrong answer), 2 usage
-)";
+Exit status: 0 ok, 1 an error (connect, a failed or wrong answer), 2 usage)";
 
 struct Flags {
   std::string unix_path;
@@ -86,6 +79,7 @@ struct Flags {
   std::string token;
   double max_seconds = 60;
   std::vector<std::string> query;
+  net::RequestBody body;  // QUERY's, from FinishFlags
 };
 
 bool ParseInt64(const std::string& s, int64_t* out) {
@@ -98,64 +92,63 @@ bool ParseInt64(const std::string& s, int64_t* out) {
   return true;
 }
 
-bool ParseDouble(const std::string& s, double* out) {
-  if (s.empty()) return false;
-  char* end = nullptr;
-  const double v = std::strtod(s.c_str(), &end);
-  if (end == nullptr || *end != '\0' || !(v > 0)) return false;
-  *out = v;
-  return true;
+// Whole numbers in decimal (CLI11 alone would read "010" as octal).
+CLI::Validator Decimal() {
+  return CLI::Validator(
+      [](std::string& value) {
+        if (value.empty() || value.find_first_not_of("0123456789") != std::string::npos) {
+          return std::string("needs a whole number, not '") + value + "'";
+        }
+        value.erase(0, std::min(value.find_first_not_of('0'), value.size() - 1));
+        return std::string();
+      },
+      "");
 }
 
-std::optional<Flags> ParseFlags(int argc, char** argv) {
-  Flags f;
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    if (arg == "--help" || arg == "-h") {
-      std::fputs(kUsage, stdout);
-      std::exit(0);
-    }
-    if (arg.rfind("--", 0) != 0) {
-      for (; i < argc; ++i) f.query.emplace_back(argv[i]);
-      break;
-    }
-    if (i + 1 >= argc) return std::nullopt;
-    const std::string value = argv[++i];
-    int64_t n = 0;
-    if (arg == "--unix") {
-      f.unix_path = value;
-    } else if (arg == "--tcp") {
-      const size_t colon = value.rfind(':');
-      if (colon == std::string::npos || !ParseInt64(value.substr(colon + 1), &n) || n <= 0 ||
-          n > 65535) {
-        return std::nullopt;
-      }
-      f.tcp_host = value.substr(0, colon);
-      f.tcp_port = static_cast<uint16_t>(n);
-    } else if (arg == "--connections") {
-      if (!ParseInt64(value, &n) || n < 1 || n > 4096) return std::nullopt;
-      f.connections = static_cast<int>(n);
-    } else if (arg == "--pipeline") {
-      if (!ParseInt64(value, &n) || n < 1 || n > 4096) return std::nullopt;
-      f.pipeline = static_cast<int>(n);
-    } else if (arg == "--seconds") {
-      if (!ParseDouble(value, &f.seconds)) return std::nullopt;
-    } else if (arg == "--requests") {
-      if (!ParseInt64(value, &n) || n < 1) return std::nullopt;
-      f.requests = static_cast<uint64_t>(n);
-    } else if (arg == "--expect-ids") {
-      if (!ParseInt64(value, &n) || n < 0) return std::nullopt;
-      f.expect_ids = n;
-    } else if (arg == "--token") {
-      f.token = value;
-    } else if (arg == "--max-seconds") {
-      if (!ParseDouble(value, &f.max_seconds)) return std::nullopt;
-    } else {
-      return std::nullopt;
-    }
-  }
-  if (f.unix_path.empty() == f.tcp_host.empty() || f.query.empty()) return std::nullopt;
-  return f;
+// The flags and QUERY, into `f` (which holds the defaults). A flag given
+// twice takes the last value.
+void AddFlags(CLI::App* app, Flags* f) {
+  app->option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  app->get_formatter()->column_width(22);
+  // An option taking a whole number.
+  auto whole = [app](const std::string& name, auto& value, const std::string& description) {
+    return app->add_option(name, value, description)->type_name("N")->transform(Decimal());
+  };
+  CLI::Option* unix_path =
+      app->add_option("--unix", f->unix_path, "canopyd's Unix socket")->type_name("PATH");
+  CLI::Option* tcp =
+      app->add_option_function<std::string>(
+             "--tcp",
+             [f](const std::string& value) {
+               const size_t colon = value.rfind(':');
+               int64_t port = 0;
+               if (colon == std::string::npos || !ParseInt64(value.substr(colon + 1), &port) ||
+                   port <= 0 || port > 65535) {
+                 throw CLI::ValidationError("--tcp", "wants HOST:PORT");
+               }
+               f->tcp_host = value.substr(0, colon);
+               f->tcp_port = static_cast<uint16_t>(port);
+             },
+             "canopyd's TCP listener (an IPv4 address)")
+          ->type_name("HOST:PORT");
+  unix_path->excludes(tcp);
+  whole("--connections", f->connections, "connections (default 1)")
+      ->type_name("C")
+      ->check(CLI::Range(1, 4096));
+  whole("--pipeline", f->pipeline,
+        "requests in flight per connection, written with one write() (default 1)")
+      ->type_name("P")
+      ->check(CLI::Range(1, 4096));
+  app->add_option("--seconds", f->seconds, "run this long, then drain (default 3)")->type_name("S");
+  whole("--requests", f->requests, "or: stop after N requests in all (rounded up to whole windows)")
+      ->check(CLI::Range(int64_t{1}, std::numeric_limits<int64_t>::max(), "1 OR MORE"));
+  whole("--expect-ids", f->expect_ids,
+        "every answer must hold N ids (summed over batch members; 4 per counts)");
+  app->add_option("--token", f->token, "Hello token")->type_name("TOKEN");
+  app->add_option("--max-seconds", f->max_seconds, "give up draining after this long (default 60)")
+      ->type_name("S");
+  app->add_option("QUERY", f->query, "what to ask (below)")->type_name("")->required();
+  app->footer(kNotes);
 }
 
 // The request body of QUERY, or nullopt when it does not parse.
@@ -188,6 +181,17 @@ std::optional<net::RequestBody> ParseQuery(const std::vector<std::string>& q) {
   }
   if (verb == "counts") return net::RequestBody{net::CountsRequest{{id}}};
   return std::nullopt;
+}
+
+// What CLI11 does not check: one of --unix and --tcp (CLI11 refuses both),
+// the times above 0, and QUERY, which becomes f->body.
+void FinishFlags(Flags* f) {
+  if (f->unix_path.empty() && f->tcp_host.empty()) throw CLI::RequiredError("--unix or --tcp");
+  if (!(f->seconds > 0)) throw CLI::ValidationError("--seconds", "needs a number above 0");
+  if (!(f->max_seconds > 0)) throw CLI::ValidationError("--max-seconds", "needs a number above 0");
+  std::optional<net::RequestBody> body = ParseQuery(f->query);
+  if (!body) throw CLI::ValidationError("QUERY", "not a query (see --help)");
+  f->body = std::move(*body);
 }
 
 // The ids an answer holds (4 per counts member), or an error message.
@@ -318,15 +322,10 @@ struct Totals {
 };
 
 int Run(const Flags& f) {
-  std::optional<net::RequestBody> body = ParseQuery(f.query);
-  if (!body) {
-    std::fputs(kUsage, stderr);
-    return 2;
-  }
   // The window: P frames with request ids 1..P, back to back.
   std::vector<uint8_t> window;
   for (int i = 1; i <= f.pipeline; ++i) {
-    std::vector<uint8_t> frame = Encode(static_cast<uint64_t>(i), *body);
+    std::vector<uint8_t> frame = Encode(static_cast<uint64_t>(i), f.body);
     window.insert(window.end(), frame.begin(), frame.end());
   }
 
@@ -496,11 +495,18 @@ int Run(const Flags& f) {
 }  // namespace canopy::bench::loadgen
 
 int main(int argc, char** argv) {
-  std::optional<canopy::bench::loadgen::Flags> flags =
-      canopy::bench::loadgen::ParseFlags(argc, argv);
-  if (!flags) {
-    std::fputs(canopy::bench::loadgen::kUsage, stderr);
-    return 2;
+  namespace loadgen = canopy::bench::loadgen;
+  CLI::App app(
+      "canopy_loadgen: canopyd's FlatBuffers protocol under load, driven the way redis-benchmark "
+      "drives Redis: C connections, each with P requests in flight",
+      "canopy_loadgen");
+  loadgen::Flags flags;
+  loadgen::AddFlags(&app, &flags);
+  try {
+    app.parse(argc, argv);
+    loadgen::FinishFlags(&flags);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;  // --help: 0; a usage error: its message, 2
   }
-  return canopy::bench::loadgen::Run(*flags);
+  return loadgen::Run(flags);
 }

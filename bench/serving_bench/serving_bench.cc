@@ -37,6 +37,8 @@
 #include <thread>
 #include <vector>
 
+#include <CLI/CLI.hpp>
+
 #include "askers.h"
 #include "bench_setup.h"
 #include "canopy/net/client.h"
@@ -71,37 +73,6 @@ std::string Fixed(double v, int decimals) {
   std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
   return buf;
 }
-
-constexpr const char* kUsage =
-    R"(usage: canopy_serving_bench --canopyd PATH --loadgen PATH [options]
-  --pg CONNINFO          PostgreSQL (a role that may CREATE DATABASE and replicate;
-                         wal_level=logical). Default: $CANOPY_SERVING_PG, else a throwaway
-                         cluster from scripts/pg-test-cluster.
-  --database NAME        database to (re)create, default canopy_serving
-  --namespaces N         users + groups, default 100000 (project namespaces come on top)
-  --projects N           default 300000
-  --seed N               default 1
-  --seconds S            measured time per cell, default 3
-  --shapes LIST          connections x in flight, default 1x1,16x1,1x32,16x32
-  --questions LIST       default: all of ancestors-6, ancestors-21, descendants-small,
-                         descendants-gitlab-org, descendants-huge, projects-small,
-                         projects-gitlab-org, projects-huge, counts-gitlab-org, batch-100
-  --servers LIST         default: all of redis, canopyd_resp, canopyd_flatbuffers, pg_linear,
-                         pg_recursive, pg_cache
-  --resp auto|on|off     canopyd over RESP (auto: when canopyd --help has --resp-unix)
-  --canopyd PATH         the canopyd binary
-  --canopyd-arg ARG      an extra canopyd argument (repeatable), e.g. --canopyd-arg=--threads
-  --loadgen PATH         canopy_loadgen
-  --redis-server PATH    default redis-server
-  --redis-benchmark PATH default redis-benchmark
-  --pgbench PATH         default $PG_BINDIR/pgbench, /usr/lib/postgresql/15/bin/pgbench, pgbench
-  --out DIR              where the reports go, default .
-  --command TEXT         the command line to print in the report
-  --chart FILE           a chart image beside serving.md to show in it
-  --reuse-db             keep an existing database loaded with the same sizes and seed
-  --check-only           check the answers and the clients, time nothing
-  --keep-work            keep the work folder (sockets, logs, pgbench scripts)
-)";
 
 constexpr const char* kAllQuestionKeys[] = {
     "ancestors-6",       "ancestors-21",   "descendants-small",   "descendants-gitlab-org",
@@ -155,112 +126,159 @@ std::string DefaultPgbench() {
   return "pgbench";
 }
 
-std::optional<Flags> ParseFlags(int argc, char** argv) {
-  Flags f;
-  if (const char* env = std::getenv("CANOPY_SERVING_PG"); env != nullptr) f.pg = env;
-  f.pgbench = DefaultPgbench();
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    std::string value;
-    if (const size_t eq = arg.find('='); arg.rfind("--", 0) == 0 && eq != std::string::npos) {
-      value = arg.substr(eq + 1);
-      arg = arg.substr(0, eq);
-    } else if (arg == "--reuse-db") {
-      f.reuse_db = true;
-      continue;
-    } else if (arg == "--check-only") {
-      f.check_only = true;
-      continue;
-    } else if (arg == "--keep-work") {
-      f.keep_work = true;
-      continue;
-    } else if (arg == "--help" || arg == "-h") {
-      std::cout << kUsage;
-      std::exit(0);
-    } else if (i + 1 < argc) {
-      value = argv[++i];
-    } else {
-      return std::nullopt;
-    }
+// "1x1,16x32": connections (1-1024) x in flight (1-256); nullopt when bad.
+std::optional<std::vector<Shape>> ParseShapes(const std::string& list) {
+  std::vector<Shape> shapes;
+  for (const std::string& s : Split(list, ',')) {
+    const size_t x = s.find('x');
+    if (x == std::string::npos) return std::nullopt;
+    Shape shape;
     try {
-      if (arg == "--pg") {
-        f.pg = value;
-      } else if (arg == "--database") {
-        f.database = value;
-      } else if (arg == "--namespaces") {
-        f.namespaces = std::stoull(value);
-      } else if (arg == "--projects") {
-        f.projects = std::stoull(value);
-      } else if (arg == "--seed") {
-        f.seed = std::stoull(value);
-      } else if (arg == "--seconds") {
-        f.seconds = std::stod(value);
-      } else if (arg == "--shapes") {
-        f.shapes.clear();
-        for (const std::string& s : Split(value, ',')) {
-          const size_t x = s.find('x');
-          if (x == std::string::npos) return std::nullopt;
-          Shape shape{std::stoi(s.substr(0, x)), std::stoi(s.substr(x + 1))};
-          if (shape.connections < 1 || shape.connections > 1024 || shape.in_flight < 1 ||
-              shape.in_flight > 256) {
-            return std::nullopt;
+      shape = {std::stoi(s.substr(0, x)), std::stoi(s.substr(x + 1))};
+    } catch (const std::exception&) {  // not a number
+      return std::nullopt;
+    }
+    if (shape.connections < 1 || shape.connections > 1024 || shape.in_flight < 1 ||
+        shape.in_flight > 256) {
+      return std::nullopt;
+    }
+    shapes.push_back(shape);
+  }
+  if (shapes.empty()) return std::nullopt;
+  return shapes;
+}
+
+// Whole numbers in decimal (CLI11 alone would read "010" as octal).
+CLI::Validator Decimal() {
+  return CLI::Validator(
+      [](std::string& value) {
+        if (value.empty() || value.find_first_not_of("0123456789") != std::string::npos) {
+          return std::string("needs a whole number, not '") + value + "'";
+        }
+        value.erase(0, std::min(value.find_first_not_of('0'), value.size() - 1));
+        return std::string();
+      },
+      "");
+}
+
+// The flags, into `f` (which holds the defaults). A flag given twice takes
+// the last value; --servers and --canopyd-arg add up.
+void AddFlags(CLI::App* app, Flags* f) {
+  app->option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  app->get_formatter()->column_width(25);
+  f->pgbench = DefaultPgbench();
+  const CLI::Validator database_name(
+      [](std::string& value) {
+        for (char c : value) {
+          if (!(c >= 'a' && c <= 'z') && !(c >= '0' && c <= '9') && c != '_') {
+            return std::string("needs lower-case letters, digits and _ only");
           }
-          f.shapes.push_back(shape);
         }
-      } else if (arg == "--questions") {
-        f.questions = Split(value, ',');
-      } else if (arg == "--servers") {
-        for (const std::string& key : Split(value, ',')) {
-          std::optional<Server> s = ServerFromKey(key);
-          if (!s) return std::nullopt;
-          f.servers.push_back(*s);
-        }
-      } else if (arg == "--resp") {
-        if (value != "auto" && value != "on" && value != "off") return std::nullopt;
-        f.resp = value;
-      } else if (arg == "--canopyd") {
-        f.canopyd = value;
-      } else if (arg == "--canopyd-arg") {
-        f.canopyd_args.push_back(value);
-      } else if (arg == "--loadgen") {
-        f.loadgen = value;
-      } else if (arg == "--redis-server") {
-        f.redis_server = value;
-      } else if (arg == "--redis-benchmark") {
-        f.redis_benchmark = value;
-      } else if (arg == "--pgbench") {
-        f.pgbench = value;
-      } else if (arg == "--out") {
-        f.out_dir = value;
-      } else if (arg == "--command") {
-        f.command = value;
-      } else if (arg == "--chart") {
-        f.chart = value;
-      } else {
-        return std::nullopt;
-      }
-    } catch (const std::exception&) {
-      return std::nullopt;
-    }
+        return std::string();
+      },
+      "");
+  // An option taking a whole number.
+  auto whole = [app](const std::string& name, auto& value, const std::string& description) {
+    return app->add_option(name, value, description)->type_name("N")->transform(Decimal());
+  };
+  app->add_option("--pg", f->pg,
+                  "PostgreSQL (a role that may CREATE DATABASE and replicate; wal_level=logical). "
+                  "Default: $CANOPY_SERVING_PG, else a throwaway cluster from "
+                  "scripts/pg-test-cluster.")
+      ->envname("CANOPY_SERVING_PG")
+      ->type_name("CONNINFO");
+  app->add_option("--database", f->database, "database to (re)create, default canopy_serving")
+      ->type_name("NAME")
+      ->check(database_name);
+  whole("--namespaces", f->namespaces,
+        "users + groups, default 100000 (project namespaces come on top)");
+  whole("--projects", f->projects, "default 300000");
+  whole("--seed", f->seed, "default 1");
+  app->add_option("--seconds", f->seconds, "measured time per cell, default 3")->type_name("S");
+  app->add_option_function<std::string>(
+         "--shapes",
+         [f](const std::string& list) {
+           std::optional<std::vector<Shape>> shapes = ParseShapes(list);
+           if (!shapes) {
+             throw CLI::ValidationError("--shapes",
+                                        "wants e.g. 1x1,16x32 (connections 1-1024, "
+                                        "in flight 1-256)");
+           }
+           f->shapes = std::move(*shapes);
+         },
+         "connections x in flight, default 1x1,16x1,1x32,16x32")
+      ->type_name("LIST");
+  app->add_option_function<std::string>(
+         "--questions",
+         [f](const std::string& list) {
+           f->questions = Split(list, ',');
+           for (const std::string& q : f->questions) {
+             if (std::find(std::begin(kAllQuestionKeys), std::end(kAllQuestionKeys), q) ==
+                 std::end(kAllQuestionKeys)) {
+               throw CLI::ValidationError("--questions", std::string("no question '") + q + "'");
+             }
+           }
+         },
+         "default: all of ancestors-6, ancestors-21, descendants-small, descendants-gitlab-org, "
+         "descendants-huge, projects-small, projects-gitlab-org, projects-huge, "
+         "counts-gitlab-org, batch-100")
+      ->type_name("LIST");
+  app->add_option_function<std::vector<std::string>>(
+         "--servers",
+         [f](const std::vector<std::string>& lists) {
+           for (const std::string& list : lists) {
+             for (const std::string& key : Split(list, ',')) {
+               std::optional<Server> server = ServerFromKey(key);
+               if (!server)
+                 throw CLI::ValidationError("--servers", std::string("no server '") + key + "'");
+               f->servers.push_back(*server);
+             }
+           }
+         },
+         "default: all of redis, canopyd_resp, canopyd_flatbuffers, pg_linear, pg_recursive, "
+         "pg_cache")
+      ->type_name("LIST")
+      ->allow_extra_args(false);
+  app->add_option("--resp", f->resp,
+                  "canopyd over RESP (auto: when canopyd --help has --resp-unix), default auto")
+      ->type_name("auto|on|off")
+      ->check(CLI::IsMember({"auto", "on", "off"}).description(""));
+  app->add_option("--canopyd", f->canopyd, "the canopyd binary")->type_name("PATH")->required();
+  app->add_option("--canopyd-arg", f->canopyd_args,
+                  "an extra canopyd argument (repeatable), e.g. --canopyd-arg=--threads")
+      ->type_name("ARG")
+      ->allow_extra_args(false);
+  app->add_option("--loadgen", f->loadgen, "canopy_loadgen")->type_name("PATH")->required();
+  app->add_option("--redis-server", f->redis_server, "default redis-server")->type_name("PATH");
+  app->add_option("--redis-benchmark", f->redis_benchmark, "default redis-benchmark")
+      ->type_name("PATH");
+  app->add_option("--pgbench", f->pgbench,
+                  "default $PG_BINDIR/pgbench, /usr/lib/postgresql/15/bin/pgbench, pgbench")
+      ->type_name("PATH");
+  app->add_option("--out", f->out_dir, "where the reports go, default .")->type_name("DIR");
+  app->add_option("--command", f->command, "the command line to print in the report")
+      ->type_name("TEXT");
+  app->add_option("--chart", f->chart, "a chart image beside serving.md to show in it")
+      ->type_name("FILE");
+  app->add_flag("--reuse-db", f->reuse_db,
+                "keep an existing database loaded with the same sizes and seed");
+  app->add_flag("--check-only", f->check_only, "check the answers and the clients, time nothing");
+  app->add_flag("--keep-work", f->keep_work,
+                "keep the work folder (sockets, logs, pgbench scripts)");
+  app->footer(
+      "Exit status: 0; 1 when an answer differs, a server does not start or a cell fails; 2 on "
+      "usage; 77 when a program it needs is not installed.");
+}
+
+// What CLI11 does not check (--seconds above 0), and the defaults of the
+// lists left empty.
+void FinishFlags(Flags* f) {
+  if (!(f->seconds > 0)) throw CLI::ValidationError("--seconds", "needs a number above 0");
+  if (f->questions.empty())
+    f->questions.assign(std::begin(kAllQuestionKeys), std::end(kAllQuestionKeys));
+  if (f->servers.empty()) {
+    for (int i = 0; i < kServerCount; ++i) f->servers.push_back(static_cast<Server>(i));
   }
-  for (char c : f.database) {
-    if (!(c >= 'a' && c <= 'z') && !(c >= '0' && c <= '9') && c != '_') return std::nullopt;
-  }
-  if (f.canopyd.empty() || f.loadgen.empty() || f.shapes.empty() || !(f.seconds > 0)) {
-    return std::nullopt;
-  }
-  if (f.questions.empty())
-    f.questions.assign(std::begin(kAllQuestionKeys), std::end(kAllQuestionKeys));
-  for (const std::string& q : f.questions) {
-    if (std::find(std::begin(kAllQuestionKeys), std::end(kAllQuestionKeys), q) ==
-        std::end(kAllQuestionKeys)) {
-      return std::nullopt;
-    }
-  }
-  if (f.servers.empty()) {
-    for (int i = 0; i < kServerCount; ++i) f.servers.push_back(static_cast<Server>(i));
-  }
-  return f;
 }
 
 // All of `command`'s output (stdout and stderr).
@@ -994,11 +1012,18 @@ int Run(const Flags& f) {
 }  // namespace canopy::bench::serving
 
 int main(int argc, char** argv) {
-  std::optional<canopy::bench::serving::Flags> flags =
-      canopy::bench::serving::ParseFlags(argc, argv);
-  if (!flags) {
-    std::cerr << canopy::bench::serving::kUsage;
-    return 2;
+  namespace serving = canopy::bench::serving;
+  CLI::App app(
+      "canopy_serving_bench: canopy served next to Redis and PostgreSQL, side by side, on one "
+      "generated GitLab database (bench/serving runs it; see bench/README.md)",
+      "canopy_serving_bench");
+  serving::Flags flags;
+  serving::AddFlags(&app, &flags);
+  try {
+    app.parse(argc, argv);
+    serving::FinishFlags(&flags);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;  // --help: 0; a usage error: its message, 2
   }
-  return canopy::bench::serving::Run(*flags);
+  return serving::Run(flags);
 }
