@@ -14,6 +14,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "bench_flags.h"
 #include "canopy/testing/gitlab_forest.h"
 
 namespace {
@@ -71,19 +72,6 @@ Subtree Measure(const canopy::testing::GitlabForest& forest, const std::vector<u
   return s;
 }
 
-// Whole numbers in decimal (CLI11 alone would read "010" as octal).
-CLI::Validator Decimal() {
-  return CLI::Validator(
-      [](std::string& value) {
-        if (value.empty() || value.find_first_not_of("0123456789") != std::string::npos) {
-          return std::string("needs a whole number, not '") + value + "'";
-        }
-        value.erase(0, std::min(value.find_first_not_of('0'), value.size() - 1));
-        return std::string();
-      },
-      "");
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -99,20 +87,22 @@ int main(int argc, char** argv) {
   app.add_option("--namespaces", options.namespaces,
                  "users + groups, default 100000 (project namespaces come on top)")
       ->type_name("N")
-      ->transform(Decimal());
+      ->transform(canopy::bench::DecimalValidator());
   app.add_option("--projects", options.projects, "default 300000")
       ->type_name("P")
-      ->transform(Decimal());
+      ->transform(canopy::bench::DecimalValidator());
   app.add_option_function<size_t>(
          "--links", [&options](size_t links) { options.runner_links = links; },
          "ci_runner_namespaces rows, default namespaces / 50")
       ->type_name("R")
-      ->transform(Decimal());
-  app.add_option("--seed", options.seed, "default 1")->type_name("S")->transform(Decimal());
+      ->transform(canopy::bench::DecimalValidator());
+  app.add_option("--seed", options.seed, "default 1")
+      ->type_name("S")
+      ->transform(canopy::bench::DecimalValidator());
   app.add_option("--stream", stream,
                  "transactions of the mixed write stream to run, default 0 (none)")
       ->type_name("T")
-      ->transform(Decimal());
+      ->transform(canopy::bench::DecimalValidator());
   app.footer(
       "Exit status: 0, or 1 when the forest (or the forest after the stream) is invalid, "
       "2 on usage.");

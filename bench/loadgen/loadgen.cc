@@ -42,6 +42,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "../bench_flags.h"
 #include "canopy/net/protocol.h"
 #include "canopy/testing/stats.h"
 #include "codec.h"
@@ -92,27 +93,13 @@ bool ParseInt64(const std::string& s, int64_t* out) {
   return true;
 }
 
-// Whole numbers in decimal (CLI11 alone would read "010" as octal).
-CLI::Validator Decimal() {
-  return CLI::Validator(
-      [](std::string& value) {
-        if (value.empty() || value.find_first_not_of("0123456789") != std::string::npos) {
-          return std::string("needs a whole number, not '") + value + "'";
-        }
-        value.erase(0, std::min(value.find_first_not_of('0'), value.size() - 1));
-        return std::string();
-      },
-      "");
-}
-
 // The flags and QUERY, into `f` (which holds the defaults). A flag given
 // twice takes the last value.
 void AddFlags(CLI::App* app, Flags* f) {
   app->option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   app->get_formatter()->column_width(22);
-  // An option taking a whole number.
   auto whole = [app](const std::string& name, auto& value, const std::string& description) {
-    return app->add_option(name, value, description)->type_name("N")->transform(Decimal());
+    return AddWholeNumber(app, name, value, description);
   };
   CLI::Option* unix_path =
       app->add_option("--unix", f->unix_path, "canopyd's Unix socket")->type_name("PATH");

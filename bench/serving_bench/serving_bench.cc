@@ -39,6 +39,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "../bench_flags.h"
 #include "askers.h"
 #include "bench_setup.h"
 #include "canopy/net/client.h"
@@ -148,19 +149,6 @@ std::optional<std::vector<Shape>> ParseShapes(const std::string& list) {
   return shapes;
 }
 
-// Whole numbers in decimal (CLI11 alone would read "010" as octal).
-CLI::Validator Decimal() {
-  return CLI::Validator(
-      [](std::string& value) {
-        if (value.empty() || value.find_first_not_of("0123456789") != std::string::npos) {
-          return std::string("needs a whole number, not '") + value + "'";
-        }
-        value.erase(0, std::min(value.find_first_not_of('0'), value.size() - 1));
-        return std::string();
-      },
-      "");
-}
-
 // The flags, into `f` (which holds the defaults). A flag given twice takes
 // the last value; --servers and --canopyd-arg add up.
 void AddFlags(CLI::App* app, Flags* f) {
@@ -177,9 +165,8 @@ void AddFlags(CLI::App* app, Flags* f) {
         return std::string();
       },
       "");
-  // An option taking a whole number.
   auto whole = [app](const std::string& name, auto& value, const std::string& description) {
-    return app->add_option(name, value, description)->type_name("N")->transform(Decimal());
+    return AddWholeNumber(app, name, value, description);
   };
   app->add_option("--pg", f->pg,
                   "PostgreSQL (a role that may CREATE DATABASE and replicate; wal_level=logical). "
