@@ -1,7 +1,7 @@
 # CanopyInstall.cmake — install + export rules so another CMake project can
 #
 #   find_package(canopy CONFIG REQUIRED)
-#   target_link_libraries(app PRIVATE canopy::engine)
+#   target_link_libraries(app PRIVATE canopy::engine)   # or canopy::client, canopy::core
 #
 # Included from the top-level CMakeLists.txt after every part was added, and
 # only when CANOPY_INSTALL is ON (default: ON when canopy is the top-level
@@ -17,14 +17,20 @@
 #
 # Parts are installed only if their target exists in this build, so a part that
 # is not written yet, or is switched off (CANOPY_BUILD_CDC=OFF), is skipped.
-# A part's public headers are expected in <part>/include/canopy/, and its target
-# declares $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}> itself.
+# A part's public headers are expected in include/canopy/ of the folder that
+# defines its target (<part>/, or engine/ for core), and its target declares
+# $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}> itself.
 #
-# Dependencies: the engine needs only Threads (Boost is private to its .cc
-# files and include paths). A part that links an imported target publicly (or,
-# being a static library, at all) makes canopyConfig.cmake find that package
-# again — per part: engine's always, another part's only when it is asked for
-# as a component (else quietly, marking the part not found if it is missing).
+# Parts: core (status, LSN, rows, log records, the query vocabulary and
+# version.h), engine (the index, on core), cdc, net (the server) and client
+# (on core, without the index).
+#
+# Dependencies: core needs nothing, the engine only Threads (Boost is private
+# to its .cc files and include paths). A part that links an imported target
+# publicly (or, being a static library, at all) makes canopyConfig.cmake find
+# that package again — per part: core's and engine's always, another part's
+# only when it is asked for as a component (else quietly, marking the part not
+# found if it is missing).
 # The known packages are mapped in _canopy_dependency_for(); an unknown one
 # stops configure so the gap is fixed here rather than found by a consumer.
 # Internal canopy_* libraries a part links are installed along with it.
@@ -122,7 +128,7 @@ endfunction()
 
 function(canopy_install)
   set(parts)
-  foreach(part engine cdc net client)
+  foreach(part core engine cdc net client)
     if(TARGET canopy_${part})
       get_target_property(type canopy_${part} TYPE)
       if(type MATCHES "LIBRARY$")
@@ -154,14 +160,18 @@ function(canopy_install)
     ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT dev
     LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT dev
     RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT dev)
+  # From the folder that defines each part's target (core and engine share engine/).
+  set(header_dirs)
   foreach(part IN LISTS parts)
-    if(IS_DIRECTORY ${PROJECT_SOURCE_DIR}/${part}/include/canopy)
-      install(DIRECTORY ${PROJECT_SOURCE_DIR}/${part}/include/canopy
+    get_target_property(part_dir canopy_${part} SOURCE_DIR)
+    if(IS_DIRECTORY ${part_dir}/include/canopy AND NOT part_dir IN_LIST header_dirs)
+      list(APPEND header_dirs ${part_dir})
+      install(DIRECTORY ${part_dir}/include/canopy
         DESTINATION ${CMAKE_INSTALL_INCLUDEDIR} COMPONENT dev
         FILES_MATCHING PATTERN "*.h")
     endif()
   endforeach()
-  # The generated canopy/version.h (top-level CMakeLists.txt) goes with the engine.
+  # The generated canopy/version.h (top-level CMakeLists.txt) goes with core.
   install(FILES ${CANOPY_GENERATED_INCLUDE_DIR}/canopy/version.h
     DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/canopy)
   install(EXPORT canopyTargets

@@ -195,10 +195,10 @@ canopy keeps an application's hierarchy in memory and answers ancestor and
 descendant queries in nanoseconds, always with the answer the SQL it
 replaces would give.
 .
-This package holds the C++20 headers and static libraries of canopy::engine,
-canopy::cdc (needs libpq-dev), canopy::net and canopy::client, the CMake
-package for find_package(canopy), the pkg-config file canopy.pc and the
-FlatBuffers schema of canopyd's protocol.")
+This package holds the C++20 headers and static libraries of canopy::core,
+canopy::engine, canopy::cdc (needs libpq-dev), canopy::net and canopy::client,
+the CMake package for find_package(canopy), the pkg-config file canopy.pc and
+the FlatBuffers schema of canopyd's protocol.")
 
   include(CPack)
 endmacro()

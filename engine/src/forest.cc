@@ -6,6 +6,8 @@
 #include <new>
 #include <thread>
 
+#include "canopy/hierarchy_index.h"  // HierarchyIndexOptions
+
 namespace canopy::internal {
 
 using Attachment = NsNode::Attachment;

@@ -83,15 +83,23 @@
 #include <functional>
 #include <limits>
 #include <memory>
+#include <optional>
 #include <span>
+#include <string>
 #include <string_view>
 #include <variant>
 #include <vector>
 
 #include "big_array.h"
-#include "canopy/hierarchy_index.h"
+#include "canopy/lsn.h"
+#include "canopy/query.h"
 #include "canopy/rows.h"
+#include "canopy/status.h"
 #include "sharded_slot_set.h"
+
+namespace canopy {
+struct HierarchyIndexOptions;  // canopy/hierarchy_index.h; only forest.cc reads it
+}  // namespace canopy
 
 namespace canopy::internal {
 

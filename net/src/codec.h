@@ -16,8 +16,8 @@
 #include <string_view>
 
 #include "canopy/fb/canopy_generated.h"
-#include "canopy/hierarchy_index.h"
 #include "canopy/net/protocol.h"
+#include "canopy/query.h"
 #include "canopy/status.h"
 
 namespace canopy::net::internal {

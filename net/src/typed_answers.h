@@ -22,10 +22,10 @@
 #include <string_view>
 #include <vector>
 
-#include "canopy/hierarchy_index.h"
 #include "canopy/lsn.h"
 #include "canopy/net/client.h"
 #include "canopy/net/protocol.h"
+#include "canopy/query.h"
 #include "canopy/status.h"
 
 namespace canopy::net::internal {

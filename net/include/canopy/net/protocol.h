@@ -24,8 +24,9 @@
 #include <variant>
 #include <vector>
 
-#include "canopy/hierarchy_index.h"
 #include "canopy/lsn.h"
+#include "canopy/query.h"
+#include "canopy/rows.h"
 #include "canopy/status.h"
 
 namespace canopy::net {
