@@ -2,7 +2,7 @@
 // request does, answers copied into a reused vector (or, for the Query*
 // variants, through the allocating copy-out API the network layer calls).
 //
-// Targets (docs/design/ARCHITECTURE.md): ancestors <= 200 ns,
+// Targets (docs/architecture.md): ancestors <= 200 ns,
 // descendants <= 3 ns per returned id; <= 1 ns per id for a subtree
 // unchanged since the last Compact (copied from the pre-order layout).
 // The ":changed" variants first add a group below the named one, so that

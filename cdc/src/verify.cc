@@ -1,4 +1,4 @@
-// verify.cc — QUERIES.md answers from SQL (GitLab's two forms) for a sample
+// verify.cc — docs/queries.md answers from SQL (GitLab's two forms) for a sample
 // of namespaces and projects, compared with a canopy index. Also the oracle of
 // the e2e tests (sample = everything).
 #include "canopy/cdc/verify.h"

@@ -1,4 +1,4 @@
-// forest_queries.cc — the read side of one Forest copy (see QUERIES.md).
+// forest_queries.cc — the read side of one Forest copy (see docs/queries.md).
 #include <algorithm>
 #include <string>
 

@@ -2,7 +2,7 @@
 // its wait-free readers.
 //
 // HierarchyIndex holds GitLab's namespaces, projects and runner links and
-// answers the hierarchy questions of docs/design/QUERIES.md with the same
+// answers the hierarchy questions of docs/queries.md with the same
 // answers PostgreSQL would give on the state as of the applied LSN. The
 // questions and answers themselves (QueryKind, IdQuery, IdAnswer, IndexStats,
 // ...) are plain values of canopy/query.h (canopy::core), shared with the

@@ -13,7 +13,7 @@
 //   canopy::QueryAnswer a = index->Query({.kind = canopy::QueryKind::kDescendants, .id = 9970});
 //   replica.Stop();                               // also done by the destructor
 //
-// How it works (docs/design/ARCHITECTURE.md "CDC", docs/design/cdc-notes.md):
+// How it works (docs/architecture.md "CDC", docs/design/cdc-notes.md):
 //   1. connect with replication=database, IDENTIFY_SYSTEM (system id, timeline);
 //   2. check the publication covers the mapped tables (or create/extend it
 //      when create_publication is set), every mapped column of them (a

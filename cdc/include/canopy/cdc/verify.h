@@ -1,6 +1,6 @@
 // canopy/cdc/verify.h — "cached and uncached must return the same data":
 // compares a canopy index with the answers PostgreSQL gives for every query
-// kind of QUERIES.md, on a random sample of namespaces and projects (or on
+// kind of docs/queries.md, on a random sample of namespaces and projects (or on
 // all of them).
 //
 //   canopy::cdc::VerifyOptions o;

@@ -1,7 +1,7 @@
 // canopy/testing/gitlab_database.h — a generated GitLab-shaped forest as a
 // PostgreSQL database with GitLab's tables, columns, indexes and constraints
 // (canopy/testing/gitlab_schema.h) and, for benchmarks that compare canopy
-// with the SQL GitLab runs (docs/design/QUERIES.md, gitlab-notes.md §1 and
+// with the SQL GitLab runs (docs/queries.md, docs/design/gitlab-notes.md §1 and
 // §4), GitLab's namespace_descendants cache.
 //
 //   auto db = canopy::testing::PgConnection::Open(conninfo);
