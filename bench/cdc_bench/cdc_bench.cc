@@ -161,10 +161,9 @@ int Run() {
   double copy_stage = 0;
   for (const canopy::cdc::TableLoadProgress& p : after_load.tables)
     copy_stage = std::max(copy_stage, p.seconds);
-  // Time until the first publish after the snapshot. Before commit c476035
-  // that publish replayed the whole snapshot onto the index's second
-  // (left-right) copy, and no streamed change was visible until it was done.
-  // Since then the copy is built before the index serves, and this is ~0.
+  // Time until the first publish after the snapshot: ~0, as the index's
+  // second (left-right) copy is built before the index serves; a replay of
+  // the snapshot deferred to this publish would show here.
   // Nothing may have been written since the slot's consistent point, so
   // commit a transaction that holds only a logical message (pgoutput sends
   // nothing for it without the `messages` option): the replica learns the new
