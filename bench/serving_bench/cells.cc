@@ -12,12 +12,16 @@
 #include <memory>
 #include <sstream>
 
+#include "canopy/testing/child_process.h"
 #include "canopy/testing/stats.h"
-#include "processes.h"
 
 namespace canopy::bench::serving {
 
 namespace {
+
+using testing::Child;
+using testing::ChildExit;
+using testing::CommandLine;
 
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path);
@@ -69,10 +73,10 @@ ClientRun RunClient(const std::vector<std::string>& argv, const std::string& out
   if (plan.settle) plan.settle();
   if (measure_server && plan.server_cpu) run.server_cpu_seconds = plan.server_cpu() - cpu0;
   run.output = ReadFile(output_file);
-  if (!run.exit.exited) {
+  if (run.exit.timed_out) {
     run.error = "did not finish in " + Fixed(time_limit_seconds, 0) + " s";
-  } else if (run.exit.status != 0) {
-    run.error = "exit status " + std::to_string(run.exit.status) + ": " + Tail(run.output);
+  } else if (run.exit.ShellStatus() != 0) {
+    run.error = "exit status " + std::to_string(run.exit.ShellStatus()) + ": " + Tail(run.output);
   }
   return run;
 }

@@ -43,11 +43,13 @@
 #include "askers.h"
 #include "bench_setup.h"
 #include "canopy/net/client.h"
+#include "canopy/testing/child_process.h"
 #include "canopy/testing/gitlab_forest.h"
 #include "canopy/testing/pg_cluster.h"
 #include "canopy/testing/pg_connection.h"
+#include "canopy/testing/resp_wire.h"
 #include "cells.h"
-#include "processes.h"
+#include "postmaster_cpu.h"
 #include "questions.h"
 #include "resp.h"
 #include "serving_report.h"
@@ -60,8 +62,16 @@ using compare::Answer;
 using compare::Question;
 using compare::QuestionKind;
 using compare::SqlForm;
+using testing::Child;
+using testing::CommandLine;
 using testing::ConninfoWith;
 using testing::PgConnection;
+using testing::ProcCpu;
+using testing::ProcessCpuSeconds;
+using testing::ProgramExists;
+using testing::ReadProcCpu;
+using testing::RespConnection;
+using testing::RespIdLists;
 
 constexpr int kExitMissingProgram = 77;
 

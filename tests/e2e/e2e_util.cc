@@ -2,145 +2,27 @@
 #include "e2e_util.h"
 
 #include <arpa/inet.h>
-#include <fcntl.h>
 #include <libpq-fe.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <sstream>
 #include <thread>
+#include <utility>
 
 #include "canopy/testing/gitlab_sql.h"
 #include "gitlab_schema.h"
 
-extern char** environ;
-
 namespace canopy::e2e {
-
-namespace {
-
-using Clock = std::chrono::steady_clock;
-
-ProcessExit FromWaitStatus(int status) {
-  ProcessExit e;
-  if (WIFEXITED(status)) {
-    e.exited = true;
-    e.code = WEXITSTATUS(status);
-  } else if (WIFSIGNALED(status)) {
-    e.signal = WTERMSIG(status);
-  }
-  return e;
-}
-
-// Waits for `pid` at most `timeout`; on timeout kills it (SIGKILL), reaps it
-// and reports timed_out.
-ProcessExit WaitFor(pid_t pid, std::chrono::milliseconds timeout) {
-  const auto deadline = Clock::now() + timeout;
-  auto nap = std::chrono::microseconds(100);
-  for (;;) {
-    int status = 0;
-    const pid_t r = ::waitpid(pid, &status, WNOHANG);
-    if (r == pid) return FromWaitStatus(status);
-    if (r < 0 && errno != EINTR) {
-      ProcessExit e;
-      e.signal = -1;  // cannot happen for our own child
-      return e;
-    }
-    if (Clock::now() >= deadline) {
-      ::kill(pid, SIGKILL);
-      int ignored = 0;
-      ::waitpid(pid, &ignored, 0);
-      ProcessExit e;
-      e.timed_out = true;
-      return e;
-    }
-    std::this_thread::sleep_for(nap);
-    if (nap < std::chrono::milliseconds(5)) nap *= 2;
-  }
-}
-
-// An anonymous temporary file (already unlinked).
-int AnonymousFile() {
-  char name[] = "/tmp/canopy-e2e-out.XXXXXX";
-  const int fd = ::mkostemp(name, O_CLOEXEC);
-  if (fd >= 0) ::unlink(name);
-  return fd;
-}
-
-std::string ReadAll(int fd) {
-  std::string out;
-  if (::lseek(fd, 0, SEEK_SET) < 0) return out;
-  char buf[65536];
-  for (;;) {
-    const ssize_t n = ::read(fd, buf, sizeof(buf));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    out.append(buf, static_cast<size_t>(n));
-  }
-  return out;
-}
-
-// Starts argv[0] (no shell) with stdin from /dev/null and stdout/stderr on
-// the given descriptors. The child gets SIGKILL if the thread that started it
-// ends (PR_SET_PDEATHSIG), so a test binary that dies (a ctest timeout, a
-// crash) leaves no canopyd behind. Returns the pid, or -1 with *error set.
-pid_t Spawn(const std::vector<std::string>& args, int out_fd, int err_fd, std::string* error) {
-  if (args.empty()) {
-    *error = "no program";
-    return -1;
-  }
-  // Everything the child needs is prepared before fork (no allocation after).
-  std::vector<std::string> copy = args;
-  std::vector<char*> argv;
-  for (std::string& a : copy) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  const pid_t parent = ::getpid();
-  const pid_t pid = ::fork();
-  if (pid < 0) {
-    *error = std::string("fork: ") + ::strerror(errno);
-    return -1;
-  }
-  if (pid == 0) {
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::getppid() != parent) ::_exit(127);  // the parent is already gone
-    const int in = ::open("/dev/null", O_RDONLY);
-    if (in < 0 || ::dup2(in, 0) < 0 || ::dup2(out_fd, 1) < 0 || ::dup2(err_fd, 2) < 0) ::_exit(127);
-    ::execve(argv[0], argv.data(), environ);
-    ::_exit(127);
-  }
-  return pid;
-}
-
-std::string Join(const std::vector<std::string>& argv) {
-  std::string s;
-  for (const std::string& a : argv) {
-    if (!s.empty()) s += ' ';
-    const bool plain = !a.empty() && a.find_first_of(" \t'\"\\$") == std::string::npos;
-    s += plain ? a : "'" + a + "'";
-  }
-  return s;
-}
-
-}  // namespace
-
-std::string ProcessExit::Describe() const {
-  if (timed_out) return "timed out (killed)";
-  if (exited) return "exit " + std::to_string(code);
-  if (signal > 0) return std::string("killed by signal ") + ::strsignal(signal);
-  return "unknown end";
-}
 
 std::string ProgramRun::Describe() const {
   return "`" + command + "`: " + exit.Describe() + "\n--- stdout:\n" + out.substr(0, 2000) +
@@ -149,26 +31,15 @@ std::string ProgramRun::Describe() const {
 
 ProgramRun RunProgram(const std::vector<std::string>& args, std::chrono::milliseconds timeout) {
   ProgramRun run;
-  run.command = Join(args);
-  const int out_fd = AnonymousFile();
-  const int err_fd = AnonymousFile();
-  if (out_fd < 0 || err_fd < 0) {
-    if (out_fd >= 0) ::close(out_fd);
-    if (err_fd >= 0) ::close(err_fd);
-    run.err = "cannot create output files";
+  run.command = canopy::testing::CommandLine(args);
+  Result<canopy::testing::ChildRun> child = canopy::testing::RunChild(args, {.timeout = timeout});
+  if (!child.ok()) {
+    run.err = child.status().ToString();
     return run;
   }
-  std::string error;
-  const pid_t pid = Spawn(args, out_fd, err_fd, &error);
-  if (pid > 0) {
-    run.exit = WaitFor(pid, timeout);
-    run.out = ReadAll(out_fd);
-    run.err = ReadAll(err_fd);
-  } else {
-    run.err = error;
-  }
-  ::close(out_fd);
-  ::close(err_fd);
+  run.exit = child->exit;
+  run.out = std::move(child.value().out);
+  run.err = std::move(child.value().err);
   return run;
 }
 
@@ -184,41 +55,33 @@ TempDir::~TempDir() {
 }
 
 DaemonProcess::~DaemonProcess() {
-  if (pid_ > 0) Stop(SIGKILL, std::chrono::seconds(10));
+  if (running()) Stop(SIGKILL, std::chrono::seconds(10));
 }
 
 bool DaemonProcess::Start(const std::vector<std::string>& args, const std::string& log_path) {
-  if (pid_ > 0) return false;
+  if (running()) return false;
   log_path_ = log_path;
-  const int fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-  if (fd < 0) return false;
-  std::string error;
-  const pid_t pid = Spawn(args, fd, fd, &error);
-  ::close(fd);
-  if (pid < 0) return false;
-  pid_ = pid;
+  Result<std::unique_ptr<canopy::testing::Child>> child =
+      canopy::testing::Child::Start(args, canopy::testing::ChildOptions{.output_file = log_path});
+  if (!child.ok()) return false;
+  child_ = std::move(child).value();
   return true;
 }
 
 std::optional<ProcessExit> DaemonProcess::Poll() {
-  if (pid_ <= 0) return std::nullopt;
-  int status = 0;
-  if (::waitpid(pid_, &status, WNOHANG) != pid_) return std::nullopt;
-  pid_ = -1;
-  return FromWaitStatus(status);
+  if (!running()) return std::nullopt;
+  return child_->Poll();
 }
 
 ProcessExit DaemonProcess::Stop(int sig, std::chrono::milliseconds timeout) {
-  if (pid_ <= 0) return ProcessExit{};
-  ::kill(pid_, sig);
-  return Wait(timeout);
+  if (!running()) return ProcessExit{};
+  child_->Signal(sig);
+  return child_->Wait(timeout);
 }
 
 ProcessExit DaemonProcess::Wait(std::chrono::milliseconds timeout) {
-  if (pid_ <= 0) return ProcessExit{};
-  ProcessExit e = WaitFor(pid_, timeout);
-  pid_ = -1;
-  return e;
+  if (!running()) return ProcessExit{};
+  return child_->Wait(timeout);
 }
 
 std::string DaemonProcess::Log() const { return ReadFile(log_path_); }

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "canopy/lsn.h"
+#include "canopy/testing/child_process.h"
 #include "canopy/testing/gitlab_forest.h"
 #include "pg_fixture.h"
 
@@ -24,14 +25,9 @@ namespace canopy::e2e {
 
 // ---- processes ----
 
-// How a child process ended.
-struct ProcessExit {
-  bool exited = false;     // normal exit: `code` is set
-  int code = -1;           // exit status
-  int signal = 0;          // killed by this signal
-  bool timed_out = false;  // still running after the timeout (then killed with SIGKILL)
-  std::string Describe() const;
-};
+// How a child process ended: exited + code, signal, timed_out (then killed
+// with SIGKILL), Describe().
+using ProcessExit = canopy::testing::ChildExit;
 
 struct ProgramRun {
   ProcessExit exit;
@@ -44,9 +40,9 @@ struct ProgramRun {
 };
 
 // Runs argv[0] with the arguments (no shell), capturing stdout and stderr,
-// waiting at most `timeout` (then SIGKILL). Children of these helpers get
-// SIGKILL when the test thread that started them ends (PR_SET_PDEATHSIG), so
-// a test binary that is killed leaves no process behind.
+// waiting at most `timeout` (then SIGKILL): canopy::testing::RunChild. Children
+// of these helpers get SIGKILL when the test thread that started them ends
+// (PR_SET_PDEATHSIG), so a test binary that is killed leaves no process behind.
 ProgramRun RunProgram(const std::vector<std::string>& argv,
                       std::chrono::milliseconds timeout = std::chrono::seconds(60));
 
@@ -79,8 +75,9 @@ class TempDir {
   std::string path_;
 };
 
-// canopyd as a child process. Its stdout and stderr go to `log_path`. The
-// destructor kills it (SIGKILL) if it still runs.
+// canopyd as a child process (a canopy::testing::Child). Its stdout and
+// stderr are appended to `log_path`. The destructor kills it (SIGKILL) if it
+// still runs.
 class DaemonProcess {
  public:
   DaemonProcess() = default;
@@ -90,8 +87,9 @@ class DaemonProcess {
 
   // argv[0] is the program. false when it could not be spawned.
   bool Start(const std::vector<std::string>& argv, const std::string& log_path);
-  bool running() const { return pid_ > 0; }
-  pid_t pid() const { return pid_; }
+  // Started and not reaped yet.
+  bool running() const { return child_ != nullptr && !child_->ended(); }
+  pid_t pid() const { return running() ? child_->pid() : -1; }
   // The exit if it has ended (reaps it), else nullopt.
   std::optional<ProcessExit> Poll();
   // Sends `sig` and waits for the end (bounded; SIGKILL after the timeout).
@@ -101,7 +99,7 @@ class DaemonProcess {
   std::string Log() const;  // everything it wrote so far
 
  private:
-  pid_t pid_ = -1;
+  std::unique_ptr<canopy::testing::Child> child_;
   std::string log_path_;
 };
 

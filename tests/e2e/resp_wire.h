@@ -15,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "canopy/testing/resp_wire.h"
 #include "e2e_util.h"
 
 namespace canopy::e2e {
@@ -341,13 +342,7 @@ class RawConn {
   }
   // One command as a RESP array of bulk strings.
   static std::string Encode(const Command& command) {
-    // Appended, not "*" + std::string&&: GCC 12 at -O3 reports a false -Wrestrict there.
-    std::string out = "*";
-    out.append(std::to_string(command.size())).append("\r\n");
-    for (const std::string& arg : command) {
-      out.append("$").append(std::to_string(arg.size())).append("\r\n").append(arg).append("\r\n");
-    }
-    return out;
+    return canopy::testing::RespCommand(command);
   }
   // Sends `command` and reads its reply ("" on any failure, with *got set).
   std::string Call(const Command& command, Got* got = nullptr, std::string* attribute = nullptr) {

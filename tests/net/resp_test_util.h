@@ -15,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "canopy/testing/resp_wire.h"
 #include "server_fixture.h"
 
 namespace canopy::net::testing {
@@ -48,9 +49,7 @@ class RespConnection {
   // One command as an array of bulk strings.
   bool Command(const std::vector<std::string>& args) { return Send(Encode(args)); }
   static std::string Encode(const std::vector<std::string>& args) {
-    std::string s = "*" + std::to_string(args.size()) + "\r\n";
-    for (const std::string& a : args) s += "$" + std::to_string(a.size()) + "\r\n" + a + "\r\n";
-    return s;
+    return canopy::testing::RespCommand(args);
   }
   // The next reply; nullopt if the connection closed or nothing came in time.
   std::optional<Reply> Read(std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
