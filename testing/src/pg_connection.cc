@@ -69,8 +69,15 @@ Result<std::string> PgConnection::Value(const std::string& sql) {
   return value;
 }
 
-Result<std::vector<std::vector<std::string>>> PgConnection::Rows(const std::string& sql) {
-  PGresult* r = PQexec(conn_, sql.c_str());
+Result<std::vector<std::vector<std::string>>> PgConnection::Rows(
+    const std::string& sql, const std::vector<std::string>& params) {
+  std::vector<const char*> values;
+  values.reserve(params.size());
+  for (const std::string& p : params) values.push_back(p.c_str());
+  PGresult* r = params.empty()
+                    ? PQexec(conn_, sql.c_str())
+                    : PQexecParams(conn_, sql.c_str(), static_cast<int>(values.size()), nullptr,
+                                   values.data(), nullptr, nullptr, /*resultFormat=*/0);
   if (PQresultStatus(r) != PGRES_TUPLES_OK) {
     Status error = Status::Internal(Head(sql) + ": " + Trimmed(PQresultErrorMessage(r)));
     PQclear(r);

@@ -179,34 +179,17 @@ testing::SqlForm SqlFormOf(Form form) {
 }
 
 // The class GitLab scopes a namespace's descendants to (Group, User, Project).
-std::string ClassOf(const std::string& type) { return type.empty() ? "Group" : type; }
-
 }  // namespace
 
 std::vector<std::vector<std::string>> GitlabSql::Run(const std::string& name, Form form,
                                                      const std::vector<std::string>& params,
                                                      const std::string& type) {
-  const std::string text = testing::GitlabSql(name, SqlFormOf(form), ClassOf(type));
-  std::vector<std::vector<std::string>> rows;
+  const std::string text = testing::GitlabSql(name, SqlFormOf(form), type);
   if (text.empty()) {
     ADD_FAILURE() << "no GitLab SQL named " << name << " in the " << FormName(form) << " form";
-    return rows;
+    return {};
   }
-  std::vector<const char*> values;
-  for (const std::string& p : params) values.push_back(p.c_str());
-  PGresult* r = PQexecParams(sql_.get(), text.c_str(), static_cast<int>(values.size()), nullptr,
-                             values.data(), nullptr, nullptr, 0);
-  if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-    ADD_FAILURE() << name << " (" << FormName(form) << "): " << PQresultErrorMessage(r);
-  } else {
-    for (int i = 0; i < PQntuples(r); ++i) {
-      std::vector<std::string> row;
-      for (int j = 0; j < PQnfields(r); ++j) row.emplace_back(PQgetvalue(r, i, j));
-      rows.push_back(std::move(row));
-    }
-  }
-  PQclear(r);
-  return rows;
+  return sql_.Rows(text, params);  // an error fails the test there
 }
 
 std::vector<int64_t> GitlabSql::RunIds(const std::string& name, Form form, int64_t id,

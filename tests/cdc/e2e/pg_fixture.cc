@@ -54,9 +54,10 @@ bool Sql::Exec(const std::string& sql) {
   return false;
 }
 
-std::vector<std::vector<std::string>> Sql::Rows(const std::string& sql) {
+std::vector<std::vector<std::string>> Sql::Rows(const std::string& sql,
+                                                const std::vector<std::string>& params) {
   if (!ok()) return {};
-  Result<std::vector<std::vector<std::string>>> rows = conn_->Rows(sql);
+  Result<std::vector<std::vector<std::string>>> rows = conn_->Rows(sql, params);
   if (!rows.ok()) {
     ADD_FAILURE() << "SQL failed: " << rows.status().ToString() << "\n" << sql.substr(0, kShownSql);
     return {};

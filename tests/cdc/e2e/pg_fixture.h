@@ -68,8 +68,10 @@ class Sql {
   // Runs one or more statements (simple query protocol). true on success;
   // a failed statement inside a transaction rolls it back.
   bool Exec(const std::string& sql);
-  // Runs `sql`, returning every row as text (NULL as "\\N").
-  std::vector<std::vector<std::string>> Rows(const std::string& sql);
+  // Runs `sql` (with `params` bound to $1, $2, ...), returning every row as
+  // text (NULL as "\\N").
+  std::vector<std::vector<std::string>> Rows(const std::string& sql,
+                                             const std::vector<std::string>& params = {});
   // The first column of the first row ("\\N" for NULL; "" when no row).
   std::string Value(const std::string& sql);
   Lsn CurrentWalLsn();

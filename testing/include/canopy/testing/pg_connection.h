@@ -48,8 +48,10 @@ class PgConnection {
   // The first column of the first row of `sql` ("" when there is no row or
   // the value is NULL).
   Result<std::string> Value(const std::string& sql);
-  // Every row of `sql` as text, NULL as "\N".
-  Result<std::vector<std::vector<std::string>>> Rows(const std::string& sql);
+  // Every row of `sql` as text, NULL as "\N". With `params`, one statement
+  // with $1, $2, ... bound to them as text (extended protocol).
+  Result<std::vector<std::vector<std::string>>> Rows(const std::string& sql,
+                                                     const std::vector<std::string>& params = {});
   // Runs one or more statements in one round trip; returns the first value
   // of the first row of every result that has rows, in order.
   Result<std::vector<std::string>> FirstValues(const std::string& sql);
