@@ -53,20 +53,9 @@ const char* SqlFormName(SqlForm form) {
 
 const char* GitlabSqlTemplate(std::string_view name, SqlForm form) {
   if (const char* text = Find(SqlFormName(form), name)) return text;
-  if (form != SqlForm::kRecursive) return nullptr;
-  // One text for what walks no hierarchy: it has no recursive file of its own
-  // but is not a kind the recursive form leaves out either.
-  static constexpr std::string_view kWalkless[] = {"runners_of_group",
-                                                   "project_namespace_projects",
-                                                   "full_path",
-                                                   "resolve_namespace",
-                                                   "resolve_namespace_ignoring_case",
-                                                   "resolve_project",
-                                                   "resolve_project_ignoring_case"};
-  for (std::string_view walkless : kWalkless) {
-    if (name == walkless) return Find("linear", name);
-  }
-  return nullptr;
+  // What walks no hierarchy has one text, in queries/any/, for the linear and
+  // the recursive form alike (the cache holds only what it holds).
+  return form == SqlForm::kCache ? nullptr : Find("any", name);
 }
 
 std::string GitlabSql(std::string_view name, SqlForm form, std::string_view type) {

@@ -42,8 +42,8 @@ const char* SqlFormName(SqlForm form);  // "recursive", "linear", "cache"
 // The file's text as written (placeholders and comments included), or
 // nullptr when `name` has no text in `form`. A query that walks no hierarchy
 // (runners_of_group, project_namespace_projects, full_path, resolve_*) has
-// only a linear text, returned for kRecursive too; only the kinds the cache
-// holds have a kCache text.
+// one text, in queries/any/, for kLinear and kRecursive alike; only the kinds
+// the cache holds have a kCache text.
 const char* GitlabSqlTemplate(std::string_view name, SqlForm form);
 
 // The statement, ready for PQexecParams or PQprepare (placeholders replaced as
