@@ -165,16 +165,6 @@ void AddFlags(CLI::App* app, Flags* f) {
   app->option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   app->get_formatter()->column_width(25);
   f->pgbench = DefaultPgbench();
-  const CLI::Validator database_name(
-      [](std::string& value) {
-        for (char c : value) {
-          if (!(c >= 'a' && c <= 'z') && !(c >= '0' && c <= '9') && c != '_') {
-            return std::string("needs lower-case letters, digits and _ only");
-          }
-        }
-        return std::string();
-      },
-      "");
   auto whole = [app](const std::string& name, auto& value, const std::string& description) {
     return AddWholeNumber(app, name, value, description);
   };
@@ -186,7 +176,7 @@ void AddFlags(CLI::App* app, Flags* f) {
       ->type_name("CONNINFO");
   app->add_option("--database", f->database, "database to (re)create, default canopy_serving")
       ->type_name("NAME")
-      ->check(database_name);
+      ->check(DatabaseNameValidator());
   whole("--namespaces", f->namespaces,
         "users + groups, default 100000 (project namespaces come on top)");
   whole("--projects", f->projects, "default 300000");
