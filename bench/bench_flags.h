@@ -12,6 +12,9 @@
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
 #include <string>
 
 namespace canopy::bench {
@@ -49,6 +52,51 @@ template <typename T>
 CLI::Option* AddWholeNumber(CLI::App* app, const std::string& name, T& value,
                             const std::string& description) {
   return app->add_option(name, value, description)->type_name("N")->transform(DecimalValidator());
+}
+
+// What a benchmark on one generated GitLab database is told: the server, the
+// database it (re)creates, the forest's size and seed.
+struct DatabaseFlags {
+  std::string pg;  // conninfo; empty: a throwaway cluster
+  std::string database;
+  size_t namespaces = 100'000;
+  size_t projects = 300'000;
+  uint64_t seed = 1;
+};
+
+// --pg (also from `pg_env`), --database (default `default_database`),
+// --namespaces, --projects and --seed (`seed_use` says what it seeds).
+inline void AddDatabaseFlags(CLI::App* app, DatabaseFlags* f, const std::string& pg_env,
+                             const std::string& default_database, const std::string& seed_use) {
+  f->database = default_database;
+  app->add_option("--pg", f->pg,
+                  "PostgreSQL to use (a role that may CREATE DATABASE and replicate; "
+                  "wal_level=logical). Default: $" +
+                      pg_env + ", else a throwaway cluster from scripts/pg-test-cluster.")
+      ->envname(pg_env)
+      ->type_name("CONNINFO");
+  app->add_option("--database", f->database, "database to (re)create, default " + default_database)
+      ->type_name("NAME")
+      ->check(DatabaseNameValidator());
+  AddWholeNumber(app, "--namespaces", f->namespaces,
+                 "users + groups, default 100000 (project namespaces come on top)");
+  AddWholeNumber(app, "--projects", f->projects, "default 300000");
+  AddWholeNumber(app, "--seed", f->seed, seed_use + ", default 1");
+}
+
+// Parses the command line into `app`'s options, then calls `check()`, which
+// may throw CLI::ValidationError for what the options alone cannot say.
+// Returns nullopt to go on, else main's exit status: 0 after --help, 2 after
+// a usage error (its message printed).
+template <typename Check>
+std::optional<int> ParseCommandLine(CLI::App& app, int argc, char** argv, Check check) {
+  try {
+    app.parse(argc, argv);
+    check();
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;
+  }
+  return std::nullopt;
 }
 
 }  // namespace canopy::bench

@@ -1,6 +1,7 @@
 // bench_world.cc — generating and loading the shared forest, measuring what
 // the index costs in memory on the way.
 #include "bench_world.h"
+#include "canopy/testing/stats.h"
 
 #include <malloc.h>
 #include <unistd.h>
@@ -16,10 +17,7 @@ namespace canopy::bench {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-double SecondsSince(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
+using testing::SecondsSince;
 
 // Returns freed heap to the kernel so RSS deltas show live memory only.
 int64_t SettledResidentBytes() {

@@ -16,14 +16,12 @@
 
 #include "bench_flags.h"
 #include "canopy/testing/gitlab_forest.h"
+#include "canopy/testing/stats.h"
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-double SecondsSince(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
+using canopy::testing::SecondsSince;
 
 struct Subtree {
   size_t groups = 0, project_namespaces = 0, projects = 0;
@@ -106,11 +104,7 @@ int main(int argc, char** argv) {
   app.footer(
       "Exit status: 0, or 1 when the forest (or the forest after the stream) is invalid, "
       "2 on usage.");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? 0 : 2;  // --help: 0; a usage error: its message, 2
-  }
+  if (auto status = canopy::bench::ParseCommandLine(app, argc, argv, [] {})) return *status;
 
   auto start = Clock::now();
   canopy::testing::GitlabForest forest = canopy::testing::GenerateGitlabForest(options);

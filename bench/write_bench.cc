@@ -142,17 +142,26 @@ int64_t DeepestDescendant(int64_t root) {
   return best;
 }
 
+// The huge group's row, when the forest has it and a group to move it to;
+// else null, the benchmark marked skipped.
+const NamespaceRow* HugeGroupToMove(BenchWorld& w, benchmark::State& state) {
+  const testing::GitlabForestNamedIds& named = w.forest.named;
+  const NamespaceRow* row = w.forest.FindNamespace(named.huge_group_id);
+  if (row == nullptr || named.transfer_target_a_id == 0) {
+    state.SkipWithError("no huge group in this forest");
+    return nullptr;
+  }
+  return row;
+}
+
 // The huge group (100k+ descendant groups, with its project namespaces ~1M
 // nodes) moved between two top-level groups: one parent_id UPDATE, as the
 // engine's O(depth) move sees it.
 void BM_MoveSubtree(benchmark::State& state) {
   BenchWorld& w = World();
   const testing::GitlabForestNamedIds& named = w.forest.named;
-  const NamespaceRow* row = w.forest.FindNamespace(named.huge_group_id);
-  if (row == nullptr || named.transfer_target_a_id == 0) {
-    state.SkipWithError("no huge group in this forest");
-    return;
-  }
+  const NamespaceRow* row = HugeGroupToMove(w, state);
+  if (row == nullptr) return;
   NamespaceRow moved = *row;
   const std::optional<int64_t> home = row->parent_id;
   const int64_t probe = DeepestDescendant(named.huge_group_id);
@@ -199,11 +208,8 @@ void BM_MoveSubtree(benchmark::State& state) {
 void BM_MoveSubtreeGitlabWal(benchmark::State& state) {
   BenchWorld& w = World();
   const testing::GitlabForestNamedIds& named = w.forest.named;
-  const NamespaceRow* row = w.forest.FindNamespace(named.huge_group_id);
-  if (row == nullptr || named.transfer_target_a_id == 0) {
-    state.SkipWithError("no huge group in this forest");
-    return;
-  }
+  const NamespaceRow* row = HugeGroupToMove(w, state);
+  if (row == nullptr) return;
   std::vector<int64_t> subtree;
   {
     ReadView view = w.index->Read();

@@ -104,7 +104,7 @@ int Run() {
   std::cerr << "creating " << namespaces << " namespaces, " << projects << " projects...\n";
   auto t0 = Clock::now();
   const BenchData data = CreateBenchData(db, namespaces, projects);
-  const double create_seconds = Since(t0);
+  const double create_seconds = SecondsSince(t0);
   const uint64_t links = data.runner_link_rows;
   const uint64_t total_rows = data.namespace_rows + data.project_rows + links;
   std::fprintf(
@@ -155,7 +155,7 @@ int Run() {
   if (!replica.Start().ok()) Die("Replica::Start");
   if (auto s = replica.WaitUntilStreaming(std::chrono::minutes(30)); !s.ok())
     Die("snapshot: " + s.ToString());
-  const double load_wall = Since(t0);
+  const double load_wall = SecondsSince(t0);
   const canopy::cdc::ReplicaStatus after_load = replica.status();
   const double load_snapshot = after_load.last_snapshot_seconds;
   double copy_stage = 0;
@@ -175,7 +175,7 @@ int Run() {
       !s.ok()) {
     Die("catch up: " + s.ToString());
   }
-  const double second_copy = Since(t1);
+  const double second_copy = SecondsSince(t1);
   Phase("snapshot-end");
   const double load_cpu = SelfCpu() - cpu0;
   const canopy::IndexStats index_stats = replica.index()->Stats();
@@ -224,7 +224,7 @@ int Run() {
                       std::to_string(ids[first]) + " AND " + std::to_string(ids[first + rows - 1]));
     done += rows;
   }
-  const double write_seconds = Since(t0);
+  const double write_seconds = SecondsSince(t0);
   const std::string target_text = ValueOrDie(db, "SELECT pg_current_wal_lsn()");
   const canopy::Lsn target = canopy::Lsn::Parse(target_text).value();
   const std::string backlog_wal =
@@ -241,7 +241,7 @@ int Run() {
   paused = false;
   if (auto s = replica.WaitUntilApplied(target, std::chrono::minutes(30)); !s.ok())
     Die("apply: " + s.ToString());
-  const double apply_seconds = Since(t0);
+  const double apply_seconds = SecondsSince(t0);
   const double apply_cpu = SelfCpu() - cpu0;
   const double apply_sys = SelfSysCpu() - sys0;
   const long apply_switches = SelfSwitches() - switches0;

@@ -12,15 +12,14 @@
 #include <vector>
 
 #include "canopy/testing/pg_connection.h"
+#include "canopy/testing/stats.h"
 
 namespace canopy::bench::cdc_bench {
 
 using Clock = std::chrono::steady_clock;
 using testing::PgConnection;
+using testing::SecondsSince;
 
-inline double Since(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
 inline double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
 
 // Phase boundaries on stderr, in CLOCK_MONOTONIC seconds (steady_clock on

@@ -74,7 +74,7 @@ Timed CopyTables(const std::string& conninfo, const canopy::cdc::TableMapping& m
     out.bytes += CopyOutOrDie(*c, "COPY " + canopy::cdc::QualifiedName(spec) + " (" +
                                       ColumnList(spec) + ") TO STDOUT" + options);
   }
-  out.seconds = Since(t0);
+  out.seconds = SecondsSince(t0);
   out.cpu = SelfCpu() - cpu0;
   return out;
 }
@@ -98,7 +98,7 @@ Timed CopyPiecesParallel(const std::string& conninfo, const std::vector<std::str
     });
   }
   for (std::thread& t : threads) t.join();
-  out.seconds = Since(t0);
+  out.seconds = SecondsSince(t0);
   out.cpu = SelfCpu() - cpu0;
   out.bytes = bytes.load();
   return out;

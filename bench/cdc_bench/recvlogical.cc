@@ -45,7 +45,7 @@ RecvResult RunRecvLogical(PgConnection& db, const std::string& bindir, const std
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(walsender == 0 ? 2 : 10));
   }
-  res.seconds = Since(t0);
+  res.seconds = SecondsSince(t0);
   res.sys_cpu = static_cast<double>(usage.ru_stime.tv_sec) +
                 static_cast<double>(usage.ru_stime.tv_usec) / 1e6;
   res.switches = usage.ru_nvcsw + usage.ru_nivcsw;

@@ -14,6 +14,7 @@
 
 #include "canopy/testing/gitlab_database.h"
 #include "canopy/testing/pg_connection.h"
+#include "canopy/testing/stats.h"
 
 namespace canopy::bench::compare {
 
@@ -22,10 +23,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using testing::ConninfoWith;
 using testing::PgConnection;
-
-double Since(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
+using testing::SecondsSince;
 
 Result<uint64_t> Count(PgConnection& db, const std::string& table) {
   Result<std::string> v = db.Value("SELECT count(*) FROM " + table);
@@ -69,20 +67,20 @@ Result<DatabaseLoad> PrepareDatabase(const std::string& admin_conninfo, const st
     Status s = testing::CreateGitlabTables(db);
     if (s.ok()) s = testing::CreateNamespaceDescendantsTable(db);
     if (!s.ok()) return s;
-    load.create_seconds = Since(t0);
+    load.create_seconds = SecondsSince(t0);
     t0 = Clock::now();
     std::cerr << "compare_bench: COPY into namespaces, projects, ci_runner_namespaces...\n";
     if (s = testing::LoadGitlabForest(db, forest); !s.ok()) return s;
-    load.copy_seconds = Since(t0);
+    load.copy_seconds = SecondsSince(t0);
     t0 = Clock::now();
     std::cerr << "compare_bench: GitLab's indexes and constraints, VACUUM ANALYZE...\n";
     if (s = testing::AddGitlabIndexesAndConstraints(db); !s.ok()) return s;
-    load.index_seconds = Since(t0);
+    load.index_seconds = SecondsSince(t0);
     t0 = Clock::now();
     std::cerr << "compare_bench: namespace_descendants (enable + refresh)...\n";
     Result<uint64_t> cached = testing::PopulateNamespaceDescendants(db);
     if (!cached.ok()) return cached.status();
-    load.cache_seconds = Since(t0);
+    load.cache_seconds = SecondsSince(t0);
     s = db.Exec("CREATE TABLE canopy_compare_shape AS SELECT '" + shape_key + "'::text AS shape");
     if (!s.ok()) return s;
   }

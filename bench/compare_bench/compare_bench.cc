@@ -37,6 +37,7 @@
 #include "canopy/testing/gitlab_forest.h"
 #include "canopy/testing/pg_cluster.h"
 #include "canopy/testing/pg_connection.h"
+#include "canopy/testing/stats.h"
 #include "cell_runner.h"
 #include "questions.h"
 #include "report.h"
@@ -46,25 +47,12 @@ namespace {
 
 using testing::ConninfoValue;
 using testing::ConninfoWith;
+using testing::Fixed;
+using testing::SecondsSince;
 
 using Clock = std::chrono::steady_clock;
 
-double Since(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
-
-std::string Fixed(double v, int decimals) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
-  return buf;
-}
-
-struct Flags {
-  std::string pg;
-  std::string database = "canopy_compare";
-  size_t namespaces = 100'000;
-  size_t projects = 300'000;
-  uint64_t seed = 1;
+struct Flags : DatabaseFlags {
   double duration = 0.5;
   double warmup = 0.05;
   int connections = 16;
@@ -85,19 +73,7 @@ void AddFlags(CLI::App* app, Flags* f) {
   auto whole = [app](const std::string& name, auto& value, const std::string& description) {
     return AddWholeNumber(app, name, value, description);
   };
-  app->add_option("--pg", f->pg,
-                  "PostgreSQL to use (a role that may CREATE DATABASE and replicate; "
-                  "wal_level=logical). Default: $CANOPY_COMPARE_PG, else a throwaway cluster from "
-                  "scripts/pg-test-cluster.")
-      ->envname("CANOPY_COMPARE_PG")
-      ->type_name("CONNINFO");
-  app->add_option("--database", f->database, "database to (re)create, default canopy_compare")
-      ->type_name("NAME")
-      ->check(DatabaseNameValidator());
-  whole("--namespaces", f->namespaces,
-        "users + groups, default 100000 (project namespaces come on top)");
-  whole("--projects", f->projects, "default 300000");
-  whole("--seed", f->seed, "forest and batch seed, default 1");
+  AddDatabaseFlags(app, f, "CANOPY_COMPARE_PG", "canopy_compare", "forest and batch seed");
   app->add_option("--duration", f->duration, "timed window per cell, default 0.5")
       ->type_name("SECONDS");
   app->add_option("--warmup", f->warmup, "untimed warm-up per cell, default 0.05")
@@ -175,22 +151,6 @@ bool Applies(System system, const Question& q) {
   return !IsSql(system) || SqlText(q.kind, FormOf(system)) != nullptr;
 }
 
-std::string Describe(const Answer& a) {
-  std::string out =
-      std::to_string(a.size()) + " member(s), " + std::to_string(AnswerSize(a)) + " ids: ";
-  size_t shown = 0;
-  for (const auto& member : a) {
-    out += "[";
-    for (size_t i = 0; i < member.size() && shown < 12; ++i, ++shown) {
-      if (i != 0) out += ',';
-      out += std::to_string(member[i]);
-    }
-    out += shown >= 12 ? "...]" : "]";
-    if (shown >= 12) break;
-  }
-  return out;
-}
-
 // Every way of asking against canopy in-process; sets expected_ids. Returns
 // the number of mismatching (question, way) pairs, each printed to stderr.
 int CheckAnswers(std::vector<Question>* questions, Pools& pools, int* compared) {
@@ -220,8 +180,8 @@ int CheckAnswers(std::vector<Question>* questions, Pools& pools, int* compared) 
         ++mismatches;
         std::cerr << "MISMATCH " << QuestionKindName(q.kind) << " " << q.target << " ("
                   << SystemName(system) << ", " << TransportName(transport)
-                  << "): " << (r.ok() ? Describe(answer) : r.status().ToString())
-                  << "\n  canopy in-process: " << Describe(reference) << "\n";
+                  << "): " << (r.ok() ? DescribeAnswer(answer) : r.status().ToString())
+                  << "\n  canopy in-process: " << DescribeAnswer(reference) << "\n";
       }
     }
   }
@@ -311,7 +271,7 @@ int Run(const Flags& f) {
   std::cerr << "compare_bench: generating " << f.namespaces << " namespaces + " << f.projects
             << " projects (seed " << f.seed << ")...\n";
   auto forest = std::make_unique<testing::GitlabForest>(testing::GenerateGitlabForest(options));
-  const double generate_seconds = Since(t0);
+  const double generate_seconds = SecondsSince(t0);
   std::vector<Question> questions = PickQuestions(*forest, f.seed);
   if (questions.empty()) {
     std::cerr << "compare_bench: the forest is too small for the named groups\n";
@@ -366,7 +326,7 @@ int Run(const Flags& f) {
     std::cerr << "compare_bench: WaitUntilStreaming: " << s.ToString() << "\n";
     return 1;
   }
-  const double replica_seconds = Since(t0);
+  const double replica_seconds = SecondsSince(t0);
   std::shared_ptr<const HierarchyIndex> index = replica.index();
 
   char dir_template[] = "/tmp/canopy-compare.XXXXXX";
@@ -444,7 +404,7 @@ int Run(const Flags& f) {
   header.lines = {
       "Run: " + UtcNow() + ", canopy " + (revision.empty() ? "unknown revision" : revision) +
           (dirty.empty() ? "" : " (with uncommitted changes)") + ", whole run " +
-          Fixed(Since(run_start), 0) + " s",
+          Fixed(SecondsSince(run_start), 0) + " s",
       std::string("Command: `") + (f.command.empty() ? "canopy_compare_bench" : f.command) + "`",
       "Machine: " + CpuDescription() + ", " + MemoryDescription() + " RAM, " + KernelDescription() +
           "; load average at start " + load_at_start + ", at end " + LoadAverage() +
@@ -529,11 +489,11 @@ int main(int argc, char** argv) {
       "canopy_compare_bench");
   compare::Flags flags;
   compare::AddFlags(&app, &flags);
-  try {
-    app.parse(argc, argv);
-    if (!(flags.duration > 0)) throw CLI::ValidationError("--duration", "needs a number above 0");
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? 0 : 2;  // --help: 0; a usage error: its message, 2
+  if (auto status = canopy::bench::ParseCommandLine(app, argc, argv, [&] {
+        if (!(flags.duration > 0))
+          throw CLI::ValidationError("--duration", "needs a number above 0");
+      })) {
+    return *status;
   }
   return compare::Run(flags);
 }

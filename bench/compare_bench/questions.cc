@@ -165,6 +165,23 @@ size_t AnswerSize(const Answer& answer) {
   return n;
 }
 
+std::string DescribeAnswer(const Answer& answer) {
+  constexpr size_t kShown = 12;
+  std::string out = std::to_string(answer.size()) + " member(s), " +
+                    std::to_string(AnswerSize(answer)) + " ids: ";
+  size_t shown = 0;
+  for (const auto& member : answer) {
+    out += "[";
+    for (size_t i = 0; i < member.size() && shown < kShown; ++i, ++shown) {
+      if (i != 0) out += ',';
+      out += std::to_string(member[i]);
+    }
+    out += shown >= kShown ? "...]" : "]";
+    if (shown >= kShown) break;
+  }
+  return out;
+}
+
 std::vector<Question> PickQuestions(const testing::GitlabForest& forest, uint64_t seed) {
   const testing::GitlabForestNamedIds& named = forest.named;
   std::vector<Question> out;

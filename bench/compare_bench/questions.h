@@ -60,6 +60,8 @@ using Answer = std::vector<std::vector<int64_t>>;
 // Sorts every member that is an id list (not counts).
 void Normalize(QuestionKind kind, Answer* answer);
 size_t AnswerSize(const Answer& answer);
+// For a mismatch report: the member and id counts and the first dozen ids.
+std::string DescribeAnswer(const Answer& answer);
 
 // The questions, in table order, on the named structures of `forest`:
 // ancestor kinds at three depths (a subgroup of the small group, the deepest

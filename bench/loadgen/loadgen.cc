@@ -489,11 +489,9 @@ int main(int argc, char** argv) {
       "canopy_loadgen");
   loadgen::Flags flags;
   loadgen::AddFlags(&app, &flags);
-  try {
-    app.parse(argc, argv);
-    loadgen::FinishFlags(&flags);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? 0 : 2;  // --help: 0; a usage error: its message, 2
+  if (auto status =
+          canopy::bench::ParseCommandLine(app, argc, argv, [&] { loadgen::FinishFlags(&flags); })) {
+    return *status;
   }
   return loadgen::Run(flags);
 }

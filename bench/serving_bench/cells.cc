@@ -22,6 +22,7 @@ namespace {
 using testing::Child;
 using testing::ChildExit;
 using testing::CommandLine;
+using testing::Fixed;
 
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path);
@@ -42,12 +43,6 @@ std::string Tail(const std::string& text, int lines = 6) {
     if (c == '\n') c = '|';
   }
   return out;
-}
-
-std::string Fixed(double v, int decimals) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
-  return buf;
 }
 
 // Runs one client to its end, reading the server's CPU around it.

@@ -48,6 +48,7 @@
 #include "canopy/testing/pg_cluster.h"
 #include "canopy/testing/pg_connection.h"
 #include "canopy/testing/resp_wire.h"
+#include "canopy/testing/stats.h"
 #include "cells.h"
 #include "postmaster_cpu.h"
 #include "questions.h"
@@ -65,6 +66,7 @@ using compare::SqlForm;
 using testing::Child;
 using testing::CommandLine;
 using testing::ConninfoWith;
+using testing::Fixed;
 using testing::PgConnection;
 using testing::ProcCpu;
 using testing::ProcessCpuSeconds;
@@ -72,30 +74,16 @@ using testing::ProgramExists;
 using testing::ReadProcCpu;
 using testing::RespConnection;
 using testing::RespIdLists;
+using testing::SecondsSince;
 
 constexpr int kExitMissingProgram = 77;
-
-double Since(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
-
-std::string Fixed(double v, int decimals) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
-  return buf;
-}
 
 constexpr const char* kAllQuestionKeys[] = {
     "ancestors-6",       "ancestors-21",   "descendants-small",   "descendants-gitlab-org",
     "descendants-huge",  "projects-small", "projects-gitlab-org", "projects-huge",
     "counts-gitlab-org", "batch-100"};
 
-struct Flags {
-  std::string pg;
-  std::string database = "canopy_serving";
-  size_t namespaces = 100'000;
-  size_t projects = 300'000;
-  uint64_t seed = 1;
+struct Flags : DatabaseFlags {
   double seconds = 3;
   std::vector<Shape> shapes = {{1, 1}, {16, 1}, {1, 32}, {16, 32}};
   std::vector<std::string> questions;
@@ -165,22 +153,7 @@ void AddFlags(CLI::App* app, Flags* f) {
   app->option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   app->get_formatter()->column_width(25);
   f->pgbench = DefaultPgbench();
-  auto whole = [app](const std::string& name, auto& value, const std::string& description) {
-    return AddWholeNumber(app, name, value, description);
-  };
-  app->add_option("--pg", f->pg,
-                  "PostgreSQL (a role that may CREATE DATABASE and replicate; wal_level=logical). "
-                  "Default: $CANOPY_SERVING_PG, else a throwaway cluster from "
-                  "scripts/pg-test-cluster.")
-      ->envname("CANOPY_SERVING_PG")
-      ->type_name("CONNINFO");
-  app->add_option("--database", f->database, "database to (re)create, default canopy_serving")
-      ->type_name("NAME")
-      ->check(DatabaseNameValidator());
-  whole("--namespaces", f->namespaces,
-        "users + groups, default 100000 (project namespaces come on top)");
-  whole("--projects", f->projects, "default 300000");
-  whole("--seed", f->seed, "default 1");
+  AddDatabaseFlags(app, f, "CANOPY_SERVING_PG", "canopy_serving", "forest and batch seed");
   app->add_option("--seconds", f->seconds, "measured time per cell, default 3")->type_name("S");
   app->add_option_function<std::string>(
          "--shapes",
@@ -368,22 +341,6 @@ std::string PgbenchSql(QuestionKind kind, SqlForm form) {
   return sql;
 }
 
-std::string Describe(const Answer& a) {
-  std::string out =
-      std::to_string(a.size()) + " member(s), " + std::to_string(compare::AnswerSize(a)) + " ids: ";
-  size_t shown = 0;
-  for (const auto& member : a) {
-    out += "[";
-    for (size_t i = 0; i < member.size() && shown < 10; ++i, ++shown) {
-      if (i != 0) out += ',';
-      out += std::to_string(member[i]);
-    }
-    out += shown >= 10 ? "...]" : "]";
-    if (shown >= 10) break;
-  }
-  return out;
-}
-
 // ---- servers ----
 
 struct Servers {
@@ -538,10 +495,10 @@ CheckResult CheckAnswers(const Flags& f, const Servers& s, const std::string& pg
       Answer answer;
       double best = -1;
       Clock::time_point started = Clock::now();
-      for (int i = 0; i < 3 && (i == 0 || Since(started) < 1.0); ++i) {
+      for (int i = 0; i < 3 && (i == 0 || SecondsSince(started) < 1.0); ++i) {
         const Clock::time_point t0 = Clock::now();
         Result<size_t> r = (*pg)->Ask(question, i == 0 ? &answer : nullptr);
-        const double took = Since(t0);
+        const double took = SecondsSince(t0);
         if (!r.ok()) {
           mismatch(q, std::string("PG ") + compare::SqlFormName(sql_form), r.status().ToString());
           break;
@@ -551,8 +508,9 @@ CheckResult CheckAnswers(const Flags& f, const Servers& s, const std::string& pg
       q.pg_single_seconds[form] = best;
       ++result.compared;
       if (answer != reference) {
-        mismatch(q, std::string("PG ") + compare::SqlFormName(sql_form),
-                 Describe(answer) + "\n  canopyd: " + Describe(reference));
+        mismatch(
+            q, std::string("PG ") + compare::SqlFormName(sql_form),
+            compare::DescribeAnswer(answer) + "\n  canopyd: " + compare::DescribeAnswer(reference));
       }
     }
     // canopyd over RESP: the same ids; its bytes are what Redis will serve.
@@ -570,7 +528,8 @@ CheckResult CheckAnswers(const Flags& f, const Servers& s, const std::string& pg
         compare::Normalize(question.kind, &answer);
         if (answer != reference) {
           mismatch(q, "canopyd RESP",
-                   Describe(answer) + "\n  canopyd FlatBuffers: " + Describe(reference));
+                   compare::DescribeAnswer(answer) +
+                       "\n  canopyd FlatBuffers: " + compare::DescribeAnswer(reference));
         }
         value = raw.value();
       }
@@ -794,7 +753,7 @@ int Run(const Flags& f) {
   std::cerr << "serving_bench: generating " << f.namespaces << " namespaces + " << f.projects
             << " projects (seed " << f.seed << ")...\n";
   auto forest = std::make_unique<testing::GitlabForest>(testing::GenerateGitlabForest(options));
-  const double generate_seconds = Since(t0);
+  const double generate_seconds = SecondsSince(t0);
   const std::vector<Question> all_questions = compare::PickQuestions(*forest, f.seed);
   std::vector<ServingQuestion> questions;
   for (const std::string& key : f.questions) {
@@ -866,7 +825,7 @@ int Run(const Flags& f) {
               << CommandText("tail -n 30 " + Quoted(work + "/canopyd.log"));
     return 1;
   }
-  const double canopyd_seconds = Since(t0);
+  const double canopyd_seconds = SecondsSince(t0);
   std::cerr << "serving_bench: canopyd streaming after " << Fixed(canopyd_seconds, 1) << " s"
             << (resp ? ", RESP listener up" : ", no RESP listener") << "\n";
 
@@ -908,7 +867,7 @@ int Run(const Flags& f) {
       "Run: " + compare::UtcNow() + ", canopy " +
           (revision.empty() ? "unknown revision" : revision) +
           (dirty.empty() ? "" : " (with uncommitted changes)") + ", whole run " +
-          Fixed(Since(run_start), 0) + " s",
+          Fixed(SecondsSince(run_start), 0) + " s",
       "Command: `" + (f.command.empty() ? std::string("canopy_serving_bench") : f.command) + "`",
       "Machine: " + compare::CpuDescription() + ", " + compare::MemoryDescription() + " RAM, " +
           compare::KernelDescription() + "; load average at start " + load_at_start + ", at end " +
@@ -1006,11 +965,9 @@ int main(int argc, char** argv) {
       "canopy_serving_bench");
   serving::Flags flags;
   serving::AddFlags(&app, &flags);
-  try {
-    app.parse(argc, argv);
-    serving::FinishFlags(&flags);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? 0 : 2;  // --help: 0; a usage error: its message, 2
+  if (auto status =
+          canopy::bench::ParseCommandLine(app, argc, argv, [&] { serving::FinishFlags(&flags); })) {
+    return *status;
   }
   return serving::Run(flags);
 }

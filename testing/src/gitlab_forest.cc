@@ -449,4 +449,15 @@ GitlabForest GenerateGitlabForest(const GitlabForestOptions& options) {
   return forest;
 }
 
+GitlabForest GenerateTestForest(uint64_t seed, size_t namespaces, size_t projects) {
+  GitlabForestOptions options;
+  options.seed = seed;
+  options.namespaces = namespaces;
+  options.projects = projects;
+  options.huge_group_descendants = namespaces / 10;
+  options.gitlab_org_subgroups = namespaces / 60;
+  options.gitlab_org_projects = projects / 30;
+  return GenerateGitlabForest(options);
+}
+
 }  // namespace canopy::testing

@@ -324,20 +324,6 @@ uint64_t TestSeed() {
   return 20240704;
 }
 
-// A few thousand namespaces: users, groups (a gitlab-org-like group, a huge
-// one, a 21-level chain and a 40-level one), project namespaces, runners,
-// archived projects.
-canopy::testing::GitlabForest MakeForest(uint64_t seed) {
-  canopy::testing::GitlabForestOptions options;
-  options.seed = seed;
-  options.namespaces = 4000;
-  options.projects = 6000;
-  options.huge_group_descendants = 400;
-  options.gitlab_org_subgroups = 60;
-  options.gitlab_org_projects = 200;
-  return canopy::testing::GenerateGitlabForest(options);
-}
-
 }  // namespace
 
 std::string Id(int64_t id) { return std::to_string(id); }
@@ -394,7 +380,9 @@ void DaemonTest::TearDown() {
 void DaemonTest::Prepare(const std::string& name, bool load) {
   ASSERT_FALSE(dir_.path().empty()) << "no temporary directory";
   seed_ = TestSeed();
-  if (load) forest_ = MakeForest(seed_);
+  // A few thousand rows with every named structure: gitlab-org, the huge
+  // group, the 21- and 40-level chains, runners, archived projects.
+  if (load) forest_ = canopy::testing::GenerateTestForest(seed_, 4000, 6000);
   db_ = std::make_unique<TestDatabase>(name);
   ASSERT_TRUE(db_->ok());
   sql_ = std::make_unique<Sql>(db_->conninfo());

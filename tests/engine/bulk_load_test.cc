@@ -13,7 +13,6 @@
 
 #include "canopy/hierarchy_index.h"
 #include "canopy/testing/gitlab_forest.h"
-#include "small_forest.h"
 #include "test_rows.h"
 
 namespace canopy {
@@ -97,7 +96,7 @@ void ExpectSameAnswers(const HierarchyIndex& want, const HierarchyIndex& got, co
 }
 
 void CheckBulkLoadEqualsApply(uint64_t seed, bool children_first) {
-  canopy::testing::GitlabForest forest = canopy_test::SmallGitlabForest(seed);
+  canopy::testing::GitlabForest forest = canopy::testing::GenerateTestForest(seed, 4000, 6000);
   Transaction snapshot = canopy::testing::LoadTransaction(forest, Lsn(1000));
   if (children_first) std::reverse(snapshot.changes.begin(), snapshot.changes.end());
 
@@ -126,7 +125,7 @@ TEST(BulkLoad, AnswersLikeApplyAndCompactThenFollowsWrites) { CheckBulkLoadEqual
 TEST(BulkLoad, SnapshotWithChildrenBeforeParents) { CheckBulkLoadEqualsApply(12, true); }
 
 TEST(BulkLoad, OnlyOnAFreshIndex) {
-  canopy::testing::GitlabForest forest = canopy_test::SmallGitlabForest(13);
+  canopy::testing::GitlabForest forest = canopy::testing::GenerateTestForest(13, 4000, 6000);
   HierarchyIndex index;
   ASSERT_TRUE(index.BulkLoad(canopy::testing::LoadTransaction(forest, Lsn(10))).ok());
   EXPECT_EQ(index.BulkLoad(canopy::testing::LoadTransaction(forest, Lsn(20))).code(),

@@ -14,7 +14,6 @@
 
 #include "canopy/hierarchy_index.h"
 #include "canopy/testing/gitlab_forest.h"
-#include "small_forest.h"
 
 namespace canopy {
 namespace {
@@ -103,7 +102,7 @@ Tally CheckEveryId(const HierarchyIndex& index) {
 }
 
 TEST(AnyIdOrder, SameSetAsAscendingForEveryKindAndId) {
-  canopy::testing::GitlabForest forest = canopy_test::SmallGitlabForest(21);
+  canopy::testing::GitlabForest forest = canopy::testing::GenerateTestForest(21, 4000, 6000);
   HierarchyIndex index;
   ASSERT_TRUE(index.BulkLoad(canopy::testing::LoadTransaction(forest, Lsn(1000))).ok());
 

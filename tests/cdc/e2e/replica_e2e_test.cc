@@ -78,17 +78,6 @@ void ExpectEqualToSql(Replica& replica, const std::string& conninfo, const char*
   }
 }
 
-canopy::testing::GitlabForest SmallForest(uint64_t seed, size_t namespaces, size_t projects) {
-  canopy::testing::GitlabForestOptions options;
-  options.seed = seed;
-  options.namespaces = namespaces;
-  options.projects = projects;
-  options.huge_group_descendants = 400;
-  options.gitlab_org_subgroups = 60;
-  options.gitlab_org_projects = 200;
-  return canopy::testing::GenerateGitlabForest(options);
-}
-
 struct TestWorld {
   explicit TestWorld(const std::string& db_name) : db(db_name) {}
   TestDatabase db;
@@ -109,7 +98,7 @@ void Prepare(TestWorld& s, const canopy::testing::GitlabForest& forest) {
 TEST(ReplicaE2E, SnapshotThenStreamEqualsSql) {
   const uint64_t seed = TestSeed();
   SCOPED_TRACE("CANOPY_TEST_SEED=" + std::to_string(seed));
-  canopy::testing::GitlabForest forest = SmallForest(seed, 3000, 6000);
+  canopy::testing::GitlabForest forest = canopy::testing::GenerateTestForest(seed, 3000, 6000);
   TestWorld s("canopy_e2e_stream");
   ASSERT_NO_FATAL_FAILURE(Prepare(s, forest));
   Sql& sql = *s.sql;
@@ -241,7 +230,7 @@ TEST(ReplicaE2E, SnapshotThenStreamEqualsSql) {
 // While idle, keepalive positions are acknowledged: writes to tables outside
 // the publication do not pin WAL in the slot.
 TEST(ReplicaE2E, IdleKeepalivesAdvanceTheSlot) {
-  canopy::testing::GitlabForest forest = SmallForest(7, 200, 300);
+  canopy::testing::GitlabForest forest = canopy::testing::GenerateTestForest(7, 200, 300);
   TestWorld s("canopy_e2e_idle");
   ASSERT_NO_FATAL_FAILURE(Prepare(s, forest));
   Sql& sql = *s.sql;
@@ -282,7 +271,7 @@ TEST(ReplicaE2E, IdleKeepalivesAdvanceTheSlot) {
 // of it cannot be told apart here (PostgreSQL sends one unasked after new
 // WAL), so this test does not prove RequestPosition on its own.
 TEST(ReplicaE2E, OnAppliedFollowsEveryIndexAndPosition) {
-  canopy::testing::GitlabForest forest = SmallForest(9, 300, 400);
+  canopy::testing::GitlabForest forest = canopy::testing::GenerateTestForest(9, 300, 400);
   TestWorld s("canopy_e2e_on_applied");
   ASSERT_NO_FATAL_FAILURE(Prepare(s, forest));
   Sql& sql = *s.sql;
@@ -334,7 +323,7 @@ TEST(ReplicaE2E, OnAppliedFollowsEveryIndexAndPosition) {
 // With wal_sender_timeout far below the status interval, the connection
 // survives only if reply-requested keepalives are answered at once.
 TEST(ReplicaE2E, ReplyRequestedKeepalivesAreAnsweredAtOnce) {
-  canopy::testing::GitlabForest forest = SmallForest(5, 100, 100);
+  canopy::testing::GitlabForest forest = canopy::testing::GenerateTestForest(5, 100, 100);
   TestWorld s("canopy_e2e_reply");
   ASSERT_NO_FATAL_FAILURE(Prepare(s, forest));
   ReplicaOptions o = Options(s.db.conninfo() + " options='-c wal_sender_timeout=1000'");
@@ -354,7 +343,7 @@ TEST(ReplicaE2E, ReplyRequestedKeepalivesAreAnsweredAtOnce) {
 // A walsender killed mid-stream: with a permanent slot the replica resumes
 // from its applied LSN (no new snapshot, nothing applied twice or lost).
 TEST(ReplicaE2E, PermanentSlotResumesAfterWalsenderIsTerminated) {
-  canopy::testing::GitlabForest forest = SmallForest(11, 500, 1000);
+  canopy::testing::GitlabForest forest = canopy::testing::GenerateTestForest(11, 500, 1000);
   TestWorld s("canopy_e2e_resume");
   ASSERT_NO_FATAL_FAILURE(Prepare(s, forest));
   Sql& sql = *s.sql;
@@ -397,7 +386,7 @@ TEST(ReplicaE2E, PermanentSlotResumesAfterWalsenderIsTerminated) {
 // With a temporary slot a lost connection means a fresh snapshot; the old
 // index keeps answering meanwhile.
 TEST(ReplicaE2E, TemporarySlotReloadsAfterWalsenderIsTerminated) {
-  canopy::testing::GitlabForest forest = SmallForest(13, 500, 1000);
+  canopy::testing::GitlabForest forest = canopy::testing::GenerateTestForest(13, 500, 1000);
   TestWorld s("canopy_e2e_reload");
   ASSERT_NO_FATAL_FAILURE(Prepare(s, forest));
   Sql& sql = *s.sql;
@@ -423,7 +412,7 @@ TEST(ReplicaE2E, TemporarySlotReloadsAfterWalsenderIsTerminated) {
 }
 
 TEST(ReplicaE2E, MissingPublicationIsReported) {
-  canopy::testing::GitlabForest forest = SmallForest(17, 100, 100);
+  canopy::testing::GitlabForest forest = canopy::testing::GenerateTestForest(17, 100, 100);
   TestWorld s("canopy_e2e_nopub");
   ASSERT_NO_FATAL_FAILURE(Prepare(s, forest));
   ReplicaOptions o = Options(s.db.conninfo());

@@ -33,17 +33,6 @@ using std::chrono::seconds;
 
 constexpr int64_t kCounterBase = 9'000'000;
 
-canopy::testing::GitlabForest Forest(uint64_t seed) {
-  canopy::testing::GitlabForestOptions options;
-  options.seed = seed;
-  options.namespaces = 400;
-  options.projects = 600;
-  options.huge_group_descendants = 100;
-  options.gitlab_org_subgroups = 20;
-  options.gitlab_org_projects = 50;
-  return canopy::testing::GenerateGitlabForest(options);
-}
-
 ReplicaOptions Options(const std::string& conninfo, const std::string& slot) {
   ReplicaOptions o;
   o.conninfo = conninfo;
@@ -176,7 +165,7 @@ void PrepareOwn(OwnWorld& w, const std::string& settings, uint64_t seed) {
   Sql sql(w.conninfo);
   ASSERT_TRUE(sql.ok());
   ASSERT_TRUE(CreateGitlabSchema(sql));
-  ASSERT_TRUE(LoadForest(sql, Forest(seed)));
+  ASSERT_TRUE(LoadForest(sql, canopy::testing::GenerateTestForest(seed, 400, 600)));
 }
 
 void DropSlot(const std::string& conninfo, const std::string& slot) {

@@ -20,19 +20,8 @@ namespace {
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-canopy::testing::GitlabForest Forest(uint64_t seed) {
-  canopy::testing::GitlabForestOptions options;
-  options.seed = seed;
-  options.namespaces = 1500;
-  options.projects = 3000;
-  options.huge_group_descendants = 200;
-  options.gitlab_org_subgroups = 40;
-  options.gitlab_org_projects = 100;
-  return canopy::testing::GenerateGitlabForest(options);
-}
-
 TEST(VerifyE2E, LoadedReplicaHasNoDifferences) {
-  canopy::testing::GitlabForest forest = Forest(31);
+  canopy::testing::GitlabForest forest = canopy::testing::GenerateTestForest(31, 1500, 3000);
   TestDatabase db("canopy_e2e_verify");
   ASSERT_TRUE(db.ok());
   Sql sql(db.conninfo());
@@ -80,7 +69,7 @@ TEST(VerifyE2E, LoadedReplicaHasNoDifferences) {
 // clean; after a bogus transaction (a rename SQL never saw, a project SQL
 // still has) Verify reports the differences.
 TEST(VerifyE2E, DivergedIndexIsReported) {
-  canopy::testing::GitlabForest forest = Forest(37);
+  canopy::testing::GitlabForest forest = canopy::testing::GenerateTestForest(37, 1500, 3000);
   TestDatabase db("canopy_e2e_verify_diverged");
   ASSERT_TRUE(db.ok());
   Sql sql(db.conninfo());
@@ -143,7 +132,7 @@ TEST(VerifyE2E, DivergedIndexIsReported) {
 // database the report is quiescent (a few tries: autovacuum may write WAL);
 // while a writer commits throughout the check it is not.
 TEST(VerifyE2E, QuiescentOnlyWhenTheSourceWalDidNotMove) {
-  canopy::testing::GitlabForest forest = Forest(41);
+  canopy::testing::GitlabForest forest = canopy::testing::GenerateTestForest(41, 1500, 3000);
   TestDatabase db("canopy_e2e_verify_quiescent");
   ASSERT_TRUE(db.ok());
   Sql sql(db.conninfo());

@@ -123,6 +123,12 @@ struct GitlabForest {
 // O(namespaces + projects); ~2 s and ~1.2 GB for 1M namespaces + 3M projects.
 GitlabForest GenerateGitlabForest(const GitlabForestOptions& options);
 
+// A test-sized forest: `namespaces` users and groups, `projects` projects,
+// and the named structures scaled to them (the huge group a tenth of the
+// namespaces, gitlab-org a sixtieth of them and a thirtieth of the
+// projects), so tests of any size ask about the same shapes.
+GitlabForest GenerateTestForest(uint64_t seed, size_t namespaces, size_t projects);
+
 // Sizes of the live rows, by kind.
 struct GitlabForestCounts {
   size_t users = 0, groups = 0, project_namespaces = 0, projects = 0, runner_links = 0;
