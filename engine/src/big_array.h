@@ -3,21 +3,27 @@
 // A snapshot makes arrays of millions of nodes at once, and the second
 // left-right copy copies them; later writes grow them one row at a time.
 // Two costs of std::vector matter at that size:
-//   * every first touch of a 4 KiB page is a page fault, which on a virtual
-//     machine was most of a snapshot's build time: arrays sized at once
-//     (reserve: a snapshot, Compact, the copy of the other side) are
-//     therefore mapped on their own and marked for transparent huge pages
-//     (MADV_HUGEPAGE: honoured when the kernel's THP mode is "madvise" or
-//     "always", a no-op under "never");
 //   * growing past the capacity copies the whole array (hundreds of MB at
-//     millions of rows: a stall of the writer, seen as replication lag):
-//     a mapped array grows with mremap(2) instead, which moves the page
-//     tables, not the bytes.
-// An array that grows one element at a time is marked MADV_NOHUGEPAGE:
-// its first touch of a huge page would zero 2 MiB inside one write
-// (measured at 1-4 ms on this project's VMs), where 4 KiB faults spread
-// the same work thinly. Small arrays live on the heap (realloc).
-// T must be trivially copyable: elements are moved as bytes.
+//     millions of rows; even a page-table move with mremap(2) took 12-15 ms
+//     at 1.5M rows): a stall of the writer, seen as replication lag. A
+//     BigArray is segmented instead: elements live in fixed-size segments
+//     of kSegmentElements (a power of two, about 4 MiB of T), found through
+//     a small directory, and growth maps one more segment; no element ever
+//     moves.
+//   * every first touch of a 4 KiB page is a page fault, which on a virtual
+//     machine was most of a snapshot's build time: the segments of a
+//     reserve (a snapshot, Compact, the copy of the other side) are
+//     therefore mapped together and marked for transparent huge pages
+//     (MADV_HUGEPAGE: honoured when the kernel's THP mode is "madvise" or
+//     "always", a no-op under "never"). A segment mapped for growth one
+//     element at a time is marked MADV_NOHUGEPAGE: its first touch of a
+//     huge page would zero 2 MiB inside one write (measured at 1-4 ms on
+//     this project's VMs), where 4 KiB faults spread the same work thinly.
+// Segments are mapped lazily: an untouched page costs address space only.
+// Element i is segment i / kSegmentElements, offset i % kSegmentElements;
+// a run of elements is contiguous within a segment (CopyRange copies by
+// segment).
+// T must be trivially copyable: elements are copied as bytes.
 //
 // THREAD SAFETY: as std::vector — const methods may run concurrently,
 // anything else needs exclusive access.
@@ -25,27 +31,36 @@
 
 #include <sys/mman.h>
 
+#include <algorithm>
+#include <bit>
 #include <cstddef>
-#include <cstdlib>
 #include <cstring>
 #include <new>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 namespace canopy::internal {
 
 template <typename T>
 class BigArray {
-  static_assert(std::is_trivially_copyable_v<T>, "elements are moved as bytes");
+  static_assert(std::is_trivially_copyable_v<T>, "elements are copied as bytes");
 
  public:
+  // Elements per segment: the largest power of two of T that fits 4 MiB.
+  static constexpr size_t kSegmentElements = std::bit_floor((size_t{4} << 20) / sizeof(T));
+
   BigArray() = default;
   BigArray(const BigArray& other) { *this = other; }
   BigArray& operator=(const BigArray& other) {
     if (this == &other) return *this;
     clear();
     reserve(other.size_);
-    if (other.size_ != 0) std::memcpy(data_, other.data_, other.size_ * sizeof(T));
+    for (size_t begin = 0; begin < other.size_; begin += kSegmentElements) {
+      const size_t n = std::min(kSegmentElements, other.size_ - begin);
+      std::memcpy(segments_[begin / kSegmentElements], other.segments_[begin / kSegmentElements],
+                  n * sizeof(T));
+    }
     size_ = other.size_;
     return *this;
   }
@@ -54,96 +69,116 @@ class BigArray {
     BigArray(std::move(other)).swap(*this);
     return *this;
   }
-  ~BigArray() { Release(data_, capacity_); }
+  ~BigArray() { ReleaseAll(); }
 
   void swap(BigArray& other) noexcept {
-    std::swap(data_, other.data_);
+    segments_.swap(other.segments_);
+    mappings_.swap(other.mappings_);
     std::swap(size_, other.size_);
-    std::swap(capacity_, other.capacity_);
   }
 
   size_t size() const { return size_; }
-  size_t capacity() const { return capacity_; }
+  size_t capacity() const { return segments_.size() * kSegmentElements; }
   bool empty() const { return size_ == 0; }
-  T* data() { return data_; }
-  const T* data() const { return data_; }
-  T& operator[](size_t i) { return data_[i]; }
-  const T& operator[](size_t i) const { return data_[i]; }
-  T* begin() { return data_; }
-  T* end() { return data_ + size_; }
-  const T* begin() const { return data_; }
-  const T* end() const { return data_ + size_; }
-  T& back() { return data_[size_ - 1]; }
+  T& operator[](size_t i) { return segments_[i / kSegmentElements][i % kSegmentElements]; }
+  const T& operator[](size_t i) const {
+    return segments_[i / kSegmentElements][i % kSegmentElements];
+  }
+  T& back() { return (*this)[size_ - 1]; }
+  // Bytes of the pages the elements are in: what the array keeps resident
+  // (the rest of its last segment is address space only, until touched).
+  size_t bytes() const { return (size_ * sizeof(T) + 4095) / 4096 * 4096; }
 
-  // Capacity for n elements; existing elements keep their values.
+  // In index order, for range-for loops (bulk copies: CopyRange).
+  template <typename Array, typename Element>
+  class Iterator {
+   public:
+    Iterator(Array* array, size_t i) : array_(array), i_(i) {}
+    Element& operator*() const { return (*array_)[i_]; }
+    Iterator& operator++() {
+      ++i_;
+      return *this;
+    }
+    bool operator==(const Iterator& o) const { return i_ == o.i_; }
+
+   private:
+    Array* array_;
+    size_t i_;
+  };
+  Iterator<BigArray, T> begin() { return {this, 0}; }
+  Iterator<BigArray, T> end() { return {this, size_}; }
+  Iterator<const BigArray, const T> begin() const { return {this, 0}; }
+  Iterator<const BigArray, const T> end() const { return {this, size_}; }
+
+  // Appends elements [begin, end) to *out. REQUIRES: begin <= end <= size().
+  void CopyRange(size_t begin, size_t end, std::vector<T>* out) const {
+    while (begin < end) {
+      const size_t offset = begin % kSegmentElements;
+      const size_t n = std::min(end - begin, kSegmentElements - offset);
+      const T* from = segments_[begin / kSegmentElements] + offset;
+      out->insert(out->end(), from, from + n);
+      begin += n;
+    }
+  }
+
+  // Capacity for n elements, mapped together; existing elements stay where
+  // they are.
   void reserve(size_t n) {
-    if (n > capacity_) Grow(n, /*sized_at_once=*/true);
+    if (n > capacity())
+      AddSegments((n - capacity() + kSegmentElements - 1) / kSegmentElements,
+                  /*sized_at_once=*/true);
   }
   // New elements are value-initialized (T{}).
   void resize(size_t n) {
     reserve(n);
-    for (size_t i = size_; i < n; ++i) new (data_ + i) T{};
+    for (size_t i = size_; i < n; ++i) new (&(*this)[i]) T{};
     size_ = n;
   }
   void push_back(const T& value) { emplace_back(value); }
   template <typename... Args>
   T& emplace_back(Args&&... args) {
-    // Doubling keeps pushes amortized O(1); with mremap a growth costs the
-    // page-table move, not a copy.
-    if (size_ == capacity_) Grow(capacity_ < 16 ? 16 : capacity_ * 2, /*sized_at_once=*/false);
-    T* slot = new (data_ + size_) T{std::forward<Args>(args)...};
+    if (size_ == capacity()) AddSegments(1, /*sized_at_once=*/false);
+    T* slot = new (&(*this)[size_]) T{std::forward<Args>(args)...};
     ++size_;
     return *slot;
   }
+  // Keeps the segments (capacity) for reuse.
   void clear() { size_ = 0; }
 
  private:
-  // At least this many bytes are mapped rather than heap-allocated, so an
-  // array crossing it copies at most this much, once.
-  static constexpr size_t kMapAtLeast = size_t{1} << 20;
-  static constexpr size_t kPage = 4096;
+  static constexpr size_t kSegmentBytes = kSegmentElements * sizeof(T);
+  static_assert(kSegmentBytes % 4096 == 0, "segments are whole pages");
 
-  static size_t MappedBytes(size_t elements) {
-    return (elements * sizeof(T) + kPage - 1) / kPage * kPage;
-  }
-  static bool IsMapped(size_t elements) { return elements * sizeof(T) >= kMapAtLeast; }
+  struct Mapping {
+    void* address;
+    size_t bytes;
+  };
 
-  void Grow(size_t n, bool sized_at_once) {
-    T* grown = nullptr;
-    const int advice = sized_at_once ? MADV_HUGEPAGE : MADV_NOHUGEPAGE;
-    if (!IsMapped(n)) {
-      grown = static_cast<T*>(std::realloc(data_, n * sizeof(T)));
-      if (grown == nullptr) throw std::bad_alloc();
-    } else if (IsMapped(capacity_)) {
-      void* p = mremap(data_, MappedBytes(capacity_), MappedBytes(n), MREMAP_MAYMOVE);
-      if (p == MAP_FAILED) throw std::bad_alloc();
-      grown = static_cast<T*>(p);
-      madvise(p, MappedBytes(n), advice);  // advice only: failure changes nothing
-    } else {
-      void* p =
-          mmap(nullptr, MappedBytes(n), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-      if (p == MAP_FAILED) throw std::bad_alloc();
-      madvise(p, MappedBytes(n), advice);
-      grown = static_cast<T*>(p);
-      if (size_ != 0) std::memcpy(grown, data_, size_ * sizeof(T));
-      Release(data_, capacity_);
-    }
-    data_ = grown;
-    capacity_ = n;
-  }
-
-  static void Release(T* data, size_t capacity) noexcept {
-    if (data == nullptr) return;
-    if (IsMapped(capacity)) {
-      munmap(data, MappedBytes(capacity));
-    } else {
-      std::free(data);
+  // Maps `count` segments in one mapping and appends them to the directory.
+  void AddSegments(size_t count, bool sized_at_once) {
+    const size_t bytes = count * kSegmentBytes;
+    // Room first (doubling): nothing to undo if it throws.
+    segments_.reserve(std::max(segments_.size() + count, 2 * segments_.size()));
+    mappings_.reserve(std::max(mappings_.size() + 1, 2 * mappings_.size()));
+    void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) throw std::bad_alloc();
+    madvise(p, bytes, sized_at_once ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);  // advice only
+    mappings_.push_back({p, bytes});
+    for (size_t i = 0; i < count; ++i) {
+      segments_.push_back(reinterpret_cast<T*>(static_cast<char*>(p) + i * kSegmentBytes));
     }
   }
 
-  T* data_ = nullptr;
+  void ReleaseAll() noexcept {
+    for (const Mapping& m : mappings_) munmap(m.address, m.bytes);
+    mappings_.clear();
+    segments_.clear();
+    size_ = 0;
+  }
+
+  std::vector<T*> segments_;  // the directory: segment k holds elements from k * kSegmentElements
+  std::vector<Mapping> mappings_;
   size_t size_ = 0;
-  size_t capacity_ = 0;
 };
 
 }  // namespace canopy::internal

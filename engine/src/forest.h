@@ -12,9 +12,10 @@
 //     once created and freed only when neither copy references them.
 //
 // LAYOUT
-//   Namespaces and projects live in dense vectors indexed by 32-bit slots,
-//   with their ids in a separate column (ns_ids_, project_ids_); hash sets go
-//   from id to slot. A namespace links to its parent, its first
+//   Namespaces and projects live in segmented column arrays (big_array.h:
+//   growth never moves an element) indexed by 32-bit slots, with their ids
+//   in a separate column (ns_ids_, project_ids_); hash sets go from id to
+//   slot. A namespace links to its parent, its first
 //   child in two intrusive doubly-linked child lists (project namespaces in
 //   their own list, so group-only walks skip them) and its first project.
 //   Subtree counters (groups, project namespaces, projects, unarchived

@@ -104,8 +104,8 @@ void Forest::Compact() {
   };
   BigArray<NsNode> nodes;
   BigArray<int64_t> ns_ids;
-  nodes.reserve(order.size() + order.size() / 8 + 64);
-  ns_ids.reserve(nodes.capacity());
+  nodes.reserve(order.size());  // segmented: later growth copies nothing
+  ns_ids.reserve(order.size());
   for (uint32_t old : order) {
     ns_ids.push_back(ns_ids_[old]);
     NsNode n = ns_[old];
@@ -118,9 +118,9 @@ void Forest::Compact() {
   BigArray<ProjNode> projects;
   BigArray<int64_t> project_ids;
   BigArray<uint32_t> project_pn_slots;
-  projects.reserve(project_order.size() + project_order.size() / 8 + 64);
-  project_ids.reserve(projects.capacity());
-  project_pn_slots.reserve(projects.capacity());
+  projects.reserve(project_order.size());
+  project_ids.reserve(project_order.size());
+  project_pn_slots.reserve(project_order.size());
   for (uint32_t old : project_order) {
     project_ids.push_back(project_ids_[old]);
     project_pn_slots.push_back(remap(project_pn_slots_[old], new_of));
@@ -184,8 +184,8 @@ void Forest::Compact() {
     if (!nodes[s].laid_out) nodes[parent].laid_out = false;
   }
   layout[placed_groups].end = static_cast<uint32_t>(placed_groups);
-  laid_out_ = static_cast<uint64_t>(
-      std::count_if(nodes.begin(), nodes.end(), [](const NsNode& n) { return n.laid_out; }));
+  laid_out_ = 0;
+  for (size_t s = 0; s < nodes.size(); ++s) laid_out_ += nodes[s].laid_out ? 1 : 0;
 
   // Swap in and re-point every slot reference.
   ns_.swap(nodes);
@@ -269,19 +269,22 @@ void Forest::BuildSortedRuns() {
     switch (c.part) {
       case Part::kGroups:
         run = &runs->groups;
-        run->assign(ns_ids_.begin() + c.slot, ns_ids_.begin() + here.end);
+        run->clear();
+        ns_ids_.CopyRange(c.slot, here.end, run);
         runs->has_groups = true;
         break;
       case Part::kGroupsAndPns:
         run = &runs->groups_and_pns;
         run->reserve(c.ids);
-        run->assign(ns_ids_.begin() + c.slot, ns_ids_.begin() + here.end);
-        run->insert(run->end(), ns_ids_.begin() + here.pns, ns_ids_.begin() + after.pns);
+        run->clear();
+        ns_ids_.CopyRange(c.slot, here.end, run);
+        ns_ids_.CopyRange(here.pns, after.pns, run);
         runs->has_groups_and_pns = true;
         break;
       case Part::kProjects:
         run = &runs->projects;
-        run->assign(project_ids_.begin() + here.projects, project_ids_.begin() + after.projects);
+        run->clear();
+        project_ids_.CopyRange(here.projects, after.projects, run);
         runs->has_projects = true;
         break;
     }

@@ -58,13 +58,13 @@ void Forest::AppendChain(uint32_t slot, std::vector<int64_t>* out) const {
 }
 
 void Forest::AppendNamespaceRun(uint32_t begin, uint32_t end, std::vector<int64_t>* out) const {
-  out->insert(out->end(), ns_ids_.begin() + begin, ns_ids_.begin() + end);
+  ns_ids_.CopyRange(begin, end, out);
 }
 
 void Forest::AppendProjectRun(uint32_t begin, uint32_t end, bool unarchived_only,
                               std::vector<int64_t>* out) const {
   if (!unarchived_only) {
-    out->insert(out->end(), project_ids_.begin() + begin, project_ids_.begin() + end);
+    project_ids_.CopyRange(begin, end, out);
     return;
   }
   for (uint32_t p = begin; p < end; ++p) {  // in slot order: a sequential scan
@@ -722,9 +722,8 @@ IndexStats Forest::Stats() const {
   s.row_changes_applied = row_changes_applied_;
   s.laid_out_namespaces = laid_out_;
   // This copy's structures (strings excluded; they are shared by both copies).
-  uint64_t bytes = ns_.capacity() * sizeof(NsNode) + projects_.capacity() * sizeof(ProjNode);
-  bytes += (ns_ids_.capacity() + project_ids_.capacity()) * sizeof(int64_t);
-  bytes += project_pn_slots_.capacity() * sizeof(uint32_t);
+  uint64_t bytes = ns_.bytes() + projects_.bytes() + ns_ids_.bytes() + project_ids_.bytes();
+  bytes += project_pn_slots_.bytes();
   bytes += layout_.capacity() * sizeof(LayoutEntry);
   for (const auto& [slot, runs] : sorted_runs_) {
     bytes +=

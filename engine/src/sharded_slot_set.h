@@ -25,7 +25,7 @@ namespace canopy::internal {
 template <typename Hash, typename Equal>
 class ShardedSlotSet {
  public:
-  static constexpr int kShardBits = 8;
+  static constexpr int kShardBits = 10;
   static constexpr size_t kShards = size_t{1} << kShardBits;
 
   ShardedSlotSet(const Hash& hash, const Equal& equal) : hash_(hash) {
