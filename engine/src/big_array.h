@@ -8,8 +8,9 @@
 //     at 1.5M rows): a stall of the writer, seen as replication lag. A
 //     BigArray is segmented instead: elements live in fixed-size segments
 //     of kSegmentElements (a power of two, about 4 MiB of T), found through
-//     a small directory, and growth maps one more segment; no element ever
-//     moves.
+//     a small directory, and growth maps one more segment, half a segment
+//     ahead of need (its mapping and first page fault then fall in an
+//     earlier write); no element ever moves.
 //   * every first touch of a 4 KiB page is a page fault, which on a virtual
 //     machine was most of a snapshot's build time: the segments of a
 //     reserve (a snapshot, Compact, the copy of the other side) are
@@ -137,7 +138,11 @@ class BigArray {
   void push_back(const T& value) { emplace_back(value); }
   template <typename... Args>
   T& emplace_back(Args&&... args) {
-    if (size_ == capacity()) AddSegments(1, /*sized_at_once=*/false);
+    // Half a segment ahead, so that a segment's mapping and first page
+    // fault fall in another write than the one that needs it (and, as
+    // segment sizes differ by T, than other arrays' crossings).
+    if (size_ + kSegmentElements / 2 >= capacity()) [[unlikely]]
+      MapAhead();
     T* slot = new (&(*this)[size_]) T{std::forward<Args>(args)...};
     ++size_;
     return *slot;
@@ -167,6 +172,11 @@ class BigArray {
     for (size_t i = 0; i < count; ++i) {
       segments_.push_back(reinterpret_cast<T*>(static_cast<char*>(p) + i * kSegmentBytes));
     }
+  }
+
+  void MapAhead() {
+    AddSegments(1, /*sized_at_once=*/false);
+    *reinterpret_cast<volatile char*>(segments_.back()) = 0;  // its first page fault, now
   }
 
   void ReleaseAll() noexcept {

@@ -61,6 +61,17 @@ TEST(BigArray, GrowthNeverMovesAnElement) {
   EXPECT_EQ(a.bytes(), (a.size() * sizeof(int64_t) + 4095) / 4096 * 4096);
 }
 
+TEST(BigArray, GrowthMapsTheNextSegmentHalfASegmentAhead) {
+  Ids a;
+  a.push_back(1);
+  EXPECT_EQ(a.capacity(), kSegment);
+  while (a.size() < kSegment / 2) a.push_back(2);
+  EXPECT_EQ(a.capacity(), kSegment);
+  a.push_back(3);  // past half the last segment: the next one is mapped now
+  EXPECT_EQ(a.capacity(), 2 * kSegment);
+  EXPECT_EQ(a.bytes(), kSegment / 2 * sizeof(int64_t) + 4096);
+}
+
 TEST(BigArray, CopyRangeAcrossSegmentBoundaries) {
   const Ids a = Filled(2 * kSegment + 100);
   const std::pair<size_t, size_t> ranges[] = {{0, a.size()},
