@@ -269,24 +269,24 @@ void Forest::BuildSortedRuns() {
     switch (c.part) {
       case Part::kGroups:
         run = &runs->groups;
-        run->clear();
-        ns_ids_.CopyRange(c.slot, here.end, run);
         runs->has_groups = true;
         break;
       case Part::kGroupsAndPns:
         run = &runs->groups_and_pns;
-        run->reserve(c.ids);
-        run->clear();
-        ns_ids_.CopyRange(c.slot, here.end, run);
-        ns_ids_.CopyRange(here.pns, after.pns, run);
         runs->has_groups_and_pns = true;
         break;
       case Part::kProjects:
         run = &runs->projects;
-        run->clear();
-        project_ids_.CopyRange(here.projects, after.projects, run);
         runs->has_projects = true;
         break;
+    }
+    run->clear();
+    run->reserve(c.ids);
+    if (c.part == Part::kProjects) {
+      project_ids_.CopyRange(here.projects, after.projects, run);
+    } else {
+      ns_ids_.CopyRange(c.slot, here.end, run);  // the groups
+      if (c.part == Part::kGroupsAndPns) ns_ids_.CopyRange(here.pns, after.pns, run);
     }
     std::sort(run->begin(), run->end());
   }
