@@ -178,7 +178,6 @@ testing::SqlForm SqlFormOf(Form form) {
   return form == Form::kLinear ? testing::SqlForm::kLinear : testing::SqlForm::kRecursive;
 }
 
-// The class GitLab scopes a namespace's descendants to (Group, User, Project).
 }  // namespace
 
 std::vector<std::vector<std::string>> GitlabSql::Run(const std::string& name, Form form,
