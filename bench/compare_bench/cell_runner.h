@@ -22,10 +22,28 @@
 #include <string>
 #include <vector>
 
-#include "askers.h"
-#include "questions.h"
+#include "canopy/testing/askers.h"
+#include "canopy/testing/questions.h"
 
 namespace canopy::bench::compare {
+
+// The questions and askers of canopy::testing, by their short names here.
+using testing::Answer;
+using testing::Asker;
+using testing::DescribeAnswer;
+using testing::kQuestionKindCount;
+using testing::kSqlFormCount;
+using testing::MakeCanopyNetAsker;
+using testing::MakeInProcessAsker;
+using testing::PgAsker;
+using testing::PgConnection;
+using testing::PickQuestions;
+using testing::Question;
+using testing::QuestionKind;
+using testing::QuestionKindName;
+using testing::SqlForm;
+using testing::SqlFormName;
+using testing::SqlText;
 
 struct CellPlan {
   double seconds = 0.5;          // timed window

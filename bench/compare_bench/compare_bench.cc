@@ -30,16 +30,17 @@
 #include <CLI/CLI.hpp>
 
 #include "../bench_flags.h"
-#include "askers.h"
-#include "bench_setup.h"
+#include "../machine_facts.h"
 #include "canopy/cdc/replica.h"
 #include "canopy/net/server.h"
+#include "canopy/testing/askers.h"
+#include "canopy/testing/gitlab_database.h"
 #include "canopy/testing/gitlab_forest.h"
 #include "canopy/testing/pg_cluster.h"
 #include "canopy/testing/pg_connection.h"
+#include "canopy/testing/questions.h"
 #include "canopy/testing/stats.h"
 #include "cell_runner.h"
-#include "questions.h"
 #include "report.h"
 
 namespace canopy::bench::compare {
@@ -281,13 +282,14 @@ int Run(const Flags& f) {
   const std::string shape_key = "namespaces=" + std::to_string(f.namespaces) +
                                 " projects=" + std::to_string(f.projects) +
                                 " seed=" + std::to_string(f.seed) + " v1";
-  Result<DatabaseLoad> loaded = PrepareDatabase(admin, f.database, *forest, shape_key, f.reuse_db);
+  Result<testing::GitlabDatabaseLoad> loaded = testing::PrepareGitlabDatabase(
+      admin, f.database, *forest, shape_key, f.reuse_db, "compare_bench");
   forest.reset();
   if (!loaded.ok()) {
     std::cerr << "compare_bench: loading the database: " << loaded.status().ToString() << "\n";
     return 1;
   }
-  const DatabaseLoad& load = loaded.value();
+  const testing::GitlabDatabaseLoad& load = loaded.value();
   const std::string db_conninfo = ConninfoWith(admin, {{"dbname", f.database}}).value();
   const std::string pg_host = ConninfoValue(db_conninfo, "host");
   std::string pg_unix, pg_tcp;
@@ -438,7 +440,7 @@ int Run(const Flags& f) {
       "(seed 001), which falls back to the linear query for groups without a fresh row (the "
       "small group here). Every statement is prepared once per connection and run with "
       "PQexecPrepared; the application's answer is parsed from the text result. The SQL text is "
-      "in bench/compare_bench/questions.cc.",
+      "in testing/sql/queries (testing/src/questions.cc picks them).",
       "canopy in-process = HierarchyIndex::Query / QueryBatch / ReadView::Counts on the "
       "replica's index (answers copied out). canopy over the network = canopy::net::Client "
       "against canopy::net::Server in this process, same index.",

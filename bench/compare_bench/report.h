@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "canopy/testing/questions.h"
 #include "cell_runner.h"
-#include "questions.h"
 
 namespace canopy::bench::compare {
 

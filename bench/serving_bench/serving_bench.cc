@@ -40,29 +40,25 @@
 #include <CLI/CLI.hpp>
 
 #include "../bench_flags.h"
-#include "askers.h"
-#include "bench_setup.h"
+#include "../machine_facts.h"
 #include "canopy/net/client.h"
+#include "canopy/testing/askers.h"
 #include "canopy/testing/child_process.h"
+#include "canopy/testing/gitlab_database.h"
 #include "canopy/testing/gitlab_forest.h"
 #include "canopy/testing/pg_cluster.h"
 #include "canopy/testing/pg_connection.h"
+#include "canopy/testing/questions.h"
 #include "canopy/testing/resp_wire.h"
 #include "canopy/testing/stats.h"
 #include "cells.h"
-#include "postmaster_cpu.h"
-#include "questions.h"
-#include "resp.h"
 #include "serving_report.h"
 
 namespace canopy::bench::serving {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-using compare::Answer;
-using compare::Question;
-using compare::QuestionKind;
-using compare::SqlForm;
+using testing::Answer;
 using testing::Child;
 using testing::CommandLine;
 using testing::ConninfoWith;
@@ -71,10 +67,13 @@ using testing::PgConnection;
 using testing::ProcCpu;
 using testing::ProcessCpuSeconds;
 using testing::ProgramExists;
+using testing::Question;
+using testing::QuestionKind;
 using testing::ReadProcCpu;
 using testing::RespConnection;
 using testing::RespIdLists;
 using testing::SecondsSince;
+using testing::SqlForm;
 
 constexpr int kExitMissingProgram = 77;
 
@@ -334,7 +333,7 @@ std::optional<ServingQuestion> MakeQuestion(const std::vector<Question>& qs,
 
 // The SQL of a form with pgbench's :p for GitLab's $1.
 std::string PgbenchSql(QuestionKind kind, SqlForm form) {
-  std::string sql = compare::SqlText(kind, form);
+  std::string sql = testing::SqlText(kind, form);
   for (size_t at = sql.find("$1"); at != std::string::npos; at = sql.find("$1", at)) {
     sql.replace(at, 2, ":p");
   }
@@ -465,8 +464,8 @@ CheckResult CheckAnswers(const Flags& f, const Servers& s, const std::string& pg
   };
   net::ClientOptions options;
   options.unix_path = s.canopy_socket;
-  Result<std::unique_ptr<compare::Asker>> canopy = compare::MakeCanopyNetAsker(options);
-  Result<std::unique_ptr<compare::PgAsker>> pg = compare::PgAsker::Connect(pg_unix);
+  Result<std::unique_ptr<testing::Asker>> canopy = testing::MakeCanopyNetAsker(options);
+  Result<std::unique_ptr<testing::PgAsker>> pg = testing::PgAsker::Connect(pg_unix);
   Result<std::unique_ptr<RespConnection>> redis = RespConnection::Connect(s.redis_socket);
   std::unique_ptr<RespConnection> resp;
   if (!s.resp_socket.empty()) {
@@ -488,9 +487,9 @@ CheckResult CheckAnswers(const Flags& f, const Servers& s, const std::string& pg
     }
     q.ids = n.value();
     // Every SQL form, timed a few times (the skip rule needs one request's time).
-    for (int form = 0; form < compare::kSqlFormCount; ++form) {
+    for (int form = 0; form < testing::kSqlFormCount; ++form) {
       const auto sql_form = static_cast<SqlForm>(form);
-      if (compare::SqlText(question.kind, sql_form) == nullptr) continue;
+      if (testing::SqlText(question.kind, sql_form) == nullptr) continue;
       (*pg)->set_form(sql_form);
       Answer answer;
       double best = -1;
@@ -500,7 +499,7 @@ CheckResult CheckAnswers(const Flags& f, const Servers& s, const std::string& pg
         Result<size_t> r = (*pg)->Ask(question, i == 0 ? &answer : nullptr);
         const double took = SecondsSince(t0);
         if (!r.ok()) {
-          mismatch(q, std::string("PG ") + compare::SqlFormName(sql_form), r.status().ToString());
+          mismatch(q, std::string("PG ") + testing::SqlFormName(sql_form), r.status().ToString());
           break;
         }
         best = best < 0 ? took : std::min(best, took);
@@ -509,8 +508,8 @@ CheckResult CheckAnswers(const Flags& f, const Servers& s, const std::string& pg
       ++result.compared;
       if (answer != reference) {
         mismatch(
-            q, std::string("PG ") + compare::SqlFormName(sql_form),
-            compare::DescribeAnswer(answer) + "\n  canopyd: " + compare::DescribeAnswer(reference));
+            q, std::string("PG ") + testing::SqlFormName(sql_form),
+            testing::DescribeAnswer(answer) + "\n  canopyd: " + testing::DescribeAnswer(reference));
       }
     }
     // canopyd over RESP: the same ids; its bytes are what Redis will serve.
@@ -525,20 +524,20 @@ CheckResult CheckAnswers(const Flags& f, const Servers& s, const std::string& pg
         mismatch(q, "canopyd RESP", lists.status().ToString());
       } else {
         Answer answer = std::move(lists.value());
-        compare::Normalize(question.kind, &answer);
+        testing::Normalize(question.kind, &answer);
         if (answer != reference) {
           mismatch(q, "canopyd RESP",
-                   compare::DescribeAnswer(answer) +
-                       "\n  canopyd FlatBuffers: " + compare::DescribeAnswer(reference));
+                   testing::DescribeAnswer(answer) +
+                       "\n  canopyd FlatBuffers: " + testing::DescribeAnswer(reference));
         }
         value = raw.value();
       }
     } else if (question.kind == QuestionKind::kCounts) {
-      value = RespCounts(reference.empty() ? std::vector<int64_t>{} : reference[0]);
+      value = testing::RespCounts(reference.empty() ? std::vector<int64_t>{} : reference[0]);
     } else if (question.kind == QuestionKind::kBatchAncestors) {
-      value = RespBatch(reference);
+      value = testing::RespBatch(reference);
     } else {
-      value = RespIdArray(reference.empty() ? std::vector<int64_t>{} : reference[0]);
+      value = testing::RespIdArray(reference.empty() ? std::vector<int64_t>{} : reference[0]);
     }
     q.resp_bytes = value.size();
     // Redis serves those bytes.
@@ -585,13 +584,13 @@ int CheckClients(const Flags& f, const Servers& s, const std::string& db_conninf
       m = RunRedisBenchmark(f.redis_benchmark, s.resp_socket, q.resp_command, check);
       if (!m.ok) failed("redis-benchmark, canopyd RESP");
     }
-    for (int form = 0; form < compare::kSqlFormCount; ++form) {
+    for (int form = 0; form < testing::kSqlFormCount; ++form) {
       const auto sql_form = static_cast<SqlForm>(form);
-      if (compare::SqlText(q.question->kind, sql_form) == nullptr) continue;
-      check.tag = "check-" + q.key + "-pg-" + compare::SqlFormName(sql_form);
+      if (testing::SqlText(q.question->kind, sql_form) == nullptr) continue;
+      check.tag = "check-" + q.key + "-pg-" + testing::SqlFormName(sql_form);
       m = RunPgbench(f.pgbench, db_conninfo, PgbenchSql(q.question->kind, sql_form),
                      q.question->sql_param, q.pg_single_seconds[form], check);
-      if (!m.ok) failed(std::string("pgbench, ") + compare::SqlFormName(sql_form));
+      if (!m.ok) failed(std::string("pgbench, ") + testing::SqlFormName(sql_form));
     }
   }
   return failures;
@@ -601,7 +600,7 @@ int CheckClients(const Flags& f, const Servers& s, const std::string& db_conninf
 
 bool Applies(Server server, const ServingQuestion& q, const Servers& s) {
   if (server == Server::kCanopyResp) return !s.resp_socket.empty();
-  if (IsPg(server)) return compare::SqlText(q.question->kind, FormOf(server)) != nullptr;
+  if (IsPg(server)) return testing::SqlText(q.question->kind, FormOf(server)) != nullptr;
   return true;
 }
 
@@ -636,10 +635,10 @@ void RunCells(const Flags& f, const Servers& s, const std::string& db_conninfo,
   // PostgreSQL's children at rest (the check's backends may still be exiting).
   int baseline_children = 0;
   if (s.postmaster != 0) {
-    baseline_children = PostmasterChildren(s.postmaster);
+    baseline_children = static_cast<int>(testing::ChildProcessIds(s.postmaster).size());
     for (int i = 0; i < 40; ++i) {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
-      const int now = PostmasterChildren(s.postmaster);
+      const int now = static_cast<int>(testing::ChildProcessIds(s.postmaster).size());
       if (now >= baseline_children && i >= 4) break;
       baseline_children = std::min(baseline_children, now);
     }
@@ -669,10 +668,12 @@ void RunCells(const Flags& f, const Servers& s, const std::string& db_conninfo,
           break;
         default:
           if (s.postmaster != 0) {
-            plan.server_cpu = [&] { return PostmasterTreeCpuSeconds(s.postmaster); };
+            plan.server_cpu = [&] { return testing::ProcessTreeCpuSeconds(s.postmaster); };
             // The client's backends exit after it: wait (bounded) until they are reaped.
             plan.settle = [&] {
-              for (int i = 0; i < 500 && PostmasterChildren(s.postmaster) > baseline_children;
+              for (int i = 0;
+                   i < 500 && static_cast<int>(testing::ChildProcessIds(s.postmaster).size()) >
+                                  baseline_children;
                    ++i) {
                 std::this_thread::sleep_for(std::chrono::milliseconds(10));
               }
@@ -716,7 +717,7 @@ void RunCells(const Flags& f, const Servers& s, const std::string& db_conninfo,
 
 int Run(const Flags& f) {
   const Clock::time_point run_start = Clock::now();
-  const std::string load_at_start = compare::LoadAverage();
+  const std::string load_at_start = LoadAverage();
   for (const std::string& program :
        {f.canopyd, f.loadgen, f.redis_server, f.redis_benchmark, f.pgbench}) {
     if (!ProgramExists(program)) {
@@ -754,7 +755,7 @@ int Run(const Flags& f) {
             << " projects (seed " << f.seed << ")...\n";
   auto forest = std::make_unique<testing::GitlabForest>(testing::GenerateGitlabForest(options));
   const double generate_seconds = SecondsSince(t0);
-  const std::vector<Question> all_questions = compare::PickQuestions(*forest, f.seed);
+  const std::vector<Question> all_questions = testing::PickQuestions(*forest, f.seed);
   std::vector<ServingQuestion> questions;
   for (const std::string& key : f.questions) {
     std::optional<ServingQuestion> q = MakeQuestion(all_questions, key);
@@ -768,14 +769,14 @@ int Run(const Flags& f) {
   const std::string shape_key = "namespaces=" + std::to_string(f.namespaces) +
                                 " projects=" + std::to_string(f.projects) +
                                 " seed=" + std::to_string(f.seed) + " v1";
-  Result<compare::DatabaseLoad> loaded =
-      compare::PrepareDatabase(admin, f.database, *forest, shape_key, f.reuse_db);
+  Result<testing::GitlabDatabaseLoad> loaded = testing::PrepareGitlabDatabase(
+      admin, f.database, *forest, shape_key, f.reuse_db, "serving_bench");
   forest.reset();
   if (!loaded.ok()) {
     std::cerr << "serving_bench: loading the database: " << loaded.status().ToString() << "\n";
     return 1;
   }
-  const compare::DatabaseLoad& load = loaded.value();
+  const testing::GitlabDatabaseLoad& load = loaded.value();
   const std::string db_conninfo = ConninfoWith(admin, {{"dbname", f.database}}).value();
   std::string pg_version, pg_settings;
   pid_t postmaster = 0;
@@ -857,22 +858,20 @@ int Run(const Flags& f) {
 
   // ---- the report ----
   const std::string revision =
-      compare::CommandOutput("git -C '" CANOPY_SOURCE_DIR "' rev-parse --short HEAD 2>/dev/null");
-  const std::string dirty = compare::CommandOutput(
-      "git -C '" CANOPY_SOURCE_DIR "' status --porcelain --untracked-files=no 2>/dev/null");
+      CommandOutput("git -C '" CANOPY_SOURCE_DIR "' rev-parse --short HEAD 2>/dev/null");
+  const std::string dirty = CommandOutput("git -C '" CANOPY_SOURCE_DIR
+                                          "' status --porcelain --untracked-files=no 2>/dev/null");
   const long cores = sysconf(_SC_NPROCESSORS_ONLN);
   std::string shapes;
   for (const Shape& s : f.shapes) shapes += (shapes.empty() ? "" : ", ") + s.Name();
   report.lines = {
-      "Run: " + compare::UtcNow() + ", canopy " +
-          (revision.empty() ? "unknown revision" : revision) +
+      "Run: " + UtcNow() + ", canopy " + (revision.empty() ? "unknown revision" : revision) +
           (dirty.empty() ? "" : " (with uncommitted changes)") + ", whole run " +
           Fixed(SecondsSince(run_start), 0) + " s",
       "Command: `" + (f.command.empty() ? std::string("canopy_serving_bench") : f.command) + "`",
-      "Machine: " + compare::CpuDescription() + ", " + compare::MemoryDescription() + " RAM, " +
-          compare::KernelDescription() + "; load average at start " + load_at_start + ", at end " +
-          compare::LoadAverage() + ". Servers and clients share these " + std::to_string(cores) +
-          " cores.",
+      "Machine: " + CpuDescription() + ", " + MemoryDescription() + " RAM, " + KernelDescription() +
+          "; load average at start " + load_at_start + ", at end " + LoadAverage() +
+          ". Servers and clients share these " + std::to_string(cores) + " cores.",
       "Servers, all on Unix sockets: " + servers.redis_version + " (no persistence); `" +
           servers.canopyd_command + "` (default threads unless given; streaming " +
           Fixed(canopyd_seconds, 1) + " s after start)" +
@@ -906,8 +905,8 @@ int Run(const Flags& f) {
       "redis-benchmark; per connection it writes P pre-encoded request frames with one write(), "
       "reads the P answers (each verified and decoded, its id count checked), and starts over. "
       "req/write is the requests per write() it achieved.",
-      "**PostgreSQL**: `pgbench -n -M prepared -c C -j 1`, the SQL of bench/compare_bench/"
-      "questions.cc with its parameter as `:p` (`-D p=...`); P > 1 is P statements between "
+      "**PostgreSQL**: `pgbench -n -M prepared -c C -j 1`, GitLab's SQL of "
+      "testing/sql/queries with its parameter as `:p` (`-D p=...`); P > 1 is P statements between "
       "`\\startpipeline` and `\\endpipeline` (one round trip and one Sync per window), so "
       "requests = transactions x P and latency is per window. *linear* = traversal_ids, "
       "*recursive* = Gitlab::ObjectHierarchy's CTE, *cache* = the namespace_descendants read "

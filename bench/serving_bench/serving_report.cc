@@ -245,10 +245,10 @@ bool IsPg(Server s) {
   return s == Server::kPgLinear || s == Server::kPgRecursive || s == Server::kPgCache;
 }
 
-compare::SqlForm FormOf(Server s) {
-  return s == Server::kPgRecursive ? compare::SqlForm::kRecursive
-         : s == Server::kPgCache   ? compare::SqlForm::kCache
-                                   : compare::SqlForm::kLinear;
+testing::SqlForm FormOf(Server s) {
+  return s == Server::kPgRecursive ? testing::SqlForm::kRecursive
+         : s == Server::kPgCache   ? testing::SqlForm::kCache
+                                   : testing::SqlForm::kLinear;
 }
 
 double Cell::ServerCpuUsPerRequest() const {
@@ -415,7 +415,7 @@ std::string SummaryTable(const ReportInput& in) {
       // canopy: the cheaper of its two protocols.
       double canopy = CpuOf(fb);
       if (CpuOf(resp) > 0 && (canopy <= 0 || CpuOf(resp) < canopy)) canopy = CpuOf(resp);
-      const std::string label = q->label + (q->question->kind == compare::QuestionKind::kCounts
+      const std::string label = q->label + (q->question->kind == testing::QuestionKind::kCounts
                                                 ? std::string()
                                                 : " (" + std::to_string(q->ids) + " ids)");
       std::snprintf(line, sizeof line, "%-36s %-6s %12s %12s %12s %12s %10s %10s\n",

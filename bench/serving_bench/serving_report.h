@@ -16,8 +16,8 @@
 #include <string>
 #include <vector>
 
+#include "canopy/testing/questions.h"
 #include "cells.h"
-#include "questions.h"
 
 namespace canopy::bench::serving {
 
@@ -33,10 +33,10 @@ inline constexpr int kServerCount = 6;
 const char* ServerName(Server s);  // "Redis GET", "canopyd RESP", ...
 const char* ServerKey(Server s);   // "redis", "canopyd_resp", ... (CSV, chart)
 bool IsPg(Server s);
-compare::SqlForm FormOf(Server s);  // REQUIRES: IsPg(s)
+testing::SqlForm FormOf(Server s);  // REQUIRES: IsPg(s)
 
 struct ServingQuestion {
-  const compare::Question* question = nullptr;
+  const testing::Question* question = nullptr;
   std::string key;                         // "descendants-gitlab-org" (--questions)
   std::string label;                       // "descendants gitlab-org"
   uint64_t ids = 0;                        // canopy's answer size (4 for counts)
@@ -44,7 +44,7 @@ struct ServingQuestion {
   std::vector<std::string> resp_command;   // ANCESTORS 42 SELF
   std::vector<std::string> loadgen_query;  // ancestors 42
   std::string redis_key;
-  double pg_single_seconds[compare::kSqlFormCount] = {-1, -1, -1};  // -1: no such form
+  double pg_single_seconds[testing::kSqlFormCount] = {-1, -1, -1};  // -1: no such form
 };
 
 struct Cell {

@@ -340,4 +340,15 @@ std::vector<pid_t> ChildProcessIds(pid_t parent) {
   return out;
 }
 
+double ProcessTreeCpuSeconds(pid_t parent) {
+  const ProcCpu self = ReadProcCpu(parent);
+  if (!self.ok) return 0;
+  uint64_t ticks = self.self_ticks + self.children_ticks;
+  for (pid_t child : ChildProcessIds(parent)) {
+    const ProcCpu cpu = ReadProcCpu(child);
+    if (cpu.ok && cpu.ppid == parent) ticks += cpu.self_ticks;
+  }
+  return TicksToSeconds(ticks);
+}
+
 }  // namespace canopy::testing

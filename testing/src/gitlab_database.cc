@@ -3,14 +3,26 @@
 // docs/design/gitlab-notes.md §1.6; the hierarchy tables are testing/sql's.
 #include "canopy/testing/gitlab_database.h"
 
+#include <chrono>
+#include <iostream>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "canopy/testing/gitlab_schema.h"
+#include "canopy/testing/stats.h"
 
 namespace canopy::testing {
 
 namespace {
+
+using Clock = std::chrono::steady_clock;
+
+Result<uint64_t> Count(PgConnection& db, const std::string& table) {
+  Result<std::string> v = db.Value("SELECT count(*) FROM " + table);
+  if (!v.ok()) return v.status();
+  return static_cast<uint64_t>(std::stoull(v.value()));
+}
 
 // GitLab's namespace_descendants cache (not a hierarchy table canopy mirrors;
 // the benchmarks compare canopy with the SQL that reads it).
@@ -138,6 +150,71 @@ Result<uint64_t> PopulateNamespaceDescendants(PgConnection& db, int threshold) {
       db.Value("SELECT count(*) FROM namespace_descendants WHERE outdated_at IS NULL");
   if (!rows.ok()) return rows.status();
   return static_cast<uint64_t>(std::stoull(rows.value()));
+}
+
+Result<GitlabDatabaseLoad> PrepareGitlabDatabase(const std::string& admin_conninfo,
+                                                 const std::string& database,
+                                                 const GitlabForest& forest,
+                                                 const std::string& shape_key, bool reuse,
+                                                 const std::string& log_prefix) {
+  GitlabDatabaseLoad load;
+  Result<std::string> db_conninfo = ConninfoWith(admin_conninfo, {{"dbname", database}});
+  if (!db_conninfo.ok()) return db_conninfo.status();
+  {
+    Result<std::unique_ptr<PgConnection>> admin = PgConnection::Open(admin_conninfo);
+    if (!admin.ok()) return admin.status();
+    if (reuse) {
+      Result<std::string> exists =
+          (*admin)->Value("SELECT count(*) FROM pg_database WHERE datname = '" + database + "'");
+      if (exists.ok() && exists.value() == "1") {
+        Result<std::unique_ptr<PgConnection>> db = PgConnection::Open(db_conninfo.value());
+        if (db.ok()) {
+          Result<std::string> key = (*db)->Value("SELECT shape FROM canopy_compare_shape");
+          load.reused = key.ok() && key.value() == shape_key;
+        }
+      }
+    }
+    if (!load.reused) {
+      Status s = (*admin)->Exec("DROP DATABASE IF EXISTS " + database + " WITH (FORCE)");
+      if (s.ok()) s = (*admin)->Exec("CREATE DATABASE " + database);
+      if (!s.ok()) return s;
+    }
+  }
+  Result<std::unique_ptr<PgConnection>> opened = PgConnection::Open(db_conninfo.value());
+  if (!opened.ok()) return opened.status();
+  PgConnection& db = *opened.value();
+  if (!load.reused) {
+    auto t0 = Clock::now();
+    Status s = CreateGitlabTables(db);
+    if (s.ok()) s = CreateNamespaceDescendantsTable(db);
+    if (!s.ok()) return s;
+    load.create_seconds = SecondsSince(t0);
+    t0 = Clock::now();
+    std::cerr << log_prefix << ": COPY into namespaces, projects, ci_runner_namespaces...\n";
+    if (s = LoadGitlabForest(db, forest); !s.ok()) return s;
+    load.copy_seconds = SecondsSince(t0);
+    t0 = Clock::now();
+    std::cerr << log_prefix << ": GitLab's indexes and constraints, VACUUM ANALYZE...\n";
+    if (s = AddGitlabIndexesAndConstraints(db); !s.ok()) return s;
+    load.index_seconds = SecondsSince(t0);
+    t0 = Clock::now();
+    std::cerr << log_prefix << ": namespace_descendants (enable + refresh)...\n";
+    Result<uint64_t> cached = PopulateNamespaceDescendants(db);
+    if (!cached.ok()) return cached.status();
+    load.cache_seconds = SecondsSince(t0);
+    s = db.Exec("CREATE TABLE canopy_compare_shape AS SELECT '" + shape_key + "'::text AS shape");
+    if (!s.ok()) return s;
+  }
+  Result<uint64_t> n = Count(db, "namespaces");
+  Result<uint64_t> p = Count(db, "projects");
+  Result<uint64_t> l = Count(db, "ci_runner_namespaces");
+  Result<uint64_t> c = Count(db, "namespace_descendants WHERE outdated_at IS NULL");
+  if (!n.ok() || !p.ok() || !l.ok() || !c.ok()) return Status::Internal("counting rows failed");
+  load.namespace_rows = n.value();
+  load.project_rows = p.value();
+  load.runner_link_rows = l.value();
+  load.cached_groups = c.value();
+  return load;
 }
 
 }  // namespace canopy::testing

@@ -192,6 +192,39 @@ std::string RespCommand(const std::vector<std::string>& args) {
   return out;
 }
 
+std::string RespIdArray(const std::vector<int64_t>& ids) {
+  std::string out(1, '*');
+  out += std::to_string(ids.size());
+  out += "\r\n";
+  for (int64_t id : ids) {
+    out += ':';
+    out += std::to_string(id);
+    out += "\r\n";
+  }
+  return out;
+}
+
+std::string RespBatch(const std::vector<std::vector<int64_t>>& lists) {
+  std::string out(1, '*');
+  out += std::to_string(lists.size());
+  out += "\r\n";
+  for (const auto& ids : lists) out += RespIdArray(ids);
+  return out;
+}
+
+std::string RespCounts(const std::vector<int64_t>& four_counts) {
+  static const char* const kNames[] = {"descendant_groups", "descendant_project_namespaces",
+                                       "projects", "unarchived_projects"};
+  std::string out = "*8\r\n";
+  for (size_t i = 0; i < 4 && i < four_counts.size(); ++i) {
+    AppendBulk(&out, kNames[i]);
+    out += ':';
+    out += std::to_string(four_counts[i]);
+    out += "\r\n";
+  }
+  return out;
+}
+
 Result<size_t> RespValueLength(std::string_view bytes) {
   const size_t end = ValueEnd(bytes, 0, 0);
   if (end == std::string_view::npos) return Status::DataLoss("not a RESP2 value");

@@ -144,5 +144,11 @@ double TicksToSeconds(uint64_t ticks);
 double ProcessCpuSeconds(pid_t pid);
 // The live processes whose parent is `parent` (from /proc).
 std::vector<pid_t> ChildProcessIds(pid_t parent);
+// CPU of a process tree one level deep, in seconds: `parent`, its live
+// children and the children it has reaped. For a PostgreSQL postmaster that
+// is the server's CPU (backends, walsenders, background workers, and the
+// backends of clients that came and went); read it before and after a
+// benchmark cell, the difference is what the server spent on it.
+double ProcessTreeCpuSeconds(pid_t parent);
 
 }  // namespace canopy::testing

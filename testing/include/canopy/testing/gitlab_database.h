@@ -22,6 +22,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 #include "canopy/status.h"
 #include "canopy/testing/gitlab_forest.h"
@@ -62,5 +63,27 @@ Status CreateGitlabDatabase(PgConnection& db, const GitlabForest& forest);
 // REQUIRES: CreateNamespaceDescendantsTable ran.
 Result<uint64_t> PopulateNamespaceDescendants(PgConnection& db,
                                               int threshold = kNamespaceDescendantsThreshold);
+
+// What PrepareGitlabDatabase did, with the phases' wall times and the rows
+// the database holds afterwards.
+struct GitlabDatabaseLoad {
+  bool reused = false;  // an existing database of the same shape was kept
+  double create_seconds = 0, copy_seconds = 0, index_seconds = 0, cache_seconds = 0;
+  uint64_t cached_groups = 0;  // namespace_descendants rows
+  uint64_t namespace_rows = 0, project_rows = 0, runner_link_rows = 0;
+};
+
+// Creates database `database` on the server of `admin_conninfo` (dropping one
+// of that name) and loads `forest` into it with GitLab's indexes, constraints
+// and a populated namespace_descendants cache — the database the benchmarks
+// that compare canopy with GitLab's SQL run on. With `reuse`, a database
+// already loaded with the same `shape_key` (stored in table
+// canopy_compare_shape) is kept as it is. Logs its phases to stderr, each
+// line starting with `log_prefix`.
+Result<GitlabDatabaseLoad> PrepareGitlabDatabase(const std::string& admin_conninfo,
+                                                 const std::string& database,
+                                                 const GitlabForest& forest,
+                                                 const std::string& shape_key, bool reuse,
+                                                 const std::string& log_prefix);
 
 }  // namespace canopy::testing

@@ -58,6 +58,14 @@ class RespConnection {
 // RESP2 encoding of a command (an array of bulk strings).
 std::string RespCommand(const std::vector<std::string>& args);
 
+// The RESP2 replies canopyd sends (docs/resp.md), built from answers: an id
+// list is an array of integers; a batch an array of such arrays; counts are
+// [descendant_groups, N, descendant_project_namespaces, N, projects, N,
+// unarchived_projects, N].
+std::string RespIdArray(const std::vector<int64_t>& ids);
+std::string RespBatch(const std::vector<std::vector<int64_t>>& lists);
+std::string RespCounts(const std::vector<int64_t>& four_counts);
+
 // The length of the one complete RESP2 value at the start of `bytes`; 0 when
 // it is incomplete. Errors: kDataLoss when it is not RESP2.
 Result<size_t> RespValueLength(std::string_view bytes);

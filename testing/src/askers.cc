@@ -1,11 +1,11 @@
 // askers.cc — see askers.h.
-#include "askers.h"
+#include "canopy/testing/askers.h"
 
 #include <algorithm>
 #include <charconv>
 #include <utility>
 
-namespace canopy::bench::compare {
+namespace canopy::testing {
 
 namespace {
 
@@ -322,4 +322,4 @@ Result<size_t> PgAsker::Receive() {
   return n;
 }
 
-}  // namespace canopy::bench::compare
+}  // namespace canopy::testing

@@ -1,12 +1,12 @@
 // questions.cc — the questions, and which of GitLab's SQL texts
 // (testing/sql/queries) each one runs.
-#include "questions.h"
+#include "canopy/testing/questions.h"
 
 #include <algorithm>
 #include <array>
 #include <random>
 
-namespace canopy::bench::compare {
+namespace canopy::testing {
 
 namespace {
 
@@ -29,10 +29,10 @@ struct ForestShape {
   int64_t deepest_small_project = 0;   // a project in that subgroup (or nearest)
 };
 
-ForestShape ShapeOf(const testing::GitlabForest& forest) {
+ForestShape ShapeOf(const GitlabForest& forest) {
   ForestShape shape;
-  shape.depth = testing::NamespaceDepths(forest);
-  const testing::GitlabForestNamedIds& named = forest.named;
+  shape.depth = NamespaceDepths(forest);
+  const GitlabForestNamedIds& named = forest.named;
   auto root_of = [&](int64_t id) {
     const NamespaceRow* n = forest.FindNamespace(id);
     for (int guard = 0; n != nullptr && n->parent_id && guard < 1000; ++guard) {
@@ -120,7 +120,7 @@ const char* SqlText(QuestionKind kind, SqlForm form) {
         const auto kind = static_cast<QuestionKind>(k);
         const char* name = kind == QuestionKind::kBatchAncestors ? "batch_self_and_ancestors"
                                                                  : QuestionKindName(kind);
-        (*t)[k * kSqlFormCount + f] = testing::GitlabSql(name, static_cast<SqlForm>(f));
+        (*t)[k * kSqlFormCount + f] = GitlabSql(name, static_cast<SqlForm>(f));
       }
     }
     return t;
@@ -182,8 +182,8 @@ std::string DescribeAnswer(const Answer& answer) {
   return out;
 }
 
-std::vector<Question> PickQuestions(const testing::GitlabForest& forest, uint64_t seed) {
-  const testing::GitlabForestNamedIds& named = forest.named;
+std::vector<Question> PickQuestions(const GitlabForest& forest, uint64_t seed) {
+  const GitlabForestNamedIds& named = forest.named;
   std::vector<Question> out;
   if (named.small_group_id == 0 || named.gitlab_org_id == 0 || named.huge_group_id == 0) {
     return out;  // a forest too small for the named structures
@@ -271,4 +271,4 @@ std::vector<Question> PickQuestions(const testing::GitlabForest& forest, uint64_
   return out;
 }
 
-}  // namespace canopy::bench::compare
+}  // namespace canopy::testing

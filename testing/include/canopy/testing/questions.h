@@ -1,8 +1,10 @@
-// questions.h — what canopy_compare_bench asks: the query kinds of
-// docs/queries.md, each on a few named targets of the generated forest, and
+// canopy/testing/questions.h — the questions the benchmarks that compare
+// canopy with GitLab's SQL ask (bench/compare, bench/serving): the query kinds
+// of docs/queries.md, each on a few named targets of the generated forest, and
 // the SQL GitLab runs for each kind in its three forms (recursive CTE on
 // parent_id, traversal_ids "linear", namespace_descendants cache), from
-// testing/sql/queries (canopy/testing/gitlab_sql.h).
+// testing/sql/queries (canopy/testing/gitlab_sql.h). Askers that put them to
+// canopy and PostgreSQL are canopy/testing/askers.h.
 //
 // THREAD SAFETY: plain values and pure functions.
 #pragma once
@@ -16,7 +18,7 @@
 #include "canopy/testing/gitlab_forest.h"
 #include "canopy/testing/gitlab_sql.h"
 
-namespace canopy::bench::compare {
+namespace canopy::testing {
 
 enum class QuestionKind : uint8_t {
   kSelfAndAncestors = 0,
@@ -29,10 +31,6 @@ enum class QuestionKind : uint8_t {
 };
 inline constexpr int kQuestionKindCount = 7;
 const char* QuestionKindName(QuestionKind kind);
-
-using testing::kSqlFormCount;
-using testing::SqlForm;
-using testing::SqlFormName;
 
 // The SQL of `kind` in `form` for a group (GitLab's class scoping), one
 // parameter $1 (a namespace or project id, or a bigint[] for the batch);
@@ -68,6 +66,6 @@ std::string DescribeAnswer(const Answer& answer);
 // gitlab-org subgroup, the 21-level chain's leaf), descendant kinds on the
 // small, gitlab-org and huge groups, and one batch of 100 random namespaces
 // (seeded by `seed`). Counts are not filled in (expected_ids = 0).
-std::vector<Question> PickQuestions(const testing::GitlabForest& forest, uint64_t seed);
+std::vector<Question> PickQuestions(const GitlabForest& forest, uint64_t seed);
 
-}  // namespace canopy::bench::compare
+}  // namespace canopy::testing

@@ -1,4 +1,4 @@
-// askers.h — one way of asking a Question, per system under comparison:
+// canopy/testing/askers.h — one way of asking a Question, per system under comparison:
 // canopy in-process (HierarchyIndex), canopy over the network (canopy::net
 // Client, Unix socket or TCP), and PostgreSQL through libpq with prepared
 // statements in one SQL form.
@@ -27,11 +27,9 @@
 #include "canopy/net/client.h"
 #include "canopy/status.h"
 #include "canopy/testing/pg_connection.h"
-#include "questions.h"
+#include "canopy/testing/questions.h"
 
-namespace canopy::bench::compare {
-
-using canopy::testing::PgConnection;
+namespace canopy::testing {
 
 class Asker {
  public:
@@ -80,4 +78,4 @@ class PgAsker : public Asker {
   Answer scratch_;
 };
 
-}  // namespace canopy::bench::compare
+}  // namespace canopy::testing
