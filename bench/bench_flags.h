@@ -62,10 +62,12 @@ struct DatabaseFlags {
   size_t namespaces = 100'000;
   size_t projects = 300'000;
   uint64_t seed = 1;
+  bool reuse_db = false;
 };
 
 // --pg (also from `pg_env`), --database (default `default_database`),
-// --namespaces, --projects and --seed (`seed_use` says what it seeds).
+// --namespaces, --projects, --seed (`seed_use` says what it seeds) and
+// --reuse-db.
 inline void AddDatabaseFlags(CLI::App* app, DatabaseFlags* f, const std::string& pg_env,
                              const std::string& default_database, const std::string& seed_use) {
   f->database = default_database;
@@ -82,6 +84,8 @@ inline void AddDatabaseFlags(CLI::App* app, DatabaseFlags* f, const std::string&
                  "users + groups, default 100000 (project namespaces come on top)");
   AddWholeNumber(app, "--projects", f->projects, "default 300000");
   AddWholeNumber(app, "--seed", f->seed, seed_use + ", default 1");
+  app->add_flag("--reuse-db", f->reuse_db,
+                "keep an existing database loaded with the same sizes and seed");
 }
 
 // Parses the command line into `app`'s options, then calls `check()`, which

@@ -29,15 +29,12 @@
 
 #include <CLI/CLI.hpp>
 
+#include "../bench_database.h"
 #include "../bench_flags.h"
 #include "../machine_facts.h"
 #include "canopy/cdc/replica.h"
 #include "canopy/net/server.h"
 #include "canopy/testing/askers.h"
-#include "canopy/testing/gitlab_database.h"
-#include "canopy/testing/gitlab_forest.h"
-#include "canopy/testing/pg_cluster.h"
-#include "canopy/testing/pg_connection.h"
 #include "canopy/testing/questions.h"
 #include "canopy/testing/stats.h"
 #include "cell_runner.h"
@@ -62,7 +59,6 @@ struct Flags : DatabaseFlags {
   std::string out_dir = ".";
   std::string command;
   std::string chart;
-  bool reuse_db = false;
   bool network_matrix = true;
 };
 
@@ -93,8 +89,6 @@ void AddFlags(CLI::App* app, Flags* f) {
   app->add_option("--chart", f->chart,
                   "a chart image (beside compare.md) to show under the answers line")
       ->type_name("FILE");
-  app->add_flag("--reuse-db", f->reuse_db,
-                "keep an existing database loaded with the same sizes and seed");
   app->add_flag_callback(
       "--no-network-matrix", [f] { f->network_matrix = false; }, "only the per-kind latency table");
   app->footer("Exit status: 0, or 1 when an answer differs or a cell failed, 2 on usage.");
@@ -189,18 +183,6 @@ int CheckAnswers(std::vector<Question>* questions, Pools& pools, int* compared) 
   return mismatches;
 }
 
-const Question* FindQuestion(const std::vector<Question>& qs, QuestionKind kind,
-                             const std::string& size_class_or_target_prefix) {
-  for (const Question& q : qs) {
-    if (q.kind != kind) continue;
-    if (q.size_class == size_class_or_target_prefix ||
-        q.target.rfind(size_class_or_target_prefix, 0) == 0) {
-      return &q;
-    }
-  }
-  return nullptr;
-}
-
 std::vector<CellRow> PlanCells(const std::vector<Question>& questions, const Flags& f,
                                const Pools& pools) {
   std::vector<CellRow> rows;
@@ -226,10 +208,10 @@ std::vector<CellRow> PlanCells(const std::vector<Question>& questions, const Fla
   }
   if (!f.network_matrix) return rows;
   const Question* matrix_questions[] = {
-      FindQuestion(questions, QuestionKind::kSelfAndAncestors, "gitlab-org"),
-      FindQuestion(questions, QuestionKind::kSelfAndDescendants, "small"),
-      FindQuestion(questions, QuestionKind::kSelfAndDescendants, "gitlab-org"),
-      FindQuestion(questions, QuestionKind::kBatchAncestors, "100 random"),
+      testing::FindQuestion(questions, QuestionKind::kSelfAndAncestors, "gitlab-org"),
+      testing::FindQuestion(questions, QuestionKind::kSelfAndDescendants, "small"),
+      testing::FindQuestion(questions, QuestionKind::kSelfAndDescendants, "gitlab-org"),
+      testing::FindQuestion(questions, QuestionKind::kBatchAncestors, "100 random"),
   };
   for (const Question* q : matrix_questions) {
     for (Transport t : {Transport::kUnix, Transport::kTcp}) {
@@ -251,68 +233,33 @@ int Run(const Flags& f) {
   const std::string load_at_start = LoadAverage();
   const auto run_start = Clock::now();
 
-  // ---- PostgreSQL ----
-  testing::ThrowawayCluster cluster;
-  std::string admin = f.pg;
-  if (admin.empty()) {
-    Result<std::string> started = cluster.Start("", "canopy-compare-pg");
-    if (!started.ok()) {
-      std::cerr << "compare_bench: " << started.status().ToString() << "\n";
-      return 1;
-    }
-    admin = started.value();
+  // ---- PostgreSQL, the forest and the database ----
+  BenchDatabase db;
+  if (Status s = StartPostgres(f, "compare", &db); !s.ok()) {
+    std::cerr << "compare_bench: " << s.ToString() << "\n";
+    return 1;
   }
-
-  // ---- the forest and the database ----
-  auto t0 = Clock::now();
-  testing::GitlabForestOptions options;
-  options.seed = f.seed;
-  options.namespaces = f.namespaces;
-  options.projects = f.projects;
-  std::cerr << "compare_bench: generating " << f.namespaces << " namespaces + " << f.projects
-            << " projects (seed " << f.seed << ")...\n";
-  auto forest = std::make_unique<testing::GitlabForest>(testing::GenerateGitlabForest(options));
-  const double generate_seconds = SecondsSince(t0);
-  std::vector<Question> questions = PickQuestions(*forest, f.seed);
+  GenerateForest(f, "compare_bench", &db);
+  std::vector<Question>& questions = db.questions;
   if (questions.empty()) {
     std::cerr << "compare_bench: the forest is too small for the named groups\n";
     return 2;
   }
-  const testing::GitlabForestCounts counts = testing::CountForest(*forest);
-  const std::string shape_key = "namespaces=" + std::to_string(f.namespaces) +
-                                " projects=" + std::to_string(f.projects) +
-                                " seed=" + std::to_string(f.seed) + " v1";
-  Result<testing::GitlabDatabaseLoad> loaded = testing::PrepareGitlabDatabase(
-      admin, f.database, *forest, shape_key, f.reuse_db, "compare_bench");
-  forest.reset();
-  if (!loaded.ok()) {
-    std::cerr << "compare_bench: loading the database: " << loaded.status().ToString() << "\n";
+  if (Status s = LoadDatabase(f, "compare_bench", &db); !s.ok()) {
+    std::cerr << "compare_bench: loading the database: " << s.ToString() << "\n";
     return 1;
   }
-  const testing::GitlabDatabaseLoad& load = loaded.value();
-  const std::string db_conninfo = ConninfoWith(admin, {{"dbname", f.database}}).value();
+  const testing::GitlabDatabaseLoad& load = db.load;
+  const std::string& db_conninfo = db.db_conninfo;
   const std::string pg_host = ConninfoValue(db_conninfo, "host");
   std::string pg_unix, pg_tcp;
   if (!pg_host.empty() && pg_host[0] == '/') {
     pg_unix = ConninfoWith(db_conninfo, {{"host", pg_host}, {"hostaddr", ""}}).value();
   }
   pg_tcp = ConninfoWith(db_conninfo, {{"host", "127.0.0.1"}, {"hostaddr", ""}}).value();
-  std::string pg_version, pg_settings;
-  {
-    Result<std::unique_ptr<PgConnection>> db = PgConnection::Open(db_conninfo);
-    if (db.ok()) {
-      pg_version = (*db)->Value("SHOW server_version").value();
-      for (const char* name :
-           {"shared_buffers", "work_mem", "jit", "max_parallel_workers_per_gather"}) {
-        Result<std::string> v = (*db)->Value(std::string("SHOW ") + name);
-        pg_settings +=
-            std::string(pg_settings.empty() ? "" : ", ") + name + "=" + (v.ok() ? v.value() : "?");
-      }
-    }
-  }
 
   // ---- canopy: replication, then the server ----
-  t0 = Clock::now();
+  auto t0 = Clock::now();
   cdc::ReplicaOptions replica_options;
   replica_options.conninfo = db_conninfo;
   replica_options.create_publication = true;
@@ -399,29 +346,16 @@ int Run(const Flags& f) {
   ComputeRatios(&rows);
 
   // ---- the report ----
-  const std::string revision =
-      CommandOutput("git -C '" CANOPY_SOURCE_DIR "' rev-parse --short HEAD 2>/dev/null");
-  const std::string dirty = CommandOutput("git -C '" CANOPY_SOURCE_DIR
-                                          "' status --porcelain --untracked-files=no 2>/dev/null");
   header.lines = {
-      "Run: " + UtcNow() + ", canopy " + (revision.empty() ? "unknown revision" : revision) +
-          (dirty.empty() ? "" : " (with uncommitted changes)") + ", whole run " +
-          Fixed(SecondsSince(run_start), 0) + " s",
+      RunLine(SecondsSince(run_start)),
       std::string("Command: `") + (f.command.empty() ? "canopy_compare_bench" : f.command) + "`",
-      "Machine: " + CpuDescription() + ", " + MemoryDescription() + " RAM, " + KernelDescription() +
-          "; load average at start " + load_at_start + ", at end " + LoadAverage() +
-          ". PostgreSQL, canopy's server and the client threads share these cores.",
-      "PostgreSQL " + pg_version + " (" + pg_settings + "), over its Unix socket and TCP 127.0.0.1",
-      "Data (generator seed " + std::to_string(f.seed) + "): " + std::to_string(counts.users) +
-          " users, " + std::to_string(counts.groups) + " groups, " +
-          std::to_string(counts.project_namespaces) + " project namespaces (" +
-          std::to_string(load.namespace_rows) + " namespaces rows), " +
-          std::to_string(load.project_rows) + " projects, " +
-          std::to_string(load.runner_link_rows) + " ci_runner_namespaces rows; deepest level " +
-          std::to_string(counts.max_depth) + "; namespace_descendants rows: " +
-          std::to_string(load.cached_groups) + " (groups with >= 700 descendant namespaces)",
+      MachineLine(load_at_start) +
+          " PostgreSQL, canopy's server and the client threads share these cores.",
+      "PostgreSQL " + db.pg_version + " (" + db.pg_settings +
+          "), over its Unix socket and TCP 127.0.0.1",
+      DataLine(f, db),
       load.reused ? std::string("Load: database reused (--reuse-db)")
-                  : "Load: generate " + Fixed(generate_seconds, 1) + " s, COPY " +
+                  : "Load: generate " + Fixed(db.generate_seconds, 1) + " s, COPY " +
                         Fixed(load.copy_seconds, 1) + " s, indexes + VACUUM ANALYZE " +
                         Fixed(load.index_seconds, 1) + " s, namespace_descendants " +
                         Fixed(load.cache_seconds, 1) +

@@ -7,15 +7,11 @@
 #include <map>
 #include <tuple>
 
+#include "../report_text.h"
+
 namespace canopy::bench::compare {
 
 namespace {
-
-std::string Format(const char* format, double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, format, v);
-  return buf;
-}
 
 // Microseconds with three significant digits (below 1000) or as a whole number.
 std::string Micros(double us) {
@@ -29,13 +25,6 @@ std::string Rate(double per_s) {
   if (per_s <= 0) return "-";
   if (per_s < 100) return Format("%.1f", per_s);
   return Format("%.0f", per_s);
-}
-
-std::string Ratio(double r) {
-  if (r <= 0) return "-";
-  if (r < 10) return Format("%.2fx", r);
-  if (r < 100) return Format("%.1fx", r);
-  return Format("%.0fx", r);
 }
 
 std::string CpuMicros(double us) { return us <= 0 ? "-" : Micros(us); }
@@ -163,12 +152,8 @@ void ComputeRatios(std::vector<CellRow>* rows) {
 }
 
 std::string MarkdownReport(const ReportHeader& header, const std::vector<CellRow>& rows) {
-  std::string md = "# " + header.title + "\n\n";
-  for (const std::string& line : header.lines) md += "- " + line + "\n";
-  md += "\n**" + header.answers_line + "**\n\n";
-  if (!header.chart.empty()) {
-    md += "![p50 latency by query kind, log scale](" + header.chart + ")\n\n";
-  }
+  std::string md = MarkdownHead(header.title, header.lines, header.answers_line, header.chart,
+                                "p50 latency by query kind, log scale");
 
   md += "## Latency per query kind (one connection, one request at a time)\n\n";
   md += "p50 / p99 in µs, client-side round trip including decoding the answer. \"canopy vs ";
@@ -217,7 +202,7 @@ std::string MarkdownReport(const ReportHeader& header, const std::vector<CellRow
   }
   if (!header.notes.empty()) {
     md += "\n## Notes\n\n";
-    for (const std::string& note : header.notes) md += "- " + note + "\n";
+    md += MarkdownList(header.notes);
   }
   return md;
 }
@@ -227,17 +212,12 @@ std::string CsvReport(const std::vector<CellRow>& rows) {
       "section,kind,size_class,target,answer_ids,system,transport,connections,in_flight,samples,"
       "errors,p50_us,p99_us,mean_us,requests_per_s,ratio_vs_best_sql,server_cpu_us_per_request,"
       "client_cpu_us_per_request\n";
-  auto quoted = [](const std::string& s) {
-    std::string out = "\"";
-    for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
-    return out + "\"";
-  };
   for (const CellRow& r : rows) {
     const CellStats& s = r.stats;
     csv += std::string(r.network_matrix ? "network" : "query") + "," +
-           QuestionKindName(r.question->kind) + "," + quoted(r.question->size_class) + "," +
-           quoted(r.question->target) + "," + std::to_string(r.question->expected_ids) + "," +
-           quoted(SystemName(r.system)) + "," + TransportName(r.transport) + "," +
+           QuestionKindName(r.question->kind) + "," + CsvQuote(r.question->size_class) + "," +
+           CsvQuote(r.question->target) + "," + std::to_string(r.question->expected_ids) + "," +
+           CsvQuote(SystemName(r.system)) + "," + TransportName(r.transport) + "," +
            std::to_string(r.connections) + "," + std::to_string(r.in_flight) + "," +
            std::to_string(s.samples) + "," + std::to_string(s.errors) + "," +
            Format("%.3f", s.p50_us) + "," + Format("%.3f", s.p99_us) + "," +

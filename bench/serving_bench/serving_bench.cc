@@ -39,15 +39,12 @@
 
 #include <CLI/CLI.hpp>
 
+#include "../bench_database.h"
 #include "../bench_flags.h"
 #include "../machine_facts.h"
 #include "canopy/net/client.h"
 #include "canopy/testing/askers.h"
 #include "canopy/testing/child_process.h"
-#include "canopy/testing/gitlab_database.h"
-#include "canopy/testing/gitlab_forest.h"
-#include "canopy/testing/pg_cluster.h"
-#include "canopy/testing/pg_connection.h"
 #include "canopy/testing/questions.h"
 #include "canopy/testing/resp_wire.h"
 #include "canopy/testing/stats.h"
@@ -61,15 +58,11 @@ using Clock = std::chrono::steady_clock;
 using testing::Answer;
 using testing::Child;
 using testing::CommandLine;
-using testing::ConninfoWith;
 using testing::Fixed;
-using testing::PgConnection;
-using testing::ProcCpu;
 using testing::ProcessCpuSeconds;
 using testing::ProgramExists;
 using testing::Question;
 using testing::QuestionKind;
-using testing::ReadProcCpu;
 using testing::RespConnection;
 using testing::RespIdLists;
 using testing::SecondsSince;
@@ -93,7 +86,7 @@ struct Flags : DatabaseFlags {
   std::string redis_server = "redis-server", redis_benchmark = "redis-benchmark", pgbench;
   std::string out_dir = ".";
   std::string command, chart;
-  bool reuse_db = false, check_only = false, keep_work = false;
+  bool check_only = false, keep_work = false;
 };
 
 std::vector<std::string> Split(const std::string& s, char sep) {
@@ -219,8 +212,6 @@ void AddFlags(CLI::App* app, Flags* f) {
       ->type_name("TEXT");
   app->add_option("--chart", f->chart, "a chart image beside serving.md to show in it")
       ->type_name("FILE");
-  app->add_flag("--reuse-db", f->reuse_db,
-                "keep an existing database loaded with the same sizes and seed");
   app->add_flag("--check-only", f->check_only, "check the answers and the clients, time nothing");
   app->add_flag("--keep-work", f->keep_work,
                 "keep the work folder (sockets, logs, pgbench scripts)");
@@ -240,37 +231,13 @@ void FinishFlags(Flags* f) {
   }
 }
 
-// All of `command`'s output (stdout and stderr).
-std::string CommandText(const std::string& command) {
-  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
-  if (pipe == nullptr) return "";
-  std::string out;
-  char buf[4096];
-  size_t n = 0;
-  while ((n = std::fread(buf, 1, sizeof buf, pipe)) > 0) out.append(buf, n);
-  pclose(pipe);
-  return out;
+// All of argv's output (stdout, then stderr); "" when it cannot be run.
+std::string OutputOf(const std::vector<std::string>& argv) {
+  Result<testing::ChildRun> run = testing::RunChild(argv);
+  return run.ok() ? run->out + run->err : std::string();
 }
-
-std::string Quoted(const std::string& s) { return CommandLine({s}); }
 
 // ---- the questions ----
-
-const Question* Pick(const std::vector<Question>& qs, QuestionKind kind, const std::string& match) {
-  for (const Question& q : qs) {
-    if (q.kind == kind && (q.size_class == match || q.target.rfind(match, 0) == 0)) return &q;
-  }
-  return nullptr;
-}
-
-std::string Join(const std::vector<int64_t>& ids, char sep) {
-  std::string out;
-  for (size_t i = 0; i < ids.size(); ++i) {
-    if (i != 0) out += sep;
-    out += std::to_string(ids[i]);
-  }
-  return out;
-}
 
 // The question of `key` with its RESP and loadgen forms; nullopt when the
 // forest has no such target.
@@ -281,20 +248,20 @@ std::optional<ServingQuestion> MakeQuestion(const std::vector<Question>& qs,
   const size_t dash = key.find('-');
   const std::string kind = key.substr(0, dash), size = key.substr(dash + 1);
   if (kind == "ancestors") {
-    sq.question =
-        Pick(qs, QuestionKind::kSelfAndAncestors, size == "6" ? "gitlab-org" : "21-level");
+    sq.question = testing::FindQuestion(qs, QuestionKind::kSelfAndAncestors,
+                                        size == "6" ? "gitlab-org" : "21-level");
     sq.label = "ancestors";
   } else if (kind == "descendants") {
-    sq.question = Pick(qs, QuestionKind::kSelfAndDescendants, size);
+    sq.question = testing::FindQuestion(qs, QuestionKind::kSelfAndDescendants, size);
     sq.label = "descendants " + size;
   } else if (kind == "projects") {
-    sq.question = Pick(qs, QuestionKind::kAllProjectIds, size);
+    sq.question = testing::FindQuestion(qs, QuestionKind::kAllProjectIds, size);
     sq.label = "all_project_ids " + size;
   } else if (kind == "counts") {
-    sq.question = Pick(qs, QuestionKind::kCounts, size);
+    sq.question = testing::FindQuestion(qs, QuestionKind::kCounts, size);
     sq.label = "counts " + size;
   } else if (kind == "batch") {
-    sq.question = Pick(qs, QuestionKind::kBatchAncestors, "100 random");
+    sq.question = testing::FindQuestion(qs, QuestionKind::kBatchAncestors, "100 random");
     sq.label = "batch of 100 ancestors";
   }
   if (sq.question == nullptr || sq.question->ids.empty()) return std::nullopt;
@@ -322,7 +289,7 @@ std::optional<ServingQuestion> MakeQuestion(const std::vector<Question>& qs,
       sq.resp_command = {"MANCESTORS"};
       for (int64_t i : q.ids) sq.resp_command.push_back(std::to_string(i));
       sq.resp_command.push_back("SELF");
-      sq.loadgen_query = {"batch-ancestors", Join(q.ids, ',')};
+      sq.loadgen_query = {"batch-ancestors", testing::JoinIds(q.ids, ',')};
       break;
     default:
       return std::nullopt;
@@ -394,7 +361,7 @@ Status StartRedis(const Flags& f, const std::string& work, Servers* s) {
   if (!child.ok()) return child.status();
   s->redis = std::move(child.value());
   // "Redis server v=7.0.15 sha=..." -> "Redis 7.0.15"
-  const std::string version = CommandText(Quoted(f.redis_server) + " --version");
+  const std::string version = OutputOf({f.redis_server, "--version"});
   const size_t v = version.find("v=");
   s->redis_version =
       v == std::string::npos
@@ -727,7 +694,7 @@ int Run(const Flags& f) {
       return kExitMissingProgram;
     }
   }
-  const std::string canopyd_help = CommandText(Quoted(f.canopyd) + " --help");
+  const std::string canopyd_help = OutputOf({f.canopyd, "--help"});
   const bool canopyd_has_resp = canopyd_help.find("--resp-unix") != std::string::npos;
   const bool resp = f.resp == "on" || (f.resp == "auto" && canopyd_has_resp);
   if (f.resp == "on" && !canopyd_has_resp) {
@@ -736,67 +703,27 @@ int Run(const Flags& f) {
   }
 
   // ---- PostgreSQL and the database ----
-  testing::ThrowawayCluster cluster;
-  std::string admin = f.pg;
-  if (admin.empty()) {
-    Result<std::string> started = cluster.Start("", "canopy-serving-pg");
-    if (!started.ok()) {
-      std::cerr << "serving_bench: " << started.status().ToString() << "\n";
-      return 1;
-    }
-    admin = started.value();
+  BenchDatabase db;
+  if (Status s = StartPostgres(f, "serving", &db); !s.ok()) {
+    std::cerr << "serving_bench: " << s.ToString() << "\n";
+    return 1;
   }
-  Clock::time_point t0 = Clock::now();
-  testing::GitlabForestOptions options;
-  options.seed = f.seed;
-  options.namespaces = f.namespaces;
-  options.projects = f.projects;
-  std::cerr << "serving_bench: generating " << f.namespaces << " namespaces + " << f.projects
-            << " projects (seed " << f.seed << ")...\n";
-  auto forest = std::make_unique<testing::GitlabForest>(testing::GenerateGitlabForest(options));
-  const double generate_seconds = SecondsSince(t0);
-  const std::vector<Question> all_questions = testing::PickQuestions(*forest, f.seed);
+  GenerateForest(f, "serving_bench", &db);
   std::vector<ServingQuestion> questions;
   for (const std::string& key : f.questions) {
-    std::optional<ServingQuestion> q = MakeQuestion(all_questions, key);
+    std::optional<ServingQuestion> q = MakeQuestion(db.questions, key);
     if (!q) {
       std::cerr << "serving_bench: the forest has no target for " << key << "\n";
       return 2;
     }
     questions.push_back(*q);
   }
-  const testing::GitlabForestCounts counts = testing::CountForest(*forest);
-  const std::string shape_key = "namespaces=" + std::to_string(f.namespaces) +
-                                " projects=" + std::to_string(f.projects) +
-                                " seed=" + std::to_string(f.seed) + " v1";
-  Result<testing::GitlabDatabaseLoad> loaded = testing::PrepareGitlabDatabase(
-      admin, f.database, *forest, shape_key, f.reuse_db, "serving_bench");
-  forest.reset();
-  if (!loaded.ok()) {
-    std::cerr << "serving_bench: loading the database: " << loaded.status().ToString() << "\n";
+  if (Status s = LoadDatabase(f, "serving_bench", &db); !s.ok()) {
+    std::cerr << "serving_bench: loading the database: " << s.ToString() << "\n";
     return 1;
   }
-  const testing::GitlabDatabaseLoad& load = loaded.value();
-  const std::string db_conninfo = ConninfoWith(admin, {{"dbname", f.database}}).value();
-  std::string pg_version, pg_settings;
-  pid_t postmaster = 0;
-  {
-    Result<std::unique_ptr<PgConnection>> db = PgConnection::Open(db_conninfo);
-    if (!db.ok()) {
-      std::cerr << "serving_bench: " << db.status().ToString() << "\n";
-      return 1;
-    }
-    pg_version = (*db)->Value("SHOW server_version").value();
-    for (const char* name :
-         {"shared_buffers", "work_mem", "jit", "max_parallel_workers_per_gather"}) {
-      Result<std::string> v = (*db)->Value(std::string("SHOW ") + name);
-      pg_settings +=
-          std::string(pg_settings.empty() ? "" : ", ") + name + "=" + (v.ok() ? v.value() : "?");
-    }
-    const ProcCpu backend = ReadProcCpu((*db)->backend_pid());
-    if (backend.ok) postmaster = backend.ppid;
-  }
-  if (postmaster == 0) {
+  const std::string& db_conninfo = db.db_conninfo;
+  if (db.postmaster == 0) {
     std::cerr << "serving_bench: PostgreSQL's processes are not readable here (another "
                  "machine?): its CPU will not be reported\n";
   }
@@ -814,16 +741,16 @@ int Run(const Flags& f) {
     }
   } work_cleanup{work, f.keep_work};
   Servers servers;
-  servers.postmaster = postmaster;
+  servers.postmaster = db.postmaster;
   if (Status s = StartRedis(f, work, &servers); !s.ok()) {
     std::cerr << "serving_bench: redis-server: " << s.ToString() << "\n"
-              << CommandText("tail -n 20 " + Quoted(work + "/redis.log"));
+              << OutputOf({"tail", "-n", "20", work + "/redis.log"});
     return 1;
   }
-  t0 = Clock::now();
+  const Clock::time_point t0 = Clock::now();
   if (Status s = StartCanopyd(f, work, db_conninfo, resp, &servers); !s.ok()) {
     std::cerr << "serving_bench: canopyd: " << s.ToString() << "\n"
-              << CommandText("tail -n 30 " + Quoted(work + "/canopyd.log"));
+              << OutputOf({"tail", "-n", "30", work + "/canopyd.log"});
     return 1;
   }
   const double canopyd_seconds = SecondsSince(t0);
@@ -857,35 +784,24 @@ int Run(const Flags& f) {
   servers.redis->Stop();
 
   // ---- the report ----
-  const std::string revision =
-      CommandOutput("git -C '" CANOPY_SOURCE_DIR "' rev-parse --short HEAD 2>/dev/null");
-  const std::string dirty = CommandOutput("git -C '" CANOPY_SOURCE_DIR
-                                          "' status --porcelain --untracked-files=no 2>/dev/null");
   const long cores = sysconf(_SC_NPROCESSORS_ONLN);
   std::string shapes;
   for (const Shape& s : f.shapes) shapes += (shapes.empty() ? "" : ", ") + s.Name();
+  const testing::GitlabDatabaseLoad& load = db.load;
   report.lines = {
-      "Run: " + UtcNow() + ", canopy " + (revision.empty() ? "unknown revision" : revision) +
-          (dirty.empty() ? "" : " (with uncommitted changes)") + ", whole run " +
-          Fixed(SecondsSince(run_start), 0) + " s",
+      RunLine(SecondsSince(run_start)),
       "Command: `" + (f.command.empty() ? std::string("canopy_serving_bench") : f.command) + "`",
-      "Machine: " + CpuDescription() + ", " + MemoryDescription() + " RAM, " + KernelDescription() +
-          "; load average at start " + load_at_start + ", at end " + LoadAverage() +
-          ". Servers and clients share these " + std::to_string(cores) + " cores.",
+      MachineLine(load_at_start) + " Servers and clients share these " + std::to_string(cores) +
+          " cores.",
       "Servers, all on Unix sockets: " + servers.redis_version + " (no persistence); `" +
           servers.canopyd_command + "` (default threads unless given; streaming " +
           Fixed(canopyd_seconds, 1) + " s after start)" +
           (resp ? "" : "; **this canopyd has no RESP listener: no RESP column**") +
-          "; PostgreSQL " + pg_version + " (" + pg_settings + ")",
-      "Data (generator seed " + std::to_string(f.seed) + "): " + std::to_string(counts.users) +
-          " users, " + std::to_string(counts.groups) + " groups, " +
-          std::to_string(counts.project_namespaces) + " project namespaces (" +
-          std::to_string(load.namespace_rows) + " namespaces rows), " +
-          std::to_string(load.project_rows) +
-          " projects; namespace_descendants rows: " + std::to_string(load.cached_groups) +
+          "; PostgreSQL " + db.pg_version + " (" + db.pg_settings + ")",
+      DataLine(f, db) +
           (load.reused
                ? "; database reused"
-               : "; generated in " + Fixed(generate_seconds, 1) + " s, loaded in " +
+               : "; generated in " + Fixed(db.generate_seconds, 1) + " s, loaded in " +
                      Fixed(load.copy_seconds + load.index_seconds + load.cache_seconds, 1) + " s"),
       "Cells: " + std::to_string(report.cells.size()) + " (question x shape x server), " +
           Fixed(f.seconds, 1) + " s measured each; shapes (connections x in flight): " + shapes +

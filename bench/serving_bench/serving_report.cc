@@ -5,18 +5,14 @@
 #include <cmath>
 #include <cstdio>
 
+#include "../report_text.h"
+
 namespace canopy::bench::serving {
 
 namespace {
 
 constexpr Server kAllServers[] = {Server::kRedis,    Server::kCanopyResp,  Server::kCanopyFb,
                                   Server::kPgLinear, Server::kPgRecursive, Server::kPgCache};
-
-std::string Format(const char* format, double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, format, v);
-  return buf;
-}
 
 // Three significant digits below 1000, else a whole number.
 std::string Sig(double v) {
@@ -39,13 +35,6 @@ std::string Rate(double per_s) {
     out += digits[i];
   }
   return out;
-}
-
-std::string Ratio(double r) {
-  if (r <= 0 || !std::isfinite(r)) return "-";
-  if (r < 10) return Format("%.2fx", r);
-  if (r < 100) return Format("%.1fx", r);
-  return Format("%.0fx", r);
 }
 
 bool SameShape(const Shape& a, const Shape& b) {
@@ -96,12 +85,6 @@ std::string CellText(const Cell* c) {
   if (!c->skipped.empty()) return "skipped";
   if (!c->m.ok) return "error";
   return "";
-}
-
-std::string CsvQuote(const std::string& s) {
-  std::string out = "\"";
-  for (char ch : s) out += ch == '"' ? std::string("\"\"") : std::string(1, ch);
-  return out + "\"";
 }
 
 // One target row: `value` against `limit` (at most, or at least).
@@ -262,12 +245,8 @@ double Cell::ClientCpuUsPerRequest() const {
 }
 
 std::string MarkdownReport(const ReportInput& in) {
-  std::string md = "# " + in.title + "\n\n";
-  for (const std::string& line : in.lines) md += "- " + line + "\n";
-  md += "\n**" + in.answers_line + "**\n\n";
-  if (!in.chart.empty()) {
-    md += "![server CPU per request and requests/s at 16x32, log scales](" + in.chart + ")\n\n";
-  }
+  std::string md = MarkdownHead(in.title, in.lines, in.answers_line, in.chart,
+                                "server CPU per request and requests/s at 16x32, log scales");
   TargetsSection(in, &md);
 
   Matrix(
@@ -326,7 +305,7 @@ std::string MarkdownReport(const ReportInput& in) {
     }
   }
   md += "\n## Method\n\n";
-  for (const std::string& note : in.notes) md += "- " + note + "\n";
+  md += MarkdownList(in.notes);
   md += "\n## Commands (the measured run of each kind, first question and shape)\n\n";
   for (Server s : kAllServers) {
     for (const Cell& c : in.cells) {

@@ -11,12 +11,10 @@ namespace canopy::testing {
 namespace {
 
 std::string ArrayLiteral(const std::vector<int64_t>& ids) {
-  std::string out = "{";
-  for (size_t i = 0; i < ids.size(); ++i) {
-    if (i != 0) out += ',';
-    out += std::to_string(ids[i]);
-  }
-  return out + "}";
+  std::string out(1, '{');
+  out += JoinIds(ids, ',');
+  out += '}';
+  return out;
 }
 
 // What the forest says about the named structures, from one parent walk per row.
@@ -268,6 +266,23 @@ std::vector<Question> PickQuestions(const GitlabForest& forest, uint64_t seed) {
   std::shuffle(batch.begin(), batch.end(), random);
   out.push_back(Make(QuestionKind::kBatchAncestors, "100 random",
                      std::to_string(batch.size()) + " random namespaces (any type)", batch));
+  return out;
+}
+
+const Question* FindQuestion(const std::vector<Question>& questions, QuestionKind kind,
+                             const std::string& match) {
+  for (const Question& q : questions) {
+    if (q.kind == kind && (q.size_class == match || q.target.rfind(match, 0) == 0)) return &q;
+  }
+  return nullptr;
+}
+
+std::string JoinIds(const std::vector<int64_t>& ids, char sep) {
+  std::string out;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (i != 0) out += sep;
+    out += std::to_string(ids[i]);
+  }
   return out;
 }
 

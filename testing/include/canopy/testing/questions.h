@@ -61,6 +61,13 @@ size_t AnswerSize(const Answer& answer);
 // For a mismatch report: the member and id counts and the first dozen ids.
 std::string DescribeAnswer(const Answer& answer);
 
+// The first question of `kind` whose size class is `match` or whose target
+// starts with it ("gitlab-org", "100 random"); nullptr when there is none.
+const Question* FindQuestion(const std::vector<Question>& questions, QuestionKind kind,
+                             const std::string& match);
+// "1,2,3" for sep ','.
+std::string JoinIds(const std::vector<int64_t>& ids, char sep);
+
 // The questions, in table order, on the named structures of `forest`:
 // ancestor kinds at three depths (a subgroup of the small group, the deepest
 // gitlab-org subgroup, the 21-level chain's leaf), descendant kinds on the
