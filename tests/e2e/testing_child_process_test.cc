@@ -130,5 +130,21 @@ TEST(ChildProcess, CommandLineAndProgramExists) {
   EXPECT_FALSE(ProgramExists("canopy-no-such-program"));
 }
 
+// A process tree's CPU counts the children it has reaped: after a child that
+// burned CPU is waited for, this process's tree has grown by about as much.
+TEST(ChildProcess, ProcessTreeCpuCountsReapedChildren) {
+  EXPECT_EQ(ProcessTreeCpuSeconds(-1), 0.0);  // unreadable
+  const double before = ProcessTreeCpuSeconds(::getpid());
+  Result<ChildRun> run =
+      RunChild({"/bin/sh", "-c", "i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done"});
+  ASSERT_TRUE(run.ok()) << run.status().ToString();
+  ASSERT_TRUE(run->exit.exited);
+  const double after = ProcessTreeCpuSeconds(::getpid());
+  EXPECT_GT(run->exit.cpu_seconds, 0.05);
+  // Clock ticks (10 ms) against rusage's microseconds.
+  EXPECT_GE(after - before, run->exit.cpu_seconds - 0.03);
+  EXPECT_GE(after, ProcessCpuSeconds(::getpid()));
+}
+
 }  // namespace
 }  // namespace canopy::testing

@@ -1,7 +1,8 @@
 // testing_resp_wire_test.cc — canopy::testing's RESP2 wire helpers
 // (canopy/testing/resp_wire.h), under canopy_serving_bench and the RESP
-// tests: command encoding, value lengths, id lists, and the blocking
-// connection against a scripted peer on a Unix socket and on loopback TCP.
+// tests: command encoding, value lengths, id lists, canopyd's replies built
+// from answers, and the blocking connection against a scripted peer on a Unix
+// socket and on loopback TCP.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -60,6 +61,21 @@ void ServeOnce(int listener, std::string reply) {
   std::this_thread::sleep_for(std::chrono::milliseconds(20));
   (void)::send(fd, reply.data() + half, reply.size() - half, MSG_NOSIGNAL);
   ::close(fd);
+}
+
+// The replies canopyd sends (docs/resp.md), built from answers, read back by
+// RespIdLists as the same answers.
+TEST(RespWire, CanopydRepliesRoundTrip) {
+  EXPECT_EQ(RespIdArray({}), "*0\r\n");
+  EXPECT_EQ(RespIdArray({-3, 9223372036854775807}), "*2\r\n:-3\r\n:9223372036854775807\r\n");
+  const std::vector<std::vector<int64_t>> batch = {{1, 2}, {}, {7}};
+  EXPECT_EQ(RespBatch(batch), "*3\r\n*2\r\n:1\r\n:2\r\n*0\r\n*1\r\n:7\r\n");
+  EXPECT_EQ(RespIdLists(RespBatch(batch)).value(), batch);
+  EXPECT_EQ(RespIdLists(RespIdArray({5, 4})).value(), (std::vector<std::vector<int64_t>>{{5, 4}}));
+  const std::string counts = RespCounts({10, 20, 30, 25});
+  EXPECT_EQ(counts.substr(0, 28), "*8\r\n$17\r\ndescendant_groups\r\n");
+  EXPECT_EQ(RespValueLength(counts).value(), counts.size());
+  EXPECT_EQ(RespIdLists(counts).value(), (std::vector<std::vector<int64_t>>{{10, 20, 30, 25}}));
 }
 
 TEST(RespWire, ConnectionOverUnixSocketAndTcp) {
