@@ -206,7 +206,7 @@ void BM_QueryBatchAncestors(benchmark::State& state) {
     benchmark::DoNotOptimize(answer.answers.data());
     if (++b == batches.size()) b = 0;
   }
-  const double cpu_ns = static_cast<double>(ThreadCpuNanos() - start.cpu_ns);
+  const double cpu_ns = (ThreadCpuSeconds() - start.cpu_seconds) * 1e9;
   const double members = static_cast<double>(state.iterations() * kBatch);
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * kBatch));
   state.counters["ns_per_member"] = members == 0 ? 0.0 : cpu_ns / members;

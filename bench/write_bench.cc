@@ -12,7 +12,6 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
-#include <ctime>
 #include <memory>
 #include <string>
 #include <thread>
@@ -338,12 +337,6 @@ void BM_PublishWait(benchmark::State& state, ReaderKind kind) {
 // or rehashes everything shows in both), and how many took over 1 ms.
 // Size: CANOPY_BENCH_GROWTH_TXNS (default CANOPY_BENCH_NAMESPACES, 1,000,000:
 // 3M rows).
-double ThreadCpuSeconds() {
-  timespec ts{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
-}
-
 void BM_GrowthStall(benchmark::State& state) {
   const size_t txns =
       EnvSize("CANOPY_BENCH_GROWTH_TXNS", EnvSize("CANOPY_BENCH_NAMESPACES", 1'000'000));
