@@ -1,28 +1,28 @@
 // bench_world.cc — generating and loading the shared forest, measuring what
 // the index costs in memory on the way.
 #include "bench_world.h"
+#include "canopy/testing/child_process.h"
 #include "canopy/testing/stats.h"
 
 #include <malloc.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
 #include <string>
 
 namespace canopy::bench {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+using testing::EnvUint64;
 using testing::SecondsSince;
 
 // Returns freed heap to the kernel so RSS deltas show live memory only.
 int64_t SettledResidentBytes() {
   malloc_trim(0);
-  return ResidentBytes();
+  return testing::SelfMemoryBytes("VmRSS:");
 }
 
 // Applies one table's rows in chunks, then two empty transactions so that the
@@ -60,9 +60,9 @@ std::vector<int64_t> Sample(std::vector<int64_t> ids, size_t n, uint64_t seed) {
 std::unique_ptr<BenchWorld> BuildWorld() {
   auto w = std::make_unique<BenchWorld>();
   testing::GitlabForestOptions options;
-  options.namespaces = EnvSize("CANOPY_BENCH_NAMESPACES", 1'000'000);
-  options.projects = EnvSize("CANOPY_BENCH_PROJECTS", 3'000'000);
-  options.seed = EnvSize("CANOPY_BENCH_SEED", 1);
+  options.namespaces = EnvUint64("CANOPY_BENCH_NAMESPACES", 1'000'000);
+  options.projects = EnvUint64("CANOPY_BENCH_PROJECTS", 3'000'000);
+  options.seed = EnvUint64("CANOPY_BENCH_SEED", 1);
 
   Clock::time_point start = Clock::now();
   w->forest = testing::GenerateGitlabForest(options);
@@ -84,14 +84,9 @@ std::unique_ptr<BenchWorld> BuildWorld() {
     std::fprintf(stderr, "ignoring CANOPY_BENCH_LOAD_ORDER=%s (id or preorder)\n", order_name);
   }
 
-  HierarchyIndexOptions index_options;
-  index_options.expected_namespaces = w->forest.namespaces.size();
-  index_options.expected_projects = w->forest.projects.size();
-  index_options.expected_runner_links = w->forest.runner_links.size();
-
   const int64_t rss_start = SettledResidentBytes();
   start = Clock::now();
-  w->index = std::make_unique<HierarchyIndex>(index_options);
+  w->index = std::make_unique<HierarchyIndex>(IndexOptionsFor(w->forest));
   LoadTable(w.get(), order, true, false, false);
   const int64_t rss_namespaces = SettledResidentBytes();
   LoadTable(w.get(), order, false, true, false);
@@ -100,7 +95,7 @@ std::unique_ptr<BenchWorld> BuildWorld() {
   w->load_seconds = SecondsSince(start);
   w->rss_before_compact_bytes = SettledResidentBytes() - rss_start;
   // What a bootstrap does after a snapshot load (CANOPY_BENCH_COMPACT=0 skips it).
-  if (EnvSize("CANOPY_BENCH_COMPACT", 1) != 0) {
+  if (EnvUint64("CANOPY_BENCH_COMPACT", 1) != 0) {
     start = Clock::now();
     Check(w->index->Compact(), "Compact");
     for (int i = 0; i < 2; ++i) Check(w->index->Apply(Transaction{w->NextLsn(), {}}), "flush");
@@ -153,7 +148,7 @@ std::unique_ptr<BenchWorld> BuildWorld() {
   // Compact); lay the index out again so that the plain query benchmarks
   // measure a laid-out index and the ":changed" ones the walk.
   const uint64_t laid_out_after_warmup = w->index->Stats().laid_out_namespaces;
-  if (EnvSize("CANOPY_BENCH_COMPACT", 1) != 0) Check(w->index->Compact(), "Compact");
+  if (EnvUint64("CANOPY_BENCH_COMPACT", 1) != 0) Check(w->index->Compact(), "Compact");
   std::printf("laid-out namespaces: %llu after the warm-up, %llu after Compact()\n",
               static_cast<unsigned long long>(laid_out_after_warmup),
               static_cast<unsigned long long>(w->index->Stats().laid_out_namespaces));
@@ -190,16 +185,12 @@ std::unique_ptr<BenchWorld>& WorldSlot() {
 
 }  // namespace
 
-size_t EnvSize(const char* name, size_t fallback) {
-  const char* text = std::getenv(name);
-  if (text == nullptr || *text == '\0') return fallback;
-  char* end = nullptr;
-  const unsigned long long value = std::strtoull(text, &end, 10);
-  if (end == text || *end != '\0') {
-    std::fprintf(stderr, "ignoring %s=%s (not a number)\n", name, text);
-    return fallback;
-  }
-  return static_cast<size_t>(value);
+HierarchyIndexOptions IndexOptionsFor(const testing::GitlabForest& forest) {
+  HierarchyIndexOptions options;
+  options.expected_namespaces = forest.namespaces.size();
+  options.expected_projects = forest.projects.size();
+  options.expected_runner_links = forest.runner_links.size();
+  return options;
 }
 
 void Check(const Status& status, const char* what) {
@@ -229,12 +220,5 @@ BenchWorld& World() {
 }
 
 bool WorldBuilt() { return WorldSlot() != nullptr; }
-
-int64_t ResidentBytes() {
-  std::ifstream statm("/proc/self/statm");
-  int64_t size_pages = 0, resident_pages = 0;
-  statm >> size_pages >> resident_pages;
-  return resident_pages * static_cast<int64_t>(sysconf(_SC_PAGESIZE));
-}
 
 }  // namespace canopy::bench

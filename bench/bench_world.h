@@ -69,14 +69,10 @@ BenchWorld& World();
 // True once World() has been built.
 bool WorldBuilt();
 
-// Resident set size of this process, in bytes (from /proc/self/statm).
-int64_t ResidentBytes();
+// HierarchyIndexOptions sized for exactly the rows of `forest`.
+HierarchyIndexOptions IndexOptionsFor(const testing::GitlabForest& forest);
 
 // Ends the process with a message unless `status` is OK (setup steps).
 void Check(const Status& status, const char* what);
-
-// The unsigned number in environment variable `name`, or `fallback` when it
-// is unset, empty or not a number (then said on stderr).
-size_t EnvSize(const char* name, size_t fallback);
 
 }  // namespace canopy::bench

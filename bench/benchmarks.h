@@ -9,6 +9,8 @@
 #include <chrono>
 #include <cstdint>
 
+#include "canopy/testing/child_process.h"
+
 namespace canopy::bench {
 
 // Read-side benchmarks (query_bench.cc): they leave the index unchanged.
@@ -28,18 +30,14 @@ bool AnyBenchmarkFailed();
 
 using BenchClock = std::chrono::steady_clock;
 
-// CPU time of the calling thread, in ns (what Google Benchmark's "CPU"
+// CPU time of the calling thread, in seconds (what Google Benchmark's "CPU"
 // column counts; on a busy 2-core machine wall time also holds preemption).
-inline int64_t ThreadCpuNanos() {
-  timespec ts{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-}
+inline double ThreadCpuSeconds() { return testing::CpuClockSeconds(CLOCK_THREAD_CPUTIME_ID); }
 
 // Start of a timed loop, for ReportPerId.
 struct LoopStart {
   BenchClock::time_point wall = BenchClock::now();
-  int64_t cpu_ns = ThreadCpuNanos();
+  double cpu_seconds = ThreadCpuSeconds();
 };
 
 // Sets "ns_per_id" (thread CPU time of the loop / ids returned),
@@ -47,7 +45,7 @@ struct LoopStart {
 inline void ReportPerId(benchmark::State& state, const LoopStart& start, uint64_t ids) {
   const double wall_ns =
       std::chrono::duration<double, std::nano>(BenchClock::now() - start.wall).count();
-  const double cpu_ns = static_cast<double>(ThreadCpuNanos() - start.cpu_ns);
+  const double cpu_ns = (ThreadCpuSeconds() - start.cpu_seconds) * 1e9;
   state.SetItemsProcessed(static_cast<int64_t>(ids));
   state.counters["ids"] =
       benchmark::Counter(static_cast<double>(ids), benchmark::Counter::kAvgIterations);

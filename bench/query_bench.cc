@@ -45,6 +45,13 @@ void RunOverPool(benchmark::State& state, const std::vector<int64_t>& pool, Quer
   state.counters["pool"] = static_cast<double>(pool.size());
 }
 
+// The namespaces at `depth`; empty, the benchmark skipped, when there are none.
+const std::vector<int64_t>& DepthPool(benchmark::State& state, int depth) {
+  const std::vector<int64_t>& pool = World().at_depth[depth];
+  if (pool.empty()) state.SkipWithError("no namespace at that depth");
+  return pool;
+}
+
 void BM_SelfAndAncestors(benchmark::State& state, int depth) {
   RunOverPool(state, World().at_depth[depth],
               [](const ReadView& v, int64_t id, std::vector<int64_t>* out) {
@@ -53,11 +60,8 @@ void BM_SelfAndAncestors(benchmark::State& state, int depth) {
 }
 
 void BM_QuerySelfAndAncestors(benchmark::State& state, int depth) {
-  const std::vector<int64_t>& pool = World().at_depth[depth];
-  if (pool.empty()) {
-    state.SkipWithError("no namespace at that depth");
-    return;
-  }
+  const std::vector<int64_t>& pool = DepthPool(state, depth);
+  if (pool.empty()) return;
   const HierarchyIndex& index = *World().index;
   IdQuery query;
   query.kind = QueryKind::kSelfAndAncestors;
@@ -206,7 +210,7 @@ void BM_QueryBatchAncestors(benchmark::State& state) {
     benchmark::DoNotOptimize(answer.answers.data());
     if (++b == batches.size()) b = 0;
   }
-  const double cpu_ns = static_cast<double>(ThreadCpuNanos() - start.cpu_ns);
+  const double cpu_ns = (ThreadCpuSeconds() - start.cpu_seconds) * 1e9;
   const double members = static_cast<double>(state.iterations() * kBatch);
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * kBatch));
   state.counters["ns_per_member"] = members == 0 ? 0.0 : cpu_ns / members;
@@ -215,11 +219,8 @@ void BM_QueryBatchAncestors(benchmark::State& state) {
 }
 
 void BM_NamespaceFullPath(benchmark::State& state, int depth) {
-  const std::vector<int64_t>& pool = World().at_depth[depth];
-  if (pool.empty()) {
-    state.SkipWithError("no namespace at that depth");
-    return;
-  }
+  const std::vector<int64_t>& pool = DepthPool(state, depth);
+  if (pool.empty()) return;
   const HierarchyIndex& index = *World().index;
   size_t i = 0, bytes = 0;
   for (auto _ : state) {
@@ -234,11 +235,8 @@ void BM_NamespaceFullPath(benchmark::State& state, int depth) {
 }
 
 void BM_Resolve(benchmark::State& state, int depth) {
-  const std::vector<int64_t>& pool = World().at_depth[depth];
-  if (pool.empty()) {
-    state.SkipWithError("no namespace at that depth");
-    return;
-  }
+  const std::vector<int64_t>& pool = DepthPool(state, depth);
+  if (pool.empty()) return;
   const HierarchyIndex& index = *World().index;
   std::vector<std::string> paths;
   {

@@ -12,7 +12,6 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
-#include <ctime>
 #include <memory>
 #include <string>
 #include <thread>
@@ -54,11 +53,7 @@ void BM_SnapshotBuild(benchmark::State& state, bool bulk) {
     state.PauseTiming();
     Transaction snapshot = testing::LoadTransaction(w.forest, Lsn(1));
     rows += snapshot.changes.size();
-    HierarchyIndexOptions options;
-    options.expected_namespaces = w.forest.namespaces.size();
-    options.expected_projects = w.forest.projects.size();
-    options.expected_runner_links = w.forest.runner_links.size();
-    auto index = std::make_unique<HierarchyIndex>(options);
+    auto index = std::make_unique<HierarchyIndex>(IndexOptionsFor(w.forest));
     state.ResumeTiming();
     const auto start = std::chrono::steady_clock::now();
     if (bulk) {
@@ -338,15 +333,9 @@ void BM_PublishWait(benchmark::State& state, ReaderKind kind) {
 // or rehashes everything shows in both), and how many took over 1 ms.
 // Size: CANOPY_BENCH_GROWTH_TXNS (default CANOPY_BENCH_NAMESPACES, 1,000,000:
 // 3M rows).
-double ThreadCpuSeconds() {
-  timespec ts{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
-}
-
 void BM_GrowthStall(benchmark::State& state) {
-  const size_t txns =
-      EnvSize("CANOPY_BENCH_GROWTH_TXNS", EnvSize("CANOPY_BENCH_NAMESPACES", 1'000'000));
+  const size_t txns = testing::EnvUint64("CANOPY_BENCH_GROWTH_TXNS",
+                                         testing::EnvUint64("CANOPY_BENCH_NAMESPACES", 1'000'000));
   double max_wall = 0, max_cpu = 0, total_wall = 0;
   uint64_t over_1ms_wall = 0, over_1ms_cpu = 0, rows_at_max_cpu = 0;
   for (auto _ : state) {

@@ -53,6 +53,7 @@
 #include <thread>
 #include <vector>
 
+#include "../machine_facts.h"
 #include "canopy/cdc/replica.h"
 #include "canopy/testing/pg_cluster.h"
 #include "commit_latency.h"
@@ -74,17 +75,17 @@ canopy::Lsn CurrentWalLsnOrDie(PgConnection& db) {
 
 int Run() {
   const uint64_t namespaces =
-      std::max<uint64_t>(EnvU64("CANOPY_CDC_BENCH_NAMESPACES", 200'000), 100);
-  const uint64_t projects = EnvU64("CANOPY_CDC_BENCH_PROJECTS", 2 * namespaces);
-  const uint64_t changes = EnvU64("CANOPY_CDC_BENCH_CHANGES", 500'000);
-  const uint64_t txn_rows = std::max<uint64_t>(EnvU64("CANOPY_CDC_BENCH_TXN_ROWS", 1000), 1);
+      std::max<uint64_t>(EnvUint64("CANOPY_CDC_BENCH_NAMESPACES", 200'000), 100);
+  const uint64_t projects = EnvUint64("CANOPY_CDC_BENCH_PROJECTS", 2 * namespaces);
+  const uint64_t changes = EnvUint64("CANOPY_CDC_BENCH_CHANGES", 500'000);
+  const uint64_t txn_rows = std::max<uint64_t>(EnvUint64("CANOPY_CDC_BENCH_TXN_ROWS", 1000), 1);
   const std::vector<uint64_t> rates = EnvList("CANOPY_CDC_BENCH_LATENCY_RATES", "200,1000");
   const double latency_seconds =
-      static_cast<double>(EnvU64("CANOPY_CDC_BENCH_LATENCY_SECONDS", 10));
+      static_cast<double>(EnvUint64("CANOPY_CDC_BENCH_LATENCY_SECONDS", 10));
   const char* bindir_env = std::getenv("PG_BINDIR");
   const std::string bindir =
       bindir_env != nullptr && *bindir_env != 0 ? bindir_env : "/usr/lib/postgresql/15/bin";
-  std::fprintf(stderr, "cdc_bench: load average at start %s; %u CPUs\n", LoadAvg().c_str(),
+  std::fprintf(stderr, "cdc_bench: load average at start %s; %u CPUs\n", LoadAverage().c_str(),
                std::thread::hardware_concurrency());
 
   testing::ThrowawayCluster cluster;
@@ -126,7 +127,7 @@ int Run() {
   o.conninfo = conninfo + " options='-c wal_sender_timeout=" + sender_timeout + "'";
   o.create_publication = true;
   o.snapshot_workers = static_cast<int>(
-      EnvU64("CANOPY_CDC_BENCH_SNAPSHOT_WORKERS", static_cast<uint64_t>(o.snapshot_workers)));
+      EnvUint64("CANOPY_CDC_BENCH_SNAPSHOT_WORKERS", static_cast<uint64_t>(o.snapshot_workers)));
 
   // --- COPY baselines: before the replica exists, so nothing else runs -----
   Phase("copy-text");
@@ -150,7 +151,7 @@ int Run() {
   };
   canopy::cdc::Replica replica(o);
   Phase("snapshot");
-  double cpu0 = SelfCpu();
+  const double cpu0 = SelfCpuUsage().cpu_seconds;
   t0 = Clock::now();
   if (!replica.Start().ok()) Die("Replica::Start");
   if (auto s = replica.WaitUntilStreaming(std::chrono::minutes(30)); !s.ok())
@@ -177,9 +178,9 @@ int Run() {
   }
   const double second_copy = SecondsSince(t1);
   Phase("snapshot-end");
-  const double load_cpu = SelfCpu() - cpu0;
+  const double load_cpu = SelfCpuUsage().cpu_seconds - cpu0;
   const canopy::IndexStats index_stats = replica.index()->Stats();
-  const double rss_after_load = SelfMemMb("VmRSS:");
+  const double rss_after_load = static_cast<double>(testing::SelfMemoryBytes("VmRSS:")) / (1 << 20);
   const int walsender = SlotPid(db, after_load.slot_name);
 
   std::fprintf(stderr, "snapshot: slot %s, walsender pid %d\n", after_load.slot_name.c_str(),
@@ -233,18 +234,17 @@ int Run() {
                          "'canopy_bench_recv'");
 
   Phase("apply");
-  cpu0 = SelfCpu();
-  const double sys0 = SelfSysCpu();
-  const long switches0 = SelfSwitches();
+  const testing::CpuUsage self0 = SelfCpuUsage();
   const double ws0 = walsender > 0 ? PidCpu(walsender) : -1;
   t0 = Clock::now();
   paused = false;
   if (auto s = replica.WaitUntilApplied(target, std::chrono::minutes(30)); !s.ok())
     Die("apply: " + s.ToString());
   const double apply_seconds = SecondsSince(t0);
-  const double apply_cpu = SelfCpu() - cpu0;
-  const double apply_sys = SelfSysCpu() - sys0;
-  const long apply_switches = SelfSwitches() - switches0;
+  const testing::CpuUsage self1 = SelfCpuUsage();
+  const double apply_cpu = self1.cpu_seconds - self0.cpu_seconds;
+  const double apply_sys = self1.system_seconds - self0.system_seconds;
+  const long apply_switches = self1.context_switches - self0.context_switches;
   const double apply_ws_cpu = ws0 >= 0 ? PidCpu(walsender) - ws0 : -1;
   const uint64_t applied = replica.status().changes_applied - applied_before;
   replica.Stop();
@@ -253,7 +253,7 @@ int Run() {
   const RecvResult recv = RunRecvLogical(db, bindir, conninfo, "canopy_bench_recv", target_text);
   ExecOrDie(db, "SELECT pg_drop_replication_slot('canopy_bench_recv')");
   Phase("end");
-  const double peak_rss = SelfMemMb("VmHWM:");
+  const double peak_rss = static_cast<double>(testing::SelfMemoryBytes("VmHWM:")) / (1 << 20);
 
   // --- report --------------------------------------------------------------
   auto rate_of = [](uint64_t rows, double s) { return static_cast<double>(rows) / s; };
@@ -338,7 +338,7 @@ int Run() {
     }
   }
   std::printf("(memory: bench RSS %.0f MB after the load, peak %.0f MB; load average at end %s)\n",
-              rss_after_load, peak_rss, LoadAvg().c_str());
+              rss_after_load, peak_rss, LoadAverage().c_str());
   std::printf(
       "aims: load >= 0.8x raw COPY, apply >= 0.9x pg_recvlogical, visible p99 <= 10 "
       "ms\n");

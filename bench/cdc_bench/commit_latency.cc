@@ -60,7 +60,7 @@ LatencyResult RunLatency(const std::string& conninfo, canopy::cdc::Replica& repl
   }
   log.recording = true;
 
-  const double cpu0 = SelfCpu();
+  const double cpu0 = SelfCpuUsage().cpu_seconds;
   const double ws0 = walsender_pid > 0 ? PidCpu(walsender_pid) : -1;
   const auto period = std::chrono::duration_cast<Clock::duration>(
       std::chrono::duration<double>(1.0 / static_cast<double>(rate)));
@@ -123,7 +123,7 @@ LatencyResult RunLatency(const std::string& conninfo, canopy::cdc::Replica& repl
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   log.recording = false;
-  res.self_cpu = SelfCpu() - cpu0;
+  res.self_cpu = SelfCpuUsage().cpu_seconds - cpu0;
   res.walsender_cpu = ws0 >= 0 ? PidCpu(walsender_pid) - ws0 : -1;
 
   // Exact commit end LSNs: the COMMIT record of each transaction's xid.

@@ -66,7 +66,7 @@ std::vector<std::string> LoaderPieces(PgConnection& db, const canopy::cdc::Table
 Timed CopyTables(const std::string& conninfo, const canopy::cdc::TableMapping& m,
                  const char* options) {
   Timed out;
-  const double cpu0 = SelfCpu();
+  const double cpu0 = SelfCpuUsage().cpu_seconds;
   const auto t0 = Clock::now();
   std::unique_ptr<PgConnection> c = ConnectOrDie(conninfo);
   for (canopy::Table t : canopy::cdc::kAllTables) {
@@ -75,7 +75,7 @@ Timed CopyTables(const std::string& conninfo, const canopy::cdc::TableMapping& m
                                       ColumnList(spec) + ") TO STDOUT" + options);
   }
   out.seconds = SecondsSince(t0);
-  out.cpu = SelfCpu() - cpu0;
+  out.cpu = SelfCpuUsage().cpu_seconds - cpu0;
   return out;
 }
 
@@ -84,7 +84,7 @@ Timed CopyPiecesParallel(const std::string& conninfo, const std::vector<std::str
   Timed out;
   std::atomic<size_t> next{0};
   std::atomic<uint64_t> bytes{0};
-  const double cpu0 = SelfCpu();
+  const double cpu0 = SelfCpuUsage().cpu_seconds;
   const auto t0 = Clock::now();
   std::vector<std::thread> threads;
   for (int w = 0; w < workers; ++w) {
@@ -99,7 +99,7 @@ Timed CopyPiecesParallel(const std::string& conninfo, const std::vector<std::str
   }
   for (std::thread& t : threads) t.join();
   out.seconds = SecondsSince(t0);
-  out.cpu = SelfCpu() - cpu0;
+  out.cpu = SelfCpuUsage().cpu_seconds - cpu0;
   out.bytes = bytes.load();
   return out;
 }

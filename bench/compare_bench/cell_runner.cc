@@ -2,18 +2,16 @@
 #include "cell_runner.h"
 
 #include <time.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <barrier>
 #include <chrono>
 #include <cmath>
 #include <deque>
-#include <fstream>
 #include <mutex>
-#include <sstream>
 #include <thread>
 
+#include "canopy/testing/child_process.h"
 #include "canopy/testing/stats.h"
 
 namespace canopy::bench::compare {
@@ -21,12 +19,7 @@ namespace canopy::bench::compare {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-double CpuClockSeconds(clockid_t clock) {
-  timespec ts{};
-  clock_gettime(clock, &ts);
-  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
-}
+using testing::CpuClockSeconds;
 
 double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
@@ -131,24 +124,6 @@ class ClientLoop {
 
 }  // namespace
 
-double ProcessCpuSeconds() { return CpuClockSeconds(CLOCK_PROCESS_CPUTIME_ID); }
-
-double ProcessCpuSecondsOf(int pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  if (!std::getline(in, line)) return 0;
-  // Fields after "(comm)": state is field 3; utime and stime are fields 14 and 15.
-  const size_t close = line.rfind(')');
-  if (close == std::string::npos) return 0;
-  std::istringstream fields(line.substr(close + 2));
-  std::string field;
-  double ticks = 0;
-  for (int i = 3; i <= 15 && fields >> field; ++i) {
-    if (i == 14 || i == 15) ticks += std::stod(field);
-  }
-  return ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
-}
-
 double CellStats::server_cpu_us_per_request() const {
   if (samples == 0) return 0;
   const double cpu =
@@ -180,14 +155,14 @@ CellStats RunCell(const std::vector<Asker*>& askers, const Question& question,
     if (a->server_pid() > 0) pids.push_back(a->server_pid());
   }
   double backend0 = 0;
-  for (int pid : pids) backend0 += ProcessCpuSecondsOf(pid);
-  const double process0 = ProcessCpuSeconds();
+  for (int pid : pids) backend0 += testing::ProcessCpuSeconds(pid);
+  const double process0 = CpuClockSeconds(CLOCK_PROCESS_CPUTIME_ID);
   start = Clock::now();
   sync.arrive_and_wait();  // go
   for (std::thread& t : threads) t.join();
-  const double process1 = ProcessCpuSeconds();
+  const double process1 = CpuClockSeconds(CLOCK_PROCESS_CPUTIME_ID);
   double backend1 = 0;
-  for (int pid : pids) backend1 += ProcessCpuSecondsOf(pid);
+  for (int pid : pids) backend1 += testing::ProcessCpuSeconds(pid);
 
   CellStats stats;
   std::vector<uint32_t> all;

@@ -77,8 +77,4 @@ struct CellStats {
 CellStats RunCell(const std::vector<Asker*>& askers, const Question& question,
                   const CellPlan& plan);
 
-// CPU seconds of this process / of another process (0 if unreadable).
-double ProcessCpuSeconds();
-double ProcessCpuSecondsOf(int pid);
-
 }  // namespace canopy::bench::compare

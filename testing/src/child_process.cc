@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -349,6 +350,45 @@ double ProcessTreeCpuSeconds(pid_t parent) {
     if (cpu.ok && cpu.ppid == parent) ticks += cpu.self_ticks;
   }
   return TicksToSeconds(ticks);
+}
+
+double CpuClockSeconds(clockid_t clock) {
+  timespec ts{};
+  ::clock_gettime(clock, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
+
+CpuUsage SelfCpuUsage() {
+  rusage u{};
+  ::getrusage(RUSAGE_SELF, &u);
+  return {.cpu_seconds = RusageSeconds(u),
+          .system_seconds = static_cast<double>(u.ru_stime.tv_sec) +
+                            static_cast<double>(u.ru_stime.tv_usec) / 1e6,
+          .context_switches = u.ru_nvcsw + u.ru_nivcsw};
+}
+
+int64_t SelfMemoryBytes(const char* field) {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(field, 0) == 0) {  // "VmRSS:    1234 kB"
+      return static_cast<int64_t>(std::strtoull(line.c_str() + std::strlen(field), nullptr, 10)) *
+             1024;
+    }
+  }
+  return 0;
+}
+
+uint64_t EnvUint64(const char* name, uint64_t fallback) {
+  const char* text = std::getenv(name);
+  if (text == nullptr || *text == '\0') return fallback;
+  char* end = nullptr;
+  const unsigned long long value = std::strtoull(text, &end, 10);
+  if (end == text || *end != '\0') {
+    std::fprintf(stderr, "ignoring %s=%s (not a number)\n", name, text);
+    return fallback;
+  }
+  return static_cast<uint64_t>(value);
 }
 
 }  // namespace canopy::testing

@@ -1,7 +1,8 @@
 // child_process.h — child processes for tests and benchmarks: the one
 // implementation of starting a program, feeding its stdin, capturing or
 // logging its output, waiting for it with a time limit, stopping it, and
-// reading process CPU time from /proc.
+// reading process CPU time from /proc; and readings of this process itself
+// (CPU, memory, numbers from its environment).
 //
 //   Result<ChildRun> run = RunChild({"/usr/bin/jq", "-c", "."}, {.input = "{}"});
 //   // run->exit.exited, run->exit.code, run->out, run->err
@@ -24,6 +25,7 @@
 // (no argv, fork or a file failed). A program that cannot be executed is
 // started all the same: it exits 127 after writing "exec <program> failed" to
 // its stderr. The /proc readers report unreadable processes as ok=false / 0.
+// EnvUint64 says on stderr when it ignores a value that is not a number.
 //
 // THREAD SAFETY: a Child is used from one thread at a time. Start/RunChild
 // may run on several threads at once (nothing is allocated between fork and
@@ -31,6 +33,7 @@
 #pragma once
 
 #include <sys/types.h>
+#include <time.h>
 
 #include <chrono>
 #include <cstdint>
@@ -150,5 +153,24 @@ std::vector<pid_t> ChildProcessIds(pid_t parent);
 // backends of clients that came and went); read it before and after a
 // benchmark cell, the difference is what the server spent on it.
 double ProcessTreeCpuSeconds(pid_t parent);
+
+// This process and the calling thread.
+// CPU time in seconds, to the nanosecond: CLOCK_THREAD_CPUTIME_ID (the
+// calling thread) or CLOCK_PROCESS_CPUTIME_ID (this process, every thread).
+double CpuClockSeconds(clockid_t clock);
+// What getrusage(RUSAGE_SELF) says: every thread of this process, none of
+// its children.
+struct CpuUsage {
+  double cpu_seconds = 0;     // user + system
+  double system_seconds = 0;  // the system part
+  long context_switches = 0;  // voluntary + involuntary
+};
+CpuUsage SelfCpuUsage();
+// A size field of /proc/self/status in bytes: "VmRSS:" (the resident set),
+// "VmHWM:" (its peak), ...; 0 when missing.
+int64_t SelfMemoryBytes(const char* field);
+// The unsigned number in environment variable `name`, or `fallback` when it
+// is unset, empty or not a number (then said on stderr).
+uint64_t EnvUint64(const char* name, uint64_t fallback);
 
 }  // namespace canopy::testing
