@@ -1,25 +1,37 @@
 // The engine's id -> slot hash set (engine/src/sharded_slot_set.h): every
 // slot stays findable as its shards grow, through erases, clears, reserves
-// and a hash that does not spread its keys.
+// and a hash that does not spread its keys; a shard that grows incrementally
+// answers like a plain set at every step of its migration.
 #include "sharded_slot_set.h"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
+#include <random>
 #include <vector>
 
 namespace canopy::internal {
 namespace {
 
 // Slots keyed by ids[slot], as the engine's SlotIndex; `spread` = false
-// hashes every id to the same value.
+// hashes every id to the same value; `one_shard` gives distinct hashes that
+// all land in shard 0 (h * golden ratio = the id's low 54 bits, so the top
+// bits ShardOf reads are 0).
 struct Hash {
   using is_transparent = void;
   const std::vector<int64_t>* ids;
   bool spread = true;
+  bool one_shard = false;
   size_t operator()(uint32_t slot) const { return (*this)((*ids)[slot]); }
-  size_t operator()(int64_t id) const { return spread ? std::hash<int64_t>()(id) : 42; }
+  size_t operator()(int64_t id) const {
+    if (one_shard) {
+      const uint64_t k = static_cast<uint64_t>(id) & ((uint64_t{1} << 54) - 1);
+      return static_cast<size_t>(k * 0xF1DE83E19937733Dull);  // inverse of 0x9E3779B97F4A7C15
+    }
+    return spread ? std::hash<int64_t>()(id) : 42;
+  }
 };
 struct Equal {
   using is_transparent = void;
@@ -98,6 +110,79 @@ TEST(ShardedSlotSet, HashThatDoesNotSpreadStaysCorrect) {
   Set set(Hash{&ids, /*spread=*/false}, Equal{&ids});
   for (uint32_t s = 0; s < ids.size(); ++s) ASSERT_TRUE(set.Insert(s).second);
   ExpectAll(set, ids, 0, ids.size());
+}
+
+// One shard of tens of thousands of entries migrates several times; random
+// inserts (new and repeated), erases (of moved and unmoved entries) and
+// lookups agree with a plain set at every step, and so do ForEach, size,
+// a copy, Reserve and Clear in the middle of a migration.
+TEST(ShardedSlotSet, IncrementalGrowthAnswersLikeAPlainSet) {
+  const std::vector<int64_t> ids = Ids(40000);
+  Set set(Hash{&ids, true, /*one_shard=*/true}, Equal{&ids});
+  std::vector<bool> in(ids.size(), false);
+  size_t model_size = 0;
+  std::mt19937_64 rng(7);
+  size_t migrating_seen = 0, checks = 0;
+  auto check_all = [&](const Set& s) {
+    std::vector<int> seen(ids.size(), 0);
+    s.ForEach([&](uint32_t slot) { ++seen[slot]; });
+    for (size_t i = 0; i < ids.size(); ++i) {
+      ASSERT_EQ(seen[i], in[i] ? 1 : 0) << i;
+      const uint32_t* found = s.Find(ids[i]);
+      ASSERT_EQ(found != nullptr, in[i]) << i;
+      if (found != nullptr) {
+        ASSERT_EQ(*found, i);
+      }
+    }
+    ASSERT_EQ(s.size(), model_size);
+  };
+  for (int op = 0; op < 120000; ++op) {
+    const uint32_t slot = static_cast<uint32_t>(rng() % ids.size());
+    const int kind = static_cast<int>(rng() % 10);
+    if (kind < 7) {  // insert (grows: 70 % inserts, 20 % erases)
+      auto [stored, inserted] = set.Insert(slot);
+      ASSERT_EQ(stored, slot);
+      ASSERT_EQ(inserted, !in[slot]) << op;
+      model_size += inserted ? 1 : 0;
+      in[slot] = true;
+    } else if (kind < 9) {
+      ASSERT_EQ(set.Erase(ids[slot]), static_cast<bool>(in[slot])) << op;
+      model_size -= in[slot] ? 1 : 0;
+      in[slot] = false;
+    } else {
+      const uint32_t* found = set.Find(ids[slot]);
+      ASSERT_EQ(found != nullptr, static_cast<bool>(in[slot])) << op;
+    }
+    if (set.migrating_shards() > 0) {
+      ++migrating_seen;
+      if (migrating_seen % 250 == 1) {  // full checks in the middle of migrations
+        ++checks;
+        check_all(set);
+        const Set copy = set;
+        check_all(copy);
+      }
+    }
+  }
+  EXPECT_GT(migrating_seen, 500u);
+  EXPECT_GT(checks, 2u);
+  check_all(set);
+
+  // Reserve finishes a migration; Clear drops one.
+  while (set.migrating_shards() == 0) {
+    const uint32_t slot = static_cast<uint32_t>(rng() % ids.size());
+    if (set.Insert(slot).second) {
+      in[slot] = true;
+      ++model_size;
+    }
+    if (model_size == ids.size()) break;
+  }
+  set.Reserve(ids.size());
+  EXPECT_EQ(set.migrating_shards(), 0u);
+  check_all(set);
+  set.Clear();
+  std::fill(in.begin(), in.end(), false);
+  model_size = 0;
+  check_all(set);
 }
 
 }  // namespace
