@@ -146,5 +146,35 @@ TEST(ChildProcess, ProcessTreeCpuCountsReapedChildren) {
   EXPECT_GE(after, ProcessCpuSeconds(::getpid()));
 }
 
+// Readings of this process for the benchmarks.
+TEST(ChildProcess, SelfReadings) {
+  ::unsetenv("CANOPY_TEST_ENV_NUMBER");
+  EXPECT_EQ(EnvUint64("CANOPY_TEST_ENV_NUMBER", 7), 7u);  // unset
+  ::setenv("CANOPY_TEST_ENV_NUMBER", "", 1);
+  EXPECT_EQ(EnvUint64("CANOPY_TEST_ENV_NUMBER", 7), 7u);  // empty
+  ::setenv("CANOPY_TEST_ENV_NUMBER", "3000000", 1);
+  EXPECT_EQ(EnvUint64("CANOPY_TEST_ENV_NUMBER", 7), 3'000'000u);
+  ::setenv("CANOPY_TEST_ENV_NUMBER", "12x", 1);
+  EXPECT_EQ(EnvUint64("CANOPY_TEST_ENV_NUMBER", 7), 7u);  // not a number: ignored
+  ::unsetenv("CANOPY_TEST_ENV_NUMBER");
+
+  const int64_t rss = SelfMemoryBytes("VmRSS:");
+  EXPECT_GT(rss, 1 << 20);  // a running gtest binary holds more than 1 MiB
+  EXPECT_EQ(rss % 1024, 0);
+  EXPECT_GE(SelfMemoryBytes("VmHWM:"), rss);
+  EXPECT_EQ(SelfMemoryBytes("NoSuchField:"), 0);
+
+  const double thread0 = CpuClockSeconds(CLOCK_THREAD_CPUTIME_ID);
+  const CpuUsage usage0 = SelfCpuUsage();
+  volatile uint64_t sink = 0;
+  for (uint64_t i = 0; i < 50'000'000; ++i) sink = sink + i;
+  const double thread1 = CpuClockSeconds(CLOCK_THREAD_CPUTIME_ID);
+  const CpuUsage usage1 = SelfCpuUsage();
+  EXPECT_GT(thread1, thread0);
+  EXPECT_GE(usage1.cpu_seconds, usage0.cpu_seconds + (thread1 - thread0) * 0.5);
+  EXPECT_GE(usage1.cpu_seconds, usage1.system_seconds);
+  EXPECT_GE(CpuClockSeconds(CLOCK_PROCESS_CPUTIME_ID), thread1);
+}
+
 }  // namespace
 }  // namespace canopy::testing
