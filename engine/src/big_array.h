@@ -149,6 +149,12 @@ class BigArray {
   }
   // Keeps the segments (capacity) for reuse.
   void clear() { size_ = 0; }
+  // Maps the first segment now and takes its first page fault, unless there
+  // is a segment already, so that an empty array's first emplace_back does
+  // not pay for them inside a write.
+  void MapFirstSegment() {
+    if (segments_.empty()) MapAhead();
+  }
 
  private:
   static constexpr size_t kSegmentBytes = kSegmentElements * sizeof(T);

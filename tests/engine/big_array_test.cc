@@ -72,6 +72,22 @@ TEST(BigArray, GrowthMapsTheNextSegmentHalfASegmentAhead) {
   EXPECT_EQ(a.bytes(), kSegment / 2 * sizeof(int64_t) + 4096);
 }
 
+// MapFirstSegment maps an empty array's first segment ahead of its first
+// element (and does nothing once there is a segment).
+TEST(BigArray, MapFirstSegmentAheadOfTheFirstElement) {
+  Ids a;
+  a.MapFirstSegment();
+  EXPECT_EQ(a.capacity(), kSegment);
+  EXPECT_EQ(a.size(), 0u);
+  EXPECT_EQ(a.bytes(), 0u);
+  const int64_t* first = &a.emplace_back(7);
+  EXPECT_EQ(a.capacity(), kSegment);  // no mapping in the first emplace_back
+  a.MapFirstSegment();
+  EXPECT_EQ(a.capacity(), kSegment);
+  EXPECT_EQ(&a[0], first);
+  EXPECT_EQ(a[0], 7);
+}
+
 TEST(BigArray, CopyRangeAcrossSegmentBoundaries) {
   const Ids a = Filled(2 * kSegment + 100);
   const std::pair<size_t, size_t> ranges[] = {{0, a.size()},
