@@ -1,13 +1,12 @@
-// bench_database.h — what canopy_compare_bench and canopy_serving_bench stand
-// on: PostgreSQL (the --pg server, or a throwaway cluster), a generated
-// GitLab-shaped forest with the questions picked on it, and that forest loaded
-// as GitLab's database (canopy/testing/gitlab_database.h); plus the lines of
-// the report header both print.
+// bench_database.h — what canopy_serving_bench stands on: PostgreSQL (the --pg server, or a
+// throwaway cluster), a generated GitLab-shaped forest with the questions picked on it, and that
+// forest loaded as GitLab's database (canopy/testing/gitlab_database.h); plus the lines of its
+// report header.
 //
 //   BenchDatabase db;
-//   if (Status s = StartPostgres(flags, "compare", &db); !s.ok()) ...
-//   GenerateForest(flags, "compare_bench", &db);   // db.forest, db.questions
-//   if (Status s = LoadDatabase(flags, "compare_bench", &db); !s.ok()) ...
+//   if (Status s = StartPostgres(flags, "serving", &db); !s.ok()) ...
+//   GenerateForest(flags, "serving_bench", &db);   // db.forest, db.questions
+//   if (Status s = LoadDatabase(flags, "serving_bench", &db); !s.ok()) ...
 //   // db.db_conninfo, db.load, db.pg_version, ...; db.forest is released
 //
 // THREAD SAFETY: main-thread helpers.

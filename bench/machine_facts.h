@@ -1,5 +1,5 @@
 // machine_facts.h — one-line facts about the machine for the reports of
-// canopy_compare_bench, canopy_serving_bench and canopy_cdc_bench.
+// canopy_serving_bench and canopy_cdc_bench.
 //
 // THREAD SAFETY: plain functions over /proc, uname and popen; no state.
 #pragma once

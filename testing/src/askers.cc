@@ -42,46 +42,6 @@ Result<size_t> Deliver(QuestionKind kind, Answer answer, Answer* out) {
   return n;
 }
 
-// ---- canopy in-process ----
-
-class InProcessAsker : public Asker {
- public:
-  explicit InProcessAsker(const HierarchyIndex& index) : index_(index) {}
-
-  Result<size_t> Ask(const Question& q, Answer* out) override {
-    switch (q.kind) {
-      case QuestionKind::kCounts: {
-        Result<SubtreeCounts> c = index_.Read().Counts(q.ids[0]);
-        if (!c.ok()) return c.status();
-        if (out == nullptr) return size_t{4};
-        return Deliver(q.kind, Answer{CountsList(c.value())}, out);
-      }
-      case QuestionKind::kBatchAncestors: {
-        BatchAnswer b = index_.QueryBatch(batch_.For(q));
-        size_t n = 0;
-        for (const IdAnswer& a : b.answers) {
-          if (!a.status.ok()) return a.status;
-          n += a.ids.size();
-        }
-        if (out == nullptr) return n;
-        Answer answer;
-        for (IdAnswer& a : b.answers) answer.push_back(std::move(a.ids));
-        return Deliver(q.kind, std::move(answer), out);
-      }
-      default: {
-        QueryAnswer a = index_.Query({.kind = CanopyQueryKind(q.kind), .id = q.ids[0]});
-        if (!a.answer.status.ok()) return a.answer.status;
-        if (out == nullptr) return a.answer.ids.size();
-        return Deliver(q.kind, Answer{std::move(a.answer.ids)}, out);
-      }
-    }
-  }
-
- private:
-  const HierarchyIndex& index_;
-  BatchQueries batch_;
-};
-
 // ---- canopy over the network ----
 
 class CanopyNetAsker : public Asker {
@@ -120,47 +80,6 @@ class CanopyNetAsker : public Asker {
     }
   }
 
-  Status Send(const Question& q) override {
-    net::Request request;
-    switch (q.kind) {
-      case QuestionKind::kCounts:
-        request.body = net::CountsRequest{q.ids};
-        break;
-      case QuestionKind::kBatchAncestors:
-        request.body = net::BatchRequest{batch_.For(q)};
-        break;
-      default:
-        request.body = IdQuery{.kind = CanopyQueryKind(q.kind), .id = q.ids[0]};
-        break;
-    }
-    Result<uint64_t> id = client_.Send(std::move(request));
-    return id.status();
-  }
-
-  Result<size_t> Receive() override {
-    Result<net::Response> r = client_.Receive();
-    if (!r.ok()) return r.status();
-    const net::Response& response = r.value();
-    if (response.error != net::ErrorCode::kOk) {
-      return net::ToStatus(response.error, response.message);
-    }
-    if (const auto* page = std::get_if<net::IdPage>(&response.body)) return page->ids.size();
-    if (const auto* batch = std::get_if<net::BatchPages>(&response.body)) {
-      size_t n = 0;
-      for (const net::IdPage& member : batch->members) {
-        if (member.status != net::ErrorCode::kOk) {
-          return net::ToStatus(member.status, member.message);
-        }
-        n += member.ids.size();
-      }
-      return n;
-    }
-    if (const auto* counts = std::get_if<net::CountsList>(&response.body)) {
-      return 4 * counts->members.size();
-    }
-    return Status::DataLoss("unexpected response body");
-  }
-
  private:
   net::Client client_;
   BatchQueries batch_;
@@ -189,22 +108,13 @@ bool ParseIds(const char* text, int length, std::vector<int64_t>* out) {
 
 }  // namespace
 
-Status Asker::Send(const Question&) { return Status::FailedPrecondition("no pipelining"); }
-Result<size_t> Asker::Receive() { return Status::FailedPrecondition("no pipelining"); }
-
-std::unique_ptr<Asker> MakeInProcessAsker(const HierarchyIndex& index) {
-  return std::make_unique<InProcessAsker>(index);
-}
-
 Result<std::unique_ptr<Asker>> MakeCanopyNetAsker(const net::ClientOptions& options) {
   auto asker = std::make_unique<CanopyNetAsker>(options);
   if (Status s = asker->Connect(); !s.ok()) return s;
   return std::unique_ptr<Asker>(std::move(asker));
 }
 
-PgAsker::PgAsker(std::unique_ptr<PgConnection> db) : db_(std::move(db)) {
-  pid_ = db_->backend_pid();
-}
+PgAsker::PgAsker(std::unique_ptr<PgConnection> db) : db_(std::move(db)) {}
 
 Result<std::unique_ptr<PgAsker>> PgAsker::Connect(const std::string& conninfo) {
   Result<std::unique_ptr<PgConnection>> db = PgConnection::Open(conninfo);
@@ -271,54 +181,6 @@ Result<size_t> PgAsker::Decode(const Question& q, PGresult* result, Answer* out)
     *out = scratch_;
     Normalize(q.kind, out);
   }
-  return n;
-}
-
-Status PgAsker::BeginPipeline() {
-  if (PQenterPipelineMode(db_->raw()) != 1) {
-    return Status::Internal("PQenterPipelineMode: " + db_->error_message());
-  }
-  return Status::Ok();
-}
-
-Status PgAsker::EndPipeline() {
-  while (!in_flight_.empty()) {
-    if (Result<size_t> r = Receive(); !r.ok()) return r.status();
-  }
-  if (PQexitPipelineMode(db_->raw()) != 1) {
-    return Status::Internal("PQexitPipelineMode: " + db_->error_message());
-  }
-  return Status::Ok();
-}
-
-// Pipeline mode: each query is followed by a Sync, so each runs in its own
-// implicit transaction (as unpipelined queries do) and an error aborts only it.
-Status PgAsker::Send(const Question& q) {
-  const std::string& name =
-      statement_names_[static_cast<int>(q.kind) * kSqlFormCount + static_cast<int>(form_)];
-  if (name.empty()) return Status::InvalidArgument("no SQL for this form");
-  const char* values[1] = {q.sql_param.c_str()};
-  if (PQsendQueryPrepared(db_->raw(), name.c_str(), 1, values, nullptr, nullptr, 0) != 1 ||
-      PQpipelineSync(db_->raw()) != 1) {
-    return Status::Internal("pipelined send: " + db_->error_message());
-  }
-  in_flight_.push_back(&q);
-  return Status::Ok();
-}
-
-Result<size_t> PgAsker::Receive() {
-  if (in_flight_.empty()) return Status::FailedPrecondition("nothing in flight");
-  const Question* q = in_flight_.front();
-  in_flight_.pop_front();
-  PGresult* result = PQgetResult(db_->raw());  // the query's rows
-  if (result == nullptr) return Status::Internal("pipeline: no result");
-  Result<size_t> n = Decode(*q, result, nullptr);
-  // Then the end of that query (null) and its Sync point.
-  while (PGresult* rest = PQgetResult(db_->raw())) PQclear(rest);
-  PGresult* sync = PQgetResult(db_->raw());
-  const bool synced = sync != nullptr && PQresultStatus(sync) == PGRES_PIPELINE_SYNC;
-  PQclear(sync);
-  if (!synced && n.ok()) return Status::Internal("pipeline: missing sync point");
   return n;
 }
 

@@ -169,7 +169,7 @@ Result<GitlabDatabaseLoad> PrepareGitlabDatabase(const std::string& admin_connin
       if (exists.ok() && exists.value() == "1") {
         Result<std::unique_ptr<PgConnection>> db = PgConnection::Open(db_conninfo.value());
         if (db.ok()) {
-          Result<std::string> key = (*db)->Value("SELECT shape FROM canopy_compare_shape");
+          Result<std::string> key = (*db)->Value("SELECT shape FROM canopy_database_shape");
           load.reused = key.ok() && key.value() == shape_key;
         }
       }
@@ -202,7 +202,7 @@ Result<GitlabDatabaseLoad> PrepareGitlabDatabase(const std::string& admin_connin
     Result<uint64_t> cached = PopulateNamespaceDescendants(db);
     if (!cached.ok()) return cached.status();
     load.cache_seconds = SecondsSince(t0);
-    s = db.Exec("CREATE TABLE canopy_compare_shape AS SELECT '" + shape_key + "'::text AS shape");
+    s = db.Exec("CREATE TABLE canopy_database_shape AS SELECT '" + shape_key + "'::text AS shape");
     if (!s.ok()) return s;
   }
   Result<uint64_t> n = Count(db, "namespaces");

@@ -1,7 +1,7 @@
 // testing_gitlab_sql_test.cc — canopy::testing's GitLab SQL texts
 // (canopy/testing/gitlab_sql.h): which names exist in which form, and how
 // placeholders become bind parameters. (That the texts answer like canopy is
-// what the e2e tests and bench/compare's smoke run check on PostgreSQL.)
+// what the e2e tests and bench/serving's smoke run check on PostgreSQL.)
 #include <gtest/gtest.h>
 
 #include <string>

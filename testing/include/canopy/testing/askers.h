@@ -1,15 +1,11 @@
 // canopy/testing/askers.h — one way of asking a Question, per system under comparison:
-// canopy in-process (HierarchyIndex), canopy over the network (canopy::net
-// Client, Unix socket or TCP), and PostgreSQL through libpq with prepared
-// statements in one SQL form.
+// canopy over the network (canopy::net Client, Unix socket or TCP), and
+// PostgreSQL through libpq with prepared statements in one SQL form.
 //
 //   std::unique_ptr<Asker> asker = ...;
 //   Answer answer;
 //   Result<size_t> ids = asker->Ask(question, &answer);   // one round trip
 //   ids = asker->Ask(question, nullptr);                   // timing loops: size only
-//
-//   // Pipelining (net and PostgreSQL): up to N sent before the first receive.
-//   asker->Send(question);  ...;  Result<size_t> ids = asker->Receive();
 //
 // Every Ask/Receive decodes the whole answer (the ids are parsed, as an
 // application would), and returns the number of ids in it (summed over batch
@@ -18,13 +14,12 @@
 // THREAD SAFETY: one thread at a time per asker (each owns one connection).
 #pragma once
 
-#include <deque>
 #include <memory>
 #include <string>
 #include <vector>
 
-#include "canopy/hierarchy_index.h"
 #include "canopy/net/client.h"
+#include "canopy/query.h"
 #include "canopy/status.h"
 #include "canopy/testing/pg_connection.h"
 #include "canopy/testing/questions.h"
@@ -36,34 +31,19 @@ class Asker {
   virtual ~Asker() = default;
   // Asks and waits. `out` (optional) receives the normalized answer.
   virtual Result<size_t> Ask(const Question& question, Answer* out) = 0;
-  // Pipelining; the default says it is not supported.
-  virtual Status Send(const Question& question);
-  virtual Result<size_t> Receive();
-  // Enter/leave the pipelined state (libpq's pipeline mode; no-op for canopy).
-  virtual Status BeginPipeline() { return Status::Ok(); }
-  virtual Status EndPipeline() { return Status::Ok(); }
-  // The server process answering this asker (a PostgreSQL backend), or 0.
-  virtual int server_pid() const { return 0; }
 };
-
-std::unique_ptr<Asker> MakeInProcessAsker(const HierarchyIndex& index);
 
 // Connects a canopy::net::Client (`options` names the Unix path or TCP port).
 Result<std::unique_ptr<Asker>> MakeCanopyNetAsker(const net::ClientOptions& options);
 
 // Connects to PostgreSQL and prepares every statement of every form of
-// every kind; `form` picks which one Ask/Send use (set_form changes it).
+// every kind; `form` picks which one Ask uses (set_form changes it).
 class PgAsker : public Asker {
  public:
   static Result<std::unique_ptr<PgAsker>> Connect(const std::string& conninfo);
 
   void set_form(SqlForm form) { form_ = form; }
   Result<size_t> Ask(const Question& question, Answer* out) override;
-  Status Send(const Question& question) override;
-  Result<size_t> Receive() override;
-  Status BeginPipeline() override;
-  Status EndPipeline() override;
-  int server_pid() const override { return pid_; }
 
  private:
   explicit PgAsker(std::unique_ptr<PgConnection> db);
@@ -71,10 +51,8 @@ class PgAsker : public Asker {
   Result<size_t> Decode(const Question& question, PGresult* result, Answer* out);
 
   std::unique_ptr<PgConnection> db_;
-  int pid_ = 0;
   SqlForm form_ = SqlForm::kLinear;
   std::vector<std::string> statement_names_;  // [kind * kSqlFormCount + form]
-  std::deque<const Question*> in_flight_;     // pipelined, oldest first
   Answer scratch_;
 };
 

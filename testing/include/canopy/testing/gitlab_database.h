@@ -78,7 +78,7 @@ struct GitlabDatabaseLoad {
 // and a populated namespace_descendants cache — the database the benchmarks
 // that compare canopy with GitLab's SQL run on. With `reuse`, a database
 // already loaded with the same `shape_key` (stored in table
-// canopy_compare_shape) is kept as it is. Logs its phases to stderr, each
+// canopy_database_shape) is kept as it is. Logs its phases to stderr, each
 // line starting with `log_prefix`.
 Result<GitlabDatabaseLoad> PrepareGitlabDatabase(const std::string& admin_conninfo,
                                                  const std::string& database,

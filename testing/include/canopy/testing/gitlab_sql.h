@@ -1,7 +1,7 @@
 // canopy/testing/gitlab_sql.h — GitLab's SQL for every query canopy answers,
 // the one copy: the files of testing/sql/queries (see its README.md), compiled
 // in with the rest of testing/sql (GitLab's schema: TestingSqlFile). The e2e
-// oracle, bench/compare and bench/serving run these; scripts/run shows and
+// oracle and bench/serving run these; scripts/run shows and
 // times the same files.
 //
 //   std::string sql = canopy::testing::GitlabSql("descendants", canopy::testing::SqlForm::kLinear);

@@ -1,5 +1,5 @@
 // canopy/testing/questions.h — the questions the benchmarks that compare
-// canopy with GitLab's SQL ask (bench/compare, bench/serving): the query kinds
+// canopy with GitLab's SQL ask (bench/serving): the query kinds
 // of docs/queries.md, each on a few named targets of the generated forest, and
 // the SQL GitLab runs for each kind in its three forms (recursive CTE on
 // parent_id, traversal_ids "linear", namespace_descendants cache), from
@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "canopy/hierarchy_index.h"
+#include "canopy/query.h"
 #include "canopy/testing/gitlab_forest.h"
 #include "canopy/testing/gitlab_sql.h"
 
