@@ -117,6 +117,7 @@ void Replica::Stop() {
   if (!worker_) return;
   worker_->RequestStop();
   if (thread_.joinable()) thread_.join();
+  if (std::shared_ptr<ChangeFeed> feed = worker_->feed()) feed->Close();
   // Keep the worker: its index and status stay readable after Stop.
 }
 
@@ -151,6 +152,22 @@ QueryAnswer Replica::Query(const IdQuery& query) const {
 ReplicaStatus Replica::status() const {
   if (!worker_) return ReplicaStatus{};
   return worker_->status();
+}
+
+std::shared_ptr<ChangeFeed> Replica::feed() const { return worker_ ? worker_->feed() : nullptr; }
+
+Result<std::unique_ptr<FeedSubscription>> Replica::Subscribe(Lsn from, const FeedFilter& filter) {
+  if (options_.feed.max_transactions == 0) {
+    return Status::FailedPrecondition("the change feed is off (ReplicaOptions::feed)");
+  }
+  std::shared_ptr<ChangeFeed> feed = this->feed();
+  std::shared_ptr<const HierarchyIndex> index = this->index();
+  if (!feed || !index) return Status::Unavailable("the replica has no snapshot yet");
+  if (filter.subtree && !index->Read().GetNamespace(*filter.subtree)) {
+    return Status::NotFound("subtree " + std::to_string(*filter.subtree) +
+                            " is not a namespace canopy holds");
+  }
+  return feed->Subscribe(from, filter);
 }
 
 // ---------------------------------------------------------------- Worker
@@ -209,6 +226,9 @@ Status Replica::Worker::AdvanceIdle(Lsn wal_end) {
   }
   if (index && index->applied_lsn() < wal_end) {
     CANOPY_RETURN_IF_ERROR(index->Apply(Transaction{wal_end, {}}));
+    if (std::shared_ptr<ChangeFeed> feed = this->feed()) {
+      feed->Append(FeedTransaction{wal_end, 0, {}});  // a position, nothing committed
+    }
   }
   SetApplied(wal_end);
   return Status();
@@ -290,6 +310,11 @@ Status Replica::Worker::WaitUntilStreaming(std::chrono::milliseconds timeout) {
 std::shared_ptr<const HierarchyIndex> Replica::Worker::index() const {
   std::lock_guard<std::mutex> lock(mu_);
   return index_;
+}
+
+std::shared_ptr<ChangeFeed> Replica::Worker::feed() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return feed_;
 }
 
 ReplicaStatus Replica::Worker::status() const {
@@ -586,6 +611,15 @@ Status Replica::Worker::Bootstrap(PgConnection& repl, PgConnection& sql, Lsn* st
   {
     std::lock_guard<std::mutex> lock(mu_);
     index_ = std::move(fresh);  // the old index (if any) lives on while readers hold it
+    // The feed cannot say what happened between the old position and this
+    // snapshot: its subscribers resynchronise (kOutOfRange).
+    if (options_.feed.max_transactions > 0) {
+      if (feed_) {
+        feed_->Reset(*consistent);
+      } else {
+        feed_ = ChangeFeed::Create(options_.feed, *consistent);
+      }
+    }
     applied_.store(consistent->value);
     status_.applied_lsn = *consistent;
     status_.last_snapshot_seconds = seconds;
@@ -673,6 +707,7 @@ Status Replica::Worker::Session() {
   received_ = Lsn(applied_.load());
   last_flush_sent_ = Lsn();
   pending_.clear();
+  pending_commit_times_.clear();
   pending_changes_ = 0;
   {
     // Healthy again: the error of an earlier session is history.

@@ -46,6 +46,7 @@ class Replica::Worker {
   Status WaitUntilStreaming(std::chrono::milliseconds timeout);
   std::shared_ptr<const HierarchyIndex> index() const;
   ReplicaStatus status() const;
+  std::shared_ptr<ChangeFeed> feed() const;
 
  private:
   // One connect..stream cycle. Returns when the stream ends (error or stop).
@@ -68,6 +69,9 @@ class Replica::Worker {
   Status Stream(internal::PgConnection& repl);
   Status SendStatus(internal::PgConnection& repl, bool reply_requested);
   Status ApplyPending();
+  // ApplyPending with the feed on: one transaction per publish, each
+  // described to the feed from the index before and after it.
+  Status ApplyPendingToFeed(HierarchyIndex& index, ChangeFeed& feed);
 
   void SetState(ReplicaState state, const char* stage);
   void SetApplied(Lsn lsn);  // grows the position
@@ -93,6 +97,7 @@ class Replica::Worker {
   std::condition_variable cv_;
   ReplicaStatus status_;                        // under mu_
   std::shared_ptr<HierarchyIndex> index_;       // under mu_
+  std::shared_ptr<ChangeFeed> feed_;            // under mu_; made by the first snapshot
   internal::SnapshotLoader* loader_ = nullptr;  // under mu_, while a copy runs
 
   // Replica thread only.
@@ -101,7 +106,8 @@ class Replica::Worker {
   bool temporary_slot_ = true;
   std::vector<Transaction> pending_;
   size_t pending_changes_ = 0;
-  int64_t pending_commit_time_ = 0;  // pgoutput's commit time of pending_.back()
+  int64_t pending_commit_time_ = 0;            // pgoutput's commit time of pending_.back()
+  std::vector<int64_t> pending_commit_times_;  // of each of pending_ (with the feed on)
   Lsn received_;
   Lsn last_flush_sent_;
   std::chrono::steady_clock::time_point next_status_;

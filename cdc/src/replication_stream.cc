@@ -14,6 +14,7 @@
 
 #include "canopy/cdc/pgoutput.h"
 #include "canopy/cdc/walsender_protocol.h"
+#include "feed_builder.h"
 #include "replica_worker.h"
 
 namespace canopy::cdc {
@@ -30,18 +31,40 @@ constexpr auto kWaiterPollInterval = std::chrono::milliseconds(10);
 constexpr int kMessagesPerClockCheck = 256;
 }  // namespace
 
+Status Replica::Worker::ApplyPendingToFeed(HierarchyIndex& index, ChangeFeed& feed) {
+  for (size_t i = 0; i < pending_.size(); ++i) {
+    FeedTransaction described;
+    {
+      const ReadView before = index.Read();
+      described = internal::DescribeTransaction(
+          before, pending_[i], PgEpochMicrosToUnixMillis(pending_commit_times_[i]));
+    }
+    CANOPY_RETURN_IF_ERROR(index.Apply(std::move(pending_[i])));
+    {
+      const ReadView after = index.Read();
+      internal::AddSubtreesAfter(after, &described);
+    }
+    feed.Append(std::move(described));
+  }
+  return Status();
+}
+
 Status Replica::Worker::ApplyPending() {
   if (pending_.empty()) return Status();
   std::shared_ptr<HierarchyIndex> index;
+  std::shared_ptr<ChangeFeed> feed;
   {
     std::lock_guard<std::mutex> lock(mu_);
     index = index_;
+    feed = feed_;
   }
   const Lsn last = pending_.back().commit_lsn;
   const size_t txns = pending_.size();
-  Status s = txns == 1 ? index->Apply(std::move(pending_.front()))
-                       : index->ApplyBatch(std::move(pending_));
+  Status s = feed        ? ApplyPendingToFeed(*index, *feed)
+             : txns == 1 ? index->Apply(std::move(pending_.front()))
+                         : index->ApplyBatch(std::move(pending_));
   pending_.clear();
+  pending_commit_times_.clear();
   const size_t changes = pending_changes_;
   pending_changes_ = 0;
   if (!s.ok()) return s;
@@ -148,6 +171,7 @@ Status Replica::Worker::Stream(PgConnection& repl) {
         if (auto txn = assembler_.TakeCommitted()) {
           pending_changes_ += txn->changes.size();
           pending_commit_time_ = assembler_.last_commit_time();
+          pending_commit_times_.push_back(pending_commit_time_);
           pending_.push_back(std::move(*txn));
           if (pending_.size() >= kMaxPendingTransactions ||
               pending_changes_ >= kMaxPendingChanges) {

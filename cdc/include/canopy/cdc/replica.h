@@ -70,6 +70,7 @@
 #include <thread>
 #include <vector>
 
+#include "canopy/cdc/change_feed.h"
 #include "canopy/cdc/table_mapping.h"
 #include "canopy/hierarchy_index.h"
 #include "canopy/log.h"
@@ -122,6 +123,10 @@ struct ReplicaOptions {
   // table): a publication changed under a running replica must not go
   // unnoticed.
   std::chrono::milliseconds publication_check_interval{5000};
+  // The change feed (canopy/cdc/change_feed.h): with max_transactions > 0
+  // every applied transaction is also kept, with its rows before and after,
+  // for Subscribe. The replica then applies one transaction per publish.
+  FeedOptions feed;
 };
 
 enum class ReplicaState : uint8_t {
@@ -224,6 +229,16 @@ class Replica {
   QueryAnswer Query(const IdQuery& query) const;
 
   ReplicaStatus status() const;
+
+  // Subscribes to the change feed from `from` (Lsn() = from now); see
+  // canopy/cdc/change_feed.h for the delivery contract and the filters.
+  // Errors: kFailedPrecondition (options.feed is off), kUnavailable (no
+  // snapshot yet, or stopped), kNotFound (filter.subtree is not a namespace
+  // of the index), and ChangeFeed::Subscribe's (kOutOfRange: `from` older
+  // than the window, naming the oldest LSN; kInvalidArgument: in the future).
+  Result<std::unique_ptr<FeedSubscription>> Subscribe(Lsn from, const FeedFilter& filter);
+  // The feed (null while off or before the first snapshot): its window.
+  std::shared_ptr<ChangeFeed> feed() const;
 
   class Worker;  // internal
 

@@ -1,0 +1,166 @@
+// feed_builder.cc — see feed_builder.h.
+#include "feed_builder.h"
+
+#include <algorithm>
+#include <map>
+#include <optional>
+#include <utility>
+#include <vector>
+
+namespace canopy::cdc::internal {
+
+namespace {
+
+// The rows a transaction changed so far, by (table, id); monostate = gone.
+using Overlay = std::map<std::pair<int, int64_t>, FeedRow>;
+
+FeedRow IndexRow(const ReadView& view, Table table, int64_t id) {
+  switch (table) {
+    case Table::kNamespaces:
+      if (std::optional<NamespaceRow> r = view.GetNamespace(id)) return std::move(*r);
+      break;
+    case Table::kProjects:
+      if (std::optional<ProjectRow> r = view.GetProject(id)) return std::move(*r);
+      break;
+    case Table::kRunnerLinks:
+      if (std::optional<RunnerLinkRow> r = view.GetRunnerLink(id)) return std::move(*r);
+      break;
+  }
+  return std::monostate{};
+}
+
+// Columns a change did not send (pgoutput's unchanged-TOAST value) are the
+// ones the row had.
+void FillUnsent(const NamespaceRow& old, NamespaceRow* row) {
+  const ColumnMask unsent = ~row->present & kAllColumns;
+  if (unsent & NamespaceRow::kParentId) row->parent_id = old.parent_id;
+  if (unsent & NamespaceRow::kType) row->type = old.type;
+  if (unsent & NamespaceRow::kName) row->name = old.name;
+  if (unsent & NamespaceRow::kPath) row->path = old.path;
+  if (unsent & NamespaceRow::kVisibilityLevel) row->visibility_level = old.visibility_level;
+  row->present |= old.present;
+}
+
+void FillUnsent(const ProjectRow& old, ProjectRow* row) {
+  const ColumnMask unsent = ~row->present & kAllColumns;
+  if (unsent & ProjectRow::kNamespaceId) row->namespace_id = old.namespace_id;
+  if (unsent & ProjectRow::kProjectNamespaceId)
+    row->project_namespace_id = old.project_namespace_id;
+  if (unsent & ProjectRow::kName) row->name = old.name;
+  if (unsent & ProjectRow::kPath) row->path = old.path;
+  if (unsent & ProjectRow::kVisibilityLevel) row->visibility_level = old.visibility_level;
+  if (unsent & ProjectRow::kArchived) row->archived = old.archived;
+  if (unsent & ProjectRow::kPendingDelete) row->pending_delete = old.pending_delete;
+  row->present |= old.present;
+}
+
+void FillUnsent(const RunnerLinkRow& old, RunnerLinkRow* row) {
+  const ColumnMask unsent = ~row->present & kAllColumns;
+  if (unsent & RunnerLinkRow::kRunnerId) row->runner_id = old.runner_id;
+  if (unsent & RunnerLinkRow::kNamespaceId) row->namespace_id = old.namespace_id;
+  row->present |= old.present;
+}
+
+template <typename Row>
+FeedRow Upserted(const FeedRow& before, Row row) {
+  if (const Row* old = std::get_if<Row>(&before)) FillUnsent(*old, &row);
+  return row;
+}
+
+// Appends `ns` and its ancestors (nothing for an unknown namespace; an orphan
+// whose chain cannot be followed counts as its own root).
+void AddChain(const ReadView& view, int64_t ns, std::vector<int64_t>* out) {
+  std::vector<int64_t> chain;
+  Status s = view.SelfAndAncestors(ns, HierarchyOrder::kRootFirst, &chain);
+  if (s.ok()) {
+    out->insert(out->end(), chain.begin(), chain.end());
+  } else if (s.code() != StatusCode::kNotFound) {
+    out->push_back(ns);
+  }
+}
+
+// The subtrees that hold row (table, id) in `view`.
+void AddSubtrees(const ReadView& view, Table table, int64_t id, std::vector<int64_t>* out) {
+  switch (table) {
+    case Table::kNamespaces:
+      AddChain(view, id, out);
+      break;
+    case Table::kProjects:
+      if (std::optional<ProjectRow> p = view.GetProject(id)) AddChain(view, p->namespace_id, out);
+      break;
+    case Table::kRunnerLinks:
+      if (std::optional<RunnerLinkRow> l = view.GetRunnerLink(id)) {
+        AddChain(view, l->namespace_id, out);
+      }
+      break;
+  }
+}
+
+}  // namespace
+
+FeedTransaction DescribeTransaction(const ReadView& before, const Transaction& txn,
+                                    int64_t commit_unix_ms) {
+  FeedTransaction out;
+  out.commit_lsn = txn.commit_lsn;
+  out.commit_unix_ms = commit_unix_ms;
+  out.changes.reserve(txn.changes.size());
+  Overlay overlay;
+  bool truncated[3] = {false, false, false};
+  auto current = [&](Table table, int64_t id) -> FeedRow {
+    auto it = overlay.find({static_cast<int>(table), id});
+    if (it != overlay.end()) return it->second;
+    if (truncated[static_cast<size_t>(table)]) return std::monostate{};
+    return IndexRow(before, table, id);
+  };
+  for (const RowChange& change : txn.changes) {
+    FeedChange c;
+    std::visit(
+        [&](const auto& ch) {
+          using Change = std::decay_t<decltype(ch)>;
+          if constexpr (std::is_same_v<Change, TruncateTable>) {
+            c.table = ch.table;
+            c.op = ChangeOp::kTruncate;
+            truncated[static_cast<size_t>(ch.table)] = true;
+            for (auto it = overlay.begin(); it != overlay.end();) {
+              it = it->first.first == static_cast<int>(ch.table) ? overlay.erase(it) : ++it;
+            }
+            return;
+          } else if constexpr (std::is_same_v<Change, UpsertNamespace> ||
+                               std::is_same_v<Change, UpsertProject> ||
+                               std::is_same_v<Change, UpsertRunnerLink>) {
+            using Row = std::decay_t<decltype(ch.row)>;
+            c.table = std::is_same_v<Row, NamespaceRow> ? Table::kNamespaces
+                      : std::is_same_v<Row, ProjectRow> ? Table::kProjects
+                                                        : Table::kRunnerLinks;
+            c.id = ch.row.id;
+            c.before = current(c.table, c.id);
+            c.op = std::holds_alternative<std::monostate>(c.before) ? ChangeOp::kInsert
+                                                                    : ChangeOp::kUpdate;
+            c.after = Upserted(c.before, ch.row);
+          } else {
+            c.table = std::is_same_v<Change, DeleteNamespace> ? Table::kNamespaces
+                      : std::is_same_v<Change, DeleteProject> ? Table::kProjects
+                                                              : Table::kRunnerLinks;
+            c.id = ch.id;
+            c.op = ChangeOp::kDelete;
+            c.before = current(c.table, c.id);
+          }
+          overlay[{static_cast<int>(c.table), c.id}] = c.after;
+          AddSubtrees(before, c.table, c.id, &c.subtrees);
+        },
+        change);
+    out.changes.push_back(std::move(c));
+  }
+  return out;
+}
+
+void AddSubtreesAfter(const ReadView& after, FeedTransaction* txn) {
+  for (FeedChange& c : txn->changes) {
+    if (c.op == ChangeOp::kTruncate) continue;
+    AddSubtrees(after, c.table, c.id, &c.subtrees);
+    std::sort(c.subtrees.begin(), c.subtrees.end());
+    c.subtrees.erase(std::unique(c.subtrees.begin(), c.subtrees.end()), c.subtrees.end());
+  }
+}
+
+}  // namespace canopy::cdc::internal

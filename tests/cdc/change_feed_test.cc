@@ -1,0 +1,322 @@
+// change_feed_test.cc — canopy::cdc::ChangeFeed (the window, resuming, the
+// errors, the filters) and the replica's description of a transaction
+// (feed_builder.h) against a real HierarchyIndex. No PostgreSQL: the e2e
+// test (e2e/change_feed_e2e_test.cc) runs the feed behind a replica.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <thread>
+#include <vector>
+
+#include "canopy/cdc/change_feed.h"
+#include "canopy/hierarchy_index.h"
+#include "feed_builder.h"
+
+namespace canopy::cdc {
+namespace {
+
+using std::chrono::milliseconds;
+
+NamespaceRow Group(int64_t id, std::optional<int64_t> parent, std::string path = "") {
+  NamespaceRow r;
+  r.id = id;
+  r.parent_id = parent;
+  r.type = NamespaceType::kGroup;
+  r.path = path.empty() ? "g" + std::to_string(id) : path;
+  r.name = r.path;
+  return r;
+}
+
+ProjectRow Project(int64_t id, int64_t ns) {
+  ProjectRow p;
+  p.id = id;
+  p.namespace_id = ns;
+  p.name = p.path = "p" + std::to_string(id);
+  return p;
+}
+
+FeedTransaction Txn(uint64_t lsn, std::vector<FeedChange> changes = {}) {
+  return FeedTransaction{Lsn(lsn), static_cast<int64_t>(lsn), std::move(changes)};
+}
+
+FeedChange Change(int64_t id, std::vector<int64_t> subtrees = {}) {
+  FeedChange c;
+  c.table = Table::kNamespaces;
+  c.op = ChangeOp::kUpdate;
+  c.id = id;
+  c.before = Group(id, std::nullopt);
+  c.after = Group(id, std::nullopt);
+  c.subtrees = std::move(subtrees);
+  return c;
+}
+
+std::vector<uint64_t> Lsns(const std::vector<FeedTransaction>& txns) {
+  std::vector<uint64_t> out;
+  for (const auto& t : txns) out.push_back(t.commit_lsn.value);
+  return out;
+}
+
+FeedOptions Window(size_t n) {
+  FeedOptions o;
+  o.max_transactions = n;
+  return o;
+}
+
+TEST(ChangeFeed, DeliversAfterFromInOrderOnceAndResumes) {
+  auto feed = ChangeFeed::Create(Window(100), Lsn(10));
+  for (uint64_t lsn = 11; lsn <= 15; ++lsn) feed->Append(Txn(lsn, {Change(1)}));
+  auto sub = feed->Subscribe(Lsn(12), {});
+  ASSERT_TRUE(sub.ok()) << sub.status().ToString();
+  std::vector<FeedTransaction> got;
+  ASSERT_TRUE((*sub)->Next(&got, milliseconds(0)).ok());
+  EXPECT_EQ(Lsns(got), (std::vector<uint64_t>{13, 14, 15}));
+  EXPECT_EQ((*sub)->position(), Lsn(15));
+  ASSERT_TRUE((*sub)->Next(&got, milliseconds(0)).ok());
+  EXPECT_TRUE(got.empty());  // nothing new: a timeout, not a repeat
+  feed->Append(Txn(16, {Change(1)}));
+  ASSERT_TRUE((*sub)->Next(&got, milliseconds(0)).ok());
+  EXPECT_EQ(Lsns(got), (std::vector<uint64_t>{16}));
+  // From the start of the feed, and "now" (Lsn()).
+  auto all = feed->Subscribe(Lsn(10), {});
+  ASSERT_TRUE(all.ok());
+  ASSERT_TRUE((*all)->Next(&got, milliseconds(0), 2).ok());
+  EXPECT_EQ(Lsns(got), (std::vector<uint64_t>{11, 12}));  // at most `max`
+  auto now = feed->Subscribe(Lsn(), {});
+  ASSERT_TRUE(now.ok());
+  EXPECT_EQ((*now)->position(), Lsn(16));
+}
+
+TEST(ChangeFeed, TooOldFutureAndNoTablesAreClearErrors) {
+  auto feed = ChangeFeed::Create(Window(3), Lsn(10));
+  for (uint64_t lsn = 11; lsn <= 20; ++lsn) feed->Append(Txn(lsn, {Change(1)}));
+  EXPECT_EQ(feed->retained_transactions(), 3u);
+  EXPECT_EQ(feed->oldest(), Lsn(17));  // 18, 19, 20 are kept
+  auto old = feed->Subscribe(Lsn(16), {});
+  ASSERT_FALSE(old.ok());
+  EXPECT_EQ(old.status().code(), StatusCode::kOutOfRange);
+  EXPECT_NE(old.status().message().find(Lsn(17).ToString()), std::string::npos)
+      << old.status().message();
+  EXPECT_TRUE(feed->Subscribe(Lsn(17), {}).ok());
+  auto future = feed->Subscribe(Lsn(21), {});
+  ASSERT_FALSE(future.ok());
+  EXPECT_EQ(future.status().code(), StatusCode::kInvalidArgument);
+  FeedFilter none;
+  none.tables = 0;
+  EXPECT_EQ(feed->Subscribe(Lsn(), none).status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST(ChangeFeed, ASlowSubscriberLosesItsPlaceNotTheFeed) {
+  auto feed = ChangeFeed::Create(Window(4), Lsn(1));
+  auto slow = feed->Subscribe(Lsn(), {});
+  ASSERT_TRUE(slow.ok());
+  for (uint64_t lsn = 2; lsn <= 50; ++lsn) feed->Append(Txn(lsn, {Change(1)}));
+  EXPECT_EQ(feed->retained_transactions(), 4u);  // bounded whatever the subscriber does
+  std::vector<FeedTransaction> got;
+  Status s = (*slow)->Next(&got, milliseconds(0));
+  EXPECT_EQ(s.code(), StatusCode::kOutOfRange) << s.ToString();
+  EXPECT_NE(s.message().find(feed->oldest().ToString()), std::string::npos) << s.message();
+  // It resubscribes from the oldest start the error named.
+  auto again = feed->Subscribe(feed->oldest(), {});
+  ASSERT_TRUE(again.ok());
+  ASSERT_TRUE((*again)->Next(&got, milliseconds(0)).ok());
+  EXPECT_EQ(Lsns(got), (std::vector<uint64_t>{47, 48, 49, 50}));
+}
+
+TEST(ChangeFeed, ByteAndAgeBounds) {
+  FeedOptions bytes = Window(1000);
+  bytes.max_bytes = 4096;
+  auto feed = ChangeFeed::Create(bytes, Lsn(1));
+  for (uint64_t lsn = 2; lsn <= 200; ++lsn) feed->Append(Txn(lsn, {Change(1), Change(2)}));
+  EXPECT_LE(feed->retained_bytes(), 4096u);
+  EXPECT_GT(feed->retained_transactions(), 0u);
+  EXPECT_LT(feed->retained_transactions(), 199u);
+
+  FeedOptions age = Window(1000);
+  age.max_age = std::chrono::seconds(0);
+  auto aged = ChangeFeed::Create(age, Lsn(1));
+  aged->Append(Txn(2, {Change(1)}));
+  std::this_thread::sleep_for(milliseconds(5));
+  EXPECT_EQ(aged->Subscribe(Lsn(1), {}).status().code(), StatusCode::kOutOfRange);
+}
+
+TEST(ChangeFeed, PositionsAdvanceAndCoalesce) {
+  auto feed = ChangeFeed::Create(Window(100), Lsn(1));
+  auto sub = feed->Subscribe(Lsn(), {});
+  ASSERT_TRUE(sub.ok());
+  feed->Append(Txn(2));  // idle keepalives: positions only
+  feed->Append(Txn(3));
+  EXPECT_EQ(feed->retained_transactions(), 1u);  // the newer position replaced the older
+  feed->Append(Txn(4, {Change(7)}));
+  feed->Append(Txn(5));
+  std::vector<FeedTransaction> got;
+  ASSERT_TRUE((*sub)->Next(&got, milliseconds(0)).ok());
+  EXPECT_EQ(Lsns(got), (std::vector<uint64_t>{3, 4, 5}));
+  EXPECT_TRUE(got[0].changes.empty());
+  EXPECT_EQ(got[1].changes.size(), 1u);
+  // Filtered-out transactions advance the position; in a row, only the last shows.
+  FeedFilter other;
+  other.subtree = 99;
+  auto filtered = feed->Subscribe(Lsn(1), other);
+  ASSERT_TRUE(filtered.ok());
+  ASSERT_TRUE((*filtered)->Next(&got, milliseconds(0)).ok());
+  EXPECT_EQ(Lsns(got), (std::vector<uint64_t>{5}));
+  EXPECT_TRUE(got[0].changes.empty());
+  EXPECT_EQ((*filtered)->position(), Lsn(5));
+}
+
+TEST(ChangeFeed, ResetAndCloseEndSubscriptions) {
+  auto feed = ChangeFeed::Create(Window(100), Lsn(100));
+  feed->Append(Txn(101, {Change(1)}));
+  auto sub = feed->Subscribe(Lsn(), {});
+  ASSERT_TRUE(sub.ok());
+  feed->Reset(Lsn(500));  // a new snapshot: nothing between 101 and 500 can be told
+  std::vector<FeedTransaction> got;
+  EXPECT_EQ((*sub)->Next(&got, milliseconds(0)).code(), StatusCode::kOutOfRange);
+  EXPECT_EQ(feed->oldest(), Lsn(500));
+  auto after = feed->Subscribe(Lsn(500), {});
+  ASSERT_TRUE(after.ok());
+  std::thread closer([&] {
+    std::this_thread::sleep_for(milliseconds(20));
+    feed->Close();
+  });
+  EXPECT_EQ((*after)->Next(&got, std::chrono::seconds(10)).code(), StatusCode::kUnavailable);
+  closer.join();
+  EXPECT_EQ(feed->Subscribe(Lsn(), {}).status().code(), StatusCode::kUnavailable);
+}
+
+TEST(ChangeFeed, ConcurrentSubscribersSeeEveryTransactionOnceInOrder) {
+  auto feed = ChangeFeed::Create(Window(1'000'000), Lsn(1));
+  constexpr uint64_t kLast = 5'000;
+  std::vector<std::thread> readers;
+  std::vector<std::vector<uint64_t>> seen(4);
+  std::vector<Status> results(4);
+  for (int r = 0; r < 4; ++r) {
+    auto sub = feed->Subscribe(Lsn(1), {});
+    ASSERT_TRUE(sub.ok());
+    readers.emplace_back([&, r, s = std::move(sub).value()] {
+      std::vector<FeedTransaction> got;
+      while (s->position() < Lsn(kLast)) {
+        results[r] = s->Next(&got, milliseconds(1000), 64 + r);
+        if (!results[r].ok()) return;
+        for (const auto& t : got) seen[r].push_back(t.commit_lsn.value);
+      }
+    });
+  }
+  for (uint64_t lsn = 2; lsn <= kLast; ++lsn) feed->Append(Txn(lsn, {Change(1)}));
+  for (auto& t : readers) t.join();
+  std::vector<uint64_t> expected;
+  for (uint64_t lsn = 2; lsn <= kLast; ++lsn) expected.push_back(lsn);
+  for (int r = 0; r < 4; ++r) {
+    EXPECT_TRUE(results[r].ok()) << results[r].ToString();
+    EXPECT_EQ(seen[r], expected) << "reader " << r;
+  }
+}
+
+TEST(ChangeFeed, FilterByTableSubtreeAndColumns) {
+  FeedChange rename = Change(5, {1, 5});
+  std::get<NamespaceRow>(rename.after).name = "renamed";
+  FeedFilter projects_only;
+  projects_only.tables = 1u << static_cast<unsigned>(Table::kProjects);
+  EXPECT_FALSE(FilterChange(rename, projects_only));
+  FeedFilter in1;
+  in1.subtree = 1;
+  EXPECT_TRUE(FilterChange(rename, in1));
+  in1.subtree = 2;
+  EXPECT_FALSE(FilterChange(rename, in1));
+  // Columns: an update that changed none of them is dropped; the others are cleared.
+  FeedFilter visibility;
+  visibility.columns[0] = NamespaceRow::kVisibilityLevel;
+  EXPECT_FALSE(FilterChange(rename, visibility));
+  FeedFilter names;
+  names.columns[0] = NamespaceRow::kName;
+  std::optional<FeedChange> kept = FilterChange(rename, names);
+  ASSERT_TRUE(kept);
+  const auto& after = std::get<NamespaceRow>(kept->after);
+  EXPECT_EQ(after.name, "renamed");
+  EXPECT_TRUE(after.path.empty());
+  EXPECT_EQ(after.present, NamespaceRow::kName);
+  EXPECT_EQ(after.id, 5);  // the key stays
+  // A truncate passes any subtree.
+  FeedChange truncate;
+  truncate.op = ChangeOp::kTruncate;
+  truncate.table = Table::kNamespaces;
+  in1.subtree = 12345;
+  EXPECT_TRUE(FilterChange(truncate, in1));
+}
+
+// ---- DescribeTransaction / AddSubtreesAfter on a real index ----
+
+FeedTransaction Describe(HierarchyIndex& index, Transaction txn) {
+  FeedTransaction described;
+  {
+    const ReadView before = index.Read();
+    described = internal::DescribeTransaction(before, txn, 1234);
+  }
+  EXPECT_TRUE(index.Apply(std::move(txn)).ok());
+  {
+    const ReadView after = index.Read();
+    internal::AddSubtreesAfter(after, &described);
+  }
+  return described;
+}
+
+TEST(FeedBuilder, OpsRowsAndSubtreesBeforeAndAfter) {
+  HierarchyIndex index;
+  // 1 <- 2 <- 3, and 10 (another root); project 100 in 3.
+  FeedTransaction load = Describe(
+      index, Transaction{Lsn(10),
+                         {UpsertNamespace{Group(1, std::nullopt)}, UpsertNamespace{Group(2, 1)},
+                          UpsertNamespace{Group(3, 2)}, UpsertNamespace{Group(10, std::nullopt)},
+                          UpsertProject{Project(100, 3)}}});
+  ASSERT_EQ(load.changes.size(), 5u);
+  EXPECT_EQ(load.commit_unix_ms, 1234);
+  for (const FeedChange& c : load.changes) EXPECT_EQ(c.op, ChangeOp::kInsert) << c.id;
+  EXPECT_EQ(load.changes[2].subtrees, (std::vector<int64_t>{1, 2, 3}));
+  EXPECT_EQ(load.changes[4].subtrees, (std::vector<int64_t>{1, 2, 3}));
+
+  // Transfer 2 (with 3 and project 100) under 10, GitLab style: the parent
+  // UPDATE, then an UPDATE of the moved rows; and a rename that sends no path.
+  NamespaceRow moved = Group(2, 10);
+  NamespaceRow renamed = Group(3, 2);
+  renamed.name = "three";
+  renamed.path.clear();
+  renamed.present = kAllColumns & ~NamespaceRow::kPath;  // path unchanged (not sent)
+  FeedTransaction transfer =
+      Describe(index, Transaction{Lsn(11), {UpsertNamespace{moved}, UpsertNamespace{renamed}}});
+  ASSERT_EQ(transfer.changes.size(), 2u);
+  const FeedChange& move = transfer.changes[0];
+  EXPECT_EQ(move.op, ChangeOp::kUpdate);
+  EXPECT_EQ(HierarchyParent(move.before), std::optional<int64_t>(1));
+  EXPECT_EQ(HierarchyParent(move.after), std::optional<int64_t>(10));
+  EXPECT_EQ(move.subtrees, (std::vector<int64_t>{1, 2, 10}));  // left 1, entered 10
+  const FeedChange& rename = transfer.changes[1];
+  EXPECT_EQ(rename.subtrees, (std::vector<int64_t>{1, 2, 3, 10}));
+  const auto& after = std::get<NamespaceRow>(rename.after);
+  EXPECT_EQ(after.path, "g3");  // filled from the row before
+  EXPECT_EQ(after.name, "three");
+  EXPECT_EQ(after.present, kAllColumns);
+
+  // Insert then update of one row in one transaction; a delete; a truncate.
+  NamespaceRow created = Group(20, 10);
+  NamespaceRow updated = Group(20, 10, "twenty");
+  FeedTransaction mixed =
+      Describe(index, Transaction{Lsn(12),
+                                  {UpsertNamespace{created}, UpsertNamespace{updated},
+                                   DeleteProject{100}, TruncateTable{Table::kRunnerLinks}}});
+  ASSERT_EQ(mixed.changes.size(), 4u);
+  EXPECT_EQ(mixed.changes[0].op, ChangeOp::kInsert);
+  EXPECT_EQ(mixed.changes[1].op, ChangeOp::kUpdate);  // its before is the insert's row
+  EXPECT_EQ(std::get<NamespaceRow>(mixed.changes[1].before).path, "g20");
+  EXPECT_EQ(mixed.changes[0].subtrees, (std::vector<int64_t>{10, 20}));
+  EXPECT_EQ(mixed.changes[2].op, ChangeOp::kDelete);
+  EXPECT_EQ(std::get<ProjectRow>(mixed.changes[2].before).namespace_id, 3);
+  EXPECT_TRUE(std::holds_alternative<std::monostate>(mixed.changes[2].after));
+  EXPECT_EQ(mixed.changes[2].subtrees, (std::vector<int64_t>{2, 3, 10}));  // where it was
+  EXPECT_EQ(mixed.changes[3].op, ChangeOp::kTruncate);
+  EXPECT_EQ(mixed.changes[3].table, Table::kRunnerLinks);
+}
+
+}  // namespace
+}  // namespace canopy::cdc
