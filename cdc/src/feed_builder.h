@@ -12,7 +12,7 @@
 
 #include <cstdint>
 
-#include "canopy/cdc/change_feed.h"
+#include "canopy/feed.h"
 #include "canopy/hierarchy_index.h"
 
 namespace canopy::cdc::internal {

@@ -70,8 +70,8 @@
 #include <thread>
 #include <vector>
 
-#include "canopy/cdc/change_feed.h"
 #include "canopy/cdc/table_mapping.h"
+#include "canopy/change_feed.h"
 #include "canopy/hierarchy_index.h"
 #include "canopy/log.h"
 #include "canopy/lsn.h"
@@ -123,7 +123,7 @@ struct ReplicaOptions {
   // table): a publication changed under a running replica must not go
   // unnoticed.
   std::chrono::milliseconds publication_check_interval{5000};
-  // The change feed (canopy/cdc/change_feed.h): with max_transactions > 0
+  // The change feed (canopy/change_feed.h): with max_transactions > 0
   // every applied transaction is also kept, with its rows before and after,
   // for Subscribe. The replica then applies one transaction per publish.
   FeedOptions feed;
@@ -231,7 +231,7 @@ class Replica {
   ReplicaStatus status() const;
 
   // Subscribes to the change feed from `from` (Lsn() = from now); see
-  // canopy/cdc/change_feed.h for the delivery contract and the filters.
+  // canopy/change_feed.h for the delivery contract and the filters.
   // Errors: kFailedPrecondition (options.feed is off), kUnavailable (no
   // snapshot yet, or stopped), kNotFound (filter.subtree is not a namespace
   // of the index), and ChangeFeed::Subscribe's (kOutOfRange: `from` older

@@ -1,16 +1,16 @@
-// canopy/cdc/change_feed.h — the replica's committed transactions, handed to
-// consumers in commit order: what GitLab builds today with triggers that
-// write sync events into queue tables and workers that poll them.
+// canopy/change_feed.h — the replica's committed transactions, handed to
+// consumers in commit order (the values: canopy/feed.h): what GitLab builds today with triggers
+// that write sync events into queue tables and workers that poll them.
 //
 //   canopy::cdc::ReplicaOptions options;  ...
 //   options.feed.max_transactions = 100'000;     // the retained window (0: no feed)
 //   canopy::cdc::Replica replica(options);  replica.Start();  ...
-//   canopy::cdc::FeedFilter filter;
+//   canopy::FeedFilter filter;
 //   filter.subtree = 9970;                       // rows inside group 9970, before or after
-//   Result<std::unique_ptr<canopy::cdc::FeedSubscription>> sub =
+//   Result<std::unique_ptr<canopy::FeedSubscription>> sub =
 //       replica.Subscribe(stored_lsn, filter);   // Lsn() = from now
 //   if (!sub.ok() && sub.status().code() == StatusCode::kOutOfRange) resynchronise();
-//   std::vector<canopy::cdc::FeedTransaction> batch;
+//   std::vector<canopy::FeedTransaction> batch;
 //   while ((*sub)->Next(&batch, std::chrono::seconds(1)).ok()) {
 //     for (const auto& txn : batch) { apply(txn.changes); store(txn.commit_lsn); }
 //   }
@@ -69,51 +69,16 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
-#include <optional>
-#include <variant>
 #include <vector>
 
+#include "canopy/feed.h"
 #include "canopy/lsn.h"
-#include "canopy/rows.h"
 #include "canopy/status.h"
 
-namespace canopy::cdc {
-
-enum class ChangeOp : uint8_t { kInsert = 0, kUpdate = 1, kDelete = 2, kTruncate = 3 };
-const char* ChangeOpName(ChangeOp op);  // "insert", "update", "delete", "truncate"
-
-// No row (an insert's before, a delete's after, both of a truncate).
-using FeedRow = std::variant<std::monostate, NamespaceRow, ProjectRow, RunnerLinkRow>;
-
-struct FeedChange {
-  Table table = Table::kNamespaces;
-  ChangeOp op = ChangeOp::kInsert;
-  int64_t id = 0;  // the primary key; 0 for kTruncate
-  FeedRow before;
-  FeedRow after;
-  std::vector<int64_t> subtrees;  // ascending; see WHAT A CHANGE SAYS
-};
-
-// The parent (namespaces) or namespace (projects, runner links) of a row;
-// nullopt for no row or a root.
-std::optional<int64_t> HierarchyParent(const FeedRow& row);
-
-struct FeedTransaction {
-  Lsn commit_lsn;
-  int64_t commit_unix_ms = 0;  // the source's commit time; 0 for a position-only advance
-  std::vector<FeedChange> changes;
-};
-
-struct FeedFilter {
-  // Bit (1 << Table) per table delivered.
-  uint32_t tables = 0b111;
-  std::optional<int64_t> subtree;
-  // Per table (indexed by Table), the wanted columns (the row types' Column
-  // bits); kAllColumns = all of them and no update is dropped.
-  ColumnMask columns[3] = {kAllColumns, kAllColumns, kAllColumns};
-};
+namespace canopy {
 
 struct FeedOptions {
   // The window: the newest transactions within all three bounds are kept.
@@ -199,8 +164,4 @@ class ChangeFeed : public std::enable_shared_from_this<ChangeFeed> {
   bool closed_ = false;
 };
 
-// Whether `change` passes `filter`, and the change as delivered (columns
-// cleared). Pure; exposed for tests.
-std::optional<FeedChange> FilterChange(const FeedChange& change, const FeedFilter& filter);
-
-}  // namespace canopy::cdc
+}  // namespace canopy
