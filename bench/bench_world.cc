@@ -202,14 +202,11 @@ void Check(const Status& status, const char* what) {
 std::vector<Transaction> BenchWorld::StreamTransactions(size_t n, size_t* row_changes) {
   std::vector<Transaction> txns;
   txns.reserve(n);
-  size_t rows = 0;
   for (size_t i = 0; i < n; ++i) {
-    Transaction txn = stream->Next();
-    txn.commit_lsn = NextLsn();
-    rows += txn.changes.size();
-    txns.push_back(std::move(txn));
+    txns.push_back(stream->Next());
+    txns.back().commit_lsn = NextLsn();
   }
-  if (row_changes != nullptr) *row_changes = rows;
+  if (row_changes != nullptr) *row_changes = testing::CountRowChanges(txns);
   return txns;
 }
 

@@ -52,19 +52,10 @@ const std::vector<int64_t>& DepthPool(benchmark::State& state, int depth) {
   return pool;
 }
 
-void BM_SelfAndAncestors(benchmark::State& state, int depth) {
-  RunOverPool(state, World().at_depth[depth],
-              [](const ReadView& v, int64_t id, std::vector<int64_t>* out) {
-                return v.SelfAndAncestors(id, HierarchyOrder::kRootFirst, out);
-              });
-}
-
-void BM_QuerySelfAndAncestors(benchmark::State& state, int depth) {
-  const std::vector<int64_t>& pool = DepthPool(state, depth);
-  if (pool.empty()) return;
+// Cycles `query` through the ids of `pool` on the allocating copy-out path
+// (HierarchyIndex::Query, what the server calls).
+void RunQueries(benchmark::State& state, const std::vector<int64_t>& pool, IdQuery query) {
   const HierarchyIndex& index = *World().index;
-  IdQuery query;
-  query.kind = QueryKind::kSelfAndAncestors;
   size_t i = 0;
   uint64_t ids = 0;
   const LoopStart start;
@@ -76,6 +67,18 @@ void BM_QuerySelfAndAncestors(benchmark::State& state, int depth) {
     if (++i == pool.size()) i = 0;
   }
   ReportPerId(state, start, ids);
+}
+
+void BM_SelfAndAncestors(benchmark::State& state, int depth) {
+  RunOverPool(state, World().at_depth[depth],
+              [](const ReadView& v, int64_t id, std::vector<int64_t>* out) {
+                return v.SelfAndAncestors(id, HierarchyOrder::kRootFirst, out);
+              });
+}
+
+void BM_QuerySelfAndAncestors(benchmark::State& state, int depth) {
+  const std::vector<int64_t>& pool = DepthPool(state, depth);
+  if (!pool.empty()) RunQueries(state, pool, IdQuery{.kind = QueryKind::kSelfAndAncestors});
 }
 
 // The named groups, by benchmark argument name.
@@ -146,19 +149,7 @@ void BM_QueryIds(benchmark::State& state, QueryKind kind, std::string which, IdO
     state.SkipWithError("no such group in this forest");
     return;
   }
-  const HierarchyIndex& index = *World().index;
-  IdQuery query;
-  query.kind = kind;
-  query.id = id;
-  query.id_order = order;
-  uint64_t ids = 0;
-  const LoopStart start;
-  for (auto _ : state) {
-    QueryAnswer answer = index.Query(query);
-    ids += answer.answer.ids.size();
-    benchmark::DoNotOptimize(answer.answer.ids.data());
-  }
-  ReportPerId(state, start, ids);
+  RunQueries(state, {id}, IdQuery{.kind = kind, .id_order = order});
 }
 
 void BM_Counts(benchmark::State& state, std::string which) {
@@ -194,10 +185,8 @@ void BM_QueryBatchAncestors(benchmark::State& state) {
   size_t next = 0;
   for (std::vector<IdQuery>& batch : batches) {
     for (size_t k = 0; k < kBatch; ++k) {
-      IdQuery q;
-      q.kind = QueryKind::kSelfAndAncestors;
-      q.id = pool[next++ % pool.size()];
-      batch.push_back(q);
+      batch.push_back(
+          IdQuery{.kind = QueryKind::kSelfAndAncestors, .id = pool[next++ % pool.size()]});
     }
   }
   const HierarchyIndex& index = *World().index;

@@ -19,6 +19,7 @@
 
 #include "bench_world.h"
 #include "benchmarks.h"
+#include "canopy/testing/stats.h"
 
 namespace canopy::bench {
 namespace {
@@ -26,6 +27,8 @@ namespace {
 double PerEntity(int64_t bytes, uint64_t entities) {
   return entities == 0 ? 0.0 : static_cast<double>(bytes) / static_cast<double>(entities);
 }
+
+double MiB(int64_t bytes) { return static_cast<double>(bytes) / (1 << 20); }
 
 void BM_Memory(benchmark::State& state) {
   BenchWorld& w = World();
@@ -37,9 +40,8 @@ void BM_Memory(benchmark::State& state) {
   state.counters["rss_bytes_per_entity"] = PerEntity(w.rss_index_bytes, entities);
   state.counters["stats_bytes_per_entity"] =
       PerEntity(static_cast<int64_t>(w.stats_after_load.memory_bytes), entities);
-  state.counters["rss_index_MiB"] = static_cast<double>(w.rss_index_bytes) / (1 << 20);
-  state.counters["stats_index_MiB"] =
-      static_cast<double>(w.stats_after_load.memory_bytes) / (1 << 20);
+  state.counters["rss_index_MiB"] = MiB(w.rss_index_bytes);
+  state.counters["stats_index_MiB"] = MiB(static_cast<int64_t>(w.stats_after_load.memory_bytes));
 }
 
 // A snapshot of the whole forest into a fresh index, as a bootstrap does:
@@ -63,7 +65,7 @@ void BM_SnapshotBuild(benchmark::State& state, bool bulk) {
       Check(index->Compact(), "Compact");
       Check(index->Apply(Transaction{Lsn(2), {}}), "flush");  // the replay onto the other copy
     }
-    seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    seconds += testing::SecondsSince(start);
     state.PauseTiming();
     index.reset();
     state.ResumeTiming();
@@ -190,9 +192,7 @@ void BM_MoveSubtree(benchmark::State& state) {
     placed = root.ok() && *root == target;
   }
   moved.parent_id = home;  // put it back
-  Transaction back{w.NextLsn(), {}};
-  back.changes.push_back(UpsertNamespace{moved});
-  const Status s = w.index->Apply(std::move(back));
+  const Status s = w.index->Apply(Transaction{w.NextLsn(), {UpsertNamespace{moved}}});
   if (!placed) FailBenchmark(state, "the moved subtree is not under its new parent");
   if (!s.ok()) FailBenchmark(state, ("moving back failed: " + s.ToString()).c_str());
 }
@@ -238,10 +238,8 @@ void BM_MoveSubtreeGitlabWal(benchmark::State& state) {
     }
   }
   if (there) {  // an odd iteration count: go home (after the loop: untimed)
-    NamespaceRow moved = *w.forest.FindNamespace(named.huge_group_id);
-    Transaction back{w.NextLsn(), {}};
-    back.changes.push_back(UpsertNamespace{moved});
-    (void)w.index->Apply(std::move(back));
+    const NamespaceRow moved = *w.forest.FindNamespace(named.huge_group_id);
+    (void)w.index->Apply(Transaction{w.NextLsn(), {UpsertNamespace{moved}}});
   }
   state.SetItemsProcessed(static_cast<int64_t>(rows));
   state.counters["rows_per_move"] =
@@ -298,7 +296,7 @@ void BM_PublishWait(benchmark::State& state, ReaderKind kind) {
     }
     if (!s.ok()) break;
   }
-  const double seconds = std::chrono::duration<double>(BenchClock::now() - start).count();
+  const double seconds = testing::SecondsSince(start);
   stop.store(true);
   reader.join();
   if (!s.ok()) {
@@ -369,8 +367,7 @@ void BM_GrowthStall(benchmark::State& state) {
       const double cpu_start = ThreadCpuSeconds();
       Check(index.Apply(std::move(txn)), "growth apply");
       const double cpu = ThreadCpuSeconds() - cpu_start;
-      const double wall =
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      const double wall = testing::SecondsSince(start);
       total_wall += wall;
       if (wall > 1e-3) ++over_1ms_wall;
       if (cpu > 1e-3) ++over_1ms_cpu;
@@ -433,17 +430,14 @@ void PrintSetupSummary() {
   std::printf(
       "  RSS growth while loading: namespaces %.1f MiB = %.1f B/namespace (%llu incl. project "
       "namespaces); projects %.1f MiB = %.1f B/project\n",
-      static_cast<double>(w.rss_namespaces_bytes) / (1 << 20),
-      PerEntity(w.rss_namespaces_bytes, w.loaded_namespaces),
-      static_cast<unsigned long long>(w.loaded_namespaces),
-      static_cast<double>(w.rss_projects_bytes) / (1 << 20),
+      MiB(w.rss_namespaces_bytes), PerEntity(w.rss_namespaces_bytes, w.loaded_namespaces),
+      static_cast<unsigned long long>(w.loaded_namespaces), MiB(w.rss_projects_bytes),
       PerEntity(w.rss_projects_bytes, w.loaded_projects));
   std::printf("  after Compact(): everything %.1f MiB = %.1f B/entity (before it: %.1f MiB)\n",
-              static_cast<double>(w.rss_index_bytes) / (1 << 20),
-              PerEntity(w.rss_index_bytes, entities),
-              static_cast<double>(w.rss_before_compact_bytes) / (1 << 20));
+              MiB(w.rss_index_bytes), PerEntity(w.rss_index_bytes, entities),
+              MiB(w.rss_before_compact_bytes));
   std::printf("  IndexStats.memory_bytes after load: %.1f MiB = %.1f B/entity\n",
-              static_cast<double>(w.stats_after_load.memory_bytes) / (1 << 20),
+              MiB(static_cast<int64_t>(w.stats_after_load.memory_bytes)),
               PerEntity(static_cast<int64_t>(w.stats_after_load.memory_bytes), entities));
   std::printf(
       "targets: ancestors <= 200 ns; descendants <= 3 ns/id; 100k-subtree move <= 50 us; "
