@@ -1,12 +1,12 @@
 // cells.cc — see cells.h.
 #include "cells.h"
 
-#include <dirent.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -76,21 +76,27 @@ ClientRun RunClient(const std::vector<std::string>& argv, const std::string& out
   return run;
 }
 
-// key=value pairs of canopy_loadgen's output line.
-std::map<std::string, std::string> KeyValues(const std::string& text) {
-  std::map<std::string, std::string> out;
+// *m of a successful run of `requests` requests, with the times of `run`.
+CellMeasure Measured(const ClientRun& run, uint64_t requests, CellMeasure* m) {
+  m->ok = true;
+  m->requests = requests;
+  m->wall_seconds = run.exit.wall_seconds;
+  m->client_cpu_seconds = run.exit.cpu_seconds;
+  m->server_cpu_seconds = run.server_cpu_seconds;
+  return *m;
+}
+
+// key=value pairs of canopy_loadgen's output line, the values as numbers.
+std::map<std::string, double> KeyValues(const std::string& text) {
+  std::map<std::string, double> out;
   std::istringstream words(text);
   std::string word;
   while (words >> word) {
     const size_t eq = word.find('=');
-    if (eq != std::string::npos) out[word.substr(0, eq)] = word.substr(eq + 1);
+    if (eq != std::string::npos)
+      out[word.substr(0, eq)] = std::strtod(word.c_str() + eq + 1, nullptr);
   }
   return out;
-}
-
-double Number(const std::map<std::string, std::string>& kv, const std::string& key) {
-  auto it = kv.find(key);
-  return it == kv.end() ? 0 : std::strtod(it->second.c_str(), nullptr);
 }
 
 // The values of redis-benchmark --csv's result line: rps, avg, min, p50, p95,
@@ -142,49 +148,41 @@ CellMeasure RunRedisBenchmark(const std::string& binary, const std::string& sock
     return argv;
   };
   const double limit = std::max(60.0, 20 * plan.seconds);
-  if (plan.seconds <= 0) {  // a check: one window per connection
-    ClientRun run = RunClient(argv_for(window), out, plan, true, limit);
-    m.command = CommandLine(argv_for(window));
-    m.error = run.error.empty() && RedisCsv(run.output).size() != 7
-                  ? "no result line: " + Tail(run.output)
-                  : run.error;
-    m.ok = m.error.empty();
-    if (!m.ok) m.error = "redis-benchmark: " + m.error;
-    m.requests = window;
-    return m;
-  }
-  // Calibration: from one window per connection, growing runs until one lasts
-  // a quarter second (or a tenth of the cell, at least 10 ms); the measured run's N follows
-  // from its rate. redis-benchmark times in milliseconds, so runs shorter
-  // than 5 ms do not count (their rate may even be "inf").
-  const double target = std::clamp(plan.seconds / 10, 0.01, 0.25);
-  uint64_t n = window;
-  double rate = 0;
-  for (int probe = 0; probe < 10; ++probe) {
-    ClientRun run = RunClient(argv_for(n), out, plan, false, limit);
-    if (!run.error.empty()) {
-      m.error = "redis-benchmark (probe): " + run.error;
+  uint64_t total = window;  // a check: one window per connection
+  if (plan.seconds > 0) {
+    // Calibration: from one window per connection, growing runs until one lasts
+    // a quarter second (or a tenth of the cell, at least 10 ms); the measured run's N follows
+    // from its rate. redis-benchmark times in milliseconds, so runs shorter
+    // than 5 ms do not count (their rate may even be "inf").
+    const double target = std::clamp(plan.seconds / 10, 0.01, 0.25);
+    uint64_t n = window;
+    double rate = 0;
+    for (int probe = 0; probe < 10; ++probe) {
+      ClientRun run = RunClient(argv_for(n), out, plan, false, limit);
+      if (!run.error.empty()) {
+        m.error = "redis-benchmark (probe): " + run.error;
+        return m;
+      }
+      std::vector<double> csv = RedisCsv(run.output);
+      if (csv.empty()) {
+        m.error = "redis-benchmark (probe): no result line: " + Tail(run.output);
+        return m;
+      }
+      const double r = csv[0];
+      const double seconds = std::isfinite(r) && r > 0 ? static_cast<double>(n) / r : 0;
+      if (seconds >= 0.005) rate = r;
+      if (seconds >= target) break;
+      n = seconds >= 0.005 ? std::max(2 * n, static_cast<uint64_t>(r * target)) : 10 * n;
+      n = std::min<uint64_t>(n, 50'000'000);
+    }
+    if (rate <= 0) {
+      m.error = "redis-benchmark: could not calibrate (no probe lasted 5 ms)";
       return m;
     }
-    std::vector<double> csv = RedisCsv(run.output);
-    if (csv.empty()) {
-      m.error = "redis-benchmark (probe): no result line: " + Tail(run.output);
-      return m;
-    }
-    const double r = csv[0];
-    const double seconds = std::isfinite(r) && r > 0 ? static_cast<double>(n) / r : 0;
-    if (seconds >= 0.005) rate = r;
-    if (seconds >= target) break;
-    n = seconds >= 0.005 ? std::max(2 * n, static_cast<uint64_t>(r * target)) : 10 * n;
-    n = std::min<uint64_t>(n, 50'000'000);
+    total = static_cast<uint64_t>(std::ceil(rate * plan.seconds));
+    total = std::clamp<uint64_t>(total, window, 200'000'000);
+    total = (total + window - 1) / window * window;
   }
-  if (rate <= 0) {
-    m.error = "redis-benchmark: could not calibrate (no probe lasted 5 ms)";
-    return m;
-  }
-  uint64_t total = static_cast<uint64_t>(std::ceil(rate * plan.seconds));
-  total = std::clamp<uint64_t>(total, window, 200'000'000);
-  total = (total + window - 1) / window * window;
   ClientRun run = RunClient(argv_for(total), out, plan, true, limit);
   m.command = CommandLine(argv_for(total));
   if (!run.error.empty()) {
@@ -196,15 +194,10 @@ CellMeasure RunRedisBenchmark(const std::string& binary, const std::string& sock
     m.error = "redis-benchmark: no result line: " + Tail(run.output);
     return m;
   }
-  m.ok = true;
-  m.requests = total;
   m.ops_per_s = csv[0];
   m.p50_us = csv[3] * 1000;
   m.p99_us = csv[5] * 1000;
-  m.wall_seconds = run.exit.wall_seconds;
-  m.client_cpu_seconds = run.exit.cpu_seconds;
-  m.server_cpu_seconds = run.server_cpu_seconds;
-  return m;
+  return Measured(run, total, &m);
 }
 
 CellMeasure RunLoadgen(const std::string& binary, const std::string& socket,
@@ -233,21 +226,16 @@ CellMeasure RunLoadgen(const std::string& binary, const std::string& socket,
     m.error = "canopy_loadgen: " + run.error;
     return m;
   }
-  const std::map<std::string, std::string> kv = KeyValues(run.output);
+  std::map<std::string, double> kv = KeyValues(run.output);  // [] of a missing key: 0
   if (kv.count("requests") == 0) {
     m.error = "canopy_loadgen: no result line: " + Tail(run.output);
     return m;
   }
-  m.ok = true;
-  m.requests = static_cast<uint64_t>(Number(kv, "requests"));
-  m.ops_per_s = Number(kv, "ops_per_s");
-  m.p50_us = Number(kv, "p50_us");
-  m.p99_us = Number(kv, "p99_us");
-  m.requests_per_write = Number(kv, "requests_per_write");
-  m.wall_seconds = run.exit.wall_seconds;
-  m.client_cpu_seconds = run.exit.cpu_seconds;
-  m.server_cpu_seconds = run.server_cpu_seconds;
-  return m;
+  m.ops_per_s = kv["ops_per_s"];
+  m.p50_us = kv["p50_us"];
+  m.p99_us = kv["p99_us"];
+  m.requests_per_write = kv["requests_per_write"];
+  return Measured(run, static_cast<uint64_t>(kv["requests"]), &m);
 }
 
 CellMeasure RunPgbench(const std::string& binary, const std::string& conninfo,
@@ -303,22 +291,18 @@ CellMeasure RunPgbench(const std::string& binary, const std::string& conninfo,
   ClientRun run = RunClient(argv, out, plan, true, limit);
   // Per-transaction latencies (µs, third column) from the log files.
   std::vector<double> latencies;
-  if (DIR* dir = opendir(plan.work_dir.c_str())) {
-    while (dirent* e = readdir(dir)) {
-      const std::string name = e->d_name;
-      if (name.rfind(log_stem + ".", 0) != 0) continue;
-      const std::string path = plan.work_dir + "/" + name;
-      std::ifstream in(path);
-      std::string line;
-      while (std::getline(in, line)) {
-        std::istringstream f(line);
-        long client = 0, tx = 0;
-        double us = 0;
-        if (f >> client >> tx >> us) latencies.push_back(us);
-      }
-      unlink(path.c_str());
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(plan.work_dir, ec)) {
+    if (e.path().filename().string().rfind(log_stem + ".", 0) != 0) continue;
+    std::ifstream in(e.path());
+    std::string line;
+    while (std::getline(in, line)) {
+      std::istringstream f(line);
+      long client = 0, tx = 0;
+      double us = 0;
+      if (f >> client >> tx >> us) latencies.push_back(us);
     }
-    closedir(dir);
+    std::filesystem::remove(e.path(), ec);
   }
   if (!run.error.empty()) {
     m.error = "pgbench: " + run.error;
@@ -341,15 +325,10 @@ CellMeasure RunPgbench(const std::string& binary, const std::string& conninfo,
     m.error = "pgbench: no result: " + Tail(run.output);
     return m;
   }
-  m.ok = true;
-  m.requests = transactions * static_cast<uint64_t>(p);
   m.ops_per_s = tps * p;
   m.p50_us = testing::Percentile(latencies, 0.50);
   m.p99_us = testing::Percentile(latencies, 0.99);
-  m.wall_seconds = run.exit.wall_seconds;
-  m.client_cpu_seconds = run.exit.cpu_seconds;
-  m.server_cpu_seconds = run.server_cpu_seconds;
-  return m;
+  return Measured(run, transactions * static_cast<uint64_t>(p), &m);
 }
 
 }  // namespace canopy::bench::serving
