@@ -24,6 +24,7 @@ struct Shape {
   int connections = 1;
   int in_flight = 1;
   std::string Name() const { return std::to_string(connections) + "x" + std::to_string(in_flight); }
+  bool operator==(const Shape&) const = default;
 };
 
 // What one client run measured.

@@ -101,8 +101,8 @@ std::vector<std::string> Split(const std::string& s, char sep) {
 }
 
 std::optional<Server> ServerFromKey(const std::string& key) {
-  for (int i = 0; i < kServerCount; ++i) {
-    if (key == ServerKey(static_cast<Server>(i))) return static_cast<Server>(i);
+  for (Server s : kAllServers) {
+    if (key == ServerKey(s)) return s;
   }
   return std::nullopt;
 }
@@ -117,25 +117,25 @@ std::string DefaultPgbench() {
   return "pgbench";
 }
 
-// "1x1,16x32": connections (1-1024) x in flight (1-256); nullopt when bad.
-std::optional<std::vector<Shape>> ParseShapes(const std::string& list) {
+// "1x1,16x32": connections (1-1024) x in flight (1-256).
+std::vector<Shape> ParseShapes(const std::string& list) {
+  const CLI::ValidationError bad("--shapes",
+                                 "wants e.g. 1x1,16x32 (connections 1-1024, in flight 1-256)");
   std::vector<Shape> shapes;
   for (const std::string& s : Split(list, ',')) {
     const size_t x = s.find('x');
-    if (x == std::string::npos) return std::nullopt;
-    Shape shape;
+    Shape shape{0, 0};  // out of range unless both numbers are read
     try {
-      shape = {std::stoi(s.substr(0, x)), std::stoi(s.substr(x + 1))};
-    } catch (const std::exception&) {  // not a number
-      return std::nullopt;
+      if (x != std::string::npos) shape = {std::stoi(s.substr(0, x)), std::stoi(s.substr(x + 1))};
+    } catch (const std::exception&) {  // not a number: stays out of range
     }
     if (shape.connections < 1 || shape.connections > 1024 || shape.in_flight < 1 ||
         shape.in_flight > 256) {
-      return std::nullopt;
+      throw bad;
     }
     shapes.push_back(shape);
   }
-  if (shapes.empty()) return std::nullopt;
+  if (shapes.empty()) throw bad;
   return shapes;
 }
 
@@ -148,16 +148,7 @@ void AddFlags(CLI::App* app, Flags* f) {
   AddDatabaseFlags(app, f, "CANOPY_SERVING_PG", "canopy_serving", "forest and batch seed");
   app->add_option("--seconds", f->seconds, "measured time per cell, default 3")->type_name("S");
   app->add_option_function<std::string>(
-         "--shapes",
-         [f](const std::string& list) {
-           std::optional<std::vector<Shape>> shapes = ParseShapes(list);
-           if (!shapes) {
-             throw CLI::ValidationError("--shapes",
-                                        "wants e.g. 1x1,16x32 (connections 1-1024, "
-                                        "in flight 1-256)");
-           }
-           f->shapes = std::move(*shapes);
-         },
+         "--shapes", [f](const std::string& list) { f->shapes = ParseShapes(list); },
          "connections x in flight, default 1x1,16x1,1x32,16x32")
       ->type_name("LIST");
   app->add_option_function<std::string>(
@@ -226,9 +217,7 @@ void FinishFlags(Flags* f) {
   if (!(f->seconds > 0)) throw CLI::ValidationError("--seconds", "needs a number above 0");
   if (f->questions.empty())
     f->questions.assign(std::begin(kAllQuestionKeys), std::end(kAllQuestionKeys));
-  if (f->servers.empty()) {
-    for (int i = 0; i < kServerCount; ++i) f->servers.push_back(static_cast<Server>(i));
-  }
+  if (f->servers.empty()) f->servers.assign(std::begin(kAllServers), std::end(kAllServers));
 }
 
 // All of argv's output (stdout, then stderr); "" when it cannot be run.
@@ -243,59 +232,49 @@ std::string OutputOf(const std::vector<std::string>& argv) {
 // forest has no such target.
 std::optional<ServingQuestion> MakeQuestion(const std::vector<Question>& qs,
                                             const std::string& key) {
-  ServingQuestion sq;
-  sq.key = key;
+  // Per kind (the key up to its '-'): its label, and canopyd's RESP command
+  // and canopy_loadgen's query for it (the question's ids follow the verb).
+  static constexpr struct {
+    const char* name;
+    QuestionKind kind;
+    const char* label;
+    const char* resp;
+    bool resp_self;  // the RESP command ends in SELF
+    const char* loadgen;
+  } kKinds[] = {
+      {"ancestors", QuestionKind::kSelfAndAncestors, "ancestors", "ANCESTORS", true, "ancestors"},
+      {"descendants", QuestionKind::kSelfAndDescendants, "descendants", "DESCENDANTS", true,
+       "descendants"},
+      {"projects", QuestionKind::kAllProjectIds, "all_project_ids", "PROJECTS", false, "projects"},
+      {"counts", QuestionKind::kCounts, "counts", "COUNTS", false, "counts"},
+      {"batch", QuestionKind::kBatchAncestors, "batch of 100 ancestors", "MANCESTORS", true,
+       "batch-ancestors"},
+  };
   const size_t dash = key.find('-');
   const std::string kind = key.substr(0, dash), size = key.substr(dash + 1);
-  if (kind == "ancestors") {
-    sq.question = testing::FindQuestion(qs, QuestionKind::kSelfAndAncestors,
-                                        size == "6" ? "gitlab-org" : "21-level");
-    sq.label = "ancestors";
-  } else if (kind == "descendants") {
-    sq.question = testing::FindQuestion(qs, QuestionKind::kSelfAndDescendants, size);
-    sq.label = "descendants " + size;
-  } else if (kind == "projects") {
-    sq.question = testing::FindQuestion(qs, QuestionKind::kAllProjectIds, size);
-    sq.label = "all_project_ids " + size;
-  } else if (kind == "counts") {
-    sq.question = testing::FindQuestion(qs, QuestionKind::kCounts, size);
-    sq.label = "counts " + size;
-  } else if (kind == "batch") {
-    sq.question = testing::FindQuestion(qs, QuestionKind::kBatchAncestors, "100 random");
-    sq.label = "batch of 100 ancestors";
+  for (const auto& k : kKinds) {
+    if (kind != k.name) continue;
+    const bool ancestors = k.kind == QuestionKind::kSelfAndAncestors;
+    const bool batch = k.kind == QuestionKind::kBatchAncestors;
+    const Question* q = testing::FindQuestion(qs, k.kind,
+                                              ancestors ? (size == "6" ? "gitlab-org" : "21-level")
+                                              : batch   ? "100 random"
+                                                        : size);
+    if (q == nullptr || q->ids.empty()) return std::nullopt;
+    ServingQuestion sq;
+    sq.question = q;
+    sq.key = key;
+    // "ancestors depth 6", "descendants gitlab-org"; the batch's label says it all.
+    sq.label = k.label;
+    if (!batch) sq.label.append(" ").append(ancestors ? q->size_class : size);
+    sq.resp_command = {k.resp};
+    for (int64_t id : q->ids) sq.resp_command.push_back(std::to_string(id));
+    if (k.resp_self) sq.resp_command.push_back("SELF");
+    sq.loadgen_query = {k.loadgen, testing::JoinIds(q->ids, ',')};
+    sq.redis_key = "canopy:" + key;
+    return sq;
   }
-  if (sq.question == nullptr || sq.question->ids.empty()) return std::nullopt;
-  const Question& q = *sq.question;
-  if (kind == "ancestors") sq.label += " " + q.size_class;  // "ancestors depth 6"
-  const std::string first = std::to_string(q.ids[0]);
-  switch (q.kind) {
-    case QuestionKind::kSelfAndAncestors:
-      sq.resp_command = {"ANCESTORS", first, "SELF"};
-      sq.loadgen_query = {"ancestors", first};
-      break;
-    case QuestionKind::kSelfAndDescendants:
-      sq.resp_command = {"DESCENDANTS", first, "SELF"};
-      sq.loadgen_query = {"descendants", first};
-      break;
-    case QuestionKind::kAllProjectIds:
-      sq.resp_command = {"PROJECTS", first};
-      sq.loadgen_query = {"projects", first};
-      break;
-    case QuestionKind::kCounts:
-      sq.resp_command = {"COUNTS", first};
-      sq.loadgen_query = {"counts", first};
-      break;
-    case QuestionKind::kBatchAncestors:
-      sq.resp_command = {"MANCESTORS"};
-      for (int64_t i : q.ids) sq.resp_command.push_back(std::to_string(i));
-      sq.resp_command.push_back("SELF");
-      sq.loadgen_query = {"batch-ancestors", testing::JoinIds(q.ids, ',')};
-      break;
-    default:
-      return std::nullopt;
-  }
-  sq.redis_key = "canopy:" + key;
-  return sq;
+  return std::nullopt;
 }
 
 // The SQL of a form with pgbench's :p for GitLab's $1.
@@ -413,6 +392,31 @@ Status StartCanopyd(const Flags& f, const std::string& work, const std::string& 
                    [&] { return RespPings(s->resp_socket); });
 }
 
+// Whether `server` has a cell for `q`: canopyd RESP when it listens, a SQL
+// form when it has the question's kind.
+bool Applies(Server server, const ServingQuestion& q, const Servers& s) {
+  if (server == Server::kCanopyResp) return !s.resp_socket.empty();
+  if (IsPg(server)) return testing::SqlText(q.question->kind, FormOf(server)) != nullptr;
+  return true;
+}
+
+// `server`'s client program asking `q` as `plan` says.
+CellMeasure RunClientOf(const Flags& f, const Servers& s, const std::string& db_conninfo,
+                        const ServingQuestion& q, Server server, const CellPlan& plan) {
+  switch (server) {
+    case Server::kRedis:
+      return RunRedisBenchmark(f.redis_benchmark, s.redis_socket, {"GET", q.redis_key}, plan);
+    case Server::kCanopyResp:
+      return RunRedisBenchmark(f.redis_benchmark, s.resp_socket, q.resp_command, plan);
+    case Server::kCanopyFb:
+      return RunLoadgen(f.loadgen, s.canopy_socket, q.loadgen_query, q.ids, plan);
+    default:
+      return RunPgbench(f.pgbench, db_conninfo, PgbenchSql(q.question->kind, FormOf(server)),
+                        q.question->sql_param,
+                        q.pg_single_seconds[static_cast<int>(FormOf(server))], plan);
+  }
+}
+
 // ---- the answer check ----
 
 struct CheckResult {
@@ -517,11 +521,9 @@ CheckResult CheckAnswers(const Flags& f, const Servers& s, const std::string& pg
       mismatch(q, "Redis", "SET/GET of the answer's bytes failed");
     }
     // The load generator asks the same and gets as many ids.
-    CellPlan check;
-    check.seconds = 0;
-    check.work_dir = work;
-    check.tag = "check-" + q.key + "-loadgen";
-    CellMeasure lg = RunLoadgen(f.loadgen, s.canopy_socket, q.loadgen_query, q.ids, check);
+    const CellMeasure lg =
+        RunClientOf(f, s, pg_unix, q, Server::kCanopyFb,
+                    CellPlan{.seconds = 0, .work_dir = work, .tag = "check-" + q.key + "-loadgen"});
     ++result.compared;
     if (!lg.ok) mismatch(q, "canopy_loadgen", lg.error);
     std::cerr << "serving_bench: checked " << q.label << ": " << q.ids << " ids, " << q.resp_bytes
@@ -530,46 +532,32 @@ CheckResult CheckAnswers(const Flags& f, const Servers& s, const std::string& pg
   return result;
 }
 
-// Each client program once, least run, on the first question.
+// Each other client program once, least run, on every question (canopy_loadgen
+// ran in CheckAnswers).
 int CheckClients(const Flags& f, const Servers& s, const std::string& db_conninfo,
                  const std::string& work, const std::vector<ServingQuestion>& questions) {
   int failures = 0;
   for (const ServingQuestion& q : questions) {
-    CellPlan check;
-    check.seconds = 0;
-    check.work_dir = work;
-    check.tag = "check-" + q.key + "-redis";
-    CellMeasure m =
-        RunRedisBenchmark(f.redis_benchmark, s.redis_socket, {"GET", q.redis_key}, check);
-    auto failed = [&](const std::string& what) {
+    for (Server server : kAllServers) {
+      if (server == Server::kCanopyFb || !Applies(server, q, s)) continue;
+      const CellMeasure m = RunClientOf(
+          f, s, db_conninfo, q, server,
+          CellPlan{
+              .seconds = 0, .work_dir = work, .tag = "check-" + q.key + "-" + ServerKey(server)});
+      if (m.ok) continue;
       ++failures;
+      const std::string what =
+          server == Server::kRedis ? "redis-benchmark GET"
+          : server == Server::kCanopyResp
+              ? "redis-benchmark, canopyd RESP"
+              : std::string("pgbench, ") + testing::SqlFormName(FormOf(server));
       std::cerr << "CLIENT " << q.label << " (" << what << "): " << m.error << "\n";
-    };
-    if (!m.ok) failed("redis-benchmark GET");
-    if (!s.resp_socket.empty()) {
-      check.tag = "check-" + q.key + "-resp";
-      m = RunRedisBenchmark(f.redis_benchmark, s.resp_socket, q.resp_command, check);
-      if (!m.ok) failed("redis-benchmark, canopyd RESP");
-    }
-    for (int form = 0; form < testing::kSqlFormCount; ++form) {
-      const auto sql_form = static_cast<SqlForm>(form);
-      if (testing::SqlText(q.question->kind, sql_form) == nullptr) continue;
-      check.tag = "check-" + q.key + "-pg-" + testing::SqlFormName(sql_form);
-      m = RunPgbench(f.pgbench, db_conninfo, PgbenchSql(q.question->kind, sql_form),
-                     q.question->sql_param, q.pg_single_seconds[form], check);
-      if (!m.ok) failed(std::string("pgbench, ") + testing::SqlFormName(sql_form));
     }
   }
   return failures;
 }
 
 // ---- the cells ----
-
-bool Applies(Server server, const ServingQuestion& q, const Servers& s) {
-  if (server == Server::kCanopyResp) return !s.resp_socket.empty();
-  if (IsPg(server)) return testing::SqlText(q.question->kind, FormOf(server)) != nullptr;
-  return true;
-}
 
 // Why a PostgreSQL cell is not run: one window of it would take longer than
 // two cells (pgbench finishes the transaction it is in when time is up).
@@ -590,12 +578,8 @@ void RunCells(const Flags& f, const Servers& s, const std::string& db_conninfo,
   for (const ServingQuestion& q : questions) {
     for (const Shape& shape : f.shapes) {
       for (Server server : f.servers) {
-        if (!Applies(server, q, s)) continue;
-        Cell c;
-        c.question = &q;
-        c.server = server;
-        c.shape = shape;
-        cells->push_back(c);
+        if (Applies(server, q, s))
+          cells->push_back({.question = &q, .server = server, .shape = shape});
       }
     }
   }
@@ -615,42 +599,27 @@ void RunCells(const Flags& f, const Servers& s, const std::string& db_conninfo,
     const ServingQuestion& q = *c.question;
     c.skipped = SkipReason(c.server, q, c.shape, f.seconds);
     if (c.skipped.empty()) {
-      CellPlan plan;
-      plan.shape = c.shape;
-      plan.seconds = f.seconds;
-      plan.work_dir = work;
-      plan.tag = "cell-" + std::to_string(i + 1);
-      switch (c.server) {
-        case Server::kRedis:
-          plan.server_cpu = [&] { return ProcessCpuSeconds(s.redis->pid()); };
-          c.m = RunRedisBenchmark(f.redis_benchmark, s.redis_socket, {"GET", q.redis_key}, plan);
-          break;
-        case Server::kCanopyResp:
-          plan.server_cpu = [&] { return ProcessCpuSeconds(s.canopyd->pid()); };
-          c.m = RunRedisBenchmark(f.redis_benchmark, s.resp_socket, q.resp_command, plan);
-          break;
-        case Server::kCanopyFb:
-          plan.server_cpu = [&] { return ProcessCpuSeconds(s.canopyd->pid()); };
-          c.m = RunLoadgen(f.loadgen, s.canopy_socket, q.loadgen_query, q.ids, plan);
-          break;
-        default:
-          if (s.postmaster != 0) {
-            plan.server_cpu = [&] { return testing::ProcessTreeCpuSeconds(s.postmaster); };
-            // The client's backends exit after it: wait (bounded) until they are reaped.
-            plan.settle = [&] {
-              for (int i = 0;
-                   i < 500 && static_cast<int>(testing::ChildProcessIds(s.postmaster).size()) >
-                                  baseline_children;
-                   ++i) {
-                std::this_thread::sleep_for(std::chrono::milliseconds(10));
-              }
-            };
+      CellPlan plan{.shape = c.shape,
+                    .seconds = f.seconds,
+                    .work_dir = work,
+                    .tag = "cell-" + std::to_string(i + 1)};
+      if (c.server == Server::kRedis) {
+        plan.server_cpu = [&] { return ProcessCpuSeconds(s.redis->pid()); };
+      } else if (!IsPg(c.server)) {
+        plan.server_cpu = [&] { return ProcessCpuSeconds(s.canopyd->pid()); };
+      } else if (s.postmaster != 0) {
+        plan.server_cpu = [&] { return testing::ProcessTreeCpuSeconds(s.postmaster); };
+        // The client's backends exit after it: wait (bounded) until they are reaped.
+        plan.settle = [&] {
+          for (int i = 0;
+               i < 500 &&
+               static_cast<int>(testing::ChildProcessIds(s.postmaster).size()) > baseline_children;
+               ++i) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
           }
-          c.m = RunPgbench(f.pgbench, db_conninfo, PgbenchSql(q.question->kind, FormOf(c.server)),
-                           q.question->sql_param,
-                           q.pg_single_seconds[static_cast<int>(FormOf(c.server))], plan);
-          break;
+        };
       }
+      c.m = RunClientOf(f, s, db_conninfo, q, c.server, plan);
       if (!c.m.ok) *any_error = true;
       // The report shows DIR, CONNINFO and program names for this run's paths.
       for (const auto& [from, to] :
@@ -850,10 +819,10 @@ int Run(const Flags& f) {
   const std::string markdown = MarkdownReport(report);
   std::ofstream(f.out_dir + "/serving.md") << markdown;
   std::ofstream(f.out_dir + "/serving.csv") << CsvReport(report);
-  Shape chart_shape = f.shapes.back();
-  for (const Shape& s : f.shapes) {
-    if (s.connections == 16 && s.in_flight == 32) chart_shape = s;
-  }
+  const Shape chart_shape =
+      std::find(f.shapes.begin(), f.shapes.end(), Shape{16, 32}) != f.shapes.end()
+          ? Shape{16, 32}
+          : f.shapes.back();
   std::ofstream(f.out_dir + "/serving-chart.dat") << ChartData(report, chart_shape);
   std::ofstream(f.out_dir + "/serving-summary.txt") << SummaryTable(report);
   std::cout << markdown;

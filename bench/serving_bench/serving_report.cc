@@ -11,9 +11,6 @@ namespace canopy::bench::serving {
 
 namespace {
 
-constexpr Server kAllServers[] = {Server::kRedis,    Server::kCanopyResp,  Server::kCanopyFb,
-                                  Server::kPgLinear, Server::kPgRecursive, Server::kPgCache};
-
 // Three significant digits below 1000, else a whole number.
 std::string Sig(double v) {
   if (v < 0) return "-";
@@ -37,13 +34,10 @@ std::string Rate(double per_s) {
   return out;
 }
 
-bool SameShape(const Shape& a, const Shape& b) {
-  return a.connections == b.connections && a.in_flight == b.in_flight;
-}
-
+// The cell, or nullptr (also for q == nullptr: a question not asked).
 const Cell* Find(const ReportInput& in, const ServingQuestion* q, Server s, const Shape& shape) {
   for (const Cell& c : in.cells) {
-    if (c.question == q && c.server == s && SameShape(c.shape, shape)) return &c;
+    if (c.question == q && c.server == s && c.shape == shape) return &c;
   }
   return nullptr;
 }
@@ -80,6 +74,12 @@ double BestSqlRate(const ReportInput& in, const ServingQuestion* q, const Shape&
   return best;
 }
 
+// "skipped: why", "error: what" or "ok".
+std::string CellStatus(const Cell& c) {
+  if (!c.skipped.empty()) return "skipped: " + c.skipped;
+  return c.m.ok ? "ok" : "error: " + c.m.error;
+}
+
 std::string CellText(const Cell* c) {
   if (c == nullptr) return "n/a";
   if (!c->skipped.empty()) return "skipped";
@@ -108,13 +108,11 @@ void TargetsSection(const ReportInput& in, std::string* md) {
       "listener and the per-thread event loops (a fixed reference, not rerun).\n\n";
   *md += "| what | target | this run | verdict | before |\n|---|---|---:|---|---|\n";
   auto cpu_vs = [&](const ServingQuestion* q, Server s, Server base, const Shape& shape) {
-    if (q == nullptr) return -1.0;
     const double a = CpuOf(Find(in, q, s, shape));
     const double b = CpuOf(Find(in, q, base, shape));
     return a > 0 && b > 0 ? a / b : -1.0;
   };
   auto sql_over = [&](const ServingQuestion* q, Server s, const Shape& shape, bool cache_only) {
-    if (q == nullptr) return -1.0;
     const double canopy = CpuOf(Find(in, q, s, shape));
     const double sql =
         cache_only ? CpuOf(Find(in, q, Server::kPgCache, shape)) : CpuOf(BestSql(in, q, shape));
@@ -139,13 +137,11 @@ void TargetsSection(const ReportInput& in, std::string* md) {
   }
   // Requests per write of the FlatBuffers load generator at a window of 32.
   double per_write = -1;
-  if (tiny != nullptr) {
-    for (const Shape& shape : {s1x32, s16x32}) {
-      const Cell* c = Find(in, tiny, Server::kCanopyFb, shape);
-      if (Ran(c))
-        per_write =
-            per_write < 0 ? c->m.requests_per_write : std::min(per_write, c->m.requests_per_write);
-    }
+  for (const Shape& shape : {s1x32, s16x32}) {
+    const Cell* c = Find(in, tiny, Server::kCanopyFb, shape);
+    if (Ran(c))
+      per_write =
+          per_write < 0 ? c->m.requests_per_write : std::min(per_write, c->m.requests_per_write);
   }
   *md += "| canopy_loadgen: requests per write() at a window of 32 | >= 16 | " +
          (per_write > 0 ? Sig(per_write) : std::string("-")) + " | " +
@@ -188,41 +184,22 @@ void Matrix(const ReportInput& in, const std::string& title, const std::string& 
 
 }  // namespace
 
-const char* ServerName(Server s) {
-  switch (s) {
-    case Server::kRedis:
-      return "Redis GET";
-    case Server::kCanopyResp:
-      return "canopyd RESP";
-    case Server::kCanopyFb:
-      return "canopyd FlatBuffers";
-    case Server::kPgLinear:
-      return "PG linear";
-    case Server::kPgRecursive:
-      return "PG recursive";
-    case Server::kPgCache:
-      return "PG cache";
-  }
-  return "?";
-}
+// Per Server, in enum order: its name in the reports and its key (--servers,
+// CSV, chart).
+constexpr struct {
+  const char* name;
+  const char* key;
+} kServerText[kServerCount] = {
+    {"Redis GET", "redis"},
+    {"canopyd RESP", "canopyd_resp"},
+    {"canopyd FlatBuffers", "canopyd_flatbuffers"},
+    {"PG linear", "pg_linear"},
+    {"PG recursive", "pg_recursive"},
+    {"PG cache", "pg_cache"},
+};
 
-const char* ServerKey(Server s) {
-  switch (s) {
-    case Server::kRedis:
-      return "redis";
-    case Server::kCanopyResp:
-      return "canopyd_resp";
-    case Server::kCanopyFb:
-      return "canopyd_flatbuffers";
-    case Server::kPgLinear:
-      return "pg_linear";
-    case Server::kPgRecursive:
-      return "pg_recursive";
-    case Server::kPgCache:
-      return "pg_cache";
-  }
-  return "?";
-}
+const char* ServerName(Server s) { return kServerText[static_cast<int>(s)].name; }
+const char* ServerKey(Server s) { return kServerText[static_cast<int>(s)].key; }
 
 bool IsPg(Server s) {
   return s == Server::kPgLinear || s == Server::kPgRecursive || s == Server::kPgCache;
@@ -283,12 +260,8 @@ std::string MarkdownReport(const ReportInput& in) {
         const Cell* c = Find(in, q, s, shape);
         if (c == nullptr) continue;
         md += "| " + q->label + " | " + shape.Name() + " | " + ServerName(s) + " | ";
-        if (!c->skipped.empty()) {
-          md += "skipped: " + c->skipped + " | | | | | | | | | |\n";
-          continue;
-        }
-        if (!c->m.ok) {
-          md += "error: " + c->m.error + " | | | | | | | | | |\n";
+        if (!Ran(c)) {
+          md += CellStatus(*c) + " | | | | | | | | | |\n";
           continue;
         }
         const double cpu = c->ServerCpuUsPerRequest();
@@ -333,14 +306,11 @@ std::string CsvReport(const ReportInput& in) {
     const double redis_cpu = CpuOf(redis);
     const double sql_cpu = CpuOf(best_sql);
     const double sql_rate = BestSqlRate(in, q, c.shape);
-    const std::string status = !c.skipped.empty() ? "skipped: " + c.skipped
-                               : !c.m.ok          ? "error: " + c.m.error
-                                                  : "ok";
     auto num = [](double v) { return v < 0 ? std::string() : Format("%.4g", v); };
     csv += CsvQuote(q->label) + "," + CsvQuote(q->question->target) + "," + std::to_string(q->ids) +
            "," + std::to_string(q->resp_bytes) + "," + ServerKey(c.server) + "," +
            std::to_string(c.shape.connections) + "," + std::to_string(c.shape.in_flight) + "," +
-           CsvQuote(status) + "," + std::to_string(c.m.requests) + "," +
+           CsvQuote(CellStatus(c)) + "," + std::to_string(c.m.requests) + "," +
            (Ran(&c) ? Format("%.1f", c.m.ops_per_s) : "") + "," +
            (Ran(&c) ? Format("%.2f", c.m.p50_us) : "") + "," +
            (Ran(&c) ? Format("%.2f", c.m.p99_us) : "") + "," + num(cpu) + "," +
@@ -398,9 +368,9 @@ std::string SummaryTable(const ReportInput& in) {
                                                 ? std::string()
                                                 : " (" + std::to_string(q->ids) + " ids)");
       std::snprintf(line, sizeof line, "%-36s %-6s %12s %12s %12s %12s %10s %10s\n",
-                    shape.Name() == in.shapes.front().Name() ? label.c_str() : "",
-                    shape.Name().c_str(), Sig(CpuOf(redis)).c_str(), Sig(CpuOf(resp)).c_str(),
-                    Sig(CpuOf(fb)).c_str(), Sig(CpuOf(sql)).c_str(),
+                    shape == in.shapes.front() ? label.c_str() : "", shape.Name().c_str(),
+                    Sig(CpuOf(redis)).c_str(), Sig(CpuOf(resp)).c_str(), Sig(CpuOf(fb)).c_str(),
+                    Sig(CpuOf(sql)).c_str(),
                     canopy > 0 && CpuOf(sql) > 0 ? Ratio(CpuOf(sql) / canopy).c_str() : "-",
                     canopy > 0 && CpuOf(redis) > 0 ? Ratio(canopy / CpuOf(redis)).c_str() : "-");
       out += line;

@@ -30,6 +30,9 @@ enum class Server : uint8_t {
   kPgCache = 5,      // pgbench, namespace_descendants read
 };
 inline constexpr int kServerCount = 6;
+inline constexpr Server kAllServers[kServerCount] = {Server::kRedis,       Server::kCanopyResp,
+                                                     Server::kCanopyFb,    Server::kPgLinear,
+                                                     Server::kPgRecursive, Server::kPgCache};
 const char* ServerName(Server s);  // "Redis GET", "canopyd RESP", ...
 const char* ServerKey(Server s);   // "redis", "canopyd_resp", ... (CSV, chart)
 bool IsPg(Server s);
