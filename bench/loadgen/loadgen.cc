@@ -157,16 +157,12 @@ std::optional<net::RequestBody> ParseQuery(const std::vector<std::string>& q) {
   }
   int64_t id = 0;
   if (!ParseInt64(q[1], &id)) return std::nullopt;
-  if (verb == "ancestors") {
-    return net::RequestBody{IdQuery{.kind = QueryKind::kSelfAndAncestors, .id = id}};
-  }
-  if (verb == "descendants") {
-    return net::RequestBody{IdQuery{.kind = QueryKind::kSelfAndDescendants, .id = id}};
-  }
-  if (verb == "projects") {
-    return net::RequestBody{IdQuery{.kind = QueryKind::kAllProjectIds, .id = id}};
-  }
   if (verb == "counts") return net::RequestBody{net::CountsRequest{{id}}};
+  for (const auto& [name, kind] : {std::pair{"ancestors", QueryKind::kSelfAndAncestors},
+                                   {"descendants", QueryKind::kSelfAndDescendants},
+                                   {"projects", QueryKind::kAllProjectIds}}) {
+    if (verb == name) return net::RequestBody{IdQuery{.kind = kind, .id = id}};
+  }
   return std::nullopt;
 }
 
@@ -299,8 +295,7 @@ struct Connection {
 
 struct Totals {
   uint64_t requests = 0;  // answered
-  uint64_t windows = 0;
-  uint64_t writes = 0;  // write() calls that sent bytes
+  uint64_t writes = 0;    // write() calls that sent bytes
   uint64_t bytes_out = 0, bytes_in = 0;
   uint64_t errors = 0;
   std::string first_error;
@@ -431,7 +426,6 @@ int Run(const Flags& f) {
           if (c.answered == f.pipeline) {
             c.active = false;
             --active;
-            ++t.windows;
             if (!stopping && Clock::now() >= stop_at && f.requests == 0) stopping = true;
             start_window(i);
             break;
