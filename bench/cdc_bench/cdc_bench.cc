@@ -44,6 +44,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cinttypes>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
@@ -65,10 +66,13 @@
 namespace canopy::bench::cdc_bench {
 namespace {
 
-canopy::Lsn CurrentWalLsnOrDie(PgConnection& db) {
+// Waits until `replica` has applied the server's current WAL position.
+void CatchUp(canopy::cdc::Replica& replica, PgConnection& db, std::chrono::minutes limit) {
   Result<canopy::Lsn> lsn = db.CurrentWalLsn();
   if (!lsn.ok()) Die(lsn.status().ToString());
-  return lsn.value();
+  if (Status s = replica.WaitUntilApplied(lsn.value(), limit); !s.ok()) {
+    Die("catch up: " + s.ToString());
+  }
 }
 
 }  // namespace
@@ -172,10 +176,7 @@ int Run() {
   Phase("second-copy");
   const auto t1 = Clock::now();
   ExecOrDie(db, "SELECT pg_logical_emit_message(true, 'canopy_cdc_bench', 'settle')");
-  if (auto s = replica.WaitUntilApplied(CurrentWalLsnOrDie(db), std::chrono::minutes(10));
-      !s.ok()) {
-    Die("catch up: " + s.ToString());
-  }
+  CatchUp(replica, db, std::chrono::minutes(10));
   const double second_copy = SecondsSince(t1);
   Phase("snapshot-end");
   const double load_cpu = SelfCpuUsage().cpu_seconds - cpu0;
@@ -186,9 +187,9 @@ int Run() {
   std::fprintf(stderr, "snapshot: slot %s, walsender pid %d\n", after_load.slot_name.c_str(),
                walsender);
   for (const canopy::cdc::TableLoadProgress& p : after_load.tables) {
-    std::fprintf(stderr, "  copied %-28s %9llu rows %8.1f MB in %6.2f s (%.0f rows/s)\n",
-                 p.table.c_str(), static_cast<unsigned long long>(p.rows),
-                 static_cast<double>(p.bytes) / 1e6, p.seconds, p.rows_per_second);
+    std::fprintf(stderr, "  copied %-28s %9" PRIu64 " rows %8.1f MB in %6.2f s (%.0f rows/s)\n",
+                 p.table.c_str(), p.rows, static_cast<double>(p.bytes) / 1e6, p.seconds,
+                 p.rows_per_second);
   }
 
   // --- commit-to-visible latency under a steady write load ------------------
@@ -206,9 +207,7 @@ int Run() {
 
   // --- apply backlog vs pg_recvlogical -------------------------------------
   ExecOrDie(db, "SELECT pg_create_logical_replication_slot('canopy_bench_recv', 'pgoutput')");
-  if (auto s = replica.WaitUntilApplied(CurrentWalLsnOrDie(db), std::chrono::minutes(1)); !s.ok()) {
-    Die("catch up: " + s.ToString());
-  }
+  CatchUp(replica, db, std::chrono::minutes(1));
   const uint64_t applied_before = replica.status().changes_applied;
   paused = true;
   Phase("backlog-write");
@@ -257,14 +256,12 @@ int Run() {
 
   // --- report --------------------------------------------------------------
   auto rate_of = [](uint64_t rows, double s) { return static_cast<double>(rows) / s; };
-  std::printf(
-      "\ncdc_bench: %llu namespaces, %llu projects, %llu runner links (%llu rows); backlog %llu "
-      "row "
-      "changes in transactions of %llu\n",
-      static_cast<unsigned long long>(data.namespace_rows),
-      static_cast<unsigned long long>(data.project_rows), static_cast<unsigned long long>(links),
-      static_cast<unsigned long long>(total_rows), static_cast<unsigned long long>(applied),
-      static_cast<unsigned long long>(txn_rows));
+  std::printf("\ncdc_bench: %" PRIu64 " namespaces, %" PRIu64 " projects, %" PRIu64
+              " runner links (%" PRIu64 " rows); backlog %" PRIu64
+              " "
+              "row "
+              "changes in transactions of %" PRIu64 "\n",
+              data.namespace_rows, data.project_rows, links, total_rows, applied, txn_rows);
   std::printf("%-50s %9s %12s %7s %9s\n", "what", "seconds", "rows/s", "ratio", "bench CPU");
   auto row = [&](const char* what, double s, uint64_t rows, double ratio, double cpu) {
     char cpu_text[32] = "";
@@ -292,13 +289,12 @@ int Run() {
   row("canopy apply from backlog", apply_seconds, applied, recv.seconds / apply_seconds, apply_cpu);
   std::printf(
       "(snapshot: build %.2f s after the copy stage, 2nd copy at first publish %.2f s; bench CPU "
-      "for start -> first publish %.2f s; COPY text %.1f MB, binary %.1f MB; index %llu "
+      "for start -> first publish %.2f s; COPY text %.1f MB, binary %.1f MB; index %" PRIu64
+      " "
       "namespaces, "
-      "%llu projects, ~%.0f MB both copies)\n",
+      "%" PRIu64 " projects, ~%.0f MB both copies)\n",
       load_snapshot - copy_stage, second_copy, load_cpu, static_cast<double>(copy_text.bytes) / 1e6,
-      static_cast<double>(copy_binary.bytes) / 1e6,
-      static_cast<unsigned long long>(index_stats.namespaces),
-      static_cast<unsigned long long>(index_stats.projects),
+      static_cast<double>(copy_binary.bytes) / 1e6, index_stats.namespaces, index_stats.projects,
       static_cast<double>(index_stats.memory_bytes) / 1e6);
   std::printf(
       "(apply: walsender CPU %.2f s while canopy applied in %.2f s wall (canopy %.2f s CPU, "
@@ -316,9 +312,9 @@ int Run() {
                 "sent p50", "sent p99", "rtt p50", "rtt p99");
     for (const LatencyResult& l : latency) {
       std::printf(
-          "%8llu %10.1f %7zu %7.3f %7.3f %7.3f %7.3f %7.3f %5.1f%% | %8.3f %8.3f | %7.3f %7.3f\n",
-          static_cast<unsigned long long>(l.target_rate), l.achieved_rate, l.commits, l.p50, l.p90,
-          l.p99, l.p999, l.max,
+          "%8" PRIu64
+          " %10.1f %7zu %7.3f %7.3f %7.3f %7.3f %7.3f %5.1f%% | %8.3f %8.3f | %7.3f %7.3f\n",
+          l.target_rate, l.achieved_rate, l.commits, l.p50, l.p90, l.p99, l.p999, l.max,
           l.commits ? 100.0 * static_cast<double>(l.before_return) / static_cast<double>(l.commits)
                     : 0.0,
           l.sent_p50, l.sent_p99, l.rtt_p50, l.rtt_p99);
@@ -329,12 +325,13 @@ int Run() {
         "transaction, i.e. including that round trip; rtt: the transaction's round trip)\n");
     for (const LatencyResult& l : latency) {
       std::printf(
-          "(at %llu/s: %zu subgroup creates, %zu archive toggles, %zu subgroup moves; mean %.3f "
+          "(at %" PRIu64
+          "/s: %zu subgroup creates, %zu archive toggles, %zu subgroup moves; mean %.3f "
           "ms; "
           "%zu/%zu end LSNs from pg_walinspect, the rest pg_current_wal_insert_lsn(); %zu never "
           "visible; bench CPU %.2f s, walsender CPU %.2f s in %.1f s)\n",
-          static_cast<unsigned long long>(l.target_rate), l.kinds[0], l.kinds[1], l.kinds[2],
-          l.mean, l.exact_lsns, l.commits, l.never_visible, l.self_cpu, l.walsender_cpu, l.seconds);
+          l.target_rate, l.kinds[0], l.kinds[1], l.kinds[2], l.mean, l.exact_lsns, l.commits,
+          l.never_visible, l.self_cpu, l.walsender_cpu, l.seconds);
     }
   }
   std::printf("(memory: bench RSS %.0f MB after the load, peak %.0f MB; load average at end %s)\n",
@@ -343,9 +340,8 @@ int Run() {
       "aims: load >= 0.8x raw COPY, apply >= 0.9x pg_recvlogical, visible p99 <= 10 "
       "ms\n");
   if (applied != changes) {
-    std::fprintf(stderr, "cdc_bench: applied %llu row changes, expected %llu\n",
-                 static_cast<unsigned long long>(applied),
-                 static_cast<unsigned long long>(changes));
+    std::fprintf(stderr, "cdc_bench: applied %" PRIu64 " row changes, expected %" PRIu64 "\n",
+                 applied, changes);
     return 1;
   }
   return 0;

@@ -65,18 +65,13 @@ std::vector<std::string> LoaderPieces(PgConnection& db, const canopy::cdc::Table
 
 Timed CopyTables(const std::string& conninfo, const canopy::cdc::TableMapping& m,
                  const char* options) {
-  Timed out;
-  const double cpu0 = SelfCpuUsage().cpu_seconds;
-  const auto t0 = Clock::now();
-  std::unique_ptr<PgConnection> c = ConnectOrDie(conninfo);
+  std::vector<std::string> copies;
   for (canopy::Table t : canopy::cdc::kAllTables) {
     const canopy::cdc::TableSpec& spec = m.Spec(t);
-    out.bytes += CopyOutOrDie(*c, "COPY " + canopy::cdc::QualifiedName(spec) + " (" +
-                                      ColumnList(spec) + ") TO STDOUT" + options);
+    copies.push_back("COPY " + canopy::cdc::QualifiedName(spec) + " (" + ColumnList(spec) +
+                     ") TO STDOUT" + options);
   }
-  out.seconds = SecondsSince(t0);
-  out.cpu = SelfCpuUsage().cpu_seconds - cpu0;
-  return out;
+  return CopyPiecesParallel(conninfo, copies, 1);
 }
 
 Timed CopyPiecesParallel(const std::string& conninfo, const std::vector<std::string>& pieces,

@@ -28,8 +28,9 @@ struct Timed {
 std::vector<std::string> LoaderPieces(PgConnection& db, const canopy::cdc::TableMapping& m,
                                       uint64_t split);
 
-// COPY of every mapped table with its mapped columns on one connection;
-// `options` follows "TO STDOUT" (e.g. " (FORMAT binary)").
+// COPY of every mapped table with its mapped columns on one connection (one
+// after another, as CopyPiecesParallel with one worker); `options` follows
+// "TO STDOUT" (e.g. " (FORMAT binary)").
 Timed CopyTables(const std::string& conninfo, const canopy::cdc::TableMapping& m,
                  const char* options);
 
