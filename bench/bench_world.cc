@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cinttypes>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -70,9 +71,9 @@ std::unique_ptr<BenchWorld> BuildWorld() {
   const testing::GitlabForestCounts counts = testing::CountForest(w->forest);
   std::printf(
       "forest: %zu users, %zu groups, %zu project namespaces, %zu projects, %zu runner "
-      "links, max depth %d (seed %llu, generated in %.2f s)\n",
+      "links, max depth %d (seed %" PRIu64 ", generated in %.2f s)\n",
       counts.users, counts.groups, counts.project_namespaces, counts.projects, counts.runner_links,
-      counts.max_depth, static_cast<unsigned long long>(options.seed), w->generate_seconds);
+      counts.max_depth, options.seed, w->generate_seconds);
 
   // Row order of the initial load: "id" (each table by id, as a plain COPY
   // gives it; the default) or "preorder" (ORDER BY traversal_ids).
@@ -109,17 +110,15 @@ std::unique_ptr<BenchWorld> BuildWorld() {
   w->loaded_namespaces = counts.users + counts.groups + counts.project_namespaces;
   w->loaded_projects = counts.projects;
   w->loaded_runner_links = counts.runner_links;
-  std::printf(
-      "index: loaded %llu row changes (%s order) in %.2f s (%.0f rows/s, both copies), "
-      "IndexStats: %llu namespaces, %llu projects, %llu links, %llu orphans\n",
-      static_cast<unsigned long long>(w->loaded_row_changes),
-      order == testing::LoadOrder::kPreorder ? "preorder" : "id", w->load_seconds,
-      static_cast<double>(w->loaded_row_changes) / w->load_seconds,
-      static_cast<unsigned long long>(w->stats_after_load.namespaces),
-      static_cast<unsigned long long>(w->stats_after_load.projects),
-      static_cast<unsigned long long>(w->stats_after_load.runner_links),
-      static_cast<unsigned long long>(w->stats_after_load.orphan_namespaces +
-                                      w->stats_after_load.orphan_projects));
+  std::printf("index: loaded %" PRIu64
+              " row changes (%s order) in %.2f s (%.0f rows/s, both copies), "
+              "IndexStats: %" PRIu64 " namespaces, %" PRIu64 " projects, %" PRIu64
+              " links, %" PRIu64 " orphans\n",
+              w->loaded_row_changes, order == testing::LoadOrder::kPreorder ? "preorder" : "id",
+              w->load_seconds, static_cast<double>(w->loaded_row_changes) / w->load_seconds,
+              w->stats_after_load.namespaces, w->stats_after_load.projects,
+              w->stats_after_load.runner_links,
+              w->stats_after_load.orphan_namespaces + w->stats_after_load.orphan_projects);
   if (w->compact_seconds > 0) {
     std::printf("index: Compact() after the load took %.2f s\n", w->compact_seconds);
   } else {
@@ -149,9 +148,8 @@ std::unique_ptr<BenchWorld> BuildWorld() {
   // measure a laid-out index and the ":changed" ones the walk.
   const uint64_t laid_out_after_warmup = w->index->Stats().laid_out_namespaces;
   if (EnvUint64("CANOPY_BENCH_COMPACT", 1) != 0) Check(w->index->Compact(), "Compact");
-  std::printf("laid-out namespaces: %llu after the warm-up, %llu after Compact()\n",
-              static_cast<unsigned long long>(laid_out_after_warmup),
-              static_cast<unsigned long long>(w->index->Stats().laid_out_namespaces));
+  std::printf("laid-out namespaces: %" PRIu64 " after the warm-up, %" PRIu64 " after Compact()\n",
+              laid_out_after_warmup, w->index->Stats().laid_out_namespaces);
 
   // Query pools (after the warm-up, which deleted a few rows).
   const std::vector<uint8_t> depth = testing::NamespaceDepths(w->forest);

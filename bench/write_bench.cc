@@ -162,15 +162,11 @@ void BM_MoveSubtree(benchmark::State& state) {
   NamespaceRow moved = *row;
   const std::optional<int64_t> home = row->parent_id;
   const int64_t probe = DeepestDescendant(named.huge_group_id);
-  {
-    ReadView view = w.index->Read();
-    Result<SubtreeCounts> counts = view.Counts(named.huge_group_id);
-    if (counts.ok()) {
-      state.counters["subtree_groups"] = static_cast<double>(counts->descendant_groups + 1);
-      state.counters["subtree_nodes"] = static_cast<double>(counts->descendant_groups + 1 +
-                                                            counts->descendant_project_namespaces);
-      state.counters["subtree_projects"] = static_cast<double>(counts->projects);
-    }
+  if (Result<SubtreeCounts> counts = w.index->Read().Counts(named.huge_group_id); counts.ok()) {
+    state.counters["subtree_groups"] = static_cast<double>(counts->descendant_groups + 1);
+    state.counters["subtree_nodes"] =
+        static_cast<double>(counts->descendant_groups + 1 + counts->descendant_project_namespaces);
+    state.counters["subtree_projects"] = static_cast<double>(counts->projects);
   }
   int64_t target = 0;
   for (auto _ : state) {
@@ -206,12 +202,9 @@ void BM_MoveSubtreeGitlabWal(benchmark::State& state) {
   const NamespaceRow* row = HugeGroupToMove(w, state);
   if (row == nullptr) return;
   std::vector<int64_t> subtree;
-  {
-    ReadView view = w.index->Read();
-    if (!view.SelfAndDescendants(named.huge_group_id, true, &subtree).ok()) {
-      FailBenchmark(state, "descendants failed");
-      return;
-    }
+  if (!w.index->Read().SelfAndDescendants(named.huge_group_id, true, &subtree).ok()) {
+    FailBenchmark(state, "descendants failed");
+    return;
   }
   const std::optional<int64_t> home = row->parent_id;
   bool there = false;
@@ -341,27 +334,23 @@ void BM_GrowthStall(benchmark::State& state) {
     uint64_t rng = 0x2545F4914F6CDD1Dull;
     for (size_t i = 0; i < txns; ++i) {
       const int64_t group = static_cast<int64_t>(2 * i + 1), pn = group + 1;
-      NamespaceRow g;
-      g.id = group;
-      g.type = NamespaceType::kGroup;
+      // (appended, not "g" + ...: GCC 12's -Wrestrict false positive at -O3)
+      std::string g_path = "g", p_path = "p";
+      g_path += std::to_string(i);
+      p_path += std::to_string(i);
+      NamespaceRow g{.id = group, .type = NamespaceType::kGroup, .name = g_path, .path = g_path};
       rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
       if (i % 64 != 0) g.parent_id = static_cast<int64_t>(2 * (rng % i) + 1);  // an earlier group
-      // (appended, not "g" + ...: GCC 12's -Wrestrict false positive at -O3)
-      g.path = "g";
-      g.path += std::to_string(i);
-      g.name = g.path;
-      NamespaceRow p;
-      p.id = pn;
-      p.type = NamespaceType::kProject;
-      p.parent_id = group;
-      p.path = "p";
-      p.path += std::to_string(i);
-      p.name = p.path;
-      ProjectRow project;
-      project.id = static_cast<int64_t>(i + 1);
-      project.namespace_id = group;
-      project.project_namespace_id = pn;
-      project.path = project.name = p.path;
+      const NamespaceRow p{.id = pn,
+                           .parent_id = group,
+                           .type = NamespaceType::kProject,
+                           .name = p_path,
+                           .path = p_path};
+      const ProjectRow project{.id = static_cast<int64_t>(i + 1),
+                               .namespace_id = group,
+                               .project_namespace_id = pn,
+                               .name = p_path,
+                               .path = p_path};
       Transaction txn{Lsn(i + 1), {UpsertNamespace{g}, UpsertNamespace{p}, UpsertProject{project}}};
       const auto start = std::chrono::steady_clock::now();
       const double cpu_start = ThreadCpuSeconds();
