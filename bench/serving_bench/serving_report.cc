@@ -15,10 +15,7 @@ namespace {
 std::string Sig(double v) {
   if (v < 0) return "-";
   if (v == 0) return "0";
-  if (v < 1) return Format("%.3f", v);
-  if (v < 10) return Format("%.2f", v);
-  if (v < 100) return Format("%.1f", v);
-  return Format("%.0f", v);
+  return Format(v < 1 ? "%.3f" : v < 10 ? "%.2f" : v < 100 ? "%.1f" : "%.0f", v);
 }
 
 // 1234567 -> "1,234,567"; small rates keep one decimal.
