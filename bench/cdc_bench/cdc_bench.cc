@@ -255,44 +255,37 @@ int Run() {
   const double peak_rss = static_cast<double>(testing::SelfMemoryBytes("VmHWM:")) / (1 << 20);
 
   // --- report --------------------------------------------------------------
-  auto rate_of = [](uint64_t rows, double s) { return static_cast<double>(rows) / s; };
   std::printf("\ncdc_bench: %" PRIu64 " namespaces, %" PRIu64 " projects, %" PRIu64
               " runner links (%" PRIu64 " rows); backlog %" PRIu64
-              " "
-              "row "
-              "changes in transactions of %" PRIu64 "\n",
+              " row changes in transactions of %" PRIu64 "\n",
               data.namespace_rows, data.project_rows, links, total_rows, applied, txn_rows);
   std::printf("%-50s %9s %12s %7s %9s\n", "what", "seconds", "rows/s", "ratio", "bench CPU");
-  auto row = [&](const char* what, double s, uint64_t rows, double ratio, double cpu) {
+  // ratio: the base's seconds / these (1 for the base itself); cpu < 0: not shown.
+  auto row = [&](const char* what, double s, uint64_t rows, double base, double cpu) {
     char cpu_text[32] = "";
     if (cpu >= 0) std::snprintf(cpu_text, sizeof cpu_text, "%.2f", cpu);
-    std::printf("%-50s %9.2f %12.0f %7.2f %9s\n", what, s, rate_of(rows, s), ratio, cpu_text);
+    std::printf("%-50s %9.2f %12.0f %7.2f %9s\n", what, s, static_cast<double>(rows) / s, base / s,
+                cpu_text);
   };
-  row("COPY TO STDOUT, text, 1 connection (base)", copy_text.seconds, total_rows, 1.0,
-      copy_text.cpu);
-  row("COPY TO STDOUT, binary, 1 connection", copy_binary.seconds, total_rows,
-      copy_text.seconds / copy_binary.seconds, copy_binary.cpu);
+  const double text = copy_text.seconds;
+  row("COPY TO STDOUT, text, 1 connection (base)", text, total_rows, text, copy_text.cpu);
+  row("COPY TO STDOUT, binary, 1 connection", copy_binary.seconds, total_rows, text,
+      copy_binary.cpu);
   char what[96];
   std::snprintf(what, sizeof what, "COPY loader's %zu pieces, text, %d connections", pieces.size(),
                 o.snapshot_workers);
-  row(what, copy_pieces.seconds, total_rows, copy_text.seconds / copy_pieces.seconds,
-      copy_pieces.cpu);
-  row("canopy snapshot: copy stage (COPY + parse)", copy_stage, total_rows,
-      copy_text.seconds / copy_stage, -1);
-  row("canopy snapshot (copy + build), as reported", load_snapshot, total_rows,
-      copy_text.seconds / load_snapshot, -1);
-  row("canopy start -> streaming (incl. slot)", load_wall, total_rows,
-      copy_text.seconds / load_wall, -1);
-  row("canopy start -> first publish (+ 2nd copy)", load_wall + second_copy, total_rows,
-      copy_text.seconds / (load_wall + second_copy), load_cpu);
-  row("pg_recvlogical drain to /dev/null (base)", recv.seconds, applied, 1.0, recv.cpu);
-  row("canopy apply from backlog", apply_seconds, applied, recv.seconds / apply_seconds, apply_cpu);
+  row(what, copy_pieces.seconds, total_rows, text, copy_pieces.cpu);
+  row("canopy snapshot: copy stage (COPY + parse)", copy_stage, total_rows, text, -1);
+  row("canopy snapshot (copy + build), as reported", load_snapshot, total_rows, text, -1);
+  row("canopy start -> streaming (incl. slot)", load_wall, total_rows, text, -1);
+  row("canopy start -> first publish (+ 2nd copy)", load_wall + second_copy, total_rows, text,
+      load_cpu);
+  row("pg_recvlogical drain to /dev/null (base)", recv.seconds, applied, recv.seconds, recv.cpu);
+  row("canopy apply from backlog", apply_seconds, applied, recv.seconds, apply_cpu);
   std::printf(
       "(snapshot: build %.2f s after the copy stage, 2nd copy at first publish %.2f s; bench CPU "
       "for start -> first publish %.2f s; COPY text %.1f MB, binary %.1f MB; index %" PRIu64
-      " "
-      "namespaces, "
-      "%" PRIu64 " projects, ~%.0f MB both copies)\n",
+      " namespaces, %" PRIu64 " projects, ~%.0f MB both copies)\n",
       load_snapshot - copy_stage, second_copy, load_cpu, static_cast<double>(copy_text.bytes) / 1e6,
       static_cast<double>(copy_binary.bytes) / 1e6, index_stats.namespaces, index_stats.projects,
       static_cast<double>(index_stats.memory_bytes) / 1e6);
