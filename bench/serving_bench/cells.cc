@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <sstream>
@@ -26,9 +27,7 @@ using testing::Fixed;
 
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
+  return {std::istreambuf_iterator<char>(in), {}};
 }
 
 // The last `lines` lines of `text`, for error messages.
@@ -53,9 +52,11 @@ struct ClientRun {
   std::string error;  // start failure
 };
 
-ClientRun RunClient(const std::vector<std::string>& argv, const std::string& output_file,
-                    const CellPlan& plan, bool measure_server, double time_limit_seconds) {
+// Its output goes to WORK_DIR/TAG.out.
+ClientRun RunClient(const std::vector<std::string>& argv, const CellPlan& plan, bool measure_server,
+                    double time_limit_seconds) {
   ClientRun run;
+  const std::string output_file = plan.work_dir + "/" + plan.tag + ".out";
   unlink(output_file.c_str());
   const double cpu0 = measure_server && plan.server_cpu ? plan.server_cpu() : 0;
   Result<std::unique_ptr<Child>> child = Child::Start(argv, output_file);
@@ -132,7 +133,6 @@ CellMeasure RunRedisBenchmark(const std::string& binary, const std::string& sock
   CellMeasure m;
   const uint64_t window =
       static_cast<uint64_t>(plan.shape.connections) * static_cast<uint64_t>(plan.shape.in_flight);
-  const std::string out = plan.work_dir + "/" + plan.tag + ".out";
   auto argv_for = [&](uint64_t n) {
     std::vector<std::string> argv = {binary,
                                      "-s",
@@ -158,7 +158,7 @@ CellMeasure RunRedisBenchmark(const std::string& binary, const std::string& sock
     uint64_t n = window;
     double rate = 0;
     for (int probe = 0; probe < 10; ++probe) {
-      ClientRun run = RunClient(argv_for(n), out, plan, false, limit);
+      ClientRun run = RunClient(argv_for(n), plan, false, limit);
       if (!run.error.empty()) {
         m.error = "redis-benchmark (probe): " + run.error;
         return m;
@@ -183,7 +183,7 @@ CellMeasure RunRedisBenchmark(const std::string& binary, const std::string& sock
     total = std::clamp<uint64_t>(total, window, 200'000'000);
     total = (total + window - 1) / window * window;
   }
-  ClientRun run = RunClient(argv_for(total), out, plan, true, limit);
+  ClientRun run = RunClient(argv_for(total), plan, true, limit);
   m.command = CommandLine(argv_for(total));
   if (!run.error.empty()) {
     m.error = "redis-benchmark: " + run.error;
@@ -220,8 +220,7 @@ CellMeasure RunLoadgen(const std::string& binary, const std::string& socket,
   }
   argv.insert(argv.end(), query.begin(), query.end());
   m.command = CommandLine(argv);
-  const std::string out = plan.work_dir + "/" + plan.tag + ".out";
-  ClientRun run = RunClient(argv, out, plan, true, std::max(90.0, 20 * plan.seconds));
+  ClientRun run = RunClient(argv, plan, true, std::max(90.0, 20 * plan.seconds));
   if (!run.error.empty()) {
     m.error = "canopy_loadgen: " + run.error;
     return m;
@@ -287,8 +286,7 @@ CellMeasure RunPgbench(const std::string& binary, const std::string& conninfo,
   }
   argv.push_back(conninfo);
   m.command = CommandLine(argv);
-  const std::string out = plan.work_dir + "/" + plan.tag + ".out";
-  ClientRun run = RunClient(argv, out, plan, true, limit);
+  ClientRun run = RunClient(argv, plan, true, limit);
   // Per-transaction latencies (µs, third column) from the log files.
   std::vector<double> latencies;
   std::error_code ec;

@@ -41,19 +41,16 @@ struct CellMeasure {
   double requests_per_write = 0;   // canopy_loadgen only
 };
 
-// Reads the CPU seconds the server has used so far; called before and after.
-using CpuReader = std::function<double()>;
-// Called after a client exits, before the second CPU reading (lets the
-// PostgreSQL backends of the client exit and be reaped).
-using Settle = std::function<void()>;
-
 struct CellPlan {
   Shape shape;
   double seconds = 3;    // <= 0: a check, the least run each client allows
   std::string work_dir;  // logs and scripts go here
   std::string tag;       // file name stem for this cell ("q3-redis-16x32")
-  CpuReader server_cpu;
-  Settle settle;
+  // Reads the CPU seconds the server has used so far; called before and after.
+  std::function<double()> server_cpu;
+  // Called after a client exits, before the second CPU reading (lets the
+  // PostgreSQL backends of the client exit and be reaped).
+  std::function<void()> settle;
 };
 
 // redis-benchmark -s SOCKET -c C -P P -n N --csv COMMAND...: N is calibrated

@@ -25,14 +25,13 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cmath>
-#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <memory>
 #include <optional>
+#include <ranges>
 #include <string>
 #include <thread>
 #include <vector>
@@ -90,21 +89,11 @@ struct Flags : DatabaseFlags {
 };
 
 std::vector<std::string> Split(const std::string& s, char sep) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (start <= s.size()) {
-    const size_t end = std::min(s.find(sep, start), s.size());
-    if (end > start) out.push_back(s.substr(start, end - start));
-    start = end + 1;
+  std::vector<std::string> out;  // the non-empty items
+  for (const auto item : std::views::split(s, sep)) {
+    if (!item.empty()) out.emplace_back(item.begin(), item.end());
   }
   return out;
-}
-
-std::optional<Server> ServerFromKey(const std::string& key) {
-  for (Server s : kAllServers) {
-    if (key == ServerKey(s)) return s;
-  }
-  return std::nullopt;
 }
 
 std::string DefaultPgbench() {
@@ -156,8 +145,7 @@ void AddFlags(CLI::App* app, Flags* f) {
          [f](const std::string& list) {
            f->questions = Split(list, ',');
            for (const std::string& q : f->questions) {
-             if (std::find(std::begin(kAllQuestionKeys), std::end(kAllQuestionKeys), q) ==
-                 std::end(kAllQuestionKeys)) {
+             if (std::ranges::find(kAllQuestionKeys, q) == std::end(kAllQuestionKeys)) {
                throw CLI::ValidationError("--questions", std::string("no question '") + q + "'");
              }
            }
@@ -171,8 +159,8 @@ void AddFlags(CLI::App* app, Flags* f) {
          [f](const std::vector<std::string>& lists) {
            for (const std::string& list : lists) {
              for (const std::string& key : Split(list, ',')) {
-               std::optional<Server> server = ServerFromKey(key);
-               if (!server)
+               const Server* server = std::ranges::find(kAllServers, key, ServerKey);
+               if (server == std::end(kAllServers))
                  throw CLI::ValidationError("--servers", std::string("no server '") + key + "'");
                f->servers.push_back(*server);
              }
@@ -370,11 +358,10 @@ Status StartCanopyd(const Flags& f, const std::string& work, const std::string& 
   Result<std::unique_ptr<Child>> child = Child::Start(argv, work + "/canopyd.log");
   if (!child.ok()) return child.status();
   s->canopyd = std::move(child.value());
-  net::ClientOptions options;
-  options.unix_path = s->canopy_socket;
-  options.connect_timeout = std::chrono::milliseconds(1000);
-  options.io_timeout = std::chrono::milliseconds(5000);
-  options.reconnect = false;
+  const net::ClientOptions options{.unix_path = s->canopy_socket,
+                                   .connect_timeout = std::chrono::milliseconds(1000),
+                                   .io_timeout = std::chrono::milliseconds(5000),
+                                   .reconnect = false};
   int polls = 0;
   Status st = WaitReady(s->canopyd.get(), "canopyd", std::chrono::seconds(900), [&] {
     net::Client client(options);
@@ -433,9 +420,8 @@ CheckResult CheckAnswers(const Flags& f, const Servers& s, const std::string& pg
     ++result.mismatches;
     std::cerr << "MISMATCH " << q.label << " (" << way << "): " << what << "\n";
   };
-  net::ClientOptions options;
-  options.unix_path = s.canopy_socket;
-  Result<std::unique_ptr<testing::Asker>> canopy = testing::MakeCanopyNetAsker(options);
+  Result<std::unique_ptr<testing::Asker>> canopy =
+      testing::MakeCanopyNetAsker({.unix_path = s.canopy_socket});
   Result<std::unique_ptr<testing::PgAsker>> pg = testing::PgAsker::Connect(pg_unix);
   Result<std::unique_ptr<RespConnection>> redis = RespConnection::Connect(s.redis_socket);
   std::unique_ptr<RespConnection> resp;

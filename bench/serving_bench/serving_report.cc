@@ -40,10 +40,8 @@ const Cell* Find(const ReportInput& in, const ServingQuestion* q, Server s, cons
 }
 
 const ServingQuestion* FindQuestion(const ReportInput& in, const std::string& key) {
-  for (const ServingQuestion* q : in.questions) {
-    if (q->key == key) return q;
-  }
-  return nullptr;
+  const auto q = std::ranges::find(in.questions, key, &ServingQuestion::key);
+  return q == in.questions.end() ? nullptr : *q;
 }
 
 bool Ran(const Cell* c) { return c != nullptr && c->skipped.empty() && c->m.ok; }
@@ -84,14 +82,15 @@ std::string CellText(const Cell* c) {
   return "";
 }
 
-// One target row: `value` against `limit` (at most, or at least).
+// One target row: `value` (shown by `show`) against `limit` (at most, or at least).
 std::string TargetRow(const std::string& what, const std::string& target, double value,
-                      double limit, bool at_most, const std::string& today) {
+                      double limit, bool at_most, const std::string& today,
+                      std::string (*show)(double) = Ratio) {
   std::string verdict = "not measured";
   if (value > 0 && std::isfinite(value)) {
     verdict = (at_most ? value <= limit : value >= limit) ? "**met**" : "not met";
   }
-  return "| " + what + " | " + target + " | " + Ratio(value) + " | " + verdict + " | " + today +
+  return "| " + what + " | " + target + " | " + show(value) + " | " + verdict + " | " + today +
          " |\n";
 }
 
@@ -140,12 +139,9 @@ void TargetsSection(const ReportInput& in, std::string* md) {
       per_write =
           per_write < 0 ? c->m.requests_per_write : std::min(per_write, c->m.requests_per_write);
   }
-  *md += "| canopy_loadgen: requests per write() at a window of 32 | >= 16 | " +
-         (per_write > 0 ? Sig(per_write) : std::string("-")) + " | " +
-         (per_write <= 0    ? "not measured"
-          : per_write >= 16 ? "**met**"
-                            : "not met") +
-         " | (the project's Client: 1) |\n\n";
+  *md += TargetRow("canopy_loadgen: requests per write() at a window of 32", ">= 16", per_write, 16,
+                   false, "(the project's Client: 1)", Sig) +
+         "\n";
 }
 
 // A matrix: rows question x server, columns shapes, `value` per cell.
@@ -171,7 +167,7 @@ void Matrix(const ReportInput& in, const std::string& title, const std::string& 
       for (const Shape& shape : in.shapes) {
         const Cell* c = Find(in, q, s, shape);
         const std::string t = CellText(c);
-        *md += " " + (t.empty() ? value(in, c) : t) + " |";
+        *md += " " + (t.empty() ? value(c) : t) + " |";
       }
       *md += "\n";
     }
@@ -228,18 +224,17 @@ std::string MarkdownReport(const ReportInput& in) {
       "CPU time of the server process(es) during the measured client run (/proc utime+stime; "
       "PostgreSQL: the postmaster and all its backends) / requests answered. Columns: "
       "connections x requests in flight per connection. Lower is better.",
-      [](const ReportInput&, const Cell* c) { return Sig(c->ServerCpuUsPerRequest()); }, &md);
+      [](const Cell* c) { return Sig(c->ServerCpuUsPerRequest()); }, &md);
   Matrix(
       in, "Requests per second",
       "Answers per second as the client measured them (all connections together). On 2 cores "
       "the client shares the machine with the server, so this is the pair's throughput.",
-      [](const ReportInput&, const Cell* c) { return Rate(c->m.ops_per_s); }, &md);
+      [](const Cell* c) { return Rate(c->m.ops_per_s); }, &md);
   Matrix(
       in, "Latency p50 / p99, µs",
       "Per request, from the write of its window (P requests) to its answer; pgbench: per "
       "transaction (the whole pipeline of P).",
-      [](const ReportInput&, const Cell* c) { return Sig(c->m.p50_us) + " / " + Sig(c->m.p99_us); },
-      &md);
+      [](const Cell* c) { return Sig(c->m.p50_us) + " / " + Sig(c->m.p99_us); }, &md);
 
   md +=
       "## Every cell\n\nvs Redis = server CPU per request / Redis's; best SQL / x = the "
