@@ -243,11 +243,8 @@ int Connect(const Flags& f) {
 
 // One frame of `body` with request id `id`.
 std::vector<uint8_t> Encode(uint64_t id, net::RequestBody body) {
-  net::Request request;
-  request.request_id = id;
-  request.body = std::move(body);
   flatbuffers::FlatBufferBuilder builder(256);
-  EncodeRequest(request, &builder);
+  EncodeRequest(net::Request{.request_id = id, .body = std::move(body)}, &builder);
   return {builder.GetBufferPointer(), builder.GetBufferPointer() + builder.GetSize()};
 }
 
@@ -320,9 +317,7 @@ int Run(const Flags& f) {
     SayHello(c.fd, f, &c.reader);
     if (c.reader.has_partial()) Fail("hello: unexpected bytes after the answer");
     fcntl(c.fd, F_SETFL, fcntl(c.fd, F_GETFL) | O_NONBLOCK);
-    epoll_event ev{};
-    ev.events = EPOLLIN;
-    ev.data.u64 = i;
+    epoll_event ev{.events = EPOLLIN, .data = {.u64 = i}};
     if (epoll_ctl(ep, EPOLL_CTL_ADD, c.fd, &ev) != 0) Fail("epoll_ctl");
   }
 
@@ -341,8 +336,8 @@ int Run(const Flags& f) {
   bool stopping = false;
   int active = 0;
 
-  // Writes what is left of c's window; true when it is all out.
-  auto flush = [&](size_t i) -> bool {
+  // Writes what is left of c's window (waits for EPOLLOUT while some is left).
+  auto flush = [&](size_t i) {
     Connection& c = conns[i];
     while (c.written < window.size()) {
       const ssize_t n = write(c.fd, window.data() + c.written, window.size() - c.written);
@@ -353,11 +348,10 @@ int Run(const Flags& f) {
       ++t.writes;
       t.bytes_out += static_cast<uint64_t>(n);
     }
-    epoll_event ev{};
-    ev.events = EPOLLIN | (c.written < window.size() ? uint32_t{EPOLLOUT} : uint32_t{0});
-    ev.data.u64 = i;
+    epoll_event ev{
+        .events = EPOLLIN | (c.written < window.size() ? uint32_t{EPOLLOUT} : uint32_t{0}),
+        .data = {.u64 = i}};
     epoll_ctl(ep, EPOLL_CTL_MOD, c.fd, &ev);
-    return c.written == window.size();
   };
   auto start_window = [&](size_t i) {
     Connection& c = conns[i];
