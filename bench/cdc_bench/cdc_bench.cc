@@ -68,9 +68,7 @@ namespace {
 
 // Waits until `replica` has applied the server's current WAL position.
 void CatchUp(canopy::cdc::Replica& replica, PgConnection& db, std::chrono::minutes limit) {
-  Result<canopy::Lsn> lsn = db.CurrentWalLsn();
-  if (!lsn.ok()) Die(lsn.status().ToString());
-  if (Status s = replica.WaitUntilApplied(lsn.value(), limit); !s.ok()) {
+  if (Status s = replica.WaitUntilApplied(OrDie(db.CurrentWalLsn()), limit); !s.ok()) {
     Die("catch up: " + s.ToString());
   }
 }
@@ -93,17 +91,11 @@ int Run() {
                std::thread::hardware_concurrency());
 
   testing::ThrowawayCluster cluster;
-  std::string admin;
-  if (const char* c = std::getenv("CANOPY_CDC_BENCH_CONNINFO"); c != nullptr && *c != 0) {
-    admin = c;
-  } else {
-    Result<std::string> started = cluster.Start("", "canopy-cdc-bench");
-    if (!started.ok()) Die(started.status().ToString());
-    admin = started.value();
-  }
-  Result<std::string> created = testing::RecreateDatabase(admin, "canopy_cdc_bench");
-  if (!created.ok()) Die(created.status().ToString());
-  const std::string conninfo = created.value();
+  const char* given = std::getenv("CANOPY_CDC_BENCH_CONNINFO");
+  const std::string admin = given != nullptr && *given != 0
+                                ? std::string(given)
+                                : OrDie(cluster.Start("", "canopy-cdc-bench"));
+  const std::string conninfo = OrDie(testing::RecreateDatabase(admin, "canopy_cdc_bench"));
   std::unique_ptr<PgConnection> db_connection = ConnectOrDie(conninfo);
   PgConnection& db = *db_connection;
   std::cerr << "creating " << namespaces << " namespaces, " << projects << " projects...\n";

@@ -99,8 +99,7 @@ LatencyResult RunLatency(const std::string& conninfo, canopy::cdc::Replica& repl
     c.sent = Clock::now();
     Result<std::vector<std::string>> values = w->FirstValues(sql);
     c.returned = Clock::now();
-    if (!values.ok()) Die(values.status().ToString());
-    const std::vector<std::string>& v = values.value();
+    const std::vector<std::string> v = OrDie(std::move(values));
     if (v.size() != 2) Die("latency transaction: expected 2 values");
     c.xid = static_cast<uint32_t>(std::strtoull(v[0].c_str(), nullptr, 10) & 0xffffffffULL);
     c.insert_lsn = ParseLsnOrDie(v[1]);

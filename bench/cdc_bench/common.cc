@@ -30,20 +30,14 @@ void Die(const std::string& what) {
 }
 
 std::unique_ptr<PgConnection> ConnectOrDie(const std::string& conninfo) {
-  Result<std::unique_ptr<PgConnection>> db = PgConnection::Open(conninfo);
-  if (!db.ok()) Die(db.status().ToString());
-  return std::move(db).value();
+  return OrDie(PgConnection::Open(conninfo));
 }
 
 void ExecOrDie(PgConnection& db, const std::string& sql) {
   if (Status s = db.Exec(sql); !s.ok()) Die(s.ToString());
 }
 
-std::string ValueOrDie(PgConnection& db, const std::string& sql) {
-  Result<std::string> v = db.Value(sql);
-  if (!v.ok()) Die(v.status().ToString());
-  return v.value();
-}
+std::string ValueOrDie(PgConnection& db, const std::string& sql) { return OrDie(db.Value(sql)); }
 
 double PidCpu(int pid) {
   const testing::ProcCpu cpu = testing::ReadProcCpu(pid);

@@ -39,6 +39,13 @@ std::vector<uint64_t> EnvList(const char* name, const char* fallback);
 // "cdc_bench: WHAT" on stderr, exit 1.
 [[noreturn]] void Die(const std::string& what);
 
+// The value of `result`; on an error, Die with its status.
+template <typename T>
+T OrDie(Result<T> result) {
+  if (!result.ok()) Die(result.status().ToString());
+  return std::move(result).value();
+}
+
 // PostgreSQL, dying on errors.
 std::unique_ptr<PgConnection> ConnectOrDie(const std::string& conninfo);
 void ExecOrDie(PgConnection& db, const std::string& sql);

@@ -21,12 +21,6 @@ std::string ColumnList(const canopy::cdc::TableSpec& spec) {
   return list;
 }
 
-uint64_t CopyOutOrDie(PgConnection& db, const std::string& copy_to_stdout) {
-  Result<uint64_t> bytes = db.CopyOutDiscard(copy_to_stdout);
-  if (!bytes.ok()) Die(bytes.status().ToString());
-  return bytes.value();
-}
-
 }  // namespace
 
 std::vector<std::string> LoaderPieces(PgConnection& db, const canopy::cdc::TableMapping& m,
@@ -76,7 +70,6 @@ Timed CopyTables(const std::string& conninfo, const canopy::cdc::TableMapping& m
 
 Timed CopyPiecesParallel(const std::string& conninfo, const std::vector<std::string>& pieces,
                          int workers) {
-  Timed out;
   std::atomic<size_t> next{0};
   std::atomic<uint64_t> bytes{0};
   const double cpu0 = SelfCpuUsage().cpu_seconds;
@@ -88,15 +81,12 @@ Timed CopyPiecesParallel(const std::string& conninfo, const std::vector<std::str
       for (;;) {
         const size_t i = next.fetch_add(1);
         if (i >= pieces.size()) break;
-        bytes += CopyOutOrDie(*c, pieces[i]);
+        bytes += OrDie(c->CopyOutDiscard(pieces[i]));
       }
     });
   }
   for (std::thread& t : threads) t.join();
-  out.seconds = SecondsSince(t0);
-  out.cpu = SelfCpuUsage().cpu_seconds - cpu0;
-  out.bytes = bytes.load();
-  return out;
+  return {.seconds = SecondsSince(t0), .cpu = SelfCpuUsage().cpu_seconds - cpu0, .bytes = bytes};
 }
 
 }  // namespace canopy::bench::cdc_bench

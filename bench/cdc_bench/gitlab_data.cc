@@ -10,11 +10,8 @@
 namespace canopy::bench::cdc_bench {
 
 BenchData CreateBenchData(PgConnection& db, uint64_t namespaces, uint64_t projects) {
-  testing::GitlabForestOptions options;
-  options.seed = 1;
-  options.namespaces = namespaces;
-  options.projects = projects;
-  const testing::GitlabForest forest = testing::GenerateGitlabForest(options);
+  const testing::GitlabForest forest =
+      testing::GenerateGitlabForest({.seed = 1, .namespaces = namespaces, .projects = projects});
   if (Status s = testing::CreateGitlabDatabase(db, forest); !s.ok()) Die(s.ToString());
 
   BenchData data;
