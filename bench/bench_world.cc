@@ -176,19 +176,15 @@ std::unique_ptr<BenchWorld> BuildWorld() {
   return w;
 }
 
-std::unique_ptr<BenchWorld>& WorldSlot() {
-  static std::unique_ptr<BenchWorld> world;
-  return world;
-}
+// Set by the first World() (constant-initialized: no static order issue).
+std::unique_ptr<BenchWorld> world;
 
 }  // namespace
 
 HierarchyIndexOptions IndexOptionsFor(const testing::GitlabForest& forest) {
-  HierarchyIndexOptions options;
-  options.expected_namespaces = forest.namespaces.size();
-  options.expected_projects = forest.projects.size();
-  options.expected_runner_links = forest.runner_links.size();
-  return options;
+  return {.expected_namespaces = forest.namespaces.size(),
+          .expected_projects = forest.projects.size(),
+          .expected_runner_links = forest.runner_links.size()};
 }
 
 void Check(const Status& status, const char* what) {
@@ -209,11 +205,10 @@ std::vector<Transaction> BenchWorld::StreamTransactions(size_t n, size_t* row_ch
 }
 
 BenchWorld& World() {
-  std::unique_ptr<BenchWorld>& slot = WorldSlot();
-  if (!slot) slot = BuildWorld();
-  return *slot;
+  if (!world) world = BuildWorld();
+  return *world;
 }
 
-bool WorldBuilt() { return WorldSlot() != nullptr; }
+bool WorldBuilt() { return world != nullptr; }
 
 }  // namespace canopy::bench
