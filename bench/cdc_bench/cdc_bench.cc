@@ -103,7 +103,7 @@ int Run() {
   const BenchData data = CreateBenchData(db, namespaces, projects);
   const double create_seconds = SecondsSince(t0);
   const uint64_t links = data.runner_link_rows;
-  const uint64_t total_rows = data.namespace_rows + data.project_rows + links;
+  const uint64_t total_rows = data.namespace_ids.size() + data.project_ids.size() + links;
   std::fprintf(
       stderr, "data created in %.1f s; database %s\n", create_seconds,
       ValueOrDie(db, "SELECT pg_size_pretty(pg_database_size(current_database()))").c_str());
@@ -247,10 +247,10 @@ int Run() {
   const double peak_rss = static_cast<double>(testing::SelfMemoryBytes("VmHWM:")) / (1 << 20);
 
   // --- report --------------------------------------------------------------
-  std::printf("\ncdc_bench: %" PRIu64 " namespaces, %" PRIu64 " projects, %" PRIu64
-              " runner links (%" PRIu64 " rows); backlog %" PRIu64
-              " row changes in transactions of %" PRIu64 "\n",
-              data.namespace_rows, data.project_rows, links, total_rows, applied, txn_rows);
+  std::printf("\ncdc_bench: %zu namespaces, %zu projects, %" PRIu64 " runner links (%" PRIu64
+              " rows); backlog %" PRIu64 " row changes in transactions of %" PRIu64 "\n",
+              data.namespace_ids.size(), data.project_ids.size(), links, total_rows, applied,
+              txn_rows);
   std::printf("%-50s %9s %12s %7s %9s\n", "what", "seconds", "rows/s", "ratio", "bench CPU");
   // ratio: the base's seconds / these (1 for the base itself); cpu < 0: not shown.
   auto row = [&](const char* what, double s, uint64_t rows, double base, double cpu) {

@@ -41,8 +41,6 @@ BenchData CreateBenchData(PgConnection& db, uint64_t namespaces, uint64_t projec
     if (r.id != 0) ++data.runner_link_rows;
   }
   std::sort(data.namespace_ids.begin(), data.namespace_ids.end());
-  data.namespace_rows = data.namespace_ids.size();
-  data.project_rows = data.project_ids.size();
   if (data.group_ids.empty() || data.root_group_ids.empty() || data.leaf_subgroup_ids.empty() ||
       data.project_ids.empty()) {
     Die("the forest is too small (no groups, subgroups or projects)");

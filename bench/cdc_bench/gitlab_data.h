@@ -13,7 +13,7 @@
 namespace canopy::bench::cdc_bench {
 
 struct BenchData {
-  uint64_t namespace_rows = 0, project_rows = 0, runner_link_rows = 0;
+  uint64_t runner_link_rows = 0;
   std::vector<int64_t> namespace_ids;      // every namespace row, ascending
   std::vector<int64_t> group_ids;          // parents for new subgroups
   std::vector<int64_t> root_group_ids;     // where subgroups move to
