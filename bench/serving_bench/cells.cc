@@ -38,9 +38,7 @@ std::string Tail(const std::string& text, int lines = 6) {
   }
   std::string out = at == std::string::npos ? text : text.substr(at + 1);
   while (!out.empty() && out.back() == '\n') out.pop_back();
-  for (char& c : out) {
-    if (c == '\n') c = '|';
-  }
+  std::ranges::replace(out, '\n', '|');
   return out;
 }
 
@@ -107,20 +105,17 @@ std::vector<double> RedisCsv(const std::string& text) {
   std::string line;
   while (std::getline(lines, line)) {
     if (line.empty() || line[0] != '"' || line.rfind("\"test\"", 0) == 0) continue;
-    std::vector<double> values;
     // "NAME","rps","avg",...: the name may hold commas, so read from the end.
-    std::vector<std::string> fields;
+    std::vector<double> values(7);
     size_t end = line.size();
-    for (int i = 0; i < 7; ++i) {
+    for (int i = 6; i >= 0; --i) {
       const size_t close = line.rfind('"', end - 1);
       if (close == std::string::npos || close == 0) return {};
       const size_t open = line.rfind('"', close - 1);
       if (open == std::string::npos) return {};
-      fields.push_back(line.substr(open + 1, close - open - 1));
+      values[i] = std::strtod(line.substr(open + 1, close - open - 1).c_str(), nullptr);
       end = open;
     }
-    std::reverse(fields.begin(), fields.end());
-    for (const std::string& f : fields) values.push_back(std::strtod(f.c_str(), nullptr));
     return values;
   }
   return {};

@@ -473,9 +473,7 @@ CheckResult CheckAnswers(const Flags& f, const Servers& s, const std::string& pg
     std::string value;
     if (resp != nullptr) {
       Result<std::string> raw = resp->Call(q.resp_command);
-      Result<std::vector<std::vector<int64_t>>> lists =
-          raw.ok() ? RespIdLists(raw.value())
-                   : Result<std::vector<std::vector<int64_t>>>(raw.status());
+      Result<Answer> lists = raw.ok() ? RespIdLists(raw.value()) : Result<Answer>(raw.status());
       ++result.compared;
       if (!lists.ok()) {
         mismatch(q, "canopyd RESP", lists.status().ToString());
