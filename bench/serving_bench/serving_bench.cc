@@ -6,7 +6,7 @@
 //
 // Steps: generate the forest and load it into PostgreSQL with GitLab's
 // columns, indexes and namespace_descendants cache
-// (canopy/testing/gitlab_database.h, shared with canopy_compare_bench);
+// (canopy/testing/gitlab_database.h);
 // start redis-server (Unix socket, no persistence) and
 // canopyd (replicating that database; FlatBuffers and, when this canopyd has
 // it, RESP on Unix sockets); check that canopyd's answers (both protocols)
