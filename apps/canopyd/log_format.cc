@@ -1,6 +1,6 @@
 #include "log_format.h"
 
-#include <ctime>
+#include "canopy/json_text.h"
 
 namespace canopyd {
 namespace {
@@ -38,61 +38,16 @@ void AppendTextValue(std::string_view value, std::string* out) {
   out->push_back('"');
 }
 
-void AppendJsonString(std::string_view text, std::string* out) {
-  out->push_back('"');
-  for (const char c : text) {
-    const auto u = static_cast<unsigned char>(c);
-    switch (c) {
-      case '"':
-        out->append("\\\"");
-        break;
-      case '\\':
-        out->append("\\\\");
-        break;
-      case '\n':
-        out->append("\\n");
-        break;
-      case '\r':
-        out->append("\\r");
-        break;
-      case '\t':
-        out->append("\\t");
-        break;
-      default:
-        if (u < 0x20 || u == 0x7f) {
-          out->append("\\u00");
-          out->push_back(kHex[u >> 4]);
-          out->push_back(kHex[u & 0xf]);
-        } else {
-          out->push_back(c);
-        }
-    }
-  }
-  out->push_back('"');
-}
-
 }  // namespace
 
 std::string FormatTimestamp(std::chrono::system_clock::time_point when) {
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(when.time_since_epoch());
-  const std::time_t seconds = static_cast<std::time_t>(ms.count() / 1000);
-  std::tm tm{};
-  gmtime_r(&seconds, &tm);
-  char stamp[40];
-  const size_t n = std::strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
-  std::string out(stamp, n);
-  const auto millis = static_cast<int>(ms.count() % 1000);
-  out.push_back('.');
-  out.push_back(static_cast<char>('0' + millis / 100));
-  out.push_back(static_cast<char>('0' + millis / 10 % 10));
-  out.push_back(static_cast<char>('0' + millis % 10));
-  out.push_back('Z');
-  return out;
+  return canopy::FormatUtcMillis(
+      std::chrono::duration_cast<std::chrono::milliseconds>(when.time_since_epoch()).count());
 }
 
 std::string JsonString(std::string_view text) {
   std::string out;
-  AppendJsonString(text, &out);
+  canopy::AppendJsonString(text, &out);
   return out;
 }
 
@@ -106,14 +61,14 @@ std::string FormatLogLine(LogFormat format, const canopy::LogRecord& record,
     line.append("\",\"level\":\"");
     line.append(canopy::LogLevelName(record.level));
     line.append("\",\"component\":");
-    AppendJsonString(record.component, &line);
+    canopy::AppendJsonString(record.component, &line);
     line.append(",\"msg\":");
-    AppendJsonString(record.message, &line);
+    canopy::AppendJsonString(record.message, &line);
     for (const canopy::LogField& field : record.fields) {
       line.push_back(',');
-      AppendJsonString(field.key, &line);
+      canopy::AppendJsonString(field.key, &line);
       line.push_back(':');
-      AppendJsonString(field.value, &line);
+      canopy::AppendJsonString(field.value, &line);
     }
     line.append("}\n");
     return line;

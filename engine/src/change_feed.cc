@@ -96,6 +96,7 @@ void ChangeFeed::Append(FeedTransaction txn) {
     EvictLocked(now);
   }
   grew_.notify_all();
+  NotifyListeners();
 }
 
 void ChangeFeed::Reset(Lsn start) {
@@ -108,6 +109,7 @@ void ChangeFeed::Reset(Lsn start) {
     ++epoch_;
   }
   grew_.notify_all();
+  NotifyListeners();
 }
 
 void ChangeFeed::Close() {
@@ -116,6 +118,23 @@ void ChangeFeed::Close() {
     closed_ = true;
   }
   grew_.notify_all();
+  NotifyListeners();
+}
+
+uint64_t ChangeFeed::AddListener(std::function<void()> listener) {
+  std::lock_guard<std::mutex> lock(listeners_mu_);
+  listeners_.emplace_back(next_listener_, std::move(listener));
+  return next_listener_++;
+}
+
+void ChangeFeed::RemoveListener(uint64_t id) {
+  std::lock_guard<std::mutex> lock(listeners_mu_);
+  std::erase_if(listeners_, [id](const auto& l) { return l.first == id; });
+}
+
+void ChangeFeed::NotifyListeners() {
+  std::lock_guard<std::mutex> lock(listeners_mu_);
+  for (const auto& [id, listener] : listeners_) listener();
 }
 
 Lsn ChangeFeed::oldest() const {

@@ -1,9 +1,12 @@
 // feed.cc — see canopy/feed.h.
 #include "canopy/feed.h"
 
+#include "canopy/json_text.h"
+
 #include <algorithm>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 namespace canopy {
 
@@ -125,6 +128,273 @@ std::optional<FeedChange> FilterChange(const FeedChange& change, const FeedFilte
         *row);
   }
   return out;
+}
+
+namespace {
+
+void AppendInt(int64_t v, std::string* out) { out->append(std::to_string(v)); }
+
+void AppendKey(const char* key, std::string* out, bool* first) {
+  if (!*first) out->push_back(',');
+  *first = false;
+  out->push_back('"');
+  out->append(key);
+  out->append("\":");
+}
+
+}  // namespace
+
+void AppendFeedRowJson(const FeedRow& row, std::string* out) {
+  bool first = true;
+  if (const auto* n = std::get_if<NamespaceRow>(&row)) {
+    out->push_back('{');
+    if (n->present & NamespaceRow::kParentId) {
+      AppendKey("parent_id", out, &first);
+      if (n->parent_id) {
+        AppendInt(*n->parent_id, out);
+      } else {
+        out->append("null");
+      }
+    }
+    if (n->present & NamespaceRow::kType) {
+      AppendKey("type", out, &first);
+      AppendJsonString(NamespaceTypeName(n->type), out);
+    }
+    if (n->present & NamespaceRow::kName) {
+      AppendKey("name", out, &first);
+      AppendJsonString(n->name, out);
+    }
+    if (n->present & NamespaceRow::kPath) {
+      AppendKey("path", out, &first);
+      AppendJsonString(n->path, out);
+    }
+    if (n->present & NamespaceRow::kVisibilityLevel) {
+      AppendKey("visibility_level", out, &first);
+      AppendInt(n->visibility_level, out);
+    }
+    out->push_back('}');
+  } else if (const auto* p = std::get_if<ProjectRow>(&row)) {
+    out->push_back('{');
+    if (p->present & ProjectRow::kNamespaceId) {
+      AppendKey("namespace_id", out, &first);
+      AppendInt(p->namespace_id, out);
+    }
+    if (p->present & ProjectRow::kProjectNamespaceId) {
+      AppendKey("project_namespace_id", out, &first);
+      if (p->project_namespace_id) {
+        AppendInt(*p->project_namespace_id, out);
+      } else {
+        out->append("null");
+      }
+    }
+    if (p->present & ProjectRow::kName) {
+      AppendKey("name", out, &first);
+      AppendJsonString(p->name, out);
+    }
+    if (p->present & ProjectRow::kPath) {
+      AppendKey("path", out, &first);
+      AppendJsonString(p->path, out);
+    }
+    if (p->present & ProjectRow::kVisibilityLevel) {
+      AppendKey("visibility_level", out, &first);
+      AppendInt(p->visibility_level, out);
+    }
+    if (p->present & ProjectRow::kArchived) {
+      AppendKey("archived", out, &first);
+      out->append(p->archived ? "true" : "false");
+    }
+    if (p->present & ProjectRow::kPendingDelete) {
+      AppendKey("pending_delete", out, &first);
+      out->append(p->pending_delete ? "true" : "false");
+    }
+    out->push_back('}');
+  } else if (const auto* l = std::get_if<RunnerLinkRow>(&row)) {
+    out->push_back('{');
+    if (l->present & RunnerLinkRow::kRunnerId) {
+      AppendKey("runner_id", out, &first);
+      AppendInt(l->runner_id, out);
+    }
+    if (l->present & RunnerLinkRow::kNamespaceId) {
+      AppendKey("namespace_id", out, &first);
+      AppendInt(l->namespace_id, out);
+    }
+    out->push_back('}');
+  } else {
+    out->append("null");
+  }
+}
+
+namespace {
+
+void AppendPosition(const FeedTransaction& txn, std::string* out, bool* first) {
+  AppendKey("lsn", out, first);
+  AppendJsonString(txn.commit_lsn.ToString(), out);
+  AppendKey("commit_time", out, first);
+  if (txn.commit_unix_ms > 0) {
+    AppendJsonString(FormatUtcMillis(txn.commit_unix_ms), out);
+  } else {
+    out->append("null");
+  }
+}
+
+void AppendChangeFields(const FeedChange& change, std::string* out, bool* first) {
+  AppendKey("table", out, first);
+  AppendJsonString(FeedTableName(change.table), out);
+  AppendKey("op", out, first);
+  AppendJsonString(ChangeOpName(change.op), out);
+  AppendKey("id", out, first);
+  AppendInt(change.id, out);
+  AppendKey("before", out, first);
+  AppendFeedRowJson(change.before, out);
+  AppendKey("after", out, first);
+  AppendFeedRowJson(change.after, out);
+  AppendKey("subtrees", out, first);
+  out->push_back('[');
+  for (size_t i = 0; i < change.subtrees.size(); ++i) {
+    if (i > 0) out->push_back(',');
+    AppendInt(change.subtrees[i], out);
+  }
+  out->push_back(']');
+}
+
+}  // namespace
+
+const char* FeedTableName(Table table) {
+  switch (table) {
+    case Table::kNamespaces:
+      return "namespaces";
+    case Table::kProjects:
+      return "projects";
+    case Table::kRunnerLinks:
+      return "ci_runner_namespaces";
+  }
+  return "?";
+}
+
+std::optional<Table> FeedTableFromName(std::string_view name) {
+  if (name == "namespaces") return Table::kNamespaces;
+  if (name == "projects") return Table::kProjects;
+  if (name == "ci_runner_namespaces" || name == "runner_links") return Table::kRunnerLinks;
+  return std::nullopt;
+}
+
+std::optional<ColumnMask> FeedColumnFromName(Table table, std::string_view column) {
+  struct Named {
+    const char* name;
+    ColumnMask bit;
+  };
+  static constexpr Named kNamespaces[] = {{"parent_id", NamespaceRow::kParentId},
+                                          {"type", NamespaceRow::kType},
+                                          {"name", NamespaceRow::kName},
+                                          {"path", NamespaceRow::kPath},
+                                          {"visibility_level", NamespaceRow::kVisibilityLevel}};
+  static constexpr Named kProjects[] = {{"namespace_id", ProjectRow::kNamespaceId},
+                                        {"project_namespace_id", ProjectRow::kProjectNamespaceId},
+                                        {"name", ProjectRow::kName},
+                                        {"path", ProjectRow::kPath},
+                                        {"visibility_level", ProjectRow::kVisibilityLevel},
+                                        {"archived", ProjectRow::kArchived},
+                                        {"pending_delete", ProjectRow::kPendingDelete}};
+  static constexpr Named kLinks[] = {{"runner_id", RunnerLinkRow::kRunnerId},
+                                     {"namespace_id", RunnerLinkRow::kNamespaceId}};
+  auto find = [&](const auto& names) -> std::optional<ColumnMask> {
+    for (const Named& n : names) {
+      if (column == n.name) return n.bit;
+    }
+    return std::nullopt;
+  };
+  switch (table) {
+    case Table::kNamespaces:
+      return find(kNamespaces);
+    case Table::kProjects:
+      return find(kProjects);
+    case Table::kRunnerLinks:
+      return find(kLinks);
+  }
+  return std::nullopt;
+}
+
+namespace {
+
+// The comma-separated items of `list` (empty items are errors for the callers).
+std::vector<std::string_view> Items(std::string_view list) {
+  std::vector<std::string_view> items;
+  size_t start = 0;
+  while (start <= list.size()) {
+    const size_t comma = list.find(',', start);
+    const size_t end = comma == std::string_view::npos ? list.size() : comma;
+    items.push_back(list.substr(start, end - start));
+    start = end + 1;
+  }
+  return items;
+}
+
+}  // namespace
+
+Status ParseFeedTables(std::string_view tables, FeedFilter* filter) {
+  uint32_t mask = 0;
+  for (std::string_view item : Items(tables)) {
+    std::optional<Table> table = FeedTableFromName(item);
+    if (!table) {
+      std::string message = "unknown table '";
+      message.append(item).append("' (namespaces, projects, ci_runner_namespaces)");
+      return Status::InvalidArgument(std::move(message));
+    }
+    mask |= 1u << static_cast<unsigned>(*table);
+  }
+  filter->tables = mask;
+  return Status::Ok();
+}
+
+Status ParseFeedColumns(std::string_view columns, FeedFilter* filter) {
+  ColumnMask masks[3] = {0, 0, 0};
+  bool named[3] = {false, false, false};
+  for (std::string_view item : Items(columns)) {
+    const size_t dot = item.find('.');
+    std::optional<Table> table =
+        dot == std::string_view::npos ? std::nullopt : FeedTableFromName(item.substr(0, dot));
+    if (!table) {
+      std::string message = "'";
+      message.append(item).append("' is not TABLE.COLUMN with a table canopy mirrors");
+      return Status::InvalidArgument(std::move(message));
+    }
+    std::optional<ColumnMask> bit = FeedColumnFromName(*table, item.substr(dot + 1));
+    if (!bit) {
+      std::string message = "unknown column '";
+      message.append(item.substr(dot + 1)).append("' of ").append(FeedTableName(*table));
+      return Status::InvalidArgument(std::move(message));
+    }
+    masks[static_cast<size_t>(*table)] |= *bit;
+    named[static_cast<size_t>(*table)] = true;
+  }
+  for (size_t t = 0; t < 3; ++t) {
+    if (named[t]) filter->columns[t] = masks[t];
+  }
+  return Status::Ok();
+}
+
+void AppendFeedChangeJson(const FeedTransaction& txn, const FeedChange& change, std::string* out) {
+  bool first = true;
+  out->push_back('{');
+  AppendPosition(txn, out, &first);
+  AppendChangeFields(change, out, &first);
+  out->push_back('}');
+}
+
+void AppendFeedTransactionJson(const FeedTransaction& txn, std::string* out) {
+  bool first = true;
+  out->push_back('{');
+  AppendPosition(txn, out, &first);
+  AppendKey("changes", out, &first);
+  out->push_back('[');
+  for (size_t i = 0; i < txn.changes.size(); ++i) {
+    if (i > 0) out->push_back(',');
+    bool change_first = true;
+    out->push_back('{');
+    AppendChangeFields(txn.changes[i], out, &change_first);
+    out->push_back('}');
+  }
+  out->append("]}");
 }
 
 }  // namespace canopy

@@ -72,6 +72,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <utility>
 #include <vector>
 
 #include "canopy/feed.h"
@@ -136,6 +137,13 @@ class ChangeFeed : public std::enable_shared_from_this<ChangeFeed> {
   // Wakes every waiting Next with kUnavailable; later calls fail too.
   void Close();
 
+  // Calls `listener` (on the appender's thread, after the feed changed:
+  // Append, Reset, Close) until RemoveListener returns. Keep it cheap and
+  // never call back into the feed's appender from it (an event loop posts a
+  // poll). Returns the id for RemoveListener.
+  uint64_t AddListener(std::function<void()> listener);
+  void RemoveListener(uint64_t id);
+
   // The oldest LSN a subscription may start from, and the newest position.
   Lsn oldest() const;
   Lsn newest() const;
@@ -151,6 +159,7 @@ class ChangeFeed : public std::enable_shared_from_this<ChangeFeed> {
   };
   explicit ChangeFeed(FeedOptions options, Lsn start);
   void EvictLocked(std::chrono::steady_clock::time_point now);
+  void NotifyListeners();
   Status BehindLocked(Lsn position, uint64_t epoch) const;
 
   const FeedOptions options_;
@@ -160,7 +169,10 @@ class ChangeFeed : public std::enable_shared_from_this<ChangeFeed> {
   Lsn floor_;                 // everything at or before it is gone
   Lsn newest_;
   size_t bytes_ = 0;
-  uint64_t epoch_ = 0;  // Reset count
+  uint64_t epoch_ = 0;       // Reset count
+  std::mutex listeners_mu_;  // held while listeners run: none runs after RemoveListener
+  std::vector<std::pair<uint64_t, std::function<void()>>> listeners_;
+  uint64_t next_listener_ = 1;
   bool closed_ = false;
 };
 

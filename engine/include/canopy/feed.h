@@ -10,11 +10,13 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
 #include "canopy/lsn.h"
 #include "canopy/rows.h"
+#include "canopy/status.h"
 
 namespace canopy {
 
@@ -55,5 +57,36 @@ struct FeedFilter {
 // Whether `change` passes `filter`, and the change as delivered (columns
 // cleared). Pure; exposed for tests.
 std::optional<FeedChange> FilterChange(const FeedChange& change, const FeedFilter& filter);
+
+// "namespaces", "projects", "ci_runner_namespaces" (GitLab's table names).
+const char* FeedTableName(Table table);
+// The table of `name` (FeedTableName's names; also "runner_links"), or nullopt.
+std::optional<Table> FeedTableFromName(std::string_view name);
+// The Column bit of `column` in `table` ("parent_id", "name", "archived", ...:
+// the columns of rows.h), or nullopt.
+std::optional<ColumnMask> FeedColumnFromName(Table table, std::string_view column);
+
+// Parses the textual filters the CLI (`canopy watch --tables --columns`)
+// and RESP's FEED take: `tables` "namespaces,projects" (FeedTableName's
+// names, also "runner_links"); `columns` "projects.name,projects.archived":
+// per table it names, the wanted columns (tables it does not name keep all).
+// Both leave the filter as it was on error. Errors: kInvalidArgument naming
+// the unknown table or column.
+Status ParseFeedTables(std::string_view tables, FeedFilter* filter);
+Status ParseFeedColumns(std::string_view columns, FeedFilter* filter);
+
+// One change as a JSON object (a line of `canopy watch --json`), with its
+// transaction's position and time: {"lsn":"0/16B3748","commit_time":
+// "2026-12-06T01:23:45.678Z","table":"projects","op":"update","id":42,
+// "before":{...},"after":{...},"subtrees":[1,5]}. A row object holds the
+// columns it knows (`present`), so a column left out is unknown, never empty;
+// before/after are null when there is no row. docs/feed.md shows every field.
+void AppendFeedChangeJson(const FeedTransaction& txn, const FeedChange& change, std::string* out);
+// A row as a JSON object of the columns it knows (null for no row).
+void AppendFeedRowJson(const FeedRow& row, std::string* out);
+// A whole transaction: {"lsn":...,"commit_time":...,"changes":[change
+// objects without lsn and commit_time]} (RESP's FEED). commit_time is null
+// for a position-only transaction.
+void AppendFeedTransactionJson(const FeedTransaction& txn, std::string* out);
 
 }  // namespace canopy
