@@ -238,5 +238,64 @@ TEST(ChangeFeed, FilterByTableSubtreeAndColumns) {
   EXPECT_TRUE(FilterChange(truncate, in1));
 }
 
+TEST(ChangeFeed, ListenersHearEveryChangeUntilRemoved) {
+  auto feed = ChangeFeed::Create(Window(10), Lsn(1));
+  std::atomic<int> heard{0};
+  const uint64_t id = feed->AddListener([&] { ++heard; });
+  feed->Append(Txn(2, {Change(1)}));
+  feed->Append(Txn(2, {Change(1)}));  // not newer: ignored, nobody told
+  feed->Reset(Lsn(50));
+  EXPECT_EQ(heard.load(), 2);
+  feed->RemoveListener(id);
+  feed->Append(Txn(51, {Change(1)}));
+  feed->Close();
+  EXPECT_EQ(heard.load(), 2);
+}
+
+TEST(FeedText, TablesAndColumnsParseOrSayWhatIsWrong) {
+  FeedFilter f;
+  ASSERT_TRUE(ParseFeedTables("projects,runner_links", &f).ok());
+  EXPECT_EQ(f.tables, (1u << 1) | (1u << 2));
+  Status bad = ParseFeedTables("projects,,issues", &f);
+  EXPECT_EQ(bad.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(bad.message().find("unknown table ''"), std::string::npos) << bad.message();
+  EXPECT_EQ(f.tables, (1u << 1) | (1u << 2));  // unchanged on error
+  ASSERT_TRUE(ParseFeedColumns("projects.name,projects.archived", &f).ok());
+  EXPECT_EQ(f.columns[1], ProjectRow::kName | ProjectRow::kArchived);
+  EXPECT_EQ(f.columns[0], kAllColumns);  // tables not named keep all columns
+  EXPECT_FALSE(ParseFeedColumns("projects.description", &f).ok());
+  EXPECT_FALSE(ParseFeedColumns("name", &f).ok());
+  EXPECT_FALSE(ParseFeedColumns("issues.title", &f).ok());
+  EXPECT_EQ(f.columns[1], ProjectRow::kName | ProjectRow::kArchived);
+}
+
+TEST(FeedText, ChangeJsonHasEveryFieldEscapedAndUnknownColumnsLeftOut) {
+  NamespaceRow before = Group(7, 3);
+  before.name = "a \"b\"\n\\";
+  NamespaceRow after = before;
+  after.parent_id = std::nullopt;
+  after.present = kAllColumns & ~NamespaceRow::kVisibilityLevel;
+  FeedTransaction txn{Lsn(0x16B3748), 1764979200123, {}};
+  FeedChange change{Table::kNamespaces, ChangeOp::kUpdate, 7, before, after, {3, 7}};
+  std::string json;
+  AppendFeedChangeJson(txn, change, &json);
+  EXPECT_EQ(json,
+            "{\"lsn\":\"0/16B3748\",\"commit_time\":\"2025-12-06T00:00:00.123Z\","
+            "\"table\":\"namespaces\",\"op\":\"update\",\"id\":7,"
+            "\"before\":{\"parent_id\":3,\"type\":\"Group\",\"name\":\"a \\\"b\\\"\\n\\\\\","
+            "\"path\":\"g7\",\"visibility_level\":20},"
+            "\"after\":{\"parent_id\":null,\"type\":\"Group\",\"name\":\"a \\\"b\\\"\\n\\\\\","
+            "\"path\":\"g7\"},\"subtrees\":[3,7]}");
+  json.clear();
+  txn.changes.push_back(FeedChange{
+      Table::kRunnerLinks, ChangeOp::kTruncate, 0, std::monostate{}, std::monostate{}, {}});
+  txn.commit_unix_ms = 0;
+  AppendFeedTransactionJson(txn, &json);
+  EXPECT_EQ(json,
+            "{\"lsn\":\"0/16B3748\",\"commit_time\":null,\"changes\":[{\"table\":"
+            "\"ci_runner_namespaces\",\"op\":\"truncate\",\"id\":0,\"before\":null,\"after\":null,"
+            "\"subtrees\":[]}]}");
+}
+
 }  // namespace
 }  // namespace canopy
