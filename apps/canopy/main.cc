@@ -20,6 +20,8 @@
 //   resolve FULL/PATH                      what a full path names
 //   status [--check]                       the server's state (--check: exit 5 unless streaming)
 //   watch-status [--interval-ms N] [--count N]
+//   watch [--from LSN] [--subtree ID] [--tables LIST] [--columns LIST] [--positions] [--count N]
+//                                          the change feed: one line per committed change
 //   verify --pg CONNINFO [--sample N] [--form linear|recursive] [--seed N]
 //                                          the server's answers vs PostgreSQL's
 //
@@ -41,7 +43,8 @@
 // 2 usage, 3 unreachable (cannot connect, connection lost), 4 verify found
 // differences, 5 status --check: not streaming, 6 unauthorized, 7 stale
 // (--min-lsn not reached within the wait), 8 server error (shutting down,
-// not ready, overloaded, internal; also any other failure).
+// not ready, overloaded, internal; also any other failure), 9 out of range
+// (watch --from older than the server's feed window: resynchronise).
 //
 // --batch (ancestors, descendants, projects, project-ancestors, runners,
 // project-runners, counts, path; resolve reads paths): the ids come from
@@ -106,6 +109,7 @@ constexpr int kExitNotStreaming = 5;
 constexpr int kExitUnauthorized = 6;
 constexpr int kExitStale = 7;
 constexpr int kExitServerError = 8;
+constexpr int kExitOutOfRange = 9;
 
 // Why a command failed: the name a --json error carries, and the exit code.
 struct Failure {
@@ -118,6 +122,7 @@ constexpr Failure kUnreachable{"unreachable", kExitUnreachable};
 constexpr Failure kUnauthorized{"unauthorized", kExitUnauthorized};
 constexpr Failure kStale{"stale", kExitStale};
 constexpr Failure kServerError{"server_error", kExitServerError};
+constexpr Failure kOutOfRange{"out_of_range", kExitOutOfRange};
 
 const char kExitCodesHelp[] =
     "Exit codes:\n"
@@ -130,6 +135,8 @@ const char kExitCodesHelp[] =
     "  6  unauthorized: a wrong or missing token (--token-file)\n"
     "  7  stale: the server did not reach --min-lsn within --wait-ms\n"
     "  8  server error (shutting down, not ready, overloaded, internal), or any other failure\n"
+    "  9  watch: --from (or the watcher's position) is older than the server's feed window;\n"
+    "     resynchronise, then watch from the LSN the message names\n"
     "  --batch exits with the worst (highest) code of its lines.\n";
 
 const char kProgramNotes[] =
@@ -183,7 +190,11 @@ struct Options {
   bool check = false;                    // status --check
   canopy::IdOrder id_order = canopy::IdOrder::kAscending;
   uint32_t interval_ms = 1000;  // watch-status
-  uint32_t count = 0;           // watch-status; 0: forever
+  uint32_t count = 0;           // watch-status (statuses), watch (changes); 0: forever
+  // watch
+  Lsn from;
+  canopy::FeedFilter filter;
+  bool positions = false;
   // verify
   std::string pg_conninfo;
   std::optional<uint32_t> sample;
@@ -246,6 +257,7 @@ Failure FailureFor(const Status& s) {
   if (std::optional<canopy::net::ErrorCode> wire = WireError(s)) {
     if (*wire == canopy::net::ErrorCode::kUnauthorized) return kUnauthorized;
     if (*wire == canopy::net::ErrorCode::kStale) return kStale;
+    if (*wire == canopy::net::ErrorCode::kOutOfRange) return kOutOfRange;
     return kServerError;  // the server answered with an error
   }
   // Not from the server: no connection, or it broke (or went silent).
@@ -547,6 +559,23 @@ class CommandLine {
     AddText(c, "--interval-ms", &interval_ms_, "between two (default 1000)")->type_name("N");
     AddText(c, "--count", &count_, "how many (default 0: until interrupted)")->type_name("N");
 
+    c = AddCommand("watch", "the change feed: one line per committed change (--json: JSON lines)");
+    AddText(c, "--from", &from_, "after this LSN (default: from now); the last one you processed")
+        ->type_name("X/Y");
+    AddText(c, "--subtree", &subtree_,
+            "only rows inside this namespace's subtree, before or after (transfers in and out)")
+        ->type_name("ID");
+    AddText(c, "--tables", &tables_, "only these tables (namespaces,projects,ci_runner_namespaces)")
+        ->type_name("LIST");
+    AddText(c, "--columns", &columns_,
+            "per table named, only these columns; an update changing none of them is left out "
+            "(e.g. projects.name,projects.visibility_level)")
+        ->type_name("LIST");
+    c->add_flag("--positions", options_.positions,
+                "also print a line when only the position moves (lsn, no change)");
+    AddText(c, "--count", &count_, "stop after N changes (default 0: until interrupted)")
+        ->type_name("N");
+
     c = AddCommand("verify", "compare the server's answers with PostgreSQL's");
     c->add_option("--pg", options_.pg_conninfo, "libpq conninfo of the database canopyd replicates")
         ->type_name("CONNINFO")
@@ -598,6 +627,22 @@ class CommandLine {
     if (count_) o.count = U32Argument(*count_, "--count");
     if (sample_) o.sample = U32Argument(*sample_, "--sample");
     if (seed_) o.seed = U32Argument(*seed_, "--seed");
+    if (from_) {
+      std::optional<Lsn> lsn = Lsn::Parse(*from_);
+      if (!lsn) throw UsageError{Cat("--from needs an LSN like 0/16B3748, not '", *from_, "'")};
+      o.from = *lsn;
+    }
+    if (subtree_) o.filter.subtree = IdArgument(*subtree_);
+    if (tables_) {
+      if (Status s = canopy::ParseFeedTables(*tables_, &o.filter); !s.ok()) {
+        throw UsageError{Cat("--tables: ", s.message())};
+      }
+    }
+    if (columns_) {
+      if (Status s = canopy::ParseFeedColumns(*columns_, &o.filter); !s.ok()) {
+        throw UsageError{Cat("--columns: ", s.message())};
+      }
+    }
     FinishArgument(&o);
     return o;
   }
@@ -624,6 +669,7 @@ class CommandLine {
   std::optional<std::string> server_, unix_path_, token_file_, min_lsn_, wait_ms_;
   std::optional<std::string> argument_;
   std::optional<std::string> interval_ms_, count_, sample_, seed_;
+  std::optional<std::string> from_, subtree_, tables_, columns_;  // watch
 };
 
 // "2026-01-31T12:34:56.789Z" for milliseconds since the Unix epoch.
@@ -1154,6 +1200,59 @@ class BatchRun {
   int worst_ = kExitOk;
 };
 
+// A change as one plain line: LSN, commit time, table, op, id, then the row
+// after it (a delete: before it) as a JSON object of the columns it knows.
+std::string ChangePlain(const canopy::FeedTransaction& txn, const canopy::FeedChange& change) {
+  std::string line = Cat(txn.commit_lsn.ToString(), " ",
+                         txn.commit_unix_ms > 0 ? IsoTime(txn.commit_unix_ms) : "-", " ",
+                         canopy::FeedTableName(change.table), " ", canopy::ChangeOpName(change.op),
+                         " ", std::to_string(change.id));
+  if (change.op == canopy::ChangeOp::kTruncate) return line;
+  line.push_back(' ');
+  canopy::AppendFeedRowJson(
+      std::holds_alternative<std::monostate>(change.after) ? change.before : change.after, &line);
+  return line;
+}
+
+// `canopy watch`: subscribes, then prints every change until --count or an
+// error (kOutOfRange: exit 9, the message names the LSN to resume from).
+int Watch(const Options& o, canopy::net::Client& client) {
+  canopy::Result<Lsn> start = client.Subscribe(o.from, o.filter);
+  if (!start.ok()) return Fail(o, start.status());
+  uint64_t printed = 0;
+  std::string out;
+  for (;;) {
+    auto batch = client.NextFeed(std::chrono::seconds(1));
+    if (!batch.ok()) {
+      if (batch.status().code() == StatusCode::kTimeout) continue;  // nothing yet
+      return Fail(o, batch.status());
+    }
+    out.clear();
+    bool done = false;
+    for (const canopy::FeedTransaction& txn : batch->value) {
+      if (txn.changes.empty() && o.positions) {
+        out += o.json ? Cat("{\"lsn\":\"", txn.commit_lsn.ToString(), "\",\"position\":true}\n")
+                      : Cat(txn.commit_lsn.ToString(), " position\n");
+      }
+      for (const canopy::FeedChange& change : txn.changes) {
+        if (o.json) {
+          canopy::AppendFeedChangeJson(txn, change, &out);
+          out.push_back('\n');
+        } else {
+          out += ChangePlain(txn, change) + "\n";
+        }
+        if (o.count != 0 && ++printed >= o.count) {
+          done = true;
+          break;
+        }
+      }
+      if (done) break;
+    }
+    std::cout << out << std::flush;
+    if (done) return kExitOk;
+  }
+}
+
 int Dispatch(const Options& o, canopy::net::Client& client) {
   const std::string& c = o.command;
   if (o.batch) return BatchRun(o, client).Run();
@@ -1207,6 +1306,7 @@ int Dispatch(const Options& o, canopy::net::Client& client) {
     }
     return kExitOk;
   }
+  if (c == "watch") return Watch(o, client);
   throw UsageError{Cat("unknown command '", c, "'")};
 }
 

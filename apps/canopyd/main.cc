@@ -8,7 +8,8 @@
 //           [--threads N] [--token-file FILE] [--max-connections N]
 //           [--log-level debug|info|warning|error] [--log-format text|json] [--log-file PATH]
 //           [--pg CONNINFO [--slot NAME] [--publication NAME] [--create-publication]
-//            [--application-name NAME] [--fail-exit-after SECONDS]]
+//            [--application-name NAME] [--fail-exit-after SECONDS]
+//            [--feed-window N [--feed-window-mb MB] [--feed-window-seconds S]]]
 //   canopyd --version            prints "canopyd <version>" (canopy/version.h)
 //
 // Settings (CLI11): every flag can also come from the environment
@@ -129,6 +130,10 @@ const char kUsage[] =
     "                          reloadable)\n"
     "  --application-name NAME PostgreSQL application_name of the replication connections\n"
     "                          (default canopyd-SLOT with --slot, else canopyd-PID)\n"
+    "  --feed-window N         keep the last N committed transactions as a change feed that\n"
+    "                          clients subscribe to (docs/feed.md; default 0: no feed)\n"
+    "  --feed-window-mb MB     ... and at most MB MiB of them (default 256)\n"
+    "  --feed-window-seconds S ... and none older than S seconds (default 3600)\n"
     "  --map KIND.KEY=VALUE    table/column mapping, e.g. namespaces.table=app.folders,\n"
     "                          namespaces.parent_id=parent (repeatable; see table_mapping.h;\n"
     "                          applied after --mapping)\n"
@@ -155,6 +160,10 @@ struct Settings {
   bool create_publication = false;
   uint32_t fail_exit_after_seconds = 30;
   std::string application_name;  // empty: canopyd-SLOT or canopyd-PID
+  // The change feed's window (docs/feed.md): 0 transactions = no feed.
+  uint32_t feed_window = 0;
+  uint32_t feed_window_mb = 256;
+  uint32_t feed_window_seconds = 3600;
 #ifdef CANOPY_HAVE_CDC
   canopy::cdc::TableMapping mapping;
 #endif
@@ -385,6 +394,9 @@ canopy::Result<Loaded> LoadSettings(int argc, char** argv) {
       ->envname(EnvName("--create-publication"));
   add("--fail-exit-after", s.fail_exit_after_seconds);
   add("--application-name", s.application_name)->check(non_empty);
+  add("--feed-window", s.feed_window);
+  add("--feed-window-mb", s.feed_window_mb)->check(CLI::PositiveNumber);
+  add("--feed-window-seconds", s.feed_window_seconds)->check(CLI::PositiveNumber);
 #ifdef CANOPY_HAVE_CDC
   // One mapping per --map (a config file gives an array).
   add("--map", maps)->allow_extra_args(false);
@@ -573,6 +585,7 @@ class ReplicaFeed {
     options->on_wait_for_lsn = [this](canopy::Lsn lsn, std::chrono::milliseconds wait) {
       replica_.RequestPosition(lsn, wait);
     };
+    options->feed = replica_.feed();  // null without --feed-window
   }
 
   // Starts replicating into `server` and shows snapshot-load progress until
@@ -720,6 +733,9 @@ canopy::Result<std::unique_ptr<ReplicaFeed>> MakeReplication(Settings* settings)
                              : !settings->slot.empty()           ? "canopyd-" + settings->slot
                                                        : "canopyd-" + std::to_string(::getpid());
   options.log = [](const LogRecord& record) { logger.Write(record); };
+  options.feed.max_transactions = settings->feed_window;
+  options.feed.max_bytes = size_t{settings->feed_window_mb} << 20;
+  options.feed.max_age = std::chrono::seconds(settings->feed_window_seconds);
   if (canopy::Status s = options.mapping.Validate(); !s.ok()) return s;
   auto feed = std::make_unique<ReplicaFeed>(std::move(options), settings->fail_exit_after_seconds);
   feed->Hook(&settings->server);

@@ -72,7 +72,10 @@ bool IsPermanentReplicationError(const Status& error) {
 
 // ---------------------------------------------------------------- Replica
 
-Replica::Replica(ReplicaOptions options) : options_(std::move(options)) {}
+Replica::Replica(ReplicaOptions options)
+    : options_(std::move(options)),
+      feed_(options_.feed.max_transactions > 0 ? ChangeFeed::Create(options_.feed, Lsn())
+                                               : nullptr) {}
 
 Replica::~Replica() { Stop(); }
 
@@ -107,7 +110,7 @@ Status Replica::Start() {
       options_.status_interval > std::chrono::seconds(10)) {
     return Status::InvalidArgument("status_interval must be in (0, 10 s]");
   }
-  worker_ = std::make_unique<Worker>(options_);
+  worker_ = std::make_unique<Worker>(options_, feed_);
   thread_ = std::thread([w = worker_.get()] { w->Run(); });
   return Status();
 }
@@ -117,7 +120,7 @@ void Replica::Stop() {
   if (!worker_) return;
   worker_->RequestStop();
   if (thread_.joinable()) thread_.join();
-  if (std::shared_ptr<ChangeFeed> feed = worker_->feed()) feed->Close();
+  if (feed_) feed_->Close();
   // Keep the worker: its index and status stay readable after Stop.
 }
 
@@ -154,26 +157,23 @@ ReplicaStatus Replica::status() const {
   return worker_->status();
 }
 
-std::shared_ptr<ChangeFeed> Replica::feed() const { return worker_ ? worker_->feed() : nullptr; }
-
 Result<std::unique_ptr<FeedSubscription>> Replica::Subscribe(Lsn from, const FeedFilter& filter) {
   if (options_.feed.max_transactions == 0) {
     return Status::FailedPrecondition("the change feed is off (ReplicaOptions::feed)");
   }
-  std::shared_ptr<ChangeFeed> feed = this->feed();
   std::shared_ptr<const HierarchyIndex> index = this->index();
-  if (!feed || !index) return Status::Unavailable("the replica has no snapshot yet");
+  if (!index) return Status::Unavailable("the replica has no snapshot yet");
   if (filter.subtree && !index->Read().GetNamespace(*filter.subtree)) {
     return Status::NotFound("subtree " + std::to_string(*filter.subtree) +
                             " is not a namespace canopy holds");
   }
-  return feed->Subscribe(from, filter);
+  return feed_->Subscribe(from, filter);
 }
 
 // ---------------------------------------------------------------- Worker
 
-Replica::Worker::Worker(const ReplicaOptions& options)
-    : options_(options), assembler_(options.mapping) {
+Replica::Worker::Worker(const ReplicaOptions& options, std::shared_ptr<ChangeFeed> feed)
+    : options_(options), feed_(std::move(feed)), assembler_(options.mapping) {
   status_.state = ReplicaState::kConnecting;
   status_.temporary_slot = options.slot_name.empty();
 }
@@ -226,9 +226,7 @@ Status Replica::Worker::AdvanceIdle(Lsn wal_end) {
   }
   if (index && index->applied_lsn() < wal_end) {
     CANOPY_RETURN_IF_ERROR(index->Apply(Transaction{wal_end, {}}));
-    if (std::shared_ptr<ChangeFeed> feed = this->feed()) {
-      feed->Append(FeedTransaction{wal_end, 0, {}});  // a position, nothing committed
-    }
+    if (feed_) feed_->Append(FeedTransaction{wal_end, 0, {}});  // a position, nothing committed
   }
   SetApplied(wal_end);
   return Status();
@@ -310,11 +308,6 @@ Status Replica::Worker::WaitUntilStreaming(std::chrono::milliseconds timeout) {
 std::shared_ptr<const HierarchyIndex> Replica::Worker::index() const {
   std::lock_guard<std::mutex> lock(mu_);
   return index_;
-}
-
-std::shared_ptr<ChangeFeed> Replica::Worker::feed() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return feed_;
 }
 
 ReplicaStatus Replica::Worker::status() const {
@@ -611,21 +604,16 @@ Status Replica::Worker::Bootstrap(PgConnection& repl, PgConnection& sql, Lsn* st
   {
     std::lock_guard<std::mutex> lock(mu_);
     index_ = std::move(fresh);  // the old index (if any) lives on while readers hold it
-    // The feed cannot say what happened between the old position and this
-    // snapshot: its subscribers resynchronise (kOutOfRange).
-    if (options_.feed.max_transactions > 0) {
-      if (feed_) {
-        feed_->Reset(*consistent);
-      } else {
-        feed_ = ChangeFeed::Create(options_.feed, *consistent);
-      }
-    }
     applied_.store(consistent->value);
     status_.applied_lsn = *consistent;
     status_.last_snapshot_seconds = seconds;
     status_.last_commit_unix_ms = snapshot_taken_unix_ms;
     ++status_.snapshots;
   }
+  // The feed cannot say what happened between the old position and this
+  // snapshot: its subscribers resynchronise (kOutOfRange). (Outside mu_: the
+  // feed's listeners run in Reset.)
+  if (feed_) feed_->Reset(*consistent);
   cv_.notify_all();
   {
     std::shared_ptr<HierarchyIndex> serving;

@@ -35,7 +35,8 @@ class SnapshotLoader;
 
 class Replica::Worker {
  public:
-  explicit Worker(const ReplicaOptions& options);
+  // `feed` may be null (the feed is off).
+  Worker(const ReplicaOptions& options, std::shared_ptr<ChangeFeed> feed);
   ~Worker();
 
   void Run();
@@ -46,7 +47,6 @@ class Replica::Worker {
   Status WaitUntilStreaming(std::chrono::milliseconds timeout);
   std::shared_ptr<const HierarchyIndex> index() const;
   ReplicaStatus status() const;
-  std::shared_ptr<ChangeFeed> feed() const;
 
  private:
   // One connect..stream cycle. Returns when the stream ends (error or stop).
@@ -86,6 +86,7 @@ class Replica::Worker {
   bool Sleep(std::chrono::milliseconds d);  // false if stopped meanwhile
 
   const ReplicaOptions options_;
+  const std::shared_ptr<ChangeFeed> feed_;  // null: off; reset by every snapshot
   std::atomic<bool> stop_{false};
   std::atomic<uint64_t> wait_target_{0};
   std::atomic<int64_t> wait_deadline_ns_{0};  // steady_clock; waiters give up after it
@@ -97,7 +98,6 @@ class Replica::Worker {
   std::condition_variable cv_;
   ReplicaStatus status_;                        // under mu_
   std::shared_ptr<HierarchyIndex> index_;       // under mu_
-  std::shared_ptr<ChangeFeed> feed_;            // under mu_; made by the first snapshot
   internal::SnapshotLoader* loader_ = nullptr;  // under mu_, while a copy runs
 
   // Replica thread only.

@@ -52,15 +52,13 @@ Status Replica::Worker::ApplyPendingToFeed(HierarchyIndex& index, ChangeFeed& fe
 Status Replica::Worker::ApplyPending() {
   if (pending_.empty()) return Status();
   std::shared_ptr<HierarchyIndex> index;
-  std::shared_ptr<ChangeFeed> feed;
   {
     std::lock_guard<std::mutex> lock(mu_);
     index = index_;
-    feed = feed_;
   }
   const Lsn last = pending_.back().commit_lsn;
   const size_t txns = pending_.size();
-  Status s = feed        ? ApplyPendingToFeed(*index, *feed)
+  Status s = feed_       ? ApplyPendingToFeed(*index, *feed_)
              : txns == 1 ? index->Apply(std::move(pending_.front()))
                          : index->ApplyBatch(std::move(pending_));
   pending_.clear();

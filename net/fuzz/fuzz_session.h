@@ -29,7 +29,7 @@ class FuzzSession final : public internal::SessionContext {
   const internal::StatusSource* status_source() const override { return nullptr; }
   uint64_t connection_id() const override { return 1; }
   void Park(std::span<const uint8_t> saved, Lsn min_lsn, uint32_t /*timeout_ms*/,
-            uint64_t request_id) override {
+            uint64_t request_id, bool /*nudge_source*/) override {
     ++parked_;
     // As the session does: the saved bytes are kept aside, then answered.
     kept_.assign(saved.begin(), saved.end());

@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -110,6 +111,41 @@ bool SkipReply(std::span<const uint8_t> out, size_t* pos, int depth = 0) {
   }
 }
 
+// A change feed after the fuzz index's LSN (0/64): a rename, a move, a
+// delete and a position, so FEED has JSON to write.
+std::shared_ptr<canopy::ChangeFeed> FuzzFeed() {
+  using canopy::FeedChange;
+  auto feed = canopy::ChangeFeed::Create({.max_transactions = 16}, canopy::Lsn(100));
+  canopy::NamespaceRow before{
+      .id = 3, .parent_id = 2, .type = canopy::NamespaceType::kGroup, .name = "b", .path = "b"};
+  canopy::NamespaceRow after = before;
+  after.name = "b \"renamed\"\n";
+  feed->Append(
+      {canopy::Lsn(101),
+       1764979200123,
+       {FeedChange{
+           canopy::Table::kNamespaces, canopy::ChangeOp::kUpdate, 3, before, after, {1, 2, 3}}}});
+  after.parent_id = 5;
+  feed->Append({canopy::Lsn(102),
+                1764979200456,
+                {FeedChange{canopy::Table::kNamespaces,
+                            canopy::ChangeOp::kUpdate,
+                            3,
+                            before,
+                            after,
+                            {1, 2, 3, 5}}}});
+  feed->Append({canopy::Lsn(103),
+                1764979200789,
+                {FeedChange{canopy::Table::kProjects,
+                            canopy::ChangeOp::kDelete,
+                            4,
+                            canopy::ProjectRow{.id = 4, .namespace_id = 6},
+                            std::monostate{},
+                            {6}}}});
+  feed->Append({canopy::Lsn(104), 0, {}});
+  return feed;
+}
+
 // Every command a connection would execute: the server's RESP protocol
 // answers it from the fuzz index; it must add exactly one well-formed reply
 // (a parked MINLSN command is answered or failed at once by FuzzSession).
@@ -120,6 +156,7 @@ void HandleCommand(std::span<const std::string_view> args, std::span<const uint8
     o.max_ids_per_page = 16;
     o.max_response_frame_bytes = 4096;
     o.token = "";
+    o.feed = FuzzFeed();
     return o;
   }();
   static const canopy::net::internal::HandlerLimits limits{.max_ids_per_page = 16,

@@ -43,6 +43,9 @@ int main(int argc, char** argv) {
       {"CLIENT", "SETINFO", "LIB-NAME", "redis-py"},
       {"ECHO", std::string("binary\r\n\0\xff", 10)},
       {"COMMAND", "DOCS"},
+      {"FEED", "0/64", "TABLES", "namespaces,projects", "SUBTREE", "1", "COUNT", "2"},
+      {"FEED", "0/65", "COLUMNS", "projects.name,namespaces.parent_id", "BLOCK", "10"},
+      {"FEED", "$"},
   };
   std::vector<std::string> seeds;
   std::string stream;

@@ -190,6 +190,39 @@ class Client::Impl {
     return Status::Ok();
   }
 
+  Result<Lsn> Subscribe(Lsn from, const FeedFilter& filter) {
+    Request request;
+    request.body = SubscribeRequest{from, filter};
+    Result<Response> r = Call(std::move(request));
+    if (!r.ok()) return r.status();
+    if (r->error != ErrorCode::kOk) return ToStatus(r->error, r->message);
+    if (!std::holds_alternative<FeedBatch>(r->body)) {
+      return Status::DataLoss("the server did not answer Subscribe with a FeedBatch");
+    }
+    return r->lsn;
+  }
+
+  Result<Answer<std::vector<FeedTransaction>>> NextFeed(std::chrono::milliseconds timeout) {
+    const Clock::time_point deadline = Clock::now() + timeout;
+    while (arrived_.empty()) {
+      if (failure_) {
+        Status why = *failure_;
+        Close();
+        return why;
+      }
+      if (!connected()) return Status::Unavailable("not connected");
+      if (!RunOne(deadline) && arrived_.empty()) {
+        return Status::Timeout("no feed message within " + std::to_string(timeout.count()) + " ms");
+      }
+    }
+    Response r = std::move(arrived_.front());
+    arrived_.pop_front();
+    if (r.error != ErrorCode::kOk) return ToStatus(r.error, r.message);
+    FeedBatch* batch = std::get_if<FeedBatch>(&r.body);
+    if (batch == nullptr) return Status::DataLoss("a feed message without a FeedBatch");
+    return Answer<std::vector<FeedTransaction>>{r.lsn, std::move(batch->transactions)};
+  }
+
   template <typename T>
   Result<T> Run(internal::TypedCall<T> call) {
     Result<Response> r = Call(std::move(call.request));
@@ -258,6 +291,12 @@ void Client::Close() { impl_->Close(); }
 bool Client::connected() const { return impl_->connected(); }
 const HelloReply& Client::server_hello() const { return impl_->hello(); }
 Result<Response> Client::Call(Request request) { return impl_->Call(std::move(request)); }
+Result<Lsn> Client::Subscribe(Lsn from, const FeedFilter& filter) {
+  return impl_->Subscribe(from, filter);
+}
+Result<Answer<std::vector<FeedTransaction>>> Client::NextFeed(std::chrono::milliseconds timeout) {
+  return impl_->NextFeed(timeout);
+}
 Result<uint64_t> Client::Send(Request request) { return impl_->Send(std::move(request)); }
 Status Client::Flush() { return impl_->Flush(); }
 Result<Response> Client::Receive() { return impl_->Receive(); }

@@ -1,6 +1,7 @@
 #include "codec.h"
 
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -200,6 +201,18 @@ DecodedRequest DecodeRequest(std::span<const uint8_t> frame, const DecoderLimits
       }
       break;
     }
+    case fb::RequestBody::Subscribe: {
+      const fb::Subscribe* sub = request->body_as_Subscribe();
+      if (sub->tables() == 0 || sub->tables() > 0b111) {
+        return RequestError(id, ErrorCode::kInvalidArgument,
+                            "subscribe: tables must name at least one of the three tables");
+      }
+      if (SizeOf(sub->columns()) > 3) {
+        return RequestError(id, ErrorCode::kInvalidArgument,
+                            "subscribe: columns has one entry per table (at most 3)");
+      }
+      break;
+    }
     default:
       return RequestError(
           id, ErrorCode::kUnknownRequest,
@@ -222,6 +235,19 @@ IdQuery ToIdQuery(const fb::IdQuery& q) {
   if (q.after_id()) query.after_id = *q.after_id();
   query.id_order = static_cast<IdOrder>(q.id_order());
   return query;
+}
+
+SubscribeRequest ToSubscribeRequest(const fb::Subscribe& sub) {
+  SubscribeRequest r;
+  r.from = Lsn(sub.from_lsn());
+  r.filter.tables = sub.tables();
+  if (sub.subtree()) r.filter.subtree = *sub.subtree();
+  if (sub.columns() != nullptr) {
+    for (flatbuffers::uoffset_t t = 0; t < sub.columns()->size() && t < 3; ++t) {
+      r.filter.columns[t] = sub.columns()->Get(t);
+    }
+  }
+  return r;
 }
 
 // ---------------------------------------------------------------------------
@@ -320,6 +346,112 @@ void EncodeStatus(uint64_t request_id, const ServerStatus& s, FlatBufferBuilder*
                  reply.Union());
 }
 
+namespace {
+
+Offset<fb::FeedRow> BuildFeedRow(FlatBufferBuilder* b, const FeedRow& row) {
+  return std::visit(
+      [b](const auto& r) -> Offset<fb::FeedRow> {
+        using Row = std::decay_t<decltype(r)>;
+        if constexpr (std::is_same_v<Row, std::monostate>) {
+          return 0;
+        } else if constexpr (std::is_same_v<Row, NamespaceRow>) {
+          auto name = b->CreateString(r.name);
+          auto path = b->CreateString(r.path);
+          fb::FeedRowBuilder row(*b);
+          row.add_present(r.present);
+          if (r.parent_id) row.add_parent_id(*r.parent_id);
+          row.add_type(static_cast<uint8_t>(r.type));
+          row.add_name(name);
+          row.add_path(path);
+          row.add_visibility_level(r.visibility_level);
+          return row.Finish();
+        } else if constexpr (std::is_same_v<Row, ProjectRow>) {
+          auto name = b->CreateString(r.name);
+          auto path = b->CreateString(r.path);
+          fb::FeedRowBuilder row(*b);
+          row.add_present(r.present);
+          row.add_name(name);
+          row.add_path(path);
+          row.add_visibility_level(r.visibility_level);
+          row.add_namespace_id(r.namespace_id);
+          if (r.project_namespace_id) row.add_project_namespace_id(*r.project_namespace_id);
+          row.add_archived(r.archived);
+          row.add_pending_delete(r.pending_delete);
+          return row.Finish();
+        } else {
+          fb::FeedRowBuilder row(*b);
+          row.add_present(r.present);
+          row.add_namespace_id(r.namespace_id);
+          row.add_runner_id(r.runner_id);
+          return row.Finish();
+        }
+      },
+      row);
+}
+
+// The row of `table` that `wire` describes (monostate when absent).
+FeedRow ToFeedRow(Table table, const fb::FeedRow* wire) {
+  if (wire == nullptr) return std::monostate{};
+  switch (table) {
+    case Table::kNamespaces: {
+      NamespaceRow r;
+      r.present = wire->present();
+      if (wire->parent_id()) r.parent_id = *wire->parent_id();
+      r.type = static_cast<NamespaceType>(wire->type());
+      r.name = std::string(View(wire->name()));
+      r.path = std::string(View(wire->path()));
+      r.visibility_level = wire->visibility_level();
+      return r;
+    }
+    case Table::kProjects: {
+      ProjectRow r;
+      r.present = wire->present();
+      r.name = std::string(View(wire->name()));
+      r.path = std::string(View(wire->path()));
+      r.visibility_level = wire->visibility_level();
+      r.namespace_id = wire->namespace_id();
+      if (wire->project_namespace_id()) r.project_namespace_id = *wire->project_namespace_id();
+      r.archived = wire->archived();
+      r.pending_delete = wire->pending_delete();
+      return r;
+    }
+    case Table::kRunnerLinks: {
+      RunnerLinkRow r;
+      r.present = wire->present();
+      r.namespace_id = wire->namespace_id();
+      r.runner_id = wire->runner_id();
+      return r;
+    }
+  }
+  return std::monostate{};
+}
+
+}  // namespace
+
+void EncodeFeedBatch(uint64_t request_id, Lsn position, std::span<const FeedTransaction> txns,
+                     FlatBufferBuilder* b) {
+  b->Clear();
+  std::vector<Offset<fb::FeedTransaction>> transactions;
+  transactions.reserve(txns.size());
+  std::vector<Offset<fb::FeedChange>> changes;
+  for (const FeedTransaction& t : txns) {
+    changes.clear();
+    for (const FeedChange& c : t.changes) {
+      auto before = BuildFeedRow(b, c.before);
+      auto after = BuildFeedRow(b, c.after);
+      auto subtrees = c.subtrees.empty() ? 0 : b->CreateVector(c.subtrees);
+      changes.push_back(fb::CreateFeedChange(*b, static_cast<fb::FeedTable>(c.table),
+                                             static_cast<fb::ChangeOp>(c.op), c.id, before, after,
+                                             subtrees));
+    }
+    transactions.push_back(fb::CreateFeedTransaction(*b, t.commit_lsn.value, t.commit_unix_ms,
+                                                     b->CreateVector(changes)));
+  }
+  auto batch = fb::CreateFeedBatch(*b, b->CreateVector(transactions));
+  FinishResponse(b, request_id, position, ErrorCode::kOk, {}, fb::ResponseBody::FeedBatch,
+                 batch.Union());
+}
+
 void EncodePong(uint64_t request_id, Lsn lsn, uint64_t payload, FlatBufferBuilder* b) {
   b->Clear();
   auto pong = fb::CreatePong(*b, payload);
@@ -384,6 +516,18 @@ struct BodyEncoder {
   }
   std::pair<fb::RequestBody, Offset<void>> operator()(const StatusRequest&) const {
     return {fb::RequestBody::Status, fb::CreateStatus(*b).Union()};
+  }
+  std::pair<fb::RequestBody, Offset<void>> operator()(const SubscribeRequest& r) const {
+    flatbuffers::Optional<int64_t> subtree = flatbuffers::nullopt;
+    if (r.filter.subtree) subtree = *r.filter.subtree;
+    const bool all_columns = r.filter.columns[0] == kAllColumns &&
+                             r.filter.columns[1] == kAllColumns &&
+                             r.filter.columns[2] == kAllColumns;
+    auto columns = all_columns ? 0 : b->CreateVector(r.filter.columns, 3);
+    return {fb::RequestBody::Subscribe,
+            fb::CreateSubscribe(*b, r.from.value, static_cast<uint8_t>(r.filter.tables), subtree,
+                                columns)
+                .Union()};
   }
 };
 
@@ -465,6 +609,20 @@ Result<Response> DecodeResponse(std::span<const uint8_t> frame) {
   if (const fb::BatchIdLists* lists = r->body_as_BatchIdLists(); lists && lists->members()) {
     for (const fb::IdList* list : *lists->members()) aligned = aligned && Aligned(list->ids());
   }
+  if (const fb::FeedBatch* feed = r->body_as_FeedBatch(); feed && feed->transactions()) {
+    for (const fb::FeedTransaction* t : *feed->transactions()) {
+      if (t->changes() == nullptr) continue;
+      for (const fb::FeedChange* c : *t->changes()) {
+        aligned = aligned && Aligned(c->subtrees());
+        if (static_cast<uint8_t>(c->table()) > static_cast<uint8_t>(fb::FeedTable::MAX) ||
+            static_cast<uint8_t>(c->op()) > static_cast<uint8_t>(fb::ChangeOp::MAX) ||
+            (c->before() != nullptr && c->before()->type() > 2) ||
+            (c->after() != nullptr && c->after()->type() > 2)) {
+          return Status::DataLoss("feed change with an unknown table, op or namespace type");
+        }
+      }
+    }
+  }
   if (!aligned) return Status::DataLoss("response has a misaligned id vector");
   Response out;
   out.request_id = r->request_id();
@@ -538,6 +696,35 @@ Result<Response> DecodeResponse(std::span<const uint8_t> frame) {
                               h->max_frame_bytes(), h->max_in_flight()};
       }
       break;
+    case fb::ResponseBody::FeedBatch: {
+      FeedBatch batch;
+      if (const fb::FeedBatch* f = r->body_as_FeedBatch(); f && f->transactions()) {
+        batch.transactions.reserve(f->transactions()->size());
+        for (const fb::FeedTransaction* t : *f->transactions()) {
+          FeedTransaction txn;
+          txn.commit_lsn = Lsn(t->commit_lsn());
+          txn.commit_unix_ms = t->commit_unix_ms();
+          if (t->changes() != nullptr) {
+            txn.changes.reserve(t->changes()->size());
+            for (const fb::FeedChange* c : *t->changes()) {
+              FeedChange change;
+              change.table = static_cast<Table>(c->table());
+              change.op = static_cast<ChangeOp>(c->op());
+              change.id = c->id();
+              change.before = ToFeedRow(change.table, c->before());
+              change.after = ToFeedRow(change.table, c->after());
+              if (c->subtrees() != nullptr) {
+                change.subtrees.assign(c->subtrees()->begin(), c->subtrees()->end());
+              }
+              txn.changes.push_back(std::move(change));
+            }
+          }
+          batch.transactions.push_back(std::move(txn));
+        }
+      }
+      out.body = std::move(batch);
+      break;
+    }
     default:
       break;  // NONE, or a body from a newer server: no body
   }

@@ -16,6 +16,7 @@
 #include <string_view>
 
 #include "canopy/fb/canopy_generated.h"
+#include "canopy/feed.h"
 #include "canopy/net/protocol.h"
 #include "canopy/query.h"
 #include "canopy/status.h"
@@ -56,6 +57,8 @@ DecodedRequest DecodeRequest(std::span<const uint8_t> frame, const DecoderLimits
 
 // REQUIRES: `query` passed DecodeRequest.
 IdQuery ToIdQuery(const fb::IdQuery& query);
+// REQUIRES: `sub` passed DecodeRequest.
+SubscribeRequest ToSubscribeRequest(const fb::Subscribe& sub);
 
 // ---- responses (server side): each Finish()es `builder` size-prefixed ----
 
@@ -74,6 +77,9 @@ void EncodeResolved(uint64_t request_id, Lsn lsn, std::span<const ResolvedEntry>
                     flatbuffers::FlatBufferBuilder* builder);
 void EncodeStatus(uint64_t request_id, const ServerStatus& status,
                   flatbuffers::FlatBufferBuilder* builder);
+// One message of a change-feed subscription (Response::lsn = `position`).
+void EncodeFeedBatch(uint64_t request_id, Lsn position, std::span<const FeedTransaction> txns,
+                     flatbuffers::FlatBufferBuilder* builder);
 void EncodePong(uint64_t request_id, Lsn lsn, uint64_t payload,
                 flatbuffers::FlatBufferBuilder* builder);
 void EncodeHelloReply(uint64_t request_id, Lsn lsn, const HelloReply& hello,

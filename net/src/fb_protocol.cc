@@ -33,6 +33,8 @@ RequestKind KindOf(fb::RequestBody body) {
       return RequestKind::kStatus;
     case fb::RequestBody::RunnersOfGroups:
       return RequestKind::kRunnersOfGroups;
+    case fb::RequestBody::Subscribe:
+      return RequestKind::kSubscribe;
     default:
       break;
   }
@@ -112,6 +114,10 @@ void FlatBuffersProtocol::HandleFrame(std::span<const uint8_t> frame, SessionCon
     return;
   }
   const fb::Request& request = *d.request;
+  if (const fb::Subscribe* subscribe = request.body_as_Subscribe()) {
+    ctx.Subscribe(d.request_id, ToSubscribeRequest(*subscribe));  // min_lsn has no meaning here
+    return;
+  }
   if (request.min_lsn() != 0 &&
       (index == nullptr || index->applied_lsn().value < request.min_lsn())) {
     ctx.Park(frame, Lsn(request.min_lsn()), request.timeout_ms(), d.request_id);
@@ -162,6 +168,12 @@ void FlatBuffersProtocol::FailParked(std::span<const uint8_t> /*saved*/, uint64_
 void FlatBuffersProtocol::ConnectionError(ErrorCode code, std::string_view message, Lsn applied,
                                           SessionContext& ctx) {
   SendError(0, applied, code, message, ctx);
+}
+
+void FlatBuffersProtocol::FeedBatch(uint64_t request_id, Lsn position,
+                                    std::span<const FeedTransaction> txns, SessionContext& ctx) {
+  EncodeFeedBatch(request_id, position, txns, &builder_);
+  Emit(ctx);
 }
 
 void FlatBuffersProtocol::SendError(uint64_t request_id, Lsn lsn, ErrorCode code,

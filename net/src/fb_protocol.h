@@ -40,6 +40,9 @@ class FlatBuffersProtocol final : public WireProtocol {
   void ConnectionError(ErrorCode code, std::string_view message, Lsn applied,
                        SessionContext& ctx) override;
 
+  void FeedBatch(uint64_t request_id, Lsn position, std::span<const FeedTransaction> txns,
+                 SessionContext& ctx) override;
+
  private:
   void HandleFrame(std::span<const uint8_t> frame, SessionContext& ctx);
   void HandleHello(const fb::Request& request, uint64_t request_id, SessionContext& ctx);

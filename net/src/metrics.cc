@@ -52,6 +52,8 @@ const char* RequestKindName(RequestKind kind) {
       return "healthz";
     case RequestKind::kReadyz:
       return "readyz";
+    case RequestKind::kSubscribe:
+      return "subscribe";
   }
   return "other";
 }

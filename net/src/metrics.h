@@ -53,10 +53,12 @@ enum class RequestKind : uint8_t {
   kMetrics,  // HTTP
   kHealthz,
   kReadyz,
+  kSubscribe,  // change feed: Subscribe / FEED
 };
-inline constexpr size_t kRequestKinds = 13;
+inline constexpr size_t kRequestKinds = 14;
 // "other", "hello", "ping", "status", "id_query", "batch", "counts",
-// "full_path", "resolve", "runners_of_groups", "metrics", "healthz", "readyz".
+// "full_path", "resolve", "runners_of_groups", "metrics", "healthz", "readyz",
+// "subscribe".
 const char* RequestKindName(RequestKind kind);
 
 // Upper bounds (seconds) of the latency histogram's finite buckets.

@@ -34,6 +34,8 @@ const char* ErrorCodeName(ErrorCode code) {
       return "not_ready";
     case ErrorCode::kInternal:
       return "internal";
+    case ErrorCode::kOutOfRange:
+      return "out_of_range";
   }
   return "unknown";
 }
@@ -63,6 +65,8 @@ StatusCode ToStatusCode(ErrorCode code) {
       return StatusCode::kFailedPrecondition;
     case ErrorCode::kInternal:
       return StatusCode::kInternal;
+    case ErrorCode::kOutOfRange:
+      return StatusCode::kOutOfRange;
   }
   return StatusCode::kInternal;
 }

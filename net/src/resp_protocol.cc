@@ -68,6 +68,8 @@ std::string_view ErrorPrefix(ErrorCode code) {
       return "TOOLARGE";
     case ErrorCode::kUnauthorized:
       return "NOAUTH";
+    case ErrorCode::kOutOfRange:
+      return "OUTOFRANGE";
     default:
       return "ERR";
   }
@@ -109,6 +111,7 @@ constexpr CommandDoc kCommandDocs[] = {
     {"mcounts", -2},
     {"mpath", -2},
     {"mresolve", -2},
+    {"feed", -2},
     {"lastlsn", 1},
     {"attributes", 2},
     {"status", 1},
@@ -156,6 +159,7 @@ RequestKind RespKind(std::string_view name) {
   if (Is(name, "PING")) return RequestKind::kPing;
   if (Is(name, "HELLO") || Is(name, "AUTH")) return RequestKind::kHello;
   if (Is(name, "STATUS") || Is(name, "INFO")) return RequestKind::kStatus;
+  if (Is(name, "FEED")) return RequestKind::kSubscribe;
   const bool many = name.size() > 1 && (name[0] == 'M' || name[0] == 'm');
   const std::string_view base = many ? name.substr(1) : name;
   for (std::string_view n : {name, base}) {
@@ -201,10 +205,17 @@ void RespProtocol::AnswerParked(std::span<const uint8_t> saved, uint64_t /*reque
   Execute(parked_args_, saved, &index, ctx);
 }
 
-void RespProtocol::FailParked(std::span<const uint8_t> /*saved*/, uint64_t /*request_id*/,
+void RespProtocol::FailParked(std::span<const uint8_t> saved, uint64_t /*request_id*/,
                               ErrorCode code, std::string_view message, Lsn /*applied*/,
                               SessionContext& ctx) {
   writer_.set_out(&ctx.output());
+  // FEED ... BLOCK ms that saw nothing new: not an error, an empty poll.
+  if (code == ErrorCode::kStale && ParseRespCommand(saved, &parked_args_) &&
+      parked_args_.size() > 1 && Is(parked_args_[0], "FEED")) {
+    if (std::optional<Lsn> from = Lsn::Parse(parked_args_[1])) {
+      return FeedReply(*from, {}, ctx);
+    }
+  }
   Error(ctx, ErrorPrefix(code), message);
 }
 
@@ -293,6 +304,7 @@ void RespProtocol::Execute(std::span<const std::string_view> args, std::span<con
   if (Is(name, "STATUS") || Is(name, "INFO")) {
     return Status(parked_index != nullptr ? parked_index : ctx.index(), ctx);
   }
+  if (Is(name, "FEED")) return Feed(rest, raw, parked_index, ctx);
   if (Is(name, "SELECT")) {
     if (rest.size() != 1) {
       return Error(ctx, "ERR", "wrong number of arguments for 'select' command");
@@ -798,6 +810,97 @@ void RespProtocol::AnswerQuery(Command command, bool many, const QueryOptions& o
     return Error(ctx, error_prefix, error);
   }
   Reply(ctx);
+}
+
+void RespProtocol::FeedReply(Lsn position, std::span<const FeedTransaction> txns,
+                             SessionContext& ctx) {
+  size_t with_changes = 0;
+  for (const FeedTransaction& t : txns) with_changes += !t.changes.empty();
+  writer_.ArrayHeader(2);
+  writer_.Bulk(position.ToString());
+  writer_.ArrayHeader(with_changes);
+  for (const FeedTransaction& t : txns) {
+    if (t.changes.empty()) continue;  // a position only: the first element says it
+    text_.clear();
+    AppendFeedTransactionJson(t, &text_);
+    writer_.Bulk(text_);
+  }
+  Reply(ctx);
+}
+
+void RespProtocol::Feed(std::span<const std::string_view> args, std::span<const uint8_t> raw,
+                        const HierarchyIndex* parked_index, SessionContext& ctx) {
+  const std::shared_ptr<ChangeFeed>& feed = options_.feed;
+  if (feed == nullptr) {
+    return Error(ctx, "ERR", "this server keeps no change feed (canopyd --feed-window)");
+  }
+  if (args.empty()) {
+    return Error(ctx, "ERR",
+                 "usage: FEED from-lsn|$ [TABLES list] [SUBTREE id] [COLUMNS list] [COUNT n] "
+                 "[BLOCK ms]");
+  }
+  const bool now = args[0] == "$";
+  std::optional<Lsn> from = now ? std::optional<Lsn>(feed->newest()) : Lsn::Parse(args[0]);
+  if (!from) return Error(ctx, "ERR", "invalid LSN " + Quoted(args[0]) + " (X/Y in hex, or $)");
+  FeedFilter filter;
+  size_t count = std::max<uint32_t>(options_.max_feed_batch_transactions, 1);
+  int64_t block_ms = 0;
+  for (size_t i = 1; i < args.size(); i += 2) {
+    if (i + 1 >= args.size())
+      return Error(ctx, "ERR", "FEED: " + Quoted(args[i]) + " needs a value");
+    const std::string_view key = args[i], value = args[i + 1];
+    ::canopy::Status bad;
+    int64_t number = 0;
+    if (Is(key, "TABLES")) {
+      bad = ParseFeedTables(value, &filter);
+    } else if (Is(key, "COLUMNS")) {
+      bad = ParseFeedColumns(value, &filter);
+    } else if (Is(key, "SUBTREE")) {
+      if (!ParseInt64(value, &number))
+        return Error(ctx, "ERR", "invalid SUBTREE id " + Quoted(value));
+      filter.subtree = number;
+    } else if (Is(key, "COUNT") || Is(key, "BLOCK")) {
+      if (!ParseInt64(value, &number) || number < (Is(key, "COUNT") ? 1 : 0)) {
+        return Error(ctx, "ERR", "invalid " + std::string(key) + " " + Quoted(value));
+      }
+      if (Is(key, "COUNT")) {
+        count = std::min<size_t>(count, static_cast<size_t>(number));
+      } else {
+        block_ms = std::min<int64_t>(number, options_.max_wait.count());
+      }
+    } else {
+      return Error(ctx, "ERR", "FEED: unknown option " + Quoted(key));
+    }
+    if (!bad.ok()) return Error(ctx, "ERR", bad.message());
+  }
+  if (now && block_ms > 0) {
+    return Error(ctx, "ERR", "FEED $ takes no BLOCK: it answers the position to poll from");
+  }
+  const HierarchyIndex* index = parked_index != nullptr ? parked_index : ctx.index();
+  if (index == nullptr) return Error(ctx, "LOADING", "no index loaded yet");
+  if (filter.subtree && !index->Read().GetNamespace(*filter.subtree)) {
+    return Error(ctx, "NOTFOUND",
+                 "subtree " + std::to_string(*filter.subtree) + " is not a namespace canopy holds");
+  }
+  Result<std::unique_ptr<FeedSubscription>> sub = feed->Subscribe(*from, filter);
+  if (!sub.ok()) {
+    return Error(ctx, sub.status().code() == StatusCode::kOutOfRange ? "OUTOFRANGE" : "ERR",
+                 sub.status().message());
+  }
+  ::canopy::Status next = (*sub)->Next(&feed_batch_, std::chrono::milliseconds(0), count);
+  if (!next.ok()) {
+    return Error(ctx, next.code() == StatusCode::kOutOfRange ? "OUTOFRANGE" : "ERR",
+                 next.message());
+  }
+  if (feed_batch_.empty() && block_ms > 0 && parked_index == nullptr) {
+    // Woken when the index applies past `from` (the feed has moved by then),
+    // or answered empty at the timeout (FailParked).
+    ctx.Park(raw, Lsn(from->value + 1), static_cast<uint32_t>(block_ms), 0,
+             /*nudge_source=*/false);
+    return;
+  }
+  FeedReply((*sub)->position(), feed_batch_, ctx);
+  feed_batch_.clear();
 }
 
 }  // namespace canopy::net::internal

@@ -84,6 +84,11 @@ class RespProtocol final : public WireProtocol {
   void Client(std::span<const std::string_view> args, SessionContext& ctx);
   void CommandInfo(std::span<const std::string_view> args, SessionContext& ctx);
   void Status(const HierarchyIndex* index, SessionContext& ctx);
+  // FEED from|$ [TABLES list] [SUBTREE id] [COLUMNS list] [COUNT n] [BLOCK ms]
+  // (docs/resp.md): the change feed, polled.
+  void Feed(std::span<const std::string_view> args, std::span<const uint8_t> raw,
+            const HierarchyIndex* parked_index, SessionContext& ctx);
+  void FeedReply(Lsn position, std::span<const FeedTransaction> txns, SessionContext& ctx);
 
   void Query(Command command, bool many, std::span<const std::string_view> args,
              std::span<const uint8_t> raw, const HierarchyIndex* parked_index, SessionContext& ctx);
@@ -110,6 +115,7 @@ class RespProtocol final : public WireProtocol {
   std::vector<std::string_view> paths_;
   IdAnswer answer_;
   std::string text_;
+  std::vector<FeedTransaction> feed_batch_;
 };
 
 }  // namespace canopy::net::internal

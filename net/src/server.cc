@@ -262,6 +262,7 @@ class Server::Impl {
     core_.set_loops(loops);
     poll_timer_.emplace(loops_.front()->context());
     core_.SetIndex(std::move(index));
+    core_.StartFeed();
   }
 
   ~Impl() { Stop(); }
@@ -308,6 +309,7 @@ class Server::Impl {
       stopped_ = true;
     }
     core_.set_stopping();
+    core_.StopFeed();
     for (auto& listener : tcp_) listener->Stop();
     for (auto& listener : unix_) listener->Stop();
     asio::post(loops_.front()->context(), [this] { poll_timer_->cancel(); });

@@ -44,6 +44,44 @@ ServerCore::ServerCore(ServerOptions options)
       token_(options_.token),
       ready_max_lag_bytes_(options_.ready_max_lag_bytes) {}
 
+bool ServerCore::AddSubscription() {
+  uint64_t n = subscriptions_.load(std::memory_order_relaxed);
+  do {
+    if (n >= options_.max_subscriptions) return false;
+  } while (!subscriptions_.compare_exchange_weak(n, n + 1, std::memory_order_relaxed));
+  return true;
+}
+
+void ServerCore::RemoveSubscriptions(size_t n) {
+  subscriptions_.fetch_sub(n, std::memory_order_relaxed);
+}
+
+void ServerCore::AddFeedSession(uint64_t id, std::weak_ptr<Session> session) {
+  std::lock_guard<std::mutex> lock(feed_sessions_mu_);
+  feed_sessions_[id] = std::move(session);
+}
+
+void ServerCore::RemoveFeedSession(uint64_t id) {
+  std::lock_guard<std::mutex> lock(feed_sessions_mu_);
+  feed_sessions_.erase(id);
+}
+
+void ServerCore::StartFeed() {
+  if (options_.feed == nullptr) return;
+  feed_listener_ = options_.feed->AddListener([this] {
+    std::lock_guard<std::mutex> lock(feed_sessions_mu_);
+    for (auto& [id, weak] : feed_sessions_) {
+      if (std::shared_ptr<Session> session = weak.lock()) session->WakeFeed();
+    }
+  });
+}
+
+void ServerCore::StopFeed() {
+  if (options_.feed != nullptr && feed_listener_ != 0)
+    options_.feed->RemoveListener(feed_listener_);
+  feed_listener_ = 0;
+}
+
 std::string ServerCore::token() const {
   std::lock_guard<std::mutex> lock(token_mu_);
   return token_;

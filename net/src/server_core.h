@@ -81,6 +81,17 @@ class ServerCore final : public StatusSource, public MetricsSource {
   // Answers sent, summed over the loops.
   uint64_t requests_served() const;
 
+  // Change-feed subscriptions: the server-wide count (AddSubscription fails
+  // at max_subscriptions), and the sessions that hold any, woken when the
+  // feed moves (the feed's listener, registered by StartFeed).
+  bool AddSubscription();
+  void RemoveSubscriptions(size_t n);
+  uint64_t subscriptions() const { return subscriptions_.load(std::memory_order_relaxed); }
+  void AddFeedSession(uint64_t id, std::weak_ptr<Session> session);
+  void RemoveFeedSession(uint64_t id);
+  void StartFeed();  // with options().feed: listen to it
+  void StopFeed();   // no listener call runs after it returns
+
   bool stopping() const { return stopping_.load(std::memory_order_acquire); }
   void set_stopping() { stopping_.store(true, std::memory_order_release); }
 
@@ -124,6 +135,11 @@ class ServerCore final : public StatusSource, public MetricsSource {
   mutable std::mutex token_mu_;
   std::string token_;  // guarded by token_mu_
   std::atomic<uint64_t> ready_max_lag_bytes_;
+
+  std::atomic<uint64_t> subscriptions_{0};
+  std::mutex feed_sessions_mu_;
+  std::unordered_map<uint64_t, std::weak_ptr<Session>> feed_sessions_;  // guarded by it
+  uint64_t feed_listener_ = 0;
 
   std::mutex sessions_mu_;
   std::condition_variable sessions_cv_;

@@ -99,6 +99,14 @@ void Session::Wake(uint64_t wait_id) {
   });
 }
 
+void Session::WakeFeed() {
+  if (feed_poll_posted_.exchange(true)) return;
+  asio::post(socket_.get_executor(), [self = shared_from_this()] {
+    self->feed_poll_posted_.store(false);
+    self->Resume();
+  });
+}
+
 // ---------------------------------------------------------------------------
 // SessionContext
 
@@ -201,10 +209,104 @@ void Session::ProcessBuffered() {
 }
 
 // ---------------------------------------------------------------------------
+// Change-feed subscriptions
+
+void Session::Subscribe(uint64_t request_id, const SubscribeRequest& request) {
+  const ServerOptions& o = core_.options();
+  auto refuse = [&](ErrorCode code, std::string message) {
+    protocol_->FeedError(request_id, code, message, applied_lsn(), *this);
+  };
+  if (o.feed == nullptr) {
+    refuse(ErrorCode::kInvalidArgument, "this server keeps no change feed (canopyd --feed-window)");
+    return;
+  }
+  const HierarchyIndex* index = loop_.index();
+  if (index == nullptr) {
+    refuse(ErrorCode::kNotReady, "no index loaded yet");
+    return;
+  }
+  if (shutting_down_) {
+    refuse(ErrorCode::kShuttingDown, "the server is stopping");
+    return;
+  }
+  if (subscriptions_.size() >= o.max_subscriptions_per_connection) {
+    refuse(ErrorCode::kOverloaded, "this connection has " + std::to_string(subscriptions_.size()) +
+                                       " subscriptions; the limit is " +
+                                       std::to_string(o.max_subscriptions_per_connection));
+    return;
+  }
+  if (request.filter.subtree && !index->Read().GetNamespace(*request.filter.subtree)) {
+    refuse(ErrorCode::kUnknownId, "subtree " + std::to_string(*request.filter.subtree) +
+                                      " is not a namespace canopy holds");
+    return;
+  }
+  if (!core_.AddSubscription()) {
+    refuse(ErrorCode::kOverloaded,
+           "the server has " + std::to_string(o.max_subscriptions) + " subscriptions, its limit");
+    return;
+  }
+  Result<std::unique_ptr<FeedSubscription>> sub = o.feed->Subscribe(request.from, request.filter);
+  if (!sub.ok()) {
+    core_.RemoveSubscriptions(1);
+    const StatusCode code = sub.status().code();
+    refuse(code == StatusCode::kOutOfRange        ? ErrorCode::kOutOfRange
+           : code == StatusCode::kInvalidArgument ? ErrorCode::kInvalidArgument
+           : code == StatusCode::kUnavailable     ? ErrorCode::kShuttingDown
+                                                  : ErrorCode::kInternal,
+           sub.status().message());
+    return;
+  }
+  if (subscriptions_.empty()) core_.AddFeedSession(id_, weak_from_this());
+  const Lsn start = (*sub)->position();
+  subscriptions_.push_back({request_id, std::move(sub).value()});
+  protocol_->FeedBatch(request_id, start, {}, *this);  // where it starts
+  Log(LogLevel::kDebug, "subscription " + std::to_string(request_id) + " from " + start.ToString());
+}
+
+void Session::PollFeeds() {
+  if (closed_ || subscriptions_.empty()) return;
+  const size_t max_batch = std::max<uint32_t>(core_.options().max_feed_batch_transactions, 1);
+  for (auto it = subscriptions_.begin(); it != subscriptions_.end();) {
+    Status ended;
+    while (out_.size() + writing_.size() < core_.max_buffered_answer_bytes()) {
+      ended = it->feed->Next(&feed_batch_, std::chrono::milliseconds(0), max_batch);
+      if (!ended.ok() || feed_batch_.empty()) break;
+      protocol_->FeedBatch(it->request_id, it->feed->position(), feed_batch_, *this);
+    }
+    if (ended.ok()) {
+      ++it;
+      continue;
+    }
+    protocol_->FeedError(
+        it->request_id,
+        ended.code() == StatusCode::kOutOfRange ? ErrorCode::kOutOfRange : ErrorCode::kShuttingDown,
+        ended.message(), applied_lsn(), *this);
+    Log(LogLevel::kInfo,
+        "subscription " + std::to_string(it->request_id) + " ended: " + ended.message());
+    it = subscriptions_.erase(it);
+    core_.RemoveSubscriptions(1);
+  }
+  feed_batch_.clear();
+  if (subscriptions_.empty()) core_.RemoveFeedSession(id_);
+}
+
+void Session::EndSubscriptions(ErrorCode code, std::string_view message) {
+  if (subscriptions_.empty()) return;
+  if (code != ErrorCode::kOk) {
+    for (const Subscription& s : subscriptions_) {
+      protocol_->FeedError(s.request_id, code, message, applied_lsn(), *this);
+    }
+  }
+  core_.RemoveSubscriptions(subscriptions_.size());
+  subscriptions_.clear();
+  core_.RemoveFeedSession(id_);
+}
+
+// ---------------------------------------------------------------------------
 // min_lsn waits
 
 void Session::Park(std::span<const uint8_t> saved, Lsn min_lsn, uint32_t timeout_ms,
-                   uint64_t request_id) {
+                   uint64_t request_id, bool nudge_source) {
   if (shutting_down_) {
     protocol_->FailParked(saved, request_id, ErrorCode::kShuttingDown, "the server is stopping",
                           applied_lsn(), *this);
@@ -235,7 +337,7 @@ void Session::Park(std::span<const uint8_t> saved, Lsn min_lsn, uint32_t timeout
     self->Resume();
   });
   // The replication side may need a nudge to learn the source reached min_lsn.
-  if (o.on_wait_for_lsn) o.on_wait_for_lsn(min_lsn, timeout);
+  if (nudge_source && o.on_wait_for_lsn) o.on_wait_for_lsn(min_lsn, timeout);
   // Applied between our check and Add()? Then nobody will wake us: answer now.
   if (core_.applied_lsn() >= min_lsn && core_.waiters().Remove(min_lsn, wait_id)) {
     AnswerParked(wait_id);
@@ -304,6 +406,7 @@ void Session::ShutdownNow() {
                           "the server is stopping", applied_lsn(), *this);
     Record(p.kind, p.taken);
   }
+  EndSubscriptions(ErrorCode::kShuttingDown, "the server is stopping");
   Resume();  // an outstanding read stays: it becomes the drain once we linger
 }
 
@@ -341,6 +444,7 @@ void Session::Resume() {
   } else {
     ArmReadDeadline();  // in_flight changed: maybe idle now
   }
+  PollFeeds();
   DoWrite();
   MaybeFinish();
 }
@@ -350,6 +454,7 @@ void Session::MaybeFinish() {
   // After a fatal error parked requests are dropped; otherwise they finish first.
   const bool done = closing_ || ((read_closed_ || shutting_down_) && parked_.empty());
   if (!done) return;
+  EndSubscriptions(ErrorCode::kOk, {});  // the client is gone or the server stops
   if (read_closed_) {
     Close();  // the peer's EOF was read: nothing left to drain
     return;
@@ -452,6 +557,7 @@ void Session::Close() {
     parked.timer->cancel();
   }
   parked_.clear();
+  EndSubscriptions(ErrorCode::kOk, {});
   out_.clear();  // writing_ stays until its handler runs: the write may still hold it
   out_answers_ = 0;
   error_code ec;

@@ -45,6 +45,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <boost/asio/generic/stream_protocol.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
@@ -89,6 +90,9 @@ class Session final : public std::enable_shared_from_this<Session>, private Sess
   void Reject(ErrorCode code, std::string message);
   // The wait list released request `wait_id` (its LSN may be applied).
   void Wake(uint64_t wait_id);
+  // The change feed moved: poll this session's subscriptions (posts once
+  // until the poll has run).
+  void WakeFeed();
 
  private:
   struct Parked {
@@ -109,11 +113,18 @@ class Session final : public std::enable_shared_from_this<Session>, private Sess
   std::string token() const override;
   uint64_t ready_max_lag_bytes() const override;
   uint64_t connection_id() const override { return id_; }
-  void Park(std::span<const uint8_t> saved, Lsn min_lsn, uint32_t timeout_ms,
-            uint64_t request_id) override;
+  void Park(std::span<const uint8_t> saved, Lsn min_lsn, uint32_t timeout_ms, uint64_t request_id,
+            bool nudge_source) override;
   void CloseAfterOutput(std::string_view why) override;
   void Log(LogLevel level, std::string_view message) const override;
   void NoteRequest(RequestKind kind) override { taking_kind_ = kind; }
+  void Subscribe(uint64_t request_id, const SubscribeRequest& request) override;
+
+  // Sends what the subscriptions have, while the output has room; ends the
+  // ones that fell behind the window.
+  void PollFeeds();
+  // Ends every subscription with `code` (shutdown), or silently (close).
+  void EndSubscriptions(ErrorCode code, std::string_view message);
 
   // Counts one answered request taken at `taken`.
   void Record(RequestKind kind, std::chrono::steady_clock::time_point taken);
@@ -144,7 +155,10 @@ class Session final : public std::enable_shared_from_this<Session>, private Sess
   void Fail(const boost::system::error_code& ec, const char* what);
   void Close();
 
-  size_t in_flight() const { return parked_.size() + out_answers_ + writing_answers_; }
+  // A live subscription counts as in flight (the connection is not idle).
+  size_t in_flight() const {
+    return parked_.size() + out_answers_ + writing_answers_ + subscriptions_.size();
+  }
 
   ServerCore& core_;
   IoLoop& loop_;
@@ -168,6 +182,13 @@ class Session final : public std::enable_shared_from_this<Session>, private Sess
   std::vector<uint8_t> writing_;  // the write in progress
   size_t writing_answers_ = 0;
   std::unordered_map<uint64_t, Parked> parked_;
+  struct Subscription {
+    uint64_t request_id = 0;
+    std::unique_ptr<FeedSubscription> feed;
+  };
+  std::vector<Subscription> subscriptions_;
+  std::vector<FeedTransaction> feed_batch_;  // reused by PollFeeds
+  std::atomic<bool> feed_poll_posted_{false};
   std::array<uint8_t, 4096> drain_buffer_;  // input discarded while lingering
 
   // The request HandleNext is taking: when, what, and whether it was parked.

@@ -58,13 +58,20 @@ class SessionContext {
   // `min_lsn` (then WireProtocol::AnswerParked) or `timeout_ms` passes (0:
   // the server's default; capped by its maximum; then FailParked with
   // kStale). May call FailParked at once (kOverloaded, kShuttingDown).
+  // `nudge_source`: ask the replication side to learn the position
+  // (ServerOptions::on_wait_for_lsn) — not for a feed poll, which waits for
+  // news, not for a position the client knows was committed.
   virtual void Park(std::span<const uint8_t> saved, Lsn min_lsn, uint32_t timeout_ms,
-                    uint64_t request_id) = 0;
+                    uint64_t request_id, bool nudge_source = true) = 0;
   // Takes no more requests; closes once the output is written. Call after
   // writing the error that explains it. `why` is logged.
   virtual void CloseAfterOutput(std::string_view why) = 0;
   // Logs at `level`, prefixed with the connection.
   virtual void Log(LogLevel level, std::string_view message) const = 0;
+  // Starts a change-feed subscription of this connection (FlatBuffers
+  // Subscribe): answers with its first FeedBatch or an error, then streams
+  // through WireProtocol::FeedBatch until it ends (WireProtocol::FeedError).
+  virtual void Subscribe(uint64_t /*request_id*/, const SubscribeRequest& /*request*/) {}
   // What the request being handled asks (for the request counters); called
   // once a request is taken, before it is answered or parked. Not calling
   // it counts the request as RequestKind::kOther.
@@ -100,6 +107,14 @@ class WireProtocol {
   // max_connections, or a read timeout with a request half sent).
   virtual void ConnectionError(ErrorCode code, std::string_view message, Lsn applied,
                                SessionContext& ctx) = 0;
+  // A subscription's next message (position = where it is after `txns`), and
+  // its end. Only protocols that start subscriptions are asked.
+  virtual void FeedBatch(uint64_t /*request_id*/, Lsn /*position*/,
+                         std::span<const FeedTransaction> /*txns*/, SessionContext& /*ctx*/) {}
+  virtual void FeedError(uint64_t request_id, ErrorCode code, std::string_view message, Lsn applied,
+                         SessionContext& ctx) {
+    FailParked({}, request_id, code, message, applied, ctx);
+  }
 };
 
 }  // namespace canopy::net::internal

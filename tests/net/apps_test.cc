@@ -631,6 +631,9 @@ TEST_F(CliTest, PerCommandHelp) {
       {"resolve", {}, {"--project"}},
       {"status", {"--check"}, {"--count"}},
       {"watch-status", {"--interval-ms", "--count"}, {"--check"}},
+      {"watch",
+       {"--from", "--subtree", "--tables", "--columns", "--positions", "--count"},
+       {"--check", "--interval-ms"}},
       {"verify", {"--pg", "--sample", "--form", "--seed"}, {"--order"}},
   };
   for (const Case& c : cases) {
@@ -652,7 +655,7 @@ TEST_F(CliTest, PerCommandHelp) {
   EXPECT_EQ(r.exit_code, 0);
   for (const char* part :
        {"ancestors", "watch-status", "verify", "--server", "--batch", "CANOPY_SERVER", "Exit codes",
-        "3  unreachable", "6  unauthorized", "7  stale", "8  server error"}) {
+        "3  unreachable", "6  unauthorized", "7  stale", "8  server error", "9  watch"}) {
     EXPECT_TRUE(Contains(r.out, part)) << part << ":\n" << r.out;
   }
 }

@@ -237,8 +237,9 @@ class Replica {
   // of the index), and ChangeFeed::Subscribe's (kOutOfRange: `from` older
   // than the window, naming the oldest LSN; kInvalidArgument: in the future).
   Result<std::unique_ptr<FeedSubscription>> Subscribe(Lsn from, const FeedFilter& filter);
-  // The feed (null while off or before the first snapshot): its window.
-  std::shared_ptr<ChangeFeed> feed() const;
+  // The feed (null while options.feed is off), from construction on: a
+  // server can take it before the first snapshot. Each snapshot resets it.
+  std::shared_ptr<ChangeFeed> feed() const { return feed_; }
 
   class Worker;  // internal
 
@@ -247,6 +248,7 @@ class Replica {
   std::unique_ptr<Worker> worker_;
   std::thread thread_;
   std::mutex start_mutex_;
+  const std::shared_ptr<ChangeFeed> feed_;
 };
 
 }  // namespace canopy::cdc

@@ -168,6 +168,22 @@ class Client {
   // cheap "wait until the server has applied this LSN".
   Result<Lsn> Ping(uint64_t payload = 0, const CallOptions& call = {});
 
+  // ---- the change feed (canopy/change_feed.h; docs/feed.md) ----
+  // Subscribes this connection from `from` (Lsn() = from now) and returns the
+  // start position. From then on the connection carries the feed: use this
+  // client only for NextFeed (another call would skip feed messages).
+  // Errors: kOutOfRange ("out_of_range: ...", `from` older than the server's
+  // window; the message names the oldest LSN to resume from), kNotFound (the
+  // subtree), kInvalidArgument (no feed, a `from` in the future),
+  // kUnavailable (too many subscriptions, transport).
+  Result<Lsn> Subscribe(Lsn from, const FeedFilter& filter = {});
+  // The next message of the subscription: its transactions (none: the
+  // position moved) and the position after them (Answer::lsn). kTimeout when
+  // nothing came within `timeout` (the subscription goes on); the
+  // subscription's end as its error (kOutOfRange: fell behind the window;
+  // kUnavailable: the server stops, or the connection was lost).
+  Result<Answer<std::vector<FeedTransaction>>> NextFeed(std::chrono::milliseconds timeout);
+
   // ---- generic + pipelining ----
   // Sends `request` and waits for its answer. REQUIRES: nothing pipelined is
   // outstanding. A Response with error != kOk is returned as is (ok Result).

@@ -24,6 +24,7 @@
 #include <variant>
 #include <vector>
 
+#include "canopy/feed.h"
 #include "canopy/lsn.h"
 #include "canopy/query.h"
 #include "canopy/rows.h"
@@ -52,15 +53,16 @@ enum class ErrorCode : uint16_t {
   kOverloaded = 11,
   kNotReady = 12,
   kInternal = 13,
+  kOutOfRange = 14,  // a change-feed position no longer held; ends the subscription
 };
-inline constexpr uint16_t kMaxErrorCode = 13;
+inline constexpr uint16_t kMaxErrorCode = 14;
 
 // Stable snake_case name ("ok", "unknown_id", "stale", ...); "unknown" for a
 // value this library does not know.
 const char* ErrorCodeName(ErrorCode code);
 // The canopy::StatusCode a wire error maps to (kUnknownId -> kNotFound,
 // kStale -> kTimeout, kShuttingDown/kOverloaded/kNotReady -> kUnavailable,
-// kTooLarge -> kResourceExhausted, frame/verification -> kDataLoss,
+// kTooLarge -> kResourceExhausted, kOutOfRange -> kOutOfRange, frame/verification -> kDataLoss,
 // kUnauthorized/kUnsupportedVersion -> kFailedPrecondition, ...).
 StatusCode ToStatusCode(ErrorCode code);
 // A Status "<code name>: <message>" for a non-OK code; OK for kOk.
@@ -95,10 +97,17 @@ struct RunnersOfGroupsRequest {
   std::vector<int64_t> ids;
 };
 struct StatusRequest {};
+// The change feed (canopy/change_feed.h for the contract, docs/feed.md for the
+// wire): transactions committed after `from` (Lsn() = from now), filtered.
+// Answered by a stream of FeedBatch responses with this request's id.
+struct SubscribeRequest {
+  Lsn from;
+  FeedFilter filter;
+};
 
 using RequestBody =
     std::variant<HelloRequest, PingRequest, IdQuery, BatchRequest, CountsRequest, FullPathRequest,
-                 ResolveRequest, RunnersOfGroupsRequest, StatusRequest>;
+                 ResolveRequest, RunnersOfGroupsRequest, StatusRequest, SubscribeRequest>;
 
 struct Request {
   uint64_t request_id = 0;  // 0: the client assigns the next one
@@ -209,8 +218,14 @@ struct HelloReply {
   uint32_t max_in_flight = 0;
 };
 
+// One message of a subscription. Response::lsn is the subscription's
+// position after it (the first one, with no transactions: where it starts).
+struct FeedBatch {
+  std::vector<FeedTransaction> transactions;
+};
+
 using ResponseBody = std::variant<std::monostate, IdPage, BatchPages, CountsList, PathList,
-                                  ResolvedList, ServerStatus, Pong, HelloReply>;
+                                  ResolvedList, ServerStatus, Pong, HelloReply, FeedBatch>;
 
 struct Response {
   uint64_t request_id = 0;  // 0 for a connection-level error

@@ -53,6 +53,7 @@
 #include <string>
 #include <string_view>
 
+#include "canopy/change_feed.h"
 #include "canopy/hierarchy_index.h"
 #include "canopy/log.h"
 #include "canopy/lsn.h"
@@ -145,6 +146,17 @@ struct ServerOptions {
   // `wait`: the replication side can ask its source for the position
   // (canopy::cdc::Replica::RequestPosition). Keep it cheap. May be empty.
   std::function<void(Lsn min_lsn, std::chrono::milliseconds wait)> on_wait_for_lsn;
+
+  // The change feed Subscribe serves (canopy/change_feed.h; canopyd: its
+  // replica's). Null: Subscribe is answered INVALID_ARGUMENT. A subscription
+  // streams on its connection: its batches wait while that connection's
+  // unwritten answers are over the answer buffer bound, and a subscription
+  // that falls behind the feed's window ends with OUT_OF_RANGE (the
+  // connection and the feed go on).
+  std::shared_ptr<ChangeFeed> feed;
+  uint32_t max_subscriptions_per_connection = 16;
+  uint32_t max_subscriptions = 10'000;         // across the server (OVERLOADED beyond)
+  uint32_t max_feed_batch_transactions = 256;  // per FeedBatch message
 };
 
 class Server {

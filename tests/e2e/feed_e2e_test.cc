@@ -1,0 +1,254 @@
+// feed_e2e_test.cc — canopyd's change feed (docs/feed.md) end to end: a
+// real PostgreSQL, canopyd --feed-window replicating it, GitLab-style
+// transactions, and three consumers — canopy::net::Client (FlatBuffers
+// Subscribe), `canopy watch --json` and redis-py polling FEED
+// (tests/e2e/clients/feed_client.py). A consumer that applies what it
+// receives to a copy of the tables ends with PostgreSQL's tables; the three
+// consumers see the same changes; bad input gets clear errors.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "canopy/feed.h"
+#include "canopy/net/client.h"
+#include "e2e_util.h"
+
+namespace canopy::e2e {
+namespace {
+
+using std::chrono::seconds;
+
+const std::string kSourceDir = CANOPY_SOURCE_DIR;
+const std::string kFeedClient = kSourceDir + "/tests/e2e/clients/feed_client.py";
+
+// The rows a consumer keeps, as text, from the feed or from SQL.
+using Table = std::map<int64_t, std::string>;
+struct Copy {
+  Table namespaces, projects, links;
+};
+
+std::string Opt(const std::optional<int64_t>& v) { return v ? std::to_string(*v) : "null"; }
+
+std::string RowText(const FeedRow& row) {
+  std::ostringstream out;
+  if (const auto* n = std::get_if<NamespaceRow>(&row)) {
+    out << Opt(n->parent_id) << "|" << NamespaceTypeName(n->type) << "|" << n->name << "|"
+        << n->path << "|" << n->visibility_level;
+  } else if (const auto* p = std::get_if<ProjectRow>(&row)) {
+    out << p->namespace_id << "|" << Opt(p->project_namespace_id) << "|" << p->name << "|"
+        << p->path << "|" << p->visibility_level << "|" << p->archived << "|" << p->pending_delete;
+  } else if (const auto* l = std::get_if<RunnerLinkRow>(&row)) {
+    out << l->runner_id << "|" << l->namespace_id;
+  }
+  return out.str();
+}
+
+Copy CopyOf(const canopy::testing::GitlabForest& forest) {
+  Copy c;
+  for (const auto& n : forest.namespaces) {
+    if (n.id != 0) c.namespaces[n.id] = RowText(n);
+  }
+  for (const auto& p : forest.projects) {
+    if (p.id != 0) c.projects[p.id] = RowText(p);
+  }
+  for (const auto& l : forest.runner_links) {
+    if (l.id != 0) c.links[l.id] = RowText(l);
+  }
+  return c;
+}
+
+void Apply(const FeedTransaction& txn, Copy* copy) {
+  for (const FeedChange& change : txn.changes) {
+    Table& table = change.table == canopy::Table::kNamespaces ? copy->namespaces
+                   : change.table == canopy::Table::kProjects ? copy->projects
+                                                              : copy->links;
+    switch (change.op) {
+      case ChangeOp::kTruncate:
+        table.clear();
+        break;
+      case ChangeOp::kDelete:
+        table.erase(change.id);
+        break;
+      default:
+        table[change.id] = RowText(change.after);
+    }
+  }
+}
+
+Copy CopyOfSql(cdc::testing::Sql& sql) {
+  Copy c;
+  auto b = [](const std::string& v) { return v == "t" ? "1" : "0"; };
+  auto n = [](const std::string& v) { return v == "\\N" ? std::string("null") : v; };
+  for (const auto& r :
+       sql.Rows("SELECT id, parent_id, type, name, path, visibility_level FROM namespaces")) {
+    c.namespaces[std::stoll(r[0])] = n(r[1]) + "|" + r[2] + "|" + r[3] + "|" + r[4] + "|" + r[5];
+  }
+  for (const auto& r :
+       sql.Rows("SELECT id, namespace_id, project_namespace_id, name, path, visibility_level, "
+                "archived, coalesce(pending_delete, false) FROM projects")) {
+    c.projects[std::stoll(r[0])] =
+        r[1] + "|" + n(r[2]) + "|" + r[3] + "|" + r[4] + "|" + r[5] + "|" + b(r[6]) + "|" + b(r[7]);
+  }
+  for (const auto& r : sql.Rows("SELECT id, runner_id, namespace_id FROM ci_runner_namespaces")) {
+    c.links[std::stoll(r[0])] = r[1] + "|" + r[2];
+  }
+  return c;
+}
+
+class FeedE2E : public DaemonTest {
+ protected:
+  void StartWithFeed(const std::string& name) {
+    ASSERT_NO_FATAL_FAILURE(Prepare(name));
+    resp_sock_ = dir_.path() + "/resp.sock";
+    ASSERT_NO_FATAL_FAILURE(
+        StartDaemon("none", nullptr, {"--feed-window", "100000", "--resp-unix", resp_sock_}));
+  }
+  // canopyd's applied LSN once it has applied everything committed so far.
+  Lsn CaughtUp() {
+    const ProgramRun run =
+        Cli({"--json", "--min-lsn", WalLsn().ToString(), "--wait-ms", "60000", "status"});
+    EXPECT_EQ(run.code(), 0) << run.Describe();
+    return Lsn::Parse(JsonField(run.out, "applied_lsn").value_or("")).value_or(Lsn());
+  }
+  // Everything after `from` up to `until`, through canopy::net::Client.
+  std::vector<FeedTransaction> Subscribe(Lsn from, Lsn until, const FeedFilter& filter = {}) {
+    net::ClientOptions options;
+    options.unix_path = sock_;
+    net::Client client(options);
+    std::vector<FeedTransaction> all;
+    Result<Lsn> start = client.Subscribe(from, filter);
+    EXPECT_TRUE(start.ok()) << start.status().ToString();
+    if (!start.ok()) return all;
+    for (Lsn position = *start; position < until;) {
+      auto batch = client.NextFeed(seconds(30));
+      EXPECT_TRUE(batch.ok()) << batch.status().ToString();
+      if (!batch.ok()) break;
+      position = batch->lsn;
+      for (auto& t : batch->value) {
+        if (!t.changes.empty()) all.push_back(std::move(t));
+      }
+    }
+    return all;
+  }
+  std::string resp_sock_;
+};
+
+// "lsn table op id" per change.
+std::vector<std::string> Keys(const std::vector<FeedTransaction>& txns) {
+  std::vector<std::string> keys;
+  for (const auto& t : txns) {
+    for (const auto& c : t.changes) {
+      keys.push_back(t.commit_lsn.ToString() + " " + FeedTableName(c.table) + " " +
+                     ChangeOpName(c.op) + " " + std::to_string(c.id));
+    }
+  }
+  return keys;
+}
+
+TEST_F(FeedE2E, ConsumersOnEveryProtocolSeeEveryChangeAndTheirCopiesEqualSql) {
+  ASSERT_NO_FATAL_FAILURE(StartWithFeed("canopy_e2e_feed"));
+  const Lsn start = CaughtUp();
+  Copy copy = CopyOf(forest_);  // the snapshot canopyd loaded
+  // GitLab's writes: creations, transfers of subtrees, renames, visibility,
+  // archive, deletes with their project namespace, runner links; then a
+  // TRUNCATE and a transfer of a whole subgroup.
+  ASSERT_NO_FATAL_FAILURE(ApplyMixedStream(300));
+  ASSERT_TRUE(sql_->Exec("TRUNCATE ci_runner_namespaces"));
+  const int64_t moved = PickMovableSubgroup();
+  ASSERT_NE(moved, 0);
+  SubtreeTransfer transfer;
+  ASSERT_NO_FATAL_FAILURE(TransferSubtree(moved, forest_.named.transfer_target_a_id, &transfer));
+  const Lsn end = CaughtUp();
+  ASSERT_GT(end, start);
+
+  // 1. canopy::net::Client: a copy kept from the feed equals SQL.
+  const std::vector<FeedTransaction> txns = Subscribe(start, end);
+  ASSERT_GE(txns.size(), 290u);
+  for (size_t i = 1; i < txns.size(); ++i) ASSERT_GT(txns[i].commit_lsn, txns[i - 1].commit_lsn);
+  for (const auto& t : txns) Apply(t, &copy);
+  const Copy sql = CopyOfSql(*sql_);
+  EXPECT_EQ(copy.namespaces, sql.namespaces);
+  EXPECT_EQ(copy.projects, sql.projects);
+  EXPECT_EQ(copy.links, sql.links);
+  const std::vector<std::string> keys = Keys(txns);
+
+  // 2. canopy watch --json: the same changes, one JSON line each.
+  ProgramRun watch =
+      Cli({"--json", "watch", "--from", start.ToString(), "--count", std::to_string(keys.size())});
+  ASSERT_EQ(watch.code(), 0) << watch.Describe();
+  std::vector<std::string> cli_keys;
+  std::istringstream lines(watch.out);
+  for (std::string line; std::getline(lines, line);) {
+    cli_keys.push_back(
+        JsonField(line, "lsn").value_or("?") + " " + JsonField(line, "table").value_or("?") + " " +
+        JsonField(line, "op").value_or("?") + " " + JsonField(line, "id").value_or("?"));
+  }
+  EXPECT_EQ(cli_keys, keys);
+
+  // 3. redis-py polling FEED ... BLOCK: the same changes, JSON that python parses.
+  ProgramRun py = RunProgram({CANOPY_PYTHON3, kFeedClient, "--unix", resp_sock_, "--from",
+                              start.ToString(), "--until", end.ToString()},
+                             seconds(120));
+  ASSERT_EQ(py.code(), 0) << py.Describe();
+  std::vector<std::string> py_keys;
+  std::istringstream py_lines(py.out);
+  for (std::string line; std::getline(py_lines, line);) {
+    std::istringstream words(line);
+    std::string lsn, table, op, id;
+    words >> lsn >> table >> op >> id;
+    py_keys.push_back(lsn + " " + table + " " + op + " " + id);
+  }
+  EXPECT_EQ(py_keys, keys);
+
+  // The subtree filter over the wire: the transfer into target A shows the
+  // moved subgroup and every namespace below it.
+  FeedFilter into_a;
+  into_a.subtree = forest_.named.transfer_target_a_id;
+  std::vector<int64_t> seen;
+  for (const auto& t : Subscribe(start, end, into_a)) {
+    for (const auto& c : t.changes) {
+      if (c.table == canopy::Table::kNamespaces) seen.push_back(c.id);
+    }
+  }
+  EXPECT_NE(std::find(seen.begin(), seen.end(), moved), seen.end());
+  EXPECT_NE(std::find(seen.begin(), seen.end(), transfer.deep), seen.end());
+}
+
+TEST_F(FeedE2E, BadInputGetsClearErrorsOnEveryListener) {
+  ASSERT_NO_FATAL_FAILURE(StartWithFeed("canopy_e2e_feed_errors"));
+  const Lsn applied = CaughtUp();
+  // Older than the window (the snapshot's LSN is the oldest start): exit 9,
+  // the message names where to resume from.
+  ProgramRun old = Cli({"watch", "--from", "0/1"});
+  EXPECT_EQ(old.code(), 9) << old.Describe();
+  EXPECT_NE(old.err.find("oldest start is LSN"), std::string::npos) << old.err;
+  // In the future; an unknown subtree; unknown tables and columns.
+  ProgramRun future = Cli({"watch", "--from", Lsn(applied.value + (uint64_t{1} << 40)).ToString()});
+  EXPECT_EQ(future.code(), 2) << future.Describe();
+  EXPECT_NE(future.err.find("in the future"), std::string::npos) << future.err;
+  ProgramRun subtree = Cli({"watch", "--subtree", "987654321"});
+  EXPECT_EQ(subtree.code(), 1) << subtree.Describe();
+  ProgramRun tables = Cli({"watch", "--tables", "namespaces,issues"});
+  EXPECT_EQ(tables.code(), 2) << tables.Describe();
+  EXPECT_NE(tables.err.find("unknown table 'issues'"), std::string::npos) << tables.err;
+  ProgramRun columns = Cli({"watch", "--columns", "projects.description"});
+  EXPECT_EQ(columns.code(), 2) << columns.Describe();
+  EXPECT_NE(columns.err.find("unknown column 'description' of projects"), std::string::npos)
+      << columns.err;
+  // RESP: the same errors as replies; the connection and the server go on.
+  ProgramRun py = RunProgram({CANOPY_PYTHON3, kFeedClient, "--unix", resp_sock_, "--from", "0/1",
+                              "--until", applied.ToString()},
+                             seconds(60));
+  EXPECT_EQ(py.code(), 1) << py.Describe();
+  EXPECT_NE(py.out.find("oldest start is LSN"), std::string::npos) << py.out;
+  ProgramRun ok = Cli({"status"});
+  EXPECT_EQ(ok.code(), 0) << ok.Describe();
+}
+
+}  // namespace
+}  // namespace canopy::e2e
