@@ -84,6 +84,7 @@
 #include <thread>
 #include <vector>
 
+#include "canopy/json_text.h"
 #include "canopy/net/client.h"
 #include "canopy/version.h"
 #include "log_format.h"
@@ -673,15 +674,7 @@ class CommandLine {
 };
 
 // "2026-01-31T12:34:56.789Z" for milliseconds since the Unix epoch.
-std::string IsoTime(int64_t unix_ms) {
-  const std::time_t seconds = static_cast<std::time_t>(unix_ms / 1000);
-  std::tm tm{};
-  gmtime_r(&seconds, &tm);
-  char buf[40];
-  const size_t n = std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
-  std::snprintf(buf + n, sizeof(buf) - n, ".%03dZ", static_cast<int>(unix_ms % 1000));
-  return buf;
-}
+std::string IsoTime(int64_t unix_ms) { return canopy::FormatUtcMillis(unix_ms); }
 
 void PrintStatus(const Options& o, const canopy::net::ServerStatus& s) {
   const canopy::IndexStats& x = s.index;

@@ -112,17 +112,9 @@ class Client::Impl {
       if (Status s = Flush(); !s.ok()) return s;
     }
     const Clock::time_point deadline = Clock::now() + options_.io_timeout + longest_wait_;
-    while (arrived_.empty()) {
-      if (failure_) {
-        Status why = *failure_;
-        Close();
-        return why;
-      }
-      if (!connected()) return Status::Unavailable("not connected");
-      if (!RunOne(deadline) && arrived_.empty()) {
-        Close();
-        return Status::Timeout("no answer from the server in time");
-      }
+    if (Status s = WaitForArrival(deadline); !s.ok()) {
+      if (s.code() == StatusCode::kTimeout) Close();
+      return s;
     }
     Response r = std::move(arrived_.front());
     arrived_.pop_front();
@@ -203,18 +195,8 @@ class Client::Impl {
   }
 
   Result<Answer<std::vector<FeedTransaction>>> NextFeed(std::chrono::milliseconds timeout) {
-    const Clock::time_point deadline = Clock::now() + timeout;
-    while (arrived_.empty()) {
-      if (failure_) {
-        Status why = *failure_;
-        Close();
-        return why;
-      }
-      if (!connected()) return Status::Unavailable("not connected");
-      if (!RunOne(deadline) && arrived_.empty()) {
-        return Status::Timeout("no feed message within " + std::to_string(timeout.count()) + " ms");
-      }
-    }
+    // A timeout leaves the connection (and the subscription) as it is.
+    if (Status s = WaitForArrival(Clock::now() + timeout); !s.ok()) return s;
     Response r = std::move(arrived_.front());
     arrived_.pop_front();
     if (r.error != ErrorCode::kOk) return ToStatus(r.error, r.message);
@@ -249,6 +231,24 @@ class Client::Impl {
         waiting_ids_.size() > queued_waits_ ? waiting_ids_.size() - queued_waits_ : 0;
     const size_t sure = owed > waits_owed ? owed - waits_owed : 0;
     return sure == 0 || queued >= sure;
+  }
+
+  // Runs the connection until an answer has arrived. Errors: the
+  // connection's failure (then closed), kUnavailable (not connected),
+  // kTimeout at `deadline` (the caller decides whether to close).
+  Status WaitForArrival(Clock::time_point deadline) {
+    while (arrived_.empty()) {
+      if (failure_) {
+        Status why = *failure_;
+        Close();
+        return why;
+      }
+      if (!connected()) return Status::Unavailable("not connected");
+      if (!RunOne(deadline) && arrived_.empty()) {
+        return Status::Timeout("no answer from the server in time");
+      }
+    }
+    return Status::Ok();
   }
 
   // Runs at most one handler; false once the deadline has passed. Callers
