@@ -151,7 +151,7 @@ CANOPY_BUILD_PACKAGES=(
 CANOPY_TEST_PACKAGES=(
   postgresql-15 postgresql-client-15
   clang libclang-rt-14-dev clang-format
-  redis-server redis-tools ruby ruby-redis python3 python3-redis
+  redis-server redis-tools ruby ruby-redis python3 python3-redis python3-psycopg2
   curl prometheus jq
 )
 # What making and checking the Debian packages needs (scripts/package, the

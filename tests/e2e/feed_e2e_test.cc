@@ -6,11 +6,13 @@
 // receives to a copy of the tables ends with PostgreSQL's tables; the three
 // consumers see the same changes; bad input gets clear errors.
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <map>
 #include <optional>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <tuple>
 #include <vector>
 
@@ -25,6 +27,7 @@ using std::chrono::seconds;
 
 const std::string kSourceDir = CANOPY_SOURCE_DIR;
 const std::string kFeedClient = kSourceDir + "/tests/e2e/clients/feed_client.py";
+const std::string kCatalogSync = kSourceDir + "/docs/examples/catalog_sync.py";
 
 // The rows a consumer keeps, as text, from the feed or from SQL.
 using Table = std::map<int64_t, std::string>;
@@ -248,6 +251,75 @@ TEST_F(FeedE2E, BadInputGetsClearErrorsOnEveryListener) {
   EXPECT_NE(py.out.find("oldest start is LSN"), std::string::npos) << py.out;
   ProgramRun ok = Cli({"status"});
   EXPECT_EQ(ok.code(), 0) << ok.Describe();
+}
+
+// docs/examples/catalog_sync.py, the trigger-free replacement of GitLab's
+// catalog_resources sync: its table equals the source query (EXCEPT both
+// ways) after GitLab-style writes, across a kill -9 of the worker (it resumes
+// from its stored position) and a restart of canopyd (the position is gone:
+// it resynchronises).
+TEST_F(FeedE2E, CatalogSyncWorkerKeepsItsTableEqualToProjects) {
+  ASSERT_NO_FATAL_FAILURE(StartWithFeed("canopy_e2e_feed_worker"));
+  ScopedEnv socket("CANOPY_RESP_SOCKET", resp_sock_);
+  ScopedEnv dsn("CATALOG_DSN", db_->conninfo());
+  auto differences = [&] {
+    return sql_->Value(
+        "SELECT count(*) FROM ("
+        "(SELECT project_id, name, visibility_level FROM catalog_resources "
+        " EXCEPT SELECT id, name, visibility_level FROM projects) UNION ALL "
+        "(SELECT id, name, visibility_level FROM projects "
+        " EXCEPT SELECT project_id, name, visibility_level FROM catalog_resources)) d");
+  };
+  auto stored = [&] {
+    return Lsn::Parse(sql_->Value("SELECT lsn FROM catalog_sync_position")).value_or(Lsn());
+  };
+  // Waits (bounded) until the worker has stored canopyd's position.
+  auto wait_for_worker = [&](DaemonProcess& worker) {
+    const Lsn target = CaughtUp();
+    const auto deadline = std::chrono::steady_clock::now() + seconds(90);
+    while (stored() < target && std::chrono::steady_clock::now() < deadline) {
+      ASSERT_TRUE(worker.running()) << worker.Log();
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    ASSERT_GE(stored(), target) << worker.Log();
+  };
+  const std::vector<std::string> argv = {CANOPY_PYTHON3, kCatalogSync};
+
+  // --once with nothing stored: it copies `projects`, then follows the feed.
+  ASSERT_NO_FATAL_FAILURE(ApplyMixedStream(50));
+  ProgramRun once = RunProgram({CANOPY_PYTHON3, kCatalogSync, "--once"}, seconds(120));
+  ASSERT_EQ(once.code(), 0) << once.Describe();
+  EXPECT_NE(once.out.find("resynchronised"), std::string::npos) << once.out;
+  ASSERT_NO_FATAL_FAILURE(ApplyMixedStream(150));
+  CaughtUp();
+  once = RunProgram({CANOPY_PYTHON3, kCatalogSync, "--once"}, seconds(120));
+  ASSERT_EQ(once.code(), 0) << once.Describe();
+  EXPECT_EQ(once.out.find("resynchronised"), std::string::npos) << once.out;  // it resumed
+  EXPECT_EQ(differences(), "0");
+
+  // A running worker killed -9 while GitLab writes, then started again.
+  auto worker = std::make_unique<DaemonProcess>();
+  ASSERT_TRUE(worker->Start(argv, dir_.path() + "/worker.log"));
+  ASSERT_NO_FATAL_FAILURE(ApplyMixedStream(100));
+  worker->Stop(SIGKILL);
+  ASSERT_NO_FATAL_FAILURE(ApplyMixedStream(100));
+  worker = std::make_unique<DaemonProcess>();
+  ASSERT_TRUE(worker->Start(argv, dir_.path() + "/worker.log"));
+  ASSERT_NO_FATAL_FAILURE(wait_for_worker(*worker));
+  EXPECT_EQ(differences(), "0") << worker->Log();
+
+  // canopyd restarted: the worker's position is older than the new window.
+  const ProcessExit stopped = daemon_->Stop(SIGTERM);
+  ASSERT_TRUE(stopped.exited && stopped.code == 0) << stopped.Describe();
+  ASSERT_NO_FATAL_FAILURE(ApplyMixedStream(50));
+  ASSERT_NO_FATAL_FAILURE(
+      StartDaemon("none", nullptr, {"--feed-window", "100000", "--resp-unix", resp_sock_}));
+  ASSERT_NO_FATAL_FAILURE(ApplyMixedStream(50));
+  ASSERT_NO_FATAL_FAILURE(wait_for_worker(*worker));
+  EXPECT_EQ(differences(), "0") << worker->Log();
+  EXPECT_NE(worker->Log().find("is gone"), std::string::npos) << worker->Log();
+  const ProcessExit end = worker->Stop(SIGTERM);
+  EXPECT_FALSE(end.timed_out) << end.Describe();
 }
 
 }  // namespace

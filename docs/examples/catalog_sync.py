@@ -1,0 +1,109 @@
+# Keep a catalog_resources table (project id, name, visibility_level) in step with `projects`
+# from canopyd's change feed (docs/feed.md). This replaces GitLab's trigger on `projects`, its
+# sync-event queue table and the worker that polls it. Debian: python3-redis, python3-psycopg2.
+#
+#   CANOPY_RESP_SOCKET=/run/canopy/resp.sock CATALOG_DSN="dbname=gitlab" python3 catalog_sync.py
+#   ... python3 catalog_sync.py --once     # catch up with canopyd's position now, then exit
+#
+# Exactly-once effect: the rows and the feed position they reach commit in one transaction, so
+# a worker killed at any point resumes from its last commit. A position canopyd no longer holds
+# (it restarted, or this worker was down longer than --feed-window) is answered OUTOFRANGE; the
+# worker then resynchronises. It takes canopyd's position P, copies `projects` in one
+# transaction, and replays the feed from P. Every change carries the row's new values, and
+# replaying one the copy already holds is harmless, so the table ends equal to `projects`.
+import os
+import sys
+import time
+
+import json
+import psycopg2
+import redis
+
+FEED_OPTIONS = ["TABLES", "projects", "COLUMNS", "projects.name,projects.visibility_level",
+                "COUNT", 100]
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS catalog_resources (
+  project_id bigint PRIMARY KEY, name text, visibility_level integer);
+CREATE TABLE IF NOT EXISTS catalog_sync_position (
+  id integer PRIMARY KEY CHECK (id = 1), lsn text NOT NULL);
+"""
+
+
+def lsn_value(text):
+    high, low = text.split("/")
+    return (int(high, 16) << 32) | int(low, 16)
+
+
+def store_position(cur, position):
+    cur.execute("INSERT INTO catalog_sync_position VALUES (1, %s) "
+                "ON CONFLICT (id) DO UPDATE SET lsn = EXCLUDED.lsn", (position,))
+
+
+def resynchronise(db, feed):
+    position, _ = feed.execute_command("FEED", "$")  # what canopyd has applied now
+    with db, db.cursor() as cur:
+        cur.execute("DELETE FROM catalog_resources")
+        cur.execute("INSERT INTO catalog_resources "
+                    "SELECT id, name, visibility_level FROM projects")
+        store_position(cur, position)
+    print("resynchronised at", position, flush=True)
+    return position
+
+
+def apply(cur, transaction):
+    for change in transaction["changes"]:
+        if change["op"] == "truncate":
+            cur.execute("DELETE FROM catalog_resources")
+        elif change["op"] == "delete":
+            cur.execute("DELETE FROM catalog_resources WHERE project_id = %s", (change["id"],))
+        else:  # insert, or an update of the name or the visibility level
+            row = change["after"]
+            cur.execute("INSERT INTO catalog_resources VALUES (%s, %s, %s) "
+                        "ON CONFLICT (project_id) DO UPDATE "
+                        "SET name = EXCLUDED.name, visibility_level = EXCLUDED.visibility_level",
+                        (change["id"], row["name"], row["visibility_level"]))
+
+
+def main():
+    once = "--once" in sys.argv[1:]
+    feed = redis.Redis(unix_socket_path=os.environ["CANOPY_RESP_SOCKET"], decode_responses=True,
+                       password=os.environ.get("CANOPY_TOKEN"))
+    db = psycopg2.connect(os.environ["CATALOG_DSN"])
+    with db, db.cursor() as cur:
+        cur.execute(SCHEMA)
+        cur.execute("SELECT lsn FROM catalog_sync_position")
+        stored = cur.fetchone()
+    position = stored[0] if stored else None
+    target = None
+    while True:
+        try:
+            if position is None:
+                position = resynchronise(db, feed)
+            if once and target is None:
+                target, _ = feed.execute_command("FEED", "$")
+            if once and lsn_value(position) >= lsn_value(target):
+                return 0
+            next_position, transactions = feed.execute_command(
+                "FEED", position, *FEED_OPTIONS, "BLOCK", 1000)
+        except redis.exceptions.ConnectionError as error:  # canopyd restarting
+            print("canopyd unreachable:", error, flush=True)
+            time.sleep(0.5)
+            continue
+        except redis.exceptions.ResponseError as error:
+            text = str(error)
+            if "OUTOFRANGE" in text or "no longer holds" in text or "in the future" in text:
+                print("position", position, "is gone:", text, flush=True)
+                position = None  # resynchronise
+                continue
+            raise
+        if next_position != position:
+            with db, db.cursor() as cur:  # the rows and the position: one transaction
+                for text in transactions:
+                    apply(cur, json.loads(text))
+                store_position(cur, next_position)
+            position = next_position
+
+
+if __name__ == "__main__":
+    sys.exit(main())
