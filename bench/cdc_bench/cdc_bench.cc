@@ -28,6 +28,11 @@
 //                                     separated, default "200,1000"
 //   CANOPY_CDC_BENCH_LATENCY_SECONDS  seconds measured per rate, default 10
 //                                     (0 skips the latency runs)
+//   CANOPY_CDC_BENCH_FEED_SUBSCRIBERS with N > 0, the replica keeps a change
+//                                     feed and N in-process subscribers read
+//                                     it from the snapshot on: the latency runs
+//                                     add commit-to-delivered, and the backlog
+//                                     is applied while they drain it
 //   CANOPY_CDC_BENCH_SNAPSHOT_WORKERS snapshot COPY connections (default
 //                                     ReplicaOptions' 4)
 //   CANOPY_CDC_BENCH_WAL_SENDER_TIMEOUT  wal_sender_timeout of the replica's
@@ -145,6 +150,10 @@ int Run() {
     std::lock_guard<std::mutex> lock(applied_log.mu);
     applied_log.events.push_back({at, lsn.value});
   };
+  const uint64_t subscribers = EnvUint64("CANOPY_CDC_BENCH_FEED_SUBSCRIBERS", 0);
+  if (subscribers > 0) {
+    o.feed = {.max_transactions = 10'000'000, .max_bytes = size_t{8} << 30};
+  }
   canopy::cdc::Replica replica(o);
   Phase("snapshot");
   const double cpu0 = SelfCpuUsage().cpu_seconds;
@@ -184,6 +193,30 @@ int Run() {
                  p.rows_per_second);
   }
 
+  // --- change-feed subscribers (CANOPY_CDC_BENCH_FEED_SUBSCRIBERS) ----------
+  // Each reads the feed from here on as a consumer would (batches of up to
+  // 256 transactions) and logs (when, position) while the latency runs record.
+  std::vector<std::unique_ptr<AppliedLog>> delivered_logs;
+  std::vector<AppliedLog*> delivered;
+  std::vector<std::thread> readers;
+  std::atomic<bool> stop_readers{false};
+  for (uint64_t i = 0; i < subscribers; ++i) {
+    delivered_logs.push_back(std::make_unique<AppliedLog>());
+    delivered.push_back(delivered_logs.back().get());
+    auto sub = replica.Subscribe(canopy::Lsn(), {});
+    if (!sub.ok()) Die("subscribe: " + sub.status().ToString());
+    readers.emplace_back([&, log = delivered.back(), s = std::move(sub).value()] {
+      std::vector<canopy::FeedTransaction> batch;
+      while (!stop_readers.load()) {
+        if (!s->Next(&batch, std::chrono::milliseconds(50)).ok()) return;
+        if (batch.empty() || !log->recording.load(std::memory_order_relaxed)) continue;
+        const auto at = Clock::now();
+        std::lock_guard<std::mutex> lock(log->mu);
+        log->events.push_back({at, s->position().value});
+      }
+    });
+  }
+
   // --- commit-to-visible latency under a steady write load ------------------
   std::vector<LatencyResult> latency;
   int64_t next_id = data.next_namespace_id;
@@ -192,8 +225,8 @@ int Run() {
       if (rate == 0) continue;
       std::cerr << "latency at " << rate << " commits/s for " << latency_seconds << " s...\n";
       Phase("latency");
-      latency.push_back(RunLatency(conninfo, replica, applied_log, data, rate, latency_seconds,
-                                   &next_id, walsender));
+      latency.push_back(RunLatency(conninfo, replica, applied_log, delivered, data, rate,
+                                   latency_seconds, &next_id, walsender));
     }
   }
 
@@ -238,6 +271,8 @@ int Run() {
   const long apply_switches = self1.context_switches - self0.context_switches;
   const double apply_ws_cpu = ws0 >= 0 ? PidCpu(walsender) - ws0 : -1;
   const uint64_t applied = replica.status().changes_applied - applied_before;
+  stop_readers = true;
+  for (std::thread& t : readers) t.join();
   replica.Stop();
 
   Phase("recvlogical");
@@ -273,7 +308,13 @@ int Run() {
   row("canopy start -> first publish (+ 2nd copy)", load_wall + second_copy, total_rows, text,
       load_cpu);
   row("pg_recvlogical drain to /dev/null (base)", recv.seconds, applied, recv.seconds, recv.cpu);
-  row("canopy apply from backlog", apply_seconds, applied, recv.seconds, apply_cpu);
+  if (subscribers > 0) {
+    std::snprintf(what, sizeof what, "canopy apply from backlog, %" PRIu64 " feed subscribers",
+                  subscribers);
+  } else {
+    std::snprintf(what, sizeof what, "canopy apply from backlog");
+  }
+  row(what, apply_seconds, applied, recv.seconds, apply_cpu);
   std::printf(
       "(snapshot: build %.2f s after the copy stage, 2nd copy at first publish %.2f s; bench CPU "
       "for start -> first publish %.2f s; COPY text %.1f MB, binary %.1f MB; index %" PRIu64
@@ -317,6 +358,18 @@ int Run() {
           "visible; bench CPU %.2f s, walsender CPU %.2f s in %.1f s)\n",
           l.target_rate, l.kinds[0], l.kinds[1], l.kinds[2], l.mean, l.exact_lsns, l.commits,
           l.never_visible, l.self_cpu, l.walsender_cpu, l.seconds);
+    }
+    if (subscribers > 0) {
+      std::printf("\ncommit-to-delivered, %" PRIu64
+                  " change-feed subscribers in this process (commit returned -> the subscriber "
+                  "received a position >= commit end LSN)\n",
+                  subscribers);
+      for (const LatencyResult& l : latency) {
+        std::printf("  at %" PRIu64
+                    "/s: p50 %.3f ms, p99 %.3f ms, max %.3f ms over %zu deliveries (%zu never)\n",
+                    l.target_rate, l.delivered.p50, l.delivered.p99, l.delivered.max,
+                    l.delivered.deliveries, l.delivered.never);
+      }
     }
   }
   std::printf("(memory: bench RSS %.0f MB after the load, peak %.0f MB; load average at end %s)\n",

@@ -34,8 +34,9 @@ uint64_t ParseLsnOrDie(const std::string& text) {
 }  // namespace
 
 LatencyResult RunLatency(const std::string& conninfo, canopy::cdc::Replica& replica,
-                         AppliedLog& log, const BenchData& data, uint64_t rate, double seconds,
-                         int64_t* next_id, int walsender_pid) {
+                         AppliedLog& log, const std::vector<AppliedLog*>& delivered,
+                         const BenchData& data, uint64_t rate, double seconds, int64_t* next_id,
+                         int walsender_pid) {
   LatencyResult res;
   res.target_rate = rate;
   std::unique_ptr<PgConnection> w = ConnectOrDie(conninfo);
@@ -58,6 +59,11 @@ LatencyResult RunLatency(const std::string& conninfo, canopy::cdc::Replica& repl
     log.events.clear();
     log.events.reserve((warmup + measured) * 2 + 1024);
   }
+  for (AppliedLog* d : delivered) {
+    std::lock_guard<std::mutex> lock(d->mu);
+    d->events.clear();
+  }
+  for (AppliedLog* d : delivered) d->recording = true;
   log.recording = true;
 
   const double cpu0 = SelfCpuUsage().cpu_seconds;
@@ -122,6 +128,17 @@ LatencyResult RunLatency(const std::string& conninfo, canopy::cdc::Replica& repl
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   log.recording = false;
+  // The subscribers get the last commit a little later (bounded wait).
+  for (AppliedLog* d : delivered) {
+    for (int i = 0; i < 5000; ++i) {
+      {
+        std::lock_guard<std::mutex> lock(d->mu);
+        if (!d->events.empty() && d->events.back().lsn >= commits.back().insert_lsn) break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    d->recording = false;
+  }
   res.self_cpu = SelfCpuUsage().cpu_seconds - cpu0;
   res.walsender_cpu = ws0 >= 0 ? PidCpu(walsender_pid) - ws0 : -1;
 
@@ -190,6 +207,29 @@ LatencyResult RunLatency(const std::string& conninfo, canopy::cdc::Replica& repl
   res.mean = lat.empty() ? 0 : sum / static_cast<double>(lat.size());
   res.rtt_p50 = Percentile(rtt, 0.50);
   res.rtt_p99 = Percentile(rtt, 0.99);
+
+  std::vector<double> to_subscribers;
+  for (AppliedLog* d : delivered) {
+    std::vector<AppliedEvent> got;
+    {
+      std::lock_guard<std::mutex> lock(d->mu);
+      got.swap(d->events);
+    }
+    for (size_t i = warmup; i < commits.size(); ++i) {
+      auto it = std::lower_bound(got.begin(), got.end(), commits[i].end_lsn,
+                                 [](const AppliedEvent& e, uint64_t lsn) { return e.lsn < lsn; });
+      if (it == got.end()) {
+        ++res.delivered.never;
+        continue;
+      }
+      to_subscribers.push_back(std::max(0.0, Ms(it->at - commits[i].returned)));
+    }
+  }
+  res.delivered.deliveries = to_subscribers.size();
+  res.delivered.max =
+      to_subscribers.empty() ? 0 : *std::max_element(to_subscribers.begin(), to_subscribers.end());
+  res.delivered.p50 = Percentile(to_subscribers, 0.50);
+  res.delivered.p99 = Percentile(to_subscribers, 0.99);
   return res;
 }
 

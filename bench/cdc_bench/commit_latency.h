@@ -33,6 +33,14 @@ struct AppliedLog {
   std::vector<AppliedEvent> events;
 };
 
+// Percentiles of commit-to-delivered over every (change-feed subscriber,
+// commit) pair: from the commit returning on the client to the subscriber
+// receiving a position at or past the commit's end LSN.
+struct DeliveredLatency {
+  size_t deliveries = 0, never = 0;
+  double p50 = 0, p99 = 0, max = 0;  // ms
+};
+
 struct LatencyResult {
   uint64_t target_rate = 0;
   double achieved_rate = 0;
@@ -45,6 +53,7 @@ struct LatencyResult {
   double sent_p50 = 0, sent_p99 = 0;  // ms from sending the transaction to visible
   double self_cpu = 0, walsender_cpu = 0, seconds = 0;
   size_t kinds[3] = {0, 0, 0};
+  DeliveredLatency delivered;  // with change-feed subscribers (`delivered` logs)
 };
 
 // The writer: small GitLab-style transactions, one round trip each
@@ -53,8 +62,11 @@ struct LatencyResult {
 // empty traversal_ids, then UPDATE them, as GitLab does; ids from *next_id
 // on), 1 toggle a project's archived flag, 2 move a leaf subgroup under a
 // root group. Percentiles are canopy::testing::Percentile's (nearest rank).
+// `delivered`: one log per change-feed subscriber (what it received, when),
+// recorded alongside `log`; empty: no subscribers.
 LatencyResult RunLatency(const std::string& conninfo, canopy::cdc::Replica& replica,
-                         AppliedLog& log, const BenchData& data, uint64_t rate, double seconds,
-                         int64_t* next_id, int walsender_pid);
+                         AppliedLog& log, const std::vector<AppliedLog*>& delivered,
+                         const BenchData& data, uint64_t rate, double seconds, int64_t* next_id,
+                         int walsender_pid);
 
 }  // namespace canopy::bench::cdc_bench
