@@ -11,9 +11,6 @@ namespace canopy::cdc::internal {
 
 namespace {
 
-// The rows a transaction changed so far, by (table, id); monostate = gone.
-using Overlay = std::map<std::pair<int, int64_t>, FeedRow>;
-
 FeedRow IndexRow(const ReadView& view, Table table, int64_t id) {
   switch (table) {
     case Table::kNamespaces:
@@ -79,22 +76,15 @@ void AddChain(const ReadView& view, int64_t ns, std::vector<int64_t>* out) {
   }
 }
 
-// The subtrees that hold row (table, id) in `view`.
-void AddSubtrees(const ReadView& view, Table table, int64_t id, std::vector<int64_t>* out) {
-  switch (table) {
-    case Table::kNamespaces:
-      AddChain(view, id, out);
-      break;
-    case Table::kProjects:
-      if (std::optional<ProjectRow> p = view.GetProject(id)) AddChain(view, p->namespace_id, out);
-      break;
-    case Table::kRunnerLinks:
-      if (std::optional<RunnerLinkRow> l = view.GetRunnerLink(id)) {
-        AddChain(view, l->namespace_id, out);
-      }
-      break;
-  }
+// The namespace whose chain holds `row` of `table`: a namespace itself, a
+// project's or a runner link's namespace; nullopt for no row.
+std::optional<int64_t> HolderOf(Table table, int64_t id, const FeedRow& row) {
+  if (std::holds_alternative<std::monostate>(row)) return std::nullopt;
+  return table == Table::kNamespaces ? std::optional<int64_t>(id) : HierarchyParent(row);
 }
+
+using Key = std::pair<int, int64_t>;  // (table, id)
+Key KeyOf(const FeedChange& c) { return {static_cast<int>(c.table), c.id}; }
 
 }  // namespace
 
@@ -104,13 +94,25 @@ FeedTransaction DescribeTransaction(const ReadView& before, const Transaction& t
   out.commit_lsn = txn.commit_lsn;
   out.commit_unix_ms = commit_unix_ms;
   out.changes.reserve(txn.changes.size());
-  Overlay overlay;
+  // Per row the transaction touches: the row as of its changes so far, and
+  // the subtrees that held it before the transaction (read once, from the
+  // row as the index had it).
+  struct Touched {
+    FeedRow current;
+    std::vector<int64_t> subtrees;
+  };
+  std::map<Key, Touched> touched;
   bool truncated[3] = {false, false, false};
-  auto current = [&](Table table, int64_t id) -> FeedRow {
-    auto it = overlay.find({static_cast<int>(table), id});
-    if (it != overlay.end()) return it->second;
-    if (truncated[static_cast<size_t>(table)]) return std::monostate{};
-    return IndexRow(before, table, id);
+  auto touch = [&](Table table, int64_t id) -> Touched& {
+    auto [it, first] = touched.try_emplace({static_cast<int>(table), id});
+    if (first) {
+      FeedRow pre = IndexRow(before, table, id);
+      if (std::optional<int64_t> holder = HolderOf(table, id, pre)) {
+        AddChain(before, *holder, &it->second.subtrees);
+      }
+      if (!truncated[static_cast<size_t>(table)]) it->second.current = std::move(pre);
+    }
+    return it->second;
   };
   for (const RowChange& change : txn.changes) {
     FeedChange c;
@@ -121,32 +123,39 @@ FeedTransaction DescribeTransaction(const ReadView& before, const Transaction& t
             c.table = ch.table;
             c.op = ChangeOp::kTruncate;
             truncated[static_cast<size_t>(ch.table)] = true;
-            for (auto it = overlay.begin(); it != overlay.end();) {
-              it = it->first.first == static_cast<int>(ch.table) ? overlay.erase(it) : ++it;
+            for (auto& [key, t] : touched) {
+              if (key.first == static_cast<int>(ch.table)) t.current = std::monostate{};
             }
             return;
-          } else if constexpr (std::is_same_v<Change, UpsertNamespace> ||
-                               std::is_same_v<Change, UpsertProject> ||
-                               std::is_same_v<Change, UpsertRunnerLink>) {
-            using Row = std::decay_t<decltype(ch.row)>;
-            c.table = std::is_same_v<Row, NamespaceRow> ? Table::kNamespaces
-                      : std::is_same_v<Row, ProjectRow> ? Table::kProjects
-                                                        : Table::kRunnerLinks;
-            c.id = ch.row.id;
-            c.before = current(c.table, c.id);
-            c.op = std::holds_alternative<std::monostate>(c.before) ? ChangeOp::kInsert
-                                                                    : ChangeOp::kUpdate;
-            c.after = Upserted(c.before, ch.row);
           } else {
-            c.table = std::is_same_v<Change, DeleteNamespace> ? Table::kNamespaces
-                      : std::is_same_v<Change, DeleteProject> ? Table::kProjects
-                                                              : Table::kRunnerLinks;
-            c.id = ch.id;
-            c.op = ChangeOp::kDelete;
-            c.before = current(c.table, c.id);
+            if constexpr (std::is_same_v<Change, UpsertNamespace> ||
+                          std::is_same_v<Change, UpsertProject> ||
+                          std::is_same_v<Change, UpsertRunnerLink>) {
+              using Row = std::decay_t<decltype(ch.row)>;
+              c.table = std::is_same_v<Row, NamespaceRow> ? Table::kNamespaces
+                        : std::is_same_v<Row, ProjectRow> ? Table::kProjects
+                                                          : Table::kRunnerLinks;
+              c.id = ch.row.id;
+            } else {
+              c.table = std::is_same_v<Change, DeleteNamespace> ? Table::kNamespaces
+                        : std::is_same_v<Change, DeleteProject> ? Table::kProjects
+                                                                : Table::kRunnerLinks;
+              c.id = ch.id;
+            }
+            Touched& t = touch(c.table, c.id);
+            c.before = t.current;
+            if constexpr (std::is_same_v<Change, UpsertNamespace> ||
+                          std::is_same_v<Change, UpsertProject> ||
+                          std::is_same_v<Change, UpsertRunnerLink>) {
+              c.op = std::holds_alternative<std::monostate>(c.before) ? ChangeOp::kInsert
+                                                                      : ChangeOp::kUpdate;
+              c.after = Upserted(c.before, ch.row);
+            } else {
+              c.op = ChangeOp::kDelete;
+            }
+            t.current = c.after;
+            c.subtrees = t.subtrees;
           }
-          overlay[{static_cast<int>(c.table), c.id}] = c.after;
-          AddSubtrees(before, c.table, c.id, &c.subtrees);
         },
         change);
     out.changes.push_back(std::move(c));
@@ -155,9 +164,26 @@ FeedTransaction DescribeTransaction(const ReadView& before, const Transaction& t
 }
 
 void AddSubtreesAfter(const ReadView& after, FeedTransaction* txn) {
+  // Each row's holder after the transaction, from its last change (no
+  // lookup of the row itself); then its chain, once per row.
+  std::map<Key, std::optional<int64_t>> holder;
+  for (const FeedChange& c : txn->changes) {
+    if (c.op == ChangeOp::kTruncate) {
+      for (auto& [key, h] : holder) {
+        if (key.first == static_cast<int>(c.table)) h.reset();
+      }
+    } else {
+      holder[KeyOf(c)] = HolderOf(c.table, c.id, c.after);
+    }
+  }
+  std::map<Key, std::vector<int64_t>> chains;
+  for (const auto& [key, h] : holder) {
+    if (h) AddChain(after, *h, &chains[key]);
+  }
   for (FeedChange& c : txn->changes) {
     if (c.op == ChangeOp::kTruncate) continue;
-    AddSubtrees(after, c.table, c.id, &c.subtrees);
+    const std::vector<int64_t>& chain = chains[KeyOf(c)];
+    c.subtrees.insert(c.subtrees.end(), chain.begin(), chain.end());
     std::sort(c.subtrees.begin(), c.subtrees.end());
     c.subtrees.erase(std::unique(c.subtrees.begin(), c.subtrees.end()), c.subtrees.end());
   }
