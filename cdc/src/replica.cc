@@ -163,11 +163,7 @@ Result<std::unique_ptr<FeedSubscription>> Replica::Subscribe(Lsn from, const Fee
   }
   std::shared_ptr<const HierarchyIndex> index = this->index();
   if (!index) return Status::Unavailable("the replica has no snapshot yet");
-  if (filter.subtree && !index->Read().GetNamespace(*filter.subtree)) {
-    return Status::NotFound("subtree " + std::to_string(*filter.subtree) +
-                            " is not a namespace canopy holds");
-  }
-  return feed_->Subscribe(from, filter);
+  return feed_->Subscribe(from, filter, index.get());
 }
 
 // ---------------------------------------------------------------- Worker

@@ -55,8 +55,13 @@ Status ChangeFeed::BehindLocked(Lsn position, uint64_t epoch) const {
                             ": resynchronise from a snapshot and subscribe from its LSN");
 }
 
-Result<std::unique_ptr<FeedSubscription>> ChangeFeed::Subscribe(Lsn from, FeedFilter filter) {
+Result<std::unique_ptr<FeedSubscription>> ChangeFeed::Subscribe(Lsn from, FeedFilter filter,
+                                                                const HierarchyIndex* index) {
   if ((filter.tables & 0b111) == 0) return Status::InvalidArgument("the filter names no table");
+  if (index != nullptr && filter.subtree && !index->Read().GetNamespace(*filter.subtree)) {
+    return Status::NotFound("subtree " + std::to_string(*filter.subtree) +
+                            " is not a namespace canopy holds");
+  }
   uint64_t epoch = 0;
   {
     std::lock_guard<std::mutex> lock(mu_);

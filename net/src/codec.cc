@@ -86,8 +86,9 @@ ErrorCode ErrorCodeFor(const Status& status) {
     case StatusCode::kNotFound:
       return ErrorCode::kUnknownId;
     case StatusCode::kInvalidArgument:
-    case StatusCode::kOutOfRange:
       return ErrorCode::kInvalidArgument;
+    case StatusCode::kOutOfRange:  // a change-feed position no longer held
+      return ErrorCode::kOutOfRange;
     case StatusCode::kResourceExhausted:
       return ErrorCode::kTooLarge;
     case StatusCode::kUnavailable:

@@ -878,20 +878,10 @@ void RespProtocol::Feed(std::span<const std::string_view> args, std::span<const 
   }
   const HierarchyIndex* index = parked_index != nullptr ? parked_index : ctx.index();
   if (index == nullptr) return Error(ctx, "LOADING", "no index loaded yet");
-  if (filter.subtree && !index->Read().GetNamespace(*filter.subtree)) {
-    return Error(ctx, "NOTFOUND",
-                 "subtree " + std::to_string(*filter.subtree) + " is not a namespace canopy holds");
-  }
-  Result<std::unique_ptr<FeedSubscription>> sub = feed->Subscribe(*from, filter);
-  if (!sub.ok()) {
-    return Error(ctx, sub.status().code() == StatusCode::kOutOfRange ? "OUTOFRANGE" : "ERR",
-                 sub.status().message());
-  }
-  ::canopy::Status next = (*sub)->Next(&feed_batch_, std::chrono::milliseconds(0), count);
-  if (!next.ok()) {
-    return Error(ctx, next.code() == StatusCode::kOutOfRange ? "OUTOFRANGE" : "ERR",
-                 next.message());
-  }
+  Result<std::unique_ptr<FeedSubscription>> sub = feed->Subscribe(*from, filter, index);
+  ::canopy::Status next =
+      sub.ok() ? (*sub)->Next(&feed_batch_, std::chrono::milliseconds(0), count) : sub.status();
+  if (!next.ok()) return Error(ctx, ErrorPrefix(ErrorCodeFor(next)), next.message());
   if (feed_batch_.empty() && block_ms > 0 && parked_index == nullptr) {
     // Woken when the index applies past `from` (the feed has moved by then),
     // or answered empty at the timeout (FailParked).

@@ -235,25 +235,16 @@ void Session::Subscribe(uint64_t request_id, const SubscribeRequest& request) {
                                        std::to_string(o.max_subscriptions_per_connection));
     return;
   }
-  if (request.filter.subtree && !index->Read().GetNamespace(*request.filter.subtree)) {
-    refuse(ErrorCode::kUnknownId, "subtree " + std::to_string(*request.filter.subtree) +
-                                      " is not a namespace canopy holds");
-    return;
-  }
   if (!core_.AddSubscription()) {
     refuse(ErrorCode::kOverloaded,
            "the server has " + std::to_string(o.max_subscriptions) + " subscriptions, its limit");
     return;
   }
-  Result<std::unique_ptr<FeedSubscription>> sub = o.feed->Subscribe(request.from, request.filter);
+  Result<std::unique_ptr<FeedSubscription>> sub =
+      o.feed->Subscribe(request.from, request.filter, index);
   if (!sub.ok()) {
     core_.RemoveSubscriptions(1);
-    const StatusCode code = sub.status().code();
-    refuse(code == StatusCode::kOutOfRange        ? ErrorCode::kOutOfRange
-           : code == StatusCode::kInvalidArgument ? ErrorCode::kInvalidArgument
-           : code == StatusCode::kUnavailable     ? ErrorCode::kShuttingDown
-                                                  : ErrorCode::kInternal,
-           sub.status().message());
+    refuse(ErrorCodeFor(sub.status()), sub.status().message());
     return;
   }
   if (subscriptions_.empty()) core_.AddFeedSession(id_, weak_from_this());

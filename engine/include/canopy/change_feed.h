@@ -76,6 +76,7 @@
 #include <vector>
 
 #include "canopy/feed.h"
+#include "canopy/hierarchy_index.h"
 #include "canopy/lsn.h"
 #include "canopy/status.h"
 
@@ -125,8 +126,11 @@ class ChangeFeed : public std::enable_shared_from_this<ChangeFeed> {
 
   // Errors: kOutOfRange (`from` older than the window; names the oldest LSN),
   // kInvalidArgument (`from` newer than the newest position, or a filter
-  // without tables). Lsn() = from the newest position.
-  Result<std::unique_ptr<FeedSubscription>> Subscribe(Lsn from, FeedFilter filter);
+  // without tables), kNotFound (with `index`: filter.subtree is not a
+  // namespace it holds), kUnavailable (closed). Lsn() = from the newest
+  // position.
+  Result<std::unique_ptr<FeedSubscription>> Subscribe(Lsn from, FeedFilter filter,
+                                                      const HierarchyIndex* index = nullptr);
 
   // The appender (the replica). Commit LSNs must grow; a position-only
   // transaction (no changes) replaces a position-only newest one.
