@@ -673,9 +673,6 @@ class CommandLine {
   std::optional<std::string> from_, subtree_, tables_, columns_;  // watch
 };
 
-// "2026-01-31T12:34:56.789Z" for milliseconds since the Unix epoch.
-std::string IsoTime(int64_t unix_ms) { return canopy::FormatUtcMillis(unix_ms); }
-
 void PrintStatus(const Options& o, const canopy::net::ServerStatus& s) {
   const canopy::IndexStats& x = s.index;
   const std::string state = canopy::net::ServingStateName(s.replication.state);
@@ -690,7 +687,7 @@ void PrintStatus(const Options& o, const canopy::net::ServerStatus& s) {
               << ",\"last_error_unix_ms\":" << s.replication.last_error_unix_ms
               << ",\"last_error_time\":"
               << JsonString(s.replication.last_error_unix_ms > 0
-                                ? IsoTime(s.replication.last_error_unix_ms)
+                                ? canopy::FormatUtcMillis(s.replication.last_error_unix_ms)
                                 : "")
               << ",\"namespaces\":" << x.namespaces << ",\"projects\":" << x.projects
               << ",\"runner_links\":" << x.runner_links
@@ -717,8 +714,9 @@ void PrintStatus(const Options& o, const canopy::net::ServerStatus& s) {
             << "\napplied_lsn        " << s.applied_lsn.ToString() << "\nreceived_lsn       "
             << s.replication.received_lsn.ToString() << "\nlag_bytes          " << s.lag_bytes
             << "\nlag_seconds        " << s.lag_seconds << "\nlast_commit        "
-            << (s.replication.last_commit_unix_ms > 0 ? IsoTime(s.replication.last_commit_unix_ms)
-                                                      : "-")
+            << (s.replication.last_commit_unix_ms > 0
+                    ? canopy::FormatUtcMillis(s.replication.last_commit_unix_ms)
+                    : "-")
             << "\nnamespaces         " << x.namespaces << "\nprojects           " << x.projects
             << "\nrunner_links       " << x.runner_links << "\norphan_namespaces  "
             << x.orphan_namespaces << "\norphan_projects    " << x.orphan_projects
@@ -733,7 +731,7 @@ void PrintStatus(const Options& o, const canopy::net::ServerStatus& s) {
   if (!s.replication.last_error.empty())
     std::cout << "last_error         "
               << (s.replication.last_error_unix_ms > 0
-                      ? IsoTime(s.replication.last_error_unix_ms) + " "
+                      ? canopy::FormatUtcMillis(s.replication.last_error_unix_ms) + " "
                       : "")
               << s.replication.last_error << "\n";
 }
@@ -1197,9 +1195,9 @@ class BatchRun {
 // after it (a delete: before it) as a JSON object of the columns it knows.
 std::string ChangePlain(const canopy::FeedTransaction& txn, const canopy::FeedChange& change) {
   std::string line = Cat(txn.commit_lsn.ToString(), " ",
-                         txn.commit_unix_ms > 0 ? IsoTime(txn.commit_unix_ms) : "-", " ",
-                         canopy::FeedTableName(change.table), " ", canopy::ChangeOpName(change.op),
-                         " ", std::to_string(change.id));
+                         txn.commit_unix_ms > 0 ? canopy::FormatUtcMillis(txn.commit_unix_ms) : "-",
+                         " ", canopy::FeedTableName(change.table), " ",
+                         canopy::ChangeOpName(change.op), " ", std::to_string(change.id));
   if (change.op == canopy::ChangeOp::kTruncate) return line;
   line.push_back(' ');
   canopy::AppendFeedRowJson(

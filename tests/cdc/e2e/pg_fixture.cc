@@ -2,6 +2,8 @@
 // test on errors.
 #include "pg_fixture.h"
 
+#include <cstdlib>
+
 #include <gtest/gtest.h>
 
 #include <sstream>
@@ -111,6 +113,11 @@ std::vector<int64_t> ParseIdArray(const std::string& text) {
     if (!item.empty()) out.push_back(std::stoll(item));
   }
   return out;
+}
+
+uint64_t TestSeed(uint64_t fallback) {
+  if (const char* env = std::getenv("CANOPY_TEST_SEED")) return std::strtoull(env, nullptr, 10);
+  return fallback;
 }
 
 }  // namespace canopy::cdc::testing

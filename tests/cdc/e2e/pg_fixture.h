@@ -98,6 +98,10 @@ class TestDatabase {
   std::string conninfo_;
 };
 
+// The seed of a randomized e2e test: CANOPY_TEST_SEED if set (to replay a
+// failure), else `fallback`.
+uint64_t TestSeed(uint64_t fallback);
+
 // Parses "{1,2,3}" (a bigint[] in text form).
 std::vector<int64_t> ParseIdArray(const std::string& text);
 
