@@ -788,6 +788,9 @@ TEST_F(CliE2E, BadConninfo) {
     // A min_lsn that cannot come: stale after the wait.
     r = Cli({"--min-lsn", "0/1", "--wait-ms", "200", "counts", "1"});
     EXPECT_EQ(r.code(), kExitStale) << r.Describe();
+    // status answers at once as a probe, but with --min-lsn it waits first.
+    r = Cli({"--min-lsn", "0/1", "--wait-ms", "200", "status"});
+    EXPECT_EQ(r.code(), kExitStale) << r.Describe();
 
     // SIGINT stops it like SIGTERM.
     const int sig = c.name == "no server, SIGINT" ? SIGINT : SIGTERM;
