@@ -9,7 +9,8 @@
 //           [--log-level debug|info|warning|error] [--log-format text|json] [--log-file PATH]
 //           [--pg CONNINFO [--slot NAME] [--publication NAME] [--create-publication]
 //            [--application-name NAME] [--fail-exit-after SECONDS]
-//            [--feed-window N [--feed-window-mb MB] [--feed-window-seconds S]]]
+//            [--feed-window N [--feed-window-mb MB] [--feed-window-seconds S]
+//             [--feed-columns TABLE.COLUMN,...]]]
 //   canopyd --version            prints "canopyd <version>" (canopy/version.h)
 //
 // Settings (CLI11): every flag can also come from the environment
@@ -134,6 +135,8 @@ const char kUsage[] =
     "                          clients subscribe to (docs/feed.md; default 0: no feed)\n"
     "  --feed-window-mb MB     ... and at most MB MiB of them (default 256)\n"
     "  --feed-window-seconds S ... and none older than S seconds (default 3600)\n"
+    "  --feed-columns LIST     published columns canopy does not keep that the feed carries,\n"
+    "                          e.g. projects.description (TABLE.COLUMN,...)\n"
     "  --map KIND.KEY=VALUE    table/column mapping, e.g. namespaces.table=app.folders,\n"
     "                          namespaces.parent_id=parent (repeatable; see table_mapping.h;\n"
     "                          applied after --mapping)\n"
@@ -359,6 +362,7 @@ canopy::Result<Loaded> LoadSettings(int argc, char** argv) {
 #ifdef CANOPY_HAVE_CDC
   std::vector<std::string> maps;
   std::string mapping_file;
+  std::string feed_columns;
 #endif
 
   CLI::App app("canopyd", "canopyd");
@@ -401,6 +405,7 @@ canopy::Result<Loaded> LoadSettings(int argc, char** argv) {
   // One mapping per --map (a config file gives an array).
   add("--map", maps)->allow_extra_args(false);
   add("--mapping", mapping_file);
+  add("--feed-columns", feed_columns);
 #endif
   app.add_flag("--version", version)->configurable(false);
 
@@ -463,6 +468,11 @@ canopy::Result<Loaded> LoadSettings(int argc, char** argv) {
   for (const std::string& map : maps) {
     if (canopy::Status st = s.mapping.Set(map); !st.ok()) {
       return canopy::Status::InvalidArgument(st.message());
+    }
+  }
+  if (!feed_columns.empty()) {
+    if (canopy::Status st = s.mapping.SetCarriedColumns(feed_columns); !st.ok()) {
+      return canopy::Status::InvalidArgument("--feed-columns: " + st.message());
     }
   }
 #else

@@ -89,7 +89,7 @@ Key KeyOf(const FeedChange& c) { return {static_cast<int>(c.table), c.id}; }
 }  // namespace
 
 FeedTransaction DescribeTransaction(const ReadView& before, const Transaction& txn,
-                                    int64_t commit_unix_ms) {
+                                    int64_t commit_unix_ms, std::vector<ChangeCarried> carried) {
   FeedTransaction out;
   out.commit_lsn = txn.commit_lsn;
   out.commit_unix_ms = commit_unix_ms;
@@ -159,6 +159,11 @@ FeedTransaction DescribeTransaction(const ReadView& before, const Transaction& t
         },
         change);
     out.changes.push_back(std::move(c));
+  }
+  for (ChangeCarried& values : carried) {
+    if (values.change < out.changes.size()) {
+      out.changes[values.change].carried = std::move(values.values);
+    }
   }
   return out;
 }

@@ -11,6 +11,9 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
+
+#include "canopy/cdc/transaction_assembler.h"
 
 #include "canopy/feed.h"
 #include "canopy/hierarchy_index.h"
@@ -20,8 +23,11 @@ namespace canopy::cdc::internal {
 // `before` must show the state right before `txn`. The changes' `before` rows
 // follow earlier changes of the same transaction; `subtrees` holds the
 // subtrees of the rows as they were before the transaction.
+// `carried` (the assembler's TakeCommittedCarried) becomes the changes'
+// carried values.
 FeedTransaction DescribeTransaction(const ReadView& before, const Transaction& txn,
-                                    int64_t commit_unix_ms);
+                                    int64_t commit_unix_ms,
+                                    std::vector<ChangeCarried> carried = {});
 
 // `after` must show the state right after the transaction: adds the subtrees
 // that hold each row after it (then sorts and dedupes `subtrees`).

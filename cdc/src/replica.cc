@@ -72,9 +72,20 @@ bool IsPermanentReplicationError(const Status& error) {
 
 // ---------------------------------------------------------------- Replica
 
+namespace {
+// The feed's options with the mapping's carried columns.
+FeedOptions FeedOptionsOf(const ReplicaOptions& options) {
+  FeedOptions feed = options.feed;
+  for (Table t : kAllTables) {
+    feed.carried_columns[static_cast<size_t>(t)] = options.mapping.Spec(t).carried_columns;
+  }
+  return feed;
+}
+}  // namespace
+
 Replica::Replica(ReplicaOptions options)
     : options_(std::move(options)),
-      feed_(options_.feed.max_transactions > 0 ? ChangeFeed::Create(options_.feed, Lsn())
+      feed_(options_.feed.max_transactions > 0 ? ChangeFeed::Create(FeedOptionsOf(options_), Lsn())
                                                : nullptr) {}
 
 Replica::~Replica() { Stop(); }
@@ -692,6 +703,7 @@ Status Replica::Worker::Session() {
   last_flush_sent_ = Lsn();
   pending_.clear();
   pending_commit_times_.clear();
+  pending_carried_.clear();
   pending_changes_ = 0;
   {
     // Healthy again: the error of an earlier session is history.

@@ -108,6 +108,7 @@ class Replica::Worker {
   size_t pending_changes_ = 0;
   int64_t pending_commit_time_ = 0;            // pgoutput's commit time of pending_.back()
   std::vector<int64_t> pending_commit_times_;  // of each of pending_ (with the feed on)
+  std::vector<std::vector<ChangeCarried>> pending_carried_;  // of each of pending_ (ditto)
   Lsn received_;
   Lsn last_flush_sent_;
   std::chrono::steady_clock::time_point next_status_;

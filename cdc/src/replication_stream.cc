@@ -36,8 +36,9 @@ Status Replica::Worker::ApplyPendingToFeed(HierarchyIndex& index, ChangeFeed& fe
     FeedTransaction described;
     {
       const ReadView before = index.Read();
-      described = internal::DescribeTransaction(
-          before, pending_[i], PgEpochMicrosToUnixMillis(pending_commit_times_[i]));
+      described = internal::DescribeTransaction(before, pending_[i],
+                                                PgEpochMicrosToUnixMillis(pending_commit_times_[i]),
+                                                std::move(pending_carried_[i]));
     }
     CANOPY_RETURN_IF_ERROR(index.Apply(std::move(pending_[i])));
     {
@@ -63,6 +64,7 @@ Status Replica::Worker::ApplyPending() {
                          : index->ApplyBatch(std::move(pending_));
   pending_.clear();
   pending_commit_times_.clear();
+  pending_carried_.clear();
   const size_t changes = pending_changes_;
   pending_changes_ = 0;
   if (!s.ok()) return s;
@@ -169,7 +171,10 @@ Status Replica::Worker::Stream(PgConnection& repl) {
         if (auto txn = assembler_.TakeCommitted()) {
           pending_changes_ += txn->changes.size();
           pending_commit_time_ = assembler_.last_commit_time();
-          pending_commit_times_.push_back(pending_commit_time_);
+          if (feed_) {
+            pending_commit_times_.push_back(pending_commit_time_);
+            pending_carried_.push_back(assembler_.TakeCommittedCarried());
+          }
           pending_.push_back(std::move(*txn));
           if (pending_.size() >= kMaxPendingTransactions ||
               pending_changes_ >= kMaxPendingChanges) {

@@ -1,6 +1,10 @@
 // table_mapping.cc — TableMapping validation and SQL quoting.
 #include "canopy/cdc/table_mapping.h"
 
+#include <algorithm>
+
+#include "canopy/feed.h"
+
 namespace canopy::cdc {
 
 const TableSpec& TableMapping::Spec(Table table) const {
@@ -38,6 +42,19 @@ Status TableMapping::Validate() const {
         }
       }
     }
+    for (size_t i = 0; i < s.carried_columns.size(); ++i) {
+      const std::string& c = s.carried_columns[i];
+      if (c.empty()) return Status::InvalidArgument(what + ": a carried column has no name");
+      if (std::find(s.columns.begin(), s.columns.end(), c) != s.columns.end() ||
+          FeedColumnFromName(t, c)) {
+        return Status::InvalidArgument(what + ": " + c +
+                                       " cannot be carried: canopy maps a column by that name");
+      }
+      if (std::find(s.carried_columns.begin() + static_cast<std::ptrdiff_t>(i) + 1,
+                    s.carried_columns.end(), c) != s.carried_columns.end()) {
+        return Status::InvalidArgument(what + ": carried column " + c + " is named twice");
+      }
+    }
     for (Table u : kAllTables) {
       if (u < t && Spec(u).schema == s.schema && Spec(u).table == s.table) {
         return Status::InvalidArgument(what + ": " + QualifiedName(s) + " is also mapped to " +
@@ -62,6 +79,19 @@ std::string_view Trim(std::string_view s) {
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
     s.remove_suffix(1);
   return s;
+}
+
+// The trimmed comma-separated items of `list`; none for an empty list.
+std::vector<std::string_view> Items(std::string_view list) {
+  std::vector<std::string_view> items;
+  if (Trim(list).empty()) return items;
+  for (size_t start = 0;;) {
+    const size_t comma = list.find(',', start);
+    items.push_back(
+        Trim(list.substr(start, comma == std::string_view::npos ? comma : comma - start)));
+    if (comma == std::string_view::npos) return items;
+    start = comma + 1;
+  }
 }
 }  // namespace
 
@@ -98,6 +128,11 @@ Status TableMapping::Set(std::string_view setting) {
     spec.schema = std::string(value);
     return Status();
   }
+  if (key == "carried") {
+    const std::vector<std::string_view> items = Items(value);
+    spec.carried_columns.assign(items.begin(), items.end());
+    return Status();
+  }
   const TableMapping gitlab;  // the defaults name the fields
   const TableSpec& defaults = gitlab.Spec(*table);
   for (size_t i = 0; i < defaults.columns.size(); ++i) {
@@ -111,6 +146,23 @@ Status TableMapping::Set(std::string_view setting) {
   return Status::InvalidArgument("mapping setting '" + std::string(setting) +
                                  "': " + std::string(kind) + " has no field '" + std::string(key) +
                                  "' (fields:" + known + ", or table/schema)");
+}
+
+Status TableMapping::SetCarriedColumns(std::string_view list) {
+  std::vector<std::string> carried[3];
+  for (std::string_view item : Items(list)) {
+    const size_t dot = item.find('.');
+    const std::optional<Table> table =
+        dot == std::string_view::npos ? std::nullopt : FeedTableFromName(item.substr(0, dot));
+    if (!table || dot + 1 == item.size()) {
+      return Status::InvalidArgument("carried column '" + std::string(item) +
+                                     "' is not TABLE.COLUMN with TABLE namespaces, projects or "
+                                     "ci_runner_namespaces");
+    }
+    carried[static_cast<size_t>(*table)].emplace_back(item.substr(dot + 1));
+  }
+  for (Table t : kAllTables) Spec(t).carried_columns = std::move(carried[static_cast<size_t>(t)]);
+  return Status();
 }
 
 Status TableMapping::SetAll(std::string_view text) {
@@ -131,11 +183,12 @@ Status TableMapping::SetAll(std::string_view text) {
 std::vector<std::string> MissingColumns(const TableSpec& spec,
                                         const std::vector<std::string>& offered) {
   std::vector<std::string> missing;
-  for (const std::string& c : spec.columns) {
-    if (c.empty()) continue;
-    bool found = false;
-    for (const std::string& o : offered) found = found || o == c;
-    if (!found) missing.push_back(c);
+  for (const auto* columns : {&spec.columns, &spec.carried_columns}) {
+    for (const std::string& c : *columns) {
+      if (!c.empty() && std::find(offered.begin(), offered.end(), c) == offered.end()) {
+        missing.push_back(c);
+      }
+    }
   }
   return missing;
 }
@@ -148,8 +201,9 @@ Status CheckPublishedTable(const TableSpec& spec, std::string_view publication,
   if (!missing.empty()) {
     std::string list;
     for (const std::string& c : missing) list += (list.empty() ? "" : ", ") + c;
-    return Status::FailedPrecondition(where + " without the mapped column(s) " + list +
-                                      " (a column list: add them, or map them to \"\" with --map)");
+    return Status::FailedPrecondition(
+        where + " without the mapped or carried column(s) " + list +
+        " (a column list: add them, or map them to \"\" with --map, or stop carrying them)");
   }
   if (!published.row_filter.empty()) {
     return Status::FailedPrecondition(where + " with a row filter (WHERE " + published.row_filter +

@@ -38,11 +38,19 @@ void TransactionAssembler::Reset() {
   in_transaction_ = false;
   current_ = Transaction{};
   committed_.reset();
+  current_carried_.clear();
+  committed_carried_.clear();
 }
 
 std::optional<Transaction> TransactionAssembler::TakeCommitted() {
   std::optional<Transaction> out = std::move(committed_);
   committed_.reset();
+  return out;
+}
+
+std::vector<ChangeCarried> TransactionAssembler::TakeCommittedCarried() {
+  std::vector<ChangeCarried> out = std::move(committed_carried_);
+  committed_carried_.clear();
   return out;
 }
 
@@ -62,6 +70,8 @@ Status TransactionAssembler::Process(const PgOutputMessage& m) {
       in_transaction_ = true;
       begin_final_lsn_ = m.begin.final_lsn;
       current_ = Transaction{};
+      current_carried_.clear();
+      committed_carried_.clear();
       return Status();
     case PgOutputMessageType::kCommit: {
       CANOPY_RETURN_IF_ERROR(RequireTransaction(m.type));
@@ -75,12 +85,15 @@ Status TransactionAssembler::Process(const PgOutputMessage& m) {
       if (m.commit.end_lsn <= skip_through_) {
         ++stats_.skipped_transactions;
         current_ = Transaction{};
+        current_carried_.clear();
         return Status();
       }
       ++stats_.transactions;
       stats_.changes += current_.changes.size();
       committed_ = std::move(current_);
+      committed_carried_ = std::move(current_carried_);
       current_ = Transaction{};
+      current_carried_.clear();
       return Status();
     }
     case PgOutputMessageType::kRelation:
@@ -130,6 +143,13 @@ Status TransactionAssembler::BindRelation(const RelationMessage& rel) {
         break;
       }
     }
+    b.carried_column.assign(spec.carried_columns.size(), -1);
+    for (size_t k = 0; k < spec.carried_columns.size(); ++k) {
+      for (size_t c = 0; c < rel.columns.size(); ++c) {
+        if (rel.columns[c].name == spec.carried_columns[k])
+          b.carried_column[k] = static_cast<int>(c);
+      }
+    }
     if (b.field_column[0] < 0) {
       return Status::FailedPrecondition("relation " + b.qualified_name + " has no key column " +
                                         spec.columns[0]);
@@ -141,6 +161,11 @@ Status TransactionAssembler::BindRelation(const RelationMessage& rel) {
       const std::string& name = spec.columns[static_cast<size_t>(f)];
       if (name.empty() || b.field_column[static_cast<size_t>(f)] >= 0) continue;
       missing += (missing.empty() ? "" : ", ") + name;
+    }
+    for (size_t k = 0; k < spec.carried_columns.size(); ++k) {
+      if (b.carried_column[k] < 0) {
+        missing += (missing.empty() ? "" : ", ") + spec.carried_columns[k] + " (carried)";
+      }
     }
     if (!missing.empty()) {
       return Status::FailedPrecondition(
@@ -206,6 +231,37 @@ Status TransactionAssembler::Upsert(const Binding& b, const TupleData& tuple,
       table, std::span<const FieldValue>(fields.data(), static_cast<size_t>(n)), out);
 }
 
+Status TransactionAssembler::AddCarried(const Binding& b, const TupleData& tuple,
+                                        const TupleData* fallback) {
+  if (b.carried_column.empty()) return Status();
+  const TableSpec& spec = mapping_.Spec(*b.table);
+  ChangeCarried carried;
+  carried.change = current_.changes.size() - 1;
+  for (size_t k = 0; k < b.carried_column.size(); ++k) {
+    const size_t c = static_cast<size_t>(b.carried_column[k]);
+    const TupleValue* v = &tuple.values[c];
+    if (v->kind == TupleValueKind::kUnchangedToast && fallback != nullptr) {
+      v = &fallback->values[c];
+    }
+    switch (v->kind) {
+      case TupleValueKind::kNull:
+        carried.values.push_back({spec.carried_columns[k], std::nullopt});
+        break;
+      case TupleValueKind::kText:
+        carried.values.push_back({spec.carried_columns[k], std::string(v->data)});
+        break;
+      case TupleValueKind::kUnchangedToast:
+        ++stats_.unchanged_toast_values;
+        break;  // unknown: left out
+      case TupleValueKind::kBinary:
+        return Status::DataLoss(
+            "pgoutput: binary tuple values are not supported (canopy asks for text)");
+    }
+  }
+  if (!carried.values.empty()) current_carried_.push_back(std::move(carried));
+  return Status();
+}
+
 Status TransactionAssembler::OnInsert(const InsertMessage& m) {
   const Binding* b;
   CANOPY_RETURN_IF_ERROR(FindBinding(m.relation_id, &b));
@@ -219,6 +275,7 @@ Status TransactionAssembler::OnInsert(const InsertMessage& m) {
   // -Wmaybe-uninitialized on the variant's other alternatives).
   current_.changes.emplace_back();
   Status s = Upsert(*b, m.new_tuple, nullptr, &key, &current_.changes.back());
+  if (s.ok()) s = AddCarried(*b, m.new_tuple, nullptr);
   if (!s.ok()) current_.changes.pop_back();
   return s;
 }
@@ -271,7 +328,9 @@ Status TransactionAssembler::OnUpdate(const UpdateMessage& m) {
       internal::SetDelete(*b->table, old_key, &*at);
     }
   }
-  return Status();
+  s = AddCarried(*b, m.new_tuple, m.old_kind == OldTupleKind::kFull ? old : nullptr);
+  if (!s.ok()) current_.changes.pop_back();
+  return s;
 }
 
 Status TransactionAssembler::OnDelete(const DeleteMessage& m) {

@@ -18,7 +18,9 @@ size_t RowBytes(const FeedRow& row) {
 size_t TransactionBytes(const FeedTransaction& txn) {
   size_t bytes = sizeof(FeedTransaction) + txn.changes.capacity() * sizeof(FeedChange);
   for (const FeedChange& c : txn.changes) {
-    bytes += RowBytes(c.before) + RowBytes(c.after) + c.subtrees.capacity() * sizeof(int64_t);
+    bytes += RowBytes(c.before) + RowBytes(c.after) + c.subtrees.capacity() * sizeof(int64_t) +
+             c.carried.capacity() * sizeof(CarriedValue);
+    for (const CarriedValue& v : c.carried) bytes += v.text ? v.text->size() : 0;
   }
   return bytes;
 }
@@ -58,6 +60,15 @@ Status ChangeFeed::BehindLocked(Lsn position, uint64_t epoch) const {
 Result<std::unique_ptr<FeedSubscription>> ChangeFeed::Subscribe(Lsn from, FeedFilter filter,
                                                                 const HierarchyIndex* index) {
   if ((filter.tables & 0b111) == 0) return Status::InvalidArgument("the filter names no table");
+  for (Table table : {Table::kNamespaces, Table::kProjects, Table::kRunnerLinks}) {
+    const std::vector<std::string>& carried = options_.carried_columns[static_cast<size_t>(table)];
+    for (const std::string& column : filter.carried[static_cast<size_t>(table)]) {
+      if (std::find(carried.begin(), carried.end(), column) != carried.end()) continue;
+      return Status::InvalidArgument("unknown column '" + column + "' of " + FeedTableName(table) +
+                                     ": neither a column canopy keeps nor one this feed carries "
+                                     "(canopyd --feed-columns)");
+    }
+  }
   if (index != nullptr && filter.subtree && !index->Read().GetNamespace(*filter.subtree)) {
     return Status::NotFound("subtree " + std::to_string(*filter.subtree) +
                             " is not a namespace canopy holds");

@@ -103,8 +103,13 @@ std::optional<FeedChange> FilterChange(const FeedChange& change, const FeedFilte
       !std::binary_search(change.subtrees.begin(), change.subtrees.end(), *filter.subtree)) {
     return std::nullopt;
   }
-  const ColumnMask keep = filter.columns[static_cast<size_t>(change.table)];
+  const size_t t = static_cast<size_t>(change.table);
+  const ColumnMask keep = filter.columns[t];
   if (keep == kAllColumns) return change;
+  const std::vector<std::string>& wanted = filter.carried[t];
+  auto is_wanted = [&](const CarriedValue& v) {
+    return std::find(wanted.begin(), wanted.end(), v.column) != wanted.end();
+  };
   if (change.op == ChangeOp::kUpdate) {
     const ColumnMask differing = std::visit(
         [&](const auto& before) -> ColumnMask {
@@ -117,7 +122,12 @@ std::optional<FeedChange> FilterChange(const FeedChange& change, const FeedFilte
           }
         },
         change.before);
-    if ((differing & keep) == 0) return std::nullopt;
+    // canopy does not hold a carried column's old value: one the update sent
+    // may have changed.
+    if ((differing & keep) == 0 &&
+        std::none_of(change.carried.begin(), change.carried.end(), is_wanted)) {
+      return std::nullopt;
+    }
   }
   FeedChange out = change;
   for (FeedRow* row : {&out.before, &out.after}) {
@@ -127,6 +137,7 @@ std::optional<FeedChange> FilterChange(const FeedChange& change, const FeedFilte
         },
         *row);
   }
+  std::erase_if(out.carried, [&](const CarriedValue& v) { return !is_wanted(v); });
   return out;
 }
 
@@ -134,20 +145,24 @@ namespace {
 
 void AppendInt(int64_t v, std::string* out) { out->append(std::to_string(v)); }
 
-void AppendKey(const char* key, std::string* out, bool* first) {
+void AppendKey(std::string_view key, std::string* out, bool* first) {
   if (!*first) out->push_back(',');
   *first = false;
-  out->push_back('"');
-  out->append(key);
-  out->append("\":");
+  AppendJsonString(key, out);
+  out->push_back(':');
 }
 
 }  // namespace
 
-void AppendFeedRowJson(const FeedRow& row, std::string* out) {
+void AppendFeedRowJson(const FeedRow& row, std::string* out,
+                       const std::vector<CarriedValue>& carried) {
+  if (std::holds_alternative<std::monostate>(row)) {
+    out->append("null");
+    return;
+  }
   bool first = true;
+  out->push_back('{');
   if (const auto* n = std::get_if<NamespaceRow>(&row)) {
-    out->push_back('{');
     if (n->present & NamespaceRow::kParentId) {
       AppendKey("parent_id", out, &first);
       if (n->parent_id) {
@@ -172,9 +187,7 @@ void AppendFeedRowJson(const FeedRow& row, std::string* out) {
       AppendKey("visibility_level", out, &first);
       AppendInt(n->visibility_level, out);
     }
-    out->push_back('}');
   } else if (const auto* p = std::get_if<ProjectRow>(&row)) {
-    out->push_back('{');
     if (p->present & ProjectRow::kNamespaceId) {
       AppendKey("namespace_id", out, &first);
       AppendInt(p->namespace_id, out);
@@ -207,9 +220,7 @@ void AppendFeedRowJson(const FeedRow& row, std::string* out) {
       AppendKey("pending_delete", out, &first);
       out->append(p->pending_delete ? "true" : "false");
     }
-    out->push_back('}');
   } else if (const auto* l = std::get_if<RunnerLinkRow>(&row)) {
-    out->push_back('{');
     if (l->present & RunnerLinkRow::kRunnerId) {
       AppendKey("runner_id", out, &first);
       AppendInt(l->runner_id, out);
@@ -218,10 +229,16 @@ void AppendFeedRowJson(const FeedRow& row, std::string* out) {
       AppendKey("namespace_id", out, &first);
       AppendInt(l->namespace_id, out);
     }
-    out->push_back('}');
-  } else {
-    out->append("null");
   }
+  for (const CarriedValue& v : carried) {
+    AppendKey(v.column, out, &first);
+    if (v.text) {
+      AppendJsonString(*v.text, out);
+    } else {
+      out->append("null");
+    }
+  }
+  out->push_back('}');
 }
 
 namespace {
@@ -247,7 +264,7 @@ void AppendChangeFields(const FeedChange& change, std::string* out, bool* first)
   AppendKey("before", out, first);
   AppendFeedRowJson(change.before, out);
   AppendKey("after", out, first);
-  AppendFeedRowJson(change.after, out);
+  AppendFeedRowJson(change.after, out, change.carried);
   AppendKey("subtrees", out, first);
   out->push_back('[');
   for (size_t i = 0; i < change.subtrees.size(); ++i) {
@@ -348,6 +365,7 @@ Status ParseFeedTables(std::string_view tables, FeedFilter* filter) {
 
 Status ParseFeedColumns(std::string_view columns, FeedFilter* filter) {
   ColumnMask masks[3] = {0, 0, 0};
+  std::vector<std::string> carried[3];
   bool named[3] = {false, false, false};
   for (std::string_view item : Items(columns)) {
     const size_t dot = item.find('.');
@@ -358,17 +376,24 @@ Status ParseFeedColumns(std::string_view columns, FeedFilter* filter) {
       message.append(item).append("' is not TABLE.COLUMN with a table canopy mirrors");
       return Status::InvalidArgument(std::move(message));
     }
-    std::optional<ColumnMask> bit = FeedColumnFromName(*table, item.substr(dot + 1));
-    if (!bit) {
-      std::string message = "unknown column '";
-      message.append(item.substr(dot + 1)).append("' of ").append(FeedTableName(*table));
+    const std::string_view column = item.substr(dot + 1);
+    if (column.empty()) {
+      std::string message = "'";
+      message.append(item).append("' names no column");
       return Status::InvalidArgument(std::move(message));
     }
-    masks[static_cast<size_t>(*table)] |= *bit;
-    named[static_cast<size_t>(*table)] = true;
+    const size_t t = static_cast<size_t>(*table);
+    if (std::optional<ColumnMask> bit = FeedColumnFromName(*table, column)) {
+      masks[t] |= *bit;
+    } else if (std::find(carried[t].begin(), carried[t].end(), column) == carried[t].end()) {
+      carried[t].emplace_back(column);
+    }
+    named[t] = true;
   }
   for (size_t t = 0; t < 3; ++t) {
-    if (named[t]) filter->columns[t] = masks[t];
+    if (!named[t]) continue;
+    filter->columns[t] = masks[t];
+    filter->carried[t] = std::move(carried[t]);
   }
   return Status::Ok();
 }

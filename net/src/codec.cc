@@ -11,6 +11,9 @@ namespace {
 using flatbuffers::FlatBufferBuilder;
 using flatbuffers::Offset;
 
+// A Subscribe names at most this many carried columns.
+constexpr size_t kMaxCarriedColumns = 64;
+
 std::string_view View(const flatbuffers::String* s) {
   return s == nullptr ? std::string_view() : std::string_view(s->c_str(), s->size());
 }
@@ -212,6 +215,23 @@ DecodedRequest DecodeRequest(std::span<const uint8_t> frame, const DecoderLimits
         return RequestError(id, ErrorCode::kInvalidArgument,
                             "subscribe: columns has one entry per table (at most 3)");
       }
+      if (SizeOf(sub->carried()) > kMaxCarriedColumns) {
+        return RequestError(
+            id, ErrorCode::kInvalidArgument,
+            "subscribe: at most " + std::to_string(kMaxCarriedColumns) + " carried columns");
+      }
+      if (sub->carried() != nullptr) {
+        for (const flatbuffers::String* name : *sub->carried()) {
+          const std::string_view item = View(name);
+          const size_t dot = item.find('.');
+          if (dot == std::string_view::npos || dot + 1 == item.size() ||
+              !FeedTableFromName(item.substr(0, dot))) {
+            return RequestError(
+                id, ErrorCode::kInvalidArgument,
+                "subscribe: carried column '" + std::string(item) + "' is not TABLE.COLUMN");
+          }
+        }
+      }
       break;
     }
     default:
@@ -246,6 +266,14 @@ SubscribeRequest ToSubscribeRequest(const fb::Subscribe& sub) {
   if (sub.columns() != nullptr) {
     for (flatbuffers::uoffset_t t = 0; t < sub.columns()->size() && t < 3; ++t) {
       r.filter.columns[t] = sub.columns()->Get(t);
+    }
+  }
+  if (sub.carried() != nullptr) {  // checked by DecodeRequest
+    for (const flatbuffers::String* name : *sub.carried()) {
+      const std::string_view item = View(name);
+      const size_t dot = item.find('.');
+      r.filter.carried[static_cast<size_t>(*FeedTableFromName(item.substr(0, dot)))].emplace_back(
+          item.substr(dot + 1));
     }
   }
   return r;
@@ -441,9 +469,20 @@ void EncodeFeedBatch(uint64_t request_id, Lsn position, std::span<const FeedTran
       auto before = BuildFeedRow(b, c.before);
       auto after = BuildFeedRow(b, c.after);
       auto subtrees = c.subtrees.empty() ? 0 : b->CreateVector(c.subtrees);
+      Offset<flatbuffers::Vector<Offset<fb::CarriedValue>>> carried = 0;
+      if (!c.carried.empty()) {
+        std::vector<Offset<fb::CarriedValue>> values;
+        values.reserve(c.carried.size());
+        for (const CarriedValue& v : c.carried) {
+          auto column = b->CreateString(v.column);
+          values.push_back(
+              fb::CreateCarriedValue(*b, column, v.text ? b->CreateString(*v.text) : 0));
+        }
+        carried = b->CreateVector(values);
+      }
       changes.push_back(fb::CreateFeedChange(*b, static_cast<fb::FeedTable>(c.table),
                                              static_cast<fb::ChangeOp>(c.op), c.id, before, after,
-                                             subtrees));
+                                             subtrees, carried));
     }
     transactions.push_back(fb::CreateFeedTransaction(*b, t.commit_lsn.value, t.commit_unix_ms,
                                                      b->CreateVector(changes)));
@@ -525,9 +564,17 @@ struct BodyEncoder {
                              r.filter.columns[1] == kAllColumns &&
                              r.filter.columns[2] == kAllColumns;
     auto columns = all_columns ? 0 : b->CreateVector(r.filter.columns, 3);
+    std::vector<std::string> carried;
+    for (Table t : {Table::kNamespaces, Table::kProjects, Table::kRunnerLinks}) {
+      if (r.filter.columns[static_cast<size_t>(t)] == kAllColumns) continue;
+      for (const std::string& column : r.filter.carried[static_cast<size_t>(t)]) {
+        carried.push_back(std::string(FeedTableName(t)) + "." + column);
+      }
+    }
+    auto carried_names = carried.empty() ? 0 : b->CreateVectorOfStrings(carried);
     return {fb::RequestBody::Subscribe,
             fb::CreateSubscribe(*b, r.from.value, static_cast<uint8_t>(r.filter.tables), subtree,
-                                columns)
+                                columns, carried_names)
                 .Union()};
   }
 };
@@ -716,6 +763,13 @@ Result<Response> DecodeResponse(std::span<const uint8_t> frame) {
               change.after = ToFeedRow(change.table, c->after());
               if (c->subtrees() != nullptr) {
                 change.subtrees.assign(c->subtrees()->begin(), c->subtrees()->end());
+              }
+              if (c->carried() != nullptr) {
+                for (const fb::CarriedValue* v : *c->carried()) {
+                  CarriedValue value{std::string(View(v->column())), std::nullopt};
+                  if (v->text() != nullptr) value.text = std::string(View(v->text()));
+                  change.carried.push_back(std::move(value));
+                }
               }
               txn.changes.push_back(std::move(change));
             }

@@ -107,5 +107,23 @@ TEST(FeedBuilder, OpsRowsAndSubtreesBeforeAndAfter) {
   EXPECT_EQ(mixed.changes[3].table, Table::kRunnerLinks);
 }
 
+// The assembler's carried values land on the changes they belong to.
+TEST(FeedBuilder, CarriedValuesLandOnTheirChanges) {
+  HierarchyIndex index;
+  const Transaction txn{Lsn(10),
+                        {UpsertNamespace{Group(1, std::nullopt)}, UpsertProject{Project(100, 1)},
+                         UpsertProject{Project(101, 1)}}};
+  std::vector<ChangeCarried> carried = {{1, {{"description", std::string("one")}}},
+                                        {2, {{"description", std::nullopt}}}};
+  const ReadView before = index.Read();
+  FeedTransaction described = internal::DescribeTransaction(before, txn, 1, std::move(carried));
+  ASSERT_EQ(described.changes.size(), 3u);
+  EXPECT_TRUE(described.changes[0].carried.empty());
+  ASSERT_EQ(described.changes[1].carried.size(), 1u);
+  EXPECT_EQ(described.changes[1].carried[0].text, std::optional<std::string>("one"));
+  ASSERT_EQ(described.changes[2].carried.size(), 1u);
+  EXPECT_FALSE(described.changes[2].carried[0].text.has_value());
+}
+
 }  // namespace
 }  // namespace canopy::cdc

@@ -4,6 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+#include <vector>
+
 namespace canopy::cdc {
 namespace {
 
@@ -43,6 +46,43 @@ TEST(TableMappingSet, KeyColumnCannotBeUnmapped) {
   TableMapping m;
   ASSERT_TRUE(m.Set("projects.id=").ok());
   EXPECT_EQ(m.Validate().code(), StatusCode::kInvalidArgument);
+}
+
+// Carried columns (canopyd --feed-columns, or KIND.carried=...): parsed,
+// validated against the mapped names, and required from the publication.
+TEST(TableMappingCarried, SetValidateAndPublicationCheck) {
+  TableMapping m;
+  ASSERT_TRUE(m.SetCarriedColumns("projects.description, ci_runner_namespaces.created_at").ok());
+  EXPECT_EQ(m.projects.carried_columns, std::vector<std::string>{"description"});
+  EXPECT_EQ(m.runner_links.carried_columns, std::vector<std::string>{"created_at"});
+  EXPECT_TRUE(m.Validate().ok()) << m.Validate().ToString();
+  for (const char* bad : {"description", "issues.title", "projects."}) {
+    Status s = m.SetCarriedColumns(bad);
+    EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << bad;
+    EXPECT_NE(s.message().find(bad), std::string::npos) << s.message();
+  }
+  EXPECT_EQ(m.projects.carried_columns, std::vector<std::string>{"description"});  // unchanged
+  ASSERT_TRUE(m.Set("namespaces.carried=description,created_at").ok());
+  EXPECT_EQ(m.namespaces.carried_columns, (std::vector<std::string>{"description", "created_at"}));
+  ASSERT_TRUE(m.SetCarriedColumns("").ok());  // none
+  EXPECT_TRUE(m.projects.carried_columns.empty() && m.namespaces.carried_columns.empty());
+  // A mapped column, a rows.h name, a repeat, an empty name: refused.
+  for (const char* bad : {"projects.namespace_id", "projects.archived", "projects.x,projects.x"}) {
+    ASSERT_TRUE(m.SetCarriedColumns(bad).ok()) << bad;
+    EXPECT_EQ(m.Validate().code(), StatusCode::kInvalidArgument) << bad;
+  }
+  ASSERT_TRUE(m.Set("projects.name=title").ok());
+  ASSERT_TRUE(m.SetCarriedColumns("projects.title").ok());
+  EXPECT_EQ(m.Validate().code(), StatusCode::kInvalidArgument);
+  m = TableMapping{};
+  ASSERT_TRUE(m.SetCarriedColumns("projects.description").ok());
+  PublishedTable published;
+  published.columns = m.projects.columns;
+  Status s = CheckPublishedTable(m.projects, "canopy", published);
+  EXPECT_EQ(s.code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(s.message().find("description"), std::string::npos) << s.message();
+  published.columns.push_back("description");
+  EXPECT_TRUE(CheckPublishedTable(m.projects, "canopy", published).ok());
 }
 
 TEST(TableMappingSetAll, SkipsCommentsAndNamesTheBadLine) {

@@ -268,6 +268,60 @@ TEST_F(AssemblerTest, RelationWithoutAMappedColumnIsRefused) {
   MustFeed(testing::Relation(kOther, "public", "users", {{"id", true, 20}}));
 }
 
+// Carried columns (a published column the index does not keep, for the
+// change feed) come beside the transaction, indexed by change: a value, a
+// NULL, nothing for an unchanged TOAST value (unless a full old row has it),
+// right after a key change's delete; and a Relation must carry them.
+TEST_F(AssemblerTest, CarriedColumnsComeBesideTheTransaction) {
+  TableMapping mapping;
+  mapping.projects.carried_columns = {"description"};
+  ASSERT_TRUE(mapping.Validate().ok());
+  assembler_ = TransactionAssembler(mapping);
+  SendRelations();
+  auto project = [](const std::string& id, Col description) {
+    // id, name, path, description, namespace_id, visibility_level, archived,
+    // pending_delete, project_namespace_id
+    return std::vector<Col>{Col::T(id),  Col::T("p"), Col::T("p"), std::move(description),
+                            Col::T("1"), Col::T("0"), Col::T("f"), Col::T("f"),
+                            Col::Null()};
+  };
+  MustFeed(testing::Begin(0x500, 0, 5));
+  MustFeed(testing::Insert(kProj, project("5", Col::T("first words"))));
+  MustFeed(testing::Insert(kNs, NsTuple("10", "", "Group", "org")));
+  MustFeed(testing::Update(kProj, 0, {}, project("5", Col::Toast())));
+  MustFeed(testing::Update(kProj, 0, {}, project("5", Col::Null())));
+  MustFeed(testing::Update(kProj, 'O', project("5", Col::T("kept")), project("6", Col::Toast())));
+  MustFeed(testing::Commit(0x500, 0x540, 0));
+  Transaction t = Committed();
+  ASSERT_EQ(t.changes.size(), 6u);  // the key change is a delete, then an upsert
+  const std::vector<ChangeCarried> carried = assembler_.TakeCommittedCarried();
+  ASSERT_EQ(carried.size(), 3u);
+  EXPECT_EQ(carried[0].change, 0u);
+  ASSERT_EQ(carried[0].values.size(), 1u);
+  EXPECT_EQ(carried[0].values[0].column, "description");
+  EXPECT_EQ(carried[0].values[0].text, "first words");
+  EXPECT_EQ(carried[1].change, 3u);  // change 2 (the TOAST one) has none
+  ASSERT_EQ(carried[1].values.size(), 1u);
+  EXPECT_FALSE(carried[1].values[0].text.has_value());  // NULL
+  EXPECT_EQ(carried[2].change, 5u);
+  EXPECT_EQ(std::get<UpsertProject>(t.changes[5]).row.id, 6);
+  ASSERT_EQ(carried[2].values.size(), 1u);
+  EXPECT_EQ(carried[2].values[0].text, "kept");            // from the full old row
+  EXPECT_TRUE(assembler_.TakeCommittedCarried().empty());  // taken once
+
+  Status s = Feed(testing::Relation(kProj, "public", "projects",
+                                    {{"id", true, 20},
+                                     {"namespace_id", false, 20},
+                                     {"project_namespace_id", false, 20},
+                                     {"name", false, 1043},
+                                     {"path", false, 1043},
+                                     {"visibility_level", false, 23},
+                                     {"archived", false, 16},
+                                     {"pending_delete", false, 16}}));
+  EXPECT_EQ(s.code(), StatusCode::kFailedPrecondition) << s.ToString();
+  EXPECT_NE(s.message().find("description (carried)"), std::string::npos) << s.ToString();
+}
+
 // A field mapped to "" is not needed: a Relation without that column is fine.
 TEST(AssemblerMapping, UnmappedColumnIsNotNeeded) {
   TableMapping m;

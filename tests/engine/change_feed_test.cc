@@ -7,6 +7,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -263,10 +264,65 @@ TEST(FeedText, TablesAndColumnsParseOrSayWhatIsWrong) {
   ASSERT_TRUE(ParseFeedColumns("projects.name,projects.archived", &f).ok());
   EXPECT_EQ(f.columns[1], ProjectRow::kName | ProjectRow::kArchived);
   EXPECT_EQ(f.columns[0], kAllColumns);  // tables not named keep all columns
-  EXPECT_FALSE(ParseFeedColumns("projects.description", &f).ok());
+  EXPECT_TRUE(f.carried[1].empty());
   EXPECT_FALSE(ParseFeedColumns("name", &f).ok());
   EXPECT_FALSE(ParseFeedColumns("issues.title", &f).ok());
+  EXPECT_FALSE(ParseFeedColumns("projects.", &f).ok());
   EXPECT_EQ(f.columns[1], ProjectRow::kName | ProjectRow::kArchived);
+  // A name rows.h does not have is a carried column (Subscribe checks it).
+  ASSERT_TRUE(ParseFeedColumns("projects.description,projects.name,projects.description", &f).ok());
+  EXPECT_EQ(f.columns[1], ProjectRow::kName);
+  EXPECT_EQ(f.carried[1], std::vector<std::string>{"description"});
+  ASSERT_TRUE(ParseFeedColumns("projects.description", &f).ok());
+  EXPECT_EQ(f.columns[1], ColumnMask{0});
+}
+
+// A carried column (a published column the index does not keep): the feed
+// accepts only those it carries; a projection keeps only the wanted ones; an
+// update that sent a wanted one passes (its old value is not known); a
+// change that left it out (an unchanged TOAST value) does not make it up.
+TEST(ChangeFeed, CarriedColumnsAreCheckedFilteredAndNeverMadeUp) {
+  FeedOptions options = Window(10);
+  options.carried_columns[1] = {"description", "star_count"};
+  auto feed = ChangeFeed::Create(options, Lsn(1));
+  FeedFilter wants;
+  ASSERT_TRUE(ParseFeedColumns("projects.name,projects.description", &wants).ok());
+  EXPECT_TRUE(feed->Subscribe(Lsn(), wants).ok());
+  FeedFilter typo;
+  ASSERT_TRUE(ParseFeedColumns("projects.descripton", &typo).ok());
+  Status bad = feed->Subscribe(Lsn(), typo).status();
+  EXPECT_EQ(bad.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(bad.message().find("unknown column 'descripton' of projects"), std::string::npos)
+      << bad.message();
+  FeedFilter elsewhere;  // carried for projects, not for namespaces
+  ASSERT_TRUE(ParseFeedColumns("namespaces.description", &elsewhere).ok());
+  EXPECT_EQ(feed->Subscribe(Lsn(), elsewhere).status().code(), StatusCode::kInvalidArgument);
+
+  ProjectRow row;
+  row.id = 9;
+  row.namespace_id = 3;
+  row.name = "p";
+  FeedChange update{Table::kProjects, ChangeOp::kUpdate, 9, row, row, {3}, {}};
+  update.carried = {{"description", std::string("new text")}, {"star_count", std::string("4")}};
+  std::optional<FeedChange> kept = FilterChange(update, wants);
+  ASSERT_TRUE(kept);  // name did not change, description was sent
+  ASSERT_EQ(kept->carried.size(), 1u);
+  EXPECT_EQ(kept->carried[0].column, "description");
+  EXPECT_EQ(kept->carried[0].text, "new text");
+  EXPECT_EQ(FilterChange(update, FeedFilter{})->carried.size(), 2u);  // no projection: all
+  update.carried = {{"star_count", std::string("5")}};  // description unchanged TOAST: left out
+  EXPECT_FALSE(FilterChange(update, wants));
+  std::get<ProjectRow>(update.after).name = "q";
+  kept = FilterChange(update, wants);
+  ASSERT_TRUE(kept);
+  EXPECT_TRUE(kept->carried.empty());
+
+  // JSON: carried values join `after`; NULL is null.
+  update.carried = {{"description", std::nullopt}, {"star_count", std::string("a\"b")}};
+  std::string json;
+  AppendFeedRowJson(update.after, &json, update.carried);
+  EXPECT_NE(json.find(",\"description\":null,\"star_count\":\"a\\\"b\"}"), std::string::npos)
+      << json;
 }
 
 TEST(FeedText, ChangeJsonHasEveryFieldEscapedAndUnknownColumnsLeftOut) {
@@ -276,7 +332,7 @@ TEST(FeedText, ChangeJsonHasEveryFieldEscapedAndUnknownColumnsLeftOut) {
   after.parent_id = std::nullopt;
   after.present = kAllColumns & ~NamespaceRow::kVisibilityLevel;
   FeedTransaction txn{Lsn(0x16B3748), 1764979200123, {}};
-  FeedChange change{Table::kNamespaces, ChangeOp::kUpdate, 7, before, after, {3, 7}};
+  FeedChange change{Table::kNamespaces, ChangeOp::kUpdate, 7, before, after, {3, 7}, {}};
   std::string json;
   AppendFeedChangeJson(txn, change, &json);
   EXPECT_EQ(json,
@@ -288,7 +344,7 @@ TEST(FeedText, ChangeJsonHasEveryFieldEscapedAndUnknownColumnsLeftOut) {
             "\"path\":\"g7\"},\"subtrees\":[3,7]}");
   json.clear();
   txn.changes.push_back(FeedChange{
-      Table::kRunnerLinks, ChangeOp::kTruncate, 0, std::monostate{}, std::monostate{}, {}});
+      Table::kRunnerLinks, ChangeOp::kTruncate, 0, std::monostate{}, std::monostate{}, {}, {}});
   txn.commit_unix_ms = 0;
   AppendFeedTransactionJson(txn, &json);
   EXPECT_EQ(json,

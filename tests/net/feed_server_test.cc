@@ -28,7 +28,8 @@ FeedChange Rename(int64_t id, std::string name, std::vector<int64_t> subtrees) {
   NamespaceRow after = before;
   after.name = std::move(name);
   after.present = kAllColumns & ~NamespaceRow::kPath;  // one column unknown
-  return FeedChange{Table::kNamespaces, ChangeOp::kUpdate, id, before, after, std::move(subtrees)};
+  return FeedChange{
+      Table::kNamespaces, ChangeOp::kUpdate, id, before, after, std::move(subtrees), {}};
 }
 
 class FeedServerTest : public ServerTest {
@@ -150,6 +151,52 @@ TEST_F(FeedServerTest, BadSubscriptionsGetClearErrors) {
   FeedFilter unknown;
   unknown.subtree = 987'654'321;
   EXPECT_EQ(client.Subscribe(Lsn(), unknown).status().code(), StatusCode::kNotFound);
+  ExpectServerHealthy();
+}
+
+// Carried values (a published column the index does not keep) cross the
+// wire with NULL, empty and text kept apart; a projection asks for them by
+// name; a name the feed does not carry is refused.
+TEST_F(FeedServerTest, CarriedValuesCrossTheWireAndTheirProjection) {
+  FeedOptions options{.max_transactions = 100};
+  options.carried_columns[static_cast<size_t>(Table::kProjects)] = {"description", "star_count"};
+  StartWithFeed(options);
+  Client all(ClientOpts()), projected(ClientOpts());
+  ASSERT_TRUE(all.Subscribe(Lsn()).ok());
+  FeedFilter wants;
+  ASSERT_TRUE(ParseFeedColumns("projects.description", &wants).ok());
+  ASSERT_TRUE(projected.Subscribe(Lsn(), wants).ok());
+  FeedFilter typo;
+  ASSERT_TRUE(ParseFeedColumns("projects.descripton", &typo).ok());
+  Result<Lsn> refused = Client(ClientOpts()).Subscribe(Lsn(), typo);
+  EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument) << refused.status().ToString();
+  EXPECT_NE(refused.status().message().find("descripton"), std::string::npos)
+      << refused.status().message();
+
+  ProjectRow row{.id = 9, .namespace_id = 5, .name = "p", .path = "p"};
+  FeedChange change{Table::kProjects, ChangeOp::kInsert, 9, std::monostate{}, row, {5}, {}};
+  change.carried = {{"description", std::string()}, {"star_count", std::nullopt}};
+  feed_->Append({Lsn(kStart + 1), 1, {change}});
+  change.op = ChangeOp::kUpdate;
+  change.before = row;
+  change.carried = {{"description", std::string(5000, 'd')}};
+  feed_->Append({Lsn(kStart + 2), 2, {change}});
+
+  std::vector<FeedTransaction> got = ReadUntil(all, Lsn(kStart + 2));
+  ASSERT_EQ(got.size(), 2u);
+  ASSERT_EQ(got[0].changes.at(0).carried.size(), 2u);
+  EXPECT_EQ(got[0].changes[0].carried[0].column, "description");
+  EXPECT_EQ(got[0].changes[0].carried[0].text, std::optional<std::string>(""));
+  EXPECT_EQ(got[0].changes[0].carried[1].column, "star_count");
+  EXPECT_FALSE(got[0].changes[0].carried[1].text.has_value());
+  got = ReadUntil(projected, Lsn(kStart + 2));
+  ASSERT_EQ(got.size(), 2u);
+  ASSERT_EQ(got[0].changes.at(0).carried.size(), 1u);  // star_count not wanted
+  EXPECT_EQ(got[0].changes[0].carried[0].column, "description");
+  ASSERT_EQ(got[1].changes.size(), 1u);  // sent description: passes
+  ASSERT_EQ(got[1].changes[0].carried.size(), 1u);
+  EXPECT_EQ(got[1].changes[0].carried[0].text, std::string(5000, 'd'));
+  EXPECT_EQ(std::get<ProjectRow>(got[1].changes[0].after).present, ColumnMask{0});
   ExpectServerHealthy();
 }
 

@@ -44,7 +44,10 @@
 //   canopy maps (TableMapping). Columns a change did not send (pgoutput's
 //   unchanged-TOAST value) are filled from `before`; a column that stays
 //   unknown has its bit cleared in `present` — reported as unknown, never as
-//   empty. `subtrees`: the namespace ids whose subtree held the row before or
+//   empty. `carried`: the new values of the carried columns
+//   (FeedOptions::carried_columns) an insert or update sent; canopy does not
+//   hold their old values, and one an update left unchanged as a TOASTed
+//   value is left out (unknown). `subtrees`: the namespace ids whose subtree held the row before or
 //   after the transaction (for a namespace its ancestors and itself; for a
 //   project or a runner link those of its namespace), ascending: a transfer
 //   shows as a change whose before and after parents differ, with both
@@ -58,7 +61,8 @@
 //   passes. columns: per table, the columns the consumer wants; the others
 //   are cleared from before/after, and an UPDATE that changed none of the
 //   wanted columns is dropped (GitLab's trigger semantics: "when name,
-//   description or visibility_level change").
+//   description or visibility_level change"). A wanted carried column that
+//   an update sent counts as changed (its old value is not known).
 //
 // THREAD SAFETY: ChangeFeed is thread-safe (one appender, any number of
 // subscriptions). A FeedSubscription is used by one thread at a time.
@@ -72,6 +76,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -88,6 +93,10 @@ struct FeedOptions {
   size_t max_transactions = 0;
   size_t max_bytes = size_t{256} << 20;
   std::chrono::seconds max_age{3600};
+  // Per table, the carried columns: published columns the index does not
+  // keep that changes carry (FeedChange::carried). The replica fills them
+  // from its TableMapping.
+  std::vector<std::string> carried_columns[3];
 };
 
 class ChangeFeed;
@@ -125,9 +134,9 @@ class ChangeFeed : public std::enable_shared_from_this<ChangeFeed> {
   static std::shared_ptr<ChangeFeed> Create(FeedOptions options, Lsn start);
 
   // Errors: kOutOfRange (`from` older than the window; names the oldest LSN),
-  // kInvalidArgument (`from` newer than the newest position, or a filter
-  // without tables), kNotFound (with `index`: filter.subtree is not a
-  // namespace it holds), kUnavailable (closed). Lsn() = from the newest
+  // kInvalidArgument (`from` newer than the newest position, a filter
+  // without tables, or one asking for a column the feed does not carry), kNotFound (with `index`:
+  // filter.subtree is not a namespace it holds), kUnavailable (closed). Lsn() = from the newest
   // position.
   Result<std::unique_ptr<FeedSubscription>> Subscribe(Lsn from, FeedFilter filter,
                                                       const HierarchyIndex* index = nullptr);

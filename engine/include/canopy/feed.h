@@ -26,6 +26,14 @@ const char* ChangeOpName(ChangeOp op);  // "insert", "update", "delete", "trunca
 // No row (an insert's before, a delete's after, both of a truncate).
 using FeedRow = std::variant<std::monostate, NamespaceRow, ProjectRow, RunnerLinkRow>;
 
+// The value of a carried column: one the source publishes and the feed
+// carries although the index does not keep it (FeedOptions::carried_columns,
+// e.g. projects.description), in PostgreSQL's text form.
+struct CarriedValue {
+  std::string column;
+  std::optional<std::string> text;  // nullopt: NULL
+};
+
 struct FeedChange {
   Table table = Table::kNamespaces;
   ChangeOp op = ChangeOp::kInsert;
@@ -33,6 +41,9 @@ struct FeedChange {
   FeedRow before;
   FeedRow after;
   std::vector<int64_t> subtrees;  // ascending; see WHAT A CHANGE SAYS
+  // An insert's or update's new values of the carried columns it sent. One
+  // left out is unknown (an update that left a TOASTed value unchanged).
+  std::vector<CarriedValue> carried;
 };
 
 // The parent (namespaces) or namespace (projects, runner links) of a row;
@@ -52,6 +63,9 @@ struct FeedFilter {
   // Per table (indexed by Table), the wanted columns (the row types' Column
   // bits); kAllColumns = all of them and no update is dropped.
   ColumnMask columns[3] = {kAllColumns, kAllColumns, kAllColumns};
+  // Per table whose columns[] is not kAllColumns, the wanted carried
+  // columns (ChangeFeed::Subscribe checks that the feed carries them).
+  std::vector<std::string> carried[3];
 };
 
 // Whether `change` passes `filter`, and the change as delivered (columns
@@ -69,9 +83,10 @@ std::optional<ColumnMask> FeedColumnFromName(Table table, std::string_view colum
 // Parses the textual filters the CLI (`canopy watch --tables --columns`)
 // and RESP's FEED take: `tables` "namespaces,projects" (FeedTableName's
 // names, also "runner_links"); `columns` "projects.name,projects.archived":
-// per table it names, the wanted columns (tables it does not name keep all).
-// Both leave the filter as it was on error. Errors: kInvalidArgument naming
-// the unknown table or column.
+// per table it names, the wanted columns (tables it does not name keep all);
+// a name that is not a column of rows.h is taken as a carried column, which
+// ChangeFeed::Subscribe checks. Both leave the filter as it was on error.
+// Errors: kInvalidArgument naming the unknown table or the malformed item.
 Status ParseFeedTables(std::string_view tables, FeedFilter* filter);
 Status ParseFeedColumns(std::string_view columns, FeedFilter* filter);
 
@@ -80,10 +95,13 @@ Status ParseFeedColumns(std::string_view columns, FeedFilter* filter);
 // "2026-12-06T01:23:45.678Z","table":"projects","op":"update","id":42,
 // "before":{...},"after":{...},"subtrees":[1,5]}. A row object holds the
 // columns it knows (`present`), so a column left out is unknown, never empty;
-// before/after are null when there is no row. docs/feed.md shows every field.
+// before/after are null when there is no row; `after` also holds the carried
+// values. docs/feed.md shows every field.
 void AppendFeedChangeJson(const FeedTransaction& txn, const FeedChange& change, std::string* out);
-// A row as a JSON object of the columns it knows (null for no row).
-void AppendFeedRowJson(const FeedRow& row, std::string* out);
+// A row as a JSON object of the columns it knows, then the `carried` values
+// (JSON strings, null for NULL); null for no row.
+void AppendFeedRowJson(const FeedRow& row, std::string* out,
+                       const std::vector<CarriedValue>& carried = {});
 // A whole transaction: {"lsn":...,"commit_time":...,"changes":[change
 // objects without lsn and commit_time]} (RESP's FEED). commit_time is null
 // for a position-only transaction.

@@ -39,12 +39,15 @@ ReplicaOptions FeedOptionsFor(const std::string& conninfo, size_t window) {
 // A database with GitLab's schema and a small generated forest, and a
 // replica with the feed on, streaming.
 struct FeedWorld {
-  FeedWorld(const std::string& name, uint64_t seed, size_t window)
+  // `carried`: the carried columns (TableMapping::SetCarriedColumns).
+  FeedWorld(const std::string& name, uint64_t seed, size_t window, std::string_view carried = "")
       : db(name), forest(canopy::testing::GenerateTestForest(seed, 1'000, 2'000)) {
     if (!db.ok()) return;
     sql = std::make_unique<Sql>(db.conninfo());
     if (!sql->ok() || !CreateGitlabSchema(*sql) || !LoadForest(*sql, forest)) return;
-    replica = std::make_unique<Replica>(FeedOptionsFor(db.conninfo(), window));
+    ReplicaOptions options = FeedOptionsFor(db.conninfo(), window);
+    if (!options.mapping.SetCarriedColumns(carried).ok()) return;
+    replica = std::make_unique<Replica>(options);
     ready = replica->Start().ok() && replica->WaitUntilStreaming(seconds(60)).ok();
   }
   // Waits until everything committed so far is applied.
@@ -365,6 +368,65 @@ TEST(ChangeFeedE2E, WindowErrorsAndUnchangedToastedValues) {
   w.replica->Stop();
   std::vector<FeedTransaction> none;
   EXPECT_EQ((*live)->Next(&none, seconds(5)).code(), StatusCode::kUnavailable);
+}
+
+// A carried column (projects.description: published, not kept by the index)
+// arrives with the new value an UPDATE sent, NULL as NULL, and is left out —
+// unknown, never empty — when an UPDATE of another column leaves a TOASTed
+// value unchanged. A carried column the publication does not have stops the
+// replica with a message naming it.
+TEST(ChangeFeedE2E, CarriedColumnsArriveOrAreReportedUnknownNeverEmpty) {
+  FeedWorld w("canopy_feed_carried", TestSeed(20261207), 100, "projects.description");
+  ASSERT_TRUE(w.ready);
+  Sql& sql = *w.sql;
+  const std::string a = std::to_string(w.forest.named.user_project_id);
+  const std::string b = std::to_string(w.forest.named.gitlab_org_project_id);
+  ASSERT_TRUE(sql.Exec("ALTER TABLE projects ALTER COLUMN description SET STORAGE EXTERNAL"));
+  std::string long_text;
+  for (int i = 0; long_text.size() < 3000; ++i) long_text += "words-" + std::to_string(i) + " ";
+  ASSERT_NO_FATAL_FAILURE(w.CatchUp());
+  const Lsn from = w.replica->feed()->newest();
+  ASSERT_TRUE(sql.Exec("UPDATE projects SET description = 'short' WHERE id = " + a));
+  ASSERT_TRUE(sql.Exec("UPDATE projects SET description = NULL WHERE id = " + b));
+  ASSERT_TRUE(sql.Exec("UPDATE projects SET description = '" + long_text + "' WHERE id = " + a));
+  ASSERT_TRUE(sql.Exec("UPDATE projects SET archived = NOT archived WHERE id = " + a));
+  ASSERT_TRUE(sql.Exec("UPDATE projects SET description = '' WHERE id = " + b));
+  ASSERT_NO_FATAL_FAILURE(w.CatchUp());
+
+  std::vector<FeedTransaction> got = w.Collect(from);
+  ASSERT_EQ(got.size(), 5u);
+  auto carried = [&](size_t i) { return got[i].changes.at(0).carried; };
+  ASSERT_EQ(carried(0).size(), 1u);
+  EXPECT_EQ(carried(0)[0].column, "description");
+  EXPECT_EQ(carried(0)[0].text, std::optional<std::string>("short"));
+  ASSERT_EQ(carried(1).size(), 1u);
+  EXPECT_FALSE(carried(1)[0].text.has_value());  // NULL
+  ASSERT_EQ(carried(2).size(), 1u);
+  EXPECT_EQ(carried(2)[0].text, std::optional<std::string>(long_text));
+  EXPECT_TRUE(carried(3).empty());  // unchanged TOAST: unknown, not ""
+  ASSERT_EQ(carried(4).size(), 1u);
+  EXPECT_EQ(carried(4)[0].text, std::optional<std::string>(""));  // empty is a value
+  std::string json;
+  AppendFeedChangeJson(got[3], got[3].changes[0], &json);
+  EXPECT_EQ(json.find("description"), std::string::npos) << json;
+
+  // Asking for the description alone: the archive UPDATE did not send it and
+  // changed nothing wanted, so it is left out.
+  FeedFilter wants;
+  ASSERT_TRUE(ParseFeedColumns("projects.description", &wants).ok());
+  EXPECT_EQ(w.Collect(from, wants).size(), 4u);
+  FeedFilter typo;
+  ASSERT_TRUE(ParseFeedColumns("projects.descripton", &typo).ok());
+  EXPECT_EQ(w.replica->Subscribe(Lsn(), typo).status().code(), StatusCode::kInvalidArgument);
+
+  ReplicaOptions missing = FeedOptionsFor(w.db.conninfo(), 10);
+  ASSERT_TRUE(missing.mapping.SetCarriedColumns("projects.no_such_column").ok());
+  Replica wrong(missing);
+  ASSERT_TRUE(wrong.Start().ok());
+  Status s = wrong.WaitUntilStreaming(seconds(60));
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(wrong.status().last_error.find("no_such_column"), std::string::npos)
+      << s.ToString() << " / " << wrong.status().last_error;
 }
 
 }  // namespace

@@ -71,6 +71,10 @@ struct TableSpec {
   std::string schema;
   std::string table;
   std::vector<std::string> columns;  // canopy field order; see the enums above
+  // Carried columns: published columns the index does not keep but the change
+  // feed hands to its subscribers (canopy/change_feed.h), e.g. projects'
+  // description. Read in their text form; the publication must carry them.
+  std::vector<std::string> carried_columns;
 };
 
 struct TableMapping {
@@ -86,7 +90,9 @@ struct TableMapping {
   TableSpec& Spec(Table table);
 
   // OK when every spec names a schema and a table, has exactly its field
-  // count of columns, maps its key, and no two specs name the same table.
+  // count of columns, maps its key, and no two specs name the same table;
+  // and when no carried column is empty, repeated, mapped, or named like a
+  // column of canopy/rows.h (its name is the change feed's key for it).
   Status Validate() const;
 
   // The canopy table that (schema, table) feeds, if any. Exact, case-sensitive
@@ -100,8 +106,14 @@ struct TableMapping {
   // visibility_level; projects: id namespace_id project_namespace_id name
   // path visibility_level archived pending_delete; runner_links: id
   // runner_id namespace_id) with VALUE the column to read, or empty for "not
-  // mapped". Errors: kInvalidArgument naming the bad part.
+  // mapped"; or `carried` with VALUE a comma-separated list of carried
+  // columns (empty: none). Errors: kInvalidArgument naming the bad part.
   Status Set(std::string_view setting);
+  // Replaces the carried columns of every table with `list`, "TABLE.COLUMN"
+  // items separated by commas (canopyd --feed-columns): TABLE is namespaces,
+  // projects, ci_runner_namespaces or runner_links. Errors: kInvalidArgument
+  // naming the bad item (Validate checks the names).
+  Status SetCarriedColumns(std::string_view list);
   // Applies every line of a mapping file: one setting per line; blank lines
   // and lines starting with '#' are skipped. Errors name the line.
   Status SetAll(std::string_view text);
@@ -115,12 +127,12 @@ struct PublishedTable {
   std::string row_filter;            // the WHERE of the publication; empty: none
 };
 
-// The mapped (non-empty) columns of `spec` that `offered` lacks, in field
-// order. Exact, case-sensitive names.
+// The mapped (non-empty) and carried columns of `spec` that `offered` lacks,
+// in field order, then the carried ones. Exact, case-sensitive names.
 std::vector<std::string> MissingColumns(const TableSpec& spec,
                                         const std::vector<std::string>& offered);
 
-// OK when `published` carries every mapped column of `spec` and has no row
+// OK when `published` carries every mapped and carried column of `spec` and has no row
 // filter (a filtered table hides rows, so answers would be wrong). Else
 // kFailedPrecondition naming the publication, the table and the missing
 // columns (or the filter).

@@ -14,6 +14,10 @@
 // Translation rules:
 //   * Insert -> Upsert. Update -> Upsert of the new row; if the old key ('K'
 //     or 'O' tuple) differs from the new key: Delete(old) then Upsert(new).
+//   * Carried columns (TableSpec::carried_columns) are read in their text
+//     form from inserts and updates into TakeCommittedCarried(); the index
+//     never sees them. An unchanged-TOAST one is left out (or taken from a
+//     REPLICA IDENTITY FULL old row).
 //   * An unchanged-TOAST value ('u') leaves its field out of the row's
 //     ColumnMask, so the engine keeps the value it has. With REPLICA IDENTITY
 //     FULL the old row's value is used instead.
@@ -22,7 +26,8 @@
 //   * A re-sent Relation (e.g. after ALTER TABLE) re-binds the columns. A
 //     Relation of a mapped table must carry every mapped column: one that
 //     lacks some (a publication column list, a dropped column) is refused,
-//     since the rows would silently keep stale values.
+//     since the rows would silently keep stale values. So is one that lacks
+//     a carried column.
 //   * Origin, Type and logical Message are accepted and ignored.
 //   * Transactions whose end LSN is <= skip_through() are dropped whole (a
 //     resumed permanent slot may replay what was applied already).
@@ -43,10 +48,17 @@
 
 #include "canopy/cdc/pgoutput.h"
 #include "canopy/cdc/table_mapping.h"
+#include "canopy/feed.h"
 #include "canopy/rows.h"
 #include "canopy/status.h"
 
 namespace canopy::cdc {
+
+// The carried values of one change of a committed transaction.
+struct ChangeCarried {
+  size_t change = 0;  // index into Transaction::changes
+  std::vector<CarriedValue> values;
+};
 
 struct AssemblerStats {
   uint64_t transactions = 0;          // committed transactions handed out
@@ -67,6 +79,10 @@ class TransactionAssembler {
 
   // The transaction completed by the last Commit, once; nullopt otherwise.
   std::optional<Transaction> TakeCommitted();
+  // The carried values of the transaction TakeCommitted returned last, in
+  // change order (only changes that have some); empty without carried
+  // columns.
+  std::vector<ChangeCarried> TakeCommittedCarried();
 
   // True between Begin and Commit.
   bool in_transaction() const { return in_transaction_; }
@@ -89,7 +105,8 @@ class TransactionAssembler {
     std::optional<Table> table;  // nullopt: a relation canopy does not mirror
     std::string qualified_name;  // for errors
     size_t column_count = 0;
-    std::vector<int> field_column;  // field -> tuple column, -1 if absent
+    std::vector<int> field_column;    // field -> tuple column, -1 if absent
+    std::vector<int> carried_column;  // TableSpec::carried_columns -> tuple column
   };
 
   Status BindRelation(const RelationMessage& rel);
@@ -99,6 +116,8 @@ class TransactionAssembler {
   // null) and, through *key, its key.
   Status Upsert(const Binding& b, const TupleData& tuple, const TupleData* fallback, int64_t* key,
                 RowChange* out);
+  // Records the carried values of `tuple` for the last change of current_.
+  Status AddCarried(const Binding& b, const TupleData& tuple, const TupleData* fallback);
   Status OnInsert(const InsertMessage& m);
   Status OnUpdate(const UpdateMessage& m);
   Status OnDelete(const DeleteMessage& m);
@@ -112,6 +131,8 @@ class TransactionAssembler {
   int64_t last_commit_time_ = 0;
   Transaction current_;
   std::optional<Transaction> committed_;
+  std::vector<ChangeCarried> current_carried_;
+  std::vector<ChangeCarried> committed_carried_;
   Lsn skip_through_;
   AssemblerStats stats_;
 };
