@@ -1,6 +1,8 @@
-# Keep a catalog_resources table (project id, name, visibility_level) in step with `projects`
-# from canopyd's change feed (docs/feed.md). This replaces GitLab's trigger on `projects`, its
-# sync-event queue table and the worker that polls it. Debian: python3-redis, python3-psycopg2.
+# Keep a catalog_resources table (project id, name, description, visibility_level) in step with
+# `projects` from canopyd's change feed (docs/feed.md). This replaces GitLab's trigger on
+# `projects`, its sync-event queue table and the worker that polls it. canopyd carries the
+# description, a column its index does not keep: start it with --feed-columns
+# projects.description. Debian: python3-redis, python3-psycopg2.
 #
 #   CANOPY_RESP_SOCKET=/run/canopy/resp.sock CATALOG_DSN="dbname=gitlab" python3 catalog_sync.py
 #   ... python3 catalog_sync.py --once     # catch up with canopyd's position now, then exit
@@ -11,6 +13,11 @@
 # worker then resynchronises. It takes canopyd's position P, copies `projects` in one
 # transaction, and replays the feed from P. Every change carries the row's new values, and
 # replaying one the copy already holds is harmless, so the table ends equal to `projects`.
+#
+# The position also moves without changes (other tables' commits, this worker's own writes). It
+# is stored with the next change, or once STORE_IDLE_SECONDS (CATALOG_STORE_IDLE_SECONDS) have
+# passed since the last store: storing every such move at once would commit, which moves the
+# position again, in a busy loop.
 import os
 import sys
 import time
@@ -19,12 +26,15 @@ import json
 import psycopg2
 import redis
 
-FEED_OPTIONS = ["TABLES", "projects", "COLUMNS", "projects.name,projects.visibility_level",
+FEED_OPTIONS = ["TABLES", "projects",
+                "COLUMNS", "projects.name,projects.description,projects.visibility_level",
                 "COUNT", 100]
+
+STORE_IDLE_SECONDS = float(os.environ.get("CATALOG_STORE_IDLE_SECONDS", "10"))
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS catalog_resources (
-  project_id bigint PRIMARY KEY, name text, visibility_level integer);
+  project_id bigint PRIMARY KEY, name text, description text, visibility_level integer);
 CREATE TABLE IF NOT EXISTS catalog_sync_position (
   id integer PRIMARY KEY CHECK (id = 1), lsn text NOT NULL);
 """
@@ -45,7 +55,7 @@ def resynchronise(db, feed):
     with db, db.cursor() as cur:
         cur.execute("DELETE FROM catalog_resources")
         cur.execute("INSERT INTO catalog_resources "
-                    "SELECT id, name, visibility_level FROM projects")
+                    "SELECT id, name, description, visibility_level FROM projects")
         store_position(cur, position)
     print("resynchronised at", position, flush=True)
     return position
@@ -57,12 +67,18 @@ def apply(cur, transaction):
             cur.execute("DELETE FROM catalog_resources")
         elif change["op"] == "delete":
             cur.execute("DELETE FROM catalog_resources WHERE project_id = %s", (change["id"],))
-        else:  # insert, or an update of the name or the visibility level
+        else:  # insert, or an update of the name, the description or the visibility level
             row = change["after"]
-            cur.execute("INSERT INTO catalog_resources VALUES (%s, %s, %s) "
+            # A description the change left out is unchanged (an UPDATE of another column that
+            # left a large, TOASTed description alone); null is a NULL description.
+            sent = "description" in row
+            cur.execute("INSERT INTO catalog_resources VALUES (%s, %s, %s, %s) "
                         "ON CONFLICT (project_id) DO UPDATE "
-                        "SET name = EXCLUDED.name, visibility_level = EXCLUDED.visibility_level",
-                        (change["id"], row["name"], row["visibility_level"]))
+                        "SET name = EXCLUDED.name, visibility_level = EXCLUDED.visibility_level, "
+                        "description = CASE WHEN %s THEN EXCLUDED.description "
+                        "ELSE catalog_resources.description END",
+                        (change["id"], row["name"], row.get("description"),
+                         row["visibility_level"], sent))
 
 
 def main():
@@ -75,14 +91,20 @@ def main():
         cur.execute("SELECT lsn FROM catalog_sync_position")
         stored = cur.fetchone()
     position = stored[0] if stored else None
+    stored_position = position
+    stored_at = time.monotonic()
     target = None
     while True:
         try:
             if position is None:
-                position = resynchronise(db, feed)
+                position = stored_position = resynchronise(db, feed)
+                stored_at = time.monotonic()
             if once and target is None:
                 target, _ = feed.execute_command("FEED", "$")
             if once and lsn_value(position) >= lsn_value(target):
+                if position != stored_position:
+                    with db, db.cursor() as cur:
+                        store_position(cur, position)
                 return 0
             next_position, transactions = feed.execute_command(
                 "FEED", position, *FEED_OPTIONS, "BLOCK", 1000)
@@ -96,13 +118,21 @@ def main():
                 print("position", position, "is gone:", text, flush=True)
                 position = None  # resynchronise
                 continue
+            if text.startswith(("SHUTDOWN", "LOADING")):  # canopyd stopping or starting
+                print("canopyd unavailable:", text, flush=True)
+                time.sleep(0.5)
+                continue
             raise
-        if next_position != position:
+        changes = [json.loads(text) for text in transactions]
+        if any(t["changes"] for t in changes) or (
+                next_position != stored_position and
+                time.monotonic() - stored_at >= STORE_IDLE_SECONDS):
             with db, db.cursor() as cur:  # the rows and the position: one transaction
-                for text in transactions:
-                    apply(cur, json.loads(text))
+                for transaction in changes:
+                    apply(cur, transaction)
                 store_position(cur, next_position)
-            position = next_position
+            stored_position, stored_at = next_position, time.monotonic()
+        position = next_position
 
 
 if __name__ == "__main__":
