@@ -181,10 +181,10 @@ FeedSubscription::FeedSubscription(std::shared_ptr<ChangeFeed> feed, Lsn from, u
 
 FeedSubscription::~FeedSubscription() = default;
 
-Status FeedSubscription::Next(std::vector<FeedTransaction>* out, std::chrono::milliseconds timeout,
-                              size_t max) {
+Status FeedSubscription::Next(std::vector<SharedFeedTransaction>* out,
+                              std::chrono::milliseconds timeout, size_t max, size_t max_bytes) {
   out->clear();
-  std::vector<std::shared_ptr<const FeedTransaction>> taken;
+  std::vector<SharedFeedTransaction>& taken = *out;
   {
     ChangeFeed& f = *feed_;
     std::unique_lock<std::mutex> lock(f.mu_);
@@ -201,28 +201,38 @@ Status FeedSubscription::Next(std::vector<FeedTransaction>* out, std::chrono::mi
     if (f.closed_) return Status::Unavailable("the change feed is closed");
     f.EvictLocked(std::chrono::steady_clock::now());
     if (Status behind = f.BehindLocked(position_, epoch_); !behind.ok()) return behind;
+    size_t bytes = 0;
     for (auto it = first_after(); it != f.window_.end() && taken.size() < std::max<size_t>(max, 1);
          ++it) {
+      if (!taken.empty() && bytes + it->bytes > max_bytes) break;
+      bytes += it->bytes;
       taken.push_back(it->txn);
     }
   }
-  for (const auto& txn : taken) {
-    FeedTransaction delivered;
-    delivered.commit_lsn = txn->commit_lsn;
-    delivered.commit_unix_ms = txn->commit_unix_ms;
-    for (const FeedChange& change : txn->changes) {
-      if (std::optional<FeedChange> kept = FilterChange(change, filter_)) {
-        delivered.changes.push_back(std::move(*kept));
+  // Filtered in place: out[kept] is the next delivery.
+  size_t kept = 0;
+  for (size_t i = 0; i < taken.size(); ++i) {
+    SharedFeedTransaction txn = std::move(taken[i]);
+    position_ = txn->commit_lsn;
+    const bool whole = std::all_of(txn->changes.begin(), txn->changes.end(), [&](const auto& c) {
+      return JudgeChange(c, filter_) == FilterVerdict::kKeep;
+    });
+    if (!whole) {
+      auto filtered = std::make_shared<FeedTransaction>();
+      filtered->commit_lsn = txn->commit_lsn;
+      filtered->commit_unix_ms = txn->commit_unix_ms;
+      for (const FeedChange& change : txn->changes) {
+        if (std::optional<FeedChange> c = FilterChange(change, filter_)) {
+          filtered->changes.push_back(std::move(*c));
+        }
       }
+      txn = std::move(filtered);
     }
     // Position-only deliveries in a row: only the last one says something.
-    if (delivered.changes.empty() && !out->empty() && out->back().changes.empty()) {
-      out->back() = std::move(delivered);
-    } else {
-      out->push_back(std::move(delivered));
-    }
-    position_ = txn->commit_lsn;
+    if (txn->changes.empty() && kept > 0 && taken[kept - 1]->changes.empty()) --kept;
+    taken[kept++] = std::move(txn);
   }
+  taken.resize(kept);
   return Status();
 }
 

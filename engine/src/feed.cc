@@ -96,20 +96,27 @@ std::optional<int64_t> HierarchyParent(const FeedRow& row) {
   return std::nullopt;
 }
 
-std::optional<FeedChange> FilterChange(const FeedChange& change, const FeedFilter& filter) {
-  if ((filter.tables & (1u << static_cast<unsigned>(change.table))) == 0) return std::nullopt;
-  if (change.op == ChangeOp::kTruncate) return change;
+namespace {
+
+bool IsWanted(const FeedFilter& filter, Table table, const CarriedValue& v) {
+  const std::vector<std::string>& wanted = filter.carried[static_cast<size_t>(table)];
+  return std::find(wanted.begin(), wanted.end(), v.column) != wanted.end();
+}
+
+}  // namespace
+
+FilterVerdict JudgeChange(const FeedChange& change, const FeedFilter& filter) {
+  if ((filter.tables & (1u << static_cast<unsigned>(change.table))) == 0) {
+    return FilterVerdict::kDrop;
+  }
+  if (change.op == ChangeOp::kTruncate) return FilterVerdict::kKeep;
   if (filter.subtree &&
       !std::binary_search(change.subtrees.begin(), change.subtrees.end(), *filter.subtree)) {
-    return std::nullopt;
+    return FilterVerdict::kDrop;
   }
-  const size_t t = static_cast<size_t>(change.table);
-  const ColumnMask keep = filter.columns[t];
-  if (keep == kAllColumns) return change;
-  const std::vector<std::string>& wanted = filter.carried[t];
-  auto is_wanted = [&](const CarriedValue& v) {
-    return std::find(wanted.begin(), wanted.end(), v.column) != wanted.end();
-  };
+  const ColumnMask keep = filter.columns[static_cast<size_t>(change.table)];
+  if (keep == kAllColumns) return FilterVerdict::kKeep;
+  auto is_wanted = [&](const CarriedValue& v) { return IsWanted(filter, change.table, v); };
   if (change.op == ChangeOp::kUpdate) {
     const ColumnMask differing = std::visit(
         [&](const auto& before) -> ColumnMask {
@@ -126,9 +133,22 @@ std::optional<FeedChange> FilterChange(const FeedChange& change, const FeedFilte
     // may have changed.
     if ((differing & keep) == 0 &&
         std::none_of(change.carried.begin(), change.carried.end(), is_wanted)) {
-      return std::nullopt;
+      return FilterVerdict::kDrop;
     }
   }
+  return FilterVerdict::kProject;
+}
+
+std::optional<FeedChange> FilterChange(const FeedChange& change, const FeedFilter& filter) {
+  switch (JudgeChange(change, filter)) {
+    case FilterVerdict::kDrop:
+      return std::nullopt;
+    case FilterVerdict::kKeep:
+      return change;
+    case FilterVerdict::kProject:
+      break;
+  }
+  const ColumnMask keep = filter.columns[static_cast<size_t>(change.table)];
   FeedChange out = change;
   for (FeedRow* row : {&out.before, &out.after}) {
     std::visit(
@@ -137,7 +157,8 @@ std::optional<FeedChange> FilterChange(const FeedChange& change, const FeedFilte
         },
         *row);
   }
-  std::erase_if(out.carried, [&](const CarriedValue& v) { return !is_wanted(v); });
+  std::erase_if(out.carried,
+                [&](const CarriedValue& v) { return !IsWanted(filter, change.table, v); });
   return out;
 }
 

@@ -457,13 +457,14 @@ FeedRow ToFeedRow(Table table, const fb::FeedRow* wire) {
 
 }  // namespace
 
-void EncodeFeedBatch(uint64_t request_id, Lsn position, std::span<const FeedTransaction> txns,
+void EncodeFeedBatch(uint64_t request_id, Lsn position, std::span<const SharedFeedTransaction> txns,
                      FlatBufferBuilder* b) {
   b->Clear();
   std::vector<Offset<fb::FeedTransaction>> transactions;
   transactions.reserve(txns.size());
   std::vector<Offset<fb::FeedChange>> changes;
-  for (const FeedTransaction& t : txns) {
+  for (const SharedFeedTransaction& shared : txns) {
+    const FeedTransaction& t = *shared;
     changes.clear();
     for (const FeedChange& c : t.changes) {
       auto before = BuildFeedRow(b, c.before);

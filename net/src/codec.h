@@ -78,7 +78,7 @@ void EncodeResolved(uint64_t request_id, Lsn lsn, std::span<const ResolvedEntry>
 void EncodeStatus(uint64_t request_id, const ServerStatus& status,
                   flatbuffers::FlatBufferBuilder* builder);
 // One message of a change-feed subscription (Response::lsn = `position`).
-void EncodeFeedBatch(uint64_t request_id, Lsn position, std::span<const FeedTransaction> txns,
+void EncodeFeedBatch(uint64_t request_id, Lsn position, std::span<const SharedFeedTransaction> txns,
                      flatbuffers::FlatBufferBuilder* builder);
 void EncodePong(uint64_t request_id, Lsn lsn, uint64_t payload,
                 flatbuffers::FlatBufferBuilder* builder);

@@ -171,7 +171,8 @@ void FlatBuffersProtocol::ConnectionError(ErrorCode code, std::string_view messa
 }
 
 void FlatBuffersProtocol::FeedBatch(uint64_t request_id, Lsn position,
-                                    std::span<const FeedTransaction> txns, SessionContext& ctx) {
+                                    std::span<const SharedFeedTransaction> txns,
+                                    SessionContext& ctx) {
   EncodeFeedBatch(request_id, position, txns, &builder_);
   Emit(ctx);
 }

@@ -40,7 +40,7 @@ class FlatBuffersProtocol final : public WireProtocol {
   void ConnectionError(ErrorCode code, std::string_view message, Lsn applied,
                        SessionContext& ctx) override;
 
-  void FeedBatch(uint64_t request_id, Lsn position, std::span<const FeedTransaction> txns,
+  void FeedBatch(uint64_t request_id, Lsn position, std::span<const SharedFeedTransaction> txns,
                  SessionContext& ctx) override;
 
  private:

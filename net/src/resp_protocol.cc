@@ -812,17 +812,17 @@ void RespProtocol::AnswerQuery(Command command, bool many, const QueryOptions& o
   Reply(ctx);
 }
 
-void RespProtocol::FeedReply(Lsn position, std::span<const FeedTransaction> txns,
+void RespProtocol::FeedReply(Lsn position, std::span<const SharedFeedTransaction> txns,
                              SessionContext& ctx) {
   size_t with_changes = 0;
-  for (const FeedTransaction& t : txns) with_changes += !t.changes.empty();
+  for (const SharedFeedTransaction& t : txns) with_changes += !t->changes.empty();
   writer_.ArrayHeader(2);
   writer_.Bulk(position.ToString());
   writer_.ArrayHeader(with_changes);
-  for (const FeedTransaction& t : txns) {
-    if (t.changes.empty()) continue;  // a position only: the first element says it
+  for (const SharedFeedTransaction& t : txns) {
+    if (t->changes.empty()) continue;  // a position only: the first element says it
     text_.clear();
-    AppendFeedTransactionJson(t, &text_);
+    AppendFeedTransactionJson(*t, &text_);
     writer_.Bulk(text_);
   }
   Reply(ctx);

@@ -88,7 +88,7 @@ class RespProtocol final : public WireProtocol {
   // (docs/resp.md): the change feed, polled.
   void Feed(std::span<const std::string_view> args, std::span<const uint8_t> raw,
             const HierarchyIndex* parked_index, SessionContext& ctx);
-  void FeedReply(Lsn position, std::span<const FeedTransaction> txns, SessionContext& ctx);
+  void FeedReply(Lsn position, std::span<const SharedFeedTransaction> txns, SessionContext& ctx);
 
   void Query(Command command, bool many, std::span<const std::string_view> args,
              std::span<const uint8_t> raw, const HierarchyIndex* parked_index, SessionContext& ctx);
@@ -115,7 +115,7 @@ class RespProtocol final : public WireProtocol {
   std::vector<std::string_view> paths_;
   IdAnswer answer_;
   std::string text_;
-  std::vector<FeedTransaction> feed_batch_;
+  std::vector<SharedFeedTransaction> feed_batch_;
 };
 
 }  // namespace canopy::net::internal

@@ -23,6 +23,10 @@ namespace {
 constexpr size_t kReadChunk = 16 * 1024;
 // An output buffer that grew past this for a large answer gives its memory back.
 constexpr size_t kOutputKeepBytes = 1u << 20;
+// A subscription's FeedBatch holds about this many bytes of transactions at
+// most (as the feed's window counts them; a bigger transaction goes alone), so
+// neither side holds one huge frame.
+constexpr size_t kFeedMessageBytes = 1u << 20;
 
 // "192.0.2.7:51234", "[2001:db8::7]:51234", or "unix" (peers of a Unix
 // socket have no useful address); "" when the peer is already gone.
@@ -260,7 +264,8 @@ void Session::PollFeeds() {
   for (auto it = subscriptions_.begin(); it != subscriptions_.end();) {
     Status ended;
     while (out_.size() + writing_.size() < core_.max_buffered_answer_bytes()) {
-      ended = it->feed->Next(&feed_batch_, std::chrono::milliseconds(0), max_batch);
+      ended =
+          it->feed->Next(&feed_batch_, std::chrono::milliseconds(0), max_batch, kFeedMessageBytes);
       if (!ended.ok() || feed_batch_.empty()) break;
       protocol_->FeedBatch(it->request_id, it->feed->position(), feed_batch_, *this);
     }

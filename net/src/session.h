@@ -187,7 +187,7 @@ class Session final : public std::enable_shared_from_this<Session>, private Sess
     std::unique_ptr<FeedSubscription> feed;
   };
   std::vector<Subscription> subscriptions_;
-  std::vector<FeedTransaction> feed_batch_;  // reused by PollFeeds
+  std::vector<SharedFeedTransaction> feed_batch_;  // reused by PollFeeds
   std::atomic<bool> feed_poll_posted_{false};
   std::array<uint8_t, 4096> drain_buffer_;  // input discarded while lingering
 

@@ -110,7 +110,8 @@ class WireProtocol {
   // A subscription's next message (position = where it is after `txns`), and
   // its end. Only protocols that start subscriptions are asked.
   virtual void FeedBatch(uint64_t /*request_id*/, Lsn /*position*/,
-                         std::span<const FeedTransaction> /*txns*/, SessionContext& /*ctx*/) {}
+                         std::span<const SharedFeedTransaction> /*txns*/, SessionContext& /*ctx*/) {
+  }
   virtual void FeedError(uint64_t request_id, ErrorCode code, std::string_view message, Lsn applied,
                          SessionContext& ctx) {
     FailParked({}, request_id, code, message, applied, ctx);

@@ -45,9 +45,9 @@ FeedChange Change(int64_t id, std::vector<int64_t> subtrees = {}) {
   return c;
 }
 
-std::vector<uint64_t> Lsns(const std::vector<FeedTransaction>& txns) {
+std::vector<uint64_t> Lsns(const std::vector<SharedFeedTransaction>& txns) {
   std::vector<uint64_t> out;
-  for (const auto& t : txns) out.push_back(t.commit_lsn.value);
+  for (const auto& t : txns) out.push_back(t->commit_lsn.value);
   return out;
 }
 
@@ -62,7 +62,7 @@ TEST(ChangeFeed, DeliversAfterFromInOrderOnceAndResumes) {
   for (uint64_t lsn = 11; lsn <= 15; ++lsn) feed->Append(Txn(lsn, {Change(1)}));
   auto sub = feed->Subscribe(Lsn(12), {});
   ASSERT_TRUE(sub.ok()) << sub.status().ToString();
-  std::vector<FeedTransaction> got;
+  std::vector<SharedFeedTransaction> got;
   ASSERT_TRUE((*sub)->Next(&got, milliseconds(0)).ok());
   EXPECT_EQ(Lsns(got), (std::vector<uint64_t>{13, 14, 15}));
   EXPECT_EQ((*sub)->position(), Lsn(15));
@@ -106,7 +106,7 @@ TEST(ChangeFeed, ASlowSubscriberLosesItsPlaceNotTheFeed) {
   ASSERT_TRUE(slow.ok());
   for (uint64_t lsn = 2; lsn <= 50; ++lsn) feed->Append(Txn(lsn, {Change(1)}));
   EXPECT_EQ(feed->retained_transactions(), 4u);  // bounded whatever the subscriber does
-  std::vector<FeedTransaction> got;
+  std::vector<SharedFeedTransaction> got;
   Status s = (*slow)->Next(&got, milliseconds(0));
   EXPECT_EQ(s.code(), StatusCode::kOutOfRange) << s.ToString();
   EXPECT_NE(s.message().find(feed->oldest().ToString()), std::string::npos) << s.message();
@@ -143,11 +143,11 @@ TEST(ChangeFeed, PositionsAdvanceAndCoalesce) {
   EXPECT_EQ(feed->retained_transactions(), 1u);  // the newer position replaced the older
   feed->Append(Txn(4, {Change(7)}));
   feed->Append(Txn(5));
-  std::vector<FeedTransaction> got;
+  std::vector<SharedFeedTransaction> got;
   ASSERT_TRUE((*sub)->Next(&got, milliseconds(0)).ok());
   EXPECT_EQ(Lsns(got), (std::vector<uint64_t>{3, 4, 5}));
-  EXPECT_TRUE(got[0].changes.empty());
-  EXPECT_EQ(got[1].changes.size(), 1u);
+  EXPECT_TRUE(got[0]->changes.empty());
+  EXPECT_EQ(got[1]->changes.size(), 1u);
   // Filtered-out transactions advance the position; in a row, only the last shows.
   FeedFilter other;
   other.subtree = 99;
@@ -155,7 +155,7 @@ TEST(ChangeFeed, PositionsAdvanceAndCoalesce) {
   ASSERT_TRUE(filtered.ok());
   ASSERT_TRUE((*filtered)->Next(&got, milliseconds(0)).ok());
   EXPECT_EQ(Lsns(got), (std::vector<uint64_t>{5}));
-  EXPECT_TRUE(got[0].changes.empty());
+  EXPECT_TRUE(got[0]->changes.empty());
   EXPECT_EQ((*filtered)->position(), Lsn(5));
 }
 
@@ -165,7 +165,7 @@ TEST(ChangeFeed, ResetAndCloseEndSubscriptions) {
   auto sub = feed->Subscribe(Lsn(), {});
   ASSERT_TRUE(sub.ok());
   feed->Reset(Lsn(500));  // a new snapshot: nothing between 101 and 500 can be told
-  std::vector<FeedTransaction> got;
+  std::vector<SharedFeedTransaction> got;
   EXPECT_EQ((*sub)->Next(&got, milliseconds(0)).code(), StatusCode::kOutOfRange);
   EXPECT_EQ(feed->oldest(), Lsn(500));
   auto after = feed->Subscribe(Lsn(500), {});
@@ -189,11 +189,11 @@ TEST(ChangeFeed, ConcurrentSubscribersSeeEveryTransactionOnceInOrder) {
     auto sub = feed->Subscribe(Lsn(1), {});
     ASSERT_TRUE(sub.ok());
     readers.emplace_back([&, r, s = std::move(sub).value()] {
-      std::vector<FeedTransaction> got;
+      std::vector<SharedFeedTransaction> got;
       while (s->position() < Lsn(kLast)) {
         results[r] = s->Next(&got, milliseconds(1000), 64 + r);
         if (!results[r].ok()) return;
-        for (const auto& t : got) seen[r].push_back(t.commit_lsn.value);
+        for (const auto& t : got) seen[r].push_back(t->commit_lsn.value);
       }
     });
   }
@@ -237,6 +237,57 @@ TEST(ChangeFeed, FilterByTableSubtreeAndColumns) {
   truncate.table = Table::kNamespaces;
   in1.subtree = 12345;
   EXPECT_TRUE(FilterChange(truncate, in1));
+}
+
+// A transaction a filter keeps whole is the feed's own, shared by every such
+// subscriber (no copy per subscriber); one a filter changes is a copy of
+// what it keeps; JudgeChange says which, without copying.
+TEST(ChangeFeed, TransactionsKeptWholeAreSharedNotCopied) {
+  auto feed = ChangeFeed::Create(Window(10), Lsn(1));
+  FeedFilter inside1;
+  inside1.subtree = 1;
+  FeedFilter names;
+  names.columns[0] = NamespaceRow::kName;
+  auto all = feed->Subscribe(Lsn(), {});
+  auto in1 = feed->Subscribe(Lsn(), inside1);
+  auto named = feed->Subscribe(Lsn(), names);
+  ASSERT_TRUE(all.ok() && in1.ok() && named.ok());
+  FeedChange renamed = Change(5, {1, 5});
+  std::get<NamespaceRow>(renamed.after).name = "renamed";
+  feed->Append(Txn(2, {renamed, Change(6, {1, 6})}));
+  EXPECT_EQ(JudgeChange(renamed, {}), FilterVerdict::kKeep);
+  EXPECT_EQ(JudgeChange(renamed, inside1), FilterVerdict::kKeep);
+  EXPECT_EQ(JudgeChange(renamed, names), FilterVerdict::kProject);
+  EXPECT_EQ(JudgeChange(Change(6, {1, 6}), names), FilterVerdict::kDrop);  // name unchanged
+  std::vector<SharedFeedTransaction> a, b, c;
+  ASSERT_TRUE((*all)->Next(&a, milliseconds(0)).ok());
+  ASSERT_TRUE((*in1)->Next(&b, milliseconds(0)).ok());
+  ASSERT_TRUE((*named)->Next(&c, milliseconds(0)).ok());
+  ASSERT_EQ(a.size(), 1u);
+  ASSERT_EQ(b.size(), 1u);
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_EQ(a[0].get(), b[0].get());  // the same transaction, not a copy
+  EXPECT_NE(a[0].get(), c[0].get());
+  ASSERT_EQ(c[0]->changes.size(), 1u);
+  EXPECT_EQ(std::get<NamespaceRow>(c[0]->changes[0].after).present, NamespaceRow::kName);
+  EXPECT_EQ(a[0]->changes.size(), 2u);  // the projection did not touch the shared one
+  EXPECT_EQ(std::get<NamespaceRow>(a[0]->changes[0].after).present, kAllColumns);
+}
+
+TEST(ChangeFeed, NextStopsAtMaxBytesButTakesAtLeastOne) {
+  auto feed = ChangeFeed::Create(Window(10), Lsn(1));
+  auto sub = feed->Subscribe(Lsn(), {});
+  ASSERT_TRUE(sub.ok());
+  FeedChange big = Change(5);
+  std::get<NamespaceRow>(big.after).name = std::string(10'000, 'n');
+  for (uint64_t lsn = 2; lsn <= 6; ++lsn) feed->Append(Txn(lsn, {big}));
+  std::vector<SharedFeedTransaction> got;
+  ASSERT_TRUE((*sub)->Next(&got, milliseconds(0), 256, 1).ok());
+  EXPECT_EQ(Lsns(got), (std::vector<uint64_t>{2}));  // one, though over the bound
+  ASSERT_TRUE((*sub)->Next(&got, milliseconds(0), 256, 25'000).ok());
+  EXPECT_EQ(Lsns(got), (std::vector<uint64_t>{3, 4}));
+  ASSERT_TRUE((*sub)->Next(&got, milliseconds(0)).ok());
+  EXPECT_EQ(Lsns(got), (std::vector<uint64_t>{5, 6}));
 }
 
 TEST(ChangeFeed, ListenersHearEveryChangeUntilRemoved) {

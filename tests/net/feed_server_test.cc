@@ -6,6 +6,7 @@
 // (The feed behind a replica of PostgreSQL: tests/e2e/feed_e2e_test.cc.)
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -256,6 +257,31 @@ TEST_F(FeedServerTest, ASubscriberThatFallsBehindLosesItsSubscriptionNotTheFeed)
   EXPECT_EQ(end.code(), StatusCode::kOutOfRange) << end.ToString();
   // It names where to resume from (the oldest start when it fell behind).
   EXPECT_NE(end.message().find("oldest start is LSN"), std::string::npos) << end.message();
+  ExpectServerHealthy();
+}
+
+// Big transactions are spread over several FeedBatch messages (about 1 MiB
+// of transactions each; one bigger than that goes alone): no huge frame.
+TEST_F(FeedServerTest, BigTransactionsAreSpreadOverMessagesOfAboutOneMiB) {
+  StartWithFeed({.max_transactions = 100});
+  Client client(ClientOpts());
+  ASSERT_TRUE(client.Subscribe(Lsn()).ok());
+  const std::string big(300 * 1024, 'x');
+  for (uint64_t i = 1; i <= 12; ++i) feed_->Append({Lsn(kStart + i), 1, {Rename(5, big, {5})}});
+  const std::string huge(3 << 20, 'y');
+  feed_->Append({Lsn(kStart + 13), 1, {Rename(5, huge, {5})}});
+  size_t transactions = 0, messages = 0, most = 0;
+  for (Lsn position; position < Lsn(kStart + 13);) {
+    auto batch = client.NextFeed(seconds(10));
+    ASSERT_TRUE(batch.ok()) << batch.status().ToString();
+    position = batch->lsn;
+    ++messages;
+    transactions += batch->value.size();
+    most = std::max(most, batch->value.size());
+  }
+  EXPECT_EQ(transactions, 13u);
+  EXPECT_LE(most, 4u);  // 300 KiB each (two copies of the name: ~600 KiB counted)
+  EXPECT_GE(messages, 5u);
   ExpectServerHealthy();
 }
 

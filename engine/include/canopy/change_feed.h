@@ -10,9 +10,9 @@
 //   Result<std::unique_ptr<canopy::FeedSubscription>> sub =
 //       replica.Subscribe(stored_lsn, filter);   // Lsn() = from now
 //   if (!sub.ok() && sub.status().code() == StatusCode::kOutOfRange) resynchronise();
-//   std::vector<canopy::FeedTransaction> batch;
+//   std::vector<canopy::SharedFeedTransaction> batch;
 //   while ((*sub)->Next(&batch, std::chrono::seconds(1)).ok()) {
-//     for (const auto& txn : batch) { apply(txn.changes); store(txn.commit_lsn); }
+//     for (const auto& txn : batch) { apply(txn->changes); store(txn->commit_lsn); }
 //   }
 //
 // DELIVERY CONTRACT
@@ -107,13 +107,16 @@ class FeedSubscription {
   FeedSubscription(const FeedSubscription&) = delete;
   FeedSubscription& operator=(const FeedSubscription&) = delete;
 
-  // Replaces *out with the next transactions (up to `max`, filtered), waiting
-  // up to `timeout` for the first. Ok with an empty *out on timeout.
+  // Replaces *out with the next transactions (up to `max`, and past the
+  // first up to `max_bytes` of them as the window counts them, filtered),
+  // waiting up to `timeout` for the first. Ok with an empty *out on timeout. A
+  // transaction the filter keeps whole is the feed's own (shared, not
+  // copied); one it changes is a new copy of what it keeps.
   // Errors: kOutOfRange (fell behind the window, or the replica
   // re-snapshotted; the message names the oldest LSN to resume from),
   // kUnavailable (the feed was closed).
-  Status Next(std::vector<FeedTransaction>* out, std::chrono::milliseconds timeout,
-              size_t max = 256);
+  Status Next(std::vector<SharedFeedTransaction>* out, std::chrono::milliseconds timeout,
+              size_t max = 256, size_t max_bytes = SIZE_MAX);
   // The commit LSN of the last transaction delivered (or the start).
   Lsn position() const { return position_; }
 
@@ -166,7 +169,7 @@ class ChangeFeed : public std::enable_shared_from_this<ChangeFeed> {
  private:
   friend class FeedSubscription;
   struct Entry {
-    std::shared_ptr<const FeedTransaction> txn;
+    SharedFeedTransaction txn;
     size_t bytes = 0;
     std::chrono::steady_clock::time_point appended;
   };

@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -56,6 +57,10 @@ struct FeedTransaction {
   std::vector<FeedChange> changes;
 };
 
+// A delivered transaction, immutable: a filter that keeps one whole hands
+// out the feed's own copy (shared by every such subscriber, never copied).
+using SharedFeedTransaction = std::shared_ptr<const FeedTransaction>;
+
 struct FeedFilter {
   // Bit (1 << Table) per table delivered.
   uint32_t tables = 0b111;
@@ -68,8 +73,12 @@ struct FeedFilter {
   std::vector<std::string> carried[3];
 };
 
-// Whether `change` passes `filter`, and the change as delivered (columns
-// cleared). Pure; exposed for tests.
+// What `filter` does with `change`: drops it, keeps it as it is, or keeps a
+// projection of it (some columns cleared). Pure, and copies nothing.
+enum class FilterVerdict : uint8_t { kDrop, kKeep, kProject };
+FilterVerdict JudgeChange(const FeedChange& change, const FeedFilter& filter);
+
+// The change as `filter` delivers it (nullopt: dropped). Pure.
 std::optional<FeedChange> FilterChange(const FeedChange& change, const FeedFilter& filter);
 
 // "namespaces", "projects", "ci_runner_namespaces" (GitLab's table names).

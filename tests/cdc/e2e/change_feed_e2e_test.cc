@@ -62,13 +62,13 @@ struct FeedWorld {
     EXPECT_TRUE(sub.ok()) << sub.status().ToString();
     if (!sub.ok()) return all;
     const Lsn end = replica->feed()->newest();
-    std::vector<FeedTransaction> batch;
+    std::vector<SharedFeedTransaction> batch;
     while ((*sub)->position() < end) {
       Status s = (*sub)->Next(&batch, seconds(5));
       EXPECT_TRUE(s.ok()) << s.ToString();
       if (!s.ok() || batch.empty()) break;
-      for (auto& t : batch) {
-        if (!t.changes.empty()) all.push_back(std::move(t));
+      for (const auto& t : batch) {
+        if (!t->changes.empty()) all.push_back(*t);
       }
     }
     return all;
@@ -366,7 +366,7 @@ TEST(ChangeFeedE2E, WindowErrorsAndUnchangedToastedValues) {
   auto live = w.replica->Subscribe(Lsn(), {});
   ASSERT_TRUE(live.ok());
   w.replica->Stop();
-  std::vector<FeedTransaction> none;
+  std::vector<SharedFeedTransaction> none;
   EXPECT_EQ((*live)->Next(&none, seconds(5)).code(), StatusCode::kUnavailable);
 }
 

@@ -155,8 +155,9 @@ struct ServerOptions {
   // connection and the feed go on).
   std::shared_ptr<ChangeFeed> feed;
   uint32_t max_subscriptions_per_connection = 16;
-  uint32_t max_subscriptions = 10'000;         // across the server (OVERLOADED beyond)
-  uint32_t max_feed_batch_transactions = 256;  // per FeedBatch message
+  uint32_t max_subscriptions = 10'000;  // across the server (OVERLOADED beyond)
+  // Per FeedBatch message (and past its first transaction, about 1 MiB of them).
+  uint32_t max_feed_batch_transactions = 256;
 };
 
 class Server {
