@@ -29,10 +29,13 @@
 //   CANOPY_CDC_BENCH_LATENCY_SECONDS  seconds measured per rate, default 10
 //                                     (0 skips the latency runs)
 //   CANOPY_CDC_BENCH_FEED_SUBSCRIBERS with N > 0, the replica keeps a change
-//                                     feed and N in-process subscribers read
-//                                     it from the snapshot on: the latency runs
-//                                     add commit-to-delivered, and the backlog
-//                                     is applied while they drain it
+//                                     feed and N subscribers read it from the
+//                                     snapshot on: the latency runs add
+//                                     commit-to-delivered, and the backlog is
+//                                     applied while they drain it
+//   CANOPY_CDC_BENCH_FEED_OVER        how they read (feed_readers.h): "process"
+//                                     (default) or "unix" (canopy::net::Server
+//                                     and a canopy::net::Client each)
 //   CANOPY_CDC_BENCH_SNAPSHOT_WORKERS snapshot COPY connections (default
 //                                     ReplicaOptions' 4)
 //   CANOPY_CDC_BENCH_WAL_SENDER_TIMEOUT  wal_sender_timeout of the replica's
@@ -65,6 +68,7 @@
 #include "commit_latency.h"
 #include "common.h"
 #include "copy_baselines.h"
+#include "feed_readers.h"
 #include "gitlab_data.h"
 #include "recvlogical.h"
 
@@ -196,25 +200,13 @@ int Run() {
   // --- change-feed subscribers (CANOPY_CDC_BENCH_FEED_SUBSCRIBERS) ----------
   // Each reads the feed from here on as a consumer would (batches of up to
   // 256 transactions) and logs (when, position) while the latency runs record.
-  std::vector<std::unique_ptr<AppliedLog>> delivered_logs;
+  const char* over_env = std::getenv("CANOPY_CDC_BENCH_FEED_OVER");
+  std::unique_ptr<FeedReaders> readers;
   std::vector<AppliedLog*> delivered;
-  std::vector<std::thread> readers;
-  std::atomic<bool> stop_readers{false};
-  for (uint64_t i = 0; i < subscribers; ++i) {
-    delivered_logs.push_back(std::make_unique<AppliedLog>());
-    delivered.push_back(delivered_logs.back().get());
-    auto sub = replica.Subscribe(canopy::Lsn(), {});
-    if (!sub.ok()) Die("subscribe: " + sub.status().ToString());
-    readers.emplace_back([&, log = delivered.back(), s = std::move(sub).value()] {
-      std::vector<canopy::FeedTransaction> batch;
-      while (!stop_readers.load()) {
-        if (!s->Next(&batch, std::chrono::milliseconds(50)).ok()) return;
-        if (batch.empty() || !log->recording.load(std::memory_order_relaxed)) continue;
-        const auto at = Clock::now();
-        std::lock_guard<std::mutex> lock(log->mu);
-        log->events.push_back({at, s->position().value});
-      }
-    });
+  if (subscribers > 0) {
+    readers = std::make_unique<FeedReaders>(
+        replica, subscribers, over_env != nullptr && *over_env != 0 ? over_env : "process");
+    delivered = readers->logs();
   }
 
   // --- commit-to-visible latency under a steady write load ------------------
@@ -271,8 +263,8 @@ int Run() {
   const long apply_switches = self1.context_switches - self0.context_switches;
   const double apply_ws_cpu = ws0 >= 0 ? PidCpu(walsender) - ws0 : -1;
   const uint64_t applied = replica.status().changes_applied - applied_before;
-  stop_readers = true;
-  for (std::thread& t : readers) t.join();
+  const std::string readers_where = readers ? readers->Describe() : "";
+  readers.reset();
   replica.Stop();
 
   Phase("recvlogical");
@@ -309,8 +301,8 @@ int Run() {
       load_cpu);
   row("pg_recvlogical drain to /dev/null (base)", recv.seconds, applied, recv.seconds, recv.cpu);
   if (subscribers > 0) {
-    std::snprintf(what, sizeof what, "canopy apply from backlog, %" PRIu64 " feed subscribers",
-                  subscribers);
+    std::snprintf(what, sizeof what, "canopy apply from backlog, %" PRIu64 " feed subscribers%s",
+                  subscribers, readers_where == "in this process" ? "" : " (socket)");
   } else {
     std::snprintf(what, sizeof what, "canopy apply from backlog");
   }
@@ -361,9 +353,9 @@ int Run() {
     }
     if (subscribers > 0) {
       std::printf("\ncommit-to-delivered, %" PRIu64
-                  " change-feed subscribers in this process (commit returned -> the subscriber "
+                  " change-feed subscribers %s (commit returned -> the subscriber "
                   "received a position >= commit end LSN)\n",
-                  subscribers);
+                  subscribers, readers_where.c_str());
       for (const LatencyResult& l : latency) {
         std::printf("  at %" PRIu64
                     "/s: p50 %.3f ms, p99 %.3f ms, max %.3f ms over %zu deliveries (%zu never)\n",
