@@ -251,6 +251,7 @@ int Run() {
 
   Phase("apply");
   const testing::CpuUsage self0 = SelfCpuUsage();
+  const double readers_cpu0 = readers ? readers->CpuSeconds() : 0;
   const double ws0 = walsender > 0 ? PidCpu(walsender) : -1;
   t0 = Clock::now();
   paused = false;
@@ -261,6 +262,7 @@ int Run() {
   const double apply_cpu = self1.cpu_seconds - self0.cpu_seconds;
   const double apply_sys = self1.system_seconds - self0.system_seconds;
   const long apply_switches = self1.context_switches - self0.context_switches;
+  const double readers_cpu = readers ? readers->CpuSeconds() - readers_cpu0 : 0;
   const double apply_ws_cpu = ws0 >= 0 ? PidCpu(walsender) - ws0 : -1;
   const uint64_t applied = replica.status().changes_applied - applied_before;
   const std::string readers_where = readers ? readers->Describe() : "";
@@ -316,11 +318,13 @@ int Run() {
       static_cast<double>(index_stats.memory_bytes) / 1e6);
   std::printf(
       "(apply: walsender CPU %.2f s while canopy applied in %.2f s wall (canopy %.2f s CPU, "
-      "%.2f s of it system, %ld context switches); %.2f s while pg_recvlogical drained in "
+      "%.2f s of it system, %.2f s of it the subscribers' threads, %ld context switches); %.2f s "
+      "while pg_recvlogical drained in "
       "%.2f s wall (pg_recvlogical %.2f s CPU, %.2f s system, %ld context switches); backlog %s "
       "of WAL, written in %.2f s)\n",
-      apply_ws_cpu, apply_seconds, apply_cpu, apply_sys, apply_switches, recv.walsender_cpu,
-      recv.seconds, recv.cpu, recv.sys_cpu, recv.switches, backlog_wal.c_str(), write_seconds);
+      apply_ws_cpu, apply_seconds, apply_cpu, apply_sys, readers_cpu, apply_switches,
+      recv.walsender_cpu, recv.seconds, recv.cpu, recv.sys_cpu, recv.switches, backlog_wal.c_str(),
+      write_seconds);
   if (!latency.empty()) {
     std::printf(
         "\ncommit-to-visible (commit returned on the client -> index applied LSN >= commit end "

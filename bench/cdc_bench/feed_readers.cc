@@ -2,6 +2,7 @@
 #include "feed_readers.h"
 
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -22,6 +23,13 @@ void Record(AppliedLog& log, Lsn position) {
   const auto at = Clock::now();
   std::lock_guard<std::mutex> lock(log.mu);
   log.events.push_back({at, position.value});
+}
+
+// The calling thread's CPU time.
+int64_t ThreadCpuNanoseconds() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
 }
 
 }  // namespace
@@ -47,14 +55,17 @@ FeedReaders::FeedReaders(canopy::cdc::Replica& replica, uint64_t readers, const 
   for (uint64_t i = 0; i < readers; ++i) {
     logs_.push_back(std::make_unique<AppliedLog>());
     AppliedLog& log = *logs_.back();
+    cpu_ns_.push_back(std::make_unique<std::atomic<int64_t>>(0));
+    std::atomic<int64_t>& cpu = *cpu_ns_.back();
     if (over_ == "process") {
       auto sub = replica.Subscribe(Lsn(), {});
       if (!sub.ok()) Die("subscribe: " + sub.status().ToString());
-      threads_.emplace_back([this, &log, s = std::move(sub).value()] {
+      threads_.emplace_back([this, &log, &cpu, s = std::move(sub).value()] {
         std::vector<SharedFeedTransaction> batch;
         while (!stop_.load()) {
           if (!s->Next(&batch, std::chrono::milliseconds(50)).ok()) return;
           if (!batch.empty()) Record(log, s->position());
+          cpu.store(ThreadCpuNanoseconds(), std::memory_order_relaxed);
         }
       });
     } else {
@@ -64,7 +75,7 @@ FeedReaders::FeedReaders(canopy::cdc::Replica& replica, uint64_t readers, const 
       if (Result<Lsn> start = client->Subscribe(Lsn()); !start.ok()) {
         Die("subscribe over the socket: " + start.status().ToString());
       }
-      threads_.emplace_back([this, &log, c = std::move(client)] {
+      threads_.emplace_back([this, &log, &cpu, c = std::move(client)] {
         while (!stop_.load()) {
           auto batch = c->NextFeed(std::chrono::milliseconds(50));
           if (batch.ok()) {
@@ -72,6 +83,7 @@ FeedReaders::FeedReaders(canopy::cdc::Replica& replica, uint64_t readers, const 
           } else if (batch.status().code() != StatusCode::kTimeout) {
             return;
           }
+          cpu.store(ThreadCpuNanoseconds(), std::memory_order_relaxed);
         }
       });
     }
@@ -92,6 +104,12 @@ std::vector<AppliedLog*> FeedReaders::logs() {
   std::vector<AppliedLog*> out;
   for (auto& log : logs_) out.push_back(log.get());
   return out;
+}
+
+double FeedReaders::CpuSeconds() const {
+  int64_t ns = 0;
+  for (const auto& cpu : cpu_ns_) ns += cpu->load(std::memory_order_relaxed);
+  return static_cast<double>(ns) / 1e9;
 }
 
 std::string FeedReaders::Describe() const {

@@ -39,6 +39,10 @@ class FeedReaders {
   FeedReaders& operator=(const FeedReaders&) = delete;
 
   std::vector<AppliedLog*> logs();
+  // CPU seconds the reader threads used so far (each thread's own clock,
+  // published after every read): the rest of the process's CPU is the
+  // replica's and, over the socket, the server's.
+  double CpuSeconds() const;
   // "in this process" / "over a Unix socket (canopy::net::Server, 2 threads)".
   std::string Describe() const;
 
@@ -47,6 +51,7 @@ class FeedReaders {
   std::string socket_dir_;
   std::unique_ptr<canopy::net::Server> server_;
   std::vector<std::unique_ptr<AppliedLog>> logs_;
+  std::vector<std::unique_ptr<std::atomic<int64_t>>> cpu_ns_;  // per reader thread
   std::vector<std::thread> threads_;
   std::atomic<bool> stop_{false};
 };
