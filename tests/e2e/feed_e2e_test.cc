@@ -261,11 +261,12 @@ TEST_F(FeedE2E, BadInputGetsClearErrorsOnEveryListener) {
 // docs/examples/catalog_sync.py, the trigger-free replacement of GitLab's
 // catalog_resources sync (with the description, a column canopy's index does
 // not keep: canopyd carries it): its table equals the source query (EXCEPT
-// both ways) after GitLab-style writes and description edits (a TOASTed one
-// left unchanged by an UPDATE of another column), across a killed walsender,
-// a kill -9 of the worker (it resumes from its stored position), a restart of
-// canopyd (the position is gone: it resynchronises) and a worker paused
-// until the window has moved past it (it resynchronises).
+// both ways) after 2,000 GitLab-style transactions, description edits (a
+// TOASTed one left unchanged by an UPDATE of another column) and a TRUNCATE,
+// across a killed walsender, a kill -9 of the worker (it resumes from its
+// stored position), a restart of canopyd (the position is gone: it
+// resynchronises) and a worker paused until the window has moved past it (it
+// resynchronises).
 TEST_F(FeedE2E, CatalogSyncWorkerKeepsItsTableEqualToProjects) {
   ASSERT_NO_FATAL_FAILURE(StartWithFeed("canopy_e2e_feed_worker"));
   ScopedEnv socket("CANOPY_RESP_SOCKET", resp_sock_);
@@ -347,16 +348,16 @@ TEST_F(FeedE2E, CatalogSyncWorkerKeepsItsTableEqualToProjects) {
   // worker killed -9, then started again.
   auto worker = std::make_unique<DaemonProcess>();
   ASSERT_TRUE(worker->Start(argv, dir_.path() + "/worker.log"));
-  ASSERT_NO_FATAL_FAILURE(ApplyMixedStream(100));
+  ASSERT_NO_FATAL_FAILURE(ApplyMixedStream(300));
   ASSERT_NO_FATAL_FAILURE(edit_descriptions());
   ASSERT_EQ(sql_->Value("SELECT count(pg_terminate_backend(active_pid)) FROM pg_replication_slots "
                         "WHERE database = current_database() AND active_pid IS NOT NULL"),
             "1");
-  ASSERT_NO_FATAL_FAILURE(ApplyMixedStream(50));
+  ASSERT_NO_FATAL_FAILURE(ApplyMixedStream(200));
   ASSERT_NO_FATAL_FAILURE(wait_for_worker(*worker));
   EXPECT_EQ(differences(), "0") << worker->Log();
   worker->Stop(SIGKILL);
-  ASSERT_NO_FATAL_FAILURE(ApplyMixedStream(100));
+  ASSERT_NO_FATAL_FAILURE(ApplyMixedStream(300));
   ASSERT_NO_FATAL_FAILURE(edit_descriptions());
   worker = std::make_unique<DaemonProcess>();
   ASSERT_TRUE(worker->Start(argv, dir_.path() + "/worker.log"));
@@ -367,9 +368,9 @@ TEST_F(FeedE2E, CatalogSyncWorkerKeepsItsTableEqualToProjects) {
   // position is older than the new window.
   const ProcessExit stopped = daemon_->Stop(SIGTERM);
   ASSERT_TRUE(stopped.exited && stopped.code == 0) << stopped.Describe();
-  ASSERT_NO_FATAL_FAILURE(ApplyMixedStream(50));
+  ASSERT_NO_FATAL_FAILURE(ApplyMixedStream(100));
   ASSERT_NO_FATAL_FAILURE(StartFeedDaemon("100"));
-  ASSERT_NO_FATAL_FAILURE(ApplyMixedStream(50));
+  ASSERT_NO_FATAL_FAILURE(ApplyMixedStream(100));
   ASSERT_NO_FATAL_FAILURE(edit_descriptions());
   ASSERT_NO_FATAL_FAILURE(wait_for_worker(*worker));
   EXPECT_EQ(differences(), "0") << worker->Log();
@@ -381,16 +382,23 @@ TEST_F(FeedE2E, CatalogSyncWorkerKeepsItsTableEqualToProjects) {
   const size_t gone = count(worker->Log(), "is gone");
   EXPECT_GE(gone, 1u) << worker->Log();
 
-  // The worker paused while 300 transactions commit (the window holds 100):
-  // on waking, its position is gone and it resynchronises.
+  // The worker paused while 800 transactions commit (the window holds 100):
+  // on waking, its position is gone and it resynchronises. (2,000
+  // MixedStream transactions in all, and 24 of description edits.)
   ASSERT_EQ(::kill(worker->pid(), SIGSTOP), 0);
-  ASSERT_NO_FATAL_FAILURE(ApplyMixedStream(300));
+  ASSERT_NO_FATAL_FAILURE(ApplyMixedStream(800));
   ASSERT_NO_FATAL_FAILURE(edit_descriptions());
   CaughtUp();
   ASSERT_EQ(::kill(worker->pid(), SIGCONT), 0);
   ASSERT_NO_FATAL_FAILURE(wait_for_worker(*worker));
   EXPECT_EQ(differences(), "0") << worker->Log();
   EXPECT_GT(count(worker->Log(), "is gone"), gone) << worker->Log();
+
+  // TRUNCATE projects: the worker empties its table.
+  ASSERT_TRUE(sql_->Exec("TRUNCATE projects"));
+  ASSERT_NO_FATAL_FAILURE(wait_for_worker(*worker));
+  EXPECT_EQ(differences(), "0") << worker->Log();
+  EXPECT_EQ(sql_->Value("SELECT count(*) FROM catalog_resources"), "0");
   const ProcessExit end = worker->Stop(SIGTERM);
   EXPECT_FALSE(end.timed_out) << end.Describe();
 }
