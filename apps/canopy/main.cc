@@ -1200,8 +1200,11 @@ std::string ChangePlain(const canopy::FeedTransaction& txn, const canopy::FeedCh
                          canopy::ChangeOpName(change.op), " ", std::to_string(change.id));
   if (change.op == canopy::ChangeOp::kTruncate) return line;
   line.push_back(' ');
-  canopy::AppendFeedRowJson(
-      std::holds_alternative<std::monostate>(change.after) ? change.before : change.after, &line);
+  if (std::holds_alternative<std::monostate>(change.after)) {
+    canopy::AppendFeedRowJson(change.before, &line);
+  } else {
+    canopy::AppendFeedRowJson(change.after, &line, change.carried);
+  }
   return line;
 }
 

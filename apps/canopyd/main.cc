@@ -136,7 +136,8 @@ const char kUsage[] =
     "  --feed-window-mb MB     ... and at most MB MiB of them (default 256)\n"
     "  --feed-window-seconds S ... and none older than S seconds (default 3600)\n"
     "  --feed-columns LIST     published columns canopy does not keep that the feed carries,\n"
-    "                          e.g. projects.description (TABLE.COLUMN,...)\n"
+    "                          e.g. projects.description (TABLE.COLUMN,...; replaces the\n"
+    "                          mapping's KIND.carried lists)\n"
     "  --map KIND.KEY=VALUE    table/column mapping, e.g. namespaces.table=app.folders,\n"
     "                          namespaces.parent_id=parent (repeatable; see table_mapping.h;\n"
     "                          applied after --mapping)\n"
@@ -473,6 +474,15 @@ canopy::Result<Loaded> LoadSettings(int argc, char** argv) {
   if (!feed_columns.empty()) {
     if (canopy::Status st = s.mapping.SetCarriedColumns(feed_columns); !st.ok()) {
       return canopy::Status::InvalidArgument("--feed-columns: " + st.message());
+    }
+  }
+  if (s.feed_window == 0) {
+    for (canopy::Table t : canopy::cdc::kAllTables) {
+      if (!s.mapping.Spec(t).carried_columns.empty()) {
+        return canopy::Status::InvalidArgument(
+            "--feed-columns (carried columns) need --feed-window: only the change feed carries "
+            "them");
+      }
     }
   }
 #else

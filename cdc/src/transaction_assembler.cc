@@ -315,6 +315,7 @@ Status TransactionAssembler::OnUpdate(const UpdateMessage& m) {
     current_.changes.pop_back();
     return s;
   }
+  bool key_changed = false;
   if (old != nullptr) {
     int64_t old_key = 0;
     s = OldKey(*b->table, *old, b->field_column[0], &old_key);
@@ -326,10 +327,14 @@ Status TransactionAssembler::OnUpdate(const UpdateMessage& m) {
       // The delete of the old key goes before the upsert of the new one.
       auto at = current_.changes.emplace(current_.changes.end() - 1);
       internal::SetDelete(*b->table, old_key, &*at);
+      key_changed = true;
     }
   }
   s = AddCarried(*b, m.new_tuple, m.old_kind == OldTupleKind::kFull ? old : nullptr);
-  if (!s.ok()) current_.changes.pop_back();
+  if (!s.ok()) {
+    current_.changes.pop_back();                   // the upsert
+    if (key_changed) current_.changes.pop_back();  // and the delete before it
+  }
   return s;
 }
 

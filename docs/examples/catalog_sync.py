@@ -70,15 +70,19 @@ def apply(cur, transaction):
         else:  # insert, or an update of the name, the description or the visibility level
             row = change["after"]
             # A description the change left out is unchanged (an UPDATE of another column that
-            # left a large, TOASTed description alone); null is a NULL description.
+            # left a large, TOASTed description alone): keep ours. null is a NULL description.
             sent = "description" in row
-            cur.execute("INSERT INTO catalog_resources VALUES (%s, %s, %s, %s) "
-                        "ON CONFLICT (project_id) DO UPDATE "
-                        "SET name = EXCLUDED.name, visibility_level = EXCLUDED.visibility_level, "
+            if sent or change["op"] != "insert":
+                value_sql, value = "%s", row.get("description")
+            else:  # an insert without it: an UPDATE that changed the id left it unchanged
+                value_sql, value = "(SELECT description FROM projects WHERE id = %s)", change["id"]
+            cur.execute("INSERT INTO catalog_resources VALUES (%s, %s, " + value_sql + ", %s) "
+                        "ON CONFLICT (project_id) DO UPDATE SET name = EXCLUDED.name, "
+                        "visibility_level = EXCLUDED.visibility_level, "
                         "description = CASE WHEN %s THEN EXCLUDED.description "
                         "ELSE catalog_resources.description END",
-                        (change["id"], row["name"], row.get("description"),
-                         row["visibility_level"], sent))
+                        (change["id"], row["name"], value, row["visibility_level"],
+                         sent or change["op"] == "insert"))
 
 
 def main():
@@ -118,7 +122,7 @@ def main():
                 print("position", position, "is gone:", text, flush=True)
                 position = None  # resynchronise
                 continue
-            if text.startswith(("SHUTDOWN", "LOADING")):  # canopyd stopping or starting
+            if text.startswith("SHUTDOWN"):  # canopyd stopping (LOADING is a ConnectionError)
                 print("canopyd unavailable:", text, flush=True)
                 time.sleep(0.5)
                 continue

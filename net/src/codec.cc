@@ -669,6 +669,13 @@ Result<Response> DecodeResponse(std::span<const uint8_t> frame) {
             (c->after() != nullptr && c->after()->type() > 2)) {
           return Status::DataLoss("feed change with an unknown table, op or namespace type");
         }
+        if (c->carried() != nullptr) {
+          for (const fb::CarriedValue* v : *c->carried()) {
+            if (v->column() == nullptr || v->column()->size() == 0) {
+              return Status::DataLoss("feed change with a carried value that names no column");
+            }
+          }
+        }
       }
     }
   }

@@ -210,6 +210,10 @@ TEST_F(ConfigE2E, BadConfigFileExits2) {
       // map is an array; the second element is read (and refused).
       {"unix = \"/tmp/x.sock\"\nmap = [\"namespaces.parent_id=parent\", \"nonsense\"]\n",
        "nonsense"},
+      // Carried columns: a malformed item; carried columns without the feed.
+      {"unix = \"/tmp/x.sock\"\nfeed-window = 10\nfeed-columns = \"description\"\n",
+       "--feed-columns: carried column 'description' is not TABLE.COLUMN"},
+      {"unix = \"/tmp/x.sock\"\nfeed-columns = \"projects.description\"\n", "need --feed-window"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.text);

@@ -394,6 +394,21 @@ TEST_F(FeedE2E, CatalogSyncWorkerKeepsItsTableEqualToProjects) {
   EXPECT_EQ(differences(), "0") << worker->Log();
   EXPECT_GT(count(worker->Log(), "is gone"), gone) << worker->Log();
 
+  // An UPDATE of a project's id that leaves its long description unchanged:
+  // the feed has a delete and an insert without the description (unknown),
+  // and the worker reads it from projects.
+  ASSERT_TRUE(
+      sql_->Exec("UPDATE projects SET description = repeat(md5(random()::text), 100) "
+                 "WHERE id = (SELECT max(id) FROM projects)"));
+  ASSERT_TRUE(
+      sql_->Exec("UPDATE projects SET id = id + 1000000 "
+                 "WHERE id = (SELECT max(id) FROM projects)"));
+  ASSERT_NO_FATAL_FAILURE(wait_for_worker(*worker));
+  EXPECT_EQ(differences(), "0") << worker->Log();
+  EXPECT_EQ(sql_->Value("SELECT length(description) FROM catalog_resources "
+                        "WHERE project_id = (SELECT max(id) FROM projects)"),
+            "3200");
+
   // TRUNCATE projects: the worker empties its table.
   ASSERT_TRUE(sql_->Exec("TRUNCATE projects"));
   ASSERT_NO_FATAL_FAILURE(wait_for_worker(*worker));
