@@ -81,18 +81,6 @@ std::string_view Trim(std::string_view s) {
   return s;
 }
 
-// The trimmed comma-separated items of `list`; none for an empty list.
-std::vector<std::string_view> Items(std::string_view list) {
-  std::vector<std::string_view> items;
-  if (Trim(list).empty()) return items;
-  for (size_t start = 0;;) {
-    const size_t comma = list.find(',', start);
-    items.push_back(
-        Trim(list.substr(start, comma == std::string_view::npos ? comma : comma - start)));
-    if (comma == std::string_view::npos) return items;
-    start = comma + 1;
-  }
-}
 }  // namespace
 
 Status TableMapping::Set(std::string_view setting) {
@@ -129,8 +117,11 @@ Status TableMapping::Set(std::string_view setting) {
     return Status();
   }
   if (key == "carried") {
-    const std::vector<std::string_view> items = Items(value);
-    spec.carried_columns.assign(items.begin(), items.end());
+    spec.carried_columns.clear();
+    if (!value.empty()) {
+      for (std::string_view column : SplitFeedList(value))
+        spec.carried_columns.emplace_back(column);
+    }
     return Status();
   }
   const TableMapping gitlab;  // the defaults name the fields
@@ -150,16 +141,10 @@ Status TableMapping::Set(std::string_view setting) {
 
 Status TableMapping::SetCarriedColumns(std::string_view list) {
   std::vector<std::string> carried[3];
-  for (std::string_view item : Items(list)) {
-    const size_t dot = item.find('.');
-    const std::optional<Table> table =
-        dot == std::string_view::npos ? std::nullopt : FeedTableFromName(item.substr(0, dot));
-    if (!table || dot + 1 == item.size()) {
-      return Status::InvalidArgument("carried column '" + std::string(item) +
-                                     "' is not TABLE.COLUMN with TABLE namespaces, projects or "
-                                     "ci_runner_namespaces");
+  if (!Trim(list).empty()) {
+    if (Status s = ParseTableColumns(list, carried); !s.ok()) {
+      return Status::InvalidArgument("carried column " + s.message());
     }
-    carried[static_cast<size_t>(*table)].emplace_back(item.substr(dot + 1));
   }
   for (Table t : kAllTables) Spec(t).carried_columns = std::move(carried[static_cast<size_t>(t)]);
   return Status();

@@ -352,26 +352,41 @@ std::optional<ColumnMask> FeedColumnFromName(Table table, std::string_view colum
   return std::nullopt;
 }
 
-namespace {
-
-// The comma-separated items of `list` (empty items are errors for the callers).
-std::vector<std::string_view> Items(std::string_view list) {
+std::vector<std::string_view> SplitFeedList(std::string_view list) {
+  auto trim = [](std::string_view item) {
+    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+    while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+    return item;
+  };
   std::vector<std::string_view> items;
-  size_t start = 0;
-  while (start <= list.size()) {
+  for (size_t start = 0;;) {
     const size_t comma = list.find(',', start);
-    const size_t end = comma == std::string_view::npos ? list.size() : comma;
-    items.push_back(list.substr(start, end - start));
-    start = end + 1;
+    items.push_back(
+        trim(list.substr(start, comma == std::string_view::npos ? comma : comma - start)));
+    if (comma == std::string_view::npos) return items;
+    start = comma + 1;
   }
-  return items;
 }
 
-}  // namespace
+Status ParseTableColumns(std::string_view list, std::vector<std::string> (&columns)[3]) {
+  for (std::string_view item : SplitFeedList(list)) {
+    const size_t dot = item.find('.');
+    const std::optional<Table> table =
+        dot == std::string_view::npos ? std::nullopt : FeedTableFromName(item.substr(0, dot));
+    if (!table || dot + 1 == item.size()) {
+      std::string message = "'";
+      message.append(item).append(
+          "' is not TABLE.COLUMN (TABLE: namespaces, projects or ci_runner_namespaces)");
+      return Status::InvalidArgument(std::move(message));
+    }
+    columns[static_cast<size_t>(*table)].emplace_back(item.substr(dot + 1));
+  }
+  return Status::Ok();
+}
 
 Status ParseFeedTables(std::string_view tables, FeedFilter* filter) {
   uint32_t mask = 0;
-  for (std::string_view item : Items(tables)) {
+  for (std::string_view item : SplitFeedList(tables)) {
     std::optional<Table> table = FeedTableFromName(item);
     if (!table) {
       std::string message = "unknown table '";
@@ -385,36 +400,22 @@ Status ParseFeedTables(std::string_view tables, FeedFilter* filter) {
 }
 
 Status ParseFeedColumns(std::string_view columns, FeedFilter* filter) {
-  ColumnMask masks[3] = {0, 0, 0};
-  std::vector<std::string> carried[3];
-  bool named[3] = {false, false, false};
-  for (std::string_view item : Items(columns)) {
-    const size_t dot = item.find('.');
-    std::optional<Table> table =
-        dot == std::string_view::npos ? std::nullopt : FeedTableFromName(item.substr(0, dot));
-    if (!table) {
-      std::string message = "'";
-      message.append(item).append("' is not TABLE.COLUMN with a table canopy mirrors");
-      return Status::InvalidArgument(std::move(message));
+  std::vector<std::string> named[3];
+  CANOPY_RETURN_IF_ERROR(ParseTableColumns(columns, named));
+  for (Table table : {Table::kNamespaces, Table::kProjects, Table::kRunnerLinks}) {
+    const size_t t = static_cast<size_t>(table);
+    if (named[t].empty()) continue;  // not named: all its columns
+    ColumnMask mask = 0;
+    std::vector<std::string> carried;
+    for (std::string& column : named[t]) {
+      if (std::optional<ColumnMask> bit = FeedColumnFromName(table, column)) {
+        mask |= *bit;
+      } else if (std::find(carried.begin(), carried.end(), column) == carried.end()) {
+        carried.push_back(std::move(column));
+      }
     }
-    const std::string_view column = item.substr(dot + 1);
-    if (column.empty()) {
-      std::string message = "'";
-      message.append(item).append("' names no column");
-      return Status::InvalidArgument(std::move(message));
-    }
-    const size_t t = static_cast<size_t>(*table);
-    if (std::optional<ColumnMask> bit = FeedColumnFromName(*table, column)) {
-      masks[t] |= *bit;
-    } else if (std::find(carried[t].begin(), carried[t].end(), column) == carried[t].end()) {
-      carried[t].emplace_back(column);
-    }
-    named[t] = true;
-  }
-  for (size_t t = 0; t < 3; ++t) {
-    if (!named[t]) continue;
-    filter->columns[t] = masks[t];
-    filter->carried[t] = std::move(carried[t]);
+    filter->columns[t] = mask;
+    filter->carried[t] = std::move(carried);
   }
   return Status::Ok();
 }

@@ -221,14 +221,11 @@ DecodedRequest DecodeRequest(std::span<const uint8_t> frame, const DecoderLimits
             "subscribe: at most " + std::to_string(kMaxCarriedColumns) + " carried columns");
       }
       if (sub->carried() != nullptr) {
+        std::vector<std::string> columns[3];
         for (const flatbuffers::String* name : *sub->carried()) {
-          const std::string_view item = View(name);
-          const size_t dot = item.find('.');
-          if (dot == std::string_view::npos || dot + 1 == item.size() ||
-              !FeedTableFromName(item.substr(0, dot))) {
-            return RequestError(
-                id, ErrorCode::kInvalidArgument,
-                "subscribe: carried column '" + std::string(item) + "' is not TABLE.COLUMN");
+          if (Status s = ParseTableColumns(View(name), columns); !s.ok()) {
+            return RequestError(id, ErrorCode::kInvalidArgument,
+                                "subscribe: carried column " + s.message());
           }
         }
       }
@@ -270,10 +267,7 @@ SubscribeRequest ToSubscribeRequest(const fb::Subscribe& sub) {
   }
   if (sub.carried() != nullptr) {  // checked by DecodeRequest
     for (const flatbuffers::String* name : *sub.carried()) {
-      const std::string_view item = View(name);
-      const size_t dot = item.find('.');
-      r.filter.carried[static_cast<size_t>(*FeedTableFromName(item.substr(0, dot)))].emplace_back(
-          item.substr(dot + 1));
+      (void)ParseTableColumns(View(name), r.filter.carried);
     }
   }
   return r;

@@ -71,6 +71,12 @@ struct FeedFilter {
   // Per table whose columns[] is not kAllColumns, the wanted carried
   // columns (ChangeFeed::Subscribe checks that the feed carries them).
   std::vector<std::string> carried[3];
+
+  // Whether every change passes whole (JudgeChange's kKeep for all).
+  bool KeepsEverything() const {
+    return (tables & 0b111) == 0b111 && !subtree && columns[0] == kAllColumns &&
+           columns[1] == kAllColumns && columns[2] == kAllColumns;
+  }
 };
 
 // What `filter` does with `change`: drops it, keeps it as it is, or keeps a
@@ -88,6 +94,15 @@ std::optional<Table> FeedTableFromName(std::string_view name);
 // The Column bit of `column` in `table` ("parent_id", "name", "archived", ...:
 // the columns of rows.h), or nullopt.
 std::optional<ColumnMask> FeedColumnFromName(Table table, std::string_view column);
+
+// The comma-separated items of `list`, each without the spaces around it
+// ("" is one empty item: callers say what is wrong with it).
+std::vector<std::string_view> SplitFeedList(std::string_view list);
+// Parses "TABLE.COLUMN,..." (TABLE as FeedTableFromName takes it) and
+// appends each COLUMN to columns[TABLE], in order: the one reading of the
+// --columns, --feed-columns and wire lists. Errors: kInvalidArgument naming
+// the first item that is not TABLE.COLUMN (columns is then partly appended).
+Status ParseTableColumns(std::string_view list, std::vector<std::string> (&columns)[3]);
 
 // Parses the textual filters the CLI (`canopy watch --tables --columns`)
 // and RESP's FEED take: `tables` "namespaces,projects" (FeedTableName's
