@@ -1288,14 +1288,9 @@ int Dispatch(const Options& o, canopy::net::Client& client) {
   if (c == "status" || c == "watch-status") {
     const bool watch = c == "watch-status";
     const uint32_t count = watch ? o.count : 1;  // 0: forever
-    // With --min-lsn, the first status waits until the server has applied it
-    // (a Ping with min_lsn: status itself is answered at once, as a probe).
-    if (o.call.min_lsn != Lsn()) {
-      if (auto applied = client.Ping(0, o.call); !applied.ok()) return Fail(o, applied.status());
-    }
     for (uint32_t i = 0; count == 0 || i < count; ++i) {
       if (i > 0) std::this_thread::sleep_for(std::chrono::milliseconds(o.interval_ms));
-      auto r = client.GetStatus();
+      auto r = client.GetStatus(i == 0 ? o.call : canopy::net::CallOptions{});  // --min-lsn: first
       if (!r.ok()) return Fail(o, r.status());
       PrintStatus(o, *r);
       std::cout.flush();

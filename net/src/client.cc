@@ -379,7 +379,9 @@ Result<Answer<std::vector<int64_t>>> Client::RunnersOfGroups(std::span<const int
   return impl_->Run(internal::RunnersOfGroupsCall(ids, call));
 }
 
-Result<ServerStatus> Client::GetStatus() { return impl_->Run(internal::StatusCall()); }
+Result<ServerStatus> Client::GetStatus(const CallOptions& call) {
+  return impl_->Run(internal::StatusCall(call));
+}
 
 Result<Lsn> Client::Ping(uint64_t payload, const CallOptions& call) {
   return impl_->Run(internal::PingCall(payload, call));

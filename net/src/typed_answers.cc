@@ -201,8 +201,8 @@ TypedCall<Answer<std::vector<int64_t>>> RunnersOfGroupsCall(std::span<const int6
           [](Response r) { return RunnersFrom(std::move(r)); }};
 }
 
-TypedCall<ServerStatus> StatusCall() {
-  return {MakeRequest(StatusRequest{}, {}), [](Response r) { return StatusFrom(std::move(r)); }};
+TypedCall<ServerStatus> StatusCall(const CallOptions& call) {
+  return {MakeRequest(StatusRequest{}, call), [](Response r) { return StatusFrom(std::move(r)); }};
 }
 
 TypedCall<Lsn> PingCall(uint64_t payload, const CallOptions& call) {

@@ -99,7 +99,7 @@ TypedCall<ResolvedMembers> ResolveManyCall(std::span<const std::string> paths,
 TypedCall<Answer<ResolvedPath>> ResolveCall(std::string_view full_path, const CallOptions& call);
 TypedCall<Answer<std::vector<int64_t>>> RunnersOfGroupsCall(std::span<const int64_t> ids,
                                                             const CallOptions& call);
-TypedCall<ServerStatus> StatusCall();
+TypedCall<ServerStatus> StatusCall(const CallOptions& call = {});
 TypedCall<Lsn> PingCall(uint64_t payload, const CallOptions& call);
 
 }  // namespace canopy::net::internal

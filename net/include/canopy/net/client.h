@@ -162,7 +162,9 @@ class Client {
   // runners_of_groups(ns...): one ascending list.
   Result<Answer<std::vector<int64_t>>> RunnersOfGroups(std::span<const int64_t> ids,
                                                        const CallOptions& call = {});
-  Result<ServerStatus> GetStatus();
+  // With call.min_lsn, the status waits on the server like any request (without
+  // it, it answers at once: a probe).
+  Result<ServerStatus> GetStatus(const CallOptions& call = {});
   // Round trip; returns the server's applied LSN.
   // With call.min_lsn, the answer waits on the server like any request: a
   // cheap "wait until the server has applied this LSN".
