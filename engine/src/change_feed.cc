@@ -209,14 +209,17 @@ Status FeedSubscription::Next(std::vector<SharedFeedTransaction>* out,
       taken.push_back(it->txn);
     }
   }
-  // Filtered in place: out[kept] is the next delivery.
+  // Filtered in place: out[kept] is the next delivery. A filter that keeps
+  // everything looks at no change.
+  const bool keeps_everything = filter_.KeepsEverything();
   size_t kept = 0;
   for (size_t i = 0; i < taken.size(); ++i) {
     SharedFeedTransaction txn = std::move(taken[i]);
     position_ = txn->commit_lsn;
-    const bool whole = std::all_of(txn->changes.begin(), txn->changes.end(), [&](const auto& c) {
-      return JudgeChange(c, filter_) == FilterVerdict::kKeep;
-    });
+    const bool whole = keeps_everything ||
+                       std::all_of(txn->changes.begin(), txn->changes.end(), [&](const auto& c) {
+                         return JudgeChange(c, filter_) == FilterVerdict::kKeep;
+                       });
     if (!whole) {
       auto filtered = std::make_shared<FeedTransaction>();
       filtered->commit_lsn = txn->commit_lsn;
