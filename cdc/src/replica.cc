@@ -702,8 +702,7 @@ Status Replica::Worker::Session() {
   received_ = Lsn(applied_.load());
   last_flush_sent_ = Lsn();
   pending_.clear();
-  pending_commit_times_.clear();
-  pending_carried_.clear();
+  pending_for_feed_.clear();
   pending_changes_ = 0;
   {
     // Healthy again: the error of an earlier session is history.

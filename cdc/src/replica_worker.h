@@ -106,9 +106,13 @@ class Replica::Worker {
   bool temporary_slot_ = true;
   std::vector<Transaction> pending_;
   size_t pending_changes_ = 0;
-  int64_t pending_commit_time_ = 0;            // pgoutput's commit time of pending_.back()
-  std::vector<int64_t> pending_commit_times_;  // of each of pending_ (with the feed on)
-  std::vector<std::vector<ChangeCarried>> pending_carried_;  // of each of pending_ (ditto)
+  int64_t pending_commit_time_ = 0;  // pgoutput's commit time of pending_.back()
+  // With the feed on, what the feed needs of each of pending_ beside it.
+  struct PendingForFeed {
+    int64_t commit_time = 0;  // pgoutput's
+    std::vector<ChangeCarried> carried;
+  };
+  std::vector<PendingForFeed> pending_for_feed_;
   Lsn received_;
   Lsn last_flush_sent_;
   std::chrono::steady_clock::time_point next_status_;

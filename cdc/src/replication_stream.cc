@@ -36,9 +36,10 @@ Status Replica::Worker::ApplyPendingToFeed(HierarchyIndex& index, ChangeFeed& fe
     FeedTransaction described;
     {
       const ReadView before = index.Read();
+      PendingForFeed& extra = pending_for_feed_[i];
       described = internal::DescribeTransaction(before, pending_[i],
-                                                PgEpochMicrosToUnixMillis(pending_commit_times_[i]),
-                                                std::move(pending_carried_[i]));
+                                                PgEpochMicrosToUnixMillis(extra.commit_time),
+                                                std::move(extra.carried));
     }
     CANOPY_RETURN_IF_ERROR(index.Apply(std::move(pending_[i])));
     {
@@ -63,8 +64,7 @@ Status Replica::Worker::ApplyPending() {
              : txns == 1 ? index->Apply(std::move(pending_.front()))
                          : index->ApplyBatch(std::move(pending_));
   pending_.clear();
-  pending_commit_times_.clear();
-  pending_carried_.clear();
+  pending_for_feed_.clear();
   const size_t changes = pending_changes_;
   pending_changes_ = 0;
   if (!s.ok()) return s;
@@ -172,8 +172,7 @@ Status Replica::Worker::Stream(PgConnection& repl) {
           pending_changes_ += txn->changes.size();
           pending_commit_time_ = assembler_.last_commit_time();
           if (feed_) {
-            pending_commit_times_.push_back(pending_commit_time_);
-            pending_carried_.push_back(assembler_.TakeCommittedCarried());
+            pending_for_feed_.push_back({pending_commit_time_, assembler_.TakeCommittedCarried()});
           }
           pending_.push_back(std::move(*txn));
           if (pending_.size() >= kMaxPendingTransactions ||

@@ -196,6 +196,38 @@ Status TransactionAssembler::CheckTuple(const Binding& b, const TupleData& tuple
                           std::to_string(b.column_count));
 }
 
+namespace {
+
+// Reads column `column` of `tuple` into *out: an unchanged-TOAST value (counted
+// in *unchanged_toast) comes from `fallback` (a full old row; may be null),
+// else stays absent. Error: a binary value.
+Status ReadValue(const TupleData& tuple, const TupleData* fallback, size_t column, FieldValue* out,
+                 uint64_t* unchanged_toast) {
+  const TupleValue* v = &tuple.values[column];
+  if (v->kind == TupleValueKind::kUnchangedToast) {
+    ++*unchanged_toast;
+    if (fallback == nullptr) return Status();  // absent
+    v = &fallback->values[column];
+  }
+  switch (v->kind) {
+    case TupleValueKind::kNull:
+      out->state = FieldState::kNull;
+      break;
+    case TupleValueKind::kText:
+      out->state = FieldState::kValue;
+      out->text = v->data;
+      break;
+    case TupleValueKind::kUnchangedToast:
+      break;  // absent
+    case TupleValueKind::kBinary:
+      return Status::DataLoss(
+          "pgoutput: binary tuple values are not supported (canopy asks for text)");
+  }
+  return Status();
+}
+
+}  // namespace
+
 Status TransactionAssembler::Upsert(const Binding& b, const TupleData& tuple,
                                     const TupleData* fallback, int64_t* key, RowChange* out) {
   const Table table = *b.table;
@@ -203,28 +235,11 @@ Status TransactionAssembler::Upsert(const Binding& b, const TupleData& tuple,
   const int n = FieldCount(table);
   for (int f = 0; f < n; ++f) {
     const int c = b.field_column[static_cast<size_t>(f)];
-    FieldValue& fv = fields[static_cast<size_t>(f)];
     if (c < 0) continue;  // absent
-    const TupleValue* v = &tuple.values[static_cast<size_t>(c)];
-    if (v->kind == TupleValueKind::kUnchangedToast) {
-      ++stats_.unchanged_toast_values;
-      if (fallback == nullptr) continue;  // absent: the engine keeps its value
-      v = &fallback->values[static_cast<size_t>(c)];
-    }
-    switch (v->kind) {
-      case TupleValueKind::kNull:
-        fv.state = FieldState::kNull;
-        break;
-      case TupleValueKind::kText:
-        fv.state = FieldState::kValue;
-        fv.text = v->data;
-        break;
-      case TupleValueKind::kUnchangedToast:
-        break;  // absent
-      case TupleValueKind::kBinary:
-        return Status::DataLoss(
-            "pgoutput: binary tuple values are not supported (canopy asks for text)");
-    }
+    // An absent value (unchanged TOAST): the engine keeps the one it has.
+    CANOPY_RETURN_IF_ERROR(ReadValue(tuple, fallback, static_cast<size_t>(c),
+                                     &fields[static_cast<size_t>(f)],
+                                     &stats_.unchanged_toast_values));
   }
   CANOPY_RETURN_IF_ERROR(internal::ParseKey(table, fields[0], key));
   return internal::BuildUpsert(
@@ -238,25 +253,14 @@ Status TransactionAssembler::AddCarried(const Binding& b, const TupleData& tuple
   ChangeCarried carried;
   carried.change = current_.changes.size() - 1;
   for (size_t k = 0; k < b.carried_column.size(); ++k) {
-    const size_t c = static_cast<size_t>(b.carried_column[k]);
-    const TupleValue* v = &tuple.values[c];
-    if (v->kind == TupleValueKind::kUnchangedToast && fallback != nullptr) {
-      v = &fallback->values[c];
-    }
-    switch (v->kind) {
-      case TupleValueKind::kNull:
-        carried.values.push_back({spec.carried_columns[k], std::nullopt});
-        break;
-      case TupleValueKind::kText:
-        carried.values.push_back({spec.carried_columns[k], std::string(v->data)});
-        break;
-      case TupleValueKind::kUnchangedToast:
-        ++stats_.unchanged_toast_values;
-        break;  // unknown: left out
-      case TupleValueKind::kBinary:
-        return Status::DataLoss(
-            "pgoutput: binary tuple values are not supported (canopy asks for text)");
-    }
+    FieldValue value;
+    CANOPY_RETURN_IF_ERROR(ReadValue(tuple, fallback, static_cast<size_t>(b.carried_column[k]),
+                                     &value, &stats_.unchanged_toast_values));
+    if (value.state == FieldState::kAbsent) continue;  // unknown: left out
+    carried.values.push_back(
+        {spec.carried_columns[k], value.state == FieldState::kNull
+                                      ? std::nullopt
+                                      : std::optional<std::string>(std::string(value.text))});
   }
   if (!carried.values.empty()) current_carried_.push_back(std::move(carried));
   return Status();
