@@ -39,9 +39,10 @@
 //   runs hold exactly what the walk would visit: groups all the way down,
 //   project namespaces as leaves.
 //   A run is in pre-order, not in id order. Compact() also keeps sorted
-//   copies (SortedRuns) of runs of at least sorted_run_min_ids ids, smallest
-//   first within one id per two rows, so that their ascending answers are
-//   copies too; other runs are sorted per answer (order=any skips that).
+//   copies (SortedRuns, 32-bit offsets: SortedIdRun) of runs of at least
+//   sorted_run_min_ids ids, smallest first within three ids per two rows
+//   (shared by both copies), so that their ascending answers are copies
+//   too; other runs are sorted per answer (order=any skips that).
 //
 // ROW COLUMNS
 //   A namespace's parent_id and a project's namespace_id follow from the
@@ -96,6 +97,7 @@
 #include "canopy/query.h"
 #include "canopy/rows.h"
 #include "canopy/status.h"
+#include "id_sort.h"
 #include "sharded_slot_set.h"
 
 namespace canopy {
@@ -443,18 +445,21 @@ class Forest {
   // The same into *out, reusing its ids' capacity.
   void Run(const IdQuery& query, IdAnswer* out) const;
   // Everything but the publish figures, which the HierarchyIndex owns.
-  // memory_bytes covers this copy's structures only, not the shared strings.
+  // memory_bytes covers this copy's own structures only, not what it
+  // shares with the other copy.
   IndexStats Stats() const;
-  // Bytes of the strings this copy references (the same strings as the other copy's).
-  uint64_t string_bytes() const;
+  // Bytes this copy shares with the other: the row texts it references and
+  // the sorted runs.
+  uint64_t shared_bytes() const;
 
  private:
   // A laid-out subtree's runs in ascending id order (see SLICES).
+  // Each is kept only when chosen (see BuildSortedRuns).
   struct SortedRuns {
-    std::vector<int64_t> groups;          // self and the groups below
-    std::vector<int64_t> groups_and_pns;  // ... and the project namespaces below
-    std::vector<int64_t> projects;        // the groups' projects
-    bool has_groups = false, has_groups_and_pns = false, has_projects = false;  // kept
+    std::optional<SortedIdRun> groups;          // self and the groups below
+    std::optional<SortedIdRun> groups_and_pns;  // ... and the project namespaces below
+    std::optional<SortedIdRun> projects;        // the groups' projects
+    size_t bytes() const;
   };
   // A namespace's contribution to each ancestor's counters.
   struct Contribution {
@@ -544,7 +549,7 @@ class Forest {
     kGroupsAndPns,  // namespaces of any type
     kProjects,      // the projects of groups (unarchived_only: only those not archived)
   };
-  using SortedPieces = std::vector<std::span<const int64_t>>;
+  using SortedPieces = std::vector<const SortedIdRun*>;
   // Appends `part` of the subtree strictly below `slot` to *out in tree
   // order (for kProjects, the projects of the groups below, not slot's
   // own). Walks the nodes that changed since the last Compact and copies

@@ -227,10 +227,14 @@ void Forest::Compact() {
   BuildSortedRuns();
 }
 
-// Sorted runs cost ids: within a budget of one id per two rows, they go to
-// the smallest runs big enough for their sort to cost more than a copy (the
-// most common big answers, a team's or an organisation's), then up. Each of
-// a subtree's three runs is chosen on its own.
+// Sorted runs cost memory (shared by both copies): within a budget of three
+// ids per two rows (4 bytes an id when a run spans less than 2^32, so about
+// 6 bytes per row), they go to the smallest runs big enough for their sort
+// to cost more than a copy (the most common big answers, a team's or an
+// organisation's), then up. A GitLab-shaped forest asks for about 1.3 ids
+// per row in all, so every laid-out answer of sorted_run_min_ids ids or more
+// is a copy; only deep chains of big groups run out of budget. Each of a
+// subtree's three runs is chosen on its own.
 void Forest::BuildSortedRuns() {
   sorted_runs_.clear();
   enum class Part : uint8_t { kGroups, kGroupsAndPns, kProjects };
@@ -257,38 +261,34 @@ void Forest::BuildSortedRuns() {
     return a.slot != b.slot ? a.slot < b.slot : a.part < b.part;
   });
   boost::unordered_flat_map<uint32_t, std::shared_ptr<SortedRuns>> made;
-  uint64_t budget = (ns_by_id_.size() + project_by_id_.size()) / 2;
+  uint64_t budget = (ns_by_id_.size() + project_by_id_.size()) * 3 / 2;
+  std::vector<int64_t> ids;  // one run's ids, to sort
   for (const Candidate& c : candidates) {
     if (c.ids > budget) break;
     budget -= c.ids;
     const LayoutEntry& here = layout_[c.slot];
     const LayoutEntry& after = layout_[here.end];
+    ids.clear();
+    if (c.part == Part::kProjects) {
+      project_ids_.CopyRange(here.projects, after.projects, &ids);
+    } else {
+      ns_ids_.CopyRange(c.slot, here.end, &ids);  // the groups
+      if (c.part == Part::kGroupsAndPns) ns_ids_.CopyRange(here.pns, after.pns, &ids);
+    }
+    SortUniqueIds(&ids);  // (ids are unique: this only sorts)
     std::shared_ptr<SortedRuns>& runs = made[c.slot];
     if (!runs) runs = std::make_shared<SortedRuns>();
-    std::vector<int64_t>* run = nullptr;
     switch (c.part) {
       case Part::kGroups:
-        run = &runs->groups;
-        runs->has_groups = true;
+        runs->groups.emplace(ids);
         break;
       case Part::kGroupsAndPns:
-        run = &runs->groups_and_pns;
-        runs->has_groups_and_pns = true;
+        runs->groups_and_pns.emplace(ids);
         break;
       case Part::kProjects:
-        run = &runs->projects;
-        runs->has_projects = true;
+        runs->projects.emplace(ids);
         break;
     }
-    run->clear();
-    run->reserve(c.ids);
-    if (c.part == Part::kProjects) {
-      project_ids_.CopyRange(here.projects, after.projects, run);
-    } else {
-      ns_ids_.CopyRange(c.slot, here.end, run);  // the groups
-      if (c.part == Part::kGroupsAndPns) ns_ids_.CopyRange(here.pns, after.pns, run);
-    }
-    std::sort(run->begin(), run->end());
   }
   sorted_runs_.reserve(made.size());
   for (auto& [slot, runs] : made) sorted_runs_.emplace(slot, std::move(runs));

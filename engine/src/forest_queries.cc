@@ -27,8 +27,8 @@ std::vector<uint32_t>& WalkStack() {
 }
 
 // Scratch list of sorted runs to merge into an answer, one per reader thread.
-std::vector<std::span<const int64_t>>& ThreadSortedPieces() {
-  thread_local std::vector<std::span<const int64_t>> pieces;
+std::vector<const SortedIdRun*>& ThreadSortedPieces() {
+  thread_local std::vector<const SortedIdRun*> pieces;
   pieces.clear();
   return pieces;
 }
@@ -86,25 +86,25 @@ void Forest::CollectLaidOut(uint32_t slot, SubtreePart part, bool unarchived_onl
   const SortedRuns* runs = sorted_pieces != nullptr ? FindSortedRuns(slot) : nullptr;
   switch (part) {
     case SubtreePart::kGroups:
-      if (runs != nullptr && runs->has_groups) {
-        sorted_pieces->push_back(runs->groups);
+      if (runs != nullptr && runs->groups) {
+        sorted_pieces->push_back(&*runs->groups);
       } else {
         AppendNamespaceRun(slot, here.end, out);
       }
       return;
     case SubtreePart::kGroupsAndPns:
-      if (runs != nullptr && runs->has_groups_and_pns) {
-        sorted_pieces->push_back(runs->groups_and_pns);
-      } else if (runs != nullptr && runs->has_groups && ns_[slot].sub_pns == 0) {
-        sorted_pieces->push_back(runs->groups);  // (no project namespace below: the same ids)
+      if (runs != nullptr && runs->groups_and_pns) {
+        sorted_pieces->push_back(&*runs->groups_and_pns);
+      } else if (runs != nullptr && runs->groups && ns_[slot].sub_pns == 0) {
+        sorted_pieces->push_back(&*runs->groups);  // (no project namespace below: the same ids)
       } else {
         AppendNamespaceRun(slot, here.end, out);
         AppendNamespaceRun(here.pns, after.pns, out);
       }
       return;
     case SubtreePart::kProjects:
-      if (runs != nullptr && runs->has_projects && !unarchived_only) {
-        sorted_pieces->push_back(runs->projects);
+      if (runs != nullptr && runs->projects && !unarchived_only) {
+        sorted_pieces->push_back(&*runs->projects);
       } else {
         AppendProjectRun(here.projects, after.projects, unarchived_only, out);
       }
@@ -199,23 +199,23 @@ Status Forest::SelfAndDescendants(int64_t ns, bool include_pns, bool include_sel
   const NsNode& n = ns_[slot];
   if (use_slices_ && n.laid_out && n.type == NamespaceType::kGroup) {
     // Unchanged since the last Compact: the runs hold exactly the subtree.
-    const std::vector<int64_t>* sorted_run = nullptr;
-    if (const SortedRuns* runs = FindSortedRuns(slot)) {
-      if (include_pns && runs->has_groups_and_pns) {
-        sorted_run = &runs->groups_and_pns;
-      } else if ((!include_pns || n.sub_pns == 0) && runs->has_groups) {
-        sorted_run = &runs->groups;  // (no project namespace below: the same ids)
+    const SortedIdRun* sorted_run = nullptr;
+    if (const SortedRuns* runs = sorted ? FindSortedRuns(slot) : nullptr) {
+      if (include_pns && runs->groups_and_pns) {
+        sorted_run = &*runs->groups_and_pns;
+      } else if ((!include_pns || n.sub_pns == 0) && runs->groups) {
+        sorted_run = &*runs->groups;  // (no project namespace below: the same ids)
       }
     }
     if (sorted_run != nullptr) {
-      const std::vector<int64_t>& run = *sorted_run;
+      const SortedIdRun& run = *sorted_run;
       if (include_self) {
-        out->assign(run.begin(), run.end());
+        run.AppendTo(0, run.size(), out);
       } else {  // all but ns itself
-        auto self = std::lower_bound(run.begin(), run.end(), ns_ids_[slot]);
+        const size_t self = run.LowerBound(ns_ids_[slot]);
         out->reserve(run.size() - 1);
-        out->insert(out->end(), run.begin(), self);
-        out->insert(out->end(), self + 1, run.end());
+        run.AppendTo(0, self, out);
+        run.AppendTo(self + 1, run.size(), out);
       }
       return Status::Ok();
     }
@@ -725,11 +725,6 @@ IndexStats Forest::Stats() const {
   uint64_t bytes = ns_.bytes() + projects_.bytes() + ns_ids_.bytes() + project_ids_.bytes();
   bytes += project_pn_slots_.bytes();
   bytes += layout_.capacity() * sizeof(LayoutEntry);
-  for (const auto& [slot, runs] : sorted_runs_) {
-    bytes +=
-        (runs->groups.capacity() + runs->groups_and_pns.capacity() + runs->projects.capacity()) *
-        sizeof(int64_t);
-  }
   bytes += (free_ns_.capacity() + free_projects_.capacity()) * sizeof(uint32_t);
   bytes += ns_by_id_.bytes() + project_by_id_.bytes();
   // multi_index hashed node: the record plus one link pointer per index, and buckets.
@@ -752,6 +747,18 @@ IndexStats Forest::Stats() const {
   return s;
 }
 
-uint64_t Forest::string_bytes() const { return string_bytes_; }
+size_t Forest::SortedRuns::bytes() const {
+  size_t b = sizeof(SortedRuns);
+  for (const std::optional<SortedIdRun>* run : {&groups, &groups_and_pns, &projects}) {
+    if (run->has_value()) b += (*run)->bytes();
+  }
+  return b;
+}
+
+uint64_t Forest::shared_bytes() const {
+  uint64_t bytes = string_bytes_;
+  for (const auto& [slot, runs] : sorted_runs_) bytes += runs->bytes();
+  return bytes;
+}
 
 }  // namespace canopy::internal

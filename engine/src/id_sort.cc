@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <bit>
+#include <limits>
 
 namespace canopy::internal {
 
@@ -82,42 +83,96 @@ void SortUniqueIds(std::vector<int64_t>* ids) {
   ids->erase(std::unique(ids->begin(), ids->end()), ids->end());
 }
 
-void SortAndMergeIds(std::vector<int64_t>* ids, std::span<const std::span<const int64_t>> pieces) {
-  // A merge pass costs about what sorting costs (a branch per id), so only
-  // a piece holding at least half of the answer is merged; the rest is sorted.
-  size_t total = ids->size(), largest = pieces.size();
-  for (size_t i = 0; i < pieces.size(); ++i) {
-    total += pieces[i].size();
-    if (largest == pieces.size() || pieces[i].size() > pieces[largest].size()) largest = i;
+SortedIdRun::SortedIdRun(std::span<const int64_t> ids) {
+  if (ids.empty()) return;
+  const uint64_t range = static_cast<uint64_t>(ids.back()) - static_cast<uint64_t>(ids.front());
+  if (range > std::numeric_limits<uint32_t>::max()) {
+    wide_.assign(ids.begin(), ids.end());
+    return;
   }
-  std::span<const int64_t> merged;
-  for (size_t i = 0; i < pieces.size(); ++i) {
-    if (i == largest && pieces[i].size() * 2 >= total) {
-      merged = pieces[i];
-    } else {
-      ids->insert(ids->end(), pieces[i].begin(), pieces[i].end());
-    }
+  base_ = ids.front();
+  offsets_.resize(ids.size());
+  for (size_t i = 0; i < ids.size(); ++i) {
+    offsets_[i] =
+        static_cast<uint32_t>(static_cast<uint64_t>(ids[i]) - static_cast<uint64_t>(base_));
   }
-  SortUniqueIds(ids);
-  MergeSortedIds(ids, merged);
 }
 
-void MergeSortedIds(std::vector<int64_t>* ids, std::span<const int64_t> more) {
-  if (ids->empty() || more.empty() || ids->back() < more.front()) {
-    ids->insert(ids->end(), more.begin(), more.end());  // a copy, not a merge
+size_t SortedIdRun::LowerBound(int64_t id) const {
+  if (!wide_.empty()) {
+    return static_cast<size_t>(std::lower_bound(wide_.begin(), wide_.end(), id) - wide_.begin());
+  }
+  if (offsets_.empty() || id <= base_) return 0;
+  const uint64_t offset = static_cast<uint64_t>(id) - static_cast<uint64_t>(base_);
+  if (offset > std::numeric_limits<uint32_t>::max()) return offsets_.size();
+  return static_cast<size_t>(
+      std::lower_bound(offsets_.begin(), offsets_.end(), static_cast<uint32_t>(offset)) -
+      offsets_.begin());
+}
+
+void SortedIdRun::AppendTo(size_t begin, size_t end, std::vector<int64_t>* out) const {
+  const size_t at = out->size();
+  out->resize(at + (end - begin));
+  int64_t* to = out->data() + at;
+  if (!wide_.empty()) {
+    std::copy(wide_.begin() + static_cast<std::ptrdiff_t>(begin),
+              wide_.begin() + static_cast<std::ptrdiff_t>(end), to);
+    return;
+  }
+  const uint32_t* from = offsets_.data();
+  const int64_t base = base_;
+  for (size_t i = begin; i < end; ++i) *to++ = base + static_cast<int64_t>(from[i]);  // vectorized
+}
+
+namespace {
+// MergeSortedIds over anything indexable with size() (a span or a run).
+template <typename Ids, typename AppendAll>
+void MergeFromBack(std::vector<int64_t>* ids, const Ids& more, AppendAll append_all) {
+  if (ids->empty() || more.size() == 0 || ids->back() < more[0]) {
+    append_all();  // a copy, not a merge
     return;
   }
   size_t rest = ids->size(), from = more.size(), to = rest + from;
   ids->resize(to);
+  int64_t* out = ids->data();
   while (from > 0 && rest > 0) {
-    if ((*ids)[rest - 1] > more[from - 1]) {
-      (*ids)[--to] = (*ids)[--rest];
+    if (out[rest - 1] > more[from - 1]) {
+      out[--to] = out[--rest];
     } else {
-      (*ids)[--to] = more[--from];
+      out[--to] = more[--from];
     }
   }
   // What is left of `more` is below everything placed: it goes first, as is.
-  std::copy(more.begin(), more.begin() + static_cast<std::ptrdiff_t>(from), ids->begin());
+  for (size_t i = 0; i < from; ++i) out[i] = more[i];
+}
+}  // namespace
+
+void MergeSortedIds(std::vector<int64_t>* ids, std::span<const int64_t> more) {
+  MergeFromBack(ids, more, [&] { ids->insert(ids->end(), more.begin(), more.end()); });
+}
+
+void MergeSortedIds(std::vector<int64_t>* ids, const SortedIdRun& more) {
+  MergeFromBack(ids, more, [&] { more.AppendTo(0, more.size(), ids); });
+}
+
+void SortAndMergeIds(std::vector<int64_t>* ids, std::span<const SortedIdRun* const> pieces) {
+  // A merge pass costs about what sorting costs (a branch per id), so only
+  // a piece holding at least half of the answer is merged; the rest is sorted.
+  size_t total = ids->size(), largest = pieces.size();
+  for (size_t i = 0; i < pieces.size(); ++i) {
+    total += pieces[i]->size();
+    if (largest == pieces.size() || pieces[i]->size() > pieces[largest]->size()) largest = i;
+  }
+  const SortedIdRun* merged = nullptr;
+  for (size_t i = 0; i < pieces.size(); ++i) {
+    if (i == largest && pieces[i]->size() * 2 >= total) {
+      merged = pieces[i];
+    } else {
+      pieces[i]->AppendTo(0, pieces[i]->size(), ids);
+    }
+  }
+  SortUniqueIds(ids);
+  if (merged != nullptr) MergeSortedIds(ids, *merged);
 }
 
 }  // namespace canopy::internal

@@ -5,7 +5,7 @@
 // a bitmap over the id range; sparse large ones through an LSD radix sort over
 // the bits that vary (max - min); small ones through std::sort. Answers
 // assembled from already-sorted pieces (the sorted runs of laid-out
-// subtrees) are merged instead of sorted.
+// subtrees, held compactly as SortedIdRun) are merged instead of sorted.
 #pragma once
 
 #include <cstddef>
@@ -18,15 +18,42 @@ namespace canopy::internal {
 // Sorts ids ascending and removes duplicates. O(n) for large inputs.
 void SortUniqueIds(std::vector<int64_t>* ids);
 
+// Ascending ids without duplicates, kept compactly: 32-bit offsets from the
+// smallest when they span less than 2^32 (GitLab's serial ids do), else the
+// ids themselves. Immutable once made; copying it out is a widening copy.
+class SortedIdRun {
+ public:
+  // REQUIRES: `ids` ascending without duplicates.
+  explicit SortedIdRun(std::span<const int64_t> ids);
+  size_t size() const { return offsets_.size() + wide_.size(); }  // one of them is empty
+  int64_t operator[](size_t i) const {
+    return wide_.empty() ? base_ + static_cast<int64_t>(offsets_[i]) : wide_[i];
+  }
+  // The position of the first id >= `id` (size() if none).
+  size_t LowerBound(int64_t id) const;
+  // Appends the ids at positions [begin, end) to *out.
+  // REQUIRES: begin <= end <= size().
+  void AppendTo(size_t begin, size_t end, std::vector<int64_t>* out) const;
+  size_t bytes() const {
+    return offsets_.capacity() * sizeof(uint32_t) + wide_.capacity() * sizeof(int64_t);
+  }
+
+ private:
+  int64_t base_ = 0;               // the smallest id, when narrow
+  std::vector<uint32_t> offsets_;  // id - base_, when every id fits
+  std::vector<int64_t> wide_;      // else the ids
+};
+
 // Merges the ascending `more` into the ascending *ids, in place from the back.
 // REQUIRES: both ascending; disjoint (so the result holds no duplicate).
 void MergeSortedIds(std::vector<int64_t>* ids, std::span<const int64_t> more);
+void MergeSortedIds(std::vector<int64_t>* ids, const SortedIdRun& more);
 
 // Sorts *ids (duplicates removed) together with the ascending `pieces`: a
 // piece holding at least half of the answer is merged in (one pass), the
 // others are sorted with *ids.
-// REQUIRES: each piece ascending without duplicates; the pieces and *ids
-// pairwise disjoint (so the result holds no duplicate).
-void SortAndMergeIds(std::vector<int64_t>* ids, std::span<const std::span<const int64_t>> pieces);
+// REQUIRES: the pieces and *ids pairwise disjoint (so the result holds no
+// duplicate).
+void SortAndMergeIds(std::vector<int64_t>* ids, std::span<const SortedIdRun* const> pieces);
 
 }  // namespace canopy::internal

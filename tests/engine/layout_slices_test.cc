@@ -144,12 +144,15 @@ TEST(LayoutSlicesTest, OrphansAndBadData) { RunSlicesVsWalk(StreamProfile::Orpha
 
 class LayoutCases : public ::testing::Test {
  protected:
+  // "Both": the slices (with and without every run sorted) and the walk.
   void ApplyBoth(Transaction txn) {
     ASSERT_TRUE(slices_.Apply(txn).ok());
+    ASSERT_TRUE(sorted_runs_.Apply(txn).ok());
     ASSERT_TRUE(walk_.Apply(std::move(txn)).ok());
   }
   void CompactBoth() {
     ASSERT_TRUE(slices_.Compact().ok());
+    ASSERT_TRUE(sorted_runs_.Compact().ok());
     ASSERT_TRUE(walk_.Compact().ok());
   }
   std::vector<int64_t> Ids(QueryKind kind, int64_t id, bool pns = false) {
@@ -160,6 +163,8 @@ class LayoutCases : public ::testing::Test {
     IdAnswer a = slices_.Query(q).answer;
     IdAnswer b = walk_.Query(q).answer;
     EXPECT_EQ(a.ids, b.ids) << QueryKindName(kind) << "(" << id << ")";
+    EXPECT_EQ(sorted_runs_.Query(q).answer.ids, b.ids)
+        << QueryKindName(kind) << "(" << id << ") with sorted runs";
     EXPECT_TRUE(a.status.ok()) << a.status.ToString();
     return a.ids;
   }
@@ -167,6 +172,7 @@ class LayoutCases : public ::testing::Test {
   Lsn next_lsn() { return Lsn(++lsn_); }
 
   HierarchyIndex slices_;
+  HierarchyIndex sorted_runs_{SortedRunsEverywhere()};
   HierarchyIndex walk_{WalkOnly()};
   uint64_t lsn_ = 0;
 };

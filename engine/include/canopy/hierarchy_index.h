@@ -206,7 +206,8 @@ struct HierarchyIndexOptions {
   // The smallest run (of a laid-out subtree's groups, groups and project
   // namespaces, or projects) kept sorted by id, so that its ascending answer
   // is a copy; below it a run is sorted per answer. All kept runs together
-  // hold at most one id per two rows, smallest runs first.
+  // hold at most three ids per two rows (4 bytes an id for GitLab's ids),
+  // smallest runs first.
   uint32_t sorted_run_min_ids = 512;
 };
 

@@ -1,0 +1,134 @@
+// The engine's answer sorting (engine/src/id_sort.h): SortedIdRun keeps
+// ascending ids as 32-bit offsets when they span less than 2^32 and as
+// they are otherwise, and reads back, searches and merges the same ids
+// either way; SortUniqueIds and SortAndMergeIds agree with std::sort.
+#include "id_sort.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+#include <random>
+#include <vector>
+
+namespace canopy::internal {
+namespace {
+
+constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+constexpr int64_t kMin = std::numeric_limits<int64_t>::min();
+constexpr int64_t kSpan32 = int64_t{1} << 32;
+
+std::vector<int64_t> All(const SortedIdRun& run) {
+  std::vector<int64_t> out = {42};  // AppendTo appends after what is there
+  run.AppendTo(0, run.size(), &out);
+  out.erase(out.begin());
+  return out;
+}
+
+// Every run shape reads back what it was made from, and LowerBound agrees
+// with std::lower_bound for ids inside, between, below and above the run.
+void CheckRun(const std::vector<int64_t>& ids, bool narrow) {
+  SCOPED_TRACE(::testing::PrintToString(ids));
+  SortedIdRun run(ids);
+  ASSERT_EQ(run.size(), ids.size());
+  EXPECT_EQ(All(run), ids);
+  for (size_t i = 0; i < ids.size(); ++i) EXPECT_EQ(run[i], ids[i]);
+  const size_t per_id = ids.empty() ? 0 : run.bytes() / ids.size();
+  if (!ids.empty()) {
+    EXPECT_EQ(per_id, narrow ? sizeof(uint32_t) : sizeof(int64_t));
+  }
+  std::vector<int64_t> probes = {kMin, kMax, 0, -1, 1};
+  for (int64_t id : ids) {
+    probes.push_back(id);
+    if (id != kMin) probes.push_back(id - 1);
+    if (id != kMax) probes.push_back(id + 1);
+    if (id <= kMax - kSpan32) probes.push_back(id + kSpan32);
+  }
+  for (int64_t probe : probes) {
+    const size_t expected =
+        static_cast<size_t>(std::lower_bound(ids.begin(), ids.end(), probe) - ids.begin());
+    EXPECT_EQ(run.LowerBound(probe), expected) << "probe " << probe;
+  }
+  if (ids.size() >= 3) {
+    std::vector<int64_t> middle;
+    run.AppendTo(1, ids.size() - 1, &middle);
+    EXPECT_EQ(middle, std::vector<int64_t>(ids.begin() + 1, ids.end() - 1));
+  }
+}
+
+TEST(SortedIdRunTest, NarrowAndWideRunsReadBackTheSameIds) {
+  CheckRun({}, true);
+  CheckRun({7}, true);
+  CheckRun({1, 2, 3, 1000, 4000000}, true);
+  CheckRun({-5, -3, 0, 9}, true);                // a negative base
+  CheckRun({kMax - 3, kMax - 1, kMax}, true);    // near INT64_MAX
+  CheckRun({kMin, kMin + 1, kMin + 100}, true);  // near INT64_MIN
+  CheckRun({10, 10 + kSpan32 - 1}, true);        // the widest narrow span
+  CheckRun({10, 10 + kSpan32}, false);           // one more: wide
+  CheckRun({-7, -5, kMax - 1, kMax}, false);     // the engine's extreme-id case
+  CheckRun({kMin, -1, 0, kMax}, false);
+}
+
+TEST(SortedIdRunTest, MergesIntoAnswersFromEitherShape) {
+  for (const std::vector<int64_t>& run_ids :
+       {std::vector<int64_t>{2, 4, 6, 8}, std::vector<int64_t>{2, 4, kSpan32 * 3, kMax}}) {
+    SortedIdRun run(run_ids);
+    for (const std::vector<int64_t>& base :
+         {std::vector<int64_t>{}, std::vector<int64_t>{1}, std::vector<int64_t>{1, 3, 5, 7, 9},
+          std::vector<int64_t>{-10, 100}, std::vector<int64_t>{kMin + 1}}) {
+      std::vector<int64_t> merged = base, expected = base;
+      MergeSortedIds(&merged, run);
+      expected.insert(expected.end(), run_ids.begin(), run_ids.end());
+      std::sort(expected.begin(), expected.end());
+      EXPECT_EQ(merged, expected);
+    }
+  }
+}
+
+// Random disjoint pieces and loose ids, sparse and dense, small and past the
+// radix and bitmap thresholds: SortAndMergeIds gives the sorted union.
+TEST(SortedIdRunTest, SortAndMergeIdsEqualsASort) {
+  std::mt19937_64 rng(20261206);
+  for (int round = 0; round < 60; ++round) {
+    const size_t n = std::vector<size_t>{0, 5, 600, 5000, 70000}[round % 5];
+    const int64_t spread =
+        round % 3 == 0 ? int64_t{3} : (round % 3 == 1 ? int64_t{1} << 20 : kMax / 8);
+    std::vector<int64_t> all;
+    for (size_t i = 0; i < n; ++i) {
+      all.push_back(static_cast<int64_t>(
+                        rng() % static_cast<uint64_t>(spread * static_cast<int64_t>(n + 1))) -
+                    spread);
+    }
+    std::sort(all.begin(), all.end());
+    all.erase(std::unique(all.begin(), all.end()), all.end());
+    std::shuffle(all.begin(), all.end(), rng);
+    // Cut into a few pieces (each sorted) and the loose rest, with repeats in the rest.
+    const size_t pieces_wanted = round % 4;
+    std::vector<std::vector<int64_t>> piece_ids(pieces_wanted);
+    std::vector<int64_t> loose;
+    for (int64_t id : all) {
+      const size_t bucket = rng() % (pieces_wanted + 1);
+      if (bucket < pieces_wanted) {
+        piece_ids[bucket].push_back(id);
+      } else {
+        loose.push_back(id);
+        if (rng() % 7 == 0) loose.push_back(id);
+      }
+    }
+    std::vector<SortedIdRun> runs;
+    for (std::vector<int64_t>& p : piece_ids) {
+      std::sort(p.begin(), p.end());
+      runs.emplace_back(p);
+    }
+    std::vector<const SortedIdRun*> pieces;
+    for (const SortedIdRun& r : runs) pieces.push_back(&r);
+    SortAndMergeIds(&loose, pieces);
+    std::vector<int64_t> expected = all;
+    std::sort(expected.begin(), expected.end());
+    ASSERT_EQ(loose, expected) << "round " << round;
+  }
+}
+
+}  // namespace
+}  // namespace canopy::internal
