@@ -31,12 +31,13 @@ void SortUniqueIds(std::vector<int64_t>* ids) {
     return;
   }
 
-  // Dense enough answers (a big group's subtree spread over the id range):
-  // one bit per possible id, then read the set bits back in order. Clearing
-  // and scanning a word costs about what one id costs in a radix pass, so
-  // the bitmap wins up to ~64 words per id; kept to 32 words per id and an
-  // 8 MiB bitmap per reader thread.
-  if (range / (64 * 32) <= n && range < kMaxBitmapRange) {
+  // Dense answers (most of the ids in their range): one bit per possible
+  // id, then read the set bits back in order. Reading a word back costs a
+  // mispredicted branch or two, so the bitmap wins only from about 8 ids a
+  // word on; below that the radix passes are cheaper (random ids on this
+  // VM: 867k of 3M ids 5.5 vs 13 ns per id, 120k of 1M even, 120k of 4M
+  // 8 vs 5.8, 5k of 3M 8.8 vs 3.3). At most an 8 MiB bitmap per reader thread.
+  if (range / 8 <= n && range < kMaxBitmapRange) {
     thread_local std::vector<uint64_t> bitmap;
     const size_t words = static_cast<size_t>(range / 64) + 1;
     bitmap.assign(words, 0);
