@@ -198,10 +198,8 @@ void Forest::Compact() {
   free_ns_.shrink_to_fit();
   free_projects_.clear();
   free_projects_.shrink_to_fit();
-  ns_by_id_.Clear();
-  for (uint32_t s = 0; s < ns_.size(); ++s) ns_by_id_.Insert(s);
-  project_by_id_.Clear();
-  for (uint32_t p = 0; p < projects_.size(); ++p) project_by_id_.Insert(p);
+  ns_by_id_.Renumber(new_of);
+  project_by_id_.Renumber(new_project_of);
   roots_by_path_.Renumber(new_of);
   for (auto& [id, slots] : waiting_children_) {
     for (uint32_t& s : slots) s = new_of[s];
