@@ -112,6 +112,65 @@ TEST(ShardedSlotSet, HashThatDoesNotSpreadStaysCorrect) {
   ExpectAll(set, ids, 0, ids.size());
 }
 
+// A renumbering (the engine's Compact) moves every id to a new slot and
+// overwrites each stored slot in place through ForEach: every id is then
+// found at its new slot, also in a shard caught in the middle of its
+// migration, and the set keeps growing and erasing correctly afterwards.
+TEST(ShardedSlotSet, RenumberingInPlaceKeepsEveryIdFindable) {
+  std::vector<int64_t> ids = Ids(3000);
+  Set set(Hash{&ids, true, /*one_shard=*/true}, Equal{&ids});
+  // Insert until the shard migrates, a few more (it is then mid-way), and
+  // erase a few (each insert or erase moves 32 entries of the migration).
+  uint32_t inserted = 0, after_start = 0;
+  while (inserted < ids.size() && after_start < 4) {
+    set.Insert(inserted++);
+    if (set.migrating_shards() == 1) ++after_start;
+  }
+  ids.resize(inserted);
+  auto erased = [](uint32_t s) { return s % 3 == 0 && s < 15; };
+  for (uint32_t s = 0; s < ids.size(); ++s) {
+    if (erased(s)) {
+      ASSERT_TRUE(set.Erase(ids[s]));
+    }
+  }
+  ASSERT_EQ(set.migrating_shards(), 1u) << "the renumbering should meet a migration";
+  // new slot of old slot s: reversed order; the ids move along.
+  std::vector<uint32_t> new_of(ids.size());
+  std::vector<int64_t> moved(ids.size());
+  for (uint32_t s = 0; s < ids.size(); ++s) {
+    new_of[s] = static_cast<uint32_t>(ids.size() - 1 - s);
+    moved[new_of[s]] = ids[s];
+  }
+  const std::vector<int64_t> old_ids = ids;
+  ids = moved;  // the functors read `ids` through its address
+  set.ForEach([&](const uint32_t& s) { const_cast<uint32_t&>(s) = new_of[s]; });
+  for (uint32_t s = 0; s < old_ids.size(); ++s) {
+    const uint32_t* found = set.Find(old_ids[s]);
+    if (erased(s)) {
+      ASSERT_EQ(found, nullptr) << s;
+    } else {
+      ASSERT_NE(found, nullptr) << s;
+      ASSERT_EQ(*found, new_of[s]) << s;
+    }
+  }
+  // Erased ids come back, kept ones go: the migration finishes on the new slots.
+  for (uint32_t s = 0; s < old_ids.size(); ++s) {
+    if (erased(s)) {
+      ASSERT_TRUE(set.Insert(new_of[s]).second) << s;
+    } else if (s % 3 == 1) {
+      ASSERT_TRUE(set.Erase(old_ids[s])) << s;
+    }
+  }
+  EXPECT_EQ(set.migrating_shards(), 0u);
+  for (uint32_t s = 0; s < old_ids.size(); ++s) {
+    const uint32_t* found = set.Find(old_ids[s]);
+    ASSERT_EQ(found != nullptr, s % 3 != 1) << s;
+    if (found != nullptr) {
+      ASSERT_EQ(*found, new_of[s]) << s;
+    }
+  }
+}
+
 // One shard of tens of thousands of entries migrates several times; random
 // inserts (new and repeated), erases (of moved and unmoved entries) and
 // lookups agree with a plain set at every step, and so do ForEach, size,
