@@ -40,9 +40,10 @@
 //   project namespaces as leaves.
 //   A run is in pre-order, not in id order. Compact() also keeps sorted
 //   copies (SortedRuns, 32-bit offsets: SortedIdRun) of runs of at least
-//   sorted_run_min_ids ids, smallest first within three ids per two rows
-//   (shared by both copies), so that their ascending answers are copies
-//   too; other runs are sorted per answer (order=any skips that).
+//   sorted_run_min_ids ids, smallest first within three ids per two rows,
+//   so that their ascending answers are copies too; other runs are sorted
+//   per answer (order=any skips that). Each copy's Compact builds its own;
+//   a BulkLoad's second copy shares the first's (CopyFrom).
 //
 // ROW COLUMNS
 //   A namespace's parent_id and a project's namespace_id follow from the
@@ -452,12 +453,10 @@ class Forest {
   // The same into *out, reusing its ids' capacity.
   void Run(const IdQuery& query, IdAnswer* out) const;
   // Everything but the publish figures, which the HierarchyIndex owns.
-  // memory_bytes covers this copy's own structures only, not what it
-  // shares with the other copy.
+  // memory_bytes covers this copy's structures only, not the shared strings.
   IndexStats Stats() const;
-  // Bytes this copy shares with the other: the row texts it references and
-  // the sorted runs.
-  uint64_t shared_bytes() const;
+  // Bytes of the strings this copy references (the same strings as the other copy's).
+  uint64_t string_bytes() const;
 
  private:
   // A laid-out subtree's runs in ascending id order (see SLICES).

@@ -225,8 +225,8 @@ void Forest::Compact() {
   BuildSortedRuns();
 }
 
-// Sorted runs cost memory (shared by both copies): within a budget of three
-// ids per two rows (4 bytes an id when a run spans less than 2^32, so about
+// Sorted runs cost memory (in each copy): within a budget of three ids per
+// two rows (4 bytes an id when a run spans less than 2^32, so at most about
 // 6 bytes per row), they go to the smallest runs big enough for their sort
 // to cost more than a copy (the most common big answers, a team's or an
 // organisation's), then up. A GitLab-shaped forest asks for about 1.3 ids

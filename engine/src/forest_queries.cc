@@ -725,6 +725,8 @@ IndexStats Forest::Stats() const {
   uint64_t bytes = ns_.bytes() + projects_.bytes() + ns_ids_.bytes() + project_ids_.bytes();
   bytes += project_pn_slots_.bytes();
   bytes += layout_.capacity() * sizeof(LayoutEntry);
+  // Sorted runs: counted in each copy, though a BulkLoad's second copy shares the first's.
+  for (const auto& [slot, runs] : sorted_runs_) bytes += runs->bytes();
   bytes += (free_ns_.capacity() + free_projects_.capacity()) * sizeof(uint32_t);
   bytes += ns_by_id_.bytes() + project_by_id_.bytes();
   // multi_index hashed node: the record plus one link pointer per index, and buckets.
@@ -755,10 +757,6 @@ size_t Forest::SortedRuns::bytes() const {
   return b;
 }
 
-uint64_t Forest::shared_bytes() const {
-  uint64_t bytes = string_bytes_;
-  for (const auto& [slot, runs] : sorted_runs_) bytes += runs->bytes();
-  return bytes;
-}
+uint64_t Forest::string_bytes() const { return string_bytes_; }
 
 }  // namespace canopy::internal

@@ -218,8 +218,8 @@ void ReadView::Run(const IdQuery& query, IdAnswer* out) const {
 
 IndexStats ReadView::Stats() const {
   IndexStats s = forest_->Stats();
-  // Both copies have the same shape; row texts and sorted runs are shared.
-  s.memory_bytes = 2 * s.memory_bytes + forest_->shared_bytes();
+  // Both copies have the same shape; strings are shared between them.
+  s.memory_bytes = 2 * s.memory_bytes + forest_->string_bytes();
   return s;
 }
 
