@@ -229,10 +229,10 @@ void Forest::Compact() {
 // two rows (4 bytes an id when a run spans less than 2^32, so at most about
 // 6 bytes per row), they go to the smallest runs big enough for their sort
 // to cost more than a copy (the most common big answers, a team's or an
-// organisation's), then up. A GitLab-shaped forest asks for about 1.3 ids
-// per row in all, so every laid-out answer of sorted_run_min_ids ids or more
-// is a copy; only deep chains of big groups run out of budget. Each of a
-// subtree's three runs is chosen on its own.
+// organisation's), then up. In the benchmarks' GitLab-shaped forest every
+// laid-out run of sorted_run_min_ids ids or more fits; only deep chains of
+// big groups run out of budget. Each of a subtree's three runs is chosen on
+// its own.
 void Forest::BuildSortedRuns() {
   sorted_runs_.clear();
   enum class Part : uint8_t { kGroups, kGroupsAndPns, kProjects };
