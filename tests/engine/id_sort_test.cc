@@ -92,13 +92,17 @@ TEST(SortedIdRunTest, SortAndMergeIdsEqualsASort) {
   std::mt19937_64 rng(20261206);
   for (int round = 0; round < 60; ++round) {
     const size_t n = std::vector<size_t>{0, 5, 600, 5000, 70000}[round % 5];
-    const int64_t spread =
-        round % 3 == 0 ? int64_t{3} : (round % 3 == 1 ? int64_t{1} << 20 : kMax / 8);
+    // Ids per possible id: dense (1 in 3), sparse (1 in 2^20), or anywhere in int64.
+    const int density = round % 3;
     std::vector<int64_t> all;
     for (size_t i = 0; i < n; ++i) {
-      all.push_back(static_cast<int64_t>(
-                        rng() % static_cast<uint64_t>(spread * static_cast<int64_t>(n + 1))) -
-                    spread);
+      const uint64_t r = rng();
+      if (density == 2) {
+        all.push_back(static_cast<int64_t>(r));  // modular: any value, negative ones too
+      } else {
+        const uint64_t range = (density == 0 ? uint64_t{3} : uint64_t{1} << 20) * (n + 1);
+        all.push_back(static_cast<int64_t>(r % range) - 1000);
+      }
     }
     std::sort(all.begin(), all.end());
     all.erase(std::unique(all.begin(), all.end()), all.end());
