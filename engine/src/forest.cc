@@ -155,10 +155,8 @@ std::span<const uint32_t> RootIndex::Find(std::string_view path,
 
 void RootIndex::Renumber(const std::vector<uint32_t>& new_of) {
   // An entry's hash and equality depend only on its node's text, which
-  // moved with the node: each entry stays where it is with its new slot.
-  // (The set hands out const references; the elements themselves are not
-  // const objects.) Re-inserting would re-hash every root's text instead.
-  first_.ForEach([&](const uint32_t& s) { const_cast<uint32_t&>(s) = new_of[s]; });
+  // moved with the node. Re-inserting would re-hash every root's text.
+  first_.Renumber(new_of);
   if (more_.empty()) return;
   boost::unordered_flat_map<uint32_t, std::vector<uint32_t>> more;
   more.reserve(more_.size());

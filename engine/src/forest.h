@@ -290,12 +290,8 @@ class SlotIndex {
   void Reserve(size_t n) { set_.Reserve(n); }
   void Clear() { set_.Clear(); }
   // Slots renumbered (Compact): old slot -> new slot, the ids already moved
-  // to their new slots. An entry's hash and equality depend only on its id,
-  // so each entry stays where it is with its new slot: no rehash, no
-  // re-insert (which would read every id again, a cache miss each).
-  void Renumber(const std::vector<uint32_t>& new_of) {
-    set_.ForEach([&](const uint32_t& s) { const_cast<uint32_t&>(s) = new_of[s]; });
-  }
+  // to their new slots (an entry's hash and equality are its id's).
+  void Renumber(const std::vector<uint32_t>& new_of) { set_.Renumber(new_of); }
   size_t size() const { return set_.size(); }
   size_t bytes() const { return set_.bucket_count() * (sizeof(uint32_t) + 1); }
   // Calls f(slot) for every slot, in no order.

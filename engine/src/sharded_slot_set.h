@@ -27,6 +27,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <utility>
+#include <vector>
 
 namespace canopy::internal {
 
@@ -118,15 +119,21 @@ class ShardedSlotSet {
     for (const Shard& shard : shards_) n += shard.old.empty() ? 0 : 1;
     return n;
   }
-  // Calls f(const uint32_t&) for every slot, in no order. f may overwrite
-  // a slot (through const_cast) only with one whose hash and equality are
-  // the same (a renumbering that moved the keyed data along).
+  // Calls f(slot) for every slot, in no order.
   template <typename F>
   void ForEach(F&& f) const {
     for (const Shard& shard : shards_) {
       for (const uint32_t& slot : shard.table) f(slot);
       for (const uint32_t& slot : shard.old) f(slot);
     }
+  }
+  // Slots renumbered: every stored slot s becomes new_of[s].
+  // REQUIRES: the keyed data moved along (slot new_of[s] hashes and compares
+  // as s did), so each entry stays where it is: no rehash, no re-insert
+  // (which would read every key again, a cache miss each).
+  void Renumber(const std::vector<uint32_t>& new_of) {
+    // The tables hand out const references; the elements are not const objects.
+    ForEach([&](const uint32_t& s) { const_cast<uint32_t&>(s) = new_of[s]; });
   }
 
  private:

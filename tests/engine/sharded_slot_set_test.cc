@@ -113,7 +113,7 @@ TEST(ShardedSlotSet, HashThatDoesNotSpreadStaysCorrect) {
 }
 
 // A renumbering (the engine's Compact) moves every id to a new slot and
-// overwrites each stored slot in place through ForEach: every id is then
+// Renumber overwrites each stored slot in place: every id is then
 // found at its new slot, also in a shard caught in the middle of its
 // migration, and the set keeps growing and erasing correctly afterwards.
 TEST(ShardedSlotSet, RenumberingInPlaceKeepsEveryIdFindable) {
@@ -143,7 +143,7 @@ TEST(ShardedSlotSet, RenumberingInPlaceKeepsEveryIdFindable) {
   }
   const std::vector<int64_t> old_ids = ids;
   ids = moved;  // the functors read `ids` through its address
-  set.ForEach([&](const uint32_t& s) { const_cast<uint32_t&>(s) = new_of[s]; });
+  set.Renumber(new_of);
   for (uint32_t s = 0; s < old_ids.size(); ++s) {
     const uint32_t* found = set.Find(old_ids[s]);
     if (erased(s)) {
