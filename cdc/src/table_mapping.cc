@@ -73,16 +73,6 @@ std::optional<Table> TableMapping::Find(std::string_view schema, std::string_vie
   return std::nullopt;
 }
 
-namespace {
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
-    s.remove_suffix(1);
-  return s;
-}
-
-}  // namespace
-
 Status TableMapping::Set(std::string_view setting) {
   const size_t eq = setting.find('=');
   const size_t dot = setting.find('.');
@@ -90,9 +80,9 @@ Status TableMapping::Set(std::string_view setting) {
     return Status::InvalidArgument("mapping setting '" + std::string(setting) +
                                    "' is not KIND.KEY=VALUE");
   }
-  const std::string_view kind = Trim(setting.substr(0, dot));
-  const std::string_view key = Trim(setting.substr(dot + 1, eq - dot - 1));
-  const std::string_view value = Trim(setting.substr(eq + 1));
+  const std::string_view kind = TrimBlanks(setting.substr(0, dot));
+  const std::string_view key = TrimBlanks(setting.substr(dot + 1, eq - dot - 1));
+  const std::string_view value = TrimBlanks(setting.substr(eq + 1));
   std::optional<Table> table;
   for (Table t : kAllTables) {
     if (kind == TableName(t)) table = t;
@@ -141,7 +131,7 @@ Status TableMapping::Set(std::string_view setting) {
 
 Status TableMapping::SetCarriedColumns(std::string_view list) {
   std::vector<std::string> carried[3];
-  if (!Trim(list).empty()) {
+  if (!TrimBlanks(list).empty()) {
     if (Status s = ParseTableColumns(list, carried); !s.ok()) {
       return Status::InvalidArgument("carried column " + s.message());
     }
@@ -154,7 +144,7 @@ Status TableMapping::SetAll(std::string_view text) {
   int line_number = 0;
   while (!text.empty()) {
     const size_t nl = text.find('\n');
-    const std::string_view line = Trim(text.substr(0, nl));
+    const std::string_view line = TrimBlanks(text.substr(0, nl));
     text = nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
     ++line_number;
     if (line.empty() || line.front() == '#') continue;

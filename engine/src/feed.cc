@@ -352,17 +352,20 @@ std::optional<ColumnMask> FeedColumnFromName(Table table, std::string_view colum
   return std::nullopt;
 }
 
+std::string_view TrimBlanks(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) {
+    s.remove_suffix(1);
+  }
+  return s;
+}
+
 std::vector<std::string_view> SplitFeedList(std::string_view list) {
-  auto trim = [](std::string_view item) {
-    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
-    while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
-    return item;
-  };
   std::vector<std::string_view> items;
   for (size_t start = 0;;) {
     const size_t comma = list.find(',', start);
     items.push_back(
-        trim(list.substr(start, comma == std::string_view::npos ? comma : comma - start)));
+        TrimBlanks(list.substr(start, comma == std::string_view::npos ? comma : comma - start)));
     if (comma == std::string_view::npos) return items;
     start = comma + 1;
   }
@@ -370,17 +373,22 @@ std::vector<std::string_view> SplitFeedList(std::string_view list) {
 
 Status ParseTableColumns(std::string_view list, std::vector<std::string> (&columns)[3]) {
   for (std::string_view item : SplitFeedList(list)) {
-    const size_t dot = item.find('.');
-    const std::optional<Table> table =
-        dot == std::string_view::npos ? std::nullopt : FeedTableFromName(item.substr(0, dot));
-    if (!table || dot + 1 == item.size()) {
-      std::string message = "'";
-      message.append(item).append(
-          "' is not TABLE.COLUMN (TABLE: namespaces, projects or ci_runner_namespaces)");
-      return Status::InvalidArgument(std::move(message));
-    }
-    columns[static_cast<size_t>(*table)].emplace_back(item.substr(dot + 1));
+    if (Status s = ParseTableColumn(item, columns); !s.ok()) return s;
   }
+  return Status::Ok();
+}
+
+Status ParseTableColumn(std::string_view item, std::vector<std::string> (&columns)[3]) {
+  const size_t dot = item.find('.');
+  const std::optional<Table> table =
+      dot == std::string_view::npos ? std::nullopt : FeedTableFromName(item.substr(0, dot));
+  if (!table || dot + 1 == item.size()) {
+    std::string message = "'";
+    message.append(item).append(
+        "' is not TABLE.COLUMN (TABLE: namespaces, projects or ci_runner_namespaces)");
+    return Status::InvalidArgument(std::move(message));
+  }
+  columns[static_cast<size_t>(*table)].emplace_back(item.substr(dot + 1));
   return Status::Ok();
 }
 

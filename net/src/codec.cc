@@ -223,7 +223,7 @@ DecodedRequest DecodeRequest(std::span<const uint8_t> frame, const DecoderLimits
       if (sub->carried() != nullptr) {
         std::vector<std::string> columns[3];
         for (const flatbuffers::String* name : *sub->carried()) {
-          if (Status s = ParseTableColumns(View(name), columns); !s.ok()) {
+          if (Status s = ParseTableColumn(View(name), columns); !s.ok()) {
             return RequestError(id, ErrorCode::kInvalidArgument,
                                 "subscribe: carried column " + s.message());
           }
@@ -267,7 +267,7 @@ SubscribeRequest ToSubscribeRequest(const fb::Subscribe& sub) {
   }
   if (sub.carried() != nullptr) {  // checked by DecodeRequest
     for (const flatbuffers::String* name : *sub.carried()) {
-      (void)ParseTableColumns(View(name), r.filter.carried);
+      (void)ParseTableColumn(View(name), r.filter.carried);
     }
   }
   return r;

@@ -328,6 +328,21 @@ TEST(FeedText, TablesAndColumnsParseOrSayWhatIsWrong) {
   EXPECT_EQ(f.columns[1], ColumnMask{0});
 }
 
+// One reading of TABLE.COLUMN: lists are split on commas and trimmed of
+// blanks (tabs too, as a config file line has them); a wire entry is one
+// item, so a comma in it does not make several columns.
+TEST(FeedText, TableColumnListsAndSingleEntries) {
+  std::vector<std::string> columns[3];
+  ASSERT_TRUE(ParseTableColumns(" projects.a ,\tprojects.b\r,namespaces.c", columns).ok());
+  EXPECT_EQ(columns[1], (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(columns[0], std::vector<std::string>{"c"});
+  std::vector<std::string> entry[3];
+  ASSERT_TRUE(ParseTableColumn("projects.a,projects.b", entry).ok());
+  EXPECT_EQ(entry[1], std::vector<std::string>{"a,projects.b"}) << "one entry, one column";
+  EXPECT_FALSE(ParseTableColumn("issues.title", entry).ok());
+  EXPECT_EQ(canopy::TrimBlanks("\t x \r"), "x");
+}
+
 // A carried column (a published column the index does not keep): the feed
 // accepts only those it carries; a projection keeps only the wanted ones; an
 // update that sent a wanted one passes (its old value is not known); a

@@ -95,13 +95,18 @@ std::optional<Table> FeedTableFromName(std::string_view name);
 // the columns of rows.h), or nullopt.
 std::optional<ColumnMask> FeedColumnFromName(Table table, std::string_view column);
 
-// The comma-separated items of `list`, each without the spaces around it
-// ("" is one empty item: callers say what is wrong with it).
+// `s` without the blanks (spaces, tabs, a trailing CR) around it.
+std::string_view TrimBlanks(std::string_view s);
+// The comma-separated items of `list`, each trimmed (TrimBlanks; "" is one
+// empty item: callers say what is wrong with it).
 std::vector<std::string_view> SplitFeedList(std::string_view list);
-// Parses "TABLE.COLUMN,..." (TABLE as FeedTableFromName takes it) and
-// appends each COLUMN to columns[TABLE], in order: the one reading of the
-// --columns, --feed-columns and wire lists. Errors: kInvalidArgument naming
-// the first item that is not TABLE.COLUMN (columns is then partly appended).
+// Parses one "TABLE.COLUMN" (TABLE as FeedTableFromName takes it, no comma
+// split: one wire entry) and appends COLUMN to columns[TABLE]. Errors:
+// kInvalidArgument naming the item.
+Status ParseTableColumn(std::string_view item, std::vector<std::string> (&columns)[3]);
+// ParseTableColumn over each item of the list "TABLE.COLUMN,...", in order:
+// the one reading of the --columns and --feed-columns lists. Errors: the
+// first bad item's (columns is then partly appended).
 Status ParseTableColumns(std::string_view list, std::vector<std::string> (&columns)[3]);
 
 // Parses the textual filters the CLI (`canopy watch --tables --columns`)
