@@ -216,16 +216,22 @@ Status FeedSubscription::Next(std::vector<SharedFeedTransaction>* out,
   for (size_t i = 0; i < taken.size(); ++i) {
     SharedFeedTransaction txn = std::move(taken[i]);
     position_ = txn->commit_lsn;
-    const bool whole = keeps_everything ||
-                       std::all_of(txn->changes.begin(), txn->changes.end(), [&](const auto& c) {
-                         return JudgeChange(c, filter_) == FilterVerdict::kKeep;
-                       });
-    if (!whole) {
+    // The changes before the first one the filter does not keep whole are
+    // judged once here and copied as they are; from it on, FilterChange
+    // judges each once.
+    const auto first_cut =
+        keeps_everything
+            ? txn->changes.end()
+            : std::find_if(txn->changes.begin(), txn->changes.end(), [&](const auto& c) {
+                return JudgeChange(c, filter_) != FilterVerdict::kKeep;
+              });
+    if (first_cut != txn->changes.end()) {
       auto filtered = std::make_shared<FeedTransaction>();
       filtered->commit_lsn = txn->commit_lsn;
       filtered->commit_unix_ms = txn->commit_unix_ms;
-      for (const FeedChange& change : txn->changes) {
-        if (std::optional<FeedChange> c = FilterChange(change, filter_)) {
+      filtered->changes.assign(txn->changes.begin(), first_cut);
+      for (auto it = first_cut; it != txn->changes.end(); ++it) {
+        if (std::optional<FeedChange> c = FilterChange(*it, filter_)) {
           filtered->changes.push_back(std::move(*c));
         }
       }
