@@ -266,6 +266,7 @@ int Run() {
   const double apply_ws_cpu = ws0 >= 0 ? PidCpu(walsender) - ws0 : -1;
   const uint64_t applied = replica.status().changes_applied - applied_before;
   const std::string readers_where = readers ? readers->Describe() : "";
+  const bool readers_over_socket = readers && readers->over_socket();
   readers.reset();
   replica.Stop();
 
@@ -304,7 +305,7 @@ int Run() {
   row("pg_recvlogical drain to /dev/null (base)", recv.seconds, applied, recv.seconds, recv.cpu);
   if (subscribers > 0) {
     std::snprintf(what, sizeof what, "canopy apply from backlog, %" PRIu64 " feed subscribers%s",
-                  subscribers, readers_where == "in this process" ? "" : " (socket)");
+                  subscribers, readers_over_socket ? " (socket)" : "");
   } else {
     std::snprintf(what, sizeof what, "canopy apply from backlog");
   }

@@ -25,13 +25,6 @@ void Record(AppliedLog& log, Lsn position) {
   log.events.push_back({at, position.value});
 }
 
-// The calling thread's CPU time.
-int64_t ThreadCpuNanoseconds() {
-  timespec ts{};
-  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
-}
-
 }  // namespace
 
 FeedReaders::FeedReaders(canopy::cdc::Replica& replica, uint64_t readers, const std::string& over)
@@ -55,8 +48,8 @@ FeedReaders::FeedReaders(canopy::cdc::Replica& replica, uint64_t readers, const 
   for (uint64_t i = 0; i < readers; ++i) {
     logs_.push_back(std::make_unique<AppliedLog>());
     AppliedLog& log = *logs_.back();
-    cpu_ns_.push_back(std::make_unique<std::atomic<int64_t>>(0));
-    std::atomic<int64_t>& cpu = *cpu_ns_.back();
+    cpu_seconds_.push_back(std::make_unique<std::atomic<double>>(0));
+    std::atomic<double>& cpu = *cpu_seconds_.back();
     if (over_ == "process") {
       auto sub = replica.Subscribe(Lsn(), {});
       if (!sub.ok()) Die("subscribe: " + sub.status().ToString());
@@ -65,7 +58,7 @@ FeedReaders::FeedReaders(canopy::cdc::Replica& replica, uint64_t readers, const 
         while (!stop_.load()) {
           if (!s->Next(&batch, std::chrono::milliseconds(50)).ok()) return;
           if (!batch.empty()) Record(log, s->position());
-          cpu.store(ThreadCpuNanoseconds(), std::memory_order_relaxed);
+          cpu.store(testing::CpuClockSeconds(CLOCK_THREAD_CPUTIME_ID), std::memory_order_relaxed);
         }
       });
     } else {
@@ -83,7 +76,7 @@ FeedReaders::FeedReaders(canopy::cdc::Replica& replica, uint64_t readers, const 
           } else if (batch.status().code() != StatusCode::kTimeout) {
             return;
           }
-          cpu.store(ThreadCpuNanoseconds(), std::memory_order_relaxed);
+          cpu.store(testing::CpuClockSeconds(CLOCK_THREAD_CPUTIME_ID), std::memory_order_relaxed);
         }
       });
     }
@@ -107,10 +100,12 @@ std::vector<AppliedLog*> FeedReaders::logs() {
 }
 
 double FeedReaders::CpuSeconds() const {
-  int64_t ns = 0;
-  for (const auto& cpu : cpu_ns_) ns += cpu->load(std::memory_order_relaxed);
-  return static_cast<double>(ns) / 1e9;
+  double seconds = 0;
+  for (const auto& cpu : cpu_seconds_) seconds += cpu->load(std::memory_order_relaxed);
+  return seconds;
 }
+
+bool FeedReaders::over_socket() const { return over_ == "unix"; }
 
 std::string FeedReaders::Describe() const {
   return over_ == "process" ? "in this process"

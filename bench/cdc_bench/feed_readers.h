@@ -45,13 +45,15 @@ class FeedReaders {
   double CpuSeconds() const;
   // "in this process" / "over a Unix socket (canopy::net::Server, 2 threads)".
   std::string Describe() const;
+  // Whether the subscribers read through a socket ("unix"), not in process.
+  bool over_socket() const;
 
  private:
   std::string over_;
   std::string socket_dir_;
   std::unique_ptr<canopy::net::Server> server_;
   std::vector<std::unique_ptr<AppliedLog>> logs_;
-  std::vector<std::unique_ptr<std::atomic<int64_t>>> cpu_ns_;  // per reader thread
+  std::vector<std::unique_ptr<std::atomic<double>>> cpu_seconds_;  // per reader thread
   std::vector<std::thread> threads_;
   std::atomic<bool> stop_{false};
 };
