@@ -310,36 +310,31 @@ Status TransactionAssembler::OnUpdate(const UpdateMessage& m) {
     CANOPY_RETURN_IF_ERROR(CheckTuple(*b, m.old_tuple, "Update old tuple"));
     old = &m.old_tuple;
   }
+  // On any error the change leaves nothing behind: back to this mark.
+  const size_t mark = current_.changes.size();
+  auto undo = [&](Status failed) {
+    current_.changes.erase(current_.changes.begin() + static_cast<std::ptrdiff_t>(mark),
+                           current_.changes.end());
+    return failed;
+  };
   int64_t new_key = 0;
   current_.changes.emplace_back();
   // Only a full old row ('O') can stand in for unchanged TOAST values.
   Status s = Upsert(*b, m.new_tuple, m.old_kind == OldTupleKind::kFull ? old : nullptr, &new_key,
                     &current_.changes.back());
-  if (!s.ok()) {
-    current_.changes.pop_back();
-    return s;
-  }
-  bool key_changed = false;
+  if (!s.ok()) return undo(std::move(s));
   if (old != nullptr) {
     int64_t old_key = 0;
     s = OldKey(*b->table, *old, b->field_column[0], &old_key);
-    if (!s.ok()) {
-      current_.changes.pop_back();
-      return s;
-    }
+    if (!s.ok()) return undo(std::move(s));
     if (old_key != new_key) {
       // The delete of the old key goes before the upsert of the new one.
       auto at = current_.changes.emplace(current_.changes.end() - 1);
       internal::SetDelete(*b->table, old_key, &*at);
-      key_changed = true;
     }
   }
   s = AddCarried(*b, m.new_tuple, m.old_kind == OldTupleKind::kFull ? old : nullptr);
-  if (!s.ok()) {
-    current_.changes.pop_back();                   // the upsert
-    if (key_changed) current_.changes.pop_back();  // and the delete before it
-  }
-  return s;
+  return s.ok() ? s : undo(std::move(s));
 }
 
 Status TransactionAssembler::OnDelete(const DeleteMessage& m) {
