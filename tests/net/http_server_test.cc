@@ -169,6 +169,12 @@ TEST_F(HttpServerTest, MetricsCountRequestsAndConnectionsAreLimited) {
   EXPECT_EQ(m.find("listener=\"fb_tcp\""), std::string::npos) << m;
 
   // Two idle connections hold the limit: a third is turned away with 503.
+  // The server may still be closing the requests' connections above: wait
+  // until it holds none, or one of the idle two could be turned away too.
+  for (int i = 0; i < 200 && server_->connections() != 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_EQ(server_->connections(), 0u);
   const auto open = [port] {
     const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_in addr{};
