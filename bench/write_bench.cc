@@ -8,6 +8,9 @@
 // readers, the replay of the previous publish onto the other copy, then this
 // transaction. The world's forest follows the index through the MixedStream;
 // the move benchmarks put the moved group back where it was.
+#include <sys/mman.h>
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -315,20 +318,91 @@ void BM_PublishWait(benchmark::State& state, ReaderKind kind) {
       seconds > 0 ? static_cast<double>(reader_queries.load()) / seconds : 0.0;
 }
 
+// What one thread has been charged so far: CPU seconds, page faults and
+// involuntary context switches (getrusage(RUSAGE_THREAD)).
+struct ThreadCharge {
+  double cpu_seconds = 0;
+  int64_t page_faults = 0;
+  int64_t preemptions = 0;
+};
+
+ThreadCharge ThreadChargeNow() {
+  rusage u{};
+  ::getrusage(RUSAGE_THREAD, &u);
+  return {.cpu_seconds = ThreadCpuSeconds(),
+          .page_faults = u.ru_minflt + u.ru_majflt,
+          .preemptions = u.ru_nivcsw};
+}
+
+// Counts a series of timed steps: how many took over 0.25 ms and over 1 ms
+// of both wall and CPU time (a step the machine stalled: CPU time alone is
+// sometimes charged in bursts, e.g. 24 ms of CPU in a 0.01 ms step; wall
+// time alone includes the guest's preemptions), and of those, how many took
+// a page fault or were preempted (involuntary context switch) in the step.
+struct StallCount {
+  static constexpr double kThresholds[] = {0.25e-3, 1e-3};
+  static constexpr const char* kNames[] = {"over_250us", "over_1ms"};
+  double max_wall = 0, max_cpu = 0, total_wall = 0;
+  uint64_t over[2] = {}, over_faulting[2] = {}, over_preempted[2] = {};
+
+  void Add(double wall, const ThreadCharge& before, const ThreadCharge& after) {
+    const double cpu = after.cpu_seconds - before.cpu_seconds;
+    total_wall += wall;
+    max_wall = std::max(max_wall, wall);
+    max_cpu = std::max(max_cpu, cpu);
+    for (size_t t = 0; t < 2; ++t) {
+      if (wall <= kThresholds[t] || cpu <= kThresholds[t]) continue;
+      ++over[t];
+      if (after.page_faults != before.page_faults) ++over_faulting[t];
+      if (after.preemptions != before.preemptions) ++over_preempted[t];
+    }
+  }
+
+  void Report(benchmark::State& state, const std::string& prefix) const {
+    state.counters[prefix + "max_wall_ms"] = max_wall * 1e3;
+    state.counters[prefix + "max_cpu_ms"] = max_cpu * 1e3;
+    for (size_t t = 0; t < 2; ++t) {
+      const std::string name = prefix + kNames[t];
+      state.counters[name] = static_cast<double>(over[t]);
+      state.counters[name + "_faulting"] = static_cast<double>(over_faulting[t]);
+      state.counters[name + "_preempted"] = static_cast<double>(over_preempted[t]);
+    }
+  }
+};
+
+// A fixed amount of register-only arithmetic: `rounds` xorshift steps.
+uint64_t FixedWork(uint64_t rounds, uint64_t x) {
+  for (uint64_t r = 0; r < rounds; ++r) x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+  return x;
+}
+
 // Growth without stalls: an index that starts empty takes `txns` GitLab
 // project creations (a group under an earlier group, a project namespace,
 // the project: three rows), one transaction each, so every column array and
 // id hash set crosses many capacity doublings on both copies. Reports the
-// slowest Apply in wall time and in the writer thread's CPU time (the CPU
-// time is blind to this noisy machine's preemptions; a growth that copies
-// or rehashes everything shows in both), and how many took over 1 ms.
+// slowest Apply in wall time and in the writer thread's CPU time, and how
+// many took over 0.25 ms and over 1 ms (StallCount). The CPU time is blind to
+// the guest's own scheduler but not to the host's: this VM reports no steal
+// time, so a vCPU the host takes away in mid-step is charged to the step.
+// That is why every Apply is followed by a control step, a fixed amount of
+// arithmetic that allocates and touches nothing, about as long as the mean
+// Apply and timed the same way (control_* counters): the control's count
+// over 1 ms is what this machine adds to the Apply's, side by side.
 // Size: CANOPY_BENCH_GROWTH_TXNS (default CANOPY_BENCH_NAMESPACES, 1,000,000:
 // 3M rows).
 void BM_GrowthStall(benchmark::State& state) {
   const size_t txns = testing::EnvUint64("CANOPY_BENCH_GROWTH_TXNS",
                                          testing::EnvUint64("CANOPY_BENCH_NAMESPACES", 1'000'000));
-  double max_wall = 0, max_cpu = 0, total_wall = 0;
-  uint64_t over_1ms_wall = 0, over_1ms_cpu = 0, rows_at_max_cpu = 0;
+  // Rounds of FixedWork in about 10 µs (an Apply's mean here is 10-15 µs).
+  uint64_t control_rounds = 1'000'000;
+  {
+    const double cpu_start = ThreadCpuSeconds();
+    benchmark::DoNotOptimize(FixedWork(control_rounds, 1));
+    const double per_round = (ThreadCpuSeconds() - cpu_start) / static_cast<double>(control_rounds);
+    control_rounds = per_round > 0 ? static_cast<uint64_t>(10e-6 / per_round) : 10'000;
+  }
+  StallCount applies, controls;
+  uint64_t rows_at_max_wall = 0, sink = 1;
   for (auto _ : state) {
     HierarchyIndex index;  // no expected sizes: it grows from nothing
     uint64_t rng = 0x2545F4914F6CDD1Dull;
@@ -352,28 +426,70 @@ void BM_GrowthStall(benchmark::State& state) {
                                .name = p_path,
                                .path = p_path};
       Transaction txn{Lsn(i + 1), {UpsertNamespace{g}, UpsertNamespace{p}, UpsertProject{project}}};
-      const auto start = std::chrono::steady_clock::now();
-      const double cpu_start = ThreadCpuSeconds();
+      ThreadCharge before = ThreadChargeNow();
+      auto start = std::chrono::steady_clock::now();
       Check(index.Apply(std::move(txn)), "growth apply");
-      const double cpu = ThreadCpuSeconds() - cpu_start;
-      const double wall = testing::SecondsSince(start);
-      total_wall += wall;
-      if (wall > 1e-3) ++over_1ms_wall;
-      if (cpu > 1e-3) ++over_1ms_cpu;
-      max_wall = std::max(max_wall, wall);
-      if (cpu > max_cpu) {
-        max_cpu = cpu;
-        rows_at_max_cpu = 3 * (i + 1);
-      }
+      double wall = testing::SecondsSince(start);
+      ThreadCharge after = ThreadChargeNow();
+      const double max_wall_before = applies.max_wall;
+      applies.Add(wall, before, after);
+      if (applies.max_wall > max_wall_before) rows_at_max_wall = 3 * (i + 1);
+
+      before = ThreadChargeNow();
+      start = std::chrono::steady_clock::now();
+      sink = FixedWork(control_rounds, sink);
+      benchmark::DoNotOptimize(sink);
+      wall = testing::SecondsSince(start);
+      after = ThreadChargeNow();
+      controls.Add(wall, before, after);
     }
   }
   state.counters["txns"] = static_cast<double>(txns);
-  state.counters["mean_apply_us"] = total_wall / static_cast<double>(txns) * 1e6;
-  state.counters["max_apply_wall_ms"] = max_wall * 1e3;
-  state.counters["max_apply_cpu_ms"] = max_cpu * 1e3;
-  state.counters["rows_at_max_cpu"] = static_cast<double>(rows_at_max_cpu);
-  state.counters["applies_over_1ms_wall"] = static_cast<double>(over_1ms_wall);
-  state.counters["applies_over_1ms_cpu"] = static_cast<double>(over_1ms_cpu);
+  state.counters["mean_apply_us"] = applies.total_wall / static_cast<double>(txns) * 1e6;
+  state.counters["rows_at_max_wall"] = static_cast<double>(rows_at_max_wall);
+  applies.Report(state, "apply_");
+  state.counters["control_mean_us"] = controls.total_wall / static_cast<double>(txns) * 1e6;
+  controls.Report(state, "control_");
+}
+
+// What a first touch of new memory costs on this machine, the floor under
+// BM_GrowthStall's faulting writes: maps 256 MiB (4 KiB pages, as the
+// arrays grown row by row), writes one byte per page in order, and reports
+// the median and p99 time of a touch, the median of the first touch of each
+// 2 MiB (where the kernel also makes a page table page; on a virtual
+// machine the host may back a whole 2 MiB at once), and how many touches
+// took over 0.25 ms and over 1 ms.
+void BM_FirstTouch(benchmark::State& state) {
+  constexpr size_t kBytes = size_t{256} << 20, kPage = 4096, kPagesPer2MiB = 512;
+  std::vector<double> touch_us, first_of_2mib_us;
+  for (auto _ : state) {
+    void* mapping =
+        mmap(nullptr, kBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    Check(mapping != MAP_FAILED ? Status::Ok() : Status::ResourceExhausted("mmap of 256 MiB"),
+          "first touch");
+    madvise(mapping, kBytes, MADV_NOHUGEPAGE);
+    auto* bytes = static_cast<volatile char*>(mapping);
+    for (size_t page = 0; page < kBytes / kPage; ++page) {
+      const auto start = std::chrono::steady_clock::now();
+      bytes[page * kPage] = 1;
+      const double us = testing::SecondsSince(start) * 1e6;
+      touch_us.push_back(us);
+      if (page % kPagesPer2MiB == 0) first_of_2mib_us.push_back(us);
+    }
+    munmap(mapping, kBytes);
+  }
+  const auto over = [&](double us) {
+    return static_cast<double>(
+        std::count_if(touch_us.begin(), touch_us.end(), [us](double t) { return t > us; }));
+  };
+  state.counters["touches_over_250us"] = over(250);
+  state.counters["touches_over_1ms"] = over(1000);
+  std::sort(touch_us.begin(), touch_us.end());
+  std::sort(first_of_2mib_us.begin(), first_of_2mib_us.end());
+  state.counters["touch_us_p50"] = touch_us[touch_us.size() / 2];
+  state.counters["touch_us_p99"] = touch_us[touch_us.size() * 99 / 100];
+  state.counters["touch_us_max"] = touch_us.back();
+  state.counters["first_of_2MiB_us_p50"] = first_of_2mib_us[first_of_2mib_us.size() / 2];
 }
 
 }  // namespace
@@ -393,6 +509,10 @@ void RegisterWriteBenchmarks() {
   benchmark::RegisterBenchmark("BM_ApplyMixedStream/batch:64", BM_ApplyMixedStream, size_t{64})
       ->UseRealTime();
   benchmark::RegisterBenchmark("BM_GrowthStall", BM_GrowthStall)
+      ->Iterations(1)
+      ->UseRealTime()
+      ->Unit(benchmark::kMillisecond);
+  benchmark::RegisterBenchmark("BM_FirstTouch", BM_FirstTouch)
       ->Iterations(1)
       ->UseRealTime()
       ->Unit(benchmark::kMillisecond);
