@@ -443,6 +443,12 @@ TEST(ReplicaE2E, InvalidOptionsAreRejected) {
   Status s = Replica(o).Start();
   EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
   EXPECT_NE(s.message().find("conninfo"), std::string::npos) << s.ToString();
+  // Carried columns without the change feed: nothing would ever read them.
+  o.conninfo = "dbname=x";
+  o.mapping.projects.carried_columns = {"description"};
+  s = Replica(o).Start();
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("change feed is off"), std::string::npos) << s.ToString();
 }
 
 }  // namespace

@@ -126,7 +126,8 @@ struct ReplicaOptions {
   // The change feed (canopy/change_feed.h): with max_transactions > 0
   // every applied transaction is also kept, with its rows before and after,
   // for Subscribe. The replica then applies one transaction per publish.
-  // Its carried_columns come from mapping (TableSpec::carried_columns).
+  // Its carried_columns come from mapping (TableSpec::carried_columns); Start
+  // refuses carried columns while the feed is off.
   FeedOptions feed;
 };
 
