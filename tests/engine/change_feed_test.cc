@@ -274,6 +274,80 @@ TEST(ChangeFeed, TransactionsKeptWholeAreSharedNotCopied) {
   EXPECT_EQ(std::get<NamespaceRow>(a[0]->changes[0].after).present, kAllColumns);
 }
 
+// FeedFilter::KeepsEverything (a subscription's shortcut: share the whole
+// transaction, judge nothing) is JudgeChange's kKeep for every change, and
+// only then: over filters that set each field in turn, it holds exactly
+// when every change of a set covering each table, operation and column
+// (carried values included) is kept whole.
+TEST(ChangeFeed, KeepsEverythingIsJudgeChangeKeepingEveryChange) {
+  std::vector<FeedChange> changes;
+  for (int op = 0; op < 4; ++op) {
+    for (Table table : {Table::kNamespaces, Table::kProjects, Table::kRunnerLinks}) {
+      FeedChange c;
+      c.table = table;
+      c.op = static_cast<ChangeOp>(op);
+      c.id = 7;
+      c.subtrees = {1, 7};
+      FeedRow before, after;
+      if (table == Table::kNamespaces) {
+        before = Group(7, 1);
+        after = Group(7, 1, "renamed");
+      } else if (table == Table::kProjects) {
+        before = ProjectRow{.id = 7, .namespace_id = 1, .name = "p", .path = "p"};
+        after = ProjectRow{.id = 7, .namespace_id = 1, .name = "p", .path = "p", .archived = true};
+      } else {
+        before = RunnerLinkRow{.id = 7, .runner_id = 3, .namespace_id = 1};
+        after = RunnerLinkRow{.id = 7, .runner_id = 4, .namespace_id = 1};
+      }
+      if (c.op != ChangeOp::kInsert && c.op != ChangeOp::kTruncate) c.before = before;
+      if (c.op == ChangeOp::kInsert || c.op == ChangeOp::kUpdate) c.after = after;
+      if (c.op == ChangeOp::kTruncate) {
+        c.id = 0;
+        c.subtrees.clear();
+      }
+      changes.push_back(c);
+      if (c.op == ChangeOp::kUpdate) {  // the same row again, changed in a carried column only
+        c.after = before;
+        c.carried = {CarriedValue{.column = "description", .text = "new"}};
+        changes.push_back(c);
+      }
+      if (c.op != ChangeOp::kTruncate) {  // and in another subtree
+        c.subtrees = {2, 8};
+        changes.push_back(c);
+      }
+    }
+  }
+  ASSERT_EQ(static_cast<int>(ChangeOp::kTruncate), 3);
+
+  std::vector<FeedFilter> filters(1);  // the default
+  for (uint32_t tables = 0; tables < 8; ++tables) filters.push_back({.tables = tables});
+  for (int64_t subtree : {1, 7, 99}) filters.push_back({.subtree = subtree});
+  for (size_t t = 0; t < 3; ++t) {
+    for (ColumnMask column = 1; column < (1u << 7); column <<= 1) {
+      FeedFilter f;
+      f.columns[t] = column;
+      filters.push_back(f);
+      f.carried[t] = {"description"};
+      filters.push_back(f);
+    }
+    FeedFilter all_bits;  // every column named, still a projection's judging
+    all_bits.columns[t] = kAllColumns >> 1;
+    filters.push_back(all_bits);
+  }
+  size_t kept_whole = 0;
+  for (const FeedFilter& filter : filters) {
+    bool every_change_kept = true;
+    for (const FeedChange& change : changes) {
+      every_change_kept &= JudgeChange(change, filter) == FilterVerdict::kKeep;
+    }
+    EXPECT_EQ(filter.KeepsEverything(), every_change_kept)
+        << "tables " << filter.tables << " subtree " << filter.subtree.value_or(-1) << " columns "
+        << filter.columns[0] << "/" << filter.columns[1] << "/" << filter.columns[2];
+    kept_whole += every_change_kept;
+  }
+  EXPECT_EQ(kept_whole, 2u);  // the default, and tables = 0b111 said outright
+}
+
 TEST(ChangeFeed, NextStopsAtMaxBytesButTakesAtLeastOne) {
   auto feed = ChangeFeed::Create(Window(10), Lsn(1));
   auto sub = feed->Subscribe(Lsn(), {});
