@@ -10,6 +10,8 @@
 //     never concurrently with Apply() on the same copy.
 //   * Row texts (RowText) are shared by both copies; they are immutable
 //     once created and freed only when neither copy references them.
+//     Compact() also gives a project its project namespace's text when the
+//     two are equal (GitLab keeps them so): one allocation for both rows.
 //
 // LAYOUT
 //   Namespaces and projects live in segmented column arrays (big_array.h:
@@ -633,8 +635,11 @@ class Forest {
   uint64_t unknown_deletes_ = 0;
   uint64_t transactions_applied_ = 0;
   uint64_t row_changes_applied_ = 0;
-  uint64_t laid_out_ = 0;      // nodes with laid_out set
-  uint64_t string_bytes_ = 0;  // of strings this copy references (shared with the other)
+  uint64_t laid_out_ = 0;  // nodes with laid_out set
+  // Of the texts this copy's rows reference (shared with the other copy),
+  // summed over the rows: a text a project shares with its project
+  // namespace counts for both, so this is an upper bound.
+  uint64_t string_bytes_ = 0;
 };
 
 }  // namespace canopy::internal

@@ -125,6 +125,16 @@ void Forest::Compact() {
     project_ids.push_back(project_ids_[old]);
     project_pn_slots.push_back(remap(project_pn_slots_[old], new_of));
     ProjNode p = projects_[old];
+    // GitLab gives a project namespace its project's name and path: one
+    // allocation for both rows (string_bytes_ keeps counting it for each).
+    if (const uint32_t pn = project_pn_slots_[old]; pn != kNil) {
+      const RowText& pn_text = ns_[pn].text;
+      if (!p.text.same(pn_text) && p.text.Equals(pn_text.name(), pn_text.path())) {
+        pn_text.Ref();
+        p.text.Unref();
+        p.text = pn_text;
+      }
+    }
     p.ns = remap(p.ns, new_of);
     p.prev = p.next = kNil;
     projects.push_back(p);

@@ -396,6 +396,46 @@ TEST_F(CompactRowsTest, ProjectNamespaceMissingSharedOrNull) {
   EXPECT_EQ(Projects(21), (Ids{101}));
 }
 
+// Compact gives a project its project namespace's text when both have the
+// same name and path (one allocation for both rows). Renaming, deleting and
+// re-creating either row afterwards must leave each with its own columns, on
+// both copies (under ASan, a text released too early is caught here).
+TEST_F(CompactRowsTest, ATextSharedWithTheProjectNamespaceStaysRight) {
+  const auto pn = [](int64_t id, std::string name, std::string path) {
+    NamespaceRow r = PnRow(id, 1, std::move(path));
+    r.name = std::move(name);
+    return r;
+  };
+  const auto project = [](int64_t id, int64_t pn_id, std::string name, std::string path) {
+    ProjectRow r = ProjRow(id, 1, pn_id, std::move(path));
+    r.name = std::move(name);
+    return r;
+  };
+  MustCommit({Put(GroupRow(1, std::nullopt, "a"))});
+  MustCommit({Put(pn(20, "Web", "web")), Put(project(100, 20, "Web", "web")),
+              Put(pn(21, "Api", "api")), Put(project(101, 21, "API", "api")),  // name differs
+              Put(pn(22, "", "")), Put(project(102, 22, "", ""))});            // empty texts
+  CompactAndExpectRows("equal texts");
+  CompactAndExpectRows("equal texts, again");
+  MustCommit({Put(pn(20, "Web 2", "web"))});
+  ExpectRows("project namespace renamed");
+  CompactAndExpectRows("project namespace renamed");
+  MustCommit({Put(project(100, 20, "Web 2", "web")), Put(project(101, 21, "Api", "api"))});
+  CompactAndExpectRows("equal again");
+  MustCommit({Put(project(100, 20, "Web 3", "web3"))});
+  ExpectRows("project renamed");
+  MustCommit({Put(project(100, 20, "Web 2", "web")), DropNamespace(21)});
+  CompactAndExpectRows("project namespace 21 deleted");
+  MustCommit({DropNamespace(20)});
+  CompactAndExpectRows("project namespace 20 deleted");
+  MustCommit({Put(pn(20, "Web 2", "web"))});
+  CompactAndExpectRows("project namespace 20 back");
+  MustCommit({DropProject(100), DropProject(101)});
+  CompactAndExpectRows("projects deleted");
+  MustCommit({Put(project(100, 20, "Web 2", "web"))});
+  CompactAndExpectRows("project 100 back");
+}
+
 TEST_F(CompactRowsTest, VisibilityLevelsOutsideInt16RoundTrip) {
   const std::vector<int32_t> levels = {0,      10,    20,     -1,    32767,     -32767,
                                        -32768, 32768, -32769, 65536, kInt32Min, kInt32Max};

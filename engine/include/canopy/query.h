@@ -146,7 +146,9 @@ struct IndexStats {
   uint64_t last_publish_wait_ns = 0;  // time the writer waited for readers
   uint64_t max_publish_wait_ns = 0;
   uint64_t total_publish_wait_ns = 0;
-  uint64_t memory_bytes = 0;  // both copies + shared strings (estimate)
+  // Both copies + shared strings (an estimate: a name and path a project
+  // shares with its project namespace count twice).
+  uint64_t memory_bytes = 0;
   // Namespaces whose descendants / all_project_ids answers are copied from
   // the pre-order layout (HierarchyIndexOptions::layout_slices): groups and
   // project namespaces whose subtree is unchanged since the last Compact()
