@@ -100,6 +100,7 @@ int Run() {
                std::thread::hardware_concurrency());
 
   testing::ThrowawayCluster cluster;
+  StopClusterOnDie(&cluster);
   const char* given = std::getenv("CANOPY_CDC_BENCH_CONNINFO");
   const std::string admin = given != nullptr && *given != 0
                                 ? std::string(given)

@@ -1,6 +1,7 @@
 // common.cc — see common.h.
 #include "common.h"
 
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
@@ -24,8 +25,16 @@ std::vector<uint64_t> EnvList(const char* name, const char* fallback) {
   return out;
 }
 
+namespace {
+std::atomic<testing::ThrowawayCluster*> cluster_to_stop{nullptr};
+}  // namespace
+
+void StopClusterOnDie(testing::ThrowawayCluster* cluster) { cluster_to_stop.store(cluster); }
+
 void Die(const std::string& what) {
   std::cerr << "cdc_bench: " << what << "\n";
+  // Only the first Die stops it (Stop is not for two threads at once).
+  if (testing::ThrowawayCluster* cluster = cluster_to_stop.exchange(nullptr)) cluster->Stop();
   std::exit(1);
 }
 

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "canopy/testing/child_process.h"
+#include "canopy/testing/pg_cluster.h"
 #include "canopy/testing/pg_connection.h"
 #include "canopy/testing/stats.h"
 
@@ -36,8 +37,13 @@ void Phase(const char* name);
 // A comma-separated list of unsigned integers from the environment.
 std::vector<uint64_t> EnvList(const char* name, const char* fallback);
 
-// "cdc_bench: WHAT" on stderr, exit 1.
+// "cdc_bench: WHAT" on stderr, stops the cluster StopClusterOnDie named,
+// exit 1.
 [[noreturn]] void Die(const std::string& what);
+// Die stops `cluster` before it exits (std::exit runs no local destructor,
+// and a throwaway cluster must not outlive a failed run). REQUIRES: called
+// from main, before the threads that may Die start; `cluster` outlives them.
+void StopClusterOnDie(testing::ThrowawayCluster* cluster);
 
 // The value of `result`; on an error, Die with its status.
 template <typename T>
