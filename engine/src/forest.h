@@ -529,6 +529,10 @@ class Forest {
   void MarkChanged(uint32_t slot);
   // Nothing is laid out any more (truncate).
   void ForgetLayout();
+  // Gives each project its project namespace's text where the two have the
+  // same name and path (GitLab keeps them so): one allocation for both rows
+  // (string_bytes_ keeps counting it for each). Part of Compact.
+  void ShareProjectTexts();
   // Compact's last step: sorted_runs_ for the biggest laid-out subtrees.
   void BuildSortedRuns();
   // The sorted runs of laid-out `slot`, or null.

@@ -125,16 +125,6 @@ void Forest::Compact() {
     project_ids.push_back(project_ids_[old]);
     project_pn_slots.push_back(remap(project_pn_slots_[old], new_of));
     ProjNode p = projects_[old];
-    // GitLab gives a project namespace its project's name and path: one
-    // allocation for both rows (string_bytes_ keeps counting it for each).
-    if (const uint32_t pn = project_pn_slots_[old]; pn != kNil) {
-      const RowText& pn_text = ns_[pn].text;
-      if (!p.text.same(pn_text) && p.text.Equals(pn_text.name(), pn_text.path())) {
-        pn_text.Ref();
-        p.text.Unref();
-        p.text = pn_text;
-      }
-    }
     p.ns = remap(p.ns, new_of);
     p.prev = p.next = kNil;
     projects.push_back(p);
@@ -232,7 +222,24 @@ void Forest::Compact() {
   rekey(loose_namespace_ids_, new_project_of);
   rekey(loose_project_namespace_ids_, new_project_of);
   rekey(wide_project_visibility_, new_project_of);
+  ShareProjectTexts();
   BuildSortedRuns();
+}
+
+// After the swap, not while the new arrays are built: until then a failed
+// allocation drops the new arrays and keeps the old ones, whose texts must
+// still hold their references.
+void Forest::ShareProjectTexts() {
+  for (uint32_t p = 0; p < projects_.size(); ++p) {
+    const uint32_t pn = project_pn_slots_[p];
+    if (pn == kNil || !projects_[p].live) continue;
+    RowText& text = projects_[p].text;
+    const RowText& pn_text = ns_[pn].text;
+    if (text.same(pn_text) || !text.Equals(pn_text.name(), pn_text.path())) continue;
+    pn_text.Ref();
+    text.Unref();
+    text = pn_text;
+  }
 }
 
 // Sorted runs cost memory (in each copy): within a budget of three ids per
