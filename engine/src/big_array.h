@@ -111,6 +111,19 @@ class BigArray {
   Iterator<const BigArray, const T> begin() const { return {this, 0}; }
   Iterator<const BigArray, const T> end() const { return {this, size_}; }
 
+  // Whether both hold the same elements, byte for byte.
+  bool SameElements(const BigArray& other) const {
+    if (size_ != other.size_) return false;
+    for (size_t begin = 0; begin < size_; begin += kSegmentElements) {
+      const size_t n = std::min(kSegmentElements, size_ - begin);
+      if (std::memcmp(segments_[begin / kSegmentElements],
+                      other.segments_[begin / kSegmentElements], n * sizeof(T)) != 0) {
+        return false;
+      }
+    }
+    return true;
+  }
+
   // Appends elements [begin, end) to *out. REQUIRES: begin <= end <= size().
   void CopyRange(size_t begin, size_t end, std::vector<T>* out) const {
     while (begin < end) {

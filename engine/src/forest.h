@@ -44,8 +44,9 @@
 //   copies (SortedRuns, 32-bit offsets: SortedIdRun) of runs of at least
 //   sorted_run_min_ids ids, smallest first within three ids per two rows,
 //   so that their ascending answers are copies too; other runs are sorted
-//   per answer (order=any skips that). Each copy's Compact builds its own;
-//   a BulkLoad's second copy shares the first's (CopyFrom).
+//   per answer (order=any skips that). The second copy to be compacted
+//   shares the first's when it was laid out from the same rows (Compact's
+//   ShareSortedRunsOf, checked), as a BulkLoad's second copy does (CopyFrom).
 //
 // ROW COLUMNS
 //   A namespace's parent_id and a project's namespace_id follow from the
@@ -92,6 +93,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -401,11 +403,15 @@ class Forest {
 
   // ---- writer (forest_apply.cc) ----
   // Applies one prepared transaction. Deterministic: the same sequence of
-  // transactions gives both copies the same logical state.
-  void Apply(const PreparedTransaction& txn);
+  // transactions gives both copies the same logical state. `other_copy` (the
+  // other left-right copy, or nullptr) is only read, by Compact.
+  void Apply(const PreparedTransaction& txn, const Forest* other_copy = nullptr);
 
-  // Re-lays the copy out in tree order (forest_compact.cc). O(rows).
-  void Compact();
+  // Re-lays the copy out in tree order (forest_compact.cc). O(rows). When
+  // `other_copy` was laid out from the same rows at the same LSN (the same
+  // id columns and layout, compared), its sorted runs are shared instead of
+  // built again: they are immutable, and a function of those.
+  void Compact(const Forest* other_copy = nullptr);
 
   // Makes this copy equal to `other`: every node, list, index, waiting list
   // and counter, sharing the row texts (their references are taken). For
@@ -444,6 +450,9 @@ class Forest {
   std::optional<NamespaceRow> GetNamespace(int64_t id) const;
   std::optional<ProjectRow> GetProject(int64_t id) const;
   std::optional<RunnerLinkRow> GetRunnerLink(int64_t id) const;
+  // How many of this copy's sorted runs are the very objects `other` holds
+  // for the same slot (shared, not equal copies), and how many it holds.
+  std::pair<size_t, size_t> SortedRunsSharedWith(const Forest& other) const;
   std::vector<int64_t> ListNamespaceIds() const;
   std::vector<int64_t> ListProjectIds() const;
   std::vector<int64_t> ListOrphanNamespaceIds() const;
@@ -535,6 +544,9 @@ class Forest {
   void ShareProjectTexts();
   // Compact's last step: sorted_runs_ for the biggest laid-out subtrees.
   void BuildSortedRuns();
+  // Or that step as a share of `other`'s runs, when they are the ones
+  // BuildSortedRuns would make here (see Compact); whether it did.
+  bool ShareSortedRunsOf(const Forest* other);
   // The sorted runs of laid-out `slot`, or null.
   const SortedRuns* FindSortedRuns(uint32_t slot) const;
 
@@ -608,6 +620,7 @@ class Forest {
     uint32_t end;       // one past the last slot of the subtree
     uint32_t pns;       // first project-namespace slot of the subtree
     uint32_t projects;  // first project slot of the subtree
+    bool operator==(const LayoutEntry&) const = default;
   };
   std::vector<LayoutEntry> layout_;
   // By slot; valid while that slot's node is laid out. Immutable once made,

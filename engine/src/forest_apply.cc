@@ -132,9 +132,9 @@ void MergeDelete(FinalRow<OpT>& f, int64_t id) {
 
 }  // namespace
 
-void Forest::Apply(const PreparedTransaction& txn) {
+void Forest::Apply(const PreparedTransaction& txn, const Forest* other_copy) {
   if (txn.compact) {
-    Compact();
+    Compact(other_copy);
     return;
   }
   std::span<const Op> ops(txn.ops);

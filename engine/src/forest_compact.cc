@@ -21,7 +21,7 @@ namespace canopy::internal {
 
 using Attachment = NsNode::Attachment;
 
-void Forest::Compact() {
+void Forest::Compact(const Forest* other_copy) {
   const size_t ns_slots = ns_.size();
   std::vector<uint32_t> order;  // new slot -> old slot
   order.reserve(ns_by_id_.size());
@@ -223,7 +223,19 @@ void Forest::Compact() {
   rekey(loose_project_namespace_ids_, new_project_of);
   rekey(wide_project_visibility_, new_project_of);
   ShareProjectTexts();
-  BuildSortedRuns();
+  if (!ShareSortedRunsOf(other_copy)) BuildSortedRuns();
+}
+
+bool Forest::ShareSortedRunsOf(const Forest* other) {
+  if (other == nullptr || other == this || other->applied_lsn_ != applied_lsn_ ||
+      other->sorted_run_min_ids_ != sorted_run_min_ids_ || other->layout_ != layout_ ||
+      !other->ns_ids_.SameElements(ns_ids_) || !other->project_ids_.SameElements(project_ids_)) {
+    return false;
+  }
+  // The same ids in the same pre-order under the same subtree bounds: the
+  // same tree, so the same laid-out nodes, counters and runs.
+  sorted_runs_ = other->sorted_runs_;
+  return true;
 }
 
 // After the swap, not while the new arrays are built: until then a failed

@@ -155,6 +155,14 @@ void Forest::CollectBelow(uint32_t slot, SubtreePart part, bool unarchived_only,
   }
 }
 
+std::pair<size_t, size_t> Forest::SortedRunsSharedWith(const Forest& other) const {
+  size_t shared = 0;
+  for (const auto& [slot, runs] : sorted_runs_) {
+    shared += other.FindSortedRuns(slot) == runs.get() ? 1 : 0;
+  }
+  return {shared, sorted_runs_.size()};
+}
+
 const Forest::SortedRuns* Forest::FindSortedRuns(uint32_t slot) const {
   if (sorted_runs_.empty()) return nullptr;
   auto it = sorted_runs_.find(slot);
@@ -725,8 +733,11 @@ IndexStats Forest::Stats() const {
   uint64_t bytes = ns_.bytes() + projects_.bytes() + ns_ids_.bytes() + project_ids_.bytes();
   bytes += project_pn_slots_.bytes();
   bytes += layout_.capacity() * sizeof(LayoutEntry);
-  // Sorted runs: counted in each copy, though a BulkLoad's second copy shares the first's.
-  for (const auto& [slot, runs] : sorted_runs_) bytes += runs->bytes();
+  // Sorted runs: both copies usually share them (BulkLoad's copy, Compact's
+  // ShareSortedRunsOf), so each copy counts its share of every run.
+  for (const auto& [slot, runs] : sorted_runs_) {
+    bytes += runs->bytes() / static_cast<size_t>(std::max(1L, runs.use_count()));
+  }
   bytes += (free_ns_.capacity() + free_projects_.capacity()) * sizeof(uint32_t);
   bytes += ns_by_id_.bytes() + project_by_id_.bytes();
   // multi_index hashed node: the record plus one link pointer per index, and buckets.

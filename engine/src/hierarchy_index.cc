@@ -398,8 +398,9 @@ Status HierarchyIndex::PublishPrepared(std::vector<PreparedTransaction>& prepare
 
   try {
     Forest& target = *copies_[stale];
-    for (const PreparedTransaction& p : pending_) target.Apply(p);
-    for (const PreparedTransaction& p : prepared) target.Apply(p);
+    const Forest* published = copies_[live].get();  // readers only read it meanwhile
+    for (const PreparedTransaction& p : pending_) target.Apply(p, published);
+    for (const PreparedTransaction& p : prepared) target.Apply(p, published);
   } catch (const std::bad_alloc&) {
     // The stale copy is half-written; readers keep the live copy, writes stop.
     failed_ = true;

@@ -1,0 +1,132 @@
+// compact_share_test.cc — what Compact shares between the two left-right
+// copies (engine/src/forest.h, SLICES): the second copy to be laid out takes
+// the first's sorted runs, but only when it was laid out from the same rows
+// (the same ids in the same pre-order under the same subtree bounds, at the
+// same LSN); otherwise it builds its own, and its answers are its own rows'.
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "canopy/hierarchy_index.h"
+#include "canopy/rows.h"
+#include "forest.h"
+
+namespace canopy::internal {
+namespace {
+
+using Ids = std::vector<int64_t>;
+
+NamespaceRow Group(int64_t id, std::optional<int64_t> parent) {
+  std::string path = "g";  // (appended, not "g" + ...: GCC 12's -Wrestrict false positive at -O3)
+  path += std::to_string(id);
+  return {.id = id, .parent_id = parent, .type = NamespaceType::kGroup, .name = path, .path = path};
+}
+
+// Group 1 with `groups` subgroups 2.. under it (ids counting down, so that a
+// pre-order run is not already ascending), each with a project.
+Transaction Tree(uint64_t lsn, int64_t groups) {
+  Transaction txn{Lsn(lsn), {UpsertNamespace{Group(1, std::nullopt)}}};
+  for (int64_t i = 0; i < groups; ++i) {
+    const int64_t id = 1 + groups - i;
+    txn.changes.push_back(UpsertNamespace{Group(id, 1)});
+    txn.changes.push_back(
+        UpsertProject{{.id = 1000 + id, .namespace_id = id, .name = "p", .path = "p"}});
+  }
+  return txn;
+}
+
+HierarchyIndexOptions SmallRuns() {
+  HierarchyIndexOptions options;
+  options.sorted_run_min_ids = 4;
+  return options;
+}
+
+Ids Descendants(const Forest& forest, int64_t ns) {
+  Ids out;
+  EXPECT_TRUE(forest.SelfAndDescendants(ns, false, true, &out).ok());
+  return out;
+}
+Ids Projects(const Forest& forest, int64_t ns) {
+  Ids out;
+  EXPECT_TRUE(forest.ProjectIds(ns, false, &out).ok());
+  return out;
+}
+
+TEST(CompactShare, TheSecondCopyLaidOutFromTheSameRowsSharesTheSortedRuns) {
+  const HierarchyIndexOptions options = SmallRuns();
+  Forest first(options), second(options);
+  const PreparedTransaction rows(Tree(0x10, 20));
+  first.Apply(rows);
+  second.Apply(rows);
+  first.Compact(nullptr);
+  second.Compact(&first);
+  const auto [shared, held] = second.SortedRunsSharedWith(first);
+  EXPECT_GT(held, 0u);
+  EXPECT_EQ(shared, held);
+  EXPECT_EQ(Descendants(second, 1), Descendants(first, 1));
+  EXPECT_EQ(Projects(second, 1), Projects(first, 1));
+  Ids want = {1};
+  for (int64_t id = 2; id <= 21; ++id) want.push_back(id);
+  EXPECT_EQ(Descendants(second, 1), want);
+}
+
+TEST(CompactShare, OtherRowsOrAnotherLsnBuildTheirOwn) {
+  const HierarchyIndexOptions options = SmallRuns();
+  Forest first(options);
+  first.Apply(PreparedTransaction(Tree(0x10, 20)));
+  first.Compact(nullptr);
+
+  // More rows: other ids in the layout.
+  Forest more(options);
+  more.Apply(PreparedTransaction(Tree(0x10, 21)));
+  more.Compact(&first);
+  EXPECT_EQ(more.SortedRunsSharedWith(first).first, 0u);
+  Ids want = {1};
+  for (int64_t id = 2; id <= 22; ++id) want.push_back(id);
+  EXPECT_EQ(Descendants(more, 1), want);
+  EXPECT_EQ(Projects(more, 1).size(), 21u);
+
+  // The same ids in the same pre-order, another tree: subgroup 3 moved
+  // under its sibling 2, which comes just before it (only the subtree
+  // bounds differ).
+  Forest moved(options);
+  Transaction txn = Tree(0x10, 20);
+  txn.changes.push_back(UpsertNamespace{Group(3, 2)});
+  moved.Apply(PreparedTransaction(txn));
+  moved.Compact(&first);
+  EXPECT_EQ(moved.SortedRunsSharedWith(first).first, 0u);
+  EXPECT_EQ(Descendants(moved, 2), (Ids{2, 3}));
+  EXPECT_EQ(Descendants(moved, 1).size(), 21u);
+
+  // The same rows at another LSN.
+  Forest later(options);
+  later.Apply(PreparedTransaction(Tree(0x20, 20)));
+  later.Compact(&first);
+  EXPECT_EQ(later.SortedRunsSharedWith(first).first, 0u);
+  EXPECT_EQ(Descendants(later, 1), Descendants(first, 1));
+}
+
+// Through the index: a Compact() publishes one copy laid out; the next
+// publish lays the other out from the same rows, sharing the runs, and both
+// copies answer in ascending order.
+TEST(CompactShare, BothCopiesOfAnIndexAnswerTheSameAfterCompact) {
+  HierarchyIndex index(SmallRuns());
+  ASSERT_TRUE(index.Apply(Tree(0x10, 30)).ok());
+  ASSERT_TRUE(index.Compact().ok());
+  Ids want = {1};
+  for (int64_t id = 2; id <= 31; ++id) want.push_back(id);
+  for (int copy = 0; copy < 2; ++copy) {
+    IdQuery q;
+    q.kind = QueryKind::kSelfAndDescendants;
+    q.id = 1;
+    QueryAnswer a = index.Query(q);
+    ASSERT_TRUE(a.answer.status.ok()) << a.answer.status.ToString();
+    EXPECT_EQ(a.answer.ids, want) << "copy " << copy;
+    ASSERT_TRUE(index.Apply(Transaction{Lsn(0x20 + copy), {}}).ok());  // publishes the other
+  }
+}
+
+}  // namespace
+}  // namespace canopy::internal
