@@ -399,6 +399,7 @@ void Forest::ForgetLayout() {
   for (NsNode& n : ns_) n.laid_out = false;
   laid_out_ = 0;
   sorted_runs_.clear();
+  runs_match_rows_ = false;
   layout_.clear();
   layout_.shrink_to_fit();
 }

@@ -45,8 +45,9 @@
 //   sorted_run_min_ids ids, smallest first within three ids per two rows,
 //   so that their ascending answers are copies too; other runs are sorted
 //   per answer (order=any skips that). The second copy to be compacted
-//   shares the first's when it was laid out from the same rows (Compact's
-//   ShareSortedRunsOf, checked), as a BulkLoad's second copy does (CopyFrom).
+//   shares the first's when the first has changed no row since and both
+//   were laid out from the same rows (Compact's ShareSortedRunsOf, checked),
+//   as a BulkLoad's second copy does (CopyFrom).
 //
 // ROW COLUMNS
 //   A namespace's parent_id and a project's namespace_id follow from the
@@ -408,9 +409,11 @@ class Forest {
   void Apply(const PreparedTransaction& txn, const Forest* other_copy = nullptr);
 
   // Re-lays the copy out in tree order (forest_compact.cc). O(rows). When
-  // `other_copy` was laid out from the same rows at the same LSN (the same
-  // id columns and layout, compared), its sorted runs are shared instead of
-  // built again: they are immutable, and a function of those.
+  // `other_copy` has changed no row since its own last Compact and that
+  // Compact laid out the same rows at the same LSN (the same id columns and
+  // subtree bounds, compared), its sorted runs are shared instead of built
+  // again: they are immutable, and a function of the rows they were built
+  // from.
   void Compact(const Forest* other_copy = nullptr);
 
   // Makes this copy equal to `other`: every node, list, index, waiting list
@@ -626,6 +629,9 @@ class Forest {
   // By slot; valid while that slot's node is laid out. Immutable once made,
   // so the two copies may share them.
   boost::unordered_flat_map<uint32_t, std::shared_ptr<const SortedRuns>> sorted_runs_;
+  // No row has changed since the last Compact made sorted_runs_ (every
+  // Apply with changes clears it): only then may the other copy share them.
+  bool runs_match_rows_ = false;
   LinkTable links_;
   // True roots (parent_id NULL) by path ignoring ASCII case, for Resolve
   // (exact-case lookups filter the list Find gives).

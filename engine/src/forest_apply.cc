@@ -138,6 +138,7 @@ void Forest::Apply(const PreparedTransaction& txn, const Forest* other_copy) {
     return;
   }
   std::span<const Op> ops(txn.ops);
+  if (!ops.empty()) runs_match_rows_ = false;
   if (txn.bulk && BulkBuild(ops)) {
     if (txn.lsn > applied_lsn_) applied_lsn_ = txn.lsn;
     if (!ops.empty()) ++transactions_applied_;

@@ -224,12 +224,17 @@ void Forest::Compact(const Forest* other_copy) {
   rekey(wide_project_visibility_, new_project_of);
   ShareProjectTexts();
   if (!ShareSortedRunsOf(other_copy)) BuildSortedRuns();
+  runs_match_rows_ = true;
 }
 
 bool Forest::ShareSortedRunsOf(const Forest* other) {
-  if (other == nullptr || other == this || other->applied_lsn_ != applied_lsn_ ||
-      other->sorted_run_min_ids_ != sorted_run_min_ids_ || other->layout_ != layout_ ||
-      !other->ns_ids_.SameElements(ns_ids_) || !other->project_ids_.SameElements(project_ids_)) {
+  // Its runs are those of the rows at its last Compact: it must have changed
+  // none since (a delete and an insert can leave its id columns and layout
+  // as a fresh Compact would make them, with other ids in its runs).
+  if (other == nullptr || other == this || !other->runs_match_rows_ ||
+      other->applied_lsn_ != applied_lsn_ || other->sorted_run_min_ids_ != sorted_run_min_ids_ ||
+      other->layout_ != layout_ || !other->ns_ids_.SameElements(ns_ids_) ||
+      !other->project_ids_.SameElements(project_ids_)) {
     return false;
   }
   // The same ids in the same pre-order under the same subtree bounds: the
@@ -359,6 +364,7 @@ void Forest::CopyFrom(const Forest& other) {
   row_changes_applied_ = other.row_changes_applied_;
   string_bytes_ = other.string_bytes_;
   laid_out_ = other.laid_out_;
+  runs_match_rows_ = other.runs_match_rows_;
 }
 
 }  // namespace canopy::internal

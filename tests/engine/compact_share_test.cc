@@ -108,9 +108,42 @@ TEST(CompactShare, OtherRowsOrAnotherLsnBuildTheirOwn) {
   EXPECT_EQ(Descendants(later, 1), Descendants(first, 1));
 }
 
+// A copy that changed rows since its last Compact does not lend its runs,
+// even when a delete and an insert left its id columns and layout as a
+// fresh Compact lays them out: its runs hold the rows of that Compact.
+TEST(CompactShare, ACopyChangedSinceItsCompactLendsNothing) {
+  const HierarchyIndexOptions options = SmallRuns();
+  Forest a(options), b(options);
+  const PreparedTransaction rows(Tree(0x10, 20));
+  a.Apply(rows);
+  b.Apply(rows);
+  a.Compact(nullptr);
+  b.Compact(&a);
+  ASSERT_GT(b.SortedRunsSharedWith(a).first, 0u);
+  const PreparedTransaction drop(Transaction{Lsn(0x20), {DeleteProject{1005}}});
+  const PreparedTransaction add(Transaction{
+      Lsn(0x30), {UpsertProject{{.id = 5000, .namespace_id = 5, .name = "p", .path = "p"}}}});
+  for (Forest* copy : {&a, &b}) {
+    copy->Apply(drop);
+    copy->Apply(add);
+  }
+  a.Compact(&b);
+  EXPECT_EQ(a.SortedRunsSharedWith(b).first, 0u);
+  b.Compact(&a);  // a has changed nothing since: b shares a's new runs
+  EXPECT_GT(b.SortedRunsSharedWith(a).first, 0u);
+  Ids want;
+  for (int64_t id = 1002; id <= 1021; ++id) {
+    if (id != 1005) want.push_back(id);
+  }
+  want.push_back(5000);
+  EXPECT_EQ(Projects(a, 1), want);
+  EXPECT_EQ(Projects(b, 1), want);
+}
+
 // Through the index: a Compact() publishes one copy laid out; the next
 // publish lays the other out from the same rows, sharing the runs, and both
-// copies answer in ascending order.
+// copies answer in ascending order, also after rows change and a second
+// Compact().
 TEST(CompactShare, BothCopiesOfAnIndexAnswerTheSameAfterCompact) {
   HierarchyIndex index(SmallRuns());
   ASSERT_TRUE(index.Apply(Tree(0x10, 30)).ok());
@@ -125,6 +158,28 @@ TEST(CompactShare, BothCopiesOfAnIndexAnswerTheSameAfterCompact) {
     ASSERT_TRUE(a.answer.status.ok()) << a.answer.status.ToString();
     EXPECT_EQ(a.answer.ids, want) << "copy " << copy;
     ASSERT_TRUE(index.Apply(Transaction{Lsn(0x20 + copy), {}}).ok());  // publishes the other
+  }
+  // Rows change, then a second Compact(): both copies answer the new rows.
+  ASSERT_TRUE(index.Apply(Transaction{Lsn(0x30), {DeleteProject{1005}}}).ok());
+  ASSERT_TRUE(index
+                  .Apply(Transaction{
+                      Lsn(0x40),
+                      {UpsertProject{{.id = 5000, .namespace_id = 5, .name = "p", .path = "p"}}}})
+                  .ok());
+  ASSERT_TRUE(index.Compact().ok());
+  Ids projects;
+  for (int64_t id = 1002; id <= 1031; ++id) {
+    if (id != 1005) projects.push_back(id);
+  }
+  projects.push_back(5000);
+  for (int copy = 0; copy < 2; ++copy) {
+    IdQuery q;
+    q.kind = QueryKind::kAllProjectIds;
+    q.id = 1;
+    QueryAnswer a = index.Query(q);
+    ASSERT_TRUE(a.answer.status.ok()) << a.answer.status.ToString();
+    EXPECT_EQ(a.answer.ids, projects) << "copy " << copy;
+    ASSERT_TRUE(index.Apply(Transaction{Lsn(0x50 + copy), {}}).ok());
   }
 }
 
