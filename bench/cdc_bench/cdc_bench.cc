@@ -101,6 +101,9 @@ int Run() {
 
   testing::ThrowawayCluster cluster;
   StopClusterOnDie(&cluster);
+  struct Unregister {  // before `cluster` goes: a later Die must not reach it
+    ~Unregister() { StopClusterOnDie(nullptr); }
+  } unregister;
   const char* given = std::getenv("CANOPY_CDC_BENCH_CONNINFO");
   const std::string admin = given != nullptr && *given != 0
                                 ? std::string(given)

@@ -41,8 +41,9 @@ std::vector<uint64_t> EnvList(const char* name, const char* fallback);
 // exit 1.
 [[noreturn]] void Die(const std::string& what);
 // Die stops `cluster` before it exits (std::exit runs no local destructor,
-// and a throwaway cluster must not outlive a failed run). REQUIRES: called
-// from main, before the threads that may Die start; `cluster` outlives them.
+// and a throwaway cluster must not outlive a failed run); nullptr forgets
+// it. REQUIRES: called from main, before the threads that may Die start
+// (and, with nullptr, after they end and before `cluster` is destroyed).
 void StopClusterOnDie(testing::ThrowawayCluster* cluster);
 
 // The value of `result`; on an error, Die with its status.
