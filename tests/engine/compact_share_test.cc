@@ -1,17 +1,24 @@
 // compact_share_test.cc — what Compact shares between the two left-right
 // copies (engine/src/forest.h, SLICES): the second copy to be laid out takes
-// the first's sorted runs, but only when it was laid out from the same rows
-// (the same ids in the same pre-order under the same subtree bounds, at the
-// same LSN); otherwise it builds its own, and its answers are its own rows'.
+// the first's sorted runs, but only when the first has changed no row since
+// its own Compact and both were laid out from the same rows (the same ids in
+// the same pre-order under the same subtree bounds, at the same LSN);
+// otherwise it builds its own, and its answers are its own rows'.
+//   CANOPY_TEST_SEED=<n>   replays the randomized test (printed on failure)
+//   CANOPY_TEST_SCALE=<x>  lengthens/shortens it (default 1)
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <iterator>
+#include <map>
+#include <random>
 #include <string>
 #include <vector>
 
 #include "canopy/hierarchy_index.h"
 #include "canopy/rows.h"
 #include "forest.h"
+#include "test_seed.h"
 
 namespace canopy::internal {
 namespace {
@@ -180,6 +187,82 @@ TEST(CompactShare, BothCopiesOfAnIndexAnswerTheSameAfterCompact) {
     ASSERT_TRUE(a.answer.status.ok()) << a.answer.status.ToString();
     EXPECT_EQ(a.answer.ids, projects) << "copy " << copy;
     ASSERT_TRUE(index.Apply(Transaction{Lsn(0x50 + copy), {}}).ok());
+  }
+}
+
+// Random deletes and inserts between Compact() calls, each a few rows, so
+// that freed slots are reused and a fresh layout often comes out the same:
+// both copies of an index that keeps every run sorted must answer every
+// group's descendants and projects as an index that always walks.
+TEST(CompactShare, RandomSlotReuseBetweenCompactsAnswersAsTheWalk) {
+  const uint64_t seed = canopy_test::TestSeed(7);
+  SCOPED_TRACE("replay with CANOPY_TEST_SEED=" + std::to_string(seed));
+  std::mt19937_64 rng(seed);
+  HierarchyIndexOptions sorted_everywhere;
+  sorted_everywhere.sorted_run_min_ids = 1;
+  HierarchyIndexOptions walk_only;
+  walk_only.layout_slices = false;
+  HierarchyIndex shared(sorted_everywhere), walk(walk_only);
+  uint64_t lsn = 0x10;
+  auto apply = [&](std::vector<RowChange> changes) {
+    lsn += 0x10;
+    ASSERT_TRUE(shared.Apply(Transaction{Lsn(lsn), changes}).ok());
+    ASSERT_TRUE(walk.Apply(Transaction{Lsn(lsn), std::move(changes)}).ok());
+  };
+  // Group 1, subgroups 2..7 under it and 8..9 under 2; projects by group.
+  std::vector<int64_t> groups = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+  std::map<int64_t, int64_t> project_group;  // live projects
+  std::vector<RowChange> rows = {UpsertNamespace{Group(1, std::nullopt)}};
+  for (int64_t g = 2; g <= 9; ++g) rows.push_back(UpsertNamespace{Group(g, g <= 7 ? 1 : 2)});
+  int64_t next_project = 100;
+  for (int i = 0; i < 20; ++i, ++next_project) {
+    const int64_t g = groups[rng() % groups.size()];
+    rows.push_back(
+        UpsertProject{{.id = next_project, .namespace_id = g, .name = "p", .path = "p"}});
+    project_group[next_project] = g;
+  }
+  apply(std::move(rows));
+  const int steps = std::max(100, static_cast<int>(1000 * canopy_test::TestScale()));
+  for (int step = 0; step < steps; ++step) {
+    std::vector<RowChange> changes;
+    const int n = 1 + static_cast<int>(rng() % 3);
+    for (int i = 0; i < n && !project_group.empty(); ++i) {  // (20 live: always n)
+      auto victim = project_group.begin();
+      std::advance(victim, static_cast<long>(rng() % project_group.size()));
+      changes.push_back(DeleteProject{victim->first});
+      project_group.erase(victim);
+    }
+    for (int i = 0; i < n; ++i, ++next_project) {
+      const int64_t g = groups[rng() % groups.size()];
+      changes.push_back(
+          UpsertProject{{.id = next_project, .namespace_id = g, .name = "p", .path = "p"}});
+      project_group[next_project] = g;
+    }
+    if (rng() % 2 == 0) {
+      apply(std::move(changes));
+    } else {  // the deletes and the inserts in two transactions
+      const size_t deletes = changes.size() - static_cast<size_t>(n);
+      std::vector<RowChange> inserts(changes.begin() + static_cast<std::ptrdiff_t>(deletes),
+                                     changes.end());
+      changes.resize(deletes);
+      apply(std::move(changes));
+      apply(std::move(inserts));
+    }
+    ASSERT_TRUE(shared.Compact().ok());
+    for (int copy = 0; copy < 2; ++copy) {
+      for (int64_t g : groups) {
+        for (QueryKind kind : {QueryKind::kAllProjectIds, QueryKind::kSelfAndDescendants}) {
+          IdQuery q;
+          q.kind = kind;
+          q.id = g;
+          EXPECT_EQ(shared.Query(q).answer.ids, walk.Query(q).answer.ids)
+              << "step " << step << ", copy " << copy << ", " << QueryKindName(kind) << "(" << g
+              << ")";
+        }
+      }
+      apply({});  // publishes the other copy
+    }
+    if (HasFailure()) return;
   }
 }
 
