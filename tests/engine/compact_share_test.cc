@@ -61,14 +61,23 @@ Ids Projects(const Forest& forest, int64_t ns) {
   return out;
 }
 
-TEST(CompactShare, TheSecondCopyLaidOutFromTheSameRowsSharesTheSortedRuns) {
+// Two copies given the same tree of 20 subgroups; the first laid out alone,
+// the second then from the first (as HierarchyIndex lays them out).
+struct TwoCopies {
+  TwoCopies() {
+    const PreparedTransaction rows(Tree(0x10, 20));
+    first.Apply(rows);
+    second.Apply(rows);
+    first.Compact(nullptr);
+    second.Compact(&first);
+  }
   const HierarchyIndexOptions options = SmallRuns();
-  Forest first(options), second(options);
-  const PreparedTransaction rows(Tree(0x10, 20));
-  first.Apply(rows);
-  second.Apply(rows);
-  first.Compact(nullptr);
-  second.Compact(&first);
+  Forest first{options}, second{options};
+};
+
+TEST(CompactShare, TheSecondCopyLaidOutFromTheSameRowsSharesTheSortedRuns) {
+  TwoCopies copies;
+  const Forest &first = copies.first, &second = copies.second;
   const auto [shared, held] = second.SortedRunsSharedWith(first);
   EXPECT_GT(held, 0u);
   EXPECT_EQ(shared, held);
@@ -119,13 +128,8 @@ TEST(CompactShare, OtherRowsOrAnotherLsnBuildTheirOwn) {
 // even when a delete and an insert left its id columns and layout as a
 // fresh Compact lays them out: its runs hold the rows of that Compact.
 TEST(CompactShare, ACopyChangedSinceItsCompactLendsNothing) {
-  const HierarchyIndexOptions options = SmallRuns();
-  Forest a(options), b(options);
-  const PreparedTransaction rows(Tree(0x10, 20));
-  a.Apply(rows);
-  b.Apply(rows);
-  a.Compact(nullptr);
-  b.Compact(&a);
+  TwoCopies copies;
+  Forest &a = copies.first, &b = copies.second;
   ASSERT_GT(b.SortedRunsSharedWith(a).first, 0u);
   const PreparedTransaction drop(Transaction{Lsn(0x20), {DeleteProject{1005}}});
   const PreparedTransaction add(Transaction{
@@ -151,21 +155,27 @@ TEST(CompactShare, ACopyChangedSinceItsCompactLendsNothing) {
 // publish lays the other out from the same rows, sharing the runs, and both
 // copies answer in ascending order, also after rows change and a second
 // Compact().
+// `kind` of group 1 on both copies of `index` (an empty transaction at
+// `lsn`, then lsn + 1, publishes each in turn).
+void ExpectOnBothCopies(HierarchyIndex& index, QueryKind kind, const Ids& want, uint64_t lsn) {
+  for (int copy = 0; copy < 2; ++copy) {
+    IdQuery q;
+    q.kind = kind;
+    q.id = 1;
+    QueryAnswer a = index.Query(q);
+    ASSERT_TRUE(a.answer.status.ok()) << a.answer.status.ToString();
+    EXPECT_EQ(a.answer.ids, want) << "copy " << copy;
+    ASSERT_TRUE(index.Apply(Transaction{Lsn(lsn + copy), {}}).ok());
+  }
+}
+
 TEST(CompactShare, BothCopiesOfAnIndexAnswerTheSameAfterCompact) {
   HierarchyIndex index(SmallRuns());
   ASSERT_TRUE(index.Apply(Tree(0x10, 30)).ok());
   ASSERT_TRUE(index.Compact().ok());
   Ids want = {1};
   for (int64_t id = 2; id <= 31; ++id) want.push_back(id);
-  for (int copy = 0; copy < 2; ++copy) {
-    IdQuery q;
-    q.kind = QueryKind::kSelfAndDescendants;
-    q.id = 1;
-    QueryAnswer a = index.Query(q);
-    ASSERT_TRUE(a.answer.status.ok()) << a.answer.status.ToString();
-    EXPECT_EQ(a.answer.ids, want) << "copy " << copy;
-    ASSERT_TRUE(index.Apply(Transaction{Lsn(0x20 + copy), {}}).ok());  // publishes the other
-  }
+  ExpectOnBothCopies(index, QueryKind::kSelfAndDescendants, want, 0x20);
   // Rows change, then a second Compact(): both copies answer the new rows.
   ASSERT_TRUE(index.Apply(Transaction{Lsn(0x30), {DeleteProject{1005}}}).ok());
   ASSERT_TRUE(index
@@ -179,15 +189,7 @@ TEST(CompactShare, BothCopiesOfAnIndexAnswerTheSameAfterCompact) {
     if (id != 1005) projects.push_back(id);
   }
   projects.push_back(5000);
-  for (int copy = 0; copy < 2; ++copy) {
-    IdQuery q;
-    q.kind = QueryKind::kAllProjectIds;
-    q.id = 1;
-    QueryAnswer a = index.Query(q);
-    ASSERT_TRUE(a.answer.status.ok()) << a.answer.status.ToString();
-    EXPECT_EQ(a.answer.ids, projects) << "copy " << copy;
-    ASSERT_TRUE(index.Apply(Transaction{Lsn(0x50 + copy), {}}).ok());
-  }
+  ExpectOnBothCopies(index, QueryKind::kAllProjectIds, projects, 0x50);
 }
 
 // Random deletes and inserts between Compact() calls, each a few rows, so
