@@ -109,17 +109,13 @@ Status Replica::Start() {
     PQconninfoFree(parsed);
   }
   CANOPY_RETURN_IF_ERROR(options_.mapping.Validate());
-  if (options_.feed.max_transactions == 0) {
-    // Carried values go to the change feed only: without it they would be
-    // read from every row for nothing, and their columns demanded of the
-    // publication.
-    for (Table table : kAllTables) {
-      if (!options_.mapping.Spec(table).carried_columns.empty()) {
-        return Status::InvalidArgument(
-            "the mapping carries columns (TableSpec::carried_columns) but the change feed is off "
-            "(feed.max_transactions is 0): only the feed carries them");
-      }
-    }
+  // Carried values go to the change feed only: without it they would be
+  // read from every row for nothing, and their columns demanded of the
+  // publication.
+  if (options_.feed.max_transactions == 0 && options_.mapping.CarriesColumns()) {
+    return Status::InvalidArgument(
+        "the mapping carries columns (TableSpec::carried_columns) but the change feed is off "
+        "(feed.max_transactions is 0): only the feed carries them");
   }
   for (char c : options_.slot_name) {
     if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_')) {

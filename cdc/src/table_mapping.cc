@@ -7,6 +7,13 @@
 
 namespace canopy::cdc {
 
+bool TableMapping::CarriesColumns() const {
+  for (Table t : kAllTables) {
+    if (!Spec(t).carried_columns.empty()) return true;
+  }
+  return false;
+}
+
 const TableSpec& TableMapping::Spec(Table table) const {
   switch (table) {
     case Table::kNamespaces:

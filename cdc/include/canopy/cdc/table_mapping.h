@@ -88,6 +88,8 @@ struct TableMapping {
 
   const TableSpec& Spec(Table table) const;
   TableSpec& Spec(Table table);
+  // Whether any table carries columns (only the change feed reads them).
+  bool CarriesColumns() const;
 
   // OK when every spec names a schema and a table, has exactly its field
   // count of columns, maps its key, and no two specs name the same table;
