@@ -345,6 +345,16 @@ struct StallCount {
   double max_wall = 0, max_cpu = 0, total_wall = 0;
   uint64_t over[2] = {}, over_faulting[2] = {}, over_preempted[2] = {};
 
+  // Runs `step` once, timed, and counts it.
+  template <typename Step>
+  void Time(Step&& step) {
+    const ThreadCharge before = ThreadChargeNow();
+    const auto start = std::chrono::steady_clock::now();
+    step();
+    const double wall = testing::SecondsSince(start);
+    Add(wall, before, ThreadChargeNow());
+  }
+
   void Add(double wall, const ThreadCharge& before, const ThreadCharge& after) {
     const double cpu = after.cpu_seconds - before.cpu_seconds;
     total_wall += wall;
@@ -426,22 +436,13 @@ void BM_GrowthStall(benchmark::State& state) {
                                .name = p_path,
                                .path = p_path};
       Transaction txn{Lsn(i + 1), {UpsertNamespace{g}, UpsertNamespace{p}, UpsertProject{project}}};
-      ThreadCharge before = ThreadChargeNow();
-      auto start = std::chrono::steady_clock::now();
-      Check(index.Apply(std::move(txn)), "growth apply");
-      double wall = testing::SecondsSince(start);
-      ThreadCharge after = ThreadChargeNow();
       const double max_wall_before = applies.max_wall;
-      applies.Add(wall, before, after);
+      applies.Time([&] { Check(index.Apply(std::move(txn)), "growth apply"); });
       if (applies.max_wall > max_wall_before) rows_at_max_wall = 3 * (i + 1);
-
-      before = ThreadChargeNow();
-      start = std::chrono::steady_clock::now();
-      sink = FixedWork(control_rounds, sink);
-      benchmark::DoNotOptimize(sink);
-      wall = testing::SecondsSince(start);
-      after = ThreadChargeNow();
-      controls.Add(wall, before, after);
+      controls.Time([&] {
+        sink = FixedWork(control_rounds, sink);
+        benchmark::DoNotOptimize(sink);
+      });
     }
   }
   state.counters["txns"] = static_cast<double>(txns);
@@ -462,6 +463,7 @@ void BM_GrowthStall(benchmark::State& state) {
 void BM_FirstTouch(benchmark::State& state) {
   constexpr size_t kBytes = size_t{256} << 20, kPage = 4096, kPagesPer2MiB = 512;
   std::vector<double> touch_us, first_of_2mib_us;
+  touch_us.reserve(kBytes / kPage);  // no growth of its own between the touches
   for (auto _ : state) {
     void* mapping =
         mmap(nullptr, kBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -484,12 +486,10 @@ void BM_FirstTouch(benchmark::State& state) {
   };
   state.counters["touches_over_250us"] = over(250);
   state.counters["touches_over_1ms"] = over(1000);
-  std::sort(touch_us.begin(), touch_us.end());
-  std::sort(first_of_2mib_us.begin(), first_of_2mib_us.end());
-  state.counters["touch_us_p50"] = touch_us[touch_us.size() / 2];
-  state.counters["touch_us_p99"] = touch_us[touch_us.size() * 99 / 100];
-  state.counters["touch_us_max"] = touch_us.back();
-  state.counters["first_of_2MiB_us_p50"] = first_of_2mib_us[first_of_2mib_us.size() / 2];
+  state.counters["touch_us_p50"] = testing::Percentile(touch_us, 0.5);
+  state.counters["touch_us_p99"] = testing::Percentile(touch_us, 0.99);
+  state.counters["touch_us_max"] = testing::Percentile(touch_us, 1.0);
+  state.counters["first_of_2MiB_us_p50"] = testing::Percentile(first_of_2mib_us, 0.5);
 }
 
 }  // namespace
