@@ -176,8 +176,8 @@ TEST(BulkLoad, BadSnapshotsAnswerLikeApply) {
       {"key twice", {Group(2, std::nullopt, "moved-team"), Project(200, 1, 20, "app2")}},
       {"delete", {DeleteNamespace{4}, DeleteProject{999}}},
       {"runner link twice", {Link(2, 9, 1)}},
-      // The link pass looks ids up in an array over their range when it is
-      // dense, else in the id index: both, with ids below and above the rest.
+      // Ids below and above the rest, negative and far apart: the link pass
+      // finds parents and project namespaces by id whatever their spread.
       {"negative ids, dense", {Group(-3, std::nullopt, "neg"), Group(10, -3, "under-neg")}},
       {"sparse ids",
        {Group(9'000'000'000, 2, "far"), ProjectNamespace(-9'000'000'000, 9'000'000'000, "pn"),
