@@ -591,20 +591,22 @@ Status Replica::Worker::Bootstrap(PgConnection& repl, PgConnection& sql, Lsn* st
   const auto t_copied = std::chrono::steady_clock::now();
   SetState(have_index ? ReplicaState::kStale : ReplicaState::kLoading, "build");
   HierarchyIndexOptions index_options;
-  for (const RowChange& c : rows.value()) {
-    if (std::holds_alternative<UpsertNamespace>(c)) {
-      ++index_options.expected_namespaces;
-    } else if (std::holds_alternative<UpsertProject>(c)) {
-      ++index_options.expected_projects;
-    } else {
-      ++index_options.expected_runner_links;
+  for (const std::vector<RowChange>& piece : rows.value()) {
+    for (const RowChange& c : piece) {
+      if (std::holds_alternative<UpsertNamespace>(c)) {
+        ++index_options.expected_namespaces;
+      } else if (std::holds_alternative<UpsertProject>(c)) {
+        ++index_options.expected_projects;
+      } else {
+        ++index_options.expected_runner_links;
+      }
     }
   }
   auto fresh = std::make_shared<HierarchyIndex>(index_options);
   // Both left-right copies, laid out in pre-order (subtree walks read memory
   // in order), before anyone reads: the second is a copy of the first, not a
   // replay left for the first streamed transaction.
-  CANOPY_RETURN_IF_ERROR(fresh->BulkLoad(Transaction{*consistent, std::move(rows).value()}));
+  CANOPY_RETURN_IF_ERROR(fresh->BulkLoad(*consistent, std::move(rows).value()));
 #ifdef __GLIBC__
   // The copied rows and the pre-layout nodes are freed now: give the pages back.
   malloc_trim(0);

@@ -205,7 +205,7 @@ Status SnapshotLoader::RunWorker(const std::string& snapshot_name, std::atomic<s
   return conn.Exec("COMMIT", PGRES_COMMAND_OK).status();
 }
 
-Result<std::vector<RowChange>> SnapshotLoader::Copy(const std::string& snapshot_name) {
+Result<std::vector<std::vector<RowChange>>> SnapshotLoader::Copy(const std::string& snapshot_name) {
   CANOPY_RETURN_IF_ERROR(Plan(snapshot_name));
   const int workers =
       std::max(1, std::min<int>(options_.workers, static_cast<int>(pieces_.size())));
@@ -232,14 +232,9 @@ Result<std::vector<RowChange>> SnapshotLoader::Copy(const std::string& snapshot_
   }
   if (!first.ok()) return first;
 
-  size_t total = 0;
-  for (const Piece& p : pieces_) total += p.rows.size();
-  std::vector<RowChange> out;
-  out.reserve(total);
-  for (Piece& p : pieces_) {
-    for (RowChange& c : p.rows) out.push_back(std::move(c));
-    std::vector<RowChange>().swap(p.rows);
-  }
+  std::vector<std::vector<RowChange>> out;
+  out.reserve(pieces_.size());
+  for (Piece& p : pieces_) out.push_back(std::move(p.rows));
   return out;
 }
 

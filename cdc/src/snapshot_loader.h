@@ -48,11 +48,12 @@ class SnapshotLoader {
                  const WakePipe* wake);
 
   // Copies every mapped table as of `snapshot_name` and returns their rows as
-  // upserts (namespaces, projects, runner links; by id within each piece).
+  // upserts, one vector per piece (namespaces, projects, runner links; by id
+  // within each piece), for HierarchyIndex::BulkLoad to read in place.
   // Errors: kUnavailable (connection, cancel), kFailedPrecondition (SQL error,
   // e.g. a mapped column that does not exist, an expired snapshot), kDataLoss
   // (a malformed value).
-  Result<std::vector<RowChange>> Copy(const std::string& snapshot_name);
+  Result<std::vector<std::vector<RowChange>>> Copy(const std::string& snapshot_name);
 
   std::vector<TableLoadProgress> Progress() const;
 

@@ -4,9 +4,9 @@
 
 #include <algorithm>
 #include <new>
-#include <thread>
 
 #include "canopy/hierarchy_index.h"  // HierarchyIndexOptions
+#include "two_threads.h"
 
 namespace canopy::internal {
 
@@ -65,34 +65,41 @@ constexpr size_t kParallelPrepareChanges = 1 << 16;
 
 }  // namespace
 
-PreparedTransaction::PreparedTransaction(const Transaction& txn) : lsn(txn.commit_lsn) {
-  const size_t n = txn.changes.size();
+PreparedTransaction::PreparedTransaction(const Transaction& txn)
+    : PreparedTransaction(txn.commit_lsn, std::span(&txn.changes, 1)) {}
+
+PreparedTransaction::PreparedTransaction(Lsn at, std::span<const std::vector<RowChange>> pieces)
+    : lsn(at) {
+  size_t n = 0;
+  for (const std::vector<RowChange>& piece : pieces) n += piece.size();
   if (n < kParallelPrepareChanges) {
     ops.reserve(n);
-    for (const RowChange& change : txn.changes) ops.push_back(PrepareChange(change));
+    try {
+      for (const std::vector<RowChange>& piece : pieces) {
+        for (const RowChange& change : piece) ops.push_back(PrepareChange(change));
+      }
+    } catch (const std::bad_alloc&) {
+      ReleaseTexts(ops);  // the destructor does not run when a constructor throws
+      throw;
+    }
     return;
   }
   // Row texts are one allocation each: share the work with a second thread.
   ops.resize(n);  // empty NamespaceOps: nothing to release if a half fails
-  const size_t half = n / 2;
-  bool second_failed = false;
-  std::thread second([&] {
-    try {
-      for (size_t i = half; i < n; ++i) ops[i] = PrepareChange(txn.changes[i]);
-    } catch (const std::bad_alloc&) {
-      second_failed = true;
+  // Prepares the changes [begin, end) of the concatenation.
+  auto prepare = [&](size_t begin, size_t end) {
+    size_t first = 0;  // index of the piece's first change in the concatenation
+    for (const std::vector<RowChange>& piece : pieces) {
+      const size_t from = std::max(begin, first), to = std::min(end, first + piece.size());
+      for (size_t i = from; i < to; ++i) ops[i] = PrepareChange(piece[i - first]);
+      first += piece.size();
     }
-  });
-  bool first_failed = false;
+  };
   try {
-    for (size_t i = 0; i < half; ++i) ops[i] = PrepareChange(txn.changes[i]);
+    RunOnTwoThreads([&] { prepare(0, n / 2); }, [&] { prepare(n / 2, n); });
   } catch (const std::bad_alloc&) {
-    first_failed = true;
-  }
-  second.join();
-  if (first_failed || second_failed) {
     ReleaseTexts(ops);  // the destructor does not run when a constructor throws
-    throw std::bad_alloc();
+    throw;
   }
 }
 
@@ -594,7 +601,11 @@ void Forest::SetOwnProject(uint32_t pn, uint32_t project) {
 
 void Forest::BindOwnProject(uint32_t project, int64_t pn_id) {
   if (pn_id == kNoId) return;
-  uint32_t pn = FindNamespace(pn_id);
+  BindOwnProject(project, pn_id, FindNamespace(pn_id));
+}
+
+void Forest::BindOwnProject(uint32_t project, int64_t pn_id, uint32_t pn) {
+  if (pn_id == kNoId) return;
   if (pn != kNil && ns_[pn].own_project == kNil) {
     SetOwnProject(pn, project);
   } else {

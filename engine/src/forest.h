@@ -179,6 +179,10 @@ struct DeleteOp {
 };
 using Op = std::variant<NamespaceOp, ProjectOp, RunnerLinkRow, DeleteOp, TruncateTable>;
 
+// A snapshot's rows as the loader delivered them: pieces in order, read as
+// one transaction (their concatenation) without being concatenated.
+using RowPieces = std::vector<std::vector<RowChange>>;
+
 // A transaction ready to be applied to both copies. It holds one reference on
 // every row text it carries until it is destroyed.
 class PreparedTransaction {
@@ -186,12 +190,19 @@ class PreparedTransaction {
   // Big transactions (a snapshot) are prepared on two threads. Throws
   // std::bad_alloc, having released what it made.
   explicit PreparedTransaction(const Transaction& txn);
+  // The concatenation of `pieces` as one transaction at `at`.
+  PreparedTransaction(Lsn at, std::span<const std::vector<RowChange>> pieces);
   // A relayout (Forest::Compact) at the current LSN.
   struct CompactTag {};
   PreparedTransaction(CompactTag, Lsn at) : lsn(at), compact(true) {}
+  // A snapshot for an empty copy, read straight from the caller's rows
+  // (which must outlive this): built in passes when it can be (see
+  // Forest::BulkBuild), else prepared and applied as any transaction.
+  struct SnapshotTag {};
+  PreparedTransaction(SnapshotTag, Lsn at, const RowPieces* pieces) : lsn(at), snapshot(pieces) {}
   ~PreparedTransaction();
   PreparedTransaction(PreparedTransaction&& o) noexcept
-      : lsn(o.lsn), ops(std::move(o.ops)), compact(o.compact), bulk(o.bulk) {}
+      : lsn(o.lsn), ops(std::move(o.ops)), compact(o.compact), snapshot(o.snapshot) {}
   PreparedTransaction(const PreparedTransaction&) = delete;
   PreparedTransaction& operator=(const PreparedTransaction&) = delete;
   // Unrefs the texts of `ops` and empties it.
@@ -200,9 +211,7 @@ class PreparedTransaction {
   Lsn lsn;
   std::vector<Op> ops;
   bool compact = false;
-  // A snapshot for an empty copy: built in passes when it can be (see
-  // Forest::BulkBuild), else applied as any transaction.
-  bool bulk = false;
+  const RowPieces* snapshot = nullptr;  // not owned; ops is empty then
 };
 
 // A visibility_level held in 16 bits. GitLab's levels (0, 10, 20) fit; the
@@ -523,6 +532,8 @@ class Forest {
   // Binds `project` to project namespace `pn_id` (kNoId: none), or lists it
   // as waiting for it. REQUIRES: unbound.
   void BindOwnProject(uint32_t project, int64_t pn_id);
+  // The same with `pn` = FindNamespace(pn_id) already looked up.
+  void BindOwnProject(uint32_t project, int64_t pn_id, uint32_t pn);
   // From its project namespace (or waiting list); the next waiting project
   // takes its place.
   void UnbindOwnProject(uint32_t project);
@@ -554,10 +565,14 @@ class Forest {
   const SortedRuns* FindSortedRuns(uint32_t slot) const;
 
   // ---- snapshot build (forest_bulk.cc) ----
+  // Applies a snapshot (the concatenation of `pieces`) to this copy: through
+  // BulkBuild when it can, else prepared and applied by Apply's rules.
+  void ApplySnapshot(const RowPieces& pieces, Lsn lsn);
   // Builds this empty copy from upserts with unique keys, as Apply would.
   // Returns false, leaving the copy empty, when it cannot (not empty, a
   // delete or truncate, a repeated key, a cycle): Apply's rules decide then.
-  bool BulkBuild(std::span<const Op> ops);
+  // Throws std::bad_alloc.
+  bool BulkBuild(const RowPieces& pieces);
   bool ResetAfterFailedBulkBuild();  // empties the copy; returns false
 
   // ---- transaction application (forest_apply.cc) ----

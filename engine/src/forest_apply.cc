@@ -137,14 +137,12 @@ void Forest::Apply(const PreparedTransaction& txn, const Forest* other_copy) {
     Compact(other_copy);
     return;
   }
-  std::span<const Op> ops(txn.ops);
-  if (!ops.empty()) runs_match_rows_ = false;
-  if (txn.bulk && BulkBuild(ops)) {
-    if (txn.lsn > applied_lsn_) applied_lsn_ = txn.lsn;
-    if (!ops.empty()) ++transactions_applied_;
-    row_changes_applied_ += ops.size();
+  if (txn.snapshot != nullptr) {
+    ApplySnapshot(*txn.snapshot, txn.lsn);
     return;
   }
+  std::span<const Op> ops(txn.ops);
+  if (!ops.empty()) runs_match_rows_ = false;
   size_t start = 0;
   for (size_t i = 0; i < ops.size(); ++i) {
     if (auto* t = std::get_if<TruncateTable>(&ops[i])) {

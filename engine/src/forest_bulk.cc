@@ -4,10 +4,15 @@
 // key, a cycle check and an ancestor walk for the counters at every attach,
 // an ancestor walk for every project. A snapshot needs none of that: its keys
 // are unique and everything arrives at once. BulkBuild():
-//   1. makes the nodes, namespaces and projects (plus runner links) on two
-//      threads at once (each side only touches its own arrays and index);
-//   2. links every namespace under its parent (no counters yet) and every
-//      project into its namespace's list, binds project namespaces;
+//   1. makes the nodes straight from the loader's rows (no prepared ops in
+//      between), namespaces with their texts and projects (plus runner links)
+//      on two threads at once (each side only touches its own arrays and
+//      index);
+//   2. looks up every parent's, namespace's and project namespace's slot (on
+//      two threads: lookups only), then links every namespace under its
+//      parent (no counters yet) and every project into its namespace's list,
+//      binds project namespaces and gives each project its text (its project
+//      namespace's when equal, as Compact would share it);
 //   3. walks down from the tops once: children before parents (post-order),
 //      each node's subtree counters from its children's (one pass instead of
 //      a walk up per row). A namespace the walk does not reach sits on a
@@ -16,71 +21,77 @@
 // links, waiting lists, counters and anomaly counts; only the order within
 // child lists may differ, which no answer depends on (Compact() then lays
 // the copy out anyway).
-#include <thread>
-
 #include "forest.h"
+#include "two_threads.h"
 
 namespace canopy::internal {
 
 using Attachment = NsNode::Attachment;
 
-namespace {
-
-// The text a new row gets from the columns present (as Apply's creation does).
-RowText NewRowText(const RowText& incoming, bool has_name, bool has_path) {
-  const std::string_view name = has_name ? incoming.name() : std::string_view();
-  const std::string_view path = has_path ? incoming.path() : std::string_view();
-  if (incoming.Equals(name, path)) {
-    RowText shared = incoming;
-    shared.Ref();
-    return shared;
+void Forest::ApplySnapshot(const RowPieces& pieces, Lsn lsn) {
+  if (!BulkBuild(pieces)) {
+    Apply(PreparedTransaction(lsn, pieces));
+    return;
   }
-  return RowText::Make(name, path);
+  size_t rows = 0;
+  for (const std::vector<RowChange>& piece : pieces) rows += piece.size();
+  if (rows != 0) {
+    runs_match_rows_ = false;
+    ++transactions_applied_;
+  }
+  if (lsn > applied_lsn_) applied_lsn_ = lsn;
+  row_changes_applied_ += rows;
 }
 
-}  // namespace
-
-bool Forest::BulkBuild(std::span<const Op> ops) {
+bool Forest::BulkBuild(const RowPieces& pieces) {
   if (ns_by_id_.size() != 0 || project_by_id_.size() != 0 || !links_.empty()) return false;
   size_t namespace_rows = 0, project_rows = 0;
-  for (const Op& op : ops) {
-    if (std::holds_alternative<NamespaceOp>(op)) {
-      ++namespace_rows;
-    } else if (std::holds_alternative<ProjectOp>(op)) {
-      ++project_rows;
-    } else if (!std::holds_alternative<RunnerLinkRow>(op)) {
-      return false;  // deletes and truncates: Apply's rules
+  for (const std::vector<RowChange>& piece : pieces) {
+    for (const RowChange& change : piece) {
+      if (std::holds_alternative<UpsertNamespace>(change)) {
+        ++namespace_rows;
+      } else if (std::holds_alternative<UpsertProject>(change)) {
+        ++project_rows;
+      } else if (!std::holds_alternative<UpsertRunnerLink>(change)) {
+        return false;  // deletes and truncates: Apply's rules
+      }
     }
   }
 
-  // ---- 1. nodes, on two threads ----
+  // ---- 1. nodes and their texts, on two threads ----
   // The ids the slot links will encode once everything exists.
   std::vector<int64_t> parent_ids, namespace_ids, project_namespace_ids;
+  std::vector<const ProjectRow*> project_rows_of;  // by slot: texts come in step 2
   bool namespaces_unique = true, projects_unique = true;
-  uint64_t namespace_text_bytes = 0, project_text_bytes = 0;
+  uint64_t namespace_text_bytes = 0;
   auto build_namespaces = [&] {
     ns_.reserve(namespace_rows);
     ns_ids_.reserve(namespace_rows);
     ns_by_id_.Reserve(namespace_rows);
     parent_ids.reserve(namespace_rows);
-    for (const Op& op : ops) {
-      const auto* row = std::get_if<NamespaceOp>(&op);
-      if (row == nullptr) continue;
-      const uint32_t slot = AllocNamespace();
-      NsNode& n = ns_[slot];
-      ns_ids_[slot] = row->id;
-      parent_ids.push_back((row->present & NamespaceRow::kParentId) ? row->parent_id : kNoId);
-      n.type = (row->present & NamespaceRow::kType) ? row->type : NamespaceType::kUser;
-      SetNamespaceVisibility(
-          slot, (row->present & NamespaceRow::kVisibilityLevel) ? row->visibility_level : 20);
-      n.text = NewRowText(row->text, row->present & NamespaceRow::kName,
-                          row->present & NamespaceRow::kPath);
-      namespace_text_bytes += n.text.bytes();
-      const size_t before = ns_by_id_.size();
-      ns_by_id_.Insert(slot);
-      if (ns_by_id_.size() == before) {
-        namespaces_unique = false;
-        return;
+    for (const std::vector<RowChange>& piece : pieces) {
+      for (const RowChange& change : piece) {
+        const auto* upsert = std::get_if<UpsertNamespace>(&change);
+        if (upsert == nullptr) continue;
+        const NamespaceRow& row = upsert->row;
+        auto has = [&](NamespaceRow::Column c) { return (row.present & c) != 0; };
+        const uint32_t slot = AllocNamespace();
+        NsNode& n = ns_[slot];
+        ns_ids_[slot] = row.id;
+        parent_ids.push_back(has(NamespaceRow::kParentId) ? row.parent_id.value_or(kNoId) : kNoId);
+        n.type = has(NamespaceRow::kType) ? row.type : NamespaceType::kUser;
+        SetNamespaceVisibility(slot,
+                               has(NamespaceRow::kVisibilityLevel) ? row.visibility_level : 20);
+        // As Apply's creation: only the columns present.
+        n.text = RowText::Make(has(NamespaceRow::kName) ? row.name : std::string_view(),
+                               has(NamespaceRow::kPath) ? row.path : std::string_view());
+        namespace_text_bytes += n.text.bytes();
+        const size_t before = ns_by_id_.size();
+        ns_by_id_.Insert(slot);
+        if (ns_by_id_.size() == before) {
+          namespaces_unique = false;
+          return;
+        }
       }
     }
   };
@@ -90,64 +101,94 @@ bool Forest::BulkBuild(std::span<const Op> ops) {
     project_by_id_.Reserve(project_rows);
     namespace_ids.reserve(project_rows);
     project_namespace_ids.reserve(project_rows);
-    for (const Op& op : ops) {
-      if (const auto* link = std::get_if<RunnerLinkRow>(&op)) {
-        LinkRecord rec{link->id, 0, 0};
-        if (link->present & RunnerLinkRow::kRunnerId) rec.runner_id = link->runner_id;
-        if (link->present & RunnerLinkRow::kNamespaceId) rec.namespace_id = link->namespace_id;
-        if (!links_.insert(rec).second) {
+    project_rows_of.reserve(project_rows);
+    for (const std::vector<RowChange>& piece : pieces) {
+      for (const RowChange& change : piece) {
+        if (const auto* link = std::get_if<UpsertRunnerLink>(&change)) {
+          LinkRecord rec{link->row.id, 0, 0};
+          if (link->row.present & RunnerLinkRow::kRunnerId) rec.runner_id = link->row.runner_id;
+          if (link->row.present & RunnerLinkRow::kNamespaceId) {
+            rec.namespace_id = link->row.namespace_id;
+          }
+          if (!links_.insert(rec).second) {
+            projects_unique = false;
+            return;
+          }
+          continue;
+        }
+        const auto* upsert = std::get_if<UpsertProject>(&change);
+        if (upsert == nullptr) continue;
+        const ProjectRow& row = upsert->row;
+        auto has = [&](ProjectRow::Column c) { return (row.present & c) != 0; };
+        const uint32_t slot = AllocProject();
+        ProjNode& p = projects_[slot];
+        project_ids_[slot] = row.id;
+        namespace_ids.push_back(has(ProjectRow::kNamespaceId) ? row.namespace_id : 0);
+        project_namespace_ids.push_back(has(ProjectRow::kProjectNamespaceId)
+                                            ? row.project_namespace_id.value_or(kNoId)
+                                            : kNoId);
+        p.archived = has(ProjectRow::kArchived) && row.archived;
+        p.pending_delete = has(ProjectRow::kPendingDelete) && row.pending_delete;
+        SetProjectVisibility(slot, has(ProjectRow::kVisibilityLevel) ? row.visibility_level : 0);
+        project_rows_of.push_back(&row);
+        const size_t before = project_by_id_.size();
+        project_by_id_.Insert(slot);
+        if (project_by_id_.size() == before) {
           projects_unique = false;
           return;
         }
-        continue;
-      }
-      const auto* row = std::get_if<ProjectOp>(&op);
-      if (row == nullptr) continue;
-      const uint32_t slot = AllocProject();
-      ProjNode& p = projects_[slot];
-      project_ids_[slot] = row->id;
-      auto has = [&](ProjectRow::Column c) { return (row->present & c) != 0; };
-      namespace_ids.push_back(has(ProjectRow::kNamespaceId) ? row->namespace_id : 0);
-      project_namespace_ids.push_back(
-          has(ProjectRow::kProjectNamespaceId) ? row->project_namespace_id : kNoId);
-      p.archived = has(ProjectRow::kArchived) && row->archived;
-      p.pending_delete = has(ProjectRow::kPendingDelete) && row->pending_delete;
-      SetProjectVisibility(slot, has(ProjectRow::kVisibilityLevel) ? row->visibility_level : 0);
-      p.text = NewRowText(row->text, has(ProjectRow::kName), has(ProjectRow::kPath));
-      project_text_bytes += p.text.bytes();
-      const size_t before = project_by_id_.size();
-      project_by_id_.Insert(slot);
-      if (project_by_id_.size() == before) {
-        projects_unique = false;
-        return;
       }
     }
   };
-  {
-    std::thread projects_thread(build_projects);
-    build_namespaces();
-    projects_thread.join();
-  }
-  string_bytes_ += namespace_text_bytes + project_text_bytes;
+  RunOnTwoThreads(build_namespaces, build_projects);
+  string_bytes_ += namespace_text_bytes;
   if (!namespaces_unique || !projects_unique) return ResetAfterFailedBulkBuild();
 
   // ---- 2. links ----
+  // First every parent's, namespace's and project namespace's slot: lookups
+  // only (the id indexes are not written here), on two threads.
   const uint32_t namespace_slots = static_cast<uint32_t>(ns_.size());
+  const uint32_t project_slots = static_cast<uint32_t>(projects_.size());
+  std::vector<uint32_t> parent_slots(namespace_slots), namespace_slots_of(project_slots),
+      project_namespace_slots(project_slots);
+  RunOnTwoThreads(
+      [&] {
+        for (uint32_t slot = 0; slot < namespace_slots; ++slot) {
+          parent_slots[slot] = parent_ids[slot] == kNoId ? kNil : FindNamespace(parent_ids[slot]);
+        }
+      },
+      [&] {
+        for (uint32_t slot = 0; slot < project_slots; ++slot) {
+          namespace_slots_of[slot] = FindNamespace(namespace_ids[slot]);
+          const int64_t pn_id = project_namespace_ids[slot];
+          project_namespace_slots[slot] = pn_id == kNoId ? kNil : FindNamespace(pn_id);
+        }
+      });
+  // Then the links, in slot order: each touches a parent at random, so the
+  // parent a few rows ahead is fetched meanwhile.
+  constexpr uint32_t kAhead = 16;
   for (uint32_t slot = 0; slot < namespace_slots; ++slot) {
-    const int64_t parent_id = parent_ids[slot];
-    const uint32_t parent = parent_id == kNoId ? kNil : FindNamespace(parent_id);
+    if (slot + kAhead < namespace_slots && parent_slots[slot + kAhead] != kNil) {
+      __builtin_prefetch(&ns_[parent_slots[slot + kAhead]], 1);
+    }
+    const uint32_t parent = parent_slots[slot];
     if (parent == kNil || parent == slot) {
       // A root or an orphan (Attach's bookkeeping); a node naming itself is a cycle.
       if (parent == slot) return ResetAfterFailedBulkBuild();
-      Attach(slot, parent_id, /*has_fallback=*/false, kNoId);
+      Attach(slot, parent_ids[slot], /*has_fallback=*/false, kNoId);
       continue;
     }
     PushChild(parent, slot);
   }
-  const uint32_t project_slots = static_cast<uint32_t>(projects_.size());
   for (uint32_t slot = 0; slot < project_slots; ++slot) {
+    if (slot + kAhead < project_slots) {
+      for (uint32_t ahead :
+           {namespace_slots_of[slot + kAhead], project_namespace_slots[slot + kAhead]}) {
+        if (ahead != kNil) __builtin_prefetch(&ns_[ahead], 1);
+      }
+    }
     ProjNode& p = projects_[slot];
-    const uint32_t ns = FindNamespace(namespace_ids[slot]);
+    const uint32_t ns = namespace_slots_of[slot];
     if (ns == kNil) {
       LinkProject(slot, namespace_ids[slot]);  // an orphan: no counter to update
     } else {
@@ -157,7 +198,21 @@ bool Forest::BulkBuild(std::span<const Op> ops) {
       if (n.first_project != kNil) projects_[n.first_project].prev = slot;
       n.first_project = slot;
     }
-    BindOwnProject(slot, project_namespace_ids[slot]);
+    BindOwnProject(slot, project_namespace_ids[slot], project_namespace_slots[slot]);
+    // The text: its project namespace's when it owns one with the same name
+    // and path (GitLab keeps them so), as Compact's ShareProjectTexts would
+    // make it, without making a copy first.
+    const ProjectRow& row = *project_rows_of[slot];
+    const std::string_view name = (row.present & ProjectRow::kName) ? row.name : std::string_view();
+    const std::string_view path = (row.present & ProjectRow::kPath) ? row.path : std::string_view();
+    const uint32_t own_pn = project_pn_slots_[slot];
+    if (own_pn != kNil && ns_[own_pn].text.Equals(name, path)) {
+      p.text = ns_[own_pn].text;
+      p.text.Ref();
+    } else {
+      p.text = RowText::Make(name, path);
+    }
+    string_bytes_ += p.text.bytes();  // counted for each row that uses it
   }
 
   // ---- 3. counters, children before parents ----

@@ -16,6 +16,7 @@
 #include <algorithm>
 
 #include "forest.h"
+#include "two_threads.h"
 
 namespace canopy::internal {
 
@@ -102,33 +103,40 @@ void Forest::Compact(const Forest* other_copy) {
   auto remap = [](uint32_t slot, const std::vector<uint32_t>& to) {
     return slot == kNil ? kNil : to[slot];
   };
+  // The namespace side and the project side on two threads (each reads the
+  // old arrays and the maps, and writes only its own new arrays).
   BigArray<NsNode> nodes;
   BigArray<int64_t> ns_ids;
-  nodes.reserve(order.size());  // segmented: later growth copies nothing
-  ns_ids.reserve(order.size());
-  for (uint32_t old : order) {
-    ns_ids.push_back(ns_ids_[old]);
-    NsNode n = ns_[old];
-    n.parent = remap(n.parent, new_of);
-    n.own_project = remap(n.own_project, new_project_of);
-    n.first_child = n.first_pn_child = n.prev_sibling = n.next_sibling = kNil;
-    n.first_project = kNil;
-    nodes.push_back(n);
-  }
   BigArray<ProjNode> projects;
   BigArray<int64_t> project_ids;
   BigArray<uint32_t> project_pn_slots;
-  projects.reserve(project_order.size());
-  project_ids.reserve(project_order.size());
-  project_pn_slots.reserve(project_order.size());
-  for (uint32_t old : project_order) {
-    project_ids.push_back(project_ids_[old]);
-    project_pn_slots.push_back(remap(project_pn_slots_[old], new_of));
-    ProjNode p = projects_[old];
-    p.ns = remap(p.ns, new_of);
-    p.prev = p.next = kNil;
-    projects.push_back(p);
-  }
+  auto gather_namespaces = [&] {
+    nodes.reserve(order.size());  // segmented: later growth copies nothing
+    ns_ids.reserve(order.size());
+    for (uint32_t old : order) {
+      ns_ids.push_back(ns_ids_[old]);
+      NsNode n = ns_[old];
+      n.parent = remap(n.parent, new_of);
+      n.own_project = remap(n.own_project, new_project_of);
+      n.first_child = n.first_pn_child = n.prev_sibling = n.next_sibling = kNil;
+      n.first_project = kNil;
+      nodes.push_back(n);
+    }
+  };
+  auto gather_projects = [&] {
+    projects.reserve(project_order.size());
+    project_ids.reserve(project_order.size());
+    project_pn_slots.reserve(project_order.size());
+    for (uint32_t old : project_order) {
+      project_ids.push_back(project_ids_[old]);
+      project_pn_slots.push_back(remap(project_pn_slots_[old], new_of));
+      ProjNode p = projects_[old];
+      p.ns = remap(p.ns, new_of);
+      p.prev = p.next = kNil;
+      projects.push_back(p);
+    }
+  };
+  RunOnTwoThreads(gather_namespaces, gather_projects);
   // Lists in slot order: append at the tail.
   std::vector<uint32_t> tail_child(nodes.size(), kNil), tail_pn(nodes.size(), kNil);
   for (uint32_t s = 0; s < nodes.size(); ++s) {
@@ -327,34 +335,49 @@ void Forest::BuildSortedRuns() {
 }
 
 void Forest::CopyFrom(const Forest& other) {
-  ns_ = other.ns_;
-  ns_ids_ = other.ns_ids_;
-  projects_ = other.projects_;
-  project_ids_ = other.project_ids_;
-  project_pn_slots_ = other.project_pn_slots_;
-  layout_ = other.layout_;
-  sorted_runs_ = other.sorted_runs_;         // immutable: shared
+  // The namespace side and the project side on two threads. The id indexes
+  // hash through this copy's own arrays: they are rebuilt, not copied.
+  auto copy_namespaces = [&] {
+    ns_ = other.ns_;
+    ns_ids_ = other.ns_ids_;
+    layout_ = other.layout_;
+    free_ns_ = other.free_ns_;
+    ns_by_id_.Clear();
+    ns_by_id_.Reserve(other.ns_by_id_.size());
+    other.ns_by_id_.ForEach([&](uint32_t s) { ns_by_id_.Insert(s); });
+    roots_by_path_.CopyFrom(other.roots_by_path_);  // hashes this copy's (equal) texts
+    waiting_children_ = other.waiting_children_;
+    loose_parent_ids_ = other.loose_parent_ids_;
+    wide_ns_visibility_ = other.wide_ns_visibility_;
+  };
+  auto copy_projects = [&] {
+    projects_ = other.projects_;
+    project_ids_ = other.project_ids_;
+    project_pn_slots_ = other.project_pn_slots_;
+    free_projects_ = other.free_projects_;
+    project_by_id_.Clear();
+    project_by_id_.Reserve(other.project_by_id_.size());
+    other.project_by_id_.ForEach([&](uint32_t p) { project_by_id_.Insert(p); });
+    links_ = other.links_;
+    waiting_projects_ = other.waiting_projects_;
+    waiting_own_project_ = other.waiting_own_project_;
+    loose_namespace_ids_ = other.loose_namespace_ids_;
+    loose_project_namespace_ids_ = other.loose_project_namespace_ids_;
+    wide_project_visibility_ = other.wide_project_visibility_;
+  };
+  try {
+    RunOnTwoThreads(copy_namespaces, copy_projects);
+  } catch (const std::bad_alloc&) {
+    // Keep no text whose reference was not taken (the destructor drops them).
+    BigArray<NsNode>().swap(ns_);
+    BigArray<ProjNode>().swap(projects_);
+    throw;
+  }
+  // The texts' references on this thread: a project and its project
+  // namespace share one counter.
   for (const NsNode& n : ns_) n.text.Ref();  // free slots hold no text
   for (const ProjNode& p : projects_) p.text.Ref();
-  free_ns_ = other.free_ns_;
-  free_projects_ = other.free_projects_;
-  // The id indexes hash through this copy's own node vectors: rebuild them.
-  ns_by_id_.Clear();
-  ns_by_id_.Reserve(other.ns_by_id_.size());
-  other.ns_by_id_.ForEach([&](uint32_t s) { ns_by_id_.Insert(s); });
-  project_by_id_.Clear();
-  project_by_id_.Reserve(other.project_by_id_.size());
-  other.project_by_id_.ForEach([&](uint32_t p) { project_by_id_.Insert(p); });
-  links_ = other.links_;
-  roots_by_path_.CopyFrom(other.roots_by_path_);  // hashes this copy's (equal) texts
-  waiting_children_ = other.waiting_children_;
-  waiting_projects_ = other.waiting_projects_;
-  waiting_own_project_ = other.waiting_own_project_;
-  loose_parent_ids_ = other.loose_parent_ids_;
-  loose_namespace_ids_ = other.loose_namespace_ids_;
-  loose_project_namespace_ids_ = other.loose_project_namespace_ids_;
-  wide_ns_visibility_ = other.wide_ns_visibility_;
-  wide_project_visibility_ = other.wide_project_visibility_;
+  sorted_runs_ = other.sorted_runs_;  // immutable: shared
   applied_lsn_ = other.applied_lsn_;
   orphan_namespaces_ = other.orphan_namespaces_;
   orphan_projects_ = other.orphan_projects_;

@@ -329,6 +329,16 @@ Status HierarchyIndex::Compact() {
 }
 
 Status HierarchyIndex::BulkLoad(Transaction snapshot) {
+  std::vector<std::vector<RowChange>> pieces;
+  try {
+    pieces.push_back(std::move(snapshot.changes));
+  } catch (const std::bad_alloc&) {
+    return Status::ResourceExhausted("out of memory preparing a transaction");
+  }
+  return BulkLoad(snapshot.commit_lsn, std::move(pieces));
+}
+
+Status HierarchyIndex::BulkLoad(Lsn at, std::vector<std::vector<RowChange>> pieces) {
   std::lock_guard<std::mutex> lock(writer_mutex_);
   if (Status s = CheckWritable(); !s.ok()) return s;
   if (publishes_.load(std::memory_order_relaxed) != 0 || !pending_.empty()) {
@@ -336,17 +346,18 @@ Status HierarchyIndex::BulkLoad(Transaction snapshot) {
   }
   std::vector<PreparedTransaction> prepared;
   try {
-    prepared.emplace_back(snapshot);
-    prepared.back().bulk = true;
-    prepared.emplace_back(PreparedTransaction::CompactTag{}, snapshot.commit_lsn);
+    // Read in place by the build: nothing is prepared or copied up front.
+    prepared.emplace_back(PreparedTransaction::SnapshotTag{}, at, &pieces);
+    prepared.emplace_back(PreparedTransaction::CompactTag{}, at);
   } catch (const std::bad_alloc&) {
     return Status::ResourceExhausted("out of memory preparing a transaction");
   }
-  snapshot.changes.clear();
   // Builds and publishes one copy; the other is left with the two to replay.
   if (Status s = PublishPrepared(prepared); !s.ok()) return s;
   // Instead, copy the published copy onto the other one once its readers
-  // (of the empty index) have left it.
+  // (of the empty index) have left it. (pending_ points into `pieces`: it
+  // must not outlive this call, even when the copy fails.)
+  pending_.clear();
   const int stale = 1 - left_right_.load(std::memory_order_seq_cst);
   WaitForReadersToLeave(stale);
   try {
@@ -355,7 +366,6 @@ Status HierarchyIndex::BulkLoad(Transaction snapshot) {
     failed_ = true;  // the copy is half-made: readers keep the published one, writes stop
     return Status::ResourceExhausted("out of memory copying the index; it is read-only now");
   }
-  pending_.clear();
   return Status::Ok();
 }
 

@@ -246,6 +246,10 @@ class HierarchyIndex {
   // replay). Errors: kFailedPrecondition if anything was applied before;
   // otherwise as Apply.
   Status BulkLoad(Transaction snapshot);
+  // The same for a snapshot delivered in pieces (a parallel loader's, in
+  // order): its rows are the pieces' concatenation, read where they are
+  // (never concatenated, nor prepared as a whole up front).
+  Status BulkLoad(Lsn at, std::vector<std::vector<RowChange>> pieces);
 
   // ---- readers (any thread, wait-free) ----
   ReadView Read() const;
