@@ -93,8 +93,10 @@ Status SnapshotLoader::Plan(const std::string& snapshot_name) {
         if (static_cast<uint64_t>(hi - lo) + 1 < static_cast<uint64_t>(pieces)) pieces = 1;
       }
     }
+    const uint64_t expected_rows =
+        estimated > 0 ? static_cast<uint64_t>(estimated) / static_cast<uint64_t>(pieces) : 0;
     if (pieces == 1) {
-      pieces_.push_back({t, "COPY (" + select + ") TO STDOUT", {}});
+      pieces_.push_back({t, "COPY (" + select + ") TO STDOUT", expected_rows, {}});
     } else {
       const uint64_t span = static_cast<uint64_t>(hi - lo) + 1;
       const uint64_t step =
@@ -107,7 +109,8 @@ Status SnapshotLoader::Plan(const std::string& snapshot_name) {
           const int64_t b = a + static_cast<int64_t>(step);
           where += (where.empty() ? "" : " AND ") + key + " < " + std::to_string(b);
         }
-        pieces_.push_back({t, "COPY (" + select + " WHERE " + where + ") TO STDOUT", {}});
+        pieces_.push_back(
+            {t, "COPY (" + select + " WHERE " + where + ") TO STDOUT", expected_rows, {}});
       }
     }
     counters.pieces_left.store(pieces);
@@ -136,6 +139,12 @@ Status SnapshotLoader::CopyPiece(PgConnection& conn, Piece& piece, std::atomic<b
       return conn.Error(piece.sql, r.get());
   }
 
+  // Room for the rows the estimate promises (and a little more, but no more
+  // than twice a planned piece, in case the estimate is stale), so that the
+  // piece is not moved while it grows; pages the rows never fill are not
+  // touched.
+  piece.rows.reserve(static_cast<size_t>(
+      std::min<uint64_t>(piece.expected_rows + piece.expected_rows / 8, 2 * options_.split_rows)));
   std::vector<FieldValue> line_fields;
   std::string scratch;
   std::vector<FieldValue> fields(static_cast<size_t>(FieldCount(piece.table)));

@@ -61,6 +61,7 @@ class SnapshotLoader {
   struct Piece {
     Table table;
     std::string sql;
+    uint64_t expected_rows = 0;  // from the table's estimate; 0 if unknown
     std::vector<RowChange> rows;
   };
   struct TableCounters {

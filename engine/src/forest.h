@@ -556,6 +556,9 @@ class Forest {
   // same name and path (GitLab keeps them so): one allocation for both rows
   // (string_bytes_ keeps counting it for each). Part of Compact.
   void ShareProjectTexts();
+  // Compact's new order of the slots (see LayoutOrder below).
+  struct LayoutOrder;
+  LayoutOrder ComputeLayoutOrder() const;
   // Compact's last step: sorted_runs_ for the biggest laid-out subtrees.
   void BuildSortedRuns();
   // Or that step as a share of `other`'s runs, when they are the ones
@@ -647,6 +650,20 @@ class Forest {
   // No row has changed since the last Compact made sorted_runs_ (every
   // Apply with changes clears it): only then may the other copy share them.
   bool runs_match_rows_ = false;
+  // Compact's new order of the slots: user/group namespaces in pre-order,
+  // then project namespaces by parent, then projects by namespace.
+  struct LayoutOrder {
+    std::vector<uint32_t> order;           // new namespace slot -> old
+    std::vector<uint32_t> new_of;          // old namespace slot -> new; kNil: free
+    size_t placed_groups = 0;              // order[0, placed_groups): users and groups
+    size_t reached = 0;                    // order[0, reached): reached from a top
+    std::vector<LayoutEntry> layout;       // pns and projects filled in
+    std::vector<uint32_t> project_order;   // new project slot -> old
+    std::vector<uint32_t> new_project_of;  // old project slot -> new; kNil: free
+  };
+  // The layout order BulkBuild computed (for its counters) for the Compact
+  // that follows it; every Apply with changes drops it. Not copied.
+  std::unique_ptr<LayoutOrder> bulk_layout_order_;
   LinkTable links_;
   // True roots (parent_id NULL) by path ignoring ASCII case, for Resolve
   // (exact-case lookups filter the list Find gives).

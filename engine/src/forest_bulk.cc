@@ -13,10 +13,12 @@
 //      parent (no counters yet) and every project into its namespace's list,
 //      binds project namespaces and gives each project its text (its project
 //      namespace's when equal, as Compact would share it);
-//   3. walks down from the tops once: children before parents (post-order),
+//   3. walks down from the tops once, computing Compact's order (each node
+//      after its parent), then reads it backwards, children before parents:
 //      each node's subtree counters from its children's (one pass instead of
 //      a walk up per row). A namespace the walk does not reach sits on a
-//      cycle: the snapshot then goes through Apply's rules instead.
+//      cycle: the snapshot then goes through Apply's rules instead. The
+//      order is kept for the Compact that follows (the walk is not redone).
 // The result is the state Apply() would reach for the same rows: same nodes,
 // links, waiting lists, counters and anomaly counts; only the order within
 // child lists may differ, which no answer depends on (Compact() then lays
@@ -216,22 +218,12 @@ bool Forest::BulkBuild(const RowPieces& pieces) {
   }
 
   // ---- 3. counters, children before parents ----
-  std::vector<uint32_t> stack, post_order;
-  post_order.reserve(namespace_slots);
-  for (uint32_t top = 0; top < namespace_slots; ++top) {
-    if (ns_[top].parent != kNil) continue;
-    stack.push_back(top);
-    while (!stack.empty()) {
-      const uint32_t x = stack.back();
-      stack.pop_back();
-      post_order.push_back(x);  // pre-order; reversed below
-      for (uint32_t head : {ns_[x].first_child, ns_[x].first_pn_child}) {
-        for (uint32_t c = head; c != kNil; c = ns_[c].next_sibling) stack.push_back(c);
-      }
-    }
-  }
-  if (post_order.size() != namespace_slots) return ResetAfterFailedBulkBuild();  // a cycle
-  for (auto it = post_order.rbegin(); it != post_order.rend(); ++it) {
+  // Compact's order (each node after its parent) read backwards, kept for
+  // the Compact that follows. A node no top reaches sits on a cycle.
+  auto layout_order = std::make_unique<LayoutOrder>(ComputeLayoutOrder());
+  if (layout_order->reached != namespace_slots) return ResetAfterFailedBulkBuild();
+  const std::vector<uint32_t>& order = layout_order->order;
+  for (auto it = order.rbegin(); it != order.rend(); ++it) {
     NsNode& n = ns_[*it];
     if (n.type == NamespaceType::kGroup) {  // a group's own projects count in its subtree
       uint32_t own = 0, own_unarchived = 0;
@@ -247,6 +239,7 @@ bool Forest::BulkBuild(const RowPieces& pieces) {
     p.sub_projects += c.projects;
     p.sub_unarchived += c.unarchived;
   }
+  bulk_layout_order_ = std::move(layout_order);
   return true;
 }
 

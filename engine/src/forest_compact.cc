@@ -22,11 +22,13 @@ namespace canopy::internal {
 
 using Attachment = NsNode::Attachment;
 
-void Forest::Compact(const Forest* other_copy) {
+Forest::LayoutOrder Forest::ComputeLayoutOrder() const {
+  LayoutOrder lo;
   const size_t ns_slots = ns_.size();
-  std::vector<uint32_t> order;  // new slot -> old slot
+  std::vector<uint32_t>& order = lo.order;
   order.reserve(ns_by_id_.size());
-  std::vector<uint32_t> new_of(ns_slots, kNil);  // old slot -> new slot
+  std::vector<uint32_t>& new_of = lo.new_of;
+  new_of.assign(ns_slots, kNil);
   std::vector<uint32_t> stack;
   auto place = [&](uint32_t old) {
     new_of[old] = static_cast<uint32_t>(order.size());
@@ -58,7 +60,9 @@ void Forest::Compact(const Forest* other_copy) {
   }
   // 2. Project namespaces by parent, then project-namespace tops.
   const size_t placed_groups = order.size();
-  std::vector<LayoutEntry> layout(placed_groups + 1);
+  lo.placed_groups = placed_groups;
+  std::vector<LayoutEntry>& layout = lo.layout;
+  layout.resize(placed_groups + 1);
   for (size_t i = 0; i < placed_groups; ++i) {
     layout[i].pns = static_cast<uint32_t>(order.size());
     for (uint32_t c = ns_[order[i]].first_pn_child; c != kNil; c = ns_[c].next_sibling) {
@@ -70,15 +74,17 @@ void Forest::Compact(const Forest* other_copy) {
     if (is_top(ns_[s]) && ns_[s].type == NamespaceType::kProject) place_from(s, /*with_pns=*/true);
   }
   // Defensive: every live node has been reached from a top; keep any other.
+  lo.reached = order.size();
   for (uint32_t s = 0; s < ns_slots; ++s) {
     if (ns_[s].attachment != Attachment::kFree && new_of[s] == kNil) place(s);
   }
 
   // 3. Projects by namespace (new order), then the orphans.
   const size_t project_slots = projects_.size();
-  std::vector<uint32_t> project_order;
+  std::vector<uint32_t>& project_order = lo.project_order;
   project_order.reserve(project_by_id_.size());
-  std::vector<uint32_t> new_project_of(project_slots, kNil);
+  std::vector<uint32_t>& new_project_of = lo.new_project_of;
+  new_project_of.assign(project_slots, kNil);
   for (size_t i = 0; i < order.size(); ++i) {
     if (i <= placed_groups) layout[i].projects = static_cast<uint32_t>(project_order.size());
     const uint32_t old_ns = order[i];
@@ -97,6 +103,24 @@ void Forest::Compact(const Forest* other_copy) {
       project_order.push_back(p);
     }
   }
+  return lo;
+}
+
+void Forest::Compact(const Forest* other_copy) {
+  // The order BulkBuild computed for these rows, or a fresh one.
+  LayoutOrder lo;
+  if (bulk_layout_order_) {
+    lo = std::move(*bulk_layout_order_);
+    bulk_layout_order_.reset();
+  } else {
+    lo = ComputeLayoutOrder();
+  }
+  const std::vector<uint32_t>& order = lo.order;
+  const std::vector<uint32_t>& new_of = lo.new_of;
+  const std::vector<uint32_t>& project_order = lo.project_order;
+  const std::vector<uint32_t>& new_project_of = lo.new_project_of;
+  const size_t placed_groups = lo.placed_groups;
+  std::vector<LayoutEntry>& layout = lo.layout;
 
   // Build the new arrays. Texts move with their nodes (no reference change:
   // the old vectors are dropped without releasing them).
