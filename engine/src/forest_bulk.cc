@@ -5,14 +5,14 @@
 // an ancestor walk for every project. A snapshot needs none of that: its keys
 // are unique and everything arrives at once. BulkBuild():
 //   1. makes the nodes straight from the loader's rows (no prepared ops in
-//      between), namespaces with their texts and projects (plus runner links)
-//      on two threads at once (each side only touches its own arrays and
-//      index);
+//      between), namespaces and projects (plus runner links) on two threads
+//      at once (each side only touches its own arrays and index);
 //   2. looks up every parent's, namespace's and project namespace's slot (on
-//      two threads: lookups only), then links every namespace under its
-//      parent (no counters yet) and every project into its namespace's list,
-//      binds project namespaces and gives each project its text (its project
-//      namespace's when equal, as Compact would share it);
+//      two threads: lookups only; the namespaces' texts are made meanwhile),
+//      then links every namespace under its parent (no counters yet) and
+//      every project into its namespace's list, binds project namespaces and
+//      gives each project its text (its project namespace's when equal, as
+//      Compact would share it);
 //   3. walks down from the tops once, computing Compact's order (each node
 //      after its parent), then reads it backwards, children before parents:
 //      each node's subtree counters from its children's (one pass instead of
@@ -60,10 +60,13 @@ bool Forest::BulkBuild(const RowPieces& pieces) {
     }
   }
 
-  // ---- 1. nodes and their texts, on two threads ----
+  // ---- 1. nodes, on two threads ----
   // The ids the slot links will encode once everything exists.
   std::vector<int64_t> parent_ids, namespace_ids, project_namespace_ids;
-  std::vector<const ProjectRow*> project_rows_of;  // by slot: texts come in step 2
+  // The rows by slot: texts are made in step 2, where they balance the work
+  // of the two threads.
+  std::vector<const NamespaceRow*> namespace_rows_of;
+  std::vector<const ProjectRow*> project_rows_of;
   bool namespaces_unique = true, projects_unique = true;
   uint64_t namespace_text_bytes = 0;
   auto build_namespaces = [&] {
@@ -71,6 +74,7 @@ bool Forest::BulkBuild(const RowPieces& pieces) {
     ns_ids_.reserve(namespace_rows);
     ns_by_id_.Reserve(namespace_rows);
     parent_ids.reserve(namespace_rows);
+    namespace_rows_of.reserve(namespace_rows);
     for (const std::vector<RowChange>& piece : pieces) {
       for (const RowChange& change : piece) {
         const auto* upsert = std::get_if<UpsertNamespace>(&change);
@@ -84,10 +88,7 @@ bool Forest::BulkBuild(const RowPieces& pieces) {
         n.type = has(NamespaceRow::kType) ? row.type : NamespaceType::kUser;
         SetNamespaceVisibility(slot,
                                has(NamespaceRow::kVisibilityLevel) ? row.visibility_level : 20);
-        // As Apply's creation: only the columns present.
-        n.text = RowText::Make(has(NamespaceRow::kName) ? row.name : std::string_view(),
-                               has(NamespaceRow::kPath) ? row.path : std::string_view());
-        namespace_text_bytes += n.text.bytes();
+        namespace_rows_of.push_back(&row);
         const size_t before = ns_by_id_.size();
         ns_by_id_.Insert(slot);
         if (ns_by_id_.size() == before) {
@@ -143,12 +144,12 @@ bool Forest::BulkBuild(const RowPieces& pieces) {
     }
   };
   RunOnTwoThreads(build_namespaces, build_projects);
-  string_bytes_ += namespace_text_bytes;
   if (!namespaces_unique || !projects_unique) return ResetAfterFailedBulkBuild();
 
   // ---- 2. links ----
-  // First every parent's, namespace's and project namespace's slot: lookups
-  // only (the id indexes are not written here), on two threads.
+  // First every parent's, namespace's and project namespace's slot (lookups
+  // only: the id indexes are not written here) and the namespaces' texts, on
+  // two threads.
   const uint32_t namespace_slots = static_cast<uint32_t>(ns_.size());
   const uint32_t project_slots = static_cast<uint32_t>(projects_.size());
   std::vector<uint32_t> parent_slots(namespace_slots), namespace_slots_of(project_slots),
@@ -157,6 +158,12 @@ bool Forest::BulkBuild(const RowPieces& pieces) {
       [&] {
         for (uint32_t slot = 0; slot < namespace_slots; ++slot) {
           parent_slots[slot] = parent_ids[slot] == kNoId ? kNil : FindNamespace(parent_ids[slot]);
+          // As Apply's creation: only the columns present.
+          const NamespaceRow& row = *namespace_rows_of[slot];
+          RowText& text = ns_[slot].text;
+          text = RowText::Make((row.present & NamespaceRow::kName) ? row.name : std::string_view(),
+                               (row.present & NamespaceRow::kPath) ? row.path : std::string_view());
+          namespace_text_bytes += text.bytes();
         }
       },
       [&] {
@@ -166,6 +173,7 @@ bool Forest::BulkBuild(const RowPieces& pieces) {
           project_namespace_slots[slot] = pn_id == kNoId ? kNil : FindNamespace(pn_id);
         }
       });
+  string_bytes_ += namespace_text_bytes;
   // Then the links, in slot order: each touches a parent at random, so the
   // parent a few rows ahead is fetched meanwhile.
   constexpr uint32_t kAhead = 16;
