@@ -139,10 +139,10 @@ Status SnapshotLoader::CopyPiece(PgConnection& conn, Piece& piece, std::atomic<b
       return conn.Error(piece.sql, r.get());
   }
 
-  // Room for the rows the estimate promises (and a little more, but no more
-  // than twice a planned piece, in case the estimate is stale), so that the
-  // piece is not moved while it grows; pages the rows never fill are not
-  // touched.
+  // Room for the rows the estimate promises (and an eighth more, but never
+  // more than twice the planned piece size, split_rows, in case the estimate
+  // is stale), so that the piece is not moved while it grows; pages the rows
+  // never fill are not touched.
   piece.rows.reserve(static_cast<size_t>(
       std::min<uint64_t>(piece.expected_rows + piece.expected_rows / 8, 2 * options_.split_rows)));
   std::vector<FieldValue> line_fields;

@@ -196,10 +196,11 @@ class PreparedTransaction {
   struct CompactTag {};
   PreparedTransaction(CompactTag, Lsn at) : lsn(at), compact(true) {}
   // A snapshot for an empty copy, read straight from the caller's rows
-  // (which must outlive this): built in passes when it can be (see
-  // Forest::BulkBuild), else prepared and applied as any transaction.
+  // (which must outlive this; the build empties them once it no longer
+  // needs them): built in passes when it can be (see Forest::BulkBuild),
+  // else prepared and applied as any transaction.
   struct SnapshotTag {};
-  PreparedTransaction(SnapshotTag, Lsn at, const RowPieces* pieces) : lsn(at), snapshot(pieces) {}
+  PreparedTransaction(SnapshotTag, Lsn at, RowPieces* pieces) : lsn(at), snapshot(pieces) {}
   ~PreparedTransaction();
   PreparedTransaction(PreparedTransaction&& o) noexcept
       : lsn(o.lsn), ops(std::move(o.ops)), compact(o.compact), snapshot(o.snapshot) {}
@@ -211,7 +212,7 @@ class PreparedTransaction {
   Lsn lsn;
   std::vector<Op> ops;
   bool compact = false;
-  const RowPieces* snapshot = nullptr;  // not owned; ops is empty then
+  RowPieces* snapshot = nullptr;  // not owned; ops is empty then
 };
 
 // A visibility_level held in 16 bits. GitLab's levels (0, 10, 20) fit; the
@@ -570,12 +571,14 @@ class Forest {
   // ---- snapshot build (forest_bulk.cc) ----
   // Applies a snapshot (the concatenation of `pieces`) to this copy: through
   // BulkBuild when it can, else prepared and applied by Apply's rules.
-  void ApplySnapshot(const RowPieces& pieces, Lsn lsn);
-  // Builds this empty copy from upserts with unique keys, as Apply would.
-  // Returns false, leaving the copy empty, when it cannot (not empty, a
-  // delete or truncate, a repeated key, a cycle): Apply's rules decide then.
-  // Throws std::bad_alloc.
-  bool BulkBuild(const RowPieces& pieces);
+  void ApplySnapshot(RowPieces& pieces, Lsn lsn);
+  // Builds this empty copy from upserts with unique keys, as Apply would,
+  // and empties `pieces` once their rows are no longer needed (so that they
+  // are not held through the layout). Returns false, leaving the copy empty
+  // and `pieces` as they were, when it cannot (not empty, a delete or
+  // truncate, a repeated key, a cycle): Apply's rules decide then. Throws
+  // std::bad_alloc.
+  bool BulkBuild(RowPieces& pieces);
   bool ResetAfterFailedBulkBuild();  // empties the copy; returns false
 
   // ---- transaction application (forest_apply.cc) ----

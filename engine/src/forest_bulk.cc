@@ -30,13 +30,13 @@ namespace canopy::internal {
 
 using Attachment = NsNode::Attachment;
 
-void Forest::ApplySnapshot(const RowPieces& pieces, Lsn lsn) {
+void Forest::ApplySnapshot(RowPieces& pieces, Lsn lsn) {
+  size_t rows = 0;
+  for (const std::vector<RowChange>& piece : pieces) rows += piece.size();
   if (!BulkBuild(pieces)) {
     Apply(PreparedTransaction(lsn, pieces));
     return;
   }
-  size_t rows = 0;
-  for (const std::vector<RowChange>& piece : pieces) rows += piece.size();
   if (rows != 0) {
     runs_match_rows_ = false;
     ++transactions_applied_;
@@ -45,7 +45,7 @@ void Forest::ApplySnapshot(const RowPieces& pieces, Lsn lsn) {
   row_changes_applied_ += rows;
 }
 
-bool Forest::BulkBuild(const RowPieces& pieces) {
+bool Forest::BulkBuild(RowPieces& pieces) {
   if (ns_by_id_.size() != 0 || project_by_id_.size() != 0 || !links_.empty()) return false;
   size_t namespace_rows = 0, project_rows = 0;
   for (const std::vector<RowChange>& piece : pieces) {
@@ -230,6 +230,10 @@ bool Forest::BulkBuild(const RowPieces& pieces) {
   // the Compact that follows. A node no top reaches sits on a cycle.
   auto layout_order = std::make_unique<LayoutOrder>(ComputeLayoutOrder());
   if (layout_order->reached != namespace_slots) return ResetAfterFailedBulkBuild();
+  // The build succeeds: the rows (their texts are made) go before the layout.
+  project_rows_of = {};
+  namespace_rows_of = {};
+  RowPieces().swap(pieces);
   const std::vector<uint32_t>& order = layout_order->order;
   for (auto it = order.rbegin(); it != order.rend(); ++it) {
     NsNode& n = ns_[*it];

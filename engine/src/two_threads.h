@@ -8,29 +8,42 @@
 // one; they must not write anything the other reads or writes.
 #pragma once
 
-#include <new>
+#include <exception>
+#include <system_error>
 #include <thread>
 
 namespace canopy::internal {
 
-// Runs `first` here and `second` on another thread and waits for both. Either
-// may throw std::bad_alloc (and nothing else): it is thrown here once both
-// are done, whatever they left half made is the caller's to clean up.
+// Runs `first` here and `second` on another thread and waits for both (when
+// no thread can be started, both here, one after the other). An exception of
+// either (std::bad_alloc in the engine) is rethrown here once both are done,
+// the first's before the second's; what they left half made is the caller's
+// to clean up.
 template <typename First, typename Second>
 void RunOnTwoThreads(First&& first, Second&& second) {
-  auto finished = [](auto& work) {
-    try {
-      work();
-      return true;
-    } catch (const std::bad_alloc&) {
-      return false;
-    }
-  };
-  bool second_finished = false;
-  std::thread other([&] { second_finished = finished(second); });
-  const bool first_finished = finished(first);
+  std::exception_ptr first_error, second_error;
+  std::thread other;
+  try {
+    other = std::thread([&] {
+      try {
+        second();
+      } catch (...) {
+        second_error = std::current_exception();
+      }
+    });
+  } catch (const std::system_error&) {
+    first();
+    second();
+    return;
+  }
+  try {
+    first();
+  } catch (...) {
+    first_error = std::current_exception();
+  }
   other.join();
-  if (!first_finished || !second_finished) throw std::bad_alloc();
+  if (first_error) std::rethrow_exception(first_error);
+  if (second_error) std::rethrow_exception(second_error);
 }
 
 }  // namespace canopy::internal

@@ -244,7 +244,8 @@ class HierarchyIndex {
   // copy by copying it rather than replaying the transaction (about half the
   // work of Apply + Compact, and nothing is left for the next write to
   // replay). Errors: kFailedPrecondition if anything was applied before;
-  // otherwise as Apply.
+  // otherwise as Apply (running out of memory leaves this fresh index
+  // read-only: build another).
   Status BulkLoad(Transaction snapshot);
   // The same for a snapshot delivered in pieces (a parallel loader's, in
   // order): its rows are the pieces' concatenation, read where they are
