@@ -304,6 +304,13 @@ class SlotIndex {
   void Erase(int64_t id) { set_.Erase(id); }
   void Reserve(size_t n) { set_.Reserve(n); }
   void Clear() { set_.Clear(); }
+  // Makes this index hold `other`'s slots, hashed through this index's own
+  // ids (equal to `other`'s at those slots).
+  void CopyFrom(const SlotIndex& other) {
+    Clear();
+    Reserve(other.size());
+    other.ForEach([&](uint32_t slot) { Insert(slot); });
+  }
   // Slots renumbered (Compact): old slot -> new slot, the ids already moved
   // to their new slots (an entry's hash and equality are its id's).
   void Renumber(const std::vector<uint32_t>& new_of) { set_.Renumber(new_of); }

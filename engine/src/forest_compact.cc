@@ -366,9 +366,7 @@ void Forest::CopyFrom(const Forest& other) {
     ns_ids_ = other.ns_ids_;
     layout_ = other.layout_;
     free_ns_ = other.free_ns_;
-    ns_by_id_.Clear();
-    ns_by_id_.Reserve(other.ns_by_id_.size());
-    other.ns_by_id_.ForEach([&](uint32_t s) { ns_by_id_.Insert(s); });
+    ns_by_id_.CopyFrom(other.ns_by_id_);
     roots_by_path_.CopyFrom(other.roots_by_path_);  // hashes this copy's (equal) texts
     waiting_children_ = other.waiting_children_;
     loose_parent_ids_ = other.loose_parent_ids_;
@@ -379,9 +377,7 @@ void Forest::CopyFrom(const Forest& other) {
     project_ids_ = other.project_ids_;
     project_pn_slots_ = other.project_pn_slots_;
     free_projects_ = other.free_projects_;
-    project_by_id_.Clear();
-    project_by_id_.Reserve(other.project_by_id_.size());
-    other.project_by_id_.ForEach([&](uint32_t p) { project_by_id_.Insert(p); });
+    project_by_id_.CopyFrom(other.project_by_id_);
     links_ = other.links_;
     waiting_projects_ = other.waiting_projects_;
     waiting_own_project_ = other.waiting_own_project_;
