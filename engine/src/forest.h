@@ -564,6 +564,11 @@ class Forest {
   // same name and path (GitLab keeps them so): one allocation for both rows
   // (string_bytes_ keeps counting it for each). Part of Compact.
   void ShareProjectTexts();
+  // The text of `project`'s own project namespace when it has this name and
+  // path, else null: the text the project shares (the one rule for Compact's
+  // ShareProjectTexts and the snapshot build).
+  const RowText* OwnPnTextEqualTo(uint32_t project, std::string_view name,
+                                  std::string_view path) const;
   // Compact's new order of the slots (see LayoutOrder below).
   struct LayoutOrder;
   LayoutOrder ComputeLayoutOrder() const;

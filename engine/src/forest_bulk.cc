@@ -215,9 +215,8 @@ bool Forest::BulkBuild(RowPieces& pieces) {
     const ProjectRow& row = *project_rows_of[slot];
     const std::string_view name = (row.present & ProjectRow::kName) ? row.name : std::string_view();
     const std::string_view path = (row.present & ProjectRow::kPath) ? row.path : std::string_view();
-    const uint32_t own_pn = project_pn_slots_[slot];
-    if (own_pn != kNil && ns_[own_pn].text.Equals(name, path)) {
-      p.text = ns_[own_pn].text;
+    if (const RowText* shared = OwnPnTextEqualTo(slot, name, path)) {
+      p.text = *shared;
       p.text.Ref();
     } else {
       p.text = RowText::Make(name, path);

@@ -280,15 +280,21 @@ bool Forest::ShareSortedRunsOf(const Forest* other) {
 // still hold their references.
 void Forest::ShareProjectTexts() {
   for (uint32_t p = 0; p < projects_.size(); ++p) {
-    const uint32_t pn = project_pn_slots_[p];
-    if (pn == kNil || !projects_[p].live) continue;
+    if (!projects_[p].live) continue;
     RowText& text = projects_[p].text;
-    const RowText& pn_text = ns_[pn].text;
-    if (text.same(pn_text) || !text.Equals(pn_text.name(), pn_text.path())) continue;
-    pn_text.Ref();
+    const RowText* pn_text = OwnPnTextEqualTo(p, text.name(), text.path());
+    if (pn_text == nullptr || text.same(*pn_text)) continue;
+    pn_text->Ref();
     text.Unref();
-    text = pn_text;
+    text = *pn_text;
   }
+}
+
+const RowText* Forest::OwnPnTextEqualTo(uint32_t project, std::string_view name,
+                                        std::string_view path) const {
+  const uint32_t pn = project_pn_slots_[project];
+  if (pn == kNil || !ns_[pn].text.Equals(name, path)) return nullptr;
+  return &ns_[pn].text;
 }
 
 // Sorted runs cost memory (in each copy): within a budget of three ids per

@@ -355,9 +355,9 @@ Status HierarchyIndex::BulkLoad(Lsn at, std::vector<std::vector<RowChange>> piec
   // Builds and publishes one copy; the other is left with the two to replay.
   if (Status s = PublishPrepared(prepared); !s.ok()) return s;
   // Instead, copy the published copy onto the other one once its readers
-  // (of the empty index) have left it. The rows are not needed any more:
-  // freed first, so that they and the second copy are never held at once
-  // (pending_ points into them).
+  // (of the empty index) have left it. The pass-wise build has freed the rows
+  // already; after Apply's rules they are freed here, so that they and the
+  // second copy are never held at once (pending_ points into them).
   pending_.clear();
   std::vector<std::vector<RowChange>>().swap(pieces);
   const int stale = 1 - left_right_.load(std::memory_order_seq_cst);
