@@ -148,6 +148,15 @@ class BigArray {
     for (size_t i = size_; i < n; ++i) new (&(*this)[i]) T{};
     size_ = n;
   }
+  // Grows to n elements without writing the new ones: they read as zero
+  // bytes, as mapped. REQUIRES: zero bytes are a valid T, and no element
+  // past size() was written since it was mapped (an array grown this way is
+  // released, never cleared).
+  void GrowZeroed(size_t n) {
+    if (n <= size_) return;
+    while (n + kSegmentElements / 2 >= capacity()) MapAhead();
+    size_ = n;
+  }
   void push_back(const T& value) { emplace_back(value); }
   template <typename... Args>
   T& emplace_back(Args&&... args) {

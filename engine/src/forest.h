@@ -16,8 +16,9 @@
 // LAYOUT
 //   Namespaces and projects live in segmented column arrays (big_array.h:
 //   growth never moves an element) indexed by 32-bit slots, with their ids
-//   in a separate column (ns_ids_, project_ids_); hash sets go from id to
-//   slot. A namespace links to its parent, its first
+//   in a separate column (ns_ids_, project_ids_); an id -> slot index per
+//   table (slot_index.h: a direct array for the dense ids, a hash set for
+//   the rest). A namespace links to its parent, its first
 //   child in two intrusive doubly-linked child lists (project namespaces in
 //   their own list, so group-only walks skip them) and its first project.
 //   Subtree counters (groups, project namespaces, projects, unarchived
@@ -105,6 +106,7 @@
 #include "canopy/status.h"
 #include "id_sort.h"
 #include "sharded_slot_set.h"
+#include "slot_index.h"
 
 namespace canopy {
 struct HierarchyIndexOptions;  // canopy/hierarchy_index.h; only forest.cc reads it
@@ -112,7 +114,6 @@ struct HierarchyIndexOptions;  // canopy/hierarchy_index.h; only forest.cc reads
 
 namespace canopy::internal {
 
-inline constexpr uint32_t kNil = std::numeric_limits<uint32_t>::max();
 inline constexpr int64_t kNoId = std::numeric_limits<int64_t>::min();  // SQL NULL
 
 // The name and path of one row in a single immutable allocation, shared by
@@ -286,57 +287,6 @@ struct AsciiCaseHash {
     }
     return static_cast<size_t>(h);
   }
-};
-
-// A hash set of slots looked up by the id stored in each slot's entry of an
-// id column: the id -> slot index costs 4 bytes per entry instead of a
-// 16-byte pair.
-class SlotIndex {
- public:
-  explicit SlotIndex(const BigArray<int64_t>* ids) : set_(Hash{ids}, Equal{ids}) {}
-  // The slot holding `id`, or kNil.
-  uint32_t Find(int64_t id) const {
-    const uint32_t* slot = set_.Find(id);
-    return slot == nullptr ? kNil : *slot;
-  }
-  // REQUIRES: (*ids)[slot] is set and no other slot holds that id.
-  void Insert(uint32_t slot) { set_.Insert(slot); }
-  void Erase(int64_t id) { set_.Erase(id); }
-  void Reserve(size_t n) { set_.Reserve(n); }
-  void Clear() { set_.Clear(); }
-  // Makes this index hold `other`'s slots, hashed through this index's own
-  // ids (equal to `other`'s at those slots).
-  void CopyFrom(const SlotIndex& other) {
-    Clear();
-    Reserve(other.size());
-    other.ForEach([&](uint32_t slot) { Insert(slot); });
-  }
-  // Slots renumbered (Compact): old slot -> new slot, the ids already moved
-  // to their new slots (an entry's hash and equality are its id's).
-  void Renumber(const std::vector<uint32_t>& new_of) { set_.Renumber(new_of); }
-  size_t size() const { return set_.size(); }
-  size_t bytes() const { return set_.bucket_count() * (sizeof(uint32_t) + 1); }
-  // Calls f(slot) for every slot, in no order.
-  template <typename F>
-  void ForEach(F&& f) const {
-    set_.ForEach([&](const uint32_t& slot) { f(slot); });
-  }
-
- private:
-  struct Hash {
-    using is_transparent = void;
-    const BigArray<int64_t>* ids;
-    size_t operator()(uint32_t slot) const { return std::hash<int64_t>()((*ids)[slot]); }
-    size_t operator()(int64_t id) const { return std::hash<int64_t>()(id); }
-  };
-  struct Equal {
-    using is_transparent = void;
-    const BigArray<int64_t>* ids;
-    bool operator()(uint32_t a, uint32_t b) const { return (*ids)[a] == (*ids)[b]; }
-    bool operator()(int64_t id, uint32_t slot) const { return (*ids)[slot] == id; }
-    bool operator()(uint32_t slot, int64_t id) const { return (*ids)[slot] == id; }
-  };
-  ShardedSlotSet<Hash, Equal> set_;
 };
 
 // True roots (parent_id NULL) by path ignoring ASCII case, for Resolve.
