@@ -124,8 +124,10 @@ class BigArray {
     return true;
   }
 
-  // Appends elements [begin, end) to *out. REQUIRES: begin <= end <= size().
-  void CopyRange(size_t begin, size_t end, std::vector<T>* out) const {
+  // Appends elements [begin, end) to *out, converted to U (a widening copy
+  // when U is wider). REQUIRES: begin <= end <= size().
+  template <typename U>
+  void CopyRange(size_t begin, size_t end, std::vector<U>* out) const {
     while (begin < end) {
       const size_t offset = begin % kSegmentElements;
       const size_t n = std::min(end - begin, kSegmentElements - offset);

@@ -16,7 +16,8 @@
 // LAYOUT
 //   Namespaces and projects live in segmented column arrays (big_array.h:
 //   growth never moves an element) indexed by 32-bit slots, with their ids
-//   in a separate column (ns_ids_, project_ids_); an id -> slot index per
+//   in a separate column (ns_ids_, project_ids_; id_column.h: 32 bits an
+//   id, exact for any bigint through a side map); an id -> slot index per
 //   table (slot_index.h: a direct array for the dense ids, a hash set for
 //   the rest). A namespace links to its parent, its first
 //   child in two intrusive doubly-linked child lists (project namespaces in
@@ -104,6 +105,7 @@
 #include "canopy/query.h"
 #include "canopy/rows.h"
 #include "canopy/status.h"
+#include "id_column.h"
 #include "id_sort.h"
 #include "sharded_slot_set.h"
 #include "slot_index.h"
@@ -588,11 +590,11 @@ class Forest {
                            ResolvedPath* out) const;
 
   BigArray<NsNode> ns_;
-  BigArray<int64_t> ns_ids_;  // ns_ids_[slot]: the id of ns_[slot]
+  IdColumn ns_ids_;  // ns_ids_[slot]: the id of ns_[slot]
   std::vector<uint32_t> free_ns_;
   SlotIndex ns_by_id_{&ns_ids_};
   BigArray<ProjNode> projects_;
-  BigArray<int64_t> project_ids_;  // project_ids_[slot]: the id of projects_[slot]
+  IdColumn project_ids_;  // project_ids_[slot]: the id of projects_[slot]
   // project_pn_slots_[slot]: the namespace whose own_project is projects_[slot], or kNil.
   BigArray<uint32_t> project_pn_slots_;
   std::vector<uint32_t> free_projects_;

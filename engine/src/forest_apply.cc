@@ -238,7 +238,7 @@ void Forest::ApplySegment(std::span<const Op> ops) {
     if (slot == kNil) {
       slot = AllocNamespace();
       NsNode& n = ns_[slot];
-      ns_ids_[slot] = id;
+      ns_ids_.Set(slot, id);
       n.type = (row.present & NamespaceRow::kType) ? row.type : NamespaceType::kUser;
       SetNamespaceVisibility(
           slot, (row.present & NamespaceRow::kVisibilityLevel) ? row.visibility_level : 20);
@@ -310,7 +310,7 @@ void Forest::ApplySegment(std::span<const Op> ops) {
     const bool created_now = slot == kNil;
     if (created_now) {
       slot = AllocProject();
-      project_ids_[slot] = row.id;
+      project_ids_.Set(slot, row.id);
       project_by_id_.Insert(slot);
     }
     ProjNode& p = projects_[slot];

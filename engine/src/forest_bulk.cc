@@ -83,7 +83,7 @@ bool Forest::BulkBuild(RowPieces& pieces) {
         auto has = [&](NamespaceRow::Column c) { return (row.present & c) != 0; };
         const uint32_t slot = AllocNamespace();
         NsNode& n = ns_[slot];
-        ns_ids_[slot] = row.id;
+        ns_ids_.Set(slot, row.id);
         parent_ids.push_back(has(NamespaceRow::kParentId) ? row.parent_id.value_or(kNoId) : kNoId);
         n.type = has(NamespaceRow::kType) ? row.type : NamespaceType::kUser;
         SetNamespaceVisibility(slot,
@@ -125,7 +125,7 @@ bool Forest::BulkBuild(RowPieces& pieces) {
         auto has = [&](ProjectRow::Column c) { return (row.present & c) != 0; };
         const uint32_t slot = AllocProject();
         ProjNode& p = projects_[slot];
-        project_ids_[slot] = row.id;
+        project_ids_.Set(slot, row.id);
         namespace_ids.push_back(has(ProjectRow::kNamespaceId) ? row.namespace_id : 0);
         project_namespace_ids.push_back(has(ProjectRow::kProjectNamespaceId)
                                             ? row.project_namespace_id.value_or(kNoId)

@@ -130,9 +130,9 @@ void Forest::Compact(const Forest* other_copy) {
   // The namespace side and the project side on two threads (each reads the
   // old arrays and the maps, and writes only its own new arrays).
   BigArray<NsNode> nodes;
-  BigArray<int64_t> ns_ids;
+  IdColumn ns_ids;
   BigArray<ProjNode> projects;
-  BigArray<int64_t> project_ids;
+  IdColumn project_ids;
   BigArray<uint32_t> project_pn_slots;
   auto gather_namespaces = [&] {
     nodes.reserve(order.size());  // segmented: later growth copies nothing

@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "big_array.h"
+#include "id_column.h"
 #include "sharded_slot_set.h"
 
 namespace canopy::internal {
@@ -44,7 +45,7 @@ class SlotIndex {
   static constexpr uint64_t kDenseFloor = uint64_t{1} << 16;
 
   // `ids` is the ids column: (*ids)[slot] is the id of the row at `slot`.
-  explicit SlotIndex(const BigArray<int64_t>* ids) : ids_(ids), set_(Hash{ids}, Equal{ids}) {}
+  explicit SlotIndex(const IdColumn* ids) : ids_(ids), set_(Hash{ids}, Equal{ids}) {}
 
   // The slot holding `id`, or kNil.
   uint32_t Find(int64_t id) const {
@@ -138,19 +139,19 @@ class SlotIndex {
   }
   struct Hash {
     using is_transparent = void;
-    const BigArray<int64_t>* ids;
+    const IdColumn* ids;
     size_t operator()(uint32_t slot) const { return std::hash<int64_t>()((*ids)[slot]); }
     size_t operator()(int64_t id) const { return std::hash<int64_t>()(id); }
   };
   struct Equal {
     using is_transparent = void;
-    const BigArray<int64_t>* ids;
+    const IdColumn* ids;
     bool operator()(uint32_t a, uint32_t b) const { return (*ids)[a] == (*ids)[b]; }
     bool operator()(int64_t id, uint32_t slot) const { return (*ids)[slot] == id; }
     bool operator()(uint32_t slot, int64_t id) const { return (*ids)[slot] == id; }
   };
 
-  const BigArray<int64_t>* ids_;
+  const IdColumn* ids_;
   // dense_[id] = slot + 1, 0 = none. Every element past size() still reads
   // as zero (never written since mapped): Clear releases the array.
   BigArray<uint32_t> dense_;

@@ -1,9 +1,13 @@
-// The engine's id -> slot index (engine/src/slot_index.h): dense ids in the
-// direct array, the others (negative, near INT64_MAX, far beyond) in the
-// hash set; an id hashed before the array grew past it stays findable and
-// unique; erase, reserve, renumber, copy and clear keep every answer; and a
-// random stream of operations answers like a std::unordered_map.
+// The engine's id columns and id -> slot indexes. IdColumn
+// (engine/src/id_column.h): ids of 32 bits in the array, the others exact
+// in the side map, through overwrites and copies out. SlotIndex
+// (engine/src/slot_index.h): dense ids in the direct array, the others
+// (negative, near INT64_MAX, far beyond) in the hash set; an id hashed
+// before the array grew past it stays findable and unique; erase, reserve,
+// renumber, copy and clear keep every answer; and a random stream of
+// operations answers like a std::unordered_map.
 #include "slot_index.h"
+#include "id_column.h"
 
 #include <gtest/gtest.h>
 
@@ -20,9 +24,64 @@
 namespace canopy::internal {
 namespace {
 
+TEST(IdColumn, NarrowAndWideIdsReadBackExactly) {
+  const std::vector<int64_t> ids = {0,
+                                    1,
+                                    int64_t{IdColumn::kWide} - 1,  // the largest narrow id
+                                    int64_t{IdColumn::kWide},
+                                    int64_t{1} << 40,
+                                    -1,
+                                    std::numeric_limits<int64_t>::min(),
+                                    std::numeric_limits<int64_t>::max()};
+  IdColumn column;
+  for (int64_t id : ids) column.push_back(id);
+  EXPECT_EQ(column.wide_count(), 5u);
+  for (size_t slot = 0; slot < ids.size(); ++slot) EXPECT_EQ(column[slot], ids[slot]);
+  std::vector<int64_t> out = {42};
+  column.CopyRange(1, ids.size(), &out);
+  EXPECT_EQ(out.size(), ids.size());
+  EXPECT_EQ(out[0], 42);
+  for (size_t slot = 1; slot < ids.size(); ++slot) EXPECT_EQ(out[slot], ids[slot]);
+
+  // Overwriting a wide id with a narrow one (a reused slot) drops it from
+  // the side map, and the reverse.
+  for (size_t slot = 0; slot < ids.size(); ++slot) column.Set(slot, static_cast<int64_t>(slot));
+  EXPECT_EQ(column.wide_count(), 0u);
+  column.Set(2, -5);
+  EXPECT_EQ(column[2], -5);
+  EXPECT_EQ(column.wide_count(), 1u);
+
+  IdColumn copy = column;
+  EXPECT_TRUE(copy.SameElements(column));
+  copy.Set(2, 2);
+  EXPECT_FALSE(copy.SameElements(column));
+  copy.Set(2, -5);
+  EXPECT_TRUE(copy.SameElements(column));
+  copy.Set(3, int64_t{1} << 33);
+  EXPECT_FALSE(copy.SameElements(column));
+}
+
+TEST(IdColumn, CopyRangeWidensAcrossSegments) {
+  IdColumn column;
+  const size_t n = 3 * BigArray<uint32_t>::kSegmentElements + 17;
+  for (size_t slot = 0; slot < n; ++slot) column.push_back(static_cast<int64_t>(n - slot) * 3);
+  std::vector<int64_t> out;
+  const size_t begin = BigArray<uint32_t>::kSegmentElements - 5;
+  column.CopyRange(begin, n, &out);
+  ASSERT_EQ(out.size(), n - begin);
+  for (size_t i = 0; i < out.size(); ++i)
+    ASSERT_EQ(out[i], static_cast<int64_t>(n - begin - i) * 3);
+  column.Set(n - 1, -9);  // one wide id: the slot-by-slot path
+  out.clear();
+  column.CopyRange(begin, n, &out);
+  ASSERT_EQ(out.size(), n - begin);
+  EXPECT_EQ(out.back(), -9);
+  EXPECT_EQ(out[0], static_cast<int64_t>(n - begin) * 3);
+}
+
 // An ids column and its index, slots handed out in order.
 struct Table {
-  BigArray<int64_t> ids;
+  IdColumn ids;
   SlotIndex index{&ids};
   uint32_t Add(int64_t id) {
     ids.push_back(id);
@@ -124,7 +183,7 @@ TEST(SlotIndex, ClearAndCopyLeaveNoStaleEntries) {
   Table copy;
   for (int64_t id = 1; id <= 200'000; ++id) copy.Add(id);
   copy.ids.clear();
-  for (int64_t id : small.ids) copy.ids.push_back(id);
+  for (size_t slot = 0; slot < small.ids.size(); ++slot) copy.ids.push_back(small.ids[slot]);
   copy.index.CopyFrom(small.index);
   EXPECT_EQ(copy.index.size(), small.index.size());
   for (uint32_t slot = 0; slot < small.ids.size(); ++slot) {
@@ -161,7 +220,7 @@ TEST(SlotIndex, RenumberMovesEverySlot) {
   std::iota(new_of.begin(), new_of.end(), 0u);
   std::mt19937_64 rng(canopy_test::TestSeed(41));
   std::shuffle(new_of.begin(), new_of.end(), rng);
-  for (uint32_t old = 0; old < ids.size(); ++old) t.ids[new_of[old]] = ids[old];
+  for (uint32_t old = 0; old < ids.size(); ++old) t.ids.Set(new_of[old], ids[old]);
   t.index.Renumber(new_of);
   for (uint32_t old = 0; old < ids.size(); ++old) ASSERT_EQ(t.index.Find(ids[old]), new_of[old]);
   size_t visited = 0;
