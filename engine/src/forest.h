@@ -61,6 +61,8 @@
 //   it in a side map; else it is NULL. visibility_level is 16 bits in the
 //   node, with a side map for values outside int16 (never GitLab's
 //   0/10/20). Read the columns through those accessors, never from the node.
+//   The ids themselves are 32 bits in their column, with the column's own
+//   side map for any other bigint (id_column.h).
 //
 // INVARIANTS (between Apply calls)
 //   * The parent links form a forest (no cycles).

@@ -32,7 +32,9 @@ class IdColumn {
 
   int64_t operator[](size_t slot) const {
     const uint32_t narrow = narrow_[slot];
-    return narrow != kWide ? int64_t{narrow} : wide_.find(static_cast<uint32_t>(slot))->second;
+    if (narrow != kWide) [[likely]]
+      return narrow;
+    return WideAt(slot);
   }
   void Set(size_t slot, int64_t id) {
     uint32_t& narrow = narrow_[slot];
@@ -85,6 +87,12 @@ class IdColumn {
   }
 
  private:
+  // Out of line, so that operator[] stays a load and a compare where it is
+  // inlined (answer loops).
+  [[gnu::noinline, gnu::cold]] int64_t WideAt(size_t slot) const {
+    return wide_.find(static_cast<uint32_t>(slot))->second;
+  }
+
   BigArray<uint32_t> narrow_;
   boost::unordered_flat_map<uint32_t, int64_t> wide_;  // by slot
 };

@@ -6,15 +6,16 @@
 // slots hashed through the ids column (ShardedSlotSet: 4 bytes an entry plus
 // a control byte, at a load factor of 0.44 to 0.875).
 //
-// An id goes to the array when it is in [0, dense limit), the limit being
-// twice the number of ids held plus 65,536, or more after a Reserve(n)
-// (2n plus the same): the array never holds more than about two elements
-// per id, 8 bytes, and usually one, 4 bytes; a lookup there is one load
-// instead of a hash probe and a read of the ids column. Negative ids, ids
-// near INT64_MAX and ids far beyond the others go to the hash set. An id
-// that went to the hash set stays there when the array later grows past it
-// (lookups in range that miss the array try the set; the set is usually
-// empty).
+// An id goes to the array when the array already covers it or it is in
+// [0, dense limit), the limit being twice the number of ids held plus
+// 65,536, or more after a Reserve(n) (2n plus the same): the array never
+// holds more than about two elements per id at the peak count (it does not
+// shrink after deletes until Clear), 8 bytes, and usually one, 4 bytes; a
+// lookup there is one load instead of a hash probe and a read of the ids
+// column. Negative ids, ids near INT64_MAX and ids far beyond the others go
+// to the hash set. An id that went to the hash set stays there when the
+// array later grows past it (lookups in range that miss the array try the
+// set; the set is usually empty).
 //
 // Growth never copies: the array is a BigArray (segmented, mapped half a
 // segment ahead) and is grown without writing its new elements (fresh
@@ -46,6 +47,9 @@ class SlotIndex {
 
   // `ids` is the ids column: (*ids)[slot] is the id of the row at `slot`.
   explicit SlotIndex(const IdColumn* ids) : ids_(ids), set_(Hash{ids}, Equal{ids}) {}
+  // Bound to one ids column: never copied or moved (CopyFrom copies).
+  SlotIndex(const SlotIndex&) = delete;
+  SlotIndex& operator=(const SlotIndex&) = delete;
 
   // The slot holding `id`, or kNil.
   uint32_t Find(int64_t id) const {
@@ -62,11 +66,13 @@ class SlotIndex {
   // tells which). REQUIRES: (*ids)[slot] is set; slot < kNil.
   void Insert(uint32_t slot) {
     const int64_t id = (*ids_)[slot];
-    if (!InDenseRange(id)) {
+    const auto i = static_cast<uint64_t>(id);
+    // An id the array covers stays there even when erases have lowered the
+    // dense limit below it (the array never shrinks).
+    if (i >= dense_.size() && !InDenseRange(id)) {
       set_.Insert(slot);
       return;
     }
-    const auto i = static_cast<uint64_t>(id);
     if (i >= dense_.size()) {
       dense_.GrowZeroed(i + 1);
     } else if (dense_[i] != 0) {
