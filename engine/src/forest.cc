@@ -215,6 +215,8 @@ Forest::Forest(const HierarchyIndexOptions& options)
   projects_.MapFirstSegment();
   project_ids_.MapFirstSegment();
   project_pn_slots_.MapFirstSegment();
+  ns_by_id_.MapFirstSegment();
+  project_by_id_.MapFirstSegment();
 }
 
 Forest::~Forest() {

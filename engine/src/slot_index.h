@@ -95,10 +95,17 @@ class SlotIndex {
   // Room for n ids of a table whose ids are about 1..n: the array's
   // elements are mapped now (their pages are touched as ids arrive), the
   // hash set is not sized (ids that miss the array grow it).
+  // Reserve(0) maps nothing: an index grown from empty maps its array a
+  // segment at a time, ahead of need, without huge pages (whose first touch
+  // would zero 2 MiB inside one write).
   void Reserve(size_t n) {
+    if (n == 0) return;
     dense_limit_ = std::max<uint64_t>(dense_limit_, 2 * uint64_t{n} + kDenseFloor);
     dense_.reserve(n + 1);
   }
+  // Maps the array's first segment now, not in the first Insert (see
+  // BigArray::MapFirstSegment).
+  void MapFirstSegment() { dense_.MapFirstSegment(); }
   void Clear() {
     BigArray<uint32_t>().swap(dense_);  // released: GrowZeroed needs never-written elements
     dense_count_ = 0;
