@@ -89,9 +89,7 @@ bool Forest::BulkBuild(RowPieces& pieces) {
         SetNamespaceVisibility(slot,
                                has(NamespaceRow::kVisibilityLevel) ? row.visibility_level : 20);
         namespace_rows_of.push_back(&row);
-        const size_t before = ns_by_id_.size();
-        ns_by_id_.Insert(slot);
-        if (ns_by_id_.size() == before) {
+        if (!ns_by_id_.Insert(slot)) {
           namespaces_unique = false;
           return;
         }
@@ -134,9 +132,7 @@ bool Forest::BulkBuild(RowPieces& pieces) {
         p.pending_delete = has(ProjectRow::kPendingDelete) && row.pending_delete;
         SetProjectVisibility(slot, has(ProjectRow::kVisibilityLevel) ? row.visibility_level : 0);
         project_rows_of.push_back(&row);
-        const size_t before = project_by_id_.size();
-        project_by_id_.Insert(slot);
-        if (project_by_id_.size() == before) {
+        if (!project_by_id_.Insert(slot)) {
           projects_unique = false;
           return;
         }

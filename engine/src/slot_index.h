@@ -62,26 +62,26 @@ class SlotIndex {
     const uint32_t* slot = set_.Find(id);
     return slot == nullptr ? kNil : *slot;
   }
-  // Adds `slot` under its id unless a slot with that id is held (size()
-  // tells which). REQUIRES: (*ids)[slot] is set; slot < kNil.
-  void Insert(uint32_t slot) {
+  // Adds `slot` under its id unless a slot with that id is held; whether it
+  // did. REQUIRES: (*ids)[slot] is set; slot < kNil.
+  bool Insert(uint32_t slot) {
     const int64_t id = (*ids_)[slot];
     const auto i = static_cast<uint64_t>(id);
     // An id the array covers stays there even when erases have lowered the
     // dense limit below it (the array never shrinks).
     if (i >= dense_.size() && !InDenseRange(id)) {
-      set_.Insert(slot);
-      return;
+      return set_.Insert(slot).second;
     }
     if (i >= dense_.size()) {
       dense_.GrowZeroed(i + 1);
     } else if (dense_[i] != 0) {
-      return;
+      return false;
     }
     if (set_.size() != 0 && set_.Find(id) != nullptr)
-      return;  // held from before the array reached it
+      return false;  // held from before the array reached it
     dense_[i] = slot + 1;
     ++dense_count_;
+    return true;
   }
   void Erase(int64_t id) {
     const auto i = static_cast<uint64_t>(id);

@@ -83,10 +83,11 @@ TEST(IdColumn, CopyRangeWidensAcrossSegments) {
 struct Table {
   IdColumn ids;
   SlotIndex index{&ids};
+  bool last_inserted = false;  // what the last Add's Insert returned
   uint32_t Add(int64_t id) {
     ids.push_back(id);
     const auto slot = static_cast<uint32_t>(ids.size() - 1);
-    index.Insert(slot);
+    last_inserted = index.Insert(slot);
     return slot;
   }
 };
@@ -137,6 +138,7 @@ TEST(SlotIndex, AnIdHashedBeforeTheArrayReachedItStaysUnique) {
   EXPECT_EQ(t.index.Find(far), far_slot);
   const size_t before = t.index.size();
   t.Add(far);  // a second row with that id is refused
+  EXPECT_FALSE(t.last_inserted);
   EXPECT_EQ(t.index.size(), before);
   EXPECT_EQ(t.index.Find(far), far_slot);
   t.index.Erase(far);
@@ -154,6 +156,7 @@ TEST(SlotIndex, AnIdTheArrayCoversStaysThereAfterErasesLowerTheLimit) {
   ASSERT_EQ(t.index.size(), 1u);  // the dense limit is now 2 * 1 + kDenseFloor
   const uint32_t held = t.index.Find(100'000);
   t.Add(100'000);  // a second row with that id is refused
+  EXPECT_FALSE(t.last_inserted);
   EXPECT_EQ(t.index.size(), 1u);
   EXPECT_EQ(t.index.hashed_size(), 0u);
   t.index.Erase(100'000);
@@ -168,7 +171,9 @@ TEST(SlotIndex, AnIdTheArrayCoversStaysThereAfterErasesLowerTheLimit) {
 TEST(SlotIndex, DuplicateAndErasedIdsInTheArray) {
   Table t;
   const uint32_t first = t.Add(5);
+  EXPECT_TRUE(t.last_inserted);
   t.Add(5);
+  EXPECT_FALSE(t.last_inserted);
   EXPECT_EQ(t.index.size(), 1u);
   EXPECT_EQ(t.index.Find(5), first);
   t.index.Erase(5);
@@ -274,7 +279,7 @@ TEST(SlotIndex, RandomStreamAnswersLikeAMap) {
     const int64_t id = random_id();
     if (rng() % 3 != 0) {
       const uint32_t slot = t.Add(id);
-      model.try_emplace(id, slot);
+      ASSERT_EQ(t.last_inserted, model.try_emplace(id, slot).second) << id;
     } else {
       t.index.Erase(id);
       model.erase(id);
