@@ -211,6 +211,7 @@ Forest::Forest(const HierarchyIndexOptions& options)
   // An index that grows from empty maps its arrays' first segments here,
   // not in its first write (about 1 ms on a VM with slow page faults).
   ns_.MapFirstSegment();
+  below_.MapFirstSegment();
   ns_ids_.MapFirstSegment();
   projects_.MapFirstSegment();
   project_ids_.MapFirstSegment();
@@ -240,11 +241,31 @@ uint32_t Forest::AllocNamespace() {
   }
   NsNode& n = ns_[slot];
   n = NsNode{};
-  n.parent = n.first_child = n.first_pn_child = n.prev_sibling = n.next_sibling = kNil;
-  n.first_project = n.own_project = kNil;
+  n.parent = n.below = n.prev_sibling = n.next_sibling = n.own_project = kNil;
   n.attachment = Attachment::kDetached;
   n.laid_out = false;
   return slot;
+}
+
+NsBelow& Forest::MutableBelowOf(uint32_t slot) {
+  uint32_t& b = ns_[slot].below;
+  if (b != kNil) return below_[b];
+  if (!free_below_.empty()) {
+    b = free_below_.back();
+    free_below_.pop_back();
+    below_[b] = NsBelow{};
+  } else {
+    below_.emplace_back();  // may throw: nothing has changed yet
+    b = static_cast<uint32_t>(below_.size() - 1);
+  }
+  return below_[b];
+}
+
+void Forest::FreeBelow(uint32_t slot) {
+  uint32_t& b = ns_[slot].below;
+  if (b == kNil) return;
+  free_below_.push_back(b);
+  b = kNil;
 }
 
 uint32_t Forest::AllocProject() {
@@ -293,6 +314,7 @@ void Forest::FreeNamespace(uint32_t slot) {
   n.attachment = Attachment::kFree;
   if (n.laid_out) --laid_out_;
   n.laid_out = false;
+  FreeBelow(slot);
   free_ns_.push_back(slot);
 }
 
@@ -374,14 +396,15 @@ void Forest::SetProjectVisibility(uint32_t project, int32_t visibility_level) {
 
 Forest::Contribution Forest::ContributionOf(uint32_t slot) const {
   const NsNode& n = ns_[slot];
-  return {n.sub_groups + (n.type == NamespaceType::kGroup ? 1u : 0u),
-          n.sub_pns + (n.type == NamespaceType::kProject ? 1u : 0u), n.sub_projects,
-          n.sub_unarchived};
+  const NsBelow& b = BelowOf(slot);
+  return {b.sub_groups + (n.type == NamespaceType::kGroup ? 1u : 0u),
+          b.sub_pns + (n.type == NamespaceType::kProject ? 1u : 0u), b.sub_projects,
+          b.sub_unarchived};
 }
 
 void Forest::AddToAncestors(uint32_t from, const Contribution& c, bool subtract) {
   for (uint32_t s = from; s != kNil; s = ns_[s].parent) {
-    NsNode& a = ns_[s];
+    NsBelow& a = MutableBelowOf(s);
     if (subtract) {
       a.sub_groups -= c.groups;
       a.sub_pns -= c.pns;
@@ -421,8 +444,8 @@ bool Forest::IsAncestorOrSelf(uint32_t maybe_ancestor, uint32_t slot) const {
 }
 
 void Forest::PushChild(uint32_t parent, uint32_t slot) {
+  NsBelow& p = MutableBelowOf(parent);
   NsNode& n = ns_[slot];
-  NsNode& p = ns_[parent];
   uint32_t& head = n.type == NamespaceType::kProject ? p.first_pn_child : p.first_child;
   n.parent = parent;
   n.prev_sibling = kNil;
@@ -453,7 +476,7 @@ void Forest::Detach(uint32_t slot) {
   switch (n.attachment) {
     case Attachment::kChild: {
       uint32_t parent = n.parent;
-      NsNode& p = ns_[parent];
+      NsBelow& p = MutableBelowOf(parent);  // (it has one: it lists this node)
       uint32_t& head = n.type == NamespaceType::kProject ? p.first_pn_child : p.first_child;
       if (n.prev_sibling != kNil) {
         ns_[n.prev_sibling].next_sibling = n.next_sibling;
@@ -539,7 +562,7 @@ void Forest::AdoptWaiting(uint32_t slot) {
 
 void Forest::CountOwnList(uint32_t ns, uint32_t* projects, uint32_t* unarchived) const {
   *projects = *unarchived = 0;
-  for (uint32_t p = ns_[ns].first_project; p != kNil; p = projects_[p].next) {
+  for (uint32_t p = BelowOf(ns).first_project; p != kNil; p = projects_[p].next) {
     ++*projects;
     if (!projects_[p].archived) ++*unarchived;
   }
@@ -550,8 +573,9 @@ void Forest::ProjectCountDelta(uint32_t ns, int projects, int unarchived) {
   // all_project_ids of a group covers projects of groups only (class scoping).
   if (n.type != NamespaceType::kGroup) return;
   for (uint32_t s = ns; s != kNil; s = ns_[s].parent) {
-    ns_[s].sub_projects += projects;
-    ns_[s].sub_unarchived += unarchived;
+    NsBelow& b = MutableBelowOf(s);
+    b.sub_projects += projects;
+    b.sub_unarchived += unarchived;
   }
 }
 
@@ -565,7 +589,7 @@ void Forest::LinkProject(uint32_t project, int64_t namespace_id) {
     ++orphan_projects_;
     return;
   }
-  NsNode& n = ns_[ns];
+  NsBelow& n = MutableBelowOf(ns);
   MarkChanged(ns);
   p.ns = ns;
   p.prev = kNil;
@@ -583,7 +607,7 @@ void Forest::UnlinkProject(uint32_t project) {
     --orphan_projects_;
     return;
   }
-  NsNode& n = ns_[p.ns];
+  NsBelow& n = MutableBelowOf(p.ns);  // (it has one: it lists this project)
   MarkChanged(p.ns);
   if (p.prev != kNil) {
     projects_[p.prev].next = p.next;

@@ -19,9 +19,11 @@
 //   in a separate column (ns_ids_, project_ids_; id_column.h: 32 bits an
 //   id, exact for any bigint through a side map); an id -> slot index per
 //   table (slot_index.h: a direct array for the dense ids, a hash set for
-//   the rest). A namespace links to its parent, its first
-//   child in two intrusive doubly-linked child lists (project namespaces in
-//   their own list, so group-only walks skip them) and its first project.
+//   the rest). A namespace links to its parent and its siblings; what lies
+//   below it (NsBelow: its first child in two intrusive doubly-linked child
+//   lists, project namespaces in their own list so that group-only walks
+//   skip them; its first project; its subtree counters) is a separate
+//   record that only namespaces with something below them hold (below_).
 //   Subtree counters (groups, project namespaces, projects, unarchived
 //   projects below a node) are kept along the ancestor path, so counts are
 //   O(1) and a move is O(depth): detach subtracts the subtree's totals from
@@ -78,7 +80,10 @@
 //     visibility_level is kWideVisibility in the node. (Inside Apply a
 //     detached or unlinked row's id is held by the caller instead.)
 //   * ns_[s].own_project == p exactly when project_pn_slots_[p] == s.
-//   * For every node, sub_* equal the sums defined in NsNode below.
+//   * For every node, sub_* equal the sums defined in NsBelow below.
+//   * ns_[s].below is kNil or an index into below_ that no other live node
+//     holds; free_below_ lists the indexes no node holds. A node without
+//     one has nothing below it (empty lists, zero counters).
 //   * laid_out on a node implies laid_out on every node below it, and that
 //     layout_[slot] describes its runs (see SLICES).
 #pragma once
@@ -232,18 +237,35 @@ inline bool FitsNarrowVisibility(int32_t v) {
 // an orphan's is in Forest::loose_parent_ids_ (a node detached inside Apply
 // has none; the caller holds the one it attaches it with). Read it with
 // Forest::ParentIdOf.
-struct NsNode {
-  uint32_t parent;          // slot; kNil for roots and orphans
-  uint32_t first_child;     // user/group children
-  uint32_t first_pn_child;  // project-namespace children
-  uint32_t prev_sibling, next_sibling;
-  uint32_t first_project;  // projects whose namespace_id is this node
-  uint32_t own_project;    // project namespaces: the project that owns it
+// What lies below a namespace: its two child lists, its own projects and
+// its subtree counters. Kept apart from NsNode because most namespaces have
+// nothing below them (project namespaces, three rows in seven of
+// GitLab-shaped data, and leaf users and groups): a node holds the index of
+// its NsBelow in Forest::below_, or kNil, which reads as kNothingBelow.
+struct NsBelow {
+  uint32_t first_child = kNil;     // user/group children
+  uint32_t first_pn_child = kNil;  // project-namespace children
+  uint32_t first_project = kNil;   // projects whose namespace_id is this node
   // Counters. "below" = strictly below this node.
-  uint32_t sub_groups;       // groups below
-  uint32_t sub_pns;          // project namespaces below
-  uint32_t sub_projects;     // projects of every Group in the subtree incl. self
-  uint32_t sub_unarchived;   // same for unarchived projects
+  uint32_t sub_groups = 0;      // groups below
+  uint32_t sub_pns = 0;         // project namespaces below
+  uint32_t sub_projects = 0;    // projects of every Group in the subtree incl. self
+  uint32_t sub_unarchived = 0;  // same for unarchived projects
+  bool HasChildren() const { return first_child != kNil || first_pn_child != kNil; }
+  // Nothing listed and every counter zero: the same as kNothingBelow.
+  bool empty() const {
+    return !HasChildren() && first_project == kNil && sub_groups == 0 && sub_pns == 0 &&
+           sub_projects == 0 && sub_unarchived == 0;
+  }
+};
+static_assert(sizeof(NsBelow) == 28);
+inline constexpr NsBelow kNothingBelow{};
+
+struct NsNode {
+  uint32_t parent;  // slot; kNil for roots and orphans
+  uint32_t below;   // index in Forest::below_; kNil: nothing below (kNothingBelow)
+  uint32_t prev_sibling, next_sibling;
+  uint32_t own_project;      // project namespaces: the project that owns it
   int16_t visibility_level;  // kWideVisibility: see Forest::NamespaceVisibility
   NamespaceType type;
   enum class Attachment : uint8_t { kFree, kDetached, kRoot, kChild, kOrphan };
@@ -251,9 +273,10 @@ struct NsNode {
   bool laid_out : 1;          // the subtree is unchanged since the last Compact (see SLICES)
   RowText text;
 };
-// 11 links and counters (44) + visibility (2) + type (1) + flags (1) + text (8).
-// It was 72 bytes with an int64 parent_id and an int32 visibility_level.
-static_assert(sizeof(NsNode) == 56);
+// 5 links (20) + visibility (2) + type (1) + flags (1) + text (8). It was
+// 72 bytes with an int64 parent_id and an int32 visibility_level, and 56
+// with the child lists and counters (NsBelow) inside every node.
+static_assert(sizeof(NsNode) == 32);
 
 // namespace_id and project_namespace_id are not stored (see ROW COLUMNS):
 // read them with Forest::NamespaceIdOf / ProjectNamespaceIdOf.
@@ -462,6 +485,16 @@ class Forest {
   void SetNamespaceVisibility(uint32_t slot, int32_t visibility_level);
   void SetProjectVisibility(uint32_t project, int32_t visibility_level);
 
+  // ---- what lies below a namespace (forest.cc) ----
+  const NsBelow& BelowOf(uint32_t slot) const {
+    const uint32_t b = ns_[slot].below;
+    return b == kNil ? kNothingBelow : below_[b];
+  }
+  // The same, writable: gives `slot` an NsBelow of its own when it has none.
+  NsBelow& MutableBelowOf(uint32_t slot);
+  // Gives back `slot`'s NsBelow, if any (its lists must be empty).
+  void FreeBelow(uint32_t slot);
+
   // ---- structure edits (forest.cc) ----
   uint32_t AllocNamespace();
   uint32_t AllocProject();
@@ -592,6 +625,9 @@ class Forest {
                            ResolvedPath* out) const;
 
   BigArray<NsNode> ns_;
+  // What lies below the namespaces that have anything below them (NsNode::below).
+  BigArray<NsBelow> below_;
+  std::vector<uint32_t> free_below_;
   IdColumn ns_ids_;  // ns_ids_[slot]: the id of ns_[slot]
   std::vector<uint32_t> free_ns_;
   SlotIndex ns_by_id_{&ns_ids_};

@@ -277,12 +277,15 @@ void Forest::ApplySegment(std::span<const Op> ops) {
       const bool is_group = new_type == NamespaceType::kGroup;
       uint32_t own = 0, own_unarchived = 0;
       if (was_group != is_group) CountOwnList(slot, &own, &own_unarchived);
-      if (was_group && !is_group) {
-        n.sub_projects -= own;
-        n.sub_unarchived -= own_unarchived;
-      } else if (!was_group && is_group) {
-        n.sub_projects += own;
-        n.sub_unarchived += own_unarchived;
+      if (own != 0) {  // (it has an NsBelow then: it lists them)
+        NsBelow& b = MutableBelowOf(slot);
+        if (was_group && !is_group) {
+          b.sub_projects -= own;
+          b.sub_unarchived -= own_unarchived;
+        } else if (!was_group && is_group) {
+          b.sub_projects += own;
+          b.sub_unarchived += own_unarchived;
+        }
       }
       n.type = new_type;
       MarkChanged(slot);  // which runs hold it (and what its answers hold) changed
@@ -372,9 +375,10 @@ void Forest::ApplySegment(std::span<const Op> ops) {
 void Forest::DeleteNamespaceNode(uint32_t slot) {
   NsNode& n = ns_[slot];
   const int64_t id = ns_ids_[slot];
+  const NsBelow below = BelowOf(slot);  // FreeNamespace gives it back
   // Children stay, as orphans waiting for this id to reappear.
-  for (uint32_t* head : {&n.first_child, &n.first_pn_child}) {
-    for (uint32_t c = *head; c != kNil;) {
+  for (uint32_t head : {below.first_child, below.first_pn_child}) {
+    for (uint32_t c = head; c != kNil;) {
       NsNode& child = ns_[c];
       uint32_t next = child.next_sibling;
       child.parent = child.prev_sibling = child.next_sibling = kNil;
@@ -384,9 +388,8 @@ void Forest::DeleteNamespaceNode(uint32_t slot) {
       ++orphan_namespaces_;
       c = next;
     }
-    *head = kNil;
   }
-  for (uint32_t p = n.first_project; p != kNil;) {
+  for (uint32_t p = below.first_project; p != kNil;) {
     ProjNode& proj = projects_[p];
     uint32_t next = proj.next;
     proj.ns = proj.prev = proj.next = kNil;
@@ -395,7 +398,6 @@ void Forest::DeleteNamespaceNode(uint32_t slot) {
     ++orphan_projects_;
     p = next;
   }
-  n.first_project = kNil;
   if (n.own_project != kNil) {
     auto& waiting = waiting_own_project_[id];
     waiting.insert(waiting.begin(), n.own_project);
@@ -428,9 +430,10 @@ void Forest::ApplyTruncate(Table table) {
       loose_project_namespace_ids_.clear();
       wide_project_visibility_.clear();
       orphan_projects_ = 0;
-      for (NsNode& n : ns_) {
-        n.first_project = n.own_project = kNil;
-        n.sub_projects = n.sub_unarchived = 0;
+      for (NsNode& n : ns_) n.own_project = kNil;
+      for (NsBelow& b : below_) {  // (free ones too: they are reset when reused)
+        b.first_project = kNil;
+        b.sub_projects = b.sub_unarchived = 0;
       }
       ForgetLayout();
       return;
@@ -452,6 +455,8 @@ void Forest::ApplyTruncate(Table table) {
         n.text.Unref();
       }
       ns_.clear();
+      below_.clear();
+      free_below_.clear();
       ns_ids_.clear();
       ForgetLayout();
       free_ns_.clear();

@@ -198,7 +198,7 @@ bool Forest::BulkBuild(RowPieces& pieces) {
     if (ns == kNil) {
       LinkProject(slot, namespace_ids[slot]);  // an orphan: no counter to update
     } else {
-      NsNode& n = ns_[ns];
+      NsBelow& n = MutableBelowOf(ns);
       p.ns = ns;
       p.next = n.first_project;
       if (n.first_project != kNil) projects_[n.first_project].prev = slot;
@@ -231,15 +231,17 @@ bool Forest::BulkBuild(RowPieces& pieces) {
   RowPieces().swap(pieces);
   const std::vector<uint32_t>& order = layout_order->order;
   for (auto it = order.rbegin(); it != order.rend(); ++it) {
-    NsNode& n = ns_[*it];
-    if (n.type == NamespaceType::kGroup) {  // a group's own projects count in its subtree
+    const NsNode& n = ns_[*it];
+    if (n.type == NamespaceType::kGroup && n.below != kNil) {
+      // A group's own projects count in its subtree.
       uint32_t own = 0, own_unarchived = 0;
       CountOwnList(*it, &own, &own_unarchived);
-      n.sub_projects += own;
-      n.sub_unarchived += own_unarchived;
+      NsBelow& b = below_[n.below];
+      b.sub_projects += own;
+      b.sub_unarchived += own_unarchived;
     }
     if (n.parent == kNil) continue;
-    NsNode& p = ns_[n.parent];
+    NsBelow& p = below_[ns_[n.parent].below];  // (it has one: it lists this node)
     const Contribution c = ContributionOf(*it);
     p.sub_groups += c.groups;
     p.sub_pns += c.pns;

@@ -47,7 +47,8 @@ Forest::LayoutOrder Forest::ComputeLayoutOrder() const {
       stack.pop_back();
       place(x);
       const size_t mark = stack.size();
-      for (uint32_t head : {ns_[x].first_child, with_pns ? ns_[x].first_pn_child : kNil}) {
+      const NsBelow& below = BelowOf(x);
+      for (uint32_t head : {below.first_child, with_pns ? below.first_pn_child : kNil}) {
         for (uint32_t c = head; c != kNil; c = ns_[c].next_sibling) stack.push_back(c);
       }
       std::reverse(stack.begin() + static_cast<std::ptrdiff_t>(mark), stack.end());
@@ -65,7 +66,7 @@ Forest::LayoutOrder Forest::ComputeLayoutOrder() const {
   layout.resize(placed_groups + 1);
   for (size_t i = 0; i < placed_groups; ++i) {
     layout[i].pns = static_cast<uint32_t>(order.size());
-    for (uint32_t c = ns_[order[i]].first_pn_child; c != kNil; c = ns_[c].next_sibling) {
+    for (uint32_t c = BelowOf(order[i]).first_pn_child; c != kNil; c = ns_[c].next_sibling) {
       place_from(c, /*with_pns=*/true);
     }
   }
@@ -88,7 +89,7 @@ Forest::LayoutOrder Forest::ComputeLayoutOrder() const {
   for (size_t i = 0; i < order.size(); ++i) {
     if (i <= placed_groups) layout[i].projects = static_cast<uint32_t>(project_order.size());
     const uint32_t old_ns = order[i];
-    for (uint32_t p = ns_[old_ns].first_project; p != kNil; p = projects_[p].next) {
+    for (uint32_t p = BelowOf(old_ns).first_project; p != kNil; p = projects_[p].next) {
       new_project_of[p] = static_cast<uint32_t>(project_order.size());
       project_order.push_back(p);
     }
@@ -130,20 +131,32 @@ void Forest::Compact(const Forest* other_copy) {
   // The namespace side and the project side on two threads (each reads the
   // old arrays and the maps, and writes only its own new arrays).
   BigArray<NsNode> nodes;
+  BigArray<NsBelow> below;  // in the new slot order too
   IdColumn ns_ids;
   BigArray<ProjNode> projects;
   IdColumn project_ids;
   BigArray<uint32_t> project_pn_slots;
   auto gather_namespaces = [&] {
-    nodes.reserve(order.size());  // segmented: later growth copies nothing
+    nodes.reserve(order.size());                        // segmented: later growth copies nothing
+    below.reserve(below_.size() - free_below_.size());  // at most
     ns_ids.reserve(order.size());
     for (uint32_t old : order) {
       ns_ids.push_back(ns_ids_[old]);
       NsNode n = ns_[old];
       n.parent = remap(n.parent, new_of);
       n.own_project = remap(n.own_project, new_project_of);
-      n.first_child = n.first_pn_child = n.prev_sibling = n.next_sibling = kNil;
-      n.first_project = kNil;
+      n.prev_sibling = n.next_sibling = kNil;
+      // The counters stay; the lists are rebuilt below, each as empty or
+      // not as it was. An empty NsBelow is dropped.
+      const NsBelow& old_below = BelowOf(old);
+      if (old_below.empty()) {
+        n.below = kNil;
+      } else {
+        NsBelow b = old_below;
+        b.first_child = b.first_pn_child = b.first_project = kNil;
+        n.below = static_cast<uint32_t>(below.size());
+        below.push_back(b);
+      }
       nodes.push_back(n);
     }
   };
@@ -167,7 +180,8 @@ void Forest::Compact(const Forest* other_copy) {
     const uint32_t parent = nodes[s].parent;
     if (parent == kNil) continue;
     const bool pn = nodes[s].type == NamespaceType::kProject;
-    uint32_t& head = pn ? nodes[parent].first_pn_child : nodes[parent].first_child;
+    NsBelow& p = below[nodes[parent].below];  // (it has one: it listed this node)
+    uint32_t& head = pn ? p.first_pn_child : p.first_child;
     uint32_t& tail = pn ? tail_pn[parent] : tail_child[parent];
     nodes[s].prev_sibling = tail;
     if (tail == kNil) {
@@ -185,7 +199,7 @@ void Forest::Compact(const Forest* other_copy) {
     if (ns == kNil) continue;
     projects[p].prev = tail_project[ns];
     if (tail_project[ns] == kNil) {
-      nodes[ns].first_project = p;
+      below[nodes[ns].below].first_project = p;  // (it has one: it listed this project)
     } else {
       projects[tail_project[ns]].next = p;
     }
@@ -195,18 +209,20 @@ void Forest::Compact(const Forest* other_copy) {
   // Runs and laid_out (see SLICES). Slots [0, placed_groups) hold the
   // user/group namespaces in pre-order, each subtree after its root, so a
   // backwards pass sees every child before its parent.
+  auto below_of = [&](uint32_t s) -> const NsBelow& {
+    return nodes[s].below == kNil ? kNothingBelow : below[nodes[s].below];
+  };
   for (uint32_t s = 0; s < nodes.size(); ++s) {
     NsNode& n = nodes[s];
     if (s < placed_groups) {
       layout[s].end = s + 1;
       n.laid_out = n.type == NamespaceType::kGroup;
-      for (uint32_t c = n.first_pn_child; c != kNil; c = nodes[c].next_sibling) {
-        if (nodes[c].first_child != kNil || nodes[c].first_pn_child != kNil) n.laid_out = false;
+      for (uint32_t c = below_of(s).first_pn_child; c != kNil; c = nodes[c].next_sibling) {
+        if (below_of(c).HasChildren()) n.laid_out = false;
       }
     } else {
       // Project namespaces with nothing below them; nothing else.
-      n.laid_out =
-          n.type == NamespaceType::kProject && n.first_child == kNil && n.first_pn_child == kNil;
+      n.laid_out = n.type == NamespaceType::kProject && !below_of(s).HasChildren();
     }
   }
   for (size_t s = placed_groups; s-- > 0;) {
@@ -221,6 +237,9 @@ void Forest::Compact(const Forest* other_copy) {
 
   // Swap in and re-point every slot reference.
   ns_.swap(nodes);
+  below_.swap(below);
+  free_below_.clear();
+  free_below_.shrink_to_fit();
   ns_ids_.swap(ns_ids);
   layout_.swap(layout);
   projects_.swap(projects);
@@ -315,8 +334,8 @@ void Forest::BuildSortedRuns() {
   };
   std::vector<Candidate> candidates;
   for (uint32_t s = 0; s + 1 < layout_.size(); ++s) {
-    const NsNode& n = ns_[s];
-    if (!n.laid_out) continue;
+    if (!ns_[s].laid_out) continue;
+    const NsBelow& n = BelowOf(s);
     const uint64_t groups = uint64_t{n.sub_groups} + 1;
     if (groups >= sorted_run_min_ids_) candidates.push_back({groups, s, Part::kGroups});
     if (groups + n.sub_pns >= sorted_run_min_ids_ && n.sub_pns != 0) {
@@ -369,6 +388,8 @@ void Forest::CopyFrom(const Forest& other) {
   // hash through this copy's own arrays: they are rebuilt, not copied.
   auto copy_namespaces = [&] {
     ns_ = other.ns_;
+    below_ = other.below_;
+    free_below_ = other.free_below_;
     ns_ids_ = other.ns_ids_;
     layout_ = other.layout_;
     free_ns_ = other.free_ns_;

@@ -40,13 +40,12 @@ void Forest::WalkAll(uint32_t slot, Visit&& visit) const {
   std::vector<uint32_t>& stack = WalkStack();
   stack.push_back(slot);
   while (!stack.empty()) {
-    const NsNode& n = ns_[stack.back()];
+    const NsBelow& n = BelowOf(stack.back());
     stack.pop_back();
     for (uint32_t head : {n.first_child, n.first_pn_child}) {
       for (uint32_t c = head; c != kNil; c = ns_[c].next_sibling) {
         visit(c);
-        const NsNode& child = ns_[c];
-        if (child.first_child != kNil || child.first_pn_child != kNil) stack.push_back(c);
+        if (BelowOf(c).HasChildren()) stack.push_back(c);
       }
     }
   }
@@ -74,7 +73,7 @@ void Forest::AppendProjectRun(uint32_t begin, uint32_t end, bool unarchived_only
 
 void Forest::AppendProjectsOf(uint32_t slot, bool unarchived_only,
                               std::vector<int64_t>* out) const {
-  for (uint32_t p = ns_[slot].first_project; p != kNil; p = projects_[p].next) {
+  for (uint32_t p = BelowOf(slot).first_project; p != kNil; p = projects_[p].next) {
     if (!unarchived_only || !projects_[p].archived) out->push_back(project_ids_[p]);
   }
 }
@@ -95,7 +94,7 @@ void Forest::CollectLaidOut(uint32_t slot, SubtreePart part, bool unarchived_onl
     case SubtreePart::kGroupsAndPns:
       if (runs != nullptr && runs->groups_and_pns) {
         sorted_pieces->push_back(&*runs->groups_and_pns);
-      } else if (runs != nullptr && runs->groups && ns_[slot].sub_pns == 0) {
+      } else if (runs != nullptr && runs->groups && BelowOf(slot).sub_pns == 0) {
         sorted_pieces->push_back(&*runs->groups);  // (no project namespace below: the same ids)
       } else {
         AppendNamespaceRun(slot, here.end, out);
@@ -122,14 +121,15 @@ void Forest::CollectBelow(uint32_t slot, SubtreePart part, bool unarchived_only,
   std::vector<uint32_t>& stack = WalkStack();
   stack.push_back(slot);
   while (!stack.empty()) {
-    const NsNode& n = ns_[stack.back()];
+    const NsBelow& n = BelowOf(stack.back());
     stack.pop_back();
     uint32_t groups_seen = 0;
     for (uint32_t c = n.first_child; c != kNil; c = ns_[c].next_sibling) {
-      const NsNode& child = ns_[c];
-      const bool group = child.type == NamespaceType::kGroup;
+      const NsNode& child_node = ns_[c];
+      const NsBelow& child = BelowOf(c);
+      const bool group = child_node.type == NamespaceType::kGroup;
       groups_seen += child.sub_groups + (group ? 1 : 0);
-      if (group && child.laid_out && use_slices_) {
+      if (group && child_node.laid_out && use_slices_) {
         CollectLaidOut(c, part, unarchived_only, out, sorted_pieces);
         continue;
       }
@@ -138,16 +138,15 @@ void Forest::CollectBelow(uint32_t slot, SubtreePart part, bool unarchived_only,
       } else if (group || all_types) {
         out->push_back(ns_ids_[c]);
       }
-      const bool below = all_types ? child.first_child != kNil || child.first_pn_child != kNil
-                                   : child.sub_groups != 0;
+      const bool below = all_types ? child.HasChildren() : child.sub_groups != 0;
       if (below) stack.push_back(c);
     }
     if (!all_types && groups_seen >= n.sub_groups) continue;
     for (uint32_t c = n.first_pn_child; c != kNil; c = ns_[c].next_sibling) {
-      const NsNode& child = ns_[c];
+      const NsBelow& child = BelowOf(c);
       if (all_types) {
         out->push_back(ns_ids_[c]);
-        if (child.first_child != kNil || child.first_pn_child != kNil) stack.push_back(c);
+        if (child.HasChildren()) stack.push_back(c);
       } else if (child.sub_groups != 0) {
         stack.push_back(c);
       }
@@ -205,13 +204,14 @@ Status Forest::SelfAndDescendants(int64_t ns, bool include_pns, bool include_sel
   uint32_t slot = FindNamespace(ns);
   if (slot == kNil) return UnknownNamespace(ns);
   const NsNode& n = ns_[slot];
+  const NsBelow& below = BelowOf(slot);
   if (use_slices_ && n.laid_out && n.type == NamespaceType::kGroup) {
     // Unchanged since the last Compact: the runs hold exactly the subtree.
     const SortedIdRun* sorted_run = nullptr;
     if (const SortedRuns* runs = sorted ? FindSortedRuns(slot) : nullptr) {
       if (include_pns && runs->groups_and_pns) {
         sorted_run = &*runs->groups_and_pns;
-      } else if ((!include_pns || n.sub_pns == 0) && runs->groups) {
+      } else if ((!include_pns || below.sub_pns == 0) && runs->groups) {
         sorted_run = &*runs->groups;  // (no project namespace below: the same ids)
       }
     }
@@ -229,7 +229,7 @@ Status Forest::SelfAndDescendants(int64_t ns, bool include_pns, bool include_sel
     }
     const LayoutEntry& here = layout_[slot];
     const LayoutEntry& after = layout_[here.end];
-    out->reserve(n.sub_groups + 1 + (include_pns ? n.sub_pns : 0));
+    out->reserve(below.sub_groups + 1 + (include_pns ? below.sub_pns : 0));
     AppendNamespaceRun(include_self ? slot : slot + 1, here.end, out);
     if (include_pns) AppendNamespaceRun(here.pns, after.pns, out);
     if (sorted) SortUniqueIds(out);  // no sorted copy: a run is in tree order
@@ -239,10 +239,10 @@ Status Forest::SelfAndDescendants(int64_t ns, bool include_pns, bool include_sel
   SortedPieces* sorted_pieces = sorted ? &pieces : nullptr;
   if (include_self) out->push_back(ns_ids_[slot]);
   if (include_pns) {
-    out->reserve(out->size() + n.sub_groups + n.sub_pns);
+    out->reserve(out->size() + below.sub_groups + below.sub_pns);
     CollectBelow(slot, SubtreePart::kGroupsAndPns, false, out, sorted_pieces);
   } else if (n.type == NamespaceType::kGroup) {
-    out->reserve(out->size() + n.sub_groups);
+    out->reserve(out->size() + below.sub_groups);
     CollectBelow(slot, SubtreePart::kGroups, false, out, sorted_pieces);
   } else {
     // Class scoping: a user (project) namespace's own class below it.
@@ -286,7 +286,7 @@ Status Forest::ProjectIds(int64_t ns, bool unarchived_only, std::vector<int64_t>
         CollectLaidOut(slot, SubtreePart::kProjects, unarchived_only, out, sorted_pieces);
         break;
       }
-      out->reserve(unarchived_only ? n.sub_unarchived : n.sub_projects);
+      out->reserve(unarchived_only ? BelowOf(slot).sub_unarchived : BelowOf(slot).sub_projects);
       AppendProjectsOf(slot, unarchived_only, out);
       CollectBelow(slot, SubtreePart::kProjects, unarchived_only, out, sorted_pieces);
       break;
@@ -352,13 +352,14 @@ Result<SubtreeCounts> Forest::Counts(int64_t ns) const {
   uint32_t slot = FindNamespace(ns);
   if (slot == kNil) return UnknownNamespace(ns);
   const NsNode& n = ns_[slot];
+  const NsBelow& below = BelowOf(slot);
   SubtreeCounts c;
-  c.descendant_groups = n.sub_groups;
-  c.descendant_project_namespaces = n.sub_pns;
+  c.descendant_groups = below.sub_groups;
+  c.descendant_project_namespaces = below.sub_pns;
   switch (n.type) {
     case NamespaceType::kGroup:
-      c.projects = n.sub_projects;
-      c.unarchived_projects = n.sub_unarchived;
+      c.projects = below.sub_projects;
+      c.unarchived_projects = below.sub_unarchived;
       break;
     case NamespaceType::kUser: {
       uint32_t own = 0, own_unarchived = 0;
@@ -471,13 +472,13 @@ bool Forest::ResolveExact(std::string_view full_path, std::span<const uint32_t> 
   while (!segments.last()) {
     const std::string_view seg = segments.Next();
     uint32_t next = kNil;
-    for (uint32_t c = ns_[current].first_child; c != kNil; c = ns_[c].next_sibling) {
+    for (uint32_t c = BelowOf(current).first_child; c != kNil; c = ns_[c].next_sibling) {
       if (ns_[c].text.path() == seg) next = BetterNamespace(next, c);
     }
     if (next == kNil && segments.last()) {
       int64_t best_project = 0;
       bool found = false;
-      for (uint32_t p = ns_[current].first_project; p != kNil; p = projects_[p].next) {
+      for (uint32_t p = BelowOf(current).first_project; p != kNil; p = projects_[p].next) {
         if (projects_[p].text.path() == seg && (!found || project_ids_[p] < best_project)) {
           best_project = project_ids_[p];
           found = true;
@@ -515,7 +516,7 @@ bool Forest::ResolveIgnoringCase(std::string_view full_path, std::span<const uin
     if (segments.last()) {
       uint32_t best = kNil;
       for (size_t i = begin; i < end; ++i) {
-        for (uint32_t c = ns_[level[i]].first_child; c != kNil; c = ns_[c].next_sibling) {
+        for (uint32_t c = BelowOf(level[i]).first_child; c != kNil; c = ns_[c].next_sibling) {
           if (AsciiCaseEquals(ns_[c].text.path(), seg)) best = BetterNamespace(best, c);
         }
       }
@@ -526,7 +527,7 @@ bool Forest::ResolveIgnoringCase(std::string_view full_path, std::span<const uin
       int64_t best_project = 0;
       bool found = false;
       for (size_t i = begin; i < end; ++i) {
-        for (uint32_t p = ns_[level[i]].first_project; p != kNil; p = projects_[p].next) {
+        for (uint32_t p = BelowOf(level[i]).first_project; p != kNil; p = projects_[p].next) {
           if (AsciiCaseEquals(projects_[p].text.path(), seg) &&
               (!found || project_ids_[p] < best_project)) {
             best_project = project_ids_[p];
@@ -538,7 +539,7 @@ bool Forest::ResolveIgnoringCase(std::string_view full_path, std::span<const uin
       return found;
     }
     for (size_t i = begin; i < end; ++i) {
-      for (uint32_t c = ns_[level[i]].first_child; c != kNil; c = ns_[c].next_sibling) {
+      for (uint32_t c = BelowOf(level[i]).first_child; c != kNil; c = ns_[c].next_sibling) {
         if (ns_[c].type != NamespaceType::kProject && AsciiCaseEquals(ns_[c].text.path(), seg)) {
           level.push_back(c);
         }
@@ -730,7 +731,8 @@ IndexStats Forest::Stats() const {
   s.row_changes_applied = row_changes_applied_;
   s.laid_out_namespaces = laid_out_;
   // This copy's structures (strings excluded; they are shared by both copies).
-  uint64_t bytes = ns_.bytes() + projects_.bytes() + ns_ids_.bytes() + project_ids_.bytes();
+  uint64_t bytes =
+      ns_.bytes() + below_.bytes() + projects_.bytes() + ns_ids_.bytes() + project_ids_.bytes();
   bytes += project_pn_slots_.bytes();
   bytes += layout_.capacity() * sizeof(LayoutEntry);
   // Sorted runs: both copies usually share them (BulkLoad's copy, Compact's
@@ -738,7 +740,8 @@ IndexStats Forest::Stats() const {
   for (const auto& [slot, runs] : sorted_runs_) {
     bytes += runs->bytes() / static_cast<size_t>(std::max(1L, runs.use_count()));
   }
-  bytes += (free_ns_.capacity() + free_projects_.capacity()) * sizeof(uint32_t);
+  bytes +=
+      (free_ns_.capacity() + free_below_.capacity() + free_projects_.capacity()) * sizeof(uint32_t);
   bytes += ns_by_id_.bytes() + project_by_id_.bytes();
   // multi_index hashed node: the record plus one link pointer per index, and buckets.
   bytes += links_.size() * (sizeof(LinkRecord) + 3 * sizeof(void*)) +
