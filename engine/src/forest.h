@@ -572,11 +572,12 @@ class Forest {
   // BulkBuild when it can, else prepared and applied by Apply's rules.
   void ApplySnapshot(RowPieces& pieces, Lsn lsn);
   // Builds this empty copy from upserts with unique keys, as Apply would,
-  // and empties `pieces` once their rows are no longer needed (so that they
-  // are not held through the layout). Returns false, leaving the copy empty
-  // and `pieces` as they were, when it cannot (not empty, a delete or
-  // truncate, a repeated key, a cycle): Apply's rules decide then. Throws
-  // std::bad_alloc.
+  // and frees each piece of `pieces` as soon as its rows are no longer
+  // needed (so that the rows and what is built from them are not all held at
+  // once), then empties `pieces`. Returns false, leaving the copy empty and
+  // `pieces` as they were, when it cannot (not empty, a delete or truncate,
+  // a repeated key, a cycle): Apply's rules decide then. Throws
+  // std::bad_alloc (some pieces may be freed by then).
   bool BulkBuild(RowPieces& pieces);
   bool ResetAfterFailedBulkBuild();  // empties the copy; returns false
 

@@ -8,27 +8,56 @@
 //      between), namespaces and projects (plus runner links) on two threads
 //      at once (each side only touches its own arrays and index);
 //   2. looks up every parent's, namespace's and project namespace's slot (on
-//      two threads: lookups only; the namespaces' texts are made meanwhile),
-//      then links every namespace under its parent (no counters yet) and
-//      every project into its namespace's list, binds project namespaces and
-//      gives each project its text (its project namespace's when equal, as
-//      Compact would share it);
+//      two threads: lookups only; then, on the namespace side, a check for a
+//      cycle among the parents and the namespaces' texts), then links every
+//      namespace under its parent (no counters yet) and every project into
+//      its namespace's list, binds project namespaces and gives each project
+//      its text (its project namespace's when equal, as Compact would share
+//      it). Each piece of rows is freed as soon as its namespaces' texts and
+//      its projects are made, so the rows and the texts made from them are
+//      never all held at once;
 //   3. walks down from the tops once, computing Compact's order (each node
 //      after its parent), then reads it backwards, children before parents:
 //      each node's subtree counters from its children's (one pass instead of
-//      a walk up per row). A namespace the walk does not reach sits on a
-//      cycle: the snapshot then goes through Apply's rules instead. The
-//      order is kept for the Compact that follows (the walk is not redone).
+//      a walk up per row). The order is kept for the Compact that follows
+//      (the walk is not redone).
+// A snapshot with a cycle (found in step 2, before any row is freed) goes
+// through Apply's rules instead.
 // The result is the state Apply() would reach for the same rows: same nodes,
 // links, waiting lists, counters and anomaly counts; only the order within
 // child lists may differ, which no answer depends on (Compact() then lays
 // the copy out anyway).
+#include <cassert>
+
 #include "forest.h"
 #include "two_threads.h"
 
 namespace canopy::internal {
 
 using Attachment = NsNode::Attachment;
+
+namespace {
+
+// Whether following parent slots (kNil: none) from some node comes back to
+// it. O(n): each node is walked once.
+bool HasParentCycle(const std::vector<uint32_t>& parent_slots) {
+  constexpr uint32_t kUnseen = 0, kDone = kNil;  // else: 1 + the walk's first node
+  std::vector<uint32_t> mark(parent_slots.size(), kUnseen);
+  for (uint32_t first = 0; first < parent_slots.size(); ++first) {
+    if (mark[first] != kUnseen) continue;
+    const uint32_t walk = first + 1;
+    uint32_t x = first;
+    while (x != kNil && mark[x] == kUnseen) {
+      mark[x] = walk;
+      x = parent_slots[x];
+    }
+    if (x != kNil && mark[x] == walk) return true;  // back on this walk
+    for (uint32_t y = first; y != x; y = parent_slots[y]) mark[y] = kDone;
+  }
+  return false;
+}
+
+}  // namespace
 
 void Forest::ApplySnapshot(RowPieces& pieces, Lsn lsn) {
   size_t rows = 0;
@@ -67,6 +96,11 @@ bool Forest::BulkBuild(RowPieces& pieces) {
   // of the two threads.
   std::vector<const NamespaceRow*> namespace_rows_of;
   std::vector<const ProjectRow*> project_rows_of;
+  // One past the last namespace / project slot made from each piece: a
+  // piece is freed once both its namespaces' texts and its projects are made
+  // (step 2), so that the rows and what is built from them are not all held
+  // at once.
+  std::vector<uint32_t> namespaces_end(pieces.size()), projects_end(pieces.size());
   bool namespaces_unique = true, projects_unique = true;
   uint64_t namespace_text_bytes = 0;
   auto build_namespaces = [&] {
@@ -75,8 +109,8 @@ bool Forest::BulkBuild(RowPieces& pieces) {
     ns_by_id_.Reserve(namespace_rows);
     parent_ids.reserve(namespace_rows);
     namespace_rows_of.reserve(namespace_rows);
-    for (const std::vector<RowChange>& piece : pieces) {
-      for (const RowChange& change : piece) {
+    for (size_t k = 0; k < pieces.size(); ++k) {
+      for (const RowChange& change : pieces[k]) {
         const auto* upsert = std::get_if<UpsertNamespace>(&change);
         if (upsert == nullptr) continue;
         const NamespaceRow& row = upsert->row;
@@ -94,6 +128,7 @@ bool Forest::BulkBuild(RowPieces& pieces) {
           return;
         }
       }
+      namespaces_end[k] = static_cast<uint32_t>(ns_.size());
     }
   };
   auto build_projects = [&] {
@@ -103,8 +138,8 @@ bool Forest::BulkBuild(RowPieces& pieces) {
     namespace_ids.reserve(project_rows);
     project_namespace_ids.reserve(project_rows);
     project_rows_of.reserve(project_rows);
-    for (const std::vector<RowChange>& piece : pieces) {
-      for (const RowChange& change : piece) {
+    for (size_t k = 0; k < pieces.size(); ++k) {
+      for (const RowChange& change : pieces[k]) {
         if (const auto* link = std::get_if<UpsertRunnerLink>(&change)) {
           LinkRecord rec{link->row.id, 0, 0};
           if (link->row.present & RunnerLinkRow::kRunnerId) rec.runner_id = link->row.runner_id;
@@ -137,6 +172,7 @@ bool Forest::BulkBuild(RowPieces& pieces) {
           return;
         }
       }
+      projects_end[k] = static_cast<uint32_t>(projects_.size());
     }
   };
   RunOnTwoThreads(build_namespaces, build_projects);
@@ -144,22 +180,36 @@ bool Forest::BulkBuild(RowPieces& pieces) {
 
   // ---- 2. links ----
   // First every parent's, namespace's and project namespace's slot (lookups
-  // only: the id indexes are not written here) and the namespaces' texts, on
-  // two threads.
+  // only: the id indexes are not written here), on two threads. The
+  // namespace side then looks for a cycle among the parents (the last reason
+  // to hand the rows to Apply's rules: from here on rows are freed) and makes
+  // the namespaces' texts, freeing each piece that holds no project.
   const uint32_t namespace_slots = static_cast<uint32_t>(ns_.size());
   const uint32_t project_slots = static_cast<uint32_t>(projects_.size());
   std::vector<uint32_t> parent_slots(namespace_slots), namespace_slots_of(project_slots),
       project_namespace_slots(project_slots);
+  auto free_piece = [&](size_t k) { std::vector<RowChange>().swap(pieces[k]); };
+  auto projects_begin = [&](size_t k) { return k == 0 ? 0u : projects_end[k - 1]; };
+  bool cycle = false;
   RunOnTwoThreads(
       [&] {
         for (uint32_t slot = 0; slot < namespace_slots; ++slot) {
           parent_slots[slot] = parent_ids[slot] == kNoId ? kNil : FindNamespace(parent_ids[slot]);
-          // As Apply's creation: only the columns present.
-          const NamespaceRow& row = *namespace_rows_of[slot];
-          RowText& text = ns_[slot].text;
-          text = RowText::Make((row.present & NamespaceRow::kName) ? row.name : std::string_view(),
-                               (row.present & NamespaceRow::kPath) ? row.path : std::string_view());
-          namespace_text_bytes += text.bytes();
+        }
+        cycle = HasParentCycle(parent_slots);
+        if (cycle) return;
+        uint32_t slot = 0;
+        for (size_t k = 0; k < pieces.size(); ++k) {
+          for (; slot < namespaces_end[k]; ++slot) {
+            // As Apply's creation: only the columns present.
+            const NamespaceRow& row = *namespace_rows_of[slot];
+            RowText& text = ns_[slot].text;
+            text =
+                RowText::Make((row.present & NamespaceRow::kName) ? row.name : std::string_view(),
+                              (row.present & NamespaceRow::kPath) ? row.path : std::string_view());
+            namespace_text_bytes += text.bytes();
+          }
+          if (projects_begin(k) == projects_end[k]) free_piece(k);  // nothing reads it any more
         }
       },
       [&] {
@@ -169,6 +219,7 @@ bool Forest::BulkBuild(RowPieces& pieces) {
           project_namespace_slots[slot] = pn_id == kNoId ? kNil : FindNamespace(pn_id);
         }
       });
+  if (cycle) return ResetAfterFailedBulkBuild();
   string_bytes_ += namespace_text_bytes;
   // Then the links, in slot order: each touches a parent at random, so the
   // parent a few rows ahead is fetched meanwhile.
@@ -178,14 +229,14 @@ bool Forest::BulkBuild(RowPieces& pieces) {
       __builtin_prefetch(&ns_[parent_slots[slot + kAhead]], 1);
     }
     const uint32_t parent = parent_slots[slot];
-    if (parent == kNil || parent == slot) {
-      // A root or an orphan (Attach's bookkeeping); a node naming itself is a cycle.
-      if (parent == slot) return ResetAfterFailedBulkBuild();
+    if (parent == kNil) {  // a root or an orphan (Attach's bookkeeping)
       Attach(slot, parent_ids[slot], /*has_fallback=*/false, kNoId);
       continue;
     }
     PushChild(parent, slot);
   }
+  std::vector<uint32_t>().swap(parent_slots);
+  size_t next_piece = 0;
   for (uint32_t slot = 0; slot < project_slots; ++slot) {
     if (slot + kAhead < project_slots) {
       for (uint32_t ahead :
@@ -218,14 +269,19 @@ bool Forest::BulkBuild(RowPieces& pieces) {
       p.text = RowText::Make(name, path);
     }
     string_bytes_ += p.text.bytes();  // counted for each row that uses it
+    // Every row of the pieces whose projects all have their text is used.
+    while (next_piece < pieces.size() && projects_end[next_piece] <= slot + 1) {
+      free_piece(next_piece++);
+    }
   }
 
   // ---- 3. counters, children before parents ----
   // Compact's order (each node after its parent) read backwards, kept for
-  // the Compact that follows. A node no top reaches sits on a cycle.
+  // the Compact that follows. Every node is reached from a top: a node no
+  // top reaches would sit on a cycle, and step 2 found none.
   auto layout_order = std::make_unique<LayoutOrder>(ComputeLayoutOrder());
-  if (layout_order->reached != namespace_slots) return ResetAfterFailedBulkBuild();
-  // The build succeeds: the rows (their texts are made) go before the layout.
+  assert(layout_order->reached == namespace_slots);
+  // The rest of the rows go before the layout.
   project_rows_of = {};
   namespace_rows_of = {};
   RowPieces().swap(pieces);
