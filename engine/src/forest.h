@@ -23,7 +23,8 @@
 //   below it (NsBelow: its first child in two intrusive doubly-linked child
 //   lists, project namespaces in their own list so that group-only walks
 //   skip them; its first project; its subtree counters) is a separate
-//   record that only namespaces with something below them hold (below_).
+//   record that a namespace gets when something is first placed below it
+//   (below_; Compact drops the ones that became empty).
 //   Subtree counters (groups, project namespaces, projects, unarchived
 //   projects below a node) are kept along the ancestor path, so counts are
 //   O(1) and a move is O(depth): detach subtracts the subtree's totals from
@@ -241,7 +242,9 @@ inline bool FitsNarrowVisibility(int32_t v) {
 // its subtree counters. Kept apart from NsNode because most namespaces have
 // nothing below them (project namespaces, three rows in seven of
 // GitLab-shaped data, and leaf users and groups): a node holds the index of
-// its NsBelow in Forest::below_, or kNil, which reads as kNothingBelow.
+// its NsBelow in Forest::below_, or kNil, which reads as kNothingBelow. A
+// node gets one when something is first placed below it and keeps it until
+// it is freed or a Compact finds the record empty.
 struct NsBelow {
   uint32_t first_child = kNil;     // user/group children
   uint32_t first_pn_child = kNil;  // project-namespace children
@@ -492,7 +495,8 @@ class Forest {
   }
   // The same, writable: gives `slot` an NsBelow of its own when it has none.
   NsBelow& MutableBelowOf(uint32_t slot);
-  // Gives back `slot`'s NsBelow, if any (its lists must be empty).
+  // Gives back `slot`'s NsBelow, if any, as it is (MutableBelowOf resets a
+  // record when it hands it out again).
   void FreeBelow(uint32_t slot);
 
   // ---- structure edits (forest.cc) ----

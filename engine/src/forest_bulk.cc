@@ -222,7 +222,9 @@ bool Forest::BulkBuild(RowPieces& pieces) {
   if (cycle) return ResetAfterFailedBulkBuild();
   string_bytes_ += namespace_text_bytes;
   // Then the links, in slot order: each touches a parent at random, so the
-  // parent a few rows ahead is fetched meanwhile.
+  // parent a few rows ahead is fetched meanwhile. At most one NsBelow per
+  // namespace: reserved (address space; pages come as they are written).
+  below_.reserve(namespace_slots);
   constexpr uint32_t kAhead = 16;
   for (uint32_t slot = 0; slot < namespace_slots; ++slot) {
     if (slot + kAhead < namespace_slots && parent_slots[slot + kAhead] != kNil) {
