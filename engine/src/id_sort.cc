@@ -14,6 +14,55 @@ constexpr uint64_t kDigitMask = (uint64_t{1} << kDigitBits) - 1;
 constexpr uint64_t kMaxBitmapRange = uint64_t{1} << 26;  // 8 MiB of bits
 }  // namespace
 
+namespace {
+
+// LSD radix sort of *ids by their offset from `base` (Key holds every
+// offset), `passes` digits of kDigitBits. One read of the ids makes the keys
+// and every pass's digit counts; the passes then scatter between two key
+// buffers, the last one straight back into *ids as ids. Keys of 32 bits
+// (offsets below 2^32, every real answer) halve the memory each pass moves.
+template <typename Key>
+void RadixSortFrom(std::vector<int64_t>* ids, int64_t base, int passes) {
+  constexpr int kMaxPasses = (8 * sizeof(Key) + kDigitBits - 1) / kDigitBits;
+  const size_t n = ids->size();
+  thread_local std::vector<Key> keys_a, keys_b;
+  keys_a.resize(n);
+  keys_b.resize(n);
+  std::array<std::array<uint32_t, kDigitMask + 1>, kMaxPasses> counts;
+  for (int pass = 0; pass < passes; ++pass) counts[pass].fill(0);
+  for (size_t i = 0; i < n; ++i) {
+    const Key k = static_cast<Key>(static_cast<uint64_t>((*ids)[i]) - static_cast<uint64_t>(base));
+    keys_a[i] = k;
+    for (int pass = 0; pass < passes; ++pass)
+      ++counts[pass][(k >> (pass * kDigitBits)) & kDigitMask];
+  }
+  for (int pass = 0; pass < passes; ++pass) {
+    uint32_t sum = 0;
+    for (uint32_t& c : counts[pass]) {
+      const uint32_t here = c;
+      c = sum;
+      sum += here;
+    }
+  }
+  std::vector<Key>* src = &keys_a;
+  std::vector<Key>* dst = &keys_b;
+  for (int pass = 0; pass + 1 < passes; ++pass) {
+    const int shift = pass * kDigitBits;
+    std::array<uint32_t, kDigitMask + 1>& next = counts[pass];
+    for (Key k : *src) (*dst)[next[(k >> shift) & kDigitMask]++] = k;
+    std::swap(src, dst);
+  }
+  const int shift = (passes - 1) * kDigitBits;
+  std::array<uint32_t, kDigitMask + 1>& next = counts[passes - 1];
+  int64_t* out = ids->data();
+  for (Key k : *src) {
+    out[next[(k >> shift) & kDigitMask]++] =
+        static_cast<int64_t>(static_cast<uint64_t>(k) + static_cast<uint64_t>(base));
+  }
+}
+
+}  // namespace
+
 void SortUniqueIds(std::vector<int64_t>* ids) {
   const size_t n = ids->size();
   if (n < kRadixThreshold) {
@@ -57,30 +106,10 @@ void SortUniqueIds(std::vector<int64_t>* ids) {
     return;
   }
 
-  thread_local std::vector<uint64_t> keys_a, keys_b;
-  keys_a.resize(n);
-  keys_b.resize(n);
-  for (size_t i = 0; i < n; ++i) {
-    keys_a[i] = static_cast<uint64_t>((*ids)[i]) - static_cast<uint64_t>(base);
-  }
-  std::vector<uint64_t>* src = &keys_a;
-  std::vector<uint64_t>* dst = &keys_b;
-  std::array<uint32_t, kDigitMask + 1> counts;
-  for (int pass = 0; pass < passes; ++pass) {
-    const int shift = pass * kDigitBits;
-    counts.fill(0);
-    for (uint64_t k : *src) ++counts[(k >> shift) & kDigitMask];
-    uint32_t sum = 0;
-    for (uint32_t& c : counts) {
-      uint32_t here = c;
-      c = sum;
-      sum += here;
-    }
-    for (uint64_t k : *src) (*dst)[counts[(k >> shift) & kDigitMask]++] = k;
-    std::swap(src, dst);
-  }
-  for (size_t i = 0; i < n; ++i) {
-    (*ids)[i] = static_cast<int64_t>((*src)[i] + static_cast<uint64_t>(base));
+  if (bits <= 32) {
+    RadixSortFrom<uint32_t>(ids, base, passes);
+  } else {
+    RadixSortFrom<uint64_t>(ids, base, passes);
   }
   ids->erase(std::unique(ids->begin(), ids->end()), ids->end());
 }

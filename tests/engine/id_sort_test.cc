@@ -134,5 +134,36 @@ TEST(SortedIdRunTest, SortAndMergeIdsEqualsASort) {
   }
 }
 
+// SortUniqueIds against std::sort + std::unique, for spans of every bit
+// width from 1 to 64 (every radix pass count, both key widths and the
+// boundary between them, the bitmap for dense spans), with repeats, at the
+// extremes of int64 and around the size where the radix sort takes over.
+TEST(SortUniqueIdsTest, EqualsASortForEverySpanWidth) {
+  std::mt19937_64 rng(6122026);
+  for (int bits = 1; bits <= 64; ++bits) {
+    for (size_t n : {size_t{511}, size_t{512}, size_t{3000}, size_t{40000}}) {
+      SCOPED_TRACE(::testing::Message() << bits << " bits, " << n << " ids");
+      const uint64_t span_mask = bits == 64 ? ~uint64_t{0} : (uint64_t{1} << bits) - 1;
+      // Based at the bottom, around zero, or at the top of int64.
+      const int64_t base = std::vector<int64_t>{
+          kMin, -1000, static_cast<int64_t>(static_cast<uint64_t>(kMax) - span_mask)}[bits % 3];
+      std::vector<int64_t> ids;
+      for (size_t i = 0; i < n; ++i) {
+        ids.push_back(static_cast<int64_t>(static_cast<uint64_t>(base) + (rng() & span_mask)));
+        if (i % 9 == 0) ids.push_back(ids.back());  // a repeat
+      }
+      // Both ends of the span, so that it is exactly `bits` wide.
+      ids.push_back(base);
+      ids.push_back(static_cast<int64_t>(static_cast<uint64_t>(base) + span_mask));
+      std::shuffle(ids.begin(), ids.end(), rng);
+      std::vector<int64_t> expected = ids;
+      std::sort(expected.begin(), expected.end());
+      expected.erase(std::unique(expected.begin(), expected.end()), expected.end());
+      SortUniqueIds(&ids);
+      ASSERT_EQ(ids, expected);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace canopy::internal
