@@ -57,6 +57,19 @@ bool HasParentCycle(const std::vector<uint32_t>& parent_slots) {
   return false;
 }
 
+// The columns a snapshot row links by, as Apply's creation reads them (only
+// the columns present).
+int64_t ParentIdOfRow(const NamespaceRow& row) {
+  return (row.present & NamespaceRow::kParentId) ? row.parent_id.value_or(kNoId) : kNoId;
+}
+int64_t NamespaceIdOfRow(const ProjectRow& row) {
+  return (row.present & ProjectRow::kNamespaceId) ? row.namespace_id : 0;
+}
+int64_t ProjectNamespaceIdOfRow(const ProjectRow& row) {
+  return (row.present & ProjectRow::kProjectNamespaceId) ? row.project_namespace_id.value_or(kNoId)
+                                                         : kNoId;
+}
+
 }  // namespace
 
 void Forest::ApplySnapshot(RowPieces& pieces, Lsn lsn) {
@@ -90,10 +103,9 @@ bool Forest::BulkBuild(RowPieces& pieces) {
   }
 
   // ---- 1. nodes, on two threads ----
-  // The ids the slot links will encode once everything exists.
-  std::vector<int64_t> parent_ids, namespace_ids, project_namespace_ids;
-  // The rows by slot: texts are made in step 2, where they balance the work
-  // of the two threads.
+  // The rows by slot, read again in step 2 for the ids the slot links encode
+  // and for the texts (made there, where they balance the work of the two
+  // threads).
   std::vector<const NamespaceRow*> namespace_rows_of;
   std::vector<const ProjectRow*> project_rows_of;
   // One past the last namespace / project slot made from each piece: a
@@ -107,7 +119,6 @@ bool Forest::BulkBuild(RowPieces& pieces) {
     ns_.reserve(namespace_rows);
     ns_ids_.reserve(namespace_rows);
     ns_by_id_.Reserve(namespace_rows);
-    parent_ids.reserve(namespace_rows);
     namespace_rows_of.reserve(namespace_rows);
     for (size_t k = 0; k < pieces.size(); ++k) {
       for (const RowChange& change : pieces[k]) {
@@ -118,7 +129,6 @@ bool Forest::BulkBuild(RowPieces& pieces) {
         const uint32_t slot = AllocNamespace();
         NsNode& n = ns_[slot];
         ns_ids_.Set(slot, row.id);
-        parent_ids.push_back(has(NamespaceRow::kParentId) ? row.parent_id.value_or(kNoId) : kNoId);
         n.type = has(NamespaceRow::kType) ? row.type : NamespaceType::kUser;
         SetNamespaceVisibility(slot,
                                has(NamespaceRow::kVisibilityLevel) ? row.visibility_level : 20);
@@ -135,8 +145,6 @@ bool Forest::BulkBuild(RowPieces& pieces) {
     projects_.reserve(project_rows);
     project_ids_.reserve(project_rows);
     project_by_id_.Reserve(project_rows);
-    namespace_ids.reserve(project_rows);
-    project_namespace_ids.reserve(project_rows);
     project_rows_of.reserve(project_rows);
     for (size_t k = 0; k < pieces.size(); ++k) {
       for (const RowChange& change : pieces[k]) {
@@ -159,10 +167,6 @@ bool Forest::BulkBuild(RowPieces& pieces) {
         const uint32_t slot = AllocProject();
         ProjNode& p = projects_[slot];
         project_ids_.Set(slot, row.id);
-        namespace_ids.push_back(has(ProjectRow::kNamespaceId) ? row.namespace_id : 0);
-        project_namespace_ids.push_back(has(ProjectRow::kProjectNamespaceId)
-                                            ? row.project_namespace_id.value_or(kNoId)
-                                            : kNoId);
         p.archived = has(ProjectRow::kArchived) && row.archived;
         p.pending_delete = has(ProjectRow::kPendingDelete) && row.pending_delete;
         SetProjectVisibility(slot, has(ProjectRow::kVisibilityLevel) ? row.visibility_level : 0);
@@ -191,10 +195,15 @@ bool Forest::BulkBuild(RowPieces& pieces) {
   auto free_piece = [&](size_t k) { std::vector<RowChange>().swap(pieces[k]); };
   auto projects_begin = [&](size_t k) { return k == 0 ? 0u : projects_end[k - 1]; };
   bool cycle = false;
+  std::vector<std::pair<uint32_t, int64_t>> orphans;  // slot, parent_id; in slot order
   RunOnTwoThreads(
       [&] {
         for (uint32_t slot = 0; slot < namespace_slots; ++slot) {
-          parent_slots[slot] = parent_ids[slot] == kNoId ? kNil : FindNamespace(parent_ids[slot]);
+          const int64_t parent_id = ParentIdOfRow(*namespace_rows_of[slot]);
+          parent_slots[slot] = parent_id == kNoId ? kNil : FindNamespace(parent_id);
+          if (parent_slots[slot] == kNil && parent_id != kNoId) {
+            orphans.emplace_back(slot, parent_id);  // (its row may be freed before it is linked)
+          }
         }
         cycle = HasParentCycle(parent_slots);
         if (cycle) return;
@@ -214,8 +223,9 @@ bool Forest::BulkBuild(RowPieces& pieces) {
       },
       [&] {
         for (uint32_t slot = 0; slot < project_slots; ++slot) {
-          namespace_slots_of[slot] = FindNamespace(namespace_ids[slot]);
-          const int64_t pn_id = project_namespace_ids[slot];
+          const ProjectRow& row = *project_rows_of[slot];
+          namespace_slots_of[slot] = FindNamespace(NamespaceIdOfRow(row));
+          const int64_t pn_id = ProjectNamespaceIdOfRow(row);
           project_namespace_slots[slot] = pn_id == kNoId ? kNil : FindNamespace(pn_id);
         }
       });
@@ -226,13 +236,18 @@ bool Forest::BulkBuild(RowPieces& pieces) {
   // namespace: reserved (address space; pages come as they are written).
   below_.reserve(namespace_slots);
   constexpr uint32_t kAhead = 16;
+  size_t next_orphan = 0;
   for (uint32_t slot = 0; slot < namespace_slots; ++slot) {
     if (slot + kAhead < namespace_slots && parent_slots[slot + kAhead] != kNil) {
       __builtin_prefetch(&ns_[parent_slots[slot + kAhead]], 1);
     }
     const uint32_t parent = parent_slots[slot];
     if (parent == kNil) {  // a root or an orphan (Attach's bookkeeping)
-      Attach(slot, parent_ids[slot], /*has_fallback=*/false, kNoId);
+      int64_t parent_id = kNoId;
+      if (next_orphan < orphans.size() && orphans[next_orphan].first == slot) {
+        parent_id = orphans[next_orphan++].second;
+      }
+      Attach(slot, parent_id, /*has_fallback=*/false, kNoId);
       continue;
     }
     PushChild(parent, slot);
@@ -247,9 +262,10 @@ bool Forest::BulkBuild(RowPieces& pieces) {
       }
     }
     ProjNode& p = projects_[slot];
+    const ProjectRow& row = *project_rows_of[slot];
     const uint32_t ns = namespace_slots_of[slot];
     if (ns == kNil) {
-      LinkProject(slot, namespace_ids[slot]);  // an orphan: no counter to update
+      LinkProject(slot, NamespaceIdOfRow(row));  // an orphan: no counter to update
     } else {
       NsBelow& n = MutableBelowOf(ns);
       p.ns = ns;
@@ -257,11 +273,10 @@ bool Forest::BulkBuild(RowPieces& pieces) {
       if (n.first_project != kNil) projects_[n.first_project].prev = slot;
       n.first_project = slot;
     }
-    BindOwnProject(slot, project_namespace_ids[slot], project_namespace_slots[slot]);
+    BindOwnProject(slot, ProjectNamespaceIdOfRow(row), project_namespace_slots[slot]);
     // The text: its project namespace's when it owns one with the same name
     // and path (GitLab keeps them so), as Compact's ShareProjectTexts would
     // make it, without making a copy first.
-    const ProjectRow& row = *project_rows_of[slot];
     const std::string_view name = (row.present & ProjectRow::kName) ? row.name : std::string_view();
     const std::string_view path = (row.present & ProjectRow::kPath) ? row.path : std::string_view();
     if (const RowText* shared = OwnPnTextEqualTo(slot, name, path)) {
