@@ -589,14 +589,19 @@ void Forest::LinkProject(uint32_t project, int64_t namespace_id) {
     ++orphan_projects_;
     return;
   }
-  NsBelow& n = MutableBelowOf(ns);
+  PushProject(ns, project);
   MarkChanged(ns);
+  ProjectCountDelta(ns, 1, p.archived ? 0 : 1);
+}
+
+void Forest::PushProject(uint32_t ns, uint32_t project) {
+  NsBelow& n = MutableBelowOf(ns);  // first: it may throw, and nothing has changed yet
+  ProjNode& p = projects_[project];
   p.ns = ns;
   p.prev = kNil;
   p.next = n.first_project;
   if (n.first_project != kNil) projects_[n.first_project].prev = project;
   n.first_project = project;
-  ProjectCountDelta(ns, 1, p.archived ? 0 : 1);
 }
 
 void Forest::UnlinkProject(uint32_t project) {

@@ -523,6 +523,9 @@ class Forest {
   bool IsAncestorOrSelf(uint32_t maybe_ancestor, uint32_t slot) const;
   // Into namespace `namespace_id` (or its waiting list). REQUIRES: unlinked.
   void LinkProject(uint32_t project, int64_t namespace_id);
+  // Only the list part of LinkProject, into live namespace `ns`: no
+  // counters, nothing marked changed.
+  void PushProject(uint32_t ns, uint32_t project);
   // From its namespace (or waiting list). Its namespace_id is then the caller's to keep.
   void UnlinkProject(uint32_t project);
   void ProjectCountDelta(uint32_t ns, int projects, int unarchived);

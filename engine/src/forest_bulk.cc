@@ -267,11 +267,7 @@ bool Forest::BulkBuild(RowPieces& pieces) {
     if (ns == kNil) {
       LinkProject(slot, NamespaceIdOfRow(row));  // an orphan: no counter to update
     } else {
-      NsBelow& n = MutableBelowOf(ns);
-      p.ns = ns;
-      p.next = n.first_project;
-      if (n.first_project != kNil) projects_[n.first_project].prev = slot;
-      n.first_project = slot;
+      PushProject(ns, slot);  // counters come in step 3
     }
     BindOwnProject(slot, ProjectNamespaceIdOfRow(row), project_namespace_slots[slot]);
     // The text: its project namespace's when it owns one with the same name
