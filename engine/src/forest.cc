@@ -13,24 +13,7 @@ namespace canopy::internal {
 using Attachment = NsNode::Attachment;
 
 // ---------------------------------------------------------------------------
-// RowText / PreparedTransaction
-
-RowText RowText::Make(std::string_view name, std::string_view path) {
-  RowText t;
-  if (name.empty() && path.empty()) return t;
-  const bool name_is_path = name == path;
-  const size_t name_bytes = name_is_path ? 0 : name.size();
-  void* mem = std::malloc(offsetof(Blob, data) + path.size() + name_bytes);
-  if (mem == nullptr) throw std::bad_alloc();
-  t.blob_ = static_cast<Blob*>(mem);
-  t.blob_->refs = 1;
-  t.blob_->path_size = static_cast<uint32_t>(path.size());
-  t.blob_->name_size = static_cast<uint32_t>(name_bytes);
-  t.blob_->name_is_path = name_is_path;
-  if (!path.empty()) std::memcpy(t.blob_->data, path.data(), path.size());
-  if (name_bytes != 0) std::memcpy(t.blob_->data + path.size(), name.data(), name_bytes);
-  return t;
-}
+// PreparedTransaction
 
 namespace {
 

@@ -8,10 +8,12 @@
 //     left-right protocol in hierarchy_index.cc guarantees it).
 //   * Readers call the const query methods concurrently with each other,
 //     never concurrently with Apply() on the same copy.
-//   * Row texts (RowText) are shared by both copies; they are immutable
-//     once created and freed only when neither copy references them.
-//     Compact() also gives a project its project namespace's text when the
-//     two are equal (GitLab keeps them so): one allocation for both rows.
+//   * Row texts (RowText, row_text.h: records in a process-wide arena) are
+//     shared by both copies; they are immutable once created and freed
+//     only when neither copy references them. A project also shares its
+//     project namespace's text when the two are equal (GitLab keeps them
+//     so; Apply, Compact and the snapshot build see to it): one record for
+//     both rows.
 //
 // LAYOUT
 //   Namespaces and projects live in segmented column arrays (big_array.h:
@@ -115,6 +117,7 @@
 #include "canopy/status.h"
 #include "id_column.h"
 #include "id_sort.h"
+#include "row_text.h"
 #include "sharded_slot_set.h"
 #include "slot_index.h"
 
@@ -125,46 +128,6 @@ struct HierarchyIndexOptions;  // canopy/hierarchy_index.h; only forest.cc reads
 namespace canopy::internal {
 
 inline constexpr int64_t kNoId = std::numeric_limits<int64_t>::min();  // SQL NULL
-
-// The name and path of one row in a single immutable allocation, shared by
-// both copies (and by the prepared transaction that brought it). The
-// reference count is touched by the writer only; readers only read bytes.
-// Empty name and path need no allocation.
-class RowText {
- public:
-  RowText() = default;
-  static RowText Make(std::string_view name, std::string_view path);
-  std::string_view name() const {
-    if (blob_ == nullptr) return {};
-    return blob_->name_is_path ? path()
-                               : std::string_view(blob_->data + blob_->path_size, blob_->name_size);
-  }
-  std::string_view path() const {
-    return blob_ ? std::string_view(blob_->data, blob_->path_size) : std::string_view();
-  }
-  bool Equals(std::string_view name, std::string_view path) const {
-    return this->path() == path && this->name() == name;
-  }
-  bool same(const RowText& o) const { return blob_ == o.blob_; }
-  void Ref() const {
-    if (blob_) ++blob_->refs;
-  }
-  void Unref() {
-    if (blob_ && --blob_->refs == 0) std::free(blob_);
-    blob_ = nullptr;
-  }
-  size_t bytes() const { return blob_ ? sizeof(Blob) + blob_->path_size + blob_->name_size : 0; }
-
- private:
-  struct Blob {
-    uint32_t refs;
-    uint32_t path_size;
-    uint32_t name_size;  // 0 when name_is_path
-    bool name_is_path;
-    char data[1];  // path bytes, then name bytes
-  };
-  Blob* blob_ = nullptr;
-};
 
 // ---- prepared transactions: names and paths already in their stored form (RowText) ----
 struct NamespaceOp {
@@ -276,10 +239,11 @@ struct NsNode {
   bool laid_out : 1;          // the subtree is unchanged since the last Compact (see SLICES)
   RowText text;
 };
-// 5 links (20) + visibility (2) + type (1) + flags (1) + text (8). It was
-// 72 bytes with an int64 parent_id and an int32 visibility_level, and 56
-// with the child lists and counters (NsBelow) inside every node.
-static_assert(sizeof(NsNode) == 32);
+// 5 links (20) + visibility (2) + type (1) + flags (1) + text handle (4). It
+// was 72 bytes with an int64 parent_id and an int32 visibility_level, 56
+// with the child lists and counters (NsBelow) inside every node and 32 with
+// a text pointer.
+static_assert(sizeof(NsNode) == 28);
 
 // namespace_id and project_namespace_id are not stored (see ROW COLUMNS):
 // read them with Forest::NamespaceIdOf / ProjectNamespaceIdOf.
@@ -290,10 +254,10 @@ struct ProjNode {
   bool archived : 1, pending_delete : 1, live : 1;
   RowText text;
 };
-// 3 links (12) + visibility (2) + flags (1), padded to 16, + text (8). It was
-// 48 bytes with int64 namespace_id and project_namespace_id, an int32
-// visibility_level and three bools.
-static_assert(sizeof(ProjNode) == 24);
+// 3 links (12) + visibility (2) + flags (1), padded to 16, + text handle (4).
+// It was 48 bytes with int64 namespace_id and project_namespace_id, an int32
+// visibility_level and three bools, and 24 with a text pointer.
+static_assert(sizeof(ProjNode) == 20);
 
 // Root paths compare ignoring ASCII case (A-Z = a-z); other bytes compare
 // exactly. GitLab paths are ASCII, so this is its LOWER(path) on real data.
@@ -556,11 +520,14 @@ class Forest {
   void ForgetLayout();
   // Gives each project its project namespace's text where the two have the
   // same name and path (GitLab keeps them so): one allocation for both rows
-  // (string_bytes_ keeps counting it for each). Part of Compact.
+  // (string_bytes_ keeps counting it for each). Part of Compact, for the
+  // pairs whose texts became equal after Apply last wrote the project.
   void ShareProjectTexts();
+  // The same for one project (Apply does it after writing a project).
+  void ShareOwnPnText(uint32_t project);
   // The text of `project`'s own project namespace when it has this name and
-  // path, else null: the text the project shares (the one rule for Compact's
-  // ShareProjectTexts and the snapshot build).
+  // path, else null: the text the project shares (the one rule for
+  // ShareOwnPnText and the snapshot build).
   const RowText* OwnPnTextEqualTo(uint32_t project, std::string_view name,
                                   std::string_view path) const;
   // Compact's new order of the slots (see LayoutOrder below).

@@ -351,6 +351,10 @@ void Forest::ApplySegment(std::span<const Op> ops) {
         pick(ProjectRow::kPath) ? row.text.path() : (reset ? std::string_view() : p.text.path()));
     if (relink) LinkProject(slot, new_ns);
     if (rebind) BindOwnProject(slot, new_pn);
+    // One record for the project and its project namespace when their texts
+    // are equal, as Compact would make it; the op's own record is then freed
+    // with the transaction and its space reused by the next ones.
+    ShareOwnPnText(slot);
   }
 
   // ---- 5. runner link upserts ----

@@ -299,14 +299,17 @@ bool Forest::ShareSortedRunsOf(const Forest* other) {
 // still hold their references.
 void Forest::ShareProjectTexts() {
   for (uint32_t p = 0; p < projects_.size(); ++p) {
-    if (!projects_[p].live) continue;
-    RowText& text = projects_[p].text;
-    const RowText* pn_text = OwnPnTextEqualTo(p, text.name(), text.path());
-    if (pn_text == nullptr || text.same(*pn_text)) continue;
-    pn_text->Ref();
-    text.Unref();
-    text = *pn_text;
+    if (projects_[p].live) ShareOwnPnText(p);
   }
+}
+
+void Forest::ShareOwnPnText(uint32_t project) {
+  RowText& text = projects_[project].text;
+  const RowText* pn_text = OwnPnTextEqualTo(project, text.name(), text.path());
+  if (pn_text == nullptr || text.same(*pn_text)) return;
+  pn_text->Ref();
+  text.Unref();
+  text = *pn_text;
 }
 
 const RowText* Forest::OwnPnTextEqualTo(uint32_t project, std::string_view name,

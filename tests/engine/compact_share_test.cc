@@ -88,6 +88,38 @@ TEST(CompactShare, TheSecondCopyLaidOutFromTheSameRowsSharesTheSortedRuns) {
   EXPECT_EQ(Descendants(second, 1), want);
 }
 
+// A project whose text equals its project namespace's takes that record
+// when applied, not only at the next Compact: the transaction's own record
+// for it is freed with the transaction (and back in the arena's free list).
+TEST(CompactShare, AnAppliedProjectSharesItsProjectNamespacesText) {
+  RowText probe = RowText::Make("Proj One", "proj-one");
+  const size_t record = probe.bytes();
+  probe.Unref();
+  for (const bool equal : {true, false}) {
+    SCOPED_TRACE(equal ? "equal texts" : "different texts");
+    Forest forest{SmallRuns()};
+    size_t free_before = 0;
+    {
+      NamespaceRow pn{.id = 2,
+                      .parent_id = 1,
+                      .type = NamespaceType::kProject,
+                      .name = "Proj One",
+                      .path = "proj-one"};
+      ProjectRow project{.id = 7,
+                         .namespace_id = 1,
+                         .project_namespace_id = 2,
+                         .name = equal ? "Proj One" : "Proj Two",
+                         .path = equal ? "proj-one" : "proj-two"};
+      const PreparedTransaction rows(Transaction{
+          Lsn(0x10),
+          {UpsertNamespace{Group(1, std::nullopt)}, UpsertNamespace{pn}, UpsertProject{project}}});
+      free_before = TextArena::FreeBytes();  // its texts made
+      forest.Apply(rows);
+    }
+    EXPECT_EQ(TextArena::FreeBytes(), free_before + (equal ? record : 0));
+  }
+}
+
 TEST(CompactShare, OtherRowsOrAnotherLsnBuildTheirOwn) {
   const HierarchyIndexOptions options = SmallRuns();
   Forest first(options);
