@@ -5,6 +5,9 @@
 #include <cstdlib>
 #include <mutex>
 #include <new>
+#include <tuple>
+#include <utility>
+#include <vector>
 
 #if defined(__SANITIZE_ADDRESS__)
 #include <sanitizer/asan_interface.h>
@@ -34,6 +37,9 @@ std::atomic<uint32_t> free_counts[TextArena::kMaxInlineUnits + 1];
 uint64_t free_units = 0;
 uint32_t next_unit = 0;  // the next unit no region has taken; 0: no chunk yet
 uint32_t chunk_count = 0;
+// What exited threads left of their regions, [next, end), for the next thread
+// to take before a new region is carved.
+std::vector<std::pair<uint32_t, uint32_t>> spare_regions;
 
 uint32_t LoadLink(uint32_t handle) {
   uint32_t next;
@@ -68,12 +74,24 @@ struct TextArenaRegion {
   }
   ~TextArenaRegion() {
     std::lock_guard lock(mu);
-    GiveBackLocked();
+    if (next == end) return;
+    try {
+      spare_regions.emplace_back(next, end);
+      next = end = 0;
+    } catch (const std::bad_alloc&) {
+      GiveBackLocked();
+    }
   }
-  // A fresh region of kRegionUnits (a chunk is a whole number of them; unit 0
-  // of the first chunk is left out so that handle 0 stays "no text").
+  // A region left by an exited thread, else a fresh one of kRegionUnits (a
+  // chunk is a whole number of them; unit 0 of the first chunk is left out
+  // so that handle 0 stays "no text").
   void TakeLocked() {
     GiveBackLocked();
+    if (!spare_regions.empty()) {
+      std::tie(next, end) = spare_regions.back();
+      spare_regions.pop_back();
+      return;
+    }
     if (next_unit % TextArena::kChunkUnits == 0) {
       if (chunk_count == TextArena::kMaxChunks) throw std::bad_alloc();
       void* chunk = std::malloc(size_t{TextArena::kChunkUnits} * TextArena::kUnitBytes);
@@ -106,7 +124,9 @@ uint32_t TextArena::Allocate(uint32_t units) {
   if (handle == 0) {
     if (region.end - region.next < units) {
       std::lock_guard lock(mu);
-      region.TakeLocked();
+      do {
+        region.TakeLocked();  // (a spare region may be smaller than `units`)
+      } while (region.end - region.next < units);
     }
     handle = region.next;
     region.next += units;
@@ -154,6 +174,10 @@ char* WriteVarint(uint32_t v, char* p) {
 uint32_t UnitsFor(size_t bytes) {
   return static_cast<uint32_t>((bytes + TextArena::kUnitBytes - 1) / TextArena::kUnitBytes);
 }
+// A big record: refs (2) + head (1, the flags alone) + at most 5 bytes to the
+// 8-aligned pointer slot (records start 4-aligned) + the pointer (8).
+constexpr uint32_t kBigRecordUnits = 4;
+static_assert(sizeof(uint16_t) + 1 + 5 + sizeof(void*) <= kBigRecordUnits * TextArena::kUnitBytes);
 
 // The size of a record in units, from its head.
 struct RecordShape {
@@ -168,7 +192,7 @@ RecordShape ShapeOf(uint32_t handle) {
     const char* at = row_text::BigPointerAt(p);
     const row_text::BigBlock* big;
     std::memcpy(&big, at, sizeof big);
-    return {UnitsFor(static_cast<size_t>(at - start) + sizeof big), big};
+    return {kBigRecordUnits, big};
   }
   const uint32_t name_size = (head & row_text::kNameIsPath) ? 0 : row_text::ReadVarint(&p);
   return {UnitsFor(static_cast<size_t>(p - start) + (head >> 2) + name_size), nullptr};
@@ -203,11 +227,10 @@ RowText RowText::Make(std::string_view name, std::string_view path) {
   auto* big = static_cast<row_text::BigBlock*>(mem);
   big->path_size = static_cast<uint32_t>(path.size());
   big->name_size = static_cast<uint32_t>(name_bytes);
-  std::memcpy(big->data, path.data(), path.size());
+  if (!path.empty()) std::memcpy(big->data, path.data(), path.size());
   if (name_bytes != 0) std::memcpy(big->data + path.size(), name.data(), name_bytes);
-  // refs (2) + head (1) + up to 7 bytes to the 8-aligned pointer slot + 8.
   try {
-    t.handle_ = TextArena::Allocate(UnitsFor(sizeof(uint16_t) + 1 + 7 + sizeof big));
+    t.handle_ = TextArena::Allocate(kBigRecordUnits);
   } catch (...) {
     std::free(mem);
     throw;

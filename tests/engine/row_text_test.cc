@@ -27,6 +27,7 @@ TEST(RowText, ReadsBackEveryShape) {
       {"same", "same"},
       {"Gitlab 1a2b", "gitlab-1a2b"},
       {std::string("nul\0in", 6), std::string("p\0\xff", 3)},
+      {Bytes(2000, 'q'), ""},  // big, with no path bytes at all
   };
   // Sizes around the head varint (path size << 2 passes 127 at 32), the
   // name varint (128), the inline limit (1024 bytes a record) and beyond.
@@ -42,7 +43,8 @@ TEST(RowText, ReadsBackEveryShape) {
     EXPECT_EQ(t.name(), name) << name.size() << "/" << path.size();
     EXPECT_EQ(t.path(), path) << name.size() << "/" << path.size();
     EXPECT_TRUE(t.Equals(name, path));
-    EXPECT_FALSE(t.Equals(path + "x", name));
+    EXPECT_FALSE(t.Equals(name + "x", path));
+    EXPECT_FALSE(t.Equals(name, path + "x"));
     if (name.size() + path.size() < 1000) {  // inline: whole units (a big one adds its block)
       EXPECT_EQ(t.bytes() % TextArena::kUnitBytes, 0u);
     }
@@ -71,6 +73,34 @@ TEST(RowText, GitlabShapedRecordIsTwentyEightBytes) {
   RowText same = RowText::Make("gitlab-1a2b", "gitlab-1a2b");
   EXPECT_EQ(same.bytes(), 16u);  // 2 + 1 + 11, the name not stored twice
   same.Unref();
+}
+
+// A big text's record is the same size wherever it starts (its block
+// pointer sits at the next 8-aligned byte), and freeing it gives back
+// exactly that.
+TEST(RowText, BigRecordsHaveOneSizeAtAnyAlignment) {
+  const std::string name = Bytes(3000, 'n');
+  std::vector<RowText> smalls, bigs;
+  for (int i = 0; i < 4; ++i) {
+    smalls.push_back(RowText::Make("", "a"));  // one unit: the next record starts 4 bytes on
+    bigs.push_back(RowText::Make(name, "p"));
+  }
+  for (RowText& big : bigs) {
+    EXPECT_EQ(big.bytes(), bigs[0].bytes());
+    EXPECT_EQ(big.name(), name);
+  }
+  for (RowText& big : bigs) {
+    const size_t block = big.bytes() - 16;  // the record: 4 units
+    EXPECT_EQ(block, 8 + 1 + name.size());  // the block: two sizes, then the bytes
+    const size_t free_before = TextArena::FreeBytes();
+    big.Unref();
+    EXPECT_EQ(TextArena::FreeBytes(), free_before + 16);
+  }
+  for (RowText& t : smalls) t.Unref();
+  RowText no_path = RowText::Make(name, std::string_view());  // a null path: nothing copied
+  EXPECT_EQ(no_path.name(), name);
+  EXPECT_EQ(no_path.path(), "");
+  no_path.Unref();
 }
 
 TEST(RowText, LastUnrefFreesForTheNextRecordOfItsSize) {
