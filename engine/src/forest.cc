@@ -224,31 +224,80 @@ uint32_t Forest::AllocNamespace() {
   }
   NsNode& n = ns_[slot];
   n = NsNode{};
-  n.parent = n.below = n.prev_sibling = n.next_sibling = n.own_project = kNil;
+  n.parent = n.below_or_own_project = n.prev_sibling = n.next_sibling = kNil;
   n.attachment = Attachment::kDetached;
   n.laid_out = false;
   return slot;
 }
 
 NsBelow& Forest::MutableBelowOf(uint32_t slot) {
-  uint32_t& b = ns_[slot].below;
-  if (b != kNil) return below_[b];
+  if (const uint32_t b = BelowIndex(slot); b != kNil) return below_[b];
+  uint32_t b;
   if (!free_below_.empty()) {
     b = free_below_.back();
+    StoreBelowIndex(slot, b);  // may throw: nothing has changed yet
     free_below_.pop_back();
     below_[b] = NsBelow{};
   } else {
-    below_.emplace_back();  // may throw: nothing has changed yet
-    b = static_cast<uint32_t>(below_.size() - 1);
+    b = static_cast<uint32_t>(below_.size());
+    StoreBelowIndex(slot, b);  // may throw: nothing has changed yet
+    try {
+      below_.emplace_back();
+    } catch (...) {
+      StoreBelowIndex(slot, kNil);
+      throw;
+    }
   }
   return below_[b];
 }
 
 void Forest::FreeBelow(uint32_t slot) {
-  uint32_t& b = ns_[slot].below;
+  const uint32_t b = BelowIndex(slot);
   if (b == kNil) return;
   free_below_.push_back(b);
-  b = kNil;
+  StoreBelowIndex(slot, kNil);
+}
+
+void Forest::StoreBelowIndex(uint32_t slot, uint32_t below) {
+  NsNode& n = ns_[slot];
+  if (!HoldsOwnProject(n.type)) {
+    n.below_or_own_project = below;
+  } else if (below == kNil) {
+    pn_below_.erase(slot);
+  } else {
+    pn_below_.insert_or_assign(slot, below);
+  }
+}
+
+void Forest::StoreOwnProject(uint32_t slot, uint32_t project) {
+  NsNode& n = ns_[slot];
+  if (HoldsOwnProject(n.type)) {
+    n.below_or_own_project = project;
+  } else if (project == kNil) {
+    other_own_project_.erase(slot);
+  } else {
+    other_own_project_.insert_or_assign(slot, project);
+  }
+}
+
+void Forest::SetNamespaceType(uint32_t slot, NamespaceType type) {
+  NsNode& n = ns_[slot];
+  if (HoldsOwnProject(n.type) == HoldsOwnProject(type)) {
+    n.type = type;
+    return;
+  }
+  const uint32_t below = BelowIndex(slot), own = OwnProject(slot);
+  // The value that moves into a side map goes in first (it may throw).
+  if (HoldsOwnProject(type)) {
+    if (below != kNil) pn_below_.insert_or_assign(slot, below);
+    if (own != kNil) other_own_project_.erase(slot);
+    n.below_or_own_project = own;
+  } else {
+    if (own != kNil) other_own_project_.insert_or_assign(slot, own);
+    if (below != kNil) pn_below_.erase(slot);
+    n.below_or_own_project = below;
+  }
+  n.type = type;
 }
 
 uint32_t Forest::AllocProject() {
@@ -298,6 +347,7 @@ void Forest::FreeNamespace(uint32_t slot) {
   if (n.laid_out) --laid_out_;
   n.laid_out = false;
   FreeBelow(slot);
+  StoreOwnProject(slot, kNil);  // (its owner has let go of it already)
   free_ns_.push_back(slot);
 }
 
@@ -608,7 +658,7 @@ void Forest::UnlinkProject(uint32_t project) {
 }
 
 void Forest::SetOwnProject(uint32_t pn, uint32_t project) {
-  ns_[pn].own_project = project;
+  StoreOwnProject(pn, project);
   project_pn_slots_[project] = pn;
   if (!loose_project_namespace_ids_.empty()) loose_project_namespace_ids_.erase(project);
 }
@@ -620,7 +670,7 @@ void Forest::BindOwnProject(uint32_t project, int64_t pn_id) {
 
 void Forest::BindOwnProject(uint32_t project, int64_t pn_id, uint32_t pn) {
   if (pn_id == kNoId) return;
-  if (pn != kNil && ns_[pn].own_project == kNil) {
+  if (pn != kNil && OwnProject(pn) == kNil) {
     SetOwnProject(pn, project);
   } else {
     waiting_own_project_[pn_id].push_back(project);
@@ -630,7 +680,7 @@ void Forest::BindOwnProject(uint32_t project, int64_t pn_id, uint32_t pn) {
 
 void Forest::UnbindOwnProject(uint32_t project) {
   if (const uint32_t pn = project_pn_slots_[project]; pn != kNil) {
-    ns_[pn].own_project = kNil;
+    StoreOwnProject(pn, kNil);
     project_pn_slots_[project] = kNil;
     auto it = waiting_own_project_.find(ns_ids_[pn]);
     if (it != waiting_own_project_.end()) {

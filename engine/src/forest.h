@@ -62,7 +62,7 @@
 //   orphans keep theirs in a side map, and ParentIdOf / NamespaceIdOf read
 //   either. A project's project_namespace_id is the id of the namespace
 //   whose own_project it is (project_pn_slots_, the inverse of
-//   NsNode::own_project); a project waiting in waiting_own_project_ keeps
+//   OwnProject); a project waiting in waiting_own_project_ keeps
 //   it in a side map; else it is NULL. visibility_level is 16 bits in the
 //   node, with a side map for values outside int16 (never GitLab's
 //   0/10/20). Read the columns through those accessors, never from the node.
@@ -82,9 +82,11 @@
 //     (under that key); wide_*_visibility_ for live rows whose
 //     visibility_level is kWideVisibility in the node. (Inside Apply a
 //     detached or unlinked row's id is held by the caller instead.)
-//   * ns_[s].own_project == p exactly when project_pn_slots_[p] == s.
+//   * OwnProject(s) == p exactly when project_pn_slots_[p] == s.
+//   * pn_below_ has keys only of project namespaces, other_own_project_ only
+//     of other types, and no kNil values.
 //   * For every node, sub_* equal the sums defined in NsBelow below.
-//   * ns_[s].below is kNil or an index into below_ that no other live node
+//   * BelowIndex(s) is kNil or an index into below_ that no other live node
 //     holds; free_below_ lists the indexes no node holds. A node without
 //     one has nothing below it (empty lists, zero counters).
 //   * laid_out on a node implies laid_out on every node below it, and that
@@ -204,8 +206,9 @@ inline bool FitsNarrowVisibility(int32_t v) {
 // What lies below a namespace: its two child lists, its own projects and
 // its subtree counters. Kept apart from NsNode because most namespaces have
 // nothing below them (project namespaces, three rows in seven of
-// GitLab-shaped data, and leaf users and groups): a node holds the index of
-// its NsBelow in Forest::below_, or kNil, which reads as kNothingBelow. A
+// GitLab-shaped data, and leaf users and groups): a node has the index of
+// its NsBelow in Forest::below_ (Forest::BelowIndex), or kNil, which reads
+// as kNothingBelow. A
 // node gets one when something is first placed below it and keeps it until
 // it is freed or a Compact finds the record empty.
 struct NsBelow {
@@ -229,9 +232,16 @@ inline constexpr NsBelow kNothingBelow{};
 
 struct NsNode {
   uint32_t parent;  // slot; kNil for roots and orphans
-  uint32_t below;   // index in Forest::below_; kNil: nothing below (kNothingBelow)
+  // Read and written through Forest::BelowIndex / OwnProject, never directly
+  // (except on a fresh node, where kNil means neither). A project namespace
+  // holds here the project that owns it (kNil: none); any other type, the
+  // index of its NsBelow in Forest::below_ (kNil: nothing below). The other
+  // value, which only data breaking GitLab's type rules has (something
+  // below a project namespace, a project owning a user or group), is in a
+  // side map (Forest::pn_below_, other_own_project_); SetNamespaceType moves
+  // both values when a node changes between the two kinds.
+  uint32_t below_or_own_project;
   uint32_t prev_sibling, next_sibling;
-  uint32_t own_project;      // project namespaces: the project that owns it
   int16_t visibility_level;  // kWideVisibility: see Forest::NamespaceVisibility
   NamespaceType type;
   enum class Attachment : uint8_t { kFree, kDetached, kRoot, kChild, kOrphan };
@@ -239,11 +249,11 @@ struct NsNode {
   bool laid_out : 1;          // the subtree is unchanged since the last Compact (see SLICES)
   RowText text;
 };
-// 5 links (20) + visibility (2) + type (1) + flags (1) + text handle (4). It
+// 4 links (16) + visibility (2) + type (1) + flags (1) + text handle (4). It
 // was 72 bytes with an int64 parent_id and an int32 visibility_level, 56
-// with the child lists and counters (NsBelow) inside every node and 32 with
-// a text pointer.
-static_assert(sizeof(NsNode) == 28);
+// with the child lists and counters (NsBelow) inside every node, 32 with a
+// text pointer and 28 with its own-project link apart from its NsBelow index.
+static_assert(sizeof(NsNode) == 24);
 
 // namespace_id and project_namespace_id are not stored (see ROW COLUMNS):
 // read them with Forest::NamespaceIdOf / ProjectNamespaceIdOf.
@@ -454,8 +464,32 @@ class Forest {
 
   // ---- what lies below a namespace (forest.cc) ----
   const NsBelow& BelowOf(uint32_t slot) const {
-    const uint32_t b = ns_[slot].below;
+    const uint32_t b = BelowIndex(slot);
     return b == kNil ? kNothingBelow : below_[b];
+  }
+  // The two values NsNode::below_or_own_project stands for: `slot`'s index
+  // in below_ and the project that owns it (kNil: none).
+  static bool HoldsOwnProject(NamespaceType type) { return type == NamespaceType::kProject; }
+  uint32_t BelowIndex(uint32_t slot) const {
+    const NsNode& n = ns_[slot];
+    if (!HoldsOwnProject(n.type)) return n.below_or_own_project;
+    return pn_below_.empty() ? kNil : SideValue(pn_below_, slot);
+  }
+  uint32_t OwnProject(uint32_t slot) const {
+    const NsNode& n = ns_[slot];
+    if (HoldsOwnProject(n.type)) return n.below_or_own_project;
+    return other_own_project_.empty() ? kNil : SideValue(other_own_project_, slot);
+  }
+  // Both may throw std::bad_alloc (the side map), having changed nothing.
+  void StoreBelowIndex(uint32_t slot, uint32_t below);
+  void StoreOwnProject(uint32_t slot, uint32_t project);
+  // Sets `slot`'s type, moving the two values above to where the new type
+  // keeps them. May throw std::bad_alloc, having changed nothing.
+  void SetNamespaceType(uint32_t slot, NamespaceType type);
+  static uint32_t SideValue(const boost::unordered_flat_map<uint32_t, uint32_t>& map,
+                            uint32_t slot) {
+    const auto it = map.find(slot);
+    return it == map.end() ? kNil : it->second;
   }
   // The same, writable: gives `slot` an NsBelow of its own when it has none.
   NsBelow& MutableBelowOf(uint32_t slot);
@@ -608,7 +642,7 @@ class Forest {
   SlotIndex ns_by_id_{&ns_ids_};
   BigArray<ProjNode> projects_;
   IdColumn project_ids_;  // project_ids_[slot]: the id of projects_[slot]
-  // project_pn_slots_[slot]: the namespace whose own_project is projects_[slot], or kNil.
+  // project_pn_slots_[slot]: the namespace whose OwnProject is projects_[slot], or kNil.
   BigArray<uint32_t> project_pn_slots_;
   std::vector<uint32_t> free_projects_;
   SlotIndex project_by_id_{&project_ids_};
@@ -653,6 +687,11 @@ class Forest {
   boost::unordered_flat_map<int64_t, std::vector<uint32_t>> waiting_projects_;
   // Projects whose project_namespace_id is not (yet) a live namespace.
   boost::unordered_flat_map<int64_t, std::vector<uint32_t>> waiting_own_project_;
+  // NsNode::below_or_own_project's other value, by namespace slot: project
+  // namespaces' NsBelow index, other types' own project. Empty on data that
+  // keeps GitLab's type rules.
+  boost::unordered_flat_map<uint32_t, uint32_t> pn_below_;
+  boost::unordered_flat_map<uint32_t, uint32_t> other_own_project_;
   // Row columns the nodes do not hold, by slot (see ROW COLUMNS and
   // INVARIANTS). Empty on consistent data with GitLab's visibility levels.
   boost::unordered_flat_map<uint32_t, int64_t> loose_parent_ids_;             // namespace slot

@@ -239,7 +239,7 @@ void Forest::ApplySegment(std::span<const Op> ops) {
       slot = AllocNamespace();
       NsNode& n = ns_[slot];
       ns_ids_.Set(slot, id);
-      n.type = (row.present & NamespaceRow::kType) ? row.type : NamespaceType::kUser;
+      n.type = (row.present & NamespaceRow::kType) ? row.type : NamespaceType::kUser;  // fresh node
       SetNamespaceVisibility(
           slot, (row.present & NamespaceRow::kVisibilityLevel) ? row.visibility_level : 20);
       SetText(n.text, row.text,
@@ -287,7 +287,7 @@ void Forest::ApplySegment(std::span<const Op> ops) {
           b.sub_unarchived += own_unarchived;
         }
       }
-      n.type = new_type;
+      SetNamespaceType(slot, new_type);
       MarkChanged(slot);  // which runs hold it (and what its answers hold) changed
     }
     if (pick(NamespaceRow::kVisibilityLevel)) {
@@ -377,7 +377,6 @@ void Forest::ApplySegment(std::span<const Op> ops) {
 }
 
 void Forest::DeleteNamespaceNode(uint32_t slot) {
-  NsNode& n = ns_[slot];
   const int64_t id = ns_ids_[slot];
   const NsBelow below = BelowOf(slot);  // FreeNamespace gives it back
   // Children stay, as orphans waiting for this id to reappear.
@@ -402,12 +401,12 @@ void Forest::DeleteNamespaceNode(uint32_t slot) {
     ++orphan_projects_;
     p = next;
   }
-  if (n.own_project != kNil) {
+  if (const uint32_t own = OwnProject(slot); own != kNil) {
     auto& waiting = waiting_own_project_[id];
-    waiting.insert(waiting.begin(), n.own_project);
-    project_pn_slots_[n.own_project] = kNil;
-    loose_project_namespace_ids_.insert_or_assign(n.own_project, id);
-    n.own_project = kNil;
+    waiting.insert(waiting.begin(), own);
+    project_pn_slots_[own] = kNil;
+    loose_project_namespace_ids_.insert_or_assign(own, id);
+    StoreOwnProject(slot, kNil);
   }
   FreeNamespace(slot);
 }
@@ -434,7 +433,10 @@ void Forest::ApplyTruncate(Table table) {
       loose_project_namespace_ids_.clear();
       wide_project_visibility_.clear();
       orphan_projects_ = 0;
-      for (NsNode& n : ns_) n.own_project = kNil;
+      for (NsNode& n : ns_) {
+        if (HoldsOwnProject(n.type)) n.below_or_own_project = kNil;
+      }
+      other_own_project_.clear();
       for (NsBelow& b : below_) {  // (free ones too: they are reset when reused)
         b.first_project = kNil;
         b.sub_projects = b.sub_unarchived = 0;
@@ -468,6 +470,8 @@ void Forest::ApplyTruncate(Table table) {
       roots_by_path_.Clear();
       waiting_children_.clear();
       waiting_own_project_.clear();
+      pn_below_.clear();
+      other_own_project_.clear();
       loose_parent_ids_.clear();
       wide_ns_visibility_.clear();
       orphan_namespaces_ = 0;

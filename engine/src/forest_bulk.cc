@@ -129,7 +129,7 @@ bool Forest::BulkBuild(RowPieces& pieces) {
         const uint32_t slot = AllocNamespace();
         NsNode& n = ns_[slot];
         ns_ids_.Set(slot, row.id);
-        n.type = has(NamespaceRow::kType) ? row.type : NamespaceType::kUser;
+        n.type = has(NamespaceRow::kType) ? row.type : NamespaceType::kUser;  // fresh node
         SetNamespaceVisibility(slot,
                                has(NamespaceRow::kVisibilityLevel) ? row.visibility_level : 20);
         namespace_rows_of.push_back(&row);
@@ -301,16 +301,16 @@ bool Forest::BulkBuild(RowPieces& pieces) {
   const std::vector<uint32_t>& order = layout_order->order;
   for (auto it = order.rbegin(); it != order.rend(); ++it) {
     const NsNode& n = ns_[*it];
-    if (n.type == NamespaceType::kGroup && n.below != kNil) {
+    if (const uint32_t below = BelowIndex(*it); n.type == NamespaceType::kGroup && below != kNil) {
       // A group's own projects count in its subtree.
       uint32_t own = 0, own_unarchived = 0;
       CountOwnList(*it, &own, &own_unarchived);
-      NsBelow& b = below_[n.below];
+      NsBelow& b = below_[below];
       b.sub_projects += own;
       b.sub_unarchived += own_unarchived;
     }
     if (n.parent == kNil) continue;
-    NsBelow& p = below_[ns_[n.parent].below];  // (it has one: it lists this node)
+    NsBelow& p = below_[BelowIndex(n.parent)];  // (it has one: it lists this node)
     const Contribution c = ContributionOf(*it);
     p.sub_groups += c.groups;
     p.sub_pns += c.pns;

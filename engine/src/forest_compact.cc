@@ -136,26 +136,35 @@ void Forest::Compact(const Forest* other_copy) {
   BigArray<ProjNode> projects;
   IdColumn project_ids;
   BigArray<uint32_t> project_pn_slots;
+  // NsNode::below_or_own_project's other values, by new slot (see forest.h).
+  boost::unordered_flat_map<uint32_t, uint32_t> pn_below, other_own_project;
   auto gather_namespaces = [&] {
     nodes.reserve(order.size());                        // segmented: later growth copies nothing
     below.reserve(below_.size() - free_below_.size());  // at most
     ns_ids.reserve(order.size());
     for (uint32_t old : order) {
+      const auto slot = static_cast<uint32_t>(nodes.size());  // new_of[old]
       ns_ids.push_back(ns_ids_[old]);
       NsNode n = ns_[old];
       n.parent = remap(n.parent, new_of);
-      n.own_project = remap(n.own_project, new_project_of);
+      const uint32_t own_project = remap(OwnProject(old), new_project_of);
       n.prev_sibling = n.next_sibling = kNil;
       // The counters stay; the lists are rebuilt below, each as empty or
       // not as it was. An empty NsBelow is dropped.
       const NsBelow& old_below = BelowOf(old);
-      if (old_below.empty()) {
-        n.below = kNil;
-      } else {
+      uint32_t below_index = kNil;
+      if (!old_below.empty()) {
         NsBelow b = old_below;
         b.first_child = b.first_pn_child = b.first_project = kNil;
-        n.below = static_cast<uint32_t>(below.size());
+        below_index = static_cast<uint32_t>(below.size());
         below.push_back(b);
+      }
+      if (HoldsOwnProject(n.type)) {
+        n.below_or_own_project = own_project;
+        if (below_index != kNil) pn_below.emplace(slot, below_index);
+      } else {
+        n.below_or_own_project = below_index;
+        if (own_project != kNil) other_own_project.emplace(slot, own_project);
       }
       nodes.push_back(n);
     }
@@ -174,13 +183,16 @@ void Forest::Compact(const Forest* other_copy) {
     }
   };
   RunOnTwoThreads(gather_namespaces, gather_projects);
+  auto below_index_of = [&](uint32_t s) {  // BelowIndex, in the new arrays
+    return HoldsOwnProject(nodes[s].type) ? SideValue(pn_below, s) : nodes[s].below_or_own_project;
+  };
   // Lists in slot order: append at the tail.
   std::vector<uint32_t> tail_child(nodes.size(), kNil), tail_pn(nodes.size(), kNil);
   for (uint32_t s = 0; s < nodes.size(); ++s) {
     const uint32_t parent = nodes[s].parent;
     if (parent == kNil) continue;
     const bool pn = nodes[s].type == NamespaceType::kProject;
-    NsBelow& p = below[nodes[parent].below];  // (it has one: it listed this node)
+    NsBelow& p = below[below_index_of(parent)];  // (it has one: it listed this node)
     uint32_t& head = pn ? p.first_pn_child : p.first_child;
     uint32_t& tail = pn ? tail_pn[parent] : tail_child[parent];
     nodes[s].prev_sibling = tail;
@@ -199,7 +211,7 @@ void Forest::Compact(const Forest* other_copy) {
     if (ns == kNil) continue;
     projects[p].prev = tail_project[ns];
     if (tail_project[ns] == kNil) {
-      below[nodes[ns].below].first_project = p;  // (it has one: it listed this project)
+      below[below_index_of(ns)].first_project = p;  // (it has one: it listed this project)
     } else {
       projects[tail_project[ns]].next = p;
     }
@@ -210,7 +222,8 @@ void Forest::Compact(const Forest* other_copy) {
   // user/group namespaces in pre-order, each subtree after its root, so a
   // backwards pass sees every child before its parent.
   auto below_of = [&](uint32_t s) -> const NsBelow& {
-    return nodes[s].below == kNil ? kNothingBelow : below[nodes[s].below];
+    const uint32_t b = below_index_of(s);
+    return b == kNil ? kNothingBelow : below[b];
   };
   for (uint32_t s = 0; s < nodes.size(); ++s) {
     NsNode& n = nodes[s];
@@ -238,6 +251,8 @@ void Forest::Compact(const Forest* other_copy) {
   // Swap in and re-point every slot reference.
   ns_.swap(nodes);
   below_.swap(below);
+  pn_below_.swap(pn_below);
+  other_own_project_.swap(other_own_project);
   free_below_.clear();
   free_below_.shrink_to_fit();
   ns_ids_.swap(ns_ids);
@@ -392,6 +407,8 @@ void Forest::CopyFrom(const Forest& other) {
   auto copy_namespaces = [&] {
     ns_ = other.ns_;
     below_ = other.below_;
+    pn_below_ = other.pn_below_;
+    other_own_project_ = other.other_own_project_;
     free_below_ = other.free_below_;
     ns_ids_ = other.ns_ids_;
     layout_ = other.layout_;

@@ -294,8 +294,9 @@ Status Forest::ProjectIds(int64_t ns, bool unarchived_only, std::vector<int64_t>
       AppendProjectsOf(slot, unarchived_only, out);
       break;
     case NamespaceType::kProject:
-      if (n.own_project != kNil && (!unarchived_only || !projects_[n.own_project].archived)) {
-        out->push_back(project_ids_[n.own_project]);
+      if (const uint32_t own = OwnProject(slot);
+          own != kNil && (!unarchived_only || !projects_[own].archived)) {
+        out->push_back(project_ids_[own]);
       }
       break;
   }
@@ -368,10 +369,12 @@ Result<SubtreeCounts> Forest::Counts(int64_t ns) const {
       c.unarchived_projects = own_unarchived;
       break;
     }
-    case NamespaceType::kProject:
-      c.projects = n.own_project != kNil ? 1 : 0;
-      c.unarchived_projects = n.own_project != kNil && !projects_[n.own_project].archived ? 1 : 0;
+    case NamespaceType::kProject: {
+      const uint32_t own = OwnProject(slot);
+      c.projects = own != kNil ? 1 : 0;
+      c.unarchived_projects = own != kNil && !projects_[own].archived ? 1 : 0;
       break;
+    }
   }
   return c;
 }
@@ -747,6 +750,8 @@ IndexStats Forest::Stats() const {
   bytes += links_.size() * (sizeof(LinkRecord) + 3 * sizeof(void*)) +
            links_.bucket_count() * 3 * sizeof(void*);
   bytes += roots_by_path_.bytes();
+  bytes += (pn_below_.bucket_count() + other_own_project_.bucket_count()) *
+           (sizeof(std::pair<uint32_t, uint32_t>) + 1);
   // Orphan waiting lists (each list's slots counted, not its allocation slack).
   for (const auto* waiting : {&waiting_children_, &waiting_projects_, &waiting_own_project_}) {
     bytes += waiting->bucket_count() * (sizeof(int64_t) + sizeof(std::vector<uint32_t>) + 1);
