@@ -259,24 +259,24 @@ void Forest::FreeBelow(uint32_t slot) {
 }
 
 void Forest::StoreBelowIndex(uint32_t slot, uint32_t below) {
-  NsNode& n = ns_[slot];
-  if (!HoldsOwnProject(n.type)) {
-    n.below_or_own_project = below;
-  } else if (below == kNil) {
-    pn_below_.erase(slot);
-  } else {
-    pn_below_.insert_or_assign(slot, below);
-  }
+  StoreFieldOrSide(slot, below, /*own_project=*/false);
 }
 
 void Forest::StoreOwnProject(uint32_t slot, uint32_t project) {
+  StoreFieldOrSide(slot, project, /*own_project=*/true);
+}
+
+void Forest::StoreFieldOrSide(uint32_t slot, uint32_t value, bool own_project) {
   NsNode& n = ns_[slot];
-  if (HoldsOwnProject(n.type)) {
-    n.below_or_own_project = project;
-  } else if (project == kNil) {
-    other_own_project_.erase(slot);
+  if (HoldsOwnProject(n.type) == own_project) {
+    n.below_or_own_project = value;
+    return;
+  }
+  auto& side = own_project ? other_own_project_ : pn_below_;
+  if (value == kNil) {
+    side.erase(slot);
   } else {
-    other_own_project_.insert_or_assign(slot, project);
+    side.insert_or_assign(slot, value);
   }
 }
 

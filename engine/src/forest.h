@@ -483,6 +483,8 @@ class Forest {
   // Both may throw std::bad_alloc (the side map), having changed nothing.
   void StoreBelowIndex(uint32_t slot, uint32_t below);
   void StoreOwnProject(uint32_t slot, uint32_t project);
+  // Either of them: own_project says which value `value` is.
+  void StoreFieldOrSide(uint32_t slot, uint32_t value, bool own_project);
   // Sets `slot`'s type, moving the two values above to where the new type
   // keeps them. May throw std::bad_alloc, having changed nothing.
   void SetNamespaceType(uint32_t slot, NamespaceType type);
