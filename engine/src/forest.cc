@@ -3,6 +3,7 @@
 #include "forest.h"
 
 #include <algorithm>
+#include <cassert>
 #include <new>
 
 #include "canopy/hierarchy_index.h"  // HierarchyIndexOptions
@@ -347,7 +348,8 @@ void Forest::FreeNamespace(uint32_t slot) {
   if (n.laid_out) --laid_out_;
   n.laid_out = false;
   FreeBelow(slot);
-  StoreOwnProject(slot, kNil);  // (its owner has let go of it already)
+  assert(OwnProject(slot) ==
+         kNil);  // (its owner has let go of it: the side map holds no slot freed)
   free_ns_.push_back(slot);
 }
 

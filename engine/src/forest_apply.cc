@@ -345,16 +345,17 @@ void Forest::ApplySegment(std::span<const Op> ops) {
     } else if (reset) {
       p.pending_delete = false;
     }
-    SetText(
+    const bool text_changed = SetText(
         p.text, row.text,
         pick(ProjectRow::kName) ? row.text.name() : (reset ? std::string_view() : p.text.name()),
         pick(ProjectRow::kPath) ? row.text.path() : (reset ? std::string_view() : p.text.path()));
     if (relink) LinkProject(slot, new_ns);
     if (rebind) BindOwnProject(slot, new_pn);
     // One record for the project and its project namespace when their texts
-    // are equal, as Compact would make it; the op's own record is then freed
+    // are equal, as Compact would make it (only a new text or a new project
+    // namespace can make them equal here); the op's own record is then freed
     // with the transaction and its space reused by the next ones.
-    ShareOwnPnText(slot);
+    if (text_changed || rebind) ShareOwnPnText(slot);
   }
 
   // ---- 5. runner link upserts ----

@@ -27,7 +27,7 @@ void RadixSortFrom(std::vector<int64_t>* ids, int64_t base, int passes) {
   const size_t n = ids->size();
   thread_local std::vector<Key> keys_a, keys_b;
   keys_a.resize(n);
-  keys_b.resize(n);
+  if (passes > 1) keys_b.resize(n);  // the last pass writes into *ids
   std::array<std::array<uint32_t, kDigitMask + 1>, kMaxPasses> counts;
   for (int pass = 0; pass < passes; ++pass) counts[pass].fill(0);
   for (size_t i = 0; i < n; ++i) {

@@ -29,11 +29,10 @@ namespace {
 constexpr uint32_t kRegionUnits = 4096;
 static_assert(TextArena::kChunkUnits % kRegionUnits == 0);
 
-// Everything below is guarded by mu (the free-list counts are also read
-// without it, as a hint that a list may be non-empty).
+// Everything below is guarded by mu. The free-list heads are also read
+// without it (relaxed), as a hint that a list may be non-empty.
 std::mutex mu;
-uint32_t free_heads[TextArena::kMaxInlineUnits + 1];  // by size in units; 0 = empty
-std::atomic<uint32_t> free_counts[TextArena::kMaxInlineUnits + 1];
+std::atomic<uint32_t> free_heads[TextArena::kMaxInlineUnits + 1];  // by size in units; 0 = empty
 uint64_t free_units = 0;
 uint32_t next_unit = 0;  // the next unit no region has taken; 0: no chunk yet
 uint32_t chunk_count = 0;
@@ -51,10 +50,10 @@ uint32_t LoadLink(uint32_t handle) {
 void PushFree(uint32_t handle, uint32_t units) {
   char* block = TextArena::At(handle);
   CANOPY_UNPOISON(block, sizeof(uint32_t));
-  std::memcpy(block, &free_heads[units], sizeof(uint32_t));
+  const uint32_t next = free_heads[units].load(std::memory_order_relaxed);
+  std::memcpy(block, &next, sizeof next);
   CANOPY_POISON(block + sizeof(uint32_t), size_t{units} * TextArena::kUnitBytes - sizeof(uint32_t));
-  free_heads[units] = handle;
-  free_counts[units].fetch_add(1, std::memory_order_relaxed);
+  free_heads[units].store(handle, std::memory_order_relaxed);
   free_units += units;
 }
 
@@ -112,12 +111,11 @@ thread_local TextArenaRegion region;
 
 uint32_t TextArena::Allocate(uint32_t units) {
   uint32_t handle = 0;
-  if (free_counts[units].load(std::memory_order_relaxed) != 0) {
+  if (free_heads[units].load(std::memory_order_relaxed) != 0) {
     std::lock_guard lock(mu);
-    handle = free_heads[units];
+    handle = free_heads[units].load(std::memory_order_relaxed);
     if (handle != 0) {
-      free_heads[units] = LoadLink(handle);
-      free_counts[units].fetch_sub(1, std::memory_order_relaxed);
+      free_heads[units].store(LoadLink(handle), std::memory_order_relaxed);
       free_units -= units;
     }
   }
@@ -179,26 +177,15 @@ uint32_t UnitsFor(size_t bytes) {
 constexpr uint32_t kBigRecordUnits = 4;
 static_assert(sizeof(uint16_t) + 1 + 5 + sizeof(void*) <= kBigRecordUnits * TextArena::kUnitBytes);
 
-// The size of a record in units, from its head.
-struct RecordShape {
-  uint32_t units;
-  const row_text::BigBlock* big;  // nullptr for an inline record
-};
-RecordShape ShapeOf(uint32_t handle) {
-  const char* start = TextArena::At(handle);
-  const char* p = start + sizeof(uint16_t);
-  const uint32_t head = row_text::ReadVarint(&p);
-  if (head & row_text::kBig) {
-    const char* at = row_text::BigPointerAt(p);
-    const row_text::BigBlock* big;
-    std::memcpy(&big, at, sizeof big);
-    return {kBigRecordUnits, big};
-  }
-  const uint32_t name_size = (head & row_text::kNameIsPath) ? 0 : row_text::ReadVarint(&p);
-  return {UnitsFor(static_cast<size_t>(p - start) + (head >> 2) + name_size), nullptr};
-}
-
 }  // namespace
+
+uint32_t RowText::UnitsOf(const Decoded& d) const {
+  if (d.big != nullptr) return kBigRecordUnits;
+  // An inline record ends with its name's bytes, or its path's when the name
+  // is the path (or empty).
+  const char* end = std::max(d.path.data() + d.path.size(), d.name.data() + d.name.size());
+  return UnitsFor(static_cast<size_t>(end - TextArena::At(handle_)));
+}
 
 RowText RowText::Make(std::string_view name, std::string_view path) {
   RowText t;
@@ -250,20 +237,19 @@ void RowText::Unref() {
   if (--refs != 0) {
     std::memcpy(rec, &refs, sizeof refs);
   } else {
-    const RecordShape shape = ShapeOf(handle_);
-    std::free(const_cast<row_text::BigBlock*>(shape.big));
-    TextArena::Free(handle_, shape.units);
+    const Decoded d = Decode();
+    std::free(const_cast<row_text::BigBlock*>(d.big));
+    TextArena::Free(handle_, UnitsOf(d));
   }
   handle_ = 0;
 }
 
 size_t RowText::bytes() const {
   if (handle_ == 0) return 0;
-  const RecordShape shape = ShapeOf(handle_);
-  size_t b = size_t{shape.units} * TextArena::kUnitBytes;
-  if (shape.big != nullptr) {
-    b += offsetof(row_text::BigBlock, data) + shape.big->path_size + shape.big->name_size;
-  }
+  const Decoded d = Decode();
+  size_t b = size_t{UnitsOf(d)} * TextArena::kUnitBytes;
+  if (d.big != nullptr)
+    b += offsetof(row_text::BigBlock, data) + d.big->path_size + d.big->name_size;
   return b;
 }
 

@@ -9,7 +9,7 @@
 // reference count, the two sizes as varints and the bytes, rounded up to 4
 // bytes; a node holds 4 bytes of handle instead of an 8-byte pointer. On
 // GitLab-shaped rows ("Gitlab 1a2b" / "gitlab-1a2b") that is 28 bytes
-// where a malloc'd record took 48.
+// where a malloc'd record took a 48-byte glibc chunk (35 bytes asked).
 //
 // RECORD   u16 refs | varint (path size << 2 | flags) | [varint name size]
 //          | path bytes | name bytes. Flags: name equals path (no name
@@ -74,39 +74,6 @@ class TextArena {
   static std::atomic<char*> chunks_[kMaxChunks];
 };
 
-class RowText {
- public:
-  RowText() = default;
-  // Throws std::bad_alloc (nothing made).
-  static RowText Make(std::string_view name, std::string_view path);
-
-  std::string_view name() const { return handle_ == 0 ? std::string_view() : Decode().name; }
-  std::string_view path() const { return handle_ == 0 ? std::string_view() : Decode().path; }
-  bool Equals(std::string_view name, std::string_view path) const {
-    return this->path() == path && this->name() == name;
-  }
-  bool same(const RowText& o) const { return handle_ == o.handle_; }
-  void Ref() const {
-    if (handle_ == 0) return;
-    char* rec = TextArena::At(handle_);
-    uint16_t refs;
-    std::memcpy(&refs, rec, sizeof refs);
-    ++refs;  // bounded far below 2^16: two copies, a row and its project namespace, a few ops
-    std::memcpy(rec, &refs, sizeof refs);
-  }
-  // Drops this reference (freeing the record with the last) and empties *this.
-  void Unref();
-  // The record's bytes, the big block's included.
-  size_t bytes() const;
-
- private:
-  struct Decoded {
-    std::string_view path, name;
-  };
-  Decoded Decode() const;
-  uint32_t handle_ = 0;
-};
-
 // ---- the record format (RECORD above), read inline by name() and path() ----
 namespace row_text {
 inline constexpr uint32_t kNameIsPath = 1, kBig = 2;  // the low bits of the head varint
@@ -130,17 +97,54 @@ inline const char* BigPointerAt(const char* after_head) {
 }
 }  // namespace row_text
 
+class RowText {
+ public:
+  RowText() = default;
+  // Throws std::bad_alloc (nothing made).
+  static RowText Make(std::string_view name, std::string_view path);
+
+  std::string_view name() const { return handle_ == 0 ? std::string_view() : Decode().name; }
+  std::string_view path() const { return handle_ == 0 ? std::string_view() : Decode().path; }
+  bool Equals(std::string_view name, std::string_view path) const {
+    if (handle_ == 0) return name.empty() && path.empty();
+    const Decoded d = Decode();
+    return d.path == path && d.name == name;
+  }
+  bool same(const RowText& o) const { return handle_ == o.handle_; }
+  void Ref() const {
+    if (handle_ == 0) return;
+    char* rec = TextArena::At(handle_);
+    uint16_t refs;
+    std::memcpy(&refs, rec, sizeof refs);
+    ++refs;  // bounded far below 2^16: two copies, a row and its project namespace, a few ops
+    std::memcpy(rec, &refs, sizeof refs);
+  }
+  // Drops this reference (freeing the record with the last) and empties *this.
+  void Unref();
+  // The record's bytes, the big block's included.
+  size_t bytes() const;
+
+ private:
+  struct Decoded {
+    std::string_view path, name;    // inline: in the record, the name after the path
+    const row_text::BigBlock* big;  // nullptr for an inline record
+  };
+  Decoded Decode() const;
+  // The arena record's units (a big record's block not included).
+  uint32_t UnitsOf(const Decoded& d) const;
+  uint32_t handle_ = 0;
+};
+
 inline RowText::Decoded RowText::Decode() const {
   const char* p = TextArena::At(handle_) + sizeof(uint16_t);
   const uint32_t head = row_text::ReadVarint(&p);
-  Decoded d;
+  Decoded d{};
   if (head & row_text::kBig) {
-    const row_text::BigBlock* big;
-    std::memcpy(&big, row_text::BigPointerAt(p), sizeof big);
-    d.path = std::string_view(big->data, big->path_size);
+    std::memcpy(&d.big, row_text::BigPointerAt(p), sizeof d.big);
+    d.path = std::string_view(d.big->data, d.big->path_size);
     d.name = (head & row_text::kNameIsPath)
                  ? d.path
-                 : std::string_view(big->data + big->path_size, big->name_size);
+                 : std::string_view(d.big->data + d.big->path_size, d.big->name_size);
     return d;
   }
   const uint32_t name_size = (head & row_text::kNameIsPath) ? 0 : row_text::ReadVarint(&p);
