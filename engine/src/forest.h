@@ -585,10 +585,19 @@ class Forest {
   // and frees each piece of `pieces` as soon as its rows are no longer
   // needed (so that the rows and what is built from them are not all held at
   // once), then empties `pieces`. Returns false, leaving the copy empty and
-  // `pieces` as they were, when it cannot (not empty, a delete or truncate,
-  // a repeated key, a cycle): Apply's rules decide then. Throws
-  // std::bad_alloc (some pieces may be freed by then).
+  // `pieces` holding rows with the same effect as before (a freed piece of
+  // namespace rows made again from its nodes, every column present), when
+  // it cannot (not empty, a delete or truncate, a repeated key, a cycle):
+  // Apply's rules decide then. Throws std::bad_alloc (some pieces may be
+  // freed by then).
   bool BulkBuild(RowPieces& pieces);
+  // For BulkBuild giving up: refills each of the first `pieces_built` pieces
+  // that held namespace rows only (freed by then) with the rows of its nodes,
+  // slots namespaces_end[k - 1] up to namespaces_end[k], parent ids from
+  // `parent_ids` (by slot).
+  void RestoreFreedNamespacePieces(RowPieces& pieces, const std::vector<char>& namespaces_only,
+                                   const std::vector<uint32_t>& namespaces_end, size_t pieces_built,
+                                   const std::vector<int64_t>& parent_ids);
   bool ResetAfterFailedBulkBuild();  // empties the copy; returns false
 
   // ---- transaction application (forest_apply.cc) ----

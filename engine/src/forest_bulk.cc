@@ -5,24 +5,27 @@
 // an ancestor walk for every project. A snapshot needs none of that: its keys
 // are unique and everything arrives at once. BulkBuild():
 //   1. makes the nodes straight from the loader's rows (no prepared ops in
-//      between), namespaces and projects (plus runner links) on two threads
-//      at once (each side only touches its own arrays and index);
+//      between), namespaces (with their texts, keeping only their parent
+//      ids) and projects (plus runner links) on two threads at once (each
+//      side only touches its own arrays and index). A piece of namespace
+//      rows only is freed as soon as its nodes are made;
 //   2. looks up every parent's, namespace's and project namespace's slot (on
 //      two threads: lookups only; then, on the namespace side, a check for a
-//      cycle among the parents and the namespaces' texts), then links every
-//      namespace under its parent (no counters yet) and every project into
-//      its namespace's list, binds project namespaces and gives each project
-//      its text (its project namespace's when equal, as Compact would share
-//      it). Each piece of rows is freed as soon as its namespaces' texts and
-//      its projects are made, so the rows and the texts made from them are
-//      never all held at once;
+//      cycle among the parents), then links every namespace under its parent
+//      (no counters yet) and every project into its namespace's list, binds
+//      project namespaces and gives each project its text (its project
+//      namespace's when equal, as Compact would share it). The other pieces
+//      are freed as soon as their projects are made. So the rows and what is
+//      built from them are never all held at once;
 //   3. walks down from the tops once, computing Compact's order (each node
 //      after its parent), then reads it backwards, children before parents:
 //      each node's subtree counters from its children's (one pass instead of
 //      a walk up per row). The order is kept for the Compact that follows
 //      (the walk is not redone).
-// A snapshot with a cycle (found in step 2, before any row is freed) goes
-// through Apply's rules instead.
+// A snapshot with a repeated key (found in step 1) or a cycle (found in step
+// 2, before any piece holding projects or runner links is freed) goes
+// through Apply's rules instead: the freed pieces of namespace rows are made
+// again from their nodes (RestoreFreedNamespacePieces).
 // The result is the state Apply() would reach for the same rows: same nodes,
 // links, waiting lists, counters and anomaly counts; only the order within
 // child lists may differ, which no answer depends on (Compact() then lays
@@ -90,36 +93,44 @@ void Forest::ApplySnapshot(RowPieces& pieces, Lsn lsn) {
 bool Forest::BulkBuild(RowPieces& pieces) {
   if (ns_by_id_.size() != 0 || project_by_id_.size() != 0 || !links_.empty()) return false;
   size_t namespace_rows = 0, project_rows = 0;
-  for (const std::vector<RowChange>& piece : pieces) {
-    for (const RowChange& change : piece) {
+  // Whether each piece holds namespace rows only (freed in step 1).
+  std::vector<char> namespaces_only(pieces.size(), 1);
+  for (size_t k = 0; k < pieces.size(); ++k) {
+    for (const RowChange& change : pieces[k]) {
       if (std::holds_alternative<UpsertNamespace>(change)) {
         ++namespace_rows;
-      } else if (std::holds_alternative<UpsertProject>(change)) {
+        continue;
+      }
+      namespaces_only[k] = 0;
+      if (std::holds_alternative<UpsertProject>(change)) {
         ++project_rows;
       } else if (!std::holds_alternative<UpsertRunnerLink>(change)) {
         return false;  // deletes and truncates: Apply's rules
       }
     }
   }
+  auto free_piece = [&](size_t k) { std::vector<RowChange>().swap(pieces[k]); };
 
   // ---- 1. nodes, on two threads ----
-  // The rows by slot, read again in step 2 for the ids the slot links encode
-  // and for the texts (made there, where they balance the work of the two
-  // threads).
-  std::vector<const NamespaceRow*> namespace_rows_of;
+  // The project rows by slot, read again in step 2 for the ids the slot
+  // links encode and for the texts (made there, once a project's project
+  // namespace is known, so that it can share that one's text).
   std::vector<const ProjectRow*> project_rows_of;
+  // Each namespace's parent_id (kNoId: none), by slot: all step 2 reads of
+  // a namespace row, kept so that the row can be freed in step 1.
+  std::vector<int64_t> parent_ids;
   // One past the last namespace / project slot made from each piece: a
-  // piece is freed once both its namespaces' texts and its projects are made
-  // (step 2), so that the rows and what is built from them are not all held
-  // at once.
+  // piece is freed once its namespaces and its projects are made, so that
+  // the rows and what is built from them are not all held at once.
   std::vector<uint32_t> namespaces_end(pieces.size()), projects_end(pieces.size());
+  size_t namespace_pieces_built = 0;  // pieces whose namespaces are all made
   bool namespaces_unique = true, projects_unique = true;
   uint64_t namespace_text_bytes = 0;
   auto build_namespaces = [&] {
     ns_.reserve(namespace_rows);
     ns_ids_.reserve(namespace_rows);
     ns_by_id_.Reserve(namespace_rows);
-    namespace_rows_of.reserve(namespace_rows);
+    parent_ids.reserve(namespace_rows);
     for (size_t k = 0; k < pieces.size(); ++k) {
       for (const RowChange& change : pieces[k]) {
         const auto* upsert = std::get_if<UpsertNamespace>(&change);
@@ -132,13 +143,20 @@ bool Forest::BulkBuild(RowPieces& pieces) {
         n.type = has(NamespaceRow::kType) ? row.type : NamespaceType::kUser;  // fresh node
         SetNamespaceVisibility(slot,
                                has(NamespaceRow::kVisibilityLevel) ? row.visibility_level : 20);
-        namespace_rows_of.push_back(&row);
         if (!ns_by_id_.Insert(slot)) {
           namespaces_unique = false;
           return;
         }
+        parent_ids.push_back(ParentIdOfRow(row));
+        // As Apply's creation: only the columns present.
+        n.text = RowText::Make(has(NamespaceRow::kName) ? row.name : std::string_view(),
+                               has(NamespaceRow::kPath) ? row.path : std::string_view());
+        namespace_text_bytes += n.text.bytes();
       }
       namespaces_end[k] = static_cast<uint32_t>(ns_.size());
+      namespace_pieces_built = k + 1;
+      // The project side skips these pieces: nothing reads this one any more.
+      if (namespaces_only[k]) free_piece(k);
     }
   };
   auto build_projects = [&] {
@@ -147,6 +165,10 @@ bool Forest::BulkBuild(RowPieces& pieces) {
     project_by_id_.Reserve(project_rows);
     project_rows_of.reserve(project_rows);
     for (size_t k = 0; k < pieces.size(); ++k) {
+      if (namespaces_only[k]) {  // (being freed by the namespace side)
+        projects_end[k] = static_cast<uint32_t>(projects_.size());
+        continue;
+      }
       for (const RowChange& change : pieces[k]) {
         if (const auto* link = std::get_if<UpsertRunnerLink>(&change)) {
           LinkRecord rec{link->row.id, 0, 0};
@@ -180,45 +202,41 @@ bool Forest::BulkBuild(RowPieces& pieces) {
     }
   };
   RunOnTwoThreads(build_namespaces, build_projects);
-  if (!namespaces_unique || !projects_unique) return ResetAfterFailedBulkBuild();
+  string_bytes_ += namespace_text_bytes;  // (before a reset subtracts it)
+  if (!namespaces_unique || !projects_unique) {
+    RestoreFreedNamespacePieces(pieces, namespaces_only, namespaces_end, namespace_pieces_built,
+                                parent_ids);
+    return ResetAfterFailedBulkBuild();
+  }
 
   // ---- 2. links ----
   // First every parent's, namespace's and project namespace's slot (lookups
   // only: the id indexes are not written here), on two threads. The
   // namespace side then looks for a cycle among the parents (the last reason
-  // to hand the rows to Apply's rules: from here on rows are freed) and makes
-  // the namespaces' texts, freeing each piece that holds no project.
+  // to hand the rows to Apply's rules: from here on pieces holding projects
+  // or runner links are freed too) and frees each piece that holds no
+  // project.
   const uint32_t namespace_slots = static_cast<uint32_t>(ns_.size());
   const uint32_t project_slots = static_cast<uint32_t>(projects_.size());
   std::vector<uint32_t> parent_slots(namespace_slots), namespace_slots_of(project_slots),
       project_namespace_slots(project_slots);
-  auto free_piece = [&](size_t k) { std::vector<RowChange>().swap(pieces[k]); };
   auto projects_begin = [&](size_t k) { return k == 0 ? 0u : projects_end[k - 1]; };
   bool cycle = false;
   std::vector<std::pair<uint32_t, int64_t>> orphans;  // slot, parent_id; in slot order
   RunOnTwoThreads(
       [&] {
         for (uint32_t slot = 0; slot < namespace_slots; ++slot) {
-          const int64_t parent_id = ParentIdOfRow(*namespace_rows_of[slot]);
+          const int64_t parent_id = parent_ids[slot];
           parent_slots[slot] = parent_id == kNoId ? kNil : FindNamespace(parent_id);
           if (parent_slots[slot] == kNil && parent_id != kNoId) {
-            orphans.emplace_back(slot, parent_id);  // (its row may be freed before it is linked)
+            orphans.emplace_back(slot, parent_id);
           }
         }
         cycle = HasParentCycle(parent_slots);
         if (cycle) return;
-        uint32_t slot = 0;
         for (size_t k = 0; k < pieces.size(); ++k) {
-          for (; slot < namespaces_end[k]; ++slot) {
-            // As Apply's creation: only the columns present.
-            const NamespaceRow& row = *namespace_rows_of[slot];
-            RowText& text = ns_[slot].text;
-            text =
-                RowText::Make((row.present & NamespaceRow::kName) ? row.name : std::string_view(),
-                              (row.present & NamespaceRow::kPath) ? row.path : std::string_view());
-            namespace_text_bytes += text.bytes();
-          }
-          if (projects_begin(k) == projects_end[k]) free_piece(k);  // nothing reads it any more
+          // (The project side reads only pieces that hold projects.)
+          if (!namespaces_only[k] && projects_begin(k) == projects_end[k]) free_piece(k);
         }
       },
       [&] {
@@ -229,8 +247,12 @@ bool Forest::BulkBuild(RowPieces& pieces) {
           project_namespace_slots[slot] = pn_id == kNoId ? kNil : FindNamespace(pn_id);
         }
       });
-  if (cycle) return ResetAfterFailedBulkBuild();
-  string_bytes_ += namespace_text_bytes;
+  if (cycle) {
+    RestoreFreedNamespacePieces(pieces, namespaces_only, namespaces_end, namespace_pieces_built,
+                                parent_ids);
+    return ResetAfterFailedBulkBuild();
+  }
+  std::vector<int64_t>().swap(parent_ids);
   // Then the links, in slot order: each touches a parent at random, so the
   // parent a few rows ahead is fetched meanwhile. At most one NsBelow per
   // namespace: reserved (address space; pages come as they are written).
@@ -296,7 +318,6 @@ bool Forest::BulkBuild(RowPieces& pieces) {
   assert(layout_order->reached == namespace_slots);
   // The rest of the rows go before the layout.
   project_rows_of = {};
-  namespace_rows_of = {};
   RowPieces().swap(pieces);
   const std::vector<uint32_t>& order = layout_order->order;
   for (auto it = order.rbegin(); it != order.rend(); ++it) {
@@ -319,6 +340,30 @@ bool Forest::BulkBuild(RowPieces& pieces) {
   }
   bulk_layout_order_ = std::move(layout_order);
   return true;
+}
+
+void Forest::RestoreFreedNamespacePieces(RowPieces& pieces,
+                                         const std::vector<char>& namespaces_only,
+                                         const std::vector<uint32_t>& namespaces_end,
+                                         size_t pieces_built,
+                                         const std::vector<int64_t>& parent_ids) {
+  for (size_t k = 0; k < pieces_built; ++k) {
+    if (!namespaces_only[k]) continue;  // not freed
+    const uint32_t begin = k == 0 ? 0 : namespaces_end[k - 1];
+    std::vector<RowChange> rows;
+    rows.reserve(namespaces_end[k] - begin);
+    for (uint32_t slot = begin; slot < namespaces_end[k]; ++slot) {
+      NamespaceRow row;  // every column present: the values the node was made with
+      row.id = ns_ids_[slot];
+      if (parent_ids[slot] != kNoId) row.parent_id = parent_ids[slot];
+      row.type = ns_[slot].type;
+      row.name = ns_[slot].text.name();
+      row.path = ns_[slot].text.path();
+      row.visibility_level = NamespaceVisibility(slot);
+      rows.push_back(UpsertNamespace{std::move(row)});
+    }
+    pieces[k] = std::move(rows);
+  }
 }
 
 bool Forest::ResetAfterFailedBulkBuild() {
