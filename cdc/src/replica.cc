@@ -9,8 +9,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <exception>
+#include <optional>
 #include <random>
 #include <set>
+#include <system_error>
+#include <thread>
 
 #include "canopy/status.h"
 #include "replica_worker.h"
@@ -575,47 +579,66 @@ Status Replica::Worker::Bootstrap(PgConnection& repl, PgConnection& sql, Lsn* st
     std::lock_guard<std::mutex> lock(mu_);
     loader_ = &loader;
   }
-  auto rows = loader.Copy(snapshot_name);
+  Status planned = loader.Plan(snapshot_name);
+  // The index is built while the pieces are copied (stage "build" once the
+  // copy is done): made with the tables' row estimates as capacity hints.
+  std::shared_ptr<HierarchyIndex> fresh;
+  std::optional<SnapshotPieces> pieces;
+  if (planned.ok()) {
+    HierarchyIndexOptions index_options;
+    index_options.expected_namespaces = loader.EstimatedRows(Table::kNamespaces);
+    index_options.expected_projects = loader.EstimatedRows(Table::kProjects);
+    index_options.expected_runner_links = loader.EstimatedRows(Table::kRunnerLinks);
+    fresh = std::make_shared<HierarchyIndex>(index_options);
+    pieces.emplace(loader.piece_count());
+  }
+  Status copied, built;
+  std::chrono::steady_clock::time_point t_copied;
+  auto copy = [&] {
+    try {
+      copied = loader.Copy(snapshot_name, &*pieces);
+    } catch (const std::exception& e) {  // (out of memory, no thread for a worker)
+      copied = Status::ResourceExhausted(std::string("snapshot copy: ") + e.what());
+      pieces->Abandon(copied);  // (the build must not wait for pieces that never come)
+    }
+    t_copied = std::chrono::steady_clock::now();
+    SetState(have_index ? ReplicaState::kStale : ReplicaState::kLoading, "build");
+  };
+  if (planned.ok()) {
+    // Both left-right copies, laid out in pre-order (subtree walks read
+    // memory in order), before anyone reads: the second is a copy of the
+    // first, not a replay left for the first streamed transaction.
+    std::thread copier;
+    try {
+      copier = std::thread(copy);
+    } catch (const std::system_error&) {
+      copy();  // no thread: copy first, then build
+    }
+    built = fresh->BulkLoad(*consistent, *pieces);
+    if (copier.joinable()) copier.join();
+  }
   {
     std::lock_guard<std::mutex> lock(mu_);
     loader_ = nullptr;
     status_.tables = loader.Progress();
   }
-  if (!rows.ok()) return rows.status();
+  CANOPY_RETURN_IF_ERROR(planned);
+  CANOPY_RETURN_IF_ERROR(copied);
   for (const TableLoadProgress& p : loader.Progress()) {
     Log(LogLevel::kInfo, "copied " + std::to_string(p.rows) + " rows of " + p.table + " in " +
                              std::to_string(p.seconds) + " s");
   }
-
-  // Stage: build.
-  const auto t_copied = std::chrono::steady_clock::now();
-  SetState(have_index ? ReplicaState::kStale : ReplicaState::kLoading, "build");
-  HierarchyIndexOptions index_options;
-  for (const std::vector<RowChange>& piece : rows.value()) {
-    for (const RowChange& c : piece) {
-      if (std::holds_alternative<UpsertNamespace>(c)) {
-        ++index_options.expected_namespaces;
-      } else if (std::holds_alternative<UpsertProject>(c)) {
-        ++index_options.expected_projects;
-      } else {
-        ++index_options.expected_runner_links;
-      }
-    }
-  }
-  auto fresh = std::make_shared<HierarchyIndex>(index_options);
-  // Both left-right copies, laid out in pre-order (subtree walks read memory
-  // in order), before anyone reads: the second is a copy of the first, not a
-  // replay left for the first streamed transaction.
-  CANOPY_RETURN_IF_ERROR(fresh->BulkLoad(*consistent, std::move(rows).value()));
+  CANOPY_RETURN_IF_ERROR(built);
+  pieces.reset();
 #ifdef __GLIBC__
   // The copied rows and the pre-layout nodes are freed now: give the pages back.
   malloc_trim(0);
 #endif
   Log(LogLevel::kInfo,
-      "index built (both copies, laid out) in " +
+      "index built (both copies, laid out) " +
           std::to_string(
               std::chrono::duration<double>(std::chrono::steady_clock::now() - t_copied).count()) +
-          " s");
+          " s after the copy");
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   {

@@ -199,8 +199,12 @@ Status SnapshotLoader::CopyPiece(PgConnection& conn, Piece& piece, std::atomic<b
   return Status();
 }
 
+uint64_t SnapshotLoader::EstimatedRows(Table table) const {
+  return counters_[static_cast<size_t>(table)].estimated_rows.load();
+}
+
 Status SnapshotLoader::RunWorker(const std::string& snapshot_name, std::atomic<size_t>* next,
-                                 std::atomic<bool>* failed) {
+                                 std::atomic<bool>* failed, SnapshotPieces* out) {
   auto conn_or = PgConnection::Connect(options_.conninfo, false, options_.application_name);
   if (!conn_or.ok()) return conn_or.status();
   PgConnection& conn = *conn_or.value();
@@ -210,12 +214,12 @@ Status SnapshotLoader::RunWorker(const std::string& snapshot_name, std::atomic<s
     size_t i = next->fetch_add(1);
     if (i >= pieces_.size()) break;
     CANOPY_RETURN_IF_ERROR(CopyPiece(conn, pieces_[i], failed));
+    out->Deliver(i, std::move(pieces_[i].rows));
   }
   return conn.Exec("COMMIT", PGRES_COMMAND_OK).status();
 }
 
-Result<std::vector<std::vector<RowChange>>> SnapshotLoader::Copy(const std::string& snapshot_name) {
-  CANOPY_RETURN_IF_ERROR(Plan(snapshot_name));
+Status SnapshotLoader::Copy(const std::string& snapshot_name, SnapshotPieces* out) {
   const int workers =
       std::max(1, std::min<int>(options_.workers, static_cast<int>(pieces_.size())));
   std::atomic<size_t> next{0};
@@ -224,7 +228,7 @@ Result<std::vector<std::vector<RowChange>>> SnapshotLoader::Copy(const std::stri
   std::vector<std::thread> threads;
   for (int w = 0; w < workers; ++w) {
     threads.emplace_back([&, w] {
-      Status s = RunWorker(snapshot_name, &next, &failed);
+      Status s = RunWorker(snapshot_name, &next, &failed, out);
       if (!s.ok()) failed.store(true);
       results[static_cast<size_t>(w)] = std::move(s);
     });
@@ -239,12 +243,8 @@ Result<std::vector<std::vector<RowChange>>> SnapshotLoader::Copy(const std::stri
       first = s;
     }
   }
-  if (!first.ok()) return first;
-
-  std::vector<std::vector<RowChange>> out;
-  out.reserve(pieces_.size());
-  for (Piece& p : pieces_) out.push_back(std::move(p.rows));
-  return out;
+  if (!first.ok()) out->Abandon(first);
+  return first;
 }
 
 std::vector<TableLoadProgress> SnapshotLoader::Progress() const {

@@ -12,8 +12,11 @@
 // Progress (rows, bytes, rate, ETA per table) can be read at any time from
 // another thread.
 //
-// THREAD SAFETY: Copy() runs on one thread (it starts the workers); Progress()
-// may be called concurrently from any thread.
+// Each piece is handed to a SnapshotPieces as soon as it is copied, so that
+// HierarchyIndex::BulkLoad can build from it while the others are copied.
+//
+// THREAD SAFETY: Plan() then Copy() run on one thread (Copy starts the
+// workers); Progress() may be called concurrently from any thread.
 #pragma once
 
 #include <atomic>
@@ -26,6 +29,7 @@
 #include "canopy/cdc/replica.h"
 #include "canopy/cdc/table_mapping.h"
 #include "canopy/rows.h"
+#include "canopy/snapshot_pieces.h"
 #include "canopy/status.h"
 #include "pg_connection.h"
 
@@ -47,13 +51,22 @@ class SnapshotLoader {
   SnapshotLoader(SnapshotLoaderOptions options, const std::atomic<bool>* cancel,
                  const WakePipe* wake);
 
-  // Copies every mapped table as of `snapshot_name` and returns their rows as
-  // upserts, one vector per piece (namespaces, projects, runner links; by id
-  // within each piece), for HierarchyIndex::BulkLoad to read in place.
+  // Splits every mapped table into pieces, as of `snapshot_name`: after it,
+  // piece_count() and EstimatedRows() are known. Errors: as Copy's.
+  Status Plan(const std::string& snapshot_name);
+  size_t piece_count() const { return pieces_.size(); }
+  // The table's row estimate (pg_class.reltuples; 0 if never analyzed).
+  uint64_t EstimatedRows(Table table) const;
+
+  // Copies every piece and delivers its rows as upserts to `out` (piece k of
+  // the plan as piece k; namespaces, projects, runner links; by id within
+  // each piece) as soon as it is copied, for HierarchyIndex::BulkLoad to
+  // read in place. On an error abandons `out` with it, and returns it.
+  // REQUIRES: Plan() succeeded; out->size() == piece_count().
   // Errors: kUnavailable (connection, cancel), kFailedPrecondition (SQL error,
   // e.g. a mapped column that does not exist, an expired snapshot), kDataLoss
   // (a malformed value).
-  Result<std::vector<std::vector<RowChange>>> Copy(const std::string& snapshot_name);
+  Status Copy(const std::string& snapshot_name, SnapshotPieces* out);
 
   std::vector<TableLoadProgress> Progress() const;
 
@@ -73,9 +86,8 @@ class SnapshotLoader {
     std::atomic<int64_t> done_ns{0};
   };
 
-  Status Plan(const std::string& snapshot_name);
   Status RunWorker(const std::string& snapshot_name, std::atomic<size_t>* next,
-                   std::atomic<bool>* failed);
+                   std::atomic<bool>* failed, SnapshotPieces* out);
   Status CopyPiece(PgConnection& conn, Piece& piece, std::atomic<bool>* failed);
   bool Cancelled(const std::atomic<bool>* failed) const;
 

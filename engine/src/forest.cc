@@ -183,7 +183,9 @@ size_t RootIndex::bytes() const {
 
 Forest::Forest(const HierarchyIndexOptions& options)
     : use_slices_(options.layout_slices),
-      sorted_run_min_ids_(std::max<uint32_t>(1, options.sorted_run_min_ids)) {
+      sorted_run_min_ids_(std::max<uint32_t>(1, options.sorted_run_min_ids)),
+      expected_namespaces_(options.expected_namespaces),
+      expected_projects_(options.expected_projects) {
   ns_.reserve(options.expected_namespaces);
   ns_ids_.reserve(options.expected_namespaces);
   ns_by_id_.Reserve(options.expected_namespaces);

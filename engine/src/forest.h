@@ -116,6 +116,7 @@
 #include "canopy/lsn.h"
 #include "canopy/query.h"
 #include "canopy/rows.h"
+#include "canopy/snapshot_pieces.h"
 #include "canopy/status.h"
 #include "id_column.h"
 #include "id_sort.h"
@@ -171,12 +172,12 @@ class PreparedTransaction {
   // A relayout (Forest::Compact) at the current LSN.
   struct CompactTag {};
   PreparedTransaction(CompactTag, Lsn at) : lsn(at), compact(true) {}
-  // A snapshot for an empty copy, read straight from the caller's rows
-  // (which must outlive this; the build empties them once it no longer
-  // needs them): built in passes when it can be (see Forest::BulkBuild),
-  // else prepared and applied as any transaction.
+  // A snapshot for an empty copy, read straight from the caller's pieces
+  // as they are delivered (which must outlive this; the build empties them
+  // once it no longer needs them): built in passes when it can be (see
+  // Forest::BulkBuild), else prepared and applied as any transaction.
   struct SnapshotTag {};
-  PreparedTransaction(SnapshotTag, Lsn at, RowPieces* pieces) : lsn(at), snapshot(pieces) {}
+  PreparedTransaction(SnapshotTag, Lsn at, SnapshotPieces* pieces) : lsn(at), snapshot(pieces) {}
   ~PreparedTransaction();
   PreparedTransaction(PreparedTransaction&& o) noexcept
       : lsn(o.lsn), ops(std::move(o.ops)), compact(o.compact), snapshot(o.snapshot) {}
@@ -188,7 +189,7 @@ class PreparedTransaction {
   Lsn lsn;
   std::vector<Op> ops;
   bool compact = false;
-  RowPieces* snapshot = nullptr;  // not owned; ops is empty then
+  SnapshotPieces* snapshot = nullptr;  // not owned; ops is empty then
 };
 
 // A visibility_level held in 16 bits. GitLab's levels (0, 10, 20) fit; the
@@ -578,27 +579,32 @@ class Forest {
   const SortedRuns* FindSortedRuns(uint32_t slot) const;
 
   // ---- snapshot build (forest_bulk.cc) ----
-  // Applies a snapshot (the concatenation of `pieces`) to this copy: through
-  // BulkBuild when it can, else prepared and applied by Apply's rules.
-  void ApplySnapshot(RowPieces& pieces, Lsn lsn);
+  // Applies a snapshot (the concatenation of `pieces`, waited for as they
+  // are delivered) to this copy: through BulkBuild when it can, else
+  // prepared and applied by Apply's rules. Leaves the copy empty when the
+  // pieces are abandoned.
+  void ApplySnapshot(SnapshotPieces& pieces, Lsn lsn);
+  enum class BulkBuildResult { kBuilt, kGaveUp, kAbandoned };
   // Builds this empty copy from upserts with unique keys, as Apply would,
-  // and frees each piece of `pieces` as soon as its rows are no longer
-  // needed (so that the rows and what is built from them are not all held at
-  // once), then empties `pieces`. Returns false, leaving the copy empty and
-  // `pieces` holding rows with the same effect as before (a freed piece of
-  // namespace rows made again from its nodes, every column present), when
-  // it cannot (not empty, a delete or truncate, a repeated key, a cycle):
-  // Apply's rules decide then. Throws std::bad_alloc (some pieces may be
-  // freed by then).
-  bool BulkBuild(RowPieces& pieces);
+  // starting on each piece as soon as it is delivered, and frees each piece
+  // as soon as its rows are no longer needed (so that the rows and what is
+  // built from them are not all held at once), then empties them all; sets
+  // *rows to the number of rows (kBuilt). When it cannot (not empty, a
+  // delete or truncate, a repeated key, a cycle) it waits for every piece,
+  // leaves the copy empty and the pieces holding rows with the same effect
+  // as the ones delivered (a freed piece of namespace rows made again from
+  // its nodes, every column present), and returns kGaveUp: Apply's rules
+  // decide then. kAbandoned: the pieces were abandoned; the copy is empty.
+  // Throws std::bad_alloc (some pieces may be freed by then).
+  BulkBuildResult BulkBuild(SnapshotPieces& pieces, size_t* rows);
   // For BulkBuild giving up: refills each of the first `pieces_built` pieces
   // that held namespace rows only (freed by then) with the rows of its nodes,
   // slots namespaces_end[k - 1] up to namespaces_end[k], parent ids from
   // `parent_ids` (by slot).
-  void RestoreFreedNamespacePieces(RowPieces& pieces, const std::vector<char>& namespaces_only,
+  void RestoreFreedNamespacePieces(SnapshotPieces& pieces,
                                    const std::vector<uint32_t>& namespaces_end, size_t pieces_built,
                                    const std::vector<int64_t>& parent_ids);
-  bool ResetAfterFailedBulkBuild();  // empties the copy; returns false
+  void ResetAfterFailedBulkBuild();  // empties the copy
 
   // ---- transaction application (forest_apply.cc) ----
   void ApplySegment(std::span<const Op> ops);
@@ -713,6 +719,9 @@ class Forest {
 
   const bool use_slices_;              // HierarchyIndexOptions::layout_slices
   const uint32_t sorted_run_min_ids_;  // HierarchyIndexOptions::sorted_run_min_ids
+  // HierarchyIndexOptions::expected_namespaces / expected_projects: the
+  // sizes a snapshot build reserves for while its pieces still arrive.
+  const size_t expected_namespaces_, expected_projects_;
   Lsn applied_lsn_;
   uint64_t orphan_namespaces_ = 0;
   uint64_t orphan_projects_ = 0;

@@ -30,6 +30,7 @@
 // links, waiting lists, counters and anomaly counts; only the order within
 // child lists may differ, which no answer depends on (Compact() then lays
 // the copy out anyway).
+#include <atomic>
 #include <cassert>
 
 #include "forest.h"
@@ -75,12 +76,16 @@ int64_t ProjectNamespaceIdOfRow(const ProjectRow& row) {
 
 }  // namespace
 
-void Forest::ApplySnapshot(RowPieces& pieces, Lsn lsn) {
+void Forest::ApplySnapshot(SnapshotPieces& snapshot, Lsn lsn) {
   size_t rows = 0;
-  for (const std::vector<RowChange>& piece : pieces) rows += piece.size();
-  if (!BulkBuild(pieces)) {
-    Apply(PreparedTransaction(lsn, pieces));
-    return;
+  switch (BulkBuild(snapshot, &rows)) {
+    case BulkBuildResult::kBuilt:
+      break;
+    case BulkBuildResult::kGaveUp:
+      Apply(PreparedTransaction(lsn, snapshot.all()));
+      return;
+    case BulkBuildResult::kAbandoned:
+      return;  // (empty, as before; HierarchyIndex::BulkLoad reports the error)
   }
   if (rows != 0) {
     runs_match_rows_ = false;
@@ -90,26 +95,30 @@ void Forest::ApplySnapshot(RowPieces& pieces, Lsn lsn) {
   row_changes_applied_ += rows;
 }
 
-bool Forest::BulkBuild(RowPieces& pieces) {
-  if (ns_by_id_.size() != 0 || project_by_id_.size() != 0 || !links_.empty()) return false;
-  size_t namespace_rows = 0, project_rows = 0;
-  // Whether each piece holds namespace rows only (freed in step 1).
-  std::vector<char> namespaces_only(pieces.size(), 1);
-  for (size_t k = 0; k < pieces.size(); ++k) {
-    for (const RowChange& change : pieces[k]) {
-      if (std::holds_alternative<UpsertNamespace>(change)) {
-        ++namespace_rows;
-        continue;
-      }
-      namespaces_only[k] = 0;
-      if (std::holds_alternative<UpsertProject>(change)) {
-        ++project_rows;
-      } else if (!std::holds_alternative<UpsertRunnerLink>(change)) {
-        return false;  // deletes and truncates: Apply's rules
+Forest::BulkBuildResult Forest::BulkBuild(SnapshotPieces& snapshot, size_t* rows) {
+  using Kind = SnapshotPieces::Kind;
+  // Every piece is delivered before either result (see the header).
+  auto give_up = [&] {
+    return snapshot.WaitAll() ? BulkBuildResult::kGaveUp : BulkBuildResult::kAbandoned;
+  };
+  if (ns_by_id_.size() != 0 || project_by_id_.size() != 0 || !links_.empty()) return give_up();
+  const size_t piece_count = snapshot.size();
+  // The exact sizes when every piece is here already, else the capacity
+  // hints the index was made with.
+  size_t namespace_rows = expected_namespaces_, project_rows = expected_projects_;
+  if (snapshot.Complete()) {
+    for (size_t k = 0; k < piece_count; ++k) {
+      if (snapshot.kind(k) == Kind::kOther) return give_up();  // (before any work)
+    }
+    namespace_rows = project_rows = 0;
+    for (const std::vector<RowChange>& piece : snapshot.all()) {
+      for (const RowChange& change : piece) {
+        if (std::holds_alternative<UpsertNamespace>(change)) ++namespace_rows;
+        if (std::holds_alternative<UpsertProject>(change)) ++project_rows;
       }
     }
   }
-  auto free_piece = [&](size_t k) { std::vector<RowChange>().swap(pieces[k]); };
+  auto free_rows = [](std::vector<RowChange>& piece) { std::vector<RowChange>().swap(piece); };
 
   // ---- 1. nodes, on two threads ----
   // The project rows by slot, read again in step 2 for the ids the slot
@@ -122,17 +131,34 @@ bool Forest::BulkBuild(RowPieces& pieces) {
   // One past the last namespace / project slot made from each piece: a
   // piece is freed once its namespaces and its projects are made, so that
   // the rows and what is built from them are not all held at once.
-  std::vector<uint32_t> namespaces_end(pieces.size()), projects_end(pieces.size());
+  std::vector<uint32_t> namespaces_end(piece_count), projects_end(piece_count);
   size_t namespace_pieces_built = 0;  // pieces whose namespaces are all made
-  bool namespaces_unique = true, projects_unique = true;
+  size_t namespace_rows_built = 0, other_rows_built = 0;
+  // Why step 1 stopped early, if it did: a piece that is not only upserts,
+  // a repeated key (both: Apply's rules decide), or no more pieces coming.
+  std::atomic<bool> gave_up{false}, abandoned{false};
   uint64_t namespace_text_bytes = 0;
+  // Piece k once it is here, or null if step 1 is to stop.
+  auto wait_for = [&](size_t k) -> std::vector<RowChange>* {
+    if (gave_up.load(std::memory_order_relaxed)) return nullptr;
+    std::vector<RowChange>* piece = snapshot.Wait(k);
+    if (piece == nullptr) {
+      abandoned.store(true);
+    } else if (snapshot.kind(k) == Kind::kOther) {
+      gave_up.store(true);  // deletes and truncates: Apply's rules
+      return nullptr;
+    }
+    return piece;
+  };
   auto build_namespaces = [&] {
     ns_.reserve(namespace_rows);
     ns_ids_.reserve(namespace_rows);
     ns_by_id_.Reserve(namespace_rows);
     parent_ids.reserve(namespace_rows);
-    for (size_t k = 0; k < pieces.size(); ++k) {
-      for (const RowChange& change : pieces[k]) {
+    for (size_t k = 0; k < piece_count; ++k) {
+      std::vector<RowChange>* piece = wait_for(k);
+      if (piece == nullptr) return;
+      for (const RowChange& change : *piece) {
         const auto* upsert = std::get_if<UpsertNamespace>(&change);
         if (upsert == nullptr) continue;
         const NamespaceRow& row = upsert->row;
@@ -144,9 +170,10 @@ bool Forest::BulkBuild(RowPieces& pieces) {
         SetNamespaceVisibility(slot,
                                has(NamespaceRow::kVisibilityLevel) ? row.visibility_level : 20);
         if (!ns_by_id_.Insert(slot)) {
-          namespaces_unique = false;
+          gave_up.store(true);  // a repeated key
           return;
         }
+        ++namespace_rows_built;
         parent_ids.push_back(ParentIdOfRow(row));
         // As Apply's creation: only the columns present.
         n.text = RowText::Make(has(NamespaceRow::kName) ? row.name : std::string_view(),
@@ -156,7 +183,7 @@ bool Forest::BulkBuild(RowPieces& pieces) {
       namespaces_end[k] = static_cast<uint32_t>(ns_.size());
       namespace_pieces_built = k + 1;
       // The project side skips these pieces: nothing reads this one any more.
-      if (namespaces_only[k]) free_piece(k);
+      if (snapshot.kind(k) == Kind::kOnlyNamespaceUpserts) free_rows(*piece);
     }
   };
   auto build_projects = [&] {
@@ -164,12 +191,14 @@ bool Forest::BulkBuild(RowPieces& pieces) {
     project_ids_.reserve(project_rows);
     project_by_id_.Reserve(project_rows);
     project_rows_of.reserve(project_rows);
-    for (size_t k = 0; k < pieces.size(); ++k) {
-      if (namespaces_only[k]) {  // (being freed by the namespace side)
+    for (size_t k = 0; k < piece_count; ++k) {
+      std::vector<RowChange>* piece = wait_for(k);
+      if (piece == nullptr) return;
+      if (snapshot.kind(k) == Kind::kOnlyNamespaceUpserts) {  // (freed by the namespace side)
         projects_end[k] = static_cast<uint32_t>(projects_.size());
         continue;
       }
-      for (const RowChange& change : pieces[k]) {
+      for (const RowChange& change : *piece) {
         if (const auto* link = std::get_if<UpsertRunnerLink>(&change)) {
           LinkRecord rec{link->row.id, 0, 0};
           if (link->row.present & RunnerLinkRow::kRunnerId) rec.runner_id = link->row.runner_id;
@@ -177,9 +206,10 @@ bool Forest::BulkBuild(RowPieces& pieces) {
             rec.namespace_id = link->row.namespace_id;
           }
           if (!links_.insert(rec).second) {
-            projects_unique = false;
+            gave_up.store(true);  // a repeated key
             return;
           }
+          ++other_rows_built;
           continue;
         }
         const auto* upsert = std::get_if<UpsertProject>(&change);
@@ -194,20 +224,28 @@ bool Forest::BulkBuild(RowPieces& pieces) {
         SetProjectVisibility(slot, has(ProjectRow::kVisibilityLevel) ? row.visibility_level : 0);
         project_rows_of.push_back(&row);
         if (!project_by_id_.Insert(slot)) {
-          projects_unique = false;
+          gave_up.store(true);  // a repeated key
           return;
         }
+        ++other_rows_built;
       }
       projects_end[k] = static_cast<uint32_t>(projects_.size());
     }
   };
   RunOnTwoThreads(build_namespaces, build_projects);
   string_bytes_ += namespace_text_bytes;  // (before a reset subtracts it)
-  if (!namespaces_unique || !projects_unique) {
-    RestoreFreedNamespacePieces(pieces, namespaces_only, namespaces_end, namespace_pieces_built,
-                                parent_ids);
-    return ResetAfterFailedBulkBuild();
+  if (abandoned.load() || gave_up.load()) {
+    const BulkBuildResult result = abandoned.load() ? BulkBuildResult::kAbandoned : give_up();
+    if (result == BulkBuildResult::kGaveUp) {
+      RestoreFreedNamespacePieces(snapshot, namespaces_end, namespace_pieces_built, parent_ids);
+    }
+    ResetAfterFailedBulkBuild();
+    return result;
   }
+  // Every piece is here: step 1 waited for each.
+  RowPieces& pieces = snapshot.all();
+  auto free_piece = [&](size_t k) { free_rows(pieces[k]); };
+  *rows = namespace_rows_built + other_rows_built;
 
   // ---- 2. links ----
   // First every parent's, namespace's and project namespace's slot (lookups
@@ -236,7 +274,10 @@ bool Forest::BulkBuild(RowPieces& pieces) {
         if (cycle) return;
         for (size_t k = 0; k < pieces.size(); ++k) {
           // (The project side reads only pieces that hold projects.)
-          if (!namespaces_only[k] && projects_begin(k) == projects_end[k]) free_piece(k);
+          if (snapshot.kind(k) != Kind::kOnlyNamespaceUpserts &&
+              projects_begin(k) == projects_end[k]) {
+            free_piece(k);
+          }
         }
       },
       [&] {
@@ -248,9 +289,9 @@ bool Forest::BulkBuild(RowPieces& pieces) {
         }
       });
   if (cycle) {
-    RestoreFreedNamespacePieces(pieces, namespaces_only, namespaces_end, namespace_pieces_built,
-                                parent_ids);
-    return ResetAfterFailedBulkBuild();
+    RestoreFreedNamespacePieces(snapshot, namespaces_end, namespace_pieces_built, parent_ids);
+    ResetAfterFailedBulkBuild();
+    return BulkBuildResult::kGaveUp;
   }
   std::vector<int64_t>().swap(parent_ids);
   // Then the links, in slot order: each touches a parent at random, so the
@@ -339,16 +380,16 @@ bool Forest::BulkBuild(RowPieces& pieces) {
     p.sub_unarchived += c.unarchived;
   }
   bulk_layout_order_ = std::move(layout_order);
-  return true;
+  return BulkBuildResult::kBuilt;
 }
 
-void Forest::RestoreFreedNamespacePieces(RowPieces& pieces,
-                                         const std::vector<char>& namespaces_only,
+void Forest::RestoreFreedNamespacePieces(SnapshotPieces& snapshot,
                                          const std::vector<uint32_t>& namespaces_end,
                                          size_t pieces_built,
                                          const std::vector<int64_t>& parent_ids) {
+  RowPieces& pieces = snapshot.all();
   for (size_t k = 0; k < pieces_built; ++k) {
-    if (!namespaces_only[k]) continue;  // not freed
+    if (snapshot.kind(k) != SnapshotPieces::kOnlyNamespaceUpserts) continue;  // not freed
     const uint32_t begin = k == 0 ? 0 : namespaces_end[k - 1];
     std::vector<RowChange> rows;
     rows.reserve(namespaces_end[k] - begin);
@@ -366,11 +407,10 @@ void Forest::RestoreFreedNamespacePieces(RowPieces& pieces,
   }
 }
 
-bool Forest::ResetAfterFailedBulkBuild() {
+void Forest::ResetAfterFailedBulkBuild() {
   ApplyTruncate(Table::kRunnerLinks);
   ApplyTruncate(Table::kProjects);
   ApplyTruncate(Table::kNamespaces);
-  return false;
 }
 
 }  // namespace canopy::internal

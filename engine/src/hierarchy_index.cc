@@ -17,6 +17,7 @@
 #include <chrono>
 #include <exception>
 #include <new>
+#include <optional>
 #include <thread>
 
 #include "forest.h"
@@ -339,6 +340,16 @@ Status HierarchyIndex::BulkLoad(Transaction snapshot) {
 }
 
 Status HierarchyIndex::BulkLoad(Lsn at, std::vector<std::vector<RowChange>> pieces) {
+  std::optional<SnapshotPieces> delivered;
+  try {
+    delivered.emplace(std::move(pieces));
+  } catch (const std::bad_alloc&) {
+    return Status::ResourceExhausted("out of memory preparing a transaction");
+  }
+  return BulkLoad(at, *delivered);
+}
+
+Status HierarchyIndex::BulkLoad(Lsn at, SnapshotPieces& pieces) {
   std::lock_guard<std::mutex> lock(writer_mutex_);
   if (Status s = CheckWritable(); !s.ok()) return s;
   if (publishes_.load(std::memory_order_relaxed) != 0 || !pending_.empty()) {
@@ -354,12 +365,16 @@ Status HierarchyIndex::BulkLoad(Lsn at, std::vector<std::vector<RowChange>> piec
   }
   // Builds and publishes one copy; the other is left with the two to replay.
   if (Status s = PublishPrepared(prepared); !s.ok()) return s;
+  pending_.clear();
+  if (Status s = pieces.error(); !s.ok()) {
+    failed_ = true;  // the published copy is empty; this index is not the snapshot
+    return s;
+  }
   // Instead, copy the published copy onto the other one once its readers
   // (of the empty index) have left it. The pass-wise build has freed the rows
   // already; after Apply's rules they are freed here, so that they and the
-  // second copy are never held at once (pending_ points into them).
-  pending_.clear();
-  std::vector<std::vector<RowChange>>().swap(pieces);
+  // second copy are never held at once (pending_ pointed into them).
+  std::vector<std::vector<RowChange>>().swap(pieces.all());
   const int stale = 1 - left_right_.load(std::memory_order_seq_cst);
   WaitForReadersToLeave(stale);
   try {

@@ -68,6 +68,7 @@
 #include "canopy/lsn.h"
 #include "canopy/query.h"  // the query vocabulary: IdQuery, IdAnswer, IndexStats, ...
 #include "canopy/rows.h"
+#include "canopy/snapshot_pieces.h"
 #include "canopy/status.h"
 
 namespace canopy {
@@ -251,6 +252,11 @@ class HierarchyIndex {
   // order): its rows are the pieces' concatenation, read where they are
   // (never concatenated, nor prepared as a whole up front).
   Status BulkLoad(Lsn at, std::vector<std::vector<RowChange>> pieces);
+  // The same for pieces still being delivered (canopy/snapshot_pieces.h):
+  // the build starts on each piece as it arrives and returns once all have
+  // and the index is built. Errors: as above, or the error the pieces were
+  // abandoned with (this index is then empty and read-only: discard it).
+  Status BulkLoad(Lsn at, SnapshotPieces& pieces);
 
   // ---- readers (any thread, wait-free) ----
   ReadView Read() const;

@@ -1,0 +1,173 @@
+// HierarchyIndex::BulkLoad from SnapshotPieces delivered by another thread
+// while the index is built (as the CDC loader delivers each piece as soon as
+// it is copied): in any order, with pauses, the answers are Apply's; a
+// snapshot the pass-wise build gives up on (a cycle, a repeated key, a
+// delete) still answers like Apply; pieces abandoned midway end the build
+// with their error and leave no usable index.
+// Labels: engine, concurrency (the build's two threads and the deliverer).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <random>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "canopy/hierarchy_index.h"
+#include "canopy/snapshot_pieces.h"
+#include "canopy/testing/gitlab_forest.h"
+#include "same_answers.h"
+#include "test_rows.h"
+
+namespace canopy {
+namespace {
+
+using Pieces = std::vector<std::vector<RowChange>>;
+
+// Delivers `pieces` into `out` from a thread of its own, in an order shuffled
+// by `seed` (or last to first), pausing now and then so that the build waits
+// for some pieces and finds others there already. With `abandon_after`, it
+// abandons `out` after delivering that many pieces instead of the rest.
+class Deliverer {
+ public:
+  Deliverer(SnapshotPieces* out, Pieces pieces, uint64_t seed, bool reverse = false,
+            std::optional<size_t> abandon_after = std::nullopt)
+      : thread_([out, pieces = std::move(pieces), seed, reverse, abandon_after]() mutable {
+          std::vector<size_t> order(pieces.size());
+          for (size_t k = 0; k < order.size(); ++k) order[k] = k;
+          std::mt19937_64 rng(seed);
+          if (reverse) {
+            std::reverse(order.begin(), order.end());
+          } else {
+            std::shuffle(order.begin(), order.end(), rng);
+          }
+          for (size_t i = 0; i < order.size(); ++i) {
+            if (abandon_after && i == *abandon_after) {
+              out->Abandon(Status::Unavailable("the copy failed"));
+              return;
+            }
+            if (rng() % 4 == 0) std::this_thread::sleep_for(std::chrono::microseconds(rng() % 300));
+            out->Deliver(order[i], std::move(pieces[order[i]]));
+          }
+          if (abandon_after && *abandon_after >= order.size()) {
+            out->Abandon(Status::Unavailable("the copy failed"));
+          }
+        }) {}
+  ~Deliverer() { thread_.join(); }
+
+ private:
+  std::thread thread_;
+};
+
+TEST(SnapshotPieces, DeliveredWhileTheIndexIsBuiltAnswersLikeApply) {
+  for (uint64_t seed : {21, 22}) {
+    SCOPED_TRACE("seed " + std::to_string(seed));
+    canopy::testing::GitlabForest forest = canopy::testing::GenerateTestForest(seed, 1500, 2500);
+    Transaction snapshot = canopy::testing::LoadTransaction(forest, Lsn(1000));
+    if (seed % 2 == 0) std::reverse(snapshot.changes.begin(), snapshot.changes.end());
+    HierarchyIndex applied;
+    ASSERT_TRUE(applied.Apply(snapshot).ok());
+    ASSERT_TRUE(applied.Compact().ok());
+
+    Pieces cut = CutIntoPieces(snapshot.changes, seed, 200);
+    SnapshotPieces pieces(cut.size());
+    HierarchyIndex streamed;
+    {
+      Deliverer deliverer(&pieces, std::move(cut), seed);
+      ASSERT_TRUE(streamed.BulkLoad(snapshot.commit_lsn, pieces).ok());
+    }
+    ASSERT_NO_FATAL_FAILURE(ExpectSameAnswers(applied, streamed, "after the snapshot"));
+    // Both left-right copies: the copied one answers after one write, the
+    // built one after two.
+    canopy::testing::MixedStream stream(&forest, {.seed = seed + 1, .first_lsn = Lsn(2000)});
+    for (int write = 1; write <= 2; ++write) {
+      Transaction txn = stream.Next();
+      ASSERT_TRUE(applied.Apply(txn).ok());
+      ASSERT_TRUE(streamed.Apply(std::move(txn)).ok());
+      ASSERT_NO_FATAL_FAILURE(ExpectSameAnswers(applied, streamed, "after writes"));
+    }
+  }
+}
+
+// Every row its own piece, delivered last to first: the namespaces' pieces
+// that the build frees at once come before the row that makes it give up.
+TEST(SnapshotPieces, SnapshotsTheBuildGivesUpOnAnswerLikeApply) {
+  using canopy_test::Group;
+  using canopy_test::Project;
+  using canopy_test::ProjectNamespace;
+  const std::vector<RowChange> base = {Group(1, std::nullopt, "org"), Group(2, 1, "team"),
+                                       ProjectNamespace(20, 2, "app"), Project(200, 2, 20, "app"),
+                                       Group(4, 404, "orphan")};
+  struct Case {
+    const char* name;
+    std::vector<RowChange> extra;
+  };
+  const std::vector<Case> cases = {
+      {"clean", {}},
+      {"two-node cycle", {Group(5, 6, "a"), Group(6, 5, "b")}},
+      {"key twice", {Group(2, std::nullopt, "moved-team")}},
+      {"delete", {DeleteNamespace{4}, DeleteProject{999}}},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    // Delivered last to first, the extra rows come first: put them first in
+    // the snapshot too, so that they are the last the build meets.
+    Transaction snapshot{Lsn(100), c.extra};
+    snapshot.changes.insert(snapshot.changes.end(), base.begin(), base.end());
+    HierarchyIndex applied;
+    ASSERT_TRUE(applied.Apply(snapshot).ok());
+    ASSERT_TRUE(applied.Compact().ok());
+    Pieces cut = CutIntoPieces(snapshot.changes, 1, 1);
+    SnapshotPieces pieces(cut.size());
+    HierarchyIndex streamed;
+    {
+      Deliverer deliverer(&pieces, std::move(cut), 7, /*reverse=*/true);
+      ASSERT_TRUE(streamed.BulkLoad(snapshot.commit_lsn, pieces).ok());
+    }
+    ASSERT_NO_FATAL_FAILURE(ExpectSameAnswers(applied, streamed, "after the snapshot"));
+    EXPECT_EQ(applied.Stats().cycles_refused, streamed.Stats().cycles_refused);
+    EXPECT_EQ(applied.Stats().unknown_deletes, streamed.Stats().unknown_deletes);
+    EXPECT_EQ(applied.Stats().row_changes_applied, streamed.Stats().row_changes_applied);
+  }
+}
+
+TEST(SnapshotPieces, AbandonedPiecesEndTheBuildWithTheirError) {
+  canopy::testing::GitlabForest forest = canopy::testing::GenerateTestForest(23, 300, 500);
+  const Transaction snapshot = canopy::testing::LoadTransaction(forest, Lsn(1000));
+  struct Case {
+    const char* name;
+    Pieces cut;
+    size_t abandon_after;
+  };
+  Pieces with_delete = CutIntoPieces(snapshot.changes, 23, 100);
+  with_delete.front().push_back(DeleteNamespace{forest.namespaces.front().id});
+  std::vector<Case> cases;
+  cases.push_back({"before any piece", CutIntoPieces(snapshot.changes, 23, 100), 0});
+  cases.push_back({"midway", CutIntoPieces(snapshot.changes, 23, 100), 3});
+  cases.push_back({"all but the last", CutIntoPieces(snapshot.changes, 23, 100), 0});
+  cases.back().abandon_after = cases.back().cut.size() - 1;
+  // The build gives up on the delete and waits for the rest for Apply's rules.
+  cases.push_back({"after the build gave up", std::move(with_delete), 2});
+  for (Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    SnapshotPieces pieces(c.cut.size());
+    HierarchyIndex index;
+    Status loaded;
+    {
+      Deliverer deliverer(&pieces, std::move(c.cut), 23, false, c.abandon_after);
+      loaded = index.BulkLoad(snapshot.commit_lsn, pieces);
+    }
+    EXPECT_EQ(loaded.code(), StatusCode::kUnavailable);
+    EXPECT_EQ(loaded.message(), "the copy failed");
+    EXPECT_EQ(index.Stats().namespaces, 0u);
+    EXPECT_EQ(index.Stats().projects, 0u);
+    EXPECT_EQ(index.applied_lsn(), Lsn(0));
+    EXPECT_EQ(index.Apply(Transaction{Lsn(2000), {}}).code(), StatusCode::kFailedPrecondition);
+  }
+}
+
+}  // namespace
+}  // namespace canopy
