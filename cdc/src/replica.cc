@@ -597,25 +597,30 @@ Status Replica::Worker::Bootstrap(PgConnection& repl, PgConnection& sql, Lsn* st
   auto copy = [&] {
     try {
       copied = loader.Copy(snapshot_name, &*pieces);
-    } catch (const std::exception& e) {  // (out of memory, no thread for a worker)
+    } catch (const std::exception& e) {  // (out of memory)
       copied = Status::ResourceExhausted(std::string("snapshot copy: ") + e.what());
       pieces->Abandon(copied);  // (the build must not wait for pieces that never come)
     }
     t_copied = std::chrono::steady_clock::now();
-    SetState(have_index ? ReplicaState::kStale : ReplicaState::kLoading, "build");
+    if (copied.ok()) SetState(have_index ? ReplicaState::kStale : ReplicaState::kLoading, "build");
   };
   if (planned.ok()) {
     // Both left-right copies, laid out in pre-order (subtree walks read
     // memory in order), before anyone reads: the second is a copy of the
     // first, not a replay left for the first streamed transaction.
     std::thread copier;
+    struct JoinOnExit {
+      std::thread& thread;
+      ~JoinOnExit() {
+        if (thread.joinable()) thread.join();
+      }
+    } join_copier{copier};
     try {
       copier = std::thread(copy);
     } catch (const std::system_error&) {
       copy();  // no thread: copy first, then build
     }
     built = fresh->BulkLoad(*consistent, *pieces);
-    if (copier.joinable()) copier.join();
   }
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -623,12 +628,16 @@ Status Replica::Worker::Bootstrap(PgConnection& repl, PgConnection& sql, Lsn* st
     status_.tables = loader.Progress();
   }
   CANOPY_RETURN_IF_ERROR(planned);
+  // The build's own error, unless it is the copy's (the build stopped on the
+  // abandoned pieces); a failed build stops the copy too.
+  if (!built.ok() && (built.code() != copied.code() || built.message() != copied.message())) {
+    return built;
+  }
   CANOPY_RETURN_IF_ERROR(copied);
   for (const TableLoadProgress& p : loader.Progress()) {
     Log(LogLevel::kInfo, "copied " + std::to_string(p.rows) + " rows of " + p.table + " in " +
                              std::to_string(p.seconds) + " s");
   }
-  CANOPY_RETURN_IF_ERROR(built);
   pieces.reset();
 #ifdef __GLIBC__
   // The copied rows and the pre-layout nodes are freed now: give the pages back.

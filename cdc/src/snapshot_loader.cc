@@ -2,6 +2,8 @@
 #include "snapshot_loader.h"
 
 #include <algorithm>
+#include <string>
+#include <system_error>
 #include <thread>
 
 #include "canopy/status.h"
@@ -211,10 +213,11 @@ Status SnapshotLoader::RunWorker(const std::string& snapshot_name, std::atomic<s
   CANOPY_RETURN_IF_ERROR(ImportSnapshot(conn, snapshot_name));
   for (;;) {
     if (Cancelled(failed)) return Status::Cancelled("snapshot copy cancelled");
+    if (!out->wanted()) return Status::Cancelled("snapshot copy stopped: the index build failed");
     size_t i = next->fetch_add(1);
     if (i >= pieces_.size()) break;
     CANOPY_RETURN_IF_ERROR(CopyPiece(conn, pieces_[i], failed));
-    out->Deliver(i, std::move(pieces_[i].rows));
+    CANOPY_RETURN_IF_ERROR(out->Deliver(i, std::move(pieces_[i].rows)));
   }
   return conn.Exec("COMMIT", PGRES_COMMAND_OK).status();
 }
@@ -226,12 +229,20 @@ Status SnapshotLoader::Copy(const std::string& snapshot_name, SnapshotPieces* ou
   std::atomic<bool> failed{false};
   std::vector<Status> results(static_cast<size_t>(workers));
   std::vector<std::thread> threads;
+  threads.reserve(static_cast<size_t>(workers));
   for (int w = 0; w < workers; ++w) {
-    threads.emplace_back([&, w] {
-      Status s = RunWorker(snapshot_name, &next, &failed, out);
-      if (!s.ok()) failed.store(true);
-      results[static_cast<size_t>(w)] = std::move(s);
-    });
+    try {
+      threads.emplace_back([&, w] {
+        Status s = RunWorker(snapshot_name, &next, &failed, out);
+        if (!s.ok()) failed.store(true);
+        results[static_cast<size_t>(w)] = std::move(s);
+      });
+    } catch (const std::system_error& e) {  // no thread: stop the ones started
+      failed.store(true);
+      results[static_cast<size_t>(w)] = Status::ResourceExhausted(
+          std::string("snapshot copy: no thread for a worker: ") + e.what());
+      break;
+    }
   }
   for (std::thread& t : threads) t.join();
   // Report the first real error, not the "cancelled" of the others.

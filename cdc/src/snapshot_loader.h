@@ -15,7 +15,7 @@
 // Each piece is handed to a SnapshotPieces as soon as it is copied, so that
 // HierarchyIndex::BulkLoad can build from it while the others are copied.
 //
-// THREAD SAFETY: Plan() then Copy() run on one thread (Copy starts the
+// THREAD SAFETY: Plan() then Copy(), one after the other (Copy starts the
 // workers); Progress() may be called concurrently from any thread.
 #pragma once
 

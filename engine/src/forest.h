@@ -581,8 +581,8 @@ class Forest {
   // ---- snapshot build (forest_bulk.cc) ----
   // Applies a snapshot (the concatenation of `pieces`, waited for as they
   // are delivered) to this copy: through BulkBuild when it can, else
-  // prepared and applied by Apply's rules. Leaves the copy empty when the
-  // pieces are abandoned.
+  // prepared and applied by Apply's rules. Changes nothing when the pieces
+  // are abandoned.
   void ApplySnapshot(SnapshotPieces& pieces, Lsn lsn);
   enum class BulkBuildResult { kBuilt, kGaveUp, kAbandoned };
   // Builds this empty copy from upserts with unique keys, as Apply would,
@@ -591,10 +591,11 @@ class Forest {
   // built from them are not all held at once), then empties them all; sets
   // *rows to the number of rows (kBuilt). When it cannot (not empty, a
   // delete or truncate, a repeated key, a cycle) it waits for every piece,
-  // leaves the copy empty and the pieces holding rows with the same effect
-  // as the ones delivered (a freed piece of namespace rows made again from
-  // its nodes, every column present), and returns kGaveUp: Apply's rules
-  // decide then. kAbandoned: the pieces were abandoned; the copy is empty.
+  // leaves the copy as it found it and the pieces holding rows with the same
+  // effect as the ones delivered (a freed piece of namespace rows made again
+  // from its nodes, every column present), and returns kGaveUp: Apply's
+  // rules decide then. kAbandoned: the pieces were abandoned; the copy is as
+  // it was found.
   // Throws std::bad_alloc (some pieces may be freed by then).
   BulkBuildResult BulkBuild(SnapshotPieces& pieces, size_t* rows);
   // For BulkBuild giving up: refills each of the first `pieces_built` pieces

@@ -232,7 +232,18 @@ Forest::BulkBuildResult Forest::BulkBuild(SnapshotPieces& snapshot, size_t* rows
       projects_end[k] = static_cast<uint32_t>(projects_.size());
     }
   };
-  RunOnTwoThreads(build_namespaces, build_projects);
+  // An exception on one side (out of memory) stops the other at its next piece.
+  auto stop_both_on_error = [&](auto& side) {
+    return [&] {
+      try {
+        side();
+      } catch (...) {
+        gave_up.store(true);
+        throw;
+      }
+    };
+  };
+  RunOnTwoThreads(stop_both_on_error(build_namespaces), stop_both_on_error(build_projects));
   string_bytes_ += namespace_text_bytes;  // (before a reset subtracts it)
   if (abandoned.load() || gave_up.load()) {
     const BulkBuildResult result = abandoned.load() ? BulkBuildResult::kAbandoned : give_up();

@@ -350,6 +350,12 @@ Status HierarchyIndex::BulkLoad(Lsn at, std::vector<std::vector<RowChange>> piec
 }
 
 Status HierarchyIndex::BulkLoad(Lsn at, SnapshotPieces& pieces) {
+  Status s = BuildFrom(at, pieces);
+  if (!s.ok()) pieces.wanted_.store(false, std::memory_order_relaxed);  // (the loader may stop)
+  return s;
+}
+
+Status HierarchyIndex::BuildFrom(Lsn at, SnapshotPieces& pieces) {
   std::lock_guard<std::mutex> lock(writer_mutex_);
   if (Status s = CheckWritable(); !s.ok()) return s;
   if (publishes_.load(std::memory_order_relaxed) != 0 || !pending_.empty()) {

@@ -2,6 +2,7 @@
 #include "canopy/snapshot_pieces.h"
 
 #include <cassert>
+#include <string>
 #include <utility>
 #include <variant>
 
@@ -28,16 +29,21 @@ SnapshotPieces::Kind SnapshotPieces::KindOf(const std::vector<RowChange>& rows) 
   return kind;
 }
 
-void SnapshotPieces::Deliver(size_t k, std::vector<RowChange> rows) {
+Status SnapshotPieces::Deliver(size_t k, std::vector<RowChange> rows) {
   const Kind kind = KindOf(rows);  // (outside the lock)
   {
     std::lock_guard<std::mutex> lock(mu_);
-    assert(k < rows_.size() && kinds_[k] == kNotDelivered);
-    rows_[k] = std::move(rows);
+    if (k >= rows_.size() || kinds_[k] != kNotDelivered) {
+      return Status::InvalidArgument("snapshot piece " + std::to_string(k) + " of " +
+                                     std::to_string(rows_.size()) +
+                                     (k >= rows_.size() ? " does not exist" : " came twice"));
+    }
+    if (wanted()) rows_[k] = std::move(rows);
     kinds_[k] = kind;
     --missing_;
   }
   delivered_.notify_all();
+  return Status::Ok();
 }
 
 void SnapshotPieces::Abandon(Status error) {

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <optional>
 #include <random>
+#include <string>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -28,37 +29,40 @@ namespace {
 using Pieces = std::vector<std::vector<RowChange>>;
 
 // Delivers `pieces` into `out` from a thread of its own, in an order shuffled
-// by `seed` (or last to first), pausing now and then so that the build waits
-// for some pieces and finds others there already. With `abandon_after`, it
+// by `seed` (or in order), pausing now and then so that the build waits for
+// some pieces and finds others there already. With `abandon_after`, it
 // abandons `out` after delivering that many pieces instead of the rest.
 class Deliverer {
  public:
-  Deliverer(SnapshotPieces* out, Pieces pieces, uint64_t seed, bool reverse = false,
+  enum class Order { kShuffled, kInOrder };
+  Deliverer(SnapshotPieces* out, Pieces pieces, uint64_t seed, Order order_kind = Order::kShuffled,
             std::optional<size_t> abandon_after = std::nullopt)
-      : thread_([out, pieces = std::move(pieces), seed, reverse, abandon_after]() mutable {
+      : thread_([this, out, pieces = std::move(pieces), seed, order_kind, abandon_after]() mutable {
           std::vector<size_t> order(pieces.size());
           for (size_t k = 0; k < order.size(); ++k) order[k] = k;
           std::mt19937_64 rng(seed);
-          if (reverse) {
-            std::reverse(order.begin(), order.end());
-          } else {
-            std::shuffle(order.begin(), order.end(), rng);
-          }
+          if (order_kind == Order::kShuffled) std::shuffle(order.begin(), order.end(), rng);
           for (size_t i = 0; i < order.size(); ++i) {
             if (abandon_after && i == *abandon_after) {
               out->Abandon(Status::Unavailable("the copy failed"));
               return;
             }
             if (rng() % 4 == 0) std::this_thread::sleep_for(std::chrono::microseconds(rng() % 300));
-            out->Deliver(order[i], std::move(pieces[order[i]]));
+            if (!out->Deliver(order[i], std::move(pieces[order[i]])).ok()) ++refused_;
           }
           if (abandon_after && *abandon_after >= order.size()) {
             out->Abandon(Status::Unavailable("the copy failed"));
           }
         }) {}
-  ~Deliverer() { thread_.join(); }
+  ~Deliverer() { Join(); }
+  // Waits for the thread; how many pieces Deliver refused.
+  int Join() {
+    if (thread_.joinable()) thread_.join();
+    return refused_;
+  }
 
  private:
+  int refused_ = 0;  // (declared before thread_: set up before the thread starts)
   std::thread thread_;
 };
 
@@ -78,6 +82,7 @@ TEST(SnapshotPieces, DeliveredWhileTheIndexIsBuiltAnswersLikeApply) {
     {
       Deliverer deliverer(&pieces, std::move(cut), seed);
       ASSERT_TRUE(streamed.BulkLoad(snapshot.commit_lsn, pieces).ok());
+      EXPECT_EQ(deliverer.Join(), 0);
     }
     ASSERT_NO_FATAL_FAILURE(ExpectSameAnswers(applied, streamed, "after the snapshot"));
     // Both left-right copies: the copied one answers after one write, the
@@ -92,8 +97,10 @@ TEST(SnapshotPieces, DeliveredWhileTheIndexIsBuiltAnswersLikeApply) {
   }
 }
 
-// Every row its own piece, delivered last to first: the namespaces' pieces
-// that the build frees at once come before the row that makes it give up.
+// Every row its own piece, delivered in a shuffled order: the pieces of
+// namespace rows that the build frees at once come before the rows that make
+// it give up (a cycle is found once every piece is in, a repeated key or a
+// delete when the build reaches it), so the freed rows are made again.
 TEST(SnapshotPieces, SnapshotsTheBuildGivesUpOnAnswerLikeApply) {
   using canopy_test::Group;
   using canopy_test::Project;
@@ -113,10 +120,8 @@ TEST(SnapshotPieces, SnapshotsTheBuildGivesUpOnAnswerLikeApply) {
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
-    // Delivered last to first, the extra rows come first: put them first in
-    // the snapshot too, so that they are the last the build meets.
-    Transaction snapshot{Lsn(100), c.extra};
-    snapshot.changes.insert(snapshot.changes.end(), base.begin(), base.end());
+    Transaction snapshot{Lsn(100), base};
+    snapshot.changes.insert(snapshot.changes.end(), c.extra.begin(), c.extra.end());
     HierarchyIndex applied;
     ASSERT_TRUE(applied.Apply(snapshot).ok());
     ASSERT_TRUE(applied.Compact().ok());
@@ -124,8 +129,9 @@ TEST(SnapshotPieces, SnapshotsTheBuildGivesUpOnAnswerLikeApply) {
     SnapshotPieces pieces(cut.size());
     HierarchyIndex streamed;
     {
-      Deliverer deliverer(&pieces, std::move(cut), 7, /*reverse=*/true);
+      Deliverer deliverer(&pieces, std::move(cut), 7);
       ASSERT_TRUE(streamed.BulkLoad(snapshot.commit_lsn, pieces).ok());
+      EXPECT_EQ(deliverer.Join(), 0);
     }
     ASSERT_NO_FATAL_FAILURE(ExpectSameAnswers(applied, streamed, "after the snapshot"));
     EXPECT_EQ(applied.Stats().cycles_refused, streamed.Stats().cycles_refused);
@@ -149,7 +155,8 @@ TEST(SnapshotPieces, AbandonedPiecesEndTheBuildWithTheirError) {
   cases.push_back({"midway", CutIntoPieces(snapshot.changes, 23, 100), 3});
   cases.push_back({"all but the last", CutIntoPieces(snapshot.changes, 23, 100), 0});
   cases.back().abandon_after = cases.back().cut.size() - 1;
-  // The build gives up on the delete and waits for the rest for Apply's rules.
+  // Delivered in order: the build meets the delete in the first piece, gives
+  // up and waits for the rest for Apply's rules.
   cases.push_back({"after the build gave up", std::move(with_delete), 2});
   for (Case& c : cases) {
     SCOPED_TRACE(c.name);
@@ -157,7 +164,11 @@ TEST(SnapshotPieces, AbandonedPiecesEndTheBuildWithTheirError) {
     HierarchyIndex index;
     Status loaded;
     {
-      Deliverer deliverer(&pieces, std::move(c.cut), 23, false, c.abandon_after);
+      Deliverer deliverer(&pieces, std::move(c.cut), 23,
+                          c.name == std::string("after the build gave up")
+                              ? Deliverer::Order::kInOrder
+                              : Deliverer::Order::kShuffled,
+                          c.abandon_after);
       loaded = index.BulkLoad(snapshot.commit_lsn, pieces);
     }
     EXPECT_EQ(loaded.code(), StatusCode::kUnavailable);
@@ -167,6 +178,22 @@ TEST(SnapshotPieces, AbandonedPiecesEndTheBuildWithTheirError) {
     EXPECT_EQ(index.applied_lsn(), Lsn(0));
     EXPECT_EQ(index.Apply(Transaction{Lsn(2000), {}}).code(), StatusCode::kFailedPrecondition);
   }
+}
+
+// Deliver refuses a piece that does not exist or comes twice; a BulkLoad that
+// fails says that no piece is wanted any more, and later pieces are dropped.
+TEST(SnapshotPieces, BadDeliveriesAndAFailedBuild) {
+  SnapshotPieces pieces(2);
+  EXPECT_TRUE(pieces.wanted());
+  EXPECT_TRUE(pieces.Deliver(0, {canopy_test::Group(1, std::nullopt, "org")}).ok());
+  EXPECT_EQ(pieces.Deliver(0, {}).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(pieces.Deliver(2, {}).code(), StatusCode::kInvalidArgument);
+  HierarchyIndex written;
+  ASSERT_TRUE(written.Apply(Transaction{Lsn(5), {}}).ok());
+  EXPECT_EQ(written.BulkLoad(Lsn(10), pieces).code(), StatusCode::kFailedPrecondition);
+  EXPECT_FALSE(pieces.wanted());
+  EXPECT_TRUE(pieces.Deliver(1, {canopy_test::Group(2, 1, "team")}).ok());  // dropped
+  EXPECT_EQ(written.Stats().namespaces, 0u);
 }
 
 }  // namespace

@@ -269,6 +269,7 @@ class HierarchyIndex {
  private:
   // kFailedPrecondition when this thread pins the copy to write, or after a failure.
   Status CheckWritable() const;
+  Status BuildFrom(Lsn at, SnapshotPieces& pieces);  // BulkLoad's work
   Status Publish(std::vector<Transaction>& txns);
   Status PublishPrepared(std::vector<internal::PreparedTransaction>& prepared);
   // Blocks until no reader is in copy `copy`; returns the nanoseconds waited.

@@ -15,14 +15,19 @@
 //   loader.join();
 //
 // BulkLoad returns once every piece is delivered and the index is built, or
-// with the error given to Abandon (the index is then empty and read-only:
-// discard it). The build frees each piece's rows once it no longer needs
-// them; the caller must keep `pieces` alive until BulkLoad returns.
+// with the error given to Abandon (the index is then read-only: discard it).
+// An Abandon after the last Deliver may still fail the build, or come after
+// BulkLoad has returned OK: a loader checks its own result as well. BulkLoad
+// may also return early (an index that is not fresh, out of memory); from
+// then on wanted() is false, later pieces are dropped, and a loader should
+// stop copying. The build frees each piece's rows once it no longer needs
+// them; `pieces` must outlive both BulkLoad and the last Deliver / Abandon.
 //
 // THREAD SAFETY: Deliver and Abandon may be called from any threads, also
 // while BulkLoad runs.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -50,11 +55,14 @@ class SnapshotPieces {
 
   size_t size() const { return rows_.size(); }
 
-  // Hands over piece `k`. REQUIRES: k < size(), piece k not delivered before.
-  void Deliver(size_t k, std::vector<RowChange> rows);
+  // Hands over piece `k` (dropped when !wanted()). Errors: kInvalidArgument
+  // (nothing is delivered) if k >= size() or piece k was delivered before.
+  Status Deliver(size_t k, std::vector<RowChange> rows);
   // No more pieces will come: BulkLoad returns `error`. REQUIRES: !error.ok().
   // The first call wins; later ones are ignored.
   void Abandon(Status error);
+  // False once BulkLoad has returned with an error: no piece is needed any more.
+  bool wanted() const { return wanted_.load(std::memory_order_relaxed); }
 
  private:
   friend class HierarchyIndex;
@@ -76,7 +84,7 @@ class SnapshotPieces {
   bool WaitAll();
   // Whether every piece is delivered (and none abandoned), without waiting.
   bool Complete() const;
-  // The piece's kind. REQUIRES: Wait(k) returned it.
+  // The piece's kind. REQUIRES: Wait(k) returned it, or Complete() returned true.
   Kind kind(size_t k) const { return kinds_[k]; }
   // Abandon's error; OK if not abandoned.
   Status error() const;
@@ -89,6 +97,7 @@ class SnapshotPieces {
   std::vector<Kind> kinds_;                   // under mu_ until the piece is delivered
   size_t missing_;                            // under mu_
   Status error_;                              // under mu_
+  std::atomic<bool> wanted_{true};
 };
 
 }  // namespace canopy

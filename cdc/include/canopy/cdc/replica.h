@@ -21,8 +21,9 @@
 //   3. CREATE_REPLICATION_SLOT ... LOGICAL pgoutput with an exported snapshot
 //      (TEMPORARY unless slot_name is set);
 //   4. SnapshotLoader copies every mapped table in parallel inside that
-//      snapshot; the rows are applied as one transaction at the slot's
-//      consistent point;
+//      snapshot, handing each piece to the index build as soon as it is
+//      copied (SnapshotPieces); the rows are applied as one transaction at
+//      the slot's consistent point;
 //   5. START_REPLICATION (proto_version '1'); each source transaction is
 //      buffered from Begin to Commit and applied atomically with commit LSN =
 //      Commit.end_lsn. The flush position reported to the server is never
