@@ -147,6 +147,7 @@ TEST(SnapshotPieces, AbandonedPiecesEndTheBuildWithTheirError) {
     const char* name;
     Pieces cut;
     size_t abandon_after;
+    Deliverer::Order order = Deliverer::Order::kShuffled;
   };
   Pieces with_delete = CutIntoPieces(snapshot.changes, 23, 100);
   with_delete.front().push_back(DeleteNamespace{forest.namespaces.front().id});
@@ -157,18 +158,15 @@ TEST(SnapshotPieces, AbandonedPiecesEndTheBuildWithTheirError) {
   cases.back().abandon_after = cases.back().cut.size() - 1;
   // Delivered in order: the build meets the delete in the first piece, gives
   // up and waits for the rest for Apply's rules.
-  cases.push_back({"after the build gave up", std::move(with_delete), 2});
+  cases.push_back(
+      {"after the build gave up", std::move(with_delete), 2, Deliverer::Order::kInOrder});
   for (Case& c : cases) {
     SCOPED_TRACE(c.name);
     SnapshotPieces pieces(c.cut.size());
     HierarchyIndex index;
     Status loaded;
     {
-      Deliverer deliverer(&pieces, std::move(c.cut), 23,
-                          c.name == std::string("after the build gave up")
-                              ? Deliverer::Order::kInOrder
-                              : Deliverer::Order::kShuffled,
-                          c.abandon_after);
+      Deliverer deliverer(&pieces, std::move(c.cut), 23, c.order, c.abandon_after);
       loaded = index.BulkLoad(snapshot.commit_lsn, pieces);
     }
     EXPECT_EQ(loaded.code(), StatusCode::kUnavailable);
