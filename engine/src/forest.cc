@@ -469,8 +469,7 @@ void Forest::ForgetLayout() {
   laid_out_ = 0;
   sorted_runs_.clear();
   runs_match_rows_ = false;
-  layout_.clear();
-  layout_.shrink_to_fit();
+  layout_.reset();
 }
 
 bool Forest::IsAncestorOrSelf(uint32_t maybe_ancestor, uint32_t slot) const {

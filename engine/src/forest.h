@@ -90,7 +90,7 @@
 //     holds; free_below_ lists the indexes no node holds. A node without
 //     one has nothing below it (empty lists, zero counters).
 //   * laid_out on a node implies laid_out on every node below it, and that
-//     layout_[slot] describes its runs (see SLICES).
+//     LayoutAt(slot) describes its runs (see SLICES).
 #pragma once
 
 #include <boost/multi_index/hashed_index.hpp>
@@ -428,6 +428,10 @@ class Forest {
   // How many of this copy's sorted runs are the very objects `other` holds
   // for the same slot (shared, not equal copies), and how many it holds.
   std::pair<size_t, size_t> SortedRunsSharedWith(const Forest& other) const;
+  // Whether this copy's layout is the very array `other` holds.
+  bool LayoutSharedWith(const Forest& other) const {
+    return layout_ != nullptr && layout_ == other.layout_;
+  }
   std::vector<int64_t> ListNamespaceIds() const;
   std::vector<int64_t> ListProjectIds() const;
   std::vector<int64_t> ListOrphanNamespaceIds() const;
@@ -664,7 +668,7 @@ class Forest {
   BigArray<uint32_t> project_pn_slots_;
   std::vector<uint32_t> free_projects_;
   SlotIndex project_by_id_{&project_ids_};
-  // The runs of the last Compact (see SLICES), for slots 0..layout_.size()-2
+  // The runs of the last Compact (see SLICES), for slots 0..layout_->size()-2
   // (the user/group namespaces it placed, in pre-order) plus one sentinel.
   // For a laid-out node at slot s: its user/group subtree is slots
   // [s, end); its project namespaces are slots [pns(s), pns(end)); its
@@ -675,7 +679,12 @@ class Forest {
     uint32_t projects;  // first project slot of the subtree
     bool operator==(const LayoutEntry&) const = default;
   };
-  std::vector<LayoutEntry> layout_;
+  using Layout = std::vector<LayoutEntry>;
+  // Immutable once made (only Compact replaces it, ForgetLayout drops it),
+  // so the two copies share it when their Compacts laid out the same tree
+  // (Compact, CopyFrom): one array for both. Null: nothing laid out.
+  std::shared_ptr<const Layout> layout_;
+  const LayoutEntry& LayoutAt(uint32_t slot) const { return (*layout_)[slot]; }
   // By slot; valid while that slot's node is laid out. Immutable once made,
   // so the two copies may share them.
   boost::unordered_flat_map<uint32_t, std::shared_ptr<const SortedRuns>> sorted_runs_;
@@ -689,7 +698,7 @@ class Forest {
     std::vector<uint32_t> new_of;          // old namespace slot -> new; kNil: free
     size_t placed_groups = 0;              // order[0, placed_groups): users and groups
     size_t reached = 0;                    // order[0, reached): reached from a top
-    std::vector<LayoutEntry> layout;       // pns and projects filled in
+    Layout layout;                         // pns and projects filled in
     std::vector<uint32_t> project_order;   // new project slot -> old
     std::vector<uint32_t> new_project_of;  // old project slot -> new; kNil: free
   };

@@ -62,7 +62,7 @@ Forest::LayoutOrder Forest::ComputeLayoutOrder() const {
   // 2. Project namespaces by parent, then project-namespace tops.
   const size_t placed_groups = order.size();
   lo.placed_groups = placed_groups;
-  std::vector<LayoutEntry>& layout = lo.layout;
+  Layout& layout = lo.layout;
   layout.resize(placed_groups + 1);
   for (size_t i = 0; i < placed_groups; ++i) {
     layout[i].pns = static_cast<uint32_t>(order.size());
@@ -121,7 +121,7 @@ void Forest::Compact(const Forest* other_copy) {
   const std::vector<uint32_t>& project_order = lo.project_order;
   const std::vector<uint32_t>& new_project_of = lo.new_project_of;
   const size_t placed_groups = lo.placed_groups;
-  std::vector<LayoutEntry>& layout = lo.layout;
+  Layout& layout = lo.layout;
 
   // Build the new arrays. Texts move with their nodes (no reference change:
   // the old vectors are dropped without releasing them).
@@ -248,6 +248,15 @@ void Forest::Compact(const Forest* other_copy) {
   laid_out_ = 0;
   for (size_t s = 0; s < nodes.size(); ++s) laid_out_ += nodes[s].laid_out ? 1 : 0;
 
+  // The other copy's layout when its last Compact made this same one (the
+  // second copy's Compact of a pair; then ShareSortedRunsOf below shares
+  // its runs too); made before the swap, which must not throw.
+  std::shared_ptr<const Layout> shared_layout =
+      other_copy != nullptr && other_copy != this && other_copy->layout_ &&
+              *other_copy->layout_ == layout
+          ? other_copy->layout_
+          : std::make_shared<const Layout>(std::move(layout));
+
   // Swap in and re-point every slot reference.
   ns_.swap(nodes);
   below_.swap(below);
@@ -256,7 +265,7 @@ void Forest::Compact(const Forest* other_copy) {
   free_below_.clear();
   free_below_.shrink_to_fit();
   ns_ids_.swap(ns_ids);
-  layout_.swap(layout);
+  layout_.swap(shared_layout);
   projects_.swap(projects);
   project_ids_.swap(project_ids);
   project_pn_slots_.swap(project_pn_slots);
@@ -299,8 +308,8 @@ bool Forest::ShareSortedRunsOf(const Forest* other) {
   // as a fresh Compact would make them, with other ids in its runs).
   if (other == nullptr || other == this || !other->runs_match_rows_ ||
       other->applied_lsn_ != applied_lsn_ || other->sorted_run_min_ids_ != sorted_run_min_ids_ ||
-      other->layout_ != layout_ || !other->ns_ids_.SameElements(ns_ids_) ||
-      !other->project_ids_.SameElements(project_ids_)) {
+      !other->layout_ || !layout_ || (other->layout_ != layout_ && *other->layout_ != *layout_) ||
+      !other->ns_ids_.SameElements(ns_ids_) || !other->project_ids_.SameElements(project_ids_)) {
     return false;
   }
   // The same ids in the same pre-order under the same subtree bounds: the
@@ -351,7 +360,8 @@ void Forest::BuildSortedRuns() {
     Part part;
   };
   std::vector<Candidate> candidates;
-  for (uint32_t s = 0; s + 1 < layout_.size(); ++s) {
+  const size_t laid_out_slots = layout_ ? layout_->size() - 1 : 0;  // (one sentinel)
+  for (uint32_t s = 0; s < laid_out_slots; ++s) {
     if (!ns_[s].laid_out) continue;
     const NsBelow& n = BelowOf(s);
     const uint64_t groups = uint64_t{n.sub_groups} + 1;
@@ -373,8 +383,8 @@ void Forest::BuildSortedRuns() {
   for (const Candidate& c : candidates) {
     if (c.ids > budget) break;
     budget -= c.ids;
-    const LayoutEntry& here = layout_[c.slot];
-    const LayoutEntry& after = layout_[here.end];
+    const LayoutEntry& here = LayoutAt(c.slot);
+    const LayoutEntry& after = LayoutAt(here.end);
     ids.clear();
     if (c.part == Part::kProjects) {
       project_ids_.CopyRange(here.projects, after.projects, &ids);
@@ -411,7 +421,7 @@ void Forest::CopyFrom(const Forest& other) {
     other_own_project_ = other.other_own_project_;
     free_below_ = other.free_below_;
     ns_ids_ = other.ns_ids_;
-    layout_ = other.layout_;
+    layout_ = other.layout_;  // immutable: shared
     free_ns_ = other.free_ns_;
     ns_by_id_.CopyFrom(other.ns_by_id_);
     roots_by_path_.CopyFrom(other.roots_by_path_);  // hashes this copy's (equal) texts

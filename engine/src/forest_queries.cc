@@ -80,8 +80,8 @@ void Forest::AppendProjectsOf(uint32_t slot, bool unarchived_only,
 
 void Forest::CollectLaidOut(uint32_t slot, SubtreePart part, bool unarchived_only,
                             std::vector<int64_t>* out, SortedPieces* sorted_pieces) const {
-  const LayoutEntry& here = layout_[slot];
-  const LayoutEntry& after = layout_[here.end];
+  const LayoutEntry& here = LayoutAt(slot);
+  const LayoutEntry& after = LayoutAt(here.end);
   const SortedRuns* runs = sorted_pieces != nullptr ? FindSortedRuns(slot) : nullptr;
   switch (part) {
     case SubtreePart::kGroups:
@@ -227,8 +227,8 @@ Status Forest::SelfAndDescendants(int64_t ns, bool include_pns, bool include_sel
       }
       return Status::Ok();
     }
-    const LayoutEntry& here = layout_[slot];
-    const LayoutEntry& after = layout_[here.end];
+    const LayoutEntry& here = LayoutAt(slot);
+    const LayoutEntry& after = LayoutAt(here.end);
     out->reserve(below.sub_groups + 1 + (include_pns ? below.sub_pns : 0));
     AppendNamespaceRun(include_self ? slot : slot + 1, here.end, out);
     if (include_pns) AppendNamespaceRun(here.pns, after.pns, out);
@@ -737,9 +737,11 @@ IndexStats Forest::Stats() const {
   uint64_t bytes =
       ns_.bytes() + below_.bytes() + projects_.bytes() + ns_ids_.bytes() + project_ids_.bytes();
   bytes += project_pn_slots_.bytes();
-  bytes += layout_.capacity() * sizeof(LayoutEntry);
-  // Sorted runs: both copies usually share them (BulkLoad's copy, Compact's
-  // ShareSortedRunsOf), so each copy counts its share of every run.
+  // The layout and the sorted runs: both copies usually share them
+  // (BulkLoad's copy, Compact), so each copy counts its share.
+  if (layout_) {
+    bytes += layout_->capacity() * sizeof(LayoutEntry) / static_cast<size_t>(layout_.use_count());
+  }
   for (const auto& [slot, runs] : sorted_runs_) {
     bytes += runs->bytes() / static_cast<size_t>(std::max(1L, runs.use_count()));
   }

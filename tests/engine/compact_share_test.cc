@@ -3,7 +3,9 @@
 // the first's sorted runs, but only when the first has changed no row since
 // its own Compact and both were laid out from the same rows (the same ids in
 // the same pre-order under the same subtree bounds, at the same LSN);
-// otherwise it builds its own, and its answers are its own rows'.
+// otherwise it builds its own, and its answers are its own rows'. The
+// layout (the subtree bounds) is shared whenever the two are equal, and a
+// copy made with CopyFrom shares both.
 //   CANOPY_TEST_SEED=<n>   replays the randomized test (printed on failure)
 //   CANOPY_TEST_SCALE=<x>  lengthens/shortens it (default 1)
 #include <gtest/gtest.h>
@@ -81,6 +83,8 @@ TEST(CompactShare, TheSecondCopyLaidOutFromTheSameRowsSharesTheSortedRuns) {
   const auto [shared, held] = second.SortedRunsSharedWith(first);
   EXPECT_GT(held, 0u);
   EXPECT_EQ(shared, held);
+  EXPECT_TRUE(second.LayoutSharedWith(first));
+  EXPECT_FALSE(first.LayoutSharedWith(Forest(copies.options)));  // nothing laid out there
   EXPECT_EQ(Descendants(second, 1), Descendants(first, 1));
   EXPECT_EQ(Projects(second, 1), Projects(first, 1));
   Ids want = {1};
@@ -131,6 +135,7 @@ TEST(CompactShare, OtherRowsOrAnotherLsnBuildTheirOwn) {
   more.Apply(PreparedTransaction(Tree(0x10, 21)));
   more.Compact(&first);
   EXPECT_EQ(more.SortedRunsSharedWith(first).first, 0u);
+  EXPECT_FALSE(more.LayoutSharedWith(first));
   Ids want = {1};
   for (int64_t id = 2; id <= 22; ++id) want.push_back(id);
   EXPECT_EQ(Descendants(more, 1), want);
@@ -145,6 +150,7 @@ TEST(CompactShare, OtherRowsOrAnotherLsnBuildTheirOwn) {
   moved.Apply(PreparedTransaction(txn));
   moved.Compact(&first);
   EXPECT_EQ(moved.SortedRunsSharedWith(first).first, 0u);
+  EXPECT_FALSE(moved.LayoutSharedWith(first));
   EXPECT_EQ(Descendants(moved, 2), (Ids{2, 3}));
   EXPECT_EQ(Descendants(moved, 1).size(), 21u);
 
@@ -172,6 +178,9 @@ TEST(CompactShare, ACopyChangedSinceItsCompactLendsNothing) {
   }
   a.Compact(&b);
   EXPECT_EQ(a.SortedRunsSharedWith(b).first, 0u);
+  // One project swapped for another in the same group: the same subtree
+  // bounds, so the same layout, shared (it holds no id).
+  EXPECT_TRUE(a.LayoutSharedWith(b));
   b.Compact(&a);  // a has changed nothing since: b shares a's new runs
   EXPECT_GT(b.SortedRunsSharedWith(a).first, 0u);
   Ids want;
@@ -181,6 +190,28 @@ TEST(CompactShare, ACopyChangedSinceItsCompactLendsNothing) {
   want.push_back(5000);
   EXPECT_EQ(Projects(a, 1), want);
   EXPECT_EQ(Projects(b, 1), want);
+}
+
+// A copy made with CopyFrom (a BulkLoad's second copy) holds the same
+// layout and sorted runs, not copies of them, and answers the same.
+TEST(CompactShare, ACopyMadeWithCopyFromSharesTheLayoutAndTheRuns) {
+  TwoCopies copies;
+  Forest copy(copies.options);
+  copy.CopyFrom(copies.first);
+  EXPECT_TRUE(copy.LayoutSharedWith(copies.first));
+  const auto [shared, held] = copy.SortedRunsSharedWith(copies.first);
+  EXPECT_GT(held, 0u);
+  EXPECT_EQ(shared, held);
+  EXPECT_EQ(Descendants(copy, 1), Descendants(copies.first, 1));
+  EXPECT_EQ(Projects(copy, 1), Projects(copies.first, 1));
+  // A change below group 1 in the copy alone: it walks, the original
+  // still copies its runs, and each answers its own rows.
+  copy.Apply(PreparedTransaction(Transaction{Lsn(0x20), {UpsertNamespace{Group(99, 5)}}}));
+  Ids want = Descendants(copies.first, 1);
+  EXPECT_EQ(want.size(), 21u);
+  want.push_back(99);
+  EXPECT_EQ(Descendants(copy, 1), want);
+  EXPECT_EQ(Descendants(copies.first, 1).size(), 21u);
 }
 
 // Through the index: a Compact() publishes one copy laid out; the next
