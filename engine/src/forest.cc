@@ -229,7 +229,7 @@ uint32_t Forest::AllocNamespace() {
   n = NsNode{};
   n.parent = n.below_or_own_project = n.prev_sibling = n.next_sibling = kNil;
   n.attachment = Attachment::kDetached;
-  n.laid_out = false;
+  n.laid_out = n.stale_runs = false;
   return slot;
 }
 
@@ -349,6 +349,7 @@ void Forest::FreeNamespace(uint32_t slot) {
   n.attachment = Attachment::kFree;
   if (n.laid_out) --laid_out_;
   n.laid_out = false;
+  DropRuns(slot);  // (the slot may be reused)
   FreeBelow(slot);
   assert(OwnProject(slot) ==
          kNil);  // (its owner has let go of it: the side map holds no slot freed)
@@ -461,13 +462,109 @@ void Forest::MarkChanged(uint32_t slot) {
   for (uint32_t s = slot; s != kNil && ns_[s].laid_out; s = ns_[s].parent) {
     ns_[s].laid_out = false;
     --laid_out_;
+    // Its sorted runs stay, stale, with what changes from here on (SLICES).
+    if (sorted_runs_.empty()) continue;
+    if (const auto runs = sorted_runs_.find(s);
+        runs != sorted_runs_.end() && runs->second->largest() >= StaleRunMinIds()) {
+      run_deltas_.try_emplace(s, RunDelta{.runs = runs->second.get()});
+      ns_[s].stale_runs = true;
+    }
+  }
+}
+
+bool Forest::RunDelta::Note(size_t part, int64_t id, bool add) {
+  auto& into = add ? added[part] : removed[part];
+  auto& undo = add ? removed[part] : added[part];
+  if (undo.empty() || undo.erase(id) == 0) into.insert(id);
+  return added[part].size() + removed[part].size() <=
+         std::min(kMaxDeltaIds, std::max<size_t>(64, runs->at(part)->size() / 4));
+}
+
+void Forest::DropRuns(uint32_t slot) {
+  if (sorted_runs_.empty()) return;
+  sorted_runs_.erase(slot);
+  run_deltas_.erase(slot);
+  ns_[slot].stale_runs = false;
+}
+
+namespace {
+// The writer's scratch for NoteSubtree (one writer per index at a time;
+// thread_local, so that two indexes written on two threads do not share it).
+struct NoteScratch {
+  std::vector<uint32_t> above, stack;
+  std::vector<int64_t> ids[3];  // by SubtreePart
+};
+NoteScratch& TheNoteScratch() {
+  thread_local NoteScratch scratch;
+  return scratch;
+}
+}  // namespace
+
+void Forest::NoteSubtree(uint32_t parent, uint32_t top, bool add) {
+  if (run_deltas_.empty()) return;
+  NoteScratch& scratch = TheNoteScratch();
+  scratch.above.clear();
+  for (uint32_t s = parent; s != kNil; s = ns_[s].parent) {
+    if (ns_[s].stale_runs) scratch.above.push_back(s);
+  }
+  if (scratch.above.empty()) return;
+  // The subtree's ids as the walk collects them from any node above it:
+  // groups, namespaces of every type, projects of groups. Its counters
+  // tell a subtree too big to list without walking it (they count all but
+  // user namespaces and the top).
+  for (std::vector<int64_t>& ids : scratch.ids) ids.clear();
+  const NsBelow& counted = BelowOf(top);
+  bool too_big =
+      2 * size_t{counted.sub_groups} + counted.sub_pns + counted.sub_projects > kMaxNotedIds;
+  scratch.stack.assign(1, top);
+  while (!scratch.stack.empty() && !too_big) {
+    const uint32_t s = scratch.stack.back();
+    scratch.stack.pop_back();
+    const NsNode& n = ns_[s];
+    scratch.ids[1].push_back(ns_ids_[s]);
+    if (n.type == NamespaceType::kGroup) {
+      scratch.ids[0].push_back(ns_ids_[s]);
+      AppendProjectsOf(s, /*unarchived_only=*/false, &scratch.ids[2]);
+    }
+    const NsBelow& below = BelowOf(s);
+    for (uint32_t head : {below.first_child, below.first_pn_child}) {
+      for (uint32_t c = head; c != kNil; c = ns_[c].next_sibling) scratch.stack.push_back(c);
+    }
+    too_big = scratch.ids[0].size() + scratch.ids[1].size() + scratch.ids[2].size() > kMaxNotedIds;
+  }
+  for (uint32_t s : scratch.above) {
+    if (too_big) {
+      DropRuns(s);
+      continue;
+    }
+    RunDelta& delta = run_deltas_.find(s)->second;
+    bool fits = true;
+    for (size_t part = 0; part < 3 && fits; ++part) {
+      if (!delta.runs->at(part)) continue;  // (a set without a run is not kept)
+      for (size_t i = 0; i < scratch.ids[part].size() && fits; ++i) {
+        fits = delta.Note(part, scratch.ids[part][i], add);
+      }
+    }
+    if (!fits) DropRuns(s);
+  }
+}
+
+void Forest::NoteProject(uint32_t ns, int64_t id, bool add) {
+  // all_project_ids covers the projects of groups only.
+  if (run_deltas_.empty() || ns_[ns].type != NamespaceType::kGroup) return;
+  constexpr size_t kProjects = static_cast<size_t>(SubtreePart::kProjects);
+  for (uint32_t s = ns; s != kNil; s = ns_[s].parent) {
+    if (!ns_[s].stale_runs) continue;
+    RunDelta& delta = run_deltas_.find(s)->second;
+    if (delta.runs->at(kProjects) && !delta.Note(kProjects, id, add)) DropRuns(s);
   }
 }
 
 void Forest::ForgetLayout() {
-  for (NsNode& n : ns_) n.laid_out = false;
+  for (NsNode& n : ns_) n.laid_out = n.stale_runs = false;
   laid_out_ = 0;
   sorted_runs_.clear();
+  run_deltas_.clear();
   runs_match_rows_ = false;
   layout_.reset();
 }
@@ -494,6 +591,7 @@ void Forest::PushChild(uint32_t parent, uint32_t slot) {
 void Forest::LinkChild(uint32_t parent, uint32_t slot) {
   PushChild(parent, slot);
   MarkChanged(parent);
+  NoteSubtree(parent, slot, /*add=*/true);
   AddToAncestors(parent, ContributionOf(slot), /*subtract=*/false);
 }
 
@@ -523,6 +621,7 @@ void Forest::Detach(uint32_t slot) {
       n.prev_sibling = n.next_sibling = kNil;
       n.parent = kNil;
       MarkChanged(parent);
+      NoteSubtree(parent, slot, /*add=*/false);
       AddToAncestors(parent, ContributionOf(slot), /*subtract=*/true);
       break;
     }
@@ -627,6 +726,7 @@ void Forest::LinkProject(uint32_t project, int64_t namespace_id) {
   }
   PushProject(ns, project);
   MarkChanged(ns);
+  NoteProject(ns, project_ids_[project], /*add=*/true);
   ProjectCountDelta(ns, 1, p.archived ? 0 : 1);
 }
 
@@ -650,6 +750,7 @@ void Forest::UnlinkProject(uint32_t project) {
   }
   NsBelow& n = MutableBelowOf(p.ns);  // (it has one: it lists this project)
   MarkChanged(p.ns);
+  NoteProject(p.ns, project_ids_[project], /*add=*/false);
   if (p.prev != kNil) {
     projects_[p.prev].next = p.next;
   } else {

@@ -55,6 +55,16 @@
 //   shares the first's when the first has changed no row since and both
 //   were laid out from the same rows (Compact's ShareSortedRunsOf, checked),
 //   as a BulkLoad's second copy does (CopyFrom).
+//   A change below a node with sorted runs does not drop them: the node
+//   keeps them, stale, with the ids added to and removed from each of its
+//   three sets since (RunDelta, per copy, in run_deltas_), so that its
+//   ascending answers stay a copy and a merge of the few changed ids.
+//   Every change of what lies below a node goes through LinkChild, Detach,
+//   LinkProject or UnlinkProject (NoteSubtree, NoteProject); a change too big
+//   to list (a subtree of more than kMaxNotedIds ids) or a delta grown past
+//   a quarter of its run drops the runs of the nodes it concerns instead
+//   (DropRuns), as does a type change of the node itself, and its slot being
+//   freed: those answers walk as before.
 //
 // ROW COLUMNS
 //   A namespace's parent_id and a project's namespace_id follow from the
@@ -248,6 +258,7 @@ struct NsNode {
   enum class Attachment : uint8_t { kFree, kDetached, kRoot, kChild, kOrphan };
   Attachment attachment : 3;  // kDetached only inside Apply
   bool laid_out : 1;          // the subtree is unchanged since the last Compact (see SLICES)
+  bool stale_runs : 1;        // Forest::run_deltas_ holds this slot (see SLICES)
   RowText text;
 };
 // 4 links (16) + visibility (2) + type (1) + flags (1) + text handle (4). It
@@ -428,6 +439,16 @@ class Forest {
   // How many of this copy's sorted runs are the very objects `other` holds
   // for the same slot (shared, not equal copies), and how many it holds.
   std::pair<size_t, size_t> SortedRunsSharedWith(const Forest& other) const;
+  // Whether namespace `id` has sorted runs, and whether they are stale
+  // (with a delta; see SLICES). For tests.
+  bool HasSortedRuns(int64_t id) const {
+    const uint32_t slot = FindNamespace(id);
+    return slot != kNil && FindSortedRuns(slot) != nullptr;
+  }
+  bool HasStaleRuns(int64_t id) const {
+    const uint32_t slot = FindNamespace(id);
+    return slot != kNil && run_deltas_.contains(slot);
+  }
   // Whether this copy's layout is the very array `other` holds.
   bool LayoutSharedWith(const Forest& other) const {
     return layout_ != nullptr && layout_ == other.layout_;
@@ -451,6 +472,15 @@ class Forest {
     std::optional<SortedIdRun> groups;          // self and the groups below
     std::optional<SortedIdRun> groups_and_pns;  // ... and the project namespaces below
     std::optional<SortedIdRun> projects;        // the groups' projects
+    // By SubtreePart: groups, groups_and_pns, projects.
+    const std::optional<SortedIdRun>& at(size_t part) const {
+      return part == 0 ? groups : part == 1 ? groups_and_pns : projects;
+    }
+    size_t largest() const {
+      size_t n = 0;
+      for (size_t part = 0; part < 3; ++part) n = std::max(n, at(part) ? at(part)->size() : 0);
+      return n;
+    }
     size_t bytes() const;
   };
   // A namespace's contribution to each ancestor's counters.
@@ -503,6 +533,16 @@ class Forest {
   // Gives back `slot`'s NsBelow, if any, as it is (MutableBelowOf resets a
   // record when it hands it out again).
   void FreeBelow(uint32_t slot);
+
+  // ---- stale sorted runs (forest.cc; see SLICES) ----
+  // Subtree `top` (detached or attached; its own links are not read) joins
+  // (add) or leaves the subtree of `parent` and of every node above it:
+  // the ids it brings or takes go to the deltas of those that have one.
+  void NoteSubtree(uint32_t parent, uint32_t top, bool add);
+  // Project `id` joins or leaves namespace `ns`'s list.
+  void NoteProject(uint32_t ns, int64_t id, bool add);
+  // `slot`'s sorted runs and delta go: its answers walk until the next Compact.
+  void DropRuns(uint32_t slot);
 
   // ---- structure edits (forest.cc) ----
   uint32_t AllocNamespace();
@@ -624,6 +664,12 @@ class Forest {
     kProjects,      // the projects of groups (unarchived_only: only those not archived)
   };
   using SortedPieces = std::vector<const SortedIdRun*>;
+  // The ascending answer of not-laid-out group `slot` for `part` (all of
+  // its projects for kProjects) from its stale sorted run and delta (see
+  // SLICES), into *out; without `slot` itself when !include_self. False
+  // when it has none.
+  bool StaleRunAnswer(uint32_t slot, SubtreePart part, bool include_self,
+                      std::vector<int64_t>* out) const;
   // Appends `part` of the subtree strictly below `slot` to *out in tree
   // order (for kProjects, the projects of the groups below, not slot's
   // own). Walks the nodes that changed since the last Compact and copies
@@ -685,9 +731,35 @@ class Forest {
   // (Compact, CopyFrom): one array for both. Null: nothing laid out.
   std::shared_ptr<const Layout> layout_;
   const LayoutEntry& LayoutAt(uint32_t slot) const { return (*layout_)[slot]; }
-  // By slot; valid while that slot's node is laid out. Immutable once made,
-  // so the two copies may share them.
+  // By slot; valid while that slot's node is laid out, or with its delta
+  // in run_deltas_ (see SLICES). Immutable once made, so the two copies may
+  // share them.
   boost::unordered_flat_map<uint32_t, std::shared_ptr<const SortedRuns>> sorted_runs_;
+  // What changed in a node's three sets (SubtreePart) since its sorted runs
+  // were made: ids added and ids removed, disjoint, each only for a run the
+  // node has. The answer is the run without `removed`, merged with `added`.
+  struct RunDelta {
+    const SortedRuns* runs;  // the node's, in sorted_runs_ (which keeps it alive)
+    boost::unordered_flat_set<int64_t> added[3], removed[3];
+    // `id` joins (add) or leaves set `part`. False when the delta grew past
+    // a quarter of that run (the runs are to be dropped then).
+    bool Note(size_t part, int64_t id, bool add);
+  };
+  // By slot, for exactly the nodes that have sorted runs and are not laid
+  // out; NsNode::stale_runs marks them, so that the edits' walks up look
+  // here only for those.
+  boost::unordered_flat_map<uint32_t, RunDelta> run_deltas_;
+  // The most ids one change lists into deltas (a bigger subtree joining or
+  // leaving drops the runs above it instead).
+  static constexpr size_t kMaxNotedIds = 1024;
+  // The most ids a delta holds per set (and at most a quarter of its run):
+  // small sets keep the writer's cost per noted id at a few cache hits.
+  static constexpr size_t kMaxDeltaIds = 1024;
+  // The smallest run that makes its node keep its runs stale when it goes
+  // off: 8 x sorted_run_min_ids (4,096 ids by default; below it, the walk
+  // and sort of an answer costs microseconds, less than keeping a delta
+  // costs the writer).
+  uint64_t StaleRunMinIds() const { return uint64_t{8} * sorted_run_min_ids_; }
   // No row has changed since the last Compact made sorted_runs_ (every
   // Apply with changes clears it): only then may the other copy share them.
   bool runs_match_rows_ = false;

@@ -289,6 +289,7 @@ void Forest::ApplySegment(std::span<const Op> ops) {
       }
       SetNamespaceType(slot, new_type);
       MarkChanged(slot);  // which runs hold it (and what its answers hold) changed
+      DropRuns(slot);     // its own answers change class
     }
     if (pick(NamespaceRow::kVisibilityLevel)) {
       SetNamespaceVisibility(slot, row.visibility_level);

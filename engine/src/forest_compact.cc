@@ -146,6 +146,7 @@ void Forest::Compact(const Forest* other_copy) {
       const auto slot = static_cast<uint32_t>(nodes.size());  // new_of[old]
       ns_ids.push_back(ns_ids_[old]);
       NsNode n = ns_[old];
+      n.stale_runs = false;  // (run_deltas_ is emptied below)
       n.parent = remap(n.parent, new_of);
       const uint32_t own_project = remap(OwnProject(old), new_project_of);
       n.prev_sibling = n.next_sibling = kNil;
@@ -298,6 +299,7 @@ void Forest::Compact(const Forest* other_copy) {
   rekey(loose_project_namespace_ids_, new_project_of);
   rekey(wide_project_visibility_, new_project_of);
   ShareProjectTexts();
+  run_deltas_.clear();
   if (!ShareSortedRunsOf(other_copy)) BuildSortedRuns();
   runs_match_rows_ = true;
 }
@@ -455,6 +457,7 @@ void Forest::CopyFrom(const Forest& other) {
   for (const NsNode& n : ns_) n.text.Ref();  // free slots hold no text
   for (const ProjNode& p : projects_) p.text.Ref();
   sorted_runs_ = other.sorted_runs_;  // immutable: shared
+  run_deltas_ = other.run_deltas_;
   applied_lsn_ = other.applied_lsn_;
   orphan_namespaces_ = other.orphan_namespaces_;
   orphan_projects_ = other.orphan_projects_;

@@ -162,6 +162,47 @@ std::pair<size_t, size_t> Forest::SortedRunsSharedWith(const Forest& other) cons
   return {shared, sorted_runs_.size()};
 }
 
+bool Forest::StaleRunAnswer(uint32_t slot, SubtreePart part, bool include_self,
+                            std::vector<int64_t>* out) const {
+  if (run_deltas_.empty()) return false;
+  const auto d = run_deltas_.find(slot);
+  if (d == run_deltas_.end()) return false;
+  const auto p = static_cast<size_t>(part);
+  const std::optional<SortedIdRun>& run = d->second.runs->at(p);
+  if (!run) return false;
+  const auto& added = d->second.added[p];
+  const auto& removed = d->second.removed[p];
+  out->clear();
+  out->reserve(run->size() + added.size());
+  run->AppendTo(0, run->size(), out);
+  if (!removed.empty() || !include_self) {
+    // Each dropped id found by binary search; the ids between move down.
+    thread_local std::vector<int64_t> drop;
+    drop.assign(removed.begin(), removed.end());
+    if (!include_self) drop.push_back(ns_ids_[slot]);
+    std::sort(drop.begin(), drop.end());
+    int64_t* ids = out->data();
+    const size_t n = out->size();
+    size_t kept = 0, next = 0;
+    for (int64_t id : drop) {
+      const size_t at = static_cast<size_t>(std::lower_bound(ids + next, ids + n, id) - ids);
+      if (at == n || ids[at] != id) continue;  // (never: the run holds every removed id)
+      std::memmove(ids + kept, ids + next, (at - next) * sizeof(int64_t));
+      kept += at - next;
+      next = at + 1;
+    }
+    std::memmove(ids + kept, ids + next, (n - next) * sizeof(int64_t));
+    out->resize(kept + (n - next));
+  }
+  if (!added.empty()) {
+    thread_local std::vector<int64_t> more;
+    more.assign(added.begin(), added.end());
+    std::sort(more.begin(), more.end());
+    MergeSortedIds(out, more);  // (new ids are mostly the biggest: an append)
+  }
+  return true;
+}
+
 const Forest::SortedRuns* Forest::FindSortedRuns(uint32_t slot) const {
   if (sorted_runs_.empty()) return nullptr;
   auto it = sorted_runs_.find(slot);
@@ -235,6 +276,11 @@ Status Forest::SelfAndDescendants(int64_t ns, bool include_pns, bool include_sel
     if (sorted) SortUniqueIds(out);  // no sorted copy: a run is in tree order
     return Status::Ok();
   }
+  if (sorted && use_slices_ && n.type == NamespaceType::kGroup &&
+      StaleRunAnswer(slot, include_pns ? SubtreePart::kGroupsAndPns : SubtreePart::kGroups,
+                     include_self, out)) {
+    return Status::Ok();
+  }
   SortedPieces& pieces = ThreadSortedPieces();
   SortedPieces* sorted_pieces = sorted ? &pieces : nullptr;
   if (include_self) out->push_back(ns_ids_[slot]);
@@ -285,6 +331,10 @@ Status Forest::ProjectIds(int64_t ns, bool unarchived_only, std::vector<int64_t>
       if (use_slices_ && n.laid_out) {
         CollectLaidOut(slot, SubtreePart::kProjects, unarchived_only, out, sorted_pieces);
         break;
+      }
+      if (sorted && use_slices_ && !unarchived_only &&
+          StaleRunAnswer(slot, SubtreePart::kProjects, /*include_self=*/true, out)) {
+        return Status::Ok();
       }
       out->reserve(unarchived_only ? BelowOf(slot).sub_unarchived : BelowOf(slot).sub_projects);
       AppendProjectsOf(slot, unarchived_only, out);
@@ -744,6 +794,13 @@ IndexStats Forest::Stats() const {
   }
   for (const auto& [slot, runs] : sorted_runs_) {
     bytes += runs->bytes() / static_cast<size_t>(std::max(1L, runs.use_count()));
+  }
+  for (const auto& [slot, delta] : run_deltas_) {
+    bytes += sizeof(uint32_t) + sizeof(RunDelta);
+    for (size_t part = 0; part < 3; ++part) {
+      bytes += (delta.added[part].bucket_count() + delta.removed[part].bucket_count()) *
+               (sizeof(int64_t) + 1);
+    }
   }
   bytes +=
       (free_ns_.capacity() + free_below_.capacity() + free_projects_.capacity()) * sizeof(uint32_t);

@@ -1,0 +1,177 @@
+// stale_runs_test.cc — a group's sorted runs kept, stale, after changes
+// below it (engine/src/forest.h, SLICES): its ascending answers are its runs
+// without the ids that left and merged with the ids that came, and equal
+// the walk's; a change too big to list, a delta past a quarter of a run, a
+// type change or a delete of the group drops them, and the walk answers.
+// The random streams of layout_slices_test cover the general case; these
+// are the edges.
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "canopy/hierarchy_index.h"
+#include "canopy/rows.h"
+#include "forest.h"
+
+namespace canopy::internal {
+namespace {
+
+using Ids = std::vector<int64_t>;
+
+NamespaceRow Ns(int64_t id, std::optional<int64_t> parent,
+                NamespaceType type = NamespaceType::kGroup) {
+  std::string path = "n";  // (appended: GCC 12's -Wrestrict false positive at -O3)
+  path += std::to_string(id);
+  return {.id = id, .parent_id = parent, .type = type, .name = path, .path = path};
+}
+ProjectRow Project(int64_t id, int64_t ns) {
+  return {.id = id, .namespace_id = ns, .name = "p", .path = "p"};
+}
+
+// Group 1 with `groups` subgroups 2.. (ids counting down, so that the
+// pre-order is not ascending); subgroup i has project 100000 + i. The
+// fixture's 1,000 make runs of 1,001 groups and 1,000 projects: stale runs
+// are kept for runs of 8 x sorted_run_min_ids (64) ids or more.
+Transaction Tree(int64_t groups) {
+  Transaction txn{Lsn(0x10), {UpsertNamespace{Ns(1, std::nullopt)}}};
+  for (int64_t i = 0; i < groups; ++i) {
+    const int64_t id = 1 + groups - i;
+    txn.changes.push_back(UpsertNamespace{Ns(id, 1)});
+    txn.changes.push_back(UpsertProject{Project(100000 + id, id)});
+  }
+  return txn;
+}
+
+// The same transactions on a laid-out copy with sorted runs (of 8 ids or
+// more) and on one that always walks; every answer compared.
+class StaleRuns : public ::testing::Test {
+ protected:
+  static HierarchyIndexOptions WalkOnly() {
+    HierarchyIndexOptions o;
+    o.layout_slices = false;
+    return o;
+  }
+  static HierarchyIndexOptions SortedRuns() {
+    HierarchyIndexOptions o;
+    o.sorted_run_min_ids = 8;
+    return o;
+  }
+  void SetUp() override {
+    Apply(Tree(1000));
+    runs_.Compact(nullptr);
+    walk_.Compact(nullptr);
+    ASSERT_TRUE(runs_.HasSortedRuns(1));
+    ASSERT_FALSE(runs_.HasStaleRuns(1));
+  }
+  void Apply(Transaction txn) {
+    txn.commit_lsn = Lsn(++lsn_);
+    const PreparedTransaction prepared(txn);
+    runs_.Apply(prepared);
+    walk_.Apply(prepared);
+  }
+  // Every subtree answer of `id` the runs can give, against the walk's.
+  void ExpectSameAnswers(int64_t id) {
+    SCOPED_TRACE("namespace " + std::to_string(id));
+    for (bool pns : {false, true}) {
+      for (bool self : {false, true}) {
+        Ids a, b;
+        ASSERT_TRUE(runs_.SelfAndDescendants(id, pns, self, &a).ok());
+        ASSERT_TRUE(walk_.SelfAndDescendants(id, pns, self, &b).ok());
+        EXPECT_EQ(a, b) << "pns " << pns << " self " << self;
+      }
+    }
+    for (bool unarchived : {false, true}) {
+      Ids a, b;
+      ASSERT_TRUE(runs_.ProjectIds(id, unarchived, &a).ok());
+      ASSERT_TRUE(walk_.ProjectIds(id, unarchived, &b).ok());
+      EXPECT_EQ(a, b) << "unarchived " << unarchived;
+    }
+  }
+
+  uint64_t lsn_ = 0x10;
+  Forest runs_{SortedRuns()}, walk_{WalkOnly()};
+};
+
+TEST_F(StaleRuns, ChangesBelowAGroupKeepItsRunsWithTheirDelta) {
+  // A subgroup and a project namespace with its project, created under
+  // subgroup 7, as GitLab creates a project; then a project deleted, a
+  // subgroup moved out to a new top and back, one deleted.
+  Apply({Lsn(),
+         {UpsertNamespace{Ns(5000, 7)}, UpsertNamespace{Ns(5001, 7, NamespaceType::kProject)},
+          UpsertProject{{.id = 200000,
+                         .namespace_id = 7,
+                         .project_namespace_id = 5001,
+                         .name = "n5001",
+                         .path = "n5001"}}}});
+  EXPECT_TRUE(runs_.HasStaleRuns(1));
+  ExpectSameAnswers(1);
+  Apply({Lsn(), {DeleteProject{100000 + 30}}});
+  ExpectSameAnswers(1);
+  Apply({Lsn(), {UpsertNamespace{Ns(6000, std::nullopt)}, UpsertNamespace{Ns(40, 6000)}}});
+  ExpectSameAnswers(1);
+  Apply({Lsn(), {UpsertNamespace{Ns(40, 1)}}});  // back: the delta undoes itself
+  ExpectSameAnswers(1);
+  Apply({Lsn(), {DeleteNamespace{41}}});  // its project waits for it, outside every run
+  ExpectSameAnswers(1);
+  EXPECT_TRUE(runs_.HasStaleRuns(1));
+  // A project moved between two subgroups, and archived.
+  Apply({Lsn(), {UpsertProject{Project(100000 + 50, 60)}}});
+  ProjectRow archived = Project(100000 + 51, 51);
+  archived.archived = true;
+  Apply({Lsn(), {UpsertProject{archived}}});
+  ExpectSameAnswers(1);
+  EXPECT_TRUE(runs_.HasStaleRuns(1));
+  // A Compact lays it out again: fresh runs, no delta.
+  runs_.Compact(nullptr);
+  EXPECT_TRUE(runs_.HasSortedRuns(1));
+  EXPECT_FALSE(runs_.HasStaleRuns(1));
+  ExpectSameAnswers(1);
+}
+
+TEST_F(StaleRuns, ASubtreeTooBigToListDropsTheRunsAbove) {
+  // Group 2 under group 1 gets more than kMaxNotedIds (1,024) ids below
+  // it, as a new top first (group 1 notes nothing), then moves under group 1.
+  Transaction big{Lsn(), {UpsertNamespace{Ns(9000, std::nullopt)}}};
+  for (int64_t i = 1; i <= 1100; ++i) big.changes.push_back(UpsertNamespace{Ns(9000 + i, 9000)});
+  Apply(big);
+  EXPECT_TRUE(runs_.HasSortedRuns(1));
+  Apply({Lsn(), {UpsertNamespace{Ns(9000, 2)}}});
+  EXPECT_FALSE(runs_.HasSortedRuns(1));
+  ExpectSameAnswers(1);
+  ExpectSameAnswers(2);
+}
+
+TEST_F(StaleRuns, ADeltaPastAQuarterOfItsRunDropsTheRuns) {
+  // Group 1's groups run holds 1,001 ids: 300 new subgroups are more than
+  // a quarter of it.
+  for (int64_t i = 0; i < 300; ++i) {
+    Apply({Lsn(), {UpsertNamespace{Ns(20000 + i, 2 + i % 10)}}});
+    ExpectSameAnswers(1);  // stale first, then walked
+  }
+  EXPECT_FALSE(runs_.HasSortedRuns(1));
+}
+
+TEST_F(StaleRuns, ATypeChangeOrADeleteOfTheGroupDropsItsRuns) {
+  Apply({Lsn(), {UpsertNamespace{Ns(5000, 7)}}});
+  ASSERT_TRUE(runs_.HasStaleRuns(1));
+  Apply({Lsn(), {UpsertNamespace{Ns(1, std::nullopt, NamespaceType::kUser)}}});
+  EXPECT_FALSE(runs_.HasSortedRuns(1));
+  ExpectSameAnswers(1);
+  Apply({Lsn(), {UpsertNamespace{Ns(1, std::nullopt)}}});  // a group again: walked
+  EXPECT_FALSE(runs_.HasSortedRuns(1));
+  ExpectSameAnswers(1);
+  runs_.Compact(nullptr);
+  ASSERT_TRUE(runs_.HasSortedRuns(1));
+  Apply({Lsn(), {DeleteNamespace{1}}});
+  EXPECT_FALSE(runs_.HasSortedRuns(1));
+  // Its slot reused by a new group with one subgroup: no runs of the old one.
+  Apply({Lsn(), {UpsertNamespace{Ns(7000, std::nullopt)}, UpsertNamespace{Ns(7001, 7000)}}});
+  EXPECT_FALSE(runs_.HasSortedRuns(7000));
+  ExpectSameAnswers(7000);
+  ExpectSameAnswers(2);
+}
+
+}  // namespace
+}  // namespace canopy::internal
