@@ -462,12 +462,16 @@ void Forest::MarkChanged(uint32_t slot) {
   for (uint32_t s = slot; s != kNil && ns_[s].laid_out; s = ns_[s].parent) {
     ns_[s].laid_out = false;
     --laid_out_;
-    // Its sorted runs stay, stale, with what changes from here on (SLICES).
+    // Its sorted runs stay, stale, with what changes from here on, when
+    // they are big enough to be worth it; else they go (SLICES).
     if (sorted_runs_.empty()) continue;
-    if (const auto runs = sorted_runs_.find(s);
-        runs != sorted_runs_.end() && runs->second->largest() >= StaleRunMinIds()) {
-      run_deltas_.try_emplace(s, RunDelta{.runs = runs->second.get()});
-      ns_[s].stale_runs = true;
+    if (const auto runs = sorted_runs_.find(s); runs != sorted_runs_.end()) {
+      if (runs->second->largest() >= StaleRunMinIds()) {
+        run_deltas_.try_emplace(s, RunDelta{.runs = runs->second.get()});
+        ns_[s].stale_runs = true;
+      } else {
+        sorted_runs_.erase(runs);
+      }
     }
   }
 }

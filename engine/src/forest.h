@@ -55,16 +55,19 @@
 //   shares the first's when the first has changed no row since and both
 //   were laid out from the same rows (Compact's ShareSortedRunsOf, checked),
 //   as a BulkLoad's second copy does (CopyFrom).
-//   A change below a node with sorted runs does not drop them: the node
-//   keeps them, stale, with the ids added to and removed from each of its
-//   three sets since (RunDelta, per copy, in run_deltas_), so that its
-//   ascending answers stay a copy and a merge of the few changed ids.
-//   Every change of what lies below a node goes through LinkChild, Detach,
-//   LinkProject or UnlinkProject (NoteSubtree, NoteProject); a change too big
-//   to list (a subtree of more than kMaxNotedIds ids) or a delta grown past
-//   a quarter of its run drops the runs of the nodes it concerns instead
-//   (DropRuns), as does a type change of the node itself, and its slot being
-//   freed: those answers walk as before.
+//   A change below a node with a sorted run of StaleRunMinIds() ids or more
+//   does not drop its runs: the node keeps them, stale, with the ids added
+//   to and removed from each of its three sets since (RunDelta, per copy,
+//   in run_deltas_), so that its ascending answers stay a copy and a merge
+//   of the few changed ids (smaller nodes' runs go). Every change of what
+//   lies below a node goes through LinkChild, Detach, LinkProject or
+//   UnlinkProject (NoteSubtree, NoteProject; a deleted namespace is detached
+//   first, so its subtree leaves the sets above before its children are
+//   orphaned). A change listing more than kMaxNotedIds ids (a group counts
+//   twice: in the groups and in all namespaces) or a delta grown past
+//   min(kMaxDeltaIds, max(64, a quarter of its run)) ids drops the runs of
+//   the nodes it concerns instead (DropRuns), as does a type change of the
+//   node itself, and its slot being freed: those answers walk as before.
 //
 // ROW COLUMNS
 //   A namespace's parent_id and a project's namespace_id follow from the
@@ -746,8 +749,8 @@ class Forest {
     bool Note(size_t part, int64_t id, bool add);
   };
   // By slot, for exactly the nodes that have sorted runs and are not laid
-  // out; NsNode::stale_runs marks them, so that the edits' walks up look
-  // here only for those.
+  // out (MarkChanged drops the runs of the others); NsNode::stale_runs
+  // marks them, so that the edits' walks up look here only for those.
   boost::unordered_flat_map<uint32_t, RunDelta> run_deltas_;
   // The most ids one change lists into deltas (a bigger subtree joining or
   // leaving drops the runs above it instead).

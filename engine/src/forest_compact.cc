@@ -260,6 +260,7 @@ void Forest::Compact(const Forest* other_copy) {
 
   // Swap in and re-point every slot reference.
   ns_.swap(nodes);
+  run_deltas_.clear();  // (keyed by the old slots; the new nodes are not flagged)
   below_.swap(below);
   pn_below_.swap(pn_below);
   other_own_project_.swap(other_own_project);
@@ -299,7 +300,6 @@ void Forest::Compact(const Forest* other_copy) {
   rekey(loose_project_namespace_ids_, new_project_of);
   rekey(wide_project_visibility_, new_project_of);
   ShareProjectTexts();
-  run_deltas_.clear();
   if (!ShareSortedRunsOf(other_copy)) BuildSortedRuns();
   runs_match_rows_ = true;
 }

@@ -783,6 +783,7 @@ IndexStats Forest::Stats() const {
   s.transactions_applied = transactions_applied_;
   s.row_changes_applied = row_changes_applied_;
   s.laid_out_namespaces = laid_out_;
+  s.stale_run_namespaces = run_deltas_.size();
   // This copy's structures (strings excluded; they are shared by both copies).
   uint64_t bytes =
       ns_.bytes() + below_.bytes() + projects_.bytes() + ns_ids_.bytes() + project_ids_.bytes();

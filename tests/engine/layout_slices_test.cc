@@ -108,7 +108,7 @@ void RunSlicesVsWalk(StreamProfile profile, int steps, uint64_t salt) {
   HierarchyIndex slices;
   HierarchyIndex sorted_runs(SortedRunsEverywhere());
   HierarchyIndex walk(WalkOnly());
-  uint64_t laid_out_seen = 0, compactions = 0;
+  uint64_t laid_out_seen = 0, stale_seen = 0, compactions = 0;
   for (int step = 0; step < steps; ++step) {
     Transaction txn = stream.Next(model);
     ASSERT_TRUE(model.Apply(txn));
@@ -122,6 +122,7 @@ void RunSlicesVsWalk(StreamProfile profile, int steps, uint64_t salt) {
       ++compactions;
     }
     laid_out_seen += slices.Stats().laid_out_namespaces;
+    stale_seen += sorted_runs.Stats().stale_run_namespaces;
     ASSERT_EQ(walk.Stats().laid_out_namespaces, slices.Stats().laid_out_namespaces)
         << "the gauge does not depend on the option";
     std::vector<int64_t> ids;
@@ -133,8 +134,11 @@ void RunSlicesVsWalk(StreamProfile profile, int steps, uint64_t salt) {
     ASSERT_TRUE(diff.empty()) << "step " << step << ": sorted runs and walk differ\n" << diff;
   }
   std::cout << "[ slices   ] " << profile.name << ": " << steps << " steps, " << compactions
-            << " compactions, laid-out namespaces summed over steps " << laid_out_seen << "\n";
+            << " compactions, laid-out namespaces summed over steps " << laid_out_seen
+            << ", stale-run namespaces " << stale_seen << "\n";
   EXPECT_GT(laid_out_seen, static_cast<uint64_t>(steps)) << "the slice path was hardly used";
+  // (Stale runs are kept for runs of 8 x sorted_run_min_ids = 8 ids or more.)
+  EXPECT_GT(stale_seen, 0u) << "no stale sorted run was ever answered from";
 }
 
 TEST(LayoutSlicesTest, BalancedStream) { RunSlicesVsWalk(StreamProfile::Balanced(), 600, 1); }

@@ -31,15 +31,19 @@ ProjectRow Project(int64_t id, int64_t ns) {
 }
 
 // Group 1 with `groups` subgroups 2.. (ids counting down, so that the
-// pre-order is not ascending); subgroup i has project 100000 + i. The
-// fixture's 1,000 make runs of 1,001 groups and 1,000 projects: stale runs
-// are kept for runs of 8 x sorted_run_min_ids (64) ids or more.
+// pre-order is not ascending); subgroup i has project 100000 + i, whose
+// project namespace 50000 + i is a child of subgroup i. The fixture's 1,000
+// make runs of 1,001 groups, 2,001 namespaces and 1,000 projects: stale
+// runs are kept for runs of 8 x sorted_run_min_ids (64) ids or more.
 Transaction Tree(int64_t groups) {
   Transaction txn{Lsn(0x10), {UpsertNamespace{Ns(1, std::nullopt)}}};
   for (int64_t i = 0; i < groups; ++i) {
     const int64_t id = 1 + groups - i;
     txn.changes.push_back(UpsertNamespace{Ns(id, 1)});
-    txn.changes.push_back(UpsertProject{Project(100000 + id, id)});
+    txn.changes.push_back(UpsertNamespace{Ns(50000 + id, id, NamespaceType::kProject)});
+    ProjectRow project = Project(100000 + id, id);
+    project.project_namespace_id = 50000 + id;
+    txn.changes.push_back(UpsertProject{project});
   }
   return txn;
 }

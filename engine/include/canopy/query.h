@@ -154,6 +154,11 @@ struct IndexStats {
   // project namespaces whose subtree is unchanged since the last Compact()
   // or BulkLoad. A change below a node takes it and its ancestors off.
   uint64_t laid_out_namespaces = 0;
+  // Groups taken off by a change below them that still answer ascending
+  // descendants / all_project_ids from their sorted runs, merged with the
+  // ids that came and went since (groups with a run of 8 x
+  // sorted_run_min_ids ids or more, until 1,024 ids have changed).
+  uint64_t stale_run_namespaces = 0;
 };
 
 }  // namespace canopy
