@@ -310,8 +310,9 @@ bool Forest::ShareSortedRunsOf(const Forest* other) {
   // as a fresh Compact would make them, with other ids in its runs).
   if (other == nullptr || other == this || !other->runs_match_rows_ ||
       other->applied_lsn_ != applied_lsn_ || other->sorted_run_min_ids_ != sorted_run_min_ids_ ||
-      !other->layout_ || !layout_ || (other->layout_ != layout_ && *other->layout_ != *layout_) ||
-      !other->ns_ids_.SameElements(ns_ids_) || !other->project_ids_.SameElements(project_ids_)) {
+      // (Compact, just before, took `other`'s layout if it equals the new one.)
+      !layout_ || other->layout_ != layout_ || !other->ns_ids_.SameElements(ns_ids_) ||
+      !other->project_ids_.SameElements(project_ids_)) {
     return false;
   }
   // The same ids in the same pre-order under the same subtree bounds: the
