@@ -6,8 +6,13 @@
 // descendants <= 3 ns per returned id; <= 1 ns per id for a subtree
 // unchanged since the last Compact (copied from the pre-order layout).
 // The ":changed" variants first add a group below the named one, so that
-// its answers come from the tree walk, as after any change below it until
-// the next Compact; they remove it and Compact() again afterwards.
+// its answers are no longer copies of its layout, as after any change
+// below it until the next Compact; the ":churned" ones first create 20,000
+// projects below it (more than a stale group's delta holds before it is
+// folded). Both undo their change and Compact() again afterwards.
+#include <algorithm>
+#include <chrono>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -120,19 +125,86 @@ class ChangeBelow {
   bool active_;
 };
 
+// Creates `projects` GitLab projects (a project namespace and its project,
+// one transaction each) below random groups of `group`'s subtree for its
+// lifetime, as a busy group sees between two layouts; then deletes them and
+// lays the index out again. Reports the slowest of those Applies but the
+// first (which lays out the other copy: the Compact before it is replayed
+// there).
+class ChurnBelow {
+ public:
+  ChurnBelow(benchmark::State& state, int64_t group, size_t projects)
+      : state_(state), projects_(group == 0 ? 0 : projects) {
+    if (projects_ == 0) return;
+    BenchWorld& w = World();
+    std::vector<int64_t> groups;
+    Check(w.index->Read().SelfAndDescendants(group, /*include_project_namespaces=*/false, &groups),
+          "churn groups");
+    std::mt19937_64 rng(group);
+    double slowest_ms = 0;
+    for (size_t i = 0; i < projects_; ++i) {
+      NamespaceRow pn;
+      pn.id = first_namespace_ + static_cast<int64_t>(i);
+      pn.parent_id = groups[rng() % groups.size()];
+      pn.type = NamespaceType::kProject;
+      pn.path = pn.name = "bench-churn";
+      ProjectRow project;
+      project.id = first_project_ + static_cast<int64_t>(i);
+      project.namespace_id = *pn.parent_id;
+      project.project_namespace_id = pn.id;
+      project.path = project.name = pn.path;
+      const auto start = std::chrono::steady_clock::now();
+      Check(w.index->Apply(Transaction{w.NextLsn(), {UpsertNamespace{pn}, UpsertProject{project}}}),
+            "churn insert");
+      const double ms =
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+              .count();
+      if (i > 0) slowest_ms = std::max(slowest_ms, ms);
+    }
+    state_.counters["churn_slowest_apply_ms"] = slowest_ms;
+  }
+  ~ChurnBelow() {
+    if (projects_ == 0) return;
+    BenchWorld& w = World();
+    Transaction undo{w.NextLsn(), {}};
+    for (size_t i = 0; i < projects_; ++i) {
+      undo.changes.push_back(DeleteProject{first_project_ + static_cast<int64_t>(i)});
+      undo.changes.push_back(DeleteNamespace{first_namespace_ + static_cast<int64_t>(i)});
+    }
+    Check(w.index->Apply(std::move(undo)), "churn delete");
+    Check(w.index->Compact(), "Compact");
+  }
+  ChurnBelow(const ChurnBelow&) = delete;
+  ChurnBelow& operator=(const ChurnBelow&) = delete;
+
+ private:
+  benchmark::State& state_;
+  const size_t projects_;
+  // The next ids (the forest's ids are 1..N): as a sequence hands them out.
+  const int64_t first_namespace_ = static_cast<int64_t>(World().forest.namespaces.size()) + 1;
+  const int64_t first_project_ = static_cast<int64_t>(World().forest.projects.size()) + 1;
+};
+
+// How the named group's answers were prepared: laid out, one change below
+// it, or a churn of project creations below it.
+enum class Below { kLaidOut, kChanged, kChurned };
+constexpr size_t kChurnProjects = 20000;
+
 void BM_SelfAndDescendants(benchmark::State& state, std::string which, bool with_project_namespaces,
-                           bool changed) {
+                           Below below) {
   const int64_t id = NamedGroup(which);
-  ChangeBelow change(changed ? id : 0);
+  ChangeBelow change(below == Below::kChanged ? id : 0);
+  ChurnBelow churn(state, below == Below::kChurned ? id : 0, kChurnProjects);
   RunOverPool(state, std::vector<int64_t>(id == 0 ? 0 : 1, id),
               [&](const ReadView& v, int64_t ns, std::vector<int64_t>* out) {
                 return v.SelfAndDescendants(ns, with_project_namespaces, out);
               });
 }
 
-void BM_AllProjectIds(benchmark::State& state, std::string which, bool changed) {
+void BM_AllProjectIds(benchmark::State& state, std::string which, Below below) {
   const int64_t id = NamedGroup(which);
-  ChangeBelow change(changed ? id : 0);
+  ChangeBelow change(below == Below::kChanged ? id : 0);
+  ChurnBelow churn(state, below == Below::kChurned ? id : 0, kChurnProjects);
   RunOverPool(state, std::vector<int64_t>(id == 0 ? 0 : 1, id),
               [](const ReadView& v, int64_t ns, std::vector<int64_t>* out) {
                 return v.AllProjectIds(ns, out);
@@ -264,20 +336,22 @@ void RegisterQueryBenchmarks() {
                                  BM_SelfAndAncestors, depth);
   }
   benchmark::RegisterBenchmark("BM_QuerySelfAndAncestors/depth:21", BM_QuerySelfAndAncestors, 21);
-  for (bool changed : {false, true}) {
-    const std::string suffix = changed ? ":changed" : "";
+  for (Below below : {Below::kLaidOut, Below::kChanged, Below::kChurned}) {
+    const std::string suffix = below == Below::kChanged   ? ":changed"
+                               : below == Below::kChurned ? ":churned"
+                                                          : "";
     for (const char* which : {"small", "gitlab_org", "huge"}) {
       benchmark::RegisterBenchmark((std::string("BM_SelfAndDescendants/") + which + suffix).c_str(),
-                                   BM_SelfAndDescendants, std::string(which), false, changed);
+                                   BM_SelfAndDescendants, std::string(which), false, below);
     }
     for (const char* which : {"gitlab_org", "huge"}) {
       benchmark::RegisterBenchmark(
           (std::string("BM_SelfAndDescendantsWithProjectNamespaces/") + which + suffix).c_str(),
-          BM_SelfAndDescendants, std::string(which), true, changed);
+          BM_SelfAndDescendants, std::string(which), true, below);
     }
     for (const char* which : {"small", "gitlab_org", "huge"}) {
       benchmark::RegisterBenchmark((std::string("BM_AllProjectIds/") + which + suffix).c_str(),
-                                   BM_AllProjectIds, std::string(which), changed);
+                                   BM_AllProjectIds, std::string(which), below);
     }
   }
   for (bool changed : {false, true}) {

@@ -476,12 +476,56 @@ void Forest::MarkChanged(uint32_t slot) {
   }
 }
 
+size_t Forest::RunDelta::Cap(size_t run_ids) {
+  return std::max(std::min(kMaxDeltaIds, std::max<size_t>(64, run_ids / 4)), run_ids / 16);
+}
+
 bool Forest::RunDelta::Note(size_t part, int64_t id, bool add) {
-  auto& into = add ? added[part] : removed[part];
-  auto& undo = add ? removed[part] : added[part];
-  if (undo.empty() || undo.erase(id) == 0) into.insert(id);
-  return added[part].size() + removed[part].size() <=
-         std::min(kMaxDeltaIds, std::max<size_t>(64, runs->at(part)->size() / 4));
+  (add ? joined : left)[part].push_back(id);
+  return size(part) <= Cap(runs->at(part)->size());
+}
+
+void Forest::RunDelta::Resolve(size_t part, std::vector<int64_t>* added,
+                               std::vector<int64_t>* removed) const {
+  added->assign(joined[part].begin(), joined[part].end());
+  removed->assign(left[part].begin(), left[part].end());
+  SortIds(added);
+  SortIds(removed);
+  if (added->empty() || removed->empty()) return;
+  // An id in both lists came and went (or went and came back): each pair
+  // of one join and one leave cancels.
+  size_t a = 0, r = 0, kept_a = 0, kept_r = 0;
+  int64_t* add = added->data();
+  int64_t* remove = removed->data();
+  while (a < added->size() && r < removed->size()) {
+    if (add[a] < remove[r]) {
+      add[kept_a++] = add[a++];
+    } else if (remove[r] < add[a]) {
+      remove[kept_r++] = remove[r++];
+    } else {
+      ++a;
+      ++r;
+    }
+  }
+  while (a < added->size()) add[kept_a++] = add[a++];
+  while (r < removed->size()) remove[kept_r++] = remove[r++];
+  added->resize(kept_a);
+  removed->resize(kept_r);
+}
+
+void Forest::FoldDelta(uint32_t slot, size_t part) {
+  RunDelta& delta = run_deltas_.find(slot)->second;
+  thread_local std::vector<int64_t> added, removed;
+  delta.Resolve(part, &added, &removed);
+  auto folded = std::make_shared<SortedRuns>(*delta.runs);  // (the other sets' runs shared)
+  folded->at(part) =
+      std::make_shared<const SortedIdRun>(delta.runs->at(part)->WithChanges(removed, added));
+  delta.joined[part].clear();
+  delta.left[part].clear();
+  // The old runs may be the other copy's too: they stay as they are.
+  std::shared_ptr<const SortedRuns>& runs = sorted_runs_.find(slot)->second;
+  runs = std::move(folded);
+  delta.runs = runs.get();
 }
 
 void Forest::DropRuns(uint32_t slot) {
@@ -542,14 +586,12 @@ void Forest::NoteSubtree(uint32_t parent, uint32_t top, bool add) {
       continue;
     }
     RunDelta& delta = run_deltas_.find(s)->second;
-    bool fits = true;
-    for (size_t part = 0; part < 3 && fits; ++part) {
+    for (size_t part = 0; part < 3; ++part) {
       if (!delta.runs->at(part)) continue;  // (a set without a run is not kept)
-      for (size_t i = 0; i < scratch.ids[part].size() && fits; ++i) {
-        fits = delta.Note(part, scratch.ids[part][i], add);
+      for (const int64_t id : scratch.ids[part]) {
+        if (!delta.Note(part, id, add)) FoldDelta(s, part);
       }
     }
-    if (!fits) DropRuns(s);
   }
 }
 
@@ -560,7 +602,7 @@ void Forest::NoteProject(uint32_t ns, int64_t id, bool add) {
   for (uint32_t s = ns; s != kNil; s = ns_[s].parent) {
     if (!ns_[s].stale_runs) continue;
     RunDelta& delta = run_deltas_.find(s)->second;
-    if (delta.runs->at(kProjects) && !delta.Note(kProjects, id, add)) DropRuns(s);
+    if (delta.runs->at(kProjects) && !delta.Note(kProjects, id, add)) FoldDelta(s, kProjects);
   }
 }
 

@@ -56,16 +56,19 @@
 //   were laid out from the same rows (Compact's ShareSortedRunsOf, checked),
 //   as a BulkLoad's second copy does (CopyFrom).
 //   A change below a node with a sorted run of StaleRunMinIds() ids or more
-//   does not drop its runs: the node keeps them, stale, with the ids added
-//   to and removed from each of its three sets since (RunDelta, per copy,
-//   in run_deltas_), so that its ascending answers stay a copy and a merge
+//   does not drop its runs: the node keeps them, stale, with the ids that
+//   joined and left each of its three sets since (RunDelta, per copy, in
+//   run_deltas_), so that its ascending answers stay a copy and a merge
 //   of the few changed ids (smaller nodes' runs go). Every change of what
 //   lies below a node goes through LinkChild, Detach, LinkProject or
 //   UnlinkProject (NoteSubtree, NoteProject; a deleted namespace is detached
 //   first, so its subtree leaves the sets above before its children are
-//   orphaned). A change listing more than kMaxNotedIds ids (a group counts
-//   twice: in the groups and in all namespaces) or a delta grown past
-//   min(kMaxDeltaIds, max(64, a quarter of its run)) ids drops the runs of
+//   orphaned). A set's delta grown past RunDelta::Cap of its run (1,024
+//   ids; a 16th of a run past 16k; a quarter of one under 4k) is folded
+//   into a new sorted run for that set (FoldDelta, O(run) for every Cap
+//   ids noted), so a node keeps answering from its runs however much
+//   changes below it. A change listing more than kMaxNotedIds ids (a group
+//   counts twice: in the groups and in all namespaces) drops the runs of
 //   the nodes it concerns instead (DropRuns), as does a type change of the
 //   node itself, and its slot being freed: those answers walk as before.
 //
@@ -452,6 +455,14 @@ class Forest {
     const uint32_t slot = FindNamespace(id);
     return slot != kNil && run_deltas_.contains(slot);
   }
+  // How many ids namespace `id`'s delta lists hold (all three sets).
+  size_t StaleDeltaIds(int64_t id) const {
+    const auto d = run_deltas_.find(FindNamespace(id));
+    if (d == run_deltas_.end()) return 0;
+    size_t n = 0;
+    for (size_t part = 0; part < 3; ++part) n += d->second.size(part);
+    return n;
+  }
   // Whether this copy's layout is the very array `other` holds.
   bool LayoutSharedWith(const Forest& other) const {
     return layout_ != nullptr && layout_ == other.layout_;
@@ -470,15 +481,18 @@ class Forest {
 
  private:
   // A laid-out subtree's runs in ascending id order (see SLICES).
-  // Each is kept only when chosen (see BuildSortedRuns).
+  // Each is kept only when chosen (see BuildSortedRuns); each is shared by
+  // every SortedRuns that holds it (a fold replaces one, the others stay).
   struct SortedRuns {
-    std::optional<SortedIdRun> groups;          // self and the groups below
-    std::optional<SortedIdRun> groups_and_pns;  // ... and the project namespaces below
-    std::optional<SortedIdRun> projects;        // the groups' projects
+    using Run = std::shared_ptr<const SortedIdRun>;
+    Run groups;          // self and the groups below
+    Run groups_and_pns;  // ... and the project namespaces below
+    Run projects;        // the groups' projects
     // By SubtreePart: groups, groups_and_pns, projects.
-    const std::optional<SortedIdRun>& at(size_t part) const {
+    const Run& at(size_t part) const {
       return part == 0 ? groups : part == 1 ? groups_and_pns : projects;
     }
+    Run& at(size_t part) { return part == 0 ? groups : part == 1 ? groups_and_pns : projects; }
     size_t largest() const {
       size_t n = 0;
       for (size_t part = 0; part < 3; ++part) n = std::max(n, at(part) ? at(part)->size() : 0);
@@ -544,6 +558,10 @@ class Forest {
   void NoteSubtree(uint32_t parent, uint32_t top, bool add);
   // Project `id` joins or leaves namespace `ns`'s list.
   void NoteProject(uint32_t ns, int64_t id, bool add);
+  // `slot`'s delta of set `part` goes into a new sorted run for that set
+  // (the old one stays as it is for the other copy, which may share it),
+  // and starts empty. O(that run).
+  void FoldDelta(uint32_t slot, size_t part);
   // `slot`'s sorted runs and delta go: its answers walk until the next Compact.
   void DropRuns(uint32_t slot);
 
@@ -743,10 +761,22 @@ class Forest {
   // node has. The answer is the run without `removed`, merged with `added`.
   struct RunDelta {
     const SortedRuns* runs;  // the node's, in sorted_runs_ (which keeps it alive)
-    boost::unordered_flat_set<int64_t> added[3], removed[3];
-    // `id` joins (add) or leaves set `part`. False when the delta grew past
-    // a quarter of that run (the runs are to be dropped then).
+    // The ids that joined / left each set since, as noted (a push each).
+    // An id joins and leaves alternately, so one noted in both lists
+    // cancels out pairwise (Resolve); only sets with a run are noted.
+    std::vector<int64_t> joined[3], left[3];
+    // `id` joins (add) or leaves set `part`. False when that set's lists
+    // grew past Cap of its run (FoldDelta then).
     bool Note(size_t part, int64_t id, bool add);
+    // The most ids a set's lists hold for a run of `run_ids`: a quarter
+    // of a small run (at least 64), else kMaxDeltaIds, or a 16th of a run
+    // of more than 16 x kMaxDeltaIds ids, so that a fold costs at most 16
+    // ids copied per id noted.
+    static size_t Cap(size_t run_ids);
+    // Set `part`'s net change: *added the ids in it and not in its run,
+    // *removed the ids of its run no longer in it; both ascending.
+    void Resolve(size_t part, std::vector<int64_t>* added, std::vector<int64_t>* removed) const;
+    size_t size(size_t part) const { return joined[part].size() + left[part].size(); }
   };
   // By slot, for exactly the nodes that have sorted runs and are not laid
   // out (MarkChanged drops the runs of the others); NsNode::stale_runs
@@ -755,8 +785,8 @@ class Forest {
   // The most ids one change lists into deltas (a bigger subtree joining or
   // leaving drops the runs above it instead).
   static constexpr size_t kMaxNotedIds = 1024;
-  // The most ids a delta holds per set (and at most a quarter of its run):
-  // small sets keep the writer's cost per noted id at a few cache hits.
+  // The most ids a delta holds per set for runs up to 16 x as many (see
+  // RunDelta::Cap): the answers' sort of the delta stays short.
   static constexpr size_t kMaxDeltaIds = 1024;
   // The smallest run that makes its node keep its runs stale when it goes
   // off: 8 x sorted_run_min_ids (4,096 ids by default; below it, the walk

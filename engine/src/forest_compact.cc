@@ -400,13 +400,13 @@ void Forest::BuildSortedRuns() {
     if (!runs) runs = std::make_shared<SortedRuns>();
     switch (c.part) {
       case Part::kGroups:
-        runs->groups.emplace(ids);
+        runs->groups = std::make_shared<const SortedIdRun>(ids);
         break;
       case Part::kGroupsAndPns:
-        runs->groups_and_pns.emplace(ids);
+        runs->groups_and_pns = std::make_shared<const SortedIdRun>(ids);
         break;
       case Part::kProjects:
-        runs->projects.emplace(ids);
+        runs->projects = std::make_shared<const SortedIdRun>(ids);
         break;
     }
   }

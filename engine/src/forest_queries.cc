@@ -168,38 +168,19 @@ bool Forest::StaleRunAnswer(uint32_t slot, SubtreePart part, bool include_self,
   const auto d = run_deltas_.find(slot);
   if (d == run_deltas_.end()) return false;
   const auto p = static_cast<size_t>(part);
-  const std::optional<SortedIdRun>& run = d->second.runs->at(p);
+  const SortedRuns::Run& run = d->second.runs->at(p);
   if (!run) return false;
-  const auto& added = d->second.added[p];
-  const auto& removed = d->second.removed[p];
   out->clear();
-  out->reserve(run->size() + added.size());
+  out->reserve(run->size() + d->second.joined[p].size());
   run->AppendTo(0, run->size(), out);
-  if (!removed.empty() || !include_self) {
-    // Each dropped id found by binary search; the ids between move down.
-    thread_local std::vector<int64_t> drop;
-    drop.assign(removed.begin(), removed.end());
-    if (!include_self) drop.push_back(ns_ids_[slot]);
-    std::sort(drop.begin(), drop.end());
-    int64_t* ids = out->data();
-    const size_t n = out->size();
-    size_t kept = 0, next = 0;
-    for (int64_t id : drop) {
-      const size_t at = static_cast<size_t>(std::lower_bound(ids + next, ids + n, id) - ids);
-      if (at == n || ids[at] != id) continue;  // (never: the run holds every removed id)
-      std::memmove(ids + kept, ids + next, (at - next) * sizeof(int64_t));
-      kept += at - next;
-      next = at + 1;
-    }
-    std::memmove(ids + kept, ids + next, (n - next) * sizeof(int64_t));
-    out->resize(kept + (n - next));
+  if (d->second.size(p) == 0 && include_self) return true;  // (nothing changed since the run)
+  thread_local std::vector<int64_t> added, removed;
+  d->second.Resolve(p, &added, &removed);
+  if (!include_self) {
+    const int64_t self = ns_ids_[slot];
+    removed.insert(std::lower_bound(removed.begin(), removed.end(), self), self);
   }
-  if (!added.empty()) {
-    thread_local std::vector<int64_t> more;
-    more.assign(added.begin(), added.end());
-    std::sort(more.begin(), more.end());
-    MergeSortedIds(out, more);  // (new ids are mostly the biggest: an append)
-  }
+  ApplySortedChanges(out, removed, added);  // (new ids are mostly the biggest: an append)
   return true;
 }
 
@@ -799,8 +780,7 @@ IndexStats Forest::Stats() const {
   for (const auto& [slot, delta] : run_deltas_) {
     bytes += sizeof(uint32_t) + sizeof(RunDelta);
     for (size_t part = 0; part < 3; ++part) {
-      bytes += (delta.added[part].bucket_count() + delta.removed[part].bucket_count()) *
-               (sizeof(int64_t) + 1);
+      bytes += (delta.joined[part].capacity() + delta.left[part].capacity()) * sizeof(int64_t);
     }
   }
   bytes +=
@@ -830,8 +810,9 @@ IndexStats Forest::Stats() const {
 
 size_t Forest::SortedRuns::bytes() const {
   size_t b = sizeof(SortedRuns);
-  for (const std::optional<SortedIdRun>* run : {&groups, &groups_and_pns, &projects}) {
-    if (run->has_value()) b += (*run)->bytes();
+  for (const Run* run : {&groups, &groups_and_pns, &projects}) {
+    // (a run shared by several SortedRuns counted once among them)
+    if (*run) b += (*run)->bytes() / static_cast<size_t>(run->use_count());
   }
   return b;
 }

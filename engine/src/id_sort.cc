@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <bit>
+#include <cstring>
 #include <limits>
 
 namespace canopy::internal {
@@ -61,6 +62,17 @@ void RadixSortFrom(std::vector<int64_t>* ids, int64_t base, int passes) {
   }
 }
 
+// Sorts *ids, all in [base, base + 2^bits), by their offset from base.
+void RadixSort(std::vector<int64_t>* ids, int64_t base, int bits) {
+  const int passes = (bits + kDigitBits - 1) / kDigitBits;
+  if (passes == 0) return;  // all equal
+  if (bits <= 32) {
+    RadixSortFrom<uint32_t>(ids, base, passes);
+  } else {
+    RadixSortFrom<uint64_t>(ids, base, passes);
+  }
+}
+
 }  // namespace
 
 void SortUniqueIds(std::vector<int64_t>* ids) {
@@ -74,8 +86,7 @@ void SortUniqueIds(std::vector<int64_t>* ids) {
   const int64_t base = *min_it;
   const uint64_t range = static_cast<uint64_t>(*max_it) - static_cast<uint64_t>(base);
   const int bits = range == 0 ? 0 : 64 - std::countl_zero(range);
-  const int passes = (bits + kDigitBits - 1) / kDigitBits;
-  if (passes == 0) {  // all equal
+  if (bits == 0) {  // all equal
     ids->erase(ids->begin() + 1, ids->end());
     return;
   }
@@ -106,12 +117,19 @@ void SortUniqueIds(std::vector<int64_t>* ids) {
     return;
   }
 
-  if (bits <= 32) {
-    RadixSortFrom<uint32_t>(ids, base, passes);
-  } else {
-    RadixSortFrom<uint64_t>(ids, base, passes);
-  }
+  RadixSort(ids, base, bits);
   ids->erase(std::unique(ids->begin(), ids->end()), ids->end());
+}
+
+void SortIds(std::vector<int64_t>* ids) {
+  if (ids->size() < kRadixThreshold) {
+    std::sort(ids->begin(), ids->end());
+    return;
+  }
+  auto [min_it, max_it] = std::minmax_element(ids->begin(), ids->end());
+  const int64_t base = *min_it;
+  const uint64_t range = static_cast<uint64_t>(*max_it) - static_cast<uint64_t>(base);
+  RadixSort(ids, base, range == 0 ? 0 : 64 - std::countl_zero(range));
 }
 
 SortedIdRun::SortedIdRun(std::span<const int64_t> ids) {
@@ -155,6 +173,53 @@ void SortedIdRun::AppendTo(size_t begin, size_t end, std::vector<int64_t>* out) 
   for (size_t i = begin; i < end; ++i) *to++ = base + static_cast<int64_t>(from[i]);  // vectorized
 }
 
+SortedIdRun SortedIdRun::WithChanges(std::span<const int64_t> removed,
+                                     std::span<const int64_t> added) const {
+  const auto fits = [&](int64_t id) {
+    return id >= base_ && static_cast<uint64_t>(id) - static_cast<uint64_t>(base_) <=
+                              std::numeric_limits<uint32_t>::max();
+  };
+  if (wide_.empty() && !offsets_.empty() &&
+      (added.empty() || (fits(added.front()) && fits(added.back())))) {
+    // The base stays (no id is below it). The offsets between two changed
+    // ids are copied in blocks, each change found by binary search.
+    const auto offset = [&](int64_t id) {
+      return static_cast<uint32_t>(static_cast<uint64_t>(id) - static_cast<uint64_t>(base_));
+    };
+    SortedIdRun run;
+    run.base_ = base_;
+    std::vector<uint32_t>& to = run.offsets_;  // (filled by block inserts: no zeroing first)
+    to.reserve(offsets_.size() - removed.size() + added.size());
+    const uint32_t* from = offsets_.data();
+    const uint32_t* const end = from + offsets_.size();
+    size_t r = 0, a = 0;
+    bool as_required = true;  // (else the widened copy below, which checks every id)
+    while (as_required && (r < removed.size() || a < added.size())) {
+      const bool remove = a == added.size() || (r < removed.size() && removed[r] < added[a]);
+      const uint32_t at = offset(remove ? removed[r++] : added[a++]);
+      const uint32_t* block_end = std::lower_bound(from, end, at);
+      const bool there = block_end != end && *block_end == at;
+      as_required = remove == there;
+      if (!as_required) break;
+      to.insert(to.end(), from, block_end);
+      if (remove) {
+        from = block_end + 1;  // (the removed id itself)
+      } else {
+        to.push_back(at);
+        from = block_end;
+      }
+    }
+    if (as_required) {
+      to.insert(to.end(), from, end);
+      return run;
+    }
+  }
+  std::vector<int64_t> ids;
+  AppendTo(0, size(), &ids);
+  ApplySortedChanges(&ids, removed, added);
+  return SortedIdRun(ids);
+}
+
 namespace {
 // MergeSortedIds over anything indexable with size() (a span or a run).
 template <typename Ids, typename AppendAll>
@@ -177,6 +242,26 @@ void MergeFromBack(std::vector<int64_t>* ids, const Ids& more, AppendAll append_
   for (size_t i = 0; i < from; ++i) out[i] = more[i];
 }
 }  // namespace
+
+void ApplySortedChanges(std::vector<int64_t>* ids, std::span<const int64_t> removed,
+                        std::span<const int64_t> added) {
+  if (!removed.empty()) {
+    // Each removed id found by binary search; the ids between move down.
+    int64_t* data = ids->data();
+    const size_t n = ids->size();
+    size_t kept = 0, next = 0;
+    for (const int64_t id : removed) {
+      const size_t at = static_cast<size_t>(std::lower_bound(data + next, data + n, id) - data);
+      if (at == n || data[at] != id) continue;  // (not there: nothing to take out)
+      std::memmove(data + kept, data + next, (at - next) * sizeof(int64_t));
+      kept += at - next;
+      next = at + 1;
+    }
+    std::memmove(data + kept, data + next, (n - next) * sizeof(int64_t));
+    ids->resize(kept + (n - next));
+  }
+  MergeSortedIds(ids, added);
+}
 
 void MergeSortedIds(std::vector<int64_t>* ids, std::span<const int64_t> more) {
   MergeFromBack(ids, more, [&] { ids->insert(ids->end(), more.begin(), more.end()); });

@@ -17,6 +17,8 @@ namespace canopy::internal {
 
 // Sorts ids ascending and removes duplicates. O(n) for large inputs.
 void SortUniqueIds(std::vector<int64_t>* ids);
+// Sorts ids ascending, duplicates kept. O(n) for large inputs.
+void SortIds(std::vector<int64_t>* ids);
 
 // Ascending ids without duplicates, kept compactly: 32-bit offsets from the
 // smallest when they span less than 2^32 (GitLab's serial ids do), else the
@@ -34,15 +36,28 @@ class SortedIdRun {
   // Appends the ids at positions [begin, end) to *out.
   // REQUIRES: begin <= end <= size().
   void AppendTo(size_t begin, size_t end, std::vector<int64_t>* out) const;
+  // This run without `removed` and with `added`, in one pass over its
+  // offsets when every added id fits them (else through a widened copy).
+  // REQUIRES: both ascending without duplicates; every removed id in the
+  // run, no added id in it.
+  SortedIdRun WithChanges(std::span<const int64_t> removed, std::span<const int64_t> added) const;
   size_t bytes() const {
     return offsets_.capacity() * sizeof(uint32_t) + wide_.capacity() * sizeof(int64_t);
   }
 
  private:
-  int64_t base_ = 0;               // the smallest id, when narrow
+  SortedIdRun() = default;
+  int64_t base_ = 0;               // no id is smaller, when narrow
   std::vector<uint32_t> offsets_;  // id - base_, when every id fits
   std::vector<int64_t> wide_;      // else the ids
 };
+
+// Takes the ascending `removed` out of the ascending *ids and merges the
+// ascending `added` in.
+// REQUIRES: all three ascending without duplicates; every removed id in
+// *ids, no added id in it.
+void ApplySortedChanges(std::vector<int64_t>* ids, std::span<const int64_t> removed,
+                        std::span<const int64_t> added);
 
 // Merges the ascending `more` into the ascending *ids, in place from the back.
 // REQUIRES: both ascending; disjoint (so the result holds no duplicate).

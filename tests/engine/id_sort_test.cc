@@ -1,7 +1,8 @@
 // The engine's answer sorting (engine/src/id_sort.h): SortedIdRun keeps
 // ascending ids as 32-bit offsets when they span less than 2^32 and as
 // they are otherwise, and reads back, searches and merges the same ids
-// either way; SortUniqueIds and SortAndMergeIds agree with std::sort.
+// either way; SortUniqueIds, SortIds and SortAndMergeIds agree with
+// std::sort, and WithChanges with the set operations.
 #include "id_sort.h"
 
 #include <gtest/gtest.h>
@@ -86,6 +87,72 @@ TEST(SortedIdRunTest, MergesIntoAnswersFromEitherShape) {
   }
 }
 
+// A run with ids taken out and others put in (a stale group's delta
+// folded): the same ids as the set operations, from either shape, with
+// added ids inside, below and far above the run's span, and every id
+// removed; it stays narrow while its ids fit 32-bit offsets from the old
+// smallest.
+TEST(SortedIdRunTest, WithChangesEqualsTheSetOperations) {
+  std::mt19937_64 rng(20261207);
+  const std::vector<std::vector<int64_t>> runs = {{},
+                                                  {7},
+                                                  {1, 2, 3, 1000, 4000000},
+                                                  {-5, -3, 0, 9},
+                                                  {kMax - 3, kMax - 1, kMax},
+                                                  {kMin, kMin + 1, kMin + 100},
+                                                  {-7, -5, kMax - 1, kMax}};
+  const std::vector<int64_t> candidates = {kMin,        -100,     -6,       -4,      4,
+                                           5,           8,        999,      5000000, kSpan32,
+                                           kSpan32 * 5, kMax - 2, kMax - 5, kMin + 2};
+  for (const std::vector<int64_t>& run_ids : runs) {
+    SortedIdRun run(run_ids);
+    for (int round = 0; round < 40; ++round) {
+      std::vector<int64_t> removed, added, kept;
+      for (int64_t id : run_ids) (rng() % 3 == 0 ? removed : kept).push_back(id);
+      if (round == 0) {
+        kept.clear();
+        removed = run_ids;  // all of them
+      }
+      // Most rounds add ids next to the run's (the one-pass path), every
+      // fourth anywhere (often a widened copy).
+      std::vector<int64_t> near;
+      for (int64_t id : run_ids) {
+        if (id > kMin + 2) near.insert(near.end(), {id - 2, id - 1});
+        if (id < kMax - 2) near.insert(near.end(), {id + 1, id + 2});
+      }
+      std::sort(near.begin(), near.end());
+      near.erase(std::unique(near.begin(), near.end()), near.end());
+      for (int64_t id : round % 4 == 3 ? candidates : near) {
+        if (rng() % 2 == 0 && !std::binary_search(run_ids.begin(), run_ids.end(), id)) {
+          added.push_back(id);
+        }
+      }
+      std::sort(added.begin(), added.end());
+      std::vector<int64_t> expected = kept;
+      expected.insert(expected.end(), added.begin(), added.end());
+      std::sort(expected.begin(), expected.end());
+      SCOPED_TRACE(::testing::PrintToString(run_ids) + " - " + ::testing::PrintToString(removed) +
+                   " + " + ::testing::PrintToString(added));
+      const SortedIdRun changed = run.WithChanges(removed, added);
+      ASSERT_EQ(changed.size(), expected.size());
+      EXPECT_EQ(All(changed), expected);
+      for (size_t i = 0; i < expected.size(); ++i) EXPECT_EQ(changed[i], expected[i]);
+      for (int64_t probe : candidates) {
+        EXPECT_EQ(changed.LowerBound(probe),
+                  static_cast<size_t>(std::lower_bound(expected.begin(), expected.end(), probe) -
+                                      expected.begin()));
+      }
+      if (!run_ids.empty() && !expected.empty() &&
+          run.bytes() / run_ids.size() == sizeof(uint32_t) && added.empty()) {
+        EXPECT_EQ(changed.bytes() / expected.size(), sizeof(uint32_t));
+      }
+      std::vector<int64_t> ids = run_ids;
+      ApplySortedChanges(&ids, removed, added);
+      EXPECT_EQ(ids, expected);
+    }
+  }
+}
+
 // Random disjoint pieces and loose ids, sparse and dense, small and past the
 // radix and bitmap thresholds: SortAndMergeIds gives the sorted union.
 TEST(SortedIdRunTest, SortAndMergeIdsEqualsASort) {
@@ -131,6 +198,27 @@ TEST(SortedIdRunTest, SortAndMergeIdsEqualsASort) {
     std::vector<int64_t> expected = all;
     std::sort(expected.begin(), expected.end());
     ASSERT_EQ(loose, expected) << "round " << round;
+  }
+}
+
+// SortIds keeps duplicates (a stale group's lists of ids that came and
+// went): the same as std::sort, small and past the radix threshold, over
+// narrow and 64-bit ranges.
+TEST(SortedIdRunTest, SortIdsKeepsDuplicates) {
+  std::mt19937_64 rng(20261208);
+  for (size_t n : {0, 1, 7, 511, 512, 5000, 70000}) {
+    for (bool wide : {false, true}) {
+      std::vector<int64_t> ids;
+      for (size_t i = 0; i < n; ++i) {
+        const int64_t id = wide ? static_cast<int64_t>(rng()) : static_cast<int64_t>(rng() % 3000);
+        ids.push_back(id);
+        if (i % 5 == 0) ids.push_back(id);
+      }
+      std::vector<int64_t> expected = ids;
+      std::sort(expected.begin(), expected.end());
+      SortIds(&ids);
+      ASSERT_EQ(ids, expected) << n << (wide ? " wide" : " narrow");
+    }
   }
 }
 

@@ -1,8 +1,9 @@
 // stale_runs_test.cc — a group's sorted runs kept, stale, after changes
 // below it (engine/src/forest.h, SLICES): its ascending answers are its runs
 // without the ids that left and merged with the ids that came, and equal
-// the walk's; a change too big to list, a delta past a quarter of a run, a
-// type change or a delete of the group drops them, and the walk answers.
+// the walk's; a delta past its cap is folded into new runs; a change too
+// big to list, a type change or a delete of the group drops them, and the
+// walk answers.
 // The random streams of layout_slices_test cover the general case; these
 // are the edges.
 #include <gtest/gtest.h>
@@ -147,14 +148,57 @@ TEST_F(StaleRuns, ASubtreeTooBigToListDropsTheRunsAbove) {
   ExpectSameAnswers(2);
 }
 
-TEST_F(StaleRuns, ADeltaPastAQuarterOfItsRunDropsTheRuns) {
-  // Group 1's groups run holds 1,001 ids: 300 new subgroups are more than
-  // a quarter of it.
+TEST_F(StaleRuns, ADeltaPastItsCapIsFoldedIntoNewRuns) {
+  // Group 1's groups run holds 1,001 ids: its delta's cap is a quarter of
+  // that, so 300 new subgroups fold it once. A copy that shared the runs
+  // before keeps answering from the old ones.
+  Forest before{SortedRuns()};
+  before.CopyFrom(runs_);
+  Ids old_answer;
+  ASSERT_TRUE(before.SelfAndDescendants(1, false, true, &old_answer).ok());
   for (int64_t i = 0; i < 300; ++i) {
     Apply({Lsn(), {UpsertNamespace{Ns(20000 + i, 2 + i % 10)}}});
-    ExpectSameAnswers(1);  // stale first, then walked
+    ExpectSameAnswers(1);
   }
-  EXPECT_FALSE(runs_.HasSortedRuns(1));
+  EXPECT_TRUE(runs_.HasStaleRuns(1));
+  EXPECT_LT(runs_.StaleDeltaIds(1), 600u);  // 300 groups + 300 namespaces, unless folded
+  Ids still;
+  ASSERT_TRUE(before.SelfAndDescendants(1, false, true, &still).ok());
+  EXPECT_EQ(still, old_answer);
+  // Many folds of all three sets: subgroups and their projects deleted,
+  // projects moved and created, groups moved in and out.
+  for (int64_t i = 0; i < 1500; ++i) {
+    Transaction txn{Lsn(), {}};
+    switch (i % 5) {
+      case 0:
+        txn.changes.push_back(DeleteProject{100000 + 2 + i / 5});
+        txn.changes.push_back(DeleteNamespace{50000 + 2 + i / 5});
+        txn.changes.push_back(DeleteNamespace{2 + i / 5});
+        break;
+      case 1:
+        // (ids below the projects run's smallest too: a fold through widened ids)
+        txn.changes.push_back(
+            UpsertProject{Project((i % 2 == 0 ? 100400 : 5000) + i, 400 + i % 200)});
+        break;
+      case 2:
+        txn.changes.push_back(UpsertProject{Project(100000 + 600 + i % 300, 2 + i % 30)});
+        break;
+      case 3:
+        txn.changes.push_back(UpsertNamespace{Ns(20000 + i % 300, i % 2 == 0 ? 1 : 700)});
+        break;
+      default:
+        txn.changes.push_back(UpsertNamespace{Ns(30000 + i, std::nullopt)});
+        txn.changes.push_back(UpsertNamespace{Ns(30000 + i, 800)});
+        break;
+    }
+    Apply(txn);
+    if (i % 50 == 0) {
+      ExpectSameAnswers(1);
+      ExpectSameAnswers(700);
+    }
+  }
+  EXPECT_TRUE(runs_.HasStaleRuns(1));
+  ExpectSameAnswers(1);
 }
 
 TEST_F(StaleRuns, ATypeChangeOrADeleteOfTheGroupDropsItsRuns) {

@@ -157,7 +157,8 @@ struct IndexStats {
   // Groups taken off by a change below them that still answer ascending
   // descendants / all_project_ids from their sorted runs, merged with the
   // ids that came and went since (groups with a run of 8 x
-  // sorted_run_min_ids ids or more, until 1,024 ids have changed).
+  // sorted_run_min_ids ids or more; a delta grown past its cap is folded
+  // into new runs, and a change of more than 1,024 ids at once drops them).
   uint64_t stale_run_namespaces = 0;
 };
 
