@@ -64,10 +64,10 @@
 //   UnlinkProject (NoteSubtree, NoteProject; a deleted namespace is detached
 //   first, so its subtree leaves the sets above before its children are
 //   orphaned). A set's delta grown past RunDelta::Cap of its run (1,024
-//   ids; a 16th of a run past 16k; a quarter of one under 4k) is folded
-//   into a new sorted run for that set (FoldDelta, O(run) for every Cap
-//   ids noted), so a node keeps answering from its runs however much
-//   changes below it. A change listing more than kMaxNotedIds ids (a group
+//   ids; a 16th of a run past 16k; a quarter of one under 4k, at least
+//   64) is folded into a new sorted run for that set (FoldDelta, O(run)
+//   for every Cap ids noted), so a node keeps answering from its runs
+//   however much changes below it. A change listing more than kMaxNotedIds ids (a group
 //   counts twice: in the groups and in all namespaces) drops the runs of
 //   the nodes it concerns instead (DropRuns), as does a type change of the
 //   node itself, and its slot being freed: those answers walk as before.
@@ -113,7 +113,6 @@
 #include <boost/multi_index/member.hpp>
 #include <boost/multi_index_container.hpp>
 #include <boost/unordered/unordered_flat_map.hpp>
-#include <boost/unordered/unordered_flat_set.hpp>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -754,11 +753,13 @@ class Forest {
   const LayoutEntry& LayoutAt(uint32_t slot) const { return (*layout_)[slot]; }
   // By slot; valid while that slot's node is laid out, or with its delta
   // in run_deltas_ (see SLICES). Immutable once made, so the two copies may
-  // share them.
+  // share them: FoldDelta replaces this copy's entry with a new object (the
+  // sets it did not fold still shared), never changes the old one.
   boost::unordered_flat_map<uint32_t, std::shared_ptr<const SortedRuns>> sorted_runs_;
   // What changed in a node's three sets (SubtreePart) since its sorted runs
-  // were made: ids added and ids removed, disjoint, each only for a run the
-  // node has. The answer is the run without `removed`, merged with `added`.
+  // were made or last folded, each only for a run the node has. The answer
+  // is the run without the ids Resolve finds removed, merged with those it
+  // finds added.
   struct RunDelta {
     const SortedRuns* runs;  // the node's, in sorted_runs_ (which keeps it alive)
     // The ids that joined / left each set since, as noted (a push each).

@@ -179,8 +179,9 @@ SortedIdRun SortedIdRun::WithChanges(std::span<const int64_t> removed,
     return id >= base_ && static_cast<uint64_t>(id) - static_cast<uint64_t>(base_) <=
                               std::numeric_limits<uint32_t>::max();
   };
-  if (wide_.empty() && !offsets_.empty() &&
-      (added.empty() || (fits(added.front()) && fits(added.back())))) {
+  if (wide_.empty() && !offsets_.empty() && removed.size() <= offsets_.size() &&
+      (added.empty() || (fits(added.front()) && fits(added.back()))) &&
+      (removed.empty() || (fits(removed.front()) && fits(removed.back())))) {
     // The base stays (no id is below it). The offsets between two changed
     // ids are copied in blocks, each change found by binary search.
     const auto offset = [&](int64_t id) {
@@ -193,13 +194,14 @@ SortedIdRun SortedIdRun::WithChanges(std::span<const int64_t> removed,
     const uint32_t* from = offsets_.data();
     const uint32_t* const end = from + offsets_.size();
     size_t r = 0, a = 0;
-    bool as_required = true;  // (else the widened copy below, which checks every id)
+    bool as_required = true;  // (else the widened copy below, memory-safe for any input)
     while (as_required && (r < removed.size() || a < added.size())) {
       const bool remove = a == added.size() || (r < removed.size() && removed[r] < added[a]);
       const uint32_t at = offset(remove ? removed[r++] : added[a++]);
       const uint32_t* block_end = std::lower_bound(from, end, at);
       const bool there = block_end != end && *block_end == at;
-      as_required = remove == there;
+      // (an added id twice, or out of order, would be found placed already)
+      as_required = remove == there && (remove || to.empty() || to.back() < at);
       if (!as_required) break;
       to.insert(to.end(), from, block_end);
       if (remove) {

@@ -201,6 +201,25 @@ TEST(SortedIdRunTest, SortAndMergeIdsEqualsASort) {
   }
 }
 
+// Ids the contract excludes (a removed id not in the run, below it or far
+// past it; an added id already there or twice) take the widened copy and
+// neither crash nor lose other ids (run under ASan in scripts/test).
+TEST(SortedIdRunTest, WithChangesOutsideItsContractStaysSafe) {
+  const std::vector<int64_t> ids = {10, 20, 30, 40};
+  const SortedIdRun run(ids);
+  EXPECT_EQ(All(run.WithChanges(std::vector<int64_t>{25}, {})), ids);
+  EXPECT_EQ(All(run.WithChanges(std::vector<int64_t>{5}, {})), ids);
+  EXPECT_EQ(All(run.WithChanges(std::vector<int64_t>{10 + kSpan32 * 2}, {})), ids);
+  EXPECT_EQ(All(run.WithChanges(std::vector<int64_t>{10, 20, 30, 40, 50}, {})),
+            std::vector<int64_t>{});
+  for (const std::vector<int64_t>& added :
+       {std::vector<int64_t>{20}, std::vector<int64_t>{25, 25}, std::vector<int64_t>{35, 15}}) {
+    const std::vector<int64_t> got = All(run.WithChanges({}, added));
+    for (int64_t id : ids) EXPECT_GT(std::count(got.begin(), got.end(), id), 0) << id;
+    EXPECT_LE(got.size(), ids.size() + added.size());
+  }
+}
+
 // SortIds keeps duplicates (a stale group's lists of ids that came and
 // went): the same as std::sort, small and past the radix threshold, over
 // narrow and 64-bit ranges.
