@@ -16,10 +16,13 @@
 //     reserve (a snapshot, Compact, the copy of the other side) are
 //     therefore mapped together and marked for transparent huge pages
 //     (MADV_HUGEPAGE: honoured when the kernel's THP mode is "madvise" or
-//     "always", a no-op under "never"). A segment mapped for growth one
-//     element at a time is marked MADV_NOHUGEPAGE: its first touch of a
-//     huge page would zero 2 MiB inside one write (measured at 1-4 ms on
-//     this project's VMs), where 4 KiB faults spread the same work thinly.
+//     "always", a no-op under "never") up to the last whole huge page the
+//     reserved elements fill; past it, 4 KiB pages (a huge page there
+//     would be resident whole for the few elements in it). A segment
+//     mapped for growth one element at a time is marked MADV_NOHUGEPAGE:
+//     its first touch of a huge page would zero 2 MiB inside one write
+//     (measured at 1-4 ms on this project's VMs), where 4 KiB faults
+//     spread the same work thinly.
 // Segments are mapped lazily: an untouched page costs address space only.
 // Element i is segment i / kSegmentElements, offset i % kSegmentElements;
 // a run of elements is contiguous within a segment (CopyRange copies by
@@ -140,9 +143,10 @@ class BigArray {
   // Capacity for n elements, mapped together; existing elements stay where
   // they are.
   void reserve(size_t n) {
-    if (n > capacity())
+    if (n > capacity()) {
       AddSegments((n - capacity() + kSegmentElements - 1) / kSegmentElements,
-                  /*sized_at_once=*/true);
+                  /*huge_bytes=*/(n - capacity()) * sizeof(T));
+    }
   }
   // New elements are value-initialized (T{}).
   void resize(size_t n) {
@@ -182,6 +186,7 @@ class BigArray {
 
  private:
   static constexpr size_t kSegmentBytes = kSegmentElements * sizeof(T);
+  static constexpr size_t kHugePageBytes = size_t{2} << 20;
   static_assert(kSegmentBytes % 4096 == 0, "segments are whole pages");
 
   struct Mapping {
@@ -190,14 +195,21 @@ class BigArray {
   };
 
   // Maps `count` segments in one mapping and appends them to the directory.
-  void AddSegments(size_t count, bool sized_at_once) {
+  // Its first `huge_bytes` (rounded down to whole huge pages) are marked
+  // for transparent huge pages, the rest not: the huge page that the last
+  // element reserved would fall in is mostly past it, and its first touch
+  // would make all 2 MiB of it resident (up to 2 MiB per array, which
+  // made a small canopyd's whole resident size).
+  void AddSegments(size_t count, size_t huge_bytes) {
     const size_t bytes = count * kSegmentBytes;
     // Room first (doubling): nothing to undo if it throws.
     segments_.reserve(std::max(segments_.size() + count, 2 * segments_.size()));
     mappings_.reserve(std::max(mappings_.size() + 1, 2 * mappings_.size()));
     void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) throw std::bad_alloc();
-    madvise(p, bytes, sized_at_once ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);  // advice only
+    const size_t huge = std::min(bytes, huge_bytes / kHugePageBytes * kHugePageBytes);
+    if (huge != 0) madvise(p, huge, MADV_HUGEPAGE);  // advice only
+    if (huge != bytes) madvise(static_cast<char*>(p) + huge, bytes - huge, MADV_NOHUGEPAGE);
     mappings_.push_back({p, bytes});
     for (size_t i = 0; i < count; ++i) {
       segments_.push_back(reinterpret_cast<T*>(static_cast<char*>(p) + i * kSegmentBytes));
@@ -205,7 +217,7 @@ class BigArray {
   }
 
   void MapAhead() {
-    AddSegments(1, /*sized_at_once=*/false);
+    AddSegments(1, /*huge_bytes=*/0);
     *reinterpret_cast<volatile char*>(segments_.back()) = 0;  // its first page fault, now
   }
 
