@@ -528,6 +528,35 @@ void Forest::FoldDelta(uint32_t slot, size_t part) {
   delta.runs = runs.get();
 }
 
+void Forest::RebuildNotedRuns() {
+  std::vector<int64_t> ids;
+  for (const uint32_t s : runs_to_rebuild_) {
+    if (!ns_[s].stale_runs) continue;  // dropped since (or already rebuilt)
+    const auto d = run_deltas_.find(s);
+    const SortedRuns& old = *d->second.runs;
+    auto fresh = std::make_shared<SortedRuns>();
+    // Without its delta the node's answers walk (and use no run of its own).
+    const bool groups = old.groups != nullptr, groups_and_pns = old.groups_and_pns != nullptr,
+               projects = old.projects != nullptr;
+    run_deltas_.erase(d);
+    ns_[s].stale_runs = false;
+    const int64_t id = ns_ids_[s];
+    const auto run = [&](const Status& answered) {
+      assert(answered.ok());
+      (void)answered;
+      return std::make_shared<const SortedIdRun>(ids);
+    };
+    if (groups) fresh->groups = run(SelfAndDescendants(id, false, true, &ids, true));
+    if (groups_and_pns) fresh->groups_and_pns = run(SelfAndDescendants(id, true, true, &ids, true));
+    if (projects) fresh->projects = run(ProjectIds(id, false, &ids, true));
+    std::shared_ptr<const SortedRuns>& kept = sorted_runs_.find(s)->second;
+    kept = std::move(fresh);
+    run_deltas_.emplace(s, RunDelta{.runs = kept.get()});
+    ns_[s].stale_runs = true;
+  }
+  runs_to_rebuild_.clear();
+}
+
 void Forest::DropRuns(uint32_t slot) {
   if (sorted_runs_.empty()) return;
   sorted_runs_.erase(slot);
@@ -582,7 +611,14 @@ void Forest::NoteSubtree(uint32_t parent, uint32_t top, bool add) {
   }
   for (uint32_t s : scratch.above) {
     if (too_big) {
-      DropRuns(s);
+      // Its lists cannot say what changed: the runs are made again from
+      // the walk at the end of this Apply, when the tree is whole.
+      RunDelta& delta = run_deltas_.find(s)->second;
+      if (delta.runs->largest() > MaxRebuildIds()) {
+        DropRuns(s);
+      } else {
+        runs_to_rebuild_.push_back(s);
+      }
       continue;
     }
     RunDelta& delta = run_deltas_.find(s)->second;

@@ -67,10 +67,13 @@
 //   ids; a 16th of a run past 16k; a quarter of one under 4k, at least
 //   64) is folded into a new sorted run for that set (FoldDelta, O(run)
 //   for every Cap ids noted), so a node keeps answering from its runs
-//   however much changes below it. A change listing more than kMaxNotedIds ids (a group
-//   counts twice: in the groups and in all namespaces) drops the runs of
-//   the nodes it concerns instead (DropRuns), as does a type change of the
-//   node itself, and its slot being freed: those answers walk as before.
+//   however much changes below it. A change listing more than
+//   kMaxNotedIds ids (a group counts twice: in the groups and in all
+//   namespaces) has the runs of the nodes it concerns made again from the
+//   walk's answers once its Apply has made every change (RebuildNotedRuns;
+//   runs of up to MaxRebuildIds, else they are dropped). A type change of
+//   the node itself, and its slot being freed, drop its runs (DropRuns):
+//   those answers walk as before.
 //
 // ROW COLUMNS
 //   A namespace's parent_id and a project's namespace_id follow from the
@@ -563,6 +566,10 @@ class Forest {
   void FoldDelta(uint32_t slot, size_t part);
   // `slot`'s sorted runs and delta go: its answers walk until the next Compact.
   void DropRuns(uint32_t slot);
+  // The runs of every node in runs_to_rebuild_ that still has stale runs
+  // are made again from the walk's answers, with empty lists.
+  // O(their subtrees).
+  void RebuildNotedRuns();
 
   // ---- structure edits (forest.cc) ----
   uint32_t AllocNamespace();
@@ -794,6 +801,13 @@ class Forest {
   // and sort of an answer costs microseconds, less than keeping a delta
   // costs the writer).
   uint64_t StaleRunMinIds() const { return uint64_t{8} * sorted_run_min_ids_; }
+  // The biggest run a change too big to list has rebuilt at the end of its
+  // Apply (RebuildNotedRuns): 256 x StaleRunMinIds() (1,048,576 ids by
+  // default, a walk and sort of a few milliseconds); bigger ones are dropped.
+  uint64_t MaxRebuildIds() const { return uint64_t{256} * StaleRunMinIds(); }
+  // Nodes whose runs a change too big to list made wrong, to be rebuilt from
+  // a walk once the Apply has made every change (empty between Applies).
+  std::vector<uint32_t> runs_to_rebuild_;
   // No row has changed since the last Compact made sorted_runs_ (every
   // Apply with changes clears it): only then may the other copy share them.
   bool runs_match_rows_ = false;

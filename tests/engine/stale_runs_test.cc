@@ -2,8 +2,8 @@
 // below it (engine/src/forest.h, SLICES): its ascending answers are its runs
 // without the ids that left and merged with the ids that came, and equal
 // the walk's; a delta past its cap is folded into new runs; a change too
-// big to list, a type change or a delete of the group drops them, and the
-// walk answers.
+// big to list has them made again from the walk (or dropped, past a size);
+// a type change or a delete of the group drops them, and the walk answers.
 // The random streams of layout_slices_test cover the general case; these
 // are the edges.
 #include <gtest/gtest.h>
@@ -135,17 +135,40 @@ TEST_F(StaleRuns, ChangesBelowAGroupKeepItsRunsWithTheirDelta) {
   ExpectSameAnswers(1);
 }
 
-TEST_F(StaleRuns, ASubtreeTooBigToListDropsTheRunsAbove) {
+TEST_F(StaleRuns, ASubtreeTooBigToListHasTheRunsAboveMadeAgain) {
   // Group 2 under group 1 gets more than kMaxNotedIds (1,024) ids below
-  // it, as a new top first (group 1 notes nothing), then moves under group 1.
+  // it, as a new top first (group 1 notes nothing), then moves under group
+  // 1, and out again in one transaction with other changes below group 1:
+  // group 1's runs are made again from the walk, with empty lists.
   Transaction big{Lsn(), {UpsertNamespace{Ns(9000, std::nullopt)}}};
   for (int64_t i = 1; i <= 1100; ++i) big.changes.push_back(UpsertNamespace{Ns(9000 + i, 9000)});
   Apply(big);
   EXPECT_TRUE(runs_.HasSortedRuns(1));
   Apply({Lsn(), {UpsertNamespace{Ns(9000, 2)}}});
-  EXPECT_FALSE(runs_.HasSortedRuns(1));
+  EXPECT_TRUE(runs_.HasStaleRuns(1));
+  EXPECT_EQ(runs_.StaleDeltaIds(1), 0u);
   ExpectSameAnswers(1);
   ExpectSameAnswers(2);
+  Apply({Lsn(),
+         {UpsertNamespace{Ns(5000, 7)}, UpsertNamespace{Ns(9000, std::nullopt)}, DeleteNamespace{8},
+          UpsertNamespace{Ns(5001, 9000)}}});
+  EXPECT_TRUE(runs_.HasStaleRuns(1));
+  EXPECT_EQ(runs_.StaleDeltaIds(1), 0u);
+  ExpectSameAnswers(1);
+  ExpectSameAnswers(9000);
+  // A run past MaxRebuildIds (256 x 64 ids here) is dropped instead:
+  // group 3 gets 17,000 projects, a layout gives it a run of them, and
+  // group 9000's subtree moves below it.
+  Transaction projects{Lsn(), {}};
+  for (int64_t i = 1; i <= 17000; ++i) projects.changes.push_back(UpsertProject{Project(i, 3)});
+  Apply(projects);
+  runs_.Compact(nullptr);
+  walk_.Compact(nullptr);
+  ASSERT_TRUE(runs_.HasSortedRuns(3));
+  Apply({Lsn(), {UpsertNamespace{Ns(9000, 3)}}});
+  EXPECT_FALSE(runs_.HasSortedRuns(3));
+  ExpectSameAnswers(1);
+  ExpectSameAnswers(3);
 }
 
 TEST_F(StaleRuns, ADeltaPastItsCapIsFoldedIntoNewRuns) {

@@ -158,7 +158,8 @@ struct IndexStats {
   // descendants / all_project_ids from their sorted runs, merged with the
   // ids that came and went since (groups with a run of 8 x
   // sorted_run_min_ids ids or more; a delta grown past its cap is folded
-  // into new runs, and a change of more than 1,024 ids at once drops them).
+  // into new runs, and a change of more than 1,024 ids at once has them
+  // made again from a walk, or dropped past 256 x 8 x sorted_run_min_ids).
   uint64_t stale_run_namespaces = 0;
 };
 
