@@ -38,6 +38,7 @@
 #include <algorithm>
 #include <bit>
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
 #include <new>
 #include <type_traits>
@@ -195,7 +196,7 @@ class BigArray {
   };
 
   // Maps `count` segments in one mapping and appends them to the directory.
-  // Its first `huge_bytes` (rounded down to whole huge pages) are marked
+  // Its first `huge_bytes` (to the last 2 MiB boundary within) are marked
   // for transparent huge pages, the rest not: the huge page that the last
   // element reserved would fall in is mostly past it, and its first touch
   // would make all 2 MiB of it resident (up to 2 MiB per array, which
@@ -207,7 +208,10 @@ class BigArray {
     mappings_.reserve(std::max(mappings_.size() + 1, 2 * mappings_.size()));
     void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) throw std::bad_alloc();
-    const size_t huge = std::min(bytes, huge_bytes / kHugePageBytes * kHugePageBytes);
+    // Up to the last 2 MiB boundary (by address) the wanted bytes reach.
+    const uintptr_t start = reinterpret_cast<uintptr_t>(p);
+    const uintptr_t huge_end = (start + std::min(bytes, huge_bytes)) & ~(kHugePageBytes - 1);
+    const size_t huge = huge_end > start ? huge_end - start : 0;
     if (huge != 0) madvise(p, huge, MADV_HUGEPAGE);  // advice only
     if (huge != bytes) madvise(static_cast<char*>(p) + huge, bytes - huge, MADV_NOHUGEPAGE);
     mappings_.push_back({p, bytes});

@@ -531,8 +531,17 @@ void Forest::FoldDelta(uint32_t slot, size_t part) {
 void Forest::RebuildNotedRuns() {
   std::vector<int64_t> ids;
   for (const uint32_t s : runs_to_rebuild_) {
-    if (!ns_[s].stale_runs) continue;  // dropped since (or already rebuilt)
+    // Each slot is queued once; its runs may have gone since (its type
+    // changed, it was freed, or a truncate forgot every layout).
+    if (s >= ns_.size() || !ns_[s].stale_runs) continue;
     const auto d = run_deltas_.find(s);
+    if (d == run_deltas_.end()) continue;
+    const NsBelow& below = BelowOf(s);
+    if (uint64_t{below.sub_groups} + below.sub_pns + 1 > MaxRebuildIds() ||
+        below.sub_projects > MaxRebuildIds()) {
+      DropRuns(s);  // (a walk and sort this big is more than one write should take)
+      continue;
+    }
     const SortedRuns& old = *d->second.runs;
     auto fresh = std::make_shared<SortedRuns>();
     // Without its delta the node's answers walk (and use no run of its own).
@@ -612,16 +621,15 @@ void Forest::NoteSubtree(uint32_t parent, uint32_t top, bool add) {
   for (uint32_t s : scratch.above) {
     if (too_big) {
       // Its lists cannot say what changed: the runs are made again from
-      // the walk at the end of this Apply, when the tree is whole.
+      // the walk at the end of this Apply, when the tree is whole (and it
+      // notes nothing more till then).
       RunDelta& delta = run_deltas_.find(s)->second;
-      if (delta.runs->largest() > MaxRebuildIds()) {
-        DropRuns(s);
-      } else {
-        runs_to_rebuild_.push_back(s);
-      }
+      if (!delta.rebuild_queued) runs_to_rebuild_.push_back(s);
+      delta.rebuild_queued = true;
       continue;
     }
     RunDelta& delta = run_deltas_.find(s)->second;
+    if (delta.rebuild_queued) continue;
     for (size_t part = 0; part < 3; ++part) {
       if (!delta.runs->at(part)) continue;  // (a set without a run is not kept)
       for (const int64_t id : scratch.ids[part]) {
@@ -638,6 +646,7 @@ void Forest::NoteProject(uint32_t ns, int64_t id, bool add) {
   for (uint32_t s = ns; s != kNil; s = ns_[s].parent) {
     if (!ns_[s].stale_runs) continue;
     RunDelta& delta = run_deltas_.find(s)->second;
+    if (delta.rebuild_queued) continue;
     if (delta.runs->at(kProjects) && !delta.Note(kProjects, id, add)) FoldDelta(s, kProjects);
   }
 }
@@ -647,6 +656,7 @@ void Forest::ForgetLayout() {
   laid_out_ = 0;
   sorted_runs_.clear();
   run_deltas_.clear();
+  runs_to_rebuild_.clear();
   runs_match_rows_ = false;
   layout_.reset();
 }

@@ -773,6 +773,8 @@ class Forest {
     // An id joins and leaves alternately, so one noted in both lists
     // cancels out pairwise (Resolve); only sets with a run are noted.
     std::vector<int64_t> joined[3], left[3];
+    // In runs_to_rebuild_: nothing more is noted until the rebuild.
+    bool rebuild_queued = false;
     // `id` joins (add) or leaves set `part`. False when that set's lists
     // grew past Cap of its run (FoldDelta then).
     bool Note(size_t part, int64_t id, bool add);
@@ -801,9 +803,10 @@ class Forest {
   // and sort of an answer costs microseconds, less than keeping a delta
   // costs the writer).
   uint64_t StaleRunMinIds() const { return uint64_t{8} * sorted_run_min_ids_; }
-  // The biggest run a change too big to list has rebuilt at the end of its
-  // Apply (RebuildNotedRuns): 256 x StaleRunMinIds() (1,048,576 ids by
-  // default, a walk and sort of a few milliseconds); bigger ones are dropped.
+  // The biggest set a change too big to list has its run rebuilt for at
+  // the end of its Apply (RebuildNotedRuns, by the node's counters then):
+  // 256 x StaleRunMinIds() (1,048,576 ids by default, a walk and sort of a
+  // few milliseconds); bigger ones are dropped.
   uint64_t MaxRebuildIds() const { return uint64_t{256} * StaleRunMinIds(); }
   // Nodes whose runs a change too big to list made wrong, to be rebuilt from
   // a walk once the Apply has made every change (empty between Applies).

@@ -261,6 +261,7 @@ void Forest::Compact(const Forest* other_copy) {
   // Swap in and re-point every slot reference.
   ns_.swap(nodes);
   run_deltas_.clear();  // (keyed by the old slots; the new nodes are not flagged)
+  runs_to_rebuild_.clear();
   below_.swap(below);
   pn_below_.swap(pn_below);
   other_own_project_.swap(other_own_project);

@@ -171,6 +171,27 @@ TEST_F(StaleRuns, ASubtreeTooBigToListHasTheRunsAboveMadeAgain) {
   ExpectSameAnswers(3);
 }
 
+// A big move queues the runs above it for a rebuild; moved back in the same
+// transaction they are queued once; a truncate of the namespaces later in
+// it forgets them (the queued slots are gone, or reused by new rows).
+TEST_F(StaleRuns, ARebuildQueuedBeforeATruncateIsForgotten) {
+  Transaction big{Lsn(), {UpsertNamespace{Ns(9000, std::nullopt)}}};
+  for (int64_t i = 1; i <= 1100; ++i) big.changes.push_back(UpsertNamespace{Ns(9000 + i, 9000)});
+  Apply(big);
+  Apply({Lsn(),
+         {UpsertNamespace{Ns(9000, 2)}, UpsertNamespace{Ns(9000, std::nullopt)},
+          UpsertNamespace{Ns(9000, 3)}}});
+  EXPECT_TRUE(runs_.HasStaleRuns(1));
+  EXPECT_EQ(runs_.StaleDeltaIds(1), 0u);
+  ExpectSameAnswers(1);
+  Apply({Lsn(), {UpsertNamespace{Ns(9000, 2)}, TruncateTable{Table::kNamespaces}}});
+  EXPECT_EQ(runs_.Stats().namespaces, 0u);
+  Apply({Lsn(), {UpsertNamespace{Ns(1, std::nullopt)}, UpsertNamespace{Ns(2, 1)}}});
+  EXPECT_FALSE(runs_.HasSortedRuns(1));
+  ExpectSameAnswers(1);
+  ExpectSameAnswers(2);
+}
+
 TEST_F(StaleRuns, ADeltaPastItsCapIsFoldedIntoNewRuns) {
   // Group 1's groups run holds 1,001 ids: its delta's cap is a quarter of
   // that, so 300 new subgroups fold it once. A copy that shared the runs
