@@ -399,7 +399,9 @@ class Forest {
   // other left-right copy, or nullptr) is only read, by Compact.
   void Apply(const PreparedTransaction& txn, const Forest* other_copy = nullptr);
 
-  // Re-lays the copy out in tree order (forest_compact.cc). O(rows). When
+  // Re-lays the copy out in tree order (forest_compact.cc). O(rows); O(1)
+  // when no row changed since this copy's last Compact (the layout would be
+  // the same; it only shares `other_copy`'s runs when it can). When
   // `other_copy` has changed no row since its own last Compact and that
   // Compact laid out the same rows at the same LSN (the same id columns and
   // subtree bounds, compared), its sorted runs are shared instead of built
@@ -641,6 +643,19 @@ class Forest {
   // Compact's new order of the slots (see LayoutOrder below).
   struct LayoutOrder;
   LayoutOrder ComputeLayoutOrder() const;
+  // The same from the nodes' parent links and the projects' namespace links
+  // alone, for a bulk build's nodes, which have no lists (each node's
+  // children and projects in slot order); it also says which nodes have
+  // something listed below them (LayoutOrder::listed_below).
+  LayoutOrder ComputeLayoutOrderFromLinks() const;
+  // Both, over what the three callables list below each node (forest_compact.cc).
+  template <typename Children, typename PnChildren, typename Projects>
+  LayoutOrder ComputeLayoutOrderOver(const Children& children, const PnChildren& pn_children,
+                                     const Projects& projects) const;
+  // Every node's subtree counters from its children's and its own projects,
+  // children before parents. REQUIRES: each node's slot after its parent's
+  // (a layout), every counter zero, the lists made.
+  void ComputeSubtreeCounters();
   // Compact's last step: sorted_runs_ for the biggest laid-out subtrees.
   void BuildSortedRuns();
   // Or that step as a share of `other`'s runs, when they are the ones
@@ -653,11 +668,17 @@ class Forest {
   // Applies a snapshot (the concatenation of `pieces`, waited for as they
   // are delivered) to this copy: through BulkBuild when it can, else
   // prepared and applied by Apply's rules. Changes nothing when the pieces
-  // are abandoned.
+  // are abandoned. A copy BulkBuild made is laid out at once (Compact), so
+  // the Compact that follows a snapshot (HierarchyIndex::BulkLoad) finds
+  // nothing changed.
   void ApplySnapshot(SnapshotPieces& pieces, Lsn lsn);
   enum class BulkBuildResult { kBuilt, kGaveUp, kAbandoned };
   // Builds this empty copy from upserts with unique keys, as Apply would,
-  // starting on each piece as soon as it is delivered, and frees each piece
+  // but for what a layout makes anyway: it leaves the nodes without child
+  // and project lists and with zero counters, and bulk_layout_order_ set,
+  // for the Compact that must follow at once (ApplySnapshot calls it; only
+  // that Compact may read the copy in between). It starts on each piece as
+  // soon as it is delivered, and frees each piece
   // as soon as its rows are no longer needed (so that the rows and what is
   // built from them are not all held at once), then empties them all; sets
   // *rows to the number of rows (kBuilt). When it cannot (not empty, a
@@ -824,9 +845,14 @@ class Forest {
     Layout layout;                         // pns and projects filled in
     std::vector<uint32_t> project_order;   // new project slot -> old
     std::vector<uint32_t> new_project_of;  // old project slot -> new; kNil: free
+    // ComputeLayoutOrderFromLinks only, by old slot: 1 when a child or a
+    // project is listed below it (it gets an NsBelow; Compact then computes
+    // the counters instead of copying them).
+    std::vector<uint8_t> listed_below;
+    size_t listed_below_count = 0;
   };
-  // The layout order BulkBuild computed (for its counters) for the Compact
-  // that follows it; every Apply with changes drops it. Not copied.
+  // The layout order BulkBuild computed for the Compact that follows it,
+  // which also makes the lists and counters (see BulkBuild). Not copied.
   std::unique_ptr<LayoutOrder> bulk_layout_order_;
   LinkTable links_;
   // True roots (parent_id NULL) by path ignoring ASCII case, for Resolve

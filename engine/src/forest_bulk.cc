@@ -11,25 +11,29 @@
 //      rows only is freed as soon as its nodes are made;
 //   2. looks up every parent's, namespace's and project namespace's slot (on
 //      two threads: lookups only; then, on the namespace side, a check for a
-//      cycle among the parents), then links every namespace under its parent
-//      (no counters yet) and every project into its namespace's list, binds
-//      project namespaces and gives each project its text (its project
-//      namespace's when equal, as Compact would share it). The other pieces
-//      are freed as soon as their projects are made. So the rows and what is
-//      built from them are never all held at once;
-//   3. walks down from the tops once, computing Compact's order (each node
-//      after its parent), then reads it backwards, children before parents:
-//      each node's subtree counters from its children's (one pass instead of
-//      a walk up per row). The order is kept for the Compact that follows
-//      (the walk is not redone).
+//      cycle among the parents), then sets every namespace's parent link and
+//      every project's namespace link (no lists, no counters: the layout
+//      makes them, in its own slot order, instead of a list insert at a
+//      random parent per row made here and made again there), binds project
+//      namespaces and gives each project its text (its project namespace's
+//      when equal, as Compact would share it). The other pieces are freed
+//      as soon as their projects are made. So the rows and what is built
+//      from them are never all held at once;
+//   3. computes Compact's order from those links (each node's children and
+//      projects grouped by a counting sort, then one walk down from the
+//      tops) and leaves it for the Compact that ApplySnapshot runs at once.
+//      That Compact places every node after its parent, makes the lists in
+//      the new slot order and reads the slots backwards, children before
+//      parents: each node's subtree counters from its children's (one pass
+//      over the laid-out arrays instead of a walk up per row).
 // A snapshot with a repeated key (found in step 1) or a cycle (found in step
 // 2, before any piece holding projects or runner links is freed) goes
 // through Apply's rules instead: the freed pieces of namespace rows are made
 // again from their nodes (RestoreFreedNamespacePieces).
-// The result is the state Apply() would reach for the same rows: same nodes,
-// links, waiting lists, counters and anomaly counts; only the order within
-// child lists may differ, which no answer depends on (Compact() then lays
-// the copy out anyway).
+// The result, once laid out, is the state Apply() and Compact() would reach
+// for the same rows: same nodes, links, waiting lists, counters and anomaly
+// counts; only the order of siblings may differ, which no sorted answer
+// depends on.
 #include <atomic>
 #include <cassert>
 
@@ -93,6 +97,9 @@ void Forest::ApplySnapshot(SnapshotPieces& snapshot, Lsn lsn) {
   }
   if (lsn > applied_lsn_) applied_lsn_ = lsn;
   row_changes_applied_ += rows;
+  // The lists and the counters come with the layout (see BulkBuild); the
+  // Compact that follows a snapshot then finds nothing changed.
+  Compact();
 }
 
 Forest::BulkBuildResult Forest::BulkBuild(SnapshotPieces& snapshot, size_t* rows) {
@@ -305,16 +312,11 @@ Forest::BulkBuildResult Forest::BulkBuild(SnapshotPieces& snapshot, size_t* rows
     return BulkBuildResult::kGaveUp;
   }
   std::vector<int64_t>().swap(parent_ids);
-  // Then the links, in slot order: each touches a parent at random, so the
-  // parent a few rows ahead is fetched meanwhile. At most one NsBelow per
-  // namespace: reserved (address space; pages come as they are written).
-  below_.reserve(namespace_slots);
-  constexpr uint32_t kAhead = 16;
+  // Then the links, in slot order: only each node's parent and each
+  // project's namespace (the lists and counters are made by the layout that
+  // follows, in its slot order).
   size_t next_orphan = 0;
   for (uint32_t slot = 0; slot < namespace_slots; ++slot) {
-    if (slot + kAhead < namespace_slots && parent_slots[slot + kAhead] != kNil) {
-      __builtin_prefetch(&ns_[parent_slots[slot + kAhead]], 1);
-    }
     const uint32_t parent = parent_slots[slot];
     if (parent == kNil) {  // a root or an orphan (Attach's bookkeeping)
       int64_t parent_id = kNoId;
@@ -324,16 +326,18 @@ Forest::BulkBuildResult Forest::BulkBuild(SnapshotPieces& snapshot, size_t* rows
       Attach(slot, parent_id, /*has_fallback=*/false, kNoId);
       continue;
     }
-    PushChild(parent, slot);
+    NsNode& n = ns_[slot];
+    n.parent = parent;
+    n.attachment = Attachment::kChild;
   }
   std::vector<uint32_t>().swap(parent_slots);
+  // Each project's project namespace is read at random (its own-project
+  // link, its text), so the one a few rows ahead is fetched meanwhile.
+  constexpr uint32_t kAhead = 16;
   size_t next_piece = 0;
   for (uint32_t slot = 0; slot < project_slots; ++slot) {
-    if (slot + kAhead < project_slots) {
-      for (uint32_t ahead :
-           {namespace_slots_of[slot + kAhead], project_namespace_slots[slot + kAhead]}) {
-        if (ahead != kNil) __builtin_prefetch(&ns_[ahead], 1);
-      }
+    if (slot + kAhead < project_slots && project_namespace_slots[slot + kAhead] != kNil) {
+      __builtin_prefetch(&ns_[project_namespace_slots[slot + kAhead]], 1);
     }
     ProjNode& p = projects_[slot];
     const ProjectRow& row = *project_rows_of[slot];
@@ -341,7 +345,7 @@ Forest::BulkBuildResult Forest::BulkBuild(SnapshotPieces& snapshot, size_t* rows
     if (ns == kNil) {
       LinkProject(slot, NamespaceIdOfRow(row));  // an orphan: no counter to update
     } else {
-      PushProject(ns, slot);  // counters come in step 3
+      p.ns = ns;  // listed by the layout
     }
     BindOwnProject(slot, ProjectNamespaceIdOfRow(row), project_namespace_slots[slot]);
     // The text: its project namespace's when it owns one with the same name
@@ -362,35 +366,14 @@ Forest::BulkBuildResult Forest::BulkBuild(SnapshotPieces& snapshot, size_t* rows
     }
   }
 
-  // ---- 3. counters, children before parents ----
-  // Compact's order (each node after its parent) read backwards, kept for
-  // the Compact that follows. Every node is reached from a top: a node no
-  // top reaches would sit on a cycle, and step 2 found none.
-  auto layout_order = std::make_unique<LayoutOrder>(ComputeLayoutOrder());
-  assert(layout_order->reached == namespace_slots);
-  // The rest of the rows go before the layout.
+  // ---- 3. the layout order, from the links ----
+  // The rest of the rows go first.
   project_rows_of = {};
   RowPieces().swap(pieces);
-  const std::vector<uint32_t>& order = layout_order->order;
-  for (auto it = order.rbegin(); it != order.rend(); ++it) {
-    const NsNode& n = ns_[*it];
-    if (const uint32_t below = BelowIndex(*it); n.type == NamespaceType::kGroup && below != kNil) {
-      // A group's own projects count in its subtree.
-      uint32_t own = 0, own_unarchived = 0;
-      CountOwnList(*it, &own, &own_unarchived);
-      NsBelow& b = below_[below];
-      b.sub_projects += own;
-      b.sub_unarchived += own_unarchived;
-    }
-    if (n.parent == kNil) continue;
-    NsBelow& p = below_[BelowIndex(n.parent)];  // (it has one: it lists this node)
-    const Contribution c = ContributionOf(*it);
-    p.sub_groups += c.groups;
-    p.sub_pns += c.pns;
-    p.sub_projects += c.projects;
-    p.sub_unarchived += c.unarchived;
-  }
-  bulk_layout_order_ = std::move(layout_order);
+  bulk_layout_order_ = std::make_unique<LayoutOrder>(ComputeLayoutOrderFromLinks());
+  // Every node is reached from a top: a node no top reaches would sit on a
+  // cycle, and step 2 found none.
+  assert(bulk_layout_order_->reached == namespace_slots);
   return BulkBuildResult::kBuilt;
 }
 

@@ -14,6 +14,9 @@
 // laid out the subtrees whose runs hold exactly their descendants (see
 // SLICES in forest.h).
 #include <algorithm>
+#include <cstdint>
+#include <span>
+#include <utility>
 
 #include "forest.h"
 #include "two_threads.h"
@@ -22,7 +25,14 @@ namespace canopy::internal {
 
 using Attachment = NsNode::Attachment;
 
-Forest::LayoutOrder Forest::ComputeLayoutOrder() const {
+// What lies below a node x, each in its list's order, is given by
+// children(x, with_pns, visit): its user/group children, then its
+// project-namespace children when with_pns; pn_children(x, visit): those
+// alone; projects(x, visit): the projects whose namespace it is.
+template <typename Children, typename PnChildren, typename Projects>
+Forest::LayoutOrder Forest::ComputeLayoutOrderOver(const Children& children,
+                                                   const PnChildren& pn_children,
+                                                   const Projects& projects) const {
   LayoutOrder lo;
   const size_t ns_slots = ns_.size();
   std::vector<uint32_t>& order = lo.order;
@@ -37,8 +47,8 @@ Forest::LayoutOrder Forest::ComputeLayoutOrder() const {
   auto is_top = [&](const NsNode& n) {
     return n.attachment != Attachment::kFree && n.parent == kNil;
   };
-  // Pre-order from `top` over the user/group child lists, and also over the
-  // project-namespace lists when `with_pns` (below a project namespace:
+  // Pre-order from `top` over the user/group children, and also over the
+  // project-namespace children when `with_pns` (below a project namespace:
   // invalid data, kept anyway).
   auto place_from = [&](uint32_t top, bool with_pns) {
     stack.push_back(top);
@@ -47,10 +57,7 @@ Forest::LayoutOrder Forest::ComputeLayoutOrder() const {
       stack.pop_back();
       place(x);
       const size_t mark = stack.size();
-      const NsBelow& below = BelowOf(x);
-      for (uint32_t head : {below.first_child, with_pns ? below.first_pn_child : kNil}) {
-        for (uint32_t c = head; c != kNil; c = ns_[c].next_sibling) stack.push_back(c);
-      }
+      children(x, with_pns, [&](uint32_t c) { stack.push_back(c); });
       std::reverse(stack.begin() + static_cast<std::ptrdiff_t>(mark), stack.end());
     }
   };
@@ -66,9 +73,7 @@ Forest::LayoutOrder Forest::ComputeLayoutOrder() const {
   layout.resize(placed_groups + 1);
   for (size_t i = 0; i < placed_groups; ++i) {
     layout[i].pns = static_cast<uint32_t>(order.size());
-    for (uint32_t c = BelowOf(order[i]).first_pn_child; c != kNil; c = ns_[c].next_sibling) {
-      place_from(c, /*with_pns=*/true);
-    }
+    pn_children(order[i], [&](uint32_t c) { place_from(c, /*with_pns=*/true); });
   }
   layout[placed_groups].pns = static_cast<uint32_t>(order.size());
   for (uint32_t s = 0; s < ns_slots; ++s) {
@@ -88,11 +93,10 @@ Forest::LayoutOrder Forest::ComputeLayoutOrder() const {
   new_project_of.assign(project_slots, kNil);
   for (size_t i = 0; i < order.size(); ++i) {
     if (i <= placed_groups) layout[i].projects = static_cast<uint32_t>(project_order.size());
-    const uint32_t old_ns = order[i];
-    for (uint32_t p = BelowOf(old_ns).first_project; p != kNil; p = projects_[p].next) {
+    projects(order[i], [&](uint32_t p) {
       new_project_of[p] = static_cast<uint32_t>(project_order.size());
       project_order.push_back(p);
-    }
+    });
   }
   if (order.size() == placed_groups) {  // no project namespace: the sentinel is the end
     layout[placed_groups].projects = static_cast<uint32_t>(project_order.size());
@@ -107,7 +111,95 @@ Forest::LayoutOrder Forest::ComputeLayoutOrder() const {
   return lo;
 }
 
+Forest::LayoutOrder Forest::ComputeLayoutOrder() const {
+  auto children = [&](uint32_t x, bool with_pns, const auto& visit) {
+    const NsBelow& b = BelowOf(x);
+    for (uint32_t head : {b.first_child, with_pns ? b.first_pn_child : kNil}) {
+      for (uint32_t c = head; c != kNil; c = ns_[c].next_sibling) visit(c);
+    }
+  };
+  auto pn_children = [&](uint32_t x, const auto& visit) {
+    for (uint32_t c = BelowOf(x).first_pn_child; c != kNil; c = ns_[c].next_sibling) visit(c);
+  };
+  auto projects = [&](uint32_t x, const auto& visit) {
+    for (uint32_t p = BelowOf(x).first_project; p != kNil; p = projects_[p].next) visit(p);
+  };
+  return ComputeLayoutOrderOver(children, pn_children, projects);
+}
+
+namespace {
+
+// Items 0..n-1 grouped by a key in [0, keys) with a counting sort, each
+// group ascending: key k's items are members[k == 0 ? 0 : ends[k - 1],
+// ends[k]). In mapped arrays, given back whole when freed (as malloc'd
+// blocks of this size they would stay in the writer's malloc arena).
+struct Grouped {
+  BigArray<uint32_t> ends, members;
+  // `key_of(i)`: item i's key, or SIZE_MAX for none.
+  template <typename KeyOf>
+  Grouped(size_t keys, size_t items, const KeyOf& key_of) {
+    ends.GrowZeroed(keys);
+    size_t count = 0;
+    for (uint32_t i = 0; i < items; ++i) {
+      if (const size_t k = key_of(i); k != SIZE_MAX) {
+        ++ends[k];
+        ++count;
+      }
+    }
+    uint32_t sum = 0;  // ends[k] = where key k begins, then (after the fill) where it ends
+    for (size_t k = 0; k < keys; ++k) sum += std::exchange(ends[k], sum);
+    members.GrowZeroed(count);
+    for (uint32_t i = 0; i < items; ++i) {
+      if (const size_t k = key_of(i); k != SIZE_MAX) members[ends[k]++] = i;
+    }
+  }
+  template <typename Visit>
+  void ForEach(size_t key, const Visit& visit) const {
+    for (uint32_t i = key == 0 ? 0 : ends[key - 1]; i < ends[key]; ++i) visit(members[i]);
+  }
+  bool Empty(size_t key) const { return ends[key] == (key == 0 ? 0 : ends[key - 1]); }
+};
+
+}  // namespace
+
+Forest::LayoutOrder Forest::ComputeLayoutOrderFromLinks() const {
+  const size_t ns_slots = ns_.size();
+  // Key 2 x parent: its user/group children; 2 x parent + 1: its project namespaces.
+  const Grouped children(2 * ns_slots, ns_slots, [&](uint32_t s) -> size_t {
+    const NsNode& n = ns_[s];
+    if (n.attachment == Attachment::kFree || n.parent == kNil) return SIZE_MAX;
+    return 2 * size_t{n.parent} + (n.type == NamespaceType::kProject ? 1 : 0);
+  });
+  const Grouped projects(ns_slots, projects_.size(), [&](uint32_t p) -> size_t {
+    const ProjNode& n = projects_[p];
+    return n.live && n.ns != kNil ? n.ns : SIZE_MAX;
+  });
+  auto pn_children_of = [&](uint32_t x, const auto& visit) {
+    children.ForEach(2 * size_t{x} + 1, visit);
+  };
+  auto children_of = [&](uint32_t x, bool with_pns, const auto& visit) {
+    children.ForEach(2 * size_t{x}, visit);
+    if (with_pns) pn_children_of(x, visit);
+  };
+  auto projects_of = [&](uint32_t x, const auto& visit) { projects.ForEach(x, visit); };
+  LayoutOrder lo = ComputeLayoutOrderOver(children_of, pn_children_of, projects_of);
+  lo.listed_below.resize(ns_slots);
+  for (uint32_t s = 0; s < ns_slots; ++s) {
+    const bool listed =
+        !children.Empty(2 * size_t{s}) || !children.Empty(2 * size_t{s} + 1) || !projects.Empty(s);
+    lo.listed_below[s] = listed ? 1 : 0;
+    lo.listed_below_count += listed ? 1 : 0;
+  }
+  return lo;
+}
+
 void Forest::Compact(const Forest* other_copy) {
+  // Laid out already, and no row changed since: the same layout again (a
+  // snapshot's build lays the copy out itself; see ApplySnapshot).
+  if (runs_match_rows_ && layout_ != nullptr && !bulk_layout_order_) {
+    ShareSortedRunsOf(other_copy);  // the same runs, when the other copy holds them
+    return;
+  }
   // The order BulkBuild computed for these rows, or a fresh one.
   LayoutOrder lo;
   if (bulk_layout_order_) {
@@ -116,6 +208,9 @@ void Forest::Compact(const Forest* other_copy) {
   } else {
     lo = ComputeLayoutOrder();
   }
+  // A bulk build's nodes have no lists and no counters yet: each gets an
+  // NsBelow when something is listed below it, and counters at the end.
+  const bool counters_to_compute = !lo.listed_below.empty();
   const std::vector<uint32_t>& order = lo.order;
   const std::vector<uint32_t>& new_of = lo.new_of;
   const std::vector<uint32_t>& project_order = lo.project_order;
@@ -139,8 +234,9 @@ void Forest::Compact(const Forest* other_copy) {
   // NsNode::below_or_own_project's other values, by new slot (see forest.h).
   boost::unordered_flat_map<uint32_t, uint32_t> pn_below, other_own_project;
   auto gather_namespaces = [&] {
-    nodes.reserve(order.size());                        // segmented: later growth copies nothing
-    below.reserve(below_.size() - free_below_.size());  // at most
+    nodes.reserve(order.size());  // segmented: later growth copies nothing
+    below.reserve(counters_to_compute ? lo.listed_below_count
+                                      : below_.size() - free_below_.size());  // at most
     ns_ids.reserve(order.size());
     for (uint32_t old : order) {
       const auto slot = static_cast<uint32_t>(nodes.size());  // new_of[old]
@@ -154,7 +250,12 @@ void Forest::Compact(const Forest* other_copy) {
       // not as it was. An empty NsBelow is dropped.
       const NsBelow& old_below = BelowOf(old);
       uint32_t below_index = kNil;
-      if (!old_below.empty()) {
+      if (counters_to_compute) {
+        if (lo.listed_below[old] != 0) {
+          below_index = static_cast<uint32_t>(below.size());
+          below.push_back(NsBelow{});
+        }
+      } else if (!old_below.empty()) {
         NsBelow b = old_below;
         b.first_child = b.first_pn_child = b.first_project = kNil;
         below_index = static_cast<uint32_t>(below.size());
@@ -300,6 +401,7 @@ void Forest::Compact(const Forest* other_copy) {
   rekey(loose_namespace_ids_, new_project_of);
   rekey(loose_project_namespace_ids_, new_project_of);
   rekey(wide_project_visibility_, new_project_of);
+  if (counters_to_compute) ComputeSubtreeCounters();
   ShareProjectTexts();
   if (!ShareSortedRunsOf(other_copy)) BuildSortedRuns();
   runs_match_rows_ = true;
@@ -331,10 +433,33 @@ void Forest::ShareProjectTexts() {
   }
 }
 
+void Forest::ComputeSubtreeCounters() {
+  for (uint32_t s = static_cast<uint32_t>(ns_.size()); s-- > 0;) {
+    const NsNode& n = ns_[s];
+    if (const uint32_t below = BelowIndex(s); n.type == NamespaceType::kGroup && below != kNil) {
+      // A group's own projects count in its subtree.
+      uint32_t own = 0, own_unarchived = 0;
+      CountOwnList(s, &own, &own_unarchived);
+      NsBelow& b = below_[below];
+      b.sub_projects += own;
+      b.sub_unarchived += own_unarchived;
+    }
+    if (n.parent == kNil) continue;
+    NsBelow& p = below_[BelowIndex(n.parent)];  // (it has one: it lists this node)
+    const Contribution c = ContributionOf(s);
+    p.sub_groups += c.groups;
+    p.sub_pns += c.pns;
+    p.sub_projects += c.projects;
+    p.sub_unarchived += c.unarchived;
+  }
+}
+
 void Forest::ShareOwnPnText(uint32_t project) {
   RowText& text = projects_[project].text;
+  const uint32_t pn = project_pn_slots_[project];
+  if (pn == kNil || text.same(ns_[pn].text)) return;  // (shared already: nothing to compare)
   const RowText* pn_text = OwnPnTextEqualTo(project, text.name(), text.path());
-  if (pn_text == nullptr || text.same(*pn_text)) return;
+  if (pn_text == nullptr) return;
   pn_text->Ref();
   text.Unref();
   text = *pn_text;

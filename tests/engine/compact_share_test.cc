@@ -213,6 +213,27 @@ TEST(CompactShare, ACopyMadeWithCopyFromSharesTheLayoutAndTheRuns) {
   EXPECT_EQ(Descendants(copies.first, 1).size(), 21u);
 }
 
+// A Compact with no row changed since the copy's last one keeps that
+// layout (the same object, still shared with a copy made from it) and its
+// runs; after a change it lays the copy out again.
+TEST(CompactShare, ACompactWithNothingChangedSinceKeepsTheLayout) {
+  TwoCopies copies;
+  Forest copy(copies.options);
+  copy.CopyFrom(copies.first);
+  copies.first.Compact(nullptr);
+  EXPECT_TRUE(copies.first.LayoutSharedWith(copy));
+  auto [shared, held] = copies.first.SortedRunsSharedWith(copy);
+  EXPECT_GT(held, 0u);
+  EXPECT_EQ(shared, held);
+  EXPECT_EQ(Descendants(copies.first, 1), Descendants(copy, 1));
+  copies.first.Apply(PreparedTransaction(Transaction{Lsn(0x20), {UpsertNamespace{Group(99, 5)}}}));
+  copies.first.Compact(nullptr);
+  EXPECT_FALSE(copies.first.LayoutSharedWith(copy));
+  Ids want = Descendants(copy, 1);
+  want.push_back(99);
+  EXPECT_EQ(Descendants(copies.first, 1), want);
+}
+
 // Through the index: a Compact() publishes one copy laid out; the next
 // publish lays the other out from the same rows, sharing the runs, and both
 // copies answer in ascending order, also after rows change and a second
