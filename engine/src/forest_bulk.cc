@@ -34,6 +34,7 @@
 // for the same rows: same nodes, links, waiting lists, counters and anomaly
 // counts; only the order of siblings may differ, which no sorted answer
 // depends on.
+#include <algorithm>
 #include <atomic>
 #include <cassert>
 
@@ -315,6 +316,10 @@ Forest::BulkBuildResult Forest::BulkBuild(SnapshotPieces& snapshot, size_t* rows
   // Then the links, in slot order: only each node's parent and each
   // project's namespace (the lists and counters are made by the layout that
   // follows, in its slot order).
+  // The roots' path index at its size first (it would grow shard by shard).
+  const size_t tops =
+      static_cast<size_t>(std::count(parent_slots.begin(), parent_slots.end(), kNil));
+  roots_by_path_.Reserve(tops - orphans.size());
   size_t next_orphan = 0;
   for (uint32_t slot = 0; slot < namespace_slots; ++slot) {
     const uint32_t parent = parent_slots[slot];
