@@ -92,8 +92,10 @@ class ShardedSlotSet {
     return true;
   }
   void Reserve(size_t n) {
-    // Shards are filled unevenly (by ~sqrt(n / kShards)): leave room.
-    const size_t per_shard = n / kShards + n / kShards / 8 + 8;
+    // Each shard at the average: the fuller ones grow incrementally as
+    // inserts go on (room for the fullest in every shard would double most
+    // tables whenever the average sits just under a power of two).
+    const size_t per_shard = n / kShards + 1;
     for (Shard& shard : shards_) {
       while (!shard.old.empty()) MigrateStep(shard);
       shard.table.reserve(per_shard);
