@@ -399,9 +399,10 @@ class Forest {
   // other left-right copy, or nullptr) is only read, by Compact.
   void Apply(const PreparedTransaction& txn, const Forest* other_copy = nullptr);
 
-  // Re-lays the copy out in tree order (forest_compact.cc). O(rows); O(1)
-  // when no row changed since this copy's last Compact (the layout would be
-  // the same; it only shares `other_copy`'s runs when it can). When
+  // Re-lays the copy out in tree order (forest_compact.cc). O(rows). When
+  // no row changed since this copy's last Compact it keeps that layout (it
+  // would be the same) and only takes `other_copy`'s runs when the two
+  // already share a layout (the check compares the id columns). When
   // `other_copy` has changed no row since its own last Compact and that
   // Compact laid out the same rows at the same LSN (the same id columns and
   // subtree bounds, compared), its sorted runs are shared instead of built
@@ -677,7 +678,9 @@ class Forest {
   // but for what a layout makes anyway: it leaves the nodes without child
   // and project lists and with zero counters, and bulk_layout_order_ set,
   // for the Compact that must follow at once (ApplySnapshot calls it; only
-  // that Compact may read the copy in between). It starts on each piece as
+  // that Compact may read the copy in between; a std::bad_alloc in it
+  // leaves the copy without them, which HierarchyIndex then never
+  // publishes: the index is marked failed). It starts on each piece as
   // soon as it is delivered, and frees each piece
   // as soon as its rows are no longer needed (so that the rows and what is
   // built from them are not all held at once), then empties them all; sets

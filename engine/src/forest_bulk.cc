@@ -32,8 +32,10 @@
 // again from their nodes (RestoreFreedNamespacePieces).
 // The result, once laid out, is the state Apply() and Compact() would reach
 // for the same rows: same nodes, links, waiting lists, counters and anomaly
-// counts; only the order of siblings may differ, which no sorted answer
-// depends on.
+// counts. Only the order of siblings differs (here ascending by slot, which
+// is arrival order; Apply lists the latest first), so the pre-order within
+// a parent differs too: no ascending answer depends on it, and order=any
+// answers promise no order.
 #include <algorithm>
 #include <atomic>
 #include <cassert>

@@ -9,7 +9,9 @@
 //      are leaves in valid data; anything below one comes right after it);
 //   3. projects grouped by namespace, in namespace order.
 // Child and project lists are rebuilt in the new slot order. Ids, parents,
-// counters and texts do not change, so no answer changes.
+// counters and texts do not change, so no answer changes. (After a
+// snapshot's build, which makes no lists and no counters, the order comes
+// from the parent links and Compact computes the counters: see BulkBuild.)
 // It then records each user/group namespace's runs (LayoutEntry) and marks
 // laid out the subtrees whose runs hold exactly their descendants (see
 // SLICES in forest.h).
@@ -246,7 +248,8 @@ void Forest::Compact(const Forest* other_copy) {
       n.parent = remap(n.parent, new_of);
       const uint32_t own_project = remap(OwnProject(old), new_project_of);
       n.prev_sibling = n.next_sibling = kNil;
-      // The counters stay; the lists are rebuilt below, each as empty or
+      // The counters stay (after a bulk build: computed at the end); the
+      // lists are rebuilt below, each as empty or
       // not as it was. An empty NsBelow is dropped.
       const NsBelow& old_below = BelowOf(old);
       uint32_t below_index = kNil;

@@ -135,8 +135,20 @@ TEST(BulkLoad, BadSnapshotsAnswerLikeApply) {
   to_self.parent_id = 9;
   to_self.type = NamespaceType::kGroup;
   to_self.path = "self";
+  NamespaceRow pn_root;  // a project namespace with no parent
+  pn_root.id = 62;
+  pn_root.type = NamespaceType::kProject;
+  pn_root.path = "root-pn";
   const std::vector<Case> cases = {
       {"clean", {}},
+      // Rows out of GitLab's type rules, which the build lists and counts
+      // as Apply does: a group (and below it a project namespace) under a
+      // project namespace, a project in a project namespace, project
+      // namespaces as a root and as an orphan.
+      {"types out of place",
+       {Group(50, 20, "group-under-pn"), ProjectNamespace(52, 50, "pn-under-that"),
+        Project(500, 20, 52, "in-a-pn"), UpsertNamespace{pn_root}, Project(620, 62, 62, "root-pn"),
+        ProjectNamespace(61, 777, "orphan-pn")}},
       {"two-node cycle", {Group(5, 6, "a"), Group(6, 5, "b"), Group(7, 6, "c")}},
       {"own parent", {UpsertNamespace{to_self}}},
       {"key twice", {Group(2, std::nullopt, "moved-team"), Project(200, 1, 20, "app2")}},
