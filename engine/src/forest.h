@@ -644,6 +644,9 @@ class Forest {
   // Compact's new order of the slots (see LayoutOrder below).
   struct LayoutOrder;
   LayoutOrder ComputeLayoutOrder() const;
+  // Compact's work in the order `lo` (ComputeLayoutOrder's, or a bulk
+  // build's: see BulkBuild).
+  void LayOut(LayoutOrder lo, const Forest* other_copy);
   // The same from the nodes' parent links and the projects' namespace links
   // alone, for a bulk build's nodes, which have no lists (each node's
   // children and projects in slot order); it also says which nodes have
@@ -669,16 +672,16 @@ class Forest {
   // Applies a snapshot (the concatenation of `pieces`, waited for as they
   // are delivered) to this copy: through BulkBuild when it can, else
   // prepared and applied by Apply's rules. Changes nothing when the pieces
-  // are abandoned. A copy BulkBuild made is laid out at once (Compact), so
+  // are abandoned. A copy BulkBuild made is laid out at once (LayOut), so
   // the Compact that follows a snapshot (HierarchyIndex::BulkLoad) finds
   // nothing changed.
   void ApplySnapshot(SnapshotPieces& pieces, Lsn lsn);
   enum class BulkBuildResult { kBuilt, kGaveUp, kAbandoned };
   // Builds this empty copy from upserts with unique keys, as Apply would,
   // but for what a layout makes anyway: it leaves the nodes without child
-  // and project lists and with zero counters, and bulk_layout_order_ set,
-  // for the Compact that must follow at once (ApplySnapshot calls it; only
-  // that Compact may read the copy in between; a std::bad_alloc in it
+  // and project lists and with zero counters, and *order set (kBuilt),
+  // for the LayOut that must follow at once (ApplySnapshot calls it; only
+  // it may read the copy in between; a std::bad_alloc in it
   // leaves the copy without them, which HierarchyIndex then never
   // publishes: the index is marked failed). It starts on each piece as
   // soon as it is delivered, and frees each piece
@@ -692,7 +695,7 @@ class Forest {
   // rules decide then. kAbandoned: the pieces were abandoned; the copy is as
   // it was found.
   // Throws std::bad_alloc (some pieces may be freed by then).
-  BulkBuildResult BulkBuild(SnapshotPieces& pieces, size_t* rows);
+  BulkBuildResult BulkBuild(SnapshotPieces& pieces, size_t* rows, LayoutOrder* order);
   // For BulkBuild giving up: refills each of the first `pieces_built` pieces
   // that held namespace rows only (freed by then) with the rows of its nodes,
   // slots namespaces_end[k - 1] up to namespaces_end[k], parent ids from
@@ -854,9 +857,6 @@ class Forest {
     std::vector<uint8_t> listed_below;
     size_t listed_below_count = 0;
   };
-  // The layout order BulkBuild computed for the Compact that follows it,
-  // which also makes the lists and counters (see BulkBuild). Not copied.
-  std::unique_ptr<LayoutOrder> bulk_layout_order_;
   LinkTable links_;
   // True roots (parent_id NULL) by path ignoring ASCII case, for Resolve
   // (exact-case lookups filter the list Find gives).

@@ -142,10 +142,7 @@ void Forest::Apply(const PreparedTransaction& txn, const Forest* other_copy) {
     return;
   }
   std::span<const Op> ops(txn.ops);
-  if (!ops.empty()) {
-    runs_match_rows_ = false;
-    bulk_layout_order_.reset();
-  }
+  if (!ops.empty()) runs_match_rows_ = false;
   size_t start = 0;
   for (size_t i = 0; i < ops.size(); ++i) {
     if (auto* t = std::get_if<TruncateTable>(&ops[i])) {

@@ -21,8 +21,8 @@
 //      from them are never all held at once;
 //   3. computes Compact's order from those links (each node's children and
 //      projects grouped by a counting sort, then one walk down from the
-//      tops) and leaves it for the Compact that ApplySnapshot runs at once.
-//      That Compact places every node after its parent, makes the lists in
+//      tops) into *order, for the LayOut (Compact's work) that ApplySnapshot
+//      runs at once. It places every node after its parent, makes the lists in
 //      the new slot order and reads the slots backwards, children before
 //      parents: each node's subtree counters from its children's (one pass
 //      over the laid-out arrays instead of a walk up per row).
@@ -85,7 +85,8 @@ int64_t ProjectNamespaceIdOfRow(const ProjectRow& row) {
 
 void Forest::ApplySnapshot(SnapshotPieces& snapshot, Lsn lsn) {
   size_t rows = 0;
-  switch (BulkBuild(snapshot, &rows)) {
+  LayoutOrder order;
+  switch (BulkBuild(snapshot, &rows, &order)) {
     case BulkBuildResult::kBuilt:
       break;
     case BulkBuildResult::kGaveUp:
@@ -101,11 +102,12 @@ void Forest::ApplySnapshot(SnapshotPieces& snapshot, Lsn lsn) {
   if (lsn > applied_lsn_) applied_lsn_ = lsn;
   row_changes_applied_ += rows;
   // The lists and the counters come with the layout (see BulkBuild); the
-  // Compact that follows a snapshot then finds nothing changed.
-  Compact();
+  // Compact that BulkLoad queues after a snapshot then finds nothing changed.
+  LayOut(std::move(order), nullptr);
 }
 
-Forest::BulkBuildResult Forest::BulkBuild(SnapshotPieces& snapshot, size_t* rows) {
+Forest::BulkBuildResult Forest::BulkBuild(SnapshotPieces& snapshot, size_t* rows,
+                                          LayoutOrder* order) {
   using Kind = SnapshotPieces::Kind;
   // Every piece is delivered before either result (see the header).
   auto give_up = [&] {
@@ -377,10 +379,10 @@ Forest::BulkBuildResult Forest::BulkBuild(SnapshotPieces& snapshot, size_t* rows
   // The rest of the rows go first.
   project_rows_of = {};
   RowPieces().swap(pieces);
-  bulk_layout_order_ = std::make_unique<LayoutOrder>(ComputeLayoutOrderFromLinks());
+  *order = ComputeLayoutOrderFromLinks();
   // Every node is reached from a top: a node no top reaches would sit on a
   // cycle, and step 2 found none.
-  assert(bulk_layout_order_->reached == namespace_slots);
+  assert(order->reached == namespace_slots);
   return BulkBuildResult::kBuilt;
 }
 

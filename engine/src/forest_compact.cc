@@ -11,7 +11,7 @@
 // Child and project lists are rebuilt in the new slot order. Ids, parents,
 // counters and texts do not change, so no answer changes. (After a
 // snapshot's build, which makes no lists and no counters, the order comes
-// from the parent links and Compact computes the counters: see BulkBuild.)
+// from the parent links and LayOut computes the counters: see BulkBuild.)
 // It then records each user/group namespace's runs (LayoutEntry) and marks
 // laid out the subtrees whose runs hold exactly their descendants (see
 // SLICES in forest.h).
@@ -198,18 +198,14 @@ Forest::LayoutOrder Forest::ComputeLayoutOrderFromLinks() const {
 void Forest::Compact(const Forest* other_copy) {
   // Laid out already, and no row changed since: the same layout again (a
   // snapshot's build lays the copy out itself; see ApplySnapshot).
-  if (runs_match_rows_ && layout_ != nullptr && !bulk_layout_order_) {
+  if (runs_match_rows_ && layout_ != nullptr) {
     ShareSortedRunsOf(other_copy);  // the same runs, when the other copy holds them
     return;
   }
-  // The order BulkBuild computed for these rows, or a fresh one.
-  LayoutOrder lo;
-  if (bulk_layout_order_) {
-    lo = std::move(*bulk_layout_order_);
-    bulk_layout_order_.reset();
-  } else {
-    lo = ComputeLayoutOrder();
-  }
+  LayOut(ComputeLayoutOrder(), other_copy);
+}
+
+void Forest::LayOut(LayoutOrder lo, const Forest* other_copy) {
   // A bulk build's nodes have no lists and no counters yet: each gets an
   // NsBelow when something is listed below it, and counters at the end.
   const bool counters_to_compute = !lo.listed_below.empty();

@@ -94,7 +94,7 @@ class ShardedSlotSet {
   void Reserve(size_t n) {
     // Each shard at the average: the fuller ones grow incrementally as
     // inserts go on (room for the fullest in every shard would double most
-    // tables whenever the average sits just under a power of two).
+    // tables whenever the average sits just under what a table holds).
     const size_t per_shard = n / kShards + 1;
     for (Shard& shard : shards_) {
       while (!shard.old.empty()) MigrateStep(shard);
