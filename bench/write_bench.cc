@@ -70,6 +70,8 @@ void BM_SnapshotBuild(benchmark::State& state, bool bulk) {
     }
     seconds += testing::SecondsSince(start);
     state.PauseTiming();
+    // The index the build left, both copies (IndexStats.memory_bytes).
+    state.counters["index_mb"] = static_cast<double>(index->Stats().memory_bytes) / 1e6;
     index.reset();
     state.ResumeTiming();
   }
