@@ -605,9 +605,10 @@ Status Replica::Worker::Bootstrap(PgConnection& repl, PgConnection& sql, Lsn* st
     if (copied.ok()) SetState(have_index ? ReplicaState::kStale : ReplicaState::kLoading, "build");
   };
   if (planned.ok()) {
-    // Both left-right copies, laid out in pre-order (subtree walks read
-    // memory in order), before anyone reads: the second is a copy of the
-    // first, not a replay left for the first streamed transaction.
+    // Laid out in pre-order (subtree walks read memory in order). The
+    // second left-right copy is a copy of the first, not a replay: made
+    // while the first serves, and the first streamed transaction waits
+    // for it.
     std::thread copier;
     struct JoinOnExit {
       std::thread& thread;
@@ -639,12 +640,8 @@ Status Replica::Worker::Bootstrap(PgConnection& repl, PgConnection& sql, Lsn* st
                              std::to_string(p.seconds) + " s");
   }
   pieces.reset();
-#ifdef __GLIBC__
-  // The copied rows and the pre-layout nodes are freed now: give the pages back.
-  malloc_trim(0);
-#endif
   Log(LogLevel::kInfo,
-      "index built (both copies, laid out) " +
+      "index built (laid out; its second copy is made while it serves) " +
           std::to_string(
               std::chrono::duration<double>(std::chrono::steady_clock::now() - t_copied).count()) +
           " s after the copy");
@@ -674,6 +671,11 @@ Status Replica::Worker::Bootstrap(PgConnection& repl, PgConnection& sql, Lsn* st
   }
   Log(LogLevel::kInfo,
       "snapshot applied at " + consistent->ToString() + " in " + std::to_string(seconds) + " s");
+#ifdef __GLIBC__
+  // The copied rows and the pre-layout nodes are freed: give the pages back
+  // (after the index serves; the trim walks every arena).
+  malloc_trim(0);
+#endif
   assembler_.Reset();
   assembler_.set_skip_through(*consistent);
   *start = *consistent;

@@ -18,7 +18,9 @@
 #include <exception>
 #include <new>
 #include <optional>
+#include <system_error>
 #include <thread>
+#include <utility>
 
 #include "forest.h"
 #include "read_indicator.h"
@@ -235,6 +237,7 @@ HierarchyIndex::HierarchyIndex(HierarchyIndexOptions options) {
 }
 
 HierarchyIndex::~HierarchyIndex() {
+  if (second_copy_.joinable()) second_copy_.join();
   // pending_ holds string references; drop them before the copies.
   pending_.clear();
 }
@@ -290,6 +293,7 @@ Status HierarchyIndex::Apply(Transaction txn) {
 Status HierarchyIndex::ApplyBatch(std::vector<Transaction> txns) {
   if (txns.empty()) return Status::Ok();
   std::lock_guard<std::mutex> lock(writer_mutex_);
+  if (Status s = FinishSecondCopy(); !s.ok()) return s;
   if (Status s = CheckWritable(); !s.ok()) return s;
   // Validate before anything is applied.
   Lsn last = copies_[left_right_.load(std::memory_order_seq_cst)]->lsn();
@@ -318,6 +322,7 @@ Status HierarchyIndex::CheckWritable() const {
 
 Status HierarchyIndex::Compact() {
   std::lock_guard<std::mutex> lock(writer_mutex_);
+  if (Status s = FinishSecondCopy(); !s.ok()) return s;
   const int live = left_right_.load(std::memory_order_seq_cst);
   if (Status s = CheckWritable(); !s.ok()) return s;
   std::vector<PreparedTransaction> prepared;
@@ -357,6 +362,7 @@ Status HierarchyIndex::BulkLoad(Lsn at, SnapshotPieces& pieces) {
 
 Status HierarchyIndex::BuildFrom(Lsn at, SnapshotPieces& pieces) {
   std::lock_guard<std::mutex> lock(writer_mutex_);
+  if (Status s = FinishSecondCopy(); !s.ok()) return s;
   if (Status s = CheckWritable(); !s.ok()) return s;
   if (publishes_.load(std::memory_order_relaxed) != 0 || !pending_.empty()) {
     return Status::FailedPrecondition("BulkLoad needs a fresh index; this one was written before");
@@ -381,15 +387,33 @@ Status HierarchyIndex::BuildFrom(Lsn at, SnapshotPieces& pieces) {
   // already; after Apply's rules they are freed here, so that they and the
   // second copy are never held at once (pending_ pointed into them).
   std::vector<std::vector<RowChange>>().swap(pieces.all());
+  // The copy runs while the published copy serves (readers only read it, as
+  // the copy does); nothing else writes until FinishSecondCopy joins it.
   const int stale = 1 - left_right_.load(std::memory_order_seq_cst);
-  WaitForReadersToLeave(stale);
+  auto copy = [this, stale] {
+    WaitForReadersToLeave(stale);
+    try {
+      copies_[stale]->CopyFrom(*copies_[1 - stale]);
+    } catch (const std::bad_alloc&) {
+      // Half made: readers keep the published copy, writes stop.
+      second_copy_status_ =
+          Status::ResourceExhausted("out of memory copying the index; it is read-only now");
+    }
+  };
   try {
-    copies_[stale]->CopyFrom(*copies_[1 - stale]);
-  } catch (const std::bad_alloc&) {
-    failed_ = true;  // the copy is half-made: readers keep the published one, writes stop
-    return Status::ResourceExhausted("out of memory copying the index; it is read-only now");
+    second_copy_ = std::thread(copy);
+  } catch (const std::system_error&) {
+    copy();  // no thread: copy before returning
+    return FinishSecondCopy();
   }
   return Status::Ok();
+}
+
+Status HierarchyIndex::FinishSecondCopy() {
+  if (second_copy_.joinable()) second_copy_.join();
+  if (second_copy_status_.ok()) return Status::Ok();
+  failed_ = true;
+  return std::exchange(second_copy_status_, Status::Ok());
 }
 
 // REQUIRES: writer_mutex_ held and `copy` is not the published one.

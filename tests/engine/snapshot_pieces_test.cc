@@ -3,11 +3,14 @@
 // it is copied): in any order, with pauses, the answers are Apply's; a
 // snapshot the pass-wise build gives up on (a cycle, a repeated key, a
 // delete) still answers like Apply; pieces abandoned midway end the build
-// with their error and leave no usable index.
-// Labels: engine, concurrency (the build's two threads and the deliverer).
+// with their error and leave no usable index; readers are served while the
+// second left-right copy is made.
+// Labels: engine, concurrency (the build's two threads, the deliverer, the
+// second copy's thread and readers).
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -94,6 +97,59 @@ TEST(SnapshotPieces, DeliveredWhileTheIndexIsBuiltAnswersLikeApply) {
       ASSERT_TRUE(streamed.Apply(std::move(txn)).ok());
       ASSERT_NO_FATAL_FAILURE(ExpectSameAnswers(applied, streamed, "after writes"));
     }
+  }
+}
+
+// BulkLoad returns once one copy serves; the other is copied on a thread of
+// its own while readers read, and the next write waits for that copy. A
+// reader that starts at once, while writes that change no row publish,
+// always gets the snapshot's answers; then writes reach both copies.
+TEST(SnapshotPieces, ServesWhileItsSecondCopyIsMade) {
+  canopy::testing::GitlabForest forest = canopy::testing::GenerateTestForest(31, 8000, 12000);
+  Transaction snapshot = canopy::testing::LoadTransaction(forest, Lsn(1000));
+  HierarchyIndex applied;
+  ASSERT_TRUE(applied.Apply(snapshot).ok());
+  ASSERT_TRUE(applied.Compact().ok());
+  std::vector<IdQuery> queries;
+  for (int64_t id : applied.Read().ListNamespaceIds()) {
+    for (QueryKind kind : {QueryKind::kSelfAndAncestors, QueryKind::kDescendants,
+                           QueryKind::kAllProjectIds, QueryKind::kSelfAndHierarchy}) {
+      queries.push_back({.kind = kind, .id = id, .include_project_namespaces = id % 2 == 0});
+    }
+  }
+  std::vector<IdAnswer> want;
+  for (const IdQuery& q : queries) want.push_back(applied.Query(q).answer);
+
+  HierarchyIndex bulk;
+  ASSERT_TRUE(bulk.BulkLoad(snapshot).ok());
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> wrong{0}, checked{0};
+  std::thread reader([&] {
+    do {
+      for (size_t i = 0; i < queries.size(); ++i) {
+        const IdAnswer got = bulk.Query(queries[i]).answer;
+        if (got.status.code() != want[i].status.code() || got.ids != want[i].ids) ++wrong;
+        ++checked;
+      }
+    } while (!stop.load());
+  });
+  for (uint64_t lsn = 1001; lsn <= 1004; ++lsn) {  // the first one waits for the copy
+    ASSERT_TRUE(bulk.Apply(Transaction{Lsn(lsn), {}}).ok());
+    ASSERT_TRUE(applied.Apply(Transaction{Lsn(lsn), {}}).ok());
+  }
+  stop.store(true);
+  reader.join();
+  EXPECT_EQ(wrong.load(), 0u);
+  EXPECT_GE(checked.load(), queries.size());
+  ASSERT_NO_FATAL_FAILURE(ExpectSameAnswers(applied, bulk, "after writes that change no row"));
+  // Rows change on both copies: the copied one answers after one write, the
+  // built one after two.
+  canopy::testing::MixedStream stream(&forest, {.seed = 32, .first_lsn = Lsn(2000)});
+  for (int write = 1; write <= 2; ++write) {
+    Transaction txn = stream.Next();
+    ASSERT_TRUE(applied.Apply(txn).ok());
+    ASSERT_TRUE(bulk.Apply(std::move(txn)).ok());
+    ASSERT_NO_FATAL_FAILURE(ExpectSameAnswers(applied, bulk, "after writes"));
   }
 }
 

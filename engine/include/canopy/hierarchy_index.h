@@ -63,6 +63,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "canopy/lsn.h"
@@ -244,9 +245,14 @@ class HierarchyIndex {
   // lays the copy out as Compact() does, publishes it, then makes the other
   // copy by copying it rather than replaying the transaction (about half the
   // work of Apply + Compact, and nothing is left for the next write to
-  // replay). Errors: kFailedPrecondition if anything was applied before;
-  // otherwise as Apply (running out of memory leaves this fresh index
-  // read-only: build another).
+  // replay). It returns once the published copy serves: the other copy is
+  // copied on a thread of its own while readers read the published one, and
+  // the next write (Apply, ApplyBatch, Compact) or the destructor waits for
+  // that copy first. Errors: kFailedPrecondition if anything was applied
+  // before; otherwise as Apply (running out of memory leaves this fresh
+  // index read-only: build another). Running out of memory in the
+  // background copy is the next write's error (kResourceExhausted); the
+  // published copy keeps serving, read-only.
   Status BulkLoad(Transaction snapshot);
   // The same for a snapshot delivered in pieces (a parallel loader's, in
   // order): its rows are the pieces' concatenation, read where they are
@@ -274,6 +280,9 @@ class HierarchyIndex {
   Status PublishPrepared(std::vector<internal::PreparedTransaction>& prepared);
   // Blocks until no reader is in copy `copy`; returns the nanoseconds waited.
   uint64_t WaitForReadersToLeave(int copy);
+  // Waits for BulkLoad's background copy, if one runs; its error, once
+  // (the index is read-only after it). REQUIRES: writer_mutex_ held.
+  Status FinishSecondCopy();
 
   std::unique_ptr<internal::Forest> copies_[2];
   std::unique_ptr<internal::ReadIndicator> indicators_[2];
@@ -282,6 +291,10 @@ class HierarchyIndex {
   // Published to the live copy, not yet replayed onto the stale one.
   std::vector<internal::PreparedTransaction> pending_;
   bool failed_ = false;  // an allocation failure left the stale copy half-written
+  // BulkLoad's copy of the published copy onto the other one; it writes only
+  // that other copy and second_copy_status_, read after the join.
+  std::thread second_copy_;
+  Status second_copy_status_;
   std::atomic<uint64_t> publishes_{0};
   std::atomic<uint64_t> last_wait_ns_{0};
   std::atomic<uint64_t> max_wait_ns_{0};
