@@ -37,6 +37,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cassert>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -147,6 +148,22 @@ class BigArray {
     if (n > capacity()) {
       AddSegments((n - capacity() + kSegmentElements - 1) / kSegmentElements,
                   /*huge_bytes=*/(n - capacity()) * sizeof(T));
+    }
+  }
+  // reserve(n), then takes the first page fault of every page the first n
+  // elements fall in (writing a zero byte where nothing is stored yet), so
+  // that filling them later faults no more: the fault's work (zeroing,
+  // and on a virtual machine the host backing the page) can be done ahead,
+  // on another thread. REQUIRES: empty() (nothing stored to overwrite).
+  void Prefault(size_t n) {
+    assert(empty());
+    reserve(n);
+    for (size_t begin = 0; begin < n; begin += kSegmentElements) {
+      char* bytes = reinterpret_cast<char*>(segments_[begin / kSegmentElements]);
+      const size_t length = std::min(kSegmentElements, n - begin) * sizeof(T);
+      for (size_t offset = 0; offset < length; offset += 4096) {
+        reinterpret_cast<volatile char*>(bytes)[offset] = 0;  // (reads as zero already)
+      }
     }
   }
   // New elements are value-initialized (T{}).

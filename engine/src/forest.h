@@ -841,6 +841,18 @@ class Forest {
   // No row has changed since the last Compact made sorted_runs_ (every
   // Apply with changes clears it): only then may the other copy share them.
   bool runs_match_rows_ = false;
+  // The arrays LayOut gathers the nodes into, in the new slot order. Empty,
+  // or (a snapshot's build) with room already reserved and faulted in on a
+  // thread of its own (BigArray::Prefault) while the layout order was made.
+  struct LayoutArrays {
+    BigArray<NsNode> nodes;
+    IdColumn ns_ids;
+    BigArray<ProjNode> projects;
+    IdColumn project_ids;
+    BigArray<uint32_t> project_pn_slots;
+    // Room for `namespaces` and `projects` rows, faulted in.
+    void Prefault(size_t namespaces, size_t projects);
+  };
   // Compact's new order of the slots: user/group namespaces in pre-order,
   // then project namespaces by parent, then projects by namespace.
   struct LayoutOrder {
@@ -856,6 +868,7 @@ class Forest {
     // the counters instead of copying them).
     std::vector<uint8_t> listed_below;
     size_t listed_below_count = 0;
+    LayoutArrays arrays;  // where LayOut gathers the nodes
   };
   LinkTable links_;
   // True roots (parent_id NULL) by path ignoring ASCII case, for Resolve

@@ -39,6 +39,9 @@
 #include <algorithm>
 #include <atomic>
 #include <cassert>
+#include <new>
+#include <system_error>
+#include <thread>
 
 #include "forest.h"
 #include "two_threads.h"
@@ -379,7 +382,32 @@ Forest::BulkBuildResult Forest::BulkBuild(SnapshotPieces& snapshot, size_t* rows
   // The rest of the rows go first.
   project_rows_of = {};
   RowPieces().swap(pieces);
+  // The order is made on one thread; meanwhile another reserves the arrays
+  // the layout gathers the nodes into and takes their first page faults,
+  // which would otherwise be most of the gather's time (each first touch
+  // zeroes the page, and on a virtual machine waits for the host to back
+  // it). Without a thread, or out of memory there, the gather reserves.
+  LayoutArrays arrays;
+  std::thread prefault;
+  struct JoinOnExit {
+    std::thread& thread;
+    ~JoinOnExit() {
+      if (thread.joinable()) thread.join();
+    }
+  } join_prefault{prefault};
+  try {
+    prefault = std::thread([&arrays, namespace_slots, project_slots] {
+      try {
+        arrays.Prefault(namespace_slots, project_slots);
+      } catch (const std::bad_alloc&) {
+        arrays = LayoutArrays();
+      }
+    });
+  } catch (const std::system_error&) {
+  }
   *order = ComputeLayoutOrderFromLinks();
+  if (prefault.joinable()) prefault.join();
+  order->arrays = std::move(arrays);
   // Every node is reached from a top: a node no top reaches would sit on a
   // cycle, and step 2 found none.
   assert(order->reached == namespace_slots);

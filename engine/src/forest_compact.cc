@@ -195,6 +195,14 @@ Forest::LayoutOrder Forest::ComputeLayoutOrderFromLinks() const {
   return lo;
 }
 
+void Forest::LayoutArrays::Prefault(size_t namespaces, size_t projects_count) {
+  nodes.Prefault(namespaces);
+  ns_ids.Prefault(namespaces);
+  projects.Prefault(projects_count);
+  project_ids.Prefault(projects_count);
+  project_pn_slots.Prefault(projects_count);
+}
+
 void Forest::Compact(const Forest* other_copy) {
   // Laid out already, and no row changed since: the same layout again (a
   // snapshot's build lays the copy out itself; see ApplySnapshot).
@@ -223,12 +231,12 @@ void Forest::LayOut(LayoutOrder lo, const Forest* other_copy) {
   };
   // The namespace side and the project side on two threads (each reads the
   // old arrays and the maps, and writes only its own new arrays).
-  BigArray<NsNode> nodes;
+  BigArray<NsNode> nodes = std::move(lo.arrays.nodes);
   BigArray<NsBelow> below;  // in the new slot order too
-  IdColumn ns_ids;
-  BigArray<ProjNode> projects;
-  IdColumn project_ids;
-  BigArray<uint32_t> project_pn_slots;
+  IdColumn ns_ids = std::move(lo.arrays.ns_ids);
+  BigArray<ProjNode> projects = std::move(lo.arrays.projects);
+  IdColumn project_ids = std::move(lo.arrays.project_ids);
+  BigArray<uint32_t> project_pn_slots = std::move(lo.arrays.project_pn_slots);
   // NsNode::below_or_own_project's other values, by new slot (see forest.h).
   boost::unordered_flat_map<uint32_t, uint32_t> pn_below, other_own_project;
   auto gather_namespaces = [&] {

@@ -55,6 +55,7 @@ class IdColumn {
 
   size_t size() const { return narrow_.size(); }
   void reserve(size_t n) { narrow_.reserve(n); }
+  void Prefault(size_t n) { narrow_.Prefault(n); }  // see BigArray::Prefault
   void MapFirstSegment() { narrow_.MapFirstSegment(); }
   void clear() {
     narrow_.clear();
