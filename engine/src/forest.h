@@ -416,6 +416,13 @@ class Forest {
   // a replay (forest_compact.cc). O(rows). REQUIRES: nothing applied here
   // yet. Every data member below must be copied there.
   void CopyFrom(const Forest& other);
+  // Takes the arrays `other`'s snapshot build laid its nodes out of (their
+  // pages are resident already; LayOut keeps them in bulk mode) as this
+  // copy's room, so that CopyFrom(other) writes into them rather than into
+  // fresh memory. Nothing if `other` kept none. REQUIRES: nothing applied
+  // here yet; exclusive access to this copy (`other`'s readers may read on:
+  // no reader reads what is taken).
+  void TakeRoomFrom(Forest& other);
 
   // ---- readers (forest_queries.cc) ----
   Lsn lsn() const { return applied_lsn_; }
@@ -870,6 +877,9 @@ class Forest {
     size_t listed_below_count = 0;
     LayoutArrays arrays;  // where LayOut gathers the nodes
   };
+  // The arrays a snapshot build's LayOut gathered the nodes from, kept for
+  // the other copy (TakeRoomFrom); empty otherwise.
+  LayoutArrays spare_arrays_;
   LinkTable links_;
   // True roots (parent_id NULL) by path ignoring ASCII case, for Resolve
   // (exact-case lookups filter the list Find gives).

@@ -408,7 +408,16 @@ void Forest::LayOut(LayoutOrder lo, const Forest* other_copy) {
   rekey(loose_namespace_ids_, new_project_of);
   rekey(loose_project_namespace_ids_, new_project_of);
   rekey(wide_project_visibility_, new_project_of);
-  if (counters_to_compute) ComputeSubtreeCounters();
+  if (counters_to_compute) {
+    ComputeSubtreeCounters();
+    // A snapshot's build: the old arrays (now in the locals) are as big as
+    // the new ones, and resident; the second copy is copied into them.
+    spare_arrays_.nodes.swap(nodes);
+    spare_arrays_.ns_ids.swap(ns_ids);
+    spare_arrays_.projects.swap(projects);
+    spare_arrays_.project_ids.swap(project_ids);
+    spare_arrays_.project_pn_slots.swap(project_pn_slots);
+  }
   ShareProjectTexts();
   if (!ShareSortedRunsOf(other_copy)) BuildSortedRuns();
   runs_match_rows_ = true;
@@ -545,6 +554,17 @@ void Forest::BuildSortedRuns() {
   }
   sorted_runs_.reserve(made.size());
   for (auto& [slot, runs] : made) sorted_runs_.emplace(slot, std::move(runs));
+}
+
+void Forest::TakeRoomFrom(Forest& other) {
+  // (Their old elements are bytes to be overwritten: CopyFrom's assignments
+  // keep the room and copy over them; no text reference is held by them.)
+  LayoutArrays room = std::exchange(other.spare_arrays_, LayoutArrays());
+  ns_.swap(room.nodes);
+  ns_ids_.swap(room.ns_ids);
+  projects_.swap(room.projects);
+  project_ids_.swap(room.project_ids);
+  project_pn_slots_.swap(room.project_pn_slots);
 }
 
 void Forest::CopyFrom(const Forest& other) {

@@ -392,6 +392,8 @@ Status HierarchyIndex::BuildFrom(Lsn at, SnapshotPieces& pieces) {
   const int stale = 1 - left_right_.load(std::memory_order_seq_cst);
   auto copy = [this, stale] {
     WaitForReadersToLeave(stale);
+    // Into the arrays the build laid the published copy out of (resident).
+    copies_[stale]->TakeRoomFrom(*copies_[1 - stale]);
     try {
       copies_[stale]->CopyFrom(*copies_[1 - stale]);
     } catch (const std::bad_alloc&) {
