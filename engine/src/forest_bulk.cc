@@ -39,6 +39,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cassert>
+#include <exception>
 #include <new>
 #include <system_error>
 #include <thread>
@@ -327,15 +328,19 @@ Forest::BulkBuildResult Forest::BulkBuild(SnapshotPieces& snapshot, size_t* rows
   const size_t tops =
       static_cast<size_t>(std::count(parent_slots.begin(), parent_slots.end(), kNil));
   roots_by_path_.Reserve(tops - orphans.size());
+  // The roots go into that index in step 3, on another thread.
+  std::vector<uint32_t> roots;
+  roots.reserve(tops - orphans.size());
   size_t next_orphan = 0;
   for (uint32_t slot = 0; slot < namespace_slots; ++slot) {
     const uint32_t parent = parent_slots[slot];
-    if (parent == kNil) {  // a root or an orphan (Attach's bookkeeping)
-      int64_t parent_id = kNoId;
+    if (parent == kNil) {
       if (next_orphan < orphans.size() && orphans[next_orphan].first == slot) {
-        parent_id = orphans[next_orphan++].second;
+        Attach(slot, orphans[next_orphan++].second, /*has_fallback=*/false, kNoId);
+      } else {
+        ns_[slot].attachment = Attachment::kRoot;  // as Attach, but for the root index
+        roots.push_back(slot);
       }
-      Attach(slot, parent_id, /*has_fallback=*/false, kNoId);
       continue;
     }
     NsNode& n = ns_[slot];
@@ -382,21 +387,34 @@ Forest::BulkBuildResult Forest::BulkBuild(SnapshotPieces& snapshot, size_t* rows
   // The rest of the rows go first.
   project_rows_of = {};
   RowPieces().swap(pieces);
-  // The order is made on one thread; meanwhile another reserves the arrays
-  // the layout gathers the nodes into and takes their first page faults,
-  // which would otherwise be most of the gather's time (each first touch
-  // zeroes the page, and on a virtual machine waits for the host to back
-  // it). Without a thread, or out of memory there, the gather reserves.
+  // The order is made on one thread (it reads the nodes' links and types).
+  // Meanwhile another puts the roots in the root index (which reads their
+  // texts), then reserves the arrays the layout gathers the nodes into and
+  // takes their first page faults, which would otherwise be most of the
+  // gather's time (each first touch zeroes the page, and on a virtual
+  // machine waits for the host to back it). Without a thread, the roots go
+  // in here and the gather reserves; so does it when that thread runs out
+  // of memory for the arrays.
   LayoutArrays arrays;
-  std::thread prefault;
+  std::exception_ptr root_index_error;
+  auto insert_roots = [this, &roots] {
+    for (uint32_t slot : roots) roots_by_path_.Insert(slot);
+  };
+  std::thread helper;
   struct JoinOnExit {
     std::thread& thread;
     ~JoinOnExit() {
       if (thread.joinable()) thread.join();
     }
-  } join_prefault{prefault};
+  } join_helper{helper};
   try {
-    prefault = std::thread([&arrays, namespace_slots, project_slots] {
+    helper = std::thread([&, namespace_slots, project_slots] {
+      try {
+        insert_roots();
+      } catch (...) {
+        root_index_error = std::current_exception();
+        return;
+      }
       try {
         arrays.Prefault(namespace_slots, project_slots);
       } catch (const std::bad_alloc&) {
@@ -404,9 +422,11 @@ Forest::BulkBuildResult Forest::BulkBuild(SnapshotPieces& snapshot, size_t* rows
       }
     });
   } catch (const std::system_error&) {
+    insert_roots();
   }
   *order = ComputeLayoutOrderFromLinks();
-  if (prefault.joinable()) prefault.join();
+  if (helper.joinable()) helper.join();
+  if (root_index_error) std::rethrow_exception(root_index_error);
   order->arrays = std::move(arrays);
   // Every node is reached from a top: a node no top reaches would sit on a
   // cycle, and step 2 found none.
