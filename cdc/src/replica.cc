@@ -672,8 +672,8 @@ Status Replica::Worker::Bootstrap(PgConnection& repl, PgConnection& sql, Lsn* st
   Log(LogLevel::kInfo,
       "snapshot applied at " + consistent->ToString() + " in " + std::to_string(seconds) + " s");
 #ifdef __GLIBC__
-  // The copied rows and the pre-layout nodes are freed: give the pages back
-  // (after the index serves; the trim walks every arena).
+  // The copied rows are freed: give their pages back (after the index
+  // serves; the trim walks every arena).
   malloc_trim(0);
 #endif
   assembler_.Reset();

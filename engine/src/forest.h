@@ -414,7 +414,8 @@ class Forest {
   // and counter, sharing the row texts (their references are taken). For
   // the second left-right copy of a freshly loaded index: a copy instead of
   // a replay (forest_compact.cc). O(rows). REQUIRES: nothing applied here
-  // yet. Every data member below must be copied there.
+  // yet. Every data member below must be copied there (but spare_arrays_,
+  // which is room, not state).
   void CopyFrom(const Forest& other);
   // Takes the arrays `other`'s snapshot build laid its nodes out of (their
   // pages are resident already; LayOut keeps them in bulk mode) as this

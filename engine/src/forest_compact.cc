@@ -225,7 +225,8 @@ void Forest::LayOut(LayoutOrder lo, const Forest* other_copy) {
   Layout& layout = lo.layout;
 
   // Build the new arrays. Texts move with their nodes (no reference change:
-  // the old vectors are dropped without releasing them).
+  // the old arrays are dropped, or kept as room for the other copy, without
+  // releasing them).
   auto remap = [](uint32_t slot, const std::vector<uint32_t>& to) {
     return slot == kNil ? kNil : to[slot];
   };

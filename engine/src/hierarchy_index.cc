@@ -293,8 +293,9 @@ Status HierarchyIndex::Apply(Transaction txn) {
 Status HierarchyIndex::ApplyBatch(std::vector<Transaction> txns) {
   if (txns.empty()) return Status::Ok();
   std::lock_guard<std::mutex> lock(writer_mutex_);
-  if (Status s = FinishSecondCopy(); !s.ok()) return s;
+  // (A held view first: the second copy may be waiting for it to leave.)
   if (Status s = CheckWritable(); !s.ok()) return s;
+  if (Status s = FinishSecondCopy(); !s.ok()) return s;
   // Validate before anything is applied.
   Lsn last = copies_[left_right_.load(std::memory_order_seq_cst)]->lsn();
   for (const Transaction& t : txns) {
@@ -322,9 +323,9 @@ Status HierarchyIndex::CheckWritable() const {
 
 Status HierarchyIndex::Compact() {
   std::lock_guard<std::mutex> lock(writer_mutex_);
+  if (Status s = CheckWritable(); !s.ok()) return s;  // (as in ApplyBatch)
   if (Status s = FinishSecondCopy(); !s.ok()) return s;
   const int live = left_right_.load(std::memory_order_seq_cst);
-  if (Status s = CheckWritable(); !s.ok()) return s;
   std::vector<PreparedTransaction> prepared;
   try {
     prepared.emplace_back(PreparedTransaction::CompactTag{}, copies_[live]->lsn());
@@ -362,8 +363,8 @@ Status HierarchyIndex::BulkLoad(Lsn at, SnapshotPieces& pieces) {
 
 Status HierarchyIndex::BuildFrom(Lsn at, SnapshotPieces& pieces) {
   std::lock_guard<std::mutex> lock(writer_mutex_);
+  if (Status s = CheckWritable(); !s.ok()) return s;  // (as in ApplyBatch)
   if (Status s = FinishSecondCopy(); !s.ok()) return s;
-  if (Status s = CheckWritable(); !s.ok()) return s;
   if (publishes_.load(std::memory_order_relaxed) != 0 || !pending_.empty()) {
     return Status::FailedPrecondition("BulkLoad needs a fresh index; this one was written before");
   }
@@ -418,7 +419,8 @@ Status HierarchyIndex::FinishSecondCopy() {
   return std::exchange(second_copy_status_, Status::Ok());
 }
 
-// REQUIRES: writer_mutex_ held and `copy` is not the published one.
+// REQUIRES: writer_mutex_ held (or, for BulkLoad's second copy, no writer
+// until it is joined) and `copy` is not the published one.
 uint64_t HierarchyIndex::WaitForReadersToLeave(int copy) {
   const auto wait_start = std::chrono::steady_clock::now();
   // Readers leave within a query's time unless preempted: spin a little,

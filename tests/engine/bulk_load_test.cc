@@ -103,6 +103,31 @@ TEST(BulkLoad, OnlyOnAFreshIndex) {
   EXPECT_EQ(written.Stats().namespaces, 0u);
 }
 
+// A view of the empty index held over BulkLoad: its second copy, made on a
+// thread of the index, waits for that view to leave, so a write from the
+// thread holding it gets kFailedPrecondition (as Apply promises for a held
+// view) rather than waiting for that copy forever; once dropped, writes go on.
+TEST(BulkLoad, AViewHeldOverTheLoadFailsAWriteInsteadOfHangingIt) {
+  canopy::testing::GitlabForest forest = canopy::testing::GenerateTestForest(14, 1000, 1500);
+  Transaction snapshot = canopy::testing::LoadTransaction(forest, Lsn(10));
+  HierarchyIndex applied;
+  ASSERT_TRUE(applied.Apply(snapshot).ok());
+  ASSERT_TRUE(applied.Compact().ok());
+  HierarchyIndex index;
+  {
+    ReadView held = index.Read();
+    ASSERT_TRUE(index.BulkLoad(snapshot).ok());
+    EXPECT_EQ(index.Apply(Transaction{Lsn(11), {}}).code(), StatusCode::kFailedPrecondition);
+    EXPECT_EQ(index.Compact().code(), StatusCode::kFailedPrecondition);
+    EXPECT_EQ(held.lsn(), Lsn());  // (still the empty index's)
+  }
+  for (uint64_t lsn : {11, 12}) {  // both copies: the copied one, then the built one
+    ASSERT_TRUE(applied.Apply(Transaction{Lsn(lsn), {}}).ok());
+    ASSERT_TRUE(index.Apply(Transaction{Lsn(lsn), {}}).ok());
+    ASSERT_NO_FATAL_FAILURE(ExpectSameAnswers(applied, index, "after the view is dropped"));
+  }
+}
+
 // Snapshots the pass-wise build cannot take (a cycle, a node its own parent,
 // a key twice, a delete, a runner link twice) and bad data it can (orphans,
 // projects naming missing or shared project namespaces): every answer, the

@@ -33,9 +33,13 @@
 //     transactions on the other copy at its next publish, after waiting for
 //     the readers still on that copy. So a ReadView that is held long makes
 //     the *writer* wait at the publish after next: copy the answer out and
-//     drop the view; never hold one across I/O. The writer's wait is reported
-//     in IndexStats. A thread that holds a view of the copy the writer must
+//     drop the view; never hold one across I/O. The writer's wait at a
+//     publish is reported in IndexStats. A thread that holds a view of the copy the writer must
 //     update gets kFailedPrecondition from Apply instead of a deadlock.
+//   * BulkLoad serves before its second copy is made: a thread of the index
+//     copies it while readers read (once the readers of the empty index
+//     have left), and the next write (or the destructor) joins that thread
+//     first. (Without a thread, BulkLoad copies before it returns.)
 //
 // DATA RULES (bad data never corrupts the index; every anomaly is counted)
 //   * A namespace whose parent is unknown is an orphan: a detached root until
