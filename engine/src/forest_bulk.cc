@@ -39,10 +39,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cassert>
-#include <exception>
 #include <new>
-#include <system_error>
-#include <thread>
 
 #include "forest.h"
 #include "two_threads.h"
@@ -392,41 +389,18 @@ Forest::BulkBuildResult Forest::BulkBuild(SnapshotPieces& snapshot, size_t* rows
   // texts), then reserves the arrays the layout gathers the nodes into and
   // takes their first page faults, which would otherwise be most of the
   // gather's time (each first touch zeroes the page, and on a virtual
-  // machine waits for the host to back it). Without a thread, the roots go
-  // in here and the gather reserves; so does it when that thread runs out
-  // of memory for the arrays.
+  // machine waits for the host to back it). Out of memory for the arrays,
+  // the gather reserves its own.
   LayoutArrays arrays;
-  std::exception_ptr root_index_error;
-  auto insert_roots = [this, &roots] {
-    for (uint32_t slot : roots) roots_by_path_.Insert(slot);
-  };
-  std::thread helper;
-  struct JoinOnExit {
-    std::thread& thread;
-    ~JoinOnExit() {
-      if (thread.joinable()) thread.join();
-    }
-  } join_helper{helper};
-  try {
-    helper = std::thread([&, namespace_slots, project_slots] {
-      try {
-        insert_roots();
-      } catch (...) {
-        root_index_error = std::current_exception();
-        return;
-      }
-      try {
-        arrays.Prefault(namespace_slots, project_slots);
-      } catch (const std::bad_alloc&) {
-        arrays = LayoutArrays();
-      }
-    });
-  } catch (const std::system_error&) {
-    insert_roots();
-  }
-  *order = ComputeLayoutOrderFromLinks();
-  if (helper.joinable()) helper.join();
-  if (root_index_error) std::rethrow_exception(root_index_error);
+  RunOnTwoThreads([&] { *order = ComputeLayoutOrderFromLinks(); },
+                  [&] {
+                    for (uint32_t slot : roots) roots_by_path_.Insert(slot);
+                    try {
+                      arrays.Prefault(namespace_slots, project_slots);
+                    } catch (const std::bad_alloc&) {
+                      arrays = LayoutArrays();  // (the gather reserves its own)
+                    }
+                  });
   order->arrays = std::move(arrays);
   // Every node is reached from a top: a node no top reaches would sit on a
   // cycle, and step 2 found none.
