@@ -660,10 +660,11 @@ class Forest {
   // children and projects in slot order); it also says which nodes have
   // something listed below them (LayoutOrder::listed_below).
   LayoutOrder ComputeLayoutOrderFromLinks() const;
-  // Both, over what the three callables list below each node (forest_compact.cc).
-  template <typename Children, typename PnChildren, typename Projects>
+  // Both, over what the three callables list below each node (forest_compact.cc);
+  // `ahead(x)` is called for a node whose lists are read soon (a prefetch hint).
+  template <typename Children, typename PnChildren, typename Projects, typename Ahead>
   LayoutOrder ComputeLayoutOrderOver(const Children& children, const PnChildren& pn_children,
-                                     const Projects& projects) const;
+                                     const Projects& projects, const Ahead& ahead) const;
   // Every node's subtree counters from its children's and its own projects,
   // children before parents. REQUIRES: each node's slot after its parent's
   // (a layout), every counter zero, the lists made.

@@ -30,11 +30,15 @@ using Attachment = NsNode::Attachment;
 // What lies below a node x, each in its list's order, is given by
 // children(x, with_pns, visit): its user/group children, then its
 // project-namespace children when with_pns; pn_children(x, visit): those
-// alone; projects(x, visit): the projects whose namespace it is.
-template <typename Children, typename PnChildren, typename Projects>
+// alone; projects(x, visit): the projects whose namespace it is. The passes
+// over the order call ahead(x) for the node kAhead places on, whose lists
+// they read next (at random: a prefetch).
+template <typename Children, typename PnChildren, typename Projects, typename Ahead>
 Forest::LayoutOrder Forest::ComputeLayoutOrderOver(const Children& children,
                                                    const PnChildren& pn_children,
-                                                   const Projects& projects) const {
+                                                   const Projects& projects,
+                                                   const Ahead& ahead) const {
+  constexpr size_t kAhead = 16;
   LayoutOrder lo;
   const size_t ns_slots = ns_.size();
   std::vector<uint32_t>& order = lo.order;
@@ -74,6 +78,7 @@ Forest::LayoutOrder Forest::ComputeLayoutOrderOver(const Children& children,
   Layout& layout = lo.layout;
   layout.resize(placed_groups + 1);
   for (size_t i = 0; i < placed_groups; ++i) {
+    if (i + kAhead < placed_groups) ahead(order[i + kAhead]);
     layout[i].pns = static_cast<uint32_t>(order.size());
     pn_children(order[i], [&](uint32_t c) { place_from(c, /*with_pns=*/true); });
   }
@@ -94,6 +99,7 @@ Forest::LayoutOrder Forest::ComputeLayoutOrderOver(const Children& children,
   std::vector<uint32_t>& new_project_of = lo.new_project_of;
   new_project_of.assign(project_slots, kNil);
   for (size_t i = 0; i < order.size(); ++i) {
+    if (i + kAhead < order.size()) ahead(order[i + kAhead]);
     if (i <= placed_groups) layout[i].projects = static_cast<uint32_t>(project_order.size());
     projects(order[i], [&](uint32_t p) {
       new_project_of[p] = static_cast<uint32_t>(project_order.size());
@@ -126,7 +132,10 @@ Forest::LayoutOrder Forest::ComputeLayoutOrder() const {
   auto projects = [&](uint32_t x, const auto& visit) {
     for (uint32_t p = BelowOf(x).first_project; p != kNil; p = projects_[p].next) visit(p);
   };
-  return ComputeLayoutOrderOver(children, pn_children, projects);
+  auto ahead = [&](uint32_t x) {
+    if (const uint32_t b = BelowIndex(x); b != kNil) __builtin_prefetch(&below_[b]);
+  };
+  return ComputeLayoutOrderOver(children, pn_children, projects, ahead);
 }
 
 namespace {
@@ -138,11 +147,18 @@ namespace {
 struct Grouped {
   BigArray<uint32_t> ends, members;
   // `key_of(i)`: item i's key, or SIZE_MAX for none.
+  // (key_of is cheap, and read in item order; the keys come at random, so
+  // each pass fetches the count of the item kAhead on.)
   template <typename KeyOf>
   Grouped(size_t keys, size_t items, const KeyOf& key_of) {
+    constexpr uint32_t kAhead = 16;
+    ends.reserve(keys);  // (at once: in huge pages, where they are to be had)
     ends.GrowZeroed(keys);
     size_t count = 0;
     for (uint32_t i = 0; i < items; ++i) {
+      if (i + kAhead < items) {
+        if (const size_t k = key_of(i + kAhead); k != SIZE_MAX) __builtin_prefetch(&ends[k], 1);
+      }
       if (const size_t k = key_of(i); k != SIZE_MAX) {
         ++ends[k];
         ++count;
@@ -150,10 +166,24 @@ struct Grouped {
     }
     uint32_t sum = 0;  // ends[k] = where key k begins, then (after the fill) where it ends
     for (size_t k = 0; k < keys; ++k) sum += std::exchange(ends[k], sum);
+    members.reserve(count);
     members.GrowZeroed(count);
     for (uint32_t i = 0; i < items; ++i) {
+      if (i + kAhead < items) {
+        if (const size_t k = key_of(i + kAhead); k != SIZE_MAX) __builtin_prefetch(&ends[k], 1);
+      }
+      if (i + kAhead / 2 < items) {
+        if (const size_t k = key_of(i + kAhead / 2); k != SIZE_MAX) {
+          __builtin_prefetch(&members[ends[k]], 1);
+        }
+      }
       if (const size_t k = key_of(i); k != SIZE_MAX) members[ends[k]++] = i;
     }
+  }
+  // Starts fetching key's bounds (a hint).
+  void Prefetch(size_t key) const {
+    __builtin_prefetch(&ends[key == 0 ? 0 : key - 1]);
+    __builtin_prefetch(&ends[key]);
   }
   template <typename Visit>
   void ForEach(size_t key, const Visit& visit) const {
@@ -184,7 +214,11 @@ Forest::LayoutOrder Forest::ComputeLayoutOrderFromLinks() const {
     if (with_pns) pn_children_of(x, visit);
   };
   auto projects_of = [&](uint32_t x, const auto& visit) { projects.ForEach(x, visit); };
-  LayoutOrder lo = ComputeLayoutOrderOver(children_of, pn_children_of, projects_of);
+  auto ahead = [&](uint32_t x) {
+    children.Prefetch(2 * size_t{x});  // (and 2x + 1, next to it)
+    projects.Prefetch(x);
+  };
+  LayoutOrder lo = ComputeLayoutOrderOver(children_of, pn_children_of, projects_of, ahead);
   lo.listed_below.resize(ns_slots);
   for (uint32_t s = 0; s < ns_slots; ++s) {
     const bool listed =
@@ -214,6 +248,8 @@ void Forest::Compact(const Forest* other_copy) {
 }
 
 void Forest::LayOut(LayoutOrder lo, const Forest* other_copy) {
+  // How many slots ahead the gathers below fetch what they read at random.
+  constexpr size_t kAhead = 16;
   // A bulk build's nodes have no lists and no counters yet: each gets an
   // NsBelow when something is listed below it, and counters at the end.
   const bool counters_to_compute = !lo.listed_below.empty();
@@ -245,7 +281,24 @@ void Forest::LayOut(LayoutOrder lo, const Forest* other_copy) {
     below.reserve(counters_to_compute ? lo.listed_below_count
                                       : below_.size() - free_below_.size());  // at most
     ns_ids.reserve(order.size());
-    for (uint32_t old : order) {
+    // The old slots are read at random: each node's fields a few nodes
+    // ahead, and the new slots of its parent and own project half as far.
+    const size_t count = order.size();
+    for (size_t i = 0; i < count; ++i) {
+      if (i + kAhead < count) {
+        const uint32_t ahead = order[i + kAhead];
+        __builtin_prefetch(&ns_[ahead]);
+        ns_ids_.Prefetch(ahead);
+        if (counters_to_compute) __builtin_prefetch(&lo.listed_below[ahead]);
+      }
+      if (i + kAhead / 2 < count) {
+        const NsNode& ahead = ns_[order[i + kAhead / 2]];
+        if (ahead.parent != kNil) __builtin_prefetch(&new_of[ahead.parent]);
+        if (HoldsOwnProject(ahead.type) && ahead.below_or_own_project != kNil) {
+          __builtin_prefetch(&new_project_of[ahead.below_or_own_project]);
+        }
+      }
+      const uint32_t old = order[i];
       const auto slot = static_cast<uint32_t>(nodes.size());  // new_of[old]
       ns_ids.push_back(ns_ids_[old]);
       NsNode n = ns_[old];
@@ -283,7 +336,21 @@ void Forest::LayOut(LayoutOrder lo, const Forest* other_copy) {
     projects.reserve(project_order.size());
     project_ids.reserve(project_order.size());
     project_pn_slots.reserve(project_order.size());
-    for (uint32_t old : project_order) {
+    // As the namespace side: the old slots a few ahead, the maps half as far.
+    const size_t count = project_order.size();
+    for (size_t i = 0; i < count; ++i) {
+      if (i + kAhead < count) {
+        const uint32_t ahead = project_order[i + kAhead];
+        __builtin_prefetch(&projects_[ahead]);
+        project_ids_.Prefetch(ahead);
+        __builtin_prefetch(&project_pn_slots_[ahead]);
+      }
+      if (i + kAhead / 2 < count) {
+        const uint32_t ahead = project_order[i + kAhead / 2];
+        if (projects_[ahead].ns != kNil) __builtin_prefetch(&new_of[projects_[ahead].ns]);
+        if (project_pn_slots_[ahead] != kNil) __builtin_prefetch(&new_of[project_pn_slots_[ahead]]);
+      }
+      const uint32_t old = project_order[i];
       project_ids.push_back(project_ids_[old]);
       project_pn_slots.push_back(remap(project_pn_slots_[old], new_of));
       ProjNode p = projects_[old];
