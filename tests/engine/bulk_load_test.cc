@@ -174,6 +174,14 @@ TEST(BulkLoad, BadSnapshotsAnswerLikeApply) {
        {Group(50, 20, "group-under-pn"), ProjectNamespace(52, 50, "pn-under-that"),
         Project(500, 20, 52, "in-a-pn"), UpsertNamespace{pn_root}, Project(620, 62, 62, "root-pn"),
         ProjectNamespace(61, 777, "orphan-pn")}},
+      // The same rows each alone (the layout order walks project
+      // namespaces differently when something lies below one).
+      {"project namespaces as a root and an orphan, a project in one",
+       {UpsertNamespace{pn_root}, Project(620, 62, 62, "root-pn"),
+        ProjectNamespace(61, 777, "orphan-pn"), Project(500, 20, 61, "in-a-pn")}},
+      {"a group under a project namespace", {Group(50, 20, "group-under-pn")}},
+      {"a project namespace under one",
+       {ProjectNamespace(53, 20, "pn-under-pn"), Project(530, 53, 53, "under-pn")}},
       {"two-node cycle", {Group(5, 6, "a"), Group(6, 5, "b"), Group(7, 6, "c")}},
       {"own parent", {UpsertNamespace{to_self}}},
       {"key twice", {Group(2, std::nullopt, "moved-team"), Project(200, 1, 20, "app2")}},
