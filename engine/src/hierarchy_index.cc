@@ -293,9 +293,7 @@ Status HierarchyIndex::Apply(Transaction txn) {
 Status HierarchyIndex::ApplyBatch(std::vector<Transaction> txns) {
   if (txns.empty()) return Status::Ok();
   std::lock_guard<std::mutex> lock(writer_mutex_);
-  // (A held view first: the second copy may be waiting for it to leave.)
-  if (Status s = CheckWritable(); !s.ok()) return s;
-  if (Status s = FinishSecondCopy(); !s.ok()) return s;
+  if (Status s = BeginWrite(); !s.ok()) return s;
   // Validate before anything is applied.
   Lsn last = copies_[left_right_.load(std::memory_order_seq_cst)]->lsn();
   for (const Transaction& t : txns) {
@@ -309,7 +307,7 @@ Status HierarchyIndex::ApplyBatch(std::vector<Transaction> txns) {
 }
 
 // REQUIRES: writer_mutex_ held.
-Status HierarchyIndex::CheckWritable() const {
+Status HierarchyIndex::BeginWrite() {
   const int stale = 1 - left_right_.load(std::memory_order_seq_cst);
   if (held_by_this_thread.Holds(indicators_[stale].get())) {
     return Status::FailedPrecondition(
@@ -318,13 +316,12 @@ Status HierarchyIndex::CheckWritable() const {
   if (failed_) {
     return Status::FailedPrecondition("the index stopped taking writes after an earlier failure");
   }
-  return Status::Ok();
+  return FinishSecondCopy();
 }
 
 Status HierarchyIndex::Compact() {
   std::lock_guard<std::mutex> lock(writer_mutex_);
-  if (Status s = CheckWritable(); !s.ok()) return s;  // (as in ApplyBatch)
-  if (Status s = FinishSecondCopy(); !s.ok()) return s;
+  if (Status s = BeginWrite(); !s.ok()) return s;
   const int live = left_right_.load(std::memory_order_seq_cst);
   std::vector<PreparedTransaction> prepared;
   try {
@@ -363,8 +360,7 @@ Status HierarchyIndex::BulkLoad(Lsn at, SnapshotPieces& pieces) {
 
 Status HierarchyIndex::BuildFrom(Lsn at, SnapshotPieces& pieces) {
   std::lock_guard<std::mutex> lock(writer_mutex_);
-  if (Status s = CheckWritable(); !s.ok()) return s;  // (as in ApplyBatch)
-  if (Status s = FinishSecondCopy(); !s.ok()) return s;
+  if (Status s = BeginWrite(); !s.ok()) return s;
   if (publishes_.load(std::memory_order_relaxed) != 0 || !pending_.empty()) {
     return Status::FailedPrecondition("BulkLoad needs a fresh index; this one was written before");
   }

@@ -277,8 +277,11 @@ class HierarchyIndex {
   IndexStats Stats() const;
 
  private:
-  // kFailedPrecondition when this thread pins the copy to write, or after a failure.
-  Status CheckWritable() const;
+  // A writer's first step, under writer_mutex_: kFailedPrecondition when
+  // this thread pins the copy to write, or after a failure; then
+  // FinishSecondCopy. In that order: that copy waits for a pinned view to
+  // leave, so waiting for it first would hang the thread that pins one.
+  Status BeginWrite();
   Status BuildFrom(Lsn at, SnapshotPieces& pieces);  // BulkLoad's work
   Status Publish(std::vector<Transaction>& txns);
   Status PublishPrepared(std::vector<internal::PreparedTransaction>& prepared);
