@@ -660,8 +660,9 @@ class Forest {
   // children and projects in slot order); it also says which nodes have
   // something listed below them (LayoutOrder::listed_below).
   LayoutOrder ComputeLayoutOrderFromLinks() const;
-  // Both, over what the three callables list below each node (forest_compact.cc);
-  // `ahead(x)` is called for a node whose lists are read soon (a prefetch hint).
+  // Both, over what the first three callables list below each node
+  // (forest_compact.cc); `ahead(x)` is called for a node whose lists are read
+  // soon (a prefetch hint).
   template <typename Children, typename PnChildren, typename Projects, typename Ahead>
   LayoutOrder ComputeLayoutOrderOver(const Children& children, const PnChildren& pn_children,
                                      const Projects& projects, const Ahead& ahead) const;

@@ -285,7 +285,7 @@ Forest::BulkBuildResult Forest::BulkBuild(SnapshotPieces& snapshot, size_t* rows
   auto projects_begin = [&](size_t k) { return k == 0 ? 0u : projects_end[k - 1]; };
   bool cycle = false;
   // The lookups come at random: each loop fetches the one kAhead rows on
-  // meanwhile (as the loops below do).
+  // meanwhile (as the project links below do).
   constexpr uint32_t kAhead = 16;
   std::vector<std::pair<uint32_t, int64_t>> orphans;  // slot, parent_id; in slot order
   RunOnTwoThreads(

@@ -148,7 +148,8 @@ struct Grouped {
   BigArray<uint32_t> ends, members;
   // `key_of(i)`: item i's key, or SIZE_MAX for none.
   // (key_of is cheap, and read in item order; the keys come at random, so
-  // each pass fetches the count of the item kAhead on.)
+  // each pass fetches the bound of the item kAhead on, and the fill pass
+  // also the member slot of the item kAhead / 2 on.)
   template <typename KeyOf>
   Grouped(size_t keys, size_t items, const KeyOf& key_of) {
     constexpr uint32_t kAhead = 16;

@@ -174,8 +174,8 @@ TEST(BulkLoad, BadSnapshotsAnswerLikeApply) {
        {Group(50, 20, "group-under-pn"), ProjectNamespace(52, 50, "pn-under-that"),
         Project(500, 20, 52, "in-a-pn"), UpsertNamespace{pn_root}, Project(620, 62, 62, "root-pn"),
         ProjectNamespace(61, 777, "orphan-pn")}},
-      // The same rows each alone (the layout order walks project
-      // namespaces differently when something lies below one).
+      // Each of those shapes alone, so that one cannot hide another's
+      // mistake in the layout order.
       {"project namespaces as a root and an orphan, a project in one",
        {UpsertNamespace{pn_root}, Project(620, 62, 62, "root-pn"),
         ProjectNamespace(61, 777, "orphan-pn"), Project(500, 20, 61, "in-a-pn")}},
