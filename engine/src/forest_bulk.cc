@@ -284,14 +284,14 @@ Forest::BulkBuildResult Forest::BulkBuild(SnapshotPieces& snapshot, size_t* rows
       project_namespace_slots(project_slots);
   auto projects_begin = [&](size_t k) { return k == 0 ? 0u : projects_end[k - 1]; };
   bool cycle = false;
-  // The lookups come at random: each loop fetches the one kAhead rows on
-  // meanwhile (as the project links below do).
-  constexpr uint32_t kAhead = 16;
+  // The lookups come at random: each loop fetches the one kPrefetchAhead
+  // rows on meanwhile (as the project links below do).
   std::vector<std::pair<uint32_t, int64_t>> orphans;  // slot, parent_id; in slot order
   RunOnTwoThreads(
       [&] {
         for (uint32_t slot = 0; slot < namespace_slots; ++slot) {
-          if (slot + kAhead < namespace_slots) ns_by_id_.Prefetch(parent_ids[slot + kAhead]);
+          if (slot + kPrefetchAhead < namespace_slots)
+            ns_by_id_.Prefetch(parent_ids[slot + kPrefetchAhead]);
           const int64_t parent_id = parent_ids[slot];
           parent_slots[slot] = parent_id == kNoId ? kNil : FindNamespace(parent_id);
           if (parent_slots[slot] == kNil && parent_id != kNoId) {
@@ -310,8 +310,8 @@ Forest::BulkBuildResult Forest::BulkBuild(SnapshotPieces& snapshot, size_t* rows
       },
       [&] {
         for (uint32_t slot = 0; slot < project_slots; ++slot) {
-          if (slot + kAhead < project_slots) {
-            const ProjectRow& ahead = *project_rows_of[slot + kAhead];
+          if (slot + kPrefetchAhead < project_slots) {
+            const ProjectRow& ahead = *project_rows_of[slot + kPrefetchAhead];
             ns_by_id_.Prefetch(NamespaceIdOfRow(ahead));
             ns_by_id_.Prefetch(ProjectNamespaceIdOfRow(ahead));
           }
@@ -358,8 +358,9 @@ Forest::BulkBuildResult Forest::BulkBuild(SnapshotPieces& snapshot, size_t* rows
   // link, its text), so the one a few rows ahead is fetched meanwhile.
   size_t next_piece = 0;
   for (uint32_t slot = 0; slot < project_slots; ++slot) {
-    if (slot + kAhead < project_slots && project_namespace_slots[slot + kAhead] != kNil) {
-      __builtin_prefetch(&ns_[project_namespace_slots[slot + kAhead]], 1);
+    if (slot + kPrefetchAhead < project_slots &&
+        project_namespace_slots[slot + kPrefetchAhead] != kNil) {
+      __builtin_prefetch(&ns_[project_namespace_slots[slot + kPrefetchAhead]], 1);
     }
     ProjNode& p = projects_[slot];
     const ProjectRow& row = *project_rows_of[slot];

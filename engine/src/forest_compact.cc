@@ -31,14 +31,13 @@ using Attachment = NsNode::Attachment;
 // children(x, with_pns, visit): its user/group children, then its
 // project-namespace children when with_pns; pn_children(x, visit): those
 // alone; projects(x, visit): the projects whose namespace it is. The passes
-// over the order call ahead(x) for the node kAhead places on, whose lists
+// over the order call ahead(x) for the node kPrefetchAhead places on, whose lists
 // they read next (at random: a prefetch).
 template <typename Children, typename PnChildren, typename Projects, typename Ahead>
 Forest::LayoutOrder Forest::ComputeLayoutOrderOver(const Children& children,
                                                    const PnChildren& pn_children,
                                                    const Projects& projects,
                                                    const Ahead& ahead) const {
-  constexpr size_t kAhead = 16;
   LayoutOrder lo;
   const size_t ns_slots = ns_.size();
   std::vector<uint32_t>& order = lo.order;
@@ -78,7 +77,7 @@ Forest::LayoutOrder Forest::ComputeLayoutOrderOver(const Children& children,
   Layout& layout = lo.layout;
   layout.resize(placed_groups + 1);
   for (size_t i = 0; i < placed_groups; ++i) {
-    if (i + kAhead < placed_groups) ahead(order[i + kAhead]);
+    if (i + kPrefetchAhead < placed_groups) ahead(order[i + kPrefetchAhead]);
     layout[i].pns = static_cast<uint32_t>(order.size());
     pn_children(order[i], [&](uint32_t c) { place_from(c, /*with_pns=*/true); });
   }
@@ -99,7 +98,7 @@ Forest::LayoutOrder Forest::ComputeLayoutOrderOver(const Children& children,
   std::vector<uint32_t>& new_project_of = lo.new_project_of;
   new_project_of.assign(project_slots, kNil);
   for (size_t i = 0; i < order.size(); ++i) {
-    if (i + kAhead < order.size()) ahead(order[i + kAhead]);
+    if (i + kPrefetchAhead < order.size()) ahead(order[i + kPrefetchAhead]);
     if (i <= placed_groups) layout[i].projects = static_cast<uint32_t>(project_order.size());
     projects(order[i], [&](uint32_t p) {
       new_project_of[p] = static_cast<uint32_t>(project_order.size());
@@ -132,10 +131,8 @@ Forest::LayoutOrder Forest::ComputeLayoutOrder() const {
   auto projects = [&](uint32_t x, const auto& visit) {
     for (uint32_t p = BelowOf(x).first_project; p != kNil; p = projects_[p].next) visit(p);
   };
-  auto ahead = [&](uint32_t x) {
-    if (const uint32_t b = BelowIndex(x); b != kNil) __builtin_prefetch(&below_[b]);
-  };
-  return ComputeLayoutOrderOver(children, pn_children, projects, ahead);
+  // No prefetch hint: finding where x's lists are is itself a random read.
+  return ComputeLayoutOrderOver(children, pn_children, projects, [](uint32_t) {});
 }
 
 namespace {
@@ -148,17 +145,17 @@ struct Grouped {
   BigArray<uint32_t> ends, members;
   // `key_of(i)`: item i's key, or SIZE_MAX for none.
   // (key_of is cheap, and read in item order; the keys come at random, so
-  // each pass fetches the bound of the item kAhead on, and the fill pass
-  // also the member slot of the item kAhead / 2 on.)
+  // each pass fetches the bound of the item kPrefetchAhead on, and the fill pass
+  // also the member slot of the item kPrefetchAhead / 2 on.)
   template <typename KeyOf>
   Grouped(size_t keys, size_t items, const KeyOf& key_of) {
-    constexpr uint32_t kAhead = 16;
     ends.reserve(keys);  // (at once: in huge pages, where they are to be had)
     ends.GrowZeroed(keys);
     size_t count = 0;
     for (uint32_t i = 0; i < items; ++i) {
-      if (i + kAhead < items) {
-        if (const size_t k = key_of(i + kAhead); k != SIZE_MAX) __builtin_prefetch(&ends[k], 1);
+      if (i + kPrefetchAhead < items) {
+        if (const size_t k = key_of(i + kPrefetchAhead); k != SIZE_MAX)
+          __builtin_prefetch(&ends[k], 1);
       }
       if (const size_t k = key_of(i); k != SIZE_MAX) {
         ++ends[k];
@@ -170,11 +167,12 @@ struct Grouped {
     members.reserve(count);
     members.GrowZeroed(count);
     for (uint32_t i = 0; i < items; ++i) {
-      if (i + kAhead < items) {
-        if (const size_t k = key_of(i + kAhead); k != SIZE_MAX) __builtin_prefetch(&ends[k], 1);
+      if (i + kPrefetchAhead < items) {
+        if (const size_t k = key_of(i + kPrefetchAhead); k != SIZE_MAX)
+          __builtin_prefetch(&ends[k], 1);
       }
-      if (i + kAhead / 2 < items) {
-        if (const size_t k = key_of(i + kAhead / 2); k != SIZE_MAX) {
+      if (i + kPrefetchAhead / 2 < items) {
+        if (const size_t k = key_of(i + kPrefetchAhead / 2); k != SIZE_MAX) {
           __builtin_prefetch(&members[ends[k]], 1);
         }
       }
@@ -249,8 +247,6 @@ void Forest::Compact(const Forest* other_copy) {
 }
 
 void Forest::LayOut(LayoutOrder lo, const Forest* other_copy) {
-  // How many slots ahead the gathers below fetch what they read at random.
-  constexpr size_t kAhead = 16;
   // A bulk build's nodes have no lists and no counters yet: each gets an
   // NsBelow when something is listed below it, and counters at the end.
   const bool counters_to_compute = !lo.listed_below.empty();
@@ -286,14 +282,14 @@ void Forest::LayOut(LayoutOrder lo, const Forest* other_copy) {
     // ahead, and the new slots of its parent and own project half as far.
     const size_t count = order.size();
     for (size_t i = 0; i < count; ++i) {
-      if (i + kAhead < count) {
-        const uint32_t ahead = order[i + kAhead];
+      if (i + kPrefetchAhead < count) {
+        const uint32_t ahead = order[i + kPrefetchAhead];
         __builtin_prefetch(&ns_[ahead]);
         ns_ids_.Prefetch(ahead);
         if (counters_to_compute) __builtin_prefetch(&lo.listed_below[ahead]);
       }
-      if (i + kAhead / 2 < count) {
-        const NsNode& ahead = ns_[order[i + kAhead / 2]];
+      if (i + kPrefetchAhead / 2 < count) {
+        const NsNode& ahead = ns_[order[i + kPrefetchAhead / 2]];
         if (ahead.parent != kNil) __builtin_prefetch(&new_of[ahead.parent]);
         if (HoldsOwnProject(ahead.type) && ahead.below_or_own_project != kNil) {
           __builtin_prefetch(&new_project_of[ahead.below_or_own_project]);
@@ -340,14 +336,14 @@ void Forest::LayOut(LayoutOrder lo, const Forest* other_copy) {
     // As the namespace side: the old slots a few ahead, the maps half as far.
     const size_t count = project_order.size();
     for (size_t i = 0; i < count; ++i) {
-      if (i + kAhead < count) {
-        const uint32_t ahead = project_order[i + kAhead];
+      if (i + kPrefetchAhead < count) {
+        const uint32_t ahead = project_order[i + kPrefetchAhead];
         __builtin_prefetch(&projects_[ahead]);
         project_ids_.Prefetch(ahead);
         __builtin_prefetch(&project_pn_slots_[ahead]);
       }
-      if (i + kAhead / 2 < count) {
-        const uint32_t ahead = project_order[i + kAhead / 2];
+      if (i + kPrefetchAhead / 2 < count) {
+        const uint32_t ahead = project_order[i + kPrefetchAhead / 2];
         if (projects_[ahead].ns != kNil) __builtin_prefetch(&new_of[projects_[ahead].ns]);
         if (project_pn_slots_[ahead] != kNil) __builtin_prefetch(&new_of[project_pn_slots_[ahead]]);
       }
