@@ -28,8 +28,7 @@ void CheckBulkLoadEqualsApply(uint64_t seed, bool children_first) {
   if (children_first) std::reverse(snapshot.changes.begin(), snapshot.changes.end());
 
   HierarchyIndex applied;
-  ASSERT_TRUE(applied.Apply(snapshot).ok());
-  ASSERT_TRUE(applied.Compact().ok());
+  ASSERT_NO_FATAL_FAILURE(ApplyAndCompact(snapshot, &applied));
   HierarchyIndex bulk;
   ASSERT_TRUE(bulk.BulkLoad(snapshot).ok());
   ASSERT_NO_FATAL_FAILURE(ExpectSameAnswers(applied, bulk, "after the snapshot"));
@@ -111,8 +110,7 @@ TEST(BulkLoad, AViewHeldOverTheLoadFailsAWriteInsteadOfHangingIt) {
   canopy::testing::GitlabForest forest = canopy::testing::GenerateTestForest(14, 1000, 1500);
   Transaction snapshot = canopy::testing::LoadTransaction(forest, Lsn(10));
   HierarchyIndex applied;
-  ASSERT_TRUE(applied.Apply(snapshot).ok());
-  ASSERT_TRUE(applied.Compact().ok());
+  ASSERT_NO_FATAL_FAILURE(ApplyAndCompact(snapshot, &applied));
   HierarchyIndex index;
   {
     ReadView held = index.Read();
@@ -200,8 +198,7 @@ TEST(BulkLoad, BadSnapshotsAnswerLikeApply) {
     snapshot.changes.insert(snapshot.changes.end(), c.extra.begin(), c.extra.end());
     HierarchyIndex applied, applied_later;
     for (HierarchyIndex* index : {&applied, &applied_later}) {
-      ASSERT_TRUE(index->Apply(snapshot).ok());
-      ASSERT_TRUE(index->Compact().ok());
+      ASSERT_NO_FATAL_FAILURE(ApplyAndCompact(snapshot, index));
     }
     HierarchyIndex bulk;
     ASSERT_TRUE(bulk.BulkLoad(snapshot).ok());

@@ -24,6 +24,13 @@ inline std::string Describe(const IdAnswer& a) {
   return s + (a.ids.size() > 20 ? ",...]" : "]");
 }
 
+// The reference a snapshot build is compared with: `snapshot` applied by
+// Apply's rules, then laid out (call under ASSERT_NO_FATAL_FAILURE).
+inline void ApplyAndCompact(const Transaction& snapshot, HierarchyIndex* index) {
+  ASSERT_TRUE(index->Apply(snapshot).ok());
+  ASSERT_TRUE(index->Compact().ok());
+}
+
 // Every query kind, counts and paths for every id either index knows (plus
 // one unknown id), and the row counts of Stats (with `same_transactions`,
 // also the number of transactions applied; with `same_layout`, the number of

@@ -76,8 +76,7 @@ TEST(SnapshotPieces, DeliveredWhileTheIndexIsBuiltAnswersLikeApply) {
     Transaction snapshot = canopy::testing::LoadTransaction(forest, Lsn(1000));
     if (seed % 2 == 0) std::reverse(snapshot.changes.begin(), snapshot.changes.end());
     HierarchyIndex applied;
-    ASSERT_TRUE(applied.Apply(snapshot).ok());
-    ASSERT_TRUE(applied.Compact().ok());
+    ASSERT_NO_FATAL_FAILURE(ApplyAndCompact(snapshot, &applied));
 
     Pieces cut = CutIntoPieces(snapshot.changes, seed, 200);
     SnapshotPieces pieces(cut.size());
@@ -108,8 +107,7 @@ TEST(SnapshotPieces, ServesWhileItsSecondCopyIsMade) {
   canopy::testing::GitlabForest forest = canopy::testing::GenerateTestForest(31, 8000, 12000);
   Transaction snapshot = canopy::testing::LoadTransaction(forest, Lsn(1000));
   HierarchyIndex applied;
-  ASSERT_TRUE(applied.Apply(snapshot).ok());
-  ASSERT_TRUE(applied.Compact().ok());
+  ASSERT_NO_FATAL_FAILURE(ApplyAndCompact(snapshot, &applied));
   std::vector<IdQuery> queries;
   for (int64_t id : applied.Read().ListNamespaceIds()) {
     for (QueryKind kind : {QueryKind::kSelfAndAncestors, QueryKind::kDescendants,
@@ -179,8 +177,7 @@ TEST(SnapshotPieces, SnapshotsTheBuildGivesUpOnAnswerLikeApply) {
     Transaction snapshot{Lsn(100), base};
     snapshot.changes.insert(snapshot.changes.end(), c.extra.begin(), c.extra.end());
     HierarchyIndex applied;
-    ASSERT_TRUE(applied.Apply(snapshot).ok());
-    ASSERT_TRUE(applied.Compact().ok());
+    ASSERT_NO_FATAL_FAILURE(ApplyAndCompact(snapshot, &applied));
     Pieces cut = CutIntoPieces(snapshot.changes, 1, 1);
     SnapshotPieces pieces(cut.size());
     HierarchyIndex streamed;
