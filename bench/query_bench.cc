@@ -185,17 +185,101 @@ class ChurnBelow {
   const int64_t first_project_ = static_cast<int64_t>(World().forest.projects.size()) + 1;
 };
 
+// A group created after the last layout, below `parent`, grown one GitLab
+// write per transaction as a new organisation grows: `subgroups` subgroups,
+// then `projects` projects (a project namespace and its project each) in
+// random ones of them; nothing of it is laid out. Reports the slowest of
+// those writes but the first. Deletes it all and lays the index out again
+// afterwards.
+class GrowNew {
+ public:
+  GrowNew(benchmark::State& state, int64_t parent, size_t subgroups, size_t projects)
+      : subgroups_(parent == 0 ? 0 : subgroups), projects_(parent == 0 ? 0 : projects) {
+    if (parent == 0) return;
+    BenchWorld& w = World();
+    // The slowest write but the first (which may lay out the other copy: a
+    // Compact before it is replayed there).
+    double slowest_ms = 0;
+    bool first = true;
+    auto apply = [&](Transaction txn) {
+      const auto start = std::chrono::steady_clock::now();
+      Check(w.index->Apply(std::move(txn)), "grow insert");
+      const double ms =
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+              .count();
+      if (!first) slowest_ms = std::max(slowest_ms, ms);
+      first = false;
+    };
+    NamespaceRow group;
+    group.id = first_namespace_;
+    group.parent_id = parent;
+    group.type = NamespaceType::kGroup;
+    group.path = group.name = "bench-grown";
+    apply(Transaction{w.NextLsn(), {UpsertNamespace{group}}});
+    std::vector<int64_t> groups{group.id};
+    for (size_t i = 0; i < subgroups_; ++i) {
+      NamespaceRow sub = group;
+      sub.id = group.id + 1 + static_cast<int64_t>(i);
+      sub.parent_id = groups[i / 4];  // four subgroups a group: three levels for 100
+      sub.path = sub.name = "bench-grown-" + std::to_string(i);
+      apply(Transaction{w.NextLsn(), {UpsertNamespace{sub}}});
+      groups.push_back(sub.id);
+    }
+    std::mt19937_64 rng(parent);
+    for (size_t i = 0; i < projects_; ++i) {
+      NamespaceRow pn;
+      pn.id = group.id + 1 + static_cast<int64_t>(subgroups_ + i);
+      pn.parent_id = groups[rng() % groups.size()];
+      pn.type = NamespaceType::kProject;
+      pn.path = pn.name = "bench-grown-project";
+      ProjectRow project;
+      project.id = first_project_ + static_cast<int64_t>(i);
+      project.namespace_id = *pn.parent_id;
+      project.project_namespace_id = pn.id;
+      project.path = project.name = pn.path;
+      apply(Transaction{w.NextLsn(), {UpsertNamespace{pn}, UpsertProject{project}}});
+    }
+    state.counters["grow_slowest_apply_ms"] = slowest_ms;
+  }
+  ~GrowNew() {
+    if (projects_ == 0 && subgroups_ == 0) return;
+    BenchWorld& w = World();
+    Transaction undo{w.NextLsn(), {}};
+    for (size_t i = 0; i < projects_; ++i) {
+      undo.changes.push_back(DeleteProject{first_project_ + static_cast<int64_t>(i)});
+    }
+    // Children before parents: the namespaces from the last one made.
+    for (size_t i = 1 + subgroups_ + projects_; i-- > 0;) {
+      undo.changes.push_back(DeleteNamespace{first_namespace_ + static_cast<int64_t>(i)});
+    }
+    Check(w.index->Apply(std::move(undo)), "grow delete");
+    Check(w.index->Compact(), "Compact");
+  }
+  GrowNew(const GrowNew&) = delete;
+  GrowNew& operator=(const GrowNew&) = delete;
+  int64_t id() const { return first_namespace_; }
+
+ private:
+  const size_t subgroups_, projects_;
+  const int64_t first_namespace_ = static_cast<int64_t>(World().forest.namespaces.size()) + 1;
+  const int64_t first_project_ = static_cast<int64_t>(World().forest.projects.size()) + 1;
+};
+
 // How the named group's answers were prepared: laid out, one change below
-// it, or a churn of project creations below it.
-enum class Below { kLaidOut, kChanged, kChurned };
+// it, or a churn of project creations below it; or (kGrown) the answers
+// are a new group's, grown below it since the last layout.
+enum class Below { kLaidOut, kChanged, kChurned, kGrown };
 constexpr size_t kChurnProjects = 20000;
+constexpr size_t kGrownSubgroups = 100, kGrownProjects = 20000;
 
 void BM_SelfAndDescendants(benchmark::State& state, std::string which, bool with_project_namespaces,
                            Below below) {
   const int64_t id = NamedGroup(which);
   ChangeBelow change(below == Below::kChanged ? id : 0);
   ChurnBelow churn(state, below == Below::kChurned ? id : 0, kChurnProjects);
-  RunOverPool(state, std::vector<int64_t>(id == 0 ? 0 : 1, id),
+  const GrowNew grown(state, below == Below::kGrown ? id : 0, kGrownSubgroups, kGrownProjects);
+  const int64_t asked = below == Below::kGrown ? grown.id() : id;
+  RunOverPool(state, std::vector<int64_t>(id == 0 ? 0 : 1, asked),
               [&](const ReadView& v, int64_t ns, std::vector<int64_t>* out) {
                 return v.SelfAndDescendants(ns, with_project_namespaces, out);
               });
@@ -205,7 +289,9 @@ void BM_AllProjectIds(benchmark::State& state, std::string which, Below below) {
   const int64_t id = NamedGroup(which);
   ChangeBelow change(below == Below::kChanged ? id : 0);
   ChurnBelow churn(state, below == Below::kChurned ? id : 0, kChurnProjects);
-  RunOverPool(state, std::vector<int64_t>(id == 0 ? 0 : 1, id),
+  const GrowNew grown(state, below == Below::kGrown ? id : 0, kGrownSubgroups, kGrownProjects);
+  const int64_t asked = below == Below::kGrown ? grown.id() : id;
+  RunOverPool(state, std::vector<int64_t>(id == 0 ? 0 : 1, asked),
               [](const ReadView& v, int64_t ns, std::vector<int64_t>* out) {
                 return v.AllProjectIds(ns, out);
               });
@@ -354,6 +440,12 @@ void RegisterQueryBenchmarks() {
                                    BM_AllProjectIds, std::string(which), below);
     }
   }
+  // A group grown below gitlab-org since the last layout: its answers.
+  benchmark::RegisterBenchmark("BM_SelfAndDescendantsWithProjectNamespaces/new_group:grown",
+                               BM_SelfAndDescendants, std::string("gitlab_org"), true,
+                               Below::kGrown);
+  benchmark::RegisterBenchmark("BM_AllProjectIds/new_group:grown", BM_AllProjectIds,
+                               std::string("gitlab_org"), Below::kGrown);
   for (bool changed : {false, true}) {
     for (IdOrder order : {IdOrder::kAscending, IdOrder::kAny}) {
       const std::string suffix =
