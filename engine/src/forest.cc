@@ -183,6 +183,7 @@ size_t RootIndex::bytes() const {
 
 Forest::Forest(const HierarchyIndexOptions& options)
     : use_slices_(options.layout_slices),
+      grown_runs_(options.layout_slices && options.grown_runs),
       sorted_run_min_ids_(std::max<uint32_t>(1, options.sorted_run_min_ids)),
       expected_namespaces_(options.expected_namespaces),
       expected_projects_(options.expected_projects) {
@@ -449,10 +450,12 @@ void Forest::AddToAncestors(uint32_t from, const Contribution& c, bool subtract)
       a.sub_projects -= c.projects;
       a.sub_unarchived -= c.unarchived;
     } else {
+      const uint64_t before = LargestSet(a);
       a.sub_groups += c.groups;
       a.sub_pns += c.pns;
       a.sub_projects += c.projects;
       a.sub_unarchived += c.unarchived;
+      NoteGrowth(s, before, a);
     }
   }
 }
@@ -566,6 +569,51 @@ void Forest::RebuildNotedRuns() {
   runs_to_rebuild_.clear();
 }
 
+void Forest::MakeGrownRuns() {
+  const uint64_t budget = (ns_by_id_.size() + project_by_id_.size()) * 3 / 2;
+  std::vector<int64_t> ids;
+  for (const uint32_t s : runs_to_make_) {
+    // A group may be queued more than once, or have been freed, retyped or
+    // shrunk since.
+    if (s >= ns_.size()) continue;
+    const NsNode& n = ns_[s];
+    if (n.attachment == Attachment::kFree || n.type != NamespaceType::kGroup || n.laid_out ||
+        n.stale_runs) {
+      continue;
+    }
+    const NsBelow& below = BelowOf(s);
+    const uint64_t groups = uint64_t{below.sub_groups} + 1;
+    const uint64_t groups_and_pns = groups + below.sub_pns;
+    const uint64_t projects = below.sub_projects;
+    const uint64_t largest = LargestSet(below);
+    if (largest < StaleRunMinIds() || largest > MaxGrownRunIds()) continue;
+    // The sets Compact would keep a run of (BuildSortedRuns' rule).
+    const bool make_groups = groups >= sorted_run_min_ids_;
+    const bool make_groups_and_pns = groups_and_pns >= sorted_run_min_ids_ && below.sub_pns != 0;
+    const bool make_projects = projects >= sorted_run_min_ids_;
+    const uint64_t more = (make_groups ? groups : 0) + (make_groups_and_pns ? groups_and_pns : 0) +
+                          (make_projects ? projects : 0);
+    if (sorted_run_ids_ + more > budget) continue;
+    sorted_run_ids_ += more;
+    auto fresh = std::make_shared<SortedRuns>();
+    const int64_t id = ns_ids_[s];
+    const auto run = [&](const Status& answered) {
+      assert(answered.ok());
+      (void)answered;
+      return std::make_shared<const SortedIdRun>(ids);
+    };
+    if (make_groups) fresh->groups = run(SelfAndDescendants(id, false, true, &ids, true));
+    if (make_groups_and_pns) {
+      fresh->groups_and_pns = run(SelfAndDescendants(id, true, true, &ids, true));
+    }
+    if (make_projects) fresh->projects = run(ProjectIds(id, false, &ids, true));
+    const auto [kept, inserted] = sorted_runs_.insert_or_assign(s, std::move(fresh));
+    run_deltas_.emplace(s, RunDelta{.runs = kept->second.get()});
+    ns_[s].stale_runs = true;
+  }
+  runs_to_make_.clear();
+}
+
 void Forest::DropRuns(uint32_t slot) {
   if (sorted_runs_.empty()) return;
   sorted_runs_.erase(slot);
@@ -657,6 +705,8 @@ void Forest::ForgetLayout() {
   sorted_runs_.clear();
   run_deltas_.clear();
   runs_to_rebuild_.clear();
+  runs_to_make_.clear();
+  sorted_run_ids_ = 0;
   runs_match_rows_ = false;
   layout_.reset();
 }
@@ -801,8 +851,10 @@ void Forest::ProjectCountDelta(uint32_t ns, int projects, int unarchived) {
   if (n.type != NamespaceType::kGroup) return;
   for (uint32_t s = ns; s != kNil; s = ns_[s].parent) {
     NsBelow& b = MutableBelowOf(s);
+    const uint64_t before = LargestSet(b);
     b.sub_projects += projects;
     b.sub_unarchived += unarchived;
+    if (projects > 0) NoteGrowth(s, before, b);
   }
 }
 

@@ -73,7 +73,12 @@
 //   walk's answers once its Apply has made every change (RebuildNotedRuns;
 //   runs of up to MaxRebuildIds, else they are dropped). A type change of
 //   the node itself, and its slot being freed, drop its runs (DropRuns):
-//   those answers walk as before.
+//   those answers walk as before. A group that is not laid out and has no
+//   runs gets stale runs of its own once one of its sets grows to
+//   StaleRunMinIds() ids (the counter updates queue it; MakeGrownRuns makes
+//   them from the walk's answers at the end of the Apply, within Compact's
+//   budget for runs; each copy makes its own): a group made or grown since
+//   the last Compact answers from its runs too.
 //
 // ROW COLUMNS
 //   A namespace's parent_id and a project's namespace_id follow from the
@@ -585,6 +590,32 @@ class Forest {
   // are made again from the walk's answers, with empty lists.
   // O(their subtrees).
   void RebuildNotedRuns();
+  // Counters `before` of node `slot` grew to `after`: a group whose sets
+  // grew past StaleRunMinIds() without runs is queued in runs_to_make_.
+  void NoteGrowth(uint32_t slot, uint64_t largest_before, const NsBelow& after) {
+    if (largest_before < StaleRunMinIds() && LargestSet(after) >= StaleRunMinIds()) {
+      const NsNode& n = ns_[slot];
+      if (grown_runs_ && n.type == NamespaceType::kGroup && !n.laid_out && !n.stale_runs) {
+        runs_to_make_.push_back(slot);
+      }
+    }
+  }
+  // The size of the biggest of a group's three sets (SubtreePart) by its counters.
+  static uint64_t LargestSet(const NsBelow& b) {
+    return std::max(uint64_t{b.sub_groups} + b.sub_pns + 1, uint64_t{b.sub_projects});
+  }
+  // Each group in runs_to_make_ that is still not laid out, has no runs and
+  // has sets of StaleRunMinIds() ids or more (up to MaxGrownRunIds()) gets
+  // stale runs made from the walk's answers, with empty lists, while the
+  // copy's runs stay within Compact's budget (three ids per two rows).
+  // O(their subtrees): about StaleRunMinIds() ids each when a group grows
+  // one write at a time.
+  void MakeGrownRuns();
+  // The biggest set MakeGrownRuns walks for: 4 x StaleRunMinIds() (16,384
+  // ids by default), so that a write makes runs for groups that grew, not
+  // for one that a big subtree joined at once (whose answers copy the
+  // moved subtree's runs: it stays laid out).
+  uint64_t MaxGrownRunIds() const { return uint64_t{4} * StaleRunMinIds(); }
 
   // ---- structure edits (forest.cc) ----
   uint32_t AllocNamespace();
@@ -852,6 +883,16 @@ class Forest {
   // Nodes whose runs a change too big to list made wrong, to be rebuilt from
   // a walk once the Apply has made every change (empty between Applies).
   std::vector<uint32_t> runs_to_rebuild_;
+  // Groups that grew past StaleRunMinIds() without runs, not laid out: they
+  // get runs made from the walk once the Apply has made every change
+  // (MakeGrownRuns; empty between Applies). So a group made or grown since
+  // the last layout answers from its runs too, not only the ones Compact
+  // laid out.
+  std::vector<uint32_t> runs_to_make_;
+  // The ids of the runs the last Compact made (or shared) and MakeGrownRuns
+  // made since, for MakeGrownRuns' budget: an estimate of what sorted_runs_
+  // holds, which does not follow folds, rebuilds and drops.
+  uint64_t sorted_run_ids_ = 0;
   // No row has changed since the last Compact made sorted_runs_ (every
   // Apply with changes clears it): only then may the other copy share them.
   bool runs_match_rows_ = false;
@@ -910,6 +951,7 @@ class Forest {
   boost::unordered_flat_map<uint32_t, int32_t> wide_project_visibility_;
 
   const bool use_slices_;              // HierarchyIndexOptions::layout_slices
+  const bool grown_runs_;              // HierarchyIndexOptions::grown_runs (and layout_slices)
   const uint32_t sorted_run_min_ids_;  // HierarchyIndexOptions::sorted_run_min_ids
   // HierarchyIndexOptions::expected_namespaces / expected_projects: the
   // sizes a snapshot build reserves for while its pieces still arrive.

@@ -153,6 +153,7 @@ void Forest::Apply(const PreparedTransaction& txn, const Forest* other_copy) {
   }
   ApplySegment(ops.subspan(start));
   if (!runs_to_rebuild_.empty()) RebuildNotedRuns();
+  if (!runs_to_make_.empty()) MakeGrownRuns();
   if (txn.lsn > applied_lsn_) applied_lsn_ = txn.lsn;
   if (!ops.empty()) ++transactions_applied_;  // an empty one only moves the LSN
   row_changes_applied_ += ops.size();

@@ -435,6 +435,7 @@ void Forest::LayOut(LayoutOrder lo, const Forest* other_copy) {
   ns_.swap(nodes);
   run_deltas_.clear();  // (keyed by the old slots; the new nodes are not flagged)
   runs_to_rebuild_.clear();
+  runs_to_make_.clear();
   below_.swap(below);
   pn_below_.swap(pn_below);
   other_own_project_.swap(other_own_project);
@@ -502,6 +503,7 @@ bool Forest::ShareSortedRunsOf(const Forest* other) {
   // The same ids in the same pre-order under the same subtree bounds: the
   // same tree, so the same laid-out nodes, counters and runs.
   sorted_runs_ = other->sorted_runs_;
+  sorted_run_ids_ = other->sorted_run_ids_;
   return true;
 }
 
@@ -588,7 +590,8 @@ void Forest::BuildSortedRuns() {
     return a.slot != b.slot ? a.slot < b.slot : a.part < b.part;
   });
   boost::unordered_flat_map<uint32_t, std::shared_ptr<SortedRuns>> made;
-  uint64_t budget = (ns_by_id_.size() + project_by_id_.size()) * 3 / 2;
+  const uint64_t whole_budget = (ns_by_id_.size() + project_by_id_.size()) * 3 / 2;
+  uint64_t budget = whole_budget;
   std::vector<int64_t> ids;  // one run's ids, to sort
   for (const Candidate& c : candidates) {
     if (c.ids > budget) break;
@@ -619,6 +622,7 @@ void Forest::BuildSortedRuns() {
   }
   sorted_runs_.reserve(made.size());
   for (auto& [slot, runs] : made) sorted_runs_.emplace(slot, std::move(runs));
+  sorted_run_ids_ = whole_budget - budget;
 }
 
 void Forest::TakeRoomFrom(Forest& other) {
@@ -677,6 +681,7 @@ void Forest::CopyFrom(const Forest& other) {
   for (const ProjNode& p : projects_) p.text.Ref();
   sorted_runs_ = other.sorted_runs_;  // immutable: shared
   run_deltas_ = other.run_deltas_;
+  sorted_run_ids_ = other.sorted_run_ids_;
   applied_lsn_ = other.applied_lsn_;
   orphan_namespaces_ = other.orphan_namespaces_;
   orphan_projects_ = other.orphan_projects_;

@@ -4,6 +4,8 @@
 // the walk's; a delta past its cap is folded into new runs; a change too
 // big to list has them made again from the walk (or dropped, past a size);
 // a type change or a delete of the group drops them, and the walk answers.
+// A group that grows past that size after the layout, without runs, gets
+// runs of its own, made from the walk.
 // The random streams of layout_slices_test cover the general case; these
 // are the edges.
 #include <gtest/gtest.h>
@@ -244,6 +246,103 @@ TEST_F(StaleRuns, ADeltaPastItsCapIsFoldedIntoNewRuns) {
   }
   EXPECT_TRUE(runs_.HasStaleRuns(1));
   ExpectSameAnswers(1);
+}
+
+// Groups made after the layout, grown one write at a time: each gets runs
+// once a set reaches 8 x sorted_run_min_ids (64) ids, through subgroups
+// (group 9000) or through projects alone (group 9500), and keeps them,
+// stale, through the changes after; one that shrinks back below that size
+// within the transaction that grew it gets none, and so does one that grows
+// past 4 x 64 ids in one transaction.
+TEST_F(StaleRuns, AGroupGrownSinceTheLayoutGetsRunsOfItsOwn) {
+  Apply({Lsn(), {UpsertNamespace{Ns(9000, std::nullopt)}}});
+  for (int64_t i = 1; i <= 62; ++i) Apply({Lsn(), {UpsertNamespace{Ns(9000 + i, 9000)}}});
+  EXPECT_FALSE(runs_.HasSortedRuns(9000));  // 63 groups and namespaces
+  ExpectSameAnswers(9000);
+  Apply({Lsn(), {UpsertNamespace{Ns(9063, 9001)}}});
+  EXPECT_TRUE(runs_.HasStaleRuns(9000));
+  EXPECT_EQ(runs_.StaleDeltaIds(9000), 0u);
+  ExpectSameAnswers(9000);
+  // Projects (with their project namespaces) one at a time in its
+  // subgroups: noted in its delta, folded past the cap; subgroup 9001,
+  // which gets 80 of them, gets runs of its own at 64.
+  for (int64_t i = 0; i < 300; ++i) {
+    const int64_t group = i % 4 == 0 ? 9000 + 1 + i % 62 : 9001;
+    ProjectRow project = Project(300000 + i, group);
+    project.project_namespace_id = 310000 + i;
+    Apply({Lsn(),
+           {UpsertNamespace{Ns(310000 + i, group, NamespaceType::kProject)},
+            UpsertProject{project}}});
+    if (i % 25 == 0) {
+      ExpectSameAnswers(9000);
+      ExpectSameAnswers(9001);
+    }
+  }
+  EXPECT_TRUE(runs_.HasStaleRuns(9000));
+  EXPECT_TRUE(runs_.HasStaleRuns(9001));
+  ExpectSameAnswers(9000);
+  ExpectSameAnswers(9001);
+  // Its subtree moves below laid-out group 2 (group 1's runs note it) and
+  // loses a subgroup with its projects.
+  Apply({Lsn(), {UpsertNamespace{Ns(9000, 2)}}});
+  Transaction loss{Lsn(), {}};
+  for (int64_t i = 0; i < 300; ++i) {
+    if (i % 4 == 0 && 9000 + 1 + i % 62 == 9005) {
+      loss.changes.push_back(DeleteProject{300000 + i});
+      loss.changes.push_back(DeleteNamespace{310000 + i});
+    }
+  }
+  loss.changes.push_back(DeleteNamespace{9005});
+  Apply(loss);
+  EXPECT_TRUE(runs_.HasStaleRuns(9000));
+  EXPECT_TRUE(runs_.HasStaleRuns(1));
+  ExpectSameAnswers(1);
+  ExpectSameAnswers(2);
+  ExpectSameAnswers(9000);
+  // Projects alone: group 9500's projects set reaches 64.
+  Apply({Lsn(), {UpsertNamespace{Ns(9500, std::nullopt)}}});
+  for (int64_t i = 0; i < 64; ++i) Apply({Lsn(), {UpsertProject{Project(320000 + i, 9500)}}});
+  EXPECT_TRUE(runs_.HasStaleRuns(9500));
+  ExpectSameAnswers(9500);
+  // Grown past 64 and shrunk back in one transaction: no runs.
+  Transaction grow_and_shrink{Lsn(), {UpsertNamespace{Ns(9600, std::nullopt)}}};
+  for (int64_t i = 1; i <= 70; ++i) {
+    grow_and_shrink.changes.push_back(UpsertNamespace{Ns(9600 + i, 9600)});
+  }
+  for (int64_t i = 1; i <= 10; ++i) grow_and_shrink.changes.push_back(DeleteNamespace{9600 + i});
+  Apply(grow_and_shrink);
+  EXPECT_FALSE(runs_.HasSortedRuns(9600));
+  ExpectSameAnswers(9600);
+  // Past 4 x 64 ids in one transaction (as a big subtree joining it would):
+  // none either, the writes stay short.
+  Transaction at_once{Lsn(), {UpsertNamespace{Ns(9700, std::nullopt)}}};
+  for (int64_t i = 1; i <= 300; ++i) at_once.changes.push_back(UpsertNamespace{Ns(9700 + i, 9700)});
+  Apply(at_once);
+  EXPECT_FALSE(runs_.HasSortedRuns(9700));
+  ExpectSameAnswers(9700);
+  // A Compact lays them all out again: fresh runs, no delta.
+  runs_.Compact(nullptr);
+  EXPECT_TRUE(runs_.HasSortedRuns(9000));
+  EXPECT_FALSE(runs_.HasStaleRuns(9000));
+  ExpectSameAnswers(9000);
+}
+
+// HierarchyIndexOptions::grown_runs off: the grown group walks.
+TEST_F(StaleRuns, NoGrownRunsWhenTheOptionIsOff) {
+  HierarchyIndexOptions options = SortedRuns();
+  options.grown_runs = false;
+  Forest off{options};
+  off.Apply(PreparedTransaction(Tree(10)));
+  off.Compact(nullptr);
+  uint64_t lsn = 0x20;
+  off.Apply(PreparedTransaction({Lsn(++lsn), {UpsertNamespace{Ns(9000, std::nullopt)}}}));
+  for (int64_t i = 1; i <= 100; ++i) {
+    off.Apply(PreparedTransaction({Lsn(++lsn), {UpsertNamespace{Ns(9000 + i, 9000)}}}));
+  }
+  EXPECT_FALSE(off.HasSortedRuns(9000));
+  Ids descendants;
+  ASSERT_TRUE(off.SelfAndDescendants(9000, false, true, &descendants).ok());
+  EXPECT_EQ(descendants.size(), 101u);
 }
 
 TEST_F(StaleRuns, ATypeChangeOrADeleteOfTheGroupDropsItsRuns) {
