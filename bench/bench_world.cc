@@ -181,10 +181,13 @@ std::unique_ptr<BenchWorld> world;
 
 }  // namespace
 
+bool GrownRunsFromEnv() { return EnvUint64("CANOPY_BENCH_GROWN_RUNS", 0) != 0; }
+
 HierarchyIndexOptions IndexOptionsFor(const testing::GitlabForest& forest) {
   return {.expected_namespaces = forest.namespaces.size(),
           .expected_projects = forest.projects.size(),
-          .expected_runner_links = forest.runner_links.size()};
+          .expected_runner_links = forest.runner_links.size(),
+          .grown_runs = GrownRunsFromEnv()};
 }
 
 void Check(const Status& status, const char* what) {

@@ -423,7 +423,8 @@ void BM_GrowthStall(benchmark::State& state) {
   StallCount applies, controls;
   uint64_t rows_at_max_wall = 0, sink = 1;
   for (auto _ : state) {
-    HierarchyIndex index;  // no expected sizes: it grows from nothing
+    // No expected sizes: it grows from nothing.
+    HierarchyIndex index(HierarchyIndexOptions{.grown_runs = GrownRunsFromEnv()});
     uint64_t rng = 0x2545F4914F6CDD1Dull;
     for (size_t i = 0; i < txns; ++i) {
       const int64_t group = static_cast<int64_t>(2 * i + 1), pn = group + 1;

@@ -73,12 +73,13 @@
 //   walk's answers once its Apply has made every change (RebuildNotedRuns;
 //   runs of up to MaxRebuildIds, else they are dropped). A type change of
 //   the node itself, and its slot being freed, drop its runs (DropRuns):
-//   those answers walk as before. A group that is not laid out and has no
-//   runs gets stale runs of its own once one of its sets grows to
-//   StaleRunMinIds() ids (the counter updates queue it; MakeGrownRuns makes
-//   them from the walk's answers at the end of the Apply, within Compact's
-//   budget for runs; each copy makes its own): a group made or grown since
-//   the last Compact answers from its runs too.
+//   those answers walk as before. With grown_runs (an option, off by
+//   default), a group that is not laid out and has no runs gets stale runs
+//   of its own once one of its sets grows to StaleRunMinIds() ids (the
+//   counter updates queue it; MakeGrownRuns makes them from the walk's
+//   answers at the end of the Apply, within Compact's budget for runs; each
+//   copy makes its own): a group made or grown since the last Compact
+//   answers from its runs too.
 //
 // ROW COLUMNS
 //   A namespace's parent_id and a project's namespace_id follow from the
@@ -590,12 +591,13 @@ class Forest {
   // are made again from the walk's answers, with empty lists.
   // O(their subtrees).
   void RebuildNotedRuns();
-  // Counters `before` of node `slot` grew to `after`: a group whose sets
-  // grew past StaleRunMinIds() without runs is queued in runs_to_make_.
+  // With grown_runs_: node `slot`'s counters grew to `after` from a
+  // biggest set of `largest_before`; a group not laid out, without runs,
+  // whose sets grew to StaleRunMinIds() is queued in runs_to_make_.
   void NoteGrowth(uint32_t slot, uint64_t largest_before, const NsBelow& after) {
-    if (largest_before < StaleRunMinIds() && LargestSet(after) >= StaleRunMinIds()) {
+    if (grown_runs_ && largest_before < StaleRunMinIds() && LargestSet(after) >= StaleRunMinIds()) {
       const NsNode& n = ns_[slot];
-      if (grown_runs_ && n.type == NamespaceType::kGroup && !n.laid_out && !n.stale_runs) {
+      if (n.type == NamespaceType::kGroup && !n.laid_out && !n.stale_runs) {
         runs_to_make_.push_back(slot);
       }
     }

@@ -44,10 +44,12 @@ HierarchyIndexOptions WalkOnly() {
   return o;
 }
 
-// Every run kept sorted (within the budget), even the smallest.
+// Every run kept sorted (within the budget), even the smallest, and made
+// for groups that grow to 8 ids since the layout (grown_runs).
 HierarchyIndexOptions SortedRunsEverywhere() {
   HierarchyIndexOptions o;
   o.sorted_run_min_ids = 1;
+  o.grown_runs = true;
   return o;
 }
 

@@ -63,6 +63,7 @@ class StaleRuns : public ::testing::Test {
   static HierarchyIndexOptions SortedRuns() {
     HierarchyIndexOptions o;
     o.sorted_run_min_ids = 8;
+    o.grown_runs = true;
     return o;
   }
   void SetUp() override {

@@ -215,15 +215,18 @@ struct HierarchyIndexOptions {
   // hold at most three ids per two rows (4 bytes an id for GitLab's ids),
   // smallest runs first.
   uint32_t sorted_run_min_ids = 512;
-  // A group not laid out (made, or changed below, since the last Compact())
-  // that grows to 8 x sorted_run_min_ids ids (4,096) without sorted runs
-  // gets them, made from a walk of its subtree in the write that grows it
-  // there (up to 16,384 ids: a group that a big subtree joins at once gets
-  // none), so that its ascending answers are copies again. That write
-  // takes longer: the walk of about 4,096 ids a set (the README measures
-  // it). Off: such a group's answers walk and sort until the next
-  // Compact().
-  bool grown_runs = true;
+  // On: a group not laid out (made, or changed below, since the last
+  // Compact()) that grows to 8 x sorted_run_min_ids ids (4,096) in one of
+  // its sets without sorted runs gets them, made from a walk of its subtree
+  // in the write that grows it there (up to 16,384 ids: a group that a big
+  // subtree joins at once gets none), so that its ascending answers are
+  // copies again, and they are kept as any stale runs are. Off (the
+  // default): such a group's answers walk and sort until the next
+  // Compact(). The cost is the writer's: the walk in that write, and the
+  // folds of those runs as the group keeps growing; in an index grown at
+  // random to millions of rows they made hundreds of writes take over
+  // 1 ms (the README measures both sides).
+  bool grown_runs = false;
 };
 
 class HierarchyIndex {
