@@ -95,6 +95,23 @@ int64_t NamedGroup(const std::string& which) {
   return 0;
 }
 
+// GitLab's project creation in `group`: project namespace `pn_id` and
+// project `project_id`, both named `path`, in one transaction.
+Transaction ProjectCreation(Lsn lsn, int64_t pn_id, int64_t group, int64_t project_id,
+                            const char* path) {
+  NamespaceRow pn;
+  pn.id = pn_id;
+  pn.parent_id = group;
+  pn.type = NamespaceType::kProject;
+  pn.path = pn.name = path;
+  ProjectRow project;
+  project.id = project_id;
+  project.namespace_id = group;
+  project.project_namespace_id = pn_id;
+  project.path = project.name = path;
+  return Transaction{lsn, {UpsertNamespace{pn}, UpsertProject{project}}};
+}
+
 // Adds a leaf group below `group` for its lifetime: `group` and its
 // ancestors are no longer laid out. Then removes it and lays the index out again.
 class ChangeBelow {
@@ -143,18 +160,11 @@ class ChurnBelow {
     std::mt19937_64 rng(group);
     double slowest_ms = 0;
     for (size_t i = 0; i < projects_; ++i) {
-      NamespaceRow pn;
-      pn.id = first_namespace_ + static_cast<int64_t>(i);
-      pn.parent_id = groups[rng() % groups.size()];
-      pn.type = NamespaceType::kProject;
-      pn.path = pn.name = "bench-churn";
-      ProjectRow project;
-      project.id = first_project_ + static_cast<int64_t>(i);
-      project.namespace_id = *pn.parent_id;
-      project.project_namespace_id = pn.id;
-      project.path = project.name = pn.path;
+      const int64_t group = groups[rng() % groups.size()];
       const auto start = std::chrono::steady_clock::now();
-      Check(w.index->Apply(Transaction{w.NextLsn(), {UpsertNamespace{pn}, UpsertProject{project}}}),
+      Check(w.index->Apply(ProjectCreation(w.NextLsn(), first_namespace_ + static_cast<int64_t>(i),
+                                           group, first_project_ + static_cast<int64_t>(i),
+                                           "bench-churn")),
             "churn insert");
       const double ms =
           std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
@@ -227,17 +237,9 @@ class GrowNew {
     }
     std::mt19937_64 rng(parent);
     for (size_t i = 0; i < projects_; ++i) {
-      NamespaceRow pn;
-      pn.id = group.id + 1 + static_cast<int64_t>(subgroups_ + i);
-      pn.parent_id = groups[rng() % groups.size()];
-      pn.type = NamespaceType::kProject;
-      pn.path = pn.name = "bench-grown-project";
-      ProjectRow project;
-      project.id = first_project_ + static_cast<int64_t>(i);
-      project.namespace_id = *pn.parent_id;
-      project.project_namespace_id = pn.id;
-      project.path = project.name = pn.path;
-      apply(Transaction{w.NextLsn(), {UpsertNamespace{pn}, UpsertProject{project}}});
+      apply(ProjectCreation(w.NextLsn(), group.id + 1 + static_cast<int64_t>(subgroups_ + i),
+                            groups[rng() % groups.size()], first_project_ + static_cast<int64_t>(i),
+                            "bench-grown-project"));
     }
     state.counters["grow_slowest_apply_ms"] = slowest_ms;
   }

@@ -546,27 +546,31 @@ void Forest::RebuildNotedRuns() {
       continue;
     }
     const SortedRuns& old = *d->second.runs;
-    auto fresh = std::make_shared<SortedRuns>();
-    // Without its delta the node's answers walk (and use no run of its own).
     const bool groups = old.groups != nullptr, groups_and_pns = old.groups_and_pns != nullptr,
                projects = old.projects != nullptr;
+    // Without its delta the node's answers walk (and use no run of its own).
     run_deltas_.erase(d);
     ns_[s].stale_runs = false;
-    const int64_t id = ns_ids_[s];
-    const auto run = [&](const Status& answered) {
-      assert(answered.ok());
-      (void)answered;
-      return std::make_shared<const SortedIdRun>(ids);
-    };
-    if (groups) fresh->groups = run(SelfAndDescendants(id, false, true, &ids, true));
-    if (groups_and_pns) fresh->groups_and_pns = run(SelfAndDescendants(id, true, true, &ids, true));
-    if (projects) fresh->projects = run(ProjectIds(id, false, &ids, true));
-    std::shared_ptr<const SortedRuns>& kept = sorted_runs_.find(s)->second;
-    kept = std::move(fresh);
-    run_deltas_.emplace(s, RunDelta{.runs = kept.get()});
-    ns_[s].stale_runs = true;
+    KeepRunsFromWalk(s, groups, groups_and_pns, projects, &ids);
   }
   runs_to_rebuild_.clear();
+}
+
+void Forest::KeepRunsFromWalk(uint32_t slot, bool groups, bool groups_and_pns, bool projects,
+                              std::vector<int64_t>* ids) {
+  auto fresh = std::make_shared<SortedRuns>();
+  const int64_t id = ns_ids_[slot];
+  const auto run = [&](const Status& answered) {
+    assert(answered.ok());
+    (void)answered;
+    return std::make_shared<const SortedIdRun>(*ids);
+  };
+  if (groups) fresh->groups = run(SelfAndDescendants(id, false, true, ids, true));
+  if (groups_and_pns) fresh->groups_and_pns = run(SelfAndDescendants(id, true, true, ids, true));
+  if (projects) fresh->projects = run(ProjectIds(id, false, ids, true));
+  const auto kept = sorted_runs_.insert_or_assign(slot, std::move(fresh)).first;
+  run_deltas_.emplace(slot, RunDelta{.runs = kept->second.get()});
+  ns_[slot].stale_runs = true;
 }
 
 void Forest::MakeGrownRuns() {
@@ -595,21 +599,7 @@ void Forest::MakeGrownRuns() {
                           (make_projects ? projects : 0);
     if (sorted_run_ids_ + more > budget) continue;
     sorted_run_ids_ += more;
-    auto fresh = std::make_shared<SortedRuns>();
-    const int64_t id = ns_ids_[s];
-    const auto run = [&](const Status& answered) {
-      assert(answered.ok());
-      (void)answered;
-      return std::make_shared<const SortedIdRun>(ids);
-    };
-    if (make_groups) fresh->groups = run(SelfAndDescendants(id, false, true, &ids, true));
-    if (make_groups_and_pns) {
-      fresh->groups_and_pns = run(SelfAndDescendants(id, true, true, &ids, true));
-    }
-    if (make_projects) fresh->projects = run(ProjectIds(id, false, &ids, true));
-    const auto [kept, inserted] = sorted_runs_.insert_or_assign(s, std::move(fresh));
-    run_deltas_.emplace(s, RunDelta{.runs = kept->second.get()});
-    ns_[s].stale_runs = true;
+    KeepRunsFromWalk(s, make_groups, make_groups_and_pns, make_projects, &ids);
   }
   runs_to_make_.clear();
 }

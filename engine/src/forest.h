@@ -591,6 +591,11 @@ class Forest {
   // are made again from the walk's answers, with empty lists.
   // O(their subtrees).
   void RebuildNotedRuns();
+  // Makes `slot`'s runs of the chosen sets from the walk's answers (*ids:
+  // scratch) and keeps them as its stale runs, with empty lists.
+  // REQUIRES: `slot` is a group, not laid out, without a delta.
+  void KeepRunsFromWalk(uint32_t slot, bool groups, bool groups_and_pns, bool projects,
+                        std::vector<int64_t>* ids);
   // With grown_runs_: node `slot`'s counters grew to `after` from a
   // biggest set of `largest_before`; a group not laid out, without runs,
   // whose sets grew to StaleRunMinIds() is queued in runs_to_make_.
