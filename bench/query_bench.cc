@@ -230,7 +230,7 @@ class GrowNew {
     for (size_t i = 0; i < subgroups_; ++i) {
       NamespaceRow sub = group;
       sub.id = group.id + 1 + static_cast<int64_t>(i);
-      sub.parent_id = groups[i / 4];  // four subgroups a group: three levels for 100
+      sub.parent_id = groups[i / 4];  // four subgroups a group: four levels for 100
       sub.path = sub.name = "bench-grown-" + std::to_string(i);
       apply(Transaction{w.NextLsn(), {UpsertNamespace{sub}}});
       groups.push_back(sub.id);
@@ -242,6 +242,10 @@ class GrowNew {
                             "bench-grown-project"));
     }
     state.counters["grow_slowest_apply_ms"] = slowest_ms;
+    // Groups answering from stale runs once it has grown (with grown_runs,
+    // the new group among them).
+    state.counters["stale_run_namespaces"] =
+        static_cast<double>(w.index->Stats().stale_run_namespaces);
   }
   ~GrowNew() {
     if (projects_ == 0 && subgroups_ == 0) return;

@@ -77,9 +77,11 @@
 //   default), a group that is not laid out and has no runs gets stale runs
 //   of its own once one of its sets grows to StaleRunMinIds() ids (the
 //   counter updates queue it; MakeGrownRuns makes them from the walk's
-//   answers at the end of the Apply, within Compact's budget for runs; each
-//   copy makes its own): a group made or grown since the last Compact
-//   answers from its runs too.
+//   answers at the end of the Apply while the ids of the runs made since
+//   the last Compact, counted when made, stay within Compact's budget;
+//   each copy makes its own): a group made or grown since the last Compact
+//   answers from its runs too. A group is considered once, when it grows to
+//   that size (skipped then, or retyped to a group already bigger, it walks).
 //
 // ROW COLUMNS
 //   A namespace's parent_id and a project's namespace_id follow from the
@@ -614,14 +616,16 @@ class Forest {
   // Each group in runs_to_make_ that is still not laid out, has no runs and
   // has sets of StaleRunMinIds() ids or more (up to MaxGrownRunIds()) gets
   // stale runs made from the walk's answers, with empty lists, while the
-  // copy's runs stay within Compact's budget (three ids per two rows).
+  // ids of the runs made since the last Compact, counted when made
+  // (sorted_run_ids_; folds are not counted), stay within Compact's budget
+  // (three ids per two rows).
   // O(their subtrees): about StaleRunMinIds() ids each when a group grows
   // one write at a time.
   void MakeGrownRuns();
   // The biggest set MakeGrownRuns walks for: 4 x StaleRunMinIds() (16,384
   // ids by default), so that a write makes runs for groups that grew, not
-  // for one that a big subtree joined at once (whose answers copy the
-  // moved subtree's runs: it stays laid out).
+  // for one that passed that size in one write, as when a big subtree joins
+  // it (whose answers copy the moved subtree's runs: it stays laid out).
   uint64_t MaxGrownRunIds() const { return uint64_t{4} * StaleRunMinIds(); }
 
   // ---- structure edits (forest.cc) ----

@@ -305,11 +305,17 @@ TEST_F(StaleRuns, AGroupGrownSinceTheLayoutGetsRunsOfItsOwn) {
   for (int64_t i = 0; i < 64; ++i) Apply({Lsn(), {UpsertProject{Project(320000 + i, 9500)}}});
   EXPECT_TRUE(runs_.HasStaleRuns(9500));
   ExpectSameAnswers(9500);
-  // Grown past 64 and shrunk back in one transaction: no runs.
-  Transaction grow_and_shrink{Lsn(), {UpsertNamespace{Ns(9600, std::nullopt)}}};
-  for (int64_t i = 1; i <= 70; ++i) {
+  // Grown past 64 and shrunk back in one transaction: no runs. (Two
+  // segments, split by a truncate of the runner links: within one, the
+  // rows merge per key first.)
+  Transaction sixty{Lsn(), {UpsertNamespace{Ns(9600, std::nullopt)}}};
+  for (int64_t i = 1; i <= 60; ++i) sixty.changes.push_back(UpsertNamespace{Ns(9600 + i, 9600)});
+  Apply(sixty);
+  Transaction grow_and_shrink{Lsn(), {}};
+  for (int64_t i = 61; i <= 70; ++i) {
     grow_and_shrink.changes.push_back(UpsertNamespace{Ns(9600 + i, 9600)});
   }
+  grow_and_shrink.changes.push_back(TruncateTable{Table::kRunnerLinks});
   for (int64_t i = 1; i <= 10; ++i) grow_and_shrink.changes.push_back(DeleteNamespace{9600 + i});
   Apply(grow_and_shrink);
   EXPECT_FALSE(runs_.HasSortedRuns(9600));

@@ -218,9 +218,12 @@ struct HierarchyIndexOptions {
   // On: a group not laid out (made, or changed below, since the last
   // Compact()) that grows to 8 x sorted_run_min_ids ids (4,096) in one of
   // its sets without sorted runs gets them, made from a walk of its subtree
-  // in the write that grows it there (up to 16,384 ids: a group that a big
-  // subtree joins at once gets none), so that its ascending answers are
-  // copies again, and they are kept as any stale runs are. Off (the
+  // in the write that grows it there, so that its ascending answers are
+  // copies again, and they are kept as any stale runs are. A group is
+  // considered once, then: one that passes 16,384 ids in that write, or
+  // would take the runs made since the last Compact() past three ids per
+  // two rows (counted when made), or is retyped to a group already bigger,
+  // walks as before. Off (the
   // default): such a group's answers walk and sort until the next
   // Compact(). The cost is the writer's: the walk in that write, and the
   // folds of those runs as the group keeps growing; in an index grown at
