@@ -223,12 +223,11 @@ struct HierarchyIndexOptions {
   // considered once, then: one that passes 16,384 ids in that write, or
   // would take the runs made since the last Compact() past three ids per
   // two rows (counted when made), or is retyped to a group already bigger,
-  // walks as before. Off (the
-  // default): such a group's answers walk and sort until the next
-  // Compact(). The cost is the writer's: the walk in that write, and the
-  // folds of those runs as the group keeps growing; in an index grown at
-  // random to millions of rows they made hundreds of writes take over
-  // 1 ms (the README measures both sides).
+  // walks as before. Off (the default): such a group's answers walk and
+  // sort until the next Compact(). The cost is the writer's: the walk in
+  // that write, and the folds of those runs as the group keeps growing; in
+  // an index grown at random to millions of rows they made hundreds of
+  // writes take over 1 ms (the README measures both sides).
   bool grown_runs = false;
 };
 
