@@ -158,7 +158,7 @@ namespace canopy::internal {
 
 inline constexpr int64_t kNoId = std::numeric_limits<int64_t>::min();  // SQL NULL
 // How many items ahead a pass that reads at random (the snapshot build's
-// lookups, counting sort, layout order and gather) fetches what it will
+// project links, counting sort, layout order and gather) fetches what it will
 // read; a dependent second read is fetched half as far ahead.
 inline constexpr uint32_t kPrefetchAhead = 16;
 

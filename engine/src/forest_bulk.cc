@@ -284,14 +284,10 @@ Forest::BulkBuildResult Forest::BulkBuild(SnapshotPieces& snapshot, size_t* rows
       project_namespace_slots(project_slots);
   auto projects_begin = [&](size_t k) { return k == 0 ? 0u : projects_end[k - 1]; };
   bool cycle = false;
-  // The lookups come at random: each loop fetches the one kPrefetchAhead
-  // rows on meanwhile (as the project links below do).
   std::vector<std::pair<uint32_t, int64_t>> orphans;  // slot, parent_id; in slot order
   RunOnTwoThreads(
       [&] {
         for (uint32_t slot = 0; slot < namespace_slots; ++slot) {
-          if (slot + kPrefetchAhead < namespace_slots)
-            ns_by_id_.Prefetch(parent_ids[slot + kPrefetchAhead]);
           const int64_t parent_id = parent_ids[slot];
           parent_slots[slot] = parent_id == kNoId ? kNil : FindNamespace(parent_id);
           if (parent_slots[slot] == kNil && parent_id != kNoId) {
@@ -310,11 +306,6 @@ Forest::BulkBuildResult Forest::BulkBuild(SnapshotPieces& snapshot, size_t* rows
       },
       [&] {
         for (uint32_t slot = 0; slot < project_slots; ++slot) {
-          if (slot + kPrefetchAhead < project_slots) {
-            const ProjectRow& ahead = *project_rows_of[slot + kPrefetchAhead];
-            ns_by_id_.Prefetch(NamespaceIdOfRow(ahead));
-            ns_by_id_.Prefetch(ProjectNamespaceIdOfRow(ahead));
-          }
           const ProjectRow& row = *project_rows_of[slot];
           namespace_slots_of[slot] = FindNamespace(NamespaceIdOfRow(row));
           const int64_t pn_id = ProjectNamespaceIdOfRow(row);

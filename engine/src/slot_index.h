@@ -62,11 +62,6 @@ class SlotIndex {
     const uint32_t* slot = set_.Find(id);
     return slot == nullptr ? kNil : *slot;
   }
-  // Starts fetching where Find(id) looks first (a hint: a loop of lookups
-  // at random calls it a few ids ahead).
-  void Prefetch(int64_t id) const {
-    if (const auto i = static_cast<uint64_t>(id); i < dense_.size()) __builtin_prefetch(&dense_[i]);
-  }
   // Adds `slot` under its id unless a slot with that id is held; whether it
   // did. REQUIRES: (*ids)[slot] is set; slot < kNil.
   bool Insert(uint32_t slot) {
