@@ -450,12 +450,12 @@ void Forest::AddToAncestors(uint32_t from, const Contribution& c, bool subtract)
       a.sub_projects -= c.projects;
       a.sub_unarchived -= c.unarchived;
     } else {
-      const uint64_t before = LargestSet(a);
+      const uint64_t before = grown_runs_ ? LargestSet(a) : 0;  // (else unused)
       a.sub_groups += c.groups;
       a.sub_pns += c.pns;
       a.sub_projects += c.projects;
       a.sub_unarchived += c.unarchived;
-      NoteGrowth(s, before, a);
+      if (grown_runs_) NoteGrowth(s, before, a);
     }
   }
 }
@@ -841,10 +841,10 @@ void Forest::ProjectCountDelta(uint32_t ns, int projects, int unarchived) {
   if (n.type != NamespaceType::kGroup) return;
   for (uint32_t s = ns; s != kNil; s = ns_[s].parent) {
     NsBelow& b = MutableBelowOf(s);
-    const uint64_t before = LargestSet(b);
+    const uint64_t before = grown_runs_ ? LargestSet(b) : 0;  // (else unused)
     b.sub_projects += projects;
     b.sub_unarchived += unarchived;
-    if (projects > 0) NoteGrowth(s, before, b);
+    if (grown_runs_ && projects > 0) NoteGrowth(s, before, b);
   }
 }
 

@@ -598,11 +598,12 @@ class Forest {
   // REQUIRES: `slot` is a group, not laid out, without a delta.
   void KeepRunsFromWalk(uint32_t slot, bool groups, bool groups_and_pns, bool projects,
                         std::vector<int64_t>* ids);
-  // With grown_runs_: node `slot`'s counters grew to `after` from a
-  // biggest set of `largest_before`; a group not laid out, without runs,
-  // whose sets grew to StaleRunMinIds() is queued in runs_to_make_.
+  // Node `slot`'s counters grew to `after` from a biggest set of
+  // `largest_before`; a group not laid out, without runs, whose sets grew
+  // to StaleRunMinIds() is queued in runs_to_make_. REQUIRES: grown_runs_
+  // (the counter updates compute nothing for it otherwise).
   void NoteGrowth(uint32_t slot, uint64_t largest_before, const NsBelow& after) {
-    if (grown_runs_ && largest_before < StaleRunMinIds() && LargestSet(after) >= StaleRunMinIds()) {
+    if (largest_before < StaleRunMinIds() && LargestSet(after) >= StaleRunMinIds()) {
       const NsNode& n = ns_[slot];
       if (n.type == NamespaceType::kGroup && !n.laid_out && !n.stale_runs) {
         runs_to_make_.push_back(slot);
