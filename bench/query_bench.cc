@@ -112,6 +112,25 @@ Transaction ProjectCreation(Lsn lsn, int64_t pn_id, int64_t group, int64_t proje
   return Transaction{lsn, {UpsertNamespace{pn}, UpsertProject{project}}};
 }
 
+// Applies a setup's writes one by one and keeps the slowest but the first
+// (which lays out the other copy when a Compact came before: it is
+// replayed there).
+class SlowestWrite {
+ public:
+  void Apply(Transaction txn, const char* what) {
+    const auto start = std::chrono::steady_clock::now();
+    Check(World().index->Apply(std::move(txn)), what);
+    const double ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+    if (writes_++ > 0) slowest_ms_ = std::max(slowest_ms_, ms);
+  }
+  double slowest_ms() const { return slowest_ms_; }
+
+ private:
+  uint64_t writes_ = 0;
+  double slowest_ms_ = 0;
+};
+
 // Adds a leaf group below `group` for its lifetime: `group` and its
 // ancestors are no longer laid out. Then removes it and lays the index out again.
 class ChangeBelow {
@@ -146,8 +165,7 @@ class ChangeBelow {
 // one transaction each) below random groups of `group`'s subtree for its
 // lifetime, as a busy group sees between two layouts; then deletes them and
 // lays the index out again. Reports the slowest of those Applies but the
-// first (which lays out the other copy: the Compact before it is replayed
-// there).
+// first (SlowestWrite).
 class ChurnBelow {
  public:
   ChurnBelow(benchmark::State& state, int64_t group, size_t projects)
@@ -158,20 +176,14 @@ class ChurnBelow {
     Check(w.index->Read().SelfAndDescendants(group, /*include_project_namespaces=*/false, &groups),
           "churn groups");
     std::mt19937_64 rng(group);
-    double slowest_ms = 0;
+    SlowestWrite writes;
     for (size_t i = 0; i < projects_; ++i) {
-      const int64_t group = groups[rng() % groups.size()];
-      const auto start = std::chrono::steady_clock::now();
-      Check(w.index->Apply(ProjectCreation(w.NextLsn(), first_namespace_ + static_cast<int64_t>(i),
-                                           group, first_project_ + static_cast<int64_t>(i),
-                                           "bench-churn")),
-            "churn insert");
-      const double ms =
-          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
-              .count();
-      if (i > 0) slowest_ms = std::max(slowest_ms, ms);
+      writes.Apply(ProjectCreation(w.NextLsn(), first_namespace_ + static_cast<int64_t>(i),
+                                   groups[rng() % groups.size()],
+                                   first_project_ + static_cast<int64_t>(i), "bench-churn"),
+                   "churn insert");
     }
-    state_.counters["churn_slowest_apply_ms"] = slowest_ms;
+    state_.counters["churn_slowest_apply_ms"] = writes.slowest_ms();
   }
   ~ChurnBelow() {
     if (projects_ == 0) return;
@@ -207,19 +219,8 @@ class GrowNew {
       : subgroups_(parent == 0 ? 0 : subgroups), projects_(parent == 0 ? 0 : projects) {
     if (parent == 0) return;
     BenchWorld& w = World();
-    // The slowest write but the first (which may lay out the other copy: a
-    // Compact before it is replayed there).
-    double slowest_ms = 0;
-    bool first = true;
-    auto apply = [&](Transaction txn) {
-      const auto start = std::chrono::steady_clock::now();
-      Check(w.index->Apply(std::move(txn)), "grow insert");
-      const double ms =
-          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
-              .count();
-      if (!first) slowest_ms = std::max(slowest_ms, ms);
-      first = false;
-    };
+    SlowestWrite writes;
+    auto apply = [&](Transaction txn) { writes.Apply(std::move(txn), "grow insert"); };
     NamespaceRow group;
     group.id = first_namespace_;
     group.parent_id = parent;
@@ -241,7 +242,7 @@ class GrowNew {
                             groups[rng() % groups.size()], first_project_ + static_cast<int64_t>(i),
                             "bench-grown-project"));
     }
-    state.counters["grow_slowest_apply_ms"] = slowest_ms;
+    state.counters["grow_slowest_apply_ms"] = writes.slowest_ms();
     // Groups answering from stale runs once it has grown (with grown_runs,
     // the new group among them).
     state.counters["stale_run_namespaces"] =
