@@ -14,6 +14,11 @@
 # transaction, and replays the feed from P. Every change carries the row's new values, and
 # replaying one the copy already holds is harmless, so the table ends equal to `projects`.
 #
+# PostgreSQL streams a commit a moment before other sessions see its rows. So before its copy,
+# the worker waits for the transactions begun before it to end (wait_for_commits): else the copy
+# could miss the one at P. An insert without its description reads `projects` again until the
+# row shows (committed_description).
+#
 # The position also moves without changes (other tables' commits, this worker's own writes). It
 # is stored with the next change, or once STORE_IDLE_SECONDS (CATALOG_STORE_IDLE_SECONDS) have
 # passed since the last store: storing every such move at once would commit, which moves the
@@ -31,6 +36,7 @@ FEED_OPTIONS = ["TABLES", "projects",
                 "COUNT", 100]
 
 STORE_IDLE_SECONDS = float(os.environ.get("CATALOG_STORE_IDLE_SECONDS", "10"))
+COMMIT_WAIT_SECONDS = 2.0  # a streamed commit shows within milliseconds
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS catalog_resources (
@@ -50,8 +56,48 @@ def store_position(cur, position):
                 "ON CONFLICT (id) DO UPDATE SET lsn = EXCLUDED.lsn", (position,))
 
 
+def wait_for_commits(db):
+    """Waits until every transaction begun before this call has ended (up to COMMIT_WAIT_SECONDS).
+
+    PostgreSQL writes a commit to the WAL, which logical replication streams at once, a moment
+    before other sessions see its rows. So a transaction that canopyd has already applied can still
+    be invisible here. Its id is below the one this call takes, and it is in progress in a snapshot
+    taken after that."""
+    with db, db.cursor() as cur:
+        cur.execute("SELECT pg_current_xact_id()")  # above every transaction id handed out so far
+        mark = cur.fetchone()[0]
+    deadline = time.monotonic() + COMMIT_WAIT_SECONDS
+    while True:
+        with db, db.cursor() as cur:
+            cur.execute("SELECT count(*) FROM pg_snapshot_xip(pg_current_snapshot()) x "
+                        "WHERE x < %s::xid8", (mark,))
+            if cur.fetchone()[0] == 0:
+                return
+        if time.monotonic() >= deadline:
+            # (what is still open has not committed: it is after `position`, not at it)
+            print("transactions begun before", mark, "still open after", COMMIT_WAIT_SECONDS,
+                  "s: long ones, copying", flush=True)
+            return
+        time.sleep(0.01)
+
+
+def committed_description(cur, project_id):
+    """The description of a project row whose insert the feed delivered, as a one-tuple; None if no
+    such row appears within COMMIT_WAIT_SECONDS (a later transaction deleted it, and the feed will
+    deliver that delete). The row may not be visible yet when the feed delivers its commit (see
+    wait_for_commits): each try is a new statement, so it sees what has committed since."""
+    deadline = time.monotonic() + COMMIT_WAIT_SECONDS
+    while True:
+        cur.execute("SELECT description FROM projects WHERE id = %s", (project_id,))
+        row = cur.fetchone()
+        if row is not None or time.monotonic() >= deadline:
+            return row
+        time.sleep(0.01)
+
+
 def resynchronise(db, feed):
     position, _ = feed.execute_command("FEED", "$")  # what canopyd has applied now
+    wait_for_commits(db)  # every transaction up to `position` visible to the copy
     with db, db.cursor() as cur:
         cur.execute("DELETE FROM catalog_resources")
         cur.execute("INSERT INTO catalog_resources "
@@ -59,6 +105,11 @@ def resynchronise(db, feed):
         store_position(cur, position)
     print("resynchronised at", position, flush=True)
     return position
+
+
+def reads_projects(change):
+    """An insert without its description: an UPDATE that changed the id left it unchanged."""
+    return change["op"] == "insert" and "description" not in change["after"]
 
 
 def apply(cur, transaction):
@@ -72,11 +123,14 @@ def apply(cur, transaction):
             # A description the change left out is unchanged (an UPDATE of another column that
             # left a large, TOASTed description alone): keep ours. null is a NULL description.
             sent = "description" in row
-            if sent or change["op"] != "insert":
-                value_sql, value = "%s", row.get("description")
-            else:  # an insert without it: an UPDATE that changed the id left it unchanged
-                value_sql, value = "(SELECT description FROM projects WHERE id = %s)", change["id"]
-            cur.execute("INSERT INTO catalog_resources VALUES (%s, %s, " + value_sql + ", %s) "
+            value = row.get("description")
+            if reads_projects(change):
+                found = committed_description(cur, change["id"])
+                if found is None:
+                    print("project", change["id"], "is gone; its insert is skipped", flush=True)
+                    continue
+                value = found[0]
+            cur.execute("INSERT INTO catalog_resources VALUES (%s, %s, %s, %s) "
                         "ON CONFLICT (project_id) DO UPDATE SET name = EXCLUDED.name, "
                         "visibility_level = EXCLUDED.visibility_level, "
                         "description = CASE WHEN %s THEN EXCLUDED.description "
@@ -90,6 +144,7 @@ def main():
     feed = redis.Redis(unix_socket_path=os.environ["CANOPY_RESP_SOCKET"], decode_responses=True,
                        password=os.environ.get("CANOPY_TOKEN"))
     db = psycopg2.connect(os.environ["CATALOG_DSN"])
+    db.set_session(isolation_level="READ COMMITTED")  # each statement sees what has committed
     with db, db.cursor() as cur:
         cur.execute(SCHEMA)
         cur.execute("SELECT lsn FROM catalog_sync_position")
