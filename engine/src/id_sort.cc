@@ -132,7 +132,7 @@ void SortIds(std::vector<int64_t>* ids) {
   RadixSort(ids, base, range == 0 ? 0 : 64 - std::countl_zero(range));
 }
 
-SortedIdRun::SortedIdRun(std::span<const int64_t> ids) {
+SortedIdRun::SortedIdRun(std::span<const int64_t> ids) : size_(ids.size()) {
   if (ids.empty()) return;
   const uint64_t range = static_cast<uint64_t>(ids.back()) - static_cast<uint64_t>(ids.front());
   if (range > std::numeric_limits<uint32_t>::max()) {
@@ -140,23 +140,44 @@ SortedIdRun::SortedIdRun(std::span<const int64_t> ids) {
     return;
   }
   base_ = ids.front();
-  offsets_.resize(ids.size());
-  for (size_t i = 0; i < ids.size(); ++i) {
-    offsets_[i] =
-        static_cast<uint32_t>(static_cast<uint64_t>(ids[i]) - static_cast<uint64_t>(base_));
+  chunks_.reserve((ids.size() + kChunkIds - 1) / kChunkIds);
+  for (size_t at = 0; at < ids.size(); at += kChunkIds) {
+    const size_t n = std::min(kChunkIds, ids.size() - at);
+    std::shared_ptr<uint32_t[]> chunk(new uint32_t[n]);
+    for (size_t i = 0; i < n; ++i) {
+      chunk[i] =
+          static_cast<uint32_t>(static_cast<uint64_t>(ids[at + i]) - static_cast<uint64_t>(base_));
+    }
+    chunks_.push_back(std::move(chunk));
   }
+}
+
+void SortedIdRun::AddChunks(std::span<const uint32_t> offsets) {
+  for (size_t at = 0; at < offsets.size(); at += kChunkIds) {
+    const size_t n = std::min(kChunkIds, offsets.size() - at);
+    std::shared_ptr<uint32_t[]> chunk(new uint32_t[n]);
+    std::memcpy(chunk.get(), offsets.data() + at, n * sizeof(uint32_t));
+    chunks_.push_back(std::move(chunk));
+  }
+  size_ += offsets.size();
 }
 
 size_t SortedIdRun::LowerBound(int64_t id) const {
   if (!wide_.empty()) {
     return static_cast<size_t>(std::lower_bound(wide_.begin(), wide_.end(), id) - wide_.begin());
   }
-  if (offsets_.empty() || id <= base_) return 0;
-  const uint64_t offset = static_cast<uint64_t>(id) - static_cast<uint64_t>(base_);
-  if (offset > std::numeric_limits<uint32_t>::max()) return offsets_.size();
-  return static_cast<size_t>(
-      std::lower_bound(offsets_.begin(), offsets_.end(), static_cast<uint32_t>(offset)) -
-      offsets_.begin());
+  if (size_ == 0 || id <= base_) return 0;
+  const uint64_t wide_offset = static_cast<uint64_t>(id) - static_cast<uint64_t>(base_);
+  if (wide_offset > std::numeric_limits<uint32_t>::max()) return size_;
+  const auto offset = static_cast<uint32_t>(wide_offset);
+  // The chunk it falls in: the last one whose first offset is not above it.
+  const auto after = std::upper_bound(chunks_.begin(), chunks_.end(), offset,
+                                      [](uint32_t o, const Chunk& c) { return o < c[0]; });
+  if (after == chunks_.begin()) return 0;
+  const size_t k = static_cast<size_t>(after - chunks_.begin()) - 1;
+  const uint32_t* chunk = chunks_[k].get();
+  return k * kChunkIds +
+         static_cast<size_t>(std::lower_bound(chunk, chunk + ChunkSize(k), offset) - chunk);
 }
 
 void SortedIdRun::AppendTo(size_t begin, size_t end, std::vector<int64_t>* out) const {
@@ -168,9 +189,23 @@ void SortedIdRun::AppendTo(size_t begin, size_t end, std::vector<int64_t>* out) 
               wide_.begin() + static_cast<std::ptrdiff_t>(end), to);
     return;
   }
-  const uint32_t* from = offsets_.data();
   const int64_t base = base_;
-  for (size_t i = begin; i < end; ++i) *to++ = base + static_cast<int64_t>(from[i]);  // vectorized
+  for (size_t i = begin; i < end;) {
+    const size_t k = i / kChunkIds, from_i = i % kChunkIds;
+    const size_t n = std::min(end - i, ChunkSize(k) - from_i);
+    const uint32_t* from = chunks_[k].get() + from_i;
+    for (size_t j = 0; j < n; ++j) to[j] = base + static_cast<int64_t>(from[j]);  // vectorized
+    to += n;
+    i += n;
+  }
+}
+
+size_t SortedIdRun::bytes() const {
+  size_t b = wide_.capacity() * sizeof(int64_t) + chunks_.capacity() * sizeof(Chunk);
+  for (size_t k = 0; k < chunks_.size(); ++k) {
+    b += ChunkSize(k) * sizeof(uint32_t) / static_cast<size_t>(chunks_[k].use_count());
+  }
+  return b;
 }
 
 SortedIdRun SortedIdRun::WithChanges(std::span<const int64_t> removed,
@@ -179,20 +214,29 @@ SortedIdRun SortedIdRun::WithChanges(std::span<const int64_t> removed,
     return id >= base_ && static_cast<uint64_t>(id) - static_cast<uint64_t>(base_) <=
                               std::numeric_limits<uint32_t>::max();
   };
-  if (wide_.empty() && !offsets_.empty() && removed.size() <= offsets_.size() &&
+  if (wide_.empty() && size_ != 0 && removed.size() <= size_ &&
       (added.empty() || (fits(added.front()) && fits(added.back()))) &&
       (removed.empty() || (fits(removed.front()) && fits(removed.back())))) {
-    // The base stays (no id is below it). The offsets between two changed
-    // ids are copied in blocks, each change found by binary search.
+    // The base stays (no id is below it). The chunks before the first change
+    // are shared; the offsets from there on are copied out (`old`), and the
+    // ones between two changed ids copied in blocks into `to`, each change
+    // found by binary search.
+    size_t first = size_;
+    if (!removed.empty()) first = LowerBound(removed.front());
+    if (!added.empty()) first = std::min(first, LowerBound(added.front()));
+    const size_t kept_chunks = first / kChunkIds;
+    std::vector<uint32_t> old;
+    old.reserve(size_ - kept_chunks * kChunkIds);
+    for (size_t k = kept_chunks; k < chunks_.size(); ++k) {
+      old.insert(old.end(), chunks_[k].get(), chunks_[k].get() + ChunkSize(k));
+    }
     const auto offset = [&](int64_t id) {
       return static_cast<uint32_t>(static_cast<uint64_t>(id) - static_cast<uint64_t>(base_));
     };
-    SortedIdRun run;
-    run.base_ = base_;
-    std::vector<uint32_t>& to = run.offsets_;  // (filled by block inserts: no zeroing first)
-    to.reserve(offsets_.size() - removed.size() + added.size());
-    const uint32_t* from = offsets_.data();
-    const uint32_t* const end = from + offsets_.size();
+    std::vector<uint32_t> to;  // (filled by block inserts: no zeroing first)
+    to.reserve(old.size() + added.size());
+    const uint32_t* from = old.data();
+    const uint32_t* const end = from + old.size();
     size_t r = 0, a = 0;
     bool as_required = true;  // (else the widened copy below, memory-safe for any input)
     while (as_required && (r < removed.size() || a < added.size())) {
@@ -213,6 +257,13 @@ SortedIdRun SortedIdRun::WithChanges(std::span<const int64_t> removed,
     }
     if (as_required) {
       to.insert(to.end(), from, end);
+      SortedIdRun run;
+      run.base_ = base_;
+      run.chunks_.reserve(kept_chunks + (to.size() + kChunkIds - 1) / kChunkIds);
+      run.chunks_.assign(chunks_.begin(),
+                         chunks_.begin() + static_cast<std::ptrdiff_t>(kept_chunks));
+      run.size_ = kept_chunks * kChunkIds;
+      run.AddChunks(to);
       return run;
     }
   }

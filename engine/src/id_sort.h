@@ -10,6 +10,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <vector>
 
@@ -22,34 +23,52 @@ void SortIds(std::vector<int64_t>* ids);
 
 // Ascending ids without duplicates, kept compactly: 32-bit offsets from the
 // smallest when they span less than 2^32 (GitLab's serial ids do), else the
-// ids themselves. Immutable once made; copying it out is a widening copy.
+// ids themselves. The offsets are held in chunks of kChunkIds (the last one
+// shorter), immutable and shared: the run WithChanges makes shares every
+// chunk before its first change with this one, so ids added past the end
+// (GitLab's new ids) cost O(kChunkIds + added), not O(size()), and no
+// whole run is copied inside one write. Immutable once made; copying it out
+// is a widening copy.
 class SortedIdRun {
  public:
+  static constexpr size_t kChunkIds = 8192;  // (32 KiB of offsets)
+
   // REQUIRES: `ids` ascending without duplicates.
   explicit SortedIdRun(std::span<const int64_t> ids);
-  size_t size() const { return offsets_.size() + wide_.size(); }  // one of them is empty
+  size_t size() const { return size_; }
   int64_t operator[](size_t i) const {
-    return wide_.empty() ? base_ + static_cast<int64_t>(offsets_[i]) : wide_[i];
+    return wide_.empty() ? base_ + static_cast<int64_t>(chunks_[i / kChunkIds][i % kChunkIds])
+                         : wide_[i];
   }
+  // Held as 32-bit offsets (every id within 2^32 of the smallest).
+  bool narrow() const { return wide_.empty(); }
   // The position of the first id >= `id` (size() if none).
   size_t LowerBound(int64_t id) const;
   // Appends the ids at positions [begin, end) to *out.
   // REQUIRES: begin <= end <= size().
   void AppendTo(size_t begin, size_t end, std::vector<int64_t>* out) const;
-  // This run without `removed` and with `added`, in one pass over its
-  // offsets when every added id fits them (else through a widened copy).
+  // This run without `removed` and with `added`: the chunks before the first
+  // change shared, the rest made in one pass over its offsets when every
+  // added id fits them (else through a widened copy of the whole run).
   // REQUIRES: both ascending without duplicates; every removed id in the
   // run, no added id in it.
   SortedIdRun WithChanges(std::span<const int64_t> removed, std::span<const int64_t> added) const;
-  size_t bytes() const {
-    return offsets_.capacity() * sizeof(uint32_t) + wide_.capacity() * sizeof(int64_t);
-  }
+  // Its memory, a chunk shared with other runs counted as its share.
+  size_t bytes() const;
 
  private:
+  using Chunk = std::shared_ptr<const uint32_t[]>;
   SortedIdRun() = default;
-  int64_t base_ = 0;               // no id is smaller, when narrow
-  std::vector<uint32_t> offsets_;  // id - base_, when every id fits
-  std::vector<int64_t> wide_;      // else the ids
+  size_t ChunkSize(size_t k) const {
+    return k + 1 < chunks_.size() ? kChunkIds : size_ - k * kChunkIds;
+  }
+  // Appends `offsets` as new chunks. REQUIRES: size() a multiple of kChunkIds.
+  void AddChunks(std::span<const uint32_t> offsets);
+
+  int64_t base_ = 0;  // no id is smaller, when narrow
+  size_t size_ = 0;
+  std::vector<Chunk> chunks_;  // id - base_, chunk k holding positions from k * kChunkIds
+  std::vector<int64_t> wide_;  // else the ids
 };
 
 // Takes the ascending `removed` out of the ascending *ids and merges the

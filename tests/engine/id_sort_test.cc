@@ -35,10 +35,10 @@ void CheckRun(const std::vector<int64_t>& ids, bool narrow) {
   ASSERT_EQ(run.size(), ids.size());
   EXPECT_EQ(All(run), ids);
   for (size_t i = 0; i < ids.size(); ++i) EXPECT_EQ(run[i], ids[i]);
-  const size_t per_id = ids.empty() ? 0 : run.bytes() / ids.size();
   if (!ids.empty()) {
-    EXPECT_EQ(per_id, narrow ? sizeof(uint32_t) : sizeof(int64_t));
+    EXPECT_EQ(run.narrow(), narrow);
   }
+  EXPECT_GE(run.bytes(), ids.size() * (narrow ? sizeof(uint32_t) : sizeof(int64_t)));
   std::vector<int64_t> probes = {kMin, kMax, 0, -1, 1};
   for (int64_t id : ids) {
     probes.push_back(id);
@@ -142,9 +142,8 @@ TEST(SortedIdRunTest, WithChangesEqualsTheSetOperations) {
                   static_cast<size_t>(std::lower_bound(expected.begin(), expected.end(), probe) -
                                       expected.begin()));
       }
-      if (!run_ids.empty() && !expected.empty() &&
-          run.bytes() / run_ids.size() == sizeof(uint32_t) && added.empty()) {
-        EXPECT_EQ(changed.bytes() / expected.size(), sizeof(uint32_t));
+      if (!run_ids.empty() && run.narrow() && added.empty()) {
+        EXPECT_TRUE(changed.narrow());
       }
       std::vector<int64_t> ids = run_ids;
       ApplySortedChanges(&ids, removed, added);
@@ -198,6 +197,60 @@ TEST(SortedIdRunTest, SortAndMergeIdsEqualsASort) {
     std::vector<int64_t> expected = all;
     std::sort(expected.begin(), expected.end());
     ASSERT_EQ(loose, expected) << "round " << round;
+  }
+}
+
+// Runs of several chunks: WithChanges gives the set operations whether the
+// first change falls in the first chunk, the middle, the last one or past
+// the end (GitLab's new ids); the chunks before it are shared with the run
+// it was made from (its share of them halves), and reads across chunk
+// boundaries give the ids.
+TEST(SortedIdRunTest, RunsOfSeveralChunksChangeFromTheirFirstChange) {
+  constexpr size_t kChunk = SortedIdRun::kChunkIds;
+  std::mt19937_64 rng(20261209);
+  std::vector<int64_t> ids;
+  for (int64_t id = 1000; ids.size() < 3 * kChunk + 100;
+       id += 1 + static_cast<int64_t>(rng() % 3)) {
+    ids.push_back(id);
+  }
+  const SortedIdRun run(ids);
+  ASSERT_TRUE(run.narrow());
+  EXPECT_EQ(All(run), ids);
+  std::vector<int64_t> across;
+  run.AppendTo(kChunk - 3, 2 * kChunk + 5, &across);
+  EXPECT_EQ(across, std::vector<int64_t>(ids.begin() + kChunk - 3, ids.begin() + 2 * kChunk + 5));
+  for (size_t at : {size_t{0}, kChunk - 1, kChunk, 2 * kChunk + 7}) {
+    EXPECT_EQ(run.LowerBound(ids[at]), at);
+    EXPECT_EQ(run.LowerBound(ids[at] + 1), at + 1);
+  }
+  const size_t alone = run.bytes();
+  for (size_t first : {size_t{5}, kChunk + 3, 2 * kChunk, 3 * kChunk + 50, ids.size()}) {
+    SCOPED_TRACE(first);
+    std::vector<int64_t> removed, added, expected;
+    for (size_t i = 0; i < ids.size(); ++i) {
+      if (i >= first && i < ids.size() - 1 && rng() % 7 == 0) {
+        removed.push_back(ids[i]);
+      } else {
+        expected.push_back(ids[i]);
+      }
+    }
+    if (first < ids.size() && !std::binary_search(ids.begin(), ids.end(), ids[first] + 1)) {
+      added.push_back(ids[first] + 1);  // (inside the run, next to its first change)
+    }
+    for (int64_t id = ids.back() + 5; added.size() < 3000; id += 2) added.push_back(id);
+    expected.insert(expected.end(), added.begin(), added.end());
+    std::sort(expected.begin(), expected.end());
+    const SortedIdRun changed = run.WithChanges(removed, added);
+    ASSERT_EQ(changed.size(), expected.size());
+    EXPECT_TRUE(changed.narrow());
+    EXPECT_EQ(All(changed), expected);
+    for (size_t i = 0; i < expected.size(); i += 97) EXPECT_EQ(changed[i], expected[i]);
+    for (size_t i = 0; i < expected.size(); i += 89) {
+      EXPECT_EQ(changed.LowerBound(expected[i]), i);
+    }
+    // Every whole chunk before the first change is now held by both.
+    const size_t shared_chunks = first / kChunk;
+    EXPECT_EQ(alone - run.bytes(), shared_chunks * kChunk * sizeof(uint32_t) / 2);
   }
 }
 
