@@ -586,20 +586,15 @@ void Forest::MakeGrownRuns() {
       continue;
     }
     const NsBelow& below = BelowOf(s);
-    const uint64_t groups = uint64_t{below.sub_groups} + 1;
-    const uint64_t groups_and_pns = groups + below.sub_pns;
-    const uint64_t projects = below.sub_projects;
     const uint64_t largest = LargestSet(below);
-    if (largest < StaleRunMinIds() || largest > MaxGrownRunIds()) continue;
-    // The sets Compact would keep a run of (BuildSortedRuns' rule).
-    const bool make_groups = groups >= sorted_run_min_ids_;
-    const bool make_groups_and_pns = groups_and_pns >= sorted_run_min_ids_ && below.sub_pns != 0;
-    const bool make_projects = projects >= sorted_run_min_ids_;
-    const uint64_t more = (make_groups ? groups : 0) + (make_groups_and_pns ? groups_and_pns : 0) +
-                          (make_projects ? projects : 0);
+    if (largest < GrownRunMinIds() || largest > MaxGrownRunIds()) continue;
+    // All three sets, the small ones too: each is kept from here on, however
+    // it grows (a set without a run would walk until the next Compact).
+    const uint64_t more = uint64_t{below.sub_groups} + 1 +
+                          (uint64_t{below.sub_groups} + 1 + below.sub_pns) + below.sub_projects;
     if (sorted_run_ids_ + more > budget) continue;
     sorted_run_ids_ += more;
-    KeepRunsFromWalk(s, make_groups, make_groups_and_pns, make_projects, &ids);
+    KeepRunsFromWalk(s, true, true, true, &ids);
   }
   runs_to_make_.clear();
 }

@@ -73,10 +73,11 @@
 //   walk's answers once its Apply has made every change (RebuildNotedRuns;
 //   runs of up to MaxRebuildIds, else they are dropped). A type change of
 //   the node itself, and its slot being freed, drop its runs (DropRuns):
-//   those answers walk as before. With grown_runs (an option, off by
+//   those answers walk as before. With grown_runs (an option, on by
 //   default), a group that is not laid out and has no runs gets stale runs
-//   of its own once one of its sets grows to StaleRunMinIds() ids (the
-//   counter updates queue it; MakeGrownRuns makes them from the walk's
+//   of its own, for all three sets, once one of its sets grows to
+//   GrownRunMinIds() ids (the counter updates queue it; MakeGrownRuns makes
+//   them from the walk's
 //   answers at the end of the Apply while the ids of the runs made since
 //   the last Compact, counted when made, stay within Compact's budget;
 //   each copy makes its own): a group made or grown since the last Compact
@@ -600,10 +601,10 @@ class Forest {
                         std::vector<int64_t>* ids);
   // Node `slot`'s counters grew to `after` from a biggest set of
   // `largest_before`; a group not laid out, without runs, whose sets grew
-  // to StaleRunMinIds() is queued in runs_to_make_. REQUIRES: grown_runs_
+  // to GrownRunMinIds() is queued in runs_to_make_. REQUIRES: grown_runs_
   // (the counter updates compute nothing for it otherwise).
   void NoteGrowth(uint32_t slot, uint64_t largest_before, const NsBelow& after) {
-    if (largest_before < StaleRunMinIds() && LargestSet(after) >= StaleRunMinIds()) {
+    if (largest_before < GrownRunMinIds() && LargestSet(after) >= GrownRunMinIds()) {
       const NsNode& n = ns_[slot];
       if (n.type == NamespaceType::kGroup && !n.laid_out && !n.stale_runs) {
         runs_to_make_.push_back(slot);
@@ -615,19 +616,25 @@ class Forest {
     return std::max(uint64_t{b.sub_groups} + b.sub_pns + 1, uint64_t{b.sub_projects});
   }
   // Each group in runs_to_make_ that is still not laid out, has no runs and
-  // has sets of StaleRunMinIds() ids or more (up to MaxGrownRunIds()) gets
-  // stale runs made from the walk's answers, with empty lists, while the
-  // ids of the runs made since the last Compact, counted when made
-  // (sorted_run_ids_; folds are not counted), stay within Compact's budget
-  // (three ids per two rows).
-  // O(their subtrees): about StaleRunMinIds() ids each when a group grows
+  // has a set of GrownRunMinIds() ids or more (up to MaxGrownRunIds()) gets
+  // stale runs of all three sets made from the walk's answers, with empty
+  // lists, while the ids of the runs made since the last Compact, counted
+  // when made (sorted_run_ids_; folds are not counted), stay within
+  // Compact's budget (three ids per two rows). O(their subtrees): at most
+  // 3 x MaxGrownRunIds() ids each, about GrownRunMinIds() when a group grows
   // one write at a time.
   void MakeGrownRuns();
-  // The biggest set MakeGrownRuns walks for: 4 x StaleRunMinIds() (16,384
+  // The size at which a group not laid out gets runs: sorted_run_min_ids
+  // (512 by default). Small, so that the walk that makes them stays short in
+  // a subtree scattered by growth (about 150 ns an id when it was made one
+  // row at a time: 0.25 ms for three sets of 512); the runs then follow the
+  // group's growth through their deltas and folds.
+  uint64_t GrownRunMinIds() const { return sorted_run_min_ids_; }
+  // The biggest set MakeGrownRuns walks for: 4 x GrownRunMinIds() (2,048
   // ids by default), so that a write makes runs for groups that grew, not
   // for one that passed that size in one write, as when a big subtree joins
   // it (whose answers copy the moved subtree's runs: it stays laid out).
-  uint64_t MaxGrownRunIds() const { return uint64_t{4} * StaleRunMinIds(); }
+  uint64_t MaxGrownRunIds() const { return uint64_t{4} * GrownRunMinIds(); }
 
   // ---- structure edits (forest.cc) ----
   uint32_t AllocNamespace();
@@ -895,7 +902,7 @@ class Forest {
   // Nodes whose runs a change too big to list made wrong, to be rebuilt from
   // a walk once the Apply has made every change (empty between Applies).
   std::vector<uint32_t> runs_to_rebuild_;
-  // Groups that grew past StaleRunMinIds() without runs, not laid out: they
+  // Groups that grew past GrownRunMinIds() without runs, not laid out: they
   // get runs made from the walk once the Apply has made every change
   // (MakeGrownRuns; empty between Applies). So a group made or grown since
   // the last layout answers from its runs too, not only the ones Compact

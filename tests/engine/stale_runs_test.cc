@@ -256,19 +256,21 @@ TEST_F(StaleRuns, ADeltaPastItsCapIsFoldedIntoNewRuns) {
 // within the transaction that grew it gets none, and so does one that grows
 // past 4 x 64 ids in one transaction.
 TEST_F(StaleRuns, AGroupGrownSinceTheLayoutGetsRunsOfItsOwn) {
+  // Runs come at sorted_run_min_ids (8 here) ids in one set.
   Apply({Lsn(), {UpsertNamespace{Ns(9000, std::nullopt)}}});
-  for (int64_t i = 1; i <= 62; ++i) Apply({Lsn(), {UpsertNamespace{Ns(9000 + i, 9000)}}});
-  EXPECT_FALSE(runs_.HasSortedRuns(9000));  // 63 groups and namespaces
+  for (int64_t i = 1; i <= 6; ++i) Apply({Lsn(), {UpsertNamespace{Ns(9000 + i, 9000)}}});
+  EXPECT_FALSE(runs_.HasSortedRuns(9000));  // 7 groups and namespaces
   ExpectSameAnswers(9000);
-  Apply({Lsn(), {UpsertNamespace{Ns(9063, 9001)}}});
+  Apply({Lsn(), {UpsertNamespace{Ns(9007, 9001)}}});
   EXPECT_TRUE(runs_.HasStaleRuns(9000));
   EXPECT_EQ(runs_.StaleDeltaIds(9000), 0u);
   ExpectSameAnswers(9000);
   // Projects (with their project namespaces) one at a time in its
-  // subgroups: noted in its delta, folded past the cap; subgroup 9001,
-  // which gets 80 of them, gets runs of its own at 64.
+  // subgroups: noted in its delta (its projects set too, empty when made),
+  // folded past the cap; subgroup 9001, which gets 80 of them, gets runs
+  // of its own at 8.
   for (int64_t i = 0; i < 300; ++i) {
-    const int64_t group = i % 4 == 0 ? 9000 + 1 + i % 62 : 9001;
+    const int64_t group = i % 4 == 0 ? 9000 + 1 + i % 6 : 9001;
     ProjectRow project = Project(300000 + i, group);
     project.project_namespace_id = 310000 + i;
     Apply({Lsn(),
@@ -288,7 +290,7 @@ TEST_F(StaleRuns, AGroupGrownSinceTheLayoutGetsRunsOfItsOwn) {
   Apply({Lsn(), {UpsertNamespace{Ns(9000, 2)}}});
   Transaction loss{Lsn(), {}};
   for (int64_t i = 0; i < 300; ++i) {
-    if (i % 4 == 0 && 9000 + 1 + i % 62 == 9005) {
+    if (i % 4 == 0 && 9000 + 1 + i % 6 == 9005) {
       loss.changes.push_back(DeleteProject{300000 + i});
       loss.changes.push_back(DeleteNamespace{310000 + i});
     }
@@ -300,27 +302,33 @@ TEST_F(StaleRuns, AGroupGrownSinceTheLayoutGetsRunsOfItsOwn) {
   ExpectSameAnswers(1);
   ExpectSameAnswers(2);
   ExpectSameAnswers(9000);
-  // Projects alone: group 9500's projects set reaches 64.
+  // Projects alone: group 9500's projects set reaches 8.
   Apply({Lsn(), {UpsertNamespace{Ns(9500, std::nullopt)}}});
-  for (int64_t i = 0; i < 64; ++i) Apply({Lsn(), {UpsertProject{Project(320000 + i, 9500)}}});
+  for (int64_t i = 0; i < 7; ++i) Apply({Lsn(), {UpsertProject{Project(320000 + i, 9500)}}});
+  EXPECT_FALSE(runs_.HasSortedRuns(9500));
+  Apply({Lsn(), {UpsertProject{Project(320007, 9500)}}});
   EXPECT_TRUE(runs_.HasStaleRuns(9500));
   ExpectSameAnswers(9500);
-  // Grown past 64 and shrunk back in one transaction: no runs. (Two
+  // Its groups set, one id when the runs were made, is kept as it grows.
+  for (int64_t i = 1; i <= 20; ++i) Apply({Lsn(), {UpsertNamespace{Ns(9500 + i, 9500)}}});
+  EXPECT_GT(runs_.StaleDeltaIds(9500), 0u);
+  ExpectSameAnswers(9500);
+  // Grown past 8 and shrunk back in one transaction: no runs. (Two
   // segments, split by a truncate of the runner links: within one, the
   // rows merge per key first.)
-  Transaction sixty{Lsn(), {UpsertNamespace{Ns(9600, std::nullopt)}}};
-  for (int64_t i = 1; i <= 60; ++i) sixty.changes.push_back(UpsertNamespace{Ns(9600 + i, 9600)});
-  Apply(sixty);
+  Transaction six{Lsn(), {UpsertNamespace{Ns(9600, std::nullopt)}}};
+  for (int64_t i = 1; i <= 6; ++i) six.changes.push_back(UpsertNamespace{Ns(9600 + i, 9600)});
+  Apply(six);
   Transaction grow_and_shrink{Lsn(), {}};
-  for (int64_t i = 61; i <= 70; ++i) {
+  for (int64_t i = 7; i <= 16; ++i) {
     grow_and_shrink.changes.push_back(UpsertNamespace{Ns(9600 + i, 9600)});
   }
   grow_and_shrink.changes.push_back(TruncateTable{Table::kRunnerLinks});
-  for (int64_t i = 1; i <= 10; ++i) grow_and_shrink.changes.push_back(DeleteNamespace{9600 + i});
+  for (int64_t i = 7; i <= 16; ++i) grow_and_shrink.changes.push_back(DeleteNamespace{9600 + i});
   Apply(grow_and_shrink);
   EXPECT_FALSE(runs_.HasSortedRuns(9600));
   ExpectSameAnswers(9600);
-  // Past 4 x 64 ids in one transaction (as a big subtree joining it would):
+  // Past 4 x 8 ids in one transaction (as a big subtree joining it would):
   // none either, the writes stay short.
   Transaction at_once{Lsn(), {UpsertNamespace{Ns(9700, std::nullopt)}}};
   for (int64_t i = 1; i <= 300; ++i) at_once.changes.push_back(UpsertNamespace{Ns(9700 + i, 9700)});
