@@ -65,15 +65,16 @@
 //   first, so its subtree leaves the sets above before its children are
 //   orphaned). A set's delta grown past RunDelta::Cap of its run (1,024
 //   ids; a 16th of a run past 16k; a quarter of one under 4k, at least
-//   64) is folded into a new sorted run for that set (FoldDelta, O(run)
-//   for every Cap ids noted), so a node keeps answering from its runs
+//   64) is folded into a new sorted run for that set (FoldDelta: the
+//   run's chunks from the first change on copied, for every Cap ids
+//   noted), so a node keeps answering from its runs
 //   however much changes below it. A change listing more than
 //   kMaxNotedIds ids (a group counts twice: in the groups and in all
 //   namespaces) has the runs of the nodes it concerns made again from the
 //   walk's answers once its Apply has made every change (RebuildNotedRuns;
 //   runs of up to MaxRebuildIds, else they are dropped). A type change of
 //   the node itself, and its slot being freed, drop its runs (DropRuns):
-//   those answers walk as before. With grown_runs (an option, on by
+//   those answers walk as before. With grown_runs (an option, off by
 //   default), a group that is not laid out and has no runs gets stale runs
 //   of its own, for all three sets, once one of its sets grows to
 //   GrownRunMinIds() ids (the counter updates queue it; MakeGrownRuns makes
