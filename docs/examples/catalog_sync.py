@@ -14,10 +14,10 @@
 # transaction, and replays the feed from P. Every change carries the row's new values, and
 # replaying one the copy already holds is harmless, so the table ends equal to `projects`.
 #
-# PostgreSQL streams a commit a moment before other sessions see its rows. So before its copy,
-# the worker waits for the transactions begun before it to end (wait_for_commits): else the copy
-# could miss the one at P. An insert without its description reads `projects` again until the
-# row shows (committed_description).
+# PostgreSQL streams a commit a moment before other sessions see its rows. So before it reads
+# `projects` for what the feed has reached (its copy; an insert without its description), the
+# worker waits for the transactions begun so far to end (wait_for_commits): else the copy could
+# miss the one at P, and such an insert could find no row.
 #
 # The position also moves without changes (other tables' commits, this worker's own writes). It
 # is stored with the next change, or once STORE_IDLE_SECONDS (CATALOG_STORE_IDLE_SECONDS) have
@@ -36,7 +36,7 @@ FEED_OPTIONS = ["TABLES", "projects",
                 "COUNT", 100]
 
 STORE_IDLE_SECONDS = float(os.environ.get("CATALOG_STORE_IDLE_SECONDS", "10"))
-COMMIT_WAIT_SECONDS = 2.0  # a streamed commit shows within milliseconds
+LOG_WAIT_SECONDS = 10.0
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS catalog_resources (
@@ -57,41 +57,27 @@ def store_position(cur, position):
 
 
 def wait_for_commits(db):
-    """Waits until every transaction begun before this call has ended (up to COMMIT_WAIT_SECONDS).
+    """Waits until every transaction begun before this call has ended.
 
     PostgreSQL writes a commit to the WAL, which logical replication streams at once, a moment
-    before other sessions see its rows. So a transaction that canopyd has already applied can still
-    be invisible here. Its id is below the one this call takes, and it is in progress in a snapshot
-    taken after that."""
+    before other sessions see its rows (longer with a synchronous standby, which the commit waits
+    for first). So a transaction that canopyd has already applied can still be invisible here. Its
+    id is below the one this call takes, and it is open in a snapshot taken after that. The wait
+    has no bound: a transaction begun earlier and still open (a long one) holds it up, and it is
+    logged every LOG_WAIT_SECONDS. REQUIRES: no transaction of `db` open (each step commits)."""
     with db, db.cursor() as cur:
         cur.execute("SELECT pg_current_xact_id()")  # above every transaction id handed out so far
         mark = cur.fetchone()[0]
-    deadline = time.monotonic() + COMMIT_WAIT_SECONDS
+    logged = time.monotonic()
     while True:
         with db, db.cursor() as cur:
             cur.execute("SELECT count(*) FROM pg_snapshot_xip(pg_current_snapshot()) x "
                         "WHERE x < %s::xid8", (mark,))
             if cur.fetchone()[0] == 0:
                 return
-        if time.monotonic() >= deadline:
-            # (what is still open has not committed: it is after `position`, not at it)
-            print("transactions begun before", mark, "still open after", COMMIT_WAIT_SECONDS,
-                  "s: long ones, copying", flush=True)
-            return
-        time.sleep(0.01)
-
-
-def committed_description(cur, project_id):
-    """The description of a project row whose insert the feed delivered, as a one-tuple; None if no
-    such row appears within COMMIT_WAIT_SECONDS (a later transaction deleted it, and the feed will
-    deliver that delete). The row may not be visible yet when the feed delivers its commit (see
-    wait_for_commits): each try is a new statement, so it sees what has committed since."""
-    deadline = time.monotonic() + COMMIT_WAIT_SECONDS
-    while True:
-        cur.execute("SELECT description FROM projects WHERE id = %s", (project_id,))
-        row = cur.fetchone()
-        if row is not None or time.monotonic() >= deadline:
-            return row
+        if time.monotonic() - logged >= LOG_WAIT_SECONDS:
+            print("waiting for transactions begun before", mark, "to end", flush=True)
+            logged = time.monotonic()
         time.sleep(0.01)
 
 
@@ -124,10 +110,10 @@ def apply(cur, transaction):
             # left a large, TOASTed description alone): keep ours. null is a NULL description.
             sent = "description" in row
             value = row.get("description")
-            if reads_projects(change):
-                found = committed_description(cur, change["id"])
-                if found is None:
-                    print("project", change["id"], "is gone; its insert is skipped", flush=True)
+            if reads_projects(change):  # (after wait_for_commits: its row is visible, or gone)
+                cur.execute("SELECT description FROM projects WHERE id = %s", (change["id"],))
+                found = cur.fetchone()
+                if found is None:  # a later transaction deleted it (the feed brings that too)
                     continue
                 value = found[0]
             cur.execute("INSERT INTO catalog_resources VALUES (%s, %s, %s, %s) "
@@ -183,6 +169,8 @@ def main():
                 continue
             raise
         changes = [json.loads(text) for text in transactions]
+        if any(reads_projects(change) for t in changes for change in t["changes"]):
+            wait_for_commits(db)  # what those inserts read from projects visible first
         if any(t["changes"] for t in changes) or (
                 next_position != stored_position and
                 time.monotonic() - stored_at >= STORE_IDLE_SECONDS):

@@ -589,7 +589,10 @@ void Forest::MakeGrownRuns() {
     const uint64_t largest = LargestSet(below);
     if (largest < GrownRunMinIds() || largest > MaxGrownRunIds()) continue;
     // All three sets, the small ones too: each is kept from here on, however
-    // it grows (a set without a run would walk until the next Compact).
+    // it grows (a set without a run would walk until the next Compact). With
+    // no project namespace below yet, the groups_and_pns run holds the same
+    // ids as the groups run, kept twice, so that the ones that come later
+    // are in it (Compact, which sees the final sets, skips it then).
     const uint64_t more = uint64_t{below.sub_groups} + 1 +
                           (uint64_t{below.sub_groups} + 1 + below.sub_pns) + below.sub_projects;
     if (sorted_run_ids_ + more > budget) continue;

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <random>
 #include <vector>
 
@@ -37,8 +38,11 @@ void CheckRun(const std::vector<int64_t>& ids, bool narrow) {
   for (size_t i = 0; i < ids.size(); ++i) EXPECT_EQ(run[i], ids[i]);
   if (!ids.empty()) {
     EXPECT_EQ(run.narrow(), narrow);
+    // Its offsets or ids, and for offsets one pointer per chunk (one here).
+    EXPECT_EQ(run.bytes(),
+              narrow ? ids.size() * sizeof(uint32_t) + sizeof(std::shared_ptr<const uint32_t[]>)
+                     : ids.size() * sizeof(int64_t));
   }
-  EXPECT_GE(run.bytes(), ids.size() * (narrow ? sizeof(uint32_t) : sizeof(int64_t)));
   std::vector<int64_t> probes = {kMin, kMax, 0, -1, 1};
   for (int64_t id : ids) {
     probes.push_back(id);
@@ -201,56 +205,62 @@ TEST(SortedIdRunTest, SortAndMergeIdsEqualsASort) {
 }
 
 // Runs of several chunks: WithChanges gives the set operations whether the
-// first change falls in the first chunk, the middle, the last one or past
-// the end (GitLab's new ids); the chunks before it are shared with the run
-// it was made from (its share of them halves), and reads across chunk
-// boundaries give the ids.
+// first change falls in the first chunk, the middle, on a chunk's first or
+// last id, in the last one or past the end (GitLab's new ids, also after a
+// run of whole chunks); the chunks before it are shared with the run it was
+// made from (its share of them halves), and reads across chunk boundaries
+// give the ids.
 TEST(SortedIdRunTest, RunsOfSeveralChunksChangeFromTheirFirstChange) {
   constexpr size_t kChunk = SortedIdRun::kChunkIds;
   std::mt19937_64 rng(20261209);
-  std::vector<int64_t> ids;
-  for (int64_t id = 1000; ids.size() < 3 * kChunk + 100;
-       id += 1 + static_cast<int64_t>(rng() % 3)) {
-    ids.push_back(id);
-  }
-  const SortedIdRun run(ids);
-  ASSERT_TRUE(run.narrow());
-  EXPECT_EQ(All(run), ids);
-  std::vector<int64_t> across;
-  run.AppendTo(kChunk - 3, 2 * kChunk + 5, &across);
-  EXPECT_EQ(across, std::vector<int64_t>(ids.begin() + kChunk - 3, ids.begin() + 2 * kChunk + 5));
-  for (size_t at : {size_t{0}, kChunk - 1, kChunk, 2 * kChunk + 7}) {
-    EXPECT_EQ(run.LowerBound(ids[at]), at);
-    EXPECT_EQ(run.LowerBound(ids[at] + 1), at + 1);
-  }
-  const size_t alone = run.bytes();
-  for (size_t first : {size_t{5}, kChunk + 3, 2 * kChunk, 3 * kChunk + 50, ids.size()}) {
-    SCOPED_TRACE(first);
-    std::vector<int64_t> removed, added, expected;
-    for (size_t i = 0; i < ids.size(); ++i) {
-      if (i >= first && i < ids.size() - 1 && rng() % 7 == 0) {
-        removed.push_back(ids[i]);
-      } else {
-        expected.push_back(ids[i]);
+  for (const size_t n : {3 * kChunk + 100, 2 * kChunk}) {
+    std::vector<int64_t> ids;
+    for (int64_t id = 1000; ids.size() < n; id += 2 + static_cast<int64_t>(rng() % 3)) {
+      ids.push_back(id);  // (gaps of 2 or more: id + 1 is never in the run)
+    }
+    const SortedIdRun run(ids);
+    ASSERT_TRUE(run.narrow());
+    EXPECT_EQ(All(run), ids);
+    std::vector<int64_t> across;
+    run.AppendTo(kChunk - 3, kChunk + 5, &across);
+    EXPECT_EQ(across, std::vector<int64_t>(ids.begin() + kChunk - 3, ids.begin() + kChunk + 5));
+    for (size_t at : {size_t{0}, kChunk - 1, kChunk, n - 1}) {
+      EXPECT_EQ(run.LowerBound(ids[at]), at);
+      EXPECT_EQ(run.LowerBound(ids[at] + 1), at + 1);
+    }
+    const size_t alone = run.bytes();
+    // The first change: a removal of the id there or an id added just below
+    // it, or (at the end) ids added past the last one; then random removals
+    // after it, an added id inside and 3,000 past the end.
+    for (size_t first : {size_t{5}, kChunk - 1, kChunk, kChunk + 3, n - 50, n}) {
+      for (const bool remove_first : {true, false}) {
+        SCOPED_TRACE(::testing::Message() << "run of " << n << ", first change at " << first
+                                          << (remove_first ? " (a removal)" : " (an addition)"));
+        std::vector<int64_t> removed, added, expected;
+        for (size_t i = 0; i < n; ++i) {
+          if ((i == first && remove_first) || (i > first + 1 && i < n - 1 && rng() % 7 == 0)) {
+            removed.push_back(ids[i]);
+          } else {
+            expected.push_back(ids[i]);
+          }
+        }
+        if (first < n && !remove_first) added.push_back(ids[first] - 1);  // (placed at `first`)
+        if (first + 1 < n) added.push_back(ids[first + 1] + 1);           // (inside the run)
+        for (int64_t id = ids.back() + 5; added.size() < 3000; id += 2) added.push_back(id);
+        expected.insert(expected.end(), added.begin(), added.end());
+        std::sort(expected.begin(), expected.end());
+        const SortedIdRun changed = run.WithChanges(removed, added);
+        ASSERT_EQ(changed.size(), expected.size());
+        EXPECT_TRUE(changed.narrow());
+        EXPECT_EQ(All(changed), expected);
+        for (size_t i = 0; i < expected.size(); i += 97) EXPECT_EQ(changed[i], expected[i]);
+        for (size_t i = 0; i < expected.size(); i += 89) {
+          EXPECT_EQ(changed.LowerBound(expected[i]), i);
+        }
+        // Every whole chunk before the first change is now held by both.
+        EXPECT_EQ(alone - run.bytes(), first / kChunk * kChunk * sizeof(uint32_t) / 2);
       }
     }
-    if (first < ids.size() && !std::binary_search(ids.begin(), ids.end(), ids[first] + 1)) {
-      added.push_back(ids[first] + 1);  // (inside the run, next to its first change)
-    }
-    for (int64_t id = ids.back() + 5; added.size() < 3000; id += 2) added.push_back(id);
-    expected.insert(expected.end(), added.begin(), added.end());
-    std::sort(expected.begin(), expected.end());
-    const SortedIdRun changed = run.WithChanges(removed, added);
-    ASSERT_EQ(changed.size(), expected.size());
-    EXPECT_TRUE(changed.narrow());
-    EXPECT_EQ(All(changed), expected);
-    for (size_t i = 0; i < expected.size(); i += 97) EXPECT_EQ(changed[i], expected[i]);
-    for (size_t i = 0; i < expected.size(); i += 89) {
-      EXPECT_EQ(changed.LowerBound(expected[i]), i);
-    }
-    // Every whole chunk before the first change is now held by both.
-    const size_t shared_chunks = first / kChunk;
-    EXPECT_EQ(alone - run.bytes(), shared_chunks * kChunk * sizeof(uint32_t) / 2);
   }
 }
 

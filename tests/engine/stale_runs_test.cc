@@ -250,13 +250,12 @@ TEST_F(StaleRuns, ADeltaPastItsCapIsFoldedIntoNewRuns) {
 }
 
 // Groups made after the layout, grown one write at a time: each gets runs
-// once a set reaches 8 x sorted_run_min_ids (64) ids, through subgroups
-// (group 9000) or through projects alone (group 9500), and keeps them,
-// stale, through the changes after; one that shrinks back below that size
-// within the transaction that grew it gets none, and so does one that grows
-// past 4 x 64 ids in one transaction.
+// of all three sets once a set reaches sorted_run_min_ids (8 here) ids,
+// through subgroups (group 9000) or through projects alone (group 9500),
+// and keeps them, stale, through the changes after; one that shrinks back
+// below that size within the transaction that grew it gets none, and so
+// does one that grows past 4 x 8 ids in one transaction.
 TEST_F(StaleRuns, AGroupGrownSinceTheLayoutGetsRunsOfItsOwn) {
-  // Runs come at sorted_run_min_ids (8 here) ids in one set.
   Apply({Lsn(), {UpsertNamespace{Ns(9000, std::nullopt)}}});
   for (int64_t i = 1; i <= 6; ++i) Apply({Lsn(), {UpsertNamespace{Ns(9000 + i, 9000)}}});
   EXPECT_FALSE(runs_.HasSortedRuns(9000));  // 7 groups and namespaces
