@@ -593,8 +593,8 @@ void Forest::MakeGrownRuns() {
     // no project namespace below yet, the groups_and_pns run holds the same
     // ids as the groups run, kept twice, so that the ones that come later
     // are in it (Compact, which sees the final sets, skips it then).
-    const uint64_t more = uint64_t{below.sub_groups} + 1 +
-                          (uint64_t{below.sub_groups} + 1 + below.sub_pns) + below.sub_projects;
+    const uint64_t groups = uint64_t{below.sub_groups} + 1;
+    const uint64_t more = groups + (groups + below.sub_pns) + below.sub_projects;
     if (sorted_run_ids_ + more > budget) continue;
     sorted_run_ids_ += more;
     KeepRunsFromWalk(s, true, true, true, &ids);

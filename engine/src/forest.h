@@ -627,9 +627,9 @@ class Forest {
   void MakeGrownRuns();
   // The size at which a group not laid out gets runs: sorted_run_min_ids
   // (512 by default). Small, so that the walk that makes them stays short in
-  // a subtree scattered by growth (about 150 ns an id when it was made one
-  // row at a time: 0.25 ms for three sets of 512); the runs then follow the
-  // group's growth through their deltas and folds.
+  // a subtree scattered by growth (about 150 ns an id, with throwaway timers
+  // in BM_GrowthStall's writes: 0.25 ms for three sets of 512); the runs
+  // then follow the group's growth through their deltas and folds.
   uint64_t GrownRunMinIds() const { return sorted_run_min_ids_; }
   // The biggest set MakeGrownRuns walks for: 4 x GrownRunMinIds() (2,048
   // ids by default), so that a write makes runs for groups that grew, not
