@@ -181,7 +181,9 @@ std::unique_ptr<BenchWorld> world;
 
 }  // namespace
 
-bool GrownRunsFromEnv() { return EnvUint64("CANOPY_BENCH_GROWN_RUNS", 0) != 0; }
+bool GrownRunsFromEnv() {
+  return EnvUint64("CANOPY_BENCH_GROWN_RUNS", HierarchyIndexOptions{}.grown_runs ? 1 : 0) != 0;
+}
 
 HierarchyIndexOptions IndexOptionsFor(const testing::GitlabForest& forest) {
   return {.expected_namespaces = forest.namespaces.size(),

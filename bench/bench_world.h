@@ -72,7 +72,7 @@ bool WorldBuilt();
 // HierarchyIndexOptions sized for exactly the rows of `forest`.
 HierarchyIndexOptions IndexOptionsFor(const testing::GitlabForest& forest);
 // HierarchyIndexOptions::grown_runs for the benchmarks' indexes:
-// CANOPY_BENCH_GROWN_RUNS=1 turns it on (default off, as the option).
+// CANOPY_BENCH_GROWN_RUNS=0 turns it off, =1 on (default: the option's).
 bool GrownRunsFromEnv();
 
 // Ends the process with a message unless `status` is OK (setup steps).

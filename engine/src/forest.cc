@@ -485,7 +485,12 @@ size_t Forest::RunDelta::Cap(size_t run_ids) {
 
 bool Forest::RunDelta::Note(size_t part, int64_t id, bool add) {
   (add ? joined : left)[part].push_back(id);
-  return size(part) <= Cap(runs->at(part)->size());
+  const SortedIdRun& run = *runs->at(part);
+  const size_t n = size(part);
+  if (n > Cap(run.size())) return false;
+  // (the lists grow one id a Note, so this size is reached once a fold)
+  if (n != kLastChunkFoldIds + 1) return true;
+  return !(run.ChangesOnlyLastChunk(joined[part]) && run.ChangesOnlyLastChunk(left[part]));
 }
 
 void Forest::RunDelta::Resolve(size_t part, std::vector<int64_t>* added,

@@ -65,16 +65,17 @@
 //   first, so its subtree leaves the sets above before its children are
 //   orphaned). A set's delta grown past RunDelta::Cap of its run (1,024
 //   ids; a 16th of a run past 16k; a quarter of one under 4k, at least
-//   64) is folded into a new sorted run for that set (FoldDelta: the
-//   run's chunks from the first change on copied, for every Cap ids
-//   noted), so a node keeps answering from its runs
+//   64; at most 8k while every id noted is past the run's last chunk's
+//   first, as new ids are) is folded into a new sorted run for that set
+//   (FoldDelta: the run's chunks from the first change on copied, for
+//   every Cap ids noted), so a node keeps answering from its runs
 //   however much changes below it. A change listing more than
 //   kMaxNotedIds ids (a group counts twice: in the groups and in all
 //   namespaces) has the runs of the nodes it concerns made again from the
 //   walk's answers once its Apply has made every change (RebuildNotedRuns;
 //   runs of up to MaxRebuildIds, else they are dropped). A type change of
 //   the node itself, and its slot being freed, drop its runs (DropRuns):
-//   those answers walk as before. With grown_runs (an option, off by
+//   those answers walk as before. With grown_runs (an option, on by
 //   default), a group that is not laid out and has no runs gets stale runs
 //   of its own, for all three sets, once one of its sets grows to
 //   GrownRunMinIds() ids (the counter updates queue it; MakeGrownRuns makes
@@ -868,7 +869,11 @@ class Forest {
     // In runs_to_rebuild_: nothing more is noted until the rebuild.
     bool rebuild_queued = false;
     // `id` joins (add) or leaves set `part`. False when that set's lists
-    // grew past Cap of its run (FoldDelta then).
+    // grew past Cap of its run, or past kLastChunkFoldIds ids that all
+    // change only the run's last chunk (SortedIdRun::ChangesOnlyLastChunk:
+    // new ids; checked once, as the lists pass that size), so that no one
+    // fold of a big run's new ids sorts and merges a 16th of the run
+    // (FoldDelta then).
     bool Note(size_t part, int64_t id, bool add);
     // The most ids a set's lists hold for a run of `run_ids`: a quarter
     // of a small run (at least 64), else kMaxDeltaIds, or a 16th of a run
@@ -890,6 +895,10 @@ class Forest {
   // The most ids a delta holds per set for runs up to 16 x as many (see
   // RunDelta::Cap): the answers' sort of the delta stays short.
   static constexpr size_t kMaxDeltaIds = 1024;
+  // The most ids a delta holds per set when they all change only its run's
+  // last chunk (see RunDelta::Note): a fold then copies at most two chunks'
+  // worth of offsets and sorts one chunk's worth of ids.
+  static constexpr size_t kLastChunkFoldIds = SortedIdRun::kChunkIds;
   // The smallest run that makes its node keep its runs stale when it goes
   // off: 8 x sorted_run_min_ids (4,096 ids by default; below it, the walk
   // and sort of an answer costs microseconds, less than keeping a delta

@@ -162,6 +162,15 @@ void SortedIdRun::AddChunks(std::span<const uint32_t> offsets) {
   size_ += offsets.size();
 }
 
+bool SortedIdRun::ChangesOnlyLastChunk(std::span<const int64_t> ids) const {
+  if (!narrow() || chunks_.empty()) return false;
+  const uint64_t first = chunks_.back()[0];
+  return std::all_of(ids.begin(), ids.end(), [&](int64_t id) {
+    const uint64_t offset = static_cast<uint64_t>(id) - static_cast<uint64_t>(base_);
+    return id >= base_ && offset >= first && offset <= std::numeric_limits<uint32_t>::max();
+  });
+}
+
 size_t SortedIdRun::LowerBound(int64_t id) const {
   if (!wide_.empty()) {
     return static_cast<size_t>(std::lower_bound(wide_.begin(), wide_.end(), id) - wide_.begin());

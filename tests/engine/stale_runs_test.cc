@@ -10,6 +10,7 @@
 // are the edges.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -38,14 +39,15 @@ ProjectRow Project(int64_t id, int64_t ns) {
 // project namespace 50000 + i is a child of subgroup i. The fixture's 1,000
 // make runs of 1,001 groups, 2,001 namespaces and 1,000 projects: stale
 // runs are kept for runs of 8 x sorted_run_min_ids (64) ids or more.
-Transaction Tree(int64_t groups) {
+// (Trees of 50,000 groups or more take bases above the ids below them.)
+Transaction Tree(int64_t groups, int64_t pn_base = 50000, int64_t project_base = 100000) {
   Transaction txn{Lsn(0x10), {UpsertNamespace{Ns(1, std::nullopt)}}};
   for (int64_t i = 0; i < groups; ++i) {
     const int64_t id = 1 + groups - i;
     txn.changes.push_back(UpsertNamespace{Ns(id, 1)});
-    txn.changes.push_back(UpsertNamespace{Ns(50000 + id, id, NamespaceType::kProject)});
-    ProjectRow project = Project(100000 + id, id);
-    project.project_namespace_id = 50000 + id;
+    txn.changes.push_back(UpsertNamespace{Ns(pn_base + id, id, NamespaceType::kProject)});
+    ProjectRow project = Project(project_base + id, id);
+    project.project_namespace_id = pn_base + id;
     txn.changes.push_back(UpsertProject{project});
   }
   return txn;
@@ -66,8 +68,9 @@ class StaleRuns : public ::testing::Test {
     o.grown_runs = true;
     return o;
   }
-  void SetUp() override {
-    Apply(Tree(1000));
+  void SetUp() override { LayOut(Tree(1000)); }
+  void LayOut(Transaction tree) {
+    Apply(std::move(tree));
     runs_.Compact(nullptr);
     walk_.Compact(nullptr);
     ASSERT_TRUE(runs_.HasSortedRuns(1));
@@ -246,6 +249,52 @@ TEST_F(StaleRuns, ADeltaPastItsCapIsFoldedIntoNewRuns) {
     }
   }
   EXPECT_TRUE(runs_.HasStaleRuns(1));
+  ExpectSameAnswers(1);
+}
+
+// Group 1 with 70,000 subgroups: a groups run of 70,001 ids and a groups
+// and project namespaces run of 140,001, whose delta caps are a 16th of the
+// run (4,375 and 8,750 ids); while every id noted changes only the run's
+// last chunk of 8,192 ids (new ids, above all of its ids), a delta is
+// folded once it passes that many instead, so that a fold copies a chunk
+// and sorts a chunk's worth, not a 16th of the run.
+class BigStaleRuns : public StaleRuns {
+ protected:
+  void SetUp() override { LayOut(Tree(70000, 1'000'000, 2'000'000)); }
+  // `n` new subgroups below subgroup 2, 100 a write: each noted in group
+  // 1's groups and namespaces sets.
+  void AddSubgroups(int64_t first_id, int64_t n) {
+    for (int64_t i = 0; i < n; i += 100) {
+      Transaction txn{Lsn(), {}};
+      for (int64_t j = i; j < std::min(n, i + 100); ++j) {
+        txn.changes.push_back(UpsertNamespace{Ns(first_id + j, 2)});
+      }
+      Apply(std::move(txn));
+    }
+  }
+};
+
+TEST_F(BigStaleRuns, NewIdsAreFoldedAtAChunksWorth) {
+  AddSubgroups(3'000'000, 8500);
+  ASSERT_TRUE(runs_.HasStaleRuns(1));
+  // The groups set folded once at 4,376 ids (its cap is below a chunk), the
+  // namespaces set once at 8,193: 4,124 + 307 left, against 4,124 + 8,500
+  // with a 16th of the run as its cap.
+  EXPECT_EQ(runs_.StaleDeltaIds(1), 4124u + 307u);
+  ExpectSameAnswers(1);
+  ExpectSameAnswers(2);
+}
+
+TEST_F(BigStaleRuns, AnIdBeforeTheLastChunkKeepsTheCapOfA16th) {
+  // Subgroup 3 and its project namespace and project deleted: ids at the
+  // start of the runs, so a fold would copy each whole run.
+  Apply({Lsn(), {DeleteProject{2'000'003}, DeleteNamespace{1'000'003}, DeleteNamespace{3}}});
+  AddSubgroups(3'000'000, 8500);
+  ASSERT_TRUE(runs_.HasStaleRuns(1));
+  // The groups set folded once at 4,376 ids (4,125 left: the 8,501 ids noted
+  // less the fold's); the namespaces set holds its 8,502 (under 8,750) and
+  // the projects set its one.
+  EXPECT_EQ(runs_.StaleDeltaIds(1), 4125u + 8502u + 1u);
   ExpectSameAnswers(1);
 }
 

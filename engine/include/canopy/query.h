@@ -160,7 +160,7 @@ struct IndexStats {
   // sorted_run_min_ids ids or more; a delta grown past its cap is folded
   // into new runs, and a change of more than 1,024 ids at once has them
   // made again from a walk, or dropped past 256 x 8 x sorted_run_min_ids),
-  // and, with HierarchyIndexOptions::grown_runs, groups not laid out that
+  // and, with HierarchyIndexOptions::grown_runs (on by default), groups not laid out that
   // got runs when they grew to sorted_run_min_ids ids.
   uint64_t stale_run_namespaces = 0;
 };
