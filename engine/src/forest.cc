@@ -486,17 +486,19 @@ size_t Forest::RunDelta::Cap(size_t run_ids) {
 bool Forest::RunDelta::Note(size_t part, int64_t id, bool add) {
   (add ? joined : left)[part].push_back(id);
   const SortedIdRun& run = *runs->at(part);
+  if (!last_chunk_known[part]) {
+    last_chunk[part] = run.LastChunkIds();
+    last_chunk_known[part] = true;
+  }
+  if (!last_chunk[part].Contains(id)) ++outside_last_chunk[part];
   const size_t n = size(part);
-  if (n > Cap(run.size())) return false;
-  // (the lists grow one id a Note, so this size is reached once a fold)
-  if (n != kLastChunkFoldIds + 1) return true;
-  return !(run.ChangesOnlyLastChunk(joined[part]) && run.ChangesOnlyLastChunk(left[part]));
+  return n <= Cap(run.size()) && n - outside_last_chunk[part] <= kLastChunkFoldIds;
 }
 
-void Forest::RunDelta::Resolve(size_t part, std::vector<int64_t>* added,
-                               std::vector<int64_t>* removed) const {
-  added->assign(joined[part].begin(), joined[part].end());
-  removed->assign(left[part].begin(), left[part].end());
+void Forest::RunDelta::ResolveIds(std::span<const int64_t> joined, std::span<const int64_t> left,
+                                  std::vector<int64_t>* added, std::vector<int64_t>* removed) {
+  added->assign(joined.begin(), joined.end());
+  removed->assign(left.begin(), left.end());
   SortIds(added);
   SortIds(removed);
   if (added->empty() || removed->empty()) return;
@@ -523,13 +525,30 @@ void Forest::RunDelta::Resolve(size_t part, std::vector<int64_t>* added,
 
 void Forest::FoldDelta(uint32_t slot, size_t part) {
   RunDelta& delta = run_deltas_.find(slot)->second;
+  const SortedIdRun& run = *delta.runs->at(part);
+  std::vector<int64_t>& joined = delta.joined[part];
+  std::vector<int64_t>& left = delta.left[part];
+  // Past the cap, every id noted is folded. Else the ids in the run's last
+  // chunk are (Note: more than kLastChunkFoldIds of them), the others stay
+  // noted, in front: they still name the same changes against the new run,
+  // which differs from this one in the last chunk only. (An id noted twice,
+  // which cancels out, lands on one side.)
+  auto fold_from_joined = joined.begin(), fold_from_left = left.begin();
+  if (delta.size(part) <= RunDelta::Cap(run.size())) {
+    const SortedIdRun::IdRange last_chunk = delta.last_chunk[part];
+    const auto outside = [last_chunk](int64_t id) { return !last_chunk.Contains(id); };
+    fold_from_joined = std::partition(joined.begin(), joined.end(), outside);
+    fold_from_left = std::partition(left.begin(), left.end(), outside);
+  }
   thread_local std::vector<int64_t> added, removed;
-  delta.Resolve(part, &added, &removed);
+  RunDelta::ResolveIds({fold_from_joined, joined.end()}, {fold_from_left, left.end()}, &added,
+                       &removed);
   auto folded = std::make_shared<SortedRuns>(*delta.runs);  // (the other sets' runs shared)
-  folded->at(part) =
-      std::make_shared<const SortedIdRun>(delta.runs->at(part)->WithChanges(removed, added));
-  delta.joined[part].clear();
-  delta.left[part].clear();
+  folded->at(part) = std::make_shared<const SortedIdRun>(run.WithChanges(removed, added));
+  joined.erase(fold_from_joined, joined.end());
+  left.erase(fold_from_left, left.end());
+  delta.outside_last_chunk[part] = static_cast<uint32_t>(joined.size() + left.size());
+  delta.last_chunk_known[part] = false;  // (the new run's)
   // The old runs may be the other copy's too: they stay as they are.
   std::shared_ptr<const SortedRuns>& runs = sorted_runs_.find(slot)->second;
   runs = std::move(folded);

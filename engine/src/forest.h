@@ -65,10 +65,11 @@
 //   first, so its subtree leaves the sets above before its children are
 //   orphaned). A set's delta grown past RunDelta::Cap of its run (1,024
 //   ids; a 16th of a run past 16k; a quarter of one under 4k, at least
-//   64; at most 8k while every id noted is past the run's last chunk's
-//   first, as new ids are) is folded into a new sorted run for that set
-//   (FoldDelta: the run's chunks from the first change on copied, for
-//   every Cap ids noted), so a node keeps answering from its runs
+//   64) is folded into a new sorted run for that set (FoldDelta: the
+//   run's chunks from the first change on copied, for every Cap ids
+//   noted); before that, once more than 8k ids noted are in the run's last
+//   chunk (at or past its first id, as new ids are), those alone are
+//   folded (that chunk copied) and the others stay noted, so a node keeps answering from its runs
 //   however much changes below it. A change listing more than
 //   kMaxNotedIds ids (a group counts twice: in the groups and in all
 //   namespaces) has the runs of the nodes it concerns made again from the
@@ -588,7 +589,9 @@ class Forest {
   void NoteProject(uint32_t ns, int64_t id, bool add);
   // `slot`'s delta of set `part` goes into a new sorted run for that set
   // (the old one stays as it is for the other copy, which may share it),
-  // and starts empty. O(that run).
+  // and starts empty; or, under RunDelta::Cap, only the ids noted in the
+  // run's last chunk go, and the others stay noted. O(the run from its
+  // first change on; for the last chunk's ids alone, that chunk).
   void FoldDelta(uint32_t slot, size_t part);
   // `slot`'s sorted runs and delta go: its answers walk until the next Compact.
   void DropRuns(uint32_t slot);
@@ -868,12 +871,15 @@ class Forest {
     std::vector<int64_t> joined[3], left[3];
     // In runs_to_rebuild_: nothing more is noted until the rebuild.
     bool rebuild_queued = false;
+    // Per set: the ids whose change alters only the run's last chunk
+    // (SortedIdRun::LastChunkIds, found at the first Note after the run was
+    // made or folded), and how many of the ids noted are outside them.
+    SortedIdRun::IdRange last_chunk[3];
+    bool last_chunk_known[3] = {};
+    uint32_t outside_last_chunk[3] = {};
     // `id` joins (add) or leaves set `part`. False when that set's lists
-    // grew past Cap of its run, or past kLastChunkFoldIds ids that all
-    // change only the run's last chunk (SortedIdRun::ChangesOnlyLastChunk:
-    // new ids; checked once, as the lists pass that size), so that no one
-    // fold of a big run's new ids sorts and merges a 16th of the run
-    // (FoldDelta then).
+    // grew past Cap of its run, or hold more than kLastChunkFoldIds ids in
+    // its last chunk (new ids): FoldDelta then.
     bool Note(size_t part, int64_t id, bool add);
     // The most ids a set's lists hold for a run of `run_ids`: a quarter
     // of a small run (at least 64), else kMaxDeltaIds, or a 16th of a run
@@ -882,7 +888,12 @@ class Forest {
     static size_t Cap(size_t run_ids);
     // Set `part`'s net change: *added the ids in it and not in its run,
     // *removed the ids of its run no longer in it; both ascending.
-    void Resolve(size_t part, std::vector<int64_t>* added, std::vector<int64_t>* removed) const;
+    void Resolve(size_t part, std::vector<int64_t>* added, std::vector<int64_t>* removed) const {
+      ResolveIds(joined[part], left[part], added, removed);
+    }
+    // The same for lists `joined` and `left` (an id in both cancels out).
+    static void ResolveIds(std::span<const int64_t> joined, std::span<const int64_t> left,
+                           std::vector<int64_t>* added, std::vector<int64_t>* removed);
     size_t size(size_t part) const { return joined[part].size() + left[part].size(); }
   };
   // By slot, for exactly the nodes that have sorted runs and are not laid
@@ -895,9 +906,9 @@ class Forest {
   // The most ids a delta holds per set for runs up to 16 x as many (see
   // RunDelta::Cap): the answers' sort of the delta stays short.
   static constexpr size_t kMaxDeltaIds = 1024;
-  // The most ids a delta holds per set when they all change only its run's
-  // last chunk (see RunDelta::Note): a fold then copies at most two chunks'
-  // worth of offsets and sorts one chunk's worth of ids.
+  // The most ids a delta holds per set in its run's last chunk (see
+  // RunDelta::Note; new ids): FoldDelta then folds those alone, copying
+  // that chunk and them and sorting them, and keeps the others noted.
   static constexpr size_t kLastChunkFoldIds = SortedIdRun::kChunkIds;
   // The smallest run that makes its node keep its runs stale when it goes
   // off: 8 x sorted_run_min_ids (4,096 ids by default; below it, the walk

@@ -162,13 +162,13 @@ void SortedIdRun::AddChunks(std::span<const uint32_t> offsets) {
   size_ += offsets.size();
 }
 
-bool SortedIdRun::ChangesOnlyLastChunk(std::span<const int64_t> ids) const {
-  if (!narrow() || chunks_.empty()) return false;
-  const uint64_t first = chunks_.back()[0];
-  return std::all_of(ids.begin(), ids.end(), [&](int64_t id) {
-    const uint64_t offset = static_cast<uint64_t>(id) - static_cast<uint64_t>(base_);
-    return id >= base_ && offset >= first && offset <= std::numeric_limits<uint32_t>::max();
-  });
+SortedIdRun::IdRange SortedIdRun::LastChunkIds() const {
+  if (!narrow() || chunks_.empty()) return {};
+  constexpr int64_t kMaxOffset = std::numeric_limits<uint32_t>::max();
+  const int64_t last = base_ > std::numeric_limits<int64_t>::max() - kMaxOffset
+                           ? std::numeric_limits<int64_t>::max()
+                           : base_ + kMaxOffset;
+  return {base_ + static_cast<int64_t>(chunks_.back()[0]), last};
 }
 
 size_t SortedIdRun::LowerBound(int64_t id) const {

@@ -42,12 +42,17 @@ class SortedIdRun {
   }
   // Held as 32-bit offsets (every id within 2^32 of the smallest).
   bool narrow() const { return wide_.empty(); }
-  // Whether adding or removing each of `ids` leaves every chunk but the
-  // last one as it is in WithChanges: a narrow run and ids at or past its
-  // last chunk's first, within the offsets' range (GitLab's new ids).
-  // Changes that all do cost a fold O(kChunkIds + changes), whatever the
-  // run's size.
-  bool ChangesOnlyLastChunk(std::span<const int64_t> ids) const;
+  // Ids [first, last] (none when first > last).
+  struct IdRange {
+    int64_t first = 1, last = 0;
+    bool Contains(int64_t id) const { return first <= id && id <= last; }
+  };
+  // The ids whose addition or removal leaves every chunk but the last one as
+  // it is in WithChanges: from the last chunk's first id on, within the
+  // offsets' range, of a narrow run (none for a wide or empty one). GitLab's
+  // new ids are in it; changes that all are cost a fold
+  // O(kChunkIds + changes + size() / kChunkIds), whatever the run's size.
+  IdRange LastChunkIds() const;
   // The position of the first id >= `id` (size() if none).
   size_t LowerBound(int64_t id) const;
   // Appends the ids at positions [begin, end) to *out.

@@ -264,6 +264,37 @@ TEST(SortedIdRunTest, RunsOfSeveralChunksChangeFromTheirFirstChange) {
   }
 }
 
+// LastChunkIds: from the last chunk's first id (a full last chunk's too) to
+// the offsets' end, nothing for a wide run; changes all in it share every
+// other chunk with the run they were made from.
+TEST(SortedIdRunTest, LastChunkIdsAreTheChangesThatKeepTheOtherChunks) {
+  constexpr size_t kChunk = SortedIdRun::kChunkIds;
+  for (const size_t n : {2 * kChunk + 100, 2 * kChunk, size_t{5}}) {
+    SCOPED_TRACE(::testing::Message() << "run of " << n);
+    std::vector<int64_t> ids;
+    for (int64_t id = 1000; ids.size() < n; id += 3) ids.push_back(id);
+    const SortedIdRun run(ids);
+    const SortedIdRun::IdRange range = run.LastChunkIds();
+    const size_t last_first = (n - 1) / kChunk * kChunk;
+    EXPECT_EQ(range.first, ids[last_first]);
+    EXPECT_EQ(range.last, ids.front() + kSpan32 - 1);
+    EXPECT_TRUE(range.Contains(ids[last_first]));
+    EXPECT_FALSE(range.Contains(ids[last_first] - 1));
+    EXPECT_FALSE(range.Contains(ids.front() + kSpan32));
+    const size_t alone = run.bytes();
+    const std::vector<int64_t> removed = {ids[last_first], ids.back()};
+    const std::vector<int64_t> added = {ids[last_first] + 1, ids.back() + 7};
+    const SortedIdRun changed = run.WithChanges(removed, added);
+    EXPECT_EQ(changed.size(), n);
+    EXPECT_EQ(alone - run.bytes(), last_first * sizeof(uint32_t) / 2);
+  }
+  EXPECT_FALSE(SortedIdRun(std::vector<int64_t>{1, 2 + kSpan32}).LastChunkIds().Contains(1));
+  constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+  const SortedIdRun::IdRange top = SortedIdRun(std::vector<int64_t>{kMax - 5, kMax}).LastChunkIds();
+  EXPECT_EQ(top.first, kMax - 5);
+  EXPECT_EQ(top.last, kMax);
+}
+
 // Ids the contract excludes (a removed id not in the run, below it or far
 // past it; an added id already there or twice) take the widened copy and
 // neither crash nor lose other ids (run under ASan in scripts/test).

@@ -252,22 +252,22 @@ TEST_F(StaleRuns, ADeltaPastItsCapIsFoldedIntoNewRuns) {
   ExpectSameAnswers(1);
 }
 
-// Group 1 with 70,000 subgroups: a groups run of 70,001 ids and a groups
-// and project namespaces run of 140,001, whose delta caps are a 16th of the
-// run (4,375 and 8,750 ids); while every id noted changes only the run's
-// last chunk of 8,192 ids (new ids, above all of its ids), a delta is
-// folded once it passes that many instead, so that a fold copies a chunk
-// and sorts a chunk's worth, not a 16th of the run.
+// Group 1 with 70,000 subgroups: a run of its groups and project
+// namespaces of 140,001 ids, whose delta cap is a 16th of it (8,750 ids).
+// Once more than 8,192 of the ids noted are in the run's last chunk (new
+// ids, above all of its ids), those alone are folded, so that a fold
+// copies that chunk and sorts a chunk's worth, not a 16th of the run; the
+// others stay noted.
 class BigStaleRuns : public StaleRuns {
  protected:
   void SetUp() override { LayOut(Tree(70000, 1'000'000, 2'000'000)); }
-  // `n` new subgroups below subgroup 2, 100 a write: each noted in group
-  // 1's groups and namespaces sets.
-  void AddSubgroups(int64_t first_id, int64_t n) {
+  // `n` new project namespaces below subgroup 2, 100 a write: each noted
+  // in group 1's set of namespaces only.
+  void AddProjectNamespaces(int64_t first_id, int64_t n) {
     for (int64_t i = 0; i < n; i += 100) {
       Transaction txn{Lsn(), {}};
       for (int64_t j = i; j < std::min(n, i + 100); ++j) {
-        txn.changes.push_back(UpsertNamespace{Ns(first_id + j, 2)});
+        txn.changes.push_back(UpsertNamespace{Ns(first_id + j, 2, NamespaceType::kProject)});
       }
       Apply(std::move(txn));
     }
@@ -275,27 +275,34 @@ class BigStaleRuns : public StaleRuns {
 };
 
 TEST_F(BigStaleRuns, NewIdsAreFoldedAtAChunksWorth) {
-  AddSubgroups(3'000'000, 8500);
+  AddProjectNamespaces(3'000'000, 8500);
   ASSERT_TRUE(runs_.HasStaleRuns(1));
-  // The groups set folded once at 4,376 ids (its cap is below a chunk), the
-  // namespaces set once at 8,193: 4,124 + 307 left, against 4,124 + 8,500
-  // with a 16th of the run as its cap.
-  EXPECT_EQ(runs_.StaleDeltaIds(1), 4124u + 307u);
+  // Folded at 8,193: 307 left, against 8,500 with a 16th of the run alone.
+  EXPECT_EQ(runs_.StaleDeltaIds(1), 307u);
   ExpectSameAnswers(1);
   ExpectSameAnswers(2);
 }
 
-TEST_F(BigStaleRuns, AnIdBeforeTheLastChunkKeepsTheCapOfA16th) {
-  // Subgroup 3 and its project namespace and project deleted: ids at the
-  // start of the runs, so a fold would copy each whole run.
-  Apply({Lsn(), {DeleteProject{2'000'003}, DeleteNamespace{1'000'003}, DeleteNamespace{3}}});
-  AddSubgroups(3'000'000, 8500);
-  ASSERT_TRUE(runs_.HasStaleRuns(1));
-  // The groups set folded once at 4,376 ids (4,125 left: the 8,501 ids noted
-  // less the fold's); the namespaces set holds its 8,502 (under 8,750) and
-  // the projects set its one.
-  EXPECT_EQ(runs_.StaleDeltaIds(1), 4125u + 8502u + 1u);
+TEST_F(BigStaleRuns, IdsBeforeTheLastChunkStayNotedWhenTheNewOnesAreFolded) {
+  // Subgroup 3 with its project namespace and project deleted (ids at the
+  // start of the runs: 1 noted in the groups, 2 in the namespaces, 1 in the
+  // projects), and project namespace 500,000 made (in the middle of the
+  // namespaces run: 3 noted outside its last chunk).
+  Apply({Lsn(),
+         {DeleteProject{2'000'003}, DeleteNamespace{1'000'003}, DeleteNamespace{3},
+          UpsertNamespace{Ns(500'000, 2, NamespaceType::kProject)}}});
+  AddProjectNamespaces(3'000'000, 8300);
+  // The first 8,193 new ids folded, the 3 others kept: 3 + 107.
+  EXPECT_EQ(runs_.StaleDeltaIds(1), 1u + (3u + 107u) + 1u);
   ExpectSameAnswers(1);
+  AddProjectNamespaces(3'008'300, 8085);
+  // 8,192 new ids since that fold (under the 16th, 9,262, of the new run of
+  // 148,194): not folded, the 3 still noted. Folding them all at the first
+  // fold would leave 8,192; counting them in the last chunk, 2.
+  ASSERT_TRUE(runs_.HasStaleRuns(1));
+  EXPECT_EQ(runs_.StaleDeltaIds(1), 1u + (3u + 8192u) + 1u);
+  ExpectSameAnswers(1);
+  ExpectSameAnswers(2);
 }
 
 // Groups made after the layout, grown one write at a time: each gets runs
