@@ -591,7 +591,8 @@ class Forest {
   // (the old one stays as it is for the other copy, which may share it),
   // and starts empty; or, under RunDelta::Cap, only the ids noted in the
   // run's last chunk go, and the others stay noted. O(the run from its
-  // first change on; for the last chunk's ids alone, that chunk).
+  // first change on; for the last chunk's ids alone, that chunk, the ids
+  // noted and the run's chunk list).
   void FoldDelta(uint32_t slot, size_t part);
   // `slot`'s sorted runs and delta go: its answers walk until the next Compact.
   void DropRuns(uint32_t slot);
@@ -906,9 +907,11 @@ class Forest {
   // The most ids a delta holds per set for runs up to 16 x as many (see
   // RunDelta::Cap): the answers' sort of the delta stays short.
   static constexpr size_t kMaxDeltaIds = 1024;
-  // The most ids a delta holds per set in its run's last chunk (see
-  // RunDelta::Note; new ids): FoldDelta then folds those alone, copying
-  // that chunk and them and sorting them, and keeps the others noted.
+  // How many ids a delta holds per set in its run's last chunk (see
+  // RunDelta::Note; new ids) before FoldDelta folds those alone, copying
+  // that chunk and them and sorting them, and keeps the others noted. (The
+  // ids kept are counted outside the new run's last chunk even when some
+  // fall in it, so a later fold may take a few more.)
   static constexpr size_t kLastChunkFoldIds = SortedIdRun::kChunkIds;
   // The smallest run that makes its node keep its runs stale when it goes
   // off: 8 x sorted_run_min_ids (4,096 ids by default; below it, the walk

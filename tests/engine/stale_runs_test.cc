@@ -298,9 +298,27 @@ TEST_F(BigStaleRuns, IdsBeforeTheLastChunkStayNotedWhenTheNewOnesAreFolded) {
   AddProjectNamespaces(3'008'300, 8085);
   // 8,192 new ids since that fold (under the 16th, 9,262, of the new run of
   // 148,194): not folded, the 3 still noted. Folding them all at the first
-  // fold would leave 8,192; counting them in the last chunk, 2.
+  // fold would leave 8,192; never counting them outside the last chunk,
+  // 3 + 2.
   ASSERT_TRUE(runs_.HasStaleRuns(1));
   EXPECT_EQ(runs_.StaleDeltaIds(1), 1u + (3u + 8192u) + 1u);
+  ExpectSameAnswers(1);
+  ExpectSameAnswers(2);
+}
+
+TEST_F(BigStaleRuns, APairAndARemovalInTheLastChunkAreFoldedWithTheNewIds) {
+  // Project namespace 1,065,000 (in the namespaces run's last chunk, from
+  // 1,061,073 on) deleted with its project (noted in the projects set), and
+  // project namespace 2,999,999 made and deleted again (a pair that
+  // cancels): 3 ids noted in the last chunk.
+  Apply({Lsn(), {DeleteProject{2'065'000}, DeleteNamespace{1'065'000}}});
+  Apply({Lsn(), {UpsertNamespace{Ns(2'999'999, 2, NamespaceType::kProject)}}});
+  Apply({Lsn(), {DeleteNamespace{2'999'999}}});
+  ExpectSameAnswers(1);
+  AddProjectNamespaces(3'000'000, 8200);
+  // Folded with the first 8,190 new ones: 10 left, and the project's 1.
+  ASSERT_TRUE(runs_.HasStaleRuns(1));
+  EXPECT_EQ(runs_.StaleDeltaIds(1), 10u + 1u);
   ExpectSameAnswers(1);
   ExpectSameAnswers(2);
 }

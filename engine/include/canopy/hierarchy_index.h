@@ -230,7 +230,7 @@ struct HierarchyIndexOptions {
   // growing (each change below such a group noted; a fold of the noted ids
   // copies the run from its first change on: for new, higher ids, only its
   // last chunk). In an index grown at random to 3M rows a write took
-  // about twice as long on average as with it off, and about two in a
+  // two to three times as long on average as with it off, and about two in a
   // million took 1.2-1.5 ms (making runs) against none; to 12M rows a few
   // of 4M took over 1 ms (the README measures both sides).
   bool grown_runs = true;
