@@ -470,7 +470,7 @@ void Forest::MarkChanged(uint32_t slot) {
     if (sorted_runs_.empty()) continue;
     if (const auto runs = sorted_runs_.find(s); runs != sorted_runs_.end()) {
       if (runs->second->largest() >= StaleRunMinIds()) {
-        run_deltas_.try_emplace(s, RunDelta{.runs = runs->second.get()});
+        run_deltas_.try_emplace(s, runs->second.get());
         ns_[s].stale_runs = true;
       } else {
         sorted_runs_.erase(runs);
@@ -486,10 +486,6 @@ size_t Forest::RunDelta::Cap(size_t run_ids) {
 bool Forest::RunDelta::Note(size_t part, int64_t id, bool add) {
   (add ? joined : left)[part].push_back(id);
   const SortedIdRun& run = *runs->at(part);
-  if (!last_chunk_known[part]) {
-    last_chunk[part] = run.LastChunkIds();
-    last_chunk_known[part] = true;
-  }
   if (!last_chunk[part].Contains(id)) ++outside_last_chunk[part];
   const size_t n = size(part);
   return n <= Cap(run.size()) && n - outside_last_chunk[part] <= kLastChunkFoldIds;
@@ -548,7 +544,7 @@ void Forest::FoldDelta(uint32_t slot, size_t part) {
   joined.erase(fold_from_joined, joined.end());
   left.erase(fold_from_left, left.end());
   delta.outside_last_chunk[part] = static_cast<uint32_t>(joined.size() + left.size());
-  delta.last_chunk_known[part] = false;  // (the new run's)
+  delta.SetRun(part, folded->at(part).get());
   // The old runs may be the other copy's too: they stay as they are.
   std::shared_ptr<const SortedRuns>& runs = sorted_runs_.find(slot)->second;
   runs = std::move(folded);
@@ -593,7 +589,7 @@ void Forest::KeepRunsFromWalk(uint32_t slot, bool groups, bool groups_and_pns, b
   if (groups_and_pns) fresh->groups_and_pns = run(SelfAndDescendants(id, true, true, ids, true));
   if (projects) fresh->projects = run(ProjectIds(id, false, ids, true));
   const auto kept = sorted_runs_.insert_or_assign(slot, std::move(fresh)).first;
-  run_deltas_.emplace(slot, RunDelta{.runs = kept->second.get()});
+  run_deltas_.try_emplace(slot, kept->second.get());
   ns_[slot].stale_runs = true;
 }
 

@@ -873,11 +873,17 @@ class Forest {
     // In runs_to_rebuild_: nothing more is noted until the rebuild.
     bool rebuild_queued = false;
     // Per set: the ids whose change alters only the run's last chunk
-    // (SortedIdRun::LastChunkIds, found at the first Note after the run was
-    // made or folded), and how many of the ids noted are outside them.
+    // (SortedIdRun::LastChunkIds of the run, set with it), and how many of
+    // the ids noted are outside them.
     SortedIdRun::IdRange last_chunk[3];
-    bool last_chunk_known[3] = {};
     uint32_t outside_last_chunk[3] = {};
+    explicit RunDelta(const SortedRuns* of) : runs(of) {
+      for (size_t part = 0; part < 3; ++part) SetRun(part, runs->at(part).get());
+    }
+    // Set `part`'s run is now `run` (null: none).
+    void SetRun(size_t part, const SortedIdRun* run) {
+      last_chunk[part] = run != nullptr ? run->LastChunkIds() : SortedIdRun::IdRange{};
+    }
     // `id` joins (add) or leaves set `part`. False when that set's lists
     // grew past Cap of its run, or hold more than kLastChunkFoldIds ids in
     // its last chunk (new ids): FoldDelta then.

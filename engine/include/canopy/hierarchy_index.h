@@ -231,7 +231,7 @@ struct HierarchyIndexOptions {
   // copies the run from its first change on: for new, higher ids, only its
   // last chunk). In an index grown at random to 3M rows a write took
   // two to three times as long on average as with it off, and about two in a
-  // million took 1.2-1.5 ms (making runs) against none; to 12M rows a few
+  // million took 1.2-1.5 ms against none; to 12M rows a few
   // of 4M took over 1 ms (the README measures both sides).
   bool grown_runs = true;
 };
